@@ -1,0 +1,307 @@
+//! Record batches (magic v2) as they travel on the wire and sit in the log.
+//!
+//! The broker never decompresses or re-encodes a batch on the produce or fetch path: it checks
+//! the framing, the magic byte and the CRC-32C, then rewrites the two fields the CRC does not
+//! cover (base offset and partition leader epoch). Everything else stays byte-exact, so every
+//! compression codec, header and null key or value passes through untouched.
+
+use bytes::{Buf, Bytes};
+
+/// Size of the v2 batch header, up to and including the record count.
+pub const HEADER_LEN: usize = 61;
+/// Bytes before and including the `batchLength` field, which it does not count.
+pub const LOG_OVERHEAD: usize = 12;
+/// The only record batch format the broker accepts.
+pub const MAGIC_V2: i8 = 2;
+/// Offset of the first byte the CRC covers (the attributes field).
+const CRC_START: usize = 21;
+const MAGIC_AT: usize = 16;
+const LEADER_EPOCH_AT: usize = 12;
+
+const TRANSACTIONAL_FLAG: i16 = 0x10;
+const CONTROL_FLAG: i16 = 0x20;
+const COMPRESSION_MASK: i16 = 0x07;
+const LOG_APPEND_TIME_FLAG: i16 = 0x08;
+
+/// Why a batch was rejected; every variant maps to Kafka's CORRUPT_MESSAGE.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BatchError {
+    #[error("no record batch in the request")]
+    Empty,
+    #[error("record batch truncated: {have} bytes where at least {need} are required")]
+    Truncated { need: usize, have: usize },
+    #[error("record batch length {0} is invalid")]
+    BadLength(i32),
+    #[error("record batch magic {0} is not supported (only v2)")]
+    BadMagic(i8),
+    #[error("record batch CRC mismatch: header says {expected:#010x}, content has {actual:#010x}")]
+    CrcMismatch { expected: u32, actual: u32 },
+    #[error("record batch claims {count} records with last offset delta {last_offset_delta}")]
+    BadRecordCount { count: i32, last_offset_delta: i32 },
+}
+
+/// The decoded fixed header of a v2 record batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub batch_length: i32,
+    pub partition_leader_epoch: i32,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub records_count: i32,
+}
+
+impl BatchHeader {
+    /// Decodes the header at the start of `buf` without validating the batch behind it.
+    pub fn parse(buf: &[u8]) -> Result<Self, BatchError> {
+        if buf.len() < HEADER_LEN {
+            return Err(BatchError::Truncated { need: HEADER_LEN, have: buf.len() });
+        }
+        let mut b = &buf[..HEADER_LEN];
+        Ok(Self {
+            base_offset: b.get_i64(),
+            batch_length: b.get_i32(),
+            partition_leader_epoch: b.get_i32(),
+            magic: b.get_i8(),
+            crc: b.get_u32(),
+            attributes: b.get_i16(),
+            last_offset_delta: b.get_i32(),
+            base_timestamp: b.get_i64(),
+            max_timestamp: b.get_i64(),
+            producer_id: b.get_i64(),
+            producer_epoch: b.get_i16(),
+            base_sequence: b.get_i32(),
+            records_count: b.get_i32(),
+        })
+    }
+
+    /// Total size of the batch on the wire, header included.
+    pub fn total_size(&self) -> usize {
+        self.batch_length as usize + LOG_OVERHEAD
+    }
+
+    /// Number of offsets the batch occupies.
+    pub fn offset_count(&self) -> i64 {
+        i64::from(self.last_offset_delta) + 1
+    }
+
+    /// The offset of the last record in the batch.
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset + i64::from(self.last_offset_delta)
+    }
+
+    /// Compression codec id: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd.
+    pub fn compression(&self) -> i16 {
+        self.attributes & COMPRESSION_MASK
+    }
+
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_FLAG != 0
+    }
+
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_FLAG != 0
+    }
+
+    pub fn uses_log_append_time(&self) -> bool {
+        self.attributes & LOG_APPEND_TIME_FLAG != 0
+    }
+}
+
+/// A batch whose framing, magic and CRC have been checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidBatch {
+    pub header: BatchHeader,
+    pub bytes: Bytes,
+}
+
+/// Splits the `records` field of a produce request into batches and validates each one.
+/// Kafka clients send one batch per partition; several are accepted, none is not.
+pub fn validate_batches(records: &Bytes) -> Result<Vec<ValidBatch>, BatchError> {
+    let mut batches = Vec::with_capacity(1);
+    let mut at = 0;
+    while at < records.len() {
+        let header = BatchHeader::parse(&records[at..])?;
+        if header.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
+            return Err(BatchError::BadLength(header.batch_length));
+        }
+        let end = at + header.total_size();
+        if end > records.len() {
+            return Err(BatchError::Truncated { need: end - at, have: records.len() - at });
+        }
+        let bytes = records.slice(at..end);
+        validate(&header, &bytes)?;
+        batches.push(ValidBatch { header, bytes });
+        at = end;
+    }
+    if batches.is_empty() {
+        return Err(BatchError::Empty);
+    }
+    Ok(batches)
+}
+
+fn validate(header: &BatchHeader, bytes: &[u8]) -> Result<(), BatchError> {
+    if header.magic != MAGIC_V2 {
+        return Err(BatchError::BadMagic(header.magic));
+    }
+    let actual = crc32c::crc32c(&bytes[CRC_START..]);
+    if actual != header.crc {
+        return Err(BatchError::CrcMismatch { expected: header.crc, actual });
+    }
+    if header.records_count < 1 || header.last_offset_delta < header.records_count - 1 {
+        return Err(BatchError::BadRecordCount {
+            count: header.records_count,
+            last_offset_delta: header.last_offset_delta,
+        });
+    }
+    Ok(())
+}
+
+/// Rewrites the fields the broker assigns: base offset and partition leader epoch. Neither is
+/// covered by the CRC, so the batch stays valid without recomputing it.
+pub fn assign(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
+    batch[..8].copy_from_slice(&base_offset.to_be_bytes());
+    batch[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&leader_epoch.to_be_bytes());
+}
+
+/// Reads the magic byte of a stored batch, for callers that only need to tell formats apart.
+pub fn magic(batch: &[u8]) -> Option<i8> {
+    batch.get(MAGIC_AT).map(|b| *b as i8)
+}
+
+/// Finds the first record in `batch` whose timestamp is at or after `target` and returns its
+/// offset and timestamp, decoding (and decompressing) the batch. This is the cold path of
+/// ListOffsets by timestamp, never the produce or fetch path.
+pub fn first_record_at_or_after(batch: &Bytes, target: i64) -> anyhow::Result<Option<(i64, i64)>> {
+    let mut buf = batch.clone();
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)?;
+    Ok(set.records.iter().find(|r| r.timestamp >= target).map(|r| (r.offset, r.timestamp)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    fn record(offset: i64, timestamp: i64, value: &'static [u8]) -> Record {
+        Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset,
+            sequence: offset as i32,
+            timestamp,
+            key: None,
+            value: Some(Bytes::from_static(value)),
+            headers: Default::default(),
+            delete_horizon: false,
+        }
+    }
+
+    fn encoded(records: &[Record], compression: Compression) -> Bytes {
+        let mut buf = BytesMut::new();
+        let options = RecordEncodeOptions { version: 2, compression };
+        RecordBatchEncoder::encode(&mut buf, records, &options).unwrap();
+        buf.freeze()
+    }
+
+    fn three_records() -> Bytes {
+        encoded(&[record(0, 1000, b"a"), record(1, 2000, b"b"), record(2, 3000, b"c")], Compression::None)
+    }
+
+    #[test]
+    fn valid_batch_is_accepted_with_its_header_decoded() {
+        let batches = validate_batches(&three_records()).unwrap();
+        assert_eq!(batches.len(), 1);
+        let h = batches[0].header;
+        assert_eq!((h.records_count, h.last_offset_delta, h.magic), (3, 2, 2));
+        assert_eq!((h.base_timestamp, h.max_timestamp), (1000, 3000));
+        assert_eq!(h.total_size(), batches[0].bytes.len());
+    }
+
+    #[test]
+    fn flipped_payload_byte_fails_the_crc() {
+        let mut b = BytesMut::from(&three_records()[..]);
+        let last = b.len() - 1;
+        b[last] ^= 0xff;
+        assert!(matches!(validate_batches(&b.freeze()), Err(BatchError::CrcMismatch { .. })));
+    }
+
+    #[test]
+    fn wrong_magic_is_rejected() {
+        let mut b = BytesMut::from(&three_records()[..]);
+        b[MAGIC_AT] = 1;
+        assert_eq!(validate_batches(&b.freeze()), Err(BatchError::BadMagic(1)));
+    }
+
+    #[test]
+    fn truncated_batches_are_rejected_at_every_length() {
+        let full = three_records();
+        for cut in 0..full.len() {
+            let err = validate_batches(&full.slice(..cut)).unwrap_err();
+            assert!(matches!(err, BatchError::Truncated { .. } | BatchError::Empty), "cut {cut}: {err}");
+        }
+    }
+
+    #[test]
+    fn absurd_batch_length_is_rejected() {
+        let mut b = BytesMut::from(&three_records()[..]);
+        b[8..12].copy_from_slice(&3i32.to_be_bytes());
+        assert_eq!(validate_batches(&b.freeze()), Err(BatchError::BadLength(3)));
+        let mut b = BytesMut::from(&three_records()[..]);
+        b[8..12].copy_from_slice(&i32::MAX.to_be_bytes());
+        assert!(matches!(validate_batches(&b.freeze()), Err(BatchError::Truncated { .. })));
+    }
+
+    #[test]
+    fn two_concatenated_batches_are_both_returned() {
+        let mut b = BytesMut::from(&three_records()[..]);
+        b.extend_from_slice(&encoded(&[record(0, 5, b"z")], Compression::None));
+        let batches = validate_batches(&b.freeze()).unwrap();
+        assert_eq!(batches.iter().map(|b| b.header.records_count).collect::<Vec<_>>(), vec![3, 1]);
+    }
+
+    #[test]
+    fn assigning_offset_and_epoch_keeps_the_crc_valid() {
+        let mut b = BytesMut::from(&three_records()[..]);
+        assign(&mut b, 1_000_000, 7);
+        let batches = validate_batches(&b.freeze()).unwrap();
+        let h = batches[0].header;
+        assert_eq!((h.base_offset, h.partition_leader_epoch, h.last_offset()), (1_000_000, 7, 1_000_002));
+    }
+
+    #[test]
+    fn compressed_batches_keep_their_codec_bits() {
+        for (codec, id) in [(Compression::Gzip, 1), (Compression::Snappy, 2), (Compression::Lz4, 3), (Compression::Zstd, 4)] {
+            let b = encoded(&[record(0, 1, b"x"), record(1, 2, b"y")], codec);
+            let batches = validate_batches(&b).unwrap();
+            assert_eq!(batches[0].header.compression(), id);
+        }
+    }
+
+    #[test]
+    fn timestamp_lookup_finds_first_record_at_or_after_target() {
+        for codec in [Compression::None, Compression::Zstd] {
+            let b = encoded(&[record(0, 1000, b"a"), record(1, 2000, b"b"), record(2, 3000, b"c")], codec);
+            let mut stored = BytesMut::from(&b[..]);
+            assign(&mut stored, 10, 0);
+            let stored = stored.freeze();
+            assert_eq!(first_record_at_or_after(&stored, 1500).unwrap(), Some((11, 2000)));
+            assert_eq!(first_record_at_or_after(&stored, 0).unwrap(), Some((10, 1000)));
+            assert_eq!(first_record_at_or_after(&stored, 3001).unwrap(), None);
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Length-prefixed request frames and response encoding.
+//!
+//! A Kafka request is `int32 length` followed by that many bytes: a header and a body. The API
+//! key, version and correlation id sit at fixed positions at the start of every header version,
+//! so they are read first: that is enough to answer even a request whose rest cannot be decoded.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+
+/// Bytes in the length prefix of every frame.
+pub const LENGTH_PREFIX: usize = 4;
+/// Bytes of api key, api version and correlation id, the fixed start of every request header.
+pub const FIXED_HEADER: usize = 8;
+/// Kafka's error code for an API or version the broker does not serve.
+pub const UNSUPPORTED_VERSION: i16 = 35;
+
+/// Why a frame could not be read. Either way the connection cannot be trusted and is closed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FrameError {
+    #[error("frame length {0} is negative")]
+    NegativeLength(i32),
+    #[error("frame of {len} bytes exceeds the maximum request size of {max} bytes")]
+    TooLarge { len: usize, max: usize },
+    #[error("frame of {0} bytes is too short to hold a request header")]
+    TooShort(usize),
+}
+
+/// Why a request header or body could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("malformed {api} v{version} request header: {source}")]
+    Header { api: &'static str, version: i16, source: anyhow::Error },
+    #[error("malformed {api} v{version} request body: {source}")]
+    Body { api: &'static str, version: i16, source: anyhow::Error },
+    #[error("{api} v{version} request has {0} trailing bytes", .trailing)]
+    Trailing { api: &'static str, version: i16, trailing: usize },
+}
+
+/// Validates the length prefix of a frame against the configured maximum.
+pub fn frame_length(prefix: [u8; LENGTH_PREFIX], max: usize) -> Result<usize, FrameError> {
+    let len = i32::from_be_bytes(prefix);
+    if len < 0 {
+        return Err(FrameError::NegativeLength(len));
+    }
+    let len = len as usize;
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    if len < FIXED_HEADER {
+        return Err(FrameError::TooShort(len));
+    }
+    Ok(len)
+}
+
+/// The fixed start of a request header, readable for any API key, known or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedHeader {
+    pub api_key: i16,
+    pub api_version: i16,
+    pub correlation_id: i32,
+}
+
+impl FixedHeader {
+    /// Reads the fixed header; `frame` is the frame without its length prefix.
+    pub fn peek(frame: &[u8]) -> Result<Self, FrameError> {
+        if frame.len() < FIXED_HEADER {
+            return Err(FrameError::TooShort(frame.len()));
+        }
+        Ok(Self {
+            api_key: i16::from_be_bytes([frame[0], frame[1]]),
+            api_version: i16::from_be_bytes([frame[2], frame[3]]),
+            correlation_id: i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]),
+        })
+    }
+}
+
+/// Decodes the full request header of a known API, advancing `frame` to the body.
+pub fn decode_header(frame: &mut Bytes, api: ApiKey, version: i16) -> Result<RequestHeader, DecodeError> {
+    let header_version = api.request_header_version(version);
+    RequestHeader::decode(frame, header_version).map_err(|source| DecodeError::Header {
+        api: api_name(api),
+        version,
+        source,
+    })
+}
+
+/// Decodes a request body, insisting that it uses the whole frame: trailing bytes mean the
+/// client and broker disagree on the layout, and guessing would corrupt data.
+pub fn decode_body<T: Decodable>(body: &mut Bytes, api: ApiKey, version: i16) -> Result<T, DecodeError> {
+    let name = api_name(api);
+    let message = T::decode(body, version).map_err(|source| DecodeError::Body { api: name, version, source })?;
+    if !body.is_empty() {
+        return Err(DecodeError::Trailing { api: name, version, trailing: body.len() });
+    }
+    Ok(message)
+}
+
+/// Encodes a whole response frame: length prefix, response header, body.
+pub fn encode_response<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    body: &R,
+) -> anyhow::Result<Bytes> {
+    let header_version = R::header_version(version);
+    let mut header = ResponseHeader::default();
+    header.correlation_id = correlation_id;
+    let size = header.compute_size(header_version)? + body.compute_size(version)?;
+    let mut buf = BytesMut::with_capacity(LENGTH_PREFIX + size);
+    buf.put_i32(size as i32);
+    header.encode(&mut buf, header_version)?;
+    body.encode(&mut buf, version)?;
+    debug_assert_eq!(buf.len(), LENGTH_PREFIX + size);
+    Ok(buf.freeze())
+}
+
+/// The answer to an API or version the broker does not serve: a v0 response header and the
+/// UNSUPPORTED_VERSION error code, which is how most responses begin. The connection is closed
+/// after it, since the client may not be able to parse anything further.
+pub fn encode_unsupported(correlation_id: i32) -> Bytes {
+    let mut buf = BytesMut::with_capacity(LENGTH_PREFIX + 6);
+    buf.put_i32(6);
+    buf.put_i32(correlation_id);
+    buf.put_i16(UNSUPPORTED_VERSION);
+    buf.freeze()
+}
+
+/// A readable API name for logs and errors.
+pub fn api_name(api: ApiKey) -> &'static str {
+    match api {
+        ApiKey::Produce => "Produce",
+        ApiKey::Fetch => "Fetch",
+        ApiKey::ListOffsets => "ListOffsets",
+        ApiKey::Metadata => "Metadata",
+        ApiKey::ApiVersions => "ApiVersions",
+        ApiKey::CreateTopics => "CreateTopics",
+        ApiKey::DeleteTopics => "DeleteTopics",
+        ApiKey::CreatePartitions => "CreatePartitions",
+        ApiKey::DescribeConfigs => "DescribeConfigs",
+        ApiKey::DescribeCluster => "DescribeCluster",
+        ApiKey::FindCoordinator => "FindCoordinator",
+        ApiKey::JoinGroup => "JoinGroup",
+        ApiKey::SyncGroup => "SyncGroup",
+        ApiKey::Heartbeat => "Heartbeat",
+        ApiKey::LeaveGroup => "LeaveGroup",
+        ApiKey::OffsetCommit => "OffsetCommit",
+        ApiKey::OffsetFetch => "OffsetFetch",
+        ApiKey::InitProducerId => "InitProducerId",
+        _ => "Other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, MetadataRequest};
+    use kafka_protocol::protocol::StrBytes;
+
+    #[test]
+    fn frame_length_rejects_negative_oversized_and_short() {
+        assert_eq!(frame_length((-1i32).to_be_bytes(), 100), Err(FrameError::NegativeLength(-1)));
+        assert_eq!(frame_length(101i32.to_be_bytes(), 100), Err(FrameError::TooLarge { len: 101, max: 100 }));
+        assert_eq!(frame_length(7i32.to_be_bytes(), 100), Err(FrameError::TooShort(7)));
+        assert_eq!(frame_length(100i32.to_be_bytes(), 100), Ok(100));
+    }
+
+    #[test]
+    fn fixed_header_is_read_for_unknown_api_keys() {
+        let frame = [0x7f, 0x00, 0x00, 0x05, 0x00, 0x00, 0x01, 0x02, 0xff];
+        let h = FixedHeader::peek(&frame).unwrap();
+        assert_eq!(h, FixedHeader { api_key: 0x7f00, api_version: 5, correlation_id: 0x0102 });
+        assert!(FixedHeader::peek(&frame[..7]).is_err());
+    }
+
+    fn request_frame(api: ApiKey, version: i16, body: &impl Encodable) -> Bytes {
+        let mut header = RequestHeader::default();
+        header.request_api_key = api as i16;
+        header.request_api_version = version;
+        header.correlation_id = 42;
+        header.client_id = Some(StrBytes::from_static_str("test"));
+        let mut buf = BytesMut::new();
+        header.encode(&mut buf, api.request_header_version(version)).unwrap();
+        body.encode(&mut buf, version).unwrap();
+        buf.freeze()
+    }
+
+    #[test]
+    fn header_and_body_round_trip_in_flexible_and_non_flexible_versions() {
+        for version in [0i16, 3] {
+            let mut frame = request_frame(ApiKey::ApiVersions, version, &ApiVersionsRequest::default());
+            let header = decode_header(&mut frame, ApiKey::ApiVersions, version).unwrap();
+            assert_eq!(header.correlation_id, 42);
+            assert_eq!(header.client_id.as_deref(), Some("test"));
+            let _: ApiVersionsRequest = decode_body(&mut frame, ApiKey::ApiVersions, version).unwrap();
+        }
+    }
+
+    #[test]
+    fn trailing_bytes_after_a_body_are_an_error() {
+        let mut frame = request_frame(ApiKey::Metadata, 1, &MetadataRequest::default());
+        decode_header(&mut frame, ApiKey::Metadata, 1).unwrap();
+        let mut with_trailer = BytesMut::from(&frame[..]);
+        with_trailer.put_u8(0);
+        let mut body = with_trailer.freeze();
+        let err = decode_body::<MetadataRequest>(&mut body, ApiKey::Metadata, 1).unwrap_err();
+        assert!(matches!(err, DecodeError::Trailing { trailing: 1, .. }), "{err}");
+    }
+
+    #[test]
+    fn truncated_body_is_an_error_not_a_panic() {
+        let frame = request_frame(ApiKey::Metadata, 9, &MetadataRequest::default());
+        for cut in 0..frame.len() {
+            let mut f = frame.slice(..cut);
+            if decode_header(&mut f, ApiKey::Metadata, 9).is_ok() {
+                let _ = decode_body::<MetadataRequest>(&mut f, ApiKey::Metadata, 9);
+            }
+        }
+    }
+
+    #[test]
+    fn api_versions_response_header_has_no_tagged_fields_even_when_flexible() {
+        // KIP-511: ApiVersions responses always use header v0 so that old clients can read them.
+        let body = ApiVersionsResponse::default();
+        let frame = encode_response(7, 3, &body).unwrap();
+        let len = i32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
+        assert_eq!(len, frame.len() - 4);
+        assert_eq!(&frame[4..8], &7i32.to_be_bytes());
+        let mut rest = frame.slice(8..);
+        let decoded = ApiVersionsResponse::decode(&mut rest, 3).unwrap();
+        assert_eq!(decoded, body);
+    }
+
+    #[test]
+    fn unsupported_answer_carries_correlation_id_and_error_35() {
+        let f = encode_unsupported(9);
+        assert_eq!(&f[..], &[0, 0, 0, 6, 0, 0, 0, 9, 0, 35]);
+    }
+}

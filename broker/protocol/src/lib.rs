@@ -1,0 +1,11 @@
+//! Kafka wire protocol for Krait: length-prefixed frames, request headers, the table of APIs
+//! this broker serves, and record batch (magic v2) validation.
+//!
+//! Pure code: this crate owns no sockets, no storage and no clock. Message bodies are encoded
+//! and decoded by the `kafka-protocol` crate, re-exported here so every crate uses one version.
+
+pub mod api;
+pub mod batch;
+pub mod frame;
+
+pub use kafka_protocol;
