@@ -1,0 +1,29 @@
+//! Errors of the storage layer, each naming the step that failed.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot create data directory {path}: {source}")]
+    CreateDir { path: PathBuf, source: std::io::Error },
+    #[error("data directory {path} is in use by another krait-broker process (lock file {lock} is held)")]
+    InUse { path: PathBuf, lock: PathBuf },
+    #[error("cannot lock data directory {path}: {source}")]
+    Lock { path: PathBuf, source: std::io::Error },
+    #[error("cannot open RocksDB in {path}: {source}")]
+    Open { path: PathBuf, source: rocksdb::Error },
+    #[error("RocksDB {step} failed: {source}")]
+    Db { step: &'static str, source: rocksdb::Error },
+    #[error("stored {what} is corrupt: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("offset {offset} is outside the log [{log_start_offset}, {high_watermark}]")]
+    OffsetOutOfRange { offset: i64, log_start_offset: i64, high_watermark: i64 },
+}
+
+impl StorageError {
+    pub(crate) fn db(step: &'static str) -> impl FnOnce(rocksdb::Error) -> Self {
+        move |source| Self::Db { step, source }
+    }
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -1,0 +1,20 @@
+//! Krait's durable state on one RocksDB database per broker: partition logs (record batches
+//! keyed by log id and base offset), per-log state, a timestamp index, and the topic catalog.
+//!
+//! This crate owns bytes on disk and nothing else: no sockets, no async runtime, no Kafka
+//! request handling. Callers serialise appends per log; reads may run concurrently with them.
+
+mod catalog;
+mod error;
+mod keys;
+mod log;
+mod store;
+
+pub use catalog::{PartitionRecord, TopicRecord};
+pub use error::{Result, StorageError};
+pub use keys::{log_end_key, log_key, parse_log_key};
+pub use log::{AppendInfo, LogOffsets, PartitionLog, ReadResult};
+pub use store::{Store, StoreOptions};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+//! Specifications of the partition log and catalog against a real RocksDB in a temp dir.
+
+use std::collections::BTreeMap;
+
+use bytes::{Bytes, BytesMut};
+use krait_protocol::batch::{BatchHeader, ValidBatch, validate_batches};
+use krait_protocol::kafka_protocol::records::{
+    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use crate::*;
+
+fn batch(n: usize, first_ts: i64) -> ValidBatch {
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: first_ts + i as i64,
+            key: None,
+            value: Some(Bytes::from(format!("v{i}"))),
+            headers: Default::default(),
+            delete_horizon: false,
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None })
+        .unwrap();
+    validate_batches(&buf.freeze()).unwrap().remove(0)
+}
+
+fn headers(records: &Bytes) -> Vec<BatchHeader> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < records.len() {
+        let h = BatchHeader::parse(&records[at..]).unwrap();
+        at += h.total_size();
+        out.push(h);
+    }
+    out
+}
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(dir.path(), StoreOptions::default()).unwrap()
+}
+
+#[test]
+fn appends_get_contiguous_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir).open_log(1).unwrap();
+    let a = log.append(&[batch(3, 0)], 0).unwrap();
+    let b = log.append(&[batch(2, 0), batch(1, 0)], 0).unwrap();
+    assert_eq!((a.base_offset, a.last_offset), (0, 2));
+    assert_eq!((b.base_offset, b.last_offset), (3, 5));
+    assert_eq!(log.offsets(), LogOffsets { log_start_offset: 0, high_watermark: 6, log_end_offset: 6 });
+    let read = log.read(0, usize::MAX).unwrap();
+    let bases: Vec<i64> = headers(&read.records).iter().map(|h| h.base_offset).collect();
+    assert_eq!(bases, vec![0, 3, 5]);
+}
+
+#[test]
+fn stored_batches_decode_with_assigned_offsets_and_intact_crc() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir).open_log(1).unwrap();
+    log.append(&[batch(3, 0)], 4).unwrap();
+    log.append(&[batch(2, 0)], 4).unwrap();
+    let read = log.read(0, usize::MAX).unwrap();
+    validate_batches(&read.records).unwrap();
+    let mut buf = read.records.clone();
+    let offsets: Vec<i64> = RecordBatchDecoder::decode_all(&mut buf)
+        .unwrap()
+        .into_iter()
+        .flat_map(|set| set.records.into_iter().map(|r| r.offset))
+        .collect();
+    assert_eq!(offsets, vec![0, 1, 2, 3, 4]);
+    assert_eq!(headers(&read.records)[0].partition_leader_epoch, 4);
+}
+
+#[test]
+fn fetch_from_mid_batch_offset_returns_whole_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir).open_log(1).unwrap();
+    log.append(&[batch(5, 0)], 0).unwrap();
+    log.append(&[batch(5, 0)], 0).unwrap();
+    for (offset, first_base) in [(0, 0), (3, 0), (4, 0), (5, 5), (7, 5), (9, 5)] {
+        let read = log.read(offset, usize::MAX).unwrap();
+        assert_eq!(headers(&read.records)[0].base_offset, first_base, "fetch at {offset}");
+    }
+    assert!(log.read(10, usize::MAX).unwrap().records.is_empty());
+}
+
+#[test]
+fn fetch_outside_the_log_is_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir).open_log(1).unwrap();
+    log.append(&[batch(2, 0)], 0).unwrap();
+    assert!(matches!(log.read(3, 100), Err(StorageError::OffsetOutOfRange { offset: 3, .. })));
+    assert!(matches!(log.read(-1, 100), Err(StorageError::OffsetOutOfRange { .. })));
+}
+
+#[test]
+fn max_bytes_limits_whole_batches_but_always_returns_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir).open_log(1).unwrap();
+    for _ in 0..4 {
+        log.append(&[batch(10, 0)], 0).unwrap();
+    }
+    let one = log.read(0, 1).unwrap();
+    assert_eq!(headers(&one.records).len(), 1);
+    let size = one.records.len();
+    let two = log.read(0, 2 * size + size / 2).unwrap();
+    assert_eq!(headers(&two.records).len(), 2);
+    assert_eq!(headers(&log.read(0, usize::MAX).unwrap().records).len(), 4);
+}
+
+#[test]
+fn logs_with_different_ids_do_not_see_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let (a, b) = (store.open_log(1).unwrap(), store.open_log(2).unwrap());
+    a.append(&[batch(3, 0)], 0).unwrap();
+    b.append(&[batch(1, 0)], 0).unwrap();
+    assert_eq!(headers(&a.read(0, usize::MAX).unwrap().records).len(), 1);
+    assert_eq!(b.offsets().log_end_offset, 1);
+}
+
+#[test]
+fn reopened_log_continues_at_the_next_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = open(&dir).open_log(7).unwrap();
+        log.append(&[batch(3, 0)], 0).unwrap();
+        log.append(&[batch(4, 0)], 0).unwrap();
+    }
+    let log = open(&dir).open_log(7).unwrap();
+    assert_eq!(log.offsets().log_end_offset, 7);
+    assert_eq!(log.offsets().high_watermark, 7);
+    assert_eq!(log.append(&[batch(1, 0)], 0).unwrap().base_offset, 7);
+}
+
+#[test]
+fn offset_for_timestamp_finds_the_first_record_at_or_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir).open_log(1).unwrap();
+    log.append(&[batch(3, 100)], 0).unwrap(); // offsets 0..2, ts 100..102
+    log.append(&[batch(3, 200)], 0).unwrap(); // offsets 3..5, ts 200..202
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, 100)));
+    assert_eq!(log.offset_for_timestamp(101).unwrap(), Some((1, 101)));
+    assert_eq!(log.offset_for_timestamp(150).unwrap(), Some((3, 200)));
+    assert_eq!(log.offset_for_timestamp(202).unwrap(), Some((5, 202)));
+    assert_eq!(log.offset_for_timestamp(203).unwrap(), None);
+}
+
+#[test]
+fn topics_persist_and_deleting_one_removes_its_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = |name: &str, log_id| TopicRecord {
+        name: name.into(),
+        id: uuid::Uuid::new_v4(),
+        partitions: vec![PartitionRecord { index: 0, log_id }],
+        configs: BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]),
+        replication_factor: 1,
+    };
+    let (keep, gone) = (topic("keep", 1), topic("gone", 2));
+    {
+        let store = open(&dir);
+        assert_eq!(store.allocate_log_ids(2), 1);
+        store.put_topic(&keep).unwrap();
+        store.put_topic(&gone).unwrap();
+        store.open_log(1).unwrap().append(&[batch(2, 0)], 0).unwrap();
+        store.open_log(2).unwrap().append(&[batch(2, 0)], 0).unwrap();
+        store.delete_topic(&gone).unwrap();
+    }
+    let store = open(&dir);
+    assert_eq!(store.load_topics().unwrap(), vec![keep]);
+    assert_eq!(store.open_log(2).unwrap().offsets().log_end_offset, 0);
+    assert_eq!(store.open_log(1).unwrap().offsets().log_end_offset, 2);
+    assert_eq!(store.allocate_log_ids(1), 3, "log ids are never reused after restart");
+}
