@@ -1,0 +1,77 @@
+//! The state every request handler shares: configuration, storage and the topic registry.
+
+use std::sync::Arc;
+
+use krait_storage::{Store, StoreOptions};
+
+use crate::config::{Advertised, BrokerConfig};
+use crate::topic_config::BrokerDefaults;
+use crate::topics::Topics;
+
+/// One running broker.
+#[derive(Debug)]
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub advertised: Advertised,
+    pub cluster_id: String,
+    pub defaults: BrokerDefaults,
+    pub topics: Topics,
+}
+
+/// The leader epoch of every partition on a single broker, which never changes leader.
+pub const LEADER_EPOCH: i32 = 0;
+
+impl Broker {
+    /// Opens the data directory and loads every topic.
+    pub fn open(config: BrokerConfig, advertised: Advertised) -> anyhow::Result<Self> {
+        let store = Store::open(&config.data_dir, StoreOptions { sync_writes: config.fsync })?;
+        let cluster_id = store.cluster_id(new_cluster_id)?;
+        let topics = Topics::load(Arc::new(store))?;
+        let defaults = BrokerDefaults::from_config(&config, &format!("{}:{}", advertised.host, advertised.port));
+        Ok(Self { config, advertised, cluster_id, defaults, topics })
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.config.node_id
+    }
+
+    /// Brokers that are alive: this one.
+    pub fn live_brokers(&self) -> usize {
+        1
+    }
+}
+
+/// Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters);
+/// like Kafka, never one starting with '-', which command lines would take for a flag.
+fn new_cluster_id() -> String {
+    loop {
+        let id = random_base64_id();
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
+}
+
+fn random_base64_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let mut bits: u128 = u128::from_be_bytes(bytes);
+    let mut out = String::with_capacity(22);
+    for _ in 0..22 {
+        out.push(ALPHABET[(bits >> 122) as usize] as char);
+        bits <<= 6;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cluster_ids_look_like_kafkas() {
+        let id = super::new_cluster_id();
+        assert_eq!(id.len(), 22);
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!((0..200).all(|_| !super::new_cluster_id().starts_with('-')));
+        assert_ne!(id, super::new_cluster_id());
+    }
+}

@@ -1,0 +1,148 @@
+//! The broker's configuration: one struct, parsed from flags with `KRAIT_*` environment
+//! fallbacks, validated once at start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Kafka's default `message.max.bytes`: a 1 MiB batch plus its 12-byte log overhead.
+pub const DEFAULT_MAX_MESSAGE_BYTES: i32 = 1_048_588;
+
+/// A Kafka-compatible broker storing partitions in RocksDB.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "krait-broker", version, about)]
+pub struct BrokerConfig {
+    /// Directory holding the broker's RocksDB database; created if missing.
+    #[arg(long, env = "KRAIT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Address the Kafka listener binds.
+    #[arg(long, env = "KRAIT_LISTEN", default_value = "127.0.0.1:9092")]
+    pub listen: SocketAddr,
+
+    /// HOST:PORT that Metadata returns to clients; defaults to the listen address.
+    #[arg(long, env = "KRAIT_ADVERTISE")]
+    pub advertise: Option<String>,
+
+    /// This broker's id (Kafka's node.id).
+    #[arg(long, env = "KRAIT_NODE_ID", default_value_t = 1)]
+    pub node_id: i32,
+
+    /// Create a topic when a client asks for one that does not exist (auto.create.topics.enable).
+    #[arg(long, env = "KRAIT_AUTO_CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auto_create_topics: bool,
+
+    /// Partitions of an automatically created topic, or of one created with -1 (num.partitions).
+    #[arg(long, env = "KRAIT_DEFAULT_PARTITIONS", default_value_t = 1)]
+    pub default_partitions: i32,
+
+    /// Largest request frame accepted, in bytes (socket.request.max.bytes).
+    #[arg(long, env = "KRAIT_MAX_REQUEST_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub max_request_bytes: usize,
+
+    /// Largest record batch accepted unless a topic overrides max.message.bytes (message.max.bytes).
+    #[arg(long, env = "KRAIT_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
+    pub max_message_bytes: i32,
+
+    /// Default retention.ms of topics (log.retention.ms); -1 keeps data forever.
+    #[arg(long, env = "KRAIT_RETENTION_MS", default_value_t = 7 * 24 * 3600 * 1000)]
+    pub retention_ms: i64,
+
+    /// Default retention.bytes of topic partitions (log.retention.bytes); -1 means no limit.
+    #[arg(long, env = "KRAIT_RETENTION_BYTES", default_value_t = -1)]
+    pub retention_bytes: i64,
+
+    /// fsync the write-ahead log before acknowledging a produce. Off, an acknowledged record
+    /// survives the broker process dying but not the machine losing power.
+    #[arg(long, env = "KRAIT_FSYNC", default_value_t = false, action = clap::ArgAction::Set)]
+    pub fsync: bool,
+
+    /// Log filter, in tracing's EnvFilter syntax (e.g. `info`, `krait_server=debug`).
+    #[arg(long, env = "KRAIT_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// A configuration that cannot run, with what to change.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("--advertise {0:?} is not HOST:PORT")]
+    BadAdvertise(String),
+    #[error("--listen {0} binds every interface; set --advertise to the HOST:PORT clients should use")]
+    AdvertiseRequired(SocketAddr),
+    #[error("--{flag} must be at least {min}, got {value}")]
+    TooSmall { flag: &'static str, min: i64, value: i64 },
+}
+
+/// Host and port announced to clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advertised {
+    pub host: String,
+    pub port: i32,
+}
+
+impl BrokerConfig {
+    /// Checks everything that can be checked before binding, returning the advertised address.
+    pub fn validate(&self) -> Result<Advertised, ConfigError> {
+        let min = |flag, min: i64, value: i64| if value < min { Err(ConfigError::TooSmall { flag, min, value }) } else { Ok(()) };
+        min("node-id", 0, self.node_id.into())?;
+        min("default-partitions", 1, self.default_partitions.into())?;
+        min("max-request-bytes", 1024, self.max_request_bytes as i64)?;
+        min("max-message-bytes", 0, self.max_message_bytes.into())?;
+        min("retention-ms", -1, self.retention_ms)?;
+        min("retention-bytes", -1, self.retention_bytes)?;
+        match &self.advertise {
+            Some(addr) => parse_host_port(addr).ok_or_else(|| ConfigError::BadAdvertise(addr.clone())),
+            None if self.listen.ip().is_unspecified() => Err(ConfigError::AdvertiseRequired(self.listen)),
+            None => Ok(Advertised { host: self.listen.ip().to_string(), port: self.listen.port().into() }),
+        }
+    }
+}
+
+fn parse_host_port(s: &str) -> Option<Advertised> {
+    let (host, port) = s.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().ok()?;
+    (!host.is_empty()).then(|| Advertised { host: host.to_string(), port: port.into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> BrokerConfig {
+        BrokerConfig::try_parse_from(std::iter::once("krait-broker").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_a_local_single_broker() {
+        let c = parse(&[]);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9092");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.validate().unwrap(), Advertised { host: "127.0.0.1".into(), port: 9092 });
+        assert!(c.auto_create_topics);
+    }
+
+    #[test]
+    fn advertise_overrides_and_is_validated() {
+        let c = parse(&["--advertise", "broker-0.krait:19092"]);
+        assert_eq!(c.validate().unwrap(), Advertised { host: "broker-0.krait".into(), port: 19092 });
+        assert!(parse(&["--advertise", "nohost"]).validate().is_err());
+        assert!(parse(&["--advertise", "h:99999"]).validate().is_err());
+        let ipv6 = parse(&["--advertise", "[::1]:9092"]).validate().unwrap();
+        assert_eq!(ipv6.host, "::1");
+    }
+
+    #[test]
+    fn wildcard_listen_requires_an_advertised_address() {
+        let c = parse(&["--listen", "0.0.0.0:9092"]);
+        assert!(matches!(c.validate(), Err(ConfigError::AdvertiseRequired(_))));
+    }
+
+    #[test]
+    fn nonsense_values_are_refused_with_the_flag_named() {
+        let err = parse(&["--default-partitions", "0"]).validate().unwrap_err();
+        assert!(err.to_string().contains("--default-partitions"), "{err}");
+        assert!(BrokerConfig::try_parse_from(["krait-broker", "--auto-create-topics", "maybe"]).is_err());
+    }
+}

@@ -1,0 +1,52 @@
+//! DeleteTopics: by name (v1-v5) or by name or topic id (v6+).
+
+use krait_protocol::kafka_protocol::error::ResponseError;
+use krait_protocol::kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use krait_protocol::kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+use krait_protocol::kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use crate::broker::Broker;
+use crate::handlers::create_topics::refusal;
+
+pub async fn handle(broker: &Broker, version: i16, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+    let targets: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
+        request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+    } else {
+        request.topic_names.into_iter().map(|n| (Some(n), Uuid::nil())).collect()
+    };
+    let mut response = DeleteTopicsResponse::default();
+    for (name, id) in targets {
+        let mut r = DeletableTopicResult::default();
+        r.error_message = None;
+        let topic = match &name {
+            Some(n) => broker.topics.get(&n.0),
+            None => broker.topics.get_by_id(id),
+        };
+        r.name = name.clone();
+        if version >= 6 {
+            r.topic_id = id;
+        }
+        let result = match topic {
+            None if name.is_none() => Err((ResponseError::UnknownTopicId, format!("Topic id {id} does not exist."))),
+            None => Err((ResponseError::UnknownTopicOrPartition, "This server does not host this topic.".to_string())),
+            Some(topic) => broker.topics.delete(&topic.name).map_err(refusal),
+        };
+        match result {
+            Ok(topic) => {
+                r.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
+                if version >= 6 {
+                    r.topic_id = topic.id;
+                }
+            }
+            Err((error, message)) => {
+                r.error_code = error.code();
+                if version >= 5 {
+                    r.error_message = Some(StrBytes::from_string(message));
+                }
+            }
+        }
+        response.responses.push(r);
+    }
+    response
+}

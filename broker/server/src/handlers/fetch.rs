@@ -1,0 +1,135 @@
+//! Fetch: return stored batches from each requested partition, long-polling until `min_bytes`
+//! are available or `max_wait_ms` passes.
+//!
+//! Waiting subscribes to each partition's high watermark *before* the first read, so an
+//! append between the read and the wait still wakes the request. Byte limits follow KIP-74:
+//! the first batch of the response is returned whole even when it exceeds a limit, so a
+//! consumer can always make progress; later batches are included only when they fit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::select_all;
+use krait_protocol::kafka_protocol::error::ResponseError;
+use krait_protocol::kafka_protocol::messages::fetch_request::FetchPartition;
+use krait_protocol::kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use krait_protocol::kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use krait_storage::StorageError;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::broker::{Broker, LEADER_EPOCH};
+use crate::topics::{Partition, Topic};
+
+/// Consumers (isolation READ_COMMITTED) expect a list of aborted transactions, even if empty.
+const READ_COMMITTED: i8 = 1;
+
+struct Target {
+    topic: TopicName,
+    partition: Option<Arc<Partition>>,
+    request: FetchPartition,
+}
+
+pub async fn handle(broker: &Broker, _version: i16, request: FetchRequest) -> FetchResponse {
+    let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let targets = resolve(broker, &request);
+    let mut watchers: Vec<watch::Receiver<i64>> = targets.iter().filter_map(|t| t.partition.as_ref()).map(|p| p.subscribe()).collect();
+    let min_bytes = request.min_bytes.max(0) as usize;
+    loop {
+        let (response, bytes, errors) = read_all(&targets, &request);
+        if bytes >= min_bytes || errors || watchers.is_empty() || Instant::now() >= deadline {
+            return response;
+        }
+        let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            return read_all(&targets, &request).0;
+        }
+        // Mark every watcher seen so the next wait is for a newer append.
+        watchers.iter_mut().for_each(|w| {
+            w.borrow_and_update();
+        });
+    }
+}
+
+fn resolve(broker: &Broker, request: &FetchRequest) -> Vec<Target> {
+    let mut targets = Vec::new();
+    for t in &request.topics {
+        let topic: Option<Arc<Topic>> = broker.topics.get(&t.topic.0);
+        for p in &t.partitions {
+            let partition = topic.as_ref().and_then(|topic| topic.partition(p.partition).cloned());
+            targets.push(Target { topic: t.topic.clone(), partition, request: p.clone() });
+        }
+    }
+    targets
+}
+
+/// Reads every target once. Returns the response, the bytes in it, and whether any partition
+/// answered with an error (which ends a long poll at once, as in Kafka).
+fn read_all(targets: &[Target], request: &FetchRequest) -> (FetchResponse, usize, bool) {
+    let mut response = FetchResponse::default();
+    let mut remaining = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
+    let mut total = 0usize;
+    let mut errors = false;
+    for target in targets {
+        let limit = (target.request.partition_max_bytes.max(1) as usize).min(remaining);
+        let data = read_one(target, request.isolation_level, if total > 0 && remaining == 0 { 0 } else { limit });
+        let size = data.records.as_ref().map_or(0, |r| r.len());
+        total += size;
+        remaining = remaining.saturating_sub(size);
+        errors |= data.error_code != 0;
+        push(&mut response, &target.topic, data);
+    }
+    (response, total, errors)
+}
+
+fn push(response: &mut FetchResponse, topic: &TopicName, data: PartitionData) {
+    match response.responses.last_mut() {
+        Some(last) if last.topic == *topic => last.partitions.push(data),
+        _ => {
+            let mut t = FetchableTopicResponse::default();
+            t.topic = topic.clone();
+            t.partitions.push(data);
+            response.responses.push(t);
+        }
+    }
+}
+
+fn read_one(target: &Target, isolation_level: i8, max_bytes: usize) -> PartitionData {
+    let mut data = PartitionData::default();
+    data.partition_index = target.request.partition;
+    data.aborted_transactions = (isolation_level == READ_COMMITTED).then(Vec::new);
+    let Some(partition) = &target.partition else {
+        data.error_code = ResponseError::UnknownTopicOrPartition.code();
+        return data;
+    };
+    let epoch = target.request.current_leader_epoch;
+    if epoch > LEADER_EPOCH {
+        data.error_code = ResponseError::UnknownLeaderEpoch.code();
+        return data;
+    }
+    if epoch >= 0 && epoch < LEADER_EPOCH {
+        data.error_code = ResponseError::FencedLeaderEpoch.code();
+        return data;
+    }
+    let offsets = partition.log.offsets();
+    data.high_watermark = offsets.high_watermark;
+    data.last_stable_offset = offsets.high_watermark;
+    data.log_start_offset = offsets.log_start_offset;
+    if max_bytes == 0 {
+        return data;
+    }
+    match partition.log.read(target.request.fetch_offset, max_bytes) {
+        Ok(read) => {
+            data.high_watermark = read.offsets.high_watermark;
+            data.last_stable_offset = read.offsets.high_watermark;
+            data.log_start_offset = read.offsets.log_start_offset;
+            data.records = Some(read.records);
+        }
+        Err(StorageError::OffsetOutOfRange { .. }) => data.error_code = ResponseError::OffsetOutOfRange.code(),
+        Err(e) => {
+            tracing::warn!(topic = %target.topic.0, partition = target.request.partition, error = %e, "read failed");
+            data.error_code = ResponseError::KafkaStorageError.code();
+        }
+    }
+    data
+}

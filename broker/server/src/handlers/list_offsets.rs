@@ -1,0 +1,61 @@
+//! ListOffsets: earliest (log start), latest (high watermark), or the first offset whose
+//! record timestamp is at or after a given time.
+
+use krait_protocol::kafka_protocol::error::ResponseError;
+use krait_protocol::kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
+use krait_protocol::kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use krait_protocol::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::broker::{Broker, LEADER_EPOCH};
+use crate::topics::Topic;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+
+pub async fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let mut response = ListOffsetsResponse::default();
+    for t in request.topics {
+        let topic = broker.topics.get(&t.name.0);
+        let mut out = ListOffsetsTopicResponse::default();
+        out.name = t.name.clone();
+        out.partitions = t.partitions.iter().map(|p| lookup(topic.as_deref(), p, version)).collect();
+        response.topics.push(out);
+    }
+    response
+}
+
+fn lookup(topic: Option<&Topic>, p: &ListOffsetsPartition, version: i16) -> ListOffsetsPartitionResponse {
+    let mut r = ListOffsetsPartitionResponse::default();
+    r.partition_index = p.partition_index;
+    r.timestamp = -1;
+    r.offset = -1;
+    let Some(partition) = topic.and_then(|t| t.partition(p.partition_index)) else {
+        r.error_code = ResponseError::UnknownTopicOrPartition.code();
+        return r;
+    };
+    if p.current_leader_epoch > LEADER_EPOCH {
+        r.error_code = ResponseError::UnknownLeaderEpoch.code();
+        return r;
+    }
+    if version >= 4 {
+        r.leader_epoch = LEADER_EPOCH;
+    }
+    let offsets = partition.log.offsets();
+    match p.timestamp {
+        LATEST => r.offset = offsets.high_watermark,
+        EARLIEST => r.offset = offsets.log_start_offset,
+        ts if ts < 0 => r.error_code = ResponseError::UnsupportedVersion.code(),
+        ts => match partition.log.offset_for_timestamp(ts) {
+            Ok(Some((offset, timestamp))) => {
+                r.offset = offset;
+                r.timestamp = timestamp;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(partition = p.partition_index, error = %e, "timestamp lookup failed");
+                r.error_code = ResponseError::KafkaStorageError.code();
+            }
+        },
+    }
+    r
+}

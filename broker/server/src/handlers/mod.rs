@@ -1,0 +1,23 @@
+//! One module per Kafka API. Each takes the broker, the request version and the decoded
+//! request, and returns the response body; errors travel as Kafka error codes inside it.
+
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+#[cfg(test)]
+mod tests;
+
+use krait_protocol::kafka_protocol::error::ResponseError;
+
+/// Kafka's error code for an error, 0 for none.
+pub fn code(error: Option<ResponseError>) -> i16 {
+    error.map_or(0, |e| e.code())
+}

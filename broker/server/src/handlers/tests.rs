@@ -1,0 +1,353 @@
+//! Handler specifications against a real broker state on a temp dir: each response is checked
+//! for content and encoded at every version the broker advertises.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use clap::Parser;
+use krait_protocol::api::SUPPORTED_APIS;
+use krait_protocol::kafka_protocol::error::ResponseError;
+use krait_protocol::kafka_protocol::messages::*;
+use krait_protocol::kafka_protocol::protocol::{Encodable, StrBytes};
+use krait_protocol::kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+
+fn broker(dir: &tempfile::TempDir) -> Arc<Broker> {
+    let config = BrokerConfig::parse_from(["krait-broker", "--data-dir", dir.path().to_str().unwrap()]);
+    let advertised = config.validate().unwrap();
+    Arc::new(Broker::open(config, advertised).unwrap())
+}
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+fn range(key: ApiKey) -> std::ops::RangeInclusive<i16> {
+    let a = SUPPORTED_APIS.iter().find(|a| a.key == key).unwrap();
+    a.min..=a.max
+}
+
+fn encodes_at_every_version<R: Encodable>(key: ApiKey, response: &R) {
+    for v in range(key) {
+        let mut buf = BytesMut::new();
+        response.encode(&mut buf, v).unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
+    }
+}
+
+fn batch(values: &[&str], first_ts: i64) -> Bytes {
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Record {
+            transactional: false,
+            control: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: i as i32,
+            timestamp: first_ts + i as i64,
+            key: None,
+            value: Some(Bytes::from(v.to_string())),
+            headers: Default::default(),
+            delete_horizon: false,
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None }).unwrap();
+    buf.freeze()
+}
+
+fn create_request(topic: &str, partitions: i32, rf: i16, configs: &[(&str, &str)]) -> CreateTopicsRequest {
+    let mut t = create_topics_request::CreatableTopic::default();
+    t.name = name(topic);
+    t.num_partitions = partitions;
+    t.replication_factor = rf;
+    t.configs = configs
+        .iter()
+        .map(|(k, v)| {
+            let mut c = create_topics_request::CreatableTopicConfig::default();
+            c.name = StrBytes::from_string(k.to_string());
+            c.value = Some(StrBytes::from_string(v.to_string()));
+            c
+        })
+        .collect();
+    let mut r = CreateTopicsRequest::default();
+    r.topics = vec![t];
+    r
+}
+
+fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+    let mut p = produce_request::PartitionProduceData::default();
+    p.index = partition;
+    p.records = Some(records);
+    let mut t = produce_request::TopicProduceData::default();
+    t.name = name(topic);
+    t.partition_data = vec![p];
+    let mut r = ProduceRequest::default();
+    r.acks = acks;
+    r.timeout_ms = 1000;
+    r.topic_data = vec![t];
+    r
+}
+
+fn fetch_request(topic: &str, partition: i32, offset: i64, max_wait_ms: i32, min_bytes: i32) -> FetchRequest {
+    let mut p = fetch_request::FetchPartition::default();
+    p.partition = partition;
+    p.fetch_offset = offset;
+    p.partition_max_bytes = 1 << 20;
+    let mut t = fetch_request::FetchTopic::default();
+    t.topic = name(topic);
+    t.partitions = vec![p];
+    let mut r = FetchRequest::default();
+    r.replica_id = BrokerId(-1);
+    r.max_wait_ms = max_wait_ms;
+    r.min_bytes = min_bytes;
+    r.max_bytes = 50 << 20;
+    r.topics = vec![t];
+    r
+}
+
+async fn create(b: &Broker, topic: &str, partitions: i32) {
+    let r = super::create_topics::handle(b, 7, create_request(topic, partitions, 1, &[])).await;
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+}
+
+#[tokio::test]
+async fn create_topics_refuses_bad_requests_with_kafka_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    create(&b, "t", 3).await;
+    let cases = [
+        (create_request("t", 1, 1, &[]), ResponseError::TopicAlreadyExists),
+        (create_request("rf3", 1, 3, &[]), ResponseError::InvalidReplicationFactor),
+        (create_request("zero", 0, 1, &[]), ResponseError::InvalidPartitions),
+        (create_request("bad name", 1, 1, &[]), ResponseError::InvalidTopicException),
+        (create_request("cfg", 1, 1, &[("no.such.config", "1")]), ResponseError::InvalidConfig),
+        (create_request("cfg2", 1, 1, &[("retention.ms", "soon")]), ResponseError::InvalidConfig),
+    ];
+    for (request, expected) in cases {
+        let r = super::create_topics::handle(&b, 7, request).await;
+        assert_eq!(r.topics[0].error_code, expected.code(), "{:?}", r.topics[0].error_message);
+        assert!(r.topics[0].error_message.as_ref().is_some_and(|m| !m.is_empty()));
+        encodes_at_every_version(ApiKey::CreateTopics, &r);
+    }
+    let ok = super::create_topics::handle(&b, 7, create_request("d", -1, -1, &[("retention.ms", "5")])).await;
+    assert_eq!((ok.topics[0].num_partitions, ok.topics[0].replication_factor), (1, 1));
+    encodes_at_every_version(ApiKey::CreateTopics, &ok);
+}
+
+#[tokio::test]
+async fn produce_then_fetch_returns_the_batch_with_assigned_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    create(&b, "t", 2).await;
+    let first = super::produce::handle(&b, 9, produce_request("t", 1, batch(&["a", "b", "c"], 10), -1)).await.unwrap();
+    let second = super::produce::handle(&b, 9, produce_request("t", 1, batch(&["d"], 20), 1)).await.unwrap();
+    assert_eq!(first.responses[0].partition_responses[0].base_offset, 0);
+    assert_eq!(second.responses[0].partition_responses[0].base_offset, 3);
+    encodes_at_every_version(ApiKey::Produce, &first);
+    let fetched = super::fetch::handle(&b, 12, fetch_request("t", 1, 1, 0, 0)).await;
+    let p = &fetched.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.high_watermark, p.log_start_offset), (0, 4, 0));
+    let records = p.records.clone().unwrap();
+    let batches = krait_protocol::batch::validate_batches(&records).unwrap();
+    assert_eq!(batches.iter().map(|b| b.header.base_offset).collect::<Vec<_>>(), vec![0, 3]);
+    encodes_at_every_version(ApiKey::Fetch, &fetched);
+}
+
+#[tokio::test]
+async fn produce_errors_are_per_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    create(&b, "t", 1).await;
+    let mut corrupt = BytesMut::from(&batch(&["x"], 0)[..]);
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 1;
+    let cases = [
+        (produce_request("t", 0, corrupt.freeze(), 1), ResponseError::CorruptMessage),
+        (produce_request("t", 5, batch(&["x"], 0), 1), ResponseError::UnknownTopicOrPartition),
+        (produce_request("t", 0, Bytes::new(), 1), ResponseError::CorruptMessage),
+        (produce_request("t", 0, batch(&["x"], 0), 2), ResponseError::InvalidRequiredAcks),
+    ];
+    for (request, expected) in cases {
+        let r = super::produce::handle(&b, 9, request).await.unwrap();
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (expected.code(), -1), "{:?}", p.error_message);
+        encodes_at_every_version(ApiKey::Produce, &r);
+    }
+    assert_eq!(b.topics.get("t").unwrap().partitions[0].log.offsets().log_end_offset, 0, "nothing appended");
+}
+
+#[tokio::test]
+async fn oversized_batch_is_message_too_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    let r = super::create_topics::handle(&b, 7, create_request("small", 1, 1, &[("max.message.bytes", "100")])).await;
+    assert_eq!(r.topics[0].error_code, 0);
+    let big = "x".repeat(200);
+    let r = super::produce::handle(&b, 9, produce_request("small", 0, batch(&[&big], 0), 1)).await.unwrap();
+    assert_eq!(r.responses[0].partition_responses[0].error_code, ResponseError::MessageTooLarge.code());
+}
+
+#[tokio::test]
+async fn acks_zero_gets_no_response_but_is_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    create(&b, "t", 1).await;
+    assert!(super::produce::handle(&b, 9, produce_request("t", 0, batch(&["x"], 0), 0)).await.is_none());
+    assert_eq!(b.topics.get("t").unwrap().partitions[0].log.offsets().log_end_offset, 1);
+}
+
+#[tokio::test]
+async fn long_poll_returns_as_soon_as_data_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    create(&b, "t", 1).await;
+    let waiter = {
+        let b = b.clone();
+        tokio::spawn(async move { super::fetch::handle(&b, 12, fetch_request("t", 0, 0, 30_000, 1)).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    super::produce::handle(&b, 9, produce_request("t", 0, batch(&["late"], 0), 1)).await.unwrap();
+    let fetched = tokio::time::timeout(std::time::Duration::from_secs(10), waiter).await.unwrap().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(!fetched.responses[0].partitions[0].records.as_ref().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn fetch_with_no_data_waits_for_max_wait_then_answers_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    create(&b, "t", 1).await;
+    let started = std::time::Instant::now();
+    let fetched = super::fetch::handle(&b, 12, fetch_request("t", 0, 0, 200, 1)).await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+    let p = &fetched.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.high_watermark), (0, 0));
+    assert!(p.records.as_ref().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn fetch_out_of_range_and_unknown_partition_answer_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    create(&b, "t", 1).await;
+    let r = super::fetch::handle(&b, 12, fetch_request("t", 0, 5, 30_000, 1)).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, ResponseError::OffsetOutOfRange.code());
+    let r = super::fetch::handle(&b, 4, fetch_request("nope", 0, 0, 30_000, 1)).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, ResponseError::UnknownTopicOrPartition.code());
+}
+
+#[tokio::test]
+async fn metadata_lists_topics_and_auto_creates_requested_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    create(&b, "t", 3).await;
+    let mut every = MetadataRequest::default();
+    every.topics = None;
+    let all = super::metadata::handle(&b, 12, every).await;
+    assert_eq!(all.topics.len(), 1);
+    assert_eq!(all.topics[0].partitions.len(), 3);
+    assert_eq!(all.brokers[0].port, 9092);
+    encodes_at_every_version(ApiKey::Metadata, &all);
+    let mut req = MetadataRequest::default();
+    let mut t = metadata_request::MetadataRequestTopic::default();
+    t.name = Some(name("fresh"));
+    req.topics = Some(vec![t.clone()]);
+    req.allow_auto_topic_creation = false;
+    let r = super::metadata::handle(&b, 12, req.clone()).await;
+    assert_eq!(r.topics[0].error_code, ResponseError::UnknownTopicOrPartition.code());
+    req.allow_auto_topic_creation = true;
+    let r = super::metadata::handle(&b, 12, req).await;
+    assert_eq!((r.topics[0].error_code, r.topics[0].partitions.len()), (0, 1));
+    encodes_at_every_version(ApiKey::Metadata, &r);
+}
+
+#[tokio::test]
+async fn list_offsets_earliest_latest_and_by_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    create(&b, "t", 1).await;
+    super::produce::handle(&b, 9, produce_request("t", 0, batch(&["a", "b"], 1000), 1)).await.unwrap();
+    super::produce::handle(&b, 9, produce_request("t", 0, batch(&["c", "d"], 2000), 1)).await.unwrap();
+    let mut req = ListOffsetsRequest::default();
+    let mut t = list_offsets_request::ListOffsetsTopic::default();
+    t.name = name("t");
+    t.partitions = [-2i64, -1, 1001, 1500, 5000]
+        .iter()
+        .map(|ts| {
+            let mut p = list_offsets_request::ListOffsetsPartition::default();
+            p.timestamp = *ts;
+            p
+        })
+        .collect();
+    req.topics = vec![t];
+    for version in range(ApiKey::ListOffsets) {
+        let r = super::list_offsets::handle(&b, version, req.clone()).await;
+        let got: Vec<(i64, i64)> = r.topics[0].partitions.iter().map(|p| (p.offset, p.timestamp)).collect();
+        assert_eq!(got, vec![(0, -1), (4, -1), (1, 1001), (2, 2000), (-1, -1)]);
+        let mut buf = BytesMut::new();
+        r.encode(&mut buf, version).unwrap_or_else(|e| panic!("ListOffsets v{version}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn grow_delete_and_describe() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    create(&b, "t", 1).await;
+    let mut grow = CreatePartitionsRequest::default();
+    let mut t = create_partitions_request::CreatePartitionsTopic::default();
+    t.name = name("t");
+    t.count = 4;
+    grow.topics = vec![t.clone()];
+    let r = super::create_partitions::handle(&b, 3, grow.clone()).await;
+    assert_eq!(r.results[0].error_code, 0);
+    assert_eq!(b.topics.get("t").unwrap().partitions.len(), 4);
+    let r = super::create_partitions::handle(&b, 3, grow).await;
+    assert_eq!(r.results[0].error_code, ResponseError::InvalidPartitions.code());
+    encodes_at_every_version(ApiKey::CreatePartitions, &r);
+
+    let mut describe = DescribeConfigsRequest::default();
+    let mut res = describe_configs_request::DescribeConfigsResource::default();
+    res.resource_type = 2;
+    res.resource_name = StrBytes::from_static_str("t");
+    let mut broker_res = describe_configs_request::DescribeConfigsResource::default();
+    broker_res.resource_type = 4;
+    broker_res.resource_name = StrBytes::from_static_str("1");
+    describe.resources = vec![res, broker_res];
+    describe.include_synonyms = true;
+    let r = super::describe_configs::handle(&b, 4, describe).await;
+    assert!(r.results.iter().all(|r| r.error_code == 0));
+    let retention = r.results[0].configs.iter().find(|c| c.name.as_str() == "retention.ms").unwrap();
+    assert_eq!(retention.value.as_deref(), Some("604800000"));
+    assert!(r.results[1].configs.iter().any(|c| c.name.as_str() == "message.max.bytes"));
+    encodes_at_every_version(ApiKey::DescribeConfigs, &r);
+
+    let cluster = super::describe_cluster::handle(&b, 1, DescribeClusterRequest::default()).await;
+    assert_eq!((cluster.brokers.len(), cluster.cluster_id.as_str()), (1, b.cluster_id.as_str()));
+    encodes_at_every_version(ApiKey::DescribeCluster, &cluster);
+
+    let mut delete = DeleteTopicsRequest::default();
+    delete.topic_names = vec![name("t"), name("missing")];
+    let r = super::delete_topics::handle(&b, 5, delete).await;
+    let codes: Vec<i16> = r.responses.iter().map(|r| r.error_code).collect();
+    assert_eq!(codes, vec![0, ResponseError::UnknownTopicOrPartition.code()]);
+    assert!(b.topics.get("t").is_none());
+    encodes_at_every_version(ApiKey::DeleteTopics, &r);
+}
+
+#[tokio::test]
+async fn api_versions_encodes_at_every_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    let r = super::api_versions::handle(&b, 3, ApiVersionsRequest::default()).await;
+    encodes_at_every_version(ApiKey::ApiVersions, &r);
+}

@@ -1,0 +1,43 @@
+//! Krait's Kafka-compatible broker: the listener, the per-API request handlers and the state
+//! they share. Wire encoding lives in `krait-protocol`, bytes on disk in `krait-storage`.
+
+pub mod alloc;
+pub mod broker;
+pub mod config;
+pub mod dispatch;
+pub mod handlers;
+pub mod net;
+pub mod topic_config;
+pub mod topics;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::broker::Broker;
+use crate::config::{Advertised, BrokerConfig};
+
+/// Opens the data directory, binds the listener and serves until `shutdown` resolves.
+pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let mut advertised = config.validate()?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let local = listener.local_addr()?;
+    if config.advertise.is_none() && config.listen.port() == 0 {
+        advertised = Advertised { port: local.port().into(), ..advertised };
+    }
+    let broker = Arc::new(Broker::open(config, advertised)?);
+    info!(
+        node_id = broker.node_id(),
+        cluster_id = %broker.cluster_id,
+        data_dir = %broker.config.data_dir.display(),
+        topics = broker.topics.all().len(),
+        advertised = %format!("{}:{}", broker.advertised.host, broker.advertised.port),
+        "krait-broker listening on {local}"
+    );
+    net::serve(listener, broker.clone(), shutdown).await;
+    info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! `krait-broker`: parse the configuration, set up logging, serve until SIGTERM or SIGINT.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use krait_server::config::BrokerConfig;
+use tracing_subscriber::EnvFilter;
+
+#[global_allocator]
+static ALLOCATOR: krait_server::alloc::GuardedAlloc = krait_server::alloc::GuardedAlloc;
+
+fn main() -> ExitCode {
+    let config = BrokerConfig::parse();
+    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|e| {
+        eprintln!("warning: --log {:?} is not a valid filter ({e}); using info", config.log);
+        EnvFilter::new("info")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(krait_server::run(config, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot install SIGTERM handler: {e}");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),
+    }
+}

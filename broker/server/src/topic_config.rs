@@ -1,0 +1,248 @@
+//! Topic-level configs: which keys exist, their broker-wide defaults, how values are checked,
+//! and the view DescribeConfigs reports. Pure: no I/O.
+
+use std::collections::BTreeMap;
+
+use crate::config::BrokerConfig;
+
+/// Where a config value comes from, with Kafka's DescribeConfigs source codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    TopicOverride = 1,
+    StaticBroker = 4,
+    Default = 5,
+}
+
+/// Kafka's config types, as DescribeConfigs v3+ reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Long = 5,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Rule {
+    Long { min: i64 },
+    Int { min: i64 },
+    OneOf(&'static [&'static str]),
+    Boolean,
+}
+
+/// One topic config key.
+#[derive(Debug, Clone, Copy)]
+pub struct TopicConfigKey {
+    pub name: &'static str,
+    pub doc: &'static str,
+    rule: Rule,
+    /// The broker config that provides the default, when there is one.
+    broker_name: Option<&'static str>,
+}
+
+const fn key(name: &'static str, rule: Rule, broker_name: Option<&'static str>, doc: &'static str) -> TopicConfigKey {
+    TopicConfigKey { name, doc, rule, broker_name }
+}
+
+pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
+
+/// Every topic config the broker accepts. Values outside these rules are refused with
+/// INVALID_CONFIG rather than stored and ignored.
+pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
+    key("cleanup.policy", Rule::OneOf(&["delete"]), Some("log.cleanup.policy"),
+        "Retention policy; only \"delete\" is supported (log compaction is not implemented)."),
+    key("compression.type", Rule::OneOf(&["producer"]), Some("compression.type"),
+        "Batches are stored as the producer compressed them; only \"producer\" is supported."),
+    key(MAX_MESSAGE_BYTES, Rule::Int { min: 0 }, Some("message.max.bytes"),
+        "Largest record batch accepted, in bytes."),
+    key("message.timestamp.type", Rule::OneOf(&["CreateTime"]), Some("log.message.timestamp.type"),
+        "Record timestamps are those set by the producer."),
+    key("min.insync.replicas", Rule::Int { min: 1 }, Some("min.insync.replicas"),
+        "Replicas that must acknowledge a produce with acks=all."),
+    key("retention.bytes", Rule::Long { min: -1 }, Some("log.retention.bytes"),
+        "Largest size of a partition before old batches are deleted; -1 for no limit."),
+    key("retention.ms", Rule::Long { min: -1 }, Some("log.retention.ms"),
+        "Age after which batches are deleted; -1 keeps them forever."),
+    key("segment.bytes", Rule::Int { min: 14 }, Some("log.segment.bytes"),
+        "Accepted for compatibility; RocksDB manages files itself."),
+    key("segment.ms", Rule::Long { min: 1 }, Some("log.roll.ms"),
+        "Accepted for compatibility; RocksDB manages files itself."),
+    key("unclean.leader.election.enable", Rule::Boolean, Some("unclean.leader.election.enable"),
+        "Allow an out-of-sync replica to become leader (data loss)."),
+];
+
+/// Looks up a topic config key.
+pub fn topic_key(name: &str) -> Option<&'static TopicConfigKey> {
+    TOPIC_CONFIGS.iter().find(|k| k.name == name)
+}
+
+/// Checks one topic config value, returning the message INVALID_CONFIG carries.
+pub fn validate_topic_config(name: &str, value: &str) -> Result<(), String> {
+    let Some(key) = topic_key(name) else {
+        return Err(format!("Unknown topic config name: {name}"));
+    };
+    let ok = match key.rule {
+        Rule::Long { min } => value.parse::<i64>().is_ok_and(|v| v >= min),
+        Rule::Int { min } => value.parse::<i32>().is_ok_and(|v| i64::from(v) >= min),
+        Rule::OneOf(allowed) => allowed.contains(&value),
+        Rule::Boolean => matches!(value, "true" | "false"),
+    };
+    if ok { Ok(()) } else { Err(format!("Invalid value {value:?} for configuration {name}: {}", describe_rule(key.rule))) }
+}
+
+fn describe_rule(rule: Rule) -> String {
+    match rule {
+        Rule::Long { min } => format!("must be a long of at least {min}"),
+        Rule::Int { min } => format!("must be an int of at least {min}"),
+        Rule::OneOf(allowed) => format!("supported values are {}", allowed.join(", ")),
+        Rule::Boolean => "must be true or false".into(),
+    }
+}
+
+/// Validates every entry of a topic config map.
+pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<(), String> {
+    configs.iter().try_for_each(|(k, v)| validate_topic_config(k, v))
+}
+
+fn config_type(rule: Rule) -> ConfigType {
+    match rule {
+        Rule::Long { .. } => ConfigType::Long,
+        Rule::Int { .. } => ConfigType::Int,
+        Rule::OneOf(_) => ConfigType::String,
+        Rule::Boolean => ConfigType::Boolean,
+    }
+}
+
+/// One config entry as DescribeConfigs reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigEntry {
+    pub name: String,
+    pub value: String,
+    pub source: ConfigSource,
+    pub read_only: bool,
+    pub config_type: ConfigType,
+    pub doc: &'static str,
+}
+
+/// Broker-wide defaults of topic configs and the broker's own static configs.
+#[derive(Debug, Clone)]
+pub struct BrokerDefaults {
+    entries: Vec<ConfigEntry>,
+}
+
+impl BrokerDefaults {
+    pub fn from_config(c: &BrokerConfig, advertised: &str) -> Self {
+        let e = |name: &str, value: std::string::String, config_type, doc| ConfigEntry {
+            name: name.into(),
+            value,
+            source: ConfigSource::StaticBroker,
+            read_only: true,
+            config_type,
+            doc,
+        };
+        use ConfigType::*;
+        let entries = vec![
+            e("node.id", c.node_id.to_string(), Int, "This broker's id."),
+            e("broker.id", c.node_id.to_string(), Int, "This broker's id."),
+            e("listeners", format!("PLAINTEXT://{}", c.listen), String, "Address the listener binds."),
+            e("advertised.listeners", format!("PLAINTEXT://{advertised}"), String, "Address given to clients."),
+            e("log.dirs", c.data_dir.display().to_string(), String, "Data directory (one RocksDB database)."),
+            e("auto.create.topics.enable", c.auto_create_topics.to_string(), Boolean, "Create unknown topics on request."),
+            e("num.partitions", c.default_partitions.to_string(), Int, "Partitions of auto-created topics."),
+            e("default.replication.factor", "1".into(), Int, "Replication factor of auto-created topics."),
+            e("socket.request.max.bytes", c.max_request_bytes.to_string(), Int, "Largest request accepted."),
+            e("message.max.bytes", c.max_message_bytes.to_string(), Int, "Default max.message.bytes of topics."),
+            e("log.retention.ms", c.retention_ms.to_string(), Long, "Default retention.ms of topics."),
+            e("log.retention.bytes", c.retention_bytes.to_string(), Long, "Default retention.bytes of topics."),
+            e("log.cleanup.policy", "delete".into(), String, "Default cleanup.policy of topics."),
+            e("compression.type", "producer".into(), String, "Default compression.type of topics."),
+            e("log.message.timestamp.type", "CreateTime".into(), String, "Default timestamp type of topics."),
+            e("min.insync.replicas", "1".into(), Int, "Default min.insync.replicas of topics."),
+            e("log.segment.bytes", "1073741824".into(), Int, "Default segment.bytes of topics."),
+            e("log.roll.ms", "604800000".into(), Long, "Default segment.ms of topics."),
+            e("unclean.leader.election.enable", "false".into(), Boolean, "Default unclean election policy."),
+            e("log.flush.on.append", c.fsync.to_string(), Boolean, "fsync before acknowledging a produce."),
+        ];
+        Self { entries }
+    }
+
+    /// The broker's configs, for a DescribeConfigs of the broker resource.
+    pub fn broker_entries(&self) -> &[ConfigEntry] {
+        &self.entries
+    }
+
+    fn broker_value(&self, name: &str) -> Option<&str> {
+        self.entries.iter().find(|e| e.name == name).map(|e| e.value.as_str())
+    }
+
+    /// Effective value of a topic config: the topic's override, else the broker default.
+    pub fn topic_value(&self, overrides: &BTreeMap<String, String>, name: &str) -> Option<String> {
+        if let Some(v) = overrides.get(name) {
+            return Some(v.clone());
+        }
+        topic_key(name)?.broker_name.and_then(|b| self.broker_value(b)).map(str::to_string)
+    }
+
+    /// Every topic config with its effective value and where that value comes from.
+    pub fn topic_entries(&self, overrides: &BTreeMap<String, String>) -> Vec<ConfigEntry> {
+        TOPIC_CONFIGS
+            .iter()
+            .map(|k| {
+                let (value, source) = match overrides.get(k.name) {
+                    Some(v) => (v.clone(), ConfigSource::TopicOverride),
+                    None => (self.topic_value(overrides, k.name).unwrap_or_default(), ConfigSource::Default),
+                };
+                ConfigEntry { name: k.name.into(), value, source, read_only: false, config_type: config_type(k.rule), doc: k.doc }
+            })
+            .collect()
+    }
+
+    /// The effective max.message.bytes of a topic.
+    pub fn max_message_bytes(&self, overrides: &BTreeMap<String, String>) -> usize {
+        self.topic_value(overrides, MAX_MESSAGE_BYTES).and_then(|v| v.parse().ok()).unwrap_or(usize::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn defaults() -> BrokerDefaults {
+        BrokerDefaults::from_config(&BrokerConfig::parse_from(["krait-broker"]), "127.0.0.1:9092")
+    }
+
+    #[test]
+    fn unknown_and_invalid_values_name_the_key() {
+        assert!(validate_topic_config("nope.ms", "1").unwrap_err().contains("nope.ms"));
+        assert!(validate_topic_config("retention.ms", "-2").unwrap_err().contains("retention.ms"));
+        assert!(validate_topic_config("retention.ms", "abc").is_err());
+        assert!(validate_topic_config("max.message.bytes", "99999999999").is_err());
+        assert!(validate_topic_config("cleanup.policy", "compact").unwrap_err().contains("delete"));
+        assert!(validate_topic_config("retention.ms", "-1").is_ok());
+        assert!(validate_topic_config("unclean.leader.election.enable", "true").is_ok());
+    }
+
+    #[test]
+    fn topic_values_fall_back_to_broker_defaults() {
+        let d = defaults();
+        let none = BTreeMap::new();
+        assert_eq!(d.topic_value(&none, "retention.ms").as_deref(), Some("604800000"));
+        assert_eq!(d.max_message_bytes(&none), 1_048_588);
+        let some = BTreeMap::from([(MAX_MESSAGE_BYTES.to_string(), "2000".to_string())]);
+        assert_eq!(d.max_message_bytes(&some), 2000);
+    }
+
+    #[test]
+    fn described_topic_configs_report_their_source() {
+        let d = defaults();
+        let overrides = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
+        let entries = d.topic_entries(&overrides);
+        assert_eq!(entries.len(), TOPIC_CONFIGS.len());
+        let retention = entries.iter().find(|e| e.name == "retention.ms").unwrap();
+        assert_eq!((retention.value.as_str(), retention.source), ("1000", ConfigSource::TopicOverride));
+        let cleanup = entries.iter().find(|e| e.name == "cleanup.policy").unwrap();
+        assert_eq!((cleanup.value.as_str(), cleanup.source), ("delete", ConfigSource::Default));
+        assert!(entries.iter().all(|e| !e.value.is_empty()), "every topic config has a default");
+    }
+}
