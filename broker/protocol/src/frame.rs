@@ -33,8 +33,6 @@ pub enum DecodeError {
     Header { api: &'static str, version: i16, source: anyhow::Error },
     #[error("malformed {api} v{version} request body: {source}")]
     Body { api: &'static str, version: i16, source: anyhow::Error },
-    #[error("{api} v{version} request has {0} trailing bytes", .trailing)]
-    Trailing { api: &'static str, version: i16, trailing: usize },
 }
 
 /// Validates the length prefix of a frame against the configured maximum.
@@ -85,15 +83,11 @@ pub fn decode_header(frame: &mut Bytes, api: ApiKey, version: i16) -> Result<Req
     })
 }
 
-/// Decodes a request body, insisting that it uses the whole frame: trailing bytes mean the
-/// client and broker disagree on the layout, and guessing would corrupt data.
+/// Decodes a request body. Bytes left after it are ignored, as Kafka ignores them: real
+/// clients send them (librdkafka 2.16's Metadata v12 carries three), so rejecting them would
+/// break clients that Kafka serves. `body` is left holding whatever was not consumed.
 pub fn decode_body<T: Decodable>(body: &mut Bytes, api: ApiKey, version: i16) -> Result<T, DecodeError> {
-    let name = api_name(api);
-    let message = T::decode(body, version).map_err(|source| DecodeError::Body { api: name, version, source })?;
-    if !body.is_empty() {
-        return Err(DecodeError::Trailing { api: name, version, trailing: body.len() });
-    }
-    Ok(message)
+    T::decode(body, version).map_err(|source| DecodeError::Body { api: api_name(api), version, source })
 }
 
 /// Encodes a whole response frame: length prefix, response header, body.
@@ -196,14 +190,14 @@ mod tests {
     }
 
     #[test]
-    fn trailing_bytes_after_a_body_are_an_error() {
-        let mut frame = request_frame(ApiKey::Metadata, 1, &MetadataRequest::default());
-        decode_header(&mut frame, ApiKey::Metadata, 1).unwrap();
+    fn trailing_bytes_after_a_body_are_ignored_like_kafka_does() {
+        let mut frame = request_frame(ApiKey::Metadata, 12, &MetadataRequest::default());
+        decode_header(&mut frame, ApiKey::Metadata, 12).unwrap();
         let mut with_trailer = BytesMut::from(&frame[..]);
-        with_trailer.put_u8(0);
+        with_trailer.extend_from_slice(&[0, 0, 0]);
         let mut body = with_trailer.freeze();
-        let err = decode_body::<MetadataRequest>(&mut body, ApiKey::Metadata, 1).unwrap_err();
-        assert!(matches!(err, DecodeError::Trailing { trailing: 1, .. }), "{err}");
+        decode_body::<MetadataRequest>(&mut body, ApiKey::Metadata, 12).unwrap();
+        assert_eq!(body.len(), 3);
     }
 
     #[test]

@@ -58,7 +58,10 @@ async fn route(broker: &Broker, fixed: FixedHeader, mut frame: Bytes) -> Outcome
     macro_rules! serve {
         ($handler:path) => {{
             match decode_body(&mut frame, api, version) {
-                Ok(request) => encoded(corr, version, &$handler(broker, version, request).await),
+                Ok(request) => {
+                    trailing(&frame);
+                    encoded(corr, version, &$handler(broker, version, request).await)
+                }
                 Err(e) => undecodable(e),
             }
         }};
@@ -68,10 +71,13 @@ async fn route(broker: &Broker, fixed: FixedHeader, mut frame: Bytes) -> Outcome
         ApiKey::ApiVersions => serve!(handlers::api_versions::handle),
         ApiKey::Metadata => serve!(handlers::metadata::handle),
         ApiKey::Produce => match decode_body(&mut frame, api, version) {
-            Ok(request) => match handlers::produce::handle(broker, version, request).await {
-                Some(response) => encoded(corr, version, &response),
-                None => Outcome::NoResponse,
-            },
+            Ok(request) => {
+                trailing(&frame);
+                match handlers::produce::handle(broker, version, request).await {
+                    Some(response) => encoded(corr, version, &response),
+                    None => Outcome::NoResponse,
+                }
+            }
             Err(e) => undecodable(e),
         },
         ApiKey::Fetch => serve!(handlers::fetch::handle),
@@ -99,6 +105,12 @@ where
             warn!(error = %e, "cannot encode response, closing connection");
             Outcome::Close
         }
+    }
+}
+
+fn trailing(rest: &Bytes) {
+    if !rest.is_empty() {
+        debug!(bytes = rest.len(), "ignored trailing bytes after the request body");
     }
 }
 
