@@ -16,6 +16,10 @@ pub enum StorageError {
     Db { step: &'static str, source: rocksdb::Error },
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt { what: &'static str, detail: String },
+    #[error("producer {producer_id} sent sequence {got}, expected {expected}")]
+    OutOfOrderSequence { producer_id: i64, expected: i32, got: i32 },
+    #[error("producer {producer_id} sent epoch {got}, but epoch {current} has replaced it")]
+    InvalidProducerEpoch { producer_id: i64, current: i16, got: i16 },
     #[error("offset {offset} is outside the log [{log_start_offset}, {high_watermark}]")]
     OffsetOutOfRange { offset: i64, log_start_offset: i64, high_watermark: i64 },
 }

@@ -8,6 +8,7 @@ mod catalog;
 mod error;
 mod keys;
 mod log;
+pub mod producers;
 mod store;
 
 pub use catalog::{PartitionRecord, TopicRecord};

@@ -3,9 +3,11 @@
 //! Layout: `log` holds each batch under (log id, base offset) exactly as the client sent it,
 //! except for the base offset and leader epoch the broker assigns; `time_index` holds each
 //! batch's max timestamp under the same key; `log_state` holds the log start offset and high
-//! watermark. One append is one atomic RocksDB write of all three, so after a crash the log,
-//! its index and its state always agree.
+//! watermark; `producers` holds idempotent producer state (see `producers`). One append is one
+//! atomic RocksDB write of all of them, so after a crash the log, its index, its state and its
+//! producer sequences always agree.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
@@ -14,7 +16,8 @@ use rocksdb::{DB, Direction, IteratorMode, ReadOptions, WriteBatch};
 
 use crate::error::{Result, StorageError};
 use crate::keys::{log_end_key, log_key, parse_log_key, state_key};
-use crate::store::{CF_LOG, CF_LOG_STATE, CF_TIME_INDEX, StoreOptions};
+use crate::producers::{self, BatchMetadata, NO_PRODUCER_ID, ProducerEntry, SequenceCheck};
+use crate::store::{CF_LOG, CF_LOG_STATE, CF_PRODUCERS, CF_TIME_INDEX, StoreOptions};
 
 /// Offsets of a log. Offsets below `log_start_offset` are gone; consumers may read below
 /// `high_watermark`; `log_end_offset` is where the next batch goes.
@@ -25,12 +28,14 @@ pub struct LogOffsets {
     pub log_end_offset: i64,
 }
 
-/// Where an append put its batches.
+/// Where an append put its batches. For a retried batch of an idempotent producer the offsets
+/// are those it got the first time, and `duplicate` is set: nothing was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendInfo {
     pub base_offset: i64,
     pub last_offset: i64,
     pub offsets: LogOffsets,
+    pub duplicate: bool,
 }
 
 /// Batches read from a log, concatenated as a Fetch response carries them.
@@ -46,7 +51,13 @@ pub struct PartitionLog {
     id: u64,
     db: Arc<DB>,
     options: StoreOptions,
-    offsets: Mutex<LogOffsets>,
+    inner: Mutex<LogInner>,
+}
+
+/// What appends change, under one lock.
+struct LogInner {
+    offsets: LogOffsets,
+    producers: HashMap<i64, ProducerEntry>,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -65,7 +76,8 @@ impl PartitionLog {
         // A single broker acknowledges only what it has written, so everything on disk is
         // committed: the high watermark is the log end offset.
         let offsets = LogOffsets { log_start_offset, high_watermark: log_end_offset, log_end_offset };
-        Ok(Self { id, db, options, offsets: Mutex::new(offsets) })
+        let producers = load_producers(&db, id)?;
+        Ok(Self { id, db, options, inner: Mutex::new(LogInner { offsets, producers }) })
     }
 
     pub fn id(&self) -> u64 {
@@ -73,13 +85,13 @@ impl PartitionLog {
     }
 
     pub fn offsets(&self) -> LogOffsets {
-        *self.lock()
+        self.lock().offsets
     }
 
-    fn lock(&self) -> MutexGuard<'_, LogOffsets> {
-        // A panic while holding the lock cannot leave the offsets half-updated (they are
-        // replaced as a whole after the write), so a poisoned lock is still consistent.
-        self.offsets.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, LogInner> {
+        // A panic while holding the lock cannot leave the state half-updated (it is replaced
+        // only after the write succeeds), so a poisoned lock is still consistent.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -88,28 +100,67 @@ impl PartitionLog {
 
     /// Appends `batches` at the log end offset, stamping each with its base offset and
     /// `leader_epoch`, and returns once the write is in RocksDB (and fsynced if configured).
+    ///
+    /// Batches of idempotent producers are checked against the producer's sequence first: a
+    /// retry of one of its last five batches is not written again, and a gap, overlap or stale
+    /// epoch refuses the whole request with nothing written.
     pub fn append(&self, batches: &[ValidBatch], leader_epoch: i32) -> Result<AppendInfo> {
-        let mut offsets = self.lock();
-        let base_offset = offsets.log_end_offset;
-        let mut next = base_offset;
-        let mut write = WriteBatch::default();
+        let mut inner = self.lock();
+        let mut plan = AppendPlan {
+            next: inner.offsets.log_end_offset,
+            first: None,
+            last: -1,
+            producers: HashMap::new(),
+            write: WriteBatch::default(),
+        };
         let mut buf = BytesMut::new();
         for b in batches {
+            let h = &b.header;
+            let mut producer = None;
+            if h.producer_id != NO_PRODUCER_ID {
+                match check_sequence(&inner, &plan, h)? {
+                    Verdict::Append(entry) => producer = Some(entry),
+                    Verdict::Duplicate(m) => {
+                        plan.first.get_or_insert((m.base_offset, true));
+                        plan.last = m.last_offset;
+                        continue;
+                    }
+                }
+            }
+            let (base, last) = (plan.next, plan.next + i64::from(h.last_offset_delta));
+            if let Some(mut entry) = producer {
+                let meta = BatchMetadata { first_seq: h.base_sequence, last_seq: producers::last_seq(h.base_sequence, h.last_offset_delta), base_offset: base, last_offset: last };
+                producers::record(&mut entry, h.producer_epoch, meta);
+                plan.producers.insert(h.producer_id, entry);
+            }
             buf.clear();
             buf.extend_from_slice(&b.bytes);
-            batch::assign(&mut buf, next, leader_epoch);
-            let key = log_key(self.id, next);
-            write.put_cf(self.cf(CF_LOG), key, &buf);
-            write.put_cf(self.cf(CF_TIME_INDEX), key, b.header.max_timestamp.to_be_bytes());
-            next += b.header.offset_count();
+            batch::assign(&mut buf, base, leader_epoch);
+            let key = log_key(self.id, base);
+            plan.write.put_cf(self.cf(CF_LOG), key, &buf);
+            plan.write.put_cf(self.cf(CF_TIME_INDEX), key, h.max_timestamp.to_be_bytes());
+            plan.first.get_or_insert((base, false));
+            plan.last = last;
+            plan.next += h.offset_count();
         }
-        let updated = LogOffsets { log_end_offset: next, high_watermark: next, ..*offsets };
-        write.put_cf(self.cf(CF_LOG_STATE), state_key(self.id), encode_state(&updated));
+        let last_offset = plan.last;
+        let Some((base_offset, duplicate)) = plan.first else {
+            return Err(StorageError::Corrupt { what: "append", detail: "no batches".into() });
+        };
+        if plan.next == inner.offsets.log_end_offset {
+            return Ok(AppendInfo { base_offset, last_offset, offsets: inner.offsets, duplicate });
+        }
+        let updated = LogOffsets { log_end_offset: plan.next, high_watermark: plan.next, ..inner.offsets };
+        plan.write.put_cf(self.cf(CF_LOG_STATE), state_key(self.id), encode_state(&updated));
+        for (producer_id, entry) in &plan.producers {
+            plan.write.put_cf(self.cf(CF_PRODUCERS), log_key(self.id, *producer_id), producers::encode(entry));
+        }
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(self.options.sync_writes);
-        self.db.write_opt(write, &wo).map_err(StorageError::db("append"))?;
-        *offsets = updated;
-        Ok(AppendInfo { base_offset, last_offset: next - 1, offsets: updated })
+        self.db.write_opt(plan.write, &wo).map_err(StorageError::db("append"))?;
+        inner.offsets = updated;
+        inner.producers.extend(plan.producers);
+        Ok(AppendInfo { base_offset, last_offset, offsets: updated, duplicate })
     }
 
     /// Reads whole batches from the one containing `offset`, up to `max_bytes` (the first
@@ -180,13 +231,67 @@ impl PartitionLog {
 
     /// Deletes every batch, index entry and the state of this log, as part of `write`.
     pub(crate) fn delete_all(db: &DB, id: u64, write: &mut WriteBatch) {
-        for name in [CF_LOG, CF_TIME_INDEX] {
+        for name in [CF_LOG, CF_TIME_INDEX, CF_PRODUCERS] {
             let cf = db.cf_handle(name).expect("column family created at open");
             write.delete_range_cf(cf, log_key(id, 0), log_end_key(id));
         }
         let state = db.cf_handle(CF_LOG_STATE).expect("column family created at open");
         write.delete_cf(state, state_key(id));
     }
+}
+
+/// The batches, index entries and producer entries of one append, built before anything is
+/// written so that a refused batch leaves no trace.
+struct AppendPlan {
+    next: i64,
+    /// Base offset and duplicate flag of the first batch: what the producer is told.
+    first: Option<(i64, bool)>,
+    /// Last offset of the last batch.
+    last: i64,
+    producers: HashMap<i64, ProducerEntry>,
+    write: WriteBatch,
+}
+
+enum Verdict {
+    /// Append, then record the batch in this (updated copy of the) producer entry.
+    Append(ProducerEntry),
+    /// Already in the log here.
+    Duplicate(BatchMetadata),
+}
+
+/// Checks a batch of an idempotent producer against what this append and the log know.
+fn check_sequence(inner: &LogInner, plan: &AppendPlan, h: &BatchHeader) -> Result<Verdict> {
+    let entry = plan.producers.get(&h.producer_id).or_else(|| inner.producers.get(&h.producer_id));
+    let last = producers::last_seq(h.base_sequence, h.last_offset_delta);
+    match producers::check(entry, h.producer_epoch, h.base_sequence, last) {
+        SequenceCheck::Append => Ok(Verdict::Append(entry.cloned().unwrap_or_default())),
+        SequenceCheck::Duplicate(m) => Ok(Verdict::Duplicate(m)),
+        SequenceCheck::OutOfOrder { expected, got } => {
+            Err(StorageError::OutOfOrderSequence { producer_id: h.producer_id, expected, got })
+        }
+        SequenceCheck::StaleEpoch { current, got } => {
+            Err(StorageError::InvalidProducerEpoch { producer_id: h.producer_id, current, got })
+        }
+    }
+}
+
+fn load_producers(db: &DB, id: u64) -> Result<HashMap<i64, ProducerEntry>> {
+    let cf = db.cf_handle(CF_PRODUCERS).expect("column family created at open");
+    let mut opts = ReadOptions::default();
+    opts.set_iterate_upper_bound(log_end_key(id).to_vec());
+    let start = log_key(id, 0);
+    let mut producers = HashMap::new();
+    for item in db.iterator_cf_opt(cf, opts, IteratorMode::From(&start, Direction::Forward)) {
+        let (key, value) = item.map_err(StorageError::db("load producer state"))?;
+        let (_, producer_id) = parse_log_key(&key).ok_or_else(|| corrupt_producer(&key))?;
+        let entry = producers::decode(&value).ok_or_else(|| corrupt_producer(&key))?;
+        producers.insert(producer_id, entry);
+    }
+    Ok(producers)
+}
+
+fn corrupt_producer(key: &[u8]) -> StorageError {
+    StorageError::Corrupt { what: "producer state", detail: format!("entry {key:?}") }
 }
 
 fn corrupt_index(key: &[u8]) -> StorageError {

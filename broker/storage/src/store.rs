@@ -2,7 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Options, WriteOptions};
@@ -16,15 +16,18 @@ pub(crate) const CF_LOG: &str = "log";
 pub(crate) const CF_LOG_STATE: &str = "log_state";
 /// Per-batch max timestamp, keyed like `log`, for ListOffsets by time without reading batches.
 pub(crate) const CF_TIME_INDEX: &str = "time_index";
+/// Idempotent producer state, keyed by (log id, producer id).
+pub(crate) const CF_PRODUCERS: &str = "producers";
 /// Topic catalog, keyed by topic name.
 pub(crate) const CF_TOPICS: &str = "topics";
 /// Broker-wide values: cluster id, next log id.
 pub(crate) const CF_META: &str = "meta";
 
-const COLUMN_FAMILIES: [&str; 5] = [CF_LOG, CF_LOG_STATE, CF_TIME_INDEX, CF_TOPICS, CF_META];
+const COLUMN_FAMILIES: &[&str] = &[CF_LOG, CF_LOG_STATE, CF_TIME_INDEX, CF_PRODUCERS, CF_TOPICS, CF_META];
 const LOCK_FILE: &str = "krait.lock";
 const DB_DIR: &str = "rocksdb";
 pub(crate) const NEXT_LOG_ID: &[u8] = b"next_log_id";
+const NEXT_PRODUCER_ID: &[u8] = b"next_producer_id";
 const CLUSTER_ID: &[u8] = b"cluster_id";
 
 /// How the store writes.
@@ -41,6 +44,8 @@ pub struct Store {
     pub(crate) db: Arc<DB>,
     pub(crate) options: StoreOptions,
     next_log_id: AtomicU64,
+    /// Serialises producer id allocation so the persisted counter only grows.
+    next_producer_id: Mutex<u64>,
     path: PathBuf,
     _lock: File,
 }
@@ -61,7 +66,15 @@ impl Store {
         let db = DB::open_cf_descriptors(&db_options(), &path, cfs)
             .map_err(|source| StorageError::Open { path: path.clone(), source })?;
         let next = read_u64(&db, NEXT_LOG_ID)?.unwrap_or(1);
-        Ok(Self { db: Arc::new(db), options, next_log_id: AtomicU64::new(next), path, _lock: lock })
+        let next_producer = read_u64(&db, NEXT_PRODUCER_ID)?.unwrap_or(0);
+        Ok(Self {
+            db: Arc::new(db),
+            options,
+            next_log_id: AtomicU64::new(next),
+            next_producer_id: Mutex::new(next_producer),
+            path,
+            _lock: lock,
+        })
     }
 
     /// The cluster id stored on first start, created now if this is that start.
@@ -85,6 +98,18 @@ impl Store {
     /// write that uses it (see `TopicRecord`), so an id is never handed out twice.
     pub fn allocate_log_ids(&self, count: u64) -> u64 {
         self.next_log_id.fetch_add(count, Ordering::SeqCst)
+    }
+
+    /// A producer id never handed out before, durably: ids must stay unique across restarts,
+    /// or a new producer could be taken for the retry of an old one.
+    pub fn allocate_producer_id(&self) -> Result<i64> {
+        let mut next = self.next_producer_id.lock().unwrap_or_else(|p| p.into_inner());
+        let id = *next;
+        self.db
+            .put_cf_opt(self.cf(CF_META), NEXT_PRODUCER_ID, (id + 1).to_be_bytes(), &self.sync_write_options())
+            .map_err(StorageError::db("allocate producer id"))?;
+        *next = id + 1;
+        Ok(id as i64)
     }
 
     pub(crate) fn next_log_id(&self) -> u64 {

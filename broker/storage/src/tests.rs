@@ -11,16 +11,24 @@ use krait_protocol::kafka_protocol::records::{
 use crate::*;
 
 fn batch(n: usize, first_ts: i64) -> ValidBatch {
+    producer_batch(n, first_ts, -1, -1, -1)
+}
+
+fn idempotent(n: usize, producer_id: i64, epoch: i16, first_seq: i32) -> ValidBatch {
+    producer_batch(n, 0, producer_id, epoch, first_seq)
+}
+
+fn producer_batch(n: usize, first_ts: i64, producer_id: i64, producer_epoch: i16, first_seq: i32) -> ValidBatch {
     let records: Vec<Record> = (0..n)
         .map(|i| Record {
             transactional: false,
             control: false,
             partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: i as i32,
+            sequence: if producer_id < 0 { i as i32 } else { first_seq + i as i32 },
             timestamp: first_ts + i as i64,
             key: None,
             value: Some(Bytes::from(format!("v{i}"))),
@@ -181,4 +189,58 @@ fn topics_persist_and_deleting_one_removes_its_batches() {
     assert_eq!(store.open_log(2).unwrap().offsets().log_end_offset, 0);
     assert_eq!(store.open_log(1).unwrap().offsets().log_end_offset, 2);
     assert_eq!(store.allocate_log_ids(1), 3, "log ids are never reused after restart");
+}
+
+#[test]
+fn retried_idempotent_batch_is_acknowledged_with_its_original_offset_and_not_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir).open_log(1).unwrap();
+    log.append(&[batch(2, 0)], 0).unwrap();
+    let first = log.append(&[idempotent(3, 7, 0, 0)], 0).unwrap();
+    let second = log.append(&[idempotent(2, 7, 0, 3)], 0).unwrap();
+    let retry = log.append(&[idempotent(3, 7, 0, 0)], 0).unwrap();
+    assert_eq!((first.base_offset, first.duplicate), (2, false));
+    assert_eq!((second.base_offset, second.duplicate), (5, false));
+    assert_eq!((retry.base_offset, retry.last_offset, retry.duplicate), (2, 4, true));
+    assert_eq!(log.offsets().log_end_offset, 7, "the retry appended nothing");
+}
+
+#[test]
+fn sequence_gap_and_stale_epoch_are_refused_with_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir).open_log(1).unwrap();
+    log.append(&[idempotent(3, 7, 1, 0)], 0).unwrap();
+    let gap = log.append(&[idempotent(1, 7, 1, 5)], 0).unwrap_err();
+    assert!(matches!(gap, StorageError::OutOfOrderSequence { expected: 3, got: 5, .. }), "{gap}");
+    let stale = log.append(&[idempotent(1, 7, 0, 3)], 0).unwrap_err();
+    assert!(matches!(stale, StorageError::InvalidProducerEpoch { current: 1, got: 0, .. }), "{stale}");
+    // A refused batch in a request refuses the whole request.
+    let mixed = log.append(&[batch(1, 0), idempotent(1, 7, 1, 9)], 0);
+    assert!(mixed.is_err());
+    assert_eq!(log.offsets().log_end_offset, 3);
+}
+
+#[test]
+fn producer_state_survives_reopen_so_retries_after_a_crash_are_still_deduplicated() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = open(&dir).open_log(3).unwrap();
+        log.append(&[idempotent(4, 11, 0, 0)], 0).unwrap();
+    }
+    let log = open(&dir).open_log(3).unwrap();
+    let retry = log.append(&[idempotent(4, 11, 0, 0)], 0).unwrap();
+    assert_eq!((retry.base_offset, retry.duplicate), (0, true));
+    assert_eq!(log.append(&[idempotent(1, 11, 0, 4)], 0).unwrap().base_offset, 4);
+}
+
+#[test]
+fn producer_ids_are_unique_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let first: Vec<i64> = {
+        let store = open(&dir);
+        (0..3).map(|_| store.allocate_producer_id().unwrap()).collect()
+    };
+    let next = open(&dir).allocate_producer_id().unwrap();
+    assert_eq!(first, vec![0, 1, 2]);
+    assert_eq!(next, 3);
 }
