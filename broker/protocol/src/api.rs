@@ -32,6 +32,7 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::DescribeConfigs, 1, 4),
     api(ApiKey::DescribeCluster, 0, 1),
+    api(ApiKey::InitProducerId, 0, 5),
 ];
 
 /// The served range for a raw API key, if the broker implements that API at all.
@@ -79,6 +80,7 @@ mod tests {
             ApiKey::CreatePartitions => CreatePartitionsRequest::VERSIONS,
             ApiKey::DescribeConfigs => DescribeConfigsRequest::VERSIONS,
             ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
+            ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
             other => panic!("no range for {other:?}"),
         };
         (r.min, r.max)
@@ -98,7 +100,7 @@ mod tests {
         assert!(is_supported(ApiKey::Produce as i16, 9));
         assert!(!is_supported(ApiKey::Produce as i16, 2));
         assert!(!is_supported(ApiKey::Produce as i16, 13));
-        assert!(!is_supported(ApiKey::JoinGroup as i16, 0));
+        assert!(!is_supported(ApiKey::EndTxn as i16, 0));
         assert!(!is_supported(-1, 0));
         assert!(!is_supported(999, 0));
     }

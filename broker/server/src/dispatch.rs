@@ -87,6 +87,7 @@ async fn route(broker: &Broker, fixed: FixedHeader, mut frame: Bytes) -> Outcome
         ApiKey::CreatePartitions => serve!(handlers::create_partitions::handle),
         ApiKey::DescribeConfigs => serve!(handlers::describe_configs::handle),
         ApiKey::DescribeCluster => serve!(handlers::describe_cluster::handle),
+        ApiKey::InitProducerId => serve!(handlers::init_producer_id::handle),
         other => {
             // The version table and this match must agree; a miss is a bug, not client input.
             warn!(api = ?other, "API advertised without a handler");

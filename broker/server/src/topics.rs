@@ -108,6 +108,11 @@ impl Topics {
         Ok(Self { store, by_name: RwLock::new(by_name), changes: Mutex::new(()) })
     }
 
+    /// The store behind the registry, for broker-wide state such as producer ids.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
         self.read().get(name).cloned()
     }

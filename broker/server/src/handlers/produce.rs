@@ -10,6 +10,7 @@ use krait_protocol::kafka_protocol::messages::produce_request::PartitionProduceD
 use krait_protocol::kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use krait_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
+use krait_storage::StorageError;
 use tracing::{debug, warn};
 
 use crate::broker::{Broker, LEADER_EPOCH};
@@ -64,11 +65,20 @@ fn append(broker: &Broker, topic: &Topic, p: PartitionProduceData) -> Result<App
         ));
     }
     let info = partition.log.append(&batches, LEADER_EPOCH).map_err(|e| {
-        warn!(topic = %topic.name, partition = p.index, error = %e, "append failed");
-        (ResponseError::KafkaStorageError, e.to_string())
+        let error = match e {
+            StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+            StorageError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+            _ => ResponseError::KafkaStorageError,
+        };
+        warn!(topic = %topic.name, partition = p.index, error = %e, "append refused");
+        (error, e.to_string())
     })?;
-    partition.publish_high_watermark(info.offsets.high_watermark);
-    debug!(topic = %topic.name, partition = p.index, base_offset = info.base_offset, last_offset = info.last_offset, "appended");
+    if info.duplicate {
+        debug!(topic = %topic.name, partition = p.index, base_offset = info.base_offset, "duplicate batch acknowledged");
+    } else {
+        partition.publish_high_watermark(info.offsets.high_watermark);
+        debug!(topic = %topic.name, partition = p.index, base_offset = info.base_offset, last_offset = info.last_offset, "appended");
+    }
     Ok((info.base_offset, info.offsets.log_start_offset))
 }
 

@@ -351,3 +351,55 @@ async fn api_versions_encodes_at_every_version() {
     let r = super::api_versions::handle(&b, 3, ApiVersionsRequest::default()).await;
     encodes_at_every_version(ApiKey::ApiVersions, &r);
 }
+
+#[tokio::test]
+async fn init_producer_id_hands_out_fresh_ids_and_refuses_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    let first = super::init_producer_id::handle(&b, 4, InitProducerIdRequest::default()).await;
+    let second = super::init_producer_id::handle(&b, 4, InitProducerIdRequest::default()).await;
+    assert_eq!((first.error_code, first.producer_epoch), (0, 0));
+    assert_ne!(first.producer_id, second.producer_id);
+    encodes_at_every_version(ApiKey::InitProducerId, &first);
+    let mut txn = InitProducerIdRequest::default();
+    txn.transactional_id = Some(TransactionalId(StrBytes::from_static_str("tx-1")));
+    let refused = super::init_producer_id::handle(&b, 4, txn).await;
+    assert_eq!(refused.error_code, ResponseError::UnsupportedVersion.code());
+}
+
+#[tokio::test]
+async fn produce_maps_sequence_errors_to_kafka_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    create(&b, "t", 1).await;
+    let idempotent = |first_seq: i32, epoch: i16| {
+        let records: Vec<Record> = (0..2)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                partition_leader_epoch: 0,
+                producer_id: 5,
+                producer_epoch: epoch,
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                sequence: first_seq + i as i32,
+                timestamp: 0,
+                key: None,
+                value: Some(Bytes::from_static(b"v")),
+                headers: Default::default(),
+                delete_horizon: false,
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None }).unwrap();
+        buf.freeze()
+    };
+    let code = |r: ProduceResponse| (r.responses[0].partition_responses[0].error_code, r.responses[0].partition_responses[0].base_offset);
+    let produce = |records| super::produce::handle(&b, 9, produce_request("t", 0, records, -1));
+    assert_eq!(code(produce(idempotent(0, 1)).await.unwrap()), (0, 0));
+    assert_eq!(code(produce(idempotent(2, 1)).await.unwrap()), (0, 2));
+    assert_eq!(code(produce(idempotent(0, 1)).await.unwrap()), (0, 0), "a retry gets its original offset");
+    assert_eq!(code(produce(idempotent(9, 1)).await.unwrap()), (ResponseError::OutOfOrderSequenceNumber.code(), -1));
+    assert_eq!(code(produce(idempotent(4, 0)).await.unwrap()), (ResponseError::InvalidProducerEpoch.code(), -1));
+    assert_eq!(b.topics.get("t").unwrap().partitions[0].log.offsets().log_end_offset, 4);
+}

@@ -1,0 +1,33 @@
+//! InitProducerId: a fresh producer id for an idempotent producer.
+//!
+//! Every call gets a new id with epoch 0, as Kafka does for producers without a transactional
+//! id; the partitions then deduplicate that producer's retries by sequence number. Transactions
+//! are not implemented, so a transactional id is refused.
+
+use krait_protocol::kafka_protocol::error::ResponseError;
+use krait_protocol::kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+
+use crate::broker::Broker;
+
+pub async fn handle(broker: &Broker, _version: i16, request: InitProducerIdRequest) -> InitProducerIdResponse {
+    let mut response = InitProducerIdResponse::default();
+    response.producer_id = ProducerId(-1);
+    response.producer_epoch = -1;
+    if let Some(transactional_id) = request.transactional_id.as_ref().filter(|t| !t.is_empty()) {
+        tracing::info!(transactional_id = %transactional_id.0, "transactions are not supported");
+        response.error_code = ResponseError::UnsupportedVersion.code();
+        return response;
+    }
+    match broker.topics.store().allocate_producer_id() {
+        Ok(id) => {
+            response.producer_id = ProducerId(id);
+            response.producer_epoch = 0;
+            tracing::debug!(producer_id = id, "allocated producer id");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot allocate a producer id");
+            response.error_code = ResponseError::KafkaStorageError.code();
+        }
+    }
+    response
+}
