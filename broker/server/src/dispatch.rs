@@ -88,6 +88,8 @@ async fn route(broker: &Broker, fixed: FixedHeader, mut frame: Bytes) -> Outcome
         ApiKey::DescribeConfigs => serve!(handlers::describe_configs::handle),
         ApiKey::DescribeCluster => serve!(handlers::describe_cluster::handle),
         ApiKey::InitProducerId => serve!(handlers::init_producer_id::handle),
+        ApiKey::AlterConfigs => serve!(handlers::alter_configs::handle),
+        ApiKey::IncrementalAlterConfigs => serve!(handlers::alter_configs::handle_incremental),
         other => {
             // The version table and this match must agree; a miss is a bug, not client input.
             warn!(api = ?other, "API advertised without a handler");

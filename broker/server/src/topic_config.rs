@@ -99,6 +99,75 @@ fn describe_rule(rule: Rule) -> String {
     }
 }
 
+/// One change of an IncrementalAlterConfigs request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigOp {
+    Set(String),
+    Delete,
+    Append(String),
+    Subtract(String),
+}
+
+impl ConfigOp {
+    /// Decodes Kafka's operation code (0 set, 1 delete, 2 append, 3 subtract).
+    pub fn from_kafka(op: i8, value: Option<String>) -> Result<Self, String> {
+        match (op, value) {
+            (0, Some(v)) => Ok(Self::Set(v)),
+            (1, _) => Ok(Self::Delete),
+            (2, Some(v)) => Ok(Self::Append(v)),
+            (3, Some(v)) => Ok(Self::Subtract(v)),
+            (0 | 2 | 3, None) => Err("a value is required for this operation".into()),
+            (other, _) => Err(format!("unknown config operation {other}")),
+        }
+    }
+}
+
+/// Configs whose value is a comma-separated list, the only ones APPEND and SUBTRACT apply to.
+const LIST_CONFIGS: &[&str] = &["cleanup.policy"];
+
+/// Applies incremental changes to a topic's overrides, returning the new overrides. `effective`
+/// gives the current value of a key (override or default), which APPEND and SUBTRACT start from.
+pub fn apply_changes(
+    overrides: &BTreeMap<String, String>,
+    changes: &[(String, ConfigOp)],
+    effective: impl Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut next = overrides.clone();
+    for (name, op) in changes {
+        if topic_key(name).is_none() {
+            return Err(format!("Unknown topic config name: {name}"));
+        }
+        let list = || -> Vec<String> {
+            next.get(name).cloned().or_else(|| effective(name)).unwrap_or_default()
+                .split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
+        };
+        let is_list = LIST_CONFIGS.contains(&name.as_str());
+        match op {
+            ConfigOp::Set(v) => { next.insert(name.clone(), v.clone()); }
+            ConfigOp::Delete => { next.remove(name); }
+            ConfigOp::Append(_) | ConfigOp::Subtract(_) if !is_list => {
+                return Err(format!("Config {name} is not a list: APPEND and SUBTRACT do not apply"));
+            }
+            ConfigOp::Append(v) => {
+                let mut items = list();
+                for item in v.split(',').filter(|i| !i.is_empty()) {
+                    if !items.iter().any(|x| x == item) {
+                        items.push(item.to_string());
+                    }
+                }
+                next.insert(name.clone(), items.join(","));
+            }
+            ConfigOp::Subtract(v) => {
+                let remove: Vec<&str> = v.split(',').collect();
+                let items: Vec<String> = list().into_iter().filter(|i| !remove.contains(&i.as_str())).collect();
+                next.insert(name.clone(), items.join(","));
+            }
+        }
+    }
+    validate_topic_configs(&next)?;
+    Ok(next)
+}
+
 /// Validates every entry of a topic config map.
 pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<(), String> {
     configs.iter().try_for_each(|(k, v)| validate_topic_config(k, v))
@@ -221,6 +290,23 @@ mod tests {
         assert!(validate_topic_config("cleanup.policy", "compact").unwrap_err().contains("delete"));
         assert!(validate_topic_config("retention.ms", "-1").is_ok());
         assert!(validate_topic_config("unclean.leader.election.enable", "true").is_ok());
+    }
+
+    #[test]
+    fn incremental_changes_set_delete_and_refuse_bad_ones() {
+        let current = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
+        let effective = |_: &str| Some("delete".to_string());
+        let set = |k: &str, v: &str| (k.to_string(), ConfigOp::Set(v.to_string()));
+        let next = apply_changes(&current, &[set("retention.bytes", "5"), ("retention.ms".into(), ConfigOp::Delete)], effective).unwrap();
+        assert_eq!(next, BTreeMap::from([("retention.bytes".to_string(), "5".to_string())]));
+        assert!(apply_changes(&current, &[set("nope", "1")], effective).unwrap_err().contains("nope"));
+        assert!(apply_changes(&current, &[set("retention.ms", "x")], effective).unwrap_err().contains("retention.ms"));
+        let append = ("retention.ms".to_string(), ConfigOp::Append("1".into()));
+        assert!(apply_changes(&current, &[append], effective).unwrap_err().contains("not a list"));
+        let same = ("cleanup.policy".to_string(), ConfigOp::Append("delete".into()));
+        assert_eq!(apply_changes(&current, &[same], effective).unwrap()["cleanup.policy"], "delete");
+        let compact = ("cleanup.policy".to_string(), ConfigOp::Append("compact".into()));
+        assert!(apply_changes(&current, &[compact], effective).is_err(), "compaction is refused until it exists");
     }
 
     #[test]

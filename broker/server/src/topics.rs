@@ -193,6 +193,18 @@ impl Topics {
         Ok(topic)
     }
 
+    /// Replaces a topic's config overrides (already validated), durably.
+    pub fn set_configs(&self, name: &str, configs: BTreeMap<String, String>) -> Result<Arc<Topic>, TopicError> {
+        let _guard = self.lock_changes();
+        let old = self.get(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let topic = Topic { configs, partitions: old.partitions.clone(), name: old.name.clone(), ..*old };
+        self.store.put_topic(&topic.record())?;
+        let topic = Arc::new(topic);
+        self.write().insert(name.to_string(), topic.clone());
+        tracing::info!(topic = name, configs = ?topic.configs, "altered topic configs");
+        Ok(topic)
+    }
+
     /// Deletes a topic and all its data.
     pub fn delete(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
         let _guard = self.lock_changes();

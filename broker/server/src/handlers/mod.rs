@@ -1,6 +1,7 @@
 //! One module per Kafka API. Each takes the broker, the request version and the decoded
 //! request, and returns the response body; errors travel as Kafka error codes inside it.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;

@@ -403,3 +403,70 @@ async fn produce_maps_sequence_errors_to_kafka_codes() {
     assert_eq!(code(produce(idempotent(4, 0)).await.unwrap()), (ResponseError::InvalidProducerEpoch.code(), -1));
     assert_eq!(b.topics.get("t").unwrap().partitions[0].log.offsets().log_end_offset, 4);
 }
+
+#[tokio::test]
+async fn incremental_alter_configs_changes_topic_overrides_and_refuses_bad_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    create(&b, "t", 1).await;
+    let change = |name: &str, op: i8, value: Option<&str>| {
+        let mut c = incremental_alter_configs_request::AlterableConfig::default();
+        c.name = StrBytes::from_string(name.to_string());
+        c.config_operation = op;
+        c.value = value.map(|v| StrBytes::from_string(v.to_string()));
+        c
+    };
+    let request = |configs, resource_type: i8, name: &str, validate_only| {
+        let mut r = incremental_alter_configs_request::AlterConfigsResource::default();
+        r.resource_type = resource_type;
+        r.resource_name = StrBytes::from_string(name.to_string());
+        r.configs = configs;
+        let mut req = IncrementalAlterConfigsRequest::default();
+        req.resources = vec![r];
+        req.validate_only = validate_only;
+        req
+    };
+    let ok = super::alter_configs::handle_incremental(&b, 1, request(vec![change("retention.ms", 0, Some("60000"))], 2, "t", false)).await;
+    assert_eq!(ok.responses[0].error_code, 0);
+    assert_eq!(b.topics.get("t").unwrap().configs["retention.ms"], "60000");
+    encodes_at_every_version(ApiKey::IncrementalAlterConfigs, &ok);
+    let dry = super::alter_configs::handle_incremental(&b, 1, request(vec![change("retention.ms", 1, None)], 2, "t", true)).await;
+    assert_eq!(dry.responses[0].error_code, 0);
+    assert_eq!(b.topics.get("t").unwrap().configs["retention.ms"], "60000", "validate_only changes nothing");
+    for (configs, kind, name, expected) in [
+        (vec![change("bogus.key", 0, Some("1"))], 2, "t", ResponseError::InvalidConfig),
+        (vec![change("retention.ms", 0, Some("-7"))], 2, "t", ResponseError::InvalidConfig),
+        (vec![change("retention.ms", 0, Some("1"))], 2, "missing", ResponseError::UnknownTopicOrPartition),
+        (vec![change("log.retention.ms", 0, Some("1"))], 4, "1", ResponseError::InvalidConfig),
+    ] {
+        let r = super::alter_configs::handle_incremental(&b, 1, request(configs, kind, name, false)).await;
+        assert_eq!(r.responses[0].error_code, expected.code(), "{:?}", r.responses[0].error_message);
+        let message = r.responses[0].error_message.as_ref().unwrap().to_string();
+        assert!(!message.is_empty());
+    }
+    let deleted = super::alter_configs::handle_incremental(&b, 1, request(vec![change("retention.ms", 1, None)], 2, "t", false)).await;
+    assert_eq!(deleted.responses[0].error_code, 0);
+    assert!(b.topics.get("t").unwrap().configs.is_empty());
+}
+
+#[tokio::test]
+async fn alter_configs_replaces_the_whole_override_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    let r = super::create_topics::handle(&b, 7, create_request("t", 1, 1, &[("retention.ms", "5"), ("retention.bytes", "9")])).await;
+    assert_eq!(r.topics[0].error_code, 0);
+    let mut c = alter_configs_request::AlterableConfig::default();
+    c.name = StrBytes::from_static_str("max.message.bytes");
+    c.value = Some(StrBytes::from_static_str("5000"));
+    let mut res = alter_configs_request::AlterConfigsResource::default();
+    res.resource_type = 2;
+    res.resource_name = StrBytes::from_static_str("t");
+    res.configs = vec![c];
+    let mut req = AlterConfigsRequest::default();
+    req.resources = vec![res];
+    let r = super::alter_configs::handle(&b, 2, req).await;
+    assert_eq!(r.responses[0].error_code, 0);
+    encodes_at_every_version(ApiKey::AlterConfigs, &r);
+    let configs = b.topics.get("t").unwrap().configs.clone();
+    assert_eq!(configs.into_iter().collect::<Vec<_>>(), vec![("max.message.bytes".to_string(), "5000".to_string())]);
+}

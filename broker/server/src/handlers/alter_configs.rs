@@ -1,0 +1,111 @@
+//! AlterConfigs and IncrementalAlterConfigs: change a topic's config overrides.
+//!
+//! AlterConfigs replaces a resource's whole override set; IncrementalAlterConfigs applies
+//! set/delete/append/subtract to single keys. Both validate the result as a whole and write it
+//! in one catalog update, so a refused request changes nothing. Broker configs are static
+//! (flags and environment), so altering one is refused with the key named.
+
+use std::collections::BTreeMap;
+
+use krait_protocol::kafka_protocol::error::ResponseError;
+use krait_protocol::kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use krait_protocol::kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResult;
+use krait_protocol::kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
+use krait_protocol::kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::handlers::create_topics::{Refusal, refusal};
+use crate::topic_config::{ConfigOp, apply_changes};
+
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+
+/// The change a request asks for, before it is applied to the current overrides.
+enum Change {
+    Replace(BTreeMap<String, String>),
+    Incremental(Vec<(String, ConfigOp)>),
+}
+
+fn alter(broker: &Broker, resource_type: i8, name: &str, change: Change, validate_only: bool) -> Result<(), Refusal> {
+    match resource_type {
+        TOPIC => {}
+        BROKER => {
+            let keys: Vec<String> = match change {
+                Change::Replace(m) => m.into_keys().collect(),
+                Change::Incremental(c) => c.into_iter().map(|(k, _)| k).collect(),
+            };
+            if keys.is_empty() {
+                return Ok(());
+            }
+            return Err((
+                ResponseError::InvalidConfig,
+                format!("Broker configs are static and cannot be altered at run time: {}", keys.join(", ")),
+            ));
+        }
+        other => return Err((ResponseError::InvalidRequest, format!("Resource type {other} is not supported."))),
+    }
+    let Some(topic) = broker.topics.get(name) else {
+        return Err((ResponseError::UnknownTopicOrPartition, format!("Topic '{name}' does not exist.")));
+    };
+    let next = match change {
+        Change::Replace(m) => apply_changes(&BTreeMap::new(), &m.into_iter().map(|(k, v)| (k, ConfigOp::Set(v))).collect::<Vec<_>>(), |_| None),
+        Change::Incremental(c) => apply_changes(&topic.configs, &c, |k| broker.defaults.topic_value(&topic.configs, k)),
+    }
+    .map_err(|m| (ResponseError::InvalidConfig, m))?;
+    if !validate_only && next != topic.configs {
+        broker.topics.set_configs(name, next).map_err(refusal)?;
+    }
+    Ok(())
+}
+
+pub async fn handle(broker: &Broker, _version: i16, request: AlterConfigsRequest) -> AlterConfigsResponse {
+    let mut response = AlterConfigsResponse::default();
+    for r in request.resources {
+        let configs = r.configs.iter().filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string()))).collect();
+        let result = alter(broker, r.resource_type, &r.resource_name, Change::Replace(configs), request.validate_only);
+        let mut out = AlterConfigsResourceResponse::default();
+        (out.resource_type, out.resource_name) = (r.resource_type, r.resource_name);
+        (out.error_code, out.error_message) = outcome(result);
+        response.responses.push(out);
+    }
+    response
+}
+
+pub async fn handle_incremental(
+    broker: &Broker,
+    _version: i16,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let mut response = IncrementalAlterConfigsResponse::default();
+    for r in request.resources {
+        let changes: Result<Vec<_>, String> = r
+            .configs
+            .iter()
+            .map(|c| {
+                ConfigOp::from_kafka(c.config_operation, c.value.as_ref().map(|v| v.to_string()))
+                    .map(|op| (c.name.to_string(), op))
+                    .map_err(|e| format!("{}: {e}", c.name.as_str()))
+            })
+            .collect();
+        let result = changes
+            .map_err(|m| (ResponseError::InvalidConfig, m))
+            .and_then(|c| alter(broker, r.resource_type, &r.resource_name, Change::Incremental(c), request.validate_only));
+        let mut out = IncrementalResult::default();
+        (out.resource_type, out.resource_name) = (r.resource_type, r.resource_name);
+        (out.error_code, out.error_message) = outcome(result);
+        response.responses.push(out);
+    }
+    response
+}
+
+fn outcome(result: Result<(), Refusal>) -> (i16, Option<StrBytes>) {
+    match result {
+        Ok(()) => (0, None),
+        Err((error, message)) => {
+            tracing::info!(%message, "config change refused");
+            (error.code(), Some(StrBytes::from_string(message)))
+        }
+    }
+}
