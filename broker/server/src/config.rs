@@ -53,6 +53,10 @@ pub struct BrokerConfig {
     #[arg(long, env = "KRAIT_RETENTION_BYTES", default_value_t = -1)]
     pub retention_bytes: i64,
 
+    /// How often retention deletes expired batches (log.retention.check.interval.ms).
+    #[arg(long, env = "KRAIT_RETENTION_CHECK_INTERVAL_MS", default_value_t = 300_000)]
+    pub retention_check_interval_ms: u64,
+
     /// fsync the write-ahead log before acknowledging a produce. Off, an acknowledged record
     /// survives the broker process dying but not the machine losing power.
     #[arg(long, env = "KRAIT_FSYNC", default_value_t = false, action = clap::ArgAction::Set)]

@@ -7,6 +7,7 @@ pub mod config;
 pub mod dispatch;
 pub mod handlers;
 pub mod net;
+pub mod retention;
 pub mod topic_config;
 pub mod topics;
 
@@ -37,7 +38,9 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         advertised = %format!("{}:{}", broker.advertised.host, broker.advertised.port),
         "krait-broker listening on {local}"
     );
+    let retention = tokio::spawn(retention::run(broker.clone()));
     net::serve(listener, broker.clone(), shutdown).await;
+    retention.abort();
     info!("stopped");
     Ok(())
 }

@@ -223,6 +223,7 @@ impl BrokerDefaults {
             e("message.max.bytes", c.max_message_bytes.to_string(), Int, "Default max.message.bytes of topics."),
             e("log.retention.ms", c.retention_ms.to_string(), Long, "Default retention.ms of topics."),
             e("log.retention.bytes", c.retention_bytes.to_string(), Long, "Default retention.bytes of topics."),
+            e("log.retention.check.interval.ms", c.retention_check_interval_ms.to_string(), Long, "How often retention runs."),
             e("log.cleanup.policy", "delete".into(), String, "Default cleanup.policy of topics."),
             e("compression.type", "producer".into(), String, "Default compression.type of topics."),
             e("log.message.timestamp.type", "CreateTime".into(), String, "Default timestamp type of topics."),

@@ -9,6 +9,7 @@ mod error;
 mod keys;
 mod log;
 pub mod producers;
+pub mod retention;
 mod store;
 
 pub use catalog::{PartitionRecord, TopicRecord};

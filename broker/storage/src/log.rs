@@ -17,6 +17,7 @@ use rocksdb::{DB, Direction, IteratorMode, ReadOptions, WriteBatch};
 use crate::error::{Result, StorageError};
 use crate::keys::{log_end_key, log_key, parse_log_key, state_key};
 use crate::producers::{self, BatchMetadata, NO_PRODUCER_ID, ProducerEntry, SequenceCheck};
+use crate::retention::{self, BatchSummary, RetentionLimits, RetentionPlan};
 use crate::store::{CF_LOG, CF_LOG_STATE, CF_PRODUCERS, CF_TIME_INDEX, StoreOptions};
 
 /// Offsets of a log. Offsets below `log_start_offset` are gone; consumers may read below
@@ -57,6 +58,8 @@ pub struct PartitionLog {
 /// What appends change, under one lock.
 struct LogInner {
     offsets: LogOffsets,
+    /// Bytes of all batches in the log, for retention.bytes.
+    size_bytes: u64,
     producers: HashMap<i64, ProducerEntry>,
 }
 
@@ -77,7 +80,8 @@ impl PartitionLog {
         // committed: the high watermark is the log end offset.
         let offsets = LogOffsets { log_start_offset, high_watermark: log_end_offset, log_end_offset };
         let producers = load_producers(&db, id)?;
-        Ok(Self { id, db, options, inner: Mutex::new(LogInner { offsets, producers }) })
+        let size_bytes = scan_index(&db, id, log_start_offset, i64::MAX)?.iter().map(|b| b.size).sum();
+        Ok(Self { id, db, options, inner: Mutex::new(LogInner { offsets, size_bytes, producers }) })
     }
 
     pub fn id(&self) -> u64 {
@@ -107,6 +111,7 @@ impl PartitionLog {
     pub fn append(&self, batches: &[ValidBatch], leader_epoch: i32) -> Result<AppendInfo> {
         let mut inner = self.lock();
         let mut plan = AppendPlan {
+            bytes: 0,
             next: inner.offsets.log_end_offset,
             first: None,
             last: -1,
@@ -138,7 +143,8 @@ impl PartitionLog {
             batch::assign(&mut buf, base, leader_epoch);
             let key = log_key(self.id, base);
             plan.write.put_cf(self.cf(CF_LOG), key, &buf);
-            plan.write.put_cf(self.cf(CF_TIME_INDEX), key, h.max_timestamp.to_be_bytes());
+            plan.write.put_cf(self.cf(CF_TIME_INDEX), key, encode_index(h.max_timestamp, b.bytes.len()));
+            plan.bytes += b.bytes.len() as u64;
             plan.first.get_or_insert((base, false));
             plan.last = last;
             plan.next += h.offset_count();
@@ -159,6 +165,7 @@ impl PartitionLog {
         wo.set_sync(self.options.sync_writes);
         self.db.write_opt(plan.write, &wo).map_err(StorageError::db("append"))?;
         inner.offsets = updated;
+        inner.size_bytes += plan.bytes;
         inner.producers.extend(plan.producers);
         Ok(AppendInfo { base_offset, last_offset, offsets: updated, duplicate })
     }
@@ -206,7 +213,7 @@ impl PartitionLog {
         let iter = self.db.iterator_cf_opt(index, opts, IteratorMode::From(&start, Direction::Forward));
         for item in iter {
             let (key, value) = item.map_err(StorageError::db("scan time index"))?;
-            let max_ts = i64::from_be_bytes(value.as_ref().try_into().map_err(|_| corrupt_index(&key))?);
+            let (max_ts, _) = decode_index(&value).ok_or_else(|| corrupt_index(&key))?;
             if max_ts < timestamp {
                 continue;
             }
@@ -220,6 +227,36 @@ impl PartitionLog {
             }
         }
         Ok(None)
+    }
+
+    /// Bytes of all batches in the log.
+    pub fn size_bytes(&self) -> u64 {
+        self.lock().size_bytes
+    }
+
+    /// Deletes the batches that retention no longer keeps, advancing the log start offset
+    /// durably. The plan is made from a scan without the append lock, so produce and fetch go
+    /// on meanwhile; only the final range delete takes it.
+    pub fn enforce_retention(&self, now_ms: i64, limits: RetentionLimits) -> Result<Option<RetentionPlan>> {
+        let (offsets, size) = {
+            let inner = self.lock();
+            (inner.offsets, inner.size_bytes)
+        };
+        let batches = scan_index(&self.db, self.id, offsets.log_start_offset, offsets.high_watermark)?;
+        let Some(plan) = retention::plan(batches, size, now_ms, limits) else { return Ok(None) };
+        let mut inner = self.lock();
+        let updated = LogOffsets { log_start_offset: plan.new_log_start_offset, ..inner.offsets };
+        let mut write = WriteBatch::default();
+        let (from, to) = (log_key(self.id, offsets.log_start_offset), log_key(self.id, plan.new_log_start_offset));
+        write.delete_range_cf(self.cf(CF_LOG), from, to);
+        write.delete_range_cf(self.cf(CF_TIME_INDEX), from, to);
+        write.put_cf(self.cf(CF_LOG_STATE), state_key(self.id), encode_state(&updated));
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(self.options.sync_writes);
+        self.db.write_opt(write, &wo).map_err(StorageError::db("delete by retention"))?;
+        inner.offsets.log_start_offset = plan.new_log_start_offset;
+        inner.size_bytes = inner.size_bytes.saturating_sub(plan.bytes);
+        Ok(Some(plan))
     }
 
     fn batch_iter<'a>(&'a self, cf: &'a rocksdb::ColumnFamily, upper: i64) -> rocksdb::DBRawIterator<'a> {
@@ -248,6 +285,8 @@ struct AppendPlan {
     first: Option<(i64, bool)>,
     /// Last offset of the last batch.
     last: i64,
+    /// Bytes of the batches written.
+    bytes: u64,
     producers: HashMap<i64, ProducerEntry>,
     write: WriteBatch,
 }
@@ -292,6 +331,39 @@ fn load_producers(db: &DB, id: u64) -> Result<HashMap<i64, ProducerEntry>> {
 
 fn corrupt_producer(key: &[u8]) -> StorageError {
     StorageError::Corrupt { what: "producer state", detail: format!("entry {key:?}") }
+}
+
+/// Time index value: the batch's max timestamp and its size in bytes.
+fn encode_index(max_timestamp: i64, size: usize) -> [u8; 12] {
+    let mut v = [0u8; 12];
+    v[..8].copy_from_slice(&max_timestamp.to_be_bytes());
+    v[8..].copy_from_slice(&(size as u32).to_be_bytes());
+    v
+}
+
+fn decode_index(v: &[u8]) -> Option<(i64, u64)> {
+    let v: &[u8; 12] = v.try_into().ok()?;
+    Some((i64::from_be_bytes(v[..8].try_into().ok()?), u64::from(u32::from_be_bytes(v[8..].try_into().ok()?))))
+}
+
+/// Summaries of the batches with base offsets in `[from, to)`, oldest first, from the index
+/// alone: 28 bytes a batch instead of the batches themselves.
+fn scan_index(db: &DB, id: u64, from: i64, to: i64) -> Result<Vec<BatchSummary>> {
+    let cf = db.cf_handle(CF_TIME_INDEX).expect("column family created at open");
+    let mut opts = ReadOptions::default();
+    opts.set_iterate_upper_bound(log_key(id, to.max(from)).to_vec());
+    let start = log_key(id, from);
+    let mut batches: Vec<BatchSummary> = Vec::new();
+    for item in db.iterator_cf_opt(cf, opts, IteratorMode::From(&start, Direction::Forward)) {
+        let (key, value) = item.map_err(StorageError::db("scan time index"))?;
+        let (_, base_offset) = parse_log_key(&key).ok_or_else(|| corrupt_index(&key))?;
+        let (max_timestamp, size) = decode_index(&value).ok_or_else(|| corrupt_index(&key))?;
+        if let Some(prev) = batches.last_mut() {
+            prev.next_offset = base_offset;
+        }
+        batches.push(BatchSummary { base_offset, next_offset: to, max_timestamp, size });
+    }
+    Ok(batches)
 }
 
 fn corrupt_index(key: &[u8]) -> StorageError {

@@ -244,3 +244,53 @@ fn producer_ids_are_unique_across_restarts() {
     assert_eq!(first, vec![0, 1, 2]);
     assert_eq!(next, 3);
 }
+
+#[test]
+fn retention_by_time_deletes_old_batches_and_advances_the_log_start_durably() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = open(&dir).open_log(1).unwrap();
+        log.append(&[batch(3, 1_000)], 0).unwrap(); // offsets 0..2
+        log.append(&[batch(2, 2_000)], 0).unwrap(); // offsets 3..4
+        log.append(&[batch(2, 9_000)], 0).unwrap(); // offsets 5..6
+        let limits = crate::retention::RetentionLimits { retention_ms: 5_000, retention_bytes: -1 };
+        let plan = log.enforce_retention(10_000, limits).unwrap().unwrap();
+        assert_eq!((plan.new_log_start_offset, plan.batches), (5, 2));
+        assert_eq!(log.enforce_retention(10_000, limits).unwrap(), None, "nothing more is due");
+        assert!(matches!(log.read(4, usize::MAX), Err(StorageError::OffsetOutOfRange { log_start_offset: 5, .. })));
+        assert_eq!(headers(&log.read(5, usize::MAX).unwrap().records)[0].base_offset, 5);
+    }
+    let log = open(&dir).open_log(1).unwrap();
+    assert_eq!(log.offsets(), LogOffsets { log_start_offset: 5, high_watermark: 7, log_end_offset: 7 });
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((5, 9_000)));
+    assert_eq!(log.append(&[batch(1, 0)], 0).unwrap().base_offset, 7);
+}
+
+#[test]
+fn retention_by_size_keeps_at_least_the_limit_and_tracks_the_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir).open_log(1).unwrap();
+    for _ in 0..5 {
+        log.append(&[batch(10, 0)], 0).unwrap();
+    }
+    let total = log.size_bytes();
+    let one = total / 5;
+    let limits = crate::retention::RetentionLimits { retention_ms: -1, retention_bytes: (2 * one + one / 2) as i64 };
+    let plan = log.enforce_retention(0, limits).unwrap().unwrap();
+    assert_eq!((plan.new_log_start_offset, plan.bytes), (20, 2 * one));
+    assert_eq!(log.size_bytes(), 3 * one);
+    drop(log);
+    assert_eq!(open(&dir).open_log(1).unwrap().size_bytes(), 3 * one, "size is recomputed from the index at open");
+}
+
+#[test]
+fn retention_deleting_everything_leaves_an_empty_log_that_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(&dir).open_log(1).unwrap();
+    log.append(&[batch(4, 0)], 0).unwrap();
+    let limits = crate::retention::RetentionLimits { retention_ms: 1, retention_bytes: -1 };
+    log.enforce_retention(1_000, limits).unwrap().unwrap();
+    assert_eq!(log.offsets(), LogOffsets { log_start_offset: 4, high_watermark: 4, log_end_offset: 4 });
+    assert!(log.read(4, usize::MAX).unwrap().records.is_empty());
+    assert_eq!(log.append(&[batch(1, 0)], 0).unwrap().base_offset, 4);
+}

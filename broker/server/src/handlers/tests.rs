@@ -470,3 +470,25 @@ async fn alter_configs_replaces_the_whole_override_set() {
     let configs = b.topics.get("t").unwrap().configs.clone();
     assert_eq!(configs.into_iter().collect::<Vec<_>>(), vec![("max.message.bytes".to_string(), "5000".to_string())]);
 }
+
+#[tokio::test]
+async fn retention_pass_applies_topic_overrides_and_fetch_below_log_start_is_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    let r = super::create_topics::handle(&b, 7, create_request("short", 1, 1, &[("retention.ms", "1000")])).await;
+    assert_eq!(r.topics[0].error_code, 0);
+    let r = super::create_topics::handle(&b, 7, create_request("kept", 1, 1, &[("retention.ms", "-1")])).await;
+    assert_eq!(r.topics[0].error_code, 0);
+    for topic in ["short", "kept"] {
+        // Timestamps in 1970: older than any retention.ms except -1.
+        super::produce::handle(&b, 9, produce_request(topic, 0, batch(&["a", "b"], 5), 1)).await.unwrap();
+    }
+    crate::retention::pass(&b);
+    let short = b.topics.get("short").unwrap().partitions[0].log.offsets();
+    assert_eq!((short.log_start_offset, short.high_watermark), (2, 2));
+    let kept = b.topics.get("kept").unwrap().partitions[0].log.offsets();
+    assert_eq!(kept.log_start_offset, 0, "retention.ms=-1 keeps everything");
+    let fetched = super::fetch::handle(&b, 12, fetch_request("short", 0, 0, 0, 0)).await;
+    let p = &fetched.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.log_start_offset), (ResponseError::OffsetOutOfRange.code(), 2));
+}
