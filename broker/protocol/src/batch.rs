@@ -171,6 +171,21 @@ pub fn assign(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
     batch[LEADER_EPOCH_AT..LEADER_EPOCH_AT + 4].copy_from_slice(&leader_epoch.to_be_bytes());
 }
 
+const ATTRIBUTES_AT: usize = 21;
+const MAX_TIMESTAMP_AT: usize = 35;
+const CRC_AT: usize = 17;
+
+/// Stamps a batch with the broker's clock for a topic with `message.timestamp.type=LogAppendTime`:
+/// sets the timestamp-type attribute and the max timestamp, which readers then use as every
+/// record's timestamp, and recomputes the CRC those fields are covered by.
+pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
+    let attributes = i16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]]) | LOG_APPEND_TIME_FLAG;
+    batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// Reads the magic byte of a stored batch, for callers that only need to tell formats apart.
 pub fn magic(batch: &[u8]) -> Option<i8> {
     batch.get(MAGIC_AT).map(|b| *b as i8)
@@ -281,6 +296,21 @@ mod tests {
         let batches = validate_batches(&b.freeze()).unwrap();
         let h = batches[0].header;
         assert_eq!((h.base_offset, h.partition_leader_epoch, h.last_offset()), (1_000_000, 7, 1_000_002));
+    }
+
+    #[test]
+    fn log_append_time_sets_type_and_timestamp_and_keeps_the_batch_valid() {
+        let mut b = BytesMut::from(&three_records()[..]);
+        set_log_append_time(&mut b, 77_000);
+        let batches = validate_batches(&b.freeze()).unwrap();
+        let h = batches[0].header;
+        assert!(h.uses_log_append_time());
+        assert_eq!((h.max_timestamp, h.compression()), (77_000, 0));
+        let mut buf = batches[0].bytes.clone();
+        let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).unwrap();
+        // Readers (Java, librdkafka) take the max timestamp as every record's timestamp when the
+        // type is LogAppendTime; the header carries both.
+        assert!(set.records.iter().all(|r| r.timestamp_type == TimestampType::LogAppend));
     }
 
     #[test]

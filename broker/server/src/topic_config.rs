@@ -45,6 +45,7 @@ const fn key(name: &'static str, rule: Rule, broker_name: Option<&'static str>, 
 }
 
 pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
+pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
 
 /// Every topic config the broker accepts. Values outside these rules are refused with
 /// INVALID_CONFIG rather than stored and ignored.
@@ -55,8 +56,8 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
         "Batches are stored as the producer compressed them; only \"producer\" is supported."),
     key(MAX_MESSAGE_BYTES, Rule::Int { min: 0 }, Some("message.max.bytes"),
         "Largest record batch accepted, in bytes."),
-    key("message.timestamp.type", Rule::OneOf(&["CreateTime"]), Some("log.message.timestamp.type"),
-        "Record timestamps are those set by the producer."),
+    key(MESSAGE_TIMESTAMP_TYPE, Rule::OneOf(&["CreateTime", "LogAppendTime"]), Some("log.message.timestamp.type"),
+        "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches with the broker's clock."),
     key("min.insync.replicas", Rule::Int { min: 1 }, Some("min.insync.replicas"),
         "Replicas that must acknowledge a produce with acks=all."),
     key("retention.bytes", Rule::Long { min: -1 }, Some("log.retention.bytes"),
@@ -265,6 +266,11 @@ impl BrokerDefaults {
                 ConfigEntry { name: k.name.into(), value, source, read_only: false, config_type: config_type(k.rule), doc: k.doc }
             })
             .collect()
+    }
+
+    /// Whether a topic's records take the broker's clock as their timestamp.
+    pub fn uses_log_append_time(&self, overrides: &BTreeMap<String, String>) -> bool {
+        self.topic_value(overrides, MESSAGE_TIMESTAMP_TYPE).as_deref() == Some("LogAppendTime")
     }
 
     /// The effective max.message.bytes of a topic.

@@ -15,7 +15,7 @@ mod store;
 pub use catalog::{PartitionRecord, TopicRecord};
 pub use error::{Result, StorageError};
 pub use keys::{log_end_key, log_key, parse_log_key};
-pub use log::{AppendInfo, LogOffsets, PartitionLog, ReadResult};
+pub use log::{AppendInfo, AppendOptions, LogOffsets, PartitionLog, ReadResult};
 pub use store::{Store, StoreOptions};
 
 #[cfg(test)]

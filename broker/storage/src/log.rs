@@ -39,6 +39,14 @@ pub struct AppendInfo {
     pub duplicate: bool,
 }
 
+/// How an append stamps its batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOptions {
+    pub leader_epoch: i32,
+    /// The broker's clock, for topics whose timestamps are the log append time.
+    pub log_append_time: Option<i64>,
+}
+
 /// Batches read from a log, concatenated as a Fetch response carries them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadResult {
@@ -109,6 +117,13 @@ impl PartitionLog {
     /// retry of one of its last five batches is not written again, and a gap, overlap or stale
     /// epoch refuses the whole request with nothing written.
     pub fn append(&self, batches: &[ValidBatch], leader_epoch: i32) -> Result<AppendInfo> {
+        self.append_with(batches, AppendOptions { leader_epoch, log_append_time: None })
+    }
+
+    /// `append` with every option: also stamps batches with the broker's time for topics
+    /// using `message.timestamp.type=LogAppendTime`.
+    pub fn append_with(&self, batches: &[ValidBatch], options: AppendOptions) -> Result<AppendInfo> {
+        let leader_epoch = options.leader_epoch;
         let mut inner = self.lock();
         let mut plan = AppendPlan {
             bytes: 0,
@@ -141,9 +156,16 @@ impl PartitionLog {
             buf.clear();
             buf.extend_from_slice(&b.bytes);
             batch::assign(&mut buf, base, leader_epoch);
+            let max_timestamp = match options.log_append_time {
+                Some(now) => {
+                    batch::set_log_append_time(&mut buf, now);
+                    now
+                }
+                None => h.max_timestamp,
+            };
             let key = log_key(self.id, base);
             plan.write.put_cf(self.cf(CF_LOG), key, &buf);
-            plan.write.put_cf(self.cf(CF_TIME_INDEX), key, encode_index(h.max_timestamp, b.bytes.len()));
+            plan.write.put_cf(self.cf(CF_TIME_INDEX), key, encode_index(max_timestamp, b.bytes.len()));
             plan.bytes += b.bytes.len() as u64;
             plan.first.get_or_insert((base, false));
             plan.last = last;

@@ -10,7 +10,7 @@ use krait_protocol::kafka_protocol::messages::produce_request::PartitionProduceD
 use krait_protocol::kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use krait_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
-use krait_storage::StorageError;
+use krait_storage::{AppendOptions, StorageError};
 use tracing::{debug, warn};
 
 use crate::broker::{Broker, LEADER_EPOCH};
@@ -45,8 +45,12 @@ pub async fn handle(broker: &Broker, version: i16, request: ProduceRequest) -> O
     (acks != 0).then_some(response)
 }
 
-/// Where a successful append landed: base offset and log start offset.
-type Appended = (i64, i64);
+/// Where a successful append landed.
+struct Appended {
+    base_offset: i64,
+    log_start_offset: i64,
+    log_append_time: Option<i64>,
+}
 
 fn append(broker: &Broker, topic: &Topic, p: PartitionProduceData) -> Result<Appended, (ResponseError, String)> {
     let Some(partition) = topic.partition(p.index) else {
@@ -64,7 +68,9 @@ fn append(broker: &Broker, topic: &Topic, p: PartitionProduceData) -> Result<App
             format!("batch of {} bytes exceeds max.message.bytes {limit}", big.bytes.len()),
         ));
     }
-    let info = partition.log.append(&batches, LEADER_EPOCH).map_err(|e| {
+    let log_append_time = broker.defaults.uses_log_append_time(&topic.configs).then(now_ms);
+    let options = AppendOptions { leader_epoch: LEADER_EPOCH, log_append_time };
+    let info = partition.log.append_with(&batches, options).map_err(|e| {
         let error = match e {
             StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
             StorageError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
@@ -79,7 +85,11 @@ fn append(broker: &Broker, topic: &Topic, p: PartitionProduceData) -> Result<App
         partition.publish_high_watermark(info.offsets.high_watermark);
         debug!(topic = %topic.name, partition = p.index, base_offset = info.base_offset, last_offset = info.last_offset, "appended");
     }
-    Ok((info.base_offset, info.offsets.log_start_offset))
+    Ok(Appended { base_offset: info.base_offset, log_start_offset: info.offsets.log_start_offset, log_append_time })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn corrupt_code(e: &BatchError) -> ResponseError {
@@ -94,9 +104,10 @@ fn partition_response(version: i16, index: i32, result: Result<Appended, (Respon
     r.index = index;
     r.log_append_time_ms = -1;
     match result {
-        Ok((base_offset, log_start_offset)) => {
-            r.base_offset = base_offset;
-            r.log_start_offset = log_start_offset;
+        Ok(appended) => {
+            r.base_offset = appended.base_offset;
+            r.log_start_offset = appended.log_start_offset;
+            r.log_append_time_ms = appended.log_append_time.unwrap_or(-1);
         }
         Err((error, message)) => {
             r.error_code = error.code();

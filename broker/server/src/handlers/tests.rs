@@ -492,3 +492,19 @@ async fn retention_pass_applies_topic_overrides_and_fetch_below_log_start_is_out
     let p = &fetched.responses[0].partitions[0];
     assert_eq!((p.error_code, p.log_start_offset), (ResponseError::OffsetOutOfRange.code(), 2));
 }
+
+#[tokio::test]
+async fn log_append_time_topics_get_the_broker_clock_as_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir);
+    let r = super::create_topics::handle(&b, 7, create_request("lat", 1, 1, &[("message.timestamp.type", "LogAppendTime")])).await;
+    assert_eq!(r.topics[0].error_code, 0);
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let produced = super::produce::handle(&b, 9, produce_request("lat", 0, batch(&["a"], 5), 1)).await.unwrap();
+    let stamped = produced.responses[0].partition_responses[0].log_append_time_ms;
+    assert!(stamped >= before, "{stamped} < {before}");
+    let fetched = super::fetch::handle(&b, 12, fetch_request("lat", 0, 0, 0, 0)).await;
+    let header = krait_protocol::batch::validate_batches(fetched.responses[0].partitions[0].records.as_ref().unwrap()).unwrap()[0].header;
+    assert!(header.uses_log_append_time());
+    assert_eq!(header.max_timestamp, stamped);
+}
