@@ -22,9 +22,19 @@ pub struct Broker {
 pub const LEADER_EPOCH: i32 = 0;
 
 impl Broker {
+    /// Opens (and locks) the data directory of `config`.
+    pub fn open_store(config: &BrokerConfig) -> anyhow::Result<Store> {
+        Ok(Store::open(&config.data_dir, StoreOptions { sync_writes: config.fsync })?)
+    }
+
     /// Opens the data directory and loads every topic.
     pub fn open(config: BrokerConfig, advertised: Advertised) -> anyhow::Result<Self> {
-        let store = Store::open(&config.data_dir, StoreOptions { sync_writes: config.fsync })?;
+        let store = Self::open_store(&config)?;
+        Self::with_store(config, advertised, store)
+    }
+
+    /// Loads every topic from an opened store.
+    pub fn with_store(config: BrokerConfig, advertised: Advertised, store: Store) -> anyhow::Result<Self> {
         let cluster_id = store.cluster_id(new_cluster_id)?;
         let topics = Topics::load(Arc::new(store))?;
         let defaults = BrokerDefaults::from_config(&config, &format!("{}:{}", advertised.host, advertised.port));

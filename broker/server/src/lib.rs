@@ -22,6 +22,9 @@ use crate::config::{Advertised, BrokerConfig};
 /// Opens the data directory, binds the listener and serves until `shutdown` resolves.
 pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let mut advertised = config.validate()?;
+    // Lock the data directory before binding: a second broker on the same directory should
+    // say so, whatever else it collides on.
+    let store = Broker::open_store(&config)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
@@ -29,7 +32,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     if config.advertise.is_none() && config.listen.port() == 0 {
         advertised = Advertised { port: local.port().into(), ..advertised };
     }
-    let broker = Arc::new(Broker::open(config, advertised)?);
+    let broker = Arc::new(Broker::with_store(config, advertised, store)?);
     info!(
         node_id = broker.node_id(),
         cluster_id = %broker.cluster_id,
