@@ -1,0 +1,103 @@
+"""Topic configs: IncrementalAlterConfigs and AlterConfigs through real admin clients,
+DescribeConfigs sources, refusals that name the key, and LogAppendTime."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from confluent_kafka import KafkaException, TIMESTAMP_LOG_APPEND_TIME
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewTopic, ResourceType
+
+from harness import admin, consume, create_topic, produce_all, producer, unique
+
+
+def describe(bootstrap, topic):
+    # The client must outlive its futures, or they resolve with _DESTROY.
+    client = admin(bootstrap)
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    return client.describe_configs([res])[res].result(timeout=10)
+
+
+def incremental(bootstrap, topic, *changes, resource=ResourceType.TOPIC):
+    client = admin(bootstrap)
+    entries = [ConfigEntry(k, v, incremental_operation=op) for k, v, op in changes]
+    res = ConfigResource(resource, topic, incremental_configs=entries)
+    return client.incremental_alter_configs([res])[res].result(timeout=10)
+
+
+def test_incremental_alter_sets_and_deletes_overrides_with_sources(broker, topic):
+    t = topic()
+    before = describe(broker.bootstrap, t)["retention.ms"]
+    assert (before.value, before.source) == ("604800000", ConfigSource.DEFAULT_CONFIG.value)
+    incremental(broker.bootstrap, t, ("retention.ms", "3600000", AlterConfigOpType.SET))
+    after = describe(broker.bootstrap, t)["retention.ms"]
+    assert (after.value, after.source) == ("3600000", ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
+    incremental(broker.bootstrap, t, ("retention.ms", None, AlterConfigOpType.DELETE))
+    assert describe(broker.bootstrap, t)["retention.ms"].source == ConfigSource.DEFAULT_CONFIG.value
+
+
+@pytest.mark.parametrize("key,value,needle", [
+    ("no.such.config", "1", "no.such.config"),
+    ("retention.ms", "soon", "retention.ms"),
+    ("cleanup.policy", "compact", "cleanup.policy"),
+])
+def test_invalid_alterations_are_refused_naming_the_key(broker, topic, key, value, needle):
+    t = topic()
+    with pytest.raises(KafkaException) as e:
+        incremental(broker.bootstrap, t, (key, value, AlterConfigOpType.SET))
+    err = e.value.args[0]
+    assert err.name() == "INVALID_CONFIG", err
+    assert needle in err.str()
+
+
+def test_broker_configs_are_static_and_altering_one_is_refused(broker):
+    with pytest.raises(KafkaException) as e:
+        incremental(broker.bootstrap, "1", ("log.retention.ms", "1", AlterConfigOpType.SET), resource=ResourceType.BROKER)
+    assert "log.retention.ms" in e.value.args[0].str()
+
+
+def test_kafka_python_legacy_alter_configs_sets_a_key_and_keeps_the_others(broker):
+    """AlterConfigs replaces a topic's whole override set; kafka-python therefore re-sends the
+    overrides it found, so the visible effect is one key changed and the rest kept."""
+    from kafka.admin import ConfigResource as KConfigResource, ConfigResourceType, KafkaAdminClient
+
+    t = create_topic(broker.bootstrap, unique("cfg"), config={"retention.ms": "1000", "retention.bytes": "5000"})
+    a = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        # incremental=False forces the legacy AlterConfigs, which replaces every override.
+        a.alter_configs([KConfigResource(ConfigResourceType.TOPIC, t, configs={"max.message.bytes": "20000"})],
+                        incremental=False)
+    finally:
+        a.close()
+    configs = describe(broker.bootstrap, t)
+    overridden = {k for k, v in configs.items() if v.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value}
+    assert overridden == {"max.message.bytes", "retention.ms", "retention.bytes"}
+    assert (configs["max.message.bytes"].value, configs["retention.ms"].value) == ("20000", "1000")
+
+
+def test_compaction_is_refused_at_create_until_it_exists(broker):
+    name = unique("compact")
+    client = admin(broker.bootstrap)
+    futures = client.create_topics([NewTopic(name, 1, 1, config={"cleanup.policy": "compact"})])
+    with pytest.raises(KafkaException) as e:
+        futures[name].result(timeout=10)
+    assert e.value.args[0].name() == "INVALID_CONFIG"
+    assert "delete" in e.value.args[0].str()
+
+
+def test_log_append_time_topic_stamps_records_with_the_broker_clock(broker):
+    t = create_topic(broker.bootstrap, unique("lat"), config={"message.timestamp.type": "LogAppendTime"})
+    start = int(time.time() * 1000)
+    produce_all(producer(broker.bootstrap), t, [{"value": b"x", "timestamp": 1_000}])
+    [record] = consume(broker.bootstrap, t, [0], expected=1)
+    assert record.timestamp >= start - 1000, "the producer's 1970 timestamp was replaced"
+    # The timestamp type travels with the batch: read it back through the raw client API.
+    from harness import consumer
+    from confluent_kafka import TopicPartition
+    cons = consumer(broker.bootstrap, **{"enable.partition.eof": False})
+    try:
+        cons.assign([TopicPartition(t, 0, 0)])
+        msg = next(m for _ in range(40) for m in cons.consume(1, 0.5) if m.error() is None)
+        assert msg.timestamp()[0] == TIMESTAMP_LOG_APPEND_TIME
+    finally:
+        cons.close()
