@@ -5,6 +5,7 @@ use std::sync::Arc;
 use krait_storage::{Store, StoreOptions};
 
 use crate::config::{Advertised, BrokerConfig};
+use crate::metrics::Metrics;
 use crate::topic_config::BrokerDefaults;
 use crate::topics::Topics;
 
@@ -16,6 +17,7 @@ pub struct Broker {
     pub cluster_id: String,
     pub defaults: BrokerDefaults,
     pub topics: Topics,
+    pub metrics: Metrics,
 }
 
 /// The leader epoch of every partition on a single broker, which never changes leader.
@@ -38,7 +40,7 @@ impl Broker {
         let cluster_id = store.cluster_id(new_cluster_id)?;
         let topics = Topics::load(Arc::new(store))?;
         let defaults = BrokerDefaults::from_config(&config, &format!("{}:{}", advertised.host, advertised.port));
-        Ok(Self { config, advertised, cluster_id, defaults, topics })
+        Ok(Self { config, advertised, cluster_id, defaults, topics, metrics: Metrics::default() })
     }
 
     pub fn node_id(&self) -> i32 {

@@ -21,6 +21,11 @@ pub struct BrokerConfig {
     #[arg(long, env = "KRAIT_LISTEN", default_value = "127.0.0.1:9092")]
     pub listen: SocketAddr,
 
+    /// Address of the HTTP endpoint for probes and metrics (/healthz, /readyz, /metrics), e.g.
+    /// 0.0.0.0:9644 in a pod. Off unless set, so several local brokers never collide on it.
+    #[arg(long, env = "KRAIT_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
+
     /// HOST:PORT that Metadata returns to clients; defaults to the listen address.
     #[arg(long, env = "KRAIT_ADVERTISE")]
     pub advertise: Option<String>,

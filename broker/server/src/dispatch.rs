@@ -32,6 +32,7 @@ pub async fn dispatch(broker: &Broker, frame: Bytes) -> Outcome {
             return Outcome::Close;
         }
     };
+    broker.metrics.request(fixed.api_key);
     let span = debug_span!("request", api = fixed.api_key, version = fixed.api_version, correlation_id = fixed.correlation_id);
     route(broker, fixed, frame).instrument(span).await
 }
@@ -43,13 +44,14 @@ async fn route(broker: &Broker, fixed: FixedHeader, mut frame: Bytes) -> Outcome
         return encoded(fixed.correlation_id, 0, &api_versions_response(UNSUPPORTED_VERSION));
     }
     let Some(support) = api::supported(fixed.api_key).filter(|_| api::is_supported(fixed.api_key, version)) else {
+        broker.metrics.request_error();
         warn!(api_key = fixed.api_key, version, "unsupported API or version");
         return Outcome::RespondAndClose(frame::encode_unsupported(fixed.correlation_id));
     };
     let api = support.key;
     let header = match decode_header(&mut frame, api, version) {
         Ok(h) => h,
-        Err(e) => return undecodable(e),
+        Err(e) => return undecodable(broker, e),
     };
     let client = header.client_id.as_deref().unwrap_or("");
     debug!(client, "request");
@@ -62,7 +64,7 @@ async fn route(broker: &Broker, fixed: FixedHeader, mut frame: Bytes) -> Outcome
                     trailing(&frame);
                     encoded(corr, version, &$handler(broker, version, request).await)
                 }
-                Err(e) => undecodable(e),
+                Err(e) => undecodable(broker, e),
             }
         }};
     }
@@ -78,7 +80,7 @@ async fn route(broker: &Broker, fixed: FixedHeader, mut frame: Bytes) -> Outcome
                     None => Outcome::NoResponse,
                 }
             }
-            Err(e) => undecodable(e),
+            Err(e) => undecodable(broker, e),
         },
         ApiKey::Fetch => serve!(handlers::fetch::handle),
         ApiKey::ListOffsets => serve!(handlers::list_offsets::handle),
@@ -117,7 +119,8 @@ fn trailing(rest: &Bytes) {
     }
 }
 
-fn undecodable(e: frame::DecodeError) -> Outcome {
+fn undecodable(broker: &Broker, e: frame::DecodeError) -> Outcome {
+    broker.metrics.request_error();
     warn!(error = %e, "undecodable request, closing connection");
     Outcome::Close
 }

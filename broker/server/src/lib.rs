@@ -6,6 +6,8 @@ pub mod broker;
 pub mod config;
 pub mod dispatch;
 pub mod handlers;
+pub mod http;
+pub mod metrics;
 pub mod net;
 pub mod retention;
 pub mod topic_config;
@@ -29,6 +31,11 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let local = listener.local_addr()?;
+    let http_listener = match config.http_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen for HTTP on {addr}: {e}"))?),
+        None => None,
+    };
+    let http_local = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     if config.advertise.is_none() && config.listen.port() == 0 {
         advertised = Advertised { port: local.port().into(), ..advertised };
     }
@@ -39,11 +46,16 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         data_dir = %broker.config.data_dir.display(),
         topics = broker.topics.all().len(),
         advertised = %format!("{}:{}", broker.advertised.host, broker.advertised.port),
+        http = ?http_local,
         "krait-broker listening on {local}"
     );
+    let http = http_listener.map(|l| tokio::spawn(http::serve(l, broker.clone())));
     let retention = tokio::spawn(retention::run(broker.clone()));
     net::serve(listener, broker.clone(), shutdown).await;
     retention.abort();
+    if let Some(http) = http {
+        http.abort();
+    }
     info!("stopped");
     Ok(())
 }

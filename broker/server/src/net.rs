@@ -48,6 +48,13 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Fu
 }
 
 async fn connection(stream: TcpStream, broker: &Broker) -> std::io::Result<()> {
+    broker.metrics.connection_opened();
+    let result = requests(stream, broker).await;
+    broker.metrics.connection_closed();
+    result
+}
+
+async fn requests(stream: TcpStream, broker: &Broker) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let (read, write) = stream.into_split();
     let mut reader = BufReader::with_capacity(IO_BUFFER, read);

@@ -31,18 +31,25 @@ struct Target {
 }
 
 pub async fn handle(broker: &Broker, _version: i16, request: FetchRequest) -> FetchResponse {
+    let (response, bytes) = long_poll(broker, &request).await;
+    broker.metrics.fetched(bytes);
+    response
+}
+
+async fn long_poll(broker: &Broker, request: &FetchRequest) -> (FetchResponse, usize) {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    let targets = resolve(broker, &request);
+    let targets = resolve(broker, request);
     let mut watchers: Vec<watch::Receiver<i64>> = targets.iter().filter_map(|t| t.partition.as_ref()).map(|p| p.subscribe()).collect();
     let min_bytes = request.min_bytes.max(0) as usize;
     loop {
-        let (response, bytes, errors) = read_all(&targets, &request);
+        let (response, bytes, errors) = read_all(&targets, request);
         if bytes >= min_bytes || errors || watchers.is_empty() || Instant::now() >= deadline {
-            return response;
+            return (response, bytes);
         }
         let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            return read_all(&targets, &request).0;
+            let (response, bytes, _) = read_all(&targets, request);
+            return (response, bytes);
         }
         // Mark every watcher seen so the next wait is for a newer append.
         watchers.iter_mut().for_each(|w| {

@@ -83,6 +83,7 @@ fn append(broker: &Broker, topic: &Topic, p: PartitionProduceData) -> Result<App
         debug!(topic = %topic.name, partition = p.index, base_offset = info.base_offset, "duplicate batch acknowledged");
     } else {
         partition.publish_high_watermark(info.offsets.high_watermark);
+        broker.metrics.produced(batches.iter().map(|b| b.bytes.len()).sum());
         debug!(topic = %topic.name, partition = p.index, base_offset = info.base_offset, last_offset = info.last_offset, "appended");
     }
     Ok(Appended { base_offset: info.base_offset, log_start_offset: info.offsets.log_start_offset, log_append_time })
