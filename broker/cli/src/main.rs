@@ -1,0 +1,63 @@
+//! `krait`: everyday Kafka jobs from the command line — topics, consumer groups, produce,
+//! consume, load tests. It speaks only the Kafka protocol (through librdkafka), so it works
+//! against any Kafka as well as Krait.
+
+mod client;
+mod consume;
+mod group;
+mod output;
+mod perf;
+mod produce;
+mod topic;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::Global;
+
+/// Kafka command-line client for Krait (and any Kafka).
+#[derive(Debug, Parser)]
+#[command(name = "krait", version, about)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create, list, describe, grow, configure and delete topics.
+    #[command(subcommand)]
+    Topic(topic::TopicCommand),
+    /// List, describe, delete consumer groups and reset their offsets.
+    #[command(subcommand)]
+    Group(group::GroupCommand),
+    /// Produce lines from stdin, one record per line.
+    Produce(produce::ProduceArgs),
+    /// Consume records and print them, one per line.
+    Consume(consume::ConsumeArgs),
+    /// Load tests: producer and consumer throughput and latency.
+    #[command(subcommand)]
+    Perf(perf::PerfCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Topic(c) => topic::run(&cli.global, c),
+        Command::Group(c) => group::run(&cli.global, c),
+        Command::Produce(a) => produce::run(&cli.global, a),
+        Command::Consume(a) => consume::run(&cli.global, a),
+        Command::Perf(c) => perf::run(&cli.global, c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
