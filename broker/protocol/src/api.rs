@@ -39,7 +39,10 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
 
 /// The served range for a raw API key, if the broker implements that API at all.
 pub fn supported(api_key: i16) -> Option<ApiSupport> {
-    SUPPORTED_APIS.iter().copied().find(|a| a.key as i16 == api_key)
+    SUPPORTED_APIS
+        .iter()
+        .copied()
+        .find(|a| a.key as i16 == api_key)
 }
 
 /// Whether `version` of `api_key` is served.
@@ -94,7 +97,13 @@ mod tests {
     fn every_advertised_version_is_encodable_by_the_codec_library() {
         for a in SUPPORTED_APIS {
             let (min, max) = library_range(a.key);
-            assert!(a.min >= min && a.max <= max, "{:?} {}..{} outside {min}..{max}", a.key, a.min, a.max);
+            assert!(
+                a.min >= min && a.max <= max,
+                "{:?} {}..{} outside {min}..{max}",
+                a.key,
+                a.min,
+                a.max
+            );
             assert!(a.min <= a.max);
         }
     }

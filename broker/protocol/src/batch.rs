@@ -62,7 +62,10 @@ impl BatchHeader {
     /// Decodes the header at the start of `buf` without validating the batch behind it.
     pub fn parse(buf: &[u8]) -> Result<Self, BatchError> {
         if buf.len() < HEADER_LEN {
-            return Err(BatchError::Truncated { need: HEADER_LEN, have: buf.len() });
+            return Err(BatchError::Truncated {
+                need: HEADER_LEN,
+                have: buf.len(),
+            });
         }
         let mut b = &buf[..HEADER_LEN];
         Ok(Self {
@@ -134,7 +137,10 @@ pub fn validate_batches(records: &Bytes) -> Result<Vec<ValidBatch>, BatchError> 
         }
         let end = at + header.total_size();
         if end > records.len() {
-            return Err(BatchError::Truncated { need: end - at, have: records.len() - at });
+            return Err(BatchError::Truncated {
+                need: end - at,
+                have: records.len() - at,
+            });
         }
         let bytes = records.slice(at..end);
         validate(&header, &bytes)?;
@@ -153,7 +159,10 @@ fn validate(header: &BatchHeader, bytes: &[u8]) -> Result<(), BatchError> {
     }
     let actual = crc32c::crc32c(&bytes[CRC_START..]);
     if actual != header.crc {
-        return Err(BatchError::CrcMismatch { expected: header.crc, actual });
+        return Err(BatchError::CrcMismatch {
+            expected: header.crc,
+            actual,
+        });
     }
     if header.records_count < 1 || header.last_offset_delta < header.records_count - 1 {
         return Err(BatchError::BadRecordCount {
@@ -179,7 +188,8 @@ const CRC_AT: usize = 17;
 /// sets the timestamp-type attribute and the max timestamp, which readers then use as every
 /// record's timestamp, and recomputes the CRC those fields are covered by.
 pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
-    let attributes = i16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]]) | LOG_APPEND_TIME_FLAG;
+    let attributes =
+        i16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]]) | LOG_APPEND_TIME_FLAG;
     batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
     batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now_ms.to_be_bytes());
     let crc = crc32c::crc32c(&batch[CRC_START..]);
@@ -197,7 +207,11 @@ pub fn magic(batch: &[u8]) -> Option<i8> {
 pub fn first_record_at_or_after(batch: &Bytes, target: i64) -> anyhow::Result<Option<(i64, i64)>> {
     let mut buf = batch.clone();
     let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)?;
-    Ok(set.records.iter().find(|r| r.timestamp >= target).map(|r| (r.offset, r.timestamp)))
+    Ok(set
+        .records
+        .iter()
+        .find(|r| r.timestamp >= target)
+        .map(|r| (r.offset, r.timestamp)))
 }
 
 #[cfg(test)]
@@ -228,13 +242,23 @@ mod tests {
 
     fn encoded(records: &[Record], compression: Compression) -> Bytes {
         let mut buf = BytesMut::new();
-        let options = RecordEncodeOptions { version: 2, compression };
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression,
+        };
         RecordBatchEncoder::encode(&mut buf, records, &options).unwrap();
         buf.freeze()
     }
 
     fn three_records() -> Bytes {
-        encoded(&[record(0, 1000, b"a"), record(1, 2000, b"b"), record(2, 3000, b"c")], Compression::None)
+        encoded(
+            &[
+                record(0, 1000, b"a"),
+                record(1, 2000, b"b"),
+                record(2, 3000, b"c"),
+            ],
+            Compression::None,
+        )
     }
 
     #[test]
@@ -252,7 +276,10 @@ mod tests {
         let mut b = BytesMut::from(&three_records()[..]);
         let last = b.len() - 1;
         b[last] ^= 0xff;
-        assert!(matches!(validate_batches(&b.freeze()), Err(BatchError::CrcMismatch { .. })));
+        assert!(matches!(
+            validate_batches(&b.freeze()),
+            Err(BatchError::CrcMismatch { .. })
+        ));
     }
 
     #[test]
@@ -267,7 +294,10 @@ mod tests {
         let full = three_records();
         for cut in 0..full.len() {
             let err = validate_batches(&full.slice(..cut)).unwrap_err();
-            assert!(matches!(err, BatchError::Truncated { .. } | BatchError::Empty), "cut {cut}: {err}");
+            assert!(
+                matches!(err, BatchError::Truncated { .. } | BatchError::Empty),
+                "cut {cut}: {err}"
+            );
         }
     }
 
@@ -278,7 +308,10 @@ mod tests {
         assert_eq!(validate_batches(&b.freeze()), Err(BatchError::BadLength(3)));
         let mut b = BytesMut::from(&three_records()[..]);
         b[8..12].copy_from_slice(&i32::MAX.to_be_bytes());
-        assert!(matches!(validate_batches(&b.freeze()), Err(BatchError::Truncated { .. })));
+        assert!(matches!(
+            validate_batches(&b.freeze()),
+            Err(BatchError::Truncated { .. })
+        ));
     }
 
     #[test]
@@ -286,7 +319,13 @@ mod tests {
         let mut b = BytesMut::from(&three_records()[..]);
         b.extend_from_slice(&encoded(&[record(0, 5, b"z")], Compression::None));
         let batches = validate_batches(&b.freeze()).unwrap();
-        assert_eq!(batches.iter().map(|b| b.header.records_count).collect::<Vec<_>>(), vec![3, 1]);
+        assert_eq!(
+            batches
+                .iter()
+                .map(|b| b.header.records_count)
+                .collect::<Vec<_>>(),
+            vec![3, 1]
+        );
     }
 
     #[test]
@@ -295,7 +334,10 @@ mod tests {
         assign(&mut b, 1_000_000, 7);
         let batches = validate_batches(&b.freeze()).unwrap();
         let h = batches[0].header;
-        assert_eq!((h.base_offset, h.partition_leader_epoch, h.last_offset()), (1_000_000, 7, 1_000_002));
+        assert_eq!(
+            (h.base_offset, h.partition_leader_epoch, h.last_offset()),
+            (1_000_000, 7, 1_000_002)
+        );
     }
 
     #[test]
@@ -310,12 +352,21 @@ mod tests {
         let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).unwrap();
         // Readers (Java, librdkafka) take the max timestamp as every record's timestamp when the
         // type is LogAppendTime; the header carries both.
-        assert!(set.records.iter().all(|r| r.timestamp_type == TimestampType::LogAppend));
+        assert!(
+            set.records
+                .iter()
+                .all(|r| r.timestamp_type == TimestampType::LogAppend)
+        );
     }
 
     #[test]
     fn compressed_batches_keep_their_codec_bits() {
-        for (codec, id) in [(Compression::Gzip, 1), (Compression::Snappy, 2), (Compression::Lz4, 3), (Compression::Zstd, 4)] {
+        for (codec, id) in [
+            (Compression::Gzip, 1),
+            (Compression::Snappy, 2),
+            (Compression::Lz4, 3),
+            (Compression::Zstd, 4),
+        ] {
             let b = encoded(&[record(0, 1, b"x"), record(1, 2, b"y")], codec);
             let batches = validate_batches(&b).unwrap();
             assert_eq!(batches[0].header.compression(), id);
@@ -325,12 +376,25 @@ mod tests {
     #[test]
     fn timestamp_lookup_finds_first_record_at_or_after_target() {
         for codec in [Compression::None, Compression::Zstd] {
-            let b = encoded(&[record(0, 1000, b"a"), record(1, 2000, b"b"), record(2, 3000, b"c")], codec);
+            let b = encoded(
+                &[
+                    record(0, 1000, b"a"),
+                    record(1, 2000, b"b"),
+                    record(2, 3000, b"c"),
+                ],
+                codec,
+            );
             let mut stored = BytesMut::from(&b[..]);
             assign(&mut stored, 10, 0);
             let stored = stored.freeze();
-            assert_eq!(first_record_at_or_after(&stored, 1500).unwrap(), Some((11, 2000)));
-            assert_eq!(first_record_at_or_after(&stored, 0).unwrap(), Some((10, 1000)));
+            assert_eq!(
+                first_record_at_or_after(&stored, 1500).unwrap(),
+                Some((11, 2000))
+            );
+            assert_eq!(
+                first_record_at_or_after(&stored, 0).unwrap(),
+                Some((10, 1000))
+            );
             assert_eq!(first_record_at_or_after(&stored, 3001).unwrap(), None);
         }
     }

@@ -30,9 +30,17 @@ pub enum FrameError {
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("malformed {api} v{version} request header: {source}")]
-    Header { api: &'static str, version: i16, source: anyhow::Error },
+    Header {
+        api: &'static str,
+        version: i16,
+        source: anyhow::Error,
+    },
     #[error("malformed {api} v{version} request body: {source}")]
-    Body { api: &'static str, version: i16, source: anyhow::Error },
+    Body {
+        api: &'static str,
+        version: i16,
+        source: anyhow::Error,
+    },
 }
 
 /// Validates the length prefix of a frame against the configured maximum.
@@ -74,7 +82,11 @@ impl FixedHeader {
 }
 
 /// Decodes the full request header of a known API, advancing `frame` to the body.
-pub fn decode_header(frame: &mut Bytes, api: ApiKey, version: i16) -> Result<RequestHeader, DecodeError> {
+pub fn decode_header(
+    frame: &mut Bytes,
+    api: ApiKey,
+    version: i16,
+) -> Result<RequestHeader, DecodeError> {
     let header_version = api.request_header_version(version);
     RequestHeader::decode(frame, header_version).map_err(|source| DecodeError::Header {
         api: api_name(api),
@@ -86,8 +98,16 @@ pub fn decode_header(frame: &mut Bytes, api: ApiKey, version: i16) -> Result<Req
 /// Decodes a request body. Bytes left after it are ignored, as Kafka ignores them: real
 /// clients send them (librdkafka 2.16's Metadata v12 carries three), so rejecting them would
 /// break clients that Kafka serves. `body` is left holding whatever was not consumed.
-pub fn decode_body<T: Decodable>(body: &mut Bytes, api: ApiKey, version: i16) -> Result<T, DecodeError> {
-    T::decode(body, version).map_err(|source| DecodeError::Body { api: api_name(api), version, source })
+pub fn decode_body<T: Decodable>(
+    body: &mut Bytes,
+    api: ApiKey,
+    version: i16,
+) -> Result<T, DecodeError> {
+    T::decode(body, version).map_err(|source| DecodeError::Body {
+        api: api_name(api),
+        version,
+        source,
+    })
 }
 
 /// Encodes a whole response frame: length prefix, response header, body.
@@ -152,9 +172,18 @@ mod tests {
 
     #[test]
     fn frame_length_rejects_negative_oversized_and_short() {
-        assert_eq!(frame_length((-1i32).to_be_bytes(), 100), Err(FrameError::NegativeLength(-1)));
-        assert_eq!(frame_length(101i32.to_be_bytes(), 100), Err(FrameError::TooLarge { len: 101, max: 100 }));
-        assert_eq!(frame_length(7i32.to_be_bytes(), 100), Err(FrameError::TooShort(7)));
+        assert_eq!(
+            frame_length((-1i32).to_be_bytes(), 100),
+            Err(FrameError::NegativeLength(-1))
+        );
+        assert_eq!(
+            frame_length(101i32.to_be_bytes(), 100),
+            Err(FrameError::TooLarge { len: 101, max: 100 })
+        );
+        assert_eq!(
+            frame_length(7i32.to_be_bytes(), 100),
+            Err(FrameError::TooShort(7))
+        );
         assert_eq!(frame_length(100i32.to_be_bytes(), 100), Ok(100));
     }
 
@@ -162,7 +191,14 @@ mod tests {
     fn fixed_header_is_read_for_unknown_api_keys() {
         let frame = [0x7f, 0x00, 0x00, 0x05, 0x00, 0x00, 0x01, 0x02, 0xff];
         let h = FixedHeader::peek(&frame).unwrap();
-        assert_eq!(h, FixedHeader { api_key: 0x7f00, api_version: 5, correlation_id: 0x0102 });
+        assert_eq!(
+            h,
+            FixedHeader {
+                api_key: 0x7f00,
+                api_version: 5,
+                correlation_id: 0x0102
+            }
+        );
         assert!(FixedHeader::peek(&frame[..7]).is_err());
     }
 
@@ -173,7 +209,9 @@ mod tests {
         header.correlation_id = 42;
         header.client_id = Some(StrBytes::from_static_str("test"));
         let mut buf = BytesMut::new();
-        header.encode(&mut buf, api.request_header_version(version)).unwrap();
+        header
+            .encode(&mut buf, api.request_header_version(version))
+            .unwrap();
         body.encode(&mut buf, version).unwrap();
         buf.freeze()
     }
@@ -181,11 +219,13 @@ mod tests {
     #[test]
     fn header_and_body_round_trip_in_flexible_and_non_flexible_versions() {
         for version in [0i16, 3] {
-            let mut frame = request_frame(ApiKey::ApiVersions, version, &ApiVersionsRequest::default());
+            let mut frame =
+                request_frame(ApiKey::ApiVersions, version, &ApiVersionsRequest::default());
             let header = decode_header(&mut frame, ApiKey::ApiVersions, version).unwrap();
             assert_eq!(header.correlation_id, 42);
             assert_eq!(header.client_id.as_deref(), Some("test"));
-            let _: ApiVersionsRequest = decode_body(&mut frame, ApiKey::ApiVersions, version).unwrap();
+            let _: ApiVersionsRequest =
+                decode_body(&mut frame, ApiKey::ApiVersions, version).unwrap();
         }
     }
 

@@ -36,18 +36,30 @@ fn map(size: usize) -> *mut u8 {
             0,
         )
     };
-    if p == libc::MAP_FAILED { ptr::null_mut() } else { p.cast() }
+    if p == libc::MAP_FAILED {
+        ptr::null_mut()
+    } else {
+        p.cast()
+    }
 }
 
 // SAFETY: huge blocks come from mmap (page aligned, zeroed) and go back to munmap with the same
 // size; every other block is the system allocator's, untouched.
 unsafe impl GlobalAlloc for GuardedAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if is_huge(layout.size(), layout.align()) { map(layout.size()) } else { unsafe { System.alloc(layout) } }
+        if is_huge(layout.size(), layout.align()) {
+            map(layout.size())
+        } else {
+            unsafe { System.alloc(layout) }
+        }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if is_huge(layout.size(), layout.align()) { map(layout.size()) } else { unsafe { System.alloc_zeroed(layout) } }
+        if is_huge(layout.size(), layout.align()) {
+            map(layout.size())
+        } else {
+            unsafe { System.alloc_zeroed(layout) }
+        }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
@@ -59,7 +71,10 @@ unsafe impl GlobalAlloc for GuardedAlloc {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let (old_huge, new_huge) = (is_huge(layout.size(), layout.align()), is_huge(new_size, layout.align()));
+        let (old_huge, new_huge) = (
+            is_huge(layout.size(), layout.align()),
+            is_huge(new_size, layout.align()),
+        );
         if !old_huge && !new_huge {
             return unsafe { System.realloc(ptr, layout, new_size) };
         }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_storage::{Store, StoreOptions};
 
 use crate::config::{Advertised, BrokerConfig};
@@ -23,10 +24,26 @@ pub struct Broker {
 /// The leader epoch of every partition on a single broker, which never changes leader.
 pub const LEADER_EPOCH: i32 = 0;
 
+/// Kafka's check of a request's `current_leader_epoch` against the partition's: a client
+/// ahead of the broker gets UNKNOWN_LEADER_EPOCH (retry after metadata catches up), one behind
+/// gets FENCED_LEADER_EPOCH (refresh metadata); -1 skips the check.
+pub fn check_leader_epoch(requested: i32, current: i32) -> Option<ResponseError> {
+    match requested {
+        r if r < 0 || r == current => None,
+        r if r > current => Some(ResponseError::UnknownLeaderEpoch),
+        _ => Some(ResponseError::FencedLeaderEpoch),
+    }
+}
+
 impl Broker {
     /// Opens (and locks) the data directory of `config`.
     pub fn open_store(config: &BrokerConfig) -> anyhow::Result<Store> {
-        Ok(Store::open(&config.data_dir, StoreOptions { sync_writes: config.fsync })?)
+        Ok(Store::open(
+            &config.data_dir,
+            StoreOptions {
+                sync_writes: config.fsync,
+            },
+        )?)
     }
 
     /// Opens the data directory and loads every topic.
@@ -36,11 +53,25 @@ impl Broker {
     }
 
     /// Loads every topic from an opened store.
-    pub fn with_store(config: BrokerConfig, advertised: Advertised, store: Store) -> anyhow::Result<Self> {
+    pub fn with_store(
+        config: BrokerConfig,
+        advertised: Advertised,
+        store: Store,
+    ) -> anyhow::Result<Self> {
         let cluster_id = store.cluster_id(new_cluster_id)?;
         let topics = Topics::load(Arc::new(store))?;
-        let defaults = BrokerDefaults::from_config(&config, &format!("{}:{}", advertised.host, advertised.port));
-        Ok(Self { config, advertised, cluster_id, defaults, topics, metrics: Metrics::default() })
+        let defaults = BrokerDefaults::from_config(
+            &config,
+            &format!("{}:{}", advertised.host, advertised.port),
+        );
+        Ok(Self {
+            config,
+            advertised,
+            cluster_id,
+            defaults,
+            topics,
+            metrics: Metrics::default(),
+        })
     }
 
     pub fn node_id(&self) -> i32 {
@@ -78,11 +109,30 @@ fn random_base64_id() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn leader_epoch_check_follows_kafka() {
+        assert_eq!(check_leader_epoch(-1, 5), None);
+        assert_eq!(check_leader_epoch(5, 5), None);
+        assert_eq!(
+            check_leader_epoch(6, 5),
+            Some(ResponseError::UnknownLeaderEpoch)
+        );
+        assert_eq!(
+            check_leader_epoch(4, 5),
+            Some(ResponseError::FencedLeaderEpoch)
+        );
+    }
+
     #[test]
     fn cluster_ids_look_like_kafkas() {
         let id = super::new_cluster_id();
         assert_eq!(id.len(), 22);
-        assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
         assert!((0..200).all(|_| !super::new_cluster_id().starts_with('-')));
         assert_ne!(id, super::new_cluster_id());
     }

@@ -59,7 +59,11 @@ pub struct BrokerConfig {
     pub retention_bytes: i64,
 
     /// How often retention deletes expired batches (log.retention.check.interval.ms).
-    #[arg(long, env = "KRAIT_RETENTION_CHECK_INTERVAL_MS", default_value_t = 300_000)]
+    #[arg(
+        long,
+        env = "KRAIT_RETENTION_CHECK_INTERVAL_MS",
+        default_value_t = 300_000
+    )]
     pub retention_check_interval_ms: u64,
 
     /// fsync the write-ahead log before acknowledging a produce. Off, an acknowledged record
@@ -77,10 +81,16 @@ pub struct BrokerConfig {
 pub enum ConfigError {
     #[error("--advertise {0:?} is not HOST:PORT")]
     BadAdvertise(String),
-    #[error("--listen {0} binds every interface; set --advertise to the HOST:PORT clients should use")]
+    #[error(
+        "--listen {0} binds every interface; set --advertise to the HOST:PORT clients should use"
+    )]
     AdvertiseRequired(SocketAddr),
     #[error("--{flag} must be at least {min}, got {value}")]
-    TooSmall { flag: &'static str, min: i64, value: i64 },
+    TooSmall {
+        flag: &'static str,
+        min: i64,
+        value: i64,
+    },
 }
 
 /// Host and port announced to clients.
@@ -93,7 +103,13 @@ pub struct Advertised {
 impl BrokerConfig {
     /// Checks everything that can be checked before binding, returning the advertised address.
     pub fn validate(&self) -> Result<Advertised, ConfigError> {
-        let min = |flag, min: i64, value: i64| if value < min { Err(ConfigError::TooSmall { flag, min, value }) } else { Ok(()) };
+        let min = |flag, min: i64, value: i64| {
+            if value < min {
+                Err(ConfigError::TooSmall { flag, min, value })
+            } else {
+                Ok(())
+            }
+        };
         min("node-id", 0, self.node_id.into())?;
         min("default-partitions", 1, self.default_partitions.into())?;
         min("max-request-bytes", 1024, self.max_request_bytes as i64)?;
@@ -101,9 +117,16 @@ impl BrokerConfig {
         min("retention-ms", -1, self.retention_ms)?;
         min("retention-bytes", -1, self.retention_bytes)?;
         match &self.advertise {
-            Some(addr) => parse_host_port(addr).ok_or_else(|| ConfigError::BadAdvertise(addr.clone())),
-            None if self.listen.ip().is_unspecified() => Err(ConfigError::AdvertiseRequired(self.listen)),
-            None => Ok(Advertised { host: self.listen.ip().to_string(), port: self.listen.port().into() }),
+            Some(addr) => {
+                parse_host_port(addr).ok_or_else(|| ConfigError::BadAdvertise(addr.clone()))
+            }
+            None if self.listen.ip().is_unspecified() => {
+                Err(ConfigError::AdvertiseRequired(self.listen))
+            }
+            None => Ok(Advertised {
+                host: self.listen.ip().to_string(),
+                port: self.listen.port().into(),
+            }),
         }
     }
 }
@@ -112,7 +135,10 @@ fn parse_host_port(s: &str) -> Option<Advertised> {
     let (host, port) = s.rsplit_once(':')?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let port: u16 = port.parse().ok()?;
-    (!host.is_empty()).then(|| Advertised { host: host.to_string(), port: port.into() })
+    (!host.is_empty()).then(|| Advertised {
+        host: host.to_string(),
+        port: port.into(),
+    })
 }
 
 #[cfg(test)]
@@ -120,7 +146,8 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> BrokerConfig {
-        BrokerConfig::try_parse_from(std::iter::once("krait-broker").chain(args.iter().copied())).unwrap()
+        BrokerConfig::try_parse_from(std::iter::once("krait-broker").chain(args.iter().copied()))
+            .unwrap()
     }
 
     #[test]
@@ -128,14 +155,26 @@ mod tests {
         let c = parse(&[]);
         assert_eq!(c.listen.to_string(), "127.0.0.1:9092");
         assert_eq!(c.data_dir, PathBuf::from("./data"));
-        assert_eq!(c.validate().unwrap(), Advertised { host: "127.0.0.1".into(), port: 9092 });
+        assert_eq!(
+            c.validate().unwrap(),
+            Advertised {
+                host: "127.0.0.1".into(),
+                port: 9092
+            }
+        );
         assert!(c.auto_create_topics);
     }
 
     #[test]
     fn advertise_overrides_and_is_validated() {
         let c = parse(&["--advertise", "broker-0.krait:19092"]);
-        assert_eq!(c.validate().unwrap(), Advertised { host: "broker-0.krait".into(), port: 19092 });
+        assert_eq!(
+            c.validate().unwrap(),
+            Advertised {
+                host: "broker-0.krait".into(),
+                port: 19092
+            }
+        );
         assert!(parse(&["--advertise", "nohost"]).validate().is_err());
         assert!(parse(&["--advertise", "h:99999"]).validate().is_err());
         let ipv6 = parse(&["--advertise", "[::1]:9092"]).validate().unwrap();
@@ -145,13 +184,21 @@ mod tests {
     #[test]
     fn wildcard_listen_requires_an_advertised_address() {
         let c = parse(&["--listen", "0.0.0.0:9092"]);
-        assert!(matches!(c.validate(), Err(ConfigError::AdvertiseRequired(_))));
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::AdvertiseRequired(_))
+        ));
     }
 
     #[test]
     fn nonsense_values_are_refused_with_the_flag_named() {
-        let err = parse(&["--default-partitions", "0"]).validate().unwrap_err();
+        let err = parse(&["--default-partitions", "0"])
+            .validate()
+            .unwrap_err();
         assert!(err.to_string().contains("--default-partitions"), "{err}");
-        assert!(BrokerConfig::try_parse_from(["krait-broker", "--auto-create-topics", "maybe"]).is_err());
+        assert!(
+            BrokerConfig::try_parse_from(["krait-broker", "--auto-create-topics", "maybe"])
+                .is_err()
+        );
     }
 }

@@ -6,7 +6,9 @@
 
 use bytes::Bytes;
 use krait_protocol::api::{self, api_versions_response};
-use krait_protocol::frame::{self, FixedHeader, UNSUPPORTED_VERSION, decode_body, decode_header, encode_response};
+use krait_protocol::frame::{
+    self, FixedHeader, UNSUPPORTED_VERSION, decode_body, decode_header, encode_response,
+};
 use krait_protocol::kafka_protocol::messages::ApiKey;
 use tracing::{Instrument, debug, debug_span, warn};
 
@@ -33,7 +35,12 @@ pub async fn dispatch(broker: &Broker, frame: Bytes) -> Outcome {
         }
     };
     broker.metrics.request(fixed.api_key);
-    let span = debug_span!("request", api = fixed.api_key, version = fixed.api_version, correlation_id = fixed.correlation_id);
+    let span = debug_span!(
+        "request",
+        api = fixed.api_key,
+        version = fixed.api_version,
+        correlation_id = fixed.correlation_id
+    );
     route(broker, fixed, frame).instrument(span).await
 }
 
@@ -41,11 +48,20 @@ async fn route(broker: &Broker, fixed: FixedHeader, mut frame: Bytes) -> Outcome
     let version = fixed.api_version;
     if fixed.api_key == ApiKey::ApiVersions as i16 && !api::is_supported(fixed.api_key, version) {
         // KIP-511: answer with v0 and the list, so the client can retry with a version we serve.
-        return encoded(fixed.correlation_id, 0, &api_versions_response(UNSUPPORTED_VERSION));
+        return encoded(
+            fixed.correlation_id,
+            0,
+            &api_versions_response(UNSUPPORTED_VERSION),
+        );
     }
-    let Some(support) = api::supported(fixed.api_key).filter(|_| api::is_supported(fixed.api_key, version)) else {
+    let Some(support) =
+        api::supported(fixed.api_key).filter(|_| api::is_supported(fixed.api_key, version))
+    else {
         broker.metrics.request_error();
-        warn!(api_key = fixed.api_key, version, "unsupported API or version");
+        warn!(
+            api_key = fixed.api_key,
+            version, "unsupported API or version"
+        );
         return Outcome::RespondAndClose(frame::encode_unsupported(fixed.correlation_id));
     };
     let api = support.key;
@@ -102,7 +118,8 @@ async fn route(broker: &Broker, fixed: FixedHeader, mut frame: Bytes) -> Outcome
 
 fn encoded<R>(correlation_id: i32, version: i16, response: &R) -> Outcome
 where
-    R: krait_protocol::kafka_protocol::protocol::Encodable + krait_protocol::kafka_protocol::protocol::HeaderVersion,
+    R: krait_protocol::kafka_protocol::protocol::Encodable
+        + krait_protocol::kafka_protocol::protocol::HeaderVersion,
 {
     match encode_response(correlation_id, version, response) {
         Ok(bytes) => Outcome::Respond(bytes),
@@ -115,7 +132,10 @@ where
 
 fn trailing(rest: &Bytes) {
     if !rest.is_empty() {
-        debug!(bytes = rest.len(), "ignored trailing bytes after the request body");
+        debug!(
+            bytes = rest.len(),
+            "ignored trailing bytes after the request body"
+        );
     }
 }
 

@@ -19,12 +19,20 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Serves until the task is aborted.
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let broker = broker.clone();
         tokio::spawn(async move {
-            if let Err(e) = tokio::time::timeout(IO_TIMEOUT, answer(stream, &broker)).await.unwrap_or_else(|_| {
-                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "http request timed out"))
-            }) {
+            if let Err(e) = tokio::time::timeout(IO_TIMEOUT, answer(stream, &broker))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "http request timed out",
+                    ))
+                })
+            {
                 debug!(error = %e, "http request failed");
             }
         });
@@ -41,7 +49,8 @@ async fn answer(mut stream: TcpStream, broker: &Broker) -> std::io::Result<()> {
         }
         head.extend_from_slice(&buf[..n]);
     }
-    let line = String::from_utf8_lossy(head.split(|b| *b == b'\n').next().unwrap_or_default()).to_string();
+    let line =
+        String::from_utf8_lossy(head.split(|b| *b == b'\n').next().unwrap_or_default()).to_string();
     let (status, content_type, body) = route(line.trim_end(), broker);
     let response = format!(
         "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -65,7 +74,11 @@ fn route(request_line: &str, broker: &Broker) -> (&'static str, &'static str, St
         "/metrics" => {
             let topics = broker.topics.all();
             let partitions = topics.iter().map(|t| t.partitions.len()).sum();
-            ("200 OK", "text/plain; version=0.0.4", broker.metrics.render(topics.len(), partitions))
+            (
+                "200 OK",
+                "text/plain; version=0.0.4",
+                broker.metrics.render(topics.len(), partitions),
+            )
         }
         _ => ("404 Not Found", "text/plain", "not found\n".into()),
     }

@@ -32,12 +32,19 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     let local = listener.local_addr()?;
     let http_listener = match config.http_listen {
-        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen for HTTP on {addr}: {e}"))?),
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen for HTTP on {addr}: {e}"))?,
+        ),
         None => None,
     };
     let http_local = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     if config.advertise.is_none() && config.listen.port() == 0 {
-        advertised = Advertised { port: local.port().into(), ..advertised };
+        advertised = Advertised {
+            port: local.port().into(),
+            ..advertised
+        };
     }
     let broker = Arc::new(Broker::with_store(config, advertised, store)?);
     info!(

@@ -13,7 +13,10 @@ static ALLOCATOR: krait_server::alloc::GuardedAlloc = krait_server::alloc::Guard
 fn main() -> ExitCode {
     let config = BrokerConfig::parse();
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|e| {
-        eprintln!("warning: --log {:?} is not a valid filter ({e}); using info", config.log);
+        eprintln!(
+            "warning: --log {:?} is not a valid filter ({e}); using info",
+            config.log
+        );
         EnvFilter::new("info")
     });
     tracing_subscriber::fmt()
@@ -21,7 +24,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start the async runtime: {e}");

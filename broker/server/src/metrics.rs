@@ -36,7 +36,10 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn request(&self, api_key: i16) {
-        if let Some(c) = usize::try_from(api_key).ok().and_then(|k| self.requests.get(k)) {
+        if let Some(c) = usize::try_from(api_key)
+            .ok()
+            .and_then(|k| self.requests.get(k))
+        {
             c.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -56,11 +59,13 @@ impl Metrics {
     }
 
     pub fn produced(&self, bytes: usize) {
-        self.produced_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.produced_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     pub fn fetched(&self, bytes: usize) {
-        self.fetched_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.fetched_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     /// The Prometheus exposition, with gauges the caller measures at scrape time.
@@ -69,19 +74,61 @@ impl Metrics {
         out.push_str("# HELP krait_requests_total Kafka requests received, by API.\n# TYPE krait_requests_total counter\n");
         for api in SUPPORTED_APIS {
             let n = self.requests[api.key as usize].load(Ordering::Relaxed);
-            let _ = writeln!(out, "krait_requests_total{{api=\"{}\"}} {n}", api_name(api.key));
+            let _ = writeln!(
+                out,
+                "krait_requests_total{{api=\"{}\"}} {n}",
+                api_name(api.key)
+            );
         }
         let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
         };
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed).to_string();
-        metric("krait_request_errors_total", "counter", "Requests answered with UNSUPPORTED_VERSION or closed as unreadable.", load(&self.request_errors));
-        metric("krait_connections_open", "gauge", "Open client connections.", self.connections_open.load(Ordering::Relaxed).to_string());
-        metric("krait_connections_total", "counter", "Client connections accepted.", load(&self.connections_total));
-        metric("krait_produced_bytes_total", "counter", "Record batch bytes appended.", load(&self.produced_bytes));
-        metric("krait_fetched_bytes_total", "counter", "Record batch bytes returned by Fetch.", load(&self.fetched_bytes));
-        metric("krait_topics", "gauge", "Topics hosted.", topics.to_string());
-        metric("krait_partitions", "gauge", "Partitions hosted.", partitions.to_string());
+        metric(
+            "krait_request_errors_total",
+            "counter",
+            "Requests answered with UNSUPPORTED_VERSION or closed as unreadable.",
+            load(&self.request_errors),
+        );
+        metric(
+            "krait_connections_open",
+            "gauge",
+            "Open client connections.",
+            self.connections_open.load(Ordering::Relaxed).to_string(),
+        );
+        metric(
+            "krait_connections_total",
+            "counter",
+            "Client connections accepted.",
+            load(&self.connections_total),
+        );
+        metric(
+            "krait_produced_bytes_total",
+            "counter",
+            "Record batch bytes appended.",
+            load(&self.produced_bytes),
+        );
+        metric(
+            "krait_fetched_bytes_total",
+            "counter",
+            "Record batch bytes returned by Fetch.",
+            load(&self.fetched_bytes),
+        );
+        metric(
+            "krait_topics",
+            "gauge",
+            "Topics hosted.",
+            topics.to_string(),
+        );
+        metric(
+            "krait_partitions",
+            "gauge",
+            "Partitions hosted.",
+            partitions.to_string(),
+        );
         out
     }
 }
@@ -99,7 +146,10 @@ mod tests {
         m.request(9999);
         m.produced(100);
         let text = m.render(2, 7);
-        assert!(text.contains("krait_requests_total{api=\"Produce\"} 2\n"), "{text}");
+        assert!(
+            text.contains("krait_requests_total{api=\"Produce\"} 2\n"),
+            "{text}"
+        );
         assert!(text.contains("krait_produced_bytes_total 100\n"));
         assert!(text.contains("krait_partitions 7\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {

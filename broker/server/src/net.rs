@@ -85,7 +85,10 @@ async fn requests(stream: TcpStream, broker: &Broker) -> std::io::Result<()> {
 }
 
 /// Reads one frame; `None` at a clean end of stream between frames.
-async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max: usize) -> std::io::Result<Option<Bytes>> {
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> std::io::Result<Option<Bytes>> {
     let mut prefix = [0u8; LENGTH_PREFIX];
     match reader.read_exact(&mut prefix).await {
         Ok(_) => {}
@@ -100,7 +103,10 @@ async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, max: usize) -> std::io
     while frame.len() < len {
         frame.reserve((len - frame.len()).min(READ_STEP));
         let want = len - frame.len();
-        let n = (&mut *reader).take(want as u64).read_buf(&mut frame).await?;
+        let n = (&mut *reader)
+            .take(want as u64)
+            .read_buf(&mut frame)
+            .await?;
         if n == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,

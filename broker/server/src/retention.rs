@@ -31,7 +31,9 @@ pub async fn run(broker: Arc<Broker>) {
 
 /// One pass over every partition of every topic.
 pub fn pass(broker: &Broker) {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     for topic in broker.topics.all() {
         let limits = limits(broker, &topic);
         if limits.retention_ms < 0 && limits.retention_bytes < 0 {
@@ -48,13 +50,24 @@ pub fn pass(broker: &Broker) {
                     "retention deleted batches"
                 ),
                 Ok(None) => {}
-                Err(e) => warn!(topic = %topic.name, partition = partition.index, error = %e, "retention failed"),
+                Err(e) => {
+                    warn!(topic = %topic.name, partition = partition.index, error = %e, "retention failed")
+                }
             }
         }
     }
 }
 
 fn limits(broker: &Broker, topic: &Topic) -> RetentionLimits {
-    let value = |key| broker.defaults.topic_value(&topic.configs, key).and_then(|v| v.parse().ok()).unwrap_or(-1);
-    RetentionLimits { retention_ms: value("retention.ms"), retention_bytes: value("retention.bytes") }
+    let value = |key| {
+        broker
+            .defaults
+            .topic_value(&topic.configs, key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1)
+    };
+    RetentionLimits {
+        retention_ms: value("retention.ms"),
+        retention_bytes: value("retention.bytes"),
+    }
 }

@@ -40,8 +40,18 @@ pub struct TopicConfigKey {
     broker_name: Option<&'static str>,
 }
 
-const fn key(name: &'static str, rule: Rule, broker_name: Option<&'static str>, doc: &'static str) -> TopicConfigKey {
-    TopicConfigKey { name, doc, rule, broker_name }
+const fn key(
+    name: &'static str,
+    rule: Rule,
+    broker_name: Option<&'static str>,
+    doc: &'static str,
+) -> TopicConfigKey {
+    TopicConfigKey {
+        name,
+        doc,
+        rule,
+        broker_name,
+    }
 }
 
 pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
@@ -50,26 +60,66 @@ pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
 /// Every topic config the broker accepts. Values outside these rules are refused with
 /// INVALID_CONFIG rather than stored and ignored.
 pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
-    key("cleanup.policy", Rule::OneOf(&["delete"]), Some("log.cleanup.policy"),
-        "Retention policy; only \"delete\" is supported (log compaction is not implemented)."),
-    key("compression.type", Rule::OneOf(&["producer"]), Some("compression.type"),
-        "Batches are stored as the producer compressed them; only \"producer\" is supported."),
-    key(MAX_MESSAGE_BYTES, Rule::Int { min: 0 }, Some("message.max.bytes"),
-        "Largest record batch accepted, in bytes."),
-    key(MESSAGE_TIMESTAMP_TYPE, Rule::OneOf(&["CreateTime", "LogAppendTime"]), Some("log.message.timestamp.type"),
-        "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches with the broker's clock."),
-    key("min.insync.replicas", Rule::Int { min: 1 }, Some("min.insync.replicas"),
-        "Replicas that must acknowledge a produce with acks=all."),
-    key("retention.bytes", Rule::Long { min: -1 }, Some("log.retention.bytes"),
-        "Largest size of a partition before old batches are deleted; -1 for no limit."),
-    key("retention.ms", Rule::Long { min: -1 }, Some("log.retention.ms"),
-        "Age after which batches are deleted; -1 keeps them forever."),
-    key("segment.bytes", Rule::Int { min: 14 }, Some("log.segment.bytes"),
-        "Accepted for compatibility; RocksDB manages files itself."),
-    key("segment.ms", Rule::Long { min: 1 }, Some("log.roll.ms"),
-        "Accepted for compatibility; RocksDB manages files itself."),
-    key("unclean.leader.election.enable", Rule::Boolean, Some("unclean.leader.election.enable"),
-        "Allow an out-of-sync replica to become leader (data loss)."),
+    key(
+        "cleanup.policy",
+        Rule::OneOf(&["delete"]),
+        Some("log.cleanup.policy"),
+        "Retention policy; only \"delete\" is supported (log compaction is not implemented).",
+    ),
+    key(
+        "compression.type",
+        Rule::OneOf(&["producer"]),
+        Some("compression.type"),
+        "Batches are stored as the producer compressed them; only \"producer\" is supported.",
+    ),
+    key(
+        MAX_MESSAGE_BYTES,
+        Rule::Int { min: 0 },
+        Some("message.max.bytes"),
+        "Largest record batch accepted, in bytes.",
+    ),
+    key(
+        MESSAGE_TIMESTAMP_TYPE,
+        Rule::OneOf(&["CreateTime", "LogAppendTime"]),
+        Some("log.message.timestamp.type"),
+        "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches with the broker's clock.",
+    ),
+    key(
+        "min.insync.replicas",
+        Rule::Int { min: 1 },
+        Some("min.insync.replicas"),
+        "Replicas that must acknowledge a produce with acks=all.",
+    ),
+    key(
+        "retention.bytes",
+        Rule::Long { min: -1 },
+        Some("log.retention.bytes"),
+        "Largest size of a partition before old batches are deleted; -1 for no limit.",
+    ),
+    key(
+        "retention.ms",
+        Rule::Long { min: -1 },
+        Some("log.retention.ms"),
+        "Age after which batches are deleted; -1 keeps them forever.",
+    ),
+    key(
+        "segment.bytes",
+        Rule::Int { min: 14 },
+        Some("log.segment.bytes"),
+        "Accepted for compatibility; RocksDB manages files itself.",
+    ),
+    key(
+        "segment.ms",
+        Rule::Long { min: 1 },
+        Some("log.roll.ms"),
+        "Accepted for compatibility; RocksDB manages files itself.",
+    ),
+    key(
+        "unclean.leader.election.enable",
+        Rule::Boolean,
+        Some("unclean.leader.election.enable"),
+        "Allow an out-of-sync replica to become leader (data loss).",
+    ),
 ];
 
 /// Looks up a topic config key.
@@ -88,7 +138,14 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), String> {
         Rule::OneOf(allowed) => allowed.contains(&value),
         Rule::Boolean => matches!(value, "true" | "false"),
     };
-    if ok { Ok(()) } else { Err(format!("Invalid value {value:?} for configuration {name}: {}", describe_rule(key.rule))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "Invalid value {value:?} for configuration {name}: {}",
+            describe_rule(key.rule)
+        ))
+    }
 }
 
 fn describe_rule(rule: Rule) -> String {
@@ -139,15 +196,27 @@ pub fn apply_changes(
             return Err(format!("Unknown topic config name: {name}"));
         }
         let list = || -> Vec<String> {
-            next.get(name).cloned().or_else(|| effective(name)).unwrap_or_default()
-                .split(',').filter(|s| !s.is_empty()).map(str::to_string).collect()
+            next.get(name)
+                .cloned()
+                .or_else(|| effective(name))
+                .unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
         };
         let is_list = LIST_CONFIGS.contains(&name.as_str());
         match op {
-            ConfigOp::Set(v) => { next.insert(name.clone(), v.clone()); }
-            ConfigOp::Delete => { next.remove(name); }
+            ConfigOp::Set(v) => {
+                next.insert(name.clone(), v.clone());
+            }
+            ConfigOp::Delete => {
+                next.remove(name);
+            }
             ConfigOp::Append(_) | ConfigOp::Subtract(_) if !is_list => {
-                return Err(format!("Config {name} is not a list: APPEND and SUBTRACT do not apply"));
+                return Err(format!(
+                    "Config {name} is not a list: APPEND and SUBTRACT do not apply"
+                ));
             }
             ConfigOp::Append(v) => {
                 let mut items = list();
@@ -160,7 +229,10 @@ pub fn apply_changes(
             }
             ConfigOp::Subtract(v) => {
                 let remove: Vec<&str> = v.split(',').collect();
-                let items: Vec<String> = list().into_iter().filter(|i| !remove.contains(&i.as_str())).collect();
+                let items: Vec<String> = list()
+                    .into_iter()
+                    .filter(|i| !remove.contains(&i.as_str()))
+                    .collect();
                 next.insert(name.clone(), items.join(","));
             }
         }
@@ -171,7 +243,9 @@ pub fn apply_changes(
 
 /// Validates every entry of a topic config map.
 pub fn validate_topic_configs(configs: &BTreeMap<String, String>) -> Result<(), String> {
-    configs.iter().try_for_each(|(k, v)| validate_topic_config(k, v))
+    configs
+        .iter()
+        .try_for_each(|(k, v)| validate_topic_config(k, v))
 }
 
 fn config_type(rule: Rule) -> ConfigType {
@@ -214,25 +288,120 @@ impl BrokerDefaults {
         let entries = vec![
             e("node.id", c.node_id.to_string(), Int, "This broker's id."),
             e("broker.id", c.node_id.to_string(), Int, "This broker's id."),
-            e("listeners", format!("PLAINTEXT://{}", c.listen), String, "Address the listener binds."),
-            e("advertised.listeners", format!("PLAINTEXT://{advertised}"), String, "Address given to clients."),
-            e("log.dirs", c.data_dir.display().to_string(), String, "Data directory (one RocksDB database)."),
-            e("auto.create.topics.enable", c.auto_create_topics.to_string(), Boolean, "Create unknown topics on request."),
-            e("num.partitions", c.default_partitions.to_string(), Int, "Partitions of auto-created topics."),
-            e("default.replication.factor", "1".into(), Int, "Replication factor of auto-created topics."),
-            e("socket.request.max.bytes", c.max_request_bytes.to_string(), Int, "Largest request accepted."),
-            e("message.max.bytes", c.max_message_bytes.to_string(), Int, "Default max.message.bytes of topics."),
-            e("log.retention.ms", c.retention_ms.to_string(), Long, "Default retention.ms of topics."),
-            e("log.retention.bytes", c.retention_bytes.to_string(), Long, "Default retention.bytes of topics."),
-            e("log.retention.check.interval.ms", c.retention_check_interval_ms.to_string(), Long, "How often retention runs."),
-            e("log.cleanup.policy", "delete".into(), String, "Default cleanup.policy of topics."),
-            e("compression.type", "producer".into(), String, "Default compression.type of topics."),
-            e("log.message.timestamp.type", "CreateTime".into(), String, "Default timestamp type of topics."),
-            e("min.insync.replicas", "1".into(), Int, "Default min.insync.replicas of topics."),
-            e("log.segment.bytes", "1073741824".into(), Int, "Default segment.bytes of topics."),
-            e("log.roll.ms", "604800000".into(), Long, "Default segment.ms of topics."),
-            e("unclean.leader.election.enable", "false".into(), Boolean, "Default unclean election policy."),
-            e("log.flush.on.append", c.fsync.to_string(), Boolean, "fsync before acknowledging a produce."),
+            e(
+                "listeners",
+                format!("PLAINTEXT://{}", c.listen),
+                String,
+                "Address the listener binds.",
+            ),
+            e(
+                "advertised.listeners",
+                format!("PLAINTEXT://{advertised}"),
+                String,
+                "Address given to clients.",
+            ),
+            e(
+                "log.dirs",
+                c.data_dir.display().to_string(),
+                String,
+                "Data directory (one RocksDB database).",
+            ),
+            e(
+                "auto.create.topics.enable",
+                c.auto_create_topics.to_string(),
+                Boolean,
+                "Create unknown topics on request.",
+            ),
+            e(
+                "num.partitions",
+                c.default_partitions.to_string(),
+                Int,
+                "Partitions of auto-created topics.",
+            ),
+            e(
+                "default.replication.factor",
+                "1".into(),
+                Int,
+                "Replication factor of auto-created topics.",
+            ),
+            e(
+                "socket.request.max.bytes",
+                c.max_request_bytes.to_string(),
+                Int,
+                "Largest request accepted.",
+            ),
+            e(
+                "message.max.bytes",
+                c.max_message_bytes.to_string(),
+                Int,
+                "Default max.message.bytes of topics.",
+            ),
+            e(
+                "log.retention.ms",
+                c.retention_ms.to_string(),
+                Long,
+                "Default retention.ms of topics.",
+            ),
+            e(
+                "log.retention.bytes",
+                c.retention_bytes.to_string(),
+                Long,
+                "Default retention.bytes of topics.",
+            ),
+            e(
+                "log.retention.check.interval.ms",
+                c.retention_check_interval_ms.to_string(),
+                Long,
+                "How often retention runs.",
+            ),
+            e(
+                "log.cleanup.policy",
+                "delete".into(),
+                String,
+                "Default cleanup.policy of topics.",
+            ),
+            e(
+                "compression.type",
+                "producer".into(),
+                String,
+                "Default compression.type of topics.",
+            ),
+            e(
+                "log.message.timestamp.type",
+                "CreateTime".into(),
+                String,
+                "Default timestamp type of topics.",
+            ),
+            e(
+                "min.insync.replicas",
+                "1".into(),
+                Int,
+                "Default min.insync.replicas of topics.",
+            ),
+            e(
+                "log.segment.bytes",
+                "1073741824".into(),
+                Int,
+                "Default segment.bytes of topics.",
+            ),
+            e(
+                "log.roll.ms",
+                "604800000".into(),
+                Long,
+                "Default segment.ms of topics.",
+            ),
+            e(
+                "unclean.leader.election.enable",
+                "false".into(),
+                Boolean,
+                "Default unclean election policy.",
+            ),
+            e(
+                "log.flush.on.append",
+                c.fsync.to_string(),
+                Boolean,
+                "fsync before acknowledging a produce.",
+            ),
         ];
         Self { entries }
     }
@@ -243,7 +412,10 @@ impl BrokerDefaults {
     }
 
     fn broker_value(&self, name: &str) -> Option<&str> {
-        self.entries.iter().find(|e| e.name == name).map(|e| e.value.as_str())
+        self.entries
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.value.as_str())
     }
 
     /// Effective value of a topic config: the topic's override, else the broker default.
@@ -251,7 +423,10 @@ impl BrokerDefaults {
         if let Some(v) = overrides.get(name) {
             return Some(v.clone());
         }
-        topic_key(name)?.broker_name.and_then(|b| self.broker_value(b)).map(str::to_string)
+        topic_key(name)?
+            .broker_name
+            .and_then(|b| self.broker_value(b))
+            .map(str::to_string)
     }
 
     /// Every topic config with its effective value and where that value comes from.
@@ -261,21 +436,35 @@ impl BrokerDefaults {
             .map(|k| {
                 let (value, source) = match overrides.get(k.name) {
                     Some(v) => (v.clone(), ConfigSource::TopicOverride),
-                    None => (self.topic_value(overrides, k.name).unwrap_or_default(), ConfigSource::Default),
+                    None => (
+                        self.topic_value(overrides, k.name).unwrap_or_default(),
+                        ConfigSource::Default,
+                    ),
                 };
-                ConfigEntry { name: k.name.into(), value, source, read_only: false, config_type: config_type(k.rule), doc: k.doc }
+                ConfigEntry {
+                    name: k.name.into(),
+                    value,
+                    source,
+                    read_only: false,
+                    config_type: config_type(k.rule),
+                    doc: k.doc,
+                }
             })
             .collect()
     }
 
     /// Whether a topic's records take the broker's clock as their timestamp.
     pub fn uses_log_append_time(&self, overrides: &BTreeMap<String, String>) -> bool {
-        self.topic_value(overrides, MESSAGE_TIMESTAMP_TYPE).as_deref() == Some("LogAppendTime")
+        self.topic_value(overrides, MESSAGE_TIMESTAMP_TYPE)
+            .as_deref()
+            == Some("LogAppendTime")
     }
 
     /// The effective max.message.bytes of a topic.
     pub fn max_message_bytes(&self, overrides: &BTreeMap<String, String>) -> usize {
-        self.topic_value(overrides, MAX_MESSAGE_BYTES).and_then(|v| v.parse().ok()).unwrap_or(usize::MAX)
+        self.topic_value(overrides, MAX_MESSAGE_BYTES)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(usize::MAX)
     }
 }
 
@@ -285,16 +474,31 @@ mod tests {
     use clap::Parser;
 
     fn defaults() -> BrokerDefaults {
-        BrokerDefaults::from_config(&BrokerConfig::parse_from(["krait-broker"]), "127.0.0.1:9092")
+        BrokerDefaults::from_config(
+            &BrokerConfig::parse_from(["krait-broker"]),
+            "127.0.0.1:9092",
+        )
     }
 
     #[test]
     fn unknown_and_invalid_values_name_the_key() {
-        assert!(validate_topic_config("nope.ms", "1").unwrap_err().contains("nope.ms"));
-        assert!(validate_topic_config("retention.ms", "-2").unwrap_err().contains("retention.ms"));
+        assert!(
+            validate_topic_config("nope.ms", "1")
+                .unwrap_err()
+                .contains("nope.ms")
+        );
+        assert!(
+            validate_topic_config("retention.ms", "-2")
+                .unwrap_err()
+                .contains("retention.ms")
+        );
         assert!(validate_topic_config("retention.ms", "abc").is_err());
         assert!(validate_topic_config("max.message.bytes", "99999999999").is_err());
-        assert!(validate_topic_config("cleanup.policy", "compact").unwrap_err().contains("delete"));
+        assert!(
+            validate_topic_config("cleanup.policy", "compact")
+                .unwrap_err()
+                .contains("delete")
+        );
         assert!(validate_topic_config("retention.ms", "-1").is_ok());
         assert!(validate_topic_config("unclean.leader.election.enable", "true").is_ok());
     }
@@ -304,23 +508,61 @@ mod tests {
         let current = BTreeMap::from([("retention.ms".to_string(), "1000".to_string())]);
         let effective = |_: &str| Some("delete".to_string());
         let set = |k: &str, v: &str| (k.to_string(), ConfigOp::Set(v.to_string()));
-        let next = apply_changes(&current, &[set("retention.bytes", "5"), ("retention.ms".into(), ConfigOp::Delete)], effective).unwrap();
-        assert_eq!(next, BTreeMap::from([("retention.bytes".to_string(), "5".to_string())]));
-        assert!(apply_changes(&current, &[set("nope", "1")], effective).unwrap_err().contains("nope"));
-        assert!(apply_changes(&current, &[set("retention.ms", "x")], effective).unwrap_err().contains("retention.ms"));
+        let next = apply_changes(
+            &current,
+            &[
+                set("retention.bytes", "5"),
+                ("retention.ms".into(), ConfigOp::Delete),
+            ],
+            effective,
+        )
+        .unwrap();
+        assert_eq!(
+            next,
+            BTreeMap::from([("retention.bytes".to_string(), "5".to_string())])
+        );
+        assert!(
+            apply_changes(&current, &[set("nope", "1")], effective)
+                .unwrap_err()
+                .contains("nope")
+        );
+        assert!(
+            apply_changes(&current, &[set("retention.ms", "x")], effective)
+                .unwrap_err()
+                .contains("retention.ms")
+        );
         let append = ("retention.ms".to_string(), ConfigOp::Append("1".into()));
-        assert!(apply_changes(&current, &[append], effective).unwrap_err().contains("not a list"));
-        let same = ("cleanup.policy".to_string(), ConfigOp::Append("delete".into()));
-        assert_eq!(apply_changes(&current, &[same], effective).unwrap()["cleanup.policy"], "delete");
-        let compact = ("cleanup.policy".to_string(), ConfigOp::Append("compact".into()));
-        assert!(apply_changes(&current, &[compact], effective).is_err(), "compaction is refused until it exists");
+        assert!(
+            apply_changes(&current, &[append], effective)
+                .unwrap_err()
+                .contains("not a list")
+        );
+        let same = (
+            "cleanup.policy".to_string(),
+            ConfigOp::Append("delete".into()),
+        );
+        assert_eq!(
+            apply_changes(&current, &[same], effective).unwrap()["cleanup.policy"],
+            "delete"
+        );
+        let compact = (
+            "cleanup.policy".to_string(),
+            ConfigOp::Append("compact".into()),
+        );
+        assert!(
+            apply_changes(&current, &[compact], effective).is_err(),
+            "compaction is refused until it exists"
+        );
     }
 
     #[test]
     fn topic_values_fall_back_to_broker_defaults() {
         let d = defaults();
         let none = BTreeMap::new();
-        assert_eq!(d.topic_value(&none, "retention.ms").as_deref(), Some("604800000"));
+        assert_eq!(
+            d.topic_value(&none, "retention.ms").as_deref(),
+            Some("604800000")
+        );
         assert_eq!(d.max_message_bytes(&none), 1_048_588);
         let some = BTreeMap::from([(MAX_MESSAGE_BYTES.to_string(), "2000".to_string())]);
         assert_eq!(d.max_message_bytes(&some), 2000);
@@ -333,9 +575,18 @@ mod tests {
         let entries = d.topic_entries(&overrides);
         assert_eq!(entries.len(), TOPIC_CONFIGS.len());
         let retention = entries.iter().find(|e| e.name == "retention.ms").unwrap();
-        assert_eq!((retention.value.as_str(), retention.source), ("1000", ConfigSource::TopicOverride));
+        assert_eq!(
+            (retention.value.as_str(), retention.source),
+            ("1000", ConfigSource::TopicOverride)
+        );
         let cleanup = entries.iter().find(|e| e.name == "cleanup.policy").unwrap();
-        assert_eq!((cleanup.value.as_str(), cleanup.source), ("delete", ConfigSource::Default));
-        assert!(entries.iter().all(|e| !e.value.is_empty()), "every topic config has a default");
+        assert_eq!(
+            (cleanup.value.as_str(), cleanup.source),
+            ("delete", ConfigSource::Default)
+        );
+        assert!(
+            entries.iter().all(|e| !e.value.is_empty()),
+            "every topic config has a default"
+        );
     }
 }

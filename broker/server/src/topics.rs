@@ -24,7 +24,11 @@ impl Partition {
     fn open(store: &Store, record: &PartitionRecord) -> Result<Self, StorageError> {
         let log = store.open_log(record.log_id)?;
         let (high_watermark, _) = watch::channel(log.offsets().high_watermark);
-        Ok(Self { index: record.index, log, high_watermark })
+        Ok(Self {
+            index: record.index,
+            log,
+            high_watermark,
+        })
     }
 
     /// Announces a new high watermark to waiting fetches.
@@ -50,14 +54,23 @@ pub struct Topic {
 
 impl Topic {
     pub fn partition(&self, index: i32) -> Option<&Arc<Partition>> {
-        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
     }
 
     fn record(&self) -> TopicRecord {
         TopicRecord {
             name: self.name.clone(),
             id: self.id,
-            partitions: self.partitions.iter().map(|p| PartitionRecord { index: p.index, log_id: p.log.id() }).collect(),
+            partitions: self
+                .partitions
+                .iter()
+                .map(|p| PartitionRecord {
+                    index: p.index,
+                    log_id: p.log.id(),
+                })
+                .collect(),
             configs: self.configs.clone(),
             replication_factor: self.replication_factor,
         }
@@ -71,7 +84,9 @@ pub enum TopicError {
     AlreadyExists(String),
     #[error("Topic '{0}' does not exist.")]
     Unknown(String),
-    #[error("Topic currently has {current} partitions, which is higher than or equal to the requested {requested}.")]
+    #[error(
+        "Topic currently has {current} partitions, which is higher than or equal to the requested {requested}."
+    )]
     CannotShrink { current: usize, requested: i32 },
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -105,7 +120,11 @@ impl Topics {
             };
             by_name.insert(record.name, Arc::new(topic));
         }
-        Ok(Self { store, by_name: RwLock::new(by_name), changes: Mutex::new(()) })
+        Ok(Self {
+            store,
+            by_name: RwLock::new(by_name),
+            changes: Mutex::new(()),
+        })
     }
 
     /// The store behind the registry, for broker-wide state such as producer ids.
@@ -171,21 +190,33 @@ impl Topics {
         let first_log = self.store.allocate_log_ids(count);
         (from..to)
             .zip(first_log..)
-            .map(|(index, log_id)| Partition::open(&self.store, &PartitionRecord { index, log_id }).map(Arc::new))
+            .map(|(index, log_id)| {
+                Partition::open(&self.store, &PartitionRecord { index, log_id }).map(Arc::new)
+            })
             .collect()
     }
 
     /// Grows a topic to `total` partitions.
     pub fn grow(&self, name: &str, total: i32) -> Result<Arc<Topic>, TopicError> {
         let _guard = self.lock_changes();
-        let old = self.get(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let old = self
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         let current = old.partitions.len();
         if total <= current as i32 {
-            return Err(TopicError::CannotShrink { current, requested: total });
+            return Err(TopicError::CannotShrink {
+                current,
+                requested: total,
+            });
         }
         let mut partitions = old.partitions.clone();
         partitions.extend(self.open_new_partitions(current as i32, total)?);
-        let topic = Topic { partitions, configs: old.configs.clone(), name: old.name.clone(), ..*old };
+        let topic = Topic {
+            partitions,
+            configs: old.configs.clone(),
+            name: old.name.clone(),
+            ..*old
+        };
         self.store.put_topic(&topic.record())?;
         let topic = Arc::new(topic);
         self.write().insert(name.to_string(), topic.clone());
@@ -194,10 +225,21 @@ impl Topics {
     }
 
     /// Replaces a topic's config overrides (already validated), durably.
-    pub fn set_configs(&self, name: &str, configs: BTreeMap<String, String>) -> Result<Arc<Topic>, TopicError> {
+    pub fn set_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<Arc<Topic>, TopicError> {
         let _guard = self.lock_changes();
-        let old = self.get(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
-        let topic = Topic { configs, partitions: old.partitions.clone(), name: old.name.clone(), ..*old };
+        let old = self
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let topic = Topic {
+            configs,
+            partitions: old.partitions.clone(),
+            name: old.name.clone(),
+            ..*old
+        };
         self.store.put_topic(&topic.record())?;
         let topic = Arc::new(topic);
         self.write().insert(name.to_string(), topic.clone());
@@ -208,7 +250,9 @@ impl Topics {
     /// Deletes a topic and all its data.
     pub fn delete(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
         let _guard = self.lock_changes();
-        let topic = self.get(name).ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        let topic = self
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         self.store.delete_topic(&topic.record())?;
         self.write().remove(name);
         tracing::info!(topic = name, "deleted topic");
@@ -225,10 +269,18 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
         return Err(format!("Topic name cannot be {name:?}"));
     }
     if name.len() > 249 {
-        return Err(format!("Topic name is {} characters long, the limit is 249", name.len()));
+        return Err(format!(
+            "Topic name is {} characters long, the limit is 249",
+            name.len()
+        ));
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
-        return Err(format!("Topic name {name:?} contains {c:?}; legal characters are ASCII alphanumerics, '.', '_' and '-'"));
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "Topic name {name:?} contains {c:?}; legal characters are ASCII alphanumerics, '.', '_' and '-'"
+        ));
     }
     Ok(())
 }
@@ -255,9 +307,18 @@ mod tests {
         let topics = Topics::load(store.clone()).unwrap();
         topics.create("a", 2, 1, BTreeMap::new()).unwrap();
         topics.create("b", 1, 1, BTreeMap::new()).unwrap();
-        assert!(matches!(topics.create("a", 1, 1, BTreeMap::new()), Err(TopicError::AlreadyExists(_))));
+        assert!(matches!(
+            topics.create("a", 1, 1, BTreeMap::new()),
+            Err(TopicError::AlreadyExists(_))
+        ));
         topics.grow("a", 5).unwrap();
-        assert!(matches!(topics.grow("a", 5), Err(TopicError::CannotShrink { current: 5, requested: 5 })));
+        assert!(matches!(
+            topics.grow("a", 5),
+            Err(TopicError::CannotShrink {
+                current: 5,
+                requested: 5
+            })
+        ));
         topics.delete("b").unwrap();
         let id = topics.get("a").unwrap().id;
         drop(topics);
@@ -265,6 +326,9 @@ mod tests {
         let names: Vec<_> = reloaded.all().iter().map(|t| t.name.clone()).collect();
         assert_eq!(names, vec!["a"]);
         let a = reloaded.get_by_id(id).unwrap();
-        assert_eq!(a.partitions.iter().map(|p| p.index).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(
+            a.partitions.iter().map(|p| p.index).collect::<Vec<_>>(),
+            vec![0, 1, 2, 3, 4]
+        );
     }
 }

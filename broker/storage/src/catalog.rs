@@ -33,12 +33,16 @@ impl Store {
     /// Every topic in the catalog.
     pub fn load_topics(&self) -> Result<Vec<TopicRecord>> {
         let mut topics = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_TOPICS), rocksdb::IteratorMode::Start) {
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_TOPICS), rocksdb::IteratorMode::Start)
+        {
             let (key, value) = item.map_err(StorageError::db("scan topics"))?;
-            let topic: TopicRecord = serde_json::from_slice(&value).map_err(|e| StorageError::Corrupt {
-                what: "topic record",
-                detail: format!("{}: {e}", String::from_utf8_lossy(&key)),
-            })?;
+            let topic: TopicRecord =
+                serde_json::from_slice(&value).map_err(|e| StorageError::Corrupt {
+                    what: "topic record",
+                    detail: format!("{}: {e}", String::from_utf8_lossy(&key)),
+                })?;
             topics.push(topic);
         }
         Ok(topics)
@@ -50,8 +54,14 @@ impl Store {
         let value = serde_json::to_vec(topic).expect("topic record serialises");
         let mut write = WriteBatch::default();
         write.put_cf(self.cf(CF_TOPICS), topic.name.as_bytes(), value);
-        write.put_cf(self.cf(CF_META), NEXT_LOG_ID, self.next_log_id().to_be_bytes());
-        self.db.write_opt(write, &self.sync_write_options()).map_err(StorageError::db("write topic"))
+        write.put_cf(
+            self.cf(CF_META),
+            NEXT_LOG_ID,
+            self.next_log_id().to_be_bytes(),
+        );
+        self.db
+            .write_opt(write, &self.sync_write_options())
+            .map_err(StorageError::db("write topic"))
     }
 
     /// Removes a topic and every batch of its partitions in one atomic write.
@@ -61,6 +71,8 @@ impl Store {
         for p in &topic.partitions {
             PartitionLog::delete_all(&self.db, p.log_id, &mut write);
         }
-        self.db.write_opt(write, &self.sync_write_options()).map_err(StorageError::db("delete topic"))
+        self.db
+            .write_opt(write, &self.sync_write_options())
+            .map_err(StorageError::db("delete topic"))
     }
 }

@@ -5,23 +5,49 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("cannot create data directory {path}: {source}")]
-    CreateDir { path: PathBuf, source: std::io::Error },
-    #[error("data directory {path} is in use by another krait-broker process (lock file {lock} is held)")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "data directory {path} is in use by another krait-broker process (lock file {lock} is held)"
+    )]
     InUse { path: PathBuf, lock: PathBuf },
     #[error("cannot lock data directory {path}: {source}")]
-    Lock { path: PathBuf, source: std::io::Error },
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open RocksDB in {path}: {source}")]
-    Open { path: PathBuf, source: rocksdb::Error },
+    Open {
+        path: PathBuf,
+        source: rocksdb::Error,
+    },
     #[error("RocksDB {step} failed: {source}")]
-    Db { step: &'static str, source: rocksdb::Error },
+    Db {
+        step: &'static str,
+        source: rocksdb::Error,
+    },
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt { what: &'static str, detail: String },
     #[error("producer {producer_id} sent sequence {got}, expected {expected}")]
-    OutOfOrderSequence { producer_id: i64, expected: i32, got: i32 },
+    OutOfOrderSequence {
+        producer_id: i64,
+        expected: i32,
+        got: i32,
+    },
     #[error("producer {producer_id} sent epoch {got}, but epoch {current} has replaced it")]
-    InvalidProducerEpoch { producer_id: i64, current: i16, got: i16 },
+    InvalidProducerEpoch {
+        producer_id: i64,
+        current: i16,
+        got: i16,
+    },
     #[error("offset {offset} is outside the log [{log_start_offset}, {high_watermark}]")]
-    OffsetOutOfRange { offset: i64, log_start_offset: i64, high_watermark: i64 },
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        high_watermark: i64,
+    },
 }
 
 impl StorageError {

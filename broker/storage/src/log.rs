@@ -73,7 +73,10 @@ struct LogInner {
 
 impl std::fmt::Debug for PartitionLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PartitionLog").field("id", &self.id).field("offsets", &self.offsets()).finish()
+        f.debug_struct("PartitionLog")
+            .field("id", &self.id)
+            .field("offsets", &self.offsets())
+            .finish()
     }
 }
 
@@ -86,10 +89,26 @@ impl PartitionLog {
         };
         // A single broker acknowledges only what it has written, so everything on disk is
         // committed: the high watermark is the log end offset.
-        let offsets = LogOffsets { log_start_offset, high_watermark: log_end_offset, log_end_offset };
+        let offsets = LogOffsets {
+            log_start_offset,
+            high_watermark: log_end_offset,
+            log_end_offset,
+        };
         let producers = load_producers(&db, id)?;
-        let size_bytes = scan_index(&db, id, log_start_offset, i64::MAX)?.iter().map(|b| b.size).sum();
-        Ok(Self { id, db, options, inner: Mutex::new(LogInner { offsets, size_bytes, producers }) })
+        let size_bytes = scan_index(&db, id, log_start_offset, i64::MAX)?
+            .iter()
+            .map(|b| b.size)
+            .sum();
+        Ok(Self {
+            id,
+            db,
+            options,
+            inner: Mutex::new(LogInner {
+                offsets,
+                size_bytes,
+                producers,
+            }),
+        })
     }
 
     pub fn id(&self) -> u64 {
@@ -107,7 +126,9 @@ impl PartitionLog {
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db.cf_handle(name).expect("column family created at open")
+        self.db
+            .cf_handle(name)
+            .expect("column family created at open")
     }
 
     /// Appends `batches` at the log end offset, stamping each with its base offset and
@@ -117,12 +138,22 @@ impl PartitionLog {
     /// retry of one of its last five batches is not written again, and a gap, overlap or stale
     /// epoch refuses the whole request with nothing written.
     pub fn append(&self, batches: &[ValidBatch], leader_epoch: i32) -> Result<AppendInfo> {
-        self.append_with(batches, AppendOptions { leader_epoch, log_append_time: None })
+        self.append_with(
+            batches,
+            AppendOptions {
+                leader_epoch,
+                log_append_time: None,
+            },
+        )
     }
 
     /// `append` with every option: also stamps batches with the broker's time for topics
     /// using `message.timestamp.type=LogAppendTime`.
-    pub fn append_with(&self, batches: &[ValidBatch], options: AppendOptions) -> Result<AppendInfo> {
+    pub fn append_with(
+        &self,
+        batches: &[ValidBatch],
+        options: AppendOptions,
+    ) -> Result<AppendInfo> {
         let leader_epoch = options.leader_epoch;
         let mut inner = self.lock();
         let mut plan = AppendPlan {
@@ -149,7 +180,12 @@ impl PartitionLog {
             }
             let (base, last) = (plan.next, plan.next + i64::from(h.last_offset_delta));
             if let Some(mut entry) = producer {
-                let meta = BatchMetadata { first_seq: h.base_sequence, last_seq: producers::last_seq(h.base_sequence, h.last_offset_delta), base_offset: base, last_offset: last };
+                let meta = BatchMetadata {
+                    first_seq: h.base_sequence,
+                    last_seq: producers::last_seq(h.base_sequence, h.last_offset_delta),
+                    base_offset: base,
+                    last_offset: last,
+                };
                 producers::record(&mut entry, h.producer_epoch, meta);
                 plan.producers.insert(h.producer_id, entry);
             }
@@ -165,7 +201,11 @@ impl PartitionLog {
             };
             let key = log_key(self.id, base);
             plan.write.put_cf(self.cf(CF_LOG), key, &buf);
-            plan.write.put_cf(self.cf(CF_TIME_INDEX), key, encode_index(max_timestamp, b.bytes.len()));
+            plan.write.put_cf(
+                self.cf(CF_TIME_INDEX),
+                key,
+                encode_index(max_timestamp, b.bytes.len()),
+            );
             plan.bytes += b.bytes.len() as u64;
             plan.first.get_or_insert((base, false));
             plan.last = last;
@@ -173,23 +213,50 @@ impl PartitionLog {
         }
         let last_offset = plan.last;
         let Some((base_offset, duplicate)) = plan.first else {
-            return Err(StorageError::Corrupt { what: "append", detail: "no batches".into() });
+            return Err(StorageError::Corrupt {
+                what: "append",
+                detail: "no batches".into(),
+            });
         };
         if plan.next == inner.offsets.log_end_offset {
-            return Ok(AppendInfo { base_offset, last_offset, offsets: inner.offsets, duplicate });
+            return Ok(AppendInfo {
+                base_offset,
+                last_offset,
+                offsets: inner.offsets,
+                duplicate,
+            });
         }
-        let updated = LogOffsets { log_end_offset: plan.next, high_watermark: plan.next, ..inner.offsets };
-        plan.write.put_cf(self.cf(CF_LOG_STATE), state_key(self.id), encode_state(&updated));
+        let updated = LogOffsets {
+            log_end_offset: plan.next,
+            high_watermark: plan.next,
+            ..inner.offsets
+        };
+        plan.write.put_cf(
+            self.cf(CF_LOG_STATE),
+            state_key(self.id),
+            encode_state(&updated),
+        );
         for (producer_id, entry) in &plan.producers {
-            plan.write.put_cf(self.cf(CF_PRODUCERS), log_key(self.id, *producer_id), producers::encode(entry));
+            plan.write.put_cf(
+                self.cf(CF_PRODUCERS),
+                log_key(self.id, *producer_id),
+                producers::encode(entry),
+            );
         }
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(self.options.sync_writes);
-        self.db.write_opt(plan.write, &wo).map_err(StorageError::db("append"))?;
+        self.db
+            .write_opt(plan.write, &wo)
+            .map_err(StorageError::db("append"))?;
         inner.offsets = updated;
         inner.size_bytes += plan.bytes;
         inner.producers.extend(plan.producers);
-        Ok(AppendInfo { base_offset, last_offset, offsets: updated, duplicate })
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            offsets: updated,
+            duplicate,
+        })
     }
 
     /// Reads whole batches from the one containing `offset`, up to `max_bytes` (the first
@@ -205,13 +272,18 @@ impl PartitionLog {
         }
         let mut records = BytesMut::new();
         if offset == offsets.high_watermark {
-            return Ok(ReadResult { records: records.freeze(), offsets });
+            return Ok(ReadResult {
+                records: records.freeze(),
+                offsets,
+            });
         }
         let mut iter = self.batch_iter(self.cf(CF_LOG), offsets.high_watermark);
         iter.seek_for_prev(log_key(self.id, offset));
         if !iter.valid() {
             iter.seek(log_key(self.id, offsets.log_start_offset));
-        } else if BatchHeader::parse(iter.value().unwrap_or_default()).is_ok_and(|h| h.last_offset() < offset) {
+        } else if BatchHeader::parse(iter.value().unwrap_or_default())
+            .is_ok_and(|h| h.last_offset() < offset)
+        {
             iter.next();
         }
         while let Some(value) = iter.value() {
@@ -222,7 +294,10 @@ impl PartitionLog {
             iter.next();
         }
         iter.status().map_err(StorageError::db("read"))?;
-        Ok(ReadResult { records: records.freeze(), offsets })
+        Ok(ReadResult {
+            records: records.freeze(),
+            offsets,
+        })
     }
 
     /// The first record whose timestamp is at or after `timestamp`, as (offset, timestamp).
@@ -232,18 +307,29 @@ impl PartitionLog {
         let mut opts = ReadOptions::default();
         opts.set_iterate_upper_bound(log_key(self.id, offsets.high_watermark).to_vec());
         let start = log_key(self.id, offsets.log_start_offset);
-        let iter = self.db.iterator_cf_opt(index, opts, IteratorMode::From(&start, Direction::Forward));
+        let iter =
+            self.db
+                .iterator_cf_opt(index, opts, IteratorMode::From(&start, Direction::Forward));
         for item in iter {
             let (key, value) = item.map_err(StorageError::db("scan time index"))?;
             let (max_ts, _) = decode_index(&value).ok_or_else(|| corrupt_index(&key))?;
             if max_ts < timestamp {
                 continue;
             }
-            let Some(bytes) = self.db.get_cf(self.cf(CF_LOG), &key).map_err(StorageError::db("read batch"))? else {
+            let Some(bytes) = self
+                .db
+                .get_cf(self.cf(CF_LOG), &key)
+                .map_err(StorageError::db("read batch"))?
+            else {
                 return Err(corrupt_index(&key));
             };
-            let found = batch::first_record_at_or_after(&Bytes::from(bytes), timestamp)
-                .map_err(|e| StorageError::Corrupt { what: "record batch", detail: e.to_string() })?;
+            let found =
+                batch::first_record_at_or_after(&Bytes::from(bytes), timestamp).map_err(|e| {
+                    StorageError::Corrupt {
+                        what: "record batch",
+                        detail: e.to_string(),
+                    }
+                })?;
             if found.is_some() {
                 return Ok(found);
             }
@@ -259,29 +345,56 @@ impl PartitionLog {
     /// Deletes the batches that retention no longer keeps, advancing the log start offset
     /// durably. The plan is made from a scan without the append lock, so produce and fetch go
     /// on meanwhile; only the final range delete takes it.
-    pub fn enforce_retention(&self, now_ms: i64, limits: RetentionLimits) -> Result<Option<RetentionPlan>> {
+    pub fn enforce_retention(
+        &self,
+        now_ms: i64,
+        limits: RetentionLimits,
+    ) -> Result<Option<RetentionPlan>> {
         let (offsets, size) = {
             let inner = self.lock();
             (inner.offsets, inner.size_bytes)
         };
-        let batches = scan_index(&self.db, self.id, offsets.log_start_offset, offsets.high_watermark)?;
-        let Some(plan) = retention::plan(batches, size, now_ms, limits) else { return Ok(None) };
+        let batches = scan_index(
+            &self.db,
+            self.id,
+            offsets.log_start_offset,
+            offsets.high_watermark,
+        )?;
+        let Some(plan) = retention::plan(batches, size, now_ms, limits) else {
+            return Ok(None);
+        };
         let mut inner = self.lock();
-        let updated = LogOffsets { log_start_offset: plan.new_log_start_offset, ..inner.offsets };
+        let updated = LogOffsets {
+            log_start_offset: plan.new_log_start_offset,
+            ..inner.offsets
+        };
         let mut write = WriteBatch::default();
-        let (from, to) = (log_key(self.id, offsets.log_start_offset), log_key(self.id, plan.new_log_start_offset));
+        let (from, to) = (
+            log_key(self.id, offsets.log_start_offset),
+            log_key(self.id, plan.new_log_start_offset),
+        );
         write.delete_range_cf(self.cf(CF_LOG), from, to);
         write.delete_range_cf(self.cf(CF_TIME_INDEX), from, to);
-        write.put_cf(self.cf(CF_LOG_STATE), state_key(self.id), encode_state(&updated));
+        write.put_cf(
+            self.cf(CF_LOG_STATE),
+            state_key(self.id),
+            encode_state(&updated),
+        );
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(self.options.sync_writes);
-        self.db.write_opt(write, &wo).map_err(StorageError::db("delete by retention"))?;
+        self.db
+            .write_opt(write, &wo)
+            .map_err(StorageError::db("delete by retention"))?;
         inner.offsets.log_start_offset = plan.new_log_start_offset;
         inner.size_bytes = inner.size_bytes.saturating_sub(plan.bytes);
         Ok(Some(plan))
     }
 
-    fn batch_iter<'a>(&'a self, cf: &'a rocksdb::ColumnFamily, upper: i64) -> rocksdb::DBRawIterator<'a> {
+    fn batch_iter<'a>(
+        &'a self,
+        cf: &'a rocksdb::ColumnFamily,
+        upper: i64,
+    ) -> rocksdb::DBRawIterator<'a> {
         let mut opts = ReadOptions::default();
         opts.set_iterate_lower_bound(log_key(self.id, 0).to_vec());
         opts.set_iterate_upper_bound(log_key(self.id, upper).to_vec());
@@ -294,7 +407,9 @@ impl PartitionLog {
             let cf = db.cf_handle(name).expect("column family created at open");
             write.delete_range_cf(cf, log_key(id, 0), log_end_key(id));
         }
-        let state = db.cf_handle(CF_LOG_STATE).expect("column family created at open");
+        let state = db
+            .cf_handle(CF_LOG_STATE)
+            .expect("column family created at open");
         write.delete_cf(state, state_key(id));
     }
 }
@@ -322,22 +437,31 @@ enum Verdict {
 
 /// Checks a batch of an idempotent producer against what this append and the log know.
 fn check_sequence(inner: &LogInner, plan: &AppendPlan, h: &BatchHeader) -> Result<Verdict> {
-    let entry = plan.producers.get(&h.producer_id).or_else(|| inner.producers.get(&h.producer_id));
+    let entry = plan
+        .producers
+        .get(&h.producer_id)
+        .or_else(|| inner.producers.get(&h.producer_id));
     let last = producers::last_seq(h.base_sequence, h.last_offset_delta);
     match producers::check(entry, h.producer_epoch, h.base_sequence, last) {
         SequenceCheck::Append => Ok(Verdict::Append(entry.cloned().unwrap_or_default())),
         SequenceCheck::Duplicate(m) => Ok(Verdict::Duplicate(m)),
-        SequenceCheck::OutOfOrder { expected, got } => {
-            Err(StorageError::OutOfOrderSequence { producer_id: h.producer_id, expected, got })
-        }
-        SequenceCheck::StaleEpoch { current, got } => {
-            Err(StorageError::InvalidProducerEpoch { producer_id: h.producer_id, current, got })
-        }
+        SequenceCheck::OutOfOrder { expected, got } => Err(StorageError::OutOfOrderSequence {
+            producer_id: h.producer_id,
+            expected,
+            got,
+        }),
+        SequenceCheck::StaleEpoch { current, got } => Err(StorageError::InvalidProducerEpoch {
+            producer_id: h.producer_id,
+            current,
+            got,
+        }),
     }
 }
 
 fn load_producers(db: &DB, id: u64) -> Result<HashMap<i64, ProducerEntry>> {
-    let cf = db.cf_handle(CF_PRODUCERS).expect("column family created at open");
+    let cf = db
+        .cf_handle(CF_PRODUCERS)
+        .expect("column family created at open");
     let mut opts = ReadOptions::default();
     opts.set_iterate_upper_bound(log_end_key(id).to_vec());
     let start = log_key(id, 0);
@@ -352,7 +476,10 @@ fn load_producers(db: &DB, id: u64) -> Result<HashMap<i64, ProducerEntry>> {
 }
 
 fn corrupt_producer(key: &[u8]) -> StorageError {
-    StorageError::Corrupt { what: "producer state", detail: format!("entry {key:?}") }
+    StorageError::Corrupt {
+        what: "producer state",
+        detail: format!("entry {key:?}"),
+    }
 }
 
 /// Time index value: the batch's max timestamp and its size in bytes.
@@ -365,13 +492,18 @@ fn encode_index(max_timestamp: i64, size: usize) -> [u8; 12] {
 
 fn decode_index(v: &[u8]) -> Option<(i64, u64)> {
     let v: &[u8; 12] = v.try_into().ok()?;
-    Some((i64::from_be_bytes(v[..8].try_into().ok()?), u64::from(u32::from_be_bytes(v[8..].try_into().ok()?))))
+    Some((
+        i64::from_be_bytes(v[..8].try_into().ok()?),
+        u64::from(u32::from_be_bytes(v[8..].try_into().ok()?)),
+    ))
 }
 
 /// Summaries of the batches with base offsets in `[from, to)`, oldest first, from the index
 /// alone: 28 bytes a batch instead of the batches themselves.
 fn scan_index(db: &DB, id: u64, from: i64, to: i64) -> Result<Vec<BatchSummary>> {
-    let cf = db.cf_handle(CF_TIME_INDEX).expect("column family created at open");
+    let cf = db
+        .cf_handle(CF_TIME_INDEX)
+        .expect("column family created at open");
     let mut opts = ReadOptions::default();
     opts.set_iterate_upper_bound(log_key(id, to.max(from)).to_vec());
     let start = log_key(id, from);
@@ -383,13 +515,21 @@ fn scan_index(db: &DB, id: u64, from: i64, to: i64) -> Result<Vec<BatchSummary>>
         if let Some(prev) = batches.last_mut() {
             prev.next_offset = base_offset;
         }
-        batches.push(BatchSummary { base_offset, next_offset: to, max_timestamp, size });
+        batches.push(BatchSummary {
+            base_offset,
+            next_offset: to,
+            max_timestamp,
+            size,
+        });
     }
     Ok(batches)
 }
 
 fn corrupt_index(key: &[u8]) -> StorageError {
-    StorageError::Corrupt { what: "time index", detail: format!("entry {:?} has no batch", parse_log_key(key)) }
+    StorageError::Corrupt {
+        what: "time index",
+        detail: format!("entry {:?} has no batch", parse_log_key(key)),
+    }
 }
 
 fn encode_state(o: &LogOffsets) -> [u8; 16] {
@@ -401,14 +541,22 @@ fn encode_state(o: &LogOffsets) -> [u8; 16] {
 
 /// Reads (log start offset, high watermark); a log never written has both at zero.
 fn read_state(db: &DB, id: u64) -> Result<(i64, i64)> {
-    let cf = db.cf_handle(CF_LOG_STATE).expect("column family created at open");
-    match db.get_cf(cf, state_key(id)).map_err(StorageError::db("read log state"))? {
+    let cf = db
+        .cf_handle(CF_LOG_STATE)
+        .expect("column family created at open");
+    match db
+        .get_cf(cf, state_key(id))
+        .map_err(StorageError::db("read log state"))?
+    {
         None => Ok((0, 0)),
         Some(v) if v.len() == 16 => Ok((
             i64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
             i64::from_be_bytes(v[8..].try_into().expect("8 bytes")),
         )),
-        Some(v) => Err(StorageError::Corrupt { what: "log state", detail: format!("{} bytes for log {id}", v.len()) }),
+        Some(v) => Err(StorageError::Corrupt {
+            what: "log state",
+            detail: format!("{} bytes for log {id}", v.len()),
+        }),
     }
 }
 
@@ -424,6 +572,9 @@ fn last_batch(db: &DB, id: u64) -> Result<Option<BatchHeader>> {
         None => Ok(None),
         Some(v) => BatchHeader::parse(v)
             .map(Some)
-            .map_err(|e| StorageError::Corrupt { what: "last batch", detail: e.to_string() }),
+            .map_err(|e| StorageError::Corrupt {
+                what: "last batch",
+                detail: e.to_string(),
+            }),
     }
 }

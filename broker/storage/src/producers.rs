@@ -36,9 +36,15 @@ pub enum SequenceCheck {
     Append,
     /// A retry of a batch already in the log: answer with where it landed, append nothing.
     Duplicate(BatchMetadata),
-    OutOfOrder { expected: i32, got: i32 },
+    OutOfOrder {
+        expected: i32,
+        got: i32,
+    },
     /// The producer was re-initialised with a newer epoch; this one is a zombie.
-    StaleEpoch { current: i16, got: i16 },
+    StaleEpoch {
+        current: i16,
+        got: i16,
+    },
 }
 
 /// The sequence number after `seq`; sequences wrap from i32::MAX to 0, as in Kafka.
@@ -48,28 +54,54 @@ pub fn next_seq(seq: i32) -> i32 {
 
 /// The last sequence of a batch of `count_delta + 1` records starting at `first`.
 pub fn last_seq(first: i32, last_offset_delta: i32) -> i32 {
-    if first > i32::MAX - last_offset_delta { last_offset_delta - (i32::MAX - first) - 1 } else { first + last_offset_delta }
+    if first > i32::MAX - last_offset_delta {
+        last_offset_delta - (i32::MAX - first) - 1
+    } else {
+        first + last_offset_delta
+    }
 }
 
 /// Decides what to do with a batch `first_seq..=last_seq` of `epoch`.
 ///
 /// A producer the partition has never seen is accepted at any sequence, as Kafka does since
 /// KIP-360: its state may have been removed with the data it described.
-pub fn check(entry: Option<&ProducerEntry>, epoch: i16, first_seq: i32, last_seq: i32) -> SequenceCheck {
-    let Some(entry) = entry else { return SequenceCheck::Append };
+pub fn check(
+    entry: Option<&ProducerEntry>,
+    epoch: i16,
+    first_seq: i32,
+    last_seq: i32,
+) -> SequenceCheck {
+    let Some(entry) = entry else {
+        return SequenceCheck::Append;
+    };
     if epoch < entry.epoch {
-        return SequenceCheck::StaleEpoch { current: entry.epoch, got: epoch };
+        return SequenceCheck::StaleEpoch {
+            current: entry.epoch,
+            got: epoch,
+        };
     }
     if epoch > entry.epoch {
-        return if first_seq == 0 { SequenceCheck::Append } else { SequenceCheck::OutOfOrder { expected: 0, got: first_seq } };
+        return if first_seq == 0 {
+            SequenceCheck::Append
+        } else {
+            SequenceCheck::OutOfOrder {
+                expected: 0,
+                got: first_seq,
+            }
+        };
     }
-    if let Some(b) = entry.batches.iter().find(|b| b.first_seq == first_seq && b.last_seq == last_seq) {
+    if let Some(b) = entry
+        .batches
+        .iter()
+        .find(|b| b.first_seq == first_seq && b.last_seq == last_seq)
+    {
         return SequenceCheck::Duplicate(*b);
     }
     match entry.batches.back() {
-        Some(last) if first_seq != next_seq(last.last_seq) => {
-            SequenceCheck::OutOfOrder { expected: next_seq(last.last_seq), got: first_seq }
-        }
+        Some(last) if first_seq != next_seq(last.last_seq) => SequenceCheck::OutOfOrder {
+            expected: next_seq(last.last_seq),
+            got: first_seq,
+        },
         _ => SequenceCheck::Append,
     }
 }
@@ -103,7 +135,7 @@ pub fn encode(entry: &ProducerEntry) -> Vec<u8> {
 
 /// Inverse of `encode`; `None` for bytes it did not produce.
 pub fn decode(v: &[u8]) -> Option<ProducerEntry> {
-    if v.len() < 2 || (v.len() - 2) % BATCH_LEN != 0 {
+    if v.len() < 2 || !(v.len() - 2).is_multiple_of(BATCH_LEN) {
         return None;
     }
     let epoch = i16::from_be_bytes([v[0], v[1]]);
@@ -125,11 +157,19 @@ mod tests {
     use proptest::prelude::*;
 
     fn batch(first_seq: i32, last_seq: i32, base_offset: i64) -> BatchMetadata {
-        BatchMetadata { first_seq, last_seq, base_offset, last_offset: base_offset + i64::from(last_seq - first_seq) }
+        BatchMetadata {
+            first_seq,
+            last_seq,
+            base_offset,
+            last_offset: base_offset + i64::from(last_seq - first_seq),
+        }
     }
 
     fn entry(epoch: i16, batches: &[BatchMetadata]) -> ProducerEntry {
-        ProducerEntry { epoch, batches: batches.iter().copied().collect() }
+        ProducerEntry {
+            epoch,
+            batches: batches.iter().copied().collect(),
+        }
     }
 
     #[test]
@@ -147,23 +187,50 @@ mod tests {
     #[test]
     fn retry_of_any_of_the_last_five_is_a_duplicate_with_its_original_offsets() {
         let e = entry(0, &[batch(0, 4, 100), batch(5, 9, 105), batch(10, 10, 110)]);
-        assert_eq!(check(Some(&e), 0, 5, 9), SequenceCheck::Duplicate(batch(5, 9, 105)));
-        assert_eq!(check(Some(&e), 0, 10, 10), SequenceCheck::Duplicate(batch(10, 10, 110)));
+        assert_eq!(
+            check(Some(&e), 0, 5, 9),
+            SequenceCheck::Duplicate(batch(5, 9, 105))
+        );
+        assert_eq!(
+            check(Some(&e), 0, 10, 10),
+            SequenceCheck::Duplicate(batch(10, 10, 110))
+        );
     }
 
     #[test]
     fn gap_or_overlap_is_out_of_order() {
         let e = entry(0, &[batch(0, 4, 100)]);
-        assert_eq!(check(Some(&e), 0, 7, 9), SequenceCheck::OutOfOrder { expected: 5, got: 7 });
-        assert_eq!(check(Some(&e), 0, 3, 6), SequenceCheck::OutOfOrder { expected: 5, got: 3 });
+        assert_eq!(
+            check(Some(&e), 0, 7, 9),
+            SequenceCheck::OutOfOrder {
+                expected: 5,
+                got: 7
+            }
+        );
+        assert_eq!(
+            check(Some(&e), 0, 3, 6),
+            SequenceCheck::OutOfOrder {
+                expected: 5,
+                got: 3
+            }
+        );
     }
 
     #[test]
     fn older_epoch_is_stale_and_newer_epoch_must_restart_at_zero() {
         let e = entry(2, &[batch(0, 4, 100)]);
-        assert_eq!(check(Some(&e), 1, 5, 9), SequenceCheck::StaleEpoch { current: 2, got: 1 });
+        assert_eq!(
+            check(Some(&e), 1, 5, 9),
+            SequenceCheck::StaleEpoch { current: 2, got: 1 }
+        );
         assert_eq!(check(Some(&e), 3, 0, 2), SequenceCheck::Append);
-        assert_eq!(check(Some(&e), 3, 5, 9), SequenceCheck::OutOfOrder { expected: 0, got: 5 });
+        assert_eq!(
+            check(Some(&e), 3, 5, 9),
+            SequenceCheck::OutOfOrder {
+                expected: 0,
+                got: 5
+            }
+        );
     }
 
     #[test]
@@ -181,7 +248,10 @@ mod tests {
         for i in 0..7 {
             record(&mut e, 0, batch(i, i, i64::from(i)));
         }
-        assert_eq!(e.batches.iter().map(|b| b.first_seq).collect::<Vec<_>>(), vec![2, 3, 4, 5, 6]);
+        assert_eq!(
+            e.batches.iter().map(|b| b.first_seq).collect::<Vec<_>>(),
+            vec![2, 3, 4, 5, 6]
+        );
         record(&mut e, 1, batch(0, 0, 50));
         assert_eq!((e.epoch, e.batches.len()), (1, 1));
     }

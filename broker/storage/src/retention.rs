@@ -38,10 +38,15 @@ pub fn plan(
     now_ms: i64,
     limits: RetentionLimits,
 ) -> Option<RetentionPlan> {
-    let expired_before = (limits.retention_ms >= 0).then(|| now_ms.saturating_sub(limits.retention_ms));
+    let expired_before =
+        (limits.retention_ms >= 0).then(|| now_ms.saturating_sub(limits.retention_ms));
     let size_limit = u64::try_from(limits.retention_bytes).ok();
     let mut remaining = total_size;
-    let mut plan = RetentionPlan { new_log_start_offset: -1, batches: 0, bytes: 0 };
+    let mut plan = RetentionPlan {
+        new_log_start_offset: -1,
+        batches: 0,
+        bytes: 0,
+    };
     for b in batches {
         let expired = expired_before.is_some_and(|t| b.max_timestamp < t);
         let oversized = size_limit.is_some_and(|limit| remaining.saturating_sub(b.size) >= limit);
@@ -66,36 +71,72 @@ mod tests {
         specs
             .iter()
             .enumerate()
-            .map(|(i, (ts, size))| BatchSummary { base_offset: i as i64 * 10, next_offset: (i as i64 + 1) * 10, max_timestamp: *ts, size: *size })
+            .map(|(i, (ts, size))| BatchSummary {
+                base_offset: i as i64 * 10,
+                next_offset: (i as i64 + 1) * 10,
+                max_timestamp: *ts,
+                size: *size,
+            })
             .collect()
     }
 
-    const NO_LIMIT: RetentionLimits = RetentionLimits { retention_ms: -1, retention_bytes: -1 };
+    const NO_LIMIT: RetentionLimits = RetentionLimits {
+        retention_ms: -1,
+        retention_bytes: -1,
+    };
 
     #[test]
     fn nothing_is_deleted_without_limits() {
-        assert_eq!(plan(batches(&[(0, 100), (1, 100)]), 200, 1_000_000, NO_LIMIT), None);
+        assert_eq!(
+            plan(batches(&[(0, 100), (1, 100)]), 200, 1_000_000, NO_LIMIT),
+            None
+        );
     }
 
     #[test]
     fn expired_prefix_is_deleted_and_stops_at_the_first_young_batch() {
         let b = batches(&[(100, 10), (200, 10), (900, 10), (150, 10)]);
-        let limits = RetentionLimits { retention_ms: 500, ..NO_LIMIT };
+        let limits = RetentionLimits {
+            retention_ms: 500,
+            ..NO_LIMIT
+        };
         let p = plan(b, 40, 1000, limits).unwrap();
         assert_eq!((p.new_log_start_offset, p.batches, p.bytes), (20, 2, 20));
     }
 
     #[test]
     fn everything_expired_moves_the_log_start_to_the_end() {
-        let p = plan(batches(&[(1, 10), (2, 10)]), 20, 1000, RetentionLimits { retention_ms: 10, ..NO_LIMIT }).unwrap();
+        let p = plan(
+            batches(&[(1, 10), (2, 10)]),
+            20,
+            1000,
+            RetentionLimits {
+                retention_ms: 10,
+                ..NO_LIMIT
+            },
+        )
+        .unwrap();
         assert_eq!(p.new_log_start_offset, 20);
     }
 
     #[test]
     fn size_limit_deletes_oldest_while_the_rest_still_meets_it() {
         let b = batches(&[(0, 100), (0, 100), (0, 100), (0, 100)]);
-        let p = plan(b, 400, 0, RetentionLimits { retention_bytes: 250, ..NO_LIMIT }).unwrap();
-        assert_eq!((p.new_log_start_offset, p.bytes), (10, 100), "300 bytes kept: dropping another would go below 250");
+        let p = plan(
+            b,
+            400,
+            0,
+            RetentionLimits {
+                retention_bytes: 250,
+                ..NO_LIMIT
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (p.new_log_start_offset, p.bytes),
+            (10, 100),
+            "300 bytes kept: dropping another would go below 250"
+        );
     }
 
     proptest! {

@@ -2,8 +2,8 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Options, WriteOptions};
 
@@ -23,7 +23,14 @@ pub(crate) const CF_TOPICS: &str = "topics";
 /// Broker-wide values: cluster id, next log id.
 pub(crate) const CF_META: &str = "meta";
 
-const COLUMN_FAMILIES: &[&str] = &[CF_LOG, CF_LOG_STATE, CF_TIME_INDEX, CF_PRODUCERS, CF_TOPICS, CF_META];
+const COLUMN_FAMILIES: &[&str] = &[
+    CF_LOG,
+    CF_LOG_STATE,
+    CF_TIME_INDEX,
+    CF_PRODUCERS,
+    CF_TOPICS,
+    CF_META,
+];
 const LOCK_FILE: &str = "krait.lock";
 const DB_DIR: &str = "rocksdb";
 pub(crate) const NEXT_LOG_ID: &[u8] = b"next_log_id";
@@ -52,19 +59,30 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
 impl Store {
     /// Opens (creating if needed) the store in `dir`, failing at once if another process holds it.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir { path: dir.into(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir {
+            path: dir.into(),
+            source,
+        })?;
         let lock = lock_data_dir(dir)?;
         let path = dir.join(DB_DIR);
-        let cfs = COLUMN_FAMILIES.iter().map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
-        let db = DB::open_cf_descriptors(&db_options(), &path, cfs)
-            .map_err(|source| StorageError::Open { path: path.clone(), source })?;
+        let cfs = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
+        let db = DB::open_cf_descriptors(&db_options(), &path, cfs).map_err(|source| {
+            StorageError::Open {
+                path: path.clone(),
+                source,
+            }
+        })?;
         let next = read_u64(&db, NEXT_LOG_ID)?.unwrap_or(1);
         let next_producer = read_u64(&db, NEXT_PRODUCER_ID)?.unwrap_or(0);
         Ok(Self {
@@ -80,11 +98,19 @@ impl Store {
     /// The cluster id stored on first start, created now if this is that start.
     pub fn cluster_id(&self, generate: impl FnOnce() -> String) -> Result<String> {
         let meta = self.cf(CF_META);
-        if let Some(v) = self.db.get_cf(meta, CLUSTER_ID).map_err(StorageError::db("read cluster id"))? {
-            return String::from_utf8(v).map_err(|e| StorageError::Corrupt { what: "cluster id", detail: e.to_string() });
+        if let Some(v) = self
+            .db
+            .get_cf(meta, CLUSTER_ID)
+            .map_err(StorageError::db("read cluster id"))?
+        {
+            return String::from_utf8(v).map_err(|e| StorageError::Corrupt {
+                what: "cluster id",
+                detail: e.to_string(),
+            });
         }
         let id = generate();
-        self.db.put_cf_opt(meta, CLUSTER_ID, id.as_bytes(), &self.sync_write_options())
+        self.db
+            .put_cf_opt(meta, CLUSTER_ID, id.as_bytes(), &self.sync_write_options())
             .map_err(StorageError::db("write cluster id"))?;
         Ok(id)
     }
@@ -103,10 +129,18 @@ impl Store {
     /// A producer id never handed out before, durably: ids must stay unique across restarts,
     /// or a new producer could be taken for the retry of an old one.
     pub fn allocate_producer_id(&self) -> Result<i64> {
-        let mut next = self.next_producer_id.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = self
+            .next_producer_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let id = *next;
         self.db
-            .put_cf_opt(self.cf(CF_META), NEXT_PRODUCER_ID, (id + 1).to_be_bytes(), &self.sync_write_options())
+            .put_cf_opt(
+                self.cf(CF_META),
+                NEXT_PRODUCER_ID,
+                (id + 1).to_be_bytes(),
+                &self.sync_write_options(),
+            )
             .map_err(StorageError::db("allocate producer id"))?;
         *next = id + 1;
         Ok(id as i64)
@@ -117,7 +151,9 @@ impl Store {
     }
 
     pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
-        self.db.cf_handle(name).expect("column family created at open")
+        self.db
+            .cf_handle(name)
+            .expect("column family created at open")
     }
 
     /// Catalog and metadata changes are rare and must survive power loss: always fsync.
@@ -135,11 +171,20 @@ fn lock_data_dir(dir: &Path) -> Result<File> {
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|source| StorageError::Lock { path: dir.into(), source })?;
+        .map_err(|source| StorageError::Lock {
+            path: dir.into(),
+            source,
+        })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::InUse { path: dir.into(), lock: lock_path }),
-        Err(std::fs::TryLockError::Error(source)) => Err(StorageError::Lock { path: dir.into(), source }),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::InUse {
+            path: dir.into(),
+            lock: lock_path,
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(StorageError::Lock {
+            path: dir.into(),
+            source,
+        }),
     }
 }
 
@@ -172,8 +217,13 @@ fn cf_options(name: &str) -> Options {
 }
 
 fn read_u64(db: &DB, key: &[u8]) -> Result<Option<u64>> {
-    let meta = db.cf_handle(CF_META).expect("column family created at open");
-    match db.get_cf(meta, key).map_err(StorageError::db("read meta"))? {
+    let meta = db
+        .cf_handle(CF_META)
+        .expect("column family created at open");
+    match db
+        .get_cf(meta, key)
+        .map_err(StorageError::db("read meta"))?
+    {
         None => Ok(None),
         Some(v) => {
             let bytes: [u8; 8] = v.as_slice().try_into().map_err(|_| StorageError::Corrupt {
@@ -208,8 +258,14 @@ mod tests {
     #[test]
     fn cluster_id_is_generated_once_and_persisted() {
         let dir = tempfile::tempdir().unwrap();
-        let first = Store::open(dir.path(), StoreOptions::default()).unwrap().cluster_id(|| "abc".into()).unwrap();
-        let again = Store::open(dir.path(), StoreOptions::default()).unwrap().cluster_id(|| "other".into()).unwrap();
+        let first = Store::open(dir.path(), StoreOptions::default())
+            .unwrap()
+            .cluster_id(|| "abc".into())
+            .unwrap();
+        let again = Store::open(dir.path(), StoreOptions::default())
+            .unwrap()
+            .cluster_id(|| "other".into())
+            .unwrap();
         assert_eq!((first.as_str(), again.as_str()), ("abc", "abc"));
     }
 }

@@ -18,7 +18,13 @@ fn idempotent(n: usize, producer_id: i64, epoch: i16, first_seq: i32) -> ValidBa
     producer_batch(n, 0, producer_id, epoch, first_seq)
 }
 
-fn producer_batch(n: usize, first_ts: i64, producer_id: i64, producer_epoch: i16, first_seq: i32) -> ValidBatch {
+fn producer_batch(
+    n: usize,
+    first_ts: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    first_seq: i32,
+) -> ValidBatch {
     let records: Vec<Record> = (0..n)
         .map(|i| Record {
             transactional: false,
@@ -28,7 +34,11 @@ fn producer_batch(n: usize, first_ts: i64, producer_id: i64, producer_epoch: i16
             producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: if producer_id < 0 { i as i32 } else { first_seq + i as i32 },
+            sequence: if producer_id < 0 {
+                i as i32
+            } else {
+                first_seq + i as i32
+            },
             timestamp: first_ts + i as i64,
             key: None,
             value: Some(Bytes::from(format!("v{i}"))),
@@ -37,8 +47,15 @@ fn producer_batch(n: usize, first_ts: i64, producer_id: i64, producer_epoch: i16
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None })
-        .unwrap();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
     validate_batches(&buf.freeze()).unwrap().remove(0)
 }
 
@@ -65,9 +82,19 @@ fn appends_get_contiguous_offsets() {
     let b = log.append(&[batch(2, 0), batch(1, 0)], 0).unwrap();
     assert_eq!((a.base_offset, a.last_offset), (0, 2));
     assert_eq!((b.base_offset, b.last_offset), (3, 5));
-    assert_eq!(log.offsets(), LogOffsets { log_start_offset: 0, high_watermark: 6, log_end_offset: 6 });
+    assert_eq!(
+        log.offsets(),
+        LogOffsets {
+            log_start_offset: 0,
+            high_watermark: 6,
+            log_end_offset: 6
+        }
+    );
     let read = log.read(0, usize::MAX).unwrap();
-    let bases: Vec<i64> = headers(&read.records).iter().map(|h| h.base_offset).collect();
+    let bases: Vec<i64> = headers(&read.records)
+        .iter()
+        .map(|h| h.base_offset)
+        .collect();
     assert_eq!(bases, vec![0, 3, 5]);
 }
 
@@ -97,7 +124,11 @@ fn fetch_from_mid_batch_offset_returns_whole_batch() {
     log.append(&[batch(5, 0)], 0).unwrap();
     for (offset, first_base) in [(0, 0), (3, 0), (4, 0), (5, 5), (7, 5), (9, 5)] {
         let read = log.read(offset, usize::MAX).unwrap();
-        assert_eq!(headers(&read.records)[0].base_offset, first_base, "fetch at {offset}");
+        assert_eq!(
+            headers(&read.records)[0].base_offset,
+            first_base,
+            "fetch at {offset}"
+        );
     }
     assert!(log.read(10, usize::MAX).unwrap().records.is_empty());
 }
@@ -107,8 +138,14 @@ fn fetch_outside_the_log_is_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(&dir).open_log(1).unwrap();
     log.append(&[batch(2, 0)], 0).unwrap();
-    assert!(matches!(log.read(3, 100), Err(StorageError::OffsetOutOfRange { offset: 3, .. })));
-    assert!(matches!(log.read(-1, 100), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(3, 100),
+        Err(StorageError::OffsetOutOfRange { offset: 3, .. })
+    ));
+    assert!(matches!(
+        log.read(-1, 100),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
 }
 
 #[test]
@@ -180,15 +217,27 @@ fn topics_persist_and_deleting_one_removes_its_batches() {
         assert_eq!(store.allocate_log_ids(2), 1);
         store.put_topic(&keep).unwrap();
         store.put_topic(&gone).unwrap();
-        store.open_log(1).unwrap().append(&[batch(2, 0)], 0).unwrap();
-        store.open_log(2).unwrap().append(&[batch(2, 0)], 0).unwrap();
+        store
+            .open_log(1)
+            .unwrap()
+            .append(&[batch(2, 0)], 0)
+            .unwrap();
+        store
+            .open_log(2)
+            .unwrap()
+            .append(&[batch(2, 0)], 0)
+            .unwrap();
         store.delete_topic(&gone).unwrap();
     }
     let store = open(&dir);
     assert_eq!(store.load_topics().unwrap(), vec![keep]);
     assert_eq!(store.open_log(2).unwrap().offsets().log_end_offset, 0);
     assert_eq!(store.open_log(1).unwrap().offsets().log_end_offset, 2);
-    assert_eq!(store.allocate_log_ids(1), 3, "log ids are never reused after restart");
+    assert_eq!(
+        store.allocate_log_ids(1),
+        3,
+        "log ids are never reused after restart"
+    );
 }
 
 #[test]
@@ -201,8 +250,15 @@ fn retried_idempotent_batch_is_acknowledged_with_its_original_offset_and_not_app
     let retry = log.append(&[idempotent(3, 7, 0, 0)], 0).unwrap();
     assert_eq!((first.base_offset, first.duplicate), (2, false));
     assert_eq!((second.base_offset, second.duplicate), (5, false));
-    assert_eq!((retry.base_offset, retry.last_offset, retry.duplicate), (2, 4, true));
-    assert_eq!(log.offsets().log_end_offset, 7, "the retry appended nothing");
+    assert_eq!(
+        (retry.base_offset, retry.last_offset, retry.duplicate),
+        (2, 4, true)
+    );
+    assert_eq!(
+        log.offsets().log_end_offset,
+        7,
+        "the retry appended nothing"
+    );
 }
 
 #[test]
@@ -211,9 +267,29 @@ fn sequence_gap_and_stale_epoch_are_refused_with_nothing_written() {
     let log = open(&dir).open_log(1).unwrap();
     log.append(&[idempotent(3, 7, 1, 0)], 0).unwrap();
     let gap = log.append(&[idempotent(1, 7, 1, 5)], 0).unwrap_err();
-    assert!(matches!(gap, StorageError::OutOfOrderSequence { expected: 3, got: 5, .. }), "{gap}");
+    assert!(
+        matches!(
+            gap,
+            StorageError::OutOfOrderSequence {
+                expected: 3,
+                got: 5,
+                ..
+            }
+        ),
+        "{gap}"
+    );
     let stale = log.append(&[idempotent(1, 7, 0, 3)], 0).unwrap_err();
-    assert!(matches!(stale, StorageError::InvalidProducerEpoch { current: 1, got: 0, .. }), "{stale}");
+    assert!(
+        matches!(
+            stale,
+            StorageError::InvalidProducerEpoch {
+                current: 1,
+                got: 0,
+                ..
+            }
+        ),
+        "{stale}"
+    );
     // A refused batch in a request refuses the whole request.
     let mixed = log.append(&[batch(1, 0), idempotent(1, 7, 1, 9)], 0);
     assert!(mixed.is_err());
@@ -230,7 +306,12 @@ fn producer_state_survives_reopen_so_retries_after_a_crash_are_still_deduplicate
     let log = open(&dir).open_log(3).unwrap();
     let retry = log.append(&[idempotent(4, 11, 0, 0)], 0).unwrap();
     assert_eq!((retry.base_offset, retry.duplicate), (0, true));
-    assert_eq!(log.append(&[idempotent(1, 11, 0, 4)], 0).unwrap().base_offset, 4);
+    assert_eq!(
+        log.append(&[idempotent(1, 11, 0, 4)], 0)
+            .unwrap()
+            .base_offset,
+        4
+    );
 }
 
 #[test]
@@ -238,7 +319,9 @@ fn producer_ids_are_unique_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let first: Vec<i64> = {
         let store = open(&dir);
-        (0..3).map(|_| store.allocate_producer_id().unwrap()).collect()
+        (0..3)
+            .map(|_| store.allocate_producer_id().unwrap())
+            .collect()
     };
     let next = open(&dir).allocate_producer_id().unwrap();
     assert_eq!(first, vec![0, 1, 2]);
@@ -253,15 +336,38 @@ fn retention_by_time_deletes_old_batches_and_advances_the_log_start_durably() {
         log.append(&[batch(3, 1_000)], 0).unwrap(); // offsets 0..2
         log.append(&[batch(2, 2_000)], 0).unwrap(); // offsets 3..4
         log.append(&[batch(2, 9_000)], 0).unwrap(); // offsets 5..6
-        let limits = crate::retention::RetentionLimits { retention_ms: 5_000, retention_bytes: -1 };
+        let limits = crate::retention::RetentionLimits {
+            retention_ms: 5_000,
+            retention_bytes: -1,
+        };
         let plan = log.enforce_retention(10_000, limits).unwrap().unwrap();
         assert_eq!((plan.new_log_start_offset, plan.batches), (5, 2));
-        assert_eq!(log.enforce_retention(10_000, limits).unwrap(), None, "nothing more is due");
-        assert!(matches!(log.read(4, usize::MAX), Err(StorageError::OffsetOutOfRange { log_start_offset: 5, .. })));
-        assert_eq!(headers(&log.read(5, usize::MAX).unwrap().records)[0].base_offset, 5);
+        assert_eq!(
+            log.enforce_retention(10_000, limits).unwrap(),
+            None,
+            "nothing more is due"
+        );
+        assert!(matches!(
+            log.read(4, usize::MAX),
+            Err(StorageError::OffsetOutOfRange {
+                log_start_offset: 5,
+                ..
+            })
+        ));
+        assert_eq!(
+            headers(&log.read(5, usize::MAX).unwrap().records)[0].base_offset,
+            5
+        );
     }
     let log = open(&dir).open_log(1).unwrap();
-    assert_eq!(log.offsets(), LogOffsets { log_start_offset: 5, high_watermark: 7, log_end_offset: 7 });
+    assert_eq!(
+        log.offsets(),
+        LogOffsets {
+            log_start_offset: 5,
+            high_watermark: 7,
+            log_end_offset: 7
+        }
+    );
     assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((5, 9_000)));
     assert_eq!(log.append(&[batch(1, 0)], 0).unwrap().base_offset, 7);
 }
@@ -275,12 +381,19 @@ fn retention_by_size_keeps_at_least_the_limit_and_tracks_the_size() {
     }
     let total = log.size_bytes();
     let one = total / 5;
-    let limits = crate::retention::RetentionLimits { retention_ms: -1, retention_bytes: (2 * one + one / 2) as i64 };
+    let limits = crate::retention::RetentionLimits {
+        retention_ms: -1,
+        retention_bytes: (2 * one + one / 2) as i64,
+    };
     let plan = log.enforce_retention(0, limits).unwrap().unwrap();
     assert_eq!((plan.new_log_start_offset, plan.bytes), (20, 2 * one));
     assert_eq!(log.size_bytes(), 3 * one);
     drop(log);
-    assert_eq!(open(&dir).open_log(1).unwrap().size_bytes(), 3 * one, "size is recomputed from the index at open");
+    assert_eq!(
+        open(&dir).open_log(1).unwrap().size_bytes(),
+        3 * one,
+        "size is recomputed from the index at open"
+    );
 }
 
 #[test]
@@ -288,9 +401,19 @@ fn retention_deleting_everything_leaves_an_empty_log_that_continues() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(&dir).open_log(1).unwrap();
     log.append(&[batch(4, 0)], 0).unwrap();
-    let limits = crate::retention::RetentionLimits { retention_ms: 1, retention_bytes: -1 };
+    let limits = crate::retention::RetentionLimits {
+        retention_ms: 1,
+        retention_bytes: -1,
+    };
     log.enforce_retention(1_000, limits).unwrap().unwrap();
-    assert_eq!(log.offsets(), LogOffsets { log_start_offset: 4, high_watermark: 4, log_end_offset: 4 });
+    assert_eq!(
+        log.offsets(),
+        LogOffsets {
+            log_start_offset: 4,
+            high_watermark: 4,
+            log_end_offset: 4
+        }
+    );
     assert!(log.read(4, usize::MAX).unwrap().records.is_empty());
     assert_eq!(log.append(&[batch(1, 0)], 0).unwrap().base_offset, 4);
 }

@@ -11,7 +11,8 @@ use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use krait_protocol::kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResult;
 use krait_protocol::kafka_protocol::messages::{
-    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
 };
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
@@ -28,7 +29,13 @@ enum Change {
     Incremental(Vec<(String, ConfigOp)>),
 }
 
-fn alter(broker: &Broker, resource_type: i8, name: &str, change: Change, validate_only: bool) -> Result<(), Refusal> {
+fn alter(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+    change: Change,
+    validate_only: bool,
+) -> Result<(), Refusal> {
     match resource_type {
         TOPIC => {}
         BROKER => {
@@ -41,17 +48,36 @@ fn alter(broker: &Broker, resource_type: i8, name: &str, change: Change, validat
             }
             return Err((
                 ResponseError::InvalidConfig,
-                format!("Broker configs are static and cannot be altered at run time: {}", keys.join(", ")),
+                format!(
+                    "Broker configs are static and cannot be altered at run time: {}",
+                    keys.join(", ")
+                ),
             ));
         }
-        other => return Err((ResponseError::InvalidRequest, format!("Resource type {other} is not supported."))),
+        other => {
+            return Err((
+                ResponseError::InvalidRequest,
+                format!("Resource type {other} is not supported."),
+            ));
+        }
     }
     let Some(topic) = broker.topics.get(name) else {
-        return Err((ResponseError::UnknownTopicOrPartition, format!("Topic '{name}' does not exist.")));
+        return Err((
+            ResponseError::UnknownTopicOrPartition,
+            format!("Topic '{name}' does not exist."),
+        ));
     };
     let next = match change {
-        Change::Replace(m) => apply_changes(&BTreeMap::new(), &m.into_iter().map(|(k, v)| (k, ConfigOp::Set(v))).collect::<Vec<_>>(), |_| None),
-        Change::Incremental(c) => apply_changes(&topic.configs, &c, |k| broker.defaults.topic_value(&topic.configs, k)),
+        Change::Replace(m) => apply_changes(
+            &BTreeMap::new(),
+            &m.into_iter()
+                .map(|(k, v)| (k, ConfigOp::Set(v)))
+                .collect::<Vec<_>>(),
+            |_| None,
+        ),
+        Change::Incremental(c) => apply_changes(&topic.configs, &c, |k| {
+            broker.defaults.topic_value(&topic.configs, k)
+        }),
     }
     .map_err(|m| (ResponseError::InvalidConfig, m))?;
     if !validate_only && next != topic.configs {
@@ -60,11 +86,25 @@ fn alter(broker: &Broker, resource_type: i8, name: &str, change: Change, validat
     Ok(())
 }
 
-pub async fn handle(broker: &Broker, _version: i16, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub async fn handle(
+    broker: &Broker,
+    _version: i16,
+    request: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let mut response = AlterConfigsResponse::default();
     for r in request.resources {
-        let configs = r.configs.iter().filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string()))).collect();
-        let result = alter(broker, r.resource_type, &r.resource_name, Change::Replace(configs), request.validate_only);
+        let configs = r
+            .configs
+            .iter()
+            .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+            .collect();
+        let result = alter(
+            broker,
+            r.resource_type,
+            &r.resource_name,
+            Change::Replace(configs),
+            request.validate_only,
+        );
         let mut out = AlterConfigsResourceResponse::default();
         (out.resource_type, out.resource_name) = (r.resource_type, r.resource_name);
         (out.error_code, out.error_message) = outcome(result);
@@ -91,7 +131,15 @@ pub async fn handle_incremental(
             .collect();
         let result = changes
             .map_err(|m| (ResponseError::InvalidConfig, m))
-            .and_then(|c| alter(broker, r.resource_type, &r.resource_name, Change::Incremental(c), request.validate_only));
+            .and_then(|c| {
+                alter(
+                    broker,
+                    r.resource_type,
+                    &r.resource_name,
+                    Change::Incremental(c),
+                    request.validate_only,
+                )
+            });
         let mut out = IncrementalResult::default();
         (out.resource_type, out.resource_name) = (r.resource_type, r.resource_name);
         (out.error_code, out.error_message) = outcome(result);

@@ -5,6 +5,10 @@ use krait_protocol::kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsRe
 
 use crate::broker::Broker;
 
-pub async fn handle(_broker: &Broker, _version: i16, _request: ApiVersionsRequest) -> ApiVersionsResponse {
+pub async fn handle(
+    _broker: &Broker,
+    _version: i16,
+    _request: ApiVersionsRequest,
+) -> ApiVersionsResponse {
     api_versions_response(0)
 }

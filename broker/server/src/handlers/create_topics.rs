@@ -5,8 +5,12 @@ use std::sync::Arc;
 
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::create_topics_request::CreatableTopic;
-use krait_protocol::kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
-use krait_protocol::kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse, TopicName};
+use krait_protocol::kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use krait_protocol::kafka_protocol::messages::{
+    CreateTopicsRequest, CreateTopicsResponse, TopicName,
+};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
@@ -30,20 +34,32 @@ pub fn validate(broker: &Broker, t: &CreatableTopic) -> Result<NewTopic, Refusal
     let name = t.name.0.as_str();
     validate_topic_name(name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
     if broker.topics.get(name).is_some() {
-        return Err((ResponseError::TopicAlreadyExists, format!("Topic '{name}' already exists.")));
+        return Err((
+            ResponseError::TopicAlreadyExists,
+            format!("Topic '{name}' already exists."),
+        ));
     }
     let (partitions, replication_factor) = if t.assignments.is_empty() {
-        (resolve(t.num_partitions, broker.config.default_partitions), resolve(t.replication_factor, 1))
+        (
+            resolve(t.num_partitions, broker.config.default_partitions),
+            resolve(t.replication_factor, 1),
+        )
     } else {
         validate_assignments(broker, t)?
     };
     if partitions < 1 {
-        return Err((ResponseError::InvalidPartitions, format!("Number of partitions must be at least 1, got {partitions}.")));
+        return Err((
+            ResponseError::InvalidPartitions,
+            format!("Number of partitions must be at least 1, got {partitions}."),
+        ));
     }
     if replication_factor < 1 || replication_factor as usize > broker.live_brokers() {
         return Err((
             ResponseError::InvalidReplicationFactor,
-            format!("Replication factor: {replication_factor} larger than available brokers: {}.", broker.live_brokers()),
+            format!(
+                "Replication factor: {replication_factor} larger than available brokers: {}.",
+                broker.live_brokers()
+            ),
         ));
     }
     let mut configs = BTreeMap::new();
@@ -52,11 +68,20 @@ pub fn validate(broker: &Broker, t: &CreatableTopic) -> Result<NewTopic, Refusal
         configs.insert(c.name.to_string(), value.to_string());
     }
     validate_topic_configs(&configs).map_err(|m| (ResponseError::InvalidConfig, m))?;
-    Ok(NewTopic { name: name.to_string(), partitions, replication_factor, configs })
+    Ok(NewTopic {
+        name: name.to_string(),
+        partitions,
+        replication_factor,
+        configs,
+    })
 }
 
 fn resolve<T: PartialEq + From<i8>>(requested: T, default: T) -> T {
-    if requested == T::from(-1) { default } else { requested }
+    if requested == T::from(-1) {
+        default
+    } else {
+        requested
+    }
 }
 
 fn validate_assignments(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16), Refusal> {
@@ -69,15 +94,22 @@ fn validate_assignments(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16
     let mut indexes: Vec<i32> = t.assignments.iter().map(|a| a.partition_index).collect();
     indexes.sort_unstable();
     if indexes.iter().enumerate().any(|(i, p)| *p != i as i32) {
-        return Err((ResponseError::InvalidReplicaAssignment, "Partitions must be numbered 0..N without gaps.".into()));
+        return Err((
+            ResponseError::InvalidReplicaAssignment,
+            "Partitions must be numbered 0..N without gaps.".into(),
+        ));
     }
     let rf = t.assignments[0].broker_ids.len();
     for a in &t.assignments {
         if a.broker_ids.len() != rf || a.broker_ids.iter().any(|b| b.0 != broker.node_id()) {
             return Err((
                 ResponseError::InvalidReplicaAssignment,
-                format!("Partition {} assigned to brokers {:?}; live brokers are [{}].", a.partition_index,
-                    a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>(), broker.node_id()),
+                format!(
+                    "Partition {} assigned to brokers {:?}; live brokers are [{}].",
+                    a.partition_index,
+                    a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>(),
+                    broker.node_id()
+                ),
             ));
         }
     }
@@ -86,7 +118,10 @@ fn validate_assignments(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16
 
 /// Creates a validated topic.
 pub fn create(broker: &Broker, t: NewTopic) -> Result<Arc<Topic>, Refusal> {
-    broker.topics.create(&t.name, t.partitions, t.replication_factor, t.configs).map_err(refusal)
+    broker
+        .topics
+        .create(&t.name, t.partitions, t.replication_factor, t.configs)
+        .map_err(refusal)
 }
 
 /// Creates `name` with broker defaults, as auto.create.topics.enable does.
@@ -98,7 +133,10 @@ pub fn auto_create(broker: &Broker, name: &str) -> Result<Arc<Topic>, Refusal> {
     match validate(broker, &request) {
         Ok(t) => create(broker, t),
         // Lost a race with another creator: the topic exists, which is all the caller wanted.
-        Err((ResponseError::TopicAlreadyExists, _)) => broker.topics.get(name).ok_or_else(|| refusal(TopicError::Unknown(name.into()))),
+        Err((ResponseError::TopicAlreadyExists, _)) => broker
+            .topics
+            .get(name)
+            .ok_or_else(|| refusal(TopicError::Unknown(name.into()))),
         Err(e) => Err(e),
     }
 }
@@ -114,7 +152,11 @@ pub fn refusal(e: TopicError) -> Refusal {
     (error, e.to_string())
 }
 
-pub async fn handle(broker: &Broker, version: i16, request: CreateTopicsRequest) -> CreateTopicsResponse {
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: CreateTopicsRequest,
+) -> CreateTopicsResponse {
     let mut response = CreateTopicsResponse::default();
     for t in &request.topics {
         let mut result = CreatableTopicResult::default();
@@ -125,7 +167,12 @@ pub async fn handle(broker: &Broker, version: i16, request: CreateTopicsRequest)
                 Ok((None, new.partitions, new.replication_factor, new.configs))
             } else {
                 create(broker, new).map(|topic| {
-                    (Some(topic.id), topic.partitions.len() as i32, topic.replication_factor, topic.configs.clone())
+                    (
+                        Some(topic.id),
+                        topic.partitions.len() as i32,
+                        topic.replication_factor,
+                        topic.configs.clone(),
+                    )
                 })
             }
         });
@@ -151,7 +198,10 @@ pub async fn handle(broker: &Broker, version: i16, request: CreateTopicsRequest)
     response
 }
 
-fn described_configs(broker: &Broker, overrides: &BTreeMap<String, String>) -> Vec<CreatableTopicConfigs> {
+fn described_configs(
+    broker: &Broker,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<CreatableTopicConfigs> {
     broker
         .defaults
         .topic_entries(overrides)

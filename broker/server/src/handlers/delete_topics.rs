@@ -2,18 +2,32 @@
 
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use krait_protocol::kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+use krait_protocol::kafka_protocol::messages::{
+    DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use crate::broker::Broker;
 use crate::handlers::create_topics::refusal;
 
-pub async fn handle(broker: &Broker, version: i16, request: DeleteTopicsRequest) -> DeleteTopicsResponse {
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
     let targets: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
-        request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
+        request
+            .topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
     } else {
-        request.topic_names.into_iter().map(|n| (Some(n), Uuid::nil())).collect()
+        request
+            .topic_names
+            .into_iter()
+            .map(|n| (Some(n), Uuid::nil()))
+            .collect()
     };
     let mut response = DeleteTopicsResponse::default();
     for (name, id) in targets {
@@ -28,8 +42,14 @@ pub async fn handle(broker: &Broker, version: i16, request: DeleteTopicsRequest)
             r.topic_id = id;
         }
         let result = match topic {
-            None if name.is_none() => Err((ResponseError::UnknownTopicId, format!("Topic id {id} does not exist."))),
-            None => Err((ResponseError::UnknownTopicOrPartition, "This server does not host this topic.".to_string())),
+            None if name.is_none() => Err((
+                ResponseError::UnknownTopicId,
+                format!("Topic id {id} does not exist."),
+            )),
+            None => Err((
+                ResponseError::UnknownTopicOrPartition,
+                "This server does not host this topic.".to_string(),
+            )),
             Some(topic) => broker.topics.delete(&topic.name).map_err(refusal),
         };
         match result {

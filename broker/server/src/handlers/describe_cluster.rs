@@ -1,8 +1,10 @@
 //! DescribeCluster: the cluster id, the controller and the live brokers.
 
-use krait_protocol::kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
-use krait_protocol::kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 use krait_protocol::kafka_protocol::error::ResponseError;
+use krait_protocol::kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use krait_protocol::kafka_protocol::messages::{
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse,
+};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
@@ -10,12 +12,18 @@ use crate::broker::Broker;
 /// Endpoint type 1 asks for brokers; 2 (controllers) is only meaningful with a separate quorum.
 const BROKERS: i8 = 1;
 
-pub async fn handle(broker: &Broker, version: i16, request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let mut response = DescribeClusterResponse::default();
     response.error_message = None;
     if version >= 1 && request.endpoint_type != BROKERS {
         response.error_code = ResponseError::UnsupportedEndpointType.code();
-        response.error_message = Some(StrBytes::from_static_str("Only broker endpoints (type 1) are served."));
+        response.error_message = Some(StrBytes::from_static_str(
+            "Only broker endpoints (type 1) are served.",
+        ));
         return response;
     }
     response.cluster_id = StrBytes::from_string(broker.cluster_id.clone());

@@ -20,8 +20,16 @@ struct Detail {
     documentation: bool,
 }
 
-pub async fn handle(broker: &Broker, version: i16, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
-    let detail = Detail { version, synonyms: request.include_synonyms, documentation: request.include_documentation };
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: DescribeConfigsRequest,
+) -> DescribeConfigsResponse {
+    let detail = Detail {
+        version,
+        synonyms: request.include_synonyms,
+        documentation: request.include_documentation,
+    };
     let mut response = DescribeConfigsResponse::default();
     for resource in &request.resources {
         let mut r = DescribeConfigsResult::default();
@@ -46,16 +54,33 @@ pub async fn handle(broker: &Broker, version: i16, request: DescribeConfigsReque
     response
 }
 
-fn entries(broker: &Broker, resource: &DescribeConfigsResource) -> Result<Vec<ConfigEntry>, (ResponseError, String)> {
+fn entries(
+    broker: &Broker,
+    resource: &DescribeConfigsResource,
+) -> Result<Vec<ConfigEntry>, (ResponseError, String)> {
     let name = resource.resource_name.as_str();
     match resource.resource_type {
         TOPIC => match broker.topics.get(name) {
             Some(topic) => Ok(broker.defaults.topic_entries(&topic.configs)),
-            None => Err((ResponseError::UnknownTopicOrPartition, format!("Topic '{name}' does not exist."))),
+            None => Err((
+                ResponseError::UnknownTopicOrPartition,
+                format!("Topic '{name}' does not exist."),
+            )),
         },
-        BROKER if name.is_empty() || name == broker.node_id().to_string() => Ok(broker.defaults.broker_entries().to_vec()),
-        BROKER => Err((ResponseError::InvalidRequest, format!("Unexpected broker id {name}; this is broker {}.", broker.node_id()))),
-        other => Err((ResponseError::InvalidRequest, format!("Resource type {other} is not supported."))),
+        BROKER if name.is_empty() || name == broker.node_id().to_string() => {
+            Ok(broker.defaults.broker_entries().to_vec())
+        }
+        BROKER => Err((
+            ResponseError::InvalidRequest,
+            format!(
+                "Unexpected broker id {name}; this is broker {}.",
+                broker.node_id()
+            ),
+        )),
+        other => Err((
+            ResponseError::InvalidRequest,
+            format!("Resource type {other} is not supported."),
+        )),
     }
 }
 
@@ -82,7 +107,9 @@ fn describe(e: &ConfigEntry, detail: &Detail) -> DescribeConfigsResourceResult {
     }
     if detail.version >= 3 {
         c.config_type = e.config_type as i8;
-        c.documentation = detail.documentation.then(|| StrBytes::from_static_str(e.doc));
+        c.documentation = detail
+            .documentation
+            .then(|| StrBytes::from_static_str(e.doc));
     }
     c
 }

@@ -12,13 +12,15 @@ use std::time::Duration;
 use futures_util::future::select_all;
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::fetch_request::FetchPartition;
-use krait_protocol::kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use krait_protocol::kafka_protocol::messages::fetch_response::{
+    FetchableTopicResponse, PartitionData,
+};
 use krait_protocol::kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use krait_storage::StorageError;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::broker::{Broker, LEADER_EPOCH};
+use crate::broker::{Broker, LEADER_EPOCH, check_leader_epoch};
 use crate::topics::{Partition, Topic};
 
 /// Consumers (isolation READ_COMMITTED) expect a list of aborted transactions, even if empty.
@@ -39,7 +41,11 @@ pub async fn handle(broker: &Broker, _version: i16, request: FetchRequest) -> Fe
 async fn long_poll(broker: &Broker, request: &FetchRequest) -> (FetchResponse, usize) {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let targets = resolve(broker, request);
-    let mut watchers: Vec<watch::Receiver<i64>> = targets.iter().filter_map(|t| t.partition.as_ref()).map(|p| p.subscribe()).collect();
+    let mut watchers: Vec<watch::Receiver<i64>> = targets
+        .iter()
+        .filter_map(|t| t.partition.as_ref())
+        .map(|p| p.subscribe())
+        .collect();
     let min_bytes = request.min_bytes.max(0) as usize;
     loop {
         let (response, bytes, errors) = read_all(&targets, request);
@@ -63,8 +69,14 @@ fn resolve(broker: &Broker, request: &FetchRequest) -> Vec<Target> {
     for t in &request.topics {
         let topic: Option<Arc<Topic>> = broker.topics.get(&t.topic.0);
         for p in &t.partitions {
-            let partition = topic.as_ref().and_then(|topic| topic.partition(p.partition).cloned());
-            targets.push(Target { topic: t.topic.clone(), partition, request: p.clone() });
+            let partition = topic
+                .as_ref()
+                .and_then(|topic| topic.partition(p.partition).cloned());
+            targets.push(Target {
+                topic: t.topic.clone(),
+                partition,
+                request: p.clone(),
+            });
         }
     }
     targets
@@ -74,12 +86,24 @@ fn resolve(broker: &Broker, request: &FetchRequest) -> Vec<Target> {
 /// answered with an error (which ends a long poll at once, as in Kafka).
 fn read_all(targets: &[Target], request: &FetchRequest) -> (FetchResponse, usize, bool) {
     let mut response = FetchResponse::default();
-    let mut remaining = if request.max_bytes > 0 { request.max_bytes as usize } else { usize::MAX };
+    let mut remaining = if request.max_bytes > 0 {
+        request.max_bytes as usize
+    } else {
+        usize::MAX
+    };
     let mut total = 0usize;
     let mut errors = false;
     for target in targets {
         let limit = (target.request.partition_max_bytes.max(1) as usize).min(remaining);
-        let data = read_one(target, request.isolation_level, if total > 0 && remaining == 0 { 0 } else { limit });
+        let data = read_one(
+            target,
+            request.isolation_level,
+            if total > 0 && remaining == 0 {
+                0
+            } else {
+                limit
+            },
+        );
         let size = data.records.as_ref().map_or(0, |r| r.len());
         total += size;
         remaining = remaining.saturating_sub(size);
@@ -109,13 +133,8 @@ fn read_one(target: &Target, isolation_level: i8, max_bytes: usize) -> Partition
         data.error_code = ResponseError::UnknownTopicOrPartition.code();
         return data;
     };
-    let epoch = target.request.current_leader_epoch;
-    if epoch > LEADER_EPOCH {
-        data.error_code = ResponseError::UnknownLeaderEpoch.code();
-        return data;
-    }
-    if epoch >= 0 && epoch < LEADER_EPOCH {
-        data.error_code = ResponseError::FencedLeaderEpoch.code();
+    if let Some(error) = check_leader_epoch(target.request.current_leader_epoch, LEADER_EPOCH) {
+        data.error_code = error.code();
         return data;
     }
     let offsets = partition.log.offsets();
@@ -132,7 +151,9 @@ fn read_one(target: &Target, isolation_level: i8, max_bytes: usize) -> Partition
             data.log_start_offset = read.offsets.log_start_offset;
             data.records = Some(read.records);
         }
-        Err(StorageError::OffsetOutOfRange { .. }) => data.error_code = ResponseError::OffsetOutOfRange.code(),
+        Err(StorageError::OffsetOutOfRange { .. }) => {
+            data.error_code = ResponseError::OffsetOutOfRange.code()
+        }
         Err(e) => {
             tracing::warn!(topic = %target.topic.0, partition = target.request.partition, error = %e, "read failed");
             data.error_code = ResponseError::KafkaStorageError.code();

@@ -5,11 +5,17 @@
 //! are not implemented, so a transactional id is refused.
 
 use krait_protocol::kafka_protocol::error::ResponseError;
-use krait_protocol::kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
+use krait_protocol::kafka_protocol::messages::{
+    InitProducerIdRequest, InitProducerIdResponse, ProducerId,
+};
 
 use crate::broker::Broker;
 
-pub async fn handle(broker: &Broker, _version: i16, request: InitProducerIdRequest) -> InitProducerIdResponse {
+pub async fn handle(
+    broker: &Broker,
+    _version: i16,
+    request: InitProducerIdRequest,
+) -> InitProducerIdResponse {
     let mut response = InitProducerIdResponse::default();
     response.producer_id = ProducerId(-1);
     response.producer_epoch = -1;

@@ -3,28 +3,42 @@
 
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
-use krait_protocol::kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use krait_protocol::kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
 use krait_protocol::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use crate::broker::{Broker, LEADER_EPOCH};
+use crate::broker::{Broker, LEADER_EPOCH, check_leader_epoch};
 use crate::topics::Topic;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 
-pub async fn handle(broker: &Broker, version: i16, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
     let mut response = ListOffsetsResponse::default();
     for t in request.topics {
         let topic = broker.topics.get(&t.name.0);
         let mut out = ListOffsetsTopicResponse::default();
         out.name = t.name.clone();
-        out.partitions = t.partitions.iter().map(|p| lookup(topic.as_deref(), p, version)).collect();
+        out.partitions = t
+            .partitions
+            .iter()
+            .map(|p| lookup(topic.as_deref(), p, version))
+            .collect();
         response.topics.push(out);
     }
     response
 }
 
-fn lookup(topic: Option<&Topic>, p: &ListOffsetsPartition, version: i16) -> ListOffsetsPartitionResponse {
+fn lookup(
+    topic: Option<&Topic>,
+    p: &ListOffsetsPartition,
+    version: i16,
+) -> ListOffsetsPartitionResponse {
     let mut r = ListOffsetsPartitionResponse::default();
     r.partition_index = p.partition_index;
     r.timestamp = -1;
@@ -33,8 +47,8 @@ fn lookup(topic: Option<&Topic>, p: &ListOffsetsPartition, version: i16) -> List
         r.error_code = ResponseError::UnknownTopicOrPartition.code();
         return r;
     };
-    if p.current_leader_epoch > LEADER_EPOCH {
-        r.error_code = ResponseError::UnknownLeaderEpoch.code();
+    if let Some(error) = check_leader_epoch(p.current_leader_epoch, LEADER_EPOCH) {
+        r.error_code = error.code();
         return r;
     }
     if version >= 4 {

@@ -6,7 +6,9 @@ use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use krait_protocol::kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use krait_protocol::kafka_protocol::messages::{
+    BrokerId, MetadataRequest, MetadataResponse, TopicName,
+};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
 use crate::broker::{Broker, LEADER_EPOCH};
@@ -21,7 +23,8 @@ pub async fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> 
     }
     response.controller_id = BrokerId(broker.node_id());
     // Before v4 there was no flag: every Metadata request could create topics.
-    let may_create = broker.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
+    let may_create =
+        broker.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
     response.topics = match request.topics {
         // v0 has no null: an empty list means every topic.
         None => all_topics(broker, version),
@@ -53,10 +56,20 @@ fn self_entry(broker: &Broker) -> MetadataResponseBroker {
 }
 
 fn all_topics(broker: &Broker, version: i16) -> Vec<MetadataResponseTopic> {
-    broker.topics.all().iter().map(|t| describe(broker, version, t)).collect()
+    broker
+        .topics
+        .all()
+        .iter()
+        .map(|t| describe(broker, version, t))
+        .collect()
 }
 
-fn by_name(broker: &Broker, version: i16, name: TopicName, may_create: bool) -> MetadataResponseTopic {
+fn by_name(
+    broker: &Broker,
+    version: i16,
+    name: TopicName,
+    may_create: bool,
+) -> MetadataResponseTopic {
     if let Some(topic) = broker.topics.get(&name.0) {
         return describe(broker, version, &topic);
     }

@@ -17,7 +17,8 @@ use crate::broker::Broker;
 use crate::config::BrokerConfig;
 
 fn broker(dir: &tempfile::TempDir) -> Arc<Broker> {
-    let config = BrokerConfig::parse_from(["krait-broker", "--data-dir", dir.path().to_str().unwrap()]);
+    let config =
+        BrokerConfig::parse_from(["krait-broker", "--data-dir", dir.path().to_str().unwrap()]);
     let advertised = config.validate().unwrap();
     Arc::new(Broker::open(config, advertised).unwrap())
 }
@@ -34,7 +35,9 @@ fn range(key: ApiKey) -> std::ops::RangeInclusive<i16> {
 fn encodes_at_every_version<R: Encodable>(key: ApiKey, response: &R) {
     for v in range(key) {
         let mut buf = BytesMut::new();
-        response.encode(&mut buf, v).unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
+        response
+            .encode(&mut buf, v)
+            .unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
     }
 }
 
@@ -59,11 +62,24 @@ fn batch(values: &[&str], first_ts: i64) -> Bytes {
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None }).unwrap();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
     buf.freeze()
 }
 
-fn create_request(topic: &str, partitions: i32, rf: i16, configs: &[(&str, &str)]) -> CreateTopicsRequest {
+fn create_request(
+    topic: &str,
+    partitions: i32,
+    rf: i16,
+    configs: &[(&str, &str)],
+) -> CreateTopicsRequest {
     let mut t = create_topics_request::CreatableTopic::default();
     t.name = name(topic);
     t.num_partitions = partitions;
@@ -96,7 +112,13 @@ fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> Pr
     r
 }
 
-fn fetch_request(topic: &str, partition: i32, offset: i64, max_wait_ms: i32, min_bytes: i32) -> FetchRequest {
+fn fetch_request(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait_ms: i32,
+    min_bytes: i32,
+) -> FetchRequest {
     let mut p = fetch_request::FetchPartition::default();
     p.partition = partition;
     p.fetch_offset = offset;
@@ -124,21 +146,54 @@ async fn create_topics_refuses_bad_requests_with_kafka_codes() {
     let b = broker(&dir);
     create(&b, "t", 3).await;
     let cases = [
-        (create_request("t", 1, 1, &[]), ResponseError::TopicAlreadyExists),
-        (create_request("rf3", 1, 3, &[]), ResponseError::InvalidReplicationFactor),
-        (create_request("zero", 0, 1, &[]), ResponseError::InvalidPartitions),
-        (create_request("bad name", 1, 1, &[]), ResponseError::InvalidTopicException),
-        (create_request("cfg", 1, 1, &[("no.such.config", "1")]), ResponseError::InvalidConfig),
-        (create_request("cfg2", 1, 1, &[("retention.ms", "soon")]), ResponseError::InvalidConfig),
+        (
+            create_request("t", 1, 1, &[]),
+            ResponseError::TopicAlreadyExists,
+        ),
+        (
+            create_request("rf3", 1, 3, &[]),
+            ResponseError::InvalidReplicationFactor,
+        ),
+        (
+            create_request("zero", 0, 1, &[]),
+            ResponseError::InvalidPartitions,
+        ),
+        (
+            create_request("bad name", 1, 1, &[]),
+            ResponseError::InvalidTopicException,
+        ),
+        (
+            create_request("cfg", 1, 1, &[("no.such.config", "1")]),
+            ResponseError::InvalidConfig,
+        ),
+        (
+            create_request("cfg2", 1, 1, &[("retention.ms", "soon")]),
+            ResponseError::InvalidConfig,
+        ),
     ];
     for (request, expected) in cases {
         let r = super::create_topics::handle(&b, 7, request).await;
-        assert_eq!(r.topics[0].error_code, expected.code(), "{:?}", r.topics[0].error_message);
-        assert!(r.topics[0].error_message.as_ref().is_some_and(|m| !m.is_empty()));
+        assert_eq!(
+            r.topics[0].error_code,
+            expected.code(),
+            "{:?}",
+            r.topics[0].error_message
+        );
+        assert!(
+            r.topics[0]
+                .error_message
+                .as_ref()
+                .is_some_and(|m| !m.is_empty())
+        );
         encodes_at_every_version(ApiKey::CreateTopics, &r);
     }
-    let ok = super::create_topics::handle(&b, 7, create_request("d", -1, -1, &[("retention.ms", "5")])).await;
-    assert_eq!((ok.topics[0].num_partitions, ok.topics[0].replication_factor), (1, 1));
+    let ok =
+        super::create_topics::handle(&b, 7, create_request("d", -1, -1, &[("retention.ms", "5")]))
+            .await;
+    assert_eq!(
+        (ok.topics[0].num_partitions, ok.topics[0].replication_factor),
+        (1, 1)
+    );
     encodes_at_every_version(ApiKey::CreateTopics, &ok);
 }
 
@@ -147,17 +202,34 @@ async fn produce_then_fetch_returns_the_batch_with_assigned_offsets() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir);
     create(&b, "t", 2).await;
-    let first = super::produce::handle(&b, 9, produce_request("t", 1, batch(&["a", "b", "c"], 10), -1)).await.unwrap();
-    let second = super::produce::handle(&b, 9, produce_request("t", 1, batch(&["d"], 20), 1)).await.unwrap();
+    let first = super::produce::handle(
+        &b,
+        9,
+        produce_request("t", 1, batch(&["a", "b", "c"], 10), -1),
+    )
+    .await
+    .unwrap();
+    let second = super::produce::handle(&b, 9, produce_request("t", 1, batch(&["d"], 20), 1))
+        .await
+        .unwrap();
     assert_eq!(first.responses[0].partition_responses[0].base_offset, 0);
     assert_eq!(second.responses[0].partition_responses[0].base_offset, 3);
     encodes_at_every_version(ApiKey::Produce, &first);
     let fetched = super::fetch::handle(&b, 12, fetch_request("t", 1, 1, 0, 0)).await;
     let p = &fetched.responses[0].partitions[0];
-    assert_eq!((p.error_code, p.high_watermark, p.log_start_offset), (0, 4, 0));
+    assert_eq!(
+        (p.error_code, p.high_watermark, p.log_start_offset),
+        (0, 4, 0)
+    );
     let records = p.records.clone().unwrap();
     let batches = krait_protocol::batch::validate_batches(&records).unwrap();
-    assert_eq!(batches.iter().map(|b| b.header.base_offset).collect::<Vec<_>>(), vec![0, 3]);
+    assert_eq!(
+        batches
+            .iter()
+            .map(|b| b.header.base_offset)
+            .collect::<Vec<_>>(),
+        vec![0, 3]
+    );
     encodes_at_every_version(ApiKey::Fetch, &fetched);
 }
 
@@ -170,29 +242,63 @@ async fn produce_errors_are_per_partition() {
     let last = corrupt.len() - 1;
     corrupt[last] ^= 1;
     let cases = [
-        (produce_request("t", 0, corrupt.freeze(), 1), ResponseError::CorruptMessage),
-        (produce_request("t", 5, batch(&["x"], 0), 1), ResponseError::UnknownTopicOrPartition),
-        (produce_request("t", 0, Bytes::new(), 1), ResponseError::CorruptMessage),
-        (produce_request("t", 0, batch(&["x"], 0), 2), ResponseError::InvalidRequiredAcks),
+        (
+            produce_request("t", 0, corrupt.freeze(), 1),
+            ResponseError::CorruptMessage,
+        ),
+        (
+            produce_request("t", 5, batch(&["x"], 0), 1),
+            ResponseError::UnknownTopicOrPartition,
+        ),
+        (
+            produce_request("t", 0, Bytes::new(), 1),
+            ResponseError::CorruptMessage,
+        ),
+        (
+            produce_request("t", 0, batch(&["x"], 0), 2),
+            ResponseError::InvalidRequiredAcks,
+        ),
     ];
     for (request, expected) in cases {
         let r = super::produce::handle(&b, 9, request).await.unwrap();
         let p = &r.responses[0].partition_responses[0];
-        assert_eq!((p.error_code, p.base_offset), (expected.code(), -1), "{:?}", p.error_message);
+        assert_eq!(
+            (p.error_code, p.base_offset),
+            (expected.code(), -1),
+            "{:?}",
+            p.error_message
+        );
         encodes_at_every_version(ApiKey::Produce, &r);
     }
-    assert_eq!(b.topics.get("t").unwrap().partitions[0].log.offsets().log_end_offset, 0, "nothing appended");
+    assert_eq!(
+        b.topics.get("t").unwrap().partitions[0]
+            .log
+            .offsets()
+            .log_end_offset,
+        0,
+        "nothing appended"
+    );
 }
 
 #[tokio::test]
 async fn oversized_batch_is_message_too_large() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir);
-    let r = super::create_topics::handle(&b, 7, create_request("small", 1, 1, &[("max.message.bytes", "100")])).await;
+    let r = super::create_topics::handle(
+        &b,
+        7,
+        create_request("small", 1, 1, &[("max.message.bytes", "100")]),
+    )
+    .await;
     assert_eq!(r.topics[0].error_code, 0);
     let big = "x".repeat(200);
-    let r = super::produce::handle(&b, 9, produce_request("small", 0, batch(&[&big], 0), 1)).await.unwrap();
-    assert_eq!(r.responses[0].partition_responses[0].error_code, ResponseError::MessageTooLarge.code());
+    let r = super::produce::handle(&b, 9, produce_request("small", 0, batch(&[&big], 0), 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code,
+        ResponseError::MessageTooLarge.code()
+    );
 }
 
 #[tokio::test]
@@ -200,8 +306,18 @@ async fn acks_zero_gets_no_response_but_is_appended() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir);
     create(&b, "t", 1).await;
-    assert!(super::produce::handle(&b, 9, produce_request("t", 0, batch(&["x"], 0), 0)).await.is_none());
-    assert_eq!(b.topics.get("t").unwrap().partitions[0].log.offsets().log_end_offset, 1);
+    assert!(
+        super::produce::handle(&b, 9, produce_request("t", 0, batch(&["x"], 0), 0))
+            .await
+            .is_none()
+    );
+    assert_eq!(
+        b.topics.get("t").unwrap().partitions[0]
+            .log
+            .offsets()
+            .log_end_offset,
+        1
+    );
 }
 
 #[tokio::test]
@@ -211,14 +327,27 @@ async fn long_poll_returns_as_soon_as_data_arrives() {
     create(&b, "t", 1).await;
     let waiter = {
         let b = b.clone();
-        tokio::spawn(async move { super::fetch::handle(&b, 12, fetch_request("t", 0, 0, 30_000, 1)).await })
+        tokio::spawn(async move {
+            super::fetch::handle(&b, 12, fetch_request("t", 0, 0, 30_000, 1)).await
+        })
     };
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let started = std::time::Instant::now();
-    super::produce::handle(&b, 9, produce_request("t", 0, batch(&["late"], 0), 1)).await.unwrap();
-    let fetched = tokio::time::timeout(std::time::Duration::from_secs(10), waiter).await.unwrap().unwrap();
+    super::produce::handle(&b, 9, produce_request("t", 0, batch(&["late"], 0), 1))
+        .await
+        .unwrap();
+    let fetched = tokio::time::timeout(std::time::Duration::from_secs(10), waiter)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    assert!(!fetched.responses[0].partitions[0].records.as_ref().unwrap().is_empty());
+    assert!(
+        !fetched.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -240,9 +369,15 @@ async fn fetch_out_of_range_and_unknown_partition_answer_at_once() {
     let b = broker(&dir);
     create(&b, "t", 1).await;
     let r = super::fetch::handle(&b, 12, fetch_request("t", 0, 5, 30_000, 1)).await;
-    assert_eq!(r.responses[0].partitions[0].error_code, ResponseError::OffsetOutOfRange.code());
+    assert_eq!(
+        r.responses[0].partitions[0].error_code,
+        ResponseError::OffsetOutOfRange.code()
+    );
     let r = super::fetch::handle(&b, 4, fetch_request("nope", 0, 0, 30_000, 1)).await;
-    assert_eq!(r.responses[0].partitions[0].error_code, ResponseError::UnknownTopicOrPartition.code());
+    assert_eq!(
+        r.responses[0].partitions[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
 }
 
 #[tokio::test]
@@ -263,10 +398,16 @@ async fn metadata_lists_topics_and_auto_creates_requested_ones() {
     req.topics = Some(vec![t.clone()]);
     req.allow_auto_topic_creation = false;
     let r = super::metadata::handle(&b, 12, req.clone()).await;
-    assert_eq!(r.topics[0].error_code, ResponseError::UnknownTopicOrPartition.code());
+    assert_eq!(
+        r.topics[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
     req.allow_auto_topic_creation = true;
     let r = super::metadata::handle(&b, 12, req).await;
-    assert_eq!((r.topics[0].error_code, r.topics[0].partitions.len()), (0, 1));
+    assert_eq!(
+        (r.topics[0].error_code, r.topics[0].partitions.len()),
+        (0, 1)
+    );
     encodes_at_every_version(ApiKey::Metadata, &r);
 }
 
@@ -275,8 +416,12 @@ async fn list_offsets_earliest_latest_and_by_time() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir);
     create(&b, "t", 1).await;
-    super::produce::handle(&b, 9, produce_request("t", 0, batch(&["a", "b"], 1000), 1)).await.unwrap();
-    super::produce::handle(&b, 9, produce_request("t", 0, batch(&["c", "d"], 2000), 1)).await.unwrap();
+    super::produce::handle(&b, 9, produce_request("t", 0, batch(&["a", "b"], 1000), 1))
+        .await
+        .unwrap();
+    super::produce::handle(&b, 9, produce_request("t", 0, batch(&["c", "d"], 2000), 1))
+        .await
+        .unwrap();
     let mut req = ListOffsetsRequest::default();
     let mut t = list_offsets_request::ListOffsetsTopic::default();
     t.name = name("t");
@@ -291,10 +436,15 @@ async fn list_offsets_earliest_latest_and_by_time() {
     req.topics = vec![t];
     for version in range(ApiKey::ListOffsets) {
         let r = super::list_offsets::handle(&b, version, req.clone()).await;
-        let got: Vec<(i64, i64)> = r.topics[0].partitions.iter().map(|p| (p.offset, p.timestamp)).collect();
+        let got: Vec<(i64, i64)> = r.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.offset, p.timestamp))
+            .collect();
         assert_eq!(got, vec![(0, -1), (4, -1), (1, 1001), (2, 2000), (-1, -1)]);
         let mut buf = BytesMut::new();
-        r.encode(&mut buf, version).unwrap_or_else(|e| panic!("ListOffsets v{version}: {e}"));
+        r.encode(&mut buf, version)
+            .unwrap_or_else(|e| panic!("ListOffsets v{version}: {e}"));
     }
 }
 
@@ -312,7 +462,10 @@ async fn grow_delete_and_describe() {
     assert_eq!(r.results[0].error_code, 0);
     assert_eq!(b.topics.get("t").unwrap().partitions.len(), 4);
     let r = super::create_partitions::handle(&b, 3, grow).await;
-    assert_eq!(r.results[0].error_code, ResponseError::InvalidPartitions.code());
+    assert_eq!(
+        r.results[0].error_code,
+        ResponseError::InvalidPartitions.code()
+    );
     encodes_at_every_version(ApiKey::CreatePartitions, &r);
 
     let mut describe = DescribeConfigsRequest::default();
@@ -326,20 +479,35 @@ async fn grow_delete_and_describe() {
     describe.include_synonyms = true;
     let r = super::describe_configs::handle(&b, 4, describe).await;
     assert!(r.results.iter().all(|r| r.error_code == 0));
-    let retention = r.results[0].configs.iter().find(|c| c.name.as_str() == "retention.ms").unwrap();
+    let retention = r.results[0]
+        .configs
+        .iter()
+        .find(|c| c.name.as_str() == "retention.ms")
+        .unwrap();
     assert_eq!(retention.value.as_deref(), Some("604800000"));
-    assert!(r.results[1].configs.iter().any(|c| c.name.as_str() == "message.max.bytes"));
+    assert!(
+        r.results[1]
+            .configs
+            .iter()
+            .any(|c| c.name.as_str() == "message.max.bytes")
+    );
     encodes_at_every_version(ApiKey::DescribeConfigs, &r);
 
     let cluster = super::describe_cluster::handle(&b, 1, DescribeClusterRequest::default()).await;
-    assert_eq!((cluster.brokers.len(), cluster.cluster_id.as_str()), (1, b.cluster_id.as_str()));
+    assert_eq!(
+        (cluster.brokers.len(), cluster.cluster_id.as_str()),
+        (1, b.cluster_id.as_str())
+    );
     encodes_at_every_version(ApiKey::DescribeCluster, &cluster);
 
     let mut delete = DeleteTopicsRequest::default();
     delete.topic_names = vec![name("t"), name("missing")];
     let r = super::delete_topics::handle(&b, 5, delete).await;
     let codes: Vec<i16> = r.responses.iter().map(|r| r.error_code).collect();
-    assert_eq!(codes, vec![0, ResponseError::UnknownTopicOrPartition.code()]);
+    assert_eq!(
+        codes,
+        vec![0, ResponseError::UnknownTopicOrPartition.code()]
+    );
     assert!(b.topics.get("t").is_none());
     encodes_at_every_version(ApiKey::DeleteTopics, &r);
 }
@@ -391,17 +559,46 @@ async fn produce_maps_sequence_errors_to_kafka_codes() {
             })
             .collect();
         let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None }).unwrap();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
         buf.freeze()
     };
-    let code = |r: ProduceResponse| (r.responses[0].partition_responses[0].error_code, r.responses[0].partition_responses[0].base_offset);
+    let code = |r: ProduceResponse| {
+        (
+            r.responses[0].partition_responses[0].error_code,
+            r.responses[0].partition_responses[0].base_offset,
+        )
+    };
     let produce = |records| super::produce::handle(&b, 9, produce_request("t", 0, records, -1));
     assert_eq!(code(produce(idempotent(0, 1)).await.unwrap()), (0, 0));
     assert_eq!(code(produce(idempotent(2, 1)).await.unwrap()), (0, 2));
-    assert_eq!(code(produce(idempotent(0, 1)).await.unwrap()), (0, 0), "a retry gets its original offset");
-    assert_eq!(code(produce(idempotent(9, 1)).await.unwrap()), (ResponseError::OutOfOrderSequenceNumber.code(), -1));
-    assert_eq!(code(produce(idempotent(4, 0)).await.unwrap()), (ResponseError::InvalidProducerEpoch.code(), -1));
-    assert_eq!(b.topics.get("t").unwrap().partitions[0].log.offsets().log_end_offset, 4);
+    assert_eq!(
+        code(produce(idempotent(0, 1)).await.unwrap()),
+        (0, 0),
+        "a retry gets its original offset"
+    );
+    assert_eq!(
+        code(produce(idempotent(9, 1)).await.unwrap()),
+        (ResponseError::OutOfOrderSequenceNumber.code(), -1)
+    );
+    assert_eq!(
+        code(produce(idempotent(4, 0)).await.unwrap()),
+        (ResponseError::InvalidProducerEpoch.code(), -1)
+    );
+    assert_eq!(
+        b.topics.get("t").unwrap().partitions[0]
+            .log
+            .offsets()
+            .log_end_offset,
+        4
+    );
 }
 
 #[tokio::test]
@@ -426,25 +623,76 @@ async fn incremental_alter_configs_changes_topic_overrides_and_refuses_bad_keys(
         req.validate_only = validate_only;
         req
     };
-    let ok = super::alter_configs::handle_incremental(&b, 1, request(vec![change("retention.ms", 0, Some("60000"))], 2, "t", false)).await;
+    let ok = super::alter_configs::handle_incremental(
+        &b,
+        1,
+        request(
+            vec![change("retention.ms", 0, Some("60000"))],
+            2,
+            "t",
+            false,
+        ),
+    )
+    .await;
     assert_eq!(ok.responses[0].error_code, 0);
     assert_eq!(b.topics.get("t").unwrap().configs["retention.ms"], "60000");
     encodes_at_every_version(ApiKey::IncrementalAlterConfigs, &ok);
-    let dry = super::alter_configs::handle_incremental(&b, 1, request(vec![change("retention.ms", 1, None)], 2, "t", true)).await;
+    let dry = super::alter_configs::handle_incremental(
+        &b,
+        1,
+        request(vec![change("retention.ms", 1, None)], 2, "t", true),
+    )
+    .await;
     assert_eq!(dry.responses[0].error_code, 0);
-    assert_eq!(b.topics.get("t").unwrap().configs["retention.ms"], "60000", "validate_only changes nothing");
+    assert_eq!(
+        b.topics.get("t").unwrap().configs["retention.ms"],
+        "60000",
+        "validate_only changes nothing"
+    );
     for (configs, kind, name, expected) in [
-        (vec![change("bogus.key", 0, Some("1"))], 2, "t", ResponseError::InvalidConfig),
-        (vec![change("retention.ms", 0, Some("-7"))], 2, "t", ResponseError::InvalidConfig),
-        (vec![change("retention.ms", 0, Some("1"))], 2, "missing", ResponseError::UnknownTopicOrPartition),
-        (vec![change("log.retention.ms", 0, Some("1"))], 4, "1", ResponseError::InvalidConfig),
+        (
+            vec![change("bogus.key", 0, Some("1"))],
+            2,
+            "t",
+            ResponseError::InvalidConfig,
+        ),
+        (
+            vec![change("retention.ms", 0, Some("-7"))],
+            2,
+            "t",
+            ResponseError::InvalidConfig,
+        ),
+        (
+            vec![change("retention.ms", 0, Some("1"))],
+            2,
+            "missing",
+            ResponseError::UnknownTopicOrPartition,
+        ),
+        (
+            vec![change("log.retention.ms", 0, Some("1"))],
+            4,
+            "1",
+            ResponseError::InvalidConfig,
+        ),
     ] {
-        let r = super::alter_configs::handle_incremental(&b, 1, request(configs, kind, name, false)).await;
-        assert_eq!(r.responses[0].error_code, expected.code(), "{:?}", r.responses[0].error_message);
+        let r =
+            super::alter_configs::handle_incremental(&b, 1, request(configs, kind, name, false))
+                .await;
+        assert_eq!(
+            r.responses[0].error_code,
+            expected.code(),
+            "{:?}",
+            r.responses[0].error_message
+        );
         let message = r.responses[0].error_message.as_ref().unwrap().to_string();
         assert!(!message.is_empty());
     }
-    let deleted = super::alter_configs::handle_incremental(&b, 1, request(vec![change("retention.ms", 1, None)], 2, "t", false)).await;
+    let deleted = super::alter_configs::handle_incremental(
+        &b,
+        1,
+        request(vec![change("retention.ms", 1, None)], 2, "t", false),
+    )
+    .await;
     assert_eq!(deleted.responses[0].error_code, 0);
     assert!(b.topics.get("t").unwrap().configs.is_empty());
 }
@@ -453,7 +701,17 @@ async fn incremental_alter_configs_changes_topic_overrides_and_refuses_bad_keys(
 async fn alter_configs_replaces_the_whole_override_set() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir);
-    let r = super::create_topics::handle(&b, 7, create_request("t", 1, 1, &[("retention.ms", "5"), ("retention.bytes", "9")])).await;
+    let r = super::create_topics::handle(
+        &b,
+        7,
+        create_request(
+            "t",
+            1,
+            1,
+            &[("retention.ms", "5"), ("retention.bytes", "9")],
+        ),
+    )
+    .await;
     assert_eq!(r.topics[0].error_code, 0);
     let mut c = alter_configs_request::AlterableConfig::default();
     c.name = StrBytes::from_static_str("max.message.bytes");
@@ -468,20 +726,35 @@ async fn alter_configs_replaces_the_whole_override_set() {
     assert_eq!(r.responses[0].error_code, 0);
     encodes_at_every_version(ApiKey::AlterConfigs, &r);
     let configs = b.topics.get("t").unwrap().configs.clone();
-    assert_eq!(configs.into_iter().collect::<Vec<_>>(), vec![("max.message.bytes".to_string(), "5000".to_string())]);
+    assert_eq!(
+        configs.into_iter().collect::<Vec<_>>(),
+        vec![("max.message.bytes".to_string(), "5000".to_string())]
+    );
 }
 
 #[tokio::test]
 async fn retention_pass_applies_topic_overrides_and_fetch_below_log_start_is_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir);
-    let r = super::create_topics::handle(&b, 7, create_request("short", 1, 1, &[("retention.ms", "1000")])).await;
+    let r = super::create_topics::handle(
+        &b,
+        7,
+        create_request("short", 1, 1, &[("retention.ms", "1000")]),
+    )
+    .await;
     assert_eq!(r.topics[0].error_code, 0);
-    let r = super::create_topics::handle(&b, 7, create_request("kept", 1, 1, &[("retention.ms", "-1")])).await;
+    let r = super::create_topics::handle(
+        &b,
+        7,
+        create_request("kept", 1, 1, &[("retention.ms", "-1")]),
+    )
+    .await;
     assert_eq!(r.topics[0].error_code, 0);
     for topic in ["short", "kept"] {
         // Timestamps in 1970: older than any retention.ms except -1.
-        super::produce::handle(&b, 9, produce_request(topic, 0, batch(&["a", "b"], 5), 1)).await.unwrap();
+        super::produce::handle(&b, 9, produce_request(topic, 0, batch(&["a", "b"], 5), 1))
+            .await
+            .unwrap();
     }
     crate::retention::pass(&b);
     let short = b.topics.get("short").unwrap().partitions[0].log.offsets();
@@ -490,21 +763,38 @@ async fn retention_pass_applies_topic_overrides_and_fetch_below_log_start_is_out
     assert_eq!(kept.log_start_offset, 0, "retention.ms=-1 keeps everything");
     let fetched = super::fetch::handle(&b, 12, fetch_request("short", 0, 0, 0, 0)).await;
     let p = &fetched.responses[0].partitions[0];
-    assert_eq!((p.error_code, p.log_start_offset), (ResponseError::OffsetOutOfRange.code(), 2));
+    assert_eq!(
+        (p.error_code, p.log_start_offset),
+        (ResponseError::OffsetOutOfRange.code(), 2)
+    );
 }
 
 #[tokio::test]
 async fn log_append_time_topics_get_the_broker_clock_as_timestamp() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir);
-    let r = super::create_topics::handle(&b, 7, create_request("lat", 1, 1, &[("message.timestamp.type", "LogAppendTime")])).await;
+    let r = super::create_topics::handle(
+        &b,
+        7,
+        create_request("lat", 1, 1, &[("message.timestamp.type", "LogAppendTime")]),
+    )
+    .await;
     assert_eq!(r.topics[0].error_code, 0);
-    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let produced = super::produce::handle(&b, 9, produce_request("lat", 0, batch(&["a"], 5), 1)).await.unwrap();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let produced = super::produce::handle(&b, 9, produce_request("lat", 0, batch(&["a"], 5), 1))
+        .await
+        .unwrap();
     let stamped = produced.responses[0].partition_responses[0].log_append_time_ms;
     assert!(stamped >= before, "{stamped} < {before}");
     let fetched = super::fetch::handle(&b, 12, fetch_request("lat", 0, 0, 0, 0)).await;
-    let header = krait_protocol::batch::validate_batches(fetched.responses[0].partitions[0].records.as_ref().unwrap()).unwrap()[0].header;
+    let header = krait_protocol::batch::validate_batches(
+        fetched.responses[0].partitions[0].records.as_ref().unwrap(),
+    )
+    .unwrap()[0]
+        .header;
     assert!(header.uses_log_append_time());
     assert_eq!(header.max_timestamp, stamped);
 }
