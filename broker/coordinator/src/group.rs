@@ -561,16 +561,11 @@ impl Group {
     }
 
     fn remove_member(&mut self, id: &str) {
-        if let Some(m) = self.members.remove(id) {
-            if let Some(instance) = m.group_instance_id {
-                if self
-                    .static_members
-                    .get(&instance)
-                    .is_some_and(|owner| owner == id)
-                {
-                    self.static_members.remove(&instance);
-                }
-            }
+        let instance = self.members.remove(id).and_then(|m| m.group_instance_id);
+        if let Some(instance) =
+            instance.filter(|i| self.static_members.get(i).is_some_and(|owner| owner == id))
+        {
+            self.static_members.remove(&instance);
         }
         self.awaiting_join.remove(id);
         self.awaiting_sync.remove(id);
@@ -579,12 +574,9 @@ impl Group {
     /// UNKNOWN_MEMBER_ID for an unknown member, FENCED_INSTANCE_ID when a static member's
     /// instance id now belongs to another member id.
     fn check_member(&self, member_id: &str, instance: Option<&str>) -> Result<(), GroupError> {
-        if let Some(instance) = instance {
-            if let Some(owner) = self.static_members.get(instance) {
-                if owner != member_id {
-                    return Err(GroupError::FencedInstanceId);
-                }
-            }
+        let owner = instance.and_then(|i| self.static_members.get(i));
+        if owner.is_some_and(|owner| owner != member_id) {
+            return Err(GroupError::FencedInstanceId);
         }
         if self.members.contains_key(member_id) {
             Ok(())

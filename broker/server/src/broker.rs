@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use krait_coordinator::{Coordinator, GroupRecord, Settings};
 use krait_protocol::kafka_protocol::error::ResponseError;
-use krait_storage::{Store, StoreOptions};
+use krait_storage::{Store, StoreOptions, StoredGroup};
 
 use crate::config::{Advertised, BrokerConfig};
 use crate::metrics::Metrics;
@@ -19,6 +20,8 @@ pub struct Broker {
     pub defaults: BrokerDefaults,
     pub topics: Topics,
     pub metrics: Metrics,
+    pub coordinator: Arc<Coordinator>,
+    pub store: Arc<Store>,
 }
 
 /// The leader epoch of every partition on a single broker, which never changes leader.
@@ -59,7 +62,9 @@ impl Broker {
         store: Store,
     ) -> anyhow::Result<Self> {
         let cluster_id = store.cluster_id(new_cluster_id)?;
-        let topics = Topics::load(Arc::new(store))?;
+        let store = Arc::new(store);
+        let topics = Topics::load(store.clone())?;
+        let coordinator = Arc::new(coordinator(&config, &store)?);
         let defaults = BrokerDefaults::from_config(
             &config,
             &format!("{}:{}", advertised.host, advertised.port),
@@ -71,6 +76,8 @@ impl Broker {
             defaults,
             topics,
             metrics: Metrics::default(),
+            coordinator,
+            store,
         })
     }
 
@@ -82,6 +89,39 @@ impl Broker {
     pub fn live_brokers(&self) -> usize {
         1
     }
+}
+
+/// The group coordinator, with the groups stored on disk, persisting group metadata on change.
+fn coordinator(config: &BrokerConfig, store: &Arc<Store>) -> anyhow::Result<Coordinator> {
+    let settings = Settings {
+        initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+        min_session_timeout_ms: config.group_min_session_timeout_ms,
+        max_session_timeout_ms: config.group_max_session_timeout_ms,
+    };
+    let restored = store
+        .load_groups()?
+        .into_iter()
+        .map(|g| GroupRecord {
+            group_id: g.group_id,
+            generation_id: g.generation_id,
+            protocol_type: g.protocol_type,
+        })
+        .collect();
+    let store = store.clone();
+    let persist = move |group_id: &str, record: Option<&GroupRecord>| {
+        let result = match record {
+            Some(r) => store.put_group(&StoredGroup {
+                group_id: r.group_id.clone(),
+                generation_id: r.generation_id,
+                protocol_type: r.protocol_type.clone(),
+            }),
+            None => store.delete_group(group_id),
+        };
+        if let Err(e) = result {
+            tracing::warn!(group = group_id, error = %e, "cannot persist group metadata");
+        }
+    };
+    Ok(Coordinator::new(settings, restored, Box::new(persist)))
 }
 
 /// Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters);

@@ -66,6 +66,36 @@ pub struct BrokerConfig {
     )]
     pub retention_check_interval_ms: u64,
 
+    /// How long the first rebalance of an empty consumer group waits for more members
+    /// (group.initial.rebalance.delay.ms).
+    #[arg(
+        long,
+        env = "KRAIT_GROUP_INITIAL_REBALANCE_DELAY_MS",
+        default_value_t = 3_000
+    )]
+    pub group_initial_rebalance_delay_ms: u64,
+
+    /// Smallest session.timeout.ms a consumer may ask for (group.min.session.timeout.ms).
+    #[arg(
+        long,
+        env = "KRAIT_GROUP_MIN_SESSION_TIMEOUT_MS",
+        default_value_t = 6_000
+    )]
+    pub group_min_session_timeout_ms: i32,
+
+    /// Largest session.timeout.ms a consumer may ask for (group.max.session.timeout.ms).
+    #[arg(
+        long,
+        env = "KRAIT_GROUP_MAX_SESSION_TIMEOUT_MS",
+        default_value_t = 1_800_000
+    )]
+    pub group_max_session_timeout_ms: i32,
+
+    /// Committed offsets of a group without members expire this long after their commit
+    /// (offsets.retention.minutes).
+    #[arg(long, env = "KRAIT_OFFSETS_RETENTION_MINUTES", default_value_t = 7 * 24 * 60)]
+    pub offsets_retention_minutes: u64,
+
     /// fsync the write-ahead log before acknowledging a produce. Off, an acknowledged record
     /// survives the broker process dying but not the machine losing power.
     #[arg(long, env = "KRAIT_FSYNC", default_value_t = false, action = clap::ArgAction::Set)]

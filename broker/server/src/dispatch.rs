@@ -4,6 +4,8 @@
 //! KIP-511 prescribes, so that any client can read it); a header or body that cannot be decoded
 //! closes the connection, as Kafka does, because nothing after it can be trusted.
 
+use std::net::SocketAddr;
+
 use bytes::Bytes;
 use krait_protocol::api::{self, api_versions_response};
 use krait_protocol::frame::{
@@ -26,7 +28,7 @@ pub enum Outcome {
 }
 
 /// Handles one request frame (without its length prefix).
-pub async fn dispatch(broker: &Broker, frame: Bytes) -> Outcome {
+pub async fn dispatch(broker: &Broker, peer: SocketAddr, frame: Bytes) -> Outcome {
     let fixed = match FixedHeader::peek(&frame) {
         Ok(h) => h,
         Err(e) => {
@@ -41,10 +43,10 @@ pub async fn dispatch(broker: &Broker, frame: Bytes) -> Outcome {
         version = fixed.api_version,
         correlation_id = fixed.correlation_id
     );
-    route(broker, fixed, frame).instrument(span).await
+    route(broker, peer, fixed, frame).instrument(span).await
 }
 
-async fn route(broker: &Broker, fixed: FixedHeader, mut frame: Bytes) -> Outcome {
+async fn route(broker: &Broker, peer: SocketAddr, fixed: FixedHeader, mut frame: Bytes) -> Outcome {
     let version = fixed.api_version;
     if fixed.api_key == ApiKey::ApiVersions as i16 && !api::is_supported(fixed.api_key, version) {
         // KIP-511: answer with v0 and the list, so the client can retry with a version we serve.
@@ -106,6 +108,29 @@ async fn route(broker: &Broker, fixed: FixedHeader, mut frame: Bytes) -> Outcome
         ApiKey::DescribeConfigs => serve!(handlers::describe_configs::handle),
         ApiKey::DescribeCluster => serve!(handlers::describe_cluster::handle),
         ApiKey::InitProducerId => serve!(handlers::init_producer_id::handle),
+        ApiKey::FindCoordinator => serve!(handlers::find_coordinator::handle),
+        ApiKey::JoinGroup => match decode_body(&mut frame, api, version) {
+            Ok(request) => {
+                let client = handlers::join_group::Client {
+                    client_id: client.to_string(),
+                    host: format!("/{}", peer.ip()),
+                };
+                encoded(
+                    corr,
+                    version,
+                    &handlers::join_group::handle(broker, version, request, client).await,
+                )
+            }
+            Err(e) => undecodable(broker, e),
+        },
+        ApiKey::SyncGroup => serve!(handlers::sync_group::handle),
+        ApiKey::Heartbeat => serve!(handlers::heartbeat::handle),
+        ApiKey::LeaveGroup => serve!(handlers::leave_group::handle),
+        ApiKey::OffsetCommit => serve!(handlers::offset_commit::handle),
+        ApiKey::OffsetFetch => serve!(handlers::offset_fetch::handle),
+        ApiKey::ListGroups => serve!(handlers::list_groups::handle),
+        ApiKey::DescribeGroups => serve!(handlers::describe_groups::handle),
+        ApiKey::DeleteGroups => serve!(handlers::delete_groups::handle),
         ApiKey::AlterConfigs => serve!(handlers::alter_configs::handle),
         ApiKey::IncrementalAlterConfigs => serve!(handlers::alter_configs::handle_incremental),
         other => {

@@ -58,8 +58,12 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     );
     let http = http_listener.map(|l| tokio::spawn(http::serve(l, broker.clone())));
     let retention = tokio::spawn(retention::run(broker.clone()));
+    let group_clock = broker
+        .coordinator
+        .spawn_ticker(std::time::Duration::from_millis(100));
     net::serve(listener, broker.clone(), shutdown).await;
     retention.abort();
+    group_clock.abort();
     if let Some(http) = http {
         http.abort();
     }

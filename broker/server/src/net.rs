@@ -5,6 +5,7 @@
 //! pipelining client gets its answers in few writes. A frame that cannot be read closes only
 //! its own connection.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -32,7 +33,7 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Fu
                 Ok((stream, peer)) => {
                     let broker = broker.clone();
                     connections.spawn(async move {
-                        if let Err(e) = connection(stream, &broker).await {
+                        if let Err(e) = connection(stream, peer, &broker).await {
                             debug!(%peer, error = %e, "connection closed");
                         }
                     });
@@ -47,14 +48,14 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Fu
     connections.shutdown().await;
 }
 
-async fn connection(stream: TcpStream, broker: &Broker) -> std::io::Result<()> {
+async fn connection(stream: TcpStream, peer: SocketAddr, broker: &Broker) -> std::io::Result<()> {
     broker.metrics.connection_opened();
-    let result = requests(stream, broker).await;
+    let result = requests(stream, peer, broker).await;
     broker.metrics.connection_closed();
     result
 }
 
-async fn requests(stream: TcpStream, broker: &Broker) -> std::io::Result<()> {
+async fn requests(stream: TcpStream, peer: SocketAddr, broker: &Broker) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let (read, write) = stream.into_split();
     let mut reader = BufReader::with_capacity(IO_BUFFER, read);
@@ -63,7 +64,7 @@ async fn requests(stream: TcpStream, broker: &Broker) -> std::io::Result<()> {
         let Some(frame) = read_frame(&mut reader, broker.config.max_request_bytes).await? else {
             return Ok(());
         };
-        let close = match dispatch(broker, frame).await {
+        let close = match dispatch(broker, peer, frame).await {
             Outcome::Respond(bytes) => {
                 writer.write_all(&bytes).await?;
                 false

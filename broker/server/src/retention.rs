@@ -34,6 +34,7 @@ pub fn pass(broker: &Broker) {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
+    expire_offsets(broker, now_ms);
     for topic in broker.topics.all() {
         let limits = limits(broker, &topic);
         if limits.retention_ms < 0 && limits.retention_bytes < 0 {
@@ -54,6 +55,22 @@ pub fn pass(broker: &Broker) {
                     warn!(topic = %topic.name, partition = partition.index, error = %e, "retention failed")
                 }
             }
+        }
+    }
+}
+
+/// Offsets of groups without members expire `offsets.retention.minutes` after their commit.
+fn expire_offsets(broker: &Broker, now_ms: i64) {
+    let before = now_ms.saturating_sub((broker.config.offsets_retention_minutes * 60_000) as i64);
+    let groups = match broker.store.groups_with_offsets() {
+        Ok(g) => g,
+        Err(e) => return warn!(error = %e, "cannot list groups with offsets"),
+    };
+    for group in groups.iter().filter(|g| broker.coordinator.is_inactive(g)) {
+        match broker.store.expire_offsets(group, before) {
+            Ok(0) => {}
+            Ok(n) => info!(group = %group, offsets = n, "expired committed offsets"),
+            Err(e) => warn!(group = %group, error = %e, "cannot expire offsets"),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod catalog;
 mod error;
+mod groups;
 mod keys;
 mod log;
 pub mod producers;
@@ -14,6 +15,7 @@ mod store;
 
 pub use catalog::{PartitionRecord, TopicRecord};
 pub use error::{Result, StorageError};
+pub use groups::{CommittedOffset, GroupOffsets, StoredGroup};
 pub use keys::{log_end_key, log_key, parse_log_key};
 pub use log::{AppendInfo, AppendOptions, LogOffsets, PartitionLog, ReadResult};
 pub use store::{Store, StoreOptions};

@@ -18,6 +18,10 @@ pub(crate) const CF_LOG_STATE: &str = "log_state";
 pub(crate) const CF_TIME_INDEX: &str = "time_index";
 /// Idempotent producer state, keyed by (log id, producer id).
 pub(crate) const CF_PRODUCERS: &str = "producers";
+/// Committed offsets, keyed by (group, topic, partition).
+pub(crate) const CF_GROUP_OFFSETS: &str = "group_offsets";
+/// Consumer group metadata, keyed by group id.
+pub(crate) const CF_GROUPS: &str = "groups";
 /// Topic catalog, keyed by topic name.
 pub(crate) const CF_TOPICS: &str = "topics";
 /// Broker-wide values: cluster id, next log id.
@@ -28,6 +32,8 @@ const COLUMN_FAMILIES: &[&str] = &[
     CF_LOG_STATE,
     CF_TIME_INDEX,
     CF_PRODUCERS,
+    CF_GROUP_OFFSETS,
+    CF_GROUPS,
     CF_TOPICS,
     CF_META,
 ];

@@ -798,3 +798,178 @@ async fn log_append_time_topics_get_the_broker_clock_as_timestamp() {
     assert!(header.uses_log_append_time());
     assert_eq!(header.max_timestamp, stamped);
 }
+
+fn join_request(member_id: &str) -> JoinGroupRequest {
+    let mut p = join_group_request::JoinGroupRequestProtocol::default();
+    p.name = StrBytes::from_static_str("range");
+    p.metadata = Bytes::from_static(b"\x00\x01");
+    let mut r = JoinGroupRequest::default();
+    r.group_id = GroupId(StrBytes::from_static_str("g"));
+    r.session_timeout_ms = 10_000;
+    r.rebalance_timeout_ms = 10_000;
+    r.member_id = StrBytes::from_string(member_id.to_string());
+    r.protocol_type = StrBytes::from_static_str("consumer");
+    r.protocols = vec![p];
+    r
+}
+
+fn client() -> super::join_group::Client {
+    super::join_group::Client {
+        client_id: "test".into(),
+        host: "/127.0.0.1".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = BrokerConfig::parse_from([
+        "krait-broker",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--group-initial-rebalance-delay-ms",
+        "0",
+    ]);
+    let advertised = config.validate().unwrap();
+    let b = Arc::new(Broker::open(config, advertised).unwrap());
+    create(&b, "t", 2).await;
+
+    let mut find = FindCoordinatorRequest::default();
+    find.key = StrBytes::from_static_str("g");
+    find.coordinator_keys = vec![StrBytes::from_static_str("g")];
+    for v in range(ApiKey::FindCoordinator) {
+        let r = super::find_coordinator::handle(&b, v, find.clone()).await;
+        let mut buf = BytesMut::new();
+        r.encode(&mut buf, v)
+            .unwrap_or_else(|e| panic!("FindCoordinator v{v}: {e}"));
+    }
+
+    let first = super::join_group::handle(&b, 9, join_request(""), client()).await;
+    assert_eq!(first.error_code, ResponseError::MemberIdRequired.code());
+    let member = first.member_id.to_string();
+    assert!(member.starts_with("test-"));
+    let joined = super::join_group::handle(&b, 9, join_request(&member), client()).await;
+    assert_eq!(
+        (
+            joined.error_code,
+            joined.generation_id,
+            joined.leader.to_string()
+        ),
+        (0, 1, member.clone())
+    );
+    for v in range(ApiKey::JoinGroup) {
+        let mut buf = BytesMut::new();
+        let r = super::join_group::handle(&b, v, join_request(&member), client()).await;
+        r.encode(&mut buf, v)
+            .unwrap_or_else(|e| panic!("JoinGroup v{v}: {e}"));
+    }
+    let generation = b.coordinator.describe("g").unwrap();
+    assert_eq!(generation.members.len(), 1);
+
+    let mut sync = SyncGroupRequest::default();
+    sync.group_id = GroupId(StrBytes::from_static_str("g"));
+    sync.member_id = StrBytes::from_string(member.clone());
+    let joined = super::join_group::handle(&b, 9, join_request(&member), client()).await;
+    sync.generation_id = joined.generation_id;
+    let mut a = sync_group_request::SyncGroupRequestAssignment::default();
+    a.member_id = StrBytes::from_string(member.clone());
+    a.assignment = Bytes::from_static(b"assignment");
+    sync.assignments = vec![a];
+    let synced = super::sync_group::handle(&b, 5, sync.clone()).await;
+    assert_eq!(
+        (synced.error_code, synced.assignment.as_ref()),
+        (0, &b"assignment"[..])
+    );
+    for v in range(ApiKey::SyncGroup) {
+        let r = super::sync_group::handle(&b, v, sync.clone()).await;
+        let mut buf = BytesMut::new();
+        r.encode(&mut buf, v)
+            .unwrap_or_else(|e| panic!("SyncGroup v{v}: {e}"));
+    }
+
+    let mut hb = HeartbeatRequest::default();
+    hb.group_id = GroupId(StrBytes::from_static_str("g"));
+    hb.member_id = StrBytes::from_string(member.clone());
+    hb.generation_id = joined.generation_id;
+    assert_eq!(
+        super::heartbeat::handle(&b, 4, hb.clone()).await.error_code,
+        0
+    );
+    hb.generation_id += 1;
+    let stale = super::heartbeat::handle(&b, 4, hb).await;
+    assert_eq!(stale.error_code, ResponseError::IllegalGeneration.code());
+    encodes_at_every_version(ApiKey::Heartbeat, &stale);
+
+    let mut commit = OffsetCommitRequest::default();
+    commit.group_id = GroupId(StrBytes::from_static_str("g"));
+    commit.member_id = StrBytes::from_string(member.clone());
+    commit.generation_id_or_member_epoch = joined.generation_id;
+    let mut p = offset_commit_request::OffsetCommitRequestPartition::default();
+    p.partition_index = 1;
+    p.committed_offset = 42;
+    let mut t = offset_commit_request::OffsetCommitRequestTopic::default();
+    t.name = name("t");
+    t.partitions = vec![p];
+    commit.topics = vec![t];
+    let committed = super::offset_commit::handle(&b, 8, commit).await;
+    assert_eq!(committed.topics[0].partitions[0].error_code, 0);
+    encodes_at_every_version(ApiKey::OffsetCommit, &committed);
+
+    let mut fetch = OffsetFetchRequest::default();
+    fetch.group_id = GroupId(StrBytes::from_static_str("g"));
+    fetch.topics = None;
+    let mut g8 = offset_fetch_request::OffsetFetchRequestGroup::default();
+    g8.group_id = GroupId(StrBytes::from_static_str("g"));
+    g8.topics = None;
+    fetch.groups = vec![g8];
+    for v in range(ApiKey::OffsetFetch) {
+        let r = super::offset_fetch::handle(&b, v, fetch.clone()).await;
+        let offset = if v >= 8 {
+            r.groups[0].topics[0].partitions[0].committed_offset
+        } else {
+            r.topics[0].partitions[0].committed_offset
+        };
+        assert_eq!(offset, 42, "OffsetFetch v{v}");
+        let mut buf = BytesMut::new();
+        r.encode(&mut buf, v)
+            .unwrap_or_else(|e| panic!("OffsetFetch v{v}: {e}"));
+    }
+
+    let listed = super::list_groups::handle(&b, 5, ListGroupsRequest::default()).await;
+    assert_eq!(listed.groups[0].group_state.as_str(), "Stable");
+    encodes_at_every_version(ApiKey::ListGroups, &listed);
+    let mut describe = DescribeGroupsRequest::default();
+    describe.groups = vec![
+        GroupId(StrBytes::from_static_str("g")),
+        GroupId(StrBytes::from_static_str("none")),
+    ];
+    let described = super::describe_groups::handle(&b, 5, describe).await;
+    assert_eq!(
+        described.groups[0].members[0].member_assignment.as_ref(),
+        b"assignment"
+    );
+    assert_eq!(described.groups[1].group_state.as_str(), "Dead");
+    encodes_at_every_version(ApiKey::DescribeGroups, &described);
+
+    let mut delete = DeleteGroupsRequest::default();
+    delete.groups_names = vec![GroupId(StrBytes::from_static_str("g"))];
+    let refused = super::delete_groups::handle(&b, 2, delete.clone()).await;
+    assert_eq!(refused.results[0].error_code, 68, "NON_EMPTY_GROUP");
+    let mut leave = LeaveGroupRequest::default();
+    leave.group_id = GroupId(StrBytes::from_static_str("g"));
+    let mut m = leave_group_request::MemberIdentity::default();
+    m.member_id = StrBytes::from_string(member.clone());
+    leave.members = vec![m];
+    let left = super::leave_group::handle(&b, 5, leave.clone()).await;
+    assert_eq!(left.members[0].error_code, 0);
+    for v in range(ApiKey::LeaveGroup) {
+        let r = super::leave_group::handle(&b, v, leave.clone()).await;
+        let mut buf = BytesMut::new();
+        r.encode(&mut buf, v)
+            .unwrap_or_else(|e| panic!("LeaveGroup v{v}: {e}"));
+    }
+    let deleted = super::delete_groups::handle(&b, 2, delete).await;
+    assert_eq!(deleted.results[0].error_code, 0);
+    encodes_at_every_version(ApiKey::DeleteGroups, &deleted);
+    assert!(b.store.fetch_offsets("g").unwrap().is_empty());
+}

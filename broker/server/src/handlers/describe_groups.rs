@@ -1,0 +1,49 @@
+//! DescribeGroups: state, protocol and members (with metadata and assignment) of groups.
+
+use krait_protocol::kafka_protocol::messages::describe_groups_response::{
+    DescribedGroup, DescribedGroupMember,
+};
+use krait_protocol::kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+use krait_protocol::kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: DescribeGroupsRequest,
+) -> DescribeGroupsResponse {
+    let mut response = DescribeGroupsResponse::default();
+    for id in request.groups {
+        let mut d = DescribedGroup::default();
+        d.error_message = None;
+        match broker.coordinator.describe(&id.0) {
+            Some(g) => {
+                d.group_state = StrBytes::from_static_str(g.state);
+                d.protocol_type = StrBytes::from_string(g.protocol_type);
+                d.protocol_data = StrBytes::from_string(g.protocol_name);
+                d.members = g
+                    .members
+                    .into_iter()
+                    .map(|m| {
+                        let mut out = DescribedGroupMember::default();
+                        out.member_id = StrBytes::from_string(m.member_id);
+                        if version >= 4 {
+                            out.group_instance_id = m.group_instance_id.map(StrBytes::from_string);
+                        }
+                        out.client_id = StrBytes::from_string(m.client_id);
+                        out.client_host = StrBytes::from_string(m.client_host);
+                        out.member_metadata = m.metadata;
+                        out.member_assignment = m.assignment;
+                        out
+                    })
+                    .collect();
+            }
+            // Kafka describes an unknown group as Dead with no members.
+            None => d.group_state = StrBytes::from_static_str("Dead"),
+        }
+        d.group_id = id;
+        response.groups.push(d);
+    }
+    response
+}

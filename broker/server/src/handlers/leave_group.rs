@@ -1,0 +1,46 @@
+//! LeaveGroup: one member (v0-v2) or a batch of members by id or instance id (v3+).
+
+use krait_protocol::kafka_protocol::messages::leave_group_response::MemberResponse;
+use krait_protocol::kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
+
+use crate::broker::Broker;
+
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: LeaveGroupRequest,
+) -> LeaveGroupResponse {
+    let leaving: Vec<(String, Option<String>)> = if version >= 3 {
+        request
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_ref().map(|s| s.to_string()),
+                )
+            })
+            .collect()
+    } else {
+        vec![(request.member_id.to_string(), None)]
+    };
+    let results = broker.coordinator.leave(&request.group_id.0, &leaving);
+    let mut response = LeaveGroupResponse::default();
+    if version >= 3 {
+        response.members = request
+            .members
+            .iter()
+            .zip(&results)
+            .map(|(m, e)| {
+                let mut r = MemberResponse::default();
+                r.member_id = m.member_id.clone();
+                r.group_instance_id = m.group_instance_id.clone();
+                r.error_code = e.map_or(0, |e| e.code());
+                r
+            })
+            .collect();
+    } else {
+        response.error_code = results.first().copied().flatten().map_or(0, |e| e.code());
+    }
+    response
+}

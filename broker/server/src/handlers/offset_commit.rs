@@ -1,0 +1,75 @@
+//! OffsetCommit: store a group's consumed positions, after checking the committer's identity.
+
+use krait_protocol::kafka_protocol::error::ResponseError;
+use krait_protocol::kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use krait_protocol::kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+use krait_storage::CommittedOffset;
+
+use crate::broker::Broker;
+
+pub async fn handle(
+    broker: &Broker,
+    _version: i16,
+    request: OffsetCommitRequest,
+) -> OffsetCommitResponse {
+    let group = request.group_id.0.as_str();
+    let instance = request.group_instance_id.as_ref().map(|s| s.to_string());
+    let identity = broker.coordinator.validate_commit(
+        group,
+        &request.member_id,
+        request.generation_id_or_member_epoch,
+        instance.as_deref(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut accepted = Vec::new();
+    let mut response = OffsetCommitResponse::default();
+    for t in &request.topics {
+        let topic = broker.topics.get(&t.name.0);
+        let mut out = OffsetCommitResponseTopic::default();
+        out.name = t.name.clone();
+        for p in &t.partitions {
+            let error = match (&identity, &topic) {
+                (Err(e), _) => Some(e.code()),
+                (Ok(()), None) => Some(ResponseError::UnknownTopicOrPartition.code()),
+                (Ok(()), Some(topic)) if topic.partition(p.partition_index).is_none() => {
+                    Some(ResponseError::UnknownTopicOrPartition.code())
+                }
+                (Ok(()), Some(_)) => {
+                    let committed = CommittedOffset {
+                        offset: p.committed_offset,
+                        leader_epoch: p.committed_leader_epoch,
+                        metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                        commit_timestamp: now,
+                    };
+                    accepted.push((t.name.0.to_string(), p.partition_index, committed));
+                    None
+                }
+            };
+            let mut r = OffsetCommitResponsePartition::default();
+            r.partition_index = p.partition_index;
+            r.error_code = error.unwrap_or(0);
+            out.partitions.push(r);
+        }
+        response.topics.push(out);
+    }
+    let stored = if accepted.is_empty() {
+        Ok(())
+    } else {
+        broker.store.commit_offsets(group, &accepted)
+    };
+    if let Err(e) = stored {
+        tracing::warn!(group, error = %e, "cannot store committed offsets");
+        let code = ResponseError::KafkaStorageError.code();
+        response
+            .topics
+            .iter_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+            .filter(|p| p.error_code == 0)
+            .for_each(|p| p.error_code = code);
+    }
+    response
+}

@@ -1,0 +1,173 @@
+//! OffsetFetch: a group's committed offsets, for the requested partitions or all of them;
+//! one group per request before v8, several from v8.
+
+use std::collections::BTreeMap;
+
+use krait_protocol::kafka_protocol::error::ResponseError;
+use krait_protocol::kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use krait_protocol::kafka_protocol::messages::{
+    OffsetFetchRequest, OffsetFetchResponse, TopicName,
+};
+use krait_protocol::kafka_protocol::protocol::StrBytes;
+use krait_storage::CommittedOffset;
+
+use crate::broker::Broker;
+
+/// (topic, partition) -> committed offset.
+type Offsets = BTreeMap<(String, i32), CommittedOffset>;
+/// Per topic, each requested partition and its commit, if any.
+type TopicOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
+
+/// The offsets of `group` for `wanted` topics and partitions (all committed ones when `None`).
+/// A requested partition without a commit is answered with offset -1, as in Kafka.
+fn lookup(
+    broker: &Broker,
+    group: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+) -> Result<TopicOffsets, i16> {
+    let stored: Offsets = broker
+        .store
+        .fetch_offsets(group)
+        .map_err(|_| ResponseError::KafkaStorageError.code())?
+        .into_iter()
+        .map(|(t, p, o)| ((t, p), o))
+        .collect();
+    Ok(match wanted {
+        Some(topics) => topics
+            .into_iter()
+            .map(|(t, parts)| {
+                let found = parts
+                    .into_iter()
+                    .map(|p| (p, stored.get(&(t.clone(), p)).cloned()))
+                    .collect();
+                (t, found)
+            })
+            .collect(),
+        None => {
+            let mut by_topic: BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>> =
+                BTreeMap::new();
+            for ((t, p), o) in stored {
+                by_topic.entry(t).or_default().push((p, Some(o)));
+            }
+            by_topic.into_iter().collect()
+        }
+    })
+}
+
+fn name(t: &str) -> TopicName {
+    TopicName(StrBytes::from_string(t.to_string()))
+}
+
+pub async fn handle(
+    broker: &Broker,
+    version: i16,
+    request: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    let mut response = OffsetFetchResponse::default();
+    if version >= 8 {
+        response.groups = request.groups.iter().map(|g| group_v8(broker, g)).collect();
+        return response;
+    }
+    let wanted = request.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes))
+            .collect()
+    });
+    match lookup(broker, &request.group_id.0, wanted) {
+        Ok(topics) => {
+            response.topics = topics
+                .into_iter()
+                .map(|(t, parts)| {
+                    let mut out = OffsetFetchResponseTopic::default();
+                    out.name = name(&t);
+                    out.partitions = parts
+                        .into_iter()
+                        .map(|(p, o)| {
+                            let mut r = OffsetFetchResponsePartition::default();
+                            r.partition_index = p;
+                            fill(
+                                o,
+                                &mut r.committed_offset,
+                                &mut r.committed_leader_epoch,
+                                &mut r.metadata,
+                                version >= 5,
+                            );
+                            r
+                        })
+                        .collect();
+                    out
+                })
+                .collect();
+        }
+        Err(code) if version >= 2 => response.error_code = code,
+        Err(_) => {}
+    }
+    response
+}
+
+fn fill(
+    o: Option<CommittedOffset>,
+    offset: &mut i64,
+    epoch: &mut i32,
+    metadata: &mut Option<StrBytes>,
+    with_epoch: bool,
+) {
+    match o {
+        Some(o) => {
+            *offset = o.offset;
+            if with_epoch {
+                *epoch = o.leader_epoch;
+            }
+            *metadata = Some(StrBytes::from_string(o.metadata.unwrap_or_default()));
+        }
+        None => {
+            *offset = -1;
+            *metadata = Some(StrBytes::default());
+        }
+    }
+}
+
+fn group_v8(
+    broker: &Broker,
+    g: &krait_protocol::kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup,
+) -> OffsetFetchResponseGroup {
+    let mut out = OffsetFetchResponseGroup::default();
+    out.group_id = g.group_id.clone();
+    let wanted = g.topics.as_ref().map(|ts| {
+        ts.iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+            .collect()
+    });
+    match lookup(broker, &g.group_id.0, wanted) {
+        Ok(topics) => {
+            out.topics = topics
+                .into_iter()
+                .map(|(t, parts)| {
+                    let mut topic = OffsetFetchResponseTopics::default();
+                    topic.name = name(&t);
+                    topic.partitions = parts
+                        .into_iter()
+                        .map(|(p, o)| {
+                            let mut r = OffsetFetchResponsePartitions::default();
+                            r.partition_index = p;
+                            fill(
+                                o,
+                                &mut r.committed_offset,
+                                &mut r.committed_leader_epoch,
+                                &mut r.metadata,
+                                true,
+                            );
+                            r
+                        })
+                        .collect();
+                    topic
+                })
+                .collect();
+        }
+        Err(code) => out.error_code = code,
+    }
+    out
+}

@@ -1,0 +1,31 @@
+//! SyncGroup: the leader hands out assignments; every member waits for its own.
+
+use krait_coordinator::SyncRequest;
+use krait_protocol::kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
+use krait_protocol::kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+
+pub async fn handle(broker: &Broker, version: i16, request: SyncGroupRequest) -> SyncGroupResponse {
+    let sync = SyncRequest {
+        member_id: request.member_id.to_string(),
+        generation_id: request.generation_id,
+        group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
+        protocol_type: request.protocol_type.as_ref().map(|s| s.to_string()),
+        protocol_name: request.protocol_name.as_ref().map(|s| s.to_string()),
+        assignments: request
+            .assignments
+            .iter()
+            .map(|a| (a.member_id.to_string(), a.assignment.clone()))
+            .collect(),
+    };
+    let r = broker.coordinator.sync(&request.group_id.0, sync).await;
+    let mut response = SyncGroupResponse::default();
+    response.error_code = r.error.map_or(0, |e| e.code());
+    response.assignment = r.assignment;
+    if version >= 5 {
+        response.protocol_type = r.protocol_type.map(StrBytes::from_string);
+        response.protocol_name = r.protocol_name.map(StrBytes::from_string);
+    }
+    response
+}
