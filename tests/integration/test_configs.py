@@ -101,3 +101,23 @@ def test_log_append_time_topic_stamps_records_with_the_broker_clock(broker):
         assert msg.timestamp()[0] == TIMESTAMP_LOG_APPEND_TIME
     finally:
         cons.close()
+
+
+def test_kafka_python_admin_configs_round_trip_and_invalid_values_are_refused(broker):
+    from kafka.admin import ConfigResource as KConfigResource, ConfigResourceType, KafkaAdminClient
+
+    t = create_topic(broker.bootstrap, unique("cfg"))
+    a = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        a.alter_configs([KConfigResource(ConfigResourceType.TOPIC, t, configs={"retention.ms": "7200000"})])
+        described = a.describe_configs([KConfigResource(ConfigResourceType.TOPIC, t)])
+        text = repr(described)
+        assert "retention.ms" in text and "7200000" in text, text[:500]
+        assert describe(broker.bootstrap, t)["retention.ms"].value == "7200000"
+        # kafka-python reports per-resource errors in its result: INVALID_CONFIG is error 40.
+        result = repr(a.alter_configs([KConfigResource(ConfigResourceType.TOPIC, t, configs={"retention.ms": "-5"})],
+                                      raise_on_unknown=False))
+        assert "[Error 40] InvalidConfigurationError" in result and "retention.ms" in result, result
+        assert describe(broker.bootstrap, t)["retention.ms"].value == "7200000", "a refused change changes nothing"
+    finally:
+        a.close()
