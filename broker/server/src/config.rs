@@ -8,6 +8,8 @@ use clap::Parser;
 
 /// Kafka's default `message.max.bytes`: a 1 MiB batch plus its 12-byte log overhead.
 pub const DEFAULT_MAX_MESSAGE_BYTES: i32 = 1_048_588;
+/// Kafka's default `log.retention.ms`: 7 days.
+pub const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// A Kafka-compatible broker storing partitions in RocksDB.
 #[derive(Debug, Clone, Parser)]
@@ -51,7 +53,7 @@ pub struct BrokerConfig {
     pub max_message_bytes: i32,
 
     /// Default retention.ms of topics (log.retention.ms); -1 keeps data forever.
-    #[arg(long, env = "KRAIT_RETENTION_MS", default_value_t = 7 * 24 * 3600 * 1000)]
+    #[arg(long, env = "KRAIT_RETENTION_MS", default_value_t = DEFAULT_RETENTION_MS)]
     pub retention_ms: i64,
 
     /// Default retention.bytes of topic partitions (log.retention.bytes); -1 means no limit.

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_MS};
 
 /// Where a config value comes from, with Kafka's DescribeConfigs source codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,7 +285,7 @@ impl BrokerDefaults {
             doc,
         };
         use ConfigType::*;
-        let entries = vec![
+        let mut entries = vec![
             e("node.id", c.node_id.to_string(), Int, "This broker's id."),
             e("broker.id", c.node_id.to_string(), Int, "This broker's id."),
             e(
@@ -403,7 +403,33 @@ impl BrokerDefaults {
                 "fsync before acknowledging a produce.",
             ),
         ];
+        // Flags left at their built-in values are Kafka's DEFAULT_CONFIG; flags the operator
+        // set are STATIC_BROKER_CONFIG, and so is every topic config they provide the default of.
+        let builtin = [
+            ("log.retention.ms", DEFAULT_RETENTION_MS.to_string()),
+            ("log.retention.bytes", "-1".to_string()),
+            ("message.max.bytes", DEFAULT_MAX_MESSAGE_BYTES.to_string()),
+            ("log.cleanup.policy", "delete".to_string()),
+            ("compression.type", "producer".to_string()),
+            ("log.message.timestamp.type", "CreateTime".to_string()),
+            ("min.insync.replicas", "1".to_string()),
+            ("log.segment.bytes", "1073741824".to_string()),
+            ("log.roll.ms", "604800000".to_string()),
+            ("unclean.leader.election.enable", "false".to_string()),
+        ];
+        for e in &mut entries {
+            if builtin
+                .iter()
+                .any(|(name, value)| *name == e.name && *value == e.value)
+            {
+                e.source = ConfigSource::Default;
+            }
+        }
         Self { entries }
+    }
+
+    fn broker_entry(&self, name: &str) -> Option<&ConfigEntry> {
+        self.entries.iter().find(|e| e.name == name)
     }
 
     /// The broker's configs, for a DescribeConfigs of the broker resource.
@@ -436,10 +462,14 @@ impl BrokerDefaults {
             .map(|k| {
                 let (value, source) = match overrides.get(k.name) {
                     Some(v) => (v.clone(), ConfigSource::TopicOverride),
-                    None => (
-                        self.topic_value(overrides, k.name).unwrap_or_default(),
-                        ConfigSource::Default,
-                    ),
+                    None => {
+                        let broker = k.broker_name.and_then(|b| self.broker_entry(b));
+                        let source = broker.map_or(ConfigSource::Default, |b| b.source);
+                        (
+                            self.topic_value(overrides, k.name).unwrap_or_default(),
+                            source,
+                        )
+                    }
                 };
                 ConfigEntry {
                     name: k.name.into(),
@@ -566,6 +596,22 @@ mod tests {
         assert_eq!(d.max_message_bytes(&none), 1_048_588);
         let some = BTreeMap::from([(MAX_MESSAGE_BYTES.to_string(), "2000".to_string())]);
         assert_eq!(d.max_message_bytes(&some), 2000);
+    }
+
+    #[test]
+    fn topic_defaults_set_by_a_broker_flag_report_the_broker_as_source() {
+        let c = BrokerConfig::parse_from(["krait-broker", "--retention-ms", "1000"]);
+        let d = BrokerDefaults::from_config(&c, "127.0.0.1:9092");
+        let entries = d.topic_entries(&BTreeMap::new());
+        let find = |n: &str| entries.iter().find(|e| e.name == n).unwrap().clone();
+        assert_eq!(
+            (
+                find("retention.ms").value.as_str(),
+                find("retention.ms").source
+            ),
+            ("1000", ConfigSource::StaticBroker)
+        );
+        assert_eq!(find("retention.bytes").source, ConfigSource::Default);
     }
 
     #[test]
