@@ -69,6 +69,25 @@ impl Global {
     }
 }
 
+/// The partition ids of `topic`, or an error saying it does not exist.
+pub fn partitions(
+    g: &Global,
+    client: &impl rdkafka::consumer::Consumer,
+    topic: &str,
+) -> anyhow::Result<Vec<i32>> {
+    let md = client
+        .fetch_metadata(Some(topic), g.timeout())
+        .context("cannot fetch metadata")?;
+    match md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+    {
+        Some(t) => Ok(t.partitions().iter().map(|p| p.id()).collect()),
+        None => anyhow::bail!("topic {topic} does not exist"),
+    }
+}
+
 /// Runs one future to completion on this thread. The admin API is async, but the CLI does
 /// one thing at a time: a runtime would be weight without use.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {

@@ -9,7 +9,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
-use crate::client::{Global, Output};
+use crate::client::{Global, Output, partitions};
 
 #[derive(Debug, Args)]
 pub struct ConsumeArgs {
@@ -94,23 +94,13 @@ fn assignment(
         tpl.add_partition_offset(&a.topic, p, offset)?;
         return Ok(tpl);
     }
-    let md = consumer
-        .fetch_metadata(Some(&a.topic), g.timeout())
-        .context("cannot fetch metadata")?;
-    let Some(topic) = md
-        .topics()
-        .iter()
-        .find(|t| t.name() == a.topic && t.error().is_none())
-    else {
-        bail!("topic {} does not exist", a.topic);
-    };
     let start = if a.from_beginning {
         Offset::Beginning
     } else {
         Offset::End
     };
-    for p in topic.partitions() {
-        tpl.add_partition_offset(&a.topic, p.id(), start)?;
+    for p in partitions(g, consumer, &a.topic)? {
+        tpl.add_partition_offset(&a.topic, p, start)?;
     }
     Ok(tpl)
 }

@@ -9,7 +9,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
-use crate::client::{Global, block_on};
+use crate::client::{Global, block_on, partitions};
 use crate::output::{Table, print};
 
 #[derive(Debug, Subcommand)]
@@ -297,26 +297,16 @@ fn reset(g: &Global, a: &ResetArgs) -> anyhow::Result<()> {
             info.members().len()
         );
     }
-    let md = c
-        .fetch_metadata(Some(&a.topic), g.timeout())
-        .context("cannot fetch metadata")?;
-    let Some(topic) = md
-        .topics()
-        .iter()
-        .find(|t| t.name() == a.topic && t.error().is_none())
-    else {
-        bail!("topic {} does not exist", a.topic);
-    };
     let mut tpl = TopicPartitionList::new();
-    for p in topic.partitions() {
-        let (low, high) = c.fetch_watermarks(&a.topic, p.id(), g.timeout())?;
+    for p in partitions(g, &c, &a.topic)? {
+        let (low, high) = c.fetch_watermarks(&a.topic, p, g.timeout())?;
         let target = match (a.to_earliest, a.to_latest, a.to_offset) {
             (true, _, _) => low,
             (_, true, _) => high,
             (_, _, Some(n)) => n.clamp(low, high),
             _ => unreachable!("clap requires one target"),
         };
-        tpl.add_partition_offset(&a.topic, p.id(), Offset::Offset(target))?;
+        tpl.add_partition_offset(&a.topic, p, Offset::Offset(target))?;
     }
     c.commit(&tpl, CommitMode::Sync)
         .context("OffsetCommit failed")?;

@@ -17,7 +17,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde::Serialize;
 
-use crate::client::Global;
+use crate::client::{Global, partitions};
 use crate::output::print;
 use crate::produce::{Acks, Compression};
 
@@ -247,17 +247,9 @@ fn consume(g: &Global, a: &ConsumePerfArgs) -> anyhow::Result<()> {
     if a.group.is_some() {
         consumer.subscribe(&[&a.topic])?;
     } else {
-        let md = consumer.fetch_metadata(Some(&a.topic), g.timeout())?;
-        let Some(topic) = md
-            .topics()
-            .iter()
-            .find(|t| t.name() == a.topic && t.error().is_none())
-        else {
-            bail!("topic {} does not exist", a.topic);
-        };
         let mut tpl = TopicPartitionList::new();
-        for p in topic.partitions() {
-            tpl.add_partition_offset(&a.topic, p.id(), Offset::Beginning)?;
+        for p in partitions(g, &consumer, &a.topic)? {
+            tpl.add_partition_offset(&a.topic, p, Offset::Beginning)?;
         }
         consumer.assign(&tpl)?;
     }

@@ -42,6 +42,17 @@ fn encodes_at_every_version<R: Encodable>(key: ApiKey, response: &R) {
 }
 
 fn batch(values: &[&str], first_ts: i64) -> Bytes {
+    producer_batch(values, first_ts, -1, -1, 0)
+}
+
+/// A batch of `values`; with a producer id ≥ 0, from that idempotent producer.
+fn producer_batch(
+    values: &[&str],
+    first_ts: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    first_seq: i32,
+) -> Bytes {
     let records: Vec<Record> = values
         .iter()
         .enumerate()
@@ -49,11 +60,11 @@ fn batch(values: &[&str], first_ts: i64) -> Bytes {
             transactional: false,
             control: false,
             partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
-            sequence: i as i32,
+            sequence: first_seq + i as i32,
             timestamp: first_ts + i as i64,
             key: None,
             value: Some(Bytes::from(v.to_string())),
@@ -540,36 +551,8 @@ async fn produce_maps_sequence_errors_to_kafka_codes() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir);
     create(&b, "t", 1).await;
-    let idempotent = |first_seq: i32, epoch: i16| {
-        let records: Vec<Record> = (0..2)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                partition_leader_epoch: 0,
-                producer_id: 5,
-                producer_epoch: epoch,
-                timestamp_type: TimestampType::Creation,
-                offset: i,
-                sequence: first_seq + i as i32,
-                timestamp: 0,
-                key: None,
-                value: Some(Bytes::from_static(b"v")),
-                headers: Default::default(),
-                delete_horizon: false,
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .unwrap();
-        buf.freeze()
-    };
+    let idempotent =
+        |first_seq: i32, epoch: i16| producer_batch(&["v", "v"], 0, 5, epoch, first_seq);
     let code = |r: ProduceResponse| {
         (
             r.responses[0].partition_responses[0].error_code,
