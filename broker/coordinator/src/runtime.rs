@@ -49,6 +49,22 @@ pub struct GroupView {
 
 type Key = (String, String);
 
+/// A reply available now, or one an effect will deliver.
+enum Waiting<T> {
+    Ready(T),
+    Parked(oneshot::Receiver<T>),
+}
+
+impl<T> Waiting<T> {
+    /// The reply; `dropped` answers a request whose channel was dropped unanswered.
+    async fn answer(self, dropped: impl FnOnce() -> T) -> T {
+        match self {
+            Waiting::Ready(response) => response,
+            Waiting::Parked(rx) => rx.await.unwrap_or_else(|_| dropped()),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     groups: HashMap<String, Group>,
@@ -136,7 +152,7 @@ impl Coordinator {
     }
 
     pub async fn join(&self, group_id: &str, req: JoinRequest) -> JoinResponse {
-        let rx = {
+        let waiting = {
             let mut inner = self.lock();
             let now = self.now();
             let group = inner
@@ -144,29 +160,21 @@ impl Coordinator {
                 .entry(group_id.to_string())
                 .or_insert_with(|| Group::new(group_id));
             let (reply, effects) = group.join(now, &req, &self.settings);
-            let rx = match reply {
-                Reply::Now(response) => {
-                    self.apply(&mut inner, group_id, effects);
-                    return response;
-                }
-                Reply::Park { member_id } => {
-                    let (tx, rx) = oneshot::channel();
-                    inner.joins.insert((group_id.to_string(), member_id), tx);
-                    rx
-                }
-            };
-            self.apply(&mut inner, group_id, effects);
-            rx
+            self.settle(&mut inner, group_id, reply, effects, |inner| {
+                &mut inner.joins
+            })
         };
-        rx.await.unwrap_or_else(|_| JoinResponse {
-            error: Some(GroupError::UnknownMemberId),
-            generation_id: -1,
-            ..JoinResponse::default()
-        })
+        waiting
+            .answer(|| JoinResponse {
+                error: Some(GroupError::UnknownMemberId),
+                generation_id: -1,
+                ..JoinResponse::default()
+            })
+            .await
     }
 
     pub async fn sync(&self, group_id: &str, req: SyncRequest) -> SyncResponse {
-        let rx = {
+        let waiting = {
             let mut inner = self.lock();
             let now = self.now();
             let Some(group) = inner.groups.get_mut(group_id) else {
@@ -176,24 +184,38 @@ impl Coordinator {
                 };
             };
             let (reply, effects) = group.sync(now, &req);
-            let rx = match reply {
-                Reply::Now(response) => {
-                    self.apply(&mut inner, group_id, effects);
-                    return response;
-                }
-                Reply::Park { member_id } => {
-                    let (tx, rx) = oneshot::channel();
-                    inner.syncs.insert((group_id.to_string(), member_id), tx);
-                    rx
-                }
-            };
-            self.apply(&mut inner, group_id, effects);
-            rx
+            self.settle(&mut inner, group_id, reply, effects, |inner| {
+                &mut inner.syncs
+            })
         };
-        rx.await.unwrap_or_else(|_| SyncResponse {
-            error: Some(GroupError::RebalanceInProgress),
-            ..SyncResponse::default()
-        })
+        waiting
+            .answer(|| SyncResponse {
+                error: Some(GroupError::RebalanceInProgress),
+                ..SyncResponse::default()
+            })
+            .await
+    }
+
+    /// Parks the request if the state machine said so — before applying the effects, which may
+    /// answer it at once — and applies them.
+    fn settle<T>(
+        &self,
+        inner: &mut Inner,
+        group_id: &str,
+        reply: Reply<T>,
+        effects: Vec<Effect>,
+        parked: impl FnOnce(&mut Inner) -> &mut HashMap<Key, oneshot::Sender<T>>,
+    ) -> Waiting<T> {
+        let waiting = match reply {
+            Reply::Now(response) => Waiting::Ready(response),
+            Reply::Park { member_id } => {
+                let (tx, rx) = oneshot::channel();
+                parked(inner).insert((group_id.to_string(), member_id), tx);
+                Waiting::Parked(rx)
+            }
+        };
+        self.apply(inner, group_id, effects);
+        waiting
     }
 
     pub fn heartbeat(
