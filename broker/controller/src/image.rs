@@ -1,0 +1,585 @@
+//! The cluster image: every broker, topic and partition as the metadata log describes them, and
+//! the one function that changes it, [`ClusterImage::apply`].
+//!
+//! Every broker applies the same records in the same order, so every broker holds the same
+//! image. `apply` must therefore be deterministic and must either apply a record whole or leave
+//! the image untouched: a refused record is a no-op everywhere.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::BrokerId;
+
+/// A broker as it registered with the controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    pub id: BrokerId,
+    /// Failure domain (Kafka's `broker.rack`); replicas of a partition spread across racks.
+    pub rack: Option<String>,
+    /// Where Kafka clients reach it (what Metadata returns).
+    pub kafka_host: String,
+    pub kafka_port: i32,
+    /// Where other brokers reach it for replication and the metadata quorum.
+    pub cluster_address: String,
+    /// Changes every time the broker process starts, so a stale registration is told apart.
+    pub incarnation: Uuid,
+    /// A fenced broker leads nothing and is in no ISR; it is unfenced once it heartbeats.
+    pub fenced: bool,
+}
+
+/// The replication state of one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    /// Every replica, preferred leader first. During a reassignment: the target replicas
+    /// followed by those being removed.
+    pub replicas: Vec<BrokerId>,
+    /// In-sync replicas: the leader and the followers caught up with it.
+    pub isr: Vec<BrokerId>,
+    /// `None` when no eligible replica is alive (the partition is offline).
+    pub leader: Option<BrokerId>,
+    /// Bumped on every leader change; batches are stamped with it, and followers truncate by it.
+    pub leader_epoch: i32,
+    /// Bumped on every change; a change computed from an older state is refused.
+    pub partition_epoch: i32,
+    /// Replicas a reassignment is adding (not yet caught up).
+    pub adding: Vec<BrokerId>,
+    /// Replicas a reassignment will remove once the added ones are in the ISR.
+    pub removing: Vec<BrokerId>,
+}
+
+impl PartitionState {
+    /// A new partition: the first replica leads, every replica is in sync (the log is empty).
+    pub fn new(replicas: Vec<BrokerId>) -> Self {
+        Self {
+            leader: replicas.first().copied(),
+            isr: replicas.clone(),
+            replicas,
+            leader_epoch: 0,
+            partition_epoch: 0,
+            adding: Vec::new(),
+            removing: Vec::new(),
+        }
+    }
+
+    /// The replicas the partition will have when its reassignment (if any) completes.
+    pub fn target_replicas(&self) -> Vec<BrokerId> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.removing.contains(r))
+            .collect()
+    }
+
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding.is_empty() || !self.removing.is_empty()
+    }
+}
+
+/// A topic and its partitions, indexed by partition number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicImage {
+    pub id: Uuid,
+    pub partitions: Vec<PartitionState>,
+    /// Topic-level config overrides only; defaults come from the brokers' configuration.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// A new state for one partition, computed by the controller (or asked for by the leader) from
+/// the state with `expected_partition_epoch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionChange {
+    pub topic: String,
+    pub partition: i32,
+    pub expected_partition_epoch: i32,
+    pub replicas: Vec<BrokerId>,
+    pub isr: Vec<BrokerId>,
+    pub leader: Option<BrokerId>,
+    pub adding: Vec<BrokerId>,
+    pub removing: Vec<BrokerId>,
+}
+
+impl PartitionChange {
+    /// A change that starts from `state` and keeps everything; callers edit the fields they mean.
+    pub fn from_state(topic: &str, partition: i32, state: &PartitionState) -> Self {
+        Self {
+            topic: topic.to_string(),
+            partition,
+            expected_partition_epoch: state.partition_epoch,
+            replicas: state.replicas.clone(),
+            isr: state.isr.clone(),
+            leader: state.leader,
+            adding: state.adding.clone(),
+            removing: state.removing.clone(),
+        }
+    }
+
+    /// True when applying it would change nothing.
+    pub fn is_noop(&self, state: &PartitionState) -> bool {
+        self.replicas == state.replicas
+            && self.isr == state.isr
+            && self.leader == state.leader
+            && self.adding == state.adding
+            && self.removing == state.removing
+    }
+}
+
+/// One entry of the metadata log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MetadataRecord {
+    /// The first record of a cluster: its identity, persisted with the log.
+    InitCluster {
+        cluster_id: String,
+    },
+    RegisterBroker(BrokerRegistration),
+    FenceBroker {
+        id: BrokerId,
+    },
+    UnfenceBroker {
+        id: BrokerId,
+    },
+    CreateTopic {
+        name: String,
+        id: Uuid,
+        /// Replicas of each partition, preferred leader first.
+        assignments: Vec<Vec<BrokerId>>,
+        configs: BTreeMap<String, String>,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    /// Appends partitions to a topic (partition counts only grow).
+    CreatePartitions {
+        topic: String,
+        assignments: Vec<Vec<BrokerId>>,
+    },
+    /// Replaces a topic's whole set of config overrides.
+    SetTopicConfigs {
+        topic: String,
+        configs: BTreeMap<String, String>,
+    },
+    ChangePartition(PartitionChange),
+}
+
+/// Why a record was not applied. The image is unchanged when `apply` returns one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error("cluster id is already {existing}; refusing {proposed}")]
+    ClusterIdMismatch { existing: String, proposed: String },
+    #[error("unknown broker {0}")]
+    UnknownBroker(BrokerId),
+    #[error("topic {0} already exists")]
+    TopicExists(String),
+    #[error("unknown topic {0}")]
+    UnknownTopic(String),
+    #[error("unknown partition {topic}-{partition}")]
+    UnknownPartition { topic: String, partition: i32 },
+    #[error(
+        "partition {topic}-{partition} is at epoch {actual}, the change was made for {expected}"
+    )]
+    StalePartitionEpoch {
+        topic: String,
+        partition: i32,
+        expected: i32,
+        actual: i32,
+    },
+    #[error("invalid assignment for {topic}: {reason}")]
+    InvalidAssignment { topic: String, reason: String },
+}
+
+/// The whole cluster as the metadata log describes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterImage {
+    pub cluster_id: Option<String>,
+    pub brokers: BTreeMap<BrokerId, BrokerRegistration>,
+    pub topics: BTreeMap<String, TopicImage>,
+}
+
+impl ClusterImage {
+    /// Applies one record, whole or not at all.
+    pub fn apply(&mut self, record: &MetadataRecord) -> Result<(), ApplyError> {
+        match record {
+            MetadataRecord::InitCluster { cluster_id } => self.init_cluster(cluster_id),
+            MetadataRecord::RegisterBroker(registration) => {
+                self.brokers.insert(registration.id, registration.clone());
+                Ok(())
+            }
+            MetadataRecord::FenceBroker { id } => self.set_fenced(*id, true),
+            MetadataRecord::UnfenceBroker { id } => self.set_fenced(*id, false),
+            MetadataRecord::CreateTopic {
+                name,
+                id,
+                assignments,
+                configs,
+            } => self.create_topic(name, *id, assignments, configs),
+            MetadataRecord::DeleteTopic { name } => self
+                .topics
+                .remove(name)
+                .map(drop)
+                .ok_or_else(|| ApplyError::UnknownTopic(name.clone())),
+            MetadataRecord::CreatePartitions { topic, assignments } => {
+                self.create_partitions(topic, assignments)
+            }
+            MetadataRecord::SetTopicConfigs { topic, configs } => {
+                let image = self.topic_mut(topic)?;
+                image.configs = configs.clone();
+                Ok(())
+            }
+            MetadataRecord::ChangePartition(change) => self.change_partition(change),
+        }
+    }
+
+    /// Brokers that are registered and not fenced: the ones that may lead and be in an ISR.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
+        self.brokers.values().filter(|b| !b.fenced)
+    }
+
+    pub fn is_live(&self, id: BrokerId) -> bool {
+        self.brokers.get(&id).is_some_and(|b| !b.fenced)
+    }
+
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionState> {
+        let index = usize::try_from(partition).ok()?;
+        self.topics.get(topic)?.partitions.get(index)
+    }
+
+    /// Every partition as `(topic, partition number, state)`, in a stable order.
+    pub fn partitions(&self) -> impl Iterator<Item = (&str, i32, &PartitionState)> {
+        self.topics.iter().flat_map(|(name, topic)| {
+            topic
+                .partitions
+                .iter()
+                .enumerate()
+                .map(move |(i, p)| (name.as_str(), i as i32, p))
+        })
+    }
+
+    fn init_cluster(&mut self, cluster_id: &str) -> Result<(), ApplyError> {
+        match &self.cluster_id {
+            Some(existing) if existing != cluster_id => Err(ApplyError::ClusterIdMismatch {
+                existing: existing.clone(),
+                proposed: cluster_id.to_string(),
+            }),
+            _ => {
+                self.cluster_id = Some(cluster_id.to_string());
+                Ok(())
+            }
+        }
+    }
+
+    fn set_fenced(&mut self, id: BrokerId, fenced: bool) -> Result<(), ApplyError> {
+        let broker = self
+            .brokers
+            .get_mut(&id)
+            .ok_or(ApplyError::UnknownBroker(id))?;
+        broker.fenced = fenced;
+        Ok(())
+    }
+
+    fn create_topic(
+        &mut self,
+        name: &str,
+        id: Uuid,
+        assignments: &[Vec<BrokerId>],
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), ApplyError> {
+        if self.topics.contains_key(name) {
+            return Err(ApplyError::TopicExists(name.to_string()));
+        }
+        if assignments.is_empty() {
+            return Err(invalid(name, "a topic needs at least one partition"));
+        }
+        self.check_assignments(name, assignments)?;
+        self.topics.insert(
+            name.to_string(),
+            TopicImage {
+                id,
+                partitions: assignments
+                    .iter()
+                    .map(|r| PartitionState::new(r.clone()))
+                    .collect(),
+                configs: configs.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    fn create_partitions(
+        &mut self,
+        topic: &str,
+        assignments: &[Vec<BrokerId>],
+    ) -> Result<(), ApplyError> {
+        self.check_assignments(topic, assignments)?;
+        let image = self.topic_mut(topic)?;
+        image
+            .partitions
+            .extend(assignments.iter().map(|r| PartitionState::new(r.clone())));
+        Ok(())
+    }
+
+    /// Every partition has at least one replica, no broker twice, and only registered brokers.
+    fn check_assignments(
+        &self,
+        topic: &str,
+        assignments: &[Vec<BrokerId>],
+    ) -> Result<(), ApplyError> {
+        for replicas in assignments {
+            if replicas.is_empty() {
+                return Err(invalid(topic, "a partition needs at least one replica"));
+            }
+            for (i, r) in replicas.iter().enumerate() {
+                if replicas[..i].contains(r) {
+                    return Err(invalid(topic, &format!("broker {r} appears twice")));
+                }
+                if !self.brokers.contains_key(r) {
+                    return Err(ApplyError::UnknownBroker(*r));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn change_partition(&mut self, change: &PartitionChange) -> Result<(), ApplyError> {
+        let unknown = || ApplyError::UnknownPartition {
+            topic: change.topic.clone(),
+            partition: change.partition,
+        };
+        let index = usize::try_from(change.partition).map_err(|_| unknown())?;
+        let topic = self.topic_mut(&change.topic)?;
+        let state = topic.partitions.get_mut(index).ok_or_else(unknown)?;
+        if state.partition_epoch != change.expected_partition_epoch {
+            return Err(ApplyError::StalePartitionEpoch {
+                topic: change.topic.clone(),
+                partition: change.partition,
+                expected: change.expected_partition_epoch,
+                actual: state.partition_epoch,
+            });
+        }
+        // A new leader, or a replica set that lost members, starts a new leader epoch: the old
+        // leader's and removed replicas' requests carry the old one and are refused.
+        let shrunk = state.replicas.iter().any(|r| !change.replicas.contains(r));
+        if change.leader != state.leader || shrunk {
+            state.leader_epoch += 1;
+        }
+        state.partition_epoch += 1;
+        state.replicas = change.replicas.clone();
+        state.isr = change.isr.clone();
+        state.leader = change.leader;
+        state.adding = change.adding.clone();
+        state.removing = change.removing.clone();
+        Ok(())
+    }
+
+    fn topic_mut(&mut self, topic: &str) -> Result<&mut TopicImage, ApplyError> {
+        self.topics
+            .get_mut(topic)
+            .ok_or_else(|| ApplyError::UnknownTopic(topic.to_string()))
+    }
+}
+
+fn invalid(topic: &str, reason: &str) -> ApplyError {
+    ApplyError::InvalidAssignment {
+        topic: topic.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A broker registration for tests: `broker(2, Some("a"))`.
+    pub(crate) fn broker(id: BrokerId, rack: Option<&str>) -> BrokerRegistration {
+        BrokerRegistration {
+            id,
+            rack: rack.map(str::to_string),
+            kafka_host: "127.0.0.1".to_string(),
+            kafka_port: 9092 + id,
+            cluster_address: format!("127.0.0.1:{}", 19092 + id),
+            incarnation: Uuid::nil(),
+            fenced: false,
+        }
+    }
+
+    /// An image with live brokers `ids` and one topic `t` with the given assignments.
+    pub(crate) fn image_with(ids: &[BrokerId], assignments: &[&[BrokerId]]) -> ClusterImage {
+        let mut image = ClusterImage::default();
+        for id in ids {
+            image
+                .apply(&MetadataRecord::RegisterBroker(broker(*id, None)))
+                .unwrap();
+        }
+        image
+            .apply(&MetadataRecord::CreateTopic {
+                name: "t".into(),
+                id: Uuid::nil(),
+                assignments: assignments.iter().map(|a| a.to_vec()).collect(),
+                configs: BTreeMap::new(),
+            })
+            .unwrap();
+        image
+    }
+
+    #[test]
+    fn new_partition_is_led_by_its_first_replica_with_every_replica_in_sync() {
+        let image = image_with(&[1, 2, 3], &[&[2, 3, 1]]);
+        let p = image.partition("t", 0).unwrap();
+        assert_eq!(p.leader, Some(2));
+        assert_eq!(p.isr, vec![2, 3, 1]);
+        assert_eq!((p.leader_epoch, p.partition_epoch), (0, 0));
+    }
+
+    #[test]
+    fn cluster_id_is_set_once_and_a_different_one_is_refused() {
+        let mut image = ClusterImage::default();
+        let init = |id: &str| MetadataRecord::InitCluster {
+            cluster_id: id.into(),
+        };
+        image.apply(&init("abc")).unwrap();
+        image.apply(&init("abc")).unwrap();
+        assert!(matches!(
+            image.apply(&init("xyz")),
+            Err(ApplyError::ClusterIdMismatch { .. })
+        ));
+        assert_eq!(image.cluster_id.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn create_topic_refuses_duplicates_unknown_brokers_and_repeated_replicas_changing_nothing() {
+        let mut image = image_with(&[1, 2], &[&[1, 2]]);
+        let before = image.clone();
+        let create = |assignments: Vec<Vec<BrokerId>>| MetadataRecord::CreateTopic {
+            name: "u".into(),
+            id: Uuid::nil(),
+            assignments,
+            configs: BTreeMap::new(),
+        };
+        assert_eq!(
+            image.apply(&create(vec![vec![1], vec![7]])),
+            Err(ApplyError::UnknownBroker(7))
+        );
+        assert!(image.apply(&create(vec![vec![1, 1]])).is_err());
+        assert!(image.apply(&create(vec![])).is_err());
+        assert!(image.apply(&create(vec![vec![]])).is_err());
+        assert_eq!(image, before);
+        let mut again = create(vec![vec![1]]);
+        if let MetadataRecord::CreateTopic { name, .. } = &mut again {
+            *name = "t".into();
+        }
+        assert_eq!(
+            image.apply(&again),
+            Err(ApplyError::TopicExists("t".into()))
+        );
+    }
+
+    #[test]
+    fn create_partitions_appends_and_delete_topic_removes() {
+        let mut image = image_with(&[1, 2], &[&[1, 2]]);
+        image
+            .apply(&MetadataRecord::CreatePartitions {
+                topic: "t".into(),
+                assignments: vec![vec![2, 1], vec![1, 2]],
+            })
+            .unwrap();
+        assert_eq!(image.topics["t"].partitions.len(), 3);
+        assert_eq!(image.partition("t", 1).unwrap().leader, Some(2));
+        image
+            .apply(&MetadataRecord::DeleteTopic { name: "t".into() })
+            .unwrap();
+        assert!(image.topics.is_empty());
+        assert_eq!(
+            image.apply(&MetadataRecord::DeleteTopic { name: "t".into() }),
+            Err(ApplyError::UnknownTopic("t".into()))
+        );
+    }
+
+    #[test]
+    fn partition_change_bumps_leader_epoch_only_on_leader_change_or_lost_replicas() {
+        let mut image = image_with(&[1, 2, 3], &[&[1, 2, 3]]);
+        let state = image.partition("t", 0).unwrap().clone();
+        let mut shrink = PartitionChange::from_state("t", 0, &state);
+        shrink.isr = vec![1, 2];
+        image
+            .apply(&MetadataRecord::ChangePartition(shrink))
+            .unwrap();
+        let p = image.partition("t", 0).unwrap().clone();
+        assert_eq!((p.leader_epoch, p.partition_epoch), (0, 1));
+
+        let mut new_leader = PartitionChange::from_state("t", 0, &p);
+        new_leader.leader = Some(2);
+        image
+            .apply(&MetadataRecord::ChangePartition(new_leader))
+            .unwrap();
+        let p = image.partition("t", 0).unwrap().clone();
+        assert_eq!(
+            (p.leader, p.leader_epoch, p.partition_epoch),
+            (Some(2), 1, 2)
+        );
+
+        let mut drop_replica = PartitionChange::from_state("t", 0, &p);
+        drop_replica.replicas = vec![1, 2];
+        image
+            .apply(&MetadataRecord::ChangePartition(drop_replica))
+            .unwrap();
+        assert_eq!(image.partition("t", 0).unwrap().leader_epoch, 2);
+    }
+
+    #[test]
+    fn partition_change_from_a_stale_epoch_is_refused_and_changes_nothing() {
+        let mut image = image_with(&[1, 2], &[&[1, 2]]);
+        let state = image.partition("t", 0).unwrap().clone();
+        let mut first = PartitionChange::from_state("t", 0, &state);
+        first.isr = vec![1];
+        let mut second = PartitionChange::from_state("t", 0, &state);
+        second.leader = Some(2);
+        image
+            .apply(&MetadataRecord::ChangePartition(first))
+            .unwrap();
+        let before = image.clone();
+        assert!(matches!(
+            image.apply(&MetadataRecord::ChangePartition(second)),
+            Err(ApplyError::StalePartitionEpoch {
+                expected: 0,
+                actual: 1,
+                ..
+            })
+        ));
+        assert_eq!(image, before);
+    }
+
+    #[test]
+    fn fencing_and_unfencing_flip_liveness_of_registered_brokers_only() {
+        let mut image = image_with(&[1, 2], &[&[1]]);
+        image.apply(&MetadataRecord::FenceBroker { id: 2 }).unwrap();
+        assert!(!image.is_live(2));
+        assert_eq!(image.live_brokers().count(), 1);
+        image
+            .apply(&MetadataRecord::UnfenceBroker { id: 2 })
+            .unwrap();
+        assert!(image.is_live(2));
+        assert_eq!(
+            image.apply(&MetadataRecord::FenceBroker { id: 9 }),
+            Err(ApplyError::UnknownBroker(9))
+        );
+    }
+
+    #[test]
+    fn records_round_trip_through_serde() {
+        let record = MetadataRecord::ChangePartition(PartitionChange {
+            topic: "t".into(),
+            partition: 3,
+            expected_partition_epoch: 7,
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 3],
+            leader: None,
+            adding: vec![3],
+            removing: vec![],
+        });
+        let json = serde_json::to_string(&record).unwrap();
+        assert_eq!(
+            serde_json::from_str::<MetadataRecord>(&json).unwrap(),
+            record
+        );
+    }
+}
