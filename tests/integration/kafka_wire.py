@@ -15,12 +15,14 @@ API_FETCH = 1
 API_LIST_OFFSETS = 2
 API_METADATA = 3
 API_API_VERSIONS = 18
+API_OFFSET_FOR_LEADER_EPOCH = 23
 
 ERR_NONE = 0
 ERR_CORRUPT_MESSAGE = 2
 ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
 ERR_MESSAGE_TOO_LARGE = 10
 ERR_UNSUPPORTED_VERSION = 35
+ERR_UNKNOWN_LEADER_EPOCH = 75
 
 COMPRESSION = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
@@ -474,3 +476,18 @@ def list_offsets(conn: KafkaConnection, topic: str, partition: int, timestamp: i
             if index == partition:
                 return error, ts, offset
     raise AssertionError(f"no ListOffsets answer for {topic}/{partition}")
+
+
+def offset_for_leader_epoch(conn: KafkaConnection, topic: str, partition: int, leader_epoch: int,
+                            current_leader_epoch: int = -1) -> tuple[int, int, int]:
+    """OffsetForLeaderEpoch v2: (error code, leader epoch, end offset) where `leader_epoch` ends."""
+    body = array([topic], lambda t: string(t) + array(
+        [partition], lambda p: i32(p) + i32(current_leader_epoch) + i32(leader_epoch)))
+    corr = conn.send_request(API_OFFSET_FOR_LEADER_EPOCH, 2, body)
+    r = conn.recv_response(corr)
+    r.i32()  # throttle time
+    for _name, parts in r.array(lambda x: (x.string(), x.array(lambda y: (y.i16(), y.i32(), y.i32(), y.i64())))):
+        for error, index, epoch, end_offset in parts:
+            if index == partition:
+                return error, epoch, end_offset
+    raise AssertionError(f"no OffsetForLeaderEpoch answer for {topic}/{partition}")

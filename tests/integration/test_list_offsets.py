@@ -125,3 +125,19 @@ def test_offsets_for_times_with_out_of_order_timestamps_returns_the_first_offset
     queries = {base: 0, base + 4000: 0, base + 5000: 0, base + 5001: 3, base + 7000: 3, base + 7001: -1}
     got = offsets_for_times(broker.bootstrap, name, 0, list(queries))
     assert dict(zip(queries, got)) == queries
+
+
+def test_offset_for_leader_epoch_answers_the_log_end_for_the_current_epoch_across_restart(broker, topic):
+    name = topic(partitions=2)
+    assert_delivered(produce_all(producer(broker.bootstrap), name, [dict(value=b"x", partition=0)] * 7))
+    for restart in (False, True):
+        if restart:
+            broker.restart()
+        with wire.KafkaConnection(broker.bootstrap) as conn:
+            assert wire.offset_for_leader_epoch(conn, name, 0, 0) == (0, 0, 7)
+            assert wire.offset_for_leader_epoch(conn, name, 1, 0) == (0, 0, 0), "empty partition"
+            assert wire.offset_for_leader_epoch(conn, name, 0, 0, current_leader_epoch=0) == (0, 0, 7)
+            error, _, _ = wire.offset_for_leader_epoch(conn, name, 0, 0, current_leader_epoch=3)
+            assert error == wire.ERR_UNKNOWN_LEADER_EPOCH
+            error, _, _ = wire.offset_for_leader_epoch(conn, "no-such-topic", 0, 0)
+            assert error == wire.ERR_UNKNOWN_TOPIC_OR_PARTITION

@@ -102,6 +102,7 @@ async fn route(broker: &Broker, peer: SocketAddr, fixed: FixedHeader, mut frame:
         },
         ApiKey::Fetch => serve!(handlers::fetch::handle),
         ApiKey::ListOffsets => serve!(handlers::list_offsets::handle),
+        ApiKey::OffsetForLeaderEpoch => serve!(handlers::offset_for_leader_epoch::handle),
         ApiKey::CreateTopics => serve!(handlers::create_topics::handle),
         ApiKey::DeleteTopics => serve!(handlers::delete_topics::handle),
         ApiKey::CreatePartitions => serve!(handlers::create_partitions::handle),

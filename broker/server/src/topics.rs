@@ -23,6 +23,8 @@ pub struct Partition {
 impl Partition {
     fn open(store: &Store, record: &PartitionRecord) -> Result<Self, StorageError> {
         let log = store.open_log(record.log_id)?;
+        // This broker leads every partition it has, always at the same epoch.
+        log.become_leader(crate::broker::LEADER_EPOCH)?;
         let (high_watermark, _) = watch::channel(log.offsets().high_watermark);
         Ok(Self {
             index: record.index,

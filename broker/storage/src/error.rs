@@ -42,6 +42,8 @@ pub enum StorageError {
         current: i16,
         got: i16,
     },
+    #[error("replicated batch starts at offset {got}, but the log ends at {expected}")]
+    NotContiguous { expected: i64, got: i64 },
     #[error("offset {offset} is outside the log [{log_start_offset}, {high_watermark}]")]
     OffsetOutOfRange {
         offset: i64,

@@ -34,6 +34,24 @@ pub fn state_key(log_id: u64) -> [u8; 8] {
     log_id.to_be_bytes()
 }
 
+/// Key of a leader epoch cache entry: the log's state key, then the epoch. Epochs are never
+/// negative, so they sort numerically after the state key and before the next log's.
+pub fn epoch_key(log_id: u64, epoch: i32) -> [u8; 12] {
+    debug_assert!(epoch >= 0);
+    let mut key = [0u8; 12];
+    key[..8].copy_from_slice(&log_id.to_be_bytes());
+    key[8..].copy_from_slice(&(epoch as u32).to_be_bytes());
+    key
+}
+
+/// Splits an epoch key into log id and epoch.
+pub fn parse_epoch_key(key: &[u8]) -> Option<(u64, i32)> {
+    let key: &[u8; 12] = key.try_into().ok()?;
+    let id = u64::from_be_bytes(key[..8].try_into().ok()?);
+    let epoch = u32::from_be_bytes(key[8..].try_into().ok()?) as i32;
+    Some((id, epoch))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,11 +5,13 @@
 //! request handling. Callers serialise appends per log; reads may run concurrently with them.
 
 mod catalog;
+pub mod epochs;
 mod error;
 mod groups;
 mod keys;
 mod log;
 pub mod producers;
+mod replica;
 pub mod retention;
 mod store;
 
@@ -20,5 +22,7 @@ pub use keys::{log_end_key, log_key, parse_log_key};
 pub use log::{AppendInfo, AppendOptions, LogOffsets, PartitionLog, ReadResult};
 pub use store::{Store, StoreOptions};
 
+#[cfg(test)]
+mod replica_tests;
 #[cfg(test)]
 mod tests;

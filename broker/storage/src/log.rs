@@ -3,9 +3,13 @@
 //! Layout: `log` holds each batch under (log id, base offset) exactly as the client sent it,
 //! except for the base offset and leader epoch the broker assigns; `time_index` holds each
 //! batch's max timestamp under the same key; `log_state` holds the log start offset and high
-//! watermark; `producers` holds idempotent producer state (see `producers`). One append is one
-//! atomic RocksDB write of all of them, so after a crash the log, its index, its state and its
-//! producer sequences always agree.
+//! watermark, and the leader epoch cache (see `epochs`); `producers` holds idempotent producer
+//! state (see `producers`). One append is one atomic RocksDB write of all of them, so after a
+//! crash the log, its index, its state, its epochs and its producer sequences always agree.
+//!
+//! The high watermark trails the log end offset on a replicated partition: the replication
+//! runtime advances it as followers catch up. Consumers read below it; followers (see
+//! `replica`) read up to the log end.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,8 +18,9 @@ use bytes::{Bytes, BytesMut};
 use krait_protocol::batch::{self, BatchHeader, ValidBatch};
 use rocksdb::{DB, Direction, IteratorMode, ReadOptions, WriteBatch};
 
+use crate::epochs::{EpochEntry, LeaderEpochCache};
 use crate::error::{Result, StorageError};
-use crate::keys::{log_end_key, log_key, parse_log_key, state_key};
+use crate::keys::{epoch_key, log_end_key, log_key, parse_epoch_key, parse_log_key, state_key};
 use crate::producers::{self, BatchMetadata, NO_PRODUCER_ID, ProducerEntry, SequenceCheck};
 use crate::retention::{self, BatchSummary, RetentionLimits, RetentionPlan};
 use crate::store::{CF_LOG, CF_LOG_STATE, CF_PRODUCERS, CF_TIME_INDEX, StoreOptions};
@@ -45,6 +50,10 @@ pub struct AppendOptions {
     pub leader_epoch: i32,
     /// The broker's clock, for topics whose timestamps are the log append time.
     pub log_append_time: Option<i64>,
+    /// Move the high watermark to the new log end: true when this broker is the partition's
+    /// only in-sync replica, so what it wrote is committed. A replicated leader leaves it to the
+    /// replication runtime (`advance_high_watermark`).
+    pub advance_high_watermark: bool,
 }
 
 /// Batches read from a log, concatenated as a Fetch response carries them.
@@ -57,18 +66,19 @@ pub struct ReadResult {
 /// A partition log. Appends are serialised by an internal lock; reads take no lock beyond a
 /// copy of the offsets, and see only batches below the high watermark.
 pub struct PartitionLog {
-    id: u64,
-    db: Arc<DB>,
-    options: StoreOptions,
-    inner: Mutex<LogInner>,
+    pub(crate) id: u64,
+    pub(crate) db: Arc<DB>,
+    pub(crate) options: StoreOptions,
+    pub(crate) inner: Mutex<LogInner>,
 }
 
 /// What appends change, under one lock.
-struct LogInner {
-    offsets: LogOffsets,
+pub(crate) struct LogInner {
+    pub(crate) offsets: LogOffsets,
     /// Bytes of all batches in the log, for retention.bytes.
-    size_bytes: u64,
-    producers: HashMap<i64, ProducerEntry>,
+    pub(crate) size_bytes: u64,
+    pub(crate) producers: HashMap<i64, ProducerEntry>,
+    pub(crate) epochs: LeaderEpochCache,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -82,18 +92,26 @@ impl std::fmt::Debug for PartitionLog {
 
 impl PartitionLog {
     pub(crate) fn open(db: Arc<DB>, id: u64, options: StoreOptions) -> Result<Self> {
-        let (log_start_offset, _) = read_state(&db, id)?;
+        let (log_start_offset, high_watermark) = read_state(&db, id)?;
         let log_end_offset = match last_batch(&db, id)? {
             Some(h) => h.last_offset() + 1,
             None => log_start_offset,
         };
-        // A single broker acknowledges only what it has written, so everything on disk is
-        // committed: the high watermark is the log end offset.
+        // The persisted high watermark is written with every append that advances it, so it is
+        // never past the log end; the clamp only guards against a log truncated since.
         let offsets = LogOffsets {
             log_start_offset,
-            high_watermark: log_end_offset,
+            high_watermark: high_watermark.clamp(log_start_offset, log_end_offset),
             log_end_offset,
         };
+        let mut epochs = load_epochs(&db, id)?;
+        if epochs.latest_epoch().is_none() && log_end_offset > log_start_offset {
+            // Written before the log kept an epoch cache: every batch carries the single-broker
+            // epoch of the first one. Held in memory only; the next new epoch is persisted.
+            if let Some(h) = first_batch(&db, id, log_start_offset)? {
+                epochs.assign(h.partition_leader_epoch, log_start_offset);
+            }
+        }
         let producers = load_producers(&db, id)?;
         let size_bytes = scan_index(&db, id, log_start_offset, i64::MAX)?
             .iter()
@@ -107,6 +125,7 @@ impl PartitionLog {
                 offsets,
                 size_bytes,
                 producers,
+                epochs,
             }),
         })
     }
@@ -119,13 +138,13 @@ impl PartitionLog {
         self.lock().offsets
     }
 
-    fn lock(&self) -> MutexGuard<'_, LogInner> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, LogInner> {
         // A panic while holding the lock cannot leave the state half-updated (it is replaced
         // only after the write succeeds), so a poisoned lock is still consistent.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+    pub(crate) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         self.db
             .cf_handle(name)
             .expect("column family created at open")
@@ -143,6 +162,7 @@ impl PartitionLog {
             AppendOptions {
                 leader_epoch,
                 log_append_time: None,
+                advance_high_watermark: true,
             },
         )
     }
@@ -228,7 +248,11 @@ impl PartitionLog {
         }
         let updated = LogOffsets {
             log_end_offset: plan.next,
-            high_watermark: plan.next,
+            high_watermark: if options.advance_high_watermark {
+                plan.next
+            } else {
+                inner.offsets.high_watermark
+            },
             ..inner.offsets
         };
         plan.write.put_cf(
@@ -236,6 +260,10 @@ impl PartitionLog {
             state_key(self.id),
             encode_state(&updated),
         );
+        let mut epochs = inner.epochs.clone();
+        if let Some(entry) = epochs.assign(leader_epoch, inner.offsets.log_end_offset) {
+            self.put_epoch(&mut plan.write, entry);
+        }
         for (producer_id, entry) in &plan.producers {
             plan.write.put_cf(
                 self.cf(CF_PRODUCERS),
@@ -251,6 +279,7 @@ impl PartitionLog {
         inner.offsets = updated;
         inner.size_bytes += plan.bytes;
         inner.producers.extend(plan.producers);
+        inner.epochs = epochs;
         Ok(AppendInfo {
             base_offset,
             last_offset,
@@ -263,21 +292,37 @@ impl PartitionLog {
     /// batch is returned whole even when larger, so a consumer can always make progress).
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult> {
         let offsets = self.offsets();
-        if offset < offsets.log_start_offset || offset > offsets.high_watermark {
+        self.read_below(offset, max_bytes, offsets, offsets.high_watermark)
+    }
+
+    /// `read` for a follower: up to the log end offset, past the high watermark.
+    pub fn read_for_follower(&self, offset: i64, max_bytes: usize) -> Result<ReadResult> {
+        let offsets = self.offsets();
+        self.read_below(offset, max_bytes, offsets, offsets.log_end_offset)
+    }
+
+    fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        offsets: LogOffsets,
+        limit: i64,
+    ) -> Result<ReadResult> {
+        if offset < offsets.log_start_offset || offset > limit {
             return Err(StorageError::OffsetOutOfRange {
                 offset,
                 log_start_offset: offsets.log_start_offset,
-                high_watermark: offsets.high_watermark,
+                high_watermark: limit,
             });
         }
         let mut records = BytesMut::new();
-        if offset == offsets.high_watermark {
+        if offset == limit {
             return Ok(ReadResult {
                 records: records.freeze(),
                 offsets,
             });
         }
-        let mut iter = self.batch_iter(self.cf(CF_LOG), offsets.high_watermark);
+        let mut iter = self.batch_iter(self.cf(CF_LOG), limit);
         iter.seek_for_prev(log_key(self.id, offset));
         if !iter.valid() {
             iter.seek(log_key(self.id, offsets.log_start_offset));
@@ -380,11 +425,15 @@ impl PartitionLog {
             state_key(self.id),
             encode_state(&updated),
         );
+        let mut epochs = inner.epochs.clone();
+        let (removed, moved) = epochs.truncate_from_start(plan.new_log_start_offset);
+        self.rewrite_epochs(&mut write, &removed, moved);
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(self.options.sync_writes);
         self.db
             .write_opt(write, &wo)
             .map_err(StorageError::db("delete by retention"))?;
+        inner.epochs = epochs;
         inner.offsets.log_start_offset = plan.new_log_start_offset;
         inner.size_bytes = inner.size_bytes.saturating_sub(plan.bytes);
         Ok(Some(plan))
@@ -407,10 +456,35 @@ impl PartitionLog {
             let cf = db.cf_handle(name).expect("column family created at open");
             write.delete_range_cf(cf, log_key(id, 0), log_end_key(id));
         }
+        // The state key and the epoch keys of a log share its 8-byte prefix.
         let state = db
             .cf_handle(CF_LOG_STATE)
             .expect("column family created at open");
-        write.delete_cf(state, state_key(id));
+        write.delete_range_cf(state, state_key(id), state_key(id + 1));
+    }
+
+    /// Adds a leader epoch cache entry to `write`.
+    pub(crate) fn put_epoch(&self, write: &mut WriteBatch, entry: EpochEntry) {
+        write.put_cf(
+            self.cf(CF_LOG_STATE),
+            epoch_key(self.id, entry.epoch),
+            entry.start_offset.to_be_bytes(),
+        );
+    }
+
+    /// Deletes the `removed` epochs and writes `changed` in `write`.
+    pub(crate) fn rewrite_epochs(
+        &self,
+        write: &mut WriteBatch,
+        removed: &[i32],
+        changed: Option<EpochEntry>,
+    ) {
+        for epoch in removed {
+            write.delete_cf(self.cf(CF_LOG_STATE), epoch_key(self.id, *epoch));
+        }
+        if let Some(entry) = changed {
+            self.put_epoch(write, entry);
+        }
     }
 }
 
@@ -483,7 +557,7 @@ fn corrupt_producer(key: &[u8]) -> StorageError {
 }
 
 /// Time index value: the batch's max timestamp and its size in bytes.
-fn encode_index(max_timestamp: i64, size: usize) -> [u8; 12] {
+pub(crate) fn encode_index(max_timestamp: i64, size: usize) -> [u8; 12] {
     let mut v = [0u8; 12];
     v[..8].copy_from_slice(&max_timestamp.to_be_bytes());
     v[8..].copy_from_slice(&(size as u32).to_be_bytes());
@@ -500,7 +574,7 @@ fn decode_index(v: &[u8]) -> Option<(i64, u64)> {
 
 /// Summaries of the batches with base offsets in `[from, to)`, oldest first, from the index
 /// alone: 28 bytes a batch instead of the batches themselves.
-fn scan_index(db: &DB, id: u64, from: i64, to: i64) -> Result<Vec<BatchSummary>> {
+pub(crate) fn scan_index(db: &DB, id: u64, from: i64, to: i64) -> Result<Vec<BatchSummary>> {
     let cf = db
         .cf_handle(CF_TIME_INDEX)
         .expect("column family created at open");
@@ -532,7 +606,35 @@ fn corrupt_index(key: &[u8]) -> StorageError {
     }
 }
 
-fn encode_state(o: &LogOffsets) -> [u8; 16] {
+/// The leader epoch cache persisted under the log's epoch keys.
+fn load_epochs(db: &DB, id: u64) -> Result<LeaderEpochCache> {
+    let cf = db
+        .cf_handle(CF_LOG_STATE)
+        .expect("column family created at open");
+    let mut opts = ReadOptions::default();
+    opts.set_iterate_upper_bound(state_key(id + 1).to_vec());
+    let start = state_key(id);
+    let mut entries = Vec::new();
+    for item in db.iterator_cf_opt(cf, opts, IteratorMode::From(&start, Direction::Forward)) {
+        let (key, value) = item.map_err(StorageError::db("load leader epochs"))?;
+        if key.len() == start.len() {
+            continue; // the offsets, not an epoch
+        }
+        let corrupt = || StorageError::Corrupt {
+            what: "leader epoch entry",
+            detail: format!("log {id}: {key:?}"),
+        };
+        let (_, epoch) = parse_epoch_key(&key).ok_or_else(corrupt)?;
+        let start_offset = i64::from_be_bytes(value.as_ref().try_into().map_err(|_| corrupt())?);
+        entries.push(EpochEntry {
+            epoch,
+            start_offset,
+        });
+    }
+    Ok(LeaderEpochCache::from_entries(entries))
+}
+
+pub(crate) fn encode_state(o: &LogOffsets) -> [u8; 16] {
     let mut v = [0u8; 16];
     v[..8].copy_from_slice(&o.log_start_offset.to_be_bytes());
     v[8..].copy_from_slice(&o.high_watermark.to_be_bytes());
@@ -558,6 +660,23 @@ fn read_state(db: &DB, id: u64) -> Result<(i64, i64)> {
             detail: format!("{} bytes for log {id}", v.len()),
         }),
     }
+}
+
+fn first_batch(db: &DB, id: u64, from: i64) -> Result<Option<BatchHeader>> {
+    let cf = db.cf_handle(CF_LOG).expect("column family created at open");
+    let mut opts = ReadOptions::default();
+    opts.set_iterate_upper_bound(log_end_key(id).to_vec());
+    let mut iter = db.raw_iterator_cf_opt(cf, opts);
+    iter.seek(log_key(id, from));
+    iter.status()
+        .map_err(StorageError::db("find first batch"))?;
+    iter.value()
+        .map(BatchHeader::parse)
+        .transpose()
+        .map_err(|e| StorageError::Corrupt {
+            what: "first batch",
+            detail: e.to_string(),
+        })
 }
 
 fn last_batch(db: &DB, id: u64) -> Result<Option<BatchHeader>> {

@@ -10,11 +10,11 @@ use krait_protocol::kafka_protocol::records::{
 
 use crate::*;
 
-fn batch(n: usize, first_ts: i64) -> ValidBatch {
+pub(crate) fn batch(n: usize, first_ts: i64) -> ValidBatch {
     producer_batch(n, first_ts, -1, -1, -1)
 }
 
-fn idempotent(n: usize, producer_id: i64, epoch: i16, first_seq: i32) -> ValidBatch {
+pub(crate) fn idempotent(n: usize, producer_id: i64, epoch: i16, first_seq: i32) -> ValidBatch {
     producer_batch(n, 0, producer_id, epoch, first_seq)
 }
 
@@ -59,7 +59,7 @@ fn producer_batch(
     validate_batches(&buf.freeze()).unwrap().remove(0)
 }
 
-fn headers(records: &Bytes) -> Vec<BatchHeader> {
+pub(crate) fn headers(records: &Bytes) -> Vec<BatchHeader> {
     let mut out = Vec::new();
     let mut at = 0;
     while at < records.len() {
@@ -70,7 +70,7 @@ fn headers(records: &Bytes) -> Vec<BatchHeader> {
     out
 }
 
-fn open(dir: &tempfile::TempDir) -> Store {
+pub(crate) fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(dir.path(), StoreOptions::default()).unwrap()
 }
 

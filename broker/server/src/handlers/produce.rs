@@ -97,6 +97,7 @@ fn append(
     let options = AppendOptions {
         leader_epoch: LEADER_EPOCH,
         log_append_time,
+        advance_high_watermark: true,
     };
     let info = partition.log.append_with(&batches, options).map_err(|e| {
         let error = match e {

@@ -16,18 +16,18 @@ use krait_protocol::kafka_protocol::records::{
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 
-fn broker(dir: &tempfile::TempDir) -> Arc<Broker> {
+pub(super) fn broker(dir: &tempfile::TempDir) -> Arc<Broker> {
     let config =
         BrokerConfig::parse_from(["krait-broker", "--data-dir", dir.path().to_str().unwrap()]);
     let advertised = config.validate().unwrap();
     Arc::new(Broker::open(config, advertised).unwrap())
 }
 
-fn name(s: &str) -> TopicName {
+pub(super) fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
 
-fn range(key: ApiKey) -> std::ops::RangeInclusive<i16> {
+pub(super) fn range(key: ApiKey) -> std::ops::RangeInclusive<i16> {
     let a = SUPPORTED_APIS.iter().find(|a| a.key == key).unwrap();
     a.min..=a.max
 }
@@ -41,7 +41,7 @@ fn encodes_at_every_version<R: Encodable>(key: ApiKey, response: &R) {
     }
 }
 
-fn batch(values: &[&str], first_ts: i64) -> Bytes {
+pub(super) fn batch(values: &[&str], first_ts: i64) -> Bytes {
     producer_batch(values, first_ts, -1, -1, 0)
 }
 
@@ -109,7 +109,12 @@ fn create_request(
     r
 }
 
-fn produce_request(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+pub(super) fn produce_request(
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+    acks: i16,
+) -> ProduceRequest {
     let mut p = produce_request::PartitionProduceData::default();
     p.index = partition;
     p.records = Some(records);
@@ -146,7 +151,7 @@ fn fetch_request(
     r
 }
 
-async fn create(b: &Broker, topic: &str, partitions: i32) {
+pub(super) async fn create(b: &Broker, topic: &str, partitions: i32) {
     let r = super::create_topics::handle(b, 7, create_request(topic, partitions, 1, &[])).await;
     assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
 }

@@ -1,0 +1,243 @@
+//! What replication needs of a partition log beyond produce and fetch: appending a leader's
+//! batches verbatim (a follower), truncating to the point where a follower's log diverges from
+//! its new leader's, advancing the high watermark, and answering OffsetForLeaderEpoch.
+//!
+//! Each operation is one atomic RocksDB write under the log's append lock, like an append.
+//! The decisions (where to truncate, how far the high watermark may go) are the replication
+//! runtime's; this module only carries them out durably.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use krait_protocol::batch::{self, BatchHeader};
+use rocksdb::WriteBatch;
+
+use crate::error::{Result, StorageError};
+use crate::keys::{log_end_key, log_key};
+use crate::log::{LogOffsets, PartitionLog, encode_index, encode_state, scan_index};
+use crate::producers::{self, BatchMetadata, NO_PRODUCER_ID, ProducerEntry};
+use crate::store::{CF_LOG, CF_LOG_STATE, CF_PRODUCERS, CF_TIME_INDEX};
+
+impl PartitionLog {
+    /// Appends batches exactly as the leader stored them — offsets, leader epochs and all — at
+    /// this log's end. They must continue the log: the first batch starts at the log end offset
+    /// and each next one where the previous ended. The high watermark does not move (the leader
+    /// says where it is). Producer state and the epoch cache follow the batches, so this replica
+    /// can lead later with the same duplicate detection and truncation answers.
+    pub fn append_replicated(&self, records: &Bytes) -> Result<LogOffsets> {
+        if records.is_empty() {
+            return Ok(self.offsets());
+        }
+        let batches = batch::validate_batches(records).map_err(|e| StorageError::Corrupt {
+            what: "replicated batch",
+            detail: e.to_string(),
+        })?;
+        let mut inner = self.lock();
+        let mut write = WriteBatch::default();
+        let mut epochs = inner.epochs.clone();
+        let mut updated_producers: HashMap<i64, ProducerEntry> = HashMap::new();
+        let (mut next, mut bytes) = (inner.offsets.log_end_offset, 0u64);
+        for b in &batches {
+            let h = &b.header;
+            if h.base_offset != next {
+                return Err(StorageError::NotContiguous {
+                    expected: next,
+                    got: h.base_offset,
+                });
+            }
+            let key = log_key(self.id, h.base_offset);
+            write.put_cf(self.cf(CF_LOG), key, &b.bytes);
+            write.put_cf(
+                self.cf(CF_TIME_INDEX),
+                key,
+                encode_index(h.max_timestamp, b.bytes.len()),
+            );
+            if let Some(entry) = epochs.assign(h.partition_leader_epoch, h.base_offset) {
+                self.put_epoch(&mut write, entry);
+            }
+            if h.producer_id != NO_PRODUCER_ID {
+                let entry = updated_producers.entry(h.producer_id).or_insert_with(|| {
+                    inner
+                        .producers
+                        .get(&h.producer_id)
+                        .cloned()
+                        .unwrap_or_default()
+                });
+                producers::record(entry, h.producer_epoch, metadata(h));
+            }
+            next = h.last_offset() + 1;
+            bytes += b.bytes.len() as u64;
+        }
+        let updated = LogOffsets {
+            log_end_offset: next,
+            ..inner.offsets
+        };
+        write.put_cf(
+            self.cf(CF_LOG_STATE),
+            crate::keys::state_key(self.id),
+            encode_state(&updated),
+        );
+        for (producer_id, entry) in &updated_producers {
+            write.put_cf(
+                self.cf(CF_PRODUCERS),
+                log_key(self.id, *producer_id),
+                producers::encode(entry),
+            );
+        }
+        self.write(write, "append replicated")?;
+        inner.offsets = updated;
+        inner.size_bytes += bytes;
+        inner.producers.extend(updated_producers);
+        inner.epochs = epochs;
+        Ok(updated)
+    }
+
+    /// Removes every record at or after `offset` (a whole batch if `offset` falls inside one),
+    /// with the epochs that began there and the producer batches stored there. The high
+    /// watermark never stays above the new log end. Returns the new offsets.
+    pub fn truncate_to(&self, offset: i64) -> Result<LogOffsets> {
+        let mut inner = self.lock();
+        if offset >= inner.offsets.log_end_offset {
+            return Ok(inner.offsets);
+        }
+        let cut = self.batch_boundary_at_or_before(offset.max(inner.offsets.log_start_offset))?;
+        let removed_bytes: u64 = scan_index(&self.db, self.id, cut, i64::MAX)?
+            .iter()
+            .map(|b| b.size)
+            .sum();
+        let mut write = WriteBatch::default();
+        let (from, to) = (log_key(self.id, cut), log_end_key(self.id));
+        write.delete_range_cf(self.cf(CF_LOG), from, to);
+        write.delete_range_cf(self.cf(CF_TIME_INDEX), from, to);
+        let mut epochs = inner.epochs.clone();
+        let removed_epochs = epochs.truncate_from_end(cut);
+        self.rewrite_epochs(&mut write, &removed_epochs, None);
+        let mut producers = inner.producers.clone();
+        for (producer_id, entry) in producers.iter_mut() {
+            let before = entry.batches.len();
+            entry.batches.retain(|b| b.base_offset < cut);
+            if entry.batches.len() != before {
+                write.put_cf(
+                    self.cf(CF_PRODUCERS),
+                    log_key(self.id, *producer_id),
+                    producers::encode(entry),
+                );
+            }
+        }
+        let updated = LogOffsets {
+            log_end_offset: cut,
+            high_watermark: inner.offsets.high_watermark.min(cut),
+            ..inner.offsets
+        };
+        write.put_cf(
+            self.cf(CF_LOG_STATE),
+            crate::keys::state_key(self.id),
+            encode_state(&updated),
+        );
+        self.write(write, "truncate")?;
+        inner.offsets = updated;
+        inner.size_bytes = inner.size_bytes.saturating_sub(removed_bytes);
+        inner.epochs = epochs;
+        inner.producers = producers;
+        Ok(updated)
+    }
+
+    /// Moves the high watermark forward to `high_watermark`, never backwards and never past the
+    /// log end. Returns the offsets after the move.
+    pub fn advance_high_watermark(&self, high_watermark: i64) -> Result<LogOffsets> {
+        let mut inner = self.lock();
+        let target = high_watermark.min(inner.offsets.log_end_offset);
+        if target <= inner.offsets.high_watermark {
+            return Ok(inner.offsets);
+        }
+        let updated = LogOffsets {
+            high_watermark: target,
+            ..inner.offsets
+        };
+        let mut write = WriteBatch::default();
+        write.put_cf(
+            self.cf(CF_LOG_STATE),
+            crate::keys::state_key(self.id),
+            encode_state(&updated),
+        );
+        // Not fsynced even with --fsync: a high watermark found lower after a crash is only
+        // recomputed from the replicas, never a lost record.
+        self.db
+            .write(write)
+            .map_err(StorageError::db("advance high watermark"))?;
+        inner.offsets = updated;
+        Ok(updated)
+    }
+
+    /// Where `epoch` ends in this log (OffsetForLeaderEpoch): the largest epoch known not above
+    /// it and the offset where the next one starts, or the log end.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        let inner = self.lock();
+        inner
+            .epochs
+            .end_offset_for(epoch, inner.offsets.log_end_offset)
+    }
+
+    /// Starts leader epoch `epoch` at the log end offset, as a new leader does before its first
+    /// append (Kafka's rule), so OffsetForLeaderEpoch answers for the epoch at once, even for an
+    /// empty log. Nothing happens if the log already knows that epoch or a newer one.
+    pub fn become_leader(&self, epoch: i32) -> Result<()> {
+        let mut inner = self.lock();
+        let mut epochs = inner.epochs.clone();
+        let Some(entry) = epochs.assign(epoch, inner.offsets.log_end_offset) else {
+            return Ok(());
+        };
+        let mut write = WriteBatch::default();
+        self.put_epoch(&mut write, entry);
+        self.write(write, "start leader epoch")?;
+        inner.epochs = epochs;
+        Ok(())
+    }
+
+    /// The newest leader epoch among the batches in this log.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.lock().epochs.latest_epoch()
+    }
+
+    /// The base offset of the batch containing `offset`, or `offset` if no batch does.
+    fn batch_boundary_at_or_before(&self, offset: i64) -> Result<i64> {
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_LOG));
+        iter.seek_for_prev(log_key(self.id, offset));
+        iter.status()
+            .map_err(StorageError::db("find truncation point"))?;
+        let Some(value) = iter.value() else {
+            return Ok(offset);
+        };
+        match crate::keys::parse_log_key(iter.key().unwrap_or_default()) {
+            Some((id, base)) if id == self.id => {
+                let h = BatchHeader::parse(value).map_err(|e| StorageError::Corrupt {
+                    what: "record batch",
+                    detail: e.to_string(),
+                })?;
+                Ok(if h.last_offset() >= offset {
+                    base
+                } else {
+                    offset
+                })
+            }
+            _ => Ok(offset),
+        }
+    }
+
+    fn write(&self, write: WriteBatch, step: &'static str) -> Result<()> {
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(self.options.sync_writes);
+        self.db
+            .write_opt(write, &wo)
+            .map_err(StorageError::db(step))
+    }
+}
+
+fn metadata(h: &BatchHeader) -> BatchMetadata {
+    BatchMetadata {
+        first_seq: h.base_sequence,
+        last_seq: producers::last_seq(h.base_sequence, h.last_offset_delta),
+        base_offset: h.base_offset,
+        last_offset: h.last_offset(),
+    }
+}
