@@ -1,0 +1,27 @@
+//! Data replication: one partition's replica on this broker, as leader or follower.
+//!
+//! Followers pull: each follower repeatedly asks the partition leader for the records after its
+//! log end, with the epoch of its last batch. The leader answers with records, or — when the
+//! follower's log has diverged after a leader change — with the epoch and offset where their
+//! logs part, and the follower truncates there (the OffsetForLeaderEpoch rule, carried in the
+//! fetch itself as Kafka's Fetch v12+ does). Pulling keeps the leader's work per follower to one
+//! read per request and lets a slow follower fall behind without back-pressuring the leader.
+//!
+//! [`PartitionReplica`] owns the rules at the I/O boundary: the log, the role, the high
+//! watermark channel. The arithmetic (high watermark, ISR shrink and expand, `acks=all`) is
+//! `krait_controller::isr`; the transport that carries fetches between brokers is the caller's.
+
+mod manager;
+mod replica;
+pub mod wire;
+
+pub use manager::{
+    Clock, FetchRequest, FetchSettings, ReplicaManager, ReplicaTransport, TransportError,
+};
+pub use replica::{PartitionReplica, ReplicaError, Role};
+pub use wire::{Diverging, FetchPartition, FetchedPartition, ReplicaFetchError};
+
+#[cfg(test)]
+mod manager_tests;
+#[cfg(test)]
+mod tests;

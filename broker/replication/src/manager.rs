@@ -1,0 +1,242 @@
+//! Every partition replica on this broker, the leader side of follower fetches (with a long
+//! poll, so an idle follower costs one parked request), and the follower side: one fetcher loop
+//! per remote leader, started when this broker starts following it and ending when it follows
+//! nothing there any more.
+//!
+//! The transport between brokers is a trait, so the same loops run over gRPC between processes
+//! and in memory in tests.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use krait_controller::BrokerId;
+use tokio::sync::Notify;
+
+use crate::replica::PartitionReplica;
+use crate::wire::{FetchPartition, FetchedPartition, ReplicaFetchError};
+
+/// A follower's whole fetch from one leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRequest {
+    pub replica_id: BrokerId,
+    pub max_wait_ms: u64,
+    pub max_bytes: usize,
+    pub partitions: Vec<FetchPartition>,
+}
+
+/// Carries follower fetches to a leader broker.
+pub trait ReplicaTransport: Send + Sync + 'static {
+    /// Sends `request` to broker `leader`; an error means the leader was not reached.
+    fn fetch(
+        &self,
+        leader: BrokerId,
+        request: FetchRequest,
+    ) -> impl Future<Output = Result<Vec<FetchedPartition>, TransportError>> + Send;
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("replica fetch to broker {leader} failed: {reason}")]
+pub struct TransportError {
+    pub leader: BrokerId,
+    pub reason: String,
+}
+
+/// The clock, in milliseconds; the manager reads it for follower progress.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// Tuning of the fetch loops.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchSettings {
+    pub max_wait_ms: u64,
+    pub max_bytes: usize,
+    /// Per partition, so one busy partition cannot starve the others.
+    pub partition_max_bytes: usize,
+    /// Pause after a failed fetch before the next try.
+    pub retry_backoff: Duration,
+}
+
+impl Default for FetchSettings {
+    fn default() -> Self {
+        Self {
+            max_wait_ms: 500,
+            max_bytes: 16 << 20,
+            partition_max_bytes: 1 << 20,
+            retry_backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+type Key = (String, i32);
+
+/// The replicas of one broker.
+pub struct ReplicaManager {
+    broker_id: BrokerId,
+    replicas: RwLock<BTreeMap<Key, Arc<PartitionReplica>>>,
+    /// Wakes parked follower fetches: a leader appended.
+    appended: Notify,
+    /// Leaders with a running fetcher loop.
+    fetching_from: Mutex<BTreeSet<BrokerId>>,
+    clock: Clock,
+    settings: FetchSettings,
+}
+
+impl std::fmt::Debug for ReplicaManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicaManager")
+            .field("broker_id", &self.broker_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReplicaManager {
+    pub fn new(broker_id: BrokerId, clock: Clock, settings: FetchSettings) -> Arc<Self> {
+        Arc::new(Self {
+            broker_id,
+            replicas: RwLock::new(BTreeMap::new()),
+            appended: Notify::new(),
+            fetching_from: Mutex::new(BTreeSet::new()),
+            clock,
+            settings,
+        })
+    }
+
+    pub fn broker_id(&self) -> BrokerId {
+        self.broker_id
+    }
+
+    pub fn insert(&self, topic: &str, partition: i32, replica: Arc<PartitionReplica>) {
+        self.write().insert((topic.to_string(), partition), replica);
+    }
+
+    pub fn remove(&self, topic: &str, partition: i32) -> Option<Arc<PartitionReplica>> {
+        self.write().remove(&(topic.to_string(), partition))
+    }
+
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<PartitionReplica>> {
+        self.read().get(&(topic.to_string(), partition)).cloned()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Key, Arc<PartitionReplica>>> {
+        self.replicas.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Key, Arc<PartitionReplica>>> {
+        self.replicas.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tells parked follower fetches that a leader appended.
+    pub fn notify_appended(&self) {
+        self.appended.notify_waiters();
+    }
+
+    /// Serves a follower's fetch as leader. When no partition has records or news for it, waits
+    /// up to `max_wait_ms` for an append before answering.
+    pub async fn serve(&self, request: &FetchRequest) -> Vec<FetchedPartition> {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms);
+        loop {
+            // Registered before serving, so an append in between still wakes this fetch.
+            let appended = self.appended.notified();
+            let answers = self.serve_once(request);
+            let worth_answering = answers
+                .iter()
+                .any(|a| !a.records.is_empty() || a.error.is_some() || a.diverging.is_some());
+            if worth_answering || tokio::time::Instant::now() >= deadline {
+                return answers;
+            }
+            if tokio::time::timeout_at(deadline, appended).await.is_err() {
+                return self.serve_once(request);
+            }
+        }
+    }
+
+    fn serve_once(&self, request: &FetchRequest) -> Vec<FetchedPartition> {
+        let now = (self.clock)();
+        let mut budget = request.max_bytes;
+        request
+            .partitions
+            .iter()
+            .map(|p| match self.get(&p.topic, p.partition) {
+                Some(replica) => {
+                    let limit = budget.min(self.settings.partition_max_bytes).max(1);
+                    let answer = replica.serve_fetch(p, limit, now);
+                    budget = budget.saturating_sub(answer.records.len());
+                    answer
+                }
+                None => FetchedPartition::error(p, ReplicaFetchError::NotLeaderOrFollower),
+            })
+            .collect()
+    }
+
+    /// What this broker follows, grouped by leader.
+    pub fn fetches_by_leader(&self) -> BTreeMap<BrokerId, Vec<FetchPartition>> {
+        let mut by_leader: BTreeMap<BrokerId, Vec<FetchPartition>> = BTreeMap::new();
+        for ((topic, partition), replica) in self.read().iter() {
+            if let Some((leader, fetch)) = replica.next_fetch(topic, *partition) {
+                by_leader.entry(leader).or_default().push(fetch);
+            }
+        }
+        by_leader
+    }
+
+    /// Applies a leader's answers as follower.
+    pub fn apply(&self, answers: &[FetchedPartition]) {
+        for answer in answers {
+            let Some(replica) = self.get(&answer.topic, answer.partition) else {
+                continue;
+            };
+            if let Err(e) = replica.apply_fetched(answer) {
+                tracing::warn!(topic = %answer.topic, partition = answer.partition, error = %e, "replicated fetch not applied");
+            }
+        }
+    }
+
+    /// Starts a fetcher loop for every leader this broker follows and has none for yet. Call it
+    /// after every role change.
+    pub fn ensure_fetchers<T: ReplicaTransport>(self: &Arc<Self>, transport: &Arc<T>) {
+        let leaders: Vec<BrokerId> = self.fetches_by_leader().into_keys().collect();
+        let mut running = self.fetching_from.lock().unwrap_or_else(|p| p.into_inner());
+        for leader in leaders {
+            if running.insert(leader) {
+                let (manager, transport) = (self.clone(), transport.clone());
+                tokio::spawn(async move { manager.fetch_loop(leader, transport).await });
+            }
+        }
+    }
+
+    /// Fetches from `leader` until this broker follows nothing there.
+    async fn fetch_loop<T: ReplicaTransport>(self: Arc<Self>, leader: BrokerId, transport: Arc<T>) {
+        tracing::debug!(leader, "replica fetcher started");
+        loop {
+            let partitions = {
+                let mut running = self.fetching_from.lock().unwrap_or_else(|p| p.into_inner());
+                let partitions = self.fetches_by_leader().remove(&leader).unwrap_or_default();
+                if partitions.is_empty() {
+                    running.remove(&leader);
+                    break;
+                }
+                partitions
+            };
+            let request = FetchRequest {
+                replica_id: self.broker_id,
+                max_wait_ms: self.settings.max_wait_ms,
+                max_bytes: self.settings.max_bytes,
+                partitions,
+            };
+            match transport.fetch(leader, request).await {
+                Ok(answers) => {
+                    self.apply(&answers);
+                    if answers.iter().any(|a| a.error.is_some()) {
+                        tokio::time::sleep(self.settings.retry_backoff).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(leader, error = %e, "replica fetch failed; retrying");
+                    tokio::time::sleep(self.settings.retry_backoff).await;
+                }
+            }
+        }
+        tracing::debug!(leader, "replica fetcher stopped");
+    }
+}

@@ -1,0 +1,211 @@
+//! Specifications of the replica manager: fetcher loops over an in-memory transport between
+//! three brokers in one process, with a way to cut a broker off.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use krait_controller::BrokerId;
+use krait_controller::isr::AcksAll;
+
+use crate::tests::{Broker, batch, broker};
+use crate::*;
+
+#[derive(Default)]
+struct Loopback {
+    managers: Mutex<BTreeMap<BrokerId, Arc<ReplicaManager>>>,
+    cut: Mutex<BTreeSet<BrokerId>>,
+}
+
+impl ReplicaTransport for Loopback {
+    async fn fetch(
+        &self,
+        leader: BrokerId,
+        request: FetchRequest,
+    ) -> Result<Vec<FetchedPartition>, TransportError> {
+        let cut = self.cut.lock().unwrap().clone();
+        let manager = self.managers.lock().unwrap().get(&leader).cloned();
+        match manager {
+            Some(m) if !cut.contains(&leader) && !cut.contains(&request.replica_id) => {
+                Ok(m.serve(&request).await)
+            }
+            _ => Err(TransportError {
+                leader,
+                reason: "unreachable".into(),
+            }),
+        }
+    }
+}
+
+struct Cluster {
+    transport: Arc<Loopback>,
+    managers: Vec<Arc<ReplicaManager>>,
+    replicas: Vec<Arc<PartitionReplica>>,
+    _brokers: Vec<Broker>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// Brokers 1, 2, 3 with partition t-0 led by 1 at epoch 0, ISR all three.
+fn cluster() -> Cluster {
+    let transport = Arc::new(Loopback::default());
+    let settings = FetchSettings {
+        max_wait_ms: 100,
+        retry_backoff: Duration::from_millis(20),
+        ..FetchSettings::default()
+    };
+    let (mut managers, mut replicas, mut brokers) = (Vec::new(), Vec::new(), Vec::new());
+    for id in 1..=3 {
+        let b = broker(id);
+        let replica = b.replica.clone();
+        let manager = ReplicaManager::new(id, Arc::new(now_ms), settings);
+        manager.insert("t", 0, replica.clone());
+        transport
+            .managers
+            .lock()
+            .unwrap()
+            .insert(id, manager.clone());
+        managers.push(manager);
+        replicas.push(replica);
+        brokers.push(b);
+    }
+    replicas[0]
+        .lead(0, &[1, 2, 3], &[1, 2, 3], now_ms())
+        .unwrap();
+    for r in &replicas[1..] {
+        r.follow(1, 0);
+    }
+    for m in &managers {
+        m.ensure_fetchers(&transport);
+    }
+    Cluster {
+        transport,
+        managers,
+        replicas,
+        _brokers: brokers,
+    }
+}
+
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_replicate_every_batch_and_acks_all_completes() {
+    let c = cluster();
+    let leader = &c.replicas[0];
+    let mut last = None;
+    for i in 0..50 {
+        let info = leader
+            .append_as_leader(&[batch(&["x", "y"])], None, Some(2))
+            .unwrap();
+        c.managers[0].notify_appended();
+        last = Some(info.last_offset + 1);
+        if i % 10 == 0 {
+            let status = leader
+                .wait_acks_all(info.last_offset + 1, 2, Duration::from_secs(10))
+                .await;
+            assert_eq!(status.unwrap(), AcksAll::Complete);
+        }
+    }
+    let end = last.unwrap();
+    assert_eq!(end, 100);
+    eventually(
+        "every replica has all 100 records and the high watermark",
+        || {
+            c.replicas.iter().all(|r| {
+                let o = r.log().offsets();
+                o.log_end_offset == end && o.high_watermark == end
+            })
+        },
+    )
+    .await;
+    let reference = leader
+        .log()
+        .read_for_follower(0, usize::MAX)
+        .unwrap()
+        .records;
+    for r in &c.replicas[1..] {
+        assert_eq!(
+            r.log().read_for_follower(0, usize::MAX).unwrap().records,
+            reference
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_follower_holds_acks_all_until_it_leaves_the_isr_then_catches_up() {
+    let c = cluster();
+    let leader = &c.replicas[0];
+    c.transport.cut.lock().unwrap().insert(3);
+    let info = leader
+        .append_as_leader(&[batch(&["a"])], None, Some(2))
+        .unwrap();
+    c.managers[0].notify_appended();
+    let pending = leader
+        .wait_acks_all(1, 2, Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert_eq!(
+        pending,
+        AcksAll::Pending,
+        "3 is in the ISR and has not fetched"
+    );
+
+    // The controller commits the shrink the leader asks for once 3 lags past the limit.
+    let lag_max_ms = 200;
+    let mut shrunk = None;
+    eventually("the leader asks to drop 3", || {
+        shrunk = leader.isr_change(now_ms(), lag_max_ms);
+        shrunk.is_some()
+    })
+    .await;
+    assert_eq!(shrunk.clone().unwrap(), vec![1, 2]);
+    leader
+        .lead(0, &[1, 2, 3], &shrunk.unwrap(), now_ms())
+        .unwrap();
+    let done = leader
+        .wait_acks_all(info.last_offset + 1, 2, Duration::from_secs(5))
+        .await;
+    assert_eq!(done.unwrap(), AcksAll::Complete);
+
+    c.transport.cut.lock().unwrap().clear();
+    eventually("3 catches up and may rejoin", || {
+        leader.isr_change(now_ms(), lag_max_ms) == Some(vec![1, 2, 3])
+    })
+    .await;
+    assert_eq!(c.replicas[2].log().offsets().log_end_offset, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetcher_stops_when_its_broker_follows_nothing_there_and_restarts_on_demand() {
+    let c = cluster();
+    c.replicas[1].go_offline();
+    c.replicas[2].go_offline();
+    eventually("no follower fetches remain", || {
+        c.managers[1].fetches_by_leader().is_empty()
+    })
+    .await;
+    c.replicas[1].follow(1, 0);
+    c.managers[1].ensure_fetchers(&c.transport);
+    c.replicas[0]
+        .append_as_leader(&[batch(&["z"])], None, None)
+        .unwrap();
+    c.managers[0].notify_appended();
+    eventually("2 replicated again", || {
+        c.replicas[1].log().offsets().log_end_offset == 1
+    })
+    .await;
+}

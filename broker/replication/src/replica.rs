@@ -1,0 +1,439 @@
+//! One partition's replica on this broker: its log, its role, and its high watermark channel.
+//!
+//! As leader it appends produce batches, serves follower fetches, tracks how far each follower
+//! has caught up, advances the high watermark to what the whole ISR holds, and says which ISR
+//! change the controller should commit. As follower it builds the next fetch and applies the
+//! leader's answer: append verbatim, or truncate where the logs diverged.
+//!
+//! The role lock is held across a leader append, so no batch is ever appended at an epoch this
+//! replica has already given up.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use krait_controller::BrokerId;
+use krait_controller::isr::{self, AcksAll, FollowerProgress};
+use krait_protocol::batch::ValidBatch;
+use krait_storage::{AppendInfo, AppendOptions, LogOffsets, PartitionLog, StorageError};
+use tokio::sync::watch;
+
+use crate::wire::{Diverging, FetchPartition, FetchedPartition, ReplicaFetchError};
+
+/// What this replica does for its partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Neither leads nor follows: not assigned here, or the partition has no leader.
+    Offline,
+    Leader {
+        epoch: i32,
+    },
+    Follower {
+        leader: BrokerId,
+        epoch: i32,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error("this broker does not lead the partition")]
+    NotLeader,
+    #[error("{isr} in-sync replicas, min.insync.replicas is {min}")]
+    NotEnoughReplicas { isr: usize, min: usize },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+struct Leading {
+    epoch: i32,
+    replicas: Vec<BrokerId>,
+    isr: Vec<BrokerId>,
+    followers: BTreeMap<BrokerId, FollowerProgress>,
+    /// The log end offset when this epoch began: a follower must reach it to rejoin the ISR.
+    epoch_start_offset: i64,
+}
+
+enum State {
+    Offline,
+    Leader(Leading),
+    Follower { leader: BrokerId, epoch: i32 },
+}
+
+/// A partition replica on broker `broker_id`.
+pub struct PartitionReplica {
+    broker_id: BrokerId,
+    log: PartitionLog,
+    state: Mutex<State>,
+    high_watermark: watch::Sender<i64>,
+}
+
+impl std::fmt::Debug for PartitionReplica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionReplica")
+            .field("broker_id", &self.broker_id)
+            .field("role", &self.role())
+            .field("offsets", &self.log.offsets())
+            .finish()
+    }
+}
+
+impl PartitionReplica {
+    pub fn new(broker_id: BrokerId, log: PartitionLog) -> Self {
+        let (high_watermark, _) = watch::channel(log.offsets().high_watermark);
+        Self {
+            broker_id,
+            log,
+            state: Mutex::new(State::Offline),
+            high_watermark,
+        }
+    }
+
+    pub fn log(&self) -> &PartitionLog {
+        &self.log
+    }
+
+    pub fn role(&self) -> Role {
+        match &*self.lock() {
+            State::Offline => Role::Offline,
+            State::Leader(l) => Role::Leader { epoch: l.epoch },
+            State::Follower { leader, epoch } => Role::Follower {
+                leader: *leader,
+                epoch: *epoch,
+            },
+        }
+    }
+
+    /// The ISR as this replica leads it (empty unless leading).
+    pub fn isr(&self) -> Vec<BrokerId> {
+        match &*self.lock() {
+            State::Leader(l) => l.isr.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Wakes on every high watermark change and every role change.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.high_watermark.subscribe()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every state change is a whole assignment after the fallible work, so a poisoned lock
+        // still holds a consistent state.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Leads at `epoch` with `replicas` and `isr` as the controller committed them. At the same
+    /// epoch (an ISR or replica change) the followers' progress is kept; at a new epoch it starts
+    /// afresh and the epoch begins at the log end.
+    pub fn lead(
+        &self,
+        epoch: i32,
+        replicas: &[BrokerId],
+        isr: &[BrokerId],
+        now_ms: i64,
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock();
+        let mut followers = match &mut *state {
+            State::Leader(l) if l.epoch == epoch => std::mem::take(&mut l.followers),
+            _ => {
+                self.log.become_leader(epoch)?;
+                BTreeMap::new()
+            }
+        };
+        followers.retain(|r, _| replicas.contains(r));
+        for r in replicas.iter().filter(|r| **r != self.broker_id) {
+            followers
+                .entry(*r)
+                .or_insert_with(|| FollowerProgress::new(now_ms));
+        }
+        let epoch_start_offset = match &*state {
+            State::Leader(l) if l.epoch == epoch => l.epoch_start_offset,
+            _ => self.log.offsets().log_end_offset,
+        };
+        let leading = Leading {
+            epoch,
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            followers,
+            epoch_start_offset,
+        };
+        *state = State::Leader(leading);
+        self.advance_high_watermark(&state)?;
+        self.high_watermark
+            .send_replace(self.log.offsets().high_watermark);
+        Ok(())
+    }
+
+    /// Follows `leader` at `epoch`. Nothing is truncated now: the first fetch finds out where
+    /// the logs diverge, if they do.
+    pub fn follow(&self, leader: BrokerId, epoch: i32) {
+        *self.lock() = State::Follower { leader, epoch };
+        self.high_watermark
+            .send_replace(self.log.offsets().high_watermark);
+    }
+
+    /// Stops leading or following (the partition moved away or has no leader).
+    pub fn go_offline(&self) {
+        *self.lock() = State::Offline;
+        self.high_watermark
+            .send_replace(self.log.offsets().high_watermark);
+    }
+
+    /// Appends a producer's batches as leader. With `acks_all_min_isr`, refuses when the ISR is
+    /// already smaller than `min.insync.replicas` (nothing is appended). The high watermark moves
+    /// at once when this broker is the only in-sync replica, else as followers catch up.
+    pub fn append_as_leader(
+        &self,
+        batches: &[ValidBatch],
+        log_append_time: Option<i64>,
+        acks_all_min_isr: Option<usize>,
+    ) -> Result<AppendInfo, ReplicaError> {
+        let state = self.lock();
+        let State::Leader(leading) = &*state else {
+            return Err(ReplicaError::NotLeader);
+        };
+        if let Some(min) = acks_all_min_isr
+            && !isr::may_append_acks_all(leading.isr.len(), min)
+        {
+            return Err(ReplicaError::NotEnoughReplicas {
+                isr: leading.isr.len(),
+                min,
+            });
+        }
+        let alone = leading.isr == [self.broker_id];
+        let info = self.log.append_with(
+            batches,
+            AppendOptions {
+                leader_epoch: leading.epoch,
+                log_append_time,
+                advance_high_watermark: alone,
+            },
+        )?;
+        if alone {
+            self.high_watermark
+                .send_replace(info.offsets.high_watermark);
+        }
+        Ok(info)
+    }
+
+    /// Where an `acks=all` batch ending at `end_offset` (last offset + 1) stands now.
+    pub fn acks_all(
+        &self,
+        end_offset: i64,
+        min_insync_replicas: usize,
+    ) -> Result<AcksAll, ReplicaError> {
+        let state = self.lock();
+        let State::Leader(leading) = &*state else {
+            return Err(ReplicaError::NotLeader);
+        };
+        Ok(isr::acks_all(
+            end_offset,
+            self.log.offsets().high_watermark,
+            leading.isr.len(),
+            min_insync_replicas,
+        ))
+    }
+
+    /// Waits until an `acks=all` batch is settled or `timeout` passes (then it is `Pending`).
+    pub async fn wait_acks_all(
+        &self,
+        end_offset: i64,
+        min_insync_replicas: usize,
+        timeout: Duration,
+    ) -> Result<AcksAll, ReplicaError> {
+        let mut changes = self.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let status = self.acks_all(end_offset, min_insync_replicas)?;
+            if status != AcksAll::Pending {
+                return Ok(status);
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return Ok(AcksAll::Pending),
+            }
+        }
+    }
+
+    /// Serves one partition of a follower's fetch: the records after its log end, or where its
+    /// log diverged from ours. Records the follower's progress and advances the high watermark.
+    pub fn serve_fetch(
+        &self,
+        request: &FetchPartition,
+        max_bytes: usize,
+        now_ms: i64,
+    ) -> FetchedPartition {
+        let mut state = self.lock();
+        let State::Leader(leading) = &mut *state else {
+            return FetchedPartition::error(request, ReplicaFetchError::NotLeaderOrFollower);
+        };
+        if let Some(error) = check_epoch(request.current_leader_epoch, leading.epoch) {
+            return FetchedPartition::error(request, error);
+        }
+        if !leading.replicas.contains(&request.replica_id) || request.replica_id == self.broker_id {
+            return FetchedPartition::error(request, ReplicaFetchError::NotAReplica);
+        }
+        if let Some(diverging) = self.divergence(request) {
+            return self.answer(request, bytes::Bytes::new(), Some(diverging));
+        }
+        let read = match self.log.read_for_follower(request.fetch_offset, max_bytes) {
+            Ok(read) => read,
+            Err(StorageError::OffsetOutOfRange { .. }) => {
+                let mut out = self.answer(request, bytes::Bytes::new(), None);
+                out.error = Some(ReplicaFetchError::OffsetOutOfRange);
+                return out;
+            }
+            Err(e) => {
+                tracing::warn!(topic = %request.topic, partition = request.partition, error = %e, "follower read failed");
+                return FetchedPartition::error(request, ReplicaFetchError::Storage);
+            }
+        };
+        if let Some(progress) = leading.followers.get_mut(&request.replica_id) {
+            progress.on_fetch(request.fetch_offset, read.offsets.log_end_offset, now_ms);
+        }
+        if let Err(e) = self.advance_high_watermark(&state) {
+            tracing::warn!(topic = %request.topic, partition = request.partition, error = %e, "high watermark not advanced");
+        }
+        self.answer(request, read.records, None)
+    }
+
+    /// The ISR the controller should commit, if it should change: followers lagging past
+    /// `lag_max_ms` leave, caught-up replicas join.
+    pub fn isr_change(&self, now_ms: i64, lag_max_ms: i64) -> Option<Vec<BrokerId>> {
+        let state = self.lock();
+        let State::Leader(leading) = &*state else {
+            return None;
+        };
+        let shrunk = isr::shrink(
+            self.broker_id,
+            &leading.isr,
+            &leading.followers,
+            now_ms,
+            lag_max_ms,
+        );
+        let changed = isr::expand(
+            &shrunk,
+            &leading.replicas,
+            &leading.followers,
+            self.log.offsets().high_watermark,
+            leading.epoch_start_offset,
+        );
+        (changed != leading.isr).then_some(changed)
+    }
+
+    /// The fetch a follower sends next, or `None` when not following.
+    pub fn next_fetch(&self, topic: &str, partition: i32) -> Option<(BrokerId, FetchPartition)> {
+        let State::Follower { leader, epoch } = *self.lock() else {
+            return None;
+        };
+        Some((
+            leader,
+            FetchPartition {
+                topic: topic.to_string(),
+                partition,
+                fetch_offset: self.log.offsets().log_end_offset,
+                last_fetched_epoch: self.log.latest_epoch().unwrap_or(-1),
+                current_leader_epoch: epoch,
+                replica_id: self.broker_id,
+            },
+        ))
+    }
+
+    /// Applies the leader's answer as follower: truncate where the logs diverged, or append the
+    /// records and take the leader's high watermark (never beyond our own log end).
+    pub fn apply_fetched(&self, fetched: &FetchedPartition) -> Result<LogOffsets, ReplicaError> {
+        let state = self.lock();
+        if !matches!(*state, State::Follower { .. }) {
+            return Err(ReplicaError::NotLeader);
+        }
+        if let Some(d) = fetched.diverging {
+            let offsets = self.log.truncate_to(self.truncation_point(d))?;
+            tracing::info!(partition = fetched.partition, topic = %fetched.topic, epoch = d.epoch, log_end_offset = offsets.log_end_offset, "truncated to the leader's log");
+            return Ok(offsets);
+        }
+        if fetched.error == Some(ReplicaFetchError::OffsetOutOfRange)
+            && self.log.offsets().log_end_offset > fetched.log_end_offset
+        {
+            return Ok(self.log.truncate_to(fetched.log_end_offset)?);
+        }
+        if fetched.error.is_some() {
+            return Ok(self.log.offsets());
+        }
+        self.log.append_replicated(&fetched.records)?;
+        let offsets = self.log.advance_high_watermark(fetched.high_watermark)?;
+        self.high_watermark.send_replace(offsets.high_watermark);
+        Ok(offsets)
+    }
+
+    /// Where the leader says our log diverged, clipped to where that epoch ends in our own log;
+    /// a leader that knows no common epoch leaves us only what we know is committed.
+    fn truncation_point(&self, d: Diverging) -> i64 {
+        if d.epoch < 0 {
+            return self.log.offsets().high_watermark;
+        }
+        let (_, own_end) = self.log.end_offset_for_epoch(d.epoch);
+        if own_end < 0 {
+            return self.log.offsets().high_watermark;
+        }
+        d.end_offset.min(own_end)
+    }
+
+    /// Whether the follower's last epoch ends, in our log, before its fetch offset (or is not
+    /// ours at all): then it holds records we do not, and must truncate.
+    fn divergence(&self, request: &FetchPartition) -> Option<Diverging> {
+        if request.last_fetched_epoch < 0 {
+            return None;
+        }
+        let (epoch, end_offset) = self.log.end_offset_for_epoch(request.last_fetched_epoch);
+        (epoch != request.last_fetched_epoch || end_offset < request.fetch_offset)
+            .then_some(Diverging { epoch, end_offset })
+    }
+
+    fn answer(
+        &self,
+        request: &FetchPartition,
+        records: bytes::Bytes,
+        diverging: Option<Diverging>,
+    ) -> FetchedPartition {
+        let offsets = self.log.offsets();
+        FetchedPartition {
+            topic: request.topic.clone(),
+            partition: request.partition,
+            error: None,
+            high_watermark: offsets.high_watermark,
+            log_start_offset: offsets.log_start_offset,
+            log_end_offset: offsets.log_end_offset,
+            records,
+            diverging,
+        }
+    }
+
+    /// Moves the high watermark to what every ISR member holds, and tells waiters.
+    fn advance_high_watermark(&self, state: &State) -> Result<(), StorageError> {
+        let State::Leader(leading) = state else {
+            return Ok(());
+        };
+        let before = self.log.offsets();
+        let Some(hw) = isr::high_watermark(
+            self.broker_id,
+            before.log_end_offset,
+            &leading.isr,
+            &leading.followers,
+        ) else {
+            return Ok(());
+        };
+        let after = self.log.advance_high_watermark(hw)?;
+        if after.high_watermark != before.high_watermark {
+            self.high_watermark.send_replace(after.high_watermark);
+        }
+        Ok(())
+    }
+}
+
+fn check_epoch(requested: i32, current: i32) -> Option<ReplicaFetchError> {
+    match requested {
+        r if r == current => None,
+        r if r < current => Some(ReplicaFetchError::FencedLeaderEpoch),
+        _ => Some(ReplicaFetchError::UnknownLeaderEpoch),
+    }
+}
