@@ -100,6 +100,7 @@ class RunningBroker:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 10 s; the whole process group, in case it forked."""
+        self.admin = None  # its librdkafka threads would otherwise keep reconnecting, logging
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -124,7 +125,9 @@ def command(spec: BrokerSpec, port: int, data_dir: Path) -> list[str]:
     if spec.kind == "krait":
         return [str(spec.binary), "--data-dir", str(data_dir), "--listen", listen, "--log", "warn"]
     if spec.engine == "sqlite":
-        engine = f"sqlite://{data_dir / 'tansu.db'}"
+        # Tansu resolves the SQLite path against its working directory (work_dir) even when
+        # absolute, so give it the relative one.
+        engine = f"sqlite://{data_dir.name}/tansu.db"
     else:
         engine = "memory://tansu/"
     return [str(spec.binary), "broker", "--listener-url", f"tcp://{listen}",
@@ -150,7 +153,6 @@ def start(spec: BrokerSpec, work_dir: Path) -> RunningBroker:
                                 stderr=subprocess.STDOUT, env=env, cwd=work_dir, start_new_session=True)
     broker = RunningBroker(spec, proc, port, work_dir, log_path)
     try:
-        broker.admin = AdminClient({"bootstrap.servers": broker.bootstrap, "log_level": 3})
         wait_ready(broker)
     except BaseException:
         broker.stop()
@@ -165,6 +167,9 @@ def wait_ready(broker: RunningBroker) -> None:
         try:
             with socket.create_connection(("127.0.0.1", broker.port), timeout=0.5):
                 pass
+            # Created once the port accepts, so librdkafka does not log refused connections.
+            if broker.admin is None:
+                broker.admin = AdminClient({"bootstrap.servers": broker.bootstrap, "log_level": 3})
             md = broker.admin.list_topics(timeout=2)
             if md.brokers:
                 return

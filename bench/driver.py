@@ -197,7 +197,12 @@ def run_bench(args) -> dict:
     for run in range(args.runs):
         for spec in specs:
             print(f"run {run + 1}/{args.runs}: {spec.name}", flush=True)
-            broker = brokers.start(spec, work / spec.name)
+            try:
+                broker = brokers.start(spec, work / spec.name)
+            except Exception as e:  # noqa: BLE001 - the other brokers can still run
+                errors.append(f"{spec.name} run {run}: did not start: {str(e).splitlines()[0][:300]}")
+                print(e, file=sys.stderr)
+                continue
             try:
                 Session(broker, run, args, samples, errors).run_all()
             except Exception as e:  # noqa: BLE001 - a dead broker loses this session, not the bench

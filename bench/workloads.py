@@ -86,6 +86,16 @@ def produce_krait_perf(cli: Path, bootstrap: str, topic: str, records: int, size
     return float(report["records_per_sec"])
 
 
+def take(consumer: Consumer, timeout: float, most: int = 100_000) -> list:
+    """Waits up to `timeout` for one record, then takes whatever else is queued without waiting.
+    (`consume(n, timeout)` alone blocks until it has n records or the timeout passed, which
+    would add up to `timeout` to the last batch of every run.)"""
+    first = consumer.poll(timeout)
+    if first is None:
+        return []
+    return [first, *consumer.consume(num_messages=most - 1, timeout=0)]
+
+
 def consumer_config(bootstrap: str, group: str) -> dict:
     # Fetch limits as in `krait perf consume`: large fetches, deep prefetch queue.
     return {
@@ -112,7 +122,7 @@ def consume_confluent(bootstrap: str, topic: str, partitions: int, records: int)
         while seen < records:
             if time.perf_counter() > end:
                 raise RuntimeError(f"consume {topic}: {seen} of {records} records before the deadline")
-            for msg in consumer.consume(num_messages=100_000, timeout=0.5):
+            for msg in take(consumer, 0.5):
                 if msg.error() is None:
                     seen += 1
         return records / (time.perf_counter() - start)
@@ -147,7 +157,7 @@ def consume_group(bootstrap: str, topic: str, partitions: int, records: int, mem
         try:
             c.subscribe([topic])
             while not done.is_set():
-                msgs = c.consume(num_messages=10_000, timeout=0.2)
+                msgs = take(c, 0.2, 10_000)
                 if not msgs:
                     continue
                 now = time.perf_counter()
