@@ -171,6 +171,8 @@ def parse_args(argv=None):
     ap.add_argument("--work-dir", type=Path, default=Path.home() / ".cache" / "krait" / "bench",
                     help="broker data directories (on disk) and logs")
     ap.add_argument("--command", default=None, help="the command line to print in the doc")
+    ap.add_argument("--report-only", type=Path, metavar="RESULTS_JSON",
+                    help="run nothing: redraw the table, plots and doc from a results.json")
     args = ap.parse_args(argv)
     quick = args.quick
     args.records = args.records or (20_000 if quick else 1_000_000)
@@ -217,7 +219,10 @@ def run_bench(args) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    results = run_bench(args)
+    if args.report_only:
+        results = json.loads(args.report_only.read_text())
+    else:
+        results = run_bench(args)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "results.json").write_text(json.dumps(results, indent=1))
     print(report.table(results))

@@ -199,8 +199,11 @@ def machine_and_versions(args, specs) -> dict:
         rotational.read_text().strip() if rotational.exists() else "", "unknown kind")
     usage = shutil.disk_usage(args.work_dir)
     commit = first_line(["git", "-C", str(REPO), "describe", "--always", "--dirty"])
+    # libversion() is a (string, int) tuple; version() is one too in older releases, a string now.
+    ck = confluent_kafka.version()
+    ck = ck[0] if isinstance(ck, tuple) else ck
     versions = {"krait": f"{first_line([str(args.krait_broker_bin), '--version'])} (git {commit})",
-                "librdkafka": f"{confluent_kafka.libversion()[0]} (confluent-kafka {confluent_kafka.version()[0]})",
+                "librdkafka": f"{confluent_kafka.libversion()[0]} (confluent-kafka {ck})",
                 "python": platform.python_version(), "kernel": platform.release(),
                 "rustc": first_line(["rustc", "--version"])}
     tansu = next((s for s in specs if s.kind == "tansu"), None)
@@ -208,6 +211,8 @@ def machine_and_versions(args, specs) -> dict:
         versions["tansu"] = first_line([str(tansu.binary), "--version"])
     return {
         "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        # Other work on the machine skews every figure; the load average says how much.
+        "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],
         "command": args.command,
         "machine": {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1),
                     "disk": f"{disk}, {kind}, {usage.total / 2**30:.0f} GiB"},
@@ -270,6 +275,9 @@ def write_doc(results: dict, path: Path, plot_paths: list[Path]) -> None:
         "",
         f"- CPU: {mach['cpu']}, {mach['cores']} cores; memory {mach['memory_gib']} GiB; "
         f"data disk: {mach['disk']}. Clients and broker share the cores.",
+        *([f"- Load average when the run ended (1, 5, 15 min): {meta['load_average_1_5_15']}: "
+           "above the core count, other work competed for the CPU and every figure is lower than "
+           "on an idle machine."] if "load_average_1_5_15" in meta else []),
         *[f"- {k}: {v}" for k, v in ver.items()],
         "",
         "## What runs",
