@@ -320,7 +320,7 @@ def write_doc(results: dict, path: Path, plot_paths: list[Path]) -> None:
     ]
     profile = path.parent / "benchmarks-profile.md"
     if profile.exists():
-        lines += [f"Why the targets not met are not met, with profiles: [{profile.name}]({profile.name}).", ""]
+        lines += [f"Targets not met, what limits them, and where the broker's CPU goes: [{profile.name}]({profile.name}).", ""]
     if results["errors"]:
         lines += ["## Failed workloads", "", *[f"- {e}" for e in results["errors"]], ""]
     lines += [
