@@ -1,0 +1,336 @@
+"""Turns benchmark samples into figures: medians with min and max, a Krait/peer ratio table,
+PNG plots (matplotlib, headless) and docs/benchmarks.md with the machine and versions.
+
+Pure formatting apart from reading /proc and asking binaries for their versions: nothing
+here talks to a broker.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+KRAIT = "krait"
+PEERS = ("tansu-sqlite", "tansu-memory")
+COLORS = {"krait": "#d95f02", "tansu-sqlite": "#1b9e77", "tansu-memory": "#7570b3"}
+# Metrics where a smaller figure is better: their ratio reads "Krait needs x of the peer".
+LOWER_IS_BETTER = ("ms", "MiB", "CPU")
+
+
+def aggregate(samples: list[dict]) -> list[dict]:
+    """One figure per (workload, metric, broker): median, min, max over runs, in first-seen order."""
+    groups: dict[tuple, list[float]] = {}
+    for s in samples:
+        groups.setdefault((s["workload"], s["metric"], s["broker"]), []).append(s["value"])
+    return [{"workload": w, "metric": m, "broker": b, "median": statistics.median(v), "min": min(v),
+             "max": max(v), "runs": len(v)} for (w, m, b), v in groups.items()]
+
+
+def rows(results: dict) -> list[tuple[str, str, dict]]:
+    """(workload, metric, {broker: figure}) ordered: throughput, latency, memory, CPU."""
+    by_key: dict[tuple, dict] = {}
+    for f in results["figures"]:
+        by_key.setdefault((f["workload"], f["metric"]), {})[f["broker"]] = f
+
+    def rank(key):
+        w, m = key
+        if m == "records/s":
+            return 0
+        if w.startswith("e2e"):
+            return 1
+        if "MiB" in m:
+            return 2
+        return 3 if w == "broker" else 4  # whole-session CPU, then CPU per workload
+    keys = sorted(by_key, key=rank)  # stable: first-seen order within a kind
+    return [(w, m, by_key[(w, m)]) for w, m in keys]
+
+
+def fmt(value: float, metric: str) -> str:
+    if "records/s" in metric:
+        return f"{value:,.0f}"
+    if "MiB" in metric:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def cell(f: dict | None, metric: str) -> str:
+    if f is None:
+        return "-"
+    if f["runs"] == 1:
+        return fmt(f["median"], metric)
+    return f"{fmt(f['median'], metric)} ({fmt(f['min'], metric)}–{fmt(f['max'], metric)})"
+
+
+def ratio(figs: dict, peer: str) -> str:
+    k, p = figs.get(KRAIT), figs.get(peer)
+    if not k or not p or not p["median"]:
+        return "-"
+    return f"{k['median'] / p['median']:.2f}×"
+
+
+def brokers_in(results: dict) -> list[str]:
+    seen = {f["broker"] for f in results["figures"]}
+    return [b for b in (KRAIT, *PEERS) if b in seen]
+
+
+def markdown_table(results: dict) -> str:
+    names = brokers_in(results)
+    peers = [p for p in PEERS if p in names and KRAIT in names]
+    head = ["workload", "figure", *names, *[f"Krait/{p}" for p in peers]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for w, m, figs in rows(results):
+        lines.append("| " + " | ".join([w, m, *[cell(figs.get(b), m) for b in names],
+                                        *[ratio(figs, p) for p in peers]]) + " |")
+    return "\n".join(lines)
+
+
+def table(results: dict) -> str:
+    """The same table for a terminal: aligned columns, medians and ratios only."""
+    names = brokers_in(results)
+    peers = [p for p in PEERS if p in names and KRAIT in names]
+    out = [f"{'workload':44} {'figure':24}" + "".join(f"{b:>15}" for b in names)
+           + "".join(f"{'K/' + p.split('-')[1]:>10}" for p in peers)]
+    for w, m, figs in rows(results):
+        out.append(f"{w:44} {m:24}" + "".join(f"{fmt(figs[b]['median'], m) if b in figs else '-':>15}" for b in names)
+                   + "".join(f"{ratio(figs, p):>10}" for p in peers))
+    return "\n".join(out)
+
+
+def plots(results: dict, out_dir: Path) -> list[Path]:
+    """throughput.png (records/s by workload, log scale, min–max whiskers), latency.png (e2e
+    percentiles) and resources.png (RSS, CPU per million records). Small PNGs: 80 dpi."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = brokers_in(results)
+    made = []
+
+    def grouped(ax, labels, metric_rows, horizontal):
+        n = len(names)
+        height = 0.8 / max(n, 1)
+        for i, b in enumerate(names):
+            pos = [j + (i - (n - 1) / 2) * height for j in range(len(labels))]
+            med = [r.get(b, {}).get("median", 0) for r in metric_rows]
+            lo = [max(r[b]["median"] - r[b]["min"], 0) if b in r else 0 for r in metric_rows]
+            hi = [max(r[b]["max"] - r[b]["median"], 0) if b in r else 0 for r in metric_rows]
+            bar = ax.barh if horizontal else ax.bar
+            kw = {"xerr": [lo, hi]} if horizontal else {"yerr": [lo, hi]}
+            bar(pos, med, height, label=b, color=COLORS.get(b), capsize=2, **kw)
+
+    thr = [(w, figs) for w, m, figs in rows(results) if m == "records/s"]
+    if thr:
+        fig, ax = plt.subplots(figsize=(9, 0.42 * len(thr) + 1.5))
+        grouped(ax, [w for w, _ in thr], [f for _, f in thr], horizontal=True)
+        ax.set_yticks(range(len(thr)), [w for w, _ in thr], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel("records/s (log scale; whiskers: min–max over runs)")
+        ax.set_title("Throughput by workload (one broker, loopback)")
+        ax.grid(axis="x", which="both", alpha=0.3)
+        fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=8)
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        made.append(save(fig, out_dir / "throughput.png"))
+
+    lat = [(m, figs) for w, m, figs in rows(results) if w.startswith("e2e") and m.endswith(" ms")]
+    if lat:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        grouped(ax, [m for m, _ in lat], [f for _, f in lat], horizontal=False)
+        ax.set_xticks(range(len(lat)), [m.replace(" ms", "") for m, _ in lat])
+        ax.set_yscale("log")
+        ax.set_ylabel("ms (log scale)")
+        e2e = next(w for w, m, _ in rows(results) if w.startswith("e2e"))
+        ax.set_title(f"End-to-end latency, {e2e[4:]}", fontsize=9)
+        ax.grid(axis="y", which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        made.append(save(fig, out_dir / "latency.png"))
+
+    res = [(m, figs) for w, m, figs in rows(results) if w == "broker"]
+    if res:
+        fig, axes = plt.subplots(1, len(res), figsize=(3 * len(res), 3))
+        for ax, (m, figs) in zip(axes if len(res) > 1 else [axes], res):
+            grouped(ax, [""], [figs], horizontal=False)
+            ax.set_title(m, fontsize=9)
+            ax.set_xticks([])
+        axes_list = axes if len(res) > 1 else [axes]
+        axes_list[0].legend(fontsize=7)
+        fig.tight_layout()
+        made.append(save(fig, out_dir / "resources.png"))
+    return made
+
+
+def save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def first_line(cmd: list[str]) -> str:
+    try:
+        cp = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return ((cp.stdout or cp.stderr).strip().splitlines() or ["unknown"])[0]
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def machine_and_versions(args, specs) -> dict:
+    import confluent_kafka
+
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kb = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
+    disk = first_line(["findmnt", "-n", "-o", "SOURCE,FSTYPE", "--target", str(args.work_dir)])
+    dev = disk.split()[0].rsplit("/", 1)[-1] if disk != "unknown" else ""
+    rotational = Path(f"/sys/block/{dev}/queue/rotational")
+    kind = {"0": "non-rotational", "1": "rotational"}.get(
+        rotational.read_text().strip() if rotational.exists() else "", "unknown kind")
+    usage = shutil.disk_usage(args.work_dir)
+    commit = first_line(["git", "-C", str(REPO), "describe", "--always", "--dirty"])
+    # libversion() is a (string, int) tuple; version() is one too in older releases, a string now.
+    ck = confluent_kafka.version()
+    ck = ck[0] if isinstance(ck, tuple) else ck
+    versions = {"krait": f"{first_line([str(args.krait_broker_bin), '--version'])} (git {commit})",
+                "librdkafka": f"{confluent_kafka.libversion()[0]} (confluent-kafka {ck})",
+                "python": platform.python_version(), "kernel": platform.release(),
+                "rustc": first_line(["rustc", "--version"])}
+    tansu = next((s for s in specs if s.kind == "tansu"), None)
+    if tansu:
+        versions["tansu"] = first_line([str(tansu.binary), "--version"])
+    return {
+        "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        # Other work on the machine skews every figure; the load average says how much.
+        "load_average_1_5_15": [round(x, 1) for x in os.getloadavg()],
+        "command": args.command,
+        "machine": {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1),
+                    "disk": f"{disk}, {kind}, {usage.total / 2**30:.0f} GiB"},
+        "versions": versions,
+        "params": {"records_100b": args.records, "records_1kb": args.records_1k, "runs": args.runs,
+                   "e2e_seconds": args.e2e_seconds, "e2e_load": args.e2e_load,
+                   "brokers": [s.name for s in specs], "clients": args.clients},
+    }
+
+
+def figure(results: dict, workload: str, metric: str, broker: str) -> float | None:
+    return next((f["median"] for f in results["figures"] if f["workload"] == workload
+                 and f["metric"] == metric and f["broker"] == broker), None)
+
+
+def targets(results: dict) -> list[tuple[str, str, str]]:
+    """(target, measured, verdict) for the goals of issue 8, from the medians."""
+    def get(w, m, b=KRAIT):
+        return figure(results, w, m, b)
+
+    def verdict(ok):
+        return "n/a" if ok is None else ("met" if ok else "NOT met")
+
+    out = []
+    pw = "produce 100B acks=all p1 krait-perf"
+    k, s = get(pw, "records/s"), get(pw, "records/s", "tansu-sqlite")
+    if k is not None:
+        ratio_s = f", {k / s:.2f}× tansu-sqlite" if s else ""
+        out.append(("produce 100 B acks=all, 1 broker: ≥1,000,000 rec/s and ≥1.5× peer",
+                    f"{k:,.0f} rec/s{ratio_s} ({pw})", verdict(k >= 1e6 and (s is None or k >= 1.5 * s))))
+    cw = "consume p1 single krait-perf"
+    k, s = get(cw, "records/s"), get(cw, "records/s", "tansu-sqlite")
+    if k is not None:
+        ratio_s = f", {k / s:.2f}× tansu-sqlite" if s else ""
+        out.append(("consume from the beginning: ≥1,500,000 rec/s and ≥5× peer",
+                    f"{k:,.0f} rec/s{ratio_s} ({cw})", verdict(k >= 1.5e6 and (s is None or k >= 5 * s))))
+    ew = next((f["workload"] for f in results["figures"] if f["workload"].startswith("e2e")), None)
+    if ew and get(ew, "p99 ms") is not None:
+        p99 = get(ew, "p99 ms")
+        out.append(("p99 end-to-end latency at 50% load ≤ 5 ms", f"{p99:.2f} ms", verdict(p99 <= 5)))
+    rss = get("broker", "RSS idle MiB")
+    if rss is not None:
+        out.append(("idle RSS ≤ 40 MB", f"{rss:.1f} MiB", verdict(rss <= 40)))
+    return out
+
+
+def write_doc(results: dict, path: Path, plot_paths: list[Path]) -> None:
+    meta, p = results["meta"], results["meta"]["params"]
+    mach, ver = meta["machine"], meta["versions"]
+    lines = [
+        "# Benchmarks: Krait side by side with Tansu",
+        "",
+        f"Generated by `bench/run` on {meta['date_utc']} in {meta['duration_s'] // 60} min. "
+        "Figures are the median of the runs with (min–max); every run starts each broker afresh, "
+        "Krait and the peer alternating. One broker, loopback, data on disk where the broker allows it.",
+        "",
+        "```sh", meta["command"], "```",
+        "",
+        "## Machine and versions",
+        "",
+        f"- CPU: {mach['cpu']}, {mach['cores']} cores; memory {mach['memory_gib']} GiB; "
+        f"data disk: {mach['disk']}. Clients and broker share the cores.",
+        *([f"- Load average when the run ended (1, 5, 15 min): {meta['load_average_1_5_15']}: "
+           "above the core count, other work competed for the CPU and every figure is lower than "
+           "on an idle machine."] if "load_average_1_5_15" in meta else []),
+        *[f"- {k}: {v}" for k, v in ver.items()],
+        "",
+        "## What runs",
+        "",
+        "- Brokers: **krait** (`--data-dir` on disk, RocksDB, no fsync: its default), **tansu-sqlite** "
+        "(`--storage-engine sqlite://…`, the like-for-like durable store), **tansu-memory** "
+        "(`memory://`, the ceiling of Tansu's protocol layer; it keeps everything in RAM).",
+        f"- Produce: {p['records_100b']:,} records of 100 B or {p['records_1kb']:,} of 1 KB, acks=1 and "
+        "acks=all, 1 and 6 partitions, linger.ms=5, batch.size 1 MB, no compression, with confluent-kafka "
+        "(Python, explicit round robin over partitions) and `krait perf produce` (Rust, librdkafka's default "
+        "partitioner). records/s from the first send to the last delivery report.",
+        "- Consume from the beginning, the 100 B acks=all topics written by confluent-kafka: one consumer "
+        "assigned the 1-partition topic (confluent-kafka and `krait perf consume`; from assign to the last "
+        "record), and a group of 3 confluent-kafka consumers on the 6-partition topic (from the first record "
+        "to the last: joining the group is excluded).",
+        f"- End-to-end latency: {p['e2e_seconds']:g} s at {p['e2e_load']:.0%} of the broker's own measured "
+        "max (confluent-kafka, 100 B, acks=all, 1 partition), acks=all, linger.ms=1 (linger 5 would put "
+        "up to 5 ms of client wait into every figure); the producer stamps each record with its send time "
+        "and a consumer in another process subtracts it from the time it receives the record; the first "
+        "second is warm-up. The 'rate' row is the rate achieved.",
+        "- Broker resources from /proc/PID: RSS once idle after start (`RSS idle`), RSS after all "
+        "workloads, and broker CPU seconds (user+system) per million records produced or consumed, per "
+        "workload and over the whole session.",
+        "",
+        "## Results",
+        "",
+        "Ratios are Krait's median over the peer's: above 1 is better for Krait on records/s, "
+        "below 1 is better for Krait on ms, MiB and CPU.",
+        "",
+        markdown_table(results),
+        "",
+        *[f"![{pp.stem}]({os.path.relpath(pp, path.parent)})" for pp in plot_paths],
+        "",
+        "## Targets (figures, not asserts)",
+        "",
+        "| target | measured (Krait median) | verdict |",
+        "|---|---|---|",
+        *[f"| {t} | {m} | {v} |" for t, m, v in targets(results)],
+        "",
+    ]
+    profile = path.parent / "benchmarks-profile.md"
+    if profile.exists():
+        lines += [f"Targets not met, what limits them, and where the broker's CPU goes: [{profile.name}]({profile.name}).", ""]
+    if results["errors"]:
+        lines += ["## Failed workloads", "", *[f"- {e}" for e in results["errors"]], ""]
+    lines += [
+        "## Not measured",
+        "",
+        "- Cluster figures (3 brokers, replication factor 3): Krait has no replication yet, so there is "
+        "nothing like-for-like to measure. They belong here once replication exists.",
+        "- fsync per acknowledgement (Krait's `--fsync`, off by default): Krait runs with its default; "
+        "Tansu's SQLite engine runs with its own defaults.",
+        "",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))

@@ -1,0 +1,68 @@
+"""The benchmark harness (bench/driver.py) in miniature, so it never rots: every workload runs
+with 5,000 records, one run, Krait alone unless a Tansu binary is installed.
+
+Asserts only that every figure was produced and is plausible (> 0), never speed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import binary_path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "bench"))
+
+import driver  # noqa: E402
+
+TANSU_BIN = Path(os.environ.get("TANSU_BIN") or Path.home() / ".cache" / "krait" / "tansu" / "bin" / "tansu")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # three brokers, each joining a consumer group, on a loaded machine
+def test_bench_quick_run_produces_every_figure_and_the_report(tmp_path):
+    brokers = "krait,tansu-sqlite,tansu-memory" if TANSU_BIN.exists() else "krait"
+    argv = ["--krait-broker-bin", str(binary_path("KRAIT_BROKER_BIN", "krait-broker")),
+            "--krait-cli-bin", str(binary_path("KRAIT_CLI_BIN", "krait")),
+            "--tansu-bin", str(TANSU_BIN), "--brokers", brokers, "--quick",
+            "--records", "5000", "--e2e-seconds", "1", "--idle-s", "0",
+            "--out-dir", str(tmp_path / "results"), "--doc", str(tmp_path / "benchmarks.md"),
+            "--work-dir", str(tmp_path / "work")]
+
+    assert driver.main(argv) == 0
+
+    results = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert results["errors"] == []
+    names = brokers.split(",")
+    workloads = {(f["workload"], f["metric"], f["broker"]): f for f in results["figures"]}
+    produce = [w for w, *_ in driver.produce_matrix(5_000, 1_250)]
+    expected = [(w, "records/s") for w in produce] + [
+        ("consume p1 single confluent", "records/s"),
+        ("consume p1 single krait-perf", "records/s"),
+        ("consume p6 group-of-3 confluent", "records/s"),
+        ("broker", "RSS idle MiB"),
+        ("broker", "RSS after MiB"),
+        ("broker", "CPU s/M records moved"),
+    ]
+    e2e = [w for w, *_ in workloads if w.startswith("e2e")]
+    assert e2e, "no end-to-end latency figure"
+    expected += [(e2e[0], m) for m in ("p50 ms", "p99 ms", "p999 ms")]
+    for broker in names:
+        for w, m in expected:
+            f = workloads.get((w, m, broker))
+            assert f is not None, f"{broker}: no figure for {w} / {m}"
+            assert f["median"] > 0, f"{broker}: {w} / {m} is {f['median']}"
+        # The broker burns some CPU moving records, and the percentiles are ordered.
+        assert workloads[(produce[0], "broker CPU s/M records", broker)]["median"] >= 0
+        p = [workloads[(e2e[0], m, broker)]["median"] for m in ("p50 ms", "p99 ms", "p999 ms")]
+        assert p == sorted(p), f"{broker}: percentiles out of order {p}"
+
+    doc = (tmp_path / "benchmarks.md").read_text()
+    assert "| workload |" in doc and "3 brokers, replication factor 3" in doc
+    for png in ("throughput.png", "latency.png", "resources.png"):
+        path = tmp_path / "benchmarks" / png
+        assert path.exists() and path.stat().st_size > 1000, f"missing plot {png}"
