@@ -56,6 +56,9 @@ impl KvError {
     }
 }
 
+/// A key and its value.
+pub type KvEntry = (Vec<u8>, Vec<u8>);
+
 /// Where the metadata quorum keeps its log and snapshot.
 pub trait RaftKv: Send + Sync + 'static {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, KvError>;
@@ -72,7 +75,7 @@ pub trait RaftKv: Send + Sync + 'static {
     ) -> Result<(), KvError>;
 
     /// The entry with the greatest key.
-    fn last(&self, space: Space) -> Result<Option<(Vec<u8>, Vec<u8>)>, KvError>;
+    fn last(&self, space: Space) -> Result<Option<KvEntry>, KvError>;
 }
 
 /// An in-memory [`RaftKv`]: "durable" as long as the value lives, so a test that keeps it
@@ -140,7 +143,7 @@ impl RaftKv for MemKv {
         Ok(())
     }
 
-    fn last(&self, space: Space) -> Result<Option<(Vec<u8>, Vec<u8>)>, KvError> {
+    fn last(&self, space: Space) -> Result<Option<KvEntry>, KvError> {
         Ok(self.lock()[index(space)]
             .last_key_value()
             .map(|(k, v)| (k.clone(), v.clone())))
@@ -152,7 +155,7 @@ mod rocks {
     use krait_storage::{CF_RAFT_LOG, CF_RAFT_STATE, Store};
     use rocksdb::{ColumnFamily, Direction, IteratorMode, WriteBatch, WriteOptions};
 
-    use super::{KvError, KvOp, RaftKv, Space};
+    use super::{KvEntry, KvError, KvOp, RaftKv, Space};
 
     fn cf(store: &Store, space: Space) -> &ColumnFamily {
         let name = match space {
@@ -199,14 +202,14 @@ mod rocks {
             let mode = IteratorMode::From(from, Direction::Forward);
             for item in self.db().iterator_cf(cf(self, space), mode) {
                 let (key, value) = item.map_err(|e| KvError::new("scan", e))?;
-                if !visit(&key, &value) {
+                if !visit(&key[..], &value[..]) {
                     break;
                 }
             }
             Ok(())
         }
 
-        fn last(&self, space: Space) -> Result<Option<(Vec<u8>, Vec<u8>)>, KvError> {
+        fn last(&self, space: Space) -> Result<Option<KvEntry>, KvError> {
             match self
                 .db()
                 .iterator_cf(cf(self, space), IteratorMode::End)

@@ -5,6 +5,10 @@
 //! every write is done in call order. It must not interpret entries: applying them is the state
 //! machine's job.
 
+// openraft's storage traits return its `StorageError` (over 200 bytes) by value; the helpers
+// here return the same type so `?` needs no conversion. Errors are rare: no hot-path cost.
+#![allow(clippy::result_large_err)]
+
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;

@@ -104,7 +104,7 @@ pub enum QuorumError {
     #[error("invalid metadata quorum config: {0}")]
     Config(String),
     #[error("opening the metadata state machine: {0}")]
-    Open(#[source] openraft::StorageError<NodeId>),
+    Open(#[source] Box<openraft::StorageError<NodeId>>),
     #[error("starting the Raft node: {0}")]
     Start(String),
     #[error("forming the metadata quorum: {0}")]
@@ -167,7 +167,7 @@ impl MetadataQuorum {
         let raft_config = Arc::new(config.raft_config()?);
         let node_id = node_id(config.node_id).expect("members() checked every voter id");
         let (state_machine, image) =
-            StateMachine::open(storage.clone()).map_err(QuorumError::Open)?;
+            StateMachine::open(storage.clone()).map_err(|e| QuorumError::Open(Box::new(e)))?;
         let partition = Partition::default();
         let network = Network {
             partition: partition.clone(),

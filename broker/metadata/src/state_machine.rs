@@ -6,6 +6,10 @@
 //! applies the same entries holds the same image. The image itself is not persisted on apply;
 //! a restart rebuilds it from the last snapshot plus the committed entries after it.
 
+// openraft's storage traits return its `StorageError` (over 200 bytes) by value; the helpers
+// here return the same type so `?` needs no conversion. Errors are rare: no hot-path cost.
+#![allow(clippy::result_large_err)]
+
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

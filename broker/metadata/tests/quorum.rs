@@ -335,7 +335,7 @@ async fn loopback_figures() {
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     println!(
         "3 voters: first leader after {elected:?} (start of all three to agreement); \
-         propose (fsync, 1 record): p50 {:?} p99 {:?} max {:?}",
+         propose (1 record, acknowledged by a quorum): p50 {:?} p99 {:?} max {:?}",
         at(0.5),
         at(0.99),
         at(1.0)
