@@ -114,6 +114,12 @@ impl FakeApi {
             .collect()
     }
 
+    /// Deletes an object as `kubectl delete` would (finalizers honoured).
+    pub fn delete_stored(&self, collection: &str, name: &str) -> Value {
+        let mut s = self.state.lock().unwrap();
+        delete_object(&mut s, collection.to_string(), name).1
+    }
+
     /// Writes made so far, and forgets them.
     pub fn take_writes(&self) -> Vec<Write> {
         std::mem::take(&mut self.state.lock().unwrap().writes)

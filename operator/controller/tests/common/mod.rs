@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod fake_api;
 
 use std::collections::BTreeMap;
@@ -103,9 +104,14 @@ impl TopicAdmin for FakeKafka {
 
 /// A reconcile context on the fake API server and a fake Kafka.
 pub fn context(api: &FakeApi, kafka: &FakeKafka) -> Arc<Context> {
+    context_with(api, Arc::new(kafka.clone()))
+}
+
+/// A reconcile context on the fake API server and any Kafka connector.
+pub fn context_with(api: &FakeApi, kafka: Arc<dyn KafkaConnector>) -> Arc<Context> {
     Arc::new(Context {
         client: api.client(),
         metrics: Arc::new(Metrics::default()),
-        kafka: Arc::new(kafka.clone()),
+        kafka,
     })
 }
