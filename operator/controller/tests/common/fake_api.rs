@@ -209,6 +209,14 @@ impl FakeApi {
                 patch_object(&mut s, collection, name, subresource, content_type, patch)
             }
             (Method::DELETE, Some(name)) => delete_object(&mut s, collection, name),
+            (Method::POST, None) => {
+                let object: Value = serde_json::from_slice(body).unwrap();
+                create_object(&mut s, collection, object)
+            }
+            (Method::PUT, Some(name)) => {
+                let object: Value = serde_json::from_slice(body).unwrap();
+                replace_object(&mut s, collection, name, object)
+            }
             _ => status(405, "MethodNotAllowed", "not served by the fake"),
         }
     }
@@ -265,6 +273,38 @@ fn patch_object(
         s.objects.remove(&key);
         return (StatusCode::OK, object);
     }
+    s.objects.insert(key, object.clone());
+    (StatusCode::OK, object)
+}
+
+fn create_object(s: &mut State, collection: String, mut object: Value) -> (StatusCode, Value) {
+    let name = object["metadata"]["name"].as_str().unwrap().to_string();
+    let key = (collection, name);
+    if s.objects.contains_key(&key) {
+        return status(409, "AlreadyExists", "already exists");
+    }
+    s.resource_version += 1;
+    object["metadata"]["resourceVersion"] = json!(s.resource_version.to_string());
+    s.objects.insert(key, object.clone());
+    (StatusCode::CREATED, object)
+}
+
+/// Replace with optimistic concurrency: a stale resourceVersion is a 409 Conflict.
+fn replace_object(
+    s: &mut State,
+    collection: String,
+    name: &str,
+    mut object: Value,
+) -> (StatusCode, Value) {
+    let key = (collection, name.to_string());
+    let Some(existing) = s.objects.get(&key) else {
+        return status(404, "NotFound", "not found");
+    };
+    if object["metadata"]["resourceVersion"] != existing["metadata"]["resourceVersion"] {
+        return status(409, "Conflict", "the object has been modified");
+    }
+    s.resource_version += 1;
+    object["metadata"]["resourceVersion"] = json!(s.resource_version.to_string());
     s.objects.insert(key, object.clone());
     (StatusCode::OK, object)
 }
