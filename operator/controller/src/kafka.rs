@@ -87,6 +87,10 @@ pub trait TopicAdmin: Send + Sync {
     ) -> BoxFuture<'a, Result<(), AdminError>>;
     /// Deletes a topic; an absent topic is success.
     fn delete<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Result<(), AdminError>>;
+    /// The topic's id, when the cluster reports one; best effort.
+    fn topic_id<'a>(&'a self, _topic: &'a str) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async { None })
+    }
 }
 
 /// Opens admin connections to clusters by bootstrap address.
@@ -140,6 +144,7 @@ impl KafkaConnector for RdKafkaConnector {
     fn topic_admin(&self, bootstrap: &str) -> Result<Box<dyn TopicAdmin>, AdminError> {
         Ok(Box::new(RdKafkaAdmin {
             admin: Arc::new(admin_client(bootstrap)?),
+            bootstrap: bootstrap.to_string(),
             timeout: self.timeout,
         }))
     }
@@ -148,6 +153,7 @@ impl KafkaConnector for RdKafkaConnector {
 /// Topic admin over one librdkafka AdminClient.
 pub struct RdKafkaAdmin {
     admin: Arc<AdminClient<DefaultClientContext>>,
+    bootstrap: String,
     timeout: Duration,
 }
 
@@ -318,6 +324,18 @@ impl TopicAdmin for RdKafkaAdmin {
                 results,
                 RDKafkaErrorCode::UnknownTopicOrPartition,
             )
+        })
+    }
+
+    fn topic_id<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async move {
+            match crate::topic_id::fetch(&self.bootstrap, topic, self.timeout).await {
+                Ok(id) => id,
+                Err(error) => {
+                    tracing::debug!(%error, topic, "topic id unavailable");
+                    None
+                }
+            }
         })
     }
 }

@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod names;
 pub mod run;
 pub mod topic;
+pub mod topic_id;

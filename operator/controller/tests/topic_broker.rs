@@ -58,6 +58,12 @@ async fn topic_is_created_grown_and_never_shrunk() {
     let topic = created.topic.expect("created");
     assert_eq!((topic.partitions, topic.replication_factor), (2, 1));
     assert_eq!(topic.overrides, map(&[("retention.ms", "60000")]));
+    let id = admin
+        .topic_id("orders")
+        .await
+        .expect("the broker reports a topic id");
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    assert_eq!(admin.topic_id("absent").await, None);
 
     let again = sync(
         admin.as_ref(),
@@ -211,10 +217,10 @@ async fn a_kafka_topic_resource_is_reconciled_onto_the_broker_and_drift_reverted
         .unwrap()
         .expect("created on the broker");
     assert_eq!(topic.partitions, 3);
-    assert_eq!(
-        stored().status.unwrap().topic_name.as_deref(),
-        Some("Orders_v1")
-    );
+    let status = stored().status.unwrap();
+    assert_eq!(status.topic_name.as_deref(), Some("Orders_v1"));
+    assert!(status.topic_id.is_some());
+    assert_eq!(status.topic_id, admin.topic_id("Orders_v1").await);
 
     admin
         .alter_configs("Orders_v1", &map(&[("retention.ms", "5")]))

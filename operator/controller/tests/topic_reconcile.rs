@@ -95,6 +95,7 @@ async fn a_new_topic_gets_a_finalizer_then_is_created_and_claimed() {
         (status.partitions, status.observed_generation),
         (Some(3), Some(1))
     );
+    assert_eq!(status.topic_id.as_deref(), Some("id-orders"));
     assert_eq!(ready(&api, "orders").1, "Synced");
 
     api.take_writes();
@@ -239,4 +240,28 @@ async fn a_missing_cluster_is_reported_and_nothing_is_created() {
     settle(&api, &kafka, "orders").await;
     assert_eq!(ready(&api, "orders").1, "ClusterNotFound");
     assert!(kafka.topics.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_is_reported_and_retried() {
+    let (api, kafka) = setup(&[topic("orders", "2026-01-01T00:00:00Z", spec(3))]);
+    kafka
+        .unreachable
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    reconcile_stored(&api, &kafka, "orders").await; // finalizer
+    let t = stored(&api, "orders");
+    let err = reconcile::reconcile(Arc::new(t), context(&api, &kafka))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("Broker transport failure"),
+        "{err}"
+    );
+    let (status, reason, _) = ready(&api, "orders");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "KafkaError"));
+    kafka
+        .unreachable
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    reconcile_stored(&api, &kafka, "orders").await;
+    assert_eq!(ready(&api, "orders").1, "Synced");
 }

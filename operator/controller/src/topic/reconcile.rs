@@ -164,7 +164,22 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
         write_status(ctx, topic, not_ready(topic, "TopicNameConflict", message)).await?;
         return Ok(Action::requeue(WAIT));
     }
-    let admin = ctx.kafka.topic_admin(&bootstrap)?;
+    match sync_kafka(topic, ctx, &bootstrap).await {
+        Ok(()) => Ok(Action::requeue(RESYNC)),
+        Err(e) => {
+            // Say why in the status too; the error itself makes the controller retry.
+            let status = not_ready(topic, "KafkaError", e.to_string());
+            if let Err(status_error) = write_status(ctx, topic, status).await {
+                warn!(error = %status_error, "could not record the Kafka failure");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The Kafka side of an apply: claim, sync, and the resulting status.
+async fn sync_kafka(topic: &KafkaTopic, ctx: &Context, bootstrap: &str) -> Result<(), Error> {
+    let admin = ctx.kafka.topic_admin(bootstrap)?;
     let wanted = desired(topic);
     let mut claimed = topic.status.as_ref().is_some_and(|s| s.created_by_operator);
     let mut synced = sync(admin.as_ref(), &wanted, claimed).await?;
@@ -182,6 +197,10 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
     status.created_by_operator = claimed;
     status.topic_name = Some(wanted.name.clone());
     status.partitions = synced.topic.as_ref().map(|t| t.partitions);
+    status.topic_id = match &synced.topic {
+        Some(_) => admin.topic_id(&wanted.name).await.or(status.topic_id),
+        None => None,
+    };
     let decided = match synced.plan.refusals.first() {
         Some(refusal) => Decided::new(READY, false, refusal.reason(), refusal.to_string()),
         None => Decided::new(READY, true, "Synced", "the topic matches the spec"),
@@ -189,8 +208,7 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
     let generation = topic.metadata.generation;
     status.observed_generation = generation;
     status.conditions = merge(&status.conditions, &[decided], generation, &now());
-    write_status(ctx, topic, status).await?;
-    Ok(Action::requeue(RESYNC))
+    write_status(ctx, topic, status).await
 }
 
 /// Deletes the Kafka topic when the policy says so and the operator created it. Never blocks

@@ -6,6 +6,7 @@ pub mod broker;
 pub mod fake_api;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
@@ -20,6 +21,8 @@ pub use fake_api::FakeApi;
 pub struct FakeKafka {
     pub topics: Arc<Mutex<BTreeMap<String, ObservedTopic>>>,
     pub cluster_id: Option<String>,
+    /// While set, every admin call fails as if the brokers were unreachable.
+    pub unreachable: Arc<AtomicBool>,
 }
 
 impl KafkaConnector for FakeKafka {
@@ -38,7 +41,16 @@ impl TopicAdmin for FakeKafka {
         &'a self,
         topic: &'a str,
     ) -> BoxFuture<'a, Result<Option<ObservedTopic>, AdminError>> {
-        Box::pin(async move { Ok(self.topics.lock().unwrap().get(topic).cloned()) })
+        Box::pin(async move {
+            if self.unreachable.load(Ordering::Relaxed) {
+                return Err(AdminError::Operation {
+                    operation: "describe",
+                    topic: topic.to_string(),
+                    message: "Local: Broker transport failure".into(),
+                });
+            }
+            Ok(self.topics.lock().unwrap().get(topic).cloned())
+        })
     }
 
     fn create<'a>(
@@ -99,6 +111,11 @@ impl TopicAdmin for FakeKafka {
             self.topics.lock().unwrap().remove(topic);
             Ok(())
         })
+    }
+
+    fn topic_id<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Option<String>> {
+        let known = self.topics.lock().unwrap().contains_key(topic);
+        Box::pin(async move { known.then(|| format!("id-{topic}")) })
     }
 }
 
