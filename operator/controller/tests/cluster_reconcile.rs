@@ -339,3 +339,39 @@ async fn a_reconcile_that_died_part_way_is_finished_by_the_next_one() {
         ("False".into(), "AsExpected".into())
     );
 }
+
+#[tokio::test]
+async fn an_owned_object_changed_behind_the_operators_back_is_reverted() {
+    let (api, kafka) = setup();
+    reconcile_stored(&api, &kafka).await.unwrap();
+    api.take_writes();
+    // `kubectl scale statefulset main --replicas 1`, plus server-side defaults and status,
+    // which are not drift.
+    let mut sts = api.get(STATEFULSETS, "main").unwrap();
+    sts["spec"]["replicas"] = json!(1);
+    sts["spec"]["revisionHistoryLimit"] = json!(10);
+    sts["status"] = json!({"replicas": 1});
+    api.put(STATEFULSETS, sts);
+    reconcile_stored(&api, &kafka).await.unwrap();
+    let writes = api.take_writes();
+    assert!(
+        writes.contains(&"PATCH statefulsets/main".to_string()),
+        "{writes:?}"
+    );
+    assert_eq!(
+        api.get(STATEFULSETS, "main").unwrap()["spec"]["replicas"],
+        3
+    );
+
+    // Only additions by the server: nothing to revert.
+    let mut svc = api.get(SERVICES, "main-bootstrap").unwrap();
+    svc["spec"]["clusterIP"] = json!("10.0.0.12");
+    svc["spec"]["ports"][0]["targetPort"] = json!("kafka");
+    api.put(SERVICES, svc);
+    reconcile_stored(&api, &kafka).await.unwrap();
+    let writes = api.take_writes();
+    assert!(
+        !writes.iter().any(|w| w.starts_with("PATCH services")),
+        "{writes:?}"
+    );
+}

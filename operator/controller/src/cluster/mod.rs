@@ -2,6 +2,7 @@
 //! build (pure) -> apply (server-side apply in a fixed order, delete leftovers, status).
 
 pub mod build;
+pub mod drift;
 pub mod reconcile;
 pub mod status;
 pub mod validate;

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use tracing::{debug, info, instrument, warn};
 
 use super::build::{DesiredObjects, build, hash_of};
+use super::drift::contains;
 use super::status::{Observations, apply_failed_status, cluster_status, invalid_status};
 use super::validate::{ValidatedCluster, validate};
 use crate::context::Context;
@@ -266,7 +267,7 @@ where
     for object in desired {
         let name = object.name_any();
         let existing = observed.iter().position(|o| o.name_any() == name);
-        if existing.is_some_and(|i| hash_of(&observed[i]) == hash_of(object)) {
+        if existing.is_some_and(|i| up_to_date(&observed[i], object)) {
             continue;
         }
         info!(kind = K::KIND, %name, "applying");
@@ -288,6 +289,21 @@ where
         }
     }
     Ok(())
+}
+
+/// The hash says the build has not changed since the last apply; the comparison says nobody
+/// changed the object since (e.g. `kubectl scale`), which the operator reverts.
+fn up_to_date<K: Resource + Serialize>(observed: &K, desired: &K) -> bool {
+    if hash_of(observed) != hash_of(desired) {
+        return false;
+    }
+    match (
+        serde_json::to_value(observed),
+        serde_json::to_value(desired),
+    ) {
+        (Ok(o), Ok(d)) => contains(&o, &d),
+        _ => false,
+    }
 }
 
 /// Deletes observed objects of a kind that this cluster controls but no longer wants (e.g.

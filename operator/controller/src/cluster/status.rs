@@ -43,9 +43,24 @@ pub fn cluster_status(
     let rolled_out = seen
         .statefulset
         .is_some_and(|s| rollout_done(s, seen.replicas));
+    let decided = decide(seen, rolled_out, ready_brokers);
+    let generation = cluster.metadata.generation;
+    KafkaClusterStatus {
+        observed_generation: generation,
+        conditions: merge(&old.conditions, &decided, generation, now),
+        ready_brokers,
+        brokers,
+        bootstrap_address: Some(seen.names.bootstrap_address(seen.kafka_port)),
+        // Learned from the brokers themselves; kept once known (it never changes).
+        cluster_id: old.cluster_id,
+    }
+}
+
+/// Ready, Progressing and Degraded from the rollout state and the ready-broker count.
+fn decide(seen: &Observations<'_>, rolled_out: bool, ready_brokers: i32) -> [Decided; 3] {
     let all_ready = rolled_out && ready_brokers == seen.replicas;
     let readiness = format!("{ready_brokers}/{} brokers ready", seen.replicas);
-    let decided = [
+    [
         if all_ready {
             Decided::new(READY, true, "AllBrokersReady", readiness.clone())
         } else {
@@ -73,17 +88,7 @@ pub fn cluster_status(
         } else {
             Decided::new(DEGRADED, false, "AsExpected", "")
         },
-    ];
-    let generation = cluster.metadata.generation;
-    KafkaClusterStatus {
-        observed_generation: generation,
-        conditions: merge(&old.conditions, &decided, generation, now),
-        ready_brokers,
-        brokers,
-        bootstrap_address: Some(seen.names.bootstrap_address(seen.kafka_port)),
-        // Learned from the brokers themselves; kept once known (it never changes).
-        cluster_id: old.cluster_id,
-    }
+    ]
 }
 
 /// The status of a cluster whose spec cannot be built: the objects are left as they are and
