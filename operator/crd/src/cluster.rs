@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::CustomResource;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +30,13 @@ pub const DEFAULT_KAFKA_PORT: i32 = 9092;
     printcolumn = r#"{"name":"Ready Brokers","type":"integer","jsonPath":".status.readyBrokers"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Bootstrap","type":"string","jsonPath":".status.bootstrapAddress","priority":1}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    // Cross-field rules the API server enforces at admission (the operator checks them too,
+    // for clusters created before a rule existed).
+    validation = Rule::new("!has(self.spec.defaultReplicationFactor) || self.spec.defaultReplicationFactor <= self.spec.replicas")
+        .message("spec.defaultReplicationFactor must not exceed spec.replicas"),
+    validation = Rule::new("!has(self.spec.minInsyncReplicas) || self.spec.minInsyncReplicas <= (has(self.spec.defaultReplicationFactor) ? self.spec.defaultReplicationFactor : 1)")
+        .message("spec.minInsyncReplicas must not exceed the default replication factor")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaClusterSpec {
@@ -112,7 +118,13 @@ impl ImagePullPolicy {
 
 /// A broker's data directory: a PersistentVolumeClaim per broker, or an `emptyDir` that is
 /// lost with the pod.
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[x_kube(
+    validation = Rule::new("self.ephemeral || has(self.size)")
+        .message("storage.size is required unless storage.ephemeral is true"),
+    validation = Rule::new("!self.ephemeral || (!has(self.size) && !has(self.storageClass))")
+        .message("storage.size and storage.storageClass do not apply to ephemeral storage")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct Storage {
     /// Size of each broker's volume claim, e.g. `100Gi`. Required unless `ephemeral`.

@@ -80,4 +80,44 @@ mod tests {
             ["properties"]["deletionPolicy"];
         assert_eq!(policy["enum"], serde_json::json!(["Retain", "Delete"]));
     }
+
+    #[test]
+    fn cross_field_and_immutability_rules_are_enforced_at_admission() {
+        let rules = |crd: serde_json::Value| -> Vec<String> {
+            let mut found = Vec::new();
+            collect_rules(&crd, &mut found);
+            found
+        };
+        let cluster = rules(serde_json::to_value(KafkaCluster::crd()).unwrap());
+        assert!(cluster.contains(&"self.ephemeral || has(self.size)".to_string()));
+        assert!(
+            cluster
+                .iter()
+                .any(|r| r.contains("self.spec.defaultReplicationFactor <= self.spec.replicas"))
+        );
+        let topic = rules(serde_json::to_value(KafkaTopic::crd()).unwrap());
+        assert_eq!(
+            topic.iter().filter(|r| *r == "self == oldSelf").count(),
+            2,
+            "clusterRef and topicName"
+        );
+        assert!(topic.contains(&"has(self.topicName) == has(oldSelf.topicName)".to_string()));
+    }
+
+    fn collect_rules(node: &serde_json::Value, found: &mut Vec<String>) {
+        match node {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::Array(rules)) = map.get("x-kubernetes-validations") {
+                    found.extend(
+                        rules
+                            .iter()
+                            .filter_map(|r| r["rule"].as_str().map(String::from)),
+                    );
+                }
+                map.values().for_each(|v| collect_rules(v, found));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect_rules(v, found)),
+            _ => {}
+        }
+    }
 }

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::CustomResource;
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A Kafka topic managed through the Kafka admin protocol.
-#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
     group = "krait.dev",
     version = "v1alpha1",
@@ -24,16 +24,24 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
+#[x_kube(
+    validation = Rule::new("has(self.topicName) == has(oldSelf.topicName)")
+        .message("topicName cannot be added or removed: the Kafka topic name is fixed")
+)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaTopicSpec {
-    /// Name of the `KafkaCluster` (same namespace) that holds the topic.
-    #[schemars(length(min = 1))]
+    /// Name of the `KafkaCluster` (same namespace) that holds the topic. Immutable: a topic
+    /// does not move between clusters.
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("clusterRef is immutable"))]
     pub cluster_ref: String,
 
     /// The topic's name in Kafka; `metadata.name` when absent (Kafka allows names that
     /// Kubernetes does not, such as upper case or underscores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Immutable: renaming would leave the old topic behind.
     #[schemars(length(min = 1, max = 249), regex(pattern = r"^[a-zA-Z0-9._-]+$"))]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("topicName is immutable"))]
     pub topic_name: Option<String>,
 
     /// Number of partitions. It can only grow: a smaller value is refused with a condition.
