@@ -193,62 +193,23 @@ async fn apply(
     desired: &DesiredObjects,
     owned: &mut Owned,
 ) -> Result<(), Error> {
+    use std::slice::from_ref as one;
     let ns = cluster.names.namespace.as_str();
-    apply_kind(
-        ctx,
-        ns,
-        std::slice::from_ref(&desired.service_account),
-        &mut owned.service_accounts,
-    )
-    .await?;
-    apply_kind(
-        ctx,
-        ns,
-        std::slice::from_ref(&desired.config_map),
-        &mut owned.config_maps,
-    )
-    .await?;
+    let (sa, cm) = (one(&desired.service_account), one(&desired.config_map));
+    let (sts, pdb) = (one(&desired.statefulset), one(&desired.pdb));
+    apply_kind(ctx, ns, sa, &mut owned.service_accounts).await?;
+    apply_kind(ctx, ns, cm, &mut owned.config_maps).await?;
     apply_kind(ctx, ns, &desired.services, &mut owned.services).await?;
-    apply_kind(
-        ctx,
-        ns,
-        std::slice::from_ref(&desired.statefulset),
-        &mut owned.statefulsets,
-    )
-    .await?;
-    apply_kind(ctx, ns, std::slice::from_ref(&desired.pdb), &mut owned.pdbs).await?;
-    delete_leftovers(
-        ctx,
-        cluster,
-        std::slice::from_ref(&desired.service_account),
-        &mut owned.service_accounts,
-    )
-    .await?;
-    delete_leftovers(
-        ctx,
-        cluster,
-        std::slice::from_ref(&desired.config_map),
-        &mut owned.config_maps,
-    )
-    .await?;
+    apply_kind(ctx, ns, sts, &mut owned.statefulsets).await?;
+    apply_kind(ctx, ns, pdb, &mut owned.pdbs).await?;
+    delete_leftovers(ctx, cluster, sa, &mut owned.service_accounts).await?;
+    delete_leftovers(ctx, cluster, cm, &mut owned.config_maps).await?;
     delete_leftovers(ctx, cluster, &desired.services, &mut owned.services).await?;
-    delete_leftovers(
-        ctx,
-        cluster,
-        std::slice::from_ref(&desired.statefulset),
-        &mut owned.statefulsets,
-    )
-    .await?;
-    delete_leftovers(
-        ctx,
-        cluster,
-        std::slice::from_ref(&desired.pdb),
-        &mut owned.pdbs,
-    )
-    .await
+    delete_leftovers(ctx, cluster, sts, &mut owned.statefulsets).await?;
+    delete_leftovers(ctx, cluster, pdb, &mut owned.pdbs).await
 }
 
-/// Server-side applies each desired object whose hash differs from the observed one.
+/// Server-side applies each desired object that is not [`up_to_date`].
 async fn apply_kind<K>(
     ctx: &Context,
     ns: &str,

@@ -116,18 +116,7 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpe
             node_selector: (!overrides.node_selector.is_empty())
                 .then(|| overrides.node_selector.clone()),
             priority_class_name: overrides.priority_class_name.clone(),
-            topology_spread_constraints: cluster.spec.rack.as_ref().map(|rack| {
-                vec![TopologySpreadConstraint {
-                    max_skew: 1,
-                    topology_key: rack.topology_key.clone(),
-                    when_unsatisfiable: "DoNotSchedule".into(),
-                    label_selector: Some(LabelSelector {
-                        match_labels: Some(cluster.names.selector_labels()),
-                        ..LabelSelector::default()
-                    }),
-                    ..TopologySpreadConstraint::default()
-                }]
-            }),
+            topology_spread_constraints: spread_over_racks(cluster),
             security_context: Some(PodSecurityContext {
                 run_as_non_root: Some(true),
                 run_as_user: Some(BROKER_UID),
@@ -140,6 +129,21 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpe
             ..PodSpec::default()
         }),
     }
+}
+
+/// With rack awareness, brokers spread evenly over the topology key's values (zones).
+fn spread_over_racks(cluster: &ValidatedCluster) -> Option<Vec<TopologySpreadConstraint>> {
+    let rack = cluster.spec.rack.as_ref()?;
+    Some(vec![TopologySpreadConstraint {
+        max_skew: 1,
+        topology_key: rack.topology_key.clone(),
+        when_unsatisfiable: "DoNotSchedule".into(),
+        label_selector: Some(LabelSelector {
+            match_labels: Some(cluster.names.selector_labels()),
+            ..LabelSelector::default()
+        }),
+        ..TopologySpreadConstraint::default()
+    }])
 }
 
 fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
