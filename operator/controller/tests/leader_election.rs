@@ -57,3 +57,23 @@ async fn one_candidate_leads_and_the_other_takes_over_after_expiry() {
         "a now follows"
     );
 }
+
+#[tokio::test]
+async fn losing_the_write_race_is_not_leadership() {
+    let api = FakeApi::default();
+    let client = api.client();
+    assert!(try_acquire(&client, &candidate("a")).await.unwrap());
+    let mut lease = api.get(LEASES, "krait-operator").unwrap();
+    lease["spec"]["renewTime"] = json!("2020-01-01T00:00:00.000000Z");
+    api.put(LEASES, lease);
+    // c takes the expired lease between b's read and b's write.
+    api.race_after_next_get(LEASES, "krait-operator");
+    assert!(
+        !try_acquire(&client, &candidate("b")).await.unwrap(),
+        "stale write refused"
+    );
+    assert_eq!(
+        api.get(LEASES, "krait-operator").unwrap()["spec"]["holderIdentity"],
+        "a"
+    );
+}

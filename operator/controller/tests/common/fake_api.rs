@@ -21,6 +21,8 @@ struct State {
     fail_write: Option<usize>,
     attempted_writes: usize,
     resource_version: u64,
+    /// After the next GET of this object, someone else writes it (its resourceVersion moves).
+    race_after_get: Option<(String, String)>,
 }
 
 /// Handle on the fake server's state.
@@ -131,6 +133,12 @@ impl FakeApi {
         s.fail_write = Some(s.attempted_writes + n);
     }
 
+    /// Simulates another writer updating the object right after the next read of it.
+    pub fn race_after_next_get(&self, collection: &str, name: &str) {
+        self.state.lock().unwrap().race_after_get =
+            Some((collection.to_string(), name.to_string()));
+    }
+
     /// Every stored object except status, for comparing two runs.
     pub fn snapshot(&self) -> BTreeMap<(String, String), Value> {
         let s = self.state.lock().unwrap();
@@ -200,10 +208,20 @@ impl FakeApi {
                                         "metadata": {"resourceVersion": rv}, "items": items}),
                 )
             }
-            (Method::GET, Some(name)) => match s.objects.get(&(collection, name.to_string())) {
-                Some(o) => (StatusCode::OK, o.clone()),
-                None => status(404, "NotFound", "not found"),
-            },
+            (Method::GET, Some(name)) => {
+                let key = (collection, name.to_string());
+                let found = s.objects.get(&key).cloned();
+                if s.race_after_get.as_ref() == Some(&key) {
+                    s.race_after_get = None;
+                    s.resource_version += 1;
+                    let rv = s.resource_version.to_string();
+                    s.objects.get_mut(&key).unwrap()["metadata"]["resourceVersion"] = json!(rv);
+                }
+                match found {
+                    Some(o) => (StatusCode::OK, o),
+                    None => status(404, "NotFound", "not found"),
+                }
+            }
             (Method::PATCH, Some(name)) => {
                 let patch: Value = serde_json::from_slice(body).unwrap();
                 patch_object(&mut s, collection, name, subresource, content_type, patch)
