@@ -98,27 +98,21 @@ pub fn preferred(
     image: &ClusterImage,
     partitions: &[(String, i32)],
 ) -> Vec<Result<PartitionChange, ElectionError>> {
-    partitions
-        .iter()
-        .map(|(topic, partition)| {
-            let state = image
-                .partition(topic, *partition)
-                .ok_or(ElectionError::UnknownPartition)?;
-            let preferred = *state
-                .replicas
-                .first()
-                .ok_or(ElectionError::PreferredNotAvailable)?;
-            if state.leader == Some(preferred) {
-                return Err(ElectionError::ElectionNotNeeded);
-            }
-            if !image.is_live(preferred) || !state.isr.contains(&preferred) {
-                return Err(ElectionError::PreferredNotAvailable);
-            }
-            let mut change = PartitionChange::from_state(topic, *partition, state);
-            change.leader = Some(preferred);
-            Ok(change)
-        })
-        .collect()
+    on_each(image, partitions, |topic, partition, state| {
+        let preferred = *state
+            .replicas
+            .first()
+            .ok_or(ElectionError::PreferredNotAvailable)?;
+        if state.leader == Some(preferred) {
+            return Err(ElectionError::ElectionNotNeeded);
+        }
+        if !image.is_live(preferred) || !state.isr.contains(&preferred) {
+            return Err(ElectionError::PreferredNotAvailable);
+        }
+        let mut change = PartitionChange::from_state(topic, partition, state);
+        change.leader = Some(preferred);
+        Ok(change)
+    })
 }
 
 /// Elects a leader for each offline partition even from outside the ISR (Kafka's unclean
@@ -127,20 +121,31 @@ pub fn unclean(
     image: &ClusterImage,
     partitions: &[(String, i32)],
 ) -> Vec<Result<PartitionChange, ElectionError>> {
+    on_each(image, partitions, |topic, partition, state| {
+        if state.leader.is_some_and(|l| image.is_live(l)) {
+            return Err(ElectionError::ElectionNotNeeded);
+        }
+        let change = repair_one(image, topic, partition, state, true);
+        if change.leader.is_none() {
+            return Err(ElectionError::EligibleLeadersNotAvailable);
+        }
+        Ok(change)
+    })
+}
+
+/// Runs an on-demand election `elect` for each requested partition that exists.
+fn on_each(
+    image: &ClusterImage,
+    partitions: &[(String, i32)],
+    elect: impl Fn(&str, i32, &PartitionState) -> Result<PartitionChange, ElectionError>,
+) -> Vec<Result<PartitionChange, ElectionError>> {
     partitions
         .iter()
         .map(|(topic, partition)| {
             let state = image
                 .partition(topic, *partition)
                 .ok_or(ElectionError::UnknownPartition)?;
-            if state.leader.is_some_and(|l| image.is_live(l)) {
-                return Err(ElectionError::ElectionNotNeeded);
-            }
-            let change = repair_one(image, topic, *partition, state, true);
-            if change.leader.is_none() {
-                return Err(ElectionError::EligibleLeadersNotAvailable);
-            }
-            Ok(change)
+            elect(topic, *partition, state)
         })
         .collect()
 }
