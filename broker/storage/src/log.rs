@@ -255,11 +255,7 @@ impl PartitionLog {
             },
             ..inner.offsets
         };
-        plan.write.put_cf(
-            self.cf(CF_LOG_STATE),
-            state_key(self.id),
-            encode_state(&updated),
-        );
+        self.put_state(&mut plan.write, &updated);
         let mut epochs = inner.epochs.clone();
         if let Some(entry) = epochs.assign(leader_epoch, inner.offsets.log_end_offset) {
             self.put_epoch(&mut plan.write, entry);
@@ -271,11 +267,7 @@ impl PartitionLog {
                 producers::encode(entry),
             );
         }
-        let mut wo = rocksdb::WriteOptions::default();
-        wo.set_sync(self.options.sync_writes);
-        self.db
-            .write_opt(plan.write, &wo)
-            .map_err(StorageError::db("append"))?;
+        self.write(plan.write, "append")?;
         inner.offsets = updated;
         inner.size_bytes += plan.bytes;
         inner.producers.extend(plan.producers);
@@ -420,19 +412,11 @@ impl PartitionLog {
         );
         write.delete_range_cf(self.cf(CF_LOG), from, to);
         write.delete_range_cf(self.cf(CF_TIME_INDEX), from, to);
-        write.put_cf(
-            self.cf(CF_LOG_STATE),
-            state_key(self.id),
-            encode_state(&updated),
-        );
+        self.put_state(&mut write, &updated);
         let mut epochs = inner.epochs.clone();
         let (removed, moved) = epochs.truncate_from_start(plan.new_log_start_offset);
         self.rewrite_epochs(&mut write, &removed, moved);
-        let mut wo = rocksdb::WriteOptions::default();
-        wo.set_sync(self.options.sync_writes);
-        self.db
-            .write_opt(write, &wo)
-            .map_err(StorageError::db("delete by retention"))?;
+        self.write(write, "delete by retention")?;
         inner.epochs = epochs;
         inner.offsets.log_start_offset = plan.new_log_start_offset;
         inner.size_bytes = inner.size_bytes.saturating_sub(plan.bytes);
@@ -461,6 +445,24 @@ impl PartitionLog {
             .cf_handle(CF_LOG_STATE)
             .expect("column family created at open");
         write.delete_range_cf(state, state_key(id), state_key(id + 1));
+    }
+
+    /// Writes `write` atomically, fsynced when the store is configured to.
+    pub(crate) fn write(&self, write: WriteBatch, step: &'static str) -> Result<()> {
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(self.options.sync_writes);
+        self.db
+            .write_opt(write, &wo)
+            .map_err(StorageError::db(step))
+    }
+
+    /// Adds the log's offsets (log start, high watermark) to `write`.
+    pub(crate) fn put_state(&self, write: &mut WriteBatch, offsets: &LogOffsets) {
+        write.put_cf(
+            self.cf(CF_LOG_STATE),
+            state_key(self.id),
+            encode_state(offsets),
+        );
     }
 
     /// Adds a leader epoch cache entry to `write`.
@@ -634,7 +636,7 @@ fn load_epochs(db: &DB, id: u64) -> Result<LeaderEpochCache> {
     Ok(LeaderEpochCache::from_entries(entries))
 }
 
-pub(crate) fn encode_state(o: &LogOffsets) -> [u8; 16] {
+fn encode_state(o: &LogOffsets) -> [u8; 16] {
     let mut v = [0u8; 16];
     v[..8].copy_from_slice(&o.log_start_offset.to_be_bytes());
     v[8..].copy_from_slice(&o.high_watermark.to_be_bytes());

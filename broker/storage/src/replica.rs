@@ -14,9 +14,9 @@ use rocksdb::WriteBatch;
 
 use crate::error::{Result, StorageError};
 use crate::keys::{log_end_key, log_key};
-use crate::log::{LogOffsets, PartitionLog, encode_index, encode_state, scan_index};
+use crate::log::{LogOffsets, PartitionLog, encode_index, scan_index};
 use crate::producers::{self, BatchMetadata, NO_PRODUCER_ID, ProducerEntry};
-use crate::store::{CF_LOG, CF_LOG_STATE, CF_PRODUCERS, CF_TIME_INDEX};
+use crate::store::{CF_LOG, CF_PRODUCERS, CF_TIME_INDEX};
 
 impl PartitionLog {
     /// Appends batches exactly as the leader stored them — offsets, leader epochs and all — at
@@ -72,11 +72,7 @@ impl PartitionLog {
             log_end_offset: next,
             ..inner.offsets
         };
-        write.put_cf(
-            self.cf(CF_LOG_STATE),
-            crate::keys::state_key(self.id),
-            encode_state(&updated),
-        );
+        self.put_state(&mut write, &updated);
         for (producer_id, entry) in &updated_producers {
             write.put_cf(
                 self.cf(CF_PRODUCERS),
@@ -129,11 +125,7 @@ impl PartitionLog {
             high_watermark: inner.offsets.high_watermark.min(cut),
             ..inner.offsets
         };
-        write.put_cf(
-            self.cf(CF_LOG_STATE),
-            crate::keys::state_key(self.id),
-            encode_state(&updated),
-        );
+        self.put_state(&mut write, &updated);
         self.write(write, "truncate")?;
         inner.offsets = updated;
         inner.size_bytes = inner.size_bytes.saturating_sub(removed_bytes);
@@ -155,11 +147,7 @@ impl PartitionLog {
             ..inner.offsets
         };
         let mut write = WriteBatch::default();
-        write.put_cf(
-            self.cf(CF_LOG_STATE),
-            crate::keys::state_key(self.id),
-            encode_state(&updated),
-        );
+        self.put_state(&mut write, &updated);
         // Not fsynced even with --fsync: a high watermark found lower after a crash is only
         // recomputed from the replicas, never a lost record.
         self.db
@@ -222,14 +210,6 @@ impl PartitionLog {
             }
             _ => Ok(offset),
         }
-    }
-
-    fn write(&self, write: WriteBatch, step: &'static str) -> Result<()> {
-        let mut wo = rocksdb::WriteOptions::default();
-        wo.set_sync(self.options.sync_writes);
-        self.db
-            .write_opt(write, &wo)
-            .map_err(StorageError::db(step))
     }
 }
 
