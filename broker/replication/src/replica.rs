@@ -297,8 +297,11 @@ impl PartitionReplica {
         self.answer(request, read.records, None)
     }
 
-    /// The ISR the controller should commit, if it should change: followers lagging past
-    /// `lag_max_ms` leave, caught-up replicas join.
+    /// The ISR the controller should commit, if it should change. Followers lagging past
+    /// `lag_max_ms` leave first, on their own: a lagging follower holds the high watermark
+    /// back, so judging expansion against that high watermark in the same step would let it
+    /// straight back in (Kafka shrinks and expands separately for the same reason). Once no
+    /// one lags, caught-up replicas join.
     pub fn isr_change(&self, now_ms: i64, lag_max_ms: i64) -> Option<Vec<BrokerId>> {
         let state = self.lock();
         let State::Leader(leading) = &*state else {
@@ -311,14 +314,17 @@ impl PartitionReplica {
             now_ms,
             lag_max_ms,
         );
-        let changed = isr::expand(
-            &shrunk,
+        if shrunk != leading.isr {
+            return Some(shrunk);
+        }
+        let expanded = isr::expand(
+            &leading.isr,
             &leading.replicas,
             &leading.followers,
             self.log.offsets().high_watermark,
             leading.epoch_start_offset,
         );
-        (changed != leading.isr).then_some(changed)
+        (expanded != leading.isr).then_some(expanded)
     }
 
     /// The fetch a follower sends next, or `None` when not following.

@@ -168,6 +168,24 @@ fn a_lagging_follower_leaves_the_isr_and_rejoins_once_caught_up() {
 }
 
 #[test]
+fn a_follower_that_holds_the_high_watermark_back_is_dropped_not_readmitted() {
+    let [b1, b2, b3] = three_brokers(0);
+    pump(&b1.replica, &b3.replica, 0); // 3 is known to be at offset 0, then goes silent
+    b1.replica
+        .append_as_leader(&[batch(&["a"])], None, None)
+        .unwrap();
+    pump(&b1.replica, &b2.replica, 1);
+    pump(&b1.replica, &b2.replica, 20_000);
+    assert_eq!(
+        b1.replica.log().offsets().high_watermark,
+        0,
+        "3 holds it back"
+    );
+    // 3's log end (0) is at that high watermark, yet it lags: it must leave, not stay.
+    assert_eq!(b1.replica.isr_change(20_001, LAG_MAX_MS), Some(vec![1, 2]));
+}
+
+#[test]
 fn a_deposed_leaders_unreplicated_records_are_truncated_by_its_new_leaders_epoch() {
     let [b1, b2, _b3] = three_brokers(0);
     b1.replica
