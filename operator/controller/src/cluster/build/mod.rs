@@ -1,0 +1,105 @@
+//! Step 3 of a cluster reconcile: turns a [`ValidatedCluster`] into the Kubernetes objects it
+//! should own, one file per object. Pure: the same cluster always gives byte-identical objects,
+//! each stamped with a hash of itself so the apply step can skip objects that did not change.
+
+mod configmap;
+mod pdb;
+mod service;
+mod serviceaccount;
+mod statefulset;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::Resource;
+use serde::Serialize;
+
+use super::validate::ValidatedCluster;
+use crate::names::{HASH_ANNOTATION, stable_hash};
+use krait_crd::KafkaCluster;
+
+pub use configmap::config_map;
+pub use pdb::pod_disruption_budget;
+pub use service::{bootstrap_service, external_services, headless_service};
+pub use serviceaccount::service_account;
+pub use statefulset::statefulset;
+
+/// Everything a cluster owns, in apply order: identity and config before the pods that use
+/// them, the disruption budget last.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredObjects {
+    pub service_account: ServiceAccount,
+    pub config_map: ConfigMap,
+    pub services: Vec<Service>,
+    pub statefulset: StatefulSet,
+    pub pdb: PodDisruptionBudget,
+}
+
+/// Builds every object of a cluster.
+pub fn build(cluster: &ValidatedCluster) -> DesiredObjects {
+    let config_map = stamped(config_map(cluster));
+    let config_hash = config_map
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(HASH_ANNOTATION))
+        .cloned()
+        .unwrap_or_default();
+    let mut services = vec![
+        stamped(headless_service(cluster)),
+        stamped(bootstrap_service(cluster)),
+    ];
+    services.extend(external_services(cluster).into_iter().map(stamped));
+    DesiredObjects {
+        service_account: stamped(service_account(cluster)),
+        config_map,
+        services,
+        statefulset: stamped(statefulset(cluster, &config_hash)),
+        pdb: stamped(pod_disruption_budget(cluster)),
+    }
+}
+
+/// Metadata of an owned object: the cluster's labels and a controller owner reference, so
+/// Kubernetes garbage-collects it with the cluster.
+pub(crate) fn owned_meta(cluster: &ValidatedCluster, name: String) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(cluster.names.namespace.clone()),
+        labels: Some(cluster.names.labels()),
+        owner_references: Some(vec![owner_reference(cluster)]),
+        ..ObjectMeta::default()
+    }
+}
+
+fn owner_reference(cluster: &ValidatedCluster) -> OwnerReference {
+    OwnerReference {
+        api_version: KafkaCluster::api_version(&()).into_owned(),
+        kind: KafkaCluster::kind(&()).into_owned(),
+        name: cluster.names.cluster.clone(),
+        uid: cluster.uid.clone(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// Adds the hash annotation, computed over the object without it.
+fn stamped<K: Resource + Serialize>(mut object: K) -> K {
+    let bytes = serde_json::to_vec(&object).unwrap_or_default();
+    object
+        .meta_mut()
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(HASH_ANNOTATION.to_string(), stable_hash(&bytes));
+    object
+}
+
+/// The hash annotation of an object, as built or as read back.
+pub fn hash_of<K: Resource>(object: &K) -> Option<&str> {
+    object
+        .meta()
+        .annotations
+        .as_ref()?
+        .get(HASH_ANNOTATION)
+        .map(String::as_str)
+}

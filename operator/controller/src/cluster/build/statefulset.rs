@@ -1,0 +1,310 @@
+//! The brokers' StatefulSet: broker id = pod ordinal, each broker advertising its
+//! headless-service DNS name, probes on the broker's own `/readyz` and `/healthz`.
+//!
+//! The replication flags (`--cluster-listen`, `--voters`, `--rack`, and the external listener's
+//! `--external-listen` / `--external-advertised-addresses`) are what the broker must accept once
+//! replication lands; `broker_args` is the one place to adjust their spelling.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
+use k8s_openapi::api::core::v1::{
+    Affinity, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
+    EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, SecurityContext, TopologySpreadConstraint, Volume, VolumeMount,
+    VolumeResourceRequirements, WeightedPodAffinityTerm,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::owned_meta;
+use crate::cluster::validate::ValidatedCluster;
+use crate::names::{CLUSTER_PORT, CONFIG_HASH_ANNOTATION, DATA_DIR, HTTP_PORT, POD_INDEX_LABEL};
+
+const DATA_VOLUME: &str = "data";
+/// UID/GID the broker image runs as; `fsGroup` makes the data volume writable for it.
+const BROKER_UID: i64 = 10001;
+
+/// The StatefulSet; `config_hash` (the ConfigMap's hash) goes on the pod template so a
+/// config change rolls the brokers, which read their config only at start.
+pub fn statefulset(cluster: &ValidatedCluster, config_hash: &str) -> StatefulSet {
+    let spec = &cluster.spec;
+    let selector = cluster.names.selector_labels();
+    let claim = (!spec.storage.ephemeral).then(|| data_claim(cluster));
+    StatefulSet {
+        metadata: owned_meta(cluster, cluster.names.statefulset()),
+        spec: StatefulSetSpec {
+            replicas: Some(spec.replicas),
+            service_name: Some(cluster.names.headless_service()),
+            // Brokers start together: a Raft quorum cannot form if each pod waits for the
+            // previous one to be Ready.
+            pod_management_policy: Some("Parallel".into()),
+            update_strategy: Some(StatefulSetUpdateStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: None,
+            }),
+            selector: LabelSelector {
+                match_labels: Some(selector),
+                ..LabelSelector::default()
+            },
+            template: pod_template(cluster, config_hash),
+            volume_claim_templates: claim.map(|c| vec![c]),
+            ..StatefulSetSpec::default()
+        },
+        status: None,
+    }
+}
+
+fn data_claim(cluster: &ValidatedCluster) -> PersistentVolumeClaim {
+    let storage = &cluster.spec.storage;
+    PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(DATA_VOLUME.into()),
+            labels: Some(cluster.names.selector_labels()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".into()]),
+            storage_class_name: storage.storage_class.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: storage
+                    .size
+                    .clone()
+                    .map(|size| BTreeMap::from([("storage".to_string(), size)])),
+                limits: None,
+            }),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        status: None,
+    }
+}
+
+fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpec {
+    let overrides = &cluster.spec.pod_template;
+    // The operator's selector labels win: a user label must not detach pods from the set.
+    let mut labels = overrides.labels.clone();
+    labels.extend(cluster.names.labels());
+    let mut annotations = overrides.annotations.clone();
+    annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash.into());
+    let volumes = cluster.spec.storage.ephemeral.then(|| {
+        vec![Volume {
+            name: DATA_VOLUME.into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        }]
+    });
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels),
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            service_account_name: Some(cluster.names.statefulset()),
+            automount_service_account_token: Some(false),
+            containers: vec![broker_container(cluster)],
+            volumes,
+            image_pull_secrets: non_empty(cluster.spec.image_pull_secrets.clone()),
+            affinity: Some(
+                overrides
+                    .affinity
+                    .clone()
+                    .unwrap_or_else(|| spread_over_nodes(cluster)),
+            ),
+            tolerations: non_empty(overrides.tolerations.clone()),
+            node_selector: (!overrides.node_selector.is_empty())
+                .then(|| overrides.node_selector.clone()),
+            priority_class_name: overrides.priority_class_name.clone(),
+            topology_spread_constraints: spread_over_racks(cluster),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                run_as_user: Some(BROKER_UID),
+                run_as_group: Some(BROKER_UID),
+                fs_group: Some(BROKER_UID),
+                ..PodSecurityContext::default()
+            }),
+            // Lets a broker flush and close RocksDB cleanly on SIGTERM.
+            termination_grace_period_seconds: Some(60),
+            ..PodSpec::default()
+        }),
+    }
+}
+
+/// With rack awareness, brokers spread evenly over the topology key's values (zones).
+fn spread_over_racks(cluster: &ValidatedCluster) -> Option<Vec<TopologySpreadConstraint>> {
+    let rack = cluster.spec.rack.as_ref()?;
+    Some(vec![TopologySpreadConstraint {
+        max_skew: 1,
+        topology_key: rack.topology_key.clone(),
+        when_unsatisfiable: "DoNotSchedule".into(),
+        label_selector: Some(LabelSelector {
+            match_labels: Some(cluster.names.selector_labels()),
+            ..LabelSelector::default()
+        }),
+        ..TopologySpreadConstraint::default()
+    }])
+}
+
+fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
+    (!v.is_empty()).then_some(v)
+}
+
+/// Default affinity: prefer one broker per node, so one node failure takes one broker.
+fn spread_over_nodes(cluster: &ValidatedCluster) -> Affinity {
+    Affinity {
+        pod_anti_affinity: Some(PodAntiAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![
+                WeightedPodAffinityTerm {
+                    weight: 100,
+                    pod_affinity_term: PodAffinityTerm {
+                        topology_key: "kubernetes.io/hostname".into(),
+                        label_selector: Some(LabelSelector {
+                            match_labels: Some(cluster.names.selector_labels()),
+                            ..LabelSelector::default()
+                        }),
+                        ..PodAffinityTerm::default()
+                    },
+                },
+            ]),
+            ..PodAntiAffinity::default()
+        }),
+        ..Affinity::default()
+    }
+}
+
+fn broker_container(cluster: &ValidatedCluster) -> Container {
+    let spec = &cluster.spec;
+    let mut ports = vec![
+        container_port("kafka", spec.listeners.internal.port),
+        container_port("cluster", CLUSTER_PORT),
+        container_port("http", HTTP_PORT),
+    ];
+    if let Some(external) = &spec.listeners.external {
+        ports.push(container_port("external", external.port));
+    }
+    Container {
+        name: "broker".into(),
+        image: Some(spec.image.clone()),
+        image_pull_policy: spec.image_pull_policy.map(|p| p.as_str().to_string()),
+        command: Some(vec!["krait-broker".into()]),
+        args: Some(broker_args(cluster)),
+        env: Some(broker_env(cluster)),
+        env_from: Some(vec![EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource {
+                name: cluster.names.config_map(),
+                optional: Some(false),
+            }),
+            ..EnvFromSource::default()
+        }]),
+        ports: Some(ports),
+        resources: spec.resources.clone(),
+        volume_mounts: Some(vec![VolumeMount {
+            name: DATA_VOLUME.into(),
+            mount_path: DATA_DIR.into(),
+            ..VolumeMount::default()
+        }]),
+        readiness_probe: Some(http_probe("/readyz", 5, 3)),
+        liveness_probe: Some(http_probe("/healthz", 10, 6)),
+        // Opening a large RocksDB can take minutes; liveness must not kill it meanwhile.
+        startup_probe: Some(http_probe("/healthz", 5, 120)),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            ..SecurityContext::default()
+        }),
+        ..Container::default()
+    }
+}
+
+/// The broker's command line. `$(VAR)` is expanded by the kubelet from the container's env.
+fn broker_args(cluster: &ValidatedCluster) -> Vec<String> {
+    let spec = &cluster.spec;
+    let names = &cluster.names;
+    let port = spec.listeners.internal.port;
+    let voters: Vec<String> = (0..spec.replicas)
+        .map(|id| format!("{id}@{}:{CLUSTER_PORT}", names.broker_host(id)))
+        .collect();
+    let mut args = vec![
+        format!("--data-dir={DATA_DIR}"),
+        format!("--listen=0.0.0.0:{port}"),
+        format!(
+            "--advertise=$(POD_NAME).{}.{}.svc:{port}",
+            names.headless_service(),
+            names.namespace
+        ),
+        format!("--http-listen=0.0.0.0:{HTTP_PORT}"),
+        // Planned replication flags (see the module docs).
+        format!("--cluster-listen=0.0.0.0:{CLUSTER_PORT}"),
+        format!("--voters={}", voters.join(",")),
+    ];
+    if spec.rack.is_some() {
+        args.push("--rack=$(KRAIT_RACK)".into());
+    }
+    if let Some(external) = &spec.listeners.external {
+        args.push(format!("--external-listen=0.0.0.0:{}", external.port));
+        args.push(format!(
+            "--external-advertised-addresses={}",
+            external.advertised_addresses.join(",")
+        ));
+    }
+    args
+}
+
+/// Environment from the downward API: the node id is the pod's ordinal label, so it is fixed
+/// by the pod's identity and survives rescheduling.
+fn broker_env(cluster: &ValidatedCluster) -> Vec<EnvVar> {
+    let mut env = vec![
+        field_env("POD_NAME", "metadata.name"),
+        field_env(
+            "KRAIT_NODE_ID",
+            &format!("metadata.labels['{POD_INDEX_LABEL}']"),
+        ),
+    ];
+    if let Some(rack) = &cluster.spec.rack {
+        // Kubernetes 1.33+ copies the node's topology.kubernetes.io labels onto pods; other
+        // keys need them set on the pod another way.
+        env.push(field_env(
+            "KRAIT_RACK",
+            &format!("metadata.labels['{}']", rack.topology_key),
+        ));
+    }
+    env
+}
+
+fn field_env(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.into(),
+                api_version: None,
+            }),
+            ..EnvVarSource::default()
+        }),
+        value: None,
+    }
+}
+
+fn container_port(name: &str, port: i32) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.into()),
+        container_port: port,
+        protocol: Some("TCP".into()),
+        ..ContainerPort::default()
+    }
+}
+
+fn http_probe(path: &str, period_seconds: i32, failure_threshold: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("http".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period_seconds),
+        failure_threshold: Some(failure_threshold),
+        timeout_seconds: Some(2),
+        ..Probe::default()
+    }
+}

@@ -1,0 +1,347 @@
+//! The side-effecting shell of a cluster reconcile: reads the owned objects, applies the built
+//! ones that changed (server-side apply, one field manager), deletes owned objects that are no
+//! longer wanted, and writes status only when it differs. Holds no state between calls: a
+//! reconcile that died part-way is finished by the next one from what it observes.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::{NamespaceResourceScope, jiff};
+use krait_crd::{KafkaCluster, KafkaClusterStatus};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{debug, info, instrument, warn};
+
+use super::build::{DesiredObjects, build, hash_of};
+use super::drift::contains;
+use super::status::{Observations, apply_failed_status, cluster_status, invalid_status};
+use super::validate::{ValidatedCluster, validate};
+use crate::context::Context;
+use crate::names::{ClusterNames, MANAGER};
+
+/// How long a settled cluster waits before being looked at again without any event.
+const RESYNC: Duration = Duration::from_secs(300);
+/// How soon a cluster still rolling out is looked at again.
+const PROGRESS_RECHECK: Duration = Duration::from_secs(15);
+
+/// A failed step of a cluster reconcile.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading {kind}: {source}")]
+    Read {
+        kind: &'static str,
+        source: kube::Error,
+    },
+    #[error("applying {kind} {name}: {source}")]
+    Apply {
+        kind: &'static str,
+        name: String,
+        source: kube::Error,
+    },
+    #[error("deleting leftover {kind} {name}: {source}")]
+    Delete {
+        kind: &'static str,
+        name: String,
+        source: kube::Error,
+    },
+    #[error("writing status: {0}")]
+    Status(kube::Error),
+}
+
+impl Error {
+    /// Short label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Read { .. } => "read",
+            Self::Apply { .. } => "apply",
+            Self::Delete { .. } => "delete",
+            Self::Status(_) => "status",
+        }
+    }
+}
+
+/// Everything the cluster owns as seen in the API server.
+#[derive(Debug, Default)]
+struct Owned {
+    service_accounts: Vec<ServiceAccount>,
+    config_maps: Vec<ConfigMap>,
+    services: Vec<Service>,
+    statefulsets: Vec<StatefulSet>,
+    pdbs: Vec<PodDisruptionBudget>,
+    pods: Vec<Pod>,
+}
+
+/// Reconciles one cluster.
+#[instrument(skip_all, fields(cluster = %cluster.name_any(), namespace = cluster.namespace().unwrap_or_default()))]
+pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = reconcile_inner(&cluster, &ctx).await;
+    ctx.metrics.record(
+        "KafkaCluster",
+        started.elapsed(),
+        result.as_ref().err().map(Error::reason),
+    );
+    result
+}
+
+async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action, Error> {
+    let now = Time(jiff::Timestamp::now());
+    let validated = match validate(cluster) {
+        Ok(v) => v,
+        Err(invalid) => {
+            warn!(error = %invalid, "invalid spec");
+            let status = invalid_status(cluster, &invalid.to_string(), &now);
+            write_status(ctx, cluster, status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let mut owned = read(ctx, &validated.names).await?;
+    if !cluster.spec.paused {
+        let desired = build(&validated);
+        if let Err(e) = apply(ctx, &validated, &desired, &mut owned).await {
+            let status = apply_failed_status(cluster, &e.to_string(), &now);
+            if let Err(status_error) = write_status(ctx, cluster, status).await {
+                warn!(error = %status_error, "could not record the apply failure");
+            }
+            return Err(e);
+        }
+    }
+    let status = cluster_status(cluster, &observations(&validated, &owned), &now);
+    let status = with_cluster_id(ctx, status).await;
+    let settled = status
+        .conditions
+        .iter()
+        .all(|c| c.type_ != "Progressing" || c.status == "False");
+    write_status(ctx, cluster, status).await?;
+    Ok(Action::requeue(if settled {
+        RESYNC
+    } else {
+        PROGRESS_RECHECK
+    }))
+}
+
+fn observations<'a>(cluster: &'a ValidatedCluster, owned: &'a Owned) -> Observations<'a> {
+    Observations {
+        names: &cluster.names,
+        replicas: cluster.spec.replicas,
+        kafka_port: cluster.spec.listeners.internal.port,
+        statefulset: owned
+            .statefulsets
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some(&cluster.names.statefulset())),
+        pods: &owned.pods,
+        paused: cluster.spec.paused,
+    }
+}
+
+/// Asks the brokers for their cluster id once all are ready, until it is known.
+async fn with_cluster_id(ctx: &Context, mut status: KafkaClusterStatus) -> KafkaClusterStatus {
+    let ready = status.brokers.iter().all(|b| b.ready) && !status.brokers.is_empty();
+    if status.cluster_id.is_none()
+        && ready
+        && let Some(bootstrap) = status.bootstrap_address.clone()
+    {
+        status.cluster_id = ctx.kafka.cluster_id(&bootstrap).await;
+    }
+    status
+}
+
+async fn list<K>(ctx: &Context, ns: &str, selector: &str) -> Result<Vec<K>, Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + k8s_openapi::Resource
+        + Clone
+        + DeserializeOwned
+        + Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
+    api.list(&ListParams::default().labels(selector))
+        .await
+        .map(|l| l.items)
+        .map_err(|source| Error::Read {
+            kind: K::KIND,
+            source,
+        })
+}
+
+/// Step 1: everything the cluster owns, found by the operator's labels.
+async fn read(ctx: &Context, names: &ClusterNames) -> Result<Owned, Error> {
+    let (ns, sel) = (names.namespace.as_str(), names.owned_selector());
+    Ok(Owned {
+        service_accounts: list(ctx, ns, &sel).await?,
+        config_maps: list(ctx, ns, &sel).await?,
+        services: list(ctx, ns, &sel).await?,
+        statefulsets: list(ctx, ns, &sel).await?,
+        pdbs: list(ctx, ns, &sel).await?,
+        pods: list(ctx, ns, &sel).await?,
+    })
+}
+
+/// Step 4: applies in order, then deletes leftovers. `owned` is updated with what the API
+/// server returned, so the status describes the world after this reconcile.
+async fn apply(
+    ctx: &Context,
+    cluster: &ValidatedCluster,
+    desired: &DesiredObjects,
+    owned: &mut Owned,
+) -> Result<(), Error> {
+    use std::slice::from_ref as one;
+    let ns = cluster.names.namespace.as_str();
+    let (sa, cm) = (one(&desired.service_account), one(&desired.config_map));
+    let (sts, pdb) = (one(&desired.statefulset), one(&desired.pdb));
+    apply_kind(ctx, ns, sa, &mut owned.service_accounts).await?;
+    apply_kind(ctx, ns, cm, &mut owned.config_maps).await?;
+    apply_kind(ctx, ns, &desired.services, &mut owned.services).await?;
+    apply_kind(ctx, ns, sts, &mut owned.statefulsets).await?;
+    apply_kind(ctx, ns, pdb, &mut owned.pdbs).await?;
+    delete_leftovers(ctx, cluster, sa, &mut owned.service_accounts).await?;
+    delete_leftovers(ctx, cluster, cm, &mut owned.config_maps).await?;
+    delete_leftovers(ctx, cluster, &desired.services, &mut owned.services).await?;
+    delete_leftovers(ctx, cluster, sts, &mut owned.statefulsets).await?;
+    delete_leftovers(ctx, cluster, pdb, &mut owned.pdbs).await
+}
+
+/// Server-side applies each desired object that is not [`up_to_date`].
+async fn apply_kind<K>(
+    ctx: &Context,
+    ns: &str,
+    desired: &[K],
+    observed: &mut Vec<K>,
+) -> Result<(), Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + k8s_openapi::Resource
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
+    for object in desired {
+        let name = object.name_any();
+        let existing = observed.iter().position(|o| o.name_any() == name);
+        if existing.is_some_and(|i| up_to_date(&observed[i], object)) {
+            continue;
+        }
+        info!(kind = K::KIND, %name, "applying");
+        let applied = api
+            .patch(
+                &name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(object),
+            )
+            .await
+            .map_err(|source| Error::Apply {
+                kind: K::KIND,
+                name: name.clone(),
+                source,
+            })?;
+        match existing {
+            Some(i) => observed[i] = applied,
+            None => observed.push(applied),
+        }
+    }
+    Ok(())
+}
+
+/// The hash says the build has not changed since the last apply; the comparison says nobody
+/// changed the object since (e.g. `kubectl scale`), which the operator reverts.
+fn up_to_date<K: Resource + Serialize>(observed: &K, desired: &K) -> bool {
+    if hash_of(observed) != hash_of(desired) {
+        return false;
+    }
+    match (
+        serde_json::to_value(observed),
+        serde_json::to_value(desired),
+    ) {
+        (Ok(o), Ok(d)) => contains(&o, &d),
+        _ => false,
+    }
+}
+
+/// Deletes observed objects of a kind that this cluster controls but no longer wants (e.g.
+/// external Services after the external listener is removed). Objects owned by anything
+/// else are left alone even if they carry the labels.
+async fn delete_leftovers<K>(
+    ctx: &Context,
+    cluster: &ValidatedCluster,
+    desired: &[K],
+    observed: &mut Vec<K>,
+) -> Result<(), Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + k8s_openapi::Resource
+        + Clone
+        + DeserializeOwned
+        + Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &cluster.names.namespace);
+    let controlled = |o: &K| {
+        o.owner_references()
+            .iter()
+            .any(|r| r.controller == Some(true) && r.uid == cluster.uid)
+    };
+    let leftovers: Vec<String> = observed
+        .iter()
+        .filter(|o| controlled(o) && !desired.iter().any(|d| d.name_any() == o.name_any()))
+        .map(ResourceExt::name_any)
+        .collect();
+    for name in leftovers {
+        info!(kind = K::KIND, %name, "deleting leftover");
+        match api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            // Already gone: the goal is reached.
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(source) => {
+                return Err(Error::Delete {
+                    kind: K::KIND,
+                    name,
+                    source,
+                });
+            }
+        }
+        observed.retain(|o| o.name_any() != name);
+    }
+    Ok(())
+}
+
+/// Server-side applies the status subresource, unless it is what is already there.
+async fn write_status(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    status: KafkaClusterStatus,
+) -> Result<(), Error> {
+    if cluster.status.as_ref() == Some(&status) {
+        debug!("status unchanged");
+        return Ok(());
+    }
+    let api: Api<KafkaCluster> =
+        Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
+    let patch = serde_json::json!({
+        "apiVersion": KafkaCluster::api_version(&()),
+        "kind": KafkaCluster::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &cluster.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(patch),
+    )
+    .await
+    .map(drop)
+    .map_err(Error::Status)
+}
+
+/// What the controller does after a failed reconcile: retry soon, with the error counted.
+pub fn error_policy(_cluster: Arc<KafkaCluster>, error: &Error, _ctx: Arc<Context>) -> Action {
+    warn!(%error, "cluster reconcile failed");
+    Action::requeue(Duration::from_secs(30))
+}

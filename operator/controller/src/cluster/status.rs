@@ -1,0 +1,196 @@
+//! The cluster's status as a pure function of what was observed after applying: broker
+//! readiness from the pods, rollout progress from the StatefulSet, and the three conditions.
+//! The same observations always give the same status, so an unchanged cluster writes none.
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use krait_crd::KafkaCluster;
+use krait_crd::cluster::{BrokerStatus, KafkaClusterStatus};
+
+use crate::conditions::{DEGRADED, Decided, PROGRESSING, READY, merge};
+use crate::names::ClusterNames;
+
+/// What the status is computed from.
+#[derive(Debug)]
+pub struct Observations<'a> {
+    pub names: &'a ClusterNames,
+    pub replicas: i32,
+    pub kafka_port: i32,
+    pub statefulset: Option<&'a StatefulSet>,
+    pub pods: &'a [Pod],
+    pub paused: bool,
+}
+
+/// The new status of a cluster whose spec is valid.
+pub fn cluster_status(
+    cluster: &KafkaCluster,
+    seen: &Observations<'_>,
+    now: &Time,
+) -> KafkaClusterStatus {
+    let old = cluster.status.clone().unwrap_or_default();
+    let brokers: Vec<BrokerStatus> = (0..seen.replicas)
+        .map(|id| {
+            let pod = seen.names.pod(id);
+            let ready = seen
+                .pods
+                .iter()
+                .any(|p| p.metadata.name.as_deref() == Some(pod.as_str()) && pod_ready(p));
+            BrokerStatus { id, pod, ready }
+        })
+        .collect();
+    let ready_brokers = brokers.iter().filter(|b| b.ready).count() as i32;
+    let rolled_out = seen
+        .statefulset
+        .is_some_and(|s| rollout_done(s, seen.replicas));
+    let decided = decide(seen, rolled_out, ready_brokers);
+    let generation = cluster.metadata.generation;
+    KafkaClusterStatus {
+        observed_generation: generation,
+        conditions: merge(&old.conditions, &decided, generation, now),
+        ready_brokers,
+        brokers,
+        bootstrap_address: Some(seen.names.bootstrap_address(seen.kafka_port)),
+        // Learned from the brokers themselves; kept once known (it never changes).
+        cluster_id: old.cluster_id,
+    }
+}
+
+/// Ready, Progressing and Degraded from the rollout state and the ready-broker count.
+fn decide(seen: &Observations<'_>, rolled_out: bool, ready_brokers: i32) -> [Decided; 3] {
+    let all_ready = rolled_out && ready_brokers == seen.replicas;
+    let readiness = format!("{ready_brokers}/{} brokers ready", seen.replicas);
+    [
+        if all_ready {
+            Decided::new(READY, true, "AllBrokersReady", readiness.clone())
+        } else {
+            Decided::new(READY, false, "BrokersNotReady", readiness.clone())
+        },
+        if seen.paused {
+            Decided::new(
+                PROGRESSING,
+                false,
+                "Paused",
+                "spec.paused is true: nothing is changed",
+            )
+        } else if !rolled_out {
+            Decided::new(PROGRESSING, true, "RollingOut", rollout_message(seen))
+        } else {
+            Decided::new(
+                PROGRESSING,
+                false,
+                "UpToDate",
+                "every broker runs the current spec",
+            )
+        },
+        if rolled_out && !all_ready {
+            Decided::new(DEGRADED, true, "BrokersUnavailable", readiness)
+        } else {
+            Decided::new(DEGRADED, false, "AsExpected", "")
+        },
+    ]
+}
+
+/// The status of a cluster whose spec cannot be built: the objects are left as they are and
+/// the conditions say why.
+pub fn invalid_status(cluster: &KafkaCluster, message: &str, now: &Time) -> KafkaClusterStatus {
+    let old = cluster.status.clone().unwrap_or_default();
+    let decided = [
+        Decided::new(READY, false, "InvalidSpec", message),
+        Decided::new(
+            PROGRESSING,
+            false,
+            "InvalidSpec",
+            "fix the spec to continue",
+        ),
+        Decided::new(DEGRADED, true, "InvalidSpec", message),
+    ];
+    let generation = cluster.metadata.generation;
+    KafkaClusterStatus {
+        observed_generation: generation,
+        conditions: merge(&old.conditions, &decided, generation, now),
+        ..old
+    }
+}
+
+/// The status after applying failed part-way: `Degraded` names the failure; the rest stays.
+pub fn apply_failed_status(
+    cluster: &KafkaCluster,
+    message: &str,
+    now: &Time,
+) -> KafkaClusterStatus {
+    let old = cluster.status.clone().unwrap_or_default();
+    let mut decided: Vec<Decided> = Vec::new();
+    for kind in [READY, PROGRESSING] {
+        match crate::conditions::find(&old.conditions, kind) {
+            Some(c) => decided.push(Decided {
+                kind,
+                status: c.status == "True",
+                reason: reason_of(&c.reason),
+                message: c.message.clone(),
+            }),
+            None => decided.push(Decided::new(kind, false, "ApplyFailed", message)),
+        }
+    }
+    decided.push(Decided::new(DEGRADED, true, "ApplyFailed", message));
+    KafkaClusterStatus {
+        conditions: merge(&old.conditions, &decided, cluster.metadata.generation, now),
+        ..old
+    }
+}
+
+/// Reasons are static in [`Decided`]; an old reason read back maps onto the known set.
+fn reason_of(reason: &str) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "AllBrokersReady",
+        "BrokersNotReady",
+        "Paused",
+        "RollingOut",
+        "UpToDate",
+        "InvalidSpec",
+        "ApplyFailed",
+    ];
+    KNOWN
+        .iter()
+        .find(|k| **k == reason)
+        .copied()
+        .unwrap_or("Unknown")
+}
+
+fn pod_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// Whether the StatefulSet controller has caught up with the current spec on every pod.
+fn rollout_done(sts: &StatefulSet, replicas: i32) -> bool {
+    let Some(status) = &sts.status else {
+        return false;
+    };
+    let generation_seen = status.observed_generation >= sts.metadata.generation;
+    let revisions_equal = match (&status.current_revision, &status.update_revision) {
+        (Some(current), Some(update)) => current == update,
+        _ => false,
+    };
+    generation_seen
+        && revisions_equal
+        && status.replicas == replicas
+        && status.updated_replicas.unwrap_or(0) == replicas
+}
+
+fn rollout_message(seen: &Observations<'_>) -> String {
+    match seen.statefulset.and_then(|s| s.status.as_ref()) {
+        Some(s) => format!(
+            "{}/{} brokers updated, {} ready",
+            s.updated_replicas.unwrap_or(0),
+            seen.replicas,
+            s.ready_replicas.unwrap_or(0)
+        ),
+        None => format!(
+            "waiting for the StatefulSet to start {} brokers",
+            seen.replicas
+        ),
+    }
+}

@@ -1,0 +1,261 @@
+//! Step 2 of a cluster reconcile: checks a `KafkaCluster` spec for what its schema cannot
+//! express (cross-field rules, known broker config keys) and returns a [`ValidatedCluster`] that
+//! the builders trust. Pure: no client, no I/O.
+
+use std::collections::BTreeMap;
+
+use krait_crd::KafkaCluster;
+use krait_crd::cluster::KafkaClusterSpec;
+
+use crate::names::{CLUSTER_PORT, ClusterNames, HTTP_PORT};
+
+/// Kafka broker config names the broker understands, with the environment variable of the
+/// `krait-broker` flag each one sets. `default.replication.factor` and `min.insync.replicas`
+/// are for the planned replication flags.
+pub const BROKER_CONFIG_ENV: &[(&str, &str)] = &[
+    ("auto.create.topics.enable", "KRAIT_AUTO_CREATE_TOPICS"),
+    ("num.partitions", "KRAIT_DEFAULT_PARTITIONS"),
+    ("socket.request.max.bytes", "KRAIT_MAX_REQUEST_BYTES"),
+    ("message.max.bytes", "KRAIT_MAX_MESSAGE_BYTES"),
+    ("log.retention.ms", "KRAIT_RETENTION_MS"),
+    ("log.retention.bytes", "KRAIT_RETENTION_BYTES"),
+    (
+        "log.retention.check.interval.ms",
+        "KRAIT_RETENTION_CHECK_INTERVAL_MS",
+    ),
+    (
+        "group.initial.rebalance.delay.ms",
+        "KRAIT_GROUP_INITIAL_REBALANCE_DELAY_MS",
+    ),
+    (
+        "group.min.session.timeout.ms",
+        "KRAIT_GROUP_MIN_SESSION_TIMEOUT_MS",
+    ),
+    (
+        "group.max.session.timeout.ms",
+        "KRAIT_GROUP_MAX_SESSION_TIMEOUT_MS",
+    ),
+    (
+        "offsets.retention.minutes",
+        "KRAIT_OFFSETS_RETENTION_MINUTES",
+    ),
+    (
+        "default.replication.factor",
+        "KRAIT_DEFAULT_REPLICATION_FACTOR",
+    ),
+    ("min.insync.replicas", "KRAIT_MIN_INSYNC_REPLICAS"),
+];
+
+/// Why a spec cannot be built. Each variant becomes the `InvalidSpec` condition's message.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InvalidSpec {
+    #[error("metadata.name and metadata.namespace are required")]
+    MissingIdentity,
+    #[error("replicas must be at least 1, got {0}")]
+    Replicas(i32),
+    #[error("image must not be empty")]
+    EmptyImage,
+    #[error("storage.size is required unless storage.ephemeral is true")]
+    StorageSizeMissing,
+    #[error("storage.size and storage.storageClass do not apply to ephemeral storage")]
+    EphemeralWithClaim,
+    #[error("config key {0:?} is not a broker config Krait supports (known: {1})")]
+    UnknownConfig(String, String),
+    #[error("config {key}={value:?} is not {expected}")]
+    BadConfigValue {
+        key: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("{0} is set both as a field and in config; set it once")]
+    ConfigDuplicatesField(&'static str),
+    #[error("defaultReplicationFactor {factor} exceeds replicas {replicas}")]
+    ReplicationFactorAboveReplicas { factor: i32, replicas: i32 },
+    #[error("minInsyncReplicas {min_isr} exceeds the default replication factor {factor}")]
+    MinIsrAboveReplicationFactor { min_isr: i32, factor: i32 },
+    #[error("listener port {0} clashes with another port of the broker")]
+    PortClash(i32),
+    #[error(
+        "listeners.external.advertisedAddresses has {got} entries, need one per broker ({replicas})"
+    )]
+    AdvertisedAddressCount { got: usize, replicas: i32 },
+    #[error("listeners.external.advertisedAddresses[{0}] {1:?} is not HOST:PORT")]
+    BadAdvertisedAddress(usize, String),
+    #[error("listeners.external.nodePortBase {base} + {replicas} brokers passes 65535")]
+    NodePortRange { base: i32, replicas: i32 },
+}
+
+/// A cluster whose spec the builders can turn into objects without further checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedCluster {
+    pub names: ClusterNames,
+    pub uid: String,
+    pub spec: KafkaClusterSpec,
+    /// Broker config as `KRAIT_*` environment variables, the ConfigMap's data.
+    pub broker_env: BTreeMap<String, String>,
+}
+
+/// Validates a cluster spec.
+pub fn validate(cluster: &KafkaCluster) -> Result<ValidatedCluster, InvalidSpec> {
+    let meta = &cluster.metadata;
+    let (Some(name), Some(namespace)) = (&meta.name, &meta.namespace) else {
+        return Err(InvalidSpec::MissingIdentity);
+    };
+    let spec = &cluster.spec;
+    if spec.replicas < 1 {
+        return Err(InvalidSpec::Replicas(spec.replicas));
+    }
+    if spec.image.trim().is_empty() {
+        return Err(InvalidSpec::EmptyImage);
+    }
+    validate_storage(spec)?;
+    validate_listeners(spec)?;
+    let broker_env = broker_env(spec)?;
+    Ok(ValidatedCluster {
+        names: ClusterNames::new(name, namespace),
+        uid: meta.uid.clone().unwrap_or_default(),
+        spec: spec.clone(),
+        broker_env,
+    })
+}
+
+fn validate_storage(spec: &KafkaClusterSpec) -> Result<(), InvalidSpec> {
+    let s = &spec.storage;
+    match (s.ephemeral, &s.size, &s.storage_class) {
+        (true, None, None) => Ok(()),
+        (true, _, _) => Err(InvalidSpec::EphemeralWithClaim),
+        (false, None, _) => Err(InvalidSpec::StorageSizeMissing),
+        (false, Some(_), _) => Ok(()),
+    }
+}
+
+fn validate_listeners(spec: &KafkaClusterSpec) -> Result<(), InvalidSpec> {
+    let internal = spec.listeners.internal.port;
+    if internal == HTTP_PORT || internal == CLUSTER_PORT {
+        return Err(InvalidSpec::PortClash(internal));
+    }
+    let Some(external) = &spec.listeners.external else {
+        return Ok(());
+    };
+    if [internal, HTTP_PORT, CLUSTER_PORT].contains(&external.port) {
+        return Err(InvalidSpec::PortClash(external.port));
+    }
+    let got = external.advertised_addresses.len();
+    if got != spec.replicas as usize {
+        return Err(InvalidSpec::AdvertisedAddressCount {
+            got,
+            replicas: spec.replicas,
+        });
+    }
+    for (i, address) in external.advertised_addresses.iter().enumerate() {
+        let valid = address
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !valid {
+            return Err(InvalidSpec::BadAdvertisedAddress(i, address.clone()));
+        }
+    }
+    if let Some(base) = external.node_port_base
+        && base + spec.replicas - 1 > 65535
+    {
+        return Err(InvalidSpec::NodePortRange {
+            base,
+            replicas: spec.replicas,
+        });
+    }
+    Ok(())
+}
+
+/// Maps the spec's Kafka config names onto the broker's environment variables, checking
+/// values the broker would otherwise refuse at start (a crash loop is a worse error message).
+fn broker_env(spec: &KafkaClusterSpec) -> Result<BTreeMap<String, String>, InvalidSpec> {
+    let mut env = BTreeMap::new();
+    for (key, value) in &spec.config {
+        let Some((_, var)) = BROKER_CONFIG_ENV.iter().find(|(k, _)| k == key) else {
+            let known: Vec<&str> = BROKER_CONFIG_ENV.iter().map(|(k, _)| *k).collect();
+            return Err(InvalidSpec::UnknownConfig(key.clone(), known.join(", ")));
+        };
+        check_value(key, value)?;
+        env.insert(var.to_string(), value.clone());
+    }
+    let rf = field_or_config(
+        spec,
+        spec.default_replication_factor,
+        "default.replication.factor",
+        "defaultReplicationFactor",
+    )?;
+    let min_isr = field_or_config(
+        spec,
+        spec.min_insync_replicas,
+        "min.insync.replicas",
+        "minInsyncReplicas",
+    )?;
+    let factor = rf.unwrap_or(1);
+    if factor > spec.replicas {
+        return Err(InvalidSpec::ReplicationFactorAboveReplicas {
+            factor,
+            replicas: spec.replicas,
+        });
+    }
+    if let Some(min_isr) = min_isr
+        && min_isr > factor
+    {
+        return Err(InvalidSpec::MinIsrAboveReplicationFactor { min_isr, factor });
+    }
+    if let Some(rf) = spec.default_replication_factor {
+        env.insert("KRAIT_DEFAULT_REPLICATION_FACTOR".into(), rf.to_string());
+    }
+    if let Some(min_isr) = spec.min_insync_replicas {
+        env.insert("KRAIT_MIN_INSYNC_REPLICAS".into(), min_isr.to_string());
+    }
+    Ok(env)
+}
+
+/// The value of a setting that has both a spec field and a config key; refusing both at once
+/// avoids guessing which one the user meant.
+fn field_or_config(
+    spec: &KafkaClusterSpec,
+    field: Option<i32>,
+    key: &str,
+    field_name: &'static str,
+) -> Result<Option<i32>, InvalidSpec> {
+    match (field, spec.config.get(key)) {
+        (Some(_), Some(_)) => Err(InvalidSpec::ConfigDuplicatesField(field_name)),
+        (Some(v), None) => Ok(Some(v)),
+        // check_value already proved it parses.
+        (None, Some(v)) => Ok(v.parse().ok()),
+        (None, None) => Ok(None),
+    }
+}
+
+fn check_value(key: &str, value: &str) -> Result<(), InvalidSpec> {
+    let bad = |expected| InvalidSpec::BadConfigValue {
+        key: key.to_string(),
+        value: value.to_string(),
+        expected,
+    };
+    match key {
+        "auto.create.topics.enable" => match value {
+            "true" | "false" => Ok(()),
+            _ => Err(bad("true or false")),
+        },
+        "log.retention.ms" | "log.retention.bytes" => match value.parse::<i64>() {
+            Ok(v) if v >= -1 => Ok(()),
+            _ => Err(bad("an integer of at least -1")),
+        },
+        "message.max.bytes" => match value.parse::<i32>() {
+            Ok(v) if v >= 0 => Ok(()),
+            _ => Err(bad("a non-negative 32-bit integer")),
+        },
+        "num.partitions" | "default.replication.factor" | "min.insync.replicas" => {
+            match value.parse::<i32>() {
+                Ok(v) if v >= 1 => Ok(()),
+                _ => Err(bad("a positive 32-bit integer")),
+            }
+        }
+        _ => match value.parse::<u64>() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(bad("a non-negative integer")),
+        },
+    }
+}

@@ -1,0 +1,16 @@
+//! krait-operator: reconciles `KafkaCluster` resources into StatefulSets, Services, ConfigMaps,
+//! PodDisruptionBudgets and ServiceAccounts, and `KafkaTopic` resources into Kafka topics.
+//! Stateless and level-triggered: every reconcile reads the world and converges it.
+
+pub mod cluster;
+pub mod conditions;
+pub mod context;
+pub mod crdgen;
+pub mod http;
+pub mod kafka;
+pub mod leader;
+pub mod metrics;
+pub mod names;
+pub mod run;
+pub mod topic;
+pub mod topic_id;

@@ -1,0 +1,137 @@
+//! The `krait-operator` binary: `crd` prints the CRDs, `run` runs the controllers.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use krait_operator::leader::LeaseConfig;
+use krait_operator::run::{RunConfig, run};
+
+/// Kubernetes operator for Krait clusters and topics.
+#[derive(Debug, Parser)]
+#[command(name = "krait-operator", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the CustomResourceDefinitions as YAML (or write one file each into --out-dir).
+    Crd {
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// Run the KafkaCluster and KafkaTopic controllers.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Namespaces to watch, comma-separated; empty watches every namespace.
+    #[arg(
+        long,
+        env = "KRAIT_OPERATOR_NAMESPACES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    namespaces: Vec<String>,
+
+    /// Address of the HTTP endpoint (/healthz, /readyz, /metrics).
+    #[arg(
+        long,
+        env = "KRAIT_OPERATOR_HTTP_LISTEN",
+        default_value = "0.0.0.0:8080"
+    )]
+    http_listen: SocketAddr,
+
+    /// Elect a leader through a Lease, so several replicas can run with one active.
+    #[arg(long, env = "KRAIT_OPERATOR_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+
+    /// Name of the Lease.
+    #[arg(
+        long,
+        env = "KRAIT_OPERATOR_LEASE_NAME",
+        default_value = "krait-operator"
+    )]
+    lease_name: String,
+
+    /// Namespace of the Lease (the operator's own, from the downward API).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+
+    /// This replica's identity in the Lease (its pod name, from the downward API).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+
+    /// Seconds a leader's lease lasts without renewal.
+    #[arg(long, env = "KRAIT_OPERATOR_LEASE_SECONDS", default_value_t = 15)]
+    lease_seconds: u64,
+
+    /// Log filter, in tracing's EnvFilter syntax (e.g. `info`, `krait_operator=debug`).
+    #[arg(long, env = "KRAIT_OPERATOR_LOG", default_value = "info")]
+    log: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Crd { out_dir } => print_crds(out_dir),
+        Command::Run(args) => run_operator(args),
+    }
+}
+
+fn print_crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let crds = krait_operator::crdgen::all().context("rendering CRDs")?;
+    match out_dir {
+        Some(dir) => {
+            for (file, yaml) in crds {
+                let path = dir.join(file);
+                std::fs::write(&path, yaml)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        None => {
+            let docs: Vec<String> = crds.into_iter().map(|(_, y)| y).collect();
+            print!("{}", docs.join("---\n"));
+        }
+    }
+    Ok(())
+}
+
+fn run_operator(args: RunArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log)
+                .with_context(|| format!("--log {:?}", args.log))?,
+        )
+        .init();
+    anyhow::ensure!(
+        args.lease_seconds >= 3,
+        "--lease-seconds must be at least 3"
+    );
+    let identity = match args.identity {
+        Some(id) => id,
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .context("no --identity / POD_NAME and no hostname")?,
+    };
+    let config = RunConfig {
+        namespaces: args
+            .namespaces
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .collect(),
+        http_listen: args.http_listen,
+        lease: args.leader_election.then(|| LeaseConfig {
+            namespace: args.lease_namespace,
+            name: args.lease_name,
+            identity,
+            duration: Duration::from_secs(args.lease_seconds),
+        }),
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(run(config)).context("krait-operator run")
+}

@@ -1,0 +1,132 @@
+//! Names and labels of the objects a `KafkaCluster` owns: the single place that knows how they
+//! are spelled, so builders, reads and docs agree.
+
+use std::collections::BTreeMap;
+
+/// Field manager of every server-side apply, and value of `app.kubernetes.io/managed-by`.
+pub const MANAGER: &str = "krait-operator";
+/// Annotation holding the hash of the object as built; equal hash means nothing to apply.
+pub const HASH_ANNOTATION: &str = "krait.dev/desired-hash";
+/// Pod-template annotation that changes with the broker config, so a config change rolls pods.
+pub const CONFIG_HASH_ANNOTATION: &str = "krait.dev/config-hash";
+/// Label Kubernetes (1.28+) puts on StatefulSet pods with their ordinal = broker id.
+pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
+
+/// Where a broker keeps its data inside the container.
+pub const DATA_DIR: &str = "/var/lib/krait";
+/// Port of the broker's HTTP endpoint (`/healthz`, `/readyz`, `/metrics`).
+pub const HTTP_PORT: i32 = 9644;
+/// Port of the planned broker-to-broker (Raft and replication) listener.
+pub const CLUSTER_PORT: i32 = 9093;
+
+/// Names of one cluster's objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterNames {
+    pub cluster: String,
+    pub namespace: String,
+}
+
+impl ClusterNames {
+    pub fn new(cluster: &str, namespace: &str) -> Self {
+        Self {
+            cluster: cluster.to_string(),
+            namespace: namespace.to_string(),
+        }
+    }
+
+    /// StatefulSet, PodDisruptionBudget and ServiceAccount share the cluster's name.
+    pub fn statefulset(&self) -> String {
+        self.cluster.clone()
+    }
+
+    pub fn headless_service(&self) -> String {
+        format!("{}-brokers", self.cluster)
+    }
+
+    pub fn bootstrap_service(&self) -> String {
+        format!("{}-bootstrap", self.cluster)
+    }
+
+    pub fn external_service(&self, broker_id: i32) -> String {
+        format!("{}-{broker_id}-external", self.cluster)
+    }
+
+    pub fn config_map(&self) -> String {
+        format!("{}-config", self.cluster)
+    }
+
+    pub fn pod(&self, broker_id: i32) -> String {
+        format!("{}-{broker_id}", self.cluster)
+    }
+
+    /// A broker's stable DNS name through the headless Service.
+    pub fn broker_host(&self, broker_id: i32) -> String {
+        format!(
+            "{}.{}.{}.svc",
+            self.pod(broker_id),
+            self.headless_service(),
+            self.namespace
+        )
+    }
+
+    /// `HOST:PORT` of the bootstrap Service.
+    pub fn bootstrap_address(&self, port: i32) -> String {
+        format!("{}.{}.svc:{port}", self.bootstrap_service(), self.namespace)
+    }
+
+    /// Labels that select the broker pods; never changed after creation, since a
+    /// StatefulSet's selector is immutable.
+    pub fn selector_labels(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("app.kubernetes.io/name".into(), "krait".into()),
+            ("app.kubernetes.io/instance".into(), self.cluster.clone()),
+            ("app.kubernetes.io/component".into(), "broker".into()),
+        ])
+    }
+
+    /// Labels of every owned object: the selector plus `managed-by`, which reads use to find
+    /// what the operator created (and so what may be a leftover).
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        let mut labels = self.selector_labels();
+        labels.insert("app.kubernetes.io/managed-by".into(), MANAGER.into());
+        labels
+    }
+
+    /// Label selector string finding the owned objects of this cluster.
+    pub fn owned_selector(&self) -> String {
+        format!(
+            "app.kubernetes.io/instance={},app.kubernetes.io/managed-by={MANAGER}",
+            self.cluster
+        )
+    }
+}
+
+/// FNV-1a 64: stable across builds and Rust versions, unlike `DefaultHasher`, so a new
+/// operator version does not see every object as changed.
+pub fn stable_hash(bytes: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_dns_goes_through_the_headless_service() {
+        let n = ClusterNames::new("main", "kafka");
+        assert_eq!(n.broker_host(2), "main-2.main-brokers.kafka.svc");
+        assert_eq!(n.bootstrap_address(9092), "main-bootstrap.kafka.svc:9092");
+    }
+
+    #[test]
+    fn stable_hash_is_fnv1a() {
+        // Reference values of FNV-1a 64.
+        assert_eq!(stable_hash(b""), "cbf29ce484222325");
+        assert_eq!(stable_hash(b"a"), "af63dc4c8601ec8c");
+    }
+}

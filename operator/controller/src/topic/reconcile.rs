@@ -1,0 +1,285 @@
+//! The Kubernetes side of a topic reconcile: a finalizer, the cluster lookup, the one-owner
+//! rule for a Kafka topic name, the claim recorded before creating, and status. The Kafka side
+//! is [`super::plan::sync`]. Level-triggered: every reconcile re-reads the topic from Kafka, so
+//! a config changed behind the operator's back is set back on the next pass.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff;
+use krait_crd::topic::{DeletionPolicy, KafkaTopicStatus};
+use krait_crd::{KafkaCluster, KafkaTopic};
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event, finalizer};
+use kube::{Api, Resource, ResourceExt};
+use tracing::{info, instrument, warn};
+
+use super::plan::{DesiredTopic, sync};
+use crate::conditions::{Decided, READY, merge};
+use crate::context::Context;
+use crate::kafka::AdminError;
+use crate::names::{ClusterNames, MANAGER};
+
+/// Finalizer that lets the operator delete the Kafka topic before the resource goes.
+pub const FINALIZER: &str = "krait.dev/topic";
+/// How often a settled topic is compared with Kafka again (drift revert).
+const RESYNC: Duration = Duration::from_secs(120);
+/// How soon a topic waiting for something (its cluster, a free name) is looked at again.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A failed step of a topic reconcile.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading {what}: {source}")]
+    Read {
+        what: &'static str,
+        source: kube::Error,
+    },
+    #[error("kafka: {0}")]
+    Kafka(#[from] AdminError),
+    #[error("writing status: {0}")]
+    Status(kube::Error),
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+}
+
+impl Error {
+    /// Short label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Read { .. } => "read",
+            Self::Kafka(_) => "kafka",
+            Self::Status(_) => "status",
+            Self::Finalizer(_) => "finalizer",
+        }
+    }
+}
+
+/// Reconciles one topic.
+#[instrument(skip_all, fields(topic = %topic.name_any(), namespace = topic.namespace().unwrap_or_default()))]
+pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let api: Api<KafkaTopic> =
+        Api::namespaced(ctx.client.clone(), &topic.namespace().unwrap_or_default());
+    let result = finalizer(&api, FINALIZER, topic, |event| async {
+        match event {
+            Event::Apply(topic) => apply(&topic, &ctx).await,
+            Event::Cleanup(topic) => cleanup(&topic, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    });
+    ctx.metrics.record(
+        "KafkaTopic",
+        started.elapsed(),
+        result.as_ref().err().map(Error::reason),
+    );
+    result
+}
+
+/// What the topic's cluster looks like from here.
+enum ClusterState {
+    Absent,
+    Deleting,
+    Present { bootstrap: String },
+}
+
+async fn cluster_state(topic: &KafkaTopic, ctx: &Context) -> Result<ClusterState, Error> {
+    let ns = topic.namespace().unwrap_or_default();
+    let api: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), &ns);
+    let cluster = api
+        .get_opt(&topic.spec.cluster_ref)
+        .await
+        .map_err(|source| Error::Read {
+            what: "KafkaCluster",
+            source,
+        })?;
+    Ok(match cluster {
+        None => ClusterState::Absent,
+        Some(c) if c.meta().deletion_timestamp.is_some() => ClusterState::Deleting,
+        Some(c) => ClusterState::Present {
+            bootstrap: ClusterNames::new(&c.name_any(), &ns)
+                .bootstrap_address(c.spec.listeners.internal.port),
+        },
+    })
+}
+
+/// The other `KafkaTopic` that owns this topic name in the same cluster, if any: the oldest
+/// one (then the smallest resource name) wins, so every reconcile agrees on it.
+async fn name_owner(topic: &KafkaTopic, ctx: &Context) -> Result<Option<String>, Error> {
+    let api: Api<KafkaTopic> =
+        Api::namespaced(ctx.client.clone(), &topic.namespace().unwrap_or_default());
+    let all = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::Read {
+            what: "KafkaTopics",
+            source,
+        })?;
+    let key = |t: &KafkaTopic| (t.metadata.creation_timestamp.clone(), t.name_any());
+    let owner = all
+        .items
+        .iter()
+        .filter(|t| {
+            t.spec.cluster_ref == topic.spec.cluster_ref && t.topic_name() == topic.topic_name()
+        })
+        .filter(|t| t.meta().deletion_timestamp.is_none() || t.name_any() == topic.name_any())
+        .min_by_key(|t| key(t))
+        .map(ResourceExt::name_any);
+    Ok(owner.filter(|o| *o != topic.name_any()))
+}
+
+fn desired(topic: &KafkaTopic) -> DesiredTopic {
+    DesiredTopic {
+        name: topic.topic_name().to_string(),
+        partitions: topic.spec.partitions,
+        replication_factor: topic.spec.replication_factor,
+        config: topic.spec.config.clone(),
+    }
+}
+
+async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
+    let bootstrap = match cluster_state(topic, ctx).await? {
+        ClusterState::Present { bootstrap } => bootstrap,
+        ClusterState::Absent | ClusterState::Deleting => {
+            let message = format!(
+                "KafkaCluster {} not found or being deleted",
+                topic.spec.cluster_ref
+            );
+            write_status(ctx, topic, not_ready(topic, "ClusterNotFound", message)).await?;
+            return Ok(Action::requeue(WAIT));
+        }
+    };
+    if let Some(owner) = name_owner(topic, ctx).await? {
+        let message = format!(
+            "KafkaTopic {owner} already manages topic {}",
+            topic.topic_name()
+        );
+        write_status(ctx, topic, not_ready(topic, "TopicNameConflict", message)).await?;
+        return Ok(Action::requeue(WAIT));
+    }
+    match sync_kafka(topic, ctx, &bootstrap).await {
+        Ok(()) => Ok(Action::requeue(RESYNC)),
+        Err(e) => {
+            // Say why in the status too; the error itself makes the controller retry.
+            let status = not_ready(topic, "KafkaError", e.to_string());
+            if let Err(status_error) = write_status(ctx, topic, status).await {
+                warn!(error = %status_error, "could not record the Kafka failure");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The Kafka side of an apply: claim, sync, and the resulting status.
+async fn sync_kafka(topic: &KafkaTopic, ctx: &Context, bootstrap: &str) -> Result<(), Error> {
+    let admin = ctx.kafka.topic_admin(bootstrap)?;
+    let wanted = desired(topic);
+    let mut claimed = topic.status.as_ref().is_some_and(|s| s.created_by_operator);
+    let mut synced = sync(admin.as_ref(), &wanted, claimed).await?;
+    if synced.topic.is_none() && !claimed {
+        // Record the claim before creating, so a crash right after CreateTopics still leaves
+        // the topic marked as the operator's (and deletable under deletionPolicy Delete).
+        let mut status = topic.status.clone().unwrap_or_default();
+        status.created_by_operator = true;
+        write_status(ctx, topic, status.clone()).await?;
+        claimed = true;
+        info!(topic = %wanted.name, "creating");
+        synced = sync(admin.as_ref(), &wanted, true).await?;
+    }
+    let mut status = topic.status.clone().unwrap_or_default();
+    status.created_by_operator = claimed;
+    status.topic_name = Some(wanted.name.clone());
+    status.partitions = synced.topic.as_ref().map(|t| t.partitions);
+    status.topic_id = match &synced.topic {
+        Some(_) => admin.topic_id(&wanted.name).await.or(status.topic_id),
+        None => None,
+    };
+    let decided = match synced.plan.refusals.first() {
+        Some(refusal) => Decided::new(READY, false, refusal.reason(), refusal.to_string()),
+        None => Decided::new(READY, true, "Synced", "the topic matches the spec"),
+    };
+    let generation = topic.metadata.generation;
+    status.observed_generation = generation;
+    status.conditions = merge(&status.conditions, &[decided], generation, &now());
+    write_status(ctx, topic, status).await
+}
+
+/// Deletes the Kafka topic when the policy says so and the operator created it. Never blocks
+/// for long: with the cluster gone or being deleted (e.g. namespace deletion) there is nothing
+/// to delete from, and the finalizer goes.
+async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
+    let claimed = topic.status.as_ref().is_some_and(|s| s.created_by_operator);
+    if topic.spec.deletion_policy != DeletionPolicy::Delete || !claimed {
+        return Ok(Action::await_change());
+    }
+    let ClusterState::Present { bootstrap } = cluster_state(topic, ctx).await? else {
+        info!("cluster gone or being deleted; releasing the topic without deleting it");
+        return Ok(Action::await_change());
+    };
+    if name_owner(topic, ctx).await?.is_some() {
+        // Another resource manages this name; deleting would take its topic away.
+        return Ok(Action::await_change());
+    }
+    info!(topic = topic.topic_name(), "deleting");
+    ctx.kafka
+        .topic_admin(&bootstrap)?
+        .delete(topic.topic_name())
+        .await?;
+    Ok(Action::await_change())
+}
+
+fn now() -> Time {
+    Time(jiff::Timestamp::now())
+}
+
+fn not_ready(topic: &KafkaTopic, reason: &'static str, message: String) -> KafkaTopicStatus {
+    let mut status = topic.status.clone().unwrap_or_default();
+    let generation = topic.metadata.generation;
+    status.observed_generation = generation;
+    status.topic_name = Some(topic.topic_name().to_string());
+    status.conditions = merge(
+        &status.conditions,
+        &[Decided::new(READY, false, reason, message)],
+        generation,
+        &now(),
+    );
+    status
+}
+
+async fn write_status(
+    ctx: &Context,
+    topic: &KafkaTopic,
+    status: KafkaTopicStatus,
+) -> Result<(), Error> {
+    if topic.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let api: Api<KafkaTopic> =
+        Api::namespaced(ctx.client.clone(), &topic.namespace().unwrap_or_default());
+    let patch = serde_json::json!({
+        "apiVersion": KafkaTopic::api_version(&()),
+        "kind": KafkaTopic::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &topic.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(patch),
+    )
+    .await
+    .map(drop)
+    .map_err(Error::Status)
+}
+
+/// What the controller does after a failed reconcile: retry soon.
+pub fn error_policy(_topic: Arc<KafkaTopic>, error: &Error, _ctx: Arc<Context>) -> Action {
+    warn!(%error, "topic reconcile failed");
+    Action::requeue(WAIT)
+}

@@ -1,0 +1,412 @@
+//! Validate and build for `KafkaCluster`, from YAML fixture resources: the objects a cluster
+//! owns, and the condition an invalid spec gets.
+
+use std::path::PathBuf;
+
+use k8s_openapi::api::core::v1::{Container, Service};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use krait_crd::KafkaCluster;
+use krait_operator::cluster::build::{DesiredObjects, build, hash_of};
+use krait_operator::cluster::validate::{InvalidSpec, ValidatedCluster, validate};
+use krait_operator::names::{CONFIG_HASH_ANNOTATION, POD_INDEX_LABEL};
+
+fn fixture(name: &str) -> KafkaCluster {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn built(name: &str) -> (ValidatedCluster, DesiredObjects) {
+    let validated = validate(&fixture(name)).expect("fixture is valid");
+    let desired = build(&validated);
+    (validated, desired)
+}
+
+fn broker(d: &DesiredObjects) -> &Container {
+    &d.statefulset
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+}
+
+fn service<'a>(d: &'a DesiredObjects, name: &str) -> &'a Service {
+    d.services
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("no service {name}"))
+}
+
+#[test]
+fn every_object_is_owned_by_the_cluster_and_labelled() {
+    let (_, d) = built("minimal.yaml");
+    let metas = [
+        &d.service_account.metadata,
+        &d.config_map.metadata,
+        &d.statefulset.metadata,
+        &d.pdb.metadata,
+    ]
+    .into_iter()
+    .chain(d.services.iter().map(|s| &s.metadata));
+    for meta in metas {
+        assert_eq!(meta.namespace.as_deref(), Some("kafka"));
+        let owner = &meta.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+            ("KafkaCluster", "main", Some(true))
+        );
+        assert_eq!(owner.uid, "7f0c1d2e-0000-4000-8000-000000000001");
+        let labels = meta.labels.as_ref().unwrap();
+        assert_eq!(labels["app.kubernetes.io/managed-by"], "krait-operator");
+        assert_eq!(labels["app.kubernetes.io/instance"], "main");
+        assert!(
+            meta.annotations
+                .as_ref()
+                .unwrap()
+                .contains_key("krait.dev/desired-hash")
+        );
+    }
+}
+
+#[test]
+fn statefulset_takes_broker_ids_from_the_ordinal_and_advertises_dns_names() {
+    let (_, d) = built("minimal.yaml");
+    let spec = &d.statefulset.spec;
+    assert_eq!(spec.replicas, Some(3));
+    assert_eq!(spec.service_name.as_deref(), Some("main-brokers"));
+    assert_eq!(spec.pod_management_policy.as_deref(), Some("Parallel"));
+    let c = broker(&d);
+    let node_id = c
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|e| e.name == "KRAIT_NODE_ID")
+        .unwrap();
+    let path = &node_id
+        .value_from
+        .as_ref()
+        .unwrap()
+        .field_ref
+        .as_ref()
+        .unwrap()
+        .field_path;
+    assert_eq!(path, &format!("metadata.labels['{POD_INDEX_LABEL}']"));
+    let args = c.args.as_ref().unwrap();
+    assert!(args.contains(&"--advertise=$(POD_NAME).main-brokers.kafka.svc:9092".to_string()));
+    assert!(args.contains(&"--listen=0.0.0.0:9092".to_string()));
+    assert!(args.contains(&"--http-listen=0.0.0.0:9644".to_string()));
+    assert!(
+        args.contains(
+            &"--voters=0@main-0.main-brokers.kafka.svc:9093,1@main-1.main-brokers.kafka.svc:9093,\
+          2@main-2.main-brokers.kafka.svc:9093"
+                .to_string()
+        )
+    );
+    assert!(!args.iter().any(|a| a.starts_with("--rack")));
+}
+
+#[test]
+fn probes_ask_the_broker_itself() {
+    let (_, d) = built("minimal.yaml");
+    let c = broker(&d);
+    let get = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+        let h = p.as_ref().unwrap().http_get.as_ref().unwrap();
+        (h.path.clone().unwrap(), h.port.clone())
+    };
+    let http = IntOrString::String("http".into());
+    assert_eq!(get(&c.readiness_probe), ("/readyz".into(), http.clone()));
+    assert_eq!(get(&c.liveness_probe), ("/healthz".into(), http.clone()));
+    let port = c
+        .ports
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|p| p.name.as_deref() == Some("http"))
+        .unwrap();
+    assert_eq!(port.container_port, 9644);
+}
+
+#[test]
+fn persistent_storage_is_a_claim_per_broker() {
+    let (_, d) = built("full.yaml");
+    let claims = d.statefulset.spec.volume_claim_templates.as_ref().unwrap();
+    let claim = claims[0].spec.as_ref().unwrap();
+    assert_eq!(claim.storage_class_name.as_deref(), Some("fast-ssd"));
+    let size = &claim.resources.as_ref().unwrap().requests.as_ref().unwrap()["storage"];
+    assert_eq!(size.0, "100Gi");
+    let mount = &broker(&d).volume_mounts.as_ref().unwrap()[0];
+    assert_eq!(
+        (mount.name.as_str(), mount.mount_path.as_str()),
+        ("data", "/var/lib/krait")
+    );
+}
+
+#[test]
+fn ephemeral_storage_is_an_empty_dir() {
+    let (_, d) = built("ephemeral.yaml");
+    let spec = &d.statefulset.spec;
+    assert!(spec.volume_claim_templates.is_none());
+    let volumes = spec
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .volumes
+        .as_ref()
+        .unwrap();
+    assert_eq!(volumes[0].name, "data");
+    assert!(volumes[0].empty_dir.is_some());
+}
+
+#[test]
+fn services_give_per_broker_dns_and_a_bootstrap_address() {
+    let (_, d) = built("minimal.yaml");
+    assert_eq!(
+        d.services.len(),
+        2,
+        "no external listener: no external services"
+    );
+    let headless = service(&d, "main-brokers").spec.as_ref().unwrap();
+    assert_eq!(headless.cluster_ip.as_deref(), Some("None"));
+    assert_eq!(headless.publish_not_ready_addresses, Some(true));
+    let bootstrap = service(&d, "main-bootstrap").spec.as_ref().unwrap();
+    assert_eq!(bootstrap.type_.as_deref(), Some("ClusterIP"));
+    assert_eq!(bootstrap.ports.as_ref().unwrap()[0].port, 9092);
+    assert_eq!(
+        bootstrap.selector.as_ref().unwrap()["app.kubernetes.io/component"],
+        "broker"
+    );
+}
+
+#[test]
+fn external_listener_gets_one_service_per_broker() {
+    let (_, d) = built("full.yaml");
+    for id in 0..3 {
+        let s = service(&d, &format!("edge-{id}-external"))
+            .spec
+            .as_ref()
+            .unwrap();
+        assert_eq!(s.type_.as_deref(), Some("NodePort"));
+        assert_eq!(
+            s.selector.as_ref().unwrap()[POD_INDEX_LABEL],
+            id.to_string()
+        );
+        let port = &s.ports.as_ref().unwrap()[0];
+        assert_eq!((port.port, port.node_port), (9094, Some(31090 + id)));
+    }
+    let args = broker(&d).args.as_ref().unwrap();
+    assert!(args.contains(&"--external-listen=0.0.0.0:9094".to_string()));
+    assert!(
+        args.contains(
+            &"--external-advertised-addresses=kafka-0.example.com:31090,kafka-1.example.com:31091,\
+          kafka-2.example.com:31092"
+                .to_string()
+        )
+    );
+}
+
+#[test]
+fn rack_awareness_spreads_pods_and_tells_the_broker_its_rack() {
+    let (_, d) = built("full.yaml");
+    let pod = d.statefulset.spec.template.spec.as_ref().unwrap();
+    let spread = &pod.topology_spread_constraints.as_ref().unwrap()[0];
+    assert_eq!(spread.topology_key, "topology.kubernetes.io/zone");
+    assert_eq!(spread.max_skew, 1);
+    let c = broker(&d);
+    assert!(
+        c.args
+            .as_ref()
+            .unwrap()
+            .contains(&"--rack=$(KRAIT_RACK)".to_string())
+    );
+    assert!(
+        c.env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|e| e.name == "KRAIT_RACK")
+    );
+}
+
+#[test]
+fn pod_overrides_are_merged_but_selector_labels_win() {
+    let (_, d) = built("full.yaml");
+    let template = &d.statefulset.spec.template;
+    let labels = template.metadata.as_ref().unwrap().labels.as_ref().unwrap();
+    assert_eq!(labels["team"], "payments");
+    assert_eq!(labels["app.kubernetes.io/instance"], "edge");
+    let annotations = template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .annotations
+        .as_ref()
+        .unwrap();
+    assert_eq!(annotations["prometheus.io/scrape"], "true");
+    let pod = template.spec.as_ref().unwrap();
+    assert_eq!(pod.priority_class_name.as_deref(), Some("kafka-critical"));
+    assert_eq!(pod.node_selector.as_ref().unwrap()["pool"], "kafka");
+    assert_eq!(
+        pod.tolerations.as_ref().unwrap()[0].key.as_deref(),
+        Some("dedicated")
+    );
+    let affinity = pod.affinity.as_ref().unwrap();
+    assert!(
+        affinity.node_affinity.is_some(),
+        "the user's affinity replaces the default"
+    );
+    assert!(affinity.pod_anti_affinity.is_none());
+    let c = broker(&d);
+    assert_eq!(c.image_pull_policy.as_deref(), Some("IfNotPresent"));
+    assert_eq!(
+        pod.image_pull_secrets.as_ref().unwrap()[0].name,
+        "registry-creds"
+    );
+    assert_eq!(
+        c.resources.as_ref().unwrap().requests.as_ref().unwrap()["memory"].0,
+        "4Gi"
+    );
+}
+
+#[test]
+fn default_affinity_prefers_one_broker_per_node() {
+    let (_, d) = built("minimal.yaml");
+    let pod = d.statefulset.spec.template.spec.as_ref().unwrap();
+    let anti = pod
+        .affinity
+        .as_ref()
+        .unwrap()
+        .pod_anti_affinity
+        .as_ref()
+        .unwrap();
+    let term = &anti
+        .preferred_during_scheduling_ignored_during_execution
+        .as_ref()
+        .unwrap()[0];
+    assert_eq!(
+        term.pod_affinity_term.topology_key,
+        "kubernetes.io/hostname"
+    );
+}
+
+#[test]
+fn broker_config_becomes_environment_and_properties() {
+    let (_, d) = built("full.yaml");
+    let data = d.config_map.data.as_ref().unwrap();
+    assert_eq!(data["KRAIT_RETENTION_MS"], "86400000");
+    assert_eq!(data["KRAIT_DEFAULT_PARTITIONS"], "6");
+    assert_eq!(data["KRAIT_DEFAULT_REPLICATION_FACTOR"], "3");
+    assert_eq!(data["KRAIT_MIN_INSYNC_REPLICAS"], "2");
+    let props = &data["server.properties"];
+    assert!(props.contains("log.retention.ms=86400000\n"));
+    assert!(props.contains("min.insync.replicas=2\n"));
+    let env_from = &broker(&d).env_from.as_ref().unwrap()[0];
+    assert_eq!(
+        env_from.config_map_ref.as_ref().unwrap().name,
+        "edge-config"
+    );
+}
+
+#[test]
+fn pdb_allows_one_broker_down() {
+    let (_, d) = built("minimal.yaml");
+    let spec = d.pdb.spec.as_ref().unwrap();
+    assert_eq!(spec.max_unavailable, Some(IntOrString::Int(1)));
+    assert_eq!(
+        spec.selector
+            .as_ref()
+            .unwrap()
+            .match_labels
+            .as_ref()
+            .unwrap()["app.kubernetes.io/instance"],
+        "main"
+    );
+    assert_eq!(
+        d.service_account.automount_service_account_token,
+        Some(false)
+    );
+}
+
+#[test]
+fn build_is_deterministic_and_hashes_follow_the_spec() {
+    let (v, first) = built("full.yaml");
+    assert_eq!(build(&v), first);
+    let mut changed = fixture("full.yaml");
+    changed
+        .spec
+        .config
+        .insert("log.retention.ms".into(), "1000".into());
+    let second = build(&validate(&changed).unwrap());
+    assert_ne!(hash_of(&first.config_map), hash_of(&second.config_map));
+    let template_hash = |d: &DesiredObjects| {
+        let t = &d.statefulset.spec.template;
+        t.metadata.as_ref().unwrap().annotations.as_ref().unwrap()[CONFIG_HASH_ANNOTATION].clone()
+    };
+    assert_ne!(
+        template_hash(&first),
+        template_hash(&second),
+        "a config change rolls the brokers"
+    );
+    assert_eq!(hash_of(&first.pdb), hash_of(&second.pdb));
+    assert_eq!(hash_of(&first.services[0]), hash_of(&second.services[0]));
+}
+
+#[test]
+fn invalid_specs_are_refused_with_the_reason() {
+    type Expected = fn(&InvalidSpec) -> bool;
+    let cases: &[(&str, Expected)] = &[
+        ("invalid-no-storage-size.yaml", |e| {
+            *e == InvalidSpec::StorageSizeMissing
+        }),
+        (
+            "invalid-unknown-config.yaml",
+            |e| matches!(e, InvalidSpec::UnknownConfig(k, _) if k == "log.segment.bytes"),
+        ),
+        ("invalid-replication-factor.yaml", |e| {
+            *e == InvalidSpec::ReplicationFactorAboveReplicas {
+                factor: 3,
+                replicas: 2,
+            }
+        }),
+        ("invalid-min-isr.yaml", |e| {
+            *e == InvalidSpec::MinIsrAboveReplicationFactor {
+                min_isr: 3,
+                factor: 2,
+            }
+        }),
+        ("invalid-external-addresses.yaml", |e| {
+            *e == InvalidSpec::AdvertisedAddressCount {
+                got: 2,
+                replicas: 3,
+            }
+        }),
+        (
+            "invalid-config-value.yaml",
+            |e| matches!(e, InvalidSpec::BadConfigValue { key, .. } if key == "auto.create.topics.enable"),
+        ),
+        ("invalid-ephemeral-with-size.yaml", |e| {
+            *e == InvalidSpec::EphemeralWithClaim
+        }),
+    ];
+    for (file, expected) in cases {
+        let err = validate(&fixture(file)).expect_err(file);
+        assert!(expected(&err), "{file}: unexpected {err:?}");
+    }
+}
+
+#[test]
+fn a_spec_field_and_the_same_config_key_together_are_refused() {
+    let mut c = fixture("full.yaml");
+    c.spec
+        .config
+        .insert("min.insync.replicas".into(), "2".into());
+    assert_eq!(
+        validate(&c).unwrap_err(),
+        InvalidSpec::ConfigDuplicatesField("minInsyncReplicas")
+    );
+}

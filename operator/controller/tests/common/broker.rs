@@ -1,0 +1,79 @@
+//! A real `krait-broker` process on 127.0.0.1 for the Kafka-side tests, found through
+//! `KRAIT_BROKER_BIN`; stopped (kill) when dropped.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Broker {
+    child: Child,
+    pub address: String,
+    _data: tempfile::TempDir,
+}
+
+impl Broker {
+    /// Starts a broker, or returns `None` (after saying why) when `KRAIT_BROKER_BIN` is unset.
+    pub fn start() -> Option<Broker> {
+        let Some(bin) = std::env::var_os("KRAIT_BROKER_BIN").map(PathBuf::from) else {
+            eprintln!(
+                "skipped: KRAIT_BROKER_BIN is not set (tests/run sets it to the built krait-broker)"
+            );
+            return None;
+        };
+        assert!(
+            bin.exists(),
+            "KRAIT_BROKER_BIN={} does not exist",
+            bin.display()
+        );
+        let data = tempfile::tempdir().unwrap();
+        // A free port: bind to 0, read it, release it for the broker.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let child = Command::new(&bin)
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--listen")
+            .arg(&address)
+            .env("KRAIT_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+        let mut broker = Broker {
+            child,
+            address,
+            _data: data,
+        };
+        broker.wait_listening(Duration::from_secs(60));
+        Some(broker)
+    }
+
+    fn wait_listening(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if TcpStream::connect(&self.address).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("krait-broker exited before listening: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "krait-broker not listening on {} after {timeout:?}",
+                self.address
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

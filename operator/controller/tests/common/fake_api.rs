@@ -1,0 +1,386 @@
+//! An in-memory Kubernetes API server behind a tower-test mock service: enough of list, get,
+//! server-side apply (objects and status), JSON-patch of finalizers and delete for the
+//! reconcilers, with every write recorded and any one write failable on demand.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use http::{Method, Request, Response, StatusCode};
+use kube::Client;
+use kube::client::Body;
+use serde_json::{Value, json};
+
+/// One write the reconciler made, e.g. `PATCH statefulsets/main`.
+pub type Write = String;
+
+#[derive(Default)]
+struct State {
+    /// (collection path, name) -> object.
+    objects: BTreeMap<(String, String), Value>,
+    writes: Vec<Write>,
+    fail_write: Option<usize>,
+    attempted_writes: usize,
+    resource_version: u64,
+    /// After the next GET of this object, someone else writes it (its resourceVersion moves).
+    race_after_get: Option<(String, String)>,
+}
+
+/// Handle on the fake server's state.
+#[derive(Clone, Default)]
+pub struct FakeApi {
+    state: Arc<Mutex<State>>,
+}
+
+fn kind_of(plural: &str) -> &'static str {
+    match plural {
+        "statefulsets" => "StatefulSet",
+        "services" => "Service",
+        "configmaps" => "ConfigMap",
+        "serviceaccounts" => "ServiceAccount",
+        "poddisruptionbudgets" => "PodDisruptionBudget",
+        "pods" => "Pod",
+        "kafkaclusters" => "KafkaCluster",
+        "kafkatopics" => "KafkaTopic",
+        "leases" => "Lease",
+        _ => "Unknown",
+    }
+}
+
+fn status(code: u16, reason: &str, message: &str) -> (StatusCode, Value) {
+    (
+        StatusCode::from_u16(code).unwrap(),
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": message, "reason": reason, "code": code}),
+    )
+}
+
+fn matches_selector(object: &Value, selector: Option<&str>) -> bool {
+    let Some(selector) = selector.filter(|s| !s.is_empty()) else {
+        return true;
+    };
+    selector.split(',').all(|term| {
+        let (k, v) = term.split_once('=').unwrap();
+        object["metadata"]["labels"][k].as_str() == Some(v)
+    })
+}
+
+impl FakeApi {
+    /// A client talking to this fake, and the task serving it.
+    pub fn client(&self) -> Client {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let api = self.clone();
+        tokio::spawn(async move {
+            while let Some((request, respond)) = handle.next_request().await {
+                let (parts, body) = request.into_parts();
+                let bytes = body.collect_bytes().await.unwrap();
+                let content_type = parts
+                    .headers
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default();
+                let (code, value) = api.handle(&parts.method, &parts.uri, &content_type, &bytes);
+                let response = Response::builder()
+                    .status(code)
+                    .header("content-type", "application/json")
+                    .body(Body::from(serde_json::to_vec(&value).unwrap()))
+                    .unwrap();
+                respond.send_response(response);
+            }
+        });
+        Client::new(service, "default")
+    }
+
+    /// Stores an object as if created by someone else.
+    pub fn put(&self, collection: &str, mut object: Value) {
+        let mut s = self.state.lock().unwrap();
+        s.resource_version += 1;
+        let name = object["metadata"]["name"].as_str().unwrap().to_string();
+        object["metadata"]["resourceVersion"] = json!(s.resource_version.to_string());
+        s.objects.insert((collection.to_string(), name), object);
+    }
+
+    pub fn get(&self, collection: &str, name: &str) -> Option<Value> {
+        let s = self.state.lock().unwrap();
+        s.objects
+            .get(&(collection.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Names stored in a collection.
+    pub fn names(&self, collection: &str) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        s.objects
+            .keys()
+            .filter(|(c, _)| c == collection)
+            .map(|(_, n)| n.clone())
+            .collect()
+    }
+
+    /// Deletes an object as `kubectl delete` would (finalizers honoured).
+    pub fn delete_stored(&self, collection: &str, name: &str) -> Value {
+        let mut s = self.state.lock().unwrap();
+        delete_object(&mut s, collection.to_string(), name).1
+    }
+
+    /// Writes made so far, and forgets them.
+    pub fn take_writes(&self) -> Vec<Write> {
+        std::mem::take(&mut self.state.lock().unwrap().writes)
+    }
+
+    /// Makes the `n`th write from now (0-based) fail with a 500.
+    pub fn fail_write_in(&self, n: usize) {
+        let mut s = self.state.lock().unwrap();
+        s.fail_write = Some(s.attempted_writes + n);
+    }
+
+    /// Simulates another writer updating the object right after the next read of it.
+    pub fn race_after_next_get(&self, collection: &str, name: &str) {
+        self.state.lock().unwrap().race_after_get =
+            Some((collection.to_string(), name.to_string()));
+    }
+
+    /// Every stored object except status, for comparing two runs.
+    pub fn snapshot(&self) -> BTreeMap<(String, String), Value> {
+        let s = self.state.lock().unwrap();
+        s.objects
+            .iter()
+            .map(|(k, v)| {
+                let mut v = v.clone();
+                v["metadata"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("resourceVersion");
+                (k.clone(), v)
+            })
+            .collect()
+    }
+
+    fn handle(
+        &self,
+        method: &Method,
+        uri: &http::Uri,
+        content_type: &str,
+        body: &[u8],
+    ) -> (StatusCode, Value) {
+        let segments: Vec<&str> = uri.path().trim_start_matches('/').split('/').collect();
+        let Some(ns_at) = segments.iter().position(|s| *s == "namespaces") else {
+            return status(404, "NotFound", "cluster-scoped paths are not served");
+        };
+        let collection = format!("/{}", segments[..ns_at + 3].join("/"));
+        let plural = segments[ns_at + 2];
+        let name = segments.get(ns_at + 3).copied();
+        let subresource = segments.get(ns_at + 4).copied();
+        let query: BTreeMap<String, String> = uri
+            .query()
+            .unwrap_or_default()
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), percent_decode(v)))
+            .collect();
+        let mut s = self.state.lock().unwrap();
+        if *method != Method::GET {
+            let attempt = s.attempted_writes;
+            s.attempted_writes += 1;
+            if s.fail_write == Some(attempt) {
+                return status(500, "InternalError", "injected failure");
+            }
+            s.writes.push(format!(
+                "{method} {plural}/{}{}",
+                name.unwrap_or(""),
+                subresource.map(|r| format!("/{r}")).unwrap_or_default()
+            ));
+        }
+        match (method.clone(), name) {
+            (Method::GET, None) => {
+                let items: Vec<Value> = s
+                    .objects
+                    .iter()
+                    .filter(|((c, _), o)| {
+                        *c == collection
+                            && matches_selector(o, query.get("labelSelector").map(String::as_str))
+                    })
+                    .map(|(_, o)| o.clone())
+                    .collect();
+                let rv = s.resource_version.to_string();
+                (
+                    StatusCode::OK,
+                    json!({"apiVersion": "v1", "kind": format!("{}List", kind_of(plural)),
+                                        "metadata": {"resourceVersion": rv}, "items": items}),
+                )
+            }
+            (Method::GET, Some(name)) => {
+                let key = (collection, name.to_string());
+                let found = s.objects.get(&key).cloned();
+                if s.race_after_get.as_ref() == Some(&key) {
+                    s.race_after_get = None;
+                    s.resource_version += 1;
+                    let rv = s.resource_version.to_string();
+                    s.objects.get_mut(&key).unwrap()["metadata"]["resourceVersion"] = json!(rv);
+                }
+                match found {
+                    Some(o) => (StatusCode::OK, o),
+                    None => status(404, "NotFound", "not found"),
+                }
+            }
+            (Method::PATCH, Some(name)) => {
+                let patch: Value = serde_json::from_slice(body).unwrap();
+                patch_object(&mut s, collection, name, subresource, content_type, patch)
+            }
+            (Method::DELETE, Some(name)) => delete_object(&mut s, collection, name),
+            (Method::POST, None) => {
+                let object: Value = serde_json::from_slice(body).unwrap();
+                create_object(&mut s, collection, object)
+            }
+            (Method::PUT, Some(name)) => {
+                let object: Value = serde_json::from_slice(body).unwrap();
+                replace_object(&mut s, collection, name, object)
+            }
+            _ => status(405, "MethodNotAllowed", "not served by the fake"),
+        }
+    }
+}
+
+fn patch_object(
+    s: &mut State,
+    collection: String,
+    name: &str,
+    subresource: Option<&str>,
+    content_type: &str,
+    patch: Value,
+) -> (StatusCode, Value) {
+    let key = (collection, name.to_string());
+    let existing = s.objects.get(&key).cloned();
+    s.resource_version += 1;
+    let rv = s.resource_version.to_string();
+    let mut object = match (content_type, subresource, existing) {
+        (ct, _, Some(mut o)) if ct.starts_with("application/json-patch") => {
+            apply_json_patch(&mut o, &patch);
+            o
+        }
+        (_, Some("status"), Some(mut o)) => {
+            o["status"] = patch["status"].clone();
+            o
+        }
+        (_, Some(_), None) => return status(404, "NotFound", "not found"),
+        (ct, None, existing) if ct.starts_with("application/apply-patch") => {
+            let mut o = patch;
+            let generation = match &existing {
+                Some(e) if e["spec"] != o["spec"] => {
+                    e["metadata"]["generation"].as_i64().unwrap_or(1) + 1
+                }
+                Some(e) => e["metadata"]["generation"].as_i64().unwrap_or(1),
+                None => 1,
+            };
+            if let Some(e) = existing {
+                o["status"] = e["status"].clone();
+                o["metadata"]["uid"] = e["metadata"]["uid"].clone();
+            } else {
+                o["metadata"]["uid"] = json!(format!("uid-{name}"));
+            }
+            o["metadata"]["generation"] = json!(generation);
+            o
+        }
+        _ => return status(404, "NotFound", "not found"),
+    };
+    object["metadata"]["resourceVersion"] = json!(rv);
+    let finalized = object["metadata"]["deletionTimestamp"].is_string()
+        && object["metadata"]["finalizers"]
+            .as_array()
+            .is_none_or(|f| f.is_empty());
+    if finalized {
+        s.objects.remove(&key);
+        return (StatusCode::OK, object);
+    }
+    s.objects.insert(key, object.clone());
+    (StatusCode::OK, object)
+}
+
+fn create_object(s: &mut State, collection: String, mut object: Value) -> (StatusCode, Value) {
+    let name = object["metadata"]["name"].as_str().unwrap().to_string();
+    let key = (collection, name);
+    if s.objects.contains_key(&key) {
+        return status(409, "AlreadyExists", "already exists");
+    }
+    s.resource_version += 1;
+    object["metadata"]["resourceVersion"] = json!(s.resource_version.to_string());
+    s.objects.insert(key, object.clone());
+    (StatusCode::CREATED, object)
+}
+
+/// Replace with optimistic concurrency: a stale resourceVersion is a 409 Conflict.
+fn replace_object(
+    s: &mut State,
+    collection: String,
+    name: &str,
+    mut object: Value,
+) -> (StatusCode, Value) {
+    let key = (collection, name.to_string());
+    let Some(existing) = s.objects.get(&key) else {
+        return status(404, "NotFound", "not found");
+    };
+    if object["metadata"]["resourceVersion"] != existing["metadata"]["resourceVersion"] {
+        return status(409, "Conflict", "the object has been modified");
+    }
+    s.resource_version += 1;
+    object["metadata"]["resourceVersion"] = json!(s.resource_version.to_string());
+    s.objects.insert(key, object.clone());
+    (StatusCode::OK, object)
+}
+
+/// Deletes, or with finalizers present marks for deletion, as the API server does.
+fn delete_object(s: &mut State, collection: String, name: &str) -> (StatusCode, Value) {
+    let key = (collection, name.to_string());
+    let Some(object) = s.objects.get_mut(&key) else {
+        return status(404, "NotFound", "not found");
+    };
+    let has_finalizers = object["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty());
+    if has_finalizers {
+        object["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        return (StatusCode::OK, object.clone());
+    }
+    (StatusCode::OK, s.objects.remove(&key).unwrap())
+}
+
+/// The JSON-patch operations kube's finalizer helper sends: test, add, remove.
+fn apply_json_patch(object: &mut Value, patch: &Value) {
+    for op in patch.as_array().unwrap() {
+        let path = op["path"].as_str().unwrap();
+        match op["op"].as_str().unwrap() {
+            "test" => {}
+            "add" if path == "/metadata/finalizers" => {
+                object["metadata"]["finalizers"] = op["value"].clone()
+            }
+            "add" if path == "/metadata/finalizers/-" => object["metadata"]["finalizers"]
+                .as_array_mut()
+                .unwrap()
+                .push(op["value"].clone()),
+            "remove" => {
+                let index: usize = path.rsplit('/').next().unwrap().parse().unwrap();
+                object["metadata"]["finalizers"]
+                    .as_array_mut()
+                    .unwrap()
+                    .remove(index);
+            }
+            other => panic!("json patch {other} {path} not served by the fake"),
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}

@@ -1,0 +1,41 @@
+//! The resources in `examples/` deserialize into the Rust types and pass the operator's own
+//! validation, so the documented examples are ones the operator accepts.
+
+use std::path::PathBuf;
+
+use krait_crd::{KafkaCluster, KafkaTopic};
+use krait_operator::cluster::validate::validate;
+use serde::Deserialize;
+
+fn documents(file: &str) -> Vec<serde_yaml::Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples")
+        .join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+        .collect()
+}
+
+#[test]
+fn example_cluster_is_valid_and_has_three_brokers() {
+    let docs = documents("kafkacluster.yaml");
+    let cluster: KafkaCluster = serde_yaml::from_value(docs[0].clone()).unwrap();
+    let validated = validate(&cluster).expect("the example validates");
+    assert_eq!(validated.spec.replicas, 3);
+}
+
+#[test]
+fn example_topics_reference_the_example_cluster() {
+    let topics: Vec<KafkaTopic> = documents("kafkatopics.yaml")
+        .into_iter()
+        .map(|d| serde_yaml::from_value(d).unwrap())
+        .collect();
+    assert!(topics.len() >= 2);
+    assert!(topics.iter().all(|t| t.spec.cluster_ref == "main"));
+    assert!(
+        topics
+            .iter()
+            .any(|t| t.topic_name() == "payments.events_v1")
+    );
+}

@@ -1,0 +1,292 @@
+//! `KafkaCluster` (krait.dev/v1alpha1): the desired shape of one Krait broker cluster and what
+//! the operator last observed of it. Types and schema only; what a spec means is decided by the
+//! operator's validation, not here.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Affinity, LocalObjectReference, ResourceRequirements, Toleration,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Port of the Kafka listener inside the cluster when the spec does not set one.
+pub const DEFAULT_KAFKA_PORT: i32 = 9092;
+
+/// A cluster of Krait brokers run as a StatefulSet: broker id = pod ordinal.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "krait.dev",
+    version = "v1alpha1",
+    kind = "KafkaCluster",
+    namespaced,
+    status = "KafkaClusterStatus",
+    shortname = "kc",
+    category = "krait",
+    printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".spec.replicas"}"#,
+    printcolumn = r#"{"name":"Ready Brokers","type":"integer","jsonPath":".status.readyBrokers"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Bootstrap","type":"string","jsonPath":".status.bootstrapAddress","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    // Cross-field rules the API server enforces at admission (the operator checks them too,
+    // for clusters created before a rule existed).
+    validation = Rule::new("!has(self.spec.defaultReplicationFactor) || self.spec.defaultReplicationFactor <= self.spec.replicas")
+        .message("spec.defaultReplicationFactor must not exceed spec.replicas"),
+    validation = Rule::new("!has(self.spec.minInsyncReplicas) || self.spec.minInsyncReplicas <= (has(self.spec.defaultReplicationFactor) ? self.spec.defaultReplicationFactor : 1)")
+        .message("spec.minInsyncReplicas must not exceed the default replication factor")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaClusterSpec {
+    /// Number of brokers. Broker ids are the pod ordinals 0..replicas-1.
+    #[schemars(range(min = 1, max = 64))]
+    pub replicas: i32,
+
+    /// Broker container image, e.g. `ghcr.io/krait-dev/krait-broker:0.1.0`.
+    #[schemars(length(min = 1))]
+    pub image: String,
+
+    /// When the kubelet pulls the image; Kubernetes' default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<ImagePullPolicy>,
+
+    /// Secrets holding registry credentials for the image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+
+    /// CPU and memory requests and limits of the broker container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// Where each broker keeps its data directory.
+    pub storage: Storage,
+
+    /// Broker configuration with Kafka's own names as keys (e.g. `log.retention.ms`), rendered
+    /// into the brokers' ConfigMap. Keys the broker does not know are refused by validation.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
+
+    /// How clients reach the brokers.
+    #[serde(default)]
+    pub listeners: Listeners,
+
+    /// Spread brokers over failure domains and tell each broker its rack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rack: Option<RackAwareness>,
+
+    /// Overrides merged into the broker pods.
+    #[serde(default)]
+    pub pod_template: PodOverrides,
+
+    /// Replication factor of topics created without one (`default.replication.factor`);
+    /// at most `replicas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub default_replication_factor: Option<i32>,
+
+    /// Default `min.insync.replicas` of topics; at most the default replication factor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub min_insync_replicas: Option<i32>,
+
+    /// While true the operator changes nothing for this cluster (objects and status stay as
+    /// they are), e.g. for manual maintenance.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+/// Kubernetes' image pull policies.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ImagePullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+impl ImagePullPolicy {
+    /// The name Kubernetes uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "Always",
+            Self::IfNotPresent => "IfNotPresent",
+            Self::Never => "Never",
+        }
+    }
+}
+
+/// A broker's data directory: a PersistentVolumeClaim per broker, or an `emptyDir` that is
+/// lost with the pod.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[x_kube(
+    validation = Rule::new("self.ephemeral || has(self.size)")
+        .message("storage.size is required unless storage.ephemeral is true"),
+    validation = Rule::new("!self.ephemeral || (!has(self.size) && !has(self.storageClass))")
+        .message("storage.size and storage.storageClass do not apply to ephemeral storage")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct Storage {
+    /// Size of each broker's volume claim, e.g. `100Gi`. Required unless `ephemeral`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Quantity>,
+
+    /// StorageClass of the claims; the cluster's default class when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+
+    /// Use an `emptyDir` instead of a claim: data does not survive a pod's deletion. For tests
+    /// and development only.
+    #[serde(default)]
+    pub ephemeral: bool,
+}
+
+/// The Kafka listeners.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Listeners {
+    /// The in-cluster listener, advertised as the broker's headless-service DNS name.
+    #[serde(default)]
+    pub internal: InternalListener,
+
+    /// An optional listener reachable from outside the Kubernetes cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalListener>,
+}
+
+/// The in-cluster listener.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InternalListener {
+    /// Container and service port of the Kafka protocol.
+    #[serde(default = "default_kafka_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+}
+
+impl Default for InternalListener {
+    fn default() -> Self {
+        Self {
+            port: DEFAULT_KAFKA_PORT,
+        }
+    }
+}
+
+fn default_kafka_port() -> i32 {
+    DEFAULT_KAFKA_PORT
+}
+
+/// A listener outside the cluster: one Service per broker, so each broker is addressable.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalListener {
+    /// How the per-broker Services are exposed.
+    #[serde(rename = "type")]
+    pub kind: ExternalType,
+
+    /// Container port of the external listener (distinct from the internal port).
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: i32,
+
+    /// Address each broker advertises to external clients, indexed by broker id, as
+    /// `HOST:PORT`. Required: one entry per broker.
+    #[serde(default)]
+    pub advertised_addresses: Vec<String>,
+
+    /// For `NodePort`: the node port of broker 0; broker N uses `nodePortBase + N`.
+    /// Kubernetes allocates ports when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub node_port_base: Option<i32>,
+
+    /// Annotations added to each per-broker Service (e.g. for a cloud load balancer).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Kinds of external exposure.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ExternalType {
+    NodePort,
+    LoadBalancer,
+}
+
+/// Rack awareness: the node label that names a broker's failure domain.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RackAwareness {
+    /// Node label whose value is the broker's rack, e.g. `topology.kubernetes.io/zone`.
+    /// Brokers are spread over its values and pass it to the broker as `--rack`.
+    #[schemars(length(min = 1))]
+    pub topology_key: String,
+}
+
+/// Overrides merged into the broker pod template.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodOverrides {
+    /// Extra pod labels. The operator's own selector labels win on a clash.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+
+    /// Extra pod annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+
+    /// Pod affinity; replaces the operator's default anti-affinity when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity: Option<Affinity>,
+
+    /// Pod tolerations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+
+    /// Node selector.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+
+    /// PriorityClass of the broker pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+}
+
+/// What the operator last observed and did.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaClusterStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// `Ready`, `Progressing` and `Degraded`, each with a reason and message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+
+    /// Brokers whose pod is Ready.
+    #[serde(default)]
+    pub ready_brokers: i32,
+
+    /// Each broker's readiness, by broker id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub brokers: Vec<BrokerStatus>,
+
+    /// `HOST:PORT` of the bootstrap Service for in-cluster clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_address: Option<String>,
+
+    /// The Kafka cluster id the brokers report, once reachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+}
+
+/// One broker's observed state.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokerStatus {
+    /// Broker id (= pod ordinal).
+    pub id: i32,
+    /// Pod name.
+    pub pod: String,
+    /// Whether the pod's Ready condition is true (its `/readyz` answers).
+    pub ready: bool,
+}

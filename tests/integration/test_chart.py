@@ -1,0 +1,200 @@
+"""Packaging: the Helm chart lints and renders with Helm's own engine (PyPI helm-python-sdk,
+no helm binary), and every manifest — rendered chart, crds/, examples/ — validates against the
+Kubernetes schemas (PyPI kubernetes-validate); the examples also validate against the CRDs'
+own OpenAPI schemas. Needs no cluster and no broker."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import helm_python as helm
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "krait-operator"
+CRDS = ROOT / "crds"
+EXAMPLES = ROOT / "examples"
+FIXTURES = ROOT / "operator" / "controller" / "tests" / "fixtures"
+KUBE_VERSION = "1.37"
+
+
+def docs(text: str) -> list[dict]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def render(values: dict | None = None) -> list[dict]:
+    chart = helm.Chart.load(CHART)
+    rendered = chart.render(values or {}, name="krait", namespace="krait-system", is_install=True)
+    return [d for text in rendered.values() for d in docs(text)]
+
+
+def validate_k8s(manifest: dict) -> None:
+    kubernetes_validate.validate(manifest, KUBE_VERSION, strict=True)
+
+
+def find(manifests: list[dict], kind: str) -> list[dict]:
+    return [m for m in manifests if m["kind"] == kind]
+
+
+def test_chart_lints_without_warnings():
+    report = helm.lint(CHART, strict=True, kube_version=f"v{KUBE_VERSION}.0")
+    assert report["errors"] == []
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {},
+        {"watchNamespaces": ["team-a", "team-b"], "replicaCount": 2},
+        {"leaderElection": {"enabled": False}, "logLevel": "debug",
+         "metrics": {"serviceMonitor": {"enabled": True}}},
+    ],
+    ids=["defaults", "namespaced", "no-leader-election"],
+)
+def test_rendered_manifests_validate_against_kubernetes_schemas(values):
+    manifests = render(values)
+    assert find(manifests, "Deployment")
+    for m in manifests:
+        if m["apiVersion"].startswith("monitoring.coreos.com/"):
+            continue  # not a Kubernetes API; checked by its own test below
+        validate_k8s(m)
+
+
+def test_defaults_watch_all_namespaces_with_a_cluster_role():
+    manifests = render()
+    assert [r["metadata"]["name"] for r in find(manifests, "ClusterRole")] == ["krait-krait-operator"]
+    deployment = find(manifests, "Deployment")[0]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KRAIT_OPERATOR_NAMESPACES"] == ""
+    assert env["KRAIT_OPERATOR_LEASE_NAME"] == "krait-krait-operator"
+    assert container["args"] == ["run"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_watched_namespaces_get_roles_and_no_cluster_role():
+    manifests = render({"watchNamespaces": ["team-a", "team-b"]})
+    assert find(manifests, "ClusterRole") == []
+    assert find(manifests, "ClusterRoleBinding") == []
+    roles = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in find(manifests, "Role")}
+    assert roles == {("team-a", "krait-krait-operator"), ("team-b", "krait-krait-operator"),
+                     ("krait-system", "krait-krait-operator-leader-election")}
+    deployment = find(manifests, "Deployment")[0]
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["KRAIT_OPERATOR_NAMESPACES"] == "team-a,team-b"
+
+
+def test_rbac_is_least_privilege():
+    manifests = render()
+    rules = find(manifests, "ClusterRole")[0]["rules"]
+    for rule in rules:
+        assert "*" not in rule["verbs"] and "*" not in rule["resources"], rule
+        # Secrets are never needed: brokers get config through a ConfigMap.
+        assert "secrets" not in rule["resources"], rule
+    pods = [r for r in rules if r["resources"] == ["pods"]]
+    assert pods and set(pods[0]["verbs"]) == {"get", "list", "watch"}
+    lease_role = [r for r in find(manifests, "Role") if r["metadata"]["name"].endswith("leader-election")][0]
+    scoped = [r for r in lease_role["rules"] if "resourceNames" in r][0]
+    assert scoped["resourceNames"] == ["krait-krait-operator"]
+    assert set(scoped["verbs"]) == {"get", "update"}
+
+
+def test_service_monitor_is_optional():
+    assert find(render(), "ServiceMonitor") == []
+    monitors = find(render({"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}}),
+                    "ServiceMonitor")
+    assert len(monitors) == 1
+    assert monitors[0]["metadata"]["labels"]["release"] == "prom"
+    assert monitors[0]["spec"]["endpoints"][0]["path"] == "/metrics"
+
+
+def test_chart_ships_exactly_the_generated_crds():
+    chart = helm.Chart.load(CHART)
+    shipped = {Path(c["name"]).name: c["data"] for c in chart.crds}
+    generated = {p.name: p.read_text() for p in CRDS.glob("*.yaml")}
+    assert set(shipped) == set(generated)
+    for name, text in generated.items():
+        assert docs(shipped[name]) == docs(text), f"charts/krait-operator/crds/{name} differs from crds/{name}"
+
+
+@pytest.mark.parametrize("path", sorted(CRDS.glob("*.yaml")), ids=lambda p: p.name)
+def test_crds_validate_against_kubernetes_schemas(path):
+    for crd in docs(path.read_text()):
+        validate_k8s(crd)
+
+
+def crd_schemas() -> dict[tuple[str, str], dict]:
+    schemas = {}
+    for path in CRDS.glob("*.yaml"):
+        for crd in docs(path.read_text()):
+            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            for version in crd["spec"]["versions"]:
+                schemas[(f"{group}/{version['name']}", kind)] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def closed(schema: dict) -> dict:
+    """The schema with unknown fields refused wherever it lists properties: the API server
+    would silently prune a misspelt field, a test should name it."""
+    schema = copy.deepcopy(schema)
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "properties" in node and "additionalProperties" not in node:
+                node["additionalProperties"] = False
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    # metadata is validated by the API server itself, not by the CRD's schema.
+    schema.setdefault("properties", {})["metadata"] = {"type": "object"}
+    schema["properties"].setdefault("apiVersion", {"type": "string"})
+    schema["properties"].setdefault("kind", {"type": "string"})
+    return schema
+
+
+def custom_resources(paths) -> list[tuple[str, dict]]:
+    return [(f"{p.name}:{d['metadata']['name']}", d) for p in paths for d in docs(p.read_text())]
+
+
+EXAMPLE_RESOURCES = custom_resources(sorted(EXAMPLES.glob("*.yaml")))
+VALID_FIXTURES = custom_resources(sorted(p for p in FIXTURES.glob("*.yaml") if not p.name.startswith("invalid-")))
+
+
+@pytest.mark.parametrize("resource", [r for _, r in EXAMPLE_RESOURCES + VALID_FIXTURES],
+                         ids=[i for i, _ in EXAMPLE_RESOURCES + VALID_FIXTURES])
+def test_examples_and_fixtures_validate_against_the_crd_schemas(resource):
+    schema = crd_schemas()[(resource["apiVersion"], resource["kind"])]
+    jsonschema.Draft7Validator(closed(schema)).validate(resource)
+
+
+def test_crd_schema_check_catches_mistakes():
+    cluster = docs((EXAMPLES / "kafkacluster.yaml").read_text())[0]
+    schema = closed(crd_schemas()[("krait.dev/v1alpha1", "KafkaCluster")])
+    for mutate in (lambda c: c["spec"].update(replicas=0),
+                   lambda c: c["spec"].update(replica=3),
+                   lambda c: c["spec"].pop("image"),
+                   lambda c: c["spec"].update(imagePullPolicy="Sometimes")):
+        bad = copy.deepcopy(cluster)
+        mutate(bad)
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.Draft7Validator(schema).validate(bad)
+
+
+def test_examples_have_a_three_broker_cluster_and_topics_for_it():
+    resources = [r for _, r in EXAMPLE_RESOURCES]
+    clusters = [r for r in resources if r["kind"] == "KafkaCluster"]
+    topics = [r for r in resources if r["kind"] == "KafkaTopic"]
+    assert [c["spec"]["replicas"] for c in clusters] == [3]
+    assert len(topics) >= 2
+    assert {t["spec"]["clusterRef"] for t in topics} == {clusters[0]["metadata"]["name"]}
