@@ -163,7 +163,10 @@ pub enum MetadataRecord {
 }
 
 /// Why a record was not applied. The image is unchanged when `apply` returns one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+///
+/// Serializable because the metadata quorum hands it back to the proposer through Raft's
+/// response type, which must be.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum ApplyError {
     #[error("cluster id is already {existing}; refusing {proposed}")]
     ClusterIdMismatch { existing: String, proposed: String },

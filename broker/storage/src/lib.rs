@@ -20,7 +20,7 @@ pub use error::{Result, StorageError};
 pub use groups::{CommittedOffset, GroupOffsets, StoredGroup};
 pub use keys::{log_end_key, log_key, parse_log_key};
 pub use log::{AppendInfo, AppendOptions, LogOffsets, PartitionLog, ReadResult};
-pub use store::{Store, StoreOptions};
+pub use store::{CF_RAFT_LOG, CF_RAFT_STATE, Store, StoreOptions};
 
 #[cfg(test)]
 mod replica_tests;

@@ -26,6 +26,11 @@ pub(crate) const CF_GROUPS: &str = "groups";
 pub(crate) const CF_TOPICS: &str = "topics";
 /// Broker-wide values: cluster id, next log id.
 pub(crate) const CF_META: &str = "meta";
+/// The metadata quorum's Raft log, keyed by log index (u64 BE). Owned by `krait-metadata`.
+pub const CF_RAFT_LOG: &str = "raft_log";
+/// The metadata quorum's vote, committed log id, purge point and snapshot. Owned by
+/// `krait-metadata`.
+pub const CF_RAFT_STATE: &str = "raft_state";
 
 const COLUMN_FAMILIES: &[&str] = &[
     CF_LOG,
@@ -36,6 +41,8 @@ const COLUMN_FAMILIES: &[&str] = &[
     CF_GROUPS,
     CF_TOPICS,
     CF_META,
+    CF_RAFT_LOG,
+    CF_RAFT_STATE,
 ];
 const LOCK_FILE: &str = "krait.lock";
 const DB_DIR: &str = "rocksdb";
@@ -150,6 +157,12 @@ impl Store {
             .map_err(StorageError::db("allocate producer id"))?;
         *next = id + 1;
         Ok(id as i64)
+    }
+
+    /// The database itself, for crates that own their own column families in it (the metadata
+    /// quorum's `raft_log` and `raft_state`): one database per broker, one write-ahead log.
+    pub fn db(&self) -> &Arc<DB> {
+        &self.db
     }
 
     pub(crate) fn next_log_id(&self) -> u64 {

@@ -1,0 +1,34 @@
+//! Krait's cluster metadata quorum: the metadata log replicated by Raft (openraft) among the
+//! voters, its entries applied in order to a [`ClusterImage`] on every broker. The Raft leader
+//! is the controller.
+//!
+//! This crate owns consensus plumbing only: the log and snapshot in the broker's RocksDB
+//! (`raft_log`, `raft_state` column families), the gRPC transport, and the node's lifecycle.
+//! It must not decide what to propose or how a record changes the image: both are
+//! `krait-controller`'s pure code.
+//!
+//! - [`quorum`]: [`MetadataQuorum`] (start, propose, image, leader) and its config and errors.
+//! - [`kv`]: the key-value seam the log and snapshot live on (RocksDB, or in memory).
+//! - `log_store`: openraft's log storage (vote, entries, committed, purge).
+//! - `state_machine`: the image and its snapshots.
+//! - `network` / [`service`]: the gRPC client and the `Raft` service.
+
+pub use krait_controller::{ApplyError, ClusterImage, MetadataRecord};
+
+pub mod kv;
+mod log_store;
+mod network;
+pub mod quorum;
+pub mod service;
+mod state_machine;
+mod types;
+
+/// The generated gRPC code of `proto/raft.proto`.
+pub mod proto {
+    #![allow(clippy::all, clippy::pedantic, missing_docs)]
+    tonic::include_proto!("krait.raft.v1");
+}
+
+pub use kv::{KvError, MemKv, RaftKv};
+pub use quorum::{MetadataQuorum, ProposeError, QuorumConfig, QuorumError, RaftMetrics};
+pub use service::{RaftService, ServerHandle};

@@ -1,0 +1,206 @@
+//! The Raft transport's client side: openraft's requests to other voters, as serde-encoded
+//! bytes in gRPC calls to their `Raft` service.
+//!
+//! This module owns turning transport failures into the errors openraft acts on (unreachable:
+//! back off; a remote Raft error: handle it). It must not retry or reorder: openraft's
+//! replication loop owns that.
+
+// openraft's `RaftNetwork` methods return its `RPCError` (over 200 bytes) by value; the
+// helpers here return the same type so `?` needs no conversion.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use openraft::BasicNode;
+use openraft::error::{
+    Infallible, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::proto::RaftMessage;
+use crate::proto::raft_client::RaftClient;
+use crate::types::{NodeId, TypeConfig};
+
+/// Largest gRPC message either side accepts: a snapshot chunk plus its JSON envelope.
+pub(crate) const MAX_MESSAGE_BYTES: usize = 64 << 20;
+/// How long to wait before retrying a voter that did not answer. Shorter than openraft's
+/// default (500 ms) so a restarted voter catches up well within an election timeout.
+const UNREACHABLE_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A switch that cuts this node off from every other voter, both ways, as a network partition
+/// would. Shared by the client side (outgoing calls fail) and the service (incoming calls are
+/// refused). Off unless a test turns it on.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Partition(Arc<AtomicBool>);
+
+impl Partition {
+    pub(crate) fn set(&self, cut: bool) {
+        self.0.store(cut, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_cut(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Makes one client per target voter.
+#[derive(Debug, Clone)]
+pub(crate) struct Network {
+    pub(crate) partition: Partition,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
+        // Lazy: the target may not be up yet; the channel connects (and reconnects) on use.
+        let client = Endpoint::from_shared(format!("http://{}", node.addr))
+            .map(|endpoint| {
+                let channel = endpoint
+                    .connect_timeout(Duration::from_secs(1))
+                    .tcp_nodelay(true)
+                    .connect_lazy();
+                RaftClient::new(channel)
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_MESSAGE_BYTES)
+            })
+            .map_err(|e| e.to_string());
+        if let Err(error) = &client {
+            tracing::error!(target, addr = %node.addr, %error, "invalid voter address");
+        }
+        PeerClient {
+            target,
+            client,
+            partition: self.partition.clone(),
+        }
+    }
+}
+
+/// The client for one target voter.
+pub(crate) struct PeerClient {
+    target: NodeId,
+    client: Result<RaftClient<Channel>, String>,
+    partition: Partition,
+}
+
+/// The transport failed before the target's Raft answered.
+#[derive(Debug, thiserror::Error)]
+enum TransportError {
+    #[error("cut off from the other voters")]
+    Partitioned,
+    #[error("invalid voter address: {0}")]
+    Address(String),
+    #[error("encoding the request: {0}")]
+    Encode(serde_json::Error),
+    #[error("decoding the response: {0}")]
+    Decode(serde_json::Error),
+    #[error("gRPC call failed: {0}")]
+    Status(#[from] tonic::Status),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+}
+
+type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
+
+impl PeerClient {
+    /// Checks the partition switch and the address, and encodes the request.
+    fn prepare<Req: Serialize>(
+        &self,
+        request: &Req,
+    ) -> Result<(RaftClient<Channel>, tonic::Request<RaftMessage>), TransportError> {
+        if self.partition.is_cut() {
+            return Err(TransportError::Partitioned);
+        }
+        let client = self.client.clone().map_err(TransportError::Address)?;
+        let payload = serde_json::to_vec(request).map_err(TransportError::Encode)?;
+        Ok((client, tonic::Request::new(RaftMessage { payload })))
+    }
+
+    /// Decodes the remote `Result`: an error from the target's Raft is a `RemoteError`.
+    fn decode<Resp: DeserializeOwned, E: std::error::Error + DeserializeOwned>(
+        &self,
+        reply: RaftMessage,
+    ) -> RpcResult<Resp, E> {
+        let remote: Result<Resp, RaftError<NodeId, E>> = serde_json::from_slice(&reply.payload)
+            .map_err(|e| transport_error(TransportError::Decode(e)))?;
+        remote.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+/// Unreachable makes openraft back off before the next try; other failures retry at once.
+fn transport_error<E: std::error::Error>(
+    error: TransportError,
+) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+    match &error {
+        TransportError::Partitioned | TransportError::Address(_) => {
+            RPCError::Unreachable(Unreachable::new(&error))
+        }
+        TransportError::Status(status) if status.code() == tonic::Code::Unavailable => {
+            RPCError::Unreachable(Unreachable::new(&error))
+        }
+        _ => RPCError::Network(NetworkError::new(&error)),
+    }
+}
+
+/// Runs one call with openraft's deadline for it.
+async fn with_deadline<F>(option: &RPCOption, call: F) -> Result<RaftMessage, TransportError>
+where
+    F: Future<Output = Result<tonic::Response<RaftMessage>, tonic::Status>>,
+{
+    let ttl = option.hard_ttl();
+    match tokio::time::timeout(ttl, call).await {
+        Ok(reply) => Ok(reply?.into_inner()),
+        Err(_) => Err(TransportError::Timeout(ttl)),
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>, Infallible> {
+        let (mut client, request) = self.prepare(&rpc).map_err(transport_error)?;
+        let reply = with_deadline(&option, client.append_entries(request))
+            .await
+            .map_err(transport_error)?;
+        self.decode(reply)
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        let (mut client, request) = self.prepare(&rpc).map_err(transport_error)?;
+        let reply = with_deadline(&option, client.install_snapshot(request))
+            .await
+            .map_err(transport_error)?;
+        self.decode(reply)
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<NodeId>, Infallible> {
+        let (mut client, request) = self.prepare(&rpc).map_err(transport_error)?;
+        let reply = with_deadline(&option, client.vote(request))
+            .await
+            .map_err(transport_error)?;
+        self.decode(reply)
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::repeat(UNREACHABLE_BACKOFF))
+    }
+}

@@ -1,0 +1,312 @@
+//! The metadata quorum as the broker sees it: start a node, propose records, watch the image,
+//! know the leader (the controller).
+//!
+//! This module owns the node's lifecycle (forming the cluster exactly once, shutting down) and
+//! mapping openraft's errors to the broker's. It must not decide which records to propose: the
+//! controller does, with `krait-controller`'s pure functions.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use krait_controller::{ApplyError, BrokerId, ClusterImage, MetadataRecord};
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::kv::RaftKv;
+use crate::log_store::LogStore;
+use crate::network::{Network, Partition};
+use crate::proto::raft_server::RaftServer;
+use crate::service::{RaftService, ServerHandle};
+use crate::state_machine::StateMachine;
+use crate::types::{NodeId, Proposal, Raft, broker_id, node_id};
+
+/// openraft's metrics of one node (node ids are broker ids as `u64`).
+pub type RaftMetrics = openraft::RaftMetrics<NodeId, BasicNode>;
+
+/// How one node of the metadata quorum runs. Every voter gets the same `voters`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumConfig {
+    /// This broker's id; must be one of `voters`.
+    pub node_id: BrokerId,
+    /// Every voter's broker id and the `host:port` of its cluster gRPC listener.
+    pub voters: BTreeMap<BrokerId, String>,
+    /// How often the leader sends heartbeats; well below the election timeout.
+    pub heartbeat_interval_ms: u64,
+    /// A follower that hears no leader for a random time in `[min, max)` starts an election.
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Build a snapshot every this many applied entries, then purge the log it covers.
+    pub snapshot_every_entries: u64,
+    /// Entries kept in the log behind the last snapshot, so a briefly lagging voter catches up
+    /// from the log instead of a whole snapshot.
+    pub entries_kept_after_snapshot: u64,
+    /// How long `propose` waits for its entry to commit and apply before giving up.
+    pub propose_timeout_ms: u64,
+}
+
+impl QuorumConfig {
+    /// A config with defaults suited to brokers on one network (elections within a second).
+    pub fn new(node_id: BrokerId, voters: BTreeMap<BrokerId, String>) -> Self {
+        Self {
+            node_id,
+            voters,
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 500,
+            election_timeout_max_ms: 1000,
+            snapshot_every_entries: 10_000,
+            entries_kept_after_snapshot: 1_000,
+            propose_timeout_ms: 5_000,
+        }
+    }
+
+    fn raft_config(&self) -> Result<Config, QuorumError> {
+        let config = Config {
+            cluster_name: "krait-metadata".to_string(),
+            heartbeat_interval: self.heartbeat_interval_ms,
+            election_timeout_min: self.election_timeout_min_ms,
+            election_timeout_max: self.election_timeout_max_ms,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every_entries),
+            max_in_snapshot_log_to_keep: self.entries_kept_after_snapshot,
+            ..Config::default()
+        };
+        config
+            .validate()
+            .map_err(|e| QuorumError::Config(e.to_string()))
+    }
+
+    /// The voters as Raft members; every broker id must be a valid node id.
+    fn members(&self) -> Result<BTreeMap<NodeId, BasicNode>, QuorumError> {
+        if !self.voters.contains_key(&self.node_id) {
+            return Err(QuorumError::Config(format!(
+                "node {} is not one of the voters {:?}",
+                self.node_id,
+                self.voters.keys().collect::<Vec<_>>()
+            )));
+        }
+        self.voters
+            .iter()
+            .map(|(id, addr)| {
+                let node = node_id(*id)
+                    .ok_or_else(|| QuorumError::Config(format!("negative voter id {id}")))?;
+                Ok((node, BasicNode::new(addr)))
+            })
+            .collect()
+    }
+}
+
+/// Why the quorum could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    #[error("invalid metadata quorum config: {0}")]
+    Config(String),
+    #[error("opening the metadata state machine: {0}")]
+    Open(#[source] Box<openraft::StorageError<NodeId>>),
+    #[error("starting the Raft node: {0}")]
+    Start(String),
+    #[error("forming the metadata quorum: {0}")]
+    Initialize(String),
+    #[error("binding the Raft gRPC listener on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Why a proposal was not applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    /// Only the leader proposes; `leader` is the one this node knows of, if any.
+    #[error("not the metadata leader (the leader is {leader:?})")]
+    NotLeader { leader: Option<BrokerId> },
+    /// No quorum acknowledged the entry in time. It may still commit later.
+    #[error("the proposal was not committed within {0:?}; it may still be")]
+    Timeout(Duration),
+    #[error("the metadata quorum is shut down")]
+    ShutDown,
+    #[error("the metadata quorum stopped: {0}")]
+    Fatal(String),
+}
+
+/// One node of the metadata quorum. Cloning shares it.
+#[derive(Clone)]
+pub struct MetadataQuorum {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    node_id: NodeId,
+    raft: Raft,
+    image: watch::Receiver<Arc<ClusterImage>>,
+    partition: Partition,
+    propose_timeout: Duration,
+}
+
+impl std::fmt::Debug for MetadataQuorum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetadataQuorum")
+            .field("node_id", &self.inner.node_id)
+            .field("leader", &self.leader())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MetadataQuorum {
+    /// Starts this node on `storage` (the broker's `krait_storage::Store`, or a [`crate::MemKv`]).
+    /// On a pristine log it forms the cluster from
+    /// `config.voters` (every voter does the same with the same set, which openraft documents as
+    /// safe); on a log that already holds a membership it resumes and ignores `voters`.
+    pub async fn start(
+        config: QuorumConfig,
+        storage: Arc<dyn RaftKv>,
+    ) -> Result<Self, QuorumError> {
+        let members = config.members()?;
+        let raft_config = Arc::new(config.raft_config()?);
+        let node_id = node_id(config.node_id).expect("members() checked every voter id");
+        let (state_machine, image) =
+            StateMachine::open(storage.clone()).map_err(|e| QuorumError::Open(Box::new(e)))?;
+        let partition = Partition::default();
+        let network = Network {
+            partition: partition.clone(),
+        };
+        let raft = Raft::new(
+            node_id,
+            raft_config,
+            network,
+            LogStore::new(storage),
+            state_machine,
+        )
+        .await
+        .map_err(|e| QuorumError::Start(e.to_string()))?;
+        form_cluster_once(&raft, node_id, members).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                node_id,
+                raft,
+                image,
+                partition,
+                propose_timeout: Duration::from_millis(config.propose_timeout_ms),
+            }),
+        })
+    }
+
+    /// The cluster image, updated after every apply on every node (leader and followers).
+    pub fn image(&self) -> watch::Receiver<Arc<ClusterImage>> {
+        self.inner.image.clone()
+    }
+
+    /// Proposes `records` as one log entry and waits until it is committed and applied here.
+    /// Returns each record's own result: a refused record changed nothing, on any node.
+    pub async fn propose(
+        &self,
+        records: Vec<MetadataRecord>,
+    ) -> Result<Vec<Result<(), ApplyError>>, ProposeError> {
+        let write = self.inner.raft.client_write(Proposal { records });
+        let timeout = self.inner.propose_timeout;
+        match tokio::time::timeout(timeout, write).await {
+            Err(_) => Err(ProposeError::Timeout(timeout)),
+            Ok(Ok(response)) => Ok(response.data.results),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
+                Err(ProposeError::NotLeader {
+                    leader: forward.leader_id.map(broker_id),
+                })
+            }
+            Ok(Err(RaftError::APIError(e))) => Err(ProposeError::Fatal(e.to_string())),
+            Ok(Err(RaftError::Fatal(openraft::error::Fatal::Stopped))) => {
+                Err(ProposeError::ShutDown)
+            }
+            Ok(Err(RaftError::Fatal(e))) => Err(ProposeError::Fatal(e.to_string())),
+        }
+    }
+
+    /// The current Raft leader, which is the controller, as this node knows it.
+    pub fn leader(&self) -> Option<BrokerId> {
+        self.inner
+            .raft
+            .metrics()
+            .borrow()
+            .current_leader
+            .map(broker_id)
+    }
+
+    /// Whether this node is the leader. A leader cut off from the others still believes it is
+    /// until it hears of a newer term, but it cannot commit anything: act on `propose`'s result.
+    pub fn is_leader(&self) -> bool {
+        let metrics = self.inner.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics.state == ServerState::Leader && metrics.current_leader == Some(self.inner.node_id)
+    }
+
+    /// openraft's view of this node (state, term, log, applied, snapshot, replication), for
+    /// observability and for waiting on conditions in tests.
+    pub fn raft_metrics(&self) -> watch::Receiver<RaftMetrics> {
+        self.inner.raft.metrics()
+    }
+
+    /// This node's broker id.
+    pub fn node_id(&self) -> BrokerId {
+        broker_id(self.inner.node_id)
+    }
+
+    /// The `Raft` gRPC service, to host on the broker's cluster gRPC server with its other
+    /// services.
+    pub fn raft_service(&self) -> RaftServer<RaftService> {
+        RaftService::server(self.inner.raft.clone(), self.inner.partition.clone())
+    }
+
+    /// Serves [`Self::raft_service`] alone on `addr` (port 0 picks a free port).
+    pub async fn serve(&self, addr: SocketAddr) -> Result<ServerHandle, QuorumError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| QuorumError::Bind { addr, source })?;
+        Ok(self.serve_on(listener))
+    }
+
+    /// Serves [`Self::raft_service`] alone on an already bound listener.
+    pub fn serve_on(&self, listener: TcpListener) -> ServerHandle {
+        ServerHandle::spawn(listener, self.raft_service())
+    }
+
+    /// Cuts this node off from every other voter, both ways, or heals it: a network partition
+    /// for fault tests.
+    #[doc(hidden)]
+    pub fn set_partitioned(&self, cut: bool) {
+        self.inner.partition.set(cut);
+    }
+
+    /// Stops the Raft node; afterwards `propose` returns `ShutDown`. Once every clone is dropped
+    /// the database is no longer used by the quorum.
+    pub async fn shutdown(&self) {
+        if let Err(error) = self.inner.raft.shutdown().await {
+            tracing::warn!(%error, "metadata quorum shut down with an error");
+        }
+    }
+}
+
+/// Forms the cluster if this node has never been part of one. A restarted node (its log holds a
+/// membership) is already initialized and skips this, so the cluster forms exactly once.
+async fn form_cluster_once(
+    raft: &Raft,
+    node_id: NodeId,
+    members: BTreeMap<NodeId, BasicNode>,
+) -> Result<(), QuorumError> {
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| QuorumError::Initialize(e.to_string()))?;
+    if initialized {
+        tracing::info!(node_id, "metadata quorum resumes from its log");
+        return Ok(());
+    }
+    let voters: BTreeSet<NodeId> = members.keys().copied().collect();
+    tracing::info!(node_id, ?voters, "forming the metadata quorum");
+    match raft.initialize(members).await {
+        Ok(()) => Ok(()),
+        // Another voter's entries reached this node first: the cluster is already formed.
+        Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+        Err(e) => Err(QuorumError::Initialize(e.to_string())),
+    }
+}

@@ -1,0 +1,122 @@
+//! The Raft transport's server side: the gRPC `Raft` service that hands other voters' requests
+//! to the local openraft node, and a standalone server for it.
+//!
+//! This module owns decoding requests and encoding the local Raft's whole `Result` as the reply
+//! (a Raft error is an answer, not a transport failure). It must not interpret the messages.
+
+use std::net::SocketAddr;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+
+use crate::network::{MAX_MESSAGE_BYTES, Partition};
+use crate::proto::RaftMessage;
+use crate::proto::raft_server::{Raft as RaftRpc, RaftServer};
+use crate::types::Raft;
+
+/// The `Raft` gRPC service of one node. Host it on the broker's cluster gRPC server with
+/// [`crate::MetadataQuorum::raft_service`].
+pub struct RaftService {
+    raft: Raft,
+    partition: Partition,
+}
+
+impl std::fmt::Debug for RaftService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftService").finish_non_exhaustive()
+    }
+}
+
+impl RaftService {
+    pub(crate) fn server(raft: Raft, partition: Partition) -> RaftServer<Self> {
+        RaftServer::new(Self { raft, partition })
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, request: Request<RaftMessage>) -> Result<T, Status> {
+        if self.partition.is_cut() {
+            return Err(Status::unavailable("cut off from the other voters"));
+        }
+        serde_json::from_slice(&request.into_inner().payload)
+            .map_err(|e| Status::invalid_argument(format!("undecodable Raft message: {e}")))
+    }
+}
+
+fn encode<T: Serialize>(reply: &T) -> Result<Response<RaftMessage>, Status> {
+    let payload = serde_json::to_vec(reply)
+        .map_err(|e| Status::internal(format!("unencodable Raft reply: {e}")))?;
+    Ok(Response::new(RaftMessage { payload }))
+}
+
+#[tonic::async_trait]
+impl RaftRpc for RaftService {
+    async fn append_entries(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let rpc = self.decode(request)?;
+        encode(&self.raft.append_entries(rpc).await)
+    }
+
+    async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let rpc = self.decode(request)?;
+        encode(&self.raft.vote(rpc).await)
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let rpc = self.decode(request)?;
+        encode(&self.raft.install_snapshot(rpc).await)
+    }
+}
+
+/// A running standalone gRPC server (see [`crate::MetadataQuorum::serve`]).
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl ServerHandle {
+    pub(crate) fn spawn(listener: TcpListener, service: RaftServer<RaftService>) -> Self {
+        let local_addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                    let _ = stopped.await;
+                }),
+        );
+        Self {
+            local_addr,
+            stop,
+            task,
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting calls and waits for the server task to end.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "Raft gRPC server failed"),
+            Err(error) => tracing::warn!(%error, "Raft gRPC server task failed"),
+        }
+    }
+}

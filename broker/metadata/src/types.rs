@@ -1,0 +1,60 @@
+//! The openraft type configuration of the metadata quorum: what one log entry carries, what
+//! applying it answers, and how broker ids map to Raft node ids.
+//!
+//! This module owns type definitions only; it must not do I/O.
+
+use std::io::Cursor;
+
+use krait_controller::{ApplyError, BrokerId, MetadataRecord};
+use serde::{Deserialize, Serialize};
+
+/// One Raft entry's payload: records applied in order, each on its own (a refused record does
+/// not stop the ones after it, exactly as on every other node).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub records: Vec<MetadataRecord>,
+}
+
+/// What applying a [`Proposal`] answered, one result per record, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    pub results: Vec<Result<(), ApplyError>>,
+}
+
+openraft::declare_raft_types!(
+    /// The metadata quorum's Raft types: node ids are broker ids, a node is its cluster gRPC
+    /// address, snapshots are an in-memory serialized image.
+    pub TypeConfig:
+        D = Proposal,
+        R = Applied,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type NodeId = u64;
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type LogId = openraft::LogId<NodeId>;
+pub type Vote = openraft::Vote<NodeId>;
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, openraft::BasicNode>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, openraft::BasicNode>;
+pub type StorageError = openraft::StorageError<NodeId>;
+
+/// Broker ids are non-negative (Kafka's `node.id`); Raft node ids are the same number.
+pub fn node_id(broker: BrokerId) -> Option<NodeId> {
+    u64::try_from(broker).ok()
+}
+
+/// The broker id of a Raft node id this quorum created (always in range, see [`node_id`]).
+pub fn broker_id(node: NodeId) -> BrokerId {
+    BrokerId::try_from(node).unwrap_or(BrokerId::MAX)
+}
+pub type StorageIOError = openraft::StorageIOError<NodeId>;
+
+/// Wraps an I/O failure of the log or state machine as the error openraft's storage traits return.
+pub fn io_error(error: StorageIOError) -> StorageError {
+    error.into()
+}

@@ -1,0 +1,343 @@
+//! The metadata quorum end to end: real RocksDB, real gRPC on loopback, several nodes in one
+//! process.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use krait_controller::{ApplyError, ClusterImage, MetadataRecord, PartitionChange};
+use krait_metadata::{ProposeError, QuorumConfig};
+use rand::seq::SliceRandom;
+use support::{Cluster, create_topic, register, topics, within};
+
+/// A change of partition `t-0` that only applies on top of the `epoch`-th change: proposing
+/// them in order and finding the last epoch everywhere shows every node applied them in order.
+fn change_in_order(epoch: i32) -> MetadataRecord {
+    MetadataRecord::ChangePartition(PartitionChange {
+        topic: "t".into(),
+        partition: 0,
+        expected_partition_epoch: epoch,
+        replicas: vec![1],
+        isr: vec![1],
+        leader: Some(1),
+        adding: vec![],
+        removing: vec![],
+    })
+}
+
+fn partition_epoch(image: &ClusterImage) -> Option<i32> {
+    image.partition("t", 0).map(|p| p.partition_epoch)
+}
+
+async fn three_started_in_shuffled_order() -> Cluster {
+    let mut cluster = Cluster::new(&[1, 2, 3]).await;
+    let mut order = vec![1, 2, 3];
+    order.shuffle(&mut rand::rng());
+    for id in order {
+        cluster.start(id).await;
+    }
+    cluster
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_voter_quorum_elects_itself_and_applies_proposals() {
+    let mut cluster = Cluster::new(&[7]).await;
+    let quorum = cluster.start(7).await;
+    assert_eq!(cluster.agreed_leader(&[7]).await, 7);
+    let results = within(
+        "propose",
+        quorum.propose(vec![register(7), create_topic("t", &[7])]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(results, vec![Ok(()), Ok(())]);
+    let image = quorum.image().borrow().clone();
+    assert_eq!(topics(&image), vec!["t"]);
+    assert!(image.brokers.contains_key(&7));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_voters_started_in_any_order_elect_one_leader_and_apply_the_same_records_in_order() {
+    let cluster = three_started_in_shuffled_order().await;
+    let leader = cluster.agreed_leader(&[1, 2, 3]).await;
+    let quorum = cluster.quorum(leader);
+    let setup = vec![register(1), create_topic("t", &[1])];
+    assert_eq!(quorum.propose(setup).await.unwrap(), vec![Ok(()), Ok(())]);
+    for epoch in 0..20 {
+        let results = quorum.propose(vec![change_in_order(epoch)]).await.unwrap();
+        assert_eq!(results, vec![Ok(())], "change {epoch}");
+    }
+    cluster
+        .images_reach(&[1, 2, 3], |i| partition_epoch(i) == Some(20))
+        .await;
+    assert_eq!(cluster.image(1), cluster.image(2));
+    assert_eq!(cluster.image(2), cluster.image(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn propose_on_a_follower_is_refused_with_the_leaders_id() {
+    let cluster = three_started_in_shuffled_order().await;
+    let leader = cluster.agreed_leader(&[1, 2, 3]).await;
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    assert!(!cluster.quorum(follower).is_leader());
+    let refused = cluster.quorum(follower).propose(vec![register(9)]).await;
+    assert_eq!(
+        refused,
+        Err(ProposeError::NotLeader {
+            leader: Some(leader)
+        })
+    );
+    assert!(cluster.image(follower).brokers.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_leader_dies_a_new_one_keeps_every_committed_record_and_takes_proposals() {
+    let mut cluster = three_started_in_shuffled_order().await;
+    let old = cluster.agreed_leader(&[1, 2, 3]).await;
+    let records = vec![
+        register(1),
+        create_topic("a", &[1]),
+        create_topic("b", &[1]),
+    ];
+    cluster.quorum(old).propose(records).await.unwrap();
+    cluster.stop(old).await;
+
+    let rest: Vec<i32> = cluster.running();
+    let new = cluster.agreed_leader(&rest).await;
+    assert_ne!(new, old);
+    // Committed before the leader died: the survivors hold (or, once the new leader's first
+    // entry commits, apply) every one of them.
+    cluster
+        .images_reach(&rest, |i| topics(i) == ["a", "b"])
+        .await;
+    let more = cluster
+        .quorum(new)
+        .propose(vec![create_topic("c", &[1])])
+        .await;
+    assert_eq!(more.unwrap(), vec![Ok(())]);
+    cluster
+        .images_reach(&rest, |i| topics(i) == ["a", "b", "c"])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_cluster_recovers_each_image_from_its_own_log_without_forming_again() {
+    let mut cluster = three_started_in_shuffled_order().await;
+    let leader = cluster.agreed_leader(&[1, 2, 3]).await;
+    let records = vec![
+        register(1),
+        create_topic("a", &[1]),
+        create_topic("b", &[1]),
+    ];
+    cluster.quorum(leader).propose(records).await.unwrap();
+    cluster
+        .images_reach(&[1, 2, 3], |i| topics(i) == ["a", "b"])
+        .await;
+    let term_before = cluster.quorum(leader).raft_metrics().borrow().current_term;
+    for id in [1, 2, 3] {
+        cluster.stop(id).await;
+    }
+
+    // Alone, a voter cannot learn anything from a leader: what it shows came from its own disk.
+    cluster.start(2).await;
+    assert_eq!(topics(&cluster.image(2)), vec!["a", "b"]);
+    cluster.start(3).await;
+    cluster.start(1).await;
+    let leader = cluster.agreed_leader(&[1, 2, 3]).await;
+    let metrics = cluster.quorum(leader).raft_metrics().borrow().clone();
+    // A restarted leader with a committed vote may lead again in the same term (openraft
+    // restores it); a cluster formed anew would start over from term 0.
+    assert!(
+        metrics.current_term >= term_before,
+        "terms go on: no new cluster"
+    );
+    let membership: Vec<u64> = metrics.membership_config.voter_ids().collect();
+    assert_eq!(membership, vec![1, 2, 3]);
+    let more = cluster
+        .quorum(leader)
+        .propose(vec![create_topic("c", &[1])])
+        .await;
+    assert_eq!(more.unwrap(), vec![Ok(())]);
+    cluster
+        .images_reach(&[1, 2, 3], |i| topics(i) == ["a", "b", "c"])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_that_missed_purged_entries_catches_up_from_an_installed_snapshot() {
+    let mut cluster = Cluster::new(&[1, 2, 3]).await;
+    cluster.tune = |id, config| {
+        support::test_timings(id, config);
+        // Nodes 1 and 2 snapshot and purge eagerly; node 3 never builds a snapshot itself,
+        // so one it has must have been installed from the leader.
+        config.snapshot_every_entries = if id == 3 { 1_000_000 } else { 5 };
+        config.entries_kept_after_snapshot = 0;
+    };
+    cluster.start(3).await;
+    cluster.start(1).await;
+    cluster.start(2).await;
+    let leader = cluster.agreed_leader(&[1, 2, 3]).await;
+    cluster
+        .quorum(leader)
+        .propose(vec![register(1)])
+        .await
+        .unwrap();
+    cluster.images_reach(&[3], |i| i.brokers.len() == 1).await;
+    cluster.stop(3).await;
+
+    let leader = cluster.agreed_leader(&[1, 2]).await;
+    for n in 0..30 {
+        let name = format!("t{n:02}");
+        let results = cluster
+            .quorum(leader)
+            .propose(vec![create_topic(&name, &[1])])
+            .await;
+        assert_eq!(results.unwrap(), vec![Ok(())]);
+    }
+    let mut metrics = cluster.quorum(leader).raft_metrics();
+    within(
+        "the leader purges its log past node 3",
+        metrics.wait_for(|m| m.purged.is_some_and(|p| p.index > 10)),
+    )
+    .await
+    .unwrap();
+
+    cluster.start(3).await;
+    cluster.images_reach(&[3], |i| i.topics.len() == 30).await;
+    let snapshot = cluster.quorum(3).raft_metrics().borrow().snapshot;
+    assert!(snapshot.is_some(), "node 3 caught up from a snapshot");
+    assert_eq!(cluster.image(3), cluster.image(leader));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_record_returns_its_error_and_changes_nothing_on_any_voter() {
+    let cluster = three_started_in_shuffled_order().await;
+    let leader = cluster.agreed_leader(&[1, 2, 3]).await;
+    let quorum = cluster.quorum(leader);
+    quorum
+        .propose(vec![register(1), create_topic("t", &[1])])
+        .await
+        .unwrap();
+    cluster
+        .images_reach(&[1, 2, 3], |i| topics(i) == ["t"])
+        .await;
+    let before = cluster.image(leader);
+
+    let mut duplicate = create_topic("t", &[1]);
+    if let MetadataRecord::CreateTopic { id, configs, .. } = &mut duplicate {
+        *id = uuid::Uuid::from_u128(42);
+        configs.insert("retention.ms".into(), "1".into());
+    }
+    let results = quorum
+        .propose(vec![duplicate, create_topic("u", &[1])])
+        .await
+        .unwrap();
+    assert_eq!(
+        results,
+        vec![Err(ApplyError::TopicExists("t".into())), Ok(())],
+        "a refused record does not stop the ones after it"
+    );
+    cluster
+        .images_reach(&[1, 2, 3], |i| topics(i) == ["t", "u"])
+        .await;
+    for id in [1, 2, 3] {
+        assert_eq!(
+            cluster.image(id).topics["t"],
+            before.topics["t"],
+            "node {id}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_leader_cannot_commit_while_the_majority_moves_on() {
+    let mut cluster = Cluster::new(&[1, 2, 3]).await;
+    cluster.tune = |id, config| {
+        support::test_timings(id, config);
+        config.propose_timeout_ms = 1_500;
+    };
+    for id in [1, 2, 3] {
+        cluster.start(id).await;
+    }
+    let old = cluster.agreed_leader(&[1, 2, 3]).await;
+    cluster
+        .quorum(old)
+        .propose(vec![register(1)])
+        .await
+        .unwrap();
+    let majority: Vec<i32> = [1, 2, 3].into_iter().filter(|id| *id != old).collect();
+    cluster
+        .images_reach(&majority, |i| i.brokers.len() == 1)
+        .await;
+
+    cluster.quorum(old).set_partitioned(true);
+    let lost = cluster
+        .quorum(old)
+        .propose(vec![create_topic("lost", &[1])])
+        .await;
+    assert!(
+        matches!(
+            lost,
+            Err(ProposeError::Timeout(_) | ProposeError::NotLeader { .. })
+        ),
+        "{lost:?}"
+    );
+    let new = cluster.agreed_leader(&majority).await;
+    let kept = cluster
+        .quorum(new)
+        .propose(vec![create_topic("kept", &[1])])
+        .await;
+    assert_eq!(kept.unwrap(), vec![Ok(())]);
+
+    cluster.quorum(old).set_partitioned(false);
+    cluster
+        .images_reach(&[1, 2, 3], |i| topics(i) == ["kept"])
+        .await;
+    let leader = cluster.agreed_leader(&[1, 2, 3]).await;
+    assert_ne!(leader, old, "the stale leader stepped down");
+    for id in [1, 2, 3] {
+        assert!(!cluster.image(id).topics.contains_key("lost"), "node {id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_is_not_a_voter_is_refused_at_start() {
+    let store = std::sync::Arc::new(krait_metadata::MemKv::new());
+    let voters = BTreeMap::from([(1, "127.0.0.1:1".to_string())]);
+    let err = krait_metadata::MetadataQuorum::start(QuorumConfig::new(2, voters), store)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not one of the voters"), "{err}");
+}
+
+/// Loopback figures, printed: election time of a fresh 3-voter quorum and propose latency.
+/// `cargo nextest run --release -p krait-metadata --run-ignored only --no-capture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "prints measurements; run on demand"]
+async fn loopback_figures() {
+    let started = Instant::now();
+    let cluster = three_started_in_shuffled_order().await;
+    let leader = cluster.agreed_leader(&[1, 2, 3]).await;
+    let elected = started.elapsed();
+    let quorum = cluster.quorum(leader);
+    quorum.propose(vec![register(1)]).await.unwrap();
+    let mut latencies = Vec::new();
+    for n in 0..500 {
+        let t = Instant::now();
+        quorum
+            .propose(vec![create_topic(&format!("t{n}"), &[1])])
+            .await
+            .unwrap();
+        latencies.push(t.elapsed());
+    }
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    println!(
+        "3 voters: first leader after {elected:?} (start of all three to agreement); \
+         propose (1 record, acknowledged by a quorum): p50 {:?} p99 {:?} max {:?}",
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
+}
