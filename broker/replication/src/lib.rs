@@ -24,4 +24,6 @@ pub use wire::{Diverging, FetchPartition, FetchedPartition, ReplicaFetchError};
 #[cfg(test)]
 mod manager_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
