@@ -29,3 +29,6 @@ pub mod proto {
 /// Largest gRPC message either side accepts. A fetch answer holds up to `max_bytes` of records
 /// (16 MiB by default), and a single batch larger than a partition's share still goes whole.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+#[cfg(test)]
+mod tests;
