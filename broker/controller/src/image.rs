@@ -160,6 +160,16 @@ pub enum MetadataRecord {
         configs: BTreeMap<String, String>,
     },
     ChangePartition(PartitionChange),
+    /// A consumer group's commit: `(topic, partition, commit)` for each partition.
+    CommitOffsets {
+        group: String,
+        offsets: Vec<(String, i32, OffsetCommit)>,
+    },
+    /// Forgets a group's commits: the listed partitions, or all of them when `None`.
+    DeleteOffsets {
+        group: String,
+        partitions: Option<Vec<(String, i32)>>,
+    },
 }
 
 /// Why a record was not applied. The image is unchanged when `apply` returns one.
@@ -203,6 +213,23 @@ pub struct ClusterImage {
     pub cluster_id: Option<String>,
     pub brokers: BTreeMap<BrokerId, BrokerRegistration>,
     pub topics: BTreeMap<String, TopicImage>,
+    /// Consumer groups' committed offsets: group -> topic -> partition -> commit. Replicated
+    /// with the metadata so a group keeps its positions when its coordinator fails.
+    #[serde(default)]
+    pub offsets: BTreeMap<String, GroupOffsets>,
+}
+
+/// One group's committed offsets: topic -> partition -> commit.
+pub type GroupOffsets = BTreeMap<String, BTreeMap<i32, OffsetCommit>>;
+
+/// A committed offset and what came with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetCommit {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+    /// Wall-clock milliseconds of the commit (set by the coordinator), for offset expiry.
+    pub commit_timestamp: i64,
 }
 
 impl ClusterImage {
@@ -236,6 +263,39 @@ impl ClusterImage {
                 Ok(())
             }
             MetadataRecord::ChangePartition(change) => self.change_partition(change),
+            MetadataRecord::CommitOffsets { group, offsets } => {
+                let committed = self.offsets.entry(group.clone()).or_default();
+                for (topic, partition, commit) in offsets {
+                    committed
+                        .entry(topic.clone())
+                        .or_default()
+                        .insert(*partition, commit.clone());
+                }
+                Ok(())
+            }
+            MetadataRecord::DeleteOffsets { group, partitions } => {
+                match partitions {
+                    None => {
+                        self.offsets.remove(group);
+                    }
+                    Some(partitions) => {
+                        if let Some(committed) = self.offsets.get_mut(group) {
+                            for (topic, partition) in partitions {
+                                if let Some(t) = committed.get_mut(topic) {
+                                    t.remove(partition);
+                                    if t.is_empty() {
+                                        committed.remove(topic);
+                                    }
+                                }
+                            }
+                            if committed.is_empty() {
+                                self.offsets.remove(group);
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -573,6 +633,46 @@ pub(crate) mod tests {
             })
         ));
         assert_eq!(image, before);
+    }
+
+    #[test]
+    fn offsets_are_committed_overwritten_and_deleted_per_partition_or_group() {
+        let mut image = ClusterImage::default();
+        let commit = |offset| OffsetCommit {
+            offset,
+            leader_epoch: -1,
+            metadata: None,
+            commit_timestamp: 7,
+        };
+        let record = |offsets: Vec<(&str, i32, i64)>| MetadataRecord::CommitOffsets {
+            group: "g".into(),
+            offsets: offsets
+                .into_iter()
+                .map(|(t, p, o)| (t.to_string(), p, commit(o)))
+                .collect(),
+        };
+        image
+            .apply(&record(vec![("a", 0, 5), ("a", 1, 6), ("b", 0, 1)]))
+            .unwrap();
+        image.apply(&record(vec![("a", 0, 9)])).unwrap();
+        assert_eq!(image.offsets["g"]["a"][&0].offset, 9);
+        assert_eq!(image.offsets["g"]["a"][&1].offset, 6);
+        image
+            .apply(&MetadataRecord::DeleteOffsets {
+                group: "g".into(),
+                partitions: Some(vec![("b".into(), 0)]),
+            })
+            .unwrap();
+        assert!(!image.offsets["g"].contains_key("b"));
+        let json = serde_json::to_string(&image).unwrap();
+        assert_eq!(serde_json::from_str::<ClusterImage>(&json).unwrap(), image);
+        image
+            .apply(&MetadataRecord::DeleteOffsets {
+                group: "g".into(),
+                partitions: None,
+            })
+            .unwrap();
+        assert!(image.offsets.is_empty());
     }
 
     #[test]
