@@ -165,6 +165,12 @@ pub enum MetadataRecord {
         group: String,
         offsets: Vec<(String, i32, OffsetCommit)>,
     },
+    /// Replaces the dynamic configs of broker `resource` (a broker id, or `""` for the
+    /// cluster-wide default).
+    SetBrokerConfigs {
+        resource: String,
+        configs: BTreeMap<String, String>,
+    },
     /// Forgets a group's commits: the listed partitions, or all of them when `None`.
     DeleteOffsets {
         group: String,
@@ -217,6 +223,10 @@ pub struct ClusterImage {
     /// with the metadata so a group keeps its positions when its coordinator fails.
     #[serde(default)]
     pub offsets: BTreeMap<String, GroupOffsets>,
+    /// Dynamic broker configs (replication throttles), by broker id; the key `""` holds the
+    /// cluster-wide defaults.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// One group's committed offsets: topic -> partition -> commit.
@@ -273,6 +283,15 @@ impl ClusterImage {
                 }
                 Ok(())
             }
+            MetadataRecord::SetBrokerConfigs { resource, configs } => {
+                if configs.is_empty() {
+                    self.broker_configs.remove(resource);
+                } else {
+                    self.broker_configs
+                        .insert(resource.clone(), configs.clone());
+                }
+                Ok(())
+            }
             MetadataRecord::DeleteOffsets { group, partitions } => {
                 match partitions {
                     None => {
@@ -300,6 +319,15 @@ impl ClusterImage {
     }
 
     /// Brokers that are registered and not fenced: the ones that may lead and be in an ISR.
+    /// Broker `id`'s dynamic config `key`: its own value, else the cluster-wide default.
+    pub fn broker_config(&self, id: BrokerId, key: &str) -> Option<&str> {
+        self.broker_configs
+            .get(&id.to_string())
+            .and_then(|c| c.get(key))
+            .or_else(|| self.broker_configs.get("").and_then(|c| c.get(key)))
+            .map(String::as_str)
+    }
+
     pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
         self.brokers.values().filter(|b| !b.fenced)
     }
@@ -673,6 +701,25 @@ pub(crate) mod tests {
             })
             .unwrap();
         assert!(image.offsets.is_empty());
+    }
+
+    #[test]
+    fn a_broker_config_falls_back_to_the_cluster_default_and_an_empty_set_clears_it() {
+        let mut image = ClusterImage::default();
+        let set = |resource: &str, pairs: &[(&str, &str)]| MetadataRecord::SetBrokerConfigs {
+            resource: resource.into(),
+            configs: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        image.apply(&set("", &[("rate", "100")])).unwrap();
+        image.apply(&set("2", &[("rate", "5")])).unwrap();
+        assert_eq!(image.broker_config(1, "rate"), Some("100"));
+        assert_eq!(image.broker_config(2, "rate"), Some("5"));
+        image.apply(&set("2", &[])).unwrap();
+        assert_eq!(image.broker_config(2, "rate"), Some("100"));
+        assert!(!image.broker_configs.contains_key("2"));
     }
 
     #[test]
