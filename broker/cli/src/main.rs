@@ -1,14 +1,18 @@
 //! `krait`: everyday Kafka jobs from the command line — topics, consumer groups, produce,
-//! consume, load tests. It speaks only the Kafka protocol (through librdkafka), so it works
+//! consume, load tests, cluster health. It speaks only the Kafka protocol (librdkafka for
+//! clients, the `kafka-protocol` codec for the admin APIs librdkafka lacks), so it works
 //! against any Kafka as well as Krait.
 
+mod admin;
 mod client;
+mod cluster;
 mod consume;
 mod group;
 mod output;
 mod perf;
 mod produce;
 mod topic;
+mod wire;
 
 use std::process::ExitCode;
 
@@ -41,6 +45,9 @@ enum Command {
     /// Load tests: producer and consumer throughput and latency.
     #[command(subcommand)]
     Perf(perf::PerfCommand),
+    /// Cluster health: brokers, controller, under-replicated and offline partitions.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +58,7 @@ fn main() -> ExitCode {
         Command::Produce(a) => produce::run(&cli.global, a),
         Command::Consume(a) => consume::run(&cli.global, a),
         Command::Perf(c) => perf::run(&cli.global, c),
+        Command::Cluster(c) => cluster::run(&cli.global, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
