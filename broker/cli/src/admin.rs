@@ -1,17 +1,18 @@
 //! The cluster as the admin commands see it: brokers, the controller and partition states read
-//! with Metadata and DescribeCluster.
+//! with Metadata and DescribeCluster, connections to a chosen broker, and calls that must reach
+//! the controller (retried once on NOT_CONTROLLER after the controller is looked up again).
 //!
 //! The types here are plain data, so the pure parts of the commands (summaries, plan checks)
 //! take them without knowing the codec.
 
 use std::ops::RangeInclusive;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
     DescribeClusterRequest, DescribeClusterResponse, MetadataRequest, MetadataResponse, TopicName,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Request, StrBytes};
 use serde::Serialize;
 
 use crate::client::Global;
@@ -20,6 +21,7 @@ use crate::wire::{Connection, WireError, error_text};
 /// Metadata v4 added `allow_auto_topic_creation`: describing a topic must never create it.
 /// v5 added offline replicas, v7 leader epochs.
 const METADATA_VERSIONS: RangeInclusive<i16> = 4..=12;
+const NOT_CONTROLLER: i16 = 41;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
 /// One broker of the cluster.
@@ -165,6 +167,7 @@ fn from_describe_cluster(r: DescribeClusterResponse) -> ClusterDescription {
 /// An admin session: a connection to a bootstrap broker, and whatever others a command needs.
 #[derive(Debug)]
 pub struct Admin {
+    timeout: std::time::Duration,
     bootstrap: Connection,
 }
 
@@ -178,7 +181,10 @@ impl Admin {
             }
             match Connection::open(address, g.timeout()) {
                 Ok(bootstrap) => {
-                    return Ok(Self { bootstrap });
+                    return Ok(Self {
+                        timeout: g.timeout(),
+                        bootstrap,
+                    });
                 }
                 Err(e) => last = Some(e),
             }
@@ -187,6 +193,10 @@ impl Admin {
             Some(e) => Err(e.into()),
             None => bail!("no bootstrap server given"),
         }
+    }
+
+    pub fn timeout_ms(&self) -> i32 {
+        i32::try_from(self.timeout.as_millis()).unwrap_or(i32::MAX)
     }
 
     /// Metadata for `topics` (every topic when `None`). A named topic the broker does not
@@ -239,6 +249,48 @@ impl Admin {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    pub fn open(&self, broker: &BrokerInfo) -> anyhow::Result<Connection> {
+        Connection::open(&broker.address(), self.timeout)
+            .with_context(|| format!("cannot reach broker {}", broker.id))
+    }
+
+    /// A connection to the controller as the cluster names it. KRaft clusters name a broker,
+    /// which forwards controller requests.
+    pub fn controller(&mut self) -> anyhow::Result<Connection> {
+        let cluster = self.describe_cluster()?;
+        let id = cluster.controller_id;
+        let Some(controller) = cluster.brokers.iter().find(|b| b.id == id) else {
+            bail!("the cluster reports no reachable controller (controller id {id})");
+        };
+        self.open(controller)
+    }
+
+    /// Sends `request` to the controller; when the answer says NOT_CONTROLLER, looks the
+    /// controller up again and retries once. `top_error` reads the answer's top-level code.
+    pub fn call_controller<R: Request>(
+        &mut self,
+        request: &R,
+        wanted: RangeInclusive<i16>,
+        top_error: impl Fn(&R::Response) -> i16,
+    ) -> anyhow::Result<R::Response> {
+        let mut controller = self.controller()?;
+        let response = controller.call(request, wanted.clone())?;
+        if top_error(&response) != NOT_CONTROLLER {
+            return Ok(response);
+        }
+        let mut controller = self.controller()?;
+        Ok(controller.call(request, wanted)?)
+    }
+
+    /// Fails early, naming the API, when the controller does not serve `R` within `wanted`.
+    pub fn require_on_controller<R: Request>(
+        &mut self,
+        wanted: RangeInclusive<i16>,
+    ) -> anyhow::Result<()> {
+        self.controller()?.version::<R>(wanted)?;
+        Ok(())
     }
 }
 

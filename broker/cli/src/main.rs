@@ -1,7 +1,7 @@
 //! `krait`: everyday Kafka jobs from the command line — topics, consumer groups, produce,
-//! consume, load tests, cluster health. It speaks only the Kafka protocol (librdkafka for
-//! clients, the `kafka-protocol` codec for the admin APIs librdkafka lacks), so it works
-//! against any Kafka as well as Krait.
+//! consume, load tests, cluster health and partition reassignment. It speaks only the Kafka
+//! protocol (librdkafka for clients, the `kafka-protocol` codec for the admin APIs librdkafka
+//! lacks), so it works against any Kafka as well as Krait.
 
 mod admin;
 mod client;
@@ -9,8 +9,11 @@ mod cluster;
 mod consume;
 mod group;
 mod output;
+mod partition;
 mod perf;
+mod plan;
 mod produce;
+mod reassign;
 mod topic;
 mod wire;
 
@@ -48,6 +51,9 @@ enum Command {
     /// Cluster health: brokers, controller, under-replicated and offline partitions.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// Reassign partition replicas.
+    #[command(subcommand)]
+    Partition(partition::PartitionCommand),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +65,7 @@ fn main() -> ExitCode {
         Command::Consume(a) => consume::run(&cli.global, a),
         Command::Perf(c) => perf::run(&cli.global, c),
         Command::Cluster(c) => cluster::run(&cli.global, c),
+        Command::Partition(c) => partition::run(&cli.global, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
