@@ -1,12 +1,13 @@
 //! `krait`: everyday Kafka jobs from the command line — topics, consumer groups, produce,
-//! consume, load tests, cluster health and partition reassignment. It speaks only the Kafka
-//! protocol (librdkafka for clients, the `kafka-protocol` codec for the admin APIs librdkafka
-//! lacks), so it works against any Kafka as well as Krait.
+//! consume, load tests, cluster health, partition reassignment and leader election. It speaks
+//! only the Kafka protocol (librdkafka for clients, the `kafka-protocol` codec for the admin
+//! APIs librdkafka lacks), so it works against any Kafka as well as Krait.
 
 mod admin;
 mod client;
 mod cluster;
 mod consume;
+mod elect;
 mod group;
 mod output;
 mod partition;
@@ -51,7 +52,7 @@ enum Command {
     /// Cluster health: brokers, controller, under-replicated and offline partitions.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
-    /// Reassign partition replicas.
+    /// Reassign partition replicas and elect leaders.
     #[command(subcommand)]
     Partition(partition::PartitionCommand),
 }

@@ -1,5 +1,6 @@
-//! `krait partition`: move replicas (reassign). Requests go to the controller and are answered
-//! per partition; this module holds the per-partition outcome and its rendering.
+//! `krait partition`: move replicas (reassign) and elect leaders. Both go to the controller
+//! and answer per partition; this module holds the shared per-partition outcome and its
+//! rendering.
 
 use anyhow::bail;
 use clap::Subcommand;
@@ -7,18 +8,21 @@ use serde::Serialize;
 
 use crate::client::Global;
 use crate::output::{Table, print};
-use crate::reassign;
+use crate::{elect, reassign};
 
 #[derive(Debug, Subcommand)]
 pub enum PartitionCommand {
     /// Move partition replicas with a Kafka reassignment plan; show or cancel reassignments;
     /// set or clear the replication throttle.
     Reassign(reassign::ReassignArgs),
+    /// Elect partition leaders: the preferred replica, or (unclean) any live replica.
+    ElectLeaders(elect::ElectArgs),
 }
 
 pub fn run(g: &Global, command: PartitionCommand) -> anyhow::Result<()> {
     match command {
         PartitionCommand::Reassign(a) => reassign::run(g, a),
+        PartitionCommand::ElectLeaders(a) => elect::run(g, &a),
     }
 }
 
