@@ -296,12 +296,99 @@ impl Admin {
 
 #[cfg(test)]
 mod tests {
-    use kafka_protocol::messages::BrokerId;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, OnceLock};
+
+    use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
     use kafka_protocol::messages::metadata_response::{
         MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
     };
+    use kafka_protocol::messages::{
+        ApiVersionsRequest, BrokerId, ElectLeadersRequest, ElectLeadersResponse,
+    };
 
     use super::*;
+    use crate::client::Output;
+    use crate::fake_broker::{FakeBroker, answer, api_versions};
+
+    /// A one-broker cluster (id 1, its own controller) whose first `refusals` ElectLeaders
+    /// requests are answered NOT_CONTROLLER, as while the controller moves.
+    fn moving_controller(refusals: usize) -> FakeBroker {
+        let own: Arc<OnceLock<(String, i32)>> = Arc::new(OnceLock::new());
+        let elections = AtomicUsize::new(0);
+        let me = Arc::clone(&own);
+        let fake = FakeBroker::start(move |h, _| {
+            let v = h.request_api_version;
+            match h.request_api_key {
+                ApiVersionsRequest::KEY => answer(
+                    h,
+                    &api_versions(&[
+                        (DescribeClusterRequest::KEY, 0, 1),
+                        (ElectLeadersRequest::KEY, 0, 2),
+                    ]),
+                    v,
+                ),
+                DescribeClusterRequest::KEY => {
+                    let (host, port) = me.get().unwrap().clone();
+                    let broker = DescribeClusterBroker::default()
+                        .with_broker_id(BrokerId(1))
+                        .with_host(StrBytes::from_string(host))
+                        .with_port(port);
+                    let r = DescribeClusterResponse::default()
+                        .with_controller_id(BrokerId(1))
+                        .with_brokers(vec![broker]);
+                    answer(h, &r, v)
+                }
+                ElectLeadersRequest::KEY => {
+                    let n = elections.fetch_add(1, Ordering::SeqCst);
+                    let code = if n < refusals { NOT_CONTROLLER } else { 0 };
+                    answer(h, &ElectLeadersResponse::default().with_error_code(code), v)
+                }
+                other => panic!("unexpected API {other}"),
+            }
+        });
+        let (host, port) = fake.address.rsplit_once(':').unwrap();
+        own.set((host.to_string(), port.parse().unwrap())).unwrap();
+        fake
+    }
+
+    fn admin(fake: &FakeBroker) -> Admin {
+        Admin::connect(&Global {
+            bootstrap_server: fake.address.clone(),
+            output: Output::Table,
+            timeout_ms: 5_000,
+        })
+        .unwrap()
+    }
+
+    fn count(fake: &FakeBroker, key: i16) -> usize {
+        fake.requests().iter().filter(|(k, _)| *k == key).count()
+    }
+
+    #[test]
+    fn not_controller_looks_the_controller_up_again_and_retries_once() {
+        let fake = moving_controller(1);
+        let response = admin(&fake)
+            .call_controller(&ElectLeadersRequest::default(), 0..=2, |r| r.error_code)
+            .unwrap();
+        assert_eq!(response.error_code, 0);
+        assert_eq!(count(&fake, ElectLeadersRequest::KEY), 2);
+        assert_eq!(
+            count(&fake, DescribeClusterRequest::KEY),
+            2,
+            "looked up again"
+        );
+    }
+
+    #[test]
+    fn a_second_not_controller_is_returned_not_retried_again() {
+        let fake = moving_controller(usize::MAX);
+        let response = admin(&fake)
+            .call_controller(&ElectLeadersRequest::default(), 0..=2, |r| r.error_code)
+            .unwrap();
+        assert_eq!(response.error_code, NOT_CONTROLLER);
+        assert_eq!(count(&fake, ElectLeadersRequest::KEY), 2);
+    }
 
     #[test]
     fn metadata_becomes_sorted_plain_data_and_topic_errors_are_set_apart() {

@@ -8,6 +8,8 @@ mod client;
 mod cluster;
 mod consume;
 mod elect;
+#[cfg(test)]
+mod fake_broker;
 mod group;
 mod output;
 mod partition;

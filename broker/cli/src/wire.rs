@@ -290,94 +290,37 @@ pub fn encode_request<R: Request>(
 
 #[cfg(test)]
 mod tests {
-    use std::net::TcpListener;
-    use std::sync::mpsc;
-
-    use kafka_protocol::messages::api_versions_response::ApiVersion;
     use kafka_protocol::messages::{
         BrokerId, ElectLeadersRequest, MetadataRequest, MetadataResponse,
     };
-    use kafka_protocol::protocol::decode_request_header_from_buffer;
 
     use super::*;
+    use crate::fake_broker::{FakeBroker, answer, api_versions};
 
-    /// How the fake broker answers ApiVersions v3.
-    enum Answer {
-        /// A v3 answer listing Metadata up to `max`.
-        Current { metadata_max: i16 },
-        /// A broker older than ApiVersions v3: the v0 form, UNSUPPORTED_VERSION, its range.
-        Old { metadata_max: i16 },
-    }
-
-    fn frame(
-        header: ResponseHeader,
-        header_version: i16,
-        body: impl Encodable,
-        version: i16,
-    ) -> Vec<u8> {
-        let mut out = BytesMut::new();
-        out.put_i32(0);
-        header.encode(&mut out, header_version).unwrap();
-        body.encode(&mut out, version).unwrap();
-        let n = (out.len() - 4) as i32;
-        out[..4].copy_from_slice(&n.to_be_bytes());
-        out.to_vec()
-    }
-
-    /// A one-connection broker: answers ApiVersions as told and Metadata with controller 5;
-    /// reports (api key, version) of every request it receives.
-    fn fake_broker(answer: Answer) -> (String, mpsc::Receiver<(i16, i16)>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        let (seen, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            loop {
-                let mut len = [0u8; 4];
-                if stream.read_exact(&mut len).is_err() {
-                    return;
+    /// A broker serving Metadata up to `metadata_max`, which names broker 5 as controller.
+    /// `old` makes it predate ApiVersions v3: it answers v3 in the v0 form with
+    /// UNSUPPORTED_VERSION and its ranges, as Kafka before 2.4 does.
+    fn broker(metadata_max: i16, old: bool) -> FakeBroker {
+        FakeBroker::start(move |h, _| match h.request_api_key {
+            ApiVersionsRequest::KEY => {
+                let r = api_versions(&[(MetadataRequest::KEY, 0, metadata_max)]);
+                match old {
+                    true => answer(h, &r.with_error_code(UNSUPPORTED_VERSION), 0),
+                    false => answer(h, &r, h.request_api_version),
                 }
-                let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-                stream.read_exact(&mut body).unwrap();
-                let mut body = Bytes::from(body);
-                let header = decode_request_header_from_buffer(&mut body).unwrap();
-                let (key, version) = (header.request_api_key, header.request_api_version);
-                seen.send((key, version)).unwrap();
-                let reply = ResponseHeader::default().with_correlation_id(header.correlation_id);
-                let listed = |max| {
-                    vec![
-                        ApiVersion::default()
-                            .with_api_key(MetadataRequest::KEY)
-                            .with_max_version(max),
-                    ]
-                };
-                let out = match (key, &answer) {
-                    (ApiVersionsRequest::KEY, Answer::Current { metadata_max }) => {
-                        let r = ApiVersionsResponse::default().with_api_keys(listed(*metadata_max));
-                        frame(reply, 0, r, version)
-                    }
-                    (ApiVersionsRequest::KEY, Answer::Old { metadata_max }) => {
-                        let r = ApiVersionsResponse::default()
-                            .with_error_code(UNSUPPORTED_VERSION)
-                            .with_api_keys(listed(*metadata_max));
-                        frame(reply, 0, r, 0)
-                    }
-                    (MetadataRequest::KEY, _) => {
-                        let r = MetadataResponse::default().with_controller_id(BrokerId(5));
-                        frame(reply, MetadataResponse::header_version(version), r, version)
-                    }
-                    _ => panic!("the fake broker lists no API {key}"),
-                };
-                stream.write_all(&out).unwrap();
             }
-        });
-        (address, received)
+            MetadataRequest::KEY => {
+                let r = MetadataResponse::default().with_controller_id(BrokerId(5));
+                answer(h, &r, h.request_api_version)
+            }
+            other => panic!("the fake broker lists no API {other}"),
+        })
     }
 
     #[test]
     fn an_api_missing_from_api_versions_is_refused_before_anything_is_sent() {
-        let (address, seen) = fake_broker(Answer::Current { metadata_max: 12 });
-        let mut conn = Connection::open(&address, Duration::from_secs(5)).unwrap();
+        let fake = broker(12, false);
+        let mut conn = Connection::open(&fake.address, Duration::from_secs(5)).unwrap();
         let err = conn
             .call(&ElectLeadersRequest::default(), 0..=2)
             .unwrap_err()
@@ -385,14 +328,14 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "the broker at {address} does not support ElectLeaders (API key 43): it is not listed in the broker's ApiVersions answer"
+                "the broker at {} does not support ElectLeaders (API key 43): it is not listed in the broker's ApiVersions answer",
+                fake.address
             )
         );
         let metadata = conn.call(&MetadataRequest::default(), 4..=12).unwrap();
         assert_eq!(metadata.controller_id, BrokerId(5));
-        let requests: Vec<(i16, i16)> = seen.try_iter().collect();
         assert_eq!(
-            requests,
+            fake.requests(),
             [(ApiVersionsRequest::KEY, 3), (MetadataRequest::KEY, 12)],
             "ElectLeaders never went out"
         );
@@ -400,12 +343,11 @@ mod tests {
 
     #[test]
     fn a_broker_older_than_api_versions_v3_is_read_from_its_v0_answer() {
-        let (address, seen) = fake_broker(Answer::Old { metadata_max: 5 });
-        let mut conn = Connection::open(&address, Duration::from_secs(5)).unwrap();
+        let fake = broker(5, true);
+        let mut conn = Connection::open(&fake.address, Duration::from_secs(5)).unwrap();
         conn.call(&MetadataRequest::default(), 4..=12).unwrap();
-        let requests: Vec<(i16, i16)> = seen.try_iter().collect();
         assert_eq!(
-            requests,
+            fake.requests(),
             [(ApiVersionsRequest::KEY, 3), (MetadataRequest::KEY, 5)]
         );
         let too_old = conn
