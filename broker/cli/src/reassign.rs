@@ -52,7 +52,9 @@ pub struct ReassignArgs {
     )]
     plan: Option<PathBuf>,
     /// Before reassigning, limit replication on every broker to this rate (bytes per second)
-    /// through leader/follower.replication.throttled.rate.
+    /// through leader/follower.replication.throttled.rate. Kafka applies the rate only to the
+    /// replicas a topic names in leader/follower.replication.throttled.replicas, which this
+    /// does not set.
     #[arg(long, value_name = "BYTES_PER_SEC", conflicts_with_all = ["status", "cancel", "clear_throttle"])]
     throttle: Option<u64>,
     /// Show the reassignments in progress instead.

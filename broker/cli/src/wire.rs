@@ -26,6 +26,10 @@ const API_VERSIONS_VERSION: i16 = 3;
 /// Admin answers are small; a larger length prefix means the stream is not Kafka.
 const MAX_RESPONSE_BYTES: usize = 64 << 20;
 const UNSUPPORTED_VERSION: i16 = 35;
+/// Admin requests carry the caller's timeout for the broker to use in full (ElectLeaders,
+/// AlterPartitionReassignments); the socket waits this much longer so such an answer still
+/// arrives.
+const ANSWER_MARGIN: Duration = Duration::from_secs(5);
 
 /// Why a call over the wire failed.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +116,8 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `address` (HOST:PORT) and asks which API versions the broker serves.
+    /// Connects to `address` (HOST:PORT) within `timeout` and asks which API versions the
+    /// broker serves.
     pub fn open(address: &str, timeout: Duration) -> Result<Self, WireError> {
         let connect = |source| WireError::Connect {
             address: address.to_string(),
@@ -131,7 +136,7 @@ impl Connection {
         }
         let stream = stream.ok_or_else(|| connect(last))?;
         stream
-            .set_read_timeout(Some(timeout))
+            .set_read_timeout(Some(timeout + ANSWER_MARGIN))
             .and_then(|()| stream.set_write_timeout(Some(timeout)))
             .and_then(|()| stream.set_nodelay(true))
             .map_err(connect)?;
