@@ -257,6 +257,15 @@ impl Connection {
         self.stream
             .read_exact(&mut body)
             .map_err(|e| io(&self.address, e))?;
+        // Krait answers an API it lists but cannot serve with the correlation id and
+        // UNSUPPORTED_VERSION alone, whatever the response header version: recognised here,
+        // before a flexible header would read the error code's first byte as tagged fields.
+        if body.len() == 6 && i16::from_be_bytes([body[4], body[5]]) == UNSUPPORTED_VERSION {
+            return Err(self.unsupported(
+                R::KEY,
+                format!("it answered version {version} with UNSUPPORTED_VERSION"),
+            ));
+        }
         let mut body = Bytes::from(body);
         let header = ResponseHeader::decode(&mut body, R::Response::header_version(version))
             .map_err(|e| self.codec(R::KEY, e))?;
@@ -344,6 +353,44 @@ mod tests {
             [(ApiVersionsRequest::KEY, 3), (MetadataRequest::KEY, 12)],
             "ElectLeaders never went out"
         );
+    }
+
+    #[test]
+    fn a_bare_unsupported_version_answer_is_reported_as_unsupported_for_flexible_versions_too() {
+        use kafka_protocol::messages::ListPartitionReassignmentsRequest;
+        let fake = FakeBroker::start(|h, _| match h.request_api_key {
+            ApiVersionsRequest::KEY => answer(
+                h,
+                &api_versions(&[
+                    (ListPartitionReassignmentsRequest::KEY, 0, 0),
+                    (ElectLeadersRequest::KEY, 0, 0),
+                ]),
+                h.request_api_version,
+            ),
+            _ => {
+                let mut frame = vec![0, 0, 0, 6];
+                frame.extend_from_slice(&h.correlation_id.to_be_bytes());
+                frame.extend_from_slice(&UNSUPPORTED_VERSION.to_be_bytes());
+                frame
+            }
+        });
+        let mut conn = Connection::open(&fake.address, Duration::from_secs(5)).unwrap();
+        let flexible = conn
+            .call(&ListPartitionReassignmentsRequest::default(), 0..=0)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            flexible,
+            format!(
+                "the broker at {} does not support ListPartitionReassignments (API key 46): it answered version 0 with UNSUPPORTED_VERSION",
+                fake.address
+            )
+        );
+        let rigid = conn
+            .call(&ElectLeadersRequest::default(), 0..=2)
+            .unwrap_err()
+            .to_string();
+        assert!(rigid.contains("does not support ElectLeaders"), "{rigid}");
     }
 
     #[test]
