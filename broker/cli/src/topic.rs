@@ -177,8 +177,9 @@ struct PartitionView {
     replicas: Vec<i32>,
     isr: Vec<i32>,
     offline_replicas: Vec<i32>,
-    log_start_offset: i64,
-    high_watermark: i64,
+    /// None when they could not be read: no leader, or the leader did not answer.
+    log_start_offset: Option<i64>,
+    high_watermark: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -205,9 +206,21 @@ fn describe(g: &Global, name: &str) -> anyhow::Result<()> {
     let consumer: BaseConsumer = g.config().set("group.id", "krait-cli-describe").create()?;
     let mut partition_details = Vec::new();
     for p in &topic.partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(name, p.partition, g.timeout())
-            .context("cannot list offsets")?;
+        // A partition without a leader has no offsets to ask for, and one whose leader does
+        // not answer must not hide the other rows: describe is for exactly those moments.
+        let offsets = match p.leader {
+            ..0 => None,
+            _ => match consumer.fetch_watermarks(name, p.partition, g.timeout()) {
+                Ok(offsets) => Some(offsets),
+                Err(e) => {
+                    eprintln!(
+                        "warning: cannot list offsets of {name}-{}: {e}",
+                        p.partition
+                    );
+                    None
+                }
+            },
+        };
         partition_details.push(PartitionView {
             partition: p.partition,
             leader: p.leader,
@@ -215,8 +228,8 @@ fn describe(g: &Global, name: &str) -> anyhow::Result<()> {
             replicas: p.replicas.clone(),
             isr: p.isr.clone(),
             offline_replicas: p.offline_replicas.clone(),
-            log_start_offset: low,
-            high_watermark: high,
+            log_start_offset: offsets.map(|(low, _)| low),
+            high_watermark: offsets.map(|(_, high)| high),
         });
     }
     let description = TopicDescription {
@@ -281,8 +294,9 @@ fn render_description(d: &TopicDescription) -> String {
             id_list(&p.replicas),
             id_list(&p.isr),
             id_list(&p.offline_replicas),
-            p.log_start_offset.to_string(),
-            p.high_watermark.to_string(),
+            p.log_start_offset
+                .map_or("-".to_string(), |o| o.to_string()),
+            p.high_watermark.map_or("-".to_string(), |o| o.to_string()),
         ]);
     }
     out.push_str(&table.render());
@@ -372,7 +386,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_partition_row_shows_leader_epoch_replicas_isr_and_offline_replicas() {
+    fn each_partition_row_shows_leader_epoch_replicas_isr_offline_replicas_and_unknown_offsets() {
         let partition = |partition, leader, offline: Vec<i32>| PartitionView {
             partition,
             leader,
@@ -380,8 +394,8 @@ mod tests {
             replicas: vec![1, 2, 3],
             isr: vec![1, 2],
             offline_replicas: offline,
-            log_start_offset: 0,
-            high_watermark: 42,
+            log_start_offset: (leader >= 0).then_some(0),
+            high_watermark: (leader >= 0).then_some(42),
         };
         let d = TopicDescription {
             summary: TopicSummary {
@@ -412,7 +426,7 @@ mod tests {
                     "HIGH-WATERMARK"
                 ],
                 vec!["0", "1", "7", "1,2,3", "1,2", "-", "0", "42"],
-                vec!["1", "none", "-", "1,2,3", "1,2", "3", "0", "42"],
+                vec!["1", "none", "-", "1,2,3", "1,2", "3", "-", "-"],
             ]
         );
     }
