@@ -218,3 +218,68 @@ def test_elect_leaders_needs_a_topic_or_every_partition(krait):
     assert cp.returncode == 2 and "--all-topic-partitions" in stderr(cp)
     cp = krait("partition", "elect-leaders", "--partition", "0", check=False)
     assert cp.returncode == 2 and "--topic" in stderr(cp)
+
+
+# ---------------------------------------------------------------- a three-broker cluster
+
+@pytest.fixture
+def trio(broker_factory):
+    """Three brokers forming one cluster (ids 1, 2, 3) over their cluster listeners."""
+    from harness import free_port
+
+    cluster_ports = {i: free_port() for i in (1, 2, 3)}
+    voters = ",".join(f"{i}@127.0.0.1:{p}" for i, p in cluster_ports.items())
+    brokers = [broker_factory(args=["--node-id", str(i), "--cluster-listen", f"127.0.0.1:{p}",
+                                    "--voters", voters], start=False)
+               for i, p in cluster_ports.items()]
+    for b in brokers:
+        b.spawn()
+    for b in brokers:
+        b.wait_ready()
+    return brokers
+
+
+def test_cluster_commands_follow_a_reassignment_an_election_and_a_lost_broker(trio, cli_bin, tmp_path):
+    from harness import wait_until
+
+    krait = Cli(cli_bin, ",".join(b.bootstrap for b in trio))
+    wait_until(lambda: len(krait.json("cluster", "status")["brokers"]) == 3, 60, "three registered brokers")
+    status = krait.json("cluster", "status")
+    assert [b["id"] for b in status["brokers"]] == [1, 2, 3]
+    assert [b["id"] for b in status["brokers"] if b["controller"]] == [status["controller_id"]]
+
+    name = unique("moving")
+    krait("topic", "create", name, "--partitions", "1", "--replication-factor", "2")
+    krait("produce", name, input="".join(f"record {i}\n" for i in range(50)))
+    (before,) = krait.json("topic", "describe", name)["partition_details"]
+    target = [b for b in (1, 2, 3) if b not in before["replicas"]] + [before["replicas"][0]]
+
+    plan = write_plan(tmp_path, [{"topic": name, "partition": 0, "replicas": target}])
+    (started,) = outcomes(krait("partition", "reassign", "--plan", plan, json_output=True)).values()
+    assert started["ok"] and started["outcome"] == f"reassignment to {','.join(map(str, target))} started"
+
+    def moved():
+        (p,) = krait.json("topic", "describe", name)["partition_details"]
+        return p if p["replicas"] == target and sorted(p["isr"]) == sorted(target) else None
+
+    wait_until(lambda: krait.json("partition", "reassign", "--status") == [], 60, "the reassignment to finish")
+    wait_until(moved, 60, f"{name}-0 on replicas {target}, all in sync")
+    assert "No reassignments in progress." in krait("partition", "reassign", "--status").stdout.decode()
+
+    elected = outcomes(krait("partition", "elect-leaders", "--topic", name, json_output=True))[(name, 0)]
+    assert elected["ok"], elected
+    wait_until(lambda: moved() and moved()["leader"] == target[0], 30, f"the preferred replica {target[0]} to lead")
+    again = outcomes(krait("partition", "elect-leaders", "--topic", name, json_output=True))[(name, 0)]
+    assert again == {"topic": name, "partition": 0, "ok": True, "outcome": "already led by its preferred replica"}
+
+    follower = target[1]
+    trio[follower - 1].stop()
+
+    def under_replicated():
+        s = krait.json("cluster", "status")
+        return [p for p in s["under_replicated"] if p["topic"] == name]
+
+    (p,) = wait_until(under_replicated, 60, f"{name}-0 to be under-replicated without broker {follower}")
+    assert p["leader"] == target[0] and p["replicas"] == target and p["isr"] == [target[0]], p
+    text = krait("cluster", "status").stdout.decode()
+    assert "Under-replicated partitions: 1" in text and "Offline partitions: 0" in text, text
