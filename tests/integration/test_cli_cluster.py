@@ -1,10 +1,12 @@
-"""The krait CLI's cluster commands against a real single-node broker: `cluster status`,
-`topic describe` partition rows, `partition reassign` and `partition elect-leaders`.
+"""The krait CLI's cluster commands against real brokers: `cluster status`, `topic describe`
+partition rows, `partition reassign` and `partition elect-leaders`, on a single broker and on
+a three-broker cluster.
 
 Reassignment and leader election go to the controller with AlterPartitionReassignments,
-ListPartitionReassignments and ElectLeaders. A broker that does not serve those APIs must get
-a one-line error naming the API and a non-zero exit; one that does must answer per partition.
-The tests accept either, and check the content of whichever they get.
+ListPartitionReassignments and ElectLeaders. On a single broker the tests accept either answer
+a broker may give, and check the content of whichever they get: a broker that does not serve
+those APIs must get a one-line error naming the API and a non-zero exit; one that does must
+answer per partition. The three-broker test needs them served.
 """
 from __future__ import annotations
 
