@@ -1,14 +1,24 @@
 //! `krait`: everyday Kafka jobs from the command line — topics, consumer groups, produce,
-//! consume, load tests. It speaks only the Kafka protocol (through librdkafka), so it works
-//! against any Kafka as well as Krait.
+//! consume, load tests, cluster health, partition reassignment and leader election. It speaks
+//! only the Kafka protocol (librdkafka for clients, the `kafka-protocol` codec for the admin
+//! APIs librdkafka lacks), so it works against any Kafka as well as Krait.
 
+mod admin;
 mod client;
+mod cluster;
 mod consume;
+mod elect;
+#[cfg(test)]
+mod fake_broker;
 mod group;
 mod output;
+mod partition;
 mod perf;
+mod plan;
 mod produce;
+mod reassign;
 mod topic;
+mod wire;
 
 use std::process::ExitCode;
 
@@ -41,6 +51,12 @@ enum Command {
     /// Load tests: producer and consumer throughput and latency.
     #[command(subcommand)]
     Perf(perf::PerfCommand),
+    /// Cluster health: brokers, controller, under-replicated and offline partitions.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
+    /// Reassign partition replicas and elect leaders.
+    #[command(subcommand)]
+    Partition(partition::PartitionCommand),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +67,8 @@ fn main() -> ExitCode {
         Command::Produce(a) => produce::run(&cli.global, a),
         Command::Consume(a) => consume::run(&cli.global, a),
         Command::Perf(c) => perf::run(&cli.global, c),
+        Command::Cluster(c) => cluster::run(&cli.global, c),
+        Command::Partition(c) => partition::run(&cli.global, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

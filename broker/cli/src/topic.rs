@@ -11,7 +11,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::metadata::MetadataTopic;
 use serde::Serialize;
 
+use crate::admin::Admin;
 use crate::client::{Global, block_on, parse_key_value};
+use crate::cluster::id_list;
 use crate::output::{Table, print};
 
 #[derive(Debug, Subcommand)]
@@ -29,7 +31,8 @@ pub enum TopicCommand {
     },
     /// List topics.
     List,
-    /// Show a topic's partitions, offsets and configs.
+    /// Show a topic's partitions (leader, leader epoch, replicas, ISR, offline replicas),
+    /// offsets and configs.
     Describe { name: String },
     /// Grow a topic to a total number of partitions.
     AddPartitions {
@@ -167,11 +170,16 @@ fn list(g: &Global) -> anyhow::Result<()> {
 #[derive(Debug, Serialize)]
 struct PartitionView {
     partition: i32,
+    /// -1 when the partition has no leader.
     leader: i32,
+    /// -1 when the broker's Metadata version does not report it (before v7).
+    leader_epoch: i32,
     replicas: Vec<i32>,
     isr: Vec<i32>,
-    log_start_offset: i64,
-    high_watermark: i64,
+    offline_replicas: Vec<i32>,
+    /// None when they could not be read: no leader, or the leader did not answer.
+    log_start_offset: Option<i64>,
+    high_watermark: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -188,34 +196,53 @@ struct TopicDescription {
     partition_details: Vec<PartitionView>,
 }
 
+/// Partitions come from Metadata read directly (librdkafka's metadata has no leader epochs
+/// and no offline replicas); offsets and configs through librdkafka.
 fn describe(g: &Global, name: &str) -> anyhow::Result<()> {
-    let consumer: BaseConsumer = g.config().set("group.id", "krait-cli-describe").create()?;
-    let md = consumer
-        .fetch_metadata(Some(name), g.timeout())
-        .context("cannot fetch metadata")?;
-    let Some(topic) = md
-        .topics()
-        .iter()
-        .find(|t| t.name() == name && t.error().is_none())
-    else {
+    let metadata = Admin::connect(g)?.metadata(Some(&[name.to_string()]))?;
+    let Some(topic) = metadata.topic(name) else {
         bail!("topic {name} does not exist");
     };
+    let consumer: BaseConsumer = g.config().set("group.id", "krait-cli-describe").create()?;
     let mut partition_details = Vec::new();
-    for p in topic.partitions() {
-        let (low, high) = consumer
-            .fetch_watermarks(name, p.id(), g.timeout())
-            .context("cannot list offsets")?;
+    for p in &topic.partitions {
+        // A partition without a leader has no offsets to ask for, and one whose leader does
+        // not answer must not hide the other rows: describe is for exactly those moments.
+        let offsets = match p.leader {
+            ..0 => None,
+            _ => match consumer.fetch_watermarks(name, p.partition, g.timeout()) {
+                Ok(offsets) => Some(offsets),
+                Err(e) => {
+                    eprintln!(
+                        "warning: cannot list offsets of {name}-{}: {e}",
+                        p.partition
+                    );
+                    None
+                }
+            },
+        };
         partition_details.push(PartitionView {
-            partition: p.id(),
-            leader: p.leader(),
-            replicas: p.replicas().to_vec(),
-            isr: p.isr().to_vec(),
-            log_start_offset: low,
-            high_watermark: high,
+            partition: p.partition,
+            leader: p.leader,
+            leader_epoch: p.leader_epoch,
+            replicas: p.replicas.clone(),
+            isr: p.isr.clone(),
+            offline_replicas: p.offline_replicas.clone(),
+            log_start_offset: offsets.map(|(low, _)| low),
+            high_watermark: offsets.map(|(_, high)| high),
         });
     }
     let description = TopicDescription {
-        summary: summary(topic),
+        summary: TopicSummary {
+            topic: topic.name.clone(),
+            partitions: topic.partitions.len(),
+            replication_factor: topic
+                .partitions
+                .iter()
+                .map(|p| p.replicas.len())
+                .max()
+                .unwrap_or(0),
+        },
         configs: topic_configs(g, name)?,
         partition_details,
     };
@@ -245,20 +272,31 @@ fn render_description(d: &TopicDescription) -> String {
     let mut table = Table::new(&[
         "PARTITION",
         "LEADER",
+        "LEADER-EPOCH",
         "REPLICAS",
         "ISR",
+        "OFFLINE",
         "LOG-START",
         "HIGH-WATERMARK",
     ]);
-    let ids = |v: &[i32]| v.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    let known = |n: i32, none: &str| {
+        if n < 0 {
+            none.to_string()
+        } else {
+            n.to_string()
+        }
+    };
     for p in &d.partition_details {
         table.row(vec![
             p.partition.to_string(),
-            p.leader.to_string(),
-            ids(&p.replicas),
-            ids(&p.isr),
-            p.log_start_offset.to_string(),
-            p.high_watermark.to_string(),
+            known(p.leader, "none"),
+            known(p.leader_epoch, "-"),
+            id_list(&p.replicas),
+            id_list(&p.isr),
+            id_list(&p.offline_replicas),
+            p.log_start_offset
+                .map_or("-".to_string(), |o| o.to_string()),
+            p.high_watermark.map_or("-".to_string(), |o| o.to_string()),
         ]);
     }
     out.push_str(&table.render());
@@ -346,6 +384,52 @@ fn alter_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_partition_row_shows_leader_epoch_replicas_isr_offline_replicas_and_unknown_offsets() {
+        let partition = |partition, leader, offline: Vec<i32>| PartitionView {
+            partition,
+            leader,
+            leader_epoch: if leader < 0 { -1 } else { 7 },
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2],
+            offline_replicas: offline,
+            log_start_offset: (leader >= 0).then_some(0),
+            high_watermark: (leader >= 0).then_some(42),
+        };
+        let d = TopicDescription {
+            summary: TopicSummary {
+                topic: "orders".into(),
+                partitions: 2,
+                replication_factor: 3,
+            },
+            configs: BTreeMap::new(),
+            partition_details: vec![partition(0, 1, vec![]), partition(1, -1, vec![3])],
+        };
+        let text = render_description(&d);
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("PARTITION"))
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                vec![
+                    "PARTITION",
+                    "LEADER",
+                    "LEADER-EPOCH",
+                    "REPLICAS",
+                    "ISR",
+                    "OFFLINE",
+                    "LOG-START",
+                    "HIGH-WATERMARK"
+                ],
+                vec!["0", "1", "7", "1,2,3", "1,2", "-", "0", "42"],
+                vec!["1", "none", "-", "1,2,3", "1,2", "3", "-", "-"],
+            ]
+        );
+    }
 
     #[test]
     fn alter_keeps_other_overrides_sets_new_ones_and_drops_deleted() {
