@@ -14,7 +14,7 @@ use std::time::Duration;
 use krait_controller::BrokerId;
 use tokio::sync::Notify;
 
-use crate::replica::PartitionReplica;
+use crate::replica::{PartitionReplica, ReplicaError};
 use crate::wire::{FetchPartition, FetchedPartition, ReplicaFetchError};
 
 /// A follower's whole fetch from one leader.
@@ -81,6 +81,8 @@ pub struct ReplicaManager {
     clock: Clock,
     settings: FetchSettings,
     throttle: Mutex<Throttle>,
+    /// Until when the leader serves no throttled partition (its throttle's debt).
+    leader_rest: Mutex<tokio::time::Instant>,
 }
 
 /// Replication throttles (Kafka's `leader.replication.throttled.rate` and
@@ -126,7 +128,12 @@ impl ReplicaManager {
             clock,
             settings,
             throttle: Mutex::new(Throttle::default()),
+            leader_rest: Mutex::new(tokio::time::Instant::now()),
         })
+    }
+
+    fn lock_leader_rest(&self) -> std::sync::MutexGuard<'_, tokio::time::Instant> {
+        self.leader_rest.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Sets the replication throttles (from the cluster's dynamic configs).
@@ -176,6 +183,29 @@ impl ReplicaManager {
     /// Serves a follower's fetch as leader. When no partition has records or news for it, waits
     /// up to `max_wait_ms` for an append before answering.
     pub async fn serve(&self, request: &FetchRequest) -> Vec<FetchedPartition> {
+        // Under the leader throttle, throttled partitions sit out until their time is up; the
+        // others are served at once.
+        let resting = tokio::time::Instant::now() < *self.lock_leader_rest();
+        let filtered;
+        let request = if resting {
+            let throttle = self.throttle.lock().unwrap_or_else(|p| p.into_inner());
+            filtered = FetchRequest {
+                partitions: request
+                    .partitions
+                    .iter()
+                    .filter(|p| {
+                        !throttle
+                            .partitions
+                            .contains(&(p.topic.clone(), p.partition))
+                    })
+                    .cloned()
+                    .collect(),
+                ..request.clone()
+            };
+            &filtered
+        } else {
+            request
+        };
         let deadline = tokio::time::Instant::now() + Duration::from_millis(request.max_wait_ms);
         loop {
             // Registered before serving, so an append in between still wakes this fetch.
@@ -186,7 +216,8 @@ impl ReplicaManager {
                 .any(|a| !a.records.is_empty() || a.error.is_some() || a.diverging.is_some());
             if worth_answering || tokio::time::Instant::now() >= deadline {
                 if let Some(delay) = self.throttle_delay(&answers, true) {
-                    tokio::time::sleep(delay).await;
+                    let mut rest = self.lock_leader_rest();
+                    *rest = (*rest).max(tokio::time::Instant::now()) + delay;
                 }
                 return answers;
             }
@@ -226,13 +257,28 @@ impl ReplicaManager {
     }
 
     /// Applies a leader's answers as follower.
-    pub fn apply(&self, answers: &[FetchedPartition]) {
+    /// Applies `leader`'s answers to `request` as follower. An answer is applied only if the
+    /// replica still follows that leader at the epoch the fetch was sent with.
+    pub fn apply(&self, leader: BrokerId, request: &FetchRequest, answers: &[FetchedPartition]) {
         for answer in answers {
             let Some(replica) = self.get(&answer.topic, answer.partition) else {
                 continue;
             };
-            if let Err(e) = replica.apply_fetched(answer) {
-                tracing::warn!(topic = %answer.topic, partition = answer.partition, error = %e, "replicated fetch not applied");
+            let Some(sent) = request
+                .partitions
+                .iter()
+                .find(|p| p.topic == answer.topic && p.partition == answer.partition)
+            else {
+                continue;
+            };
+            match replica.apply_fetched(answer, leader, sent.current_leader_epoch) {
+                Ok(_) => {}
+                Err(ReplicaError::StaleAnswer | ReplicaError::NotLeader) => {
+                    tracing::debug!(topic = %answer.topic, partition = answer.partition, leader, "dropped a fetch answer from a leader no longer followed");
+                }
+                Err(e) => {
+                    tracing::warn!(topic = %answer.topic, partition = answer.partition, error = %e, "replicated fetch not applied");
+                }
             }
         }
     }
@@ -253,6 +299,9 @@ impl ReplicaManager {
     /// Fetches from `leader` until this broker follows nothing there.
     async fn fetch_loop<T: ReplicaTransport>(self: Arc<Self>, leader: BrokerId, transport: Arc<T>) {
         tracing::debug!(leader, "replica fetcher started");
+        // Until when throttled partitions sit out: the follower throttle delays only them, so
+        // the other partitions from this leader keep replicating at full speed.
+        let mut throttled_until = tokio::time::Instant::now();
         loop {
             let partitions = {
                 let mut running = self.fetching_from.lock().unwrap_or_else(|p| p.into_inner());
@@ -263,17 +312,41 @@ impl ReplicaManager {
                 }
                 partitions
             };
+            let resting = tokio::time::Instant::now() < throttled_until;
+            let partitions: Vec<FetchPartition> = if resting {
+                let throttle = self.throttle.lock().unwrap_or_else(|p| p.into_inner());
+                partitions
+                    .into_iter()
+                    .filter(|p| {
+                        !throttle
+                            .partitions
+                            .contains(&(p.topic.clone(), p.partition))
+                    })
+                    .collect()
+            } else {
+                partitions
+            };
+            if partitions.is_empty() {
+                tokio::time::sleep_until(throttled_until).await;
+                continue;
+            }
             let request = FetchRequest {
                 replica_id: self.broker_id,
-                max_wait_ms: self.settings.max_wait_ms,
+                max_wait_ms: if resting {
+                    // Come back for the throttled partitions when their time is up.
+                    let left = throttled_until - tokio::time::Instant::now();
+                    self.settings.max_wait_ms.min(left.as_millis() as u64)
+                } else {
+                    self.settings.max_wait_ms
+                },
                 max_bytes: self.settings.max_bytes,
                 partitions,
             };
-            match transport.fetch(leader, request).await {
+            match transport.fetch(leader, request.clone()).await {
                 Ok(answers) => {
-                    self.apply(&answers);
+                    self.apply(leader, &request, &answers);
                     if let Some(delay) = self.throttle_delay(&answers, false) {
-                        tokio::time::sleep(delay).await;
+                        throttled_until = tokio::time::Instant::now() + delay;
                     }
                     // After an error or a truncation, pause: a fetch that keeps failing (or a
                     // log that keeps diverging) must not spin.

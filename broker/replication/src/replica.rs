@@ -42,6 +42,8 @@ pub enum Role {
 pub enum ReplicaError {
     #[error("this broker does not lead the partition")]
     NotLeader,
+    #[error("the answer comes from a leader or epoch this replica no longer follows")]
+    StaleAnswer,
     #[error("{isr} in-sync replicas, min.insync.replicas is {min}")]
     NotEnoughReplicas { isr: usize, min: usize },
     #[error(transparent)]
@@ -55,6 +57,14 @@ struct Leading {
     followers: BTreeMap<BrokerId, FollowerProgress>,
     /// The log end offset when this epoch began: a follower must reach it to rejoin the ISR.
     epoch_start_offset: i64,
+    /// Followers outside the ISR whose latest fetch reached the high watermark (and this
+    /// epoch's start): judged when the fetch arrives, as Kafka does, since under steady load
+    /// a follower is almost never caught up at an arbitrary later moment.
+    eligible: std::collections::BTreeSet<BrokerId>,
+    /// An ISR expansion asked of the controller and not yet committed. Its new members count
+    /// for the high watermark at once (Kafka's maximal ISR), so the high watermark never passes
+    /// a replica about to join the ISR.
+    pending_expansion: Vec<BrokerId>,
 }
 
 enum State {
@@ -168,6 +178,8 @@ impl PartitionReplica {
             isr: isr.to_vec(),
             followers,
             epoch_start_offset,
+            eligible: Default::default(),
+            pending_expansion: Vec::new(),
         };
         *state = State::Leader(leading);
         self.advance_high_watermark(&state)?;
@@ -212,7 +224,7 @@ impl PartitionReplica {
                 min,
             });
         }
-        let alone = leading.isr == [self.broker_id];
+        let alone = leading.isr == [self.broker_id] && leading.pending_expansion.is_empty();
         let info = self.log.append_with(
             batches,
             AppendOptions {
@@ -303,6 +315,12 @@ impl PartitionReplica {
         if let Some(progress) = leading.followers.get_mut(&request.replica_id) {
             progress.on_fetch(request.fetch_offset, read.offsets.log_end_offset, now_ms);
         }
+        if !leading.isr.contains(&request.replica_id)
+            && request.fetch_offset >= read.offsets.high_watermark
+            && request.fetch_offset >= leading.epoch_start_offset
+        {
+            leading.eligible.insert(request.replica_id);
+        }
         if let Err(e) = self.advance_high_watermark(&state) {
             tracing::warn!(topic = %request.topic, partition = request.partition, error = %e, "high watermark not advanced");
         }
@@ -315,8 +333,8 @@ impl PartitionReplica {
     /// straight back in (Kafka shrinks and expands separately for the same reason). Once no
     /// one lags, caught-up replicas join.
     pub fn isr_change(&self, now_ms: i64, lag_max_ms: i64) -> Option<Vec<BrokerId>> {
-        let state = self.lock();
-        let State::Leader(leading) = &*state else {
+        let mut state = self.lock();
+        let State::Leader(leading) = &mut *state else {
             return None;
         };
         let shrunk = isr::shrink(
@@ -327,26 +345,31 @@ impl PartitionReplica {
             lag_max_ms,
         );
         if shrunk != leading.isr {
+            leading.pending_expansion.clear();
             return Some(shrunk);
         }
-        let expanded: Vec<BrokerId> = isr::expand(
-            &leading.isr,
-            &leading.replicas,
-            &leading.followers,
-            self.log.offsets().high_watermark,
-            leading.epoch_start_offset,
-        )
-        .into_iter()
-        // Only a follower that is fetching now rejoins: one that stopped (died) when it was
-        // caught up would otherwise look in sync forever.
-        .filter(|r| {
-            leading.isr.contains(r)
-                || leading.followers.get(r).is_some_and(|f| {
-                    now_ms - f.last_fetch_ms() <= REJOIN_FETCH_RECENCY_MS.min(lag_max_ms)
-                })
-        })
-        .collect();
-        (expanded != leading.isr).then_some(expanded)
+        // Caught up at one of its fetches, and still fetching: a follower that stopped (died)
+        // when it was caught up would otherwise look in sync forever.
+        let recent = REJOIN_FETCH_RECENCY_MS.min(lag_max_ms);
+        let joining: Vec<BrokerId> = leading
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| !leading.isr.contains(r) && leading.eligible.contains(r))
+            .filter(|r| {
+                leading
+                    .followers
+                    .get(r)
+                    .is_some_and(|f| now_ms - f.last_fetch_ms() <= recent)
+            })
+            .collect();
+        if joining.is_empty() {
+            leading.pending_expansion.clear();
+            return None;
+        }
+        leading.pending_expansion = joining.clone();
+        let expanded: Vec<BrokerId> = leading.isr.iter().copied().chain(joining).collect();
+        Some(expanded)
     }
 
     /// The fetch a follower sends next, or `None` when not following.
@@ -369,10 +392,20 @@ impl PartitionReplica {
 
     /// Applies the leader's answer as follower: truncate where the logs diverged, or append the
     /// records and take the leader's high watermark (never beyond our own log end).
-    pub fn apply_fetched(&self, fetched: &FetchedPartition) -> Result<LogOffsets, ReplicaError> {
+    pub fn apply_fetched(
+        &self,
+        fetched: &FetchedPartition,
+        from_leader: BrokerId,
+        epoch: i32,
+    ) -> Result<LogOffsets, ReplicaError> {
         let state = self.lock();
-        if !matches!(*state, State::Follower { .. }) {
-            return Err(ReplicaError::NotLeader);
+        match *state {
+            State::Follower { leader, epoch: e } if leader == from_leader && e == epoch => {}
+            // An answer to a fetch sent to a leader (or at an epoch) this replica has since
+            // stopped following: applying it could copy records its new leader never had, or
+            // truncate below the high watermark.
+            State::Follower { .. } => return Err(ReplicaError::StaleAnswer),
+            _ => return Err(ReplicaError::NotLeader),
         }
         if let Some(d) = fetched.diverging {
             let offsets = self.log.truncate_to(self.truncation_point(d))?;
@@ -442,10 +475,16 @@ impl PartitionReplica {
             return Ok(());
         };
         let before = self.log.offsets();
+        let maximal: Vec<BrokerId> = leading
+            .isr
+            .iter()
+            .chain(leading.pending_expansion.iter())
+            .copied()
+            .collect();
         let Some(hw) = isr::high_watermark(
             self.broker_id,
             before.log_end_offset,
-            &leading.isr,
+            &maximal,
             &leading.followers,
         ) else {
             return Ok(());

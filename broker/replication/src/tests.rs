@@ -13,9 +13,11 @@ const LAG_MAX_MS: i64 = 10_000;
 
 /// One fetch round trip from `follower` to `leader`.
 fn pump(leader: &PartitionReplica, follower: &PartitionReplica, now_ms: i64) {
-    let (_, request) = follower.next_fetch("t", 0).expect("following");
+    let (leader_id, request) = follower.next_fetch("t", 0).expect("following");
     let fetched = leader.serve_fetch(&request, 1 << 20, now_ms);
-    follower.apply_fetched(&fetched).unwrap();
+    follower
+        .apply_fetched(&fetched, leader_id, request.current_leader_epoch)
+        .unwrap();
 }
 
 fn everything(replica: &PartitionReplica) -> Bytes {
@@ -221,4 +223,47 @@ async fn an_acks_all_wait_completes_when_the_last_isr_member_fetches() {
         .await
         .unwrap();
     assert_eq!(timed_out, AcksAll::Pending);
+}
+
+#[test]
+fn a_follower_caught_up_at_a_fetch_joins_under_load_and_holds_the_high_watermark_meanwhile() {
+    let (b1, b2) = (broker(1), broker(2));
+    b1.replica.lead(0, &[1, 2], &[1], 0).unwrap();
+    b2.replica.follow(1, 0);
+    b1.replica
+        .append_as_leader(&[batch(&["a"])], None, None)
+        .unwrap();
+    pump(&b1.replica, &b2.replica, 10); // 2 copies offset 0
+    pump(&b1.replica, &b2.replica, 20); // and fetches at the high watermark (1)
+    // The producer keeps writing: by the time the ISR is judged, 2 is behind again.
+    b1.replica
+        .append_as_leader(&[batch(&["b"])], None, None)
+        .unwrap();
+    assert_eq!(b1.replica.log().offsets().high_watermark, 2);
+    assert_eq!(b1.replica.isr_change(30, LAG_MAX_MS), Some(vec![1, 2]));
+    // Until the controller commits it, 2 already counts: the high watermark waits for it.
+    b1.replica
+        .append_as_leader(&[batch(&["c"])], None, None)
+        .unwrap();
+    assert_eq!(b1.replica.log().offsets().high_watermark, 2);
+    pump(&b1.replica, &b2.replica, 40);
+    pump(&b1.replica, &b2.replica, 50);
+    assert_eq!(b1.replica.log().offsets().high_watermark, 3);
+}
+
+#[test]
+fn an_answer_from_a_leader_no_longer_followed_is_dropped() {
+    let [b1, b2, _b3] = three_brokers(0);
+    b1.replica
+        .append_as_leader(&[batch(&["a"])], None, None)
+        .unwrap();
+    let (_, request) = b2.replica.next_fetch("t", 0).unwrap();
+    let late = b1.replica.serve_fetch(&request, 1 << 20, 1);
+    // Meanwhile 2 moved on to follow 3 at epoch 1.
+    b2.replica.follow(3, 1);
+    assert!(matches!(
+        b2.replica.apply_fetched(&late, 1, 0),
+        Err(ReplicaError::StaleAnswer)
+    ));
+    assert_eq!(b2.replica.log().offsets().log_end_offset, 0);
 }

@@ -149,7 +149,7 @@ pub struct BrokerConfig {
     pub broker_heartbeat_interval_ms: u64,
 
     /// The controller fences a broker silent for this long (broker.session.timeout.ms).
-    #[arg(long, env = "KRAIT_BROKER_SESSION_TIMEOUT_MS", default_value_t = 2_000)]
+    #[arg(long, env = "KRAIT_BROKER_SESSION_TIMEOUT_MS", default_value_t = 1_500)]
     pub broker_session_timeout_ms: u64,
 
     /// A follower not caught up for this long leaves the ISR (replica.lag.time.max.ms).

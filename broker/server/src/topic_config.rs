@@ -9,6 +9,8 @@ use crate::config::{BrokerConfig, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_M
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigSource {
     TopicOverride = 1,
+    DynamicBroker = 2,
+    DynamicDefaultBroker = 3,
     StaticBroker = 4,
     Default = 5,
 }

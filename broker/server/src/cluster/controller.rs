@@ -34,9 +34,16 @@ impl ControllerState {
         self.lock().insert(id, Instant::now());
     }
 
-    /// Forgets everything: a newly elected controller starts every clock afresh.
-    fn restart(&self) {
-        self.lock().clear();
+    /// A newly elected controller keeps what it heard as a voter (brokers heartbeat every
+    /// voter), but gives every broker at least half a session from now: a voter that was cut
+    /// off may have missed heartbeats that the old controller received.
+    fn restart(&self, session: Duration) {
+        let floor = Instant::now()
+            .checked_sub(session / 2)
+            .unwrap_or_else(Instant::now);
+        for last in self.lock().values_mut() {
+            *last = (*last).max(floor);
+        }
     }
 
     /// Whether `id` has been silent for longer than `timeout` (a broker never heard from is
@@ -60,12 +67,13 @@ fn same_process(a: &BrokerRegistration, b: &BrokerRegistration) -> bool {
 
 /// The controller's side of a heartbeat: note the broker alive, and register or unfence it.
 pub async fn on_heartbeat(cluster: &Cluster, registration: BrokerRegistration) -> HeartbeatReply {
+    // Every voter notes the heartbeat, so a new controller knows who was alive.
+    cluster.controller.heard_from(registration.id);
     if !cluster.quorum.is_leader() {
         return HeartbeatReply::NotController {
             leader: cluster.quorum.leader(),
         };
     }
-    cluster.controller.heard_from(registration.id);
     let image = cluster.quorum.image().borrow().clone();
     let record = match image.brokers.get(&registration.id) {
         Some(known) if same_process(known, &registration) => known
@@ -92,7 +100,8 @@ pub async fn on_heartbeat(cluster: &Cluster, registration: BrokerRegistration) -
     HeartbeatReply::Ok
 }
 
-/// Sends this broker's heartbeat to the controller every heartbeat interval.
+/// Sends this broker's heartbeat every heartbeat interval to the controller, which acts on it,
+/// and to the other voters, which remember it for when one of them becomes the controller.
 pub async fn heartbeat_loop(cluster: Arc<Cluster>) {
     let mut tick = tokio::time::interval(cluster.settings.heartbeat_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -101,23 +110,33 @@ pub async fn heartbeat_loop(cluster: Arc<Cluster>) {
     };
     loop {
         tick.tick().await;
-        let Some(controller) = cluster.quorum.leader() else {
-            continue;
-        };
-        if controller == cluster.node_id() {
-            on_heartbeat(&cluster, heartbeat.registration.clone()).await;
-            continue;
-        }
-        let Some(address) = cluster.cluster_address(controller) else {
-            continue;
-        };
-        let call = send_heartbeat(cluster.client(&address), &heartbeat);
-        match tokio::time::timeout(cluster.settings.session_timeout, call).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(status)) => {
-                tracing::debug!(controller, %status, "heartbeat failed")
+        let me = cluster.node_id();
+        let controller = cluster.quorum.leader();
+        let mut calls = Vec::new();
+        for voter in cluster.settings.voters.keys().copied() {
+            if voter == me {
+                on_heartbeat(&cluster, heartbeat.registration.clone()).await;
+                continue;
             }
-            Err(_) => tracing::debug!(controller, "heartbeat timed out"),
+            let Some(address) = cluster.cluster_address(voter) else {
+                continue;
+            };
+            let call = send_heartbeat(cluster.client(&address), &heartbeat);
+            let timeout = cluster.settings.session_timeout;
+            calls.push(async move {
+                let outcome = tokio::time::timeout(timeout, call).await;
+                (voter, outcome)
+            });
+        }
+        for (voter, outcome) in futures_util::future::join_all(calls).await {
+            if Some(voter) != controller {
+                continue;
+            }
+            match outcome {
+                Ok(Ok(_)) => {}
+                Ok(Err(status)) => tracing::debug!(controller = voter, %status, "heartbeat failed"),
+                Err(_) => tracing::debug!(controller = voter, "heartbeat timed out"),
+            }
         }
     }
 }
@@ -146,7 +165,7 @@ pub async fn controller_loop(broker: Arc<Broker>) {
                 node_id = cluster.node_id(),
                 "this broker is now the controller"
             );
-            cluster.controller.restart();
+            cluster.controller.restart(cluster.settings.session_timeout);
             leading = true;
         }
         let records = duties(&broker, &cluster);
@@ -181,9 +200,10 @@ fn duties(broker: &Broker, cluster: &Cluster) -> Vec<MetadataRecord> {
             MetadataRecord::FenceBroker { id: b.id }
         })
         .collect();
-    if !fence.is_empty() {
-        // Partitions are repaired on the next tick, from the image with these applied.
-        return fence;
+    // Fenced brokers' partitions are repaired in the same step, from the image as it will be.
+    let mut image = (*image).clone();
+    for record in &fence {
+        let _ = image.apply(record);
     }
     let unclean = |topic: &str| {
         image
@@ -198,8 +218,8 @@ fn duties(broker: &Broker, cluster: &Cluster) -> Vec<MetadataRecord> {
     for c in &changes {
         tracing::info!(topic = %c.topic, partition = c.partition, leader = ?c.leader, isr = ?c.isr, replicas = ?c.replicas, "partition change");
     }
-    changes
+    fence
         .into_iter()
-        .map(MetadataRecord::ChangePartition)
+        .chain(changes.into_iter().map(MetadataRecord::ChangePartition))
         .collect()
 }

@@ -9,7 +9,8 @@ use krait_protocol::kafka_protocol::messages::{DescribeConfigsRequest, DescribeC
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
-use crate::topic_config::ConfigEntry;
+use crate::cluster::sync::{FOLLOWER_THROTTLE, LEADER_THROTTLE};
+use crate::topic_config::{ConfigEntry, ConfigSource, ConfigType};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -68,20 +69,53 @@ fn entries(
             )),
         },
         BROKER if name.is_empty() || name == broker.node_id().to_string() => {
-            Ok(broker.defaults.broker_entries().to_vec())
+            let mut entries = broker.defaults.broker_entries().to_vec();
+            entries.extend(dynamic_entries(broker, name));
+            Ok(entries)
+        }
+        // Another broker's static configs are its own; its dynamic ones are in the image.
+        BROKER
+            if name
+                .parse::<i32>()
+                .is_ok_and(|id| broker.cluster.image().brokers.contains_key(&id)) =>
+        {
+            Ok(dynamic_entries(broker, name))
         }
         BROKER => Err((
             ResponseError::InvalidRequest,
-            format!(
-                "Unexpected broker id {name}; this is broker {}.",
-                broker.node_id()
-            ),
+            format!("Unknown broker id {name}."),
         )),
         other => Err((
             ResponseError::InvalidRequest,
             format!("Resource type {other} is not supported."),
         )),
     }
+}
+
+/// The dynamic broker configs (replication throttles) of broker `name` (empty: the cluster
+/// default), with where each value comes from; unset ones show Kafka's default (no limit).
+fn dynamic_entries(broker: &Broker, name: &str) -> Vec<ConfigEntry> {
+    let image = broker.cluster.image();
+    [LEADER_THROTTLE, FOLLOWER_THROTTLE]
+        .into_iter()
+        .map(|key| {
+            let own = image.broker_configs.get(name).and_then(|c| c.get(key));
+            let default = image.broker_configs.get("").and_then(|c| c.get(key));
+            let (value, source) = match (own, default) {
+                (Some(v), _) if !name.is_empty() => (v.clone(), ConfigSource::DynamicBroker),
+                (_, Some(v)) => (v.clone(), ConfigSource::DynamicDefaultBroker),
+                _ => (i64::MAX.to_string(), ConfigSource::Default),
+            };
+            ConfigEntry {
+                name: key.to_string(),
+                value,
+                source,
+                read_only: false,
+                config_type: ConfigType::Long,
+                doc: "Replication throttle in bytes/s for partitions being reassigned.",
+            }
+        })
+        .collect()
 }
 
 /// Null or empty `configuration_keys` asks for every config, as in Kafka.

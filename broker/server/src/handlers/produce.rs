@@ -156,7 +156,9 @@ fn append(
         .append_as_leader(&batches, log_append_time, min_isr)
         .map_err(|e| {
             let error = match &e {
-                ReplicaError::NotLeader => ResponseError::NotLeaderOrFollower,
+                ReplicaError::NotLeader | ReplicaError::StaleAnswer => {
+                    ResponseError::NotLeaderOrFollower
+                }
                 ReplicaError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
                 ReplicaError::Storage(StorageError::OutOfOrderSequence { .. }) => {
                     ResponseError::OutOfOrderSequenceNumber
