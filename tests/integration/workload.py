@@ -13,9 +13,9 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, Producer, TopicPartition
 
-from harness import Rec, consumer, producer, wait_until
+from harness import Rec, consumer, wait_until
 
 KEYS = 8
 RATE_PER_S = 400
@@ -158,7 +158,7 @@ class Workload:
                 self.fatal.append(str(err))
 
     def _produce(self) -> None:
-        p = producer(self.bootstrap, error_cb=self._on_error, **producer_config())
+        p = Producer({"bootstrap.servers": self.bootstrap, "error_cb": self._on_error, **producer_config()})
         seqs = [0] * self.keys
         started = time.monotonic()
         while not self._stop_producing.is_set() and time.monotonic() - started < MAX_SECONDS:
