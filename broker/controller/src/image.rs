@@ -187,6 +187,12 @@ pub enum ApplyError {
         expected: i32,
         actual: i32,
     },
+    #[error("broker {broker} cannot join the ISR of {topic}-{partition}: it is fenced or unknown")]
+    IneligibleReplica {
+        topic: String,
+        partition: i32,
+        broker: BrokerId,
+    },
     #[error("invalid assignment for {topic}: {reason}")]
     InvalidAssignment { topic: String, reason: String },
 }
@@ -349,6 +355,24 @@ impl ClusterImage {
             partition: change.partition,
         };
         let index = usize::try_from(change.partition).map_err(|_| unknown())?;
+        // Only live brokers join an ISR (Kafka's KIP-841): a leader's stale view of a dead
+        // follower must not bring it back.
+        let joining_dead = self
+            .partition(&change.topic, change.partition)
+            .and_then(|state| {
+                change
+                    .isr
+                    .iter()
+                    .copied()
+                    .find(|r| !state.isr.contains(r) && !self.is_live(*r))
+            });
+        if let Some(broker) = joining_dead {
+            return Err(ApplyError::IneligibleReplica {
+                topic: change.topic.clone(),
+                partition: change.partition,
+                broker,
+            });
+        }
         let topic = self.topic_mut(&change.topic)?;
         let state = topic.partitions.get_mut(index).ok_or_else(unknown)?;
         if state.partition_epoch != change.expected_partition_epoch {
@@ -549,6 +573,38 @@ pub(crate) mod tests {
             })
         ));
         assert_eq!(image, before);
+    }
+
+    #[test]
+    fn a_fenced_broker_cannot_rejoin_an_isr_but_may_stay_in_one() {
+        let mut image = image_with(&[1, 2, 3], &[&[1, 2, 3]]);
+        let mut shrink = PartitionChange::from_state("t", 0, image.partition("t", 0).unwrap());
+        shrink.isr = vec![1, 2];
+        image
+            .apply(&MetadataRecord::ChangePartition(shrink))
+            .unwrap();
+        image.apply(&MetadataRecord::FenceBroker { id: 3 }).unwrap();
+        image.apply(&MetadataRecord::FenceBroker { id: 2 }).unwrap();
+        let before = image.clone();
+        let mut rejoin = PartitionChange::from_state("t", 0, image.partition("t", 0).unwrap());
+        rejoin.isr = vec![1, 2, 3];
+        assert!(matches!(
+            image.apply(&MetadataRecord::ChangePartition(rejoin)),
+            Err(ApplyError::IneligibleReplica { broker: 3, .. })
+        ));
+        assert_eq!(image, before);
+        // Broker 2 is fenced but already in the ISR: a change that keeps it is not refused.
+        let mut keep = PartitionChange::from_state("t", 0, image.partition("t", 0).unwrap());
+        keep.leader = Some(2);
+        image.apply(&MetadataRecord::ChangePartition(keep)).unwrap();
+        image
+            .apply(&MetadataRecord::UnfenceBroker { id: 3 })
+            .unwrap();
+        let mut rejoin = PartitionChange::from_state("t", 0, image.partition("t", 0).unwrap());
+        rejoin.isr = vec![1, 2, 3];
+        image
+            .apply(&MetadataRecord::ChangePartition(rejoin))
+            .unwrap();
     }
 
     #[test]

@@ -33,6 +33,11 @@ impl FollowerProgress {
         }
     }
 
+    /// When the follower last fetched.
+    pub fn last_fetch_ms(&self) -> i64 {
+        self.previous_fetch_ms
+    }
+
     /// Records a fetch at `fetch_offset` while the leader's log ended at `leader_leo`.
     ///
     /// A follower is caught up when it fetches the leader's end; a follower that keeps fetching

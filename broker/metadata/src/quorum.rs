@@ -116,8 +116,9 @@ pub enum QuorumError {
     },
 }
 
-/// Why a proposal was not applied.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a proposal was not applied. Serializable so a forwarded proposal's outcome crosses the
+/// wire unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ProposeError {
     /// Only the leader proposes; `leader` is the one this node knows of, if any.
     #[error("not the metadata leader (the leader is {leader:?})")]

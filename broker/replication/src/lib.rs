@@ -9,8 +9,10 @@
 //!
 //! [`PartitionReplica`] owns the rules at the I/O boundary: the log, the role, the high
 //! watermark channel. The arithmetic (high watermark, ISR shrink and expand, `acks=all`) is
-//! `krait_controller::isr`; the transport that carries fetches between brokers is the caller's.
+//! `krait_controller::isr`. Fetches travel over a [`ReplicaTransport`]: [`grpc`] between
+//! brokers, in memory in tests.
 
+pub mod grpc;
 mod manager;
 mod replica;
 pub mod wire;
@@ -23,5 +25,7 @@ pub use wire::{Diverging, FetchPartition, FetchedPartition, ReplicaFetchError};
 
 #[cfg(test)]
 mod manager_tests;
+#[cfg(test)]
+mod test_support;
 #[cfg(test)]
 mod tests;

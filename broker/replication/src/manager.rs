@@ -227,7 +227,12 @@ impl ReplicaManager {
             match transport.fetch(leader, request).await {
                 Ok(answers) => {
                     self.apply(&answers);
-                    if answers.iter().any(|a| a.error.is_some()) {
+                    // After an error or a truncation, pause: a fetch that keeps failing (or a
+                    // log that keeps diverging) must not spin.
+                    if answers
+                        .iter()
+                        .any(|a| a.error.is_some() || a.diverging.is_some())
+                    {
                         tokio::time::sleep(self.settings.retry_backoff).await;
                     }
                 }

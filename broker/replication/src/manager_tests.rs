@@ -8,7 +8,7 @@ use std::time::Duration;
 use krait_controller::BrokerId;
 use krait_controller::isr::AcksAll;
 
-use crate::tests::{Broker, batch, broker};
+use crate::test_support::{self, Cluster, batch, eventually, now_ms};
 use crate::*;
 
 #[derive(Default)]
@@ -37,74 +37,26 @@ impl ReplicaTransport for Loopback {
     }
 }
 
-struct Cluster {
-    transport: Arc<Loopback>,
-    managers: Vec<Arc<ReplicaManager>>,
-    replicas: Vec<Arc<PartitionReplica>>,
-    _brokers: Vec<Broker>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// Brokers 1, 2, 3 with partition t-0 led by 1 at epoch 0, ISR all three.
-fn cluster() -> Cluster {
+/// The shared three-broker cluster, connected in memory with fetchers running.
+fn cluster() -> (Arc<Loopback>, Cluster) {
     let transport = Arc::new(Loopback::default());
-    let settings = FetchSettings {
-        max_wait_ms: 100,
-        retry_backoff: Duration::from_millis(20),
-        ..FetchSettings::default()
-    };
-    let (mut managers, mut replicas, mut brokers) = (Vec::new(), Vec::new(), Vec::new());
-    for id in 1..=3 {
-        let b = broker(id);
-        let replica = b.replica.clone();
-        let manager = ReplicaManager::new(id, Arc::new(now_ms), settings);
-        manager.insert("t", 0, replica.clone());
+    let c = test_support::cluster();
+    for m in &c.managers {
         transport
             .managers
             .lock()
             .unwrap()
-            .insert(id, manager.clone());
-        managers.push(manager);
-        replicas.push(replica);
-        brokers.push(b);
+            .insert(m.broker_id(), m.clone());
     }
-    replicas[0]
-        .lead(0, &[1, 2, 3], &[1, 2, 3], now_ms())
-        .unwrap();
-    for r in &replicas[1..] {
-        r.follow(1, 0);
-    }
-    for m in &managers {
+    for m in &c.managers {
         m.ensure_fetchers(&transport);
     }
-    Cluster {
-        transport,
-        managers,
-        replicas,
-        _brokers: brokers,
-    }
-}
-
-async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    (transport, c)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn followers_replicate_every_batch_and_acks_all_completes() {
-    let c = cluster();
+    let (_transport, c) = cluster();
     let leader = &c.replicas[0];
     let mut last = None;
     for i in 0..50 {
@@ -147,9 +99,9 @@ async fn followers_replicate_every_batch_and_acks_all_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_off_follower_holds_acks_all_until_it_leaves_the_isr_then_catches_up() {
-    let c = cluster();
+    let (transport, c) = cluster();
     let leader = &c.replicas[0];
-    c.transport.cut.lock().unwrap().insert(3);
+    transport.cut.lock().unwrap().insert(3);
     let info = leader
         .append_as_leader(&[batch(&["a"])], None, Some(2))
         .unwrap();
@@ -181,7 +133,7 @@ async fn a_cut_off_follower_holds_acks_all_until_it_leaves_the_isr_then_catches_
         .await;
     assert_eq!(done.unwrap(), AcksAll::Complete);
 
-    c.transport.cut.lock().unwrap().clear();
+    transport.cut.lock().unwrap().clear();
     eventually("3 catches up and may rejoin", || {
         leader.isr_change(now_ms(), lag_max_ms) == Some(vec![1, 2, 3])
     })
@@ -191,7 +143,7 @@ async fn a_cut_off_follower_holds_acks_all_until_it_leaves_the_isr_then_catches_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fetcher_stops_when_its_broker_follows_nothing_there_and_restarts_on_demand() {
-    let c = cluster();
+    let (transport, c) = cluster();
     c.replicas[1].go_offline();
     c.replicas[2].go_offline();
     eventually("no follower fetches remain", || {
@@ -199,7 +151,7 @@ async fn a_fetcher_stops_when_its_broker_follows_nothing_there_and_restarts_on_d
     })
     .await;
     c.replicas[1].follow(1, 0);
-    c.managers[1].ensure_fetchers(&c.transport);
+    c.managers[1].ensure_fetchers(&transport);
     c.replicas[0]
         .append_as_leader(&[batch(&["z"])], None, None)
         .unwrap();

@@ -20,6 +20,10 @@ use tokio::sync::watch;
 
 use crate::wire::{Diverging, FetchPartition, FetchedPartition, ReplicaFetchError};
 
+/// A follower rejoins the ISR only if it fetched this recently (an idle follower's fetch parks
+/// on the leader for at most `max_wait_ms`, 500 ms by default, so a live one fetches more often).
+const REJOIN_FETCH_RECENCY_MS: i64 = 2_000;
+
 /// What this replica does for its partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -107,6 +111,14 @@ impl PartitionReplica {
     pub fn isr(&self) -> Vec<BrokerId> {
         match &*self.lock() {
             State::Leader(l) => l.isr.clone(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The replicas as this replica leads them (empty unless leading).
+    pub fn replicas(&self) -> Vec<BrokerId> {
+        match &*self.lock() {
+            State::Leader(l) => l.replicas.clone(),
             _ => Vec::new(),
         }
     }
@@ -317,13 +329,23 @@ impl PartitionReplica {
         if shrunk != leading.isr {
             return Some(shrunk);
         }
-        let expanded = isr::expand(
+        let expanded: Vec<BrokerId> = isr::expand(
             &leading.isr,
             &leading.replicas,
             &leading.followers,
             self.log.offsets().high_watermark,
             leading.epoch_start_offset,
-        );
+        )
+        .into_iter()
+        // Only a follower that is fetching now rejoins: one that stopped (died) when it was
+        // caught up would otherwise look in sync forever.
+        .filter(|r| {
+            leading.isr.contains(r)
+                || leading.followers.get(r).is_some_and(|f| {
+                    now_ms - f.last_fetch_ms() <= REJOIN_FETCH_RECENCY_MS.min(lag_max_ms)
+                })
+        })
+        .collect();
         (expanded != leading.isr).then_some(expanded)
     }
 

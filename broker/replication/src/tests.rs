@@ -3,64 +3,13 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use krait_controller::BrokerId;
+use bytes::Bytes;
 use krait_controller::isr::AcksAll;
-use krait_protocol::batch::{ValidBatch, validate_batches};
-use krait_protocol::kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
-use krait_storage::{Store, StoreOptions};
 
+use crate::test_support::{Broker, batch, broker};
 use crate::*;
 
 const LAG_MAX_MS: i64 = 10_000;
-
-pub(crate) struct Broker {
-    _dir: tempfile::TempDir,
-    _store: Store,
-    pub(crate) replica: std::sync::Arc<PartitionReplica>,
-}
-
-pub(crate) fn broker(id: BrokerId) -> Broker {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
-    let log = store.open_log(1).unwrap();
-    Broker {
-        replica: std::sync::Arc::new(PartitionReplica::new(id, log)),
-        _store: store,
-        _dir: dir,
-    }
-}
-
-pub(crate) fn batch(values: &[&str]) -> ValidBatch {
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: 1_000 + i as i64,
-            key: None,
-            value: Some(Bytes::from(v.to_string())),
-            headers: Default::default(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-    validate_batches(&buf.freeze()).unwrap().remove(0)
-}
 
 /// One fetch round trip from `follower` to `leader`.
 fn pump(leader: &PartitionReplica, follower: &PartitionReplica, now_ms: i64) {

@@ -1,11 +1,12 @@
 //! The state every request handler shares: configuration, storage and the topic registry.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use krait_coordinator::{Coordinator, GroupRecord, Settings};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_storage::{Store, StoreOptions, StoredGroup};
 
+use crate::cluster::{self, Cluster};
 use crate::config::{Advertised, BrokerConfig};
 use crate::metrics::Metrics;
 use crate::topic_config::BrokerDefaults;
@@ -16,16 +17,15 @@ use crate::topics::Topics;
 pub struct Broker {
     pub config: BrokerConfig,
     pub advertised: Advertised,
-    pub cluster_id: String,
     pub defaults: BrokerDefaults,
     pub topics: Topics,
     pub metrics: Metrics,
     pub coordinator: Arc<Coordinator>,
     pub store: Arc<Store>,
+    pub cluster: Arc<Cluster>,
+    /// The id of the cluster this data directory belongs to, once known.
+    cluster_id: Mutex<Option<String>>,
 }
-
-/// The leader epoch of every partition on a single broker, which never changes leader.
-pub const LEADER_EPOCH: i32 = 0;
 
 /// Kafka's check of a request's `current_leader_epoch` against the partition's: a client
 /// ahead of the broker gets UNKNOWN_LEADER_EPOCH (retry after metadata catches up), one behind
@@ -49,45 +49,106 @@ impl Broker {
         )?)
     }
 
-    /// Opens the data directory and loads every topic.
-    pub fn open(config: BrokerConfig, advertised: Advertised) -> anyhow::Result<Self> {
+    /// Opens the data directory and starts the broker (see [`Broker::start`]).
+    pub async fn open(config: BrokerConfig, advertised: Advertised) -> anyhow::Result<Arc<Self>> {
         let store = Self::open_store(&config)?;
-        Self::with_store(config, advertised, store)
+        Self::start(config, advertised, store, None).await
     }
 
-    /// Loads every topic from an opened store.
-    pub fn with_store(
+    /// Starts the broker on an opened store: its metadata quorum node, its topics, and the
+    /// background loops (image, heartbeats, controller, ISR). `cluster_listener` serves the
+    /// cluster gRPC services when the broker has peers.
+    pub async fn start(
         config: BrokerConfig,
         advertised: Advertised,
         store: Store,
-    ) -> anyhow::Result<Self> {
-        let cluster_id = store.cluster_id(new_cluster_id)?;
+        cluster_listener: Option<tokio::net::TcpListener>,
+    ) -> anyhow::Result<Arc<Self>> {
         let store = Arc::new(store);
-        let topics = Topics::load(store.clone())?;
+        let stored_cluster_id = store.stored_cluster_id()?;
+        let settings = config.cluster_settings(&advertised)?;
+        let cluster = Cluster::start(settings, store.clone()).await?;
+        if let Some(listener) = cluster_listener {
+            cluster::serve(&cluster, listener);
+        }
+        let topics = Topics::load(store.clone(), config.node_id, cluster.replicas.clone())?;
         let coordinator = Arc::new(coordinator(&config, &store)?);
         let defaults = BrokerDefaults::from_config(
             &config,
             &format!("{}:{}", advertised.host, advertised.port),
         );
-        Ok(Self {
+        let broker = Arc::new(Self {
             config,
             advertised,
-            cluster_id,
             defaults,
             topics,
             metrics: Metrics::default(),
             coordinator,
             store,
-        })
+            cluster,
+            cluster_id: Mutex::new(stored_cluster_id),
+        });
+        cluster::spawn_loops(&broker);
+        Ok(broker)
+    }
+
+    /// Waits until this broker is registered, unfenced and has applied the image that says so.
+    pub async fn wait_ready(&self, timeout: std::time::Duration) -> bool {
+        let me = self.node_id();
+        self.cluster
+            .wait_applied(|image| image.is_live(me), timeout)
+            .await
+            .is_ok()
     }
 
     pub fn node_id(&self) -> i32 {
         self.config.node_id
     }
 
-    /// Brokers that are alive: this one.
+    /// The cluster id (empty until the first controller has set it).
+    pub fn cluster_id(&self) -> String {
+        self.cluster_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_default()
+    }
+
+    /// The id a new cluster gets from its first controller: this data directory's, when it has
+    /// one from before it was clustered, else a fresh one.
+    pub fn proposed_cluster_id(&self) -> String {
+        self.cluster_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(new_cluster_id)
+    }
+
+    /// Takes the cluster's id for this data directory, or refuses when the directory already
+    /// belongs to another cluster.
+    pub fn adopt_cluster_id(&self, id: &str) -> anyhow::Result<()> {
+        let mut current = self.cluster_id.lock().unwrap_or_else(|p| p.into_inner());
+        match current.as_deref() {
+            Some(existing) if existing == id => Ok(()),
+            Some(existing) => {
+                let message = format!(
+                    "data directory {} belongs to cluster {existing}, but the voters form cluster {id}; refusing to join (use an empty data directory for a new member)",
+                    self.config.data_dir.display()
+                );
+                self.cluster.fail(message.clone());
+                Err(anyhow::anyhow!(message))
+            }
+            None => {
+                self.store.set_cluster_id(id)?;
+                *current = Some(id.to_string());
+                Ok(())
+            }
+        }
+    }
+
+    /// Brokers that are alive (registered and not fenced).
     pub fn live_brokers(&self) -> usize {
-        1
+        self.cluster.image().live_brokers().count()
     }
 }
 
@@ -126,7 +187,7 @@ fn coordinator(config: &BrokerConfig, store: &Arc<Store>) -> anyhow::Result<Coor
 
 /// Kafka cluster ids are 16 random bytes in URL-safe base64 without padding (22 characters);
 /// like Kafka, never one starting with '-', which command lines would take for a flag.
-fn new_cluster_id() -> String {
+pub fn new_cluster_id() -> String {
     loop {
         let id = random_base64_id();
         if !id.starts_with('-') {

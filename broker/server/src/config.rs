@@ -1,10 +1,14 @@
 //! The broker's configuration: one struct, parsed from flags with `KRAIT_*` environment
 //! fallbacks, validated once at start.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
+
+use crate::cluster::ClusterSettings;
 
 /// Kafka's default `message.max.bytes`: a 1 MiB batch plus its 12-byte log overhead.
 pub const DEFAULT_MAX_MESSAGE_BYTES: i32 = 1_048_588;
@@ -103,8 +107,54 @@ pub struct BrokerConfig {
     #[arg(long, env = "KRAIT_FSYNC", default_value_t = false, action = clap::ArgAction::Set)]
     pub fsync: bool,
 
-    /// Log filter, in tracing's EnvFilter syntax (e.g. `info`, `krait_server=debug`).
-    #[arg(long, env = "KRAIT_LOG", default_value = "info")]
+    /// Address the cluster gRPC listener binds (metadata quorum, controller, replication).
+    /// Needed with --voters; off for a broker alone.
+    #[arg(long, env = "KRAIT_CLUSTER_LISTEN")]
+    pub cluster_listen: Option<SocketAddr>,
+
+    /// HOST:PORT other brokers use to reach this broker's cluster listener; defaults to this
+    /// broker's entry in --voters, else the cluster listen address.
+    #[arg(long, env = "KRAIT_CLUSTER_ADVERTISE")]
+    pub cluster_advertise: Option<String>,
+
+    /// The metadata quorum's voters as ID@HOST:PORT,... (their cluster listeners). Every voter
+    /// gets the same list. Without it the broker is a cluster of one.
+    #[arg(long, env = "KRAIT_VOTERS", value_delimiter = ',')]
+    pub voters: Vec<String>,
+
+    /// This broker's failure domain (broker.rack); replicas of a partition spread over racks.
+    #[arg(long, env = "KRAIT_RACK")]
+    pub rack: Option<String>,
+
+    /// How often the broker heartbeats to the controller (broker.heartbeat.interval.ms).
+    #[arg(
+        long,
+        env = "KRAIT_BROKER_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 250
+    )]
+    pub broker_heartbeat_interval_ms: u64,
+
+    /// The controller fences a broker silent for this long (broker.session.timeout.ms).
+    #[arg(long, env = "KRAIT_BROKER_SESSION_TIMEOUT_MS", default_value_t = 2_000)]
+    pub broker_session_timeout_ms: u64,
+
+    /// A follower not caught up for this long leaves the ISR (replica.lag.time.max.ms).
+    #[arg(long, env = "KRAIT_REPLICA_LAG_TIME_MAX_MS", default_value_t = 10_000)]
+    pub replica_lag_time_max_ms: i64,
+
+    /// Default min.insync.replicas of topics.
+    #[arg(long, env = "KRAIT_MIN_INSYNC_REPLICAS", default_value_t = 1)]
+    pub min_insync_replicas: i32,
+
+    /// Replication factor of topics created with -1 or automatically
+    /// (default.replication.factor).
+    #[arg(long, env = "KRAIT_DEFAULT_REPLICATION_FACTOR", default_value_t = 1)]
+    pub default_replication_factor: i16,
+
+    /// Log filter, in tracing's EnvFilter syntax (e.g. `info`, `krait_server=debug`). The Raft
+    /// library's own logs are off by default (they repeat every 100 ms while a voter is down);
+    /// `info,openraft=info` shows them.
+    #[arg(long, env = "KRAIT_LOG", default_value = "info,openraft=off")]
     pub log: String,
 }
 
@@ -117,6 +167,14 @@ pub enum ConfigError {
         "--listen {0} binds every interface; set --advertise to the HOST:PORT clients should use"
     )]
     AdvertiseRequired(SocketAddr),
+    #[error("--voters entry {0:?} is not ID@HOST:PORT")]
+    BadVoter(String),
+    #[error("--voters does not list this broker's --node-id {0}")]
+    NotAVoter(i32),
+    #[error("--voters needs --cluster-listen")]
+    ClusterListenRequired,
+    #[error("--cluster-listen {0} binds every interface; set --cluster-advertise")]
+    ClusterAdvertiseRequired(SocketAddr),
     #[error("--{flag} must be at least {min}, got {value}")]
     TooSmall {
         flag: &'static str,
@@ -148,6 +206,23 @@ impl BrokerConfig {
         min("max-message-bytes", 0, self.max_message_bytes.into())?;
         min("retention-ms", -1, self.retention_ms)?;
         min("retention-bytes", -1, self.retention_bytes)?;
+        min("min-insync-replicas", 1, self.min_insync_replicas.into())?;
+        min(
+            "default-replication-factor",
+            1,
+            self.default_replication_factor.into(),
+        )?;
+        min(
+            "broker-heartbeat-interval-ms",
+            10,
+            self.broker_heartbeat_interval_ms as i64,
+        )?;
+        min(
+            "broker-session-timeout-ms",
+            self.broker_heartbeat_interval_ms as i64 * 2,
+            self.broker_session_timeout_ms as i64,
+        )?;
+        self.voters()?;
         match &self.advertise {
             Some(addr) => {
                 parse_host_port(addr).ok_or_else(|| ConfigError::BadAdvertise(addr.clone()))
@@ -160,6 +235,74 @@ impl BrokerConfig {
                 port: self.listen.port().into(),
             }),
         }
+    }
+}
+
+impl BrokerConfig {
+    /// The voters by id; empty without --voters.
+    pub fn voters(&self) -> Result<BTreeMap<i32, String>, ConfigError> {
+        let mut voters = BTreeMap::new();
+        for v in self.voters.iter().filter(|v| !v.trim().is_empty()) {
+            let bad = || ConfigError::BadVoter(v.clone());
+            let (id, address) = v.trim().split_once('@').ok_or_else(bad)?;
+            let id: i32 = id.parse().map_err(|_| bad())?;
+            if id < 0 || parse_host_port(address).is_none() {
+                return Err(bad());
+            }
+            voters.insert(id, address.to_string());
+        }
+        if voters.is_empty() {
+            return Ok(voters);
+        }
+        if !voters.contains_key(&self.node_id) {
+            return Err(ConfigError::NotAVoter(self.node_id));
+        }
+        if self.cluster_listen.is_none() {
+            return Err(ConfigError::ClusterListenRequired);
+        }
+        Ok(voters)
+    }
+
+    /// The cluster side of this configuration.
+    pub fn cluster_settings(
+        &self,
+        advertised: &Advertised,
+    ) -> Result<ClusterSettings, ConfigError> {
+        let mut voters = self.voters()?;
+        let alone = voters.is_empty();
+        let cluster_address = match (&self.cluster_advertise, self.cluster_listen) {
+            (Some(a), _) => Some(a.clone()),
+            (None, _) if voters.contains_key(&self.node_id) => voters.get(&self.node_id).cloned(),
+            (None, Some(listen)) if listen.ip().is_unspecified() => {
+                return Err(ConfigError::ClusterAdvertiseRequired(listen));
+            }
+            (None, Some(listen)) => Some(listen.to_string()),
+            (None, None) => None,
+        };
+        if alone {
+            // A cluster of one: the quorum never dials its only voter.
+            voters.insert(
+                self.node_id,
+                cluster_address
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1:0".into()),
+            );
+        }
+        // Elections well inside the session timeout, so a new controller is in place before
+        // brokers are fenced for silence towards the old one.
+        let election_min = (self.broker_session_timeout_ms / 4).clamp(150, 1_000);
+        Ok(ClusterSettings {
+            node_id: self.node_id,
+            voters,
+            cluster_address,
+            rack: self.rack.clone().filter(|r| !r.is_empty()),
+            kafka_host: advertised.host.clone(),
+            kafka_port: advertised.port,
+            heartbeat_interval: Duration::from_millis(self.broker_heartbeat_interval_ms),
+            session_timeout: Duration::from_millis(self.broker_session_timeout_ms),
+            replica_lag_time_max_ms: self.replica_lag_time_max_ms,
+            election_timeout_ms: (election_min, election_min * 2),
+        })
     }
 }
 
@@ -232,5 +375,52 @@ mod tests {
             BrokerConfig::try_parse_from(["krait-broker", "--auto-create-topics", "maybe"])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn voters_are_parsed_and_checked_against_the_node_id() {
+        let c = parse(&[
+            "--node-id",
+            "2",
+            "--cluster-listen",
+            "0.0.0.0:9093",
+            "--voters",
+            "1@b1:9093,2@b2:9093,3@b3:9093",
+        ]);
+        let settings = c.cluster_settings(&c.validate().unwrap()).unwrap();
+        assert_eq!(settings.voters.len(), 3);
+        // Advertised to the other brokers as it appears in the voters.
+        assert_eq!(settings.cluster_address.as_deref(), Some("b2:9093"));
+        let not_listed = parse(&[
+            "--node-id",
+            "4",
+            "--cluster-listen",
+            "0.0.0.0:9093",
+            "--voters",
+            "1@b1:9093",
+        ]);
+        assert_eq!(not_listed.validate(), Err(ConfigError::NotAVoter(4)));
+        for bad in ["x@b1:9093", "1b1:9093", "1@b1", "-1@b1:9093"] {
+            let flag = format!("--voters={bad}");
+            let c = parse(&["--cluster-listen", "127.0.0.1:9093", &flag]);
+            assert_eq!(
+                c.validate(),
+                Err(ConfigError::BadVoter(bad.into())),
+                "{bad}"
+            );
+        }
+        let no_listener = parse(&["--voters", "1@b1:9093"]);
+        assert_eq!(
+            no_listener.validate(),
+            Err(ConfigError::ClusterListenRequired)
+        );
+    }
+
+    #[test]
+    fn a_broker_without_voters_is_a_cluster_of_one() {
+        let c = parse(&["--node-id", "7"]);
+        let settings = c.cluster_settings(&c.validate().unwrap()).unwrap();
+        assert_eq!(settings.voters.keys().collect::<Vec<_>>(), vec![&7]);
+        assert_eq!(settings.cluster_address, None);
     }
 }

@@ -134,6 +134,9 @@ async fn route(broker: &Broker, peer: SocketAddr, fixed: FixedHeader, mut frame:
         ApiKey::DeleteGroups => serve!(handlers::delete_groups::handle),
         ApiKey::AlterConfigs => serve!(handlers::alter_configs::handle),
         ApiKey::IncrementalAlterConfigs => serve!(handlers::alter_configs::handle_incremental),
+        ApiKey::AlterPartitionReassignments => serve!(handlers::reassignments::alter),
+        ApiKey::ListPartitionReassignments => serve!(handlers::reassignments::list),
+        ApiKey::ElectLeaders => serve!(handlers::reassignments::elect_leaders),
         other => {
             // The version table and this match must agree; a miss is a bug, not client input.
             warn!(api = ?other, "API advertised without a handler");

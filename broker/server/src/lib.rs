@@ -3,6 +3,7 @@
 
 pub mod alloc;
 pub mod broker;
+pub mod cluster;
 pub mod config;
 pub mod dispatch;
 pub mod handlers;
@@ -40,16 +41,39 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         None => None,
     };
     let http_local = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let cluster_listener =
+        match config.cluster_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen for cluster traffic on {addr}: {e}")
+            })?),
+            None => None,
+        };
     if config.advertise.is_none() && config.listen.port() == 0 {
         advertised = Advertised {
             port: local.port().into(),
             ..advertised
         };
     }
-    let broker = Arc::new(Broker::with_store(config, advertised, store)?);
+    let broker = Broker::start(config, advertised, store, cluster_listener).await?;
+    let failure = broker.cluster.clone();
+    // Clients are accepted once this broker is a registered member: until then the kernel
+    // queues their connections.
+    let mut waited = 0u64;
+    loop {
+        tokio::select! {
+            ready = broker.wait_ready(std::time::Duration::from_secs(10)) => {
+                if ready {
+                    break;
+                }
+                waited += 10;
+                tracing::warn!(waited_s = waited, controller = ?broker.cluster.controller_id(), "not registered with a controller yet; waiting (are the other voters up?)");
+            }
+            why = failure.failed() => return Err(anyhow::anyhow!(why)),
+        }
+    }
     info!(
         node_id = broker.node_id(),
-        cluster_id = %broker.cluster_id,
+        cluster_id = %broker.cluster_id(),
         data_dir = %broker.config.data_dir.display(),
         topics = broker.topics.all().len(),
         advertised = %format!("{}:{}", broker.advertised.host, broker.advertised.port),
@@ -61,11 +85,27 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     let group_clock = broker
         .coordinator
         .spawn_ticker(std::time::Duration::from_millis(100));
-    net::serve(listener, broker.clone(), shutdown).await;
+    let failed = Arc::new(std::sync::Mutex::new(None::<String>));
+    let stop = {
+        let failed = failed.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown => {}
+                why = failure.failed() => {
+                    *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+                }
+            }
+        }
+    };
+    net::serve(listener, broker.clone(), stop).await;
     retention.abort();
     group_clock.abort();
     if let Some(http) = http {
         http.abort();
+    }
+    broker.cluster.quorum.shutdown().await;
+    if let Some(why) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(anyhow::anyhow!(why));
     }
     info!("stopped");
     Ok(())

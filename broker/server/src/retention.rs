@@ -41,7 +41,7 @@ pub fn pass(broker: &Broker) {
             continue;
         }
         for partition in &topic.partitions {
-            match partition.log.enforce_retention(now_ms, limits) {
+            match partition.log().enforce_retention(now_ms, limits) {
                 Ok(Some(plan)) => info!(
                     topic = %topic.name,
                     partition = partition.index,

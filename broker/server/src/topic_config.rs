@@ -320,7 +320,7 @@ impl BrokerDefaults {
             ),
             e(
                 "default.replication.factor",
-                "1".into(),
+                c.default_replication_factor.to_string(),
                 Int,
                 "Replication factor of auto-created topics.",
             ),
@@ -374,7 +374,7 @@ impl BrokerDefaults {
             ),
             e(
                 "min.insync.replicas",
-                "1".into(),
+                c.min_insync_replicas.to_string(),
                 Int,
                 "Default min.insync.replicas of topics.",
             ),
@@ -488,6 +488,20 @@ impl BrokerDefaults {
         self.topic_value(overrides, MESSAGE_TIMESTAMP_TYPE)
             .as_deref()
             == Some("LogAppendTime")
+    }
+
+    /// The effective min.insync.replicas of a topic.
+    pub fn min_insync_replicas(&self, overrides: &BTreeMap<String, String>) -> usize {
+        self.topic_value(overrides, "min.insync.replicas")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+    }
+
+    /// Whether a topic may elect a leader from outside its ISR.
+    pub fn unclean_election(&self, overrides: &BTreeMap<String, String>) -> bool {
+        self.topic_value(overrides, "unclean.leader.election.enable")
+            .as_deref()
+            == Some("true")
     }
 
     /// The effective max.message.bytes of a topic.

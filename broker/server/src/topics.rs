@@ -1,5 +1,10 @@
-//! The live topic registry: the catalog from storage plus each partition's open log and a
-//! channel that wakes long-polling fetches when the partition's high watermark moves.
+//! The live topic registry: this broker's local copy of every topic in the cluster image, each
+//! partition with its log and its replica (leader, follower or offline).
+//!
+//! The cluster image (the metadata log) says which topics exist; [`Topics::sync`] makes the
+//! local catalog match it: a log for every partition of every topic (empty where this broker
+//! holds no replica), data deleted with its topic. Which role each replica plays is
+//! `crate::cluster`'s business.
 //!
 //! Topics are immutable values behind `Arc`; a change (new partitions) swaps in a new value,
 //! so a request holds a consistent view without locks.
@@ -7,6 +12,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
+use krait_controller::{BrokerId, ClusterImage, TopicImage};
+use krait_replication::{PartitionReplica, ReplicaManager};
 use krait_storage::{PartitionLog, PartitionRecord, StorageError, Store, TopicRecord};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -15,32 +22,37 @@ use uuid::Uuid;
 #[derive(Debug)]
 pub struct Partition {
     pub index: i32,
-    pub log: PartitionLog,
-    /// Carries the high watermark; fetches waiting for data subscribe to it.
-    high_watermark: watch::Sender<i64>,
+    pub replica: Arc<PartitionReplica>,
 }
 
 impl Partition {
-    fn open(store: &Store, record: &PartitionRecord) -> Result<Self, StorageError> {
+    fn open(
+        store: &Store,
+        broker_id: BrokerId,
+        record: &PartitionRecord,
+    ) -> Result<Self, StorageError> {
         let log = store.open_log(record.log_id)?;
-        // This broker leads every partition it has, always at the same epoch.
-        log.become_leader(crate::broker::LEADER_EPOCH)?;
-        let (high_watermark, _) = watch::channel(log.offsets().high_watermark);
         Ok(Self {
             index: record.index,
-            log,
-            high_watermark,
+            replica: Arc::new(PartitionReplica::new(broker_id, log)),
         })
     }
 
-    /// Announces a new high watermark to waiting fetches.
-    pub fn publish_high_watermark(&self, hw: i64) {
-        self.high_watermark.send_replace(hw);
+    pub fn log(&self) -> &PartitionLog {
+        self.replica.log()
     }
 
-    /// A receiver that wakes on the next high watermark change.
+    /// The leader epoch when this broker leads the partition, else `None`.
+    pub fn leader_epoch(&self) -> Option<i32> {
+        match self.replica.role() {
+            krait_replication::Role::Leader { epoch } => Some(epoch),
+            _ => None,
+        }
+    }
+
+    /// A receiver that wakes on the next high watermark or role change.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
-        self.high_watermark.subscribe()
+        self.replica.subscribe()
     }
 }
 
@@ -70,7 +82,7 @@ impl Topic {
                 .iter()
                 .map(|p| PartitionRecord {
                     index: p.index,
-                    log_id: p.log.id(),
+                    log_id: p.log().id(),
                 })
                 .collect(),
             configs: self.configs.clone(),
@@ -79,40 +91,43 @@ impl Topic {
     }
 }
 
-/// Why a topic change was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum TopicError {
-    #[error("Topic '{0}' already exists.")]
-    AlreadyExists(String),
-    #[error("Topic '{0}' does not exist.")]
-    Unknown(String),
-    #[error(
-        "Topic currently has {current} partitions, which is higher than or equal to the requested {requested}."
-    )]
-    CannotShrink { current: usize, requested: i32 },
-    #[error(transparent)]
-    Storage(#[from] StorageError),
+/// The replication factor a topic image shows: its partitions' target replica count.
+fn replication_factor(image: &TopicImage) -> i16 {
+    image
+        .partitions
+        .first()
+        .map_or(0, |p| p.target_replicas().len() as i16)
 }
 
 /// Every live topic, by name and by id.
 #[derive(Debug)]
 pub struct Topics {
     store: Arc<Store>,
+    broker_id: BrokerId,
+    replicas: Arc<ReplicaManager>,
     by_name: RwLock<HashMap<String, Arc<Topic>>>,
-    /// Serialises catalog changes so that two creates of one name cannot both succeed.
+    /// Serialises catalog changes.
     changes: Mutex<()>,
 }
 
 impl Topics {
-    /// Loads the catalog and opens every partition log.
-    pub fn load(store: Arc<Store>) -> Result<Self, StorageError> {
+    /// Loads the local catalog and opens every partition log; every replica starts offline
+    /// until the cluster image gives it a role.
+    pub fn load(
+        store: Arc<Store>,
+        broker_id: BrokerId,
+        replicas: Arc<ReplicaManager>,
+    ) -> Result<Self, StorageError> {
         let mut by_name = HashMap::new();
         for record in store.load_topics()? {
             let partitions = record
                 .partitions
                 .iter()
-                .map(|p| Partition::open(&store, p).map(Arc::new))
+                .map(|p| Partition::open(&store, broker_id, p).map(Arc::new))
                 .collect::<Result<Vec<_>, _>>()?;
+            for p in &partitions {
+                replicas.insert(&record.name, p.index, p.replica.clone());
+            }
             let topic = Topic {
                 name: record.name.clone(),
                 id: record.id,
@@ -124,6 +139,8 @@ impl Topics {
         }
         Ok(Self {
             store,
+            broker_id,
+            replicas,
             by_name: RwLock::new(by_name),
             changes: Mutex::new(()),
         })
@@ -161,30 +178,67 @@ impl Topics {
         self.changes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Creates a topic, durably, and returns it. Arguments are assumed validated.
-    pub fn create(
-        &self,
-        name: &str,
-        partitions: i32,
-        replication_factor: i16,
-        configs: BTreeMap<String, String>,
-    ) -> Result<Arc<Topic>, TopicError> {
+    /// Makes the local catalog match `image`: topics it lacks are deleted with their data (a
+    /// topic re-created under the same name has a new id and starts empty), new topics and
+    /// partitions get empty logs, config overrides are copied. Durable before it returns.
+    pub fn sync(&self, image: &ClusterImage) -> Result<(), StorageError> {
         let _guard = self.lock_changes();
-        if self.get(name).is_some() {
-            return Err(TopicError::AlreadyExists(name.to_string()));
+        let stale: Vec<Arc<Topic>> = self
+            .read()
+            .values()
+            .filter(|t| image.topics.get(&t.name).is_none_or(|i| i.id != t.id))
+            .cloned()
+            .collect();
+        for topic in stale {
+            self.store.delete_topic(&topic.record())?;
+            for p in &topic.partitions {
+                self.replicas.remove(&topic.name, p.index);
+                p.replica.go_offline();
+            }
+            self.write().remove(&topic.name);
+            tracing::info!(topic = %topic.name, "deleted topic");
         }
-        let topic = Topic {
-            name: name.to_string(),
-            id: Uuid::new_v4(),
-            replication_factor,
-            configs,
-            partitions: self.open_new_partitions(0, partitions)?,
-        };
-        self.store.put_topic(&topic.record())?;
-        let topic = Arc::new(topic);
-        self.write().insert(name.to_string(), topic.clone());
-        tracing::info!(topic = name, partitions, "created topic");
-        Ok(topic)
+        for (name, wanted) in &image.topics {
+            let current = self.get(name);
+            let rf = replication_factor(wanted);
+            let unchanged = current.as_ref().is_some_and(|t| {
+                t.partitions.len() == wanted.partitions.len()
+                    && t.configs == wanted.configs
+                    && t.replication_factor == rf
+            });
+            if unchanged {
+                continue;
+            }
+            let mut partitions = current
+                .as_ref()
+                .map(|t| t.partitions.clone())
+                .unwrap_or_default();
+            let have = partitions.len() as i32;
+            let new = self.open_new_partitions(have, wanted.partitions.len() as i32)?;
+            for p in &new {
+                self.replicas.insert(name, p.index, p.replica.clone());
+            }
+            partitions.extend(new);
+            let topic = Topic {
+                name: name.clone(),
+                id: wanted.id,
+                replication_factor: rf,
+                configs: wanted.configs.clone(),
+                partitions,
+            };
+            self.store.put_topic(&topic.record())?;
+            match &current {
+                None => {
+                    tracing::info!(topic = %name, partitions = topic.partitions.len(), "created topic")
+                }
+                Some(old) if old.partitions.len() != topic.partitions.len() => {
+                    tracing::info!(topic = %name, partitions = topic.partitions.len(), "grew topic")
+                }
+                Some(_) => tracing::info!(topic = %name, configs = ?topic.configs, "altered topic"),
+            }
+            self.write().insert(name.clone(), Arc::new(topic));
+        }
+        Ok(())
     }
 
     fn open_new_partitions(&self, from: i32, to: i32) -> Result<Vec<Arc<Partition>>, StorageError> {
@@ -193,72 +247,14 @@ impl Topics {
         (from..to)
             .zip(first_log..)
             .map(|(index, log_id)| {
-                Partition::open(&self.store, &PartitionRecord { index, log_id }).map(Arc::new)
+                Partition::open(
+                    &self.store,
+                    self.broker_id,
+                    &PartitionRecord { index, log_id },
+                )
+                .map(Arc::new)
             })
             .collect()
-    }
-
-    /// Grows a topic to `total` partitions.
-    pub fn grow(&self, name: &str, total: i32) -> Result<Arc<Topic>, TopicError> {
-        let _guard = self.lock_changes();
-        let old = self
-            .get(name)
-            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
-        let current = old.partitions.len();
-        if total <= current as i32 {
-            return Err(TopicError::CannotShrink {
-                current,
-                requested: total,
-            });
-        }
-        let mut partitions = old.partitions.clone();
-        partitions.extend(self.open_new_partitions(current as i32, total)?);
-        let topic = Topic {
-            partitions,
-            configs: old.configs.clone(),
-            name: old.name.clone(),
-            ..*old
-        };
-        self.store.put_topic(&topic.record())?;
-        let topic = Arc::new(topic);
-        self.write().insert(name.to_string(), topic.clone());
-        tracing::info!(topic = name, partitions = total, "grew topic");
-        Ok(topic)
-    }
-
-    /// Replaces a topic's config overrides (already validated), durably.
-    pub fn set_configs(
-        &self,
-        name: &str,
-        configs: BTreeMap<String, String>,
-    ) -> Result<Arc<Topic>, TopicError> {
-        let _guard = self.lock_changes();
-        let old = self
-            .get(name)
-            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
-        let topic = Topic {
-            configs,
-            partitions: old.partitions.clone(),
-            name: old.name.clone(),
-            ..*old
-        };
-        self.store.put_topic(&topic.record())?;
-        let topic = Arc::new(topic);
-        self.write().insert(name.to_string(), topic.clone());
-        tracing::info!(topic = name, configs = ?topic.configs, "altered topic configs");
-        Ok(topic)
-    }
-
-    /// Deletes a topic and all its data.
-    pub fn delete(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
-        let _guard = self.lock_changes();
-        let topic = self
-            .get(name)
-            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
-        self.store.delete_topic(&topic.record())?;
-        self.write().remove(name);
-        tracing::info!(topic = name, "deleted topic");
-        Ok(topic)
     }
 }
 
@@ -302,35 +298,58 @@ mod tests {
         }
     }
 
+    fn image_with(topics: &[(&str, Uuid, usize)]) -> ClusterImage {
+        let mut image = ClusterImage::default();
+        for (name, id, partitions) in topics {
+            image.topics.insert(
+                name.to_string(),
+                TopicImage {
+                    id: *id,
+                    partitions: (0..*partitions)
+                        .map(|_| krait_controller::PartitionState::new(vec![1]))
+                        .collect(),
+                    configs: BTreeMap::new(),
+                },
+            );
+        }
+        image
+    }
+
+    fn manager() -> Arc<ReplicaManager> {
+        ReplicaManager::new(1, Arc::new(|| 0), Default::default())
+    }
+
     #[test]
-    fn create_grow_delete_survive_reload() {
+    fn sync_creates_grows_deletes_and_survives_reload() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path(), StoreOptions::default()).unwrap());
-        let topics = Topics::load(store.clone()).unwrap();
-        topics.create("a", 2, 1, BTreeMap::new()).unwrap();
-        topics.create("b", 1, 1, BTreeMap::new()).unwrap();
-        assert!(matches!(
-            topics.create("a", 1, 1, BTreeMap::new()),
-            Err(TopicError::AlreadyExists(_))
-        ));
-        topics.grow("a", 5).unwrap();
-        assert!(matches!(
-            topics.grow("a", 5),
-            Err(TopicError::CannotShrink {
-                current: 5,
-                requested: 5
-            })
-        ));
-        topics.delete("b").unwrap();
-        let id = topics.get("a").unwrap().id;
+        let topics = Topics::load(store.clone(), 1, manager()).unwrap();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        topics
+            .sync(&image_with(&[("a", a, 2), ("b", b, 1)]))
+            .unwrap();
+        assert_eq!(topics.all().len(), 2);
+        topics
+            .sync(&image_with(&[("a", a, 5), ("b", b, 1)]))
+            .unwrap();
+        let log_b = topics.get("b").unwrap().partitions[0].log().id();
+        // b deleted and re-created under its name: a new id, a new (empty) log.
+        let b2 = Uuid::new_v4();
+        topics
+            .sync(&image_with(&[("a", a, 5), ("b", b2, 1)]))
+            .unwrap();
+        assert_ne!(topics.get("b").unwrap().partitions[0].log().id(), log_b);
+        topics.sync(&image_with(&[("a", a, 5)])).unwrap();
         drop(topics);
-        let reloaded = Topics::load(store).unwrap();
+        let replicas = manager();
+        let reloaded = Topics::load(store, 1, replicas.clone()).unwrap();
         let names: Vec<_> = reloaded.all().iter().map(|t| t.name.clone()).collect();
         assert_eq!(names, vec!["a"]);
-        let a = reloaded.get_by_id(id).unwrap();
+        let topic = reloaded.get_by_id(a).unwrap();
         assert_eq!(
-            a.partitions.iter().map(|p| p.index).collect::<Vec<_>>(),
+            topic.partitions.iter().map(|p| p.index).collect::<Vec<_>>(),
             vec![0, 1, 2, 3, 4]
         );
+        assert!(replicas.get("a", 4).is_some());
     }
 }

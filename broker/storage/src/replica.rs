@@ -94,6 +94,17 @@ impl PartitionLog {
     pub fn truncate_to(&self, offset: i64) -> Result<LogOffsets> {
         let mut inner = self.lock();
         if offset >= inner.offsets.log_end_offset {
+            // Nothing to cut, but an epoch begun at the log end holds no records: forget it, or
+            // a follower keeps announcing an epoch its new leader never had.
+            let end = inner.offsets.log_end_offset;
+            let mut epochs = inner.epochs.clone();
+            let removed = epochs.truncate_from_end(end);
+            if !removed.is_empty() {
+                let mut write = WriteBatch::default();
+                self.rewrite_epochs(&mut write, &removed, None);
+                self.write(write, "truncate empty epochs")?;
+                inner.epochs = epochs;
+            }
             return Ok(inner.offsets);
         }
         let cut = self.batch_boundary_at_or_before(offset.max(inner.offsets.log_start_offset))?;

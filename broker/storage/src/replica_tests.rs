@@ -226,3 +226,19 @@ fn a_new_leader_starts_its_epoch_at_the_log_end_once() {
     assert_eq!(log.end_offset_for_epoch(1), (0, 3));
     assert_eq!(log.end_offset_for_epoch(2), (2, 3));
 }
+
+#[test]
+fn truncating_at_the_log_end_forgets_an_epoch_begun_there_without_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let log = store.open_log(1).unwrap();
+    lead(&log, 2, 0);
+    // Led again at epoch 3 but never written to: the epoch covers no records.
+    log.become_leader(3).unwrap();
+    assert_eq!(log.latest_epoch(), Some(3));
+    let offsets = log.truncate_to(2).unwrap();
+    assert_eq!(offsets.log_end_offset, 2);
+    assert_eq!(log.latest_epoch(), Some(0));
+    drop(log);
+    assert_eq!(store.open_log(1).unwrap().latest_epoch(), Some(0));
+}

@@ -110,22 +110,41 @@ impl Store {
 
     /// The cluster id stored on first start, created now if this is that start.
     pub fn cluster_id(&self, generate: impl FnOnce() -> String) -> Result<String> {
-        let meta = self.cf(CF_META);
-        if let Some(v) = self
-            .db
-            .get_cf(meta, CLUSTER_ID)
-            .map_err(StorageError::db("read cluster id"))?
-        {
-            return String::from_utf8(v).map_err(|e| StorageError::Corrupt {
-                what: "cluster id",
-                detail: e.to_string(),
-            });
+        if let Some(id) = self.stored_cluster_id()? {
+            return Ok(id);
         }
         let id = generate();
-        self.db
-            .put_cf_opt(meta, CLUSTER_ID, id.as_bytes(), &self.sync_write_options())
-            .map_err(StorageError::db("write cluster id"))?;
+        self.set_cluster_id(&id)?;
         Ok(id)
+    }
+
+    /// The id of the cluster this data directory belongs to, if it has joined one.
+    pub fn stored_cluster_id(&self) -> Result<Option<String>> {
+        let Some(v) = self
+            .db
+            .get_cf(self.cf(CF_META), CLUSTER_ID)
+            .map_err(StorageError::db("read cluster id"))?
+        else {
+            return Ok(None);
+        };
+        String::from_utf8(v)
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt {
+                what: "cluster id",
+                detail: e.to_string(),
+            })
+    }
+
+    /// Records the cluster this data directory belongs to, durably.
+    pub fn set_cluster_id(&self, id: &str) -> Result<()> {
+        self.db
+            .put_cf_opt(
+                self.cf(CF_META),
+                CLUSTER_ID,
+                id.as_bytes(),
+                &self.sync_write_options(),
+            )
+            .map_err(StorageError::db("write cluster id"))
     }
 
     /// Opens the log with `log_id`, recovering its offsets from disk.

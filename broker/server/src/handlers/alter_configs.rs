@@ -17,8 +17,9 @@ use krait_protocol::kafka_protocol::messages::{
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
-use crate::handlers::create_topics::{Refusal, refusal};
+use crate::handlers::create_topics::{Refusal, change_refusal};
 use crate::topic_config::{ConfigOp, apply_changes};
+use krait_controller::MetadataRecord;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -29,7 +30,7 @@ enum Change {
     Incremental(Vec<(String, ConfigOp)>),
 }
 
-fn alter(
+async fn alter(
     broker: &Broker,
     resource_type: i8,
     name: &str,
@@ -81,7 +82,18 @@ fn alter(
     }
     .map_err(|m| (ResponseError::InvalidConfig, m))?;
     if !validate_only && next != topic.configs {
-        broker.topics.set_configs(name, next).map_err(refusal)?;
+        let wanted = next.clone();
+        broker
+            .cluster
+            .change(
+                MetadataRecord::SetTopicConfigs {
+                    topic: name.to_string(),
+                    configs: next,
+                },
+                |image| image.topics.get(name).is_some_and(|t| t.configs == wanted),
+            )
+            .await
+            .map_err(change_refusal)?;
     }
     Ok(())
 }
@@ -104,7 +116,8 @@ pub async fn handle(
             &r.resource_name,
             Change::Replace(configs),
             request.validate_only,
-        );
+        )
+        .await;
         let mut out = AlterConfigsResourceResponse::default();
         (out.resource_type, out.resource_name) = (r.resource_type, r.resource_name);
         (out.error_code, out.error_message) = outcome(result);
@@ -129,9 +142,9 @@ pub async fn handle_incremental(
                     .map_err(|e| format!("{}: {e}", c.name.as_str()))
             })
             .collect();
-        let result = changes
-            .map_err(|m| (ResponseError::InvalidConfig, m))
-            .and_then(|c| {
+        let result = match changes {
+            Err(m) => Err((ResponseError::InvalidConfig, m)),
+            Ok(c) => {
                 alter(
                     broker,
                     r.resource_type,
@@ -139,7 +152,9 @@ pub async fn handle_incremental(
                     Change::Incremental(c),
                     request.validate_only,
                 )
-            });
+                .await
+            }
+        };
         let mut out = IncrementalResult::default();
         (out.resource_type, out.resource_name) = (r.resource_type, r.resource_name);
         (out.error_code, out.error_message) = outcome(result);

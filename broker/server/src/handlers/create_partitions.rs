@@ -6,8 +6,11 @@ use krait_protocol::kafka_protocol::messages::create_partitions_response::Create
 use krait_protocol::kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
+use krait_controller::placement::{self, Load};
+use krait_controller::{BrokerId, MetadataRecord};
+
 use crate::broker::Broker;
-use crate::handlers::create_topics::{Refusal, refusal};
+use crate::handlers::create_topics::{Refusal, change_refusal};
 
 pub async fn handle(
     broker: &Broker,
@@ -19,17 +22,12 @@ pub async fn handle(
         let mut r = CreatePartitionsTopicResult::default();
         r.name = t.name.clone();
         r.error_message = None;
-        let result = validate(broker, t).and_then(|()| {
-            if request.validate_only {
-                Ok(())
-            } else {
-                broker
-                    .topics
-                    .grow(&t.name.0, t.count)
-                    .map(|_| ())
-                    .map_err(refusal)
+        let result = match validate(broker, t) {
+            Ok(assignments) if !request.validate_only => {
+                grow(broker, &t.name.0, t.count, assignments).await
             }
-        });
+            other => other.map(|_| ()),
+        };
         if let Err((error, message)) = result {
             r.error_code = error.code();
             r.error_message = Some(StrBytes::from_string(message));
@@ -39,7 +37,34 @@ pub async fn handle(
     response
 }
 
-fn validate(broker: &Broker, t: &CreatePartitionsTopic) -> Result<(), Refusal> {
+/// Adds partitions through the controller and waits until this broker has them.
+async fn grow(
+    broker: &Broker,
+    topic: &str,
+    count: i32,
+    assignments: Vec<Vec<BrokerId>>,
+) -> Result<(), Refusal> {
+    broker
+        .cluster
+        .change(
+            MetadataRecord::CreatePartitions {
+                topic: topic.to_string(),
+                assignments,
+            },
+            |image| {
+                image
+                    .topics
+                    .get(topic)
+                    .is_some_and(|t| t.partitions.len() >= count as usize)
+            },
+        )
+        .await
+        .map(|_| ())
+        .map_err(change_refusal)
+}
+
+/// Checks the request; returns the new partitions' replicas (given, or placed here).
+fn validate(broker: &Broker, t: &CreatePartitionsTopic) -> Result<Vec<Vec<BrokerId>>, Refusal> {
     let Some(topic) = broker.topics.get(&t.name.0) else {
         return Err((
             ResponseError::UnknownTopicOrPartition,
@@ -56,21 +81,39 @@ fn validate(broker: &Broker, t: &CreatePartitionsTopic) -> Result<(), Refusal> {
             ),
         ));
     }
+    let added = (t.count - current) as usize;
+    let image = broker.cluster.image();
+    let rf = topic.replication_factor.max(1) as usize;
     if let Some(assignments) = t.assignments.as_ref().filter(|a| !a.is_empty()) {
-        let added = (t.count - current) as usize;
-        let valid = assignments.len() == added
-            && assignments.iter().all(|a| {
-                !a.broker_ids.is_empty() && a.broker_ids.iter().all(|b| b.0 == broker.node_id())
+        let given: Vec<Vec<BrokerId>> = assignments
+            .iter()
+            .map(|a| a.broker_ids.iter().map(|b| b.0).collect())
+            .collect();
+        let valid = given.len() == added
+            && given.iter().all(|ids: &Vec<BrokerId>| {
+                let mut unique = ids.clone();
+                unique.sort_unstable();
+                unique.dedup();
+                ids.len() == rf
+                    && unique.len() == rf
+                    && ids.iter().all(|b| image.brokers.contains_key(b))
             });
         if !valid {
             return Err((
                 ResponseError::InvalidReplicaAssignment,
                 format!(
-                    "Expected {added} assignments naming only live broker {}.",
-                    broker.node_id()
+                    "Expected {added} assignments of {rf} distinct registered brokers (registered: {:?}).",
+                    image.brokers.keys().collect::<Vec<_>>()
                 ),
             ));
         }
+        return Ok(given);
     }
-    Ok(())
+    placement::place(
+        &placement::live_candidates(&image),
+        &Load::of(&image),
+        added,
+        rf,
+    )
+    .map_err(|e| (ResponseError::InvalidReplicationFactor, e.to_string()))
 }

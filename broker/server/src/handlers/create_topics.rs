@@ -13,9 +13,13 @@ use krait_protocol::kafka_protocol::messages::{
 };
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
+use krait_controller::placement::{self, Load, PlacementError};
+use krait_controller::{ApplyError, BrokerId, MetadataRecord};
+
 use crate::broker::Broker;
+use crate::cluster::ChangeError;
 use crate::topic_config::validate_topic_configs;
-use crate::topics::{Topic, TopicError, validate_topic_name};
+use crate::topics::{Topic, validate_topic_name};
 
 /// A refused topic change: the Kafka error and the message that explains it.
 pub type Refusal = (ResponseError, String);
@@ -27,6 +31,8 @@ pub struct NewTopic {
     pub partitions: i32,
     pub replication_factor: i16,
     pub configs: BTreeMap<String, String>,
+    /// Replicas of each partition as the request gave them; placed by the broker when `None`.
+    pub assignments: Option<Vec<Vec<BrokerId>>>,
 }
 
 /// Checks a creation request against Kafka's rules and this broker, resolving -1 defaults.
@@ -39,13 +45,22 @@ pub fn validate(broker: &Broker, t: &CreatableTopic) -> Result<NewTopic, Refusal
             format!("Topic '{name}' already exists."),
         ));
     }
-    let (partitions, replication_factor) = if t.assignments.is_empty() {
+    let (partitions, replication_factor, assignments) = if t.assignments.is_empty() {
         (
             resolve(t.num_partitions, broker.config.default_partitions),
-            resolve(t.replication_factor, 1),
+            resolve(
+                t.replication_factor,
+                broker.config.default_replication_factor,
+            ),
+            None,
         )
     } else {
-        validate_assignments(broker, t)?
+        let assignments = validate_assignments(broker, t)?;
+        (
+            assignments.len() as i32,
+            assignments[0].len() as i16,
+            Some(assignments),
+        )
     };
     if partitions < 1 {
         return Err((
@@ -73,6 +88,7 @@ pub fn validate(broker: &Broker, t: &CreatableTopic) -> Result<NewTopic, Refusal
         partitions,
         replication_factor,
         configs,
+        assignments,
     })
 }
 
@@ -84,70 +100,144 @@ fn resolve<T: PartialEq + From<i8>>(requested: T, default: T) -> T {
     }
 }
 
-fn validate_assignments(broker: &Broker, t: &CreatableTopic) -> Result<(i32, i16), Refusal> {
+fn validate_assignments(
+    broker: &Broker,
+    t: &CreatableTopic,
+) -> Result<Vec<Vec<BrokerId>>, Refusal> {
     if t.num_partitions != -1 || t.replication_factor != -1 {
         return Err((
             ResponseError::InvalidRequest,
             "Both numPartitions or replicationFactor and replicasAssignments were set.".into(),
         ));
     }
-    let mut indexes: Vec<i32> = t.assignments.iter().map(|a| a.partition_index).collect();
-    indexes.sort_unstable();
-    if indexes.iter().enumerate().any(|(i, p)| *p != i as i32) {
+    let mut sorted: Vec<_> = t.assignments.iter().collect();
+    sorted.sort_by_key(|a| a.partition_index);
+    if sorted
+        .iter()
+        .enumerate()
+        .any(|(i, a)| a.partition_index != i as i32)
+    {
         return Err((
             ResponseError::InvalidReplicaAssignment,
             "Partitions must be numbered 0..N without gaps.".into(),
         ));
     }
-    let rf = t.assignments[0].broker_ids.len();
-    for a in &t.assignments {
-        if a.broker_ids.len() != rf || a.broker_ids.iter().any(|b| b.0 != broker.node_id()) {
+    let image = broker.cluster.image();
+    let rf = sorted[0].broker_ids.len();
+    let mut out = Vec::with_capacity(sorted.len());
+    for a in sorted {
+        let ids: Vec<BrokerId> = a.broker_ids.iter().map(|b| b.0).collect();
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        let unknown: Vec<_> = ids
+            .iter()
+            .filter(|b| !image.brokers.contains_key(b))
+            .collect();
+        if ids.is_empty() || ids.len() != rf || unique.len() != ids.len() || !unknown.is_empty() {
             return Err((
                 ResponseError::InvalidReplicaAssignment,
                 format!(
-                    "Partition {} assigned to brokers {:?}; live brokers are [{}].",
+                    "Partition {} assigned to brokers {ids:?}: every partition needs {rf} distinct registered brokers (registered: {:?}).",
                     a.partition_index,
-                    a.broker_ids.iter().map(|b| b.0).collect::<Vec<_>>(),
-                    broker.node_id()
+                    image.brokers.keys().collect::<Vec<_>>()
                 ),
             ));
         }
+        out.push(ids);
     }
-    Ok((t.assignments.len() as i32, rf as i16))
+    Ok(out)
 }
 
-/// Creates a validated topic.
-pub fn create(broker: &Broker, t: NewTopic) -> Result<Arc<Topic>, Refusal> {
+/// Creates a validated topic through the controller and waits until this broker has it.
+pub async fn create(broker: &Broker, t: NewTopic) -> Result<Arc<Topic>, Refusal> {
+    let image = broker.cluster.image();
+    let assignments = match t.assignments {
+        Some(a) => a,
+        None => placement::place(
+            &placement::live_candidates(&image),
+            &Load::of(&image),
+            t.partitions as usize,
+            t.replication_factor as usize,
+        )
+        .map_err(placement_refusal)?,
+    };
+    let id = uuid::Uuid::new_v4();
+    let name = t.name.clone();
     broker
-        .topics
-        .create(&t.name, t.partitions, t.replication_factor, t.configs)
-        .map_err(refusal)
+        .cluster
+        .change(
+            MetadataRecord::CreateTopic {
+                name: t.name,
+                id,
+                assignments,
+                configs: t.configs,
+            },
+            |image| image.topics.get(&name).is_some_and(|t| t.id == id),
+        )
+        .await
+        .map_err(change_refusal)?;
+    broker.topics.get(&name).ok_or_else(|| {
+        (
+            ResponseError::UnknownTopicOrPartition,
+            format!("Topic '{name}' was deleted right after it was created."),
+        )
+    })
 }
 
 /// Creates `name` with broker defaults, as auto.create.topics.enable does.
-pub fn auto_create(broker: &Broker, name: &str) -> Result<Arc<Topic>, Refusal> {
+pub async fn auto_create(broker: &Broker, name: &str) -> Result<Arc<Topic>, Refusal> {
     let mut request = CreatableTopic::default();
     request.name = TopicName(StrBytes::from_string(name.to_string()));
     request.num_partitions = -1;
     request.replication_factor = -1;
+    let lost_race = |broker: &Broker| {
+        broker.topics.get(name).ok_or_else(|| {
+            (
+                ResponseError::UnknownTopicOrPartition,
+                format!("Topic '{name}' does not exist."),
+            )
+        })
+    };
     match validate(broker, &request) {
-        Ok(t) => create(broker, t),
-        // Lost a race with another creator: the topic exists, which is all the caller wanted.
-        Err((ResponseError::TopicAlreadyExists, _)) => broker
-            .topics
-            .get(name)
-            .ok_or_else(|| refusal(TopicError::Unknown(name.into()))),
+        Ok(t) => match create(broker, t).await {
+            // Lost a race with another creator: the topic exists, which is all the caller
+            // wanted.
+            Err((ResponseError::TopicAlreadyExists, _)) => {
+                let _ = broker
+                    .cluster
+                    .wait_applied(
+                        |image| image.topics.contains_key(name),
+                        crate::cluster::PROPOSE_TIMEOUT,
+                    )
+                    .await;
+                lost_race(broker)
+            }
+            other => other,
+        },
+        Err((ResponseError::TopicAlreadyExists, _)) => lost_race(broker),
         Err(e) => Err(e),
     }
 }
 
-/// Maps a registry error to its Kafka error.
-pub fn refusal(e: TopicError) -> Refusal {
+fn placement_refusal(e: PlacementError) -> Refusal {
+    (ResponseError::InvalidReplicationFactor, e.to_string())
+}
+
+/// Maps a failed change through the controller to its Kafka error.
+pub fn change_refusal(e: ChangeError) -> Refusal {
     let error = match &e {
-        TopicError::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
-        TopicError::Unknown(_) => ResponseError::UnknownTopicOrPartition,
-        TopicError::CannotShrink { .. } => ResponseError::InvalidPartitions,
-        TopicError::Storage(_) => ResponseError::KafkaStorageError,
+        ChangeError::Refused(ApplyError::TopicExists(_)) => ResponseError::TopicAlreadyExists,
+        ChangeError::Refused(ApplyError::UnknownTopic(_))
+        | ChangeError::Refused(ApplyError::UnknownPartition { .. }) => {
+            ResponseError::UnknownTopicOrPartition
+        }
+        ChangeError::Refused(ApplyError::InvalidAssignment { .. })
+        | ChangeError::Refused(ApplyError::UnknownBroker(_)) => {
+            ResponseError::InvalidReplicaAssignment
+        }
+        ChangeError::Refused(_) => ResponseError::InvalidRequest,
+        ChangeError::Propose(_) | ChangeError::NotApplied(_) => ResponseError::RequestTimedOut,
     };
     (error, e.to_string())
 }
@@ -162,20 +252,20 @@ pub async fn handle(
         let mut result = CreatableTopicResult::default();
         result.name = t.name.clone();
         result.error_message = None;
-        let outcome = validate(broker, t).and_then(|new| {
-            if request.validate_only {
+        let outcome = match validate(broker, t) {
+            Err(e) => Err(e),
+            Ok(new) if request.validate_only => {
                 Ok((None, new.partitions, new.replication_factor, new.configs))
-            } else {
-                create(broker, new).map(|topic| {
-                    (
-                        Some(topic.id),
-                        topic.partitions.len() as i32,
-                        topic.replication_factor,
-                        topic.configs.clone(),
-                    )
-                })
             }
-        });
+            Ok(new) => create(broker, new).await.map(|topic| {
+                (
+                    Some(topic.id),
+                    topic.partitions.len() as i32,
+                    topic.replication_factor,
+                    topic.configs.clone(),
+                )
+            }),
+        };
         match outcome {
             Ok((id, partitions, rf, configs)) => {
                 if version >= 7 {

@@ -9,7 +9,8 @@ use krait_protocol::kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use crate::broker::Broker;
-use crate::handlers::create_topics::refusal;
+use crate::handlers::create_topics::change_refusal;
+use krait_controller::MetadataRecord;
 
 pub async fn handle(
     broker: &Broker,
@@ -50,7 +51,18 @@ pub async fn handle(
                 ResponseError::UnknownTopicOrPartition,
                 "This server does not host this topic.".to_string(),
             )),
-            Some(topic) => broker.topics.delete(&topic.name).map_err(refusal),
+            Some(topic) => {
+                let (name, id) = (topic.name.clone(), topic.id);
+                broker
+                    .cluster
+                    .change(
+                        MetadataRecord::DeleteTopic { name: name.clone() },
+                        |image| image.topics.get(&name).is_none_or(|t| t.id != id),
+                    )
+                    .await
+                    .map(|_| topic)
+                    .map_err(change_refusal)
+            }
         };
         match result {
             Ok(topic) => {

@@ -26,12 +26,19 @@ pub async fn handle(
         ));
         return response;
     }
-    response.cluster_id = StrBytes::from_string(broker.cluster_id.clone());
-    response.controller_id = BrokerId(broker.node_id());
-    let mut b = DescribeClusterBroker::default();
-    b.broker_id = BrokerId(broker.node_id());
-    b.host = StrBytes::from_string(broker.advertised.host.clone());
-    b.port = broker.advertised.port;
-    response.brokers = vec![b];
+    response.cluster_id = StrBytes::from_string(broker.cluster_id());
+    response.controller_id = BrokerId(broker.cluster.controller_id().unwrap_or(-1));
+    let image = broker.cluster.image();
+    response.brokers = crate::handlers::metadata::brokers(broker, &image)
+        .into_iter()
+        .map(|m| {
+            let mut b = DescribeClusterBroker::default();
+            b.broker_id = m.node_id;
+            b.host = m.host;
+            b.port = m.port;
+            b.rack = m.rack;
+            b
+        })
+        .collect();
     response
 }

@@ -20,7 +20,7 @@ use krait_storage::StorageError;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::broker::{Broker, LEADER_EPOCH, check_leader_epoch};
+use crate::broker::{Broker, check_leader_epoch};
 use crate::topics::{Partition, Topic};
 
 /// Consumers (isolation READ_COMMITTED) expect a list of aborted transactions, even if empty.
@@ -133,18 +133,22 @@ fn read_one(target: &Target, isolation_level: i8, max_bytes: usize) -> Partition
         data.error_code = ResponseError::UnknownTopicOrPartition.code();
         return data;
     };
-    if let Some(error) = check_leader_epoch(target.request.current_leader_epoch, LEADER_EPOCH) {
+    let Some(epoch) = partition.leader_epoch() else {
+        data.error_code = ResponseError::NotLeaderOrFollower.code();
+        return data;
+    };
+    if let Some(error) = check_leader_epoch(target.request.current_leader_epoch, epoch) {
         data.error_code = error.code();
         return data;
     }
-    let offsets = partition.log.offsets();
+    let offsets = partition.log().offsets();
     data.high_watermark = offsets.high_watermark;
     data.last_stable_offset = offsets.high_watermark;
     data.log_start_offset = offsets.log_start_offset;
     if max_bytes == 0 {
         return data;
     }
-    match partition.log.read(target.request.fetch_offset, max_bytes) {
+    match partition.log().read(target.request.fetch_offset, max_bytes) {
         Ok(read) => {
             data.high_watermark = read.offsets.high_watermark;
             data.last_stable_offset = read.offsets.high_watermark;

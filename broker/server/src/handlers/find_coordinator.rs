@@ -1,5 +1,7 @@
-//! FindCoordinator: this broker coordinates every consumer group. Transactions are not
-//! implemented, so a transaction coordinator is not available.
+//! FindCoordinator: the controller coordinates every consumer group, so every member of a group
+//! finds the same coordinator whichever broker it asks. Group state and committed offsets live
+//! on the coordinator's disk; they are not replicated yet (docs/architecture.md). Transactions
+//! are not implemented, so a transaction coordinator is not available.
 
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -18,11 +20,20 @@ fn locate(
     key_type: i8,
 ) -> Result<(i32, String, i32), (ResponseError, &'static str)> {
     if key_type == GROUP {
-        Ok((
-            broker.node_id(),
-            broker.advertised.host.clone(),
-            broker.advertised.port,
-        ))
+        let image = broker.cluster.image();
+        let controller = broker.cluster.controller_id();
+        match controller.and_then(|id| image.brokers.get(&id).filter(|b| !b.fenced)) {
+            Some(b) => Ok((b.id, b.kafka_host.clone(), b.kafka_port)),
+            None if controller == Some(broker.node_id()) || image.brokers.len() <= 1 => Ok((
+                broker.node_id(),
+                broker.advertised.host.clone(),
+                broker.advertised.port,
+            )),
+            None => Err((
+                ResponseError::CoordinatorNotAvailable,
+                "No controller is available to coordinate groups; retry.",
+            )),
+        }
     } else {
         Err((
             ResponseError::CoordinatorNotAvailable,

@@ -8,7 +8,7 @@ use krait_protocol::kafka_protocol::messages::list_offsets_response::{
 };
 use krait_protocol::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use crate::broker::{Broker, LEADER_EPOCH, check_leader_epoch};
+use crate::broker::{Broker, check_leader_epoch};
 use crate::topics::Topic;
 
 const LATEST: i64 = -1;
@@ -47,19 +47,23 @@ fn lookup(
         r.error_code = ResponseError::UnknownTopicOrPartition.code();
         return r;
     };
-    if let Some(error) = check_leader_epoch(p.current_leader_epoch, LEADER_EPOCH) {
+    let Some(epoch) = partition.leader_epoch() else {
+        r.error_code = ResponseError::NotLeaderOrFollower.code();
+        return r;
+    };
+    if let Some(error) = check_leader_epoch(p.current_leader_epoch, epoch) {
         r.error_code = error.code();
         return r;
     }
     if version >= 4 {
-        r.leader_epoch = LEADER_EPOCH;
+        r.leader_epoch = epoch;
     }
-    let offsets = partition.log.offsets();
+    let offsets = partition.log().offsets();
     match p.timestamp {
         LATEST => r.offset = offsets.high_watermark,
         EARLIEST => r.offset = offsets.log_start_offset,
         ts if ts < 0 => r.error_code = ResponseError::UnsupportedVersion.code(),
-        ts => match partition.log.offset_for_timestamp(ts) {
+        ts => match partition.log().offset_for_timestamp(ts) {
             Ok(Some((offset, timestamp))) => {
                 r.offset = offset;
                 r.timestamp = timestamp;

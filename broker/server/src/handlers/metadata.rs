@@ -11,17 +11,20 @@ use krait_protocol::kafka_protocol::messages::{
 };
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
-use crate::broker::{Broker, LEADER_EPOCH};
+use krait_controller::ClusterImage;
+
+use crate::broker::Broker;
 use crate::handlers::create_topics::auto_create;
 use crate::topics::Topic;
 
 pub async fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> MetadataResponse {
     let mut response = MetadataResponse::default();
-    response.brokers = vec![self_entry(broker)];
+    let image = broker.cluster.image();
+    response.brokers = brokers(broker, &image);
     if version >= 2 {
-        response.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
+        response.cluster_id = Some(StrBytes::from_string(broker.cluster_id()));
     }
-    response.controller_id = BrokerId(broker.node_id());
+    response.controller_id = BrokerId(broker.cluster.controller_id().unwrap_or(-1));
     // Before v4 there was no flag: every Metadata request could create topics.
     let may_create =
         broker.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
@@ -29,30 +32,51 @@ pub async fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> 
         // v0 has no null: an empty list means every topic.
         None => all_topics(broker, version),
         Some(list) if version == 0 && list.is_empty() => all_topics(broker, version),
-        Some(list) => list
-            .into_iter()
-            .map(|t| match (t.name, t.topic_id) {
-                (Some(name), _) => by_name(broker, version, name, may_create),
-                (None, id) => match broker.topics.get_by_id(id) {
-                    Some(topic) => describe(broker, version, &topic),
-                    None => {
-                        let mut r = error_topic(None, ResponseError::UnknownTopicId);
-                        r.topic_id = id;
-                        r
-                    }
-                },
-            })
-            .collect(),
+        Some(list) => {
+            let mut out = Vec::with_capacity(list.len());
+            for t in list {
+                out.push(match (t.name, t.topic_id) {
+                    (Some(name), _) => by_name(broker, version, name, may_create).await,
+                    (None, id) => match broker.topics.get_by_id(id) {
+                        Some(topic) => describe(broker, version, &topic),
+                        None => {
+                            let mut r = error_topic(None, ResponseError::UnknownTopicId);
+                            r.topic_id = id;
+                            r
+                        }
+                    },
+                });
+            }
+            out
+        }
     };
     response
 }
 
-fn self_entry(broker: &Broker) -> MetadataResponseBroker {
-    let mut b = MetadataResponseBroker::default();
-    b.node_id = BrokerId(broker.node_id());
-    b.host = StrBytes::from_string(broker.advertised.host.clone());
-    b.port = broker.advertised.port;
-    b
+/// The live brokers, as KRaft lists them (fenced brokers are left out). This broker is listed
+/// even before its registration is applied, so a client always has somewhere to go.
+pub fn brokers(broker: &Broker, image: &ClusterImage) -> Vec<MetadataResponseBroker> {
+    let mut out: Vec<MetadataResponseBroker> = image
+        .live_brokers()
+        .map(|r| {
+            let mut b = MetadataResponseBroker::default();
+            b.node_id = BrokerId(r.id);
+            b.host = StrBytes::from_string(r.kafka_host.clone());
+            b.port = r.kafka_port;
+            b.rack = r.rack.clone().map(StrBytes::from_string);
+            b
+        })
+        .collect();
+    if !out.iter().any(|b| b.node_id.0 == broker.node_id()) {
+        let mut b = MetadataResponseBroker::default();
+        b.node_id = BrokerId(broker.node_id());
+        b.host = StrBytes::from_string(broker.advertised.host.clone());
+        b.port = broker.advertised.port;
+        b.rack = broker.config.rack.clone().map(StrBytes::from_string);
+        out.push(b);
+        out.sort_by_key(|b| b.node_id.0);
+    }
+    out
 }
 
 fn all_topics(broker: &Broker, version: i16) -> Vec<MetadataResponseTopic> {
@@ -64,7 +88,7 @@ fn all_topics(broker: &Broker, version: i16) -> Vec<MetadataResponseTopic> {
         .collect()
 }
 
-fn by_name(
+async fn by_name(
     broker: &Broker,
     version: i16,
     name: TopicName,
@@ -76,7 +100,7 @@ fn by_name(
     if !may_create {
         return error_topic(Some(name), ResponseError::UnknownTopicOrPartition);
     }
-    match auto_create(broker, &name.0) {
+    match auto_create(broker, &name.0).await {
         Ok(topic) => describe(broker, version, &topic),
         Err((error, message)) => {
             tracing::info!(topic = %name.0, %message, "auto-create refused");
@@ -92,24 +116,44 @@ fn error_topic(name: Option<TopicName>, error: ResponseError) -> MetadataRespons
     t
 }
 
-/// A topic as Metadata describes it: every partition led by this broker, its only replica.
+/// A topic as Metadata describes it, from the image this broker applied: each partition's
+/// leader and epoch, replicas, ISR, and the replicas on brokers that are not alive.
 pub fn describe(broker: &Broker, version: i16, topic: &Arc<Topic>) -> MetadataResponseTopic {
-    let node = BrokerId(broker.node_id());
+    let image = broker.cluster.image();
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
     if version >= 10 {
         t.topic_id = topic.id;
     }
+    let ids = |ids: &[i32]| ids.iter().map(|id| BrokerId(*id)).collect::<Vec<_>>();
     t.partitions = topic
         .partitions
         .iter()
         .map(|p| {
             let mut m = MetadataResponsePartition::default();
             m.partition_index = p.index;
-            m.leader_id = node;
-            m.leader_epoch = LEADER_EPOCH;
-            m.replica_nodes = vec![node];
-            m.isr_nodes = vec![node];
+            match image.partition(&topic.name, p.index) {
+                Some(state) => {
+                    m.leader_id = BrokerId(state.leader.unwrap_or(-1));
+                    m.leader_epoch = state.leader_epoch;
+                    m.replica_nodes = ids(&state.replicas);
+                    m.isr_nodes = ids(&state.isr);
+                    let offline: Vec<i32> = state
+                        .replicas
+                        .iter()
+                        .copied()
+                        .filter(|r| !image.is_live(*r))
+                        .collect();
+                    m.offline_replicas = ids(&offline);
+                    if state.leader.is_none() {
+                        m.error_code = ResponseError::LeaderNotAvailable.code();
+                    }
+                }
+                None => {
+                    m.leader_id = BrokerId(-1);
+                    m.error_code = ResponseError::LeaderNotAvailable.code();
+                }
+            }
             m
         })
         .collect();

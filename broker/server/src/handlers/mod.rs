@@ -23,6 +23,7 @@ pub mod offset_commit;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod reassignments;
 pub mod sync_group;
 
 #[cfg(test)]

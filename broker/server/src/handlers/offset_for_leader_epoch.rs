@@ -11,7 +11,7 @@ use krait_protocol::kafka_protocol::messages::{
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
 
-use crate::broker::{Broker, LEADER_EPOCH, check_leader_epoch};
+use crate::broker::{Broker, check_leader_epoch};
 use crate::topics::Topic;
 
 pub async fn handle(
@@ -43,11 +43,15 @@ fn end_offset(topic: Option<&Topic>, p: &OffsetForLeaderPartition) -> EpochEndOf
         r.error_code = ResponseError::UnknownTopicOrPartition.code();
         return r;
     };
-    if let Some(error) = check_leader_epoch(p.current_leader_epoch, LEADER_EPOCH) {
+    let Some(epoch) = partition.leader_epoch() else {
+        r.error_code = ResponseError::NotLeaderOrFollower.code();
+        return r;
+    };
+    if let Some(error) = check_leader_epoch(p.current_leader_epoch, epoch) {
         r.error_code = error.code();
         return r;
     }
-    (r.leader_epoch, r.end_offset) = partition.log.end_offset_for_epoch(p.leader_epoch);
+    (r.leader_epoch, r.end_offset) = partition.log().end_offset_for_epoch(p.leader_epoch);
     r
 }
 
@@ -81,7 +85,7 @@ mod tests {
     #[tokio::test]
     async fn the_current_epoch_ends_at_the_log_end_and_bad_partitions_get_kafka_codes() {
         let dir = tempfile::tempdir().unwrap();
-        let b = broker(&dir);
+        let b = broker(&dir).await;
         create(&b, "t", 2).await;
         for _ in 0..3 {
             crate::handlers::produce::handle(

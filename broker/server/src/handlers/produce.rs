@@ -1,8 +1,10 @@
 //! Produce: validate each partition's record batches and append them to its log.
 //!
 //! Batches are checked (framing, magic, CRC-32C, size against max.message.bytes) and stored
-//! as sent; see `krait_protocol::batch`. On one broker a write is committed as soon as RocksDB
-//! has it, so acks=1 and acks=all both answer after the append.
+//! as sent; see `krait_protocol::batch`. Only the partition's leader appends. acks=1 answers
+//! once the leader has the batch; acks=all once the high watermark passes it (every in-sync
+//! replica has it), refusing up front with NOT_ENOUGH_REPLICAS when the ISR is already smaller
+//! than min.insync.replicas.
 
 use krait_protocol::batch::{BatchError, validate_batches};
 use krait_protocol::kafka_protocol::error::ResponseError;
@@ -12,12 +14,22 @@ use krait_protocol::kafka_protocol::messages::produce_response::{
 };
 use krait_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
-use krait_storage::{AppendOptions, StorageError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use krait_controller::isr::AcksAll;
+use krait_protocol::kafka_protocol::messages::TopicName;
+use krait_replication::{PartitionReplica, ReplicaError};
+use krait_storage::StorageError;
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use crate::broker::{Broker, LEADER_EPOCH};
-use crate::handlers::create_topics::auto_create;
+use crate::broker::Broker;
+use crate::handlers::create_topics::{Refusal, auto_create};
 use crate::topics::Topic;
+
+/// One partition's outcome: its index and where the append landed, or why it did not.
+type Outcome = (i32, Result<Appended, Refusal>);
 
 /// Returns `None` for acks=0, which Kafka never answers.
 pub async fn handle(
@@ -27,18 +39,20 @@ pub async fn handle(
 ) -> Option<ProduceResponse> {
     let acks = request.acks;
     let valid_acks = matches!(acks, -1..=1);
-    let mut response = ProduceResponse::default();
+    let deadline = Instant::now() + Duration::from_millis(request.timeout_ms.max(0) as u64);
+    // Every partition is appended first; acks=all then waits for all of them together.
+    let mut topics: Vec<(TopicName, Vec<Outcome>)> = Vec::new();
+    let mut waits: Vec<(usize, usize, Arc<PartitionReplica>, i64, usize)> = Vec::new();
     for topic_data in request.topic_data {
         let name = topic_data.name.0.as_str();
         let topic = match broker.topics.get(name) {
             Some(t) => Ok(t),
             None if broker.config.auto_create_topics => {
-                auto_create(broker, name).map_err(|(e, _)| e)
+                auto_create(broker, name).await.map_err(|(e, _)| e)
             }
             None => Err(ResponseError::UnknownTopicOrPartition),
         };
-        let mut t = TopicProduceResponse::default();
-        t.name = topic_data.name.clone();
+        let mut outcomes = Vec::new();
         for p in topic_data.partition_data {
             let index = p.index;
             let result = match (&topic, valid_acks) {
@@ -47,11 +61,50 @@ pub async fn handle(
                     format!("acks={acks} is not -1, 0 or 1"),
                 )),
                 (Err(e), _) => Err((*e, format!("topic {name} is not available"))),
-                (Ok(topic), true) => append(broker, topic, p),
+                (Ok(topic), true) => append(broker, topic, p, acks == -1),
             };
-            t.partition_responses
-                .push(partition_response(version, index, result));
+            if acks == -1
+                && let (Ok(appended), Ok(topic)) = (&result, &topic)
+                && let Some(partition) = topic.partition(index)
+            {
+                waits.push((
+                    topics.len(),
+                    outcomes.len(),
+                    partition.replica.clone(),
+                    appended.end_offset,
+                    broker.defaults.min_insync_replicas(&topic.configs),
+                ));
+            }
+            outcomes.push((index, result));
         }
+        topics.push((topic_data.name, outcomes));
+    }
+    for (t, p, replica, end_offset, min_isr) in waits {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let error = match replica.wait_acks_all(end_offset, min_isr, timeout).await {
+            Ok(AcksAll::Complete) => continue,
+            Ok(AcksAll::Pending) => (
+                ResponseError::RequestTimedOut,
+                format!("not replicated to the in-sync replicas within {timeout:?}"),
+            ),
+            Ok(AcksAll::NotEnoughReplicasAfterAppend) => (
+                ResponseError::NotEnoughReplicasAfterAppend,
+                format!(
+                    "written, but fewer than min.insync.replicas={min_isr} replicas are in sync"
+                ),
+            ),
+            Err(e) => (ResponseError::NotLeaderOrFollower, e.to_string()),
+        };
+        topics[t].1[p].1 = Err(error);
+    }
+    let mut response = ProduceResponse::default();
+    for (name, outcomes) in topics {
+        let mut t = TopicProduceResponse::default();
+        t.name = name;
+        t.partition_responses = outcomes
+            .into_iter()
+            .map(|(index, result)| partition_response(version, index, result))
+            .collect();
         response.responses.push(t);
     }
     (acks != 0).then_some(response)
@@ -60,6 +113,8 @@ pub async fn handle(
 /// Where a successful append landed.
 struct Appended {
     base_offset: i64,
+    /// The offset after the batch's last record: acks=all waits for the high watermark there.
+    end_offset: i64,
     log_start_offset: i64,
     log_append_time: Option<i64>,
 }
@@ -68,7 +123,8 @@ fn append(
     broker: &Broker,
     topic: &Topic,
     p: PartitionProduceData,
-) -> Result<Appended, (ResponseError, String)> {
+    acks_all: bool,
+) -> Result<Appended, Refusal> {
     let Some(partition) = topic.partition(p.index) else {
         return Err((
             ResponseError::UnknownTopicOrPartition,
@@ -94,24 +150,29 @@ fn append(
         .defaults
         .uses_log_append_time(&topic.configs)
         .then(now_ms);
-    let options = AppendOptions {
-        leader_epoch: LEADER_EPOCH,
-        log_append_time,
-        advance_high_watermark: true,
-    };
-    let info = partition.log.append_with(&batches, options).map_err(|e| {
-        let error = match e {
-            StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
-            StorageError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
-            _ => ResponseError::KafkaStorageError,
-        };
-        warn!(topic = %topic.name, partition = p.index, error = %e, "append refused");
-        (error, e.to_string())
-    })?;
+    let min_isr = acks_all.then(|| broker.defaults.min_insync_replicas(&topic.configs));
+    let info = partition
+        .replica
+        .append_as_leader(&batches, log_append_time, min_isr)
+        .map_err(|e| {
+            let error = match &e {
+                ReplicaError::NotLeader => ResponseError::NotLeaderOrFollower,
+                ReplicaError::NotEnoughReplicas { .. } => ResponseError::NotEnoughReplicas,
+                ReplicaError::Storage(StorageError::OutOfOrderSequence { .. }) => {
+                    ResponseError::OutOfOrderSequenceNumber
+                }
+                ReplicaError::Storage(StorageError::InvalidProducerEpoch { .. }) => {
+                    ResponseError::InvalidProducerEpoch
+                }
+                ReplicaError::Storage(_) => ResponseError::KafkaStorageError,
+            };
+            debug!(topic = %topic.name, partition = p.index, error = %e, "append refused");
+            (error, e.to_string())
+        })?;
     if info.duplicate {
         debug!(topic = %topic.name, partition = p.index, base_offset = info.base_offset, "duplicate batch acknowledged");
     } else {
-        partition.publish_high_watermark(info.offsets.high_watermark);
+        broker.cluster.replicas.notify_appended();
         broker
             .metrics
             .produced(batches.iter().map(|b| b.bytes.len()).sum());
@@ -119,6 +180,7 @@ fn append(
     }
     Ok(Appended {
         base_offset: info.base_offset,
+        end_offset: info.last_offset + 1,
         log_start_offset: info.offsets.log_start_offset,
         log_append_time,
     })
@@ -140,7 +202,7 @@ fn corrupt_code(e: &BatchError) -> ResponseError {
 fn partition_response(
     version: i16,
     index: i32,
-    result: Result<Appended, (ResponseError, String)>,
+    result: Result<Appended, Refusal>,
 ) -> PartitionProduceResponse {
     let mut r = PartitionProduceResponse::default();
     r.index = index;

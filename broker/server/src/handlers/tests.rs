@@ -16,11 +16,18 @@ use krait_protocol::kafka_protocol::records::{
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 
-pub(super) fn broker(dir: &tempfile::TempDir) -> Arc<Broker> {
+pub(super) async fn broker(dir: &tempfile::TempDir) -> Arc<Broker> {
     let config =
         BrokerConfig::parse_from(["krait-broker", "--data-dir", dir.path().to_str().unwrap()]);
+    ready(config).await
+}
+
+/// Starts a broker alone and waits until it has registered with itself as controller.
+pub(super) async fn ready(config: BrokerConfig) -> Arc<Broker> {
     let advertised = config.validate().unwrap();
-    Arc::new(Broker::open(config, advertised).unwrap())
+    let b = Broker::open(config, advertised).await.unwrap();
+    assert!(b.wait_ready(std::time::Duration::from_secs(20)).await);
+    b
 }
 
 pub(super) fn name(s: &str) -> TopicName {
@@ -159,7 +166,7 @@ pub(super) async fn create(b: &Broker, topic: &str, partitions: i32) {
 #[tokio::test]
 async fn create_topics_refuses_bad_requests_with_kafka_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     create(&b, "t", 3).await;
     let cases = [
         (
@@ -216,7 +223,7 @@ async fn create_topics_refuses_bad_requests_with_kafka_codes() {
 #[tokio::test]
 async fn produce_then_fetch_returns_the_batch_with_assigned_offsets() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     create(&b, "t", 2).await;
     let first = super::produce::handle(
         &b,
@@ -252,7 +259,7 @@ async fn produce_then_fetch_returns_the_batch_with_assigned_offsets() {
 #[tokio::test]
 async fn produce_errors_are_per_partition() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     create(&b, "t", 1).await;
     let mut corrupt = BytesMut::from(&batch(&["x"], 0)[..]);
     let last = corrupt.len() - 1;
@@ -288,7 +295,7 @@ async fn produce_errors_are_per_partition() {
     }
     assert_eq!(
         b.topics.get("t").unwrap().partitions[0]
-            .log
+            .log()
             .offsets()
             .log_end_offset,
         0,
@@ -299,7 +306,7 @@ async fn produce_errors_are_per_partition() {
 #[tokio::test]
 async fn oversized_batch_is_message_too_large() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     let r = super::create_topics::handle(
         &b,
         7,
@@ -320,7 +327,7 @@ async fn oversized_batch_is_message_too_large() {
 #[tokio::test]
 async fn acks_zero_gets_no_response_but_is_appended() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     create(&b, "t", 1).await;
     assert!(
         super::produce::handle(&b, 9, produce_request("t", 0, batch(&["x"], 0), 0))
@@ -329,7 +336,7 @@ async fn acks_zero_gets_no_response_but_is_appended() {
     );
     assert_eq!(
         b.topics.get("t").unwrap().partitions[0]
-            .log
+            .log()
             .offsets()
             .log_end_offset,
         1
@@ -339,7 +346,7 @@ async fn acks_zero_gets_no_response_but_is_appended() {
 #[tokio::test]
 async fn long_poll_returns_as_soon_as_data_arrives() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     create(&b, "t", 1).await;
     let waiter = {
         let b = b.clone();
@@ -369,7 +376,7 @@ async fn long_poll_returns_as_soon_as_data_arrives() {
 #[tokio::test]
 async fn fetch_with_no_data_waits_for_max_wait_then_answers_empty() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     create(&b, "t", 1).await;
     let started = std::time::Instant::now();
     let fetched = super::fetch::handle(&b, 12, fetch_request("t", 0, 0, 200, 1)).await;
@@ -382,7 +389,7 @@ async fn fetch_with_no_data_waits_for_max_wait_then_answers_empty() {
 #[tokio::test]
 async fn fetch_out_of_range_and_unknown_partition_answer_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     create(&b, "t", 1).await;
     let r = super::fetch::handle(&b, 12, fetch_request("t", 0, 5, 30_000, 1)).await;
     assert_eq!(
@@ -399,7 +406,7 @@ async fn fetch_out_of_range_and_unknown_partition_answer_at_once() {
 #[tokio::test]
 async fn metadata_lists_topics_and_auto_creates_requested_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     create(&b, "t", 3).await;
     let mut every = MetadataRequest::default();
     every.topics = None;
@@ -430,7 +437,7 @@ async fn metadata_lists_topics_and_auto_creates_requested_ones() {
 #[tokio::test]
 async fn list_offsets_earliest_latest_and_by_time() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     create(&b, "t", 1).await;
     super::produce::handle(&b, 9, produce_request("t", 0, batch(&["a", "b"], 1000), 1))
         .await
@@ -467,7 +474,7 @@ async fn list_offsets_earliest_latest_and_by_time() {
 #[tokio::test]
 async fn grow_delete_and_describe() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     create(&b, "t", 1).await;
     let mut grow = CreatePartitionsRequest::default();
     let mut t = create_partitions_request::CreatePartitionsTopic::default();
@@ -512,7 +519,7 @@ async fn grow_delete_and_describe() {
     let cluster = super::describe_cluster::handle(&b, 1, DescribeClusterRequest::default()).await;
     assert_eq!(
         (cluster.brokers.len(), cluster.cluster_id.as_str()),
-        (1, b.cluster_id.as_str())
+        (1, b.cluster_id().as_str())
     );
     encodes_at_every_version(ApiKey::DescribeCluster, &cluster);
 
@@ -531,7 +538,7 @@ async fn grow_delete_and_describe() {
 #[tokio::test]
 async fn api_versions_encodes_at_every_version() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     let r = super::api_versions::handle(&b, 3, ApiVersionsRequest::default()).await;
     encodes_at_every_version(ApiKey::ApiVersions, &r);
 }
@@ -539,7 +546,7 @@ async fn api_versions_encodes_at_every_version() {
 #[tokio::test]
 async fn init_producer_id_hands_out_fresh_ids_and_refuses_transactions() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     let first = super::init_producer_id::handle(&b, 4, InitProducerIdRequest::default()).await;
     let second = super::init_producer_id::handle(&b, 4, InitProducerIdRequest::default()).await;
     assert_eq!((first.error_code, first.producer_epoch), (0, 0));
@@ -554,7 +561,7 @@ async fn init_producer_id_hands_out_fresh_ids_and_refuses_transactions() {
 #[tokio::test]
 async fn produce_maps_sequence_errors_to_kafka_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     create(&b, "t", 1).await;
     let idempotent =
         |first_seq: i32, epoch: i16| producer_batch(&["v", "v"], 0, 5, epoch, first_seq);
@@ -582,7 +589,7 @@ async fn produce_maps_sequence_errors_to_kafka_codes() {
     );
     assert_eq!(
         b.topics.get("t").unwrap().partitions[0]
-            .log
+            .log()
             .offsets()
             .log_end_offset,
         4
@@ -592,7 +599,7 @@ async fn produce_maps_sequence_errors_to_kafka_codes() {
 #[tokio::test]
 async fn incremental_alter_configs_changes_topic_overrides_and_refuses_bad_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     create(&b, "t", 1).await;
     let change = |name: &str, op: i8, value: Option<&str>| {
         let mut c = incremental_alter_configs_request::AlterableConfig::default();
@@ -688,7 +695,7 @@ async fn incremental_alter_configs_changes_topic_overrides_and_refuses_bad_keys(
 #[tokio::test]
 async fn alter_configs_replaces_the_whole_override_set() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     let r = super::create_topics::handle(
         &b,
         7,
@@ -723,7 +730,7 @@ async fn alter_configs_replaces_the_whole_override_set() {
 #[tokio::test]
 async fn retention_pass_applies_topic_overrides_and_fetch_below_log_start_is_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     let r = super::create_topics::handle(
         &b,
         7,
@@ -745,9 +752,9 @@ async fn retention_pass_applies_topic_overrides_and_fetch_below_log_start_is_out
             .unwrap();
     }
     crate::retention::pass(&b);
-    let short = b.topics.get("short").unwrap().partitions[0].log.offsets();
+    let short = b.topics.get("short").unwrap().partitions[0].log().offsets();
     assert_eq!((short.log_start_offset, short.high_watermark), (2, 2));
-    let kept = b.topics.get("kept").unwrap().partitions[0].log.offsets();
+    let kept = b.topics.get("kept").unwrap().partitions[0].log().offsets();
     assert_eq!(kept.log_start_offset, 0, "retention.ms=-1 keeps everything");
     let fetched = super::fetch::handle(&b, 12, fetch_request("short", 0, 0, 0, 0)).await;
     let p = &fetched.responses[0].partitions[0];
@@ -760,7 +767,7 @@ async fn retention_pass_applies_topic_overrides_and_fetch_below_log_start_is_out
 #[tokio::test]
 async fn log_append_time_topics_get_the_broker_clock_as_timestamp() {
     let dir = tempfile::tempdir().unwrap();
-    let b = broker(&dir);
+    let b = broker(&dir).await;
     let r = super::create_topics::handle(
         &b,
         7,
@@ -818,8 +825,7 @@ async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
         "--group-initial-rebalance-delay-ms",
         "0",
     ]);
-    let advertised = config.validate().unwrap();
-    let b = Arc::new(Broker::open(config, advertised).unwrap());
+    let b = ready(config).await;
     create(&b, "t", 2).await;
 
     let mut find = FindCoordinatorRequest::default();

@@ -1,0 +1,282 @@
+//! This broker as a member of a cluster: its node of the metadata quorum, its registration and
+//! heartbeats, its partition replicas driven by the cluster image, and — while its node leads
+//! the quorum — the controller.
+//!
+//! A broker started without `--voters` is a cluster of one: the same quorum with itself as the
+//! only voter, so one code path serves both.
+//!
+//! This module owns the lifecycle (start, the background loops) and the glue between the
+//! image and the replicas. It must not decide placement, elections or ISR arithmetic: those are
+//! `krait-controller`'s pure functions.
+
+pub mod controller;
+pub mod rpc;
+mod sync;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use krait_controller::{ApplyError, BrokerId, BrokerRegistration, ClusterImage, MetadataRecord};
+use krait_metadata::{MetadataQuorum, ProposeError, QuorumConfig};
+use krait_replication::{FetchSettings, ReplicaManager};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tonic::transport::Channel;
+
+use crate::broker::Broker;
+pub use crate::cluster::rpc::GrpcTransport;
+
+/// How long a proposal may wait for a controller and for its commit.
+pub const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// This broker's cluster settings, resolved from its configuration.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    pub node_id: BrokerId,
+    /// Every voter's id and cluster address; just this broker (with no address) when alone.
+    pub voters: BTreeMap<BrokerId, String>,
+    /// Where other brokers reach this one's cluster gRPC listener; `None` when alone.
+    pub cluster_address: Option<String>,
+    pub rack: Option<String>,
+    pub kafka_host: String,
+    pub kafka_port: i32,
+    pub heartbeat_interval: Duration,
+    /// The controller fences a broker it has not heard from for this long.
+    pub session_timeout: Duration,
+    /// A follower that has not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: i64,
+    /// Election timeouts of the metadata quorum.
+    pub election_timeout_ms: (u64, u64),
+}
+
+/// The cluster side of one broker.
+pub struct Cluster {
+    pub settings: ClusterSettings,
+    pub quorum: MetadataQuorum,
+    pub replicas: Arc<ReplicaManager>,
+    pub transport: Arc<GrpcTransport>,
+    registration: BrokerRegistration,
+    pub(crate) controller: controller::ControllerState,
+    clients: Mutex<BTreeMap<String, rpc::ControllerClient<Channel>>>,
+    /// The latest image this broker has applied to its topics and replicas.
+    applied: watch::Sender<Arc<ClusterImage>>,
+    /// Set when this broker must stop: why.
+    failure: watch::Sender<Option<String>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("node_id", &self.settings.node_id)
+            .field("controller", &self.quorum.leader())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an admin change through the controller failed, as the Kafka handlers report it.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error(transparent)]
+    Refused(#[from] ApplyError),
+    #[error(transparent)]
+    Propose(#[from] ProposeError),
+    #[error("the change was committed but this broker has not applied it within {0:?}")]
+    NotApplied(Duration),
+}
+
+impl Cluster {
+    /// Starts this broker's quorum node on `store` (the broker's RocksDB).
+    pub async fn start(
+        settings: ClusterSettings,
+        store: Arc<krait_storage::Store>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let mut quorum_config = QuorumConfig::new(settings.node_id, settings.voters.clone());
+        (
+            quorum_config.election_timeout_min_ms,
+            quorum_config.election_timeout_max_ms,
+        ) = settings.election_timeout_ms;
+        quorum_config.heartbeat_interval_ms = (settings.election_timeout_ms.0 / 5).max(20);
+        quorum_config.propose_timeout_ms = PROPOSE_TIMEOUT.as_millis() as u64;
+        let quorum = MetadataQuorum::start(quorum_config, store).await?;
+        let clock: krait_replication::Clock = Arc::new(now_ms);
+        let replicas = ReplicaManager::new(settings.node_id, clock, FetchSettings::default());
+        let transport = Arc::new(GrpcTransport::new());
+        let registration = BrokerRegistration {
+            id: settings.node_id,
+            rack: settings.rack.clone(),
+            kafka_host: settings.kafka_host.clone(),
+            kafka_port: settings.kafka_port,
+            cluster_address: settings.cluster_address.clone().unwrap_or_default(),
+            incarnation: uuid::Uuid::new_v4(),
+            fenced: false,
+        };
+        let (applied, _) = watch::channel(Arc::new(ClusterImage::default()));
+        let (failure, _) = watch::channel(None);
+        Ok(Arc::new(Self {
+            controller: controller::ControllerState::default(),
+            settings,
+            quorum,
+            replicas,
+            transport,
+            registration,
+            clients: Mutex::new(BTreeMap::new()),
+            applied,
+            failure,
+        }))
+    }
+
+    pub fn node_id(&self) -> BrokerId {
+        self.settings.node_id
+    }
+
+    /// The image as this broker last applied it (topics and replicas match it).
+    pub fn image(&self) -> Arc<ClusterImage> {
+        self.applied.borrow().clone()
+    }
+
+    /// The current controller (the quorum's leader), as this broker knows it.
+    pub fn controller_id(&self) -> Option<BrokerId> {
+        self.quorum.leader()
+    }
+
+    /// Proposes `records` through the controller, wherever it is, retrying while there is none
+    /// or it moves, for up to [`PROPOSE_TIMEOUT`].
+    pub async fn propose(
+        &self,
+        records: Vec<MetadataRecord>,
+    ) -> Result<Vec<Result<(), ApplyError>>, ProposeError> {
+        let deadline = Instant::now() + PROPOSE_TIMEOUT;
+        loop {
+            let outcome = match self.quorum.leader() {
+                Some(leader) if leader == self.node_id() => {
+                    self.quorum.propose(records.clone()).await
+                }
+                Some(leader) => self.forward(leader, records.clone()).await,
+                None => Err(ProposeError::NotLeader { leader: None }),
+            };
+            match outcome {
+                Err(ProposeError::NotLeader { .. }) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Proposes one record and waits until this broker has applied an image where `applied`
+    /// holds, so the caller's next read sees its change.
+    pub async fn change(
+        &self,
+        record: MetadataRecord,
+        applied: impl Fn(&ClusterImage) -> bool,
+    ) -> Result<Arc<ClusterImage>, ChangeError> {
+        let mut results = self.propose(vec![record]).await?;
+        results.pop().unwrap_or(Ok(()))?;
+        self.wait_applied(applied, PROPOSE_TIMEOUT).await
+    }
+
+    /// Waits until this broker has applied an image where `applied` holds.
+    pub async fn wait_applied(
+        &self,
+        applied: impl Fn(&ClusterImage) -> bool,
+        timeout: Duration,
+    ) -> Result<Arc<ClusterImage>, ChangeError> {
+        let mut rx = self.applied.subscribe();
+        let wait = rx.wait_for(|image| applied(image));
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(Ok(image)) => Ok(image.clone()),
+            _ => Err(ChangeError::NotApplied(timeout)),
+        }
+    }
+
+    /// The cluster gRPC address of `broker`: from its registration, else from the voters.
+    pub fn cluster_address(&self, broker: BrokerId) -> Option<String> {
+        self.image()
+            .brokers
+            .get(&broker)
+            .map(|b| b.cluster_address.clone())
+            .filter(|a| !a.is_empty())
+            .or_else(|| self.settings.voters.get(&broker).cloned())
+    }
+
+    async fn forward(
+        &self,
+        leader: BrokerId,
+        records: Vec<MetadataRecord>,
+    ) -> Result<Vec<Result<(), ApplyError>>, ProposeError> {
+        let Some(address) = self.cluster_address(leader) else {
+            return Err(ProposeError::NotLeader { leader: None });
+        };
+        let client = self.client(&address);
+        rpc::forward_proposal(client, &records)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::debug!(leader, error = %e, "forwarding a proposal failed");
+                Err(ProposeError::NotLeader { leader: None })
+            })
+    }
+
+    fn client(&self, address: &str) -> rpc::ControllerClient<Channel> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .entry(address.to_string())
+            .or_insert_with(|| rpc::controller_client(address))
+            .clone()
+    }
+
+    /// Asks the broker to stop because it cannot go on as a member, saying why.
+    pub fn fail(&self, why: String) {
+        self.failure.send_replace(Some(why));
+    }
+
+    /// Resolves with the reason once [`Self::fail`] was called.
+    pub async fn failed(&self) -> String {
+        let mut rx = self.failure.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(why) => why.clone().unwrap_or_default(),
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Records that this broker applied `image`.
+    fn publish_applied(&self, image: Arc<ClusterImage>) {
+        self.applied.send_replace(image);
+    }
+}
+
+/// Spawns the background loops of a started broker: applying the image, heartbeats, the
+/// controller's duties and the leaders' ISR changes. They end when the runtime does.
+pub fn spawn_loops(broker: &Arc<Broker>) -> Vec<tokio::task::JoinHandle<()>> {
+    vec![
+        tokio::spawn(sync::run(broker.clone())),
+        tokio::spawn(controller::heartbeat_loop(broker.cluster.clone())),
+        tokio::spawn(controller::controller_loop(broker.clone())),
+        tokio::spawn(sync::isr_loop(broker.cluster.clone())),
+    ]
+}
+
+/// Serves the cluster gRPC services (Raft, controller, replication) on `listener`.
+pub fn serve(
+    cluster: &Arc<Cluster>,
+    listener: tokio::net::TcpListener,
+) -> tokio::task::JoinHandle<()> {
+    let local: Option<SocketAddr> = listener.local_addr().ok();
+    let server = tonic::transport::Server::builder()
+        .add_service(cluster.quorum.raft_service())
+        .add_service(rpc::ControllerService::server(cluster.clone()))
+        .add_service(rpc::replication_service(cluster))
+        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+    tokio::spawn(async move {
+        if let Err(error) = server.await {
+            tracing::error!(?local, %error, "cluster gRPC server failed");
+        }
+    })
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,147 @@
+//! Applying the cluster image on this broker: the local topic catalog, each replica's role
+//! (lead, follow, offline), where the other brokers are, and the follower fetch loops. Then the
+//! leaders' side of ISR changes: asking the controller to commit them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use krait_controller::{ClusterImage, MetadataRecord, PartitionChange, PartitionState};
+use krait_replication::{PartitionReplica, Role};
+
+use super::{Cluster, now_ms};
+use crate::broker::Broker;
+
+/// How often leaders check whether their ISR should change.
+const ISR_CHECK: Duration = Duration::from_millis(200);
+
+/// Applies every new image of the quorum, in order, until the quorum stops.
+pub async fn run(broker: Arc<Broker>) {
+    let mut images = broker.cluster.quorum.image();
+    loop {
+        let image = images.borrow_and_update().clone();
+        match apply(&broker, &image) {
+            Ok(()) => broker.cluster.publish_applied(image),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot apply the cluster image; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        }
+        if images.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn apply(broker: &Broker, image: &ClusterImage) -> anyhow::Result<()> {
+    if let Some(id) = &image.cluster_id {
+        broker.adopt_cluster_id(id)?;
+    }
+    broker.topics.sync(image)?;
+    let cluster = &broker.cluster;
+    let me = cluster.node_id();
+    let now = now_ms();
+    for (topic, index, state) in image.partitions() {
+        let Some(partition) = broker
+            .topics
+            .get(topic)
+            .and_then(|t| t.partition(index).cloned())
+        else {
+            continue;
+        };
+        set_role(&partition.replica, me, state, now)?;
+    }
+    let mut addresses: BTreeMap<_, _> = cluster.settings.voters.clone();
+    for b in image.brokers.values() {
+        if !b.cluster_address.is_empty() {
+            addresses.insert(b.id, b.cluster_address.clone());
+        }
+    }
+    cluster.transport.set_addresses(addresses);
+    cluster.replicas.ensure_fetchers(&cluster.transport);
+    Ok(())
+}
+
+/// Gives a replica the role the image says, touching it only when that differs.
+fn set_role(
+    replica: &PartitionReplica,
+    me: i32,
+    state: &PartitionState,
+    now: i64,
+) -> anyhow::Result<()> {
+    let role = replica.role();
+    match state.leader {
+        Some(leader) if leader == me => {
+            let same =
+                role == Role::Leader {
+                    epoch: state.leader_epoch,
+                } && replica.isr() == state.isr
+                    && replica.replicas() == state.replicas;
+            if !same {
+                replica.lead(state.leader_epoch, &state.replicas, &state.isr, now)?;
+            }
+        }
+        Some(leader) if state.replicas.contains(&me) => {
+            let wanted = Role::Follower {
+                leader,
+                epoch: state.leader_epoch,
+            };
+            if role != wanted {
+                replica.follow(leader, state.leader_epoch);
+            }
+        }
+        _ => {
+            if role != Role::Offline {
+                replica.go_offline();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Leaders ask the controller to commit ISR changes: lagging followers out, caught-up ones in.
+pub async fn isr_loop(cluster: Arc<Cluster>) {
+    let mut tick = tokio::time::interval(ISR_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let changes = isr_changes(&cluster);
+        if changes.is_empty() {
+            continue;
+        }
+        for c in &changes {
+            tracing::info!(topic = %c.topic, partition = c.partition, isr = ?c.isr, "asking the controller to change the ISR");
+        }
+        let records = changes
+            .into_iter()
+            .map(MetadataRecord::ChangePartition)
+            .collect();
+        match cluster.propose(records).await {
+            Ok(results) => {
+                for e in results.into_iter().filter_map(Result::err) {
+                    tracing::debug!(error = %e, "ISR change refused");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "ISR change not committed"),
+        }
+    }
+}
+
+fn isr_changes(cluster: &Cluster) -> Vec<PartitionChange> {
+    let image = cluster.image();
+    let me = cluster.node_id();
+    let now = now_ms();
+    let lag = cluster.settings.replica_lag_time_max_ms;
+    image
+        .partitions()
+        .filter(|(_, _, state)| state.leader == Some(me))
+        .filter_map(|(topic, index, state)| {
+            let replica = cluster.replicas.get(topic, index)?;
+            let isr = replica.isr_change(now, lag)?;
+            let mut change = PartitionChange::from_state(topic, index, state);
+            change.isr = isr;
+            Some(change)
+        })
+        .collect()
+}
