@@ -9,6 +9,7 @@ wait is a condition polled until a deadline.
 """
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -36,7 +37,8 @@ class ClusterSettings:
     replica_lag_time_max_ms: int = 3000
     min_insync_replicas: int = 2
     default_replication_factor: int = 3
-    log: str = "info"
+    # KRAIT_TEST_BROKER_LOG (e.g. `info,krait_replication=debug`) to debug a failing test.
+    log: str = os.environ.get("KRAIT_TEST_BROKER_LOG", "info")
 
     def args(self) -> list[str]:
         return [
@@ -395,7 +397,9 @@ class Cluster:
         self.placement.check_client_side()
         name = name or unique("faults")
         if replica_assignment is not None:
-            new = NewTopic(name, replica_assignment=replica_assignment, config=config or {})
+            # librdkafka wants the partition count with an assignment, and no replication factor.
+            new = NewTopic(name, num_partitions=len(replica_assignment), replication_factor=-1,
+                           replica_assignment=replica_assignment, config=config or {})
         else:
             new = NewTopic(name, num_partitions=partitions, replication_factor=replication_factor,
                            config=config or {})
