@@ -54,7 +54,11 @@ class ClusterSettings:
 class Placement(Protocol):
     """Where broker `node_id` listens and how it is started (loopback or a namespace)."""
 
-    def host(self, node_id: int) -> str: ...
+    def host(self, node_id: int) -> str:
+        """The Kafka listener's address."""
+
+    def cluster_host(self, node_id: int) -> str:
+        """The cluster (gRPC) listener's address."""
 
     def kafka_port(self, node_id: int) -> int: ...
 
@@ -78,6 +82,9 @@ class Loopback:
         return self._ports[node_id]
 
     def host(self, node_id: int) -> str:
+        return "127.0.0.1"
+
+    def cluster_host(self, node_id: int) -> str:
         return "127.0.0.1"
 
     def kafka_port(self, node_id: int) -> int:
@@ -240,10 +247,10 @@ class Cluster:
         self.placement = placement or Loopback()
         ids = range(1, size + 1)
         place = self.placement
-        voters = ",".join(f"{i}@{place.host(i)}:{place.cluster_port(i)}" for i in ids)
+        voters = ",".join(f"{i}@{place.cluster_host(i)}:{place.cluster_port(i)}" for i in ids)
         self.nodes: dict[int, ClusterNode] = {}
         for i in ids:
-            args = ["--node-id", str(i), "--cluster-listen", f"{place.host(i)}:{place.cluster_port(i)}",
+            args = ["--node-id", str(i), "--cluster-listen", f"{place.cluster_host(i)}:{place.cluster_port(i)}",
                     "--voters", voters, "--rack", f"rack{i}", *settings.args()]
             broker = broker_factory(args=args, start=False, host=place.host(i), port=place.kafka_port(i),
                                     command_prefix=place.command_prefix(i))
@@ -277,9 +284,11 @@ class Cluster:
     def resume(self, node_id: int) -> None:
         self.node(node_id).resume()
 
-    def cut(self, node_id: int) -> None:
-        """Cuts the broker's network link (the placement must support it, as NetworkLab does)."""
-        self.placement.cut(node_id)
+    def cut(self, node_id: int, peers_only: bool = False) -> None:
+        """Cuts the broker's network links, or with `peers_only` its link to the other brokers
+        alone (the placement must support it, as NetworkLab does). Either way the broker's own
+        view is no longer asked: cut off from the quorum, it can only be stale."""
+        self.placement.cut(node_id, peers_only=peers_only)
         self.node(node_id).isolated = True
 
     def heal(self, node_id: int) -> None:

@@ -1,12 +1,15 @@
 """Network namespaces for partition tests: a `cluster.Placement` whose brokers each run in a
-namespace of their own, joined by veth pairs to a bridge in a switch namespace, with the
-test's clients in one more namespace on the same bridge. Cutting a broker's link takes its
-bridge port down: its TCP connections neither close nor reset, as in a real partition.
+namespace of their own with two links, each a veth pair to a bridge in a switch namespace: one
+to the client network (Kafka listeners, and the test's clients in a namespace of their own)
+and one to the peer network (cluster listeners: Raft, heartbeats, follower fetches). Cutting a
+link takes its bridge port down: TCP connections over it neither close nor reset, as in a real
+partition. Cutting only the peer link leaves a broker reachable by clients but not by the rest
+of the cluster.
 
-The lab's subnet exists only inside its namespaces, which have no other interface and no
+The lab's subnets exist only inside its namespaces, which have no other interface and no
 default route, so nothing sent there can leave the machine. Two guards keep the test's own
 traffic inside: `check_client_side` refuses to connect from a thread outside the client
-namespace, and a blackhole route for the subnet in the host namespace drops anything sent
+namespace, and blackhole routes for the subnets in the host namespace drop anything sent
 there by mistake instead of handing it to the host's gateway. Needs root and `ip` (iproute2).
 """
 from __future__ import annotations
@@ -18,7 +21,8 @@ import subprocess
 from typing import Iterator
 
 CLONE_NEWNET = 0x40000000
-SUBNET_PREFIX = "10.213.77"
+CLIENT_NET = "10.213.77"
+PEER_NET = "10.213.78"
 CLIENT_HOST = 100
 KAFKA_PORT = 9092
 CLUSTER_PORT = 9093
@@ -64,13 +68,16 @@ class NetworkLab:
         self.switch = f"{self.tag}-sw"
         self.client_ns = f"{self.tag}-c"
         self._made: list[str] = []
-        self._blackhole = False
+        self._blackholes: list[str] = []
         self._client_inode = None
 
     # -- Placement
 
     def host(self, node_id: int) -> str:
-        return f"{SUBNET_PREFIX}.{node_id}"
+        return f"{CLIENT_NET}.{node_id}"
+
+    def cluster_host(self, node_id: int) -> str:
+        return f"{PEER_NET}.{node_id}"
 
     def kafka_port(self, node_id: int) -> int:
         return KAFKA_PORT
@@ -91,34 +98,38 @@ class NetworkLab:
     def broker_ns(self, node_id: int) -> str:
         return f"{self.tag}-b{node_id}"
 
-    def _port(self, node_id: int) -> str:
-        """The broker's bridge port, in the switch namespace."""
-        return f"b{node_id}"
+    def _ports(self, node_id: int) -> tuple[str, str]:
+        """The broker's bridge ports in the switch namespace: client link, peer link."""
+        return f"c{node_id}", f"p{node_id}"
 
     def _add_ns(self, name: str) -> None:
         _ip("netns", "add", name)
         self._made.append(name)
         _ip("-n", name, "link", "set", "lo", "up")
 
-    def _attach(self, ns: str, port: str, address: str) -> None:
-        _ip("link", "add", "lab0", "netns", ns, "type", "veth", "peer", "name", port, "netns", self.switch)
-        _ip("-n", self.switch, "link", "set", port, "master", "br0", "up")
-        _ip("-n", ns, "addr", "add", f"{address}/24", "dev", "lab0")
-        _ip("-n", ns, "link", "set", "lab0", "up")
+    def _attach(self, ns: str, dev: str, port: str, bridge: str, address: str) -> None:
+        _ip("link", "add", dev, "netns", ns, "type", "veth", "peer", "name", port, "netns", self.switch)
+        _ip("-n", self.switch, "link", "set", port, "master", bridge, "up")
+        _ip("-n", ns, "addr", "add", f"{address}/24", "dev", dev)
+        _ip("-n", ns, "link", "set", dev, "up")
 
     def setup(self) -> "NetworkLab":
         """Builds the lab; raises NetnsUnavailable with the failing command's error."""
         try:
-            _ip("route", "replace", "blackhole", f"{SUBNET_PREFIX}.0/24")
-            self._blackhole = True
+            for net in (CLIENT_NET, PEER_NET):
+                _ip("route", "replace", "blackhole", f"{net}.0/24")
+                self._blackholes.append(net)
             self._add_ns(self.switch)
-            _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
-            _ip("-n", self.switch, "link", "set", "br0", "up")
+            for bridge in ("brc", "brp"):
+                _ip("-n", self.switch, "link", "add", bridge, "type", "bridge")
+                _ip("-n", self.switch, "link", "set", bridge, "up")
             self._add_ns(self.client_ns)
-            self._attach(self.client_ns, "c", f"{SUBNET_PREFIX}.{CLIENT_HOST}")
+            self._attach(self.client_ns, "labc", "c", "brc", f"{CLIENT_NET}.{CLIENT_HOST}")
             for i in self.broker_ids:
+                client_port, peer_port = self._ports(i)
                 self._add_ns(self.broker_ns(i))
-                self._attach(self.broker_ns(i), self._port(i), self.host(i))
+                self._attach(self.broker_ns(i), "labc", client_port, "brc", self.host(i))
+                self._attach(self.broker_ns(i), "labp", peer_port, "brp", self.cluster_host(i))
         except NetnsUnavailable:
             self.teardown()
             raise
@@ -134,10 +145,10 @@ class NetworkLab:
             with contextlib.suppress(NetnsUnavailable):
                 _ip("netns", "del", name)
         self._made.clear()
-        if self._blackhole:
+        for net in self._blackholes:
             with contextlib.suppress(NetnsUnavailable):
-                _ip("route", "del", "blackhole", f"{SUBNET_PREFIX}.0/24")
-            self._blackhole = False
+                _ip("route", "del", "blackhole", f"{net}.0/24")
+        self._blackholes.clear()
 
     # -- the clients' side
 
@@ -164,9 +175,12 @@ class NetworkLab:
 
     # -- faults
 
-    def cut(self, node_id: int) -> None:
-        """Takes broker `node_id`'s bridge port down: no packet in or out."""
-        _ip("-n", self.switch, "link", "set", self._port(node_id), "down")
+    def cut(self, node_id: int, peers_only: bool = False) -> None:
+        """Takes broker `node_id`'s bridge ports down (only the peer one with `peers_only`)."""
+        client_port, peer_port = self._ports(node_id)
+        for port in (peer_port,) if peers_only else (client_port, peer_port):
+            _ip("-n", self.switch, "link", "set", port, "down")
 
     def heal(self, node_id: int) -> None:
-        _ip("-n", self.switch, "link", "set", self._port(node_id), "up")
+        for port in self._ports(node_id):
+            _ip("-n", self.switch, "link", "set", port, "up")

@@ -131,7 +131,13 @@ def network_lab():
     lab.teardown()
 
 
-def test_leader_cut_off_from_the_network_is_replaced_and_truncates_after_healing(network_lab, cluster_factory):
+@pytest.mark.parametrize("peers_only", [False, True], ids=["whole-link", "peer-link-only"])
+def test_leader_cut_off_from_the_network_is_replaced_and_rejoins_after_healing(network_lab, cluster_factory,
+                                                                               peers_only):
+    """Cut from everything, the old leader is simply gone. Cut from its peers only, it still
+    takes produce requests from clients that have not yet learned of the new leader: it must not
+    acknowledge any of them with acks=all (no follower can fetch them, and its ISR cannot shrink
+    without the controller), and it must drop them when it rejoins."""
     with network_lab.clients():
         cluster = cluster_factory(3, placement=network_lab)
         topic = cluster.create_topic(PARTITIONS, 3, TOPIC_CONFIG)
@@ -139,7 +145,7 @@ def test_leader_cut_off_from_the_network_is_replaced_and_truncates_after_healing
             work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the cut")
             before = cluster.view([topic])
             victim = before.partition(topic, 0).leader
-            cluster.cut(victim)
+            cluster.cut(victim, peers_only=peers_only)
             cluster.wait_for(lambda vs: replaced(vs, topic, victim, before), FAILOVER_TIMEOUT_S,
                              f"cut-off broker {victim} fenced and its partitions led from the ISR", topics=[topic])
             work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"with broker {victim} cut off")
