@@ -10,6 +10,8 @@ each key's records in sequence order, and everything a consumer saw during the r
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from cluster import Cluster, ClusterView
@@ -61,9 +63,11 @@ def test_killed_leader_is_replaced_from_the_isr_and_catches_up_after_restart(clu
         work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the fault")
         before = cluster.view([topic])
         victim = before.partition(topic, 0).leader
+        killed_at = time.monotonic()
         cluster.kill9(victim)
         cluster.wait_for(lambda vs: replaced(vs, topic, victim, before), FAILOVER_TIMEOUT_S,
                          f"broker {victim} fenced and its partitions led from the ISR", topics=[topic])
+        print(f"\nleader {victim} killed: replaced after {time.monotonic() - killed_at:.1f}s")
         work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"with broker {victim} dead")
         cluster.restart(victim)
         cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
@@ -87,9 +91,12 @@ def test_paused_follower_leaves_the_isr_after_the_lag_time_and_rejoins_when_resu
     assert follower not in cluster.view([topic]).leaders(topic).values(), cluster.describe([topic])
     with Workload(cluster.bootstrap, topic, PARTITIONS) as work:
         work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the pause")
+        paused_at = time.monotonic()
         cluster.pause(follower)
         views = cluster.wait_for(lambda vs: all(follower not in p.isr for v in vs.values() for p in v.topic(topic)),
                                  lag_ms / 1000 + 8, f"paused broker {follower} to leave every ISR", topics=[topic])
+        print(f"\nfollower {follower} paused: out of every ISR after {time.monotonic() - paused_at:.1f}s "
+              f"(replica.lag.time.max.ms={lag_ms})")
         assert all(follower in v.brokers for v in views.values()), \
             f"broker {follower} was fenced rather than dropped from the ISR for lagging:\n{cluster.describe([topic])}"
         work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"with broker {follower} out of the ISR")
@@ -106,11 +113,13 @@ def test_killed_controller_is_succeeded_and_the_load_goes_on(cluster_factory):
         work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the fault")
         before = cluster.view([topic])
         old = cluster.controller()
+        killed_at = time.monotonic()
         cluster.kill9(old)
         cluster.wait_for(lambda vs: replaced(vs, topic, old, before)
                          and len({v.controller_id for v in vs.values()}) == 1
                          and all(v.controller_id not in (old, -1) for v in vs.values()),
                          FAILOVER_TIMEOUT_S, f"a new controller after broker {old}", topics=[topic])
+        print(f"\ncontroller {old} killed: succeeded after {time.monotonic() - killed_at:.1f}s")
         work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "under the new controller")
         # The new controller changes metadata: a topic placed on the two live brokers.
         cluster.create_topic(1, 2, name=f"{topic}-after")
@@ -145,9 +154,11 @@ def test_leader_cut_off_from_the_network_is_replaced_and_rejoins_after_healing(n
             work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the cut")
             before = cluster.view([topic])
             victim = before.partition(topic, 0).leader
+            cut_at = time.monotonic()
             cluster.cut(victim, peers_only=peers_only)
             cluster.wait_for(lambda vs: replaced(vs, topic, victim, before), FAILOVER_TIMEOUT_S,
                              f"cut-off broker {victim} fenced and its partitions led from the ISR", topics=[topic])
+            print(f"\nleader {victim} cut off: replaced after {time.monotonic() - cut_at:.1f}s")
             work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"with broker {victim} cut off")
             cluster.heal(victim)
             cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
@@ -176,8 +187,10 @@ def test_reassignment_under_load_moves_replicas_to_new_brokers_without_loss(clus
             if any(isinstance(err, type) and issubclass(err, unsupported) for err in errors.values()):
                 pytest.xfail(f"AlterPartitionReassignments answered {errors}")
             assert not errors, f"reassignment refused: {errors}"
+            requested_at = time.monotonic()
             cluster.wait_for(lambda vs: all(v.placed_on(topic, p, r) for v in vs.values() for p, r in target.items()),
                              RECOVERY_TIMEOUT_S, f"replicas of {topic} to move to {target}", topics=[topic])
+            print(f"\nreassignment done after {time.monotonic() - requested_at:.1f}s")
             ongoing = client.list_partition_reassignments({topic: list(target)})
             assert not ongoing, f"reassignments still listed after completion: {ongoing}"
         finally:
