@@ -158,3 +158,31 @@ def test_kafka_python_sees_cluster_and_topic_partitions(broker):
         assert c.partitions_for_topic(name) == {0, 1, 2, 3}
     finally:
         c.close()
+
+
+def test_the_external_listener_advertises_the_external_addresses(broker_factory):
+    """`--external-listen` is a second Kafka listener whose clients are told every broker's
+    address from `--external-advertised-addresses` (entry N for broker N), as the operator's
+    NodePort/load-balancer setup needs; clients of the internal listener still get `--advertise`."""
+    external = free_port()
+    b = broker_factory(args=["--external-listen", f"127.0.0.1:{external}",
+                             "--external-advertised-addresses", f"unused.example:1,localhost:{external}"])
+    inside = json.loads(kcat(b.bootstrap, "-L", "-J", timeout=30).stdout)
+    assert [x["name"] for x in inside["brokers"]] == [f"127.0.0.1:{b.port}"]
+    outside = json.loads(kcat(f"127.0.0.1:{external}", "-L", "-J", timeout=30).stdout)
+    assert [x["name"] for x in outside["brokers"]] == [f"localhost:{external}"]
+    # The external listener serves the whole protocol: a topic created through it is produced to
+    # and read back through it.
+    name = create_topic(f"127.0.0.1:{external}", unique("ext"), partitions=1)
+    kcat(f"127.0.0.1:{external}", "-P", "-t", name, input="hello\n", timeout=30)
+    out = kcat(f"127.0.0.1:{external}", "-C", "-t", name, "-c", "1", "-e", timeout=30).stdout
+    assert out.strip() == b"hello"
+
+
+def test_readyz_answers_503_until_registered_then_200(broker_factory):
+    import urllib.request
+    http = free_port()
+    b = broker_factory(args=["--http-listen", f"127.0.0.1:{http}"])
+    with urllib.request.urlopen(f"http://127.0.0.1:{http}/readyz", timeout=10) as r:
+        assert r.status == 200 and r.read() == b"ready\n"
+    assert b.alive()

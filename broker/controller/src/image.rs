@@ -160,6 +160,22 @@ pub enum MetadataRecord {
         configs: BTreeMap<String, String>,
     },
     ChangePartition(PartitionChange),
+    /// A consumer group's commit: `(topic, partition, commit)` for each partition.
+    CommitOffsets {
+        group: String,
+        offsets: Vec<(String, i32, OffsetCommit)>,
+    },
+    /// Replaces the dynamic configs of broker `resource` (a broker id, or `""` for the
+    /// cluster-wide default).
+    SetBrokerConfigs {
+        resource: String,
+        configs: BTreeMap<String, String>,
+    },
+    /// Forgets a group's commits: the listed partitions, or all of them when `None`.
+    DeleteOffsets {
+        group: String,
+        partitions: Option<Vec<(String, i32)>>,
+    },
 }
 
 /// Why a record was not applied. The image is unchanged when `apply` returns one.
@@ -203,6 +219,27 @@ pub struct ClusterImage {
     pub cluster_id: Option<String>,
     pub brokers: BTreeMap<BrokerId, BrokerRegistration>,
     pub topics: BTreeMap<String, TopicImage>,
+    /// Consumer groups' committed offsets: group -> topic -> partition -> commit. Replicated
+    /// with the metadata so a group keeps its positions when its coordinator fails.
+    #[serde(default)]
+    pub offsets: BTreeMap<String, GroupOffsets>,
+    /// Dynamic broker configs (replication throttles), by broker id; the key `""` holds the
+    /// cluster-wide defaults.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// One group's committed offsets: topic -> partition -> commit.
+pub type GroupOffsets = BTreeMap<String, BTreeMap<i32, OffsetCommit>>;
+
+/// A committed offset and what came with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetCommit {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+    /// Wall-clock milliseconds of the commit (set by the coordinator), for offset expiry.
+    pub commit_timestamp: i64,
 }
 
 impl ClusterImage {
@@ -236,10 +273,61 @@ impl ClusterImage {
                 Ok(())
             }
             MetadataRecord::ChangePartition(change) => self.change_partition(change),
+            MetadataRecord::CommitOffsets { group, offsets } => {
+                let committed = self.offsets.entry(group.clone()).or_default();
+                for (topic, partition, commit) in offsets {
+                    committed
+                        .entry(topic.clone())
+                        .or_default()
+                        .insert(*partition, commit.clone());
+                }
+                Ok(())
+            }
+            MetadataRecord::SetBrokerConfigs { resource, configs } => {
+                if configs.is_empty() {
+                    self.broker_configs.remove(resource);
+                } else {
+                    self.broker_configs
+                        .insert(resource.clone(), configs.clone());
+                }
+                Ok(())
+            }
+            MetadataRecord::DeleteOffsets { group, partitions } => {
+                match partitions {
+                    None => {
+                        self.offsets.remove(group);
+                    }
+                    Some(partitions) => {
+                        if let Some(committed) = self.offsets.get_mut(group) {
+                            for (topic, partition) in partitions {
+                                if let Some(t) = committed.get_mut(topic) {
+                                    t.remove(partition);
+                                    if t.is_empty() {
+                                        committed.remove(topic);
+                                    }
+                                }
+                            }
+                            if committed.is_empty() {
+                                self.offsets.remove(group);
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
     /// Brokers that are registered and not fenced: the ones that may lead and be in an ISR.
+    /// Broker `id`'s dynamic config `key`: its own value, else the cluster-wide default.
+    pub fn broker_config(&self, id: BrokerId, key: &str) -> Option<&str> {
+        self.broker_configs
+            .get(&id.to_string())
+            .and_then(|c| c.get(key))
+            .or_else(|| self.broker_configs.get("").and_then(|c| c.get(key)))
+            .map(String::as_str)
+    }
+
     pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
         self.brokers.values().filter(|b| !b.fenced)
     }
@@ -573,6 +661,65 @@ pub(crate) mod tests {
             })
         ));
         assert_eq!(image, before);
+    }
+
+    #[test]
+    fn offsets_are_committed_overwritten_and_deleted_per_partition_or_group() {
+        let mut image = ClusterImage::default();
+        let commit = |offset| OffsetCommit {
+            offset,
+            leader_epoch: -1,
+            metadata: None,
+            commit_timestamp: 7,
+        };
+        let record = |offsets: Vec<(&str, i32, i64)>| MetadataRecord::CommitOffsets {
+            group: "g".into(),
+            offsets: offsets
+                .into_iter()
+                .map(|(t, p, o)| (t.to_string(), p, commit(o)))
+                .collect(),
+        };
+        image
+            .apply(&record(vec![("a", 0, 5), ("a", 1, 6), ("b", 0, 1)]))
+            .unwrap();
+        image.apply(&record(vec![("a", 0, 9)])).unwrap();
+        assert_eq!(image.offsets["g"]["a"][&0].offset, 9);
+        assert_eq!(image.offsets["g"]["a"][&1].offset, 6);
+        image
+            .apply(&MetadataRecord::DeleteOffsets {
+                group: "g".into(),
+                partitions: Some(vec![("b".into(), 0)]),
+            })
+            .unwrap();
+        assert!(!image.offsets["g"].contains_key("b"));
+        let json = serde_json::to_string(&image).unwrap();
+        assert_eq!(serde_json::from_str::<ClusterImage>(&json).unwrap(), image);
+        image
+            .apply(&MetadataRecord::DeleteOffsets {
+                group: "g".into(),
+                partitions: None,
+            })
+            .unwrap();
+        assert!(image.offsets.is_empty());
+    }
+
+    #[test]
+    fn a_broker_config_falls_back_to_the_cluster_default_and_an_empty_set_clears_it() {
+        let mut image = ClusterImage::default();
+        let set = |resource: &str, pairs: &[(&str, &str)]| MetadataRecord::SetBrokerConfigs {
+            resource: resource.into(),
+            configs: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        image.apply(&set("", &[("rate", "100")])).unwrap();
+        image.apply(&set("2", &[("rate", "5")])).unwrap();
+        assert_eq!(image.broker_config(1, "rate"), Some("100"));
+        assert_eq!(image.broker_config(2, "rate"), Some("5"));
+        image.apply(&set("2", &[])).unwrap();
+        assert_eq!(image.broker_config(2, "rate"), Some("100"));
+        assert!(!image.broker_configs.contains_key("2"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ mod replica;
 pub mod wire;
 
 pub use manager::{
-    Clock, FetchRequest, FetchSettings, ReplicaManager, ReplicaTransport, TransportError,
+    Clock, FetchRequest, FetchSettings, ReplicaManager, ReplicaTransport, Throttle, TransportError,
 };
 pub use replica::{PartitionReplica, ReplicaError, Role};
 pub use wire::{Diverging, FetchPartition, FetchedPartition, ReplicaFetchError};

@@ -80,6 +80,32 @@ pub struct ReplicaManager {
     fetching_from: Mutex<BTreeSet<BrokerId>>,
     clock: Clock,
     settings: FetchSettings,
+    throttle: Mutex<Throttle>,
+}
+
+/// Replication throttles (Kafka's `leader.replication.throttled.rate` and
+/// `follower.replication.throttled.rate`): bytes per second of the throttled partitions' fetches,
+/// served (leader) or applied (follower). Unthrottled partitions are never slowed on their own,
+/// but share a fetch with throttled ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Throttle {
+    pub leader_bytes_per_sec: Option<u64>,
+    pub follower_bytes_per_sec: Option<u64>,
+    /// The partitions being moved (a reassignment is adding replicas to them).
+    pub partitions: BTreeSet<(String, i32)>,
+}
+
+impl Throttle {
+    /// How long `answers` take at `rate`, counting throttled partitions' records only.
+    fn delay(&self, answers: &[FetchedPartition], rate: Option<u64>) -> Option<Duration> {
+        let rate = rate.filter(|r| *r > 0)?;
+        let bytes: usize = answers
+            .iter()
+            .filter(|a| self.partitions.contains(&(a.topic.clone(), a.partition)))
+            .map(|a| a.records.len())
+            .sum();
+        (bytes > 0).then(|| Duration::from_secs_f64(bytes as f64 / rate as f64))
+    }
 }
 
 impl std::fmt::Debug for ReplicaManager {
@@ -99,7 +125,23 @@ impl ReplicaManager {
             fetching_from: Mutex::new(BTreeSet::new()),
             clock,
             settings,
+            throttle: Mutex::new(Throttle::default()),
         })
+    }
+
+    /// Sets the replication throttles (from the cluster's dynamic configs).
+    pub fn set_throttle(&self, throttle: Throttle) {
+        *self.throttle.lock().unwrap_or_else(|p| p.into_inner()) = throttle;
+    }
+
+    fn throttle_delay(&self, answers: &[FetchedPartition], leader: bool) -> Option<Duration> {
+        let t = self.throttle.lock().unwrap_or_else(|p| p.into_inner());
+        let rate = if leader {
+            t.leader_bytes_per_sec
+        } else {
+            t.follower_bytes_per_sec
+        };
+        t.delay(answers, rate)
     }
 
     pub fn broker_id(&self) -> BrokerId {
@@ -143,6 +185,9 @@ impl ReplicaManager {
                 .iter()
                 .any(|a| !a.records.is_empty() || a.error.is_some() || a.diverging.is_some());
             if worth_answering || tokio::time::Instant::now() >= deadline {
+                if let Some(delay) = self.throttle_delay(&answers, true) {
+                    tokio::time::sleep(delay).await;
+                }
                 return answers;
             }
             if tokio::time::timeout_at(deadline, appended).await.is_err() {
@@ -227,6 +272,9 @@ impl ReplicaManager {
             match transport.fetch(leader, request).await {
                 Ok(answers) => {
                     self.apply(&answers);
+                    if let Some(delay) = self.throttle_delay(&answers, false) {
+                        tokio::time::sleep(delay).await;
+                    }
                     // After an error or a truncation, pause: a fetch that keeps failing (or a
                     // log that keeps diverging) must not spin.
                     if answers
@@ -243,5 +291,45 @@ impl ReplicaManager {
             }
         }
         tracing::debug!(leader, "replica fetcher stopped");
+    }
+}
+
+#[cfg(test)]
+mod throttle_tests {
+    use super::*;
+
+    fn answer(topic: &str, partition: i32, bytes: usize) -> FetchedPartition {
+        FetchedPartition {
+            topic: topic.into(),
+            partition,
+            error: None,
+            high_watermark: 0,
+            log_start_offset: 0,
+            log_end_offset: 0,
+            records: bytes::Bytes::from(vec![0u8; bytes]),
+            diverging: None,
+        }
+    }
+
+    #[test]
+    fn only_throttled_partitions_bytes_cost_time_at_the_rate() {
+        let throttle = Throttle {
+            leader_bytes_per_sec: None,
+            follower_bytes_per_sec: Some(1_000),
+            partitions: [("moving".to_string(), 0)].into(),
+        };
+        let answers = [answer("moving", 0, 500), answer("staying", 0, 10_000)];
+        assert_eq!(
+            throttle.delay(&answers, throttle.follower_bytes_per_sec),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            throttle.delay(&answers, throttle.leader_bytes_per_sec),
+            None
+        );
+        assert_eq!(
+            throttle.delay(&[answer("staying", 0, 10_000)], Some(1_000)),
+            None
+        );
     }
 }

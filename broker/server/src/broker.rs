@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use krait_controller::{GroupOffsets, MetadataRecord, OffsetCommit};
 use krait_coordinator::{Coordinator, GroupRecord, Settings};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_storage::{Store, StoreOptions, StoredGroup};
@@ -143,6 +144,57 @@ impl Broker {
                 *current = Some(id.to_string());
                 Ok(())
             }
+        }
+    }
+
+    /// NOT_COORDINATOR unless this broker coordinates consumer groups now: the controller does
+    /// (FindCoordinator names it), so a group never has two coordinators.
+    pub fn not_coordinator(&self) -> Option<ResponseError> {
+        (!self.cluster.quorum.is_leader()).then_some(ResponseError::NotCoordinator)
+    }
+
+    /// A group's committed offsets as this broker last applied them.
+    pub fn committed_offsets(&self, group: &str) -> GroupOffsets {
+        self.cluster
+            .quorum
+            .image()
+            .borrow()
+            .offsets
+            .get(group)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Commits offsets through the metadata quorum; done when a majority has them.
+    pub async fn commit_offsets(
+        &self,
+        group: &str,
+        offsets: Vec<(String, i32, OffsetCommit)>,
+    ) -> Result<(), String> {
+        self.propose_one(MetadataRecord::CommitOffsets {
+            group: group.to_string(),
+            offsets,
+        })
+        .await
+    }
+
+    /// Deletes committed offsets (the listed partitions, or the whole group's) through the quorum.
+    pub async fn delete_offsets(
+        &self,
+        group: &str,
+        partitions: Option<Vec<(String, i32)>>,
+    ) -> Result<(), String> {
+        self.propose_one(MetadataRecord::DeleteOffsets {
+            group: group.to_string(),
+            partitions,
+        })
+        .await
+    }
+
+    async fn propose_one(&self, record: MetadataRecord) -> Result<(), String> {
+        match self.cluster.propose(vec![record]).await {
+            Ok(mut results) => results.pop().unwrap_or(Ok(())).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
         }
     }
 

@@ -122,6 +122,20 @@ pub struct BrokerConfig {
     #[arg(long, env = "KRAIT_VOTERS", value_delimiter = ',')]
     pub voters: Vec<String>,
 
+    /// Address of a second Kafka listener for clients outside the cluster's network (e.g. a
+    /// NodePort or load balancer in front of each broker).
+    #[arg(long, env = "KRAIT_EXTERNAL_LISTEN")]
+    pub external_listen: Option<SocketAddr>,
+
+    /// HOST:PORT of every broker for clients of the external listener, in broker id order
+    /// (entry N is broker N's).
+    #[arg(
+        long,
+        env = "KRAIT_EXTERNAL_ADVERTISED_ADDRESSES",
+        value_delimiter = ','
+    )]
+    pub external_advertised_addresses: Vec<String>,
+
     /// This broker's failure domain (broker.rack); replicas of a partition spread over racks.
     #[arg(long, env = "KRAIT_RACK")]
     pub rack: Option<String>,
@@ -171,6 +185,10 @@ pub enum ConfigError {
     BadVoter(String),
     #[error("--voters does not list this broker's --node-id {0}")]
     NotAVoter(i32),
+    #[error("--external-advertised-addresses entry {0:?} is not HOST:PORT")]
+    BadExternalAddress(String),
+    #[error("--external-listen needs --external-advertised-addresses with an entry for broker {0}")]
+    ExternalAddressRequired(i32),
     #[error("--voters needs --cluster-listen")]
     ClusterListenRequired,
     #[error("--cluster-listen {0} binds every interface; set --cluster-advertise")]
@@ -223,6 +241,12 @@ impl BrokerConfig {
             self.broker_session_timeout_ms as i64,
         )?;
         self.voters()?;
+        for a in &self.external_advertised_addresses {
+            parse_host_port(a).ok_or_else(|| ConfigError::BadExternalAddress(a.clone()))?;
+        }
+        if self.external_listen.is_some() && self.external_address(self.node_id).is_none() {
+            return Err(ConfigError::ExternalAddressRequired(self.node_id));
+        }
         match &self.advertise {
             Some(addr) => {
                 parse_host_port(addr).ok_or_else(|| ConfigError::BadAdvertise(addr.clone()))
@@ -261,6 +285,12 @@ impl BrokerConfig {
             return Err(ConfigError::ClusterListenRequired);
         }
         Ok(voters)
+    }
+
+    /// Broker `id`'s address for clients of the external listener.
+    pub fn external_address(&self, id: i32) -> Option<Advertised> {
+        let index = usize::try_from(id).ok()?;
+        parse_host_port(self.external_advertised_addresses.get(index)?)
     }
 
     /// The cluster side of this configuration.

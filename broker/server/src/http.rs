@@ -1,5 +1,5 @@
 //! The broker's HTTP endpoint for orchestration: `/healthz` (the process answers), `/readyz`
-//! (the Kafka listener is serving), `/metrics` (Prometheus).
+//! (registered with the controller and serving Kafka), `/metrics` (Prometheus).
 //!
 //! Deliberately minimal: GET only, one request per connection, bounded reads and a timeout,
 //! so probes and scrapers work and nothing else can tie the endpoint up.
@@ -68,9 +68,16 @@ fn route(request_line: &str, broker: &Broker) -> (&'static str, &'static str, St
     }
     match path.split('?').next().unwrap_or("") {
         "/healthz" => ("200 OK", "text/plain", "ok\n".into()),
-        // The HTTP endpoint starts after the Kafka listener is bound and the data directory
-        // loaded, so answering at all means the broker serves Kafka requests.
-        "/readyz" => ("200 OK", "text/plain", "ready\n".into()),
+        // Ready once this broker is a registered, unfenced member and has applied the image
+        // that says so: from then on it serves Kafka requests.
+        "/readyz" if broker.cluster.image().is_live(broker.node_id()) => {
+            ("200 OK", "text/plain", "ready\n".into())
+        }
+        "/readyz" => (
+            "503 Service Unavailable",
+            "text/plain",
+            "not a registered cluster member yet\n".into(),
+        ),
         "/metrics" => {
             let topics = broker.topics.all();
             let partitions = topics.iter().map(|t| t.partitions.len()).sum();

@@ -41,6 +41,13 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         None => None,
     };
     let http_local = http_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+    let external_listener =
+        match config.external_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen for external clients on {addr}: {e}")
+            })?),
+            None => None,
+        };
     let cluster_listener =
         match config.cluster_listen {
             Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
@@ -56,6 +63,9 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     }
     let broker = Broker::start(config, advertised, store, cluster_listener).await?;
     let failure = broker.cluster.clone();
+    // Probes answer from now on; /readyz says whether the broker is a registered member yet.
+    let http = http_listener.map(|l| tokio::spawn(http::serve(l, broker.clone())));
+    tokio::pin!(shutdown);
     // Clients are accepted once this broker is a registered member: until then the kernel
     // queues their connections.
     let mut waited = 0u64;
@@ -69,23 +79,40 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
                 tracing::warn!(waited_s = waited, controller = ?broker.cluster.controller_id(), "not registered with a controller yet; waiting (are the other voters up?)");
             }
             why = failure.failed() => return Err(anyhow::anyhow!(why)),
+            () = &mut shutdown => {
+                broker.cluster.quorum.shutdown().await;
+                info!("stopped before joining the cluster");
+                return Ok(());
+            }
         }
     }
     info!(
         node_id = broker.node_id(),
         cluster_id = %broker.cluster_id(),
+        controller = ?broker.cluster.controller_id(),
         data_dir = %broker.config.data_dir.display(),
         topics = broker.topics.all().len(),
         advertised = %format!("{}:{}", broker.advertised.host, broker.advertised.port),
         http = ?http_local,
         "krait-broker listening on {local}"
     );
-    let http = http_listener.map(|l| tokio::spawn(http::serve(l, broker.clone())));
     let retention = tokio::spawn(retention::run(broker.clone()));
     let group_clock = broker
         .coordinator
         .spawn_ticker(std::time::Duration::from_millis(100));
     let failed = Arc::new(std::sync::Mutex::new(None::<String>));
+    let (stop_external, external_stopped) = tokio::sync::oneshot::channel::<()>();
+    let external = external_listener.map(|l| {
+        info!(address = ?l.local_addr().ok(), "external Kafka listener");
+        tokio::spawn(net::serve(
+            l,
+            net::Listener::External,
+            broker.clone(),
+            async {
+                let _ = external_stopped.await;
+            },
+        ))
+    });
     let stop = {
         let failed = failed.clone();
         async move {
@@ -97,7 +124,11 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
             }
         }
     };
-    net::serve(listener, broker.clone(), stop).await;
+    net::serve(listener, net::Listener::Internal, broker.clone(), stop).await;
+    let _ = stop_external.send(());
+    if let Some(external) = external {
+        let _ = external.await;
+    }
     retention.abort();
     group_clock.abort();
     if let Some(http) = http {

@@ -23,8 +23,42 @@ const IO_BUFFER: usize = 64 * 1024;
 /// and sends nothing does not make the broker allocate the whole frame up front.
 const READ_STEP: usize = 1024 * 1024;
 
+/// Which Kafka listener a connection came in on: it decides which address of each broker the
+/// client is told (Metadata, DescribeCluster, FindCoordinator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    /// `--listen`: addresses from `--advertise`, as each broker registered them.
+    Internal,
+    /// `--external-listen`: addresses from `--external-advertised-addresses`, by broker id.
+    External,
+}
+
+tokio::task_local! {
+    static LISTENER: Listener;
+}
+
+/// The address a client of the current connection should use for broker `id`, whose internal
+/// advertised address is `host:port`.
+pub fn client_address(broker: &Broker, id: i32, host: String, port: i32) -> (String, i32) {
+    let external = LISTENER
+        .try_with(|l| *l == Listener::External)
+        .unwrap_or(false);
+    if !external {
+        return (host, port);
+    }
+    broker
+        .config
+        .external_address(id)
+        .map_or((host, port), |a| (a.host, a.port))
+}
+
 /// Accepts connections until `shutdown` resolves, then closes them all.
-pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    kind: Listener,
+    broker: Arc<Broker>,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -32,11 +66,11 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, shutdown: impl Fu
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let broker = broker.clone();
-                    connections.spawn(async move {
+                    connections.spawn(LISTENER.scope(kind, async move {
                         if let Err(e) = connection(stream, peer, &broker).await {
                             debug!(%peer, error = %e, "connection closed");
                         }
-                    });
+                    }));
                 }
                 Err(e) => warn!(error = %e, "accept failed"),
             },

@@ -1,5 +1,6 @@
 //! The retention task: every `--retention-check-interval-ms`, each partition deletes the
-//! batches its topic's `retention.ms` / `retention.bytes` no longer keep.
+//! batches its topic's `retention.ms` / `retention.bytes` no longer keep, and the group
+//! coordinator expires committed offsets of empty groups.
 //!
 //! A pass runs on a blocking thread: it scans RocksDB and must not stall request handling.
 //! Each partition takes its append lock only for the final range delete, so produce and fetch
@@ -22,6 +23,7 @@ pub async fn run(broker: Arc<Broker>) {
     ticks.tick().await;
     loop {
         ticks.tick().await;
+        expire_offsets(&broker, now_ms()).await;
         let b = broker.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || pass(&b)).await {
             warn!(error = %e, "retention pass failed");
@@ -31,10 +33,7 @@ pub async fn run(broker: Arc<Broker>) {
 
 /// One pass over every partition of every topic.
 pub fn pass(broker: &Broker) {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    expire_offsets(broker, now_ms);
+    let now_ms = now_ms();
     for topic in broker.topics.all() {
         let limits = limits(broker, &topic);
         if limits.retention_ms < 0 && limits.retention_bytes < 0 {
@@ -59,20 +58,42 @@ pub fn pass(broker: &Broker) {
     }
 }
 
-/// Offsets of groups without members expire `offsets.retention.minutes` after their commit.
-fn expire_offsets(broker: &Broker, now_ms: i64) {
+/// Offsets of groups without members expire `offsets.retention.minutes` after their commit. The
+/// coordinator (the controller) decides and commits the expiry; every broker applies it.
+async fn expire_offsets(broker: &Broker, now_ms: i64) {
+    if broker.not_coordinator().is_some() {
+        return;
+    }
     let before = now_ms.saturating_sub((broker.config.offsets_retention_minutes * 60_000) as i64);
-    let groups = match broker.store.groups_with_offsets() {
-        Ok(g) => g,
-        Err(e) => return warn!(error = %e, "cannot list groups with offsets"),
-    };
-    for group in groups.iter().filter(|g| broker.coordinator.is_inactive(g)) {
-        match broker.store.expire_offsets(group, before) {
-            Ok(0) => {}
-            Ok(n) => info!(group = %group, offsets = n, "expired committed offsets"),
+    let image = broker.cluster.quorum.image().borrow().clone();
+    for (group, offsets) in &image.offsets {
+        if !broker.coordinator.is_inactive(group) {
+            continue;
+        }
+        let expired: Vec<(String, i32)> = offsets
+            .iter()
+            .flat_map(|(t, partitions)| {
+                partitions
+                    .iter()
+                    .filter(|(_, o)| o.commit_timestamp < before)
+                    .map(move |(p, _)| (t.clone(), *p))
+            })
+            .collect();
+        if expired.is_empty() {
+            continue;
+        }
+        let n = expired.len();
+        match broker.delete_offsets(group, Some(expired)).await {
+            Ok(()) => info!(group = %group, offsets = n, "expired committed offsets"),
             Err(e) => warn!(group = %group, error = %e, "cannot expire offsets"),
         }
     }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn limits(broker: &Broker, topic: &Topic) -> RetentionLimits {

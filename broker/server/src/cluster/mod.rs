@@ -11,7 +11,7 @@
 
 pub mod controller;
 pub mod rpc;
-mod sync;
+pub mod sync;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use krait_controller::{ClusterImage, MetadataRecord, PartitionChange, PartitionState};
-use krait_replication::{PartitionReplica, Role};
+use krait_replication::{PartitionReplica, Role, Throttle};
 
 use super::{Cluster, now_ms};
 use crate::broker::Broker;
@@ -59,9 +59,33 @@ fn apply(broker: &Broker, image: &ClusterImage) -> anyhow::Result<()> {
         }
     }
     cluster.transport.set_addresses(addresses);
+    cluster.replicas.set_throttle(throttle(image, me));
     cluster.replicas.ensure_fetchers(&cluster.transport);
     Ok(())
 }
+
+/// This broker's replication throttles: its dynamic configs, applied to partitions a
+/// reassignment is adding replicas to.
+fn throttle(image: &ClusterImage, me: i32) -> Throttle {
+    let rate = |key| {
+        image
+            .broker_config(me, key)
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Throttle {
+        leader_bytes_per_sec: rate(LEADER_THROTTLE),
+        follower_bytes_per_sec: rate(FOLLOWER_THROTTLE),
+        partitions: image
+            .partitions()
+            .filter(|(_, _, s)| !s.adding.is_empty())
+            .map(|(t, p, _)| (t.to_string(), p))
+            .collect(),
+    }
+}
+
+/// Kafka's dynamic broker configs for replication throttles, in bytes per second.
+pub const LEADER_THROTTLE: &str = "leader.replication.throttled.rate";
+pub const FOLLOWER_THROTTLE: &str = "follower.replication.throttled.rate";
 
 /// Gives a replica the role the image says, touching it only when that differs.
 fn set_role(
@@ -94,6 +118,15 @@ fn set_role(
         _ => {
             if role != Role::Offline {
                 replica.go_offline();
+            }
+            // A partition moved off this broker: its copy here is dropped.
+            let offsets = replica.log().offsets();
+            if !state.replicas.contains(&me) && offsets.log_end_offset > offsets.log_start_offset {
+                replica.log().truncate_to(offsets.log_start_offset)?;
+                tracing::info!(
+                    log_end_offset = offsets.log_end_offset,
+                    "dropped the data of a partition moved off this broker"
+                );
             }
         }
     }

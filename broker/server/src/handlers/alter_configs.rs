@@ -3,7 +3,8 @@
 //! AlterConfigs replaces a resource's whole override set; IncrementalAlterConfigs applies
 //! set/delete/append/subtract to single keys. Both validate the result as a whole and write it
 //! in one catalog update, so a refused request changes nothing. Broker configs are static
-//! (flags and environment), so altering one is refused with the key named.
+//! (flags and environment) except the replication throttles, which are dynamic and replicated
+//! through the controller; altering a static one is refused with the key named.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,8 @@ use crate::broker::Broker;
 use crate::handlers::create_topics::{Refusal, change_refusal};
 use crate::topic_config::{ConfigOp, apply_changes};
 use krait_controller::MetadataRecord;
+
+use crate::cluster::sync::{FOLLOWER_THROTTLE, LEADER_THROTTLE};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -39,22 +42,7 @@ async fn alter(
 ) -> Result<(), Refusal> {
     match resource_type {
         TOPIC => {}
-        BROKER => {
-            let keys: Vec<String> = match change {
-                Change::Replace(m) => m.into_keys().collect(),
-                Change::Incremental(c) => c.into_iter().map(|(k, _)| k).collect(),
-            };
-            if keys.is_empty() {
-                return Ok(());
-            }
-            return Err((
-                ResponseError::InvalidConfig,
-                format!(
-                    "Broker configs are static and cannot be altered at run time: {}",
-                    keys.join(", ")
-                ),
-            ));
-        }
+        BROKER => return alter_broker(broker, name, change, validate_only).await,
         other => {
             return Err((
                 ResponseError::InvalidRequest,
@@ -96,6 +84,82 @@ async fn alter(
             .map_err(change_refusal)?;
     }
     Ok(())
+}
+
+/// The broker configs that can change at run time: the replication throttles, in bytes/s.
+const DYNAMIC_BROKER_CONFIGS: &[&str] = &[LEADER_THROTTLE, FOLLOWER_THROTTLE];
+
+/// Sets dynamic broker configs of broker `name` (an id, or empty for the cluster default)
+/// through the controller; every other broker config is static and refused.
+async fn alter_broker(
+    broker: &Broker,
+    name: &str,
+    change: Change,
+    validate_only: bool,
+) -> Result<(), Refusal> {
+    if !name.is_empty() && name.parse::<i32>().is_err() {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!("Broker resource name {name:?} is not a broker id"),
+        ));
+    }
+    let image = broker.cluster.image();
+    let current = image.broker_configs.get(name).cloned().unwrap_or_default();
+    // AlterConfigs replaces the whole set; IncrementalAlterConfigs edits the current one.
+    let (mut next, ops): (BTreeMap<String, String>, Vec<(String, ConfigOp)>) = match change {
+        Change::Replace(m) => (
+            BTreeMap::new(),
+            m.into_iter().map(|(k, v)| (k, ConfigOp::Set(v))).collect(),
+        ),
+        Change::Incremental(c) => (current.clone(), c),
+    };
+    for (key, op) in &ops {
+        if !DYNAMIC_BROKER_CONFIGS.contains(&key.as_str()) {
+            return Err((
+                ResponseError::InvalidConfig,
+                format!(
+                    "Broker config {key} is static and cannot be altered at run time; dynamic: {}",
+                    DYNAMIC_BROKER_CONFIGS.join(", ")
+                ),
+            ));
+        }
+        match op {
+            ConfigOp::Set(v) => {
+                if v.parse::<u64>().is_err() {
+                    return Err((
+                        ResponseError::InvalidConfig,
+                        format!("{key} must be a number of bytes per second, got {v:?}"),
+                    ));
+                }
+                next.insert(key.clone(), v.clone());
+            }
+            ConfigOp::Delete => {
+                next.remove(key);
+            }
+            _ => {
+                return Err((
+                    ResponseError::InvalidConfig,
+                    format!("{key} is not a list: APPEND and SUBTRACT do not apply"),
+                ));
+            }
+        }
+    }
+    if validate_only || next == current {
+        return Ok(());
+    }
+    let wanted = next.clone();
+    broker
+        .cluster
+        .change(
+            MetadataRecord::SetBrokerConfigs {
+                resource: name.to_string(),
+                configs: next,
+            },
+            |image| image.broker_configs.get(name).cloned().unwrap_or_default() == wanted,
+        )
+        .await
+        .map(|_| ())
+        .map_err(change_refusal)
 }
 
 pub async fn handle(

@@ -3,6 +3,8 @@
 use krait_protocol::kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use krait_protocol::kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
+use krait_protocol::kafka_protocol::error::ResponseError;
+
 use crate::broker::Broker;
 
 pub async fn handle(
@@ -13,18 +15,21 @@ pub async fn handle(
     let mut response = DeleteGroupsResponse::default();
     for group in request.groups_names {
         let mut r = DeletableGroupResult::default();
-        r.error_code = match broker.coordinator.delete(&group.0) {
-            Ok(()) => 0,
-            // A group that only ever had simple commits may be unknown to the coordinator after
-            // a restart; its offsets are still deletable.
-            Err(code)
-                if code == krait_coordinator::runtime::GROUP_ID_NOT_FOUND
-                    && has_offsets(broker, &group.0) =>
-            {
-                let _ = broker.store.delete_group(&group.0);
-                0
+        r.error_code = if let Some(error) = broker.not_coordinator() {
+            error.code()
+        } else {
+            match broker.coordinator.delete(&group.0) {
+                Ok(()) => forget_offsets(broker, &group.0).await,
+                // A group that only ever had simple commits is unknown to the coordinator; its
+                // offsets are still deletable.
+                Err(code)
+                    if code == krait_coordinator::runtime::GROUP_ID_NOT_FOUND
+                        && !broker.committed_offsets(&group.0).is_empty() =>
+                {
+                    forget_offsets(broker, &group.0).await
+                }
+                Err(code) => code,
             }
-            Err(code) => code,
         };
         r.group_id = group;
         response.results.push(r);
@@ -32,9 +37,13 @@ pub async fn handle(
     response
 }
 
-fn has_offsets(broker: &Broker, group: &str) -> bool {
-    broker
-        .store
-        .fetch_offsets(group)
-        .is_ok_and(|o| !o.is_empty())
+/// Deletes the group's committed offsets through the quorum; the error code if that failed.
+async fn forget_offsets(broker: &Broker, group: &str) -> i16 {
+    match broker.delete_offsets(group, None).await {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::warn!(group, error = %e, "group offsets not deleted");
+            ResponseError::CoordinatorNotAvailable.code()
+        }
+    }
 }

@@ -17,6 +17,12 @@ pub async fn handle(
     for id in request.groups {
         let mut d = DescribedGroup::default();
         d.error_message = None;
+        if let Some(error) = broker.not_coordinator() {
+            d.error_code = error.code();
+            d.group_id = id;
+            response.groups.push(d);
+            continue;
+        }
         match broker.coordinator.describe(&id.0) {
             Some(g) => {
                 d.group_state = StrBytes::from_static_str(g.state);

@@ -11,6 +11,7 @@ use krait_protocol::kafka_protocol::messages::{
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
+use crate::net::client_address;
 
 const GROUP: i8 = 0;
 
@@ -23,12 +24,19 @@ fn locate(
         let image = broker.cluster.image();
         let controller = broker.cluster.controller_id();
         match controller.and_then(|id| image.brokers.get(&id).filter(|b| !b.fenced)) {
-            Some(b) => Ok((b.id, b.kafka_host.clone(), b.kafka_port)),
-            None if controller == Some(broker.node_id()) || image.brokers.len() <= 1 => Ok((
-                broker.node_id(),
-                broker.advertised.host.clone(),
-                broker.advertised.port,
-            )),
+            Some(b) => {
+                let (host, port) = client_address(broker, b.id, b.kafka_host.clone(), b.kafka_port);
+                Ok((b.id, host, port))
+            }
+            None if controller == Some(broker.node_id()) || image.brokers.len() <= 1 => {
+                let (host, port) = client_address(
+                    broker,
+                    broker.node_id(),
+                    broker.advertised.host.clone(),
+                    broker.advertised.port,
+                );
+                Ok((broker.node_id(), host, port))
+            }
             None => Err((
                 ResponseError::CoordinatorNotAvailable,
                 "No controller is available to coordinate groups; retry.",

@@ -9,6 +9,11 @@ pub async fn handle(
     _version: i16,
     request: HeartbeatRequest,
 ) -> HeartbeatResponse {
+    if let Some(error) = broker.not_coordinator() {
+        let mut response = HeartbeatResponse::default();
+        response.error_code = error.code();
+        return response;
+    }
     let instance = request.group_instance_id.as_ref().map(|s| s.to_string());
     let error = broker.coordinator.heartbeat(
         &request.group_id.0,

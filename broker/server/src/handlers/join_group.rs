@@ -21,6 +21,12 @@ pub async fn handle(
     request: JoinGroupRequest,
     client: Client,
 ) -> JoinGroupResponse {
+    if let Some(error) = broker.not_coordinator() {
+        let mut response = JoinGroupResponse::default();
+        response.error_code = error.code();
+        response.generation_id = -1;
+        return response;
+    }
     let client_id = client.client_id;
     let join = JoinRequest {
         member_id: request.member_id.to_string(),

@@ -10,6 +10,11 @@ pub async fn handle(
     version: i16,
     request: LeaveGroupRequest,
 ) -> LeaveGroupResponse {
+    if let Some(error) = broker.not_coordinator() {
+        let mut response = LeaveGroupResponse::default();
+        response.error_code = error.code();
+        return response;
+    }
     let leaving: Vec<(String, Option<String>)> = if version >= 3 {
         request
             .members

@@ -15,6 +15,7 @@ use krait_controller::ClusterImage;
 
 use crate::broker::Broker;
 use crate::handlers::create_topics::auto_create;
+use crate::net::client_address;
 use crate::topics::Topic;
 
 pub async fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> MetadataResponse {
@@ -60,18 +61,25 @@ pub fn brokers(broker: &Broker, image: &ClusterImage) -> Vec<MetadataResponseBro
         .live_brokers()
         .map(|r| {
             let mut b = MetadataResponseBroker::default();
+            let (host, port) = client_address(broker, r.id, r.kafka_host.clone(), r.kafka_port);
             b.node_id = BrokerId(r.id);
-            b.host = StrBytes::from_string(r.kafka_host.clone());
-            b.port = r.kafka_port;
+            b.host = StrBytes::from_string(host);
+            b.port = port;
             b.rack = r.rack.clone().map(StrBytes::from_string);
             b
         })
         .collect();
     if !out.iter().any(|b| b.node_id.0 == broker.node_id()) {
         let mut b = MetadataResponseBroker::default();
+        let (host, port) = client_address(
+            broker,
+            broker.node_id(),
+            broker.advertised.host.clone(),
+            broker.advertised.port,
+        );
         b.node_id = BrokerId(broker.node_id());
-        b.host = StrBytes::from_string(broker.advertised.host.clone());
-        b.port = broker.advertised.port;
+        b.host = StrBytes::from_string(host);
+        b.port = port;
         b.rack = broker.config.rack.clone().map(StrBytes::from_string);
         out.push(b);
         out.sort_by_key(|b| b.node_id.0);

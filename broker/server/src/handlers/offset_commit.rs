@@ -1,11 +1,12 @@
-//! OffsetCommit: store a group's consumed positions, after checking the committer's identity.
+//! OffsetCommit: record a group's consumed positions, after checking the committer's identity.
+//! Commits are replicated through the metadata quorum, so they survive the coordinator.
 
+use krait_controller::OffsetCommit as CommittedOffset;
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
 use krait_protocol::kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
-use krait_storage::CommittedOffset;
 
 use crate::broker::Broker;
 
@@ -15,6 +16,9 @@ pub async fn handle(
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
     let group = request.group_id.0.as_str();
+    if let Some(error) = broker.not_coordinator() {
+        return every_partition(&request, error.code());
+    }
     let instance = request.group_instance_id.as_ref().map(|s| s.to_string());
     let identity = broker.coordinator.validate_commit(
         group,
@@ -59,17 +63,34 @@ pub async fn handle(
     let stored = if accepted.is_empty() {
         Ok(())
     } else {
-        broker.store.commit_offsets(group, &accepted)
+        broker.commit_offsets(group, accepted).await
     };
     if let Err(e) = stored {
-        tracing::warn!(group, error = %e, "cannot store committed offsets");
-        let code = ResponseError::KafkaStorageError.code();
+        tracing::warn!(group, error = %e, "committed offsets not replicated");
+        let code = ResponseError::CoordinatorNotAvailable.code();
         response
             .topics
             .iter_mut()
             .flat_map(|t| t.partitions.iter_mut())
             .filter(|p| p.error_code == 0)
             .for_each(|p| p.error_code = code);
+    }
+    response
+}
+
+/// The same error for every requested partition.
+fn every_partition(request: &OffsetCommitRequest, code: i16) -> OffsetCommitResponse {
+    let mut response = OffsetCommitResponse::default();
+    for t in &request.topics {
+        let mut out = OffsetCommitResponseTopic::default();
+        out.name = t.name.clone();
+        for p in &t.partitions {
+            let mut r = OffsetCommitResponsePartition::default();
+            r.partition_index = p.partition_index;
+            r.error_code = code;
+            out.partitions.push(r);
+        }
+        response.topics.push(out);
     }
     response
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use krait_protocol::kafka_protocol::error::ResponseError;
+use krait_controller::OffsetCommit as CommittedOffset;
 use krait_protocol::kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -12,7 +12,6 @@ use krait_protocol::kafka_protocol::messages::{
     OffsetFetchRequest, OffsetFetchResponse, TopicName,
 };
 use krait_protocol::kafka_protocol::protocol::StrBytes;
-use krait_storage::CommittedOffset;
 
 use crate::broker::Broker;
 
@@ -28,12 +27,17 @@ fn lookup(
     group: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> Result<TopicOffsets, i16> {
+    if let Some(error) = broker.not_coordinator() {
+        return Err(error.code());
+    }
     let stored: Offsets = broker
-        .store
-        .fetch_offsets(group)
-        .map_err(|_| ResponseError::KafkaStorageError.code())?
+        .committed_offsets(group)
         .into_iter()
-        .map(|(t, p, o)| ((t, p), o))
+        .flat_map(|(t, partitions)| {
+            partitions
+                .into_iter()
+                .map(move |(p, o)| ((t.clone(), p), o))
+        })
         .collect();
     Ok(match wanted {
         Some(topics) => topics

@@ -7,6 +7,11 @@ use krait_protocol::kafka_protocol::protocol::StrBytes;
 use crate::broker::Broker;
 
 pub async fn handle(broker: &Broker, version: i16, request: SyncGroupRequest) -> SyncGroupResponse {
+    if let Some(error) = broker.not_coordinator() {
+        let mut response = SyncGroupResponse::default();
+        response.error_code = error.code();
+        return response;
+    }
     let sync = SyncRequest {
         member_id: request.member_id.to_string(),
         generation_id: request.generation_id,
