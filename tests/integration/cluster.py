@@ -263,8 +263,9 @@ class Cluster:
         for node in self.nodes.values():
             node.spawn()
         every = set(self.nodes)
-        self.wait_for(lambda views: all(set(v.brokers) == every and v.controller_id in every
-                                        for v in views.values()),
+        self.wait_for(lambda views: all(set(v.brokers) == every for v in views.values())
+                      and len({v.controller_id for v in views.values()}) == 1
+                      and next(iter(views.values())).controller_id in every,
                       timeout, f"all {len(every)} brokers to register and agree on a controller")
         return self
 

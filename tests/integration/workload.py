@@ -182,7 +182,8 @@ class Workload:
         c = consumer(self.bootstrap, **{"enable.partition.eof": False})
         try:
             c.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in range(self.partitions)])
-            while not self._stop_consuming.is_set():
+            deadline = time.monotonic() + MAX_SECONDS + JOIN_TIMEOUT_S
+            while not self._stop_consuming.is_set() and time.monotonic() < deadline:
                 for msg in c.consume(num_messages=1000, timeout=0.2):
                     err = msg.error()
                     if err is not None:
