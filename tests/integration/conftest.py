@@ -26,14 +26,15 @@ def cli_bin():
 @pytest.fixture
 def broker_factory(request, tmp_path, broker_bin):
     """Starts brokers: `broker_factory(args=[...], env={...}, start=True)`; each gets its own
-    data dir and port. All are stopped at teardown."""
+    data dir and port (`host` and `command_prefix` as for `Broker`). All are stopped at teardown."""
     started: list[Broker] = []
     request.node.krait_brokers = started
 
-    def make(args=(), env=None, start=True, data_dir=None, port=None) -> Broker:
+    def make(args=(), env=None, start=True, data_dir=None, port=None, host="127.0.0.1",
+             command_prefix=()) -> Broker:
         n = len(started)
         b = Broker(broker_bin, data_dir or tmp_path / f"broker{n}" / "data", tmp_path / f"broker{n}.log",
-                   port=port, args=args, env=env)
+                   port=port, args=args, env=env, host=host, command_prefix=command_prefix)
         started.append(b)
         if start:
             b.start()
@@ -42,6 +43,25 @@ def broker_factory(request, tmp_path, broker_bin):
     yield make
     for b in started:
         b.stop()
+
+
+@pytest.fixture
+def cluster_factory(broker_factory):
+    """Starts clusters of voters: `cluster_factory(size=3, placement=None, **ClusterSettings
+    fields)` returns a started `cluster.Cluster`. Teardown resumes paused brokers and stops
+    every broker at once."""
+    from cluster import Cluster, ClusterSettings
+
+    made = []
+
+    def make(size: int = 3, placement=None, **settings) -> Cluster:
+        c = Cluster(broker_factory, size, ClusterSettings(**settings), placement=placement)
+        made.append(c)
+        return c.start()
+
+    yield make
+    for c in made:
+        c.close()
 
 
 @pytest.fixture

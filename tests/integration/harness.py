@@ -49,9 +49,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def port_accepts(port: int) -> bool:
+def port_accepts(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        with socket.create_connection((host, port), timeout=0.5):
             return True
     except OSError:
         return False
@@ -66,11 +66,19 @@ class BrokerExited(AssertionError):
 
 
 class Broker:
-    """One `krait-broker` process with its own data directory, port and log file."""
+    """One `krait-broker` process with its own data directory, port and log file.
+
+    `host` is the address it listens on (loopback unless it runs in a network namespace);
+    `command_prefix` runs it through a wrapper such as `ip netns exec NS`, which execs the
+    broker so that the process's pid is still the broker's.
+    """
 
     def __init__(self, binary: Path, data_dir: Path, log_path: Path, port: Optional[int] = None,
-                 args: Iterable[str] = (), env: Optional[dict] = None):
+                 args: Iterable[str] = (), env: Optional[dict] = None, host: str = "127.0.0.1",
+                 command_prefix: Iterable[str] = ()):
         self.binary = Path(binary)
+        self.host = host
+        self.command_prefix = list(command_prefix)
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.port = port or free_port()
@@ -82,10 +90,10 @@ class Broker:
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def command(self) -> list[str]:
-        return [str(self.binary), "--data-dir", str(self.data_dir), "--listen", self.bootstrap, *self.args]
+        return [*self.command_prefix, str(self.binary), "--data-dir", str(self.data_dir), "--listen", self.bootstrap, *self.args]
 
     def spawn(self) -> subprocess.Popen:
         """Starts the process without waiting for it to be ready."""
@@ -127,7 +135,7 @@ class Broker:
             if self.proc.poll() is not None:
                 raise BrokerExited(f"krait-broker exited with {self.proc.returncode} before it was ready:\n"
                                    + self.log_tail())
-            return marker in self.log_since_start() and port_accepts(self.port)
+            return marker in self.log_since_start() and port_accepts(self.port, self.host)
 
         try:
             wait_until(ready, timeout, f"krait-broker to log {marker!r} and accept connections")

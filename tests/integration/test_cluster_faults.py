@@ -1,0 +1,199 @@
+"""Faults in a cluster under load: a leader killed, a follower paused, the controller killed, a
+leader cut off from the network, replicas reassigned.
+
+Every test runs the same workload (`workload.Workload`): an idempotent acks=all producer
+writing keyed records to a topic with 3 partitions, replication factor 3 and
+min.insync.replicas=2, and consumers reading all partitions at the same time. After the fault
+and the recovery, production stops, the cluster must come back to full ISR, and the log read
+from the beginning must hold every acknowledged record exactly once at its acknowledged offset,
+each key's records in sequence order, and everything a consumer saw during the run.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cluster import Cluster, ClusterView
+from harness import consume
+from netns import NetnsUnavailable, NetworkLab
+from workload import Workload, audit
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+PARTITIONS = 3
+TOPIC_CONFIG = {"min.insync.replicas": "2"}
+WARM_UP_ACKS = 400
+ACK_TIMEOUT_S = 30.0
+FAILOVER_TIMEOUT_S = 20.0
+RECOVERY_TIMEOUT_S = 60.0
+
+
+def check_nothing_lost(cluster: Cluster, topic: str, work: Workload) -> None:
+    """After the run: full ISR, then the log read back holds exactly what was acknowledged."""
+    work.stop()
+    cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
+    final = consume(cluster.bootstrap, topic, range(PARTITIONS), timeout=RECOVERY_TIMEOUT_S)
+    report = audit(work, final)
+    print(f"\n{topic}: {report.summary()}\n{cluster.describe([topic])}")
+    problems = report.problems()
+    assert not problems, "\n".join(problems) + f"\n{report.summary()}"
+    assert report.read >= report.acknowledged
+
+
+def replaced(views: dict[int, ClusterView], topic: str, victim: int, before: ClusterView) -> bool:
+    """`victim` is fenced in every view, and each partition it led has a new leader from the
+    ISR it had, with a higher leader epoch; no partition keeps `victim` in its ISR."""
+    for v in views.values():
+        if victim in v.brokers:
+            return False
+        for p in v.topic(topic):
+            old = before.partition(topic, p.partition)
+            if old is None or p.leader < 0 or p.leader == victim or victim in p.isr:
+                return False
+            if old.leader == victim and (p.leader not in old.isr or p.leader_epoch <= old.leader_epoch):
+                return False
+    return True
+
+
+def test_killed_leader_is_replaced_from_the_isr_and_catches_up_after_restart(cluster_factory):
+    cluster = cluster_factory(3)
+    topic = cluster.create_topic(PARTITIONS, 3, TOPIC_CONFIG)
+    with Workload(cluster.bootstrap, topic, PARTITIONS) as work:
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the fault")
+        before = cluster.view([topic])
+        victim = before.partition(topic, 0).leader
+        killed_at = time.monotonic()
+        cluster.kill9(victim)
+        cluster.wait_for(lambda vs: replaced(vs, topic, victim, before), FAILOVER_TIMEOUT_S,
+                         f"broker {victim} fenced and its partitions led from the ISR", topics=[topic])
+        print(f"\nleader {victim} killed: replaced after {time.monotonic() - killed_at:.1f}s")
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"with broker {victim} dead")
+        cluster.restart(victim)
+        cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {victim} rejoined")
+    check_nothing_lost(cluster, topic, work)
+
+
+def test_paused_follower_leaves_the_isr_after_the_lag_time_and_rejoins_when_resumed(cluster_factory):
+    # The session timeout is longer than the pause, so the follower leaves the ISR because it
+    # lags (replica.lag.time.max.ms), not because the controller fenced it: the kill -9 tests
+    # cover fencing.
+    lag_ms = 2000
+    cluster = cluster_factory(3, heartbeat_interval_ms=250, session_timeout_ms=10000,
+                              replica_lag_time_max_ms=lag_ms)
+    follower = next(i for i in sorted(cluster.nodes, reverse=True) if i != cluster.controller())
+    others = sorted(set(cluster.nodes) - {follower})
+    # Preferred leaders are the others: the paused broker leads nothing.
+    assignment = [[others[0], others[1], follower], [others[1], others[0], follower],
+                  [others[0], others[1], follower]]
+    topic = cluster.create_topic(replica_assignment=assignment, config=TOPIC_CONFIG)
+    assert follower not in cluster.view([topic]).leaders(topic).values(), cluster.describe([topic])
+    with Workload(cluster.bootstrap, topic, PARTITIONS) as work:
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the pause")
+        paused_at = time.monotonic()
+        cluster.pause(follower)
+        views = cluster.wait_for(lambda vs: all(follower not in p.isr for v in vs.values() for p in v.topic(topic)),
+                                 lag_ms / 1000 + 8, f"paused broker {follower} to leave every ISR", topics=[topic])
+        print(f"\nfollower {follower} paused: out of every ISR after {time.monotonic() - paused_at:.1f}s "
+              f"(replica.lag.time.max.ms={lag_ms})")
+        assert all(follower in v.brokers for v in views.values()), \
+            f"broker {follower} was fenced rather than dropped from the ISR for lagging:\n{cluster.describe([topic])}"
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"with broker {follower} out of the ISR")
+        cluster.resume(follower)
+        cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {follower} rejoined")
+    check_nothing_lost(cluster, topic, work)
+
+
+def test_killed_controller_is_succeeded_and_the_load_goes_on(cluster_factory):
+    cluster = cluster_factory(3)
+    topic = cluster.create_topic(PARTITIONS, 3, TOPIC_CONFIG)
+    with Workload(cluster.bootstrap, topic, PARTITIONS) as work:
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the fault")
+        before = cluster.view([topic])
+        old = cluster.controller()
+        killed_at = time.monotonic()
+        cluster.kill9(old)
+        cluster.wait_for(lambda vs: replaced(vs, topic, old, before)
+                         and len({v.controller_id for v in vs.values()}) == 1
+                         and all(v.controller_id not in (old, -1) for v in vs.values()),
+                         FAILOVER_TIMEOUT_S, f"a new controller after broker {old}", topics=[topic])
+        print(f"\ncontroller {old} killed: succeeded after {time.monotonic() - killed_at:.1f}s")
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "under the new controller")
+        # The new controller changes metadata: a topic placed on the two live brokers.
+        cluster.create_topic(1, 2, name=f"{topic}-after")
+        cluster.restart(old)
+        cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {old} rejoined")
+    check_nothing_lost(cluster, topic, work)
+
+
+@pytest.fixture
+def network_lab():
+    lab = NetworkLab([1, 2, 3])
+    try:
+        lab.setup()
+    except NetnsUnavailable as e:
+        pytest.skip(f"network namespaces are not available here: {e}")
+    yield lab
+    lab.teardown()
+
+
+@pytest.mark.parametrize("peers_only", [False, True], ids=["whole-link", "peer-link-only"])
+def test_leader_cut_off_from_the_network_is_replaced_and_rejoins_after_healing(network_lab, cluster_factory,
+                                                                               peers_only):
+    """Cut from everything, the old leader is simply gone. Cut from its peers only, it still
+    takes produce requests from clients that have not yet learned of the new leader: it must not
+    acknowledge any of them with acks=all (no follower can fetch them, and its ISR cannot shrink
+    without the controller), and it must drop them when it rejoins."""
+    with network_lab.clients():
+        cluster = cluster_factory(3, placement=network_lab)
+        topic = cluster.create_topic(PARTITIONS, 3, TOPIC_CONFIG)
+        with Workload(cluster.bootstrap, topic, PARTITIONS, check_client_side=network_lab.check_client_side) as work:
+            work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the cut")
+            before = cluster.view([topic])
+            victim = before.partition(topic, 0).leader
+            cut_at = time.monotonic()
+            cluster.cut(victim, peers_only=peers_only)
+            cluster.wait_for(lambda vs: replaced(vs, topic, victim, before), FAILOVER_TIMEOUT_S,
+                             f"cut-off broker {victim} fenced and its partitions led from the ISR", topics=[topic])
+            print(f"\nleader {victim} cut off: replaced after {time.monotonic() - cut_at:.1f}s")
+            work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"with broker {victim} cut off")
+            cluster.heal(victim)
+            cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
+            work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {victim} was reconnected")
+        check_nothing_lost(cluster, topic, work)
+
+
+def test_reassignment_under_load_moves_replicas_to_new_brokers_without_loss(cluster_factory):
+    from kafka import KafkaAdminClient, TopicPartition
+    from kafka import errors as kafka_errors
+
+    cluster = cluster_factory(4)
+    topic = cluster.create_topic(replica_assignment=[[1, 2, 3], [2, 3, 1], [3, 1, 2]], config=TOPIC_CONFIG)
+    target = {0: [2, 3, 4], 1: [3, 4, 2], 2: [4, 2, 3]}
+    unsupported = (kafka_errors.UnsupportedVersionError, kafka_errors.IncompatibleBrokerVersion)
+    with Workload(cluster.bootstrap, topic, PARTITIONS) as work:
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the reassignment")
+        client = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, request_timeout_ms=30000)
+        try:
+            try:
+                result = client.alter_partition_reassignments(
+                    {TopicPartition(topic, p): r for p, r in target.items()}, timeout_ms=30000)
+            except unsupported as e:
+                pytest.xfail(f"AlterPartitionReassignments is not served: {e!r}")
+            errors = {tp.partition: err for tp, err in result.items() if err is not None}
+            if any(isinstance(err, type) and issubclass(err, unsupported) for err in errors.values()):
+                pytest.xfail(f"AlterPartitionReassignments answered {errors}")
+            assert not errors, f"reassignment refused: {errors}"
+            requested_at = time.monotonic()
+            cluster.wait_for(lambda vs: all(v.placed_on(topic, p, r) for v in vs.values() for p, r in target.items()),
+                             RECOVERY_TIMEOUT_S, f"replicas of {topic} to move to {target}", topics=[topic])
+            print(f"\nreassignment done after {time.monotonic() - requested_at:.1f}s")
+            ongoing = client.list_partition_reassignments({topic: list(target)})
+            assert not ongoing, f"reassignments still listed after completion: {ongoing}"
+        finally:
+            client.close()
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "after the reassignment")
+    check_nothing_lost(cluster, topic, work)
