@@ -271,6 +271,9 @@ impl ReplicaManager {
             else {
                 continue;
             };
+            if let Some(error) = answer.error {
+                tracing::debug!(topic = %answer.topic, partition = answer.partition, leader, %error, "leader refused a fetch");
+            }
             match replica.apply_fetched(answer, leader, sent.current_leader_epoch) {
                 Ok(_) => {}
                 Err(ReplicaError::StaleAnswer | ReplicaError::NotLeader) => {

@@ -364,6 +364,9 @@ impl PartitionReplica {
             })
             .collect();
         if joining.is_empty() {
+            for r in leading.replicas.iter().filter(|r| !leading.isr.contains(r)) {
+                tracing::trace!(replica = r, eligible = leading.eligible.contains(r), progress = ?leading.followers.get(r), high_watermark = self.log.offsets().high_watermark, "out of the ISR");
+            }
             leading.pending_expansion.clear();
             return None;
         }

@@ -47,9 +47,12 @@ async fn grpc_cluster() -> GrpcCluster {
         tokio::spawn(
             Server::builder()
                 .add_service(service)
-                .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
-                    let _ = stopped.await;
-                }),
+                .serve_with_incoming_shutdown(
+                    TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    async {
+                        let _ = stopped.await;
+                    },
+                ),
         );
         transports.push(transport);
         stops.push(stop);

@@ -267,7 +267,9 @@ pub fn serve(
         .add_service(cluster.quorum.raft_service())
         .add_service(rpc::ControllerService::server(cluster.clone()))
         .add_service(rpc::replication_service(cluster))
-        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+        .serve_with_incoming(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+        );
     tokio::spawn(async move {
         if let Err(error) = server.await {
             tracing::error!(?local, %error, "cluster gRPC server failed");
