@@ -299,6 +299,21 @@ async fn form_cluster_once(
         .await
         .map_err(|e| QuorumError::Initialize(e.to_string()))?;
     if initialized {
+        // The voters this log was formed with must be the ones configured: a data directory
+        // from another cluster (or a cluster of one) must not join this one, nor the reverse.
+        let logged: BTreeSet<NodeId> = raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .collect();
+        let configured: BTreeSet<NodeId> = members.keys().copied().collect();
+        if logged != configured {
+            return Err(QuorumError::Config(format!(
+                "this data directory's metadata log belongs to a quorum of voters {logged:?}, but the configured voters are {configured:?}: it is from another cluster (use an empty data directory for a new member)"
+            )));
+        }
         tracing::info!(node_id, "metadata quorum resumes from its log");
         return Ok(());
     }

@@ -1,9 +1,9 @@
 //! The brokers' StatefulSet: broker id = pod ordinal, each broker advertising its
 //! headless-service DNS name, probes on the broker's own `/readyz` and `/healthz`.
 //!
-//! The replication flags (`--cluster-listen`, `--voters`, `--rack`, and the external listener's
-//! `--external-listen` / `--external-advertised-addresses`) are what the broker must accept once
-//! replication lands; `broker_args` is the one place to adjust their spelling.
+//! The cluster flags (`--cluster-listen`, `--voters`, `--rack`, and the external listener's
+//! `--external-listen` / `--external-advertised-addresses`) are spelled here only, in
+//! `broker_args`; `tests/integration/test_operator_args.py` starts brokers with the same ones.
 
 use std::collections::BTreeMap;
 
@@ -234,7 +234,6 @@ fn broker_args(cluster: &ValidatedCluster) -> Vec<String> {
             names.namespace
         ),
         format!("--http-listen=0.0.0.0:{HTTP_PORT}"),
-        // Planned replication flags (see the module docs).
         format!("--cluster-listen=0.0.0.0:{CLUSTER_PORT}"),
         format!("--voters={}", voters.join(",")),
     ];

@@ -1,0 +1,100 @@
+"""A replicated cluster as clients and operators meet it, beyond the fault tests: consumer groups
+keep their committed offsets when the coordinator dies, acks=all honours min.insync.replicas
+with Kafka's error, and a data directory never joins a cluster it was not formed in."""
+import subprocess
+import time
+
+import confluent_kafka as ck
+import pytest
+from kafka import KafkaProducer
+from kafka import errors as kafka_errors
+
+from harness import admin, create_topic, producer, unique, wait_until
+
+pytestmark = pytest.mark.cluster
+
+
+def test_a_group_keeps_its_committed_offsets_when_its_coordinator_is_killed(cluster_factory):
+    c = cluster_factory(3)
+    topic = create_topic(c.bootstrap, unique("grp"), partitions=1, replication_factor=3)
+    p = producer(c.bootstrap, acks="all")
+    for i in range(100):
+        p.produce(topic, value=f"m{i}".encode())
+    assert p.flush(30) == 0
+
+    def group_consumer():
+        return ck.Consumer({"bootstrap.servers": c.bootstrap, "group.id": "g",
+                            "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                            "session.timeout.ms": 6000})
+
+    first = group_consumer()
+    first.subscribe([topic])
+    seen = []
+    deadline = time.monotonic() + 60
+    while len(seen) < 40 and time.monotonic() < deadline:
+        m = first.poll(1.0)
+        if m is not None and not m.error():
+            seen.append(m.offset())
+    assert len(seen) >= 40
+    first.commit(offsets=[ck.TopicPartition(topic, 0, 40)], asynchronous=False)
+    first.close()
+
+    coordinator = c.controller()
+    print(f"killing the controller and group coordinator, broker {coordinator}")
+    c.kill9(coordinator)
+    wait_until(lambda: c.controller() != coordinator, 30, "a new controller")
+
+    second = group_consumer()
+    second.subscribe([topic])
+    resumed = None
+    deadline = time.monotonic() + 60
+    while resumed is None and time.monotonic() < deadline:
+        m = second.poll(1.0)
+        if m is not None and not m.error():
+            resumed = m.offset()
+    committed = second.committed([ck.TopicPartition(topic, 0)], timeout=20)[0].offset
+    second.close()
+    print(f"committed before the kill: 40; after: {committed}; resumed at offset {resumed}")
+    assert committed == 40
+    assert resumed == 40, "the group resumes where it committed, not from the beginning"
+
+
+def test_acks_all_below_min_insync_replicas_is_refused_with_not_enough_replicas(cluster_factory):
+    c = cluster_factory(3)
+    topic = create_topic(c.bootstrap, unique("isr"), partitions=1, replication_factor=3,
+                         config={"min.insync.replicas": "3"})
+    kp = KafkaProducer(bootstrap_servers=c.bootstrap, acks="all", retries=0,
+                       request_timeout_ms=20000)
+    kp.send(topic, b"all three in sync").get(timeout=30)
+    leader = c.partition(topic, 0).leader
+    follower = next(r for r in c.partition(topic, 0).replicas if r != leader)
+    c.kill9(follower)
+    c.wait_for(lambda views: all(v.partition(topic, 0) and len(v.partition(topic, 0).isr) == 2
+                                 for v in views.values()), 30, "the ISR to shrink to two")
+    with pytest.raises(kafka_errors.NotEnoughReplicasError):
+        kp.send(topic, b"only two in sync").get(timeout=30)
+    kp.close()
+    # acks=1 still writes; the data is there for a consumer.
+    p = producer(c.bootstrap, acks="1")
+    p.produce(topic, value=b"acks=1")
+    assert p.flush(30) == 0
+
+
+def test_a_data_directory_from_another_cluster_refuses_to_join(broker_factory, cluster_factory):
+    alone = broker_factory()
+    create_topic(alone.bootstrap, unique("solo"), partitions=1)
+    alone.stop()
+    c = cluster_factory(3)
+    # Broker 3 of the cluster, restarted on the single broker's data directory.
+    node = c.node(3)
+    c.kill9(3)
+    node.broker.data_dir = alone.data_dir
+    proc = node.broker.spawn()
+    try:
+        code = proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("the broker joined a cluster its data directory is not from")
+    log = node.broker.log_since_start()
+    assert code != 0
+    assert "another cluster" in log, log[-2000:]
