@@ -56,22 +56,28 @@ def replaced(views: dict[int, ClusterView], topic: str, victim: int, before: Clu
     return True
 
 
+
+def fault_the_leader(cluster, topic, work, what, fault, recover):
+    """Faults the leader of partition 0 under load, waits until it is replaced from the ISR and
+    writes go on, undoes the fault, and waits for full replication and more writes."""
+    before = cluster.view([topic])
+    victim = before.partition(topic, 0).leader
+    started = time.monotonic()
+    fault(victim)
+    cluster.wait_for(lambda vs: replaced(vs, topic, victim, before), FAILOVER_TIMEOUT_S,
+                     f"{what} broker {victim} fenced and its partitions led from the ISR", topics=[topic])
+    print(f"\nleader {victim} {what}: replaced after {time.monotonic() - started:.1f}s")
+    work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"with broker {victim} {what}")
+    recover(victim)
+    cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
+    work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {victim} recovered")
+
 def test_killed_leader_is_replaced_from_the_isr_and_catches_up_after_restart(cluster_factory):
     cluster = cluster_factory(3)
     topic = cluster.create_topic(PARTITIONS, 3, TOPIC_CONFIG)
     with Workload(cluster.bootstrap, topic, PARTITIONS) as work:
         work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the fault")
-        before = cluster.view([topic])
-        victim = before.partition(topic, 0).leader
-        killed_at = time.monotonic()
-        cluster.kill9(victim)
-        cluster.wait_for(lambda vs: replaced(vs, topic, victim, before), FAILOVER_TIMEOUT_S,
-                         f"broker {victim} fenced and its partitions led from the ISR", topics=[topic])
-        print(f"\nleader {victim} killed: replaced after {time.monotonic() - killed_at:.1f}s")
-        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"with broker {victim} dead")
-        cluster.restart(victim)
-        cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
-        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {victim} rejoined")
+        fault_the_leader(cluster, topic, work, "killed", cluster.kill9, cluster.restart)
     check_nothing_lost(cluster, topic, work)
 
 
@@ -152,17 +158,8 @@ def test_leader_cut_off_from_the_network_is_replaced_and_rejoins_after_healing(n
         topic = cluster.create_topic(PARTITIONS, 3, TOPIC_CONFIG)
         with Workload(cluster.bootstrap, topic, PARTITIONS, check_client_side=network_lab.check_client_side) as work:
             work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the cut")
-            before = cluster.view([topic])
-            victim = before.partition(topic, 0).leader
-            cut_at = time.monotonic()
-            cluster.cut(victim, peers_only=peers_only)
-            cluster.wait_for(lambda vs: replaced(vs, topic, victim, before), FAILOVER_TIMEOUT_S,
-                             f"cut-off broker {victim} fenced and its partitions led from the ISR", topics=[topic])
-            print(f"\nleader {victim} cut off: replaced after {time.monotonic() - cut_at:.1f}s")
-            work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"with broker {victim} cut off")
-            cluster.heal(victim)
-            cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
-            work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {victim} was reconnected")
+            fault_the_leader(cluster, topic, work, "cut off",
+                             lambda v: cluster.cut(v, peers_only=peers_only), cluster.heal)
         check_nothing_lost(cluster, topic, work)
 
 

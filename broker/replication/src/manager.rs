@@ -83,6 +83,9 @@ pub struct ReplicaManager {
     throttle: Mutex<Throttle>,
     /// Until when the leader serves no throttled partition (its throttle's debt).
     leader_rest: Mutex<tokio::time::Instant>,
+    /// Until when no fetcher asks for a throttled partition: one debt for the whole broker,
+    /// whichever leaders it fetches from, as Kafka's follower quota is.
+    follower_rest: Mutex<tokio::time::Instant>,
 }
 
 /// Replication throttles (Kafka's `leader.replication.throttled.rate` and
@@ -129,11 +132,16 @@ impl ReplicaManager {
             settings,
             throttle: Mutex::new(Throttle::default()),
             leader_rest: Mutex::new(tokio::time::Instant::now()),
+            follower_rest: Mutex::new(tokio::time::Instant::now()),
         })
     }
 
     fn lock_leader_rest(&self) -> std::sync::MutexGuard<'_, tokio::time::Instant> {
         self.leader_rest.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_follower_rest(&self) -> std::sync::MutexGuard<'_, tokio::time::Instant> {
+        self.follower_rest.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Sets the replication throttles (from the cluster's dynamic configs).
@@ -302,10 +310,11 @@ impl ReplicaManager {
     /// Fetches from `leader` until this broker follows nothing there.
     async fn fetch_loop<T: ReplicaTransport>(self: Arc<Self>, leader: BrokerId, transport: Arc<T>) {
         tracing::debug!(leader, "replica fetcher started");
-        // Until when throttled partitions sit out: the follower throttle delays only them, so
-        // the other partitions from this leader keep replicating at full speed.
-        let mut throttled_until = tokio::time::Instant::now();
+        // Throttled partitions sit out while the broker's follower throttle is in debt
+        // (`follower_rest`); the other partitions from this leader keep replicating at full
+        // speed.
         loop {
+            let throttled_until = *self.lock_follower_rest();
             let partitions = {
                 let mut running = self.fetching_from.lock().unwrap_or_else(|p| p.into_inner());
                 let partitions = self.fetches_by_leader().remove(&leader).unwrap_or_default();
@@ -349,7 +358,8 @@ impl ReplicaManager {
                 Ok(answers) => {
                     self.apply(leader, &request, &answers);
                     if let Some(delay) = self.throttle_delay(&answers, false) {
-                        throttled_until = tokio::time::Instant::now() + delay;
+                        let mut rest = self.lock_follower_rest();
+                        *rest = (*rest).max(tokio::time::Instant::now()) + delay;
                     }
                     // After an error or a truncation, pause: a fetch that keeps failing (or a
                     // log that keeps diverging) must not spin.
