@@ -66,3 +66,22 @@ def test_bench_quick_run_produces_every_figure_and_the_report(tmp_path):
     for png in ("throughput.png", "latency.png", "resources.png"):
         path = tmp_path / "benchmarks" / png
         assert path.exists() and path.stat().st_size > 1000, f"missing plot {png}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_cluster_bench_in_miniature_produces_every_figure(tmp_path, monkeypatch):
+    """bench/cluster_bench.py with one failover, one throughput run and a 2 MB move: each figure is
+    produced and plausible; nothing about speed is asserted."""
+    monkeypatch.setenv("KRAIT_BROKER_BIN", str(binary_path("KRAIT_BROKER_BIN", "krait-broker")))
+    monkeypatch.setenv("KRAIT_CLI_BIN", str(binary_path("KRAIT_CLI_BIN", "krait")))
+    import cluster_bench as bench_cluster
+    out = tmp_path / "cluster.json"
+    assert bench_cluster.main(["--records", "20000", "--runs", "1", "--failovers", "1",
+                               "--move-mb", "2", "--throttle", "2000000", "--out", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert 0 < figures["failover"]["median_s"] < 60
+    assert figures["throughput"]["ratio"] > 0
+    free, throttled = figures["reassignment"]
+    assert free["mb_per_s"] > 0 and throttled["mb_per_s"] > 0
+    assert throttled["p99_during_ms"] > 0

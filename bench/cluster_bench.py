@@ -12,7 +12,7 @@
   producer before and during the move.
 
 Prints a JSON document and a short table. Usage:
-  bench/cluster.py [--records 300000] [--runs 3] [--failovers 5] [--move-mb 50]
+  bench/cluster_bench.py [--records 300000] [--runs 3] [--failovers 5] [--move-mb 50]
 """
 from __future__ import annotations
 
