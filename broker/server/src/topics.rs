@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use krait_controller::{BrokerId, ClusterImage, TopicImage};
+use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_replication::{PartitionReplica, ReplicaManager};
 use krait_storage::{PartitionLog, PartitionRecord, StorageError, Store, TopicRecord};
 use tokio::sync::watch;
@@ -42,11 +43,15 @@ impl Partition {
         self.replica.log()
     }
 
-    /// The leader epoch when this broker leads the partition, else `None`.
-    pub fn leader_epoch(&self) -> Option<i32> {
-        match self.replica.role() {
-            krait_replication::Role::Leader { epoch } => Some(epoch),
-            _ => None,
+    /// The leader epoch, when this broker leads the partition at the epoch a client asks for
+    /// (`requested` -1: any): else NOT_LEADER_OR_FOLLOWER, or the epoch check's error.
+    pub fn lead_epoch(&self, requested: i32) -> Result<i32, ResponseError> {
+        let krait_replication::Role::Leader { epoch } = self.replica.role() else {
+            return Err(ResponseError::NotLeaderOrFollower);
+        };
+        match crate::broker::check_leader_epoch(requested, epoch) {
+            Some(error) => Err(error),
+            None => Ok(epoch),
         }
     }
 

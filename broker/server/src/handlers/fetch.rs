@@ -20,7 +20,7 @@ use krait_storage::StorageError;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::broker::{Broker, check_leader_epoch};
+use crate::broker::Broker;
 use crate::topics::{Partition, Topic};
 
 /// Consumers (isolation READ_COMMITTED) expect a list of aborted transactions, even if empty.
@@ -133,11 +133,7 @@ fn read_one(target: &Target, isolation_level: i8, max_bytes: usize) -> Partition
         data.error_code = ResponseError::UnknownTopicOrPartition.code();
         return data;
     };
-    let Some(epoch) = partition.leader_epoch() else {
-        data.error_code = ResponseError::NotLeaderOrFollower.code();
-        return data;
-    };
-    if let Some(error) = check_leader_epoch(target.request.current_leader_epoch, epoch) {
+    if let Err(error) = partition.lead_epoch(target.request.current_leader_epoch) {
         data.error_code = error.code();
         return data;
     }

@@ -8,7 +8,7 @@ use krait_protocol::kafka_protocol::messages::list_offsets_response::{
 };
 use krait_protocol::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use crate::broker::{Broker, check_leader_epoch};
+use crate::broker::Broker;
 use crate::topics::Topic;
 
 const LATEST: i64 = -1;
@@ -47,14 +47,13 @@ fn lookup(
         r.error_code = ResponseError::UnknownTopicOrPartition.code();
         return r;
     };
-    let Some(epoch) = partition.leader_epoch() else {
-        r.error_code = ResponseError::NotLeaderOrFollower.code();
-        return r;
+    let epoch = match partition.lead_epoch(p.current_leader_epoch) {
+        Ok(epoch) => epoch,
+        Err(error) => {
+            r.error_code = error.code();
+            return r;
+        }
     };
-    if let Some(error) = check_leader_epoch(p.current_leader_epoch, epoch) {
-        r.error_code = error.code();
-        return r;
-    }
     if version >= 4 {
         r.leader_epoch = epoch;
     }

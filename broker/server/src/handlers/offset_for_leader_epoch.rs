@@ -11,7 +11,7 @@ use krait_protocol::kafka_protocol::messages::{
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
 
-use crate::broker::{Broker, check_leader_epoch};
+use crate::broker::Broker;
 use crate::topics::Topic;
 
 pub async fn handle(
@@ -43,11 +43,7 @@ fn end_offset(topic: Option<&Topic>, p: &OffsetForLeaderPartition) -> EpochEndOf
         r.error_code = ResponseError::UnknownTopicOrPartition.code();
         return r;
     };
-    let Some(epoch) = partition.leader_epoch() else {
-        r.error_code = ResponseError::NotLeaderOrFollower.code();
-        return r;
-    };
-    if let Some(error) = check_leader_epoch(p.current_leader_epoch, epoch) {
+    if let Err(error) = partition.lead_epoch(p.current_leader_epoch) {
         r.error_code = error.code();
         return r;
     }
