@@ -17,7 +17,7 @@ mod store;
 
 pub use catalog::{PartitionRecord, TopicRecord};
 pub use error::{Result, StorageError};
-pub use groups::{CommittedOffset, GroupOffsets, StoredGroup};
+pub use groups::StoredGroup;
 pub use keys::{log_end_key, log_key, parse_log_key};
 pub use log::{AppendInfo, AppendOptions, LogOffsets, PartitionLog, ReadResult};
 pub use store::{CF_RAFT_LOG, CF_RAFT_STATE, Store, StoreOptions};

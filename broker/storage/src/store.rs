@@ -18,7 +18,8 @@ pub(crate) const CF_LOG_STATE: &str = "log_state";
 pub(crate) const CF_TIME_INDEX: &str = "time_index";
 /// Idempotent producer state, keyed by (log id, producer id).
 pub(crate) const CF_PRODUCERS: &str = "producers";
-/// Committed offsets, keyed by (group, topic, partition).
+/// Committed offsets of single-broker releases. No longer written (offsets are records of the
+/// metadata log); still opened, because RocksDB must open every column family a database has.
 pub(crate) const CF_GROUP_OFFSETS: &str = "group_offsets";
 /// Consumer group metadata, keyed by group id.
 pub(crate) const CF_GROUPS: &str = "groups";

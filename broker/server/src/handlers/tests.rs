@@ -962,8 +962,12 @@ async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
         r.encode(&mut buf, v)
             .unwrap_or_else(|e| panic!("LeaveGroup v{v}: {e}"));
     }
+    assert!(
+        !b.committed_offsets("g").is_empty(),
+        "the group's commit is replicated"
+    );
     let deleted = super::delete_groups::handle(&b, 2, delete).await;
     assert_eq!(deleted.results[0].error_code, 0);
     encodes_at_every_version(ApiKey::DeleteGroups, &deleted);
-    assert!(b.store.fetch_offsets("g").unwrap().is_empty());
+    assert!(b.committed_offsets("g").is_empty());
 }
