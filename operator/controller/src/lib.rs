@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod conditions;
 pub mod context;
 pub mod crdgen;
+pub mod crdref;
 pub mod http;
 pub mod kafka;
 pub mod leader;

@@ -1,4 +1,5 @@
-//! The `krait-operator` binary: `crd` prints the CRDs, `run` runs the controllers.
+//! The `krait-operator` binary: `crd` prints the CRDs, `crd-reference` their field reference,
+//! `run` runs the controllers.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +24,12 @@ enum Command {
     Crd {
         #[arg(long)]
         out_dir: Option<PathBuf>,
+    },
+    /// Print the CRDs' field reference as Markdown (or write it to --out), as kept in
+    /// docs/crd-reference.md.
+    CrdReference {
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Run the KafkaCluster and KafkaTopic controllers.
     Run(RunArgs),
@@ -79,6 +86,7 @@ struct RunArgs {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crd { out_dir } => print_crds(out_dir),
+        Command::CrdReference { out } => print_crd_reference(out),
         Command::Run(args) => run_operator(args),
     }
 }
@@ -97,6 +105,16 @@ fn print_crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
             let docs: Vec<String> = crds.into_iter().map(|(_, y)| y).collect();
             print!("{}", docs.join("---\n"));
         }
+    }
+    Ok(())
+}
+
+fn print_crd_reference(out: Option<PathBuf>) -> anyhow::Result<()> {
+    let reference = krait_operator::crdref::all().context("rendering the CRD reference")?;
+    match out {
+        Some(path) => std::fs::write(&path, reference)
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => print!("{reference}"),
     }
     Ok(())
 }

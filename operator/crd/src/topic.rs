@@ -93,7 +93,7 @@ pub struct KafkaTopicStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
-    /// `Ready` (with reasons such as `Created`, `PartitionShrinkRefused`, `TopicNameConflict`).
+    /// `Ready` (with reasons such as `Synced`, `PartitionShrinkRefused`, `TopicNameConflict`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 
