@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# End-to-end test on a kind cluster: builds the broker and operator images from docker/, loads
+# them into kind, installs the Helm chart, applies examples/ (the broker image set to the one
+# just built, resources and volumes shrunk to fit one kind node), waits for the cluster and its
+# topics to be Ready, produces and consumes records through the `krait` CLI in a broker pod, scales
+# 3 -> 4 -> 3, and deletes the kind cluster on exit.
+#
+# Needs kind, kubectl, helm and docker; without one of them it prints SKIP and exits 0.
+#
+# Environment:
+#   KIND_CLUSTER      kind cluster name (default krait-e2e); an existing one is reused (and
+#                     deleted at the end like a new one, unless KEEP=1)
+#   KIND_NODE_IMAGE   kind node image (default: kind's own)
+#   KEEP=1            leave the kind cluster running at the end
+#   RECORDS           records to produce and consume (default 1000)
+#   BASE_IMAGE        base of both images (the Dockerfiles' default: debian:bookworm-slim); its
+#                     glibc must be at least the build host's
+#   KRAIT_E2E_SCALE=0 skip the 3 -> 4 -> 3 scaling step
+#   WAIT_SECONDS      bound of each wait for Ready (default 600)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+missing=()
+for tool in kind kubectl helm docker; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "SKIP: kind e2e needs kind, kubectl, helm and docker; missing: ${missing[*]}"
+  exit 0
+fi
+
+CLUSTER="${KIND_CLUSTER:-krait-e2e}"
+RECORDS="${RECORDS:-1000}"
+WAIT_SECONDS="${WAIT_SECONDS:-600}"
+TAG=e2e
+BROKER_IMAGE="ghcr.io/krait-dev/krait-broker:$TAG"
+OPERATOR_IMAGE="ghcr.io/krait-dev/krait-operator:$TAG"
+NS=kafka                  # the namespace of examples/
+OPERATOR_NS=krait-system
+NAME=main                 # the KafkaCluster of examples/kafkacluster.yaml
+TOPIC=orders              # a topic of examples/kafkatopics.yaml (replication factor 3)
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/krait/target}"
+
+# A kubeconfig of our own: the user's current context is never touched.
+WORK="$(mktemp -d)"
+export KUBECONFIG="$WORK/kubeconfig"
+
+step() { printf '\n==== %s (%s)\n' "$*" "$(date -u +%H:%M:%S)"; }
+# One request, bounded. Commands that wait (wait, delete) are bounded by their own --timeout
+# instead: --request-timeout would cut their watches short.
+k() { kubectl --request-timeout=30s "$@"; }
+kw() { kubectl "$@"; }
+# The records produced: record-1, record-2, ...
+records() { seq 1 "$RECORDS" | sed 's/^/record-/'; }
+
+diagnostics() {
+  step "diagnostics"
+  k get kafkaclusters,kafkatopics,statefulsets,pods,pvc,services -n "$NS" -o wide || true
+  k describe kafkacluster "$NAME" -n "$NS" || true
+  k logs -n "$OPERATOR_NS" deployment/krait-operator --tail=200 || true
+  for pod in $(k get pods -n "$NS" -o name 2>/dev/null); do
+    echo "--- $pod"
+    k logs -n "$NS" "$pod" --tail=50 || true
+  done
+}
+
+cleanup() {
+  local status=$?
+  if [ "$status" -ne 0 ]; then diagnostics; fi
+  if [ "${KEEP:-0}" = 1 ]; then
+    echo "KEEP=1: kind cluster $CLUSTER is still running (kubeconfig: kind get kubeconfig --name $CLUSTER)"
+  else
+    timeout 300 kind delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+
+create_cluster() {
+  step "kind cluster $CLUSTER"
+  if kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+    kind get kubeconfig --name "$CLUSTER" >"$KUBECONFIG"
+  else
+    local image=()
+    [ -n "${KIND_NODE_IMAGE:-}" ] && image=(--image "$KIND_NODE_IMAGE")
+    kind create cluster --name "$CLUSTER" ${image[@]+"${image[@]}"} --wait 180s
+  fi
+  k get nodes -o wide
+}
+
+build_images() {
+  step "build binaries and images"
+  cargo build --release --locked -p krait-server -p krait-cli -p krait-operator
+  local context="$WORK/image"
+  mkdir -p "$context/bin"
+  cp "$CARGO_TARGET_DIR"/release/{krait-broker,krait,krait-operator} "$context/bin/"
+  local base=()
+  [ -n "${BASE_IMAGE:-}" ] && base=(--build-arg "BASE_IMAGE=$BASE_IMAGE")
+  docker build -f docker/broker.Dockerfile --build-arg BIN_DIR=bin ${base[@]+"${base[@]}"} \
+    -t "$BROKER_IMAGE" "$context"
+  docker build -f docker/operator.Dockerfile --build-arg BIN_DIR=bin ${base[@]+"${base[@]}"} \
+    -t "$OPERATOR_IMAGE" "$context"
+  timeout 600 kind load docker-image --name "$CLUSTER" "$BROKER_IMAGE" "$OPERATOR_IMAGE"
+}
+
+install_operator() {
+  step "helm install the operator"
+  # The chart makes a Role in each watched namespace, so the namespace comes first.
+  k create namespace "$NS" --dry-run=client -o yaml | k apply -f -
+  helm upgrade --install krait-operator charts/krait-operator \
+    --namespace "$OPERATOR_NS" --create-namespace \
+    --set image.tag="$TAG" --set image.pullPolicy=IfNotPresent \
+    --set "watchNamespaces={$NS}" \
+    --wait --timeout 5m
+  kw wait --for=condition=Established crd/kafkaclusters.krait.dev crd/kafkatopics.krait.dev \
+    --timeout=60s
+}
+
+apply_examples() {
+  step "apply examples/"
+  # The example asks for 50Gi volumes, 1 CPU per broker and zone spreading; one kind node has
+  # neither zones nor that much to give.
+  local patch
+  patch="{\"spec\":{\"image\":\"$BROKER_IMAGE\",\"resources\":null,\"rack\":null,\"storage\":{\"size\":\"1Gi\"}}}"
+  k patch --local -f examples/kafkacluster.yaml --type=merge -p "$patch" -o yaml | k apply -f -
+  k apply -f examples/kafkatopics.yaml
+}
+
+# Waits until the operator has seen the cluster's current generation and says Ready with
+# `replicas` brokers ready.
+wait_cluster_ready() {
+  local replicas=$1 generation
+  generation="$(k get kafkacluster "$NAME" -n "$NS" -o jsonpath='{.metadata.generation}')"
+  kw wait kafkacluster/"$NAME" -n "$NS" --timeout="${WAIT_SECONDS}s" \
+    --for=jsonpath='{.status.observedGeneration}'="$generation"
+  kw wait kafkacluster/"$NAME" -n "$NS" --timeout="${WAIT_SECONDS}s" --for=condition=Ready
+  kw wait kafkacluster/"$NAME" -n "$NS" --timeout=60s \
+    --for=jsonpath='{.status.readyBrokers}'="$replicas"
+  k get kafkacluster "$NAME" -n "$NS" -o wide
+}
+
+# Runs the krait CLI in a broker pod, bounded: a hung exec must not hang the job.
+krait_in() {
+  local pod=$1
+  shift
+  timeout 300 kubectl exec -i -n "$NS" "$pod" -- \
+    krait --bootstrap-server localhost:9092 --timeout-ms 60000 "$@"
+}
+
+produce() {
+  step "produce $RECORDS records to $TOPIC through $NAME-0"
+  local report
+  if ! report="$(records | krait_in "$NAME-0" produce "$TOPIC" --acks all 2>&1)"; then
+    echo "$report"
+    echo "FAIL: krait produce failed"
+    return 1
+  fi
+  echo "$report"
+  grep -qx "Produced $RECORDS records." <<<"$report" || {
+    echo "FAIL: expected 'Produced $RECORDS records.'"
+    return 1
+  }
+}
+
+# Consumes the whole topic through `pod` and checks every produced record is there, once.
+consume_and_check() {
+  local pod=$1 out="$WORK/consumed"
+  step "consume $TOPIC from the beginning through $pod"
+  krait_in "$pod" consume "$TOPIC" --from-beginning --max-messages "$RECORDS" </dev/null >"$out"
+  local got distinct
+  got="$(wc -l <"$out")"
+  distinct="$(sort -u "$out" | wc -l)"
+  echo "produced $RECORDS, consumed $got, distinct $distinct"
+  if ! diff -q <(records | sort) <(sort -u "$out") >/dev/null; then
+    echo "FAIL: the consumed records are not the produced ones"
+    return 1
+  fi
+  [ "$got" -eq "$RECORDS" ] || { echo "FAIL: $got records consumed, want $RECORDS"; return 1; }
+}
+
+scale_to() {
+  step "scale $NAME to $1 brokers"
+  k patch kafkacluster "$NAME" -n "$NS" --type=merge -p "{\"spec\":{\"replicas\":$1}}"
+  wait_cluster_ready "$1"
+}
+
+main() {
+  create_cluster
+  build_images
+  install_operator
+  apply_examples
+  step "wait for the cluster and its topics"
+  wait_cluster_ready 3
+  kw wait kafkatopic --all -n "$NS" --timeout="${WAIT_SECONDS}s" --for=condition=Ready
+  k get kafkatopics -n "$NS"
+  krait_in "$NAME-0" topic list </dev/null
+  produce
+  consume_and_check "$NAME-1"
+  if [ "${KRAIT_E2E_SCALE:-1}" != 0 ]; then
+    # Needs issue 6 (brokers joining and leaving the metadata quorum, partitions moved off a
+    # broker before it goes): until then brokers formed with 3 voters refuse a list of 4.
+    scale_to 4
+    scale_to 3
+    consume_and_check "$NAME-2"
+  fi
+  step "delete the examples"
+  # orders has deletionPolicy: Delete, so its finalizer deletes the Kafka topic first.
+  kw delete -f examples/kafkatopics.yaml --timeout=120s
+  kw delete kafkacluster "$NAME" -n "$NS" --timeout=120s
+  step "PASS: kind e2e ($RECORDS records produced and consumed)"
+}
+
+main "$@"
