@@ -4,6 +4,8 @@
 pub mod build;
 pub mod drift;
 pub mod reconcile;
+pub mod roll;
+pub mod scale;
 pub mod status;
 pub mod validate;
 
