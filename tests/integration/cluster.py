@@ -239,22 +239,45 @@ class ClusterNode:
 # ---------------------------------------------------------------- the cluster
 
 class Cluster:
-    """N voters started together; ids 1..N."""
+    """N brokers started together, ids 1..N: the first `voters` (default all) vote in the
+    metadata quorum, the others are observers."""
 
     def __init__(self, broker_factory: Callable[..., Broker], size: int,
-                 settings: ClusterSettings = ClusterSettings(), placement: Optional[Placement] = None):
+                 settings: ClusterSettings = ClusterSettings(), placement: Optional[Placement] = None,
+                 voters: Optional[int] = None):
         self.settings = settings
         self.placement = placement or Loopback()
-        ids = range(1, size + 1)
+        self.broker_factory = broker_factory
         place = self.placement
-        voters = ",".join(f"{i}@{place.cluster_host(i)}:{place.cluster_port(i)}" for i in ids)
+        self.voter_list = ",".join(f"{i}@{place.cluster_host(i)}:{place.cluster_port(i)}"
+                                   for i in range(1, (voters or size) + 1))
         self.nodes: dict[int, ClusterNode] = {}
-        for i in ids:
-            args = ["--node-id", str(i), "--cluster-listen", f"{place.cluster_host(i)}:{place.cluster_port(i)}",
-                    "--voters", voters, "--rack", f"rack{i}", *settings.args()]
-            broker = broker_factory(args=args, start=False, host=place.host(i), port=place.kafka_port(i),
-                                    command_prefix=place.command_prefix(i))
-            self.nodes[i] = ClusterNode(i, broker)
+        for i in range(1, size + 1):
+            self.nodes[i] = self._node(i)
+
+    def _node(self, i: int) -> ClusterNode:
+        place = self.placement
+        address = f"{place.cluster_host(i)}:{place.cluster_port(i)}"
+        args = ["--node-id", str(i), "--cluster-listen", address, "--cluster-advertise", address,
+                "--voters", self.voter_list, "--rack", f"rack{i}", *self.settings.args()]
+        broker = self.broker_factory(args=args, start=False, host=place.host(i), port=place.kafka_port(i),
+                                     command_prefix=place.command_prefix(i))
+        return ClusterNode(i, broker)
+
+    def add_broker(self, timeout: float = START_TIMEOUT_S) -> int:
+        """Starts one more broker (an observer, with the next id) and waits until every broker
+        lists it; returns its id."""
+        i = max(self.nodes) + 1
+        self.nodes[i] = self._node(i)
+        self.nodes[i].spawn()
+        self.wait_for(lambda views: i in views and all(i in v.brokers for v in views.values()),
+                      timeout, f"new broker {i} to register")
+        return i
+
+    def remove_node(self, node_id: int) -> None:
+        """Forgets a stopped broker: it is no longer asked or expected."""
+        node = self.nodes.pop(node_id)
+        assert not node.broker.alive(), f"{node} is still running"
 
     # -- lifecycle
 

@@ -1,8 +1,10 @@
 //! `krait cluster status`: the brokers, the controller, and which partitions are
 //! under-replicated, offline or missing replicas. The health summary is a pure function of
-//! the Metadata answer.
+//! the Metadata answer. `krait cluster unregister-broker`: forget a broker that left for good.
 
+use anyhow::bail;
 use clap::Subcommand;
+use kafka_protocol::messages::{BrokerId, UnregisterBrokerRequest};
 use serde::Serialize;
 
 use crate::admin::{Admin, BrokerInfo, PartitionState, TopicState};
@@ -13,12 +15,33 @@ use crate::output::{Table, print};
 pub enum ClusterCommand {
     /// Brokers, the controller, and under-replicated and offline partitions.
     Status,
+    /// Forget a broker that has left for good: it must be stopped (fenced) and hold no
+    /// replica (move them off first). Voters of the metadata quorum cannot be unregistered.
+    UnregisterBroker {
+        /// The broker's id.
+        id: i32,
+    },
 }
 
 pub fn run(g: &Global, command: ClusterCommand) -> anyhow::Result<()> {
     match command {
         ClusterCommand::Status => status(g),
+        ClusterCommand::UnregisterBroker { id } => unregister(g, id),
     }
+}
+
+fn unregister(g: &Global, id: i32) -> anyhow::Result<()> {
+    let mut admin = Admin::connect(g)?;
+    let request = UnregisterBrokerRequest::default().with_broker_id(BrokerId(id));
+    let response = admin.call_controller(&request, 0..=0, |r| r.error_code)?;
+    if response.error_code != 0 {
+        bail!(
+            "unregistering broker {id}: {}",
+            crate::wire::error_text(response.error_code, response.error_message.as_ref())
+        );
+    }
+    println!("broker {id} unregistered");
+    Ok(())
 }
 
 /// What is wrong with the cluster's partitions, if anything.

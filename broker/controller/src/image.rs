@@ -139,6 +139,10 @@ pub enum MetadataRecord {
     UnfenceBroker {
         id: BrokerId,
     },
+    /// Forgets a fenced broker that holds no replica (a scale-down's last step).
+    UnregisterBroker {
+        id: BrokerId,
+    },
     CreateTopic {
         name: String,
         id: Uuid,
@@ -211,6 +215,16 @@ pub enum ApplyError {
     },
     #[error("invalid assignment for {topic}: {reason}")]
     InvalidAssignment { topic: String, reason: String },
+    #[error("broker {0} is alive: stop it before unregistering it")]
+    BrokerAlive(BrokerId),
+    #[error(
+        "broker {broker} still holds replicas of {partitions} partitions, e.g. {example}: move them first"
+    )]
+    BrokerInUse {
+        broker: BrokerId,
+        partitions: usize,
+        example: String,
+    },
 }
 
 /// The whole cluster as the metadata log describes it.
@@ -253,6 +267,7 @@ impl ClusterImage {
             }
             MetadataRecord::FenceBroker { id } => self.set_fenced(*id, true),
             MetadataRecord::UnfenceBroker { id } => self.set_fenced(*id, false),
+            MetadataRecord::UnregisterBroker { id } => self.unregister_broker(*id),
             MetadataRecord::CreateTopic {
                 name,
                 id,
@@ -363,6 +378,41 @@ impl ClusterImage {
                 Ok(())
             }
         }
+    }
+
+    /// The partitions with a replica on `broker` (current, being added or being removed).
+    pub fn partitions_on(&self, broker: BrokerId) -> Vec<(String, i32)> {
+        self.topics
+            .iter()
+            .flat_map(|(name, topic)| {
+                topic
+                    .partitions
+                    .iter()
+                    .enumerate()
+                    .filter_map(move |(i, p)| {
+                        (p.replicas.contains(&broker) || p.adding.contains(&broker))
+                            .then(|| (name.clone(), i as i32))
+                    })
+            })
+            .collect()
+    }
+
+    fn unregister_broker(&mut self, id: BrokerId) -> Result<(), ApplyError> {
+        let broker = self.brokers.get(&id).ok_or(ApplyError::UnknownBroker(id))?;
+        if !broker.fenced {
+            return Err(ApplyError::BrokerAlive(id));
+        }
+        let on = self.partitions_on(id);
+        if let Some((topic, partition)) = on.first() {
+            return Err(ApplyError::BrokerInUse {
+                broker: id,
+                partitions: on.len(),
+                example: format!("{topic}-{partition}"),
+            });
+        }
+        self.brokers.remove(&id);
+        self.broker_configs.remove(&id.to_string());
+        Ok(())
     }
 
     fn set_fenced(&mut self, id: BrokerId, fenced: bool) -> Result<(), ApplyError> {
@@ -720,6 +770,32 @@ pub(crate) mod tests {
         image.apply(&set("2", &[])).unwrap();
         assert_eq!(image.broker_config(2, "rate"), Some("100"));
         assert!(!image.broker_configs.contains_key("2"));
+    }
+
+    #[test]
+    fn only_a_fenced_broker_with_no_replica_can_be_unregistered() {
+        let mut image = image_with(&[1, 2, 3, 4], &[&[1, 2, 3]]);
+        let unregister = |id| MetadataRecord::UnregisterBroker { id };
+        assert_eq!(image.apply(&unregister(4)), Err(ApplyError::BrokerAlive(4)));
+        image.apply(&MetadataRecord::FenceBroker { id: 3 }).unwrap();
+        let before = image.clone();
+        assert_eq!(
+            image.apply(&unregister(3)),
+            Err(ApplyError::BrokerInUse {
+                broker: 3,
+                partitions: 1,
+                example: "t-0".into()
+            })
+        );
+        assert_eq!(image, before);
+        image.apply(&MetadataRecord::FenceBroker { id: 4 }).unwrap();
+        image.apply(&unregister(4)).unwrap();
+        assert!(!image.brokers.contains_key(&4));
+        assert_eq!(
+            image.apply(&unregister(4)),
+            Err(ApplyError::UnknownBroker(4))
+        );
+        assert_eq!(image.partitions_on(3), vec![("t".to_string(), 0)]);
     }
 
     #[test]

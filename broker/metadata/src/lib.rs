@@ -30,5 +30,7 @@ pub mod proto {
 }
 
 pub use kv::{KvError, MemKv, RaftKv};
-pub use quorum::{MetadataQuorum, ProposeError, QuorumConfig, QuorumError, RaftMetrics};
+pub use quorum::{
+    Membership, MetadataQuorum, ProposeError, QuorumConfig, QuorumError, RaftMetrics,
+};
 pub use service::{RaftService, ServerHandle};

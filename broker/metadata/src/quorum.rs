@@ -27,10 +27,10 @@ use crate::types::{NodeId, Proposal, Raft, broker_id, node_id};
 /// openraft's metrics of one node (node ids are broker ids as `u64`).
 pub type RaftMetrics = openraft::RaftMetrics<NodeId, BasicNode>;
 
-/// How one node of the metadata quorum runs. Every voter gets the same `voters`.
+/// How one node of the metadata quorum runs. Every broker gets the same `voters`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumConfig {
-    /// This broker's id; must be one of `voters`.
+    /// This broker's id: one of `voters`, or an observer that receives the log without voting.
     pub node_id: BrokerId,
     /// Every voter's broker id and the `host:port` of its cluster gRPC listener.
     pub voters: BTreeMap<BrokerId, String>,
@@ -80,13 +80,8 @@ impl QuorumConfig {
 
     /// The voters as Raft members; every broker id must be a valid node id.
     fn members(&self) -> Result<BTreeMap<NodeId, BasicNode>, QuorumError> {
-        if !self.voters.contains_key(&self.node_id) {
-            return Err(QuorumError::Config(format!(
-                "node {} is not one of the voters {:?}",
-                self.node_id,
-                self.voters.keys().collect::<Vec<_>>()
-            )));
-        }
+        node_id(self.node_id)
+            .ok_or_else(|| QuorumError::Config(format!("negative node id {}", self.node_id)))?;
         self.voters
             .iter()
             .map(|(id, addr)| {
@@ -95,6 +90,12 @@ impl QuorumConfig {
                 Ok((node, BasicNode::new(addr)))
             })
             .collect()
+    }
+
+    /// Whether this node votes; otherwise it is an observer (a Raft learner) that the
+    /// controller adds when it first heartbeats.
+    pub fn is_voter(&self) -> bool {
+        self.voters.contains_key(&self.node_id)
     }
 }
 
@@ -130,6 +131,15 @@ pub enum ProposeError {
     ShutDown,
     #[error("the metadata quorum stopped: {0}")]
     Fatal(String),
+}
+
+/// Who takes part in the metadata quorum.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Membership {
+    /// Brokers that vote; fixed when the cluster forms.
+    pub voters: BTreeSet<BrokerId>,
+    /// Brokers that receive the log without voting (openraft learners).
+    pub observers: BTreeSet<BrokerId>,
 }
 
 /// One node of the metadata quorum. Cloning shares it.
@@ -182,7 +192,7 @@ impl MetadataQuorum {
         )
         .await
         .map_err(|e| QuorumError::Start(e.to_string()))?;
-        form_cluster_once(&raft, node_id, members).await?;
+        form_cluster_once(&raft, node_id, members, config.is_voter()).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 node_id,
@@ -241,6 +251,76 @@ impl MetadataQuorum {
         metrics.state == ServerState::Leader && metrics.current_leader == Some(self.inner.node_id)
     }
 
+    /// The voters and the observers (learners) of the applied membership.
+    pub fn membership(&self) -> Membership {
+        let metrics = self.inner.raft.metrics();
+        let metrics = metrics.borrow();
+        let config = metrics.membership_config.membership();
+        let voters: BTreeSet<BrokerId> = config.voter_ids().map(broker_id).collect();
+        let observers = config
+            .learner_ids()
+            .map(broker_id)
+            .filter(|id| !voters.contains(id))
+            .collect();
+        Membership { voters, observers }
+    }
+
+    /// Adds broker `id` as an observer reached at `address`, on the leader: it receives the log
+    /// but never votes. Returns once the membership change is committed, not when the observer
+    /// has caught up. Adding a member again is a no-op.
+    pub async fn add_observer(&self, id: BrokerId, address: &str) -> Result<(), ProposeError> {
+        let Some(node) = node_id(id) else {
+            return Err(ProposeError::Fatal(format!("negative broker id {id}")));
+        };
+        let membership = self.membership();
+        if membership.voters.contains(&id) || membership.observers.contains(&id) {
+            return Ok(());
+        }
+        let add = self
+            .inner
+            .raft
+            .add_learner(node, BasicNode::new(address), false);
+        self.membership_outcome(add).await
+    }
+
+    /// Removes observer `id` from the membership, on the leader. Voters are never removed.
+    pub async fn remove_observer(&self, id: BrokerId) -> Result<(), ProposeError> {
+        let Some(node) = node_id(id) else {
+            return Ok(());
+        };
+        if !self.membership().observers.contains(&id) {
+            return Ok(());
+        }
+        let remove = self.inner.raft.change_membership(
+            openraft::ChangeMembers::RemoveNodes(BTreeSet::from([node])),
+            false,
+        );
+        self.membership_outcome(remove).await
+    }
+
+    async fn membership_outcome<T>(
+        &self,
+        change: impl std::future::Future<
+            Output = Result<T, RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>>,
+        >,
+    ) -> Result<(), ProposeError> {
+        let timeout = self.inner.propose_timeout;
+        match tokio::time::timeout(timeout, change).await {
+            Err(_) => Err(ProposeError::Timeout(timeout)),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
+                Err(ProposeError::NotLeader {
+                    leader: forward.leader_id.map(broker_id),
+                })
+            }
+            Ok(Err(RaftError::APIError(e))) => Err(ProposeError::Fatal(e.to_string())),
+            Ok(Err(RaftError::Fatal(openraft::error::Fatal::Stopped))) => {
+                Err(ProposeError::ShutDown)
+            }
+            Ok(Err(RaftError::Fatal(e))) => Err(ProposeError::Fatal(e.to_string())),
+        }
+    }
+
     /// openraft's view of this node (state, term, log, applied, snapshot, replication), for
     /// observability and for waiting on conditions in tests.
     pub fn raft_metrics(&self) -> watch::Receiver<RaftMetrics> {
@@ -288,11 +368,14 @@ impl MetadataQuorum {
 }
 
 /// Forms the cluster if this node has never been part of one. A restarted node (its log holds a
-/// membership) is already initialized and skips this, so the cluster forms exactly once.
+/// membership) is already initialized and skips this, so the cluster forms exactly once. An
+/// observer never forms the cluster: it waits, uninitialized, until the controller adds it as a
+/// learner and replicates the log to it.
 async fn form_cluster_once(
     raft: &Raft,
     node_id: NodeId,
     members: BTreeMap<NodeId, BasicNode>,
+    voter: bool,
 ) -> Result<(), QuorumError> {
     let initialized = raft
         .is_initialized()
@@ -315,6 +398,13 @@ async fn form_cluster_once(
             )));
         }
         tracing::info!(node_id, "metadata quorum resumes from its log");
+        return Ok(());
+    }
+    if !voter {
+        tracing::info!(
+            node_id,
+            "observer: waiting for the controller to add this broker"
+        );
         return Ok(());
     }
     let voters: BTreeSet<NodeId> = members.keys().copied().collect();

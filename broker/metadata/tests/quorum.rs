@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use krait_controller::{ApplyError, ClusterImage, MetadataRecord, PartitionChange};
-use krait_metadata::{ProposeError, QuorumConfig};
+use krait_metadata::{Membership, ProposeError, QuorumConfig};
 use rand::seq::SliceRandom;
 use support::{Cluster, create_topic, register, topics, within};
 
@@ -302,13 +302,88 @@ async fn a_partitioned_leader_cannot_commit_while_the_majority_moves_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_node_that_is_not_a_voter_is_refused_at_start() {
+async fn a_node_outside_the_voters_starts_as_an_observer_and_forms_nothing() {
     let store = std::sync::Arc::new(krait_metadata::MemKv::new());
     let voters = BTreeMap::from([(1, "127.0.0.1:1".to_string())]);
-    let err = krait_metadata::MetadataQuorum::start(QuorumConfig::new(2, voters), store)
+    let config = QuorumConfig::new(2, voters);
+    assert!(!config.is_voter());
+    let quorum = krait_metadata::MetadataQuorum::start(config, store)
         .await
-        .unwrap_err();
-    assert!(err.to_string().contains("not one of the voters"), "{err}");
+        .unwrap();
+    assert_eq!(quorum.leader(), None);
+    assert_eq!(quorum.membership(), Membership::default());
+    quorum.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_added_by_the_leader_receives_the_log_across_restarts_and_never_votes() {
+    let mut cluster = three_started_in_shuffled_order().await;
+    let address = cluster.add_observer(4).await;
+    cluster.start(4).await;
+    let leader = cluster.agreed_leader(&[1, 2, 3]).await;
+    let setup = vec![register(1), create_topic("a", &[1])];
+    cluster.quorum(leader).propose(setup).await.unwrap();
+
+    // Only the leader adds members; adding again changes nothing.
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    assert!(matches!(
+        cluster.quorum(follower).add_observer(4, &address).await,
+        Err(ProposeError::NotLeader { .. })
+    ));
+    within(
+        "add_observer",
+        cluster.quorum(leader).add_observer(4, &address),
+    )
+    .await
+    .unwrap();
+    within(
+        "add_observer again",
+        cluster.quorum(leader).add_observer(4, &address),
+    )
+    .await
+    .unwrap();
+    cluster.images_reach(&[4], |i| topics(i) == ["a"]).await;
+    let expected = Membership {
+        voters: [1, 2, 3].into(),
+        observers: [4].into(),
+    };
+    assert_eq!(cluster.quorum(leader).membership(), expected);
+    assert_eq!(cluster.quorum(4).leader(), Some(leader));
+    assert!(matches!(
+        cluster.quorum(4).propose(vec![register(4)]).await,
+        Err(ProposeError::NotLeader { leader: Some(l) }) if l == leader
+    ));
+
+    // Restarted, it resumes from its own log and gets what it missed.
+    cluster.stop(4).await;
+    let more = vec![create_topic("b", &[1])];
+    cluster.quorum(leader).propose(more).await.unwrap();
+    cluster.start(4).await;
+    cluster
+        .images_reach(&[4], |i| topics(i) == ["a", "b"])
+        .await;
+
+    // It does not vote: with two voters down no leader is elected, observer or not.
+    let others: Vec<i32> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
+    for id in &others {
+        cluster.stop(*id).await;
+    }
+    assert!(matches!(
+        cluster
+            .quorum(leader)
+            .propose(vec![create_topic("c", &[1])])
+            .await,
+        Err(ProposeError::Timeout(_) | ProposeError::NotLeader { .. })
+    ));
+    assert!(!cluster.quorum(4).is_leader());
+    for id in &others {
+        cluster.start(*id).await;
+    }
+    let leader = cluster.agreed_leader(&[1, 2, 3]).await;
+    within("remove_observer", cluster.quorum(leader).remove_observer(4))
+        .await
+        .unwrap();
+    assert_eq!(cluster.quorum(leader).membership().observers, [].into());
 }
 
 /// Loopback figures, printed: election time of a fresh 3-voter quorum and propose latency.

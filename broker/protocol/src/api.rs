@@ -49,6 +49,7 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::AlterPartitionReassignments, 0, 1),
     api(ApiKey::ListPartitionReassignments, 0, 0),
     api(ApiKey::ElectLeaders, 0, 2),
+    api(ApiKey::UnregisterBroker, 0, 0),
 ];
 
 /// The served range for a raw API key, if the broker implements that API at all.
@@ -116,6 +117,7 @@ mod tests {
             ApiKey::AlterPartitionReassignments => AlterPartitionReassignmentsRequest::VERSIONS,
             ApiKey::ListPartitionReassignments => ListPartitionReassignmentsRequest::VERSIONS,
             ApiKey::ElectLeaders => ElectLeadersRequest::VERSIONS,
+            ApiKey::UnregisterBroker => UnregisterBrokerRequest::VERSIONS,
             other => panic!("no range for {other:?}"),
         };
         (r.min, r.max)

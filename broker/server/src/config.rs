@@ -117,8 +117,10 @@ pub struct BrokerConfig {
     #[arg(long, env = "KRAIT_CLUSTER_ADVERTISE")]
     pub cluster_advertise: Option<String>,
 
-    /// The metadata quorum's voters as ID@HOST:PORT,... (their cluster listeners). Every voter
-    /// gets the same list. Without it the broker is a cluster of one.
+    /// The metadata quorum's voters as ID@HOST:PORT,... (their cluster listeners). Every broker
+    /// gets the same list; a broker it does not name joins as an observer (it receives the
+    /// metadata log but does not vote) and needs --cluster-advertise. Without it the broker is
+    /// a cluster of one.
     #[arg(long, env = "KRAIT_VOTERS", value_delimiter = ',')]
     pub voters: Vec<String>,
 
@@ -183,8 +185,6 @@ pub enum ConfigError {
     AdvertiseRequired(SocketAddr),
     #[error("--voters entry {0:?} is not ID@HOST:PORT")]
     BadVoter(String),
-    #[error("--voters does not list this broker's --node-id {0}")]
-    NotAVoter(i32),
     #[error("--external-advertised-addresses entry {0:?} is not HOST:PORT")]
     BadExternalAddress(String),
     #[error("--external-listen needs --external-advertised-addresses with an entry for broker {0}")]
@@ -277,9 +277,6 @@ impl BrokerConfig {
         }
         if voters.is_empty() {
             return Ok(voters);
-        }
-        if !voters.contains_key(&self.node_id) {
-            return Err(ConfigError::NotAVoter(self.node_id));
         }
         if self.cluster_listen.is_none() {
             return Err(ConfigError::ClusterListenRequired);
@@ -429,7 +426,27 @@ mod tests {
             "--voters",
             "1@b1:9093",
         ]);
-        assert_eq!(not_listed.validate(), Err(ConfigError::NotAVoter(4)));
+        // A broker the voters do not list is an observer; its peers need its cluster address.
+        let validated = not_listed.validate().unwrap();
+        assert!(matches!(
+            not_listed.cluster_settings(&validated),
+            Err(ConfigError::ClusterAdvertiseRequired(_))
+        ));
+        let observer = parse(&[
+            "--node-id",
+            "4",
+            "--cluster-listen",
+            "0.0.0.0:9093",
+            "--cluster-advertise",
+            "b4:9093",
+            "--voters",
+            "1@b1:9093",
+        ]);
+        let settings = observer
+            .cluster_settings(&observer.validate().unwrap())
+            .unwrap();
+        assert_eq!(settings.cluster_address.as_deref(), Some("b4:9093"));
+        assert!(!settings.voters.contains_key(&4));
         for bad in ["x@b1:9093", "1b1:9093", "1@b1", "-1@b1:9093"] {
             let flag = format!("--voters={bad}");
             let c = parse(&["--cluster-listen", "127.0.0.1:9093", &flag]);

@@ -137,6 +137,7 @@ async fn route(broker: &Broker, peer: SocketAddr, fixed: FixedHeader, mut frame:
         ApiKey::AlterPartitionReassignments => serve!(handlers::reassignments::alter),
         ApiKey::ListPartitionReassignments => serve!(handlers::reassignments::list),
         ApiKey::ElectLeaders => serve!(handlers::reassignments::elect_leaders),
+        ApiKey::UnregisterBroker => serve!(handlers::unregister_broker::handle),
         other => {
             // The version table and this match must agree; a miss is a bug, not client input.
             warn!(api = ?other, "API advertised without a handler");

@@ -74,6 +74,24 @@ impl Cluster {
         }
     }
 
+    /// Reserves a port and a data directory for observer `id` (not a voter); returns its
+    /// address. Nothing runs yet.
+    pub async fn add_observer(&mut self, id: i32) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let node = Node {
+            quorum: None,
+            server: None,
+            listener: Some(listener),
+            addr,
+            dir: self._root.path().join(format!("broker-{id}")),
+            #[cfg(not(feature = "rocksdb"))]
+            memory: Arc::default(),
+        };
+        self.nodes.insert(id, node);
+        addr.to_string()
+    }
+
     /// Starts (or restarts) node `id` from its data directory and serves its Raft service.
     pub async fn start(&mut self, id: i32) -> MetadataQuorum {
         let mut config = QuorumConfig::new(id, self.voters.clone());

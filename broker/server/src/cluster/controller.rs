@@ -74,6 +74,7 @@ pub async fn on_heartbeat(cluster: &Cluster, registration: BrokerRegistration) -
             leader: cluster.quorum.leader(),
         };
     }
+    let (id, address) = (registration.id, registration.cluster_address.clone());
     let image = cluster.quorum.image().borrow().clone();
     let record = match image.brokers.get(&registration.id) {
         Some(known) if same_process(known, &registration) => known
@@ -97,7 +98,34 @@ pub async fn on_heartbeat(cluster: &Cluster, registration: BrokerRegistration) -
             Err(e) => tracing::debug!(error = %e, "broker registration not committed"),
         }
     }
+    // A broker the quorum does not know yet joins it as an observer, to receive the log.
+    let membership = cluster.quorum.membership();
+    if !membership.voters.contains(&id)
+        && !membership.observers.contains(&id)
+        && !address.is_empty()
+    {
+        match cluster.quorum.add_observer(id, &address).await {
+            Ok(()) => {
+                tracing::info!(broker = id, %address, "added observer to the metadata quorum")
+            }
+            Err(e) => tracing::debug!(broker = id, error = %e, "adding observer failed"),
+        }
+    }
     HeartbeatReply::Ok
+}
+
+/// Observers that were unregistered and have stopped heartbeating: the quorum stops sending
+/// them the log.
+fn departed_observers(cluster: &Cluster) -> Vec<BrokerId> {
+    let image = cluster.quorum.image().borrow().clone();
+    let timeout = cluster.settings.session_timeout;
+    cluster
+        .quorum
+        .membership()
+        .observers
+        .into_iter()
+        .filter(|id| !image.brokers.contains_key(id) && cluster.controller.expired(*id, timeout))
+        .collect()
 }
 
 /// Sends this broker's heartbeat every heartbeat interval to the controller, which acts on it,
@@ -167,6 +195,15 @@ pub async fn controller_loop(broker: Arc<Broker>) {
             );
             cluster.controller.restart(cluster.settings.session_timeout);
             leading = true;
+        }
+        for id in departed_observers(&cluster) {
+            match cluster.quorum.remove_observer(id).await {
+                Ok(()) => tracing::info!(
+                    broker = id,
+                    "removed unregistered observer from the metadata quorum"
+                ),
+                Err(e) => tracing::debug!(broker = id, error = %e, "removing observer failed"),
+            }
         }
         let records = duties(&broker, &cluster);
         if records.is_empty() {

@@ -2,9 +2,7 @@
 //! that move partitions and their leadership. Each change is computed from this broker's image
 //! by `krait-controller`'s pure functions and committed through the controller; a change made
 //! from a stale image is refused by the partition epoch and reported as a retriable error.
-//!
-//! Throttling (`leader.replication.throttled.rate`) is not implemented: the broker configs are
-//! static, and a request to set them is refused with that said.
+//! The moves are throttled by the `*.replication.throttled.rate` broker configs.
 
 use std::collections::BTreeMap;
 
