@@ -1,7 +1,7 @@
 //! `krait`: everyday Kafka jobs from the command line — topics, consumer groups, produce,
-//! consume, load tests, cluster health, partition reassignment and leader election. It speaks
-//! only the Kafka protocol (librdkafka for clients, the `kafka-protocol` codec for the admin
-//! APIs librdkafka lacks), so it works against any Kafka as well as Krait.
+//! consume, load tests, cluster health, partition reassignment and rebalancing, leader
+//! election. It speaks only the Kafka protocol (librdkafka for clients, the `kafka-protocol`
+//! codec for the admin APIs librdkafka lacks), so it works against any Kafka as well as Krait.
 
 mod admin;
 mod client;
@@ -17,6 +17,7 @@ mod perf;
 mod plan;
 mod produce;
 mod reassign;
+mod rebalance;
 mod topic;
 mod wire;
 
@@ -54,7 +55,7 @@ enum Command {
     /// Cluster health: brokers, controller, under-replicated and offline partitions.
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
-    /// Reassign partition replicas and elect leaders.
+    /// Reassign and rebalance partition replicas and elect leaders.
     #[command(subcommand)]
     Partition(partition::PartitionCommand),
 }

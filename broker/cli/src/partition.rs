@@ -1,6 +1,6 @@
-//! `krait partition`: move replicas (reassign) and elect leaders. Both go to the controller
-//! and answer per partition; this module holds the shared per-partition outcome and its
-//! rendering.
+//! `krait partition`: move replicas (reassign, or rebalance as planned) and elect leaders.
+//! All go to the controller and answer per partition; this module holds the shared
+//! per-partition outcome and its rendering.
 
 use anyhow::bail;
 use clap::Subcommand;
@@ -8,13 +8,16 @@ use serde::Serialize;
 
 use crate::client::Global;
 use crate::output::{Table, print};
-use crate::{elect, reassign};
+use crate::{elect, reassign, rebalance};
 
 #[derive(Debug, Subcommand)]
 pub enum PartitionCommand {
     /// Move partition replicas with a Kafka reassignment plan; show or cancel reassignments;
     /// set or clear the replication throttle.
     Reassign(reassign::ReassignArgs),
+    /// Plan replica moves that drain brokers outside the target, spread partitions over racks
+    /// and even out replica and leader counts; show the plan, write it, or start it.
+    Rebalance(rebalance::RebalanceArgs),
     /// Elect partition leaders: the preferred replica, or (unclean) any live replica.
     ElectLeaders(elect::ElectArgs),
 }
@@ -22,6 +25,7 @@ pub enum PartitionCommand {
 pub fn run(g: &Global, command: PartitionCommand) -> anyhow::Result<()> {
     match command {
         PartitionCommand::Reassign(a) => reassign::run(g, a),
+        PartitionCommand::Rebalance(a) => rebalance::run(g, a),
         PartitionCommand::ElectLeaders(a) => elect::run(g, &a),
     }
 }

@@ -1,5 +1,5 @@
-//! Kafka's partition reassignment plan (`kafka-reassign-partitions.sh` JSON): parsing and
-//! validation, as pure functions. A plan that passes is a `ValidatedPlan`; one that does not
+//! Kafka's partition reassignment plan (`kafka-reassign-partitions.sh` JSON): parsing,
+//! validation and writing, as pure functions. A plan that passes is a `ValidatedPlan`; one that does not
 //! gets every problem named at once, so a long plan is fixed in one pass.
 //!
 //! ```json
@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::admin::ClusterMetadata;
 
@@ -115,7 +115,7 @@ fn join(problems: &[PlanProblem]) -> String {
 }
 
 /// One partition's target replicas; the first is the preferred leader.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PlannedPartition {
     pub topic: String,
     pub partition: i32,
@@ -136,6 +136,21 @@ impl ValidatedPlan {
             out.entry(p.topic.as_str()).or_default().push(p);
         }
         out
+    }
+
+    /// The plan in Kafka's JSON format, version 1, which [`parse`] reads back.
+    pub fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct KafkaPlan<'a> {
+            version: i64,
+            partitions: &'a [PlannedPartition],
+        }
+        let plan = KafkaPlan {
+            version: 1,
+            partitions: &self.partitions,
+        };
+        // Strings, integers and lists only: serializing cannot fail.
+        serde_json::to_string_pretty(&plan).unwrap_or_default()
     }
 }
 
@@ -312,6 +327,34 @@ mod tests {
                 .collect::<Vec<_>>(),
             [1, 0]
         );
+    }
+
+    #[test]
+    fn a_written_plan_is_kafkas_format_and_parses_back_unchanged() {
+        let plan = ValidatedPlan {
+            partitions: vec![
+                PlannedPartition {
+                    topic: "orders".into(),
+                    partition: 2,
+                    replicas: vec![3, 1],
+                },
+                PlannedPartition {
+                    topic: "audit".into(),
+                    partition: 0,
+                    replicas: vec![2],
+                },
+            ],
+        };
+        let json = plan.to_json();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"version": 1, "partitions": [
+                {"topic": "orders", "partition": 2, "replicas": [3, 1]},
+                {"topic": "audit", "partition": 0, "replicas": [2]},
+            ]})
+        );
+        assert_eq!(parse(&json).unwrap(), plan);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `krait partition reassign`: start, show and cancel partition reassignments
 //! (AlterPartitionReassignments, ListPartitionReassignments), and the replication throttle
 //! Kafka's tool sets around them (dynamic broker configs through IncrementalAlterConfigs).
+//! Starting a plan and listing what is in progress are shared with `partition rebalance`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -218,21 +219,37 @@ fn execute(g: &Global, path: &Path, throttle: Option<u64>) -> anyhow::Result<()>
         return Err(PlanError::Invalid(problems))
             .with_context(|| format!("plan {}", path.display()));
     }
+    let outcomes = start(&mut admin, plan, &cluster.brokers, throttle)?;
+    report(g, &outcomes, "reassignment")
+}
+
+/// Starts every reassignment of `plan` in one AlterPartitionReassignments to the controller,
+/// after setting the replication throttle to `throttle` on `brokers` when asked. Returns one
+/// outcome per plan partition; waits for none of them to finish.
+pub fn start(
+    admin: &mut Admin,
+    plan: &ValidatedPlan,
+    brokers: &[BrokerInfo],
+    throttle: Option<u64>,
+) -> anyhow::Result<Vec<Outcome>> {
     // Refuse before any throttle is set: a throttle left behind by a reassignment that could
     // not start would slow replication for nothing.
     admin.require_on_controller::<AlterPartitionReassignmentsRequest>(0..=1)?;
     if let Some(rate) = throttle {
-        set_throttle(&admin, &cluster.brokers, Some(rate))?;
+        set_throttle(admin, brokers, Some(rate))?;
     }
-    let response = alter(&mut admin, plan, false)?;
-    let outcomes = outcomes(plan, &response, |code, message, replicas| match code {
-        0 => (
-            true,
-            format!("reassignment to {} started", id_list(replicas)),
-        ),
-        _ => (false, format!("failed: {}", error_text(code, message))),
-    });
-    report(g, &outcomes, "reassignment")
+    let response = alter(admin, plan, false)?;
+    Ok(outcomes(
+        plan,
+        &response,
+        |code, message, replicas| match code {
+            0 => (
+                true,
+                format!("reassignment to {} started", id_list(replicas)),
+            ),
+            _ => (false, format!("failed: {}", error_text(code, message))),
+        },
+    ))
 }
 
 fn cancel(g: &Global, plan: &ValidatedPlan) -> anyhow::Result<()> {
@@ -298,17 +315,18 @@ fn set_throttle(admin: &Admin, brokers: &[BrokerInfo], rate: Option<u64>) -> any
     Ok(())
 }
 
+/// A reassignment in progress, as ListPartitionReassignments reports it.
 #[derive(Debug, Serialize)]
-struct Ongoing {
-    topic: String,
-    partition: i32,
-    replicas: Vec<i32>,
-    adding: Vec<i32>,
-    removing: Vec<i32>,
+pub struct Ongoing {
+    pub topic: String,
+    pub partition: i32,
+    pub replicas: Vec<i32>,
+    pub adding: Vec<i32>,
+    pub removing: Vec<i32>,
 }
 
-fn status(g: &Global, topic: Option<&str>) -> anyhow::Result<()> {
-    let mut admin = Admin::connect(g)?;
+/// The reassignments in progress (only `topic`'s when given), sorted by topic and partition.
+pub fn in_progress(admin: &mut Admin, topic: Option<&str>) -> anyhow::Result<Vec<Ongoing>> {
     let topics = match topic {
         None => None,
         Some(name) => {
@@ -348,6 +366,12 @@ fn status(g: &Global, topic: Option<&str>) -> anyhow::Result<()> {
         })
         .collect();
     ongoing.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    Ok(ongoing)
+}
+
+fn status(g: &Global, topic: Option<&str>) -> anyhow::Result<()> {
+    let mut admin = Admin::connect(g)?;
+    let ongoing = in_progress(&mut admin, topic)?;
     print(g.output, &ongoing, |ongoing| {
         if ongoing.is_empty() {
             return "No reassignments in progress.".to_string();
