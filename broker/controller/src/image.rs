@@ -389,10 +389,10 @@ impl ClusterImage {
                     .partitions
                     .iter()
                     .enumerate()
-                    .filter_map(move |(i, p)| {
-                        (p.replicas.contains(&broker) || p.adding.contains(&broker))
-                            .then(|| (name.clone(), i as i32))
+                    .filter(move |(_, p)| {
+                        p.replicas.contains(&broker) || p.adding.contains(&broker)
                     })
+                    .map(move |(i, _)| (name.clone(), i as i32))
             })
             .collect()
     }
