@@ -216,21 +216,8 @@ impl MetadataQuorum {
         records: Vec<MetadataRecord>,
     ) -> Result<Vec<Result<(), ApplyError>>, ProposeError> {
         let write = self.inner.raft.client_write(Proposal { records });
-        let timeout = self.inner.propose_timeout;
-        match tokio::time::timeout(timeout, write).await {
-            Err(_) => Err(ProposeError::Timeout(timeout)),
-            Ok(Ok(response)) => Ok(response.data.results),
-            Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
-                Err(ProposeError::NotLeader {
-                    leader: forward.leader_id.map(broker_id),
-                })
-            }
-            Ok(Err(RaftError::APIError(e))) => Err(ProposeError::Fatal(e.to_string())),
-            Ok(Err(RaftError::Fatal(openraft::error::Fatal::Stopped))) => {
-                Err(ProposeError::ShutDown)
-            }
-            Ok(Err(RaftError::Fatal(e))) => Err(ProposeError::Fatal(e.to_string())),
-        }
+        let response = self.committed(write).await?;
+        Ok(response.data.results)
     }
 
     /// The current Raft leader, which is the controller, as this node knows it.
@@ -280,7 +267,7 @@ impl MetadataQuorum {
             .inner
             .raft
             .add_learner(node, BasicNode::new(address), false);
-        self.membership_outcome(add).await
+        self.committed(add).await.map(drop)
     }
 
     /// Removes observer `id` from the membership, on the leader. Voters are never removed.
@@ -295,19 +282,21 @@ impl MetadataQuorum {
             openraft::ChangeMembers::RemoveNodes(BTreeSet::from([node])),
             false,
         );
-        self.membership_outcome(remove).await
+        self.committed(remove).await.map(drop)
     }
 
-    async fn membership_outcome<T>(
+    /// Waits up to the propose timeout for a client write (a proposal or a membership change)
+    /// to commit, mapping openraft's errors to the broker's.
+    async fn committed<T>(
         &self,
-        change: impl std::future::Future<
+        write: impl std::future::Future<
             Output = Result<T, RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>>,
         >,
-    ) -> Result<(), ProposeError> {
+    ) -> Result<T, ProposeError> {
         let timeout = self.inner.propose_timeout;
-        match tokio::time::timeout(timeout, change).await {
+        match tokio::time::timeout(timeout, write).await {
             Err(_) => Err(ProposeError::Timeout(timeout)),
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(response)) => Ok(response),
             Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward)))) => {
                 Err(ProposeError::NotLeader {
                     leader: forward.leader_id.map(broker_id),
