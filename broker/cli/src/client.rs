@@ -56,6 +56,15 @@ impl Global {
         c
     }
 
+    /// An admin-protocol session on the bootstrap servers (krait-admin), for what
+    /// librdkafka's admin API does not expose.
+    pub fn session(&self) -> anyhow::Result<krait_admin::Admin> {
+        Ok(krait_admin::Admin::connect(
+            &self.bootstrap_server,
+            self.timeout(),
+        )?)
+    }
+
     pub fn admin(&self) -> anyhow::Result<AdminClient<DefaultClientContext>> {
         self.config()
             .create()

@@ -2,12 +2,10 @@
 //! under-replicated, offline or missing replicas. The health summary is a pure function of
 //! the Metadata answer. `krait cluster unregister-broker`: forget a broker that left for good.
 
-use anyhow::bail;
 use clap::Subcommand;
-use kafka_protocol::messages::{BrokerId, UnregisterBrokerRequest};
+use krait_admin::{BrokerInfo, PartitionState, TopicState};
 use serde::Serialize;
 
-use crate::admin::{Admin, BrokerInfo, PartitionState, TopicState};
 use crate::client::Global;
 use crate::output::{Table, print};
 
@@ -31,15 +29,7 @@ pub fn run(g: &Global, command: ClusterCommand) -> anyhow::Result<()> {
 }
 
 fn unregister(g: &Global, id: i32) -> anyhow::Result<()> {
-    let mut admin = Admin::connect(g)?;
-    let request = UnregisterBrokerRequest::default().with_broker_id(BrokerId(id));
-    let response = admin.call_controller(&request, 0..=0, |r| r.error_code)?;
-    if response.error_code != 0 {
-        bail!(
-            "unregistering broker {id}: {}",
-            crate::wire::error_text(response.error_code, response.error_message.as_ref())
-        );
-    }
+    g.session()?.unregister_broker(id)?;
     println!("broker {id} unregistered");
     Ok(())
 }
@@ -94,7 +84,7 @@ struct ClusterStatus {
 }
 
 fn status(g: &Global) -> anyhow::Result<()> {
-    let mut admin = Admin::connect(g)?;
+    let mut admin = g.session()?;
     let cluster = admin.describe_cluster()?;
     let metadata = admin.metadata(None)?;
     let status = ClusterStatus {

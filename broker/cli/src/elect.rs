@@ -6,10 +6,9 @@ use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::admin::Admin;
 use crate::client::Global;
 use crate::partition::{Outcome, report};
-use crate::wire::error_text;
+use krait_admin::error_text;
 
 const ELECTION_NOT_NEEDED: i16 = 84;
 
@@ -92,7 +91,7 @@ fn outcomes(election: ElectionType, response: &ElectLeadersResponse) -> Vec<Outc
 }
 
 pub fn run(g: &Global, args: &ElectArgs) -> anyhow::Result<()> {
-    let mut admin = Admin::connect(g)?;
+    let mut admin = g.session()?;
     // A null list asks for every partition.
     let topic_partitions = match &args.topic {
         None => None,

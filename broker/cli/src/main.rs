@@ -1,15 +1,12 @@
 //! `krait`: everyday Kafka jobs from the command line — topics, consumer groups, produce,
 //! consume, load tests, cluster health, partition reassignment and rebalancing, leader
-//! election. It speaks only the Kafka protocol (librdkafka for clients, the `kafka-protocol`
-//! codec for the admin APIs librdkafka lacks), so it works against any Kafka as well as Krait.
+//! election. It speaks only the Kafka protocol (librdkafka for clients, `krait-admin` on the
+//! `kafka-protocol` codec for the admin APIs librdkafka lacks), so it works against any Kafka as well as Krait.
 
-mod admin;
 mod client;
 mod cluster;
 mod consume;
 mod elect;
-#[cfg(test)]
-mod fake_broker;
 mod group;
 mod output;
 mod partition;
@@ -19,7 +16,6 @@ mod produce;
 mod reassign;
 mod rebalance;
 mod topic;
-mod wire;
 
 use std::process::ExitCode;
 

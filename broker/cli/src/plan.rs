@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::admin::ClusterMetadata;
+use krait_admin::ClusterMetadata;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,15 +129,6 @@ pub struct ValidatedPlan {
 }
 
 impl ValidatedPlan {
-    /// The plan's partitions grouped by topic, topics in name order, partitions in plan order.
-    pub fn by_topic(&self) -> BTreeMap<&str, Vec<&PlannedPartition>> {
-        let mut out: BTreeMap<&str, Vec<&PlannedPartition>> = BTreeMap::new();
-        for p in &self.partitions {
-            out.entry(p.topic.as_str()).or_default().push(p);
-        }
-        out
-    }
-
     /// The plan in Kafka's JSON format, version 1, which [`parse`] reads back.
     pub fn to_json(&self) -> String {
         #[derive(Serialize)]
@@ -295,7 +286,7 @@ pub fn check_against(plan: &ValidatedPlan, cluster: &ClusterMetadata) -> Vec<Pla
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::{BrokerInfo, PartitionState, TopicState};
+    use krait_admin::{BrokerInfo, PartitionState, TopicState};
 
     fn problems(text: &str) -> Vec<PlanProblem> {
         match parse(text) {
@@ -315,17 +306,12 @@ mod tests {
         .unwrap();
         assert_eq!(plan.partitions.len(), 3);
         assert_eq!(plan.partitions[0].replicas, [3, 1, 2]);
-        let by_topic = plan.by_topic();
         assert_eq!(
-            by_topic.keys().copied().collect::<Vec<_>>(),
-            ["audit", "orders"]
-        );
-        assert_eq!(
-            by_topic["orders"]
+            plan.partitions
                 .iter()
-                .map(|p| p.partition)
+                .map(|p| (p.topic.as_str(), p.partition))
                 .collect::<Vec<_>>(),
-            [1, 0]
+            [("orders", 1), ("orders", 0), ("audit", 0)]
         );
     }
 

@@ -3,43 +3,21 @@
 //! Kafka's tool sets around them (dynamic broker configs through IncrementalAlterConfigs).
 //! Starting a plan and listing what is in progress are shared with `partition rebalance`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use kafka_protocol::messages::alter_partition_reassignments_request::{
-    ReassignablePartition, ReassignableTopic,
-};
-use kafka_protocol::messages::incremental_alter_configs_request::{
-    AlterConfigsResource, AlterableConfig,
-};
-use kafka_protocol::messages::list_partition_reassignments_request::ListPartitionReassignmentsTopics;
 use kafka_protocol::messages::{
-    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, BrokerId,
-    IncrementalAlterConfigsRequest, ListPartitionReassignmentsRequest, TopicName,
+    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse,
 };
-use kafka_protocol::protocol::StrBytes;
-use serde::Serialize;
+use krait_admin::reassign::{NO_REASSIGNMENT_IN_PROGRESS, answers};
+use krait_admin::{Admin, BrokerInfo, Ongoing, Reassignment, THROTTLE_CONFIGS, error_text};
 
-use crate::admin::{Admin, BrokerInfo};
 use crate::client::Global;
 use crate::cluster::id_list;
 use crate::output::{Table, print};
 use crate::partition::{Outcome, report};
 use crate::plan::{self, PlanError, ValidatedPlan};
-use crate::wire::error_text;
-
-/// The dynamic broker configs Kafka's reassignment tool throttles replication with.
-pub const THROTTLE_CONFIGS: [&str; 2] = [
-    "leader.replication.throttled.rate",
-    "follower.replication.throttled.rate",
-];
-/// IncrementalAlterConfigs resource type and operations.
-const BROKER_RESOURCE: i8 = 4;
-const OP_SET: i8 = 0;
-const OP_DELETE: i8 = 1;
-const NO_REASSIGNMENT_IN_PROGRESS: i16 = 85;
 
 #[derive(Debug, Args)]
 pub struct ReassignArgs {
@@ -110,7 +88,7 @@ pub fn run(g: &Global, args: ReassignArgs) -> anyhow::Result<()> {
         Mode::Cancel { plan } => cancel(g, &read_plan(&plan)?),
         Mode::Status { topic } => status(g, topic.as_deref()),
         Mode::ClearThrottle => {
-            let mut admin = Admin::connect(g)?;
+            let mut admin = g.session()?;
             let brokers = admin.metadata(Some(&[]))?.brokers;
             set_throttle(&admin, &brokers, None)
         }
@@ -123,39 +101,16 @@ fn read_plan(path: &Path) -> anyhow::Result<ValidatedPlan> {
     plan::parse(&text).with_context(|| format!("plan {}", path.display()))
 }
 
-fn topic_name(name: &str) -> TopicName {
-    TopicName(StrBytes::from_string(name.to_string()))
-}
-
-/// The AlterPartitionReassignments request for `plan`; `cancel` sends null replica lists.
-fn alter_request(
-    plan: &ValidatedPlan,
-    cancel: bool,
-    timeout_ms: i32,
-) -> AlterPartitionReassignmentsRequest {
-    let topics =
-        plan.by_topic()
-            .into_iter()
-            .map(|(topic, partitions)| {
-                ReassignableTopic::default()
-                    .with_name(topic_name(topic))
-                    .with_partitions(
-                        partitions
-                            .iter()
-                            .map(|p| {
-                                ReassignablePartition::default()
-                                    .with_partition_index(p.partition)
-                                    .with_replicas((!cancel).then(|| {
-                                        p.replicas.iter().copied().map(BrokerId).collect()
-                                    }))
-                            })
-                            .collect(),
-                    )
-            })
-            .collect();
-    AlterPartitionReassignmentsRequest::default()
-        .with_timeout_ms(timeout_ms)
-        .with_topics(topics)
+/// The plan's partitions as reassignments; `cancel` asks for null replica lists.
+fn reassignments(plan: &ValidatedPlan, cancel: bool) -> Vec<Reassignment> {
+    plan.partitions
+        .iter()
+        .map(|p| Reassignment {
+            topic: p.topic.clone(),
+            partition: p.partition,
+            replicas: (!cancel).then(|| p.replicas.clone()),
+        })
+        .collect()
 }
 
 /// One outcome per plan partition, in plan order; `judge` turns an error code and message
@@ -163,22 +118,14 @@ fn alter_request(
 fn outcomes(
     plan: &ValidatedPlan,
     response: &AlterPartitionReassignmentsResponse,
-    judge: impl Fn(i16, Option<&StrBytes>, &[i32]) -> (bool, String),
+    judge: impl Fn(i16, Option<&str>, &[i32]) -> (bool, String),
 ) -> Vec<Outcome> {
-    let mut answers = BTreeMap::new();
-    for t in &response.responses {
-        for p in &t.partitions {
-            answers.insert(
-                (t.name.0.as_str(), p.partition_index),
-                (p.error_code, p.error_message.as_ref()),
-            );
-        }
-    }
+    let answers = answers(response);
     plan.partitions
         .iter()
         .map(|p| {
-            let (ok, outcome) = match answers.get(&(p.topic.as_str(), p.partition)) {
-                Some(&(code, message)) => judge(code, message, &p.replicas),
+            let (ok, outcome) = match answers.get(&(p.topic.clone(), p.partition)) {
+                Some((code, message)) => judge(*code, message.as_deref(), &p.replicas),
                 None => (
                     false,
                     "failed: the controller did not answer for it".to_string(),
@@ -194,25 +141,15 @@ fn outcomes(
         .collect()
 }
 
-fn alter(
-    admin: &mut Admin,
-    plan: &ValidatedPlan,
-    cancel: bool,
-) -> anyhow::Result<AlterPartitionReassignmentsResponse> {
-    let request = alter_request(plan, cancel, admin.timeout_ms());
-    let response = admin.call_controller(&request, 0..=1, |r| r.error_code)?;
-    if response.error_code != 0 {
-        bail!(
-            "AlterPartitionReassignments failed: {}",
-            error_text(response.error_code, response.error_message.as_ref())
-        );
-    }
-    Ok(response)
+/// A Kafka error code with the broker's message, as people read it.
+fn failure(code: i16, message: Option<&str>) -> String {
+    let message = message.map(|m| kafka_protocol::protocol::StrBytes::from_string(m.into()));
+    format!("failed: {}", error_text(code, message.as_ref()))
 }
 
 fn execute(g: &Global, path: &Path, throttle: Option<u64>) -> anyhow::Result<()> {
     let plan = &read_plan(path)?;
-    let mut admin = Admin::connect(g)?;
+    let mut admin = g.session()?;
     let cluster = admin.metadata(None)?;
     let problems = plan::check_against(plan, &cluster);
     if !problems.is_empty() {
@@ -238,7 +175,7 @@ pub fn start(
     if let Some(rate) = throttle {
         set_throttle(admin, brokers, Some(rate))?;
     }
-    let response = alter(admin, plan, false)?;
+    let response = admin.alter_reassignments(&reassignments(plan, false))?;
     Ok(outcomes(
         plan,
         &response,
@@ -247,58 +184,25 @@ pub fn start(
                 true,
                 format!("reassignment to {} started", id_list(replicas)),
             ),
-            _ => (false, format!("failed: {}", error_text(code, message))),
+            _ => (false, failure(code, message)),
         },
     ))
 }
 
 fn cancel(g: &Global, plan: &ValidatedPlan) -> anyhow::Result<()> {
-    let mut admin = Admin::connect(g)?;
-    let response = alter(&mut admin, plan, true)?;
+    let mut admin = g.session()?;
+    let response = admin.alter_reassignments(&reassignments(plan, true))?;
     let outcomes = outcomes(plan, &response, |code, message, _| match code {
         0 => (true, "reassignment cancelled".to_string()),
         NO_REASSIGNMENT_IN_PROGRESS => (true, "no reassignment in progress".to_string()),
-        _ => (false, format!("failed: {}", error_text(code, message))),
+        _ => (false, failure(code, message)),
     });
     report(g, &outcomes, "cancelling the reassignment")
 }
 
-/// Sets (`Some(rate)`) or deletes (`None`) the throttle configs on every broker, each through
-/// a request to that broker, as Kafka's admin client sends broker resources.
+/// Sets (`Some(rate)`) or deletes (`None`) the throttle configs on every broker, and says so.
 fn set_throttle(admin: &Admin, brokers: &[BrokerInfo], rate: Option<u64>) -> anyhow::Result<()> {
-    let configs: Vec<AlterableConfig> = THROTTLE_CONFIGS
-        .iter()
-        .map(|name| {
-            AlterableConfig::default()
-                .with_name(StrBytes::from_static_str(name))
-                .with_config_operation(if rate.is_some() { OP_SET } else { OP_DELETE })
-                .with_value(rate.map(|r| StrBytes::from_string(r.to_string())))
-        })
-        .collect();
-    let mut failures = Vec::new();
-    for broker in brokers {
-        let request = IncrementalAlterConfigsRequest::default().with_resources(vec![
-            AlterConfigsResource::default()
-                .with_resource_type(BROKER_RESOURCE)
-                .with_resource_name(StrBytes::from_string(broker.id.to_string()))
-                .with_configs(configs.clone()),
-        ]);
-        let response = admin.open(broker)?.call(&request, 0..=1)?;
-        for r in response.responses.iter().filter(|r| r.error_code != 0) {
-            failures.push(format!(
-                "broker {}: {}",
-                broker.id,
-                error_text(r.error_code, r.error_message.as_ref())
-            ));
-        }
-    }
-    let action = match rate {
-        Some(_) => "set the replication throttle",
-        None => "clear the replication throttle",
-    };
-    if !failures.is_empty() {
-        bail!("cannot {action} on {}", failures.join("; "));
-    }
+    admin.set_replication_throttle(brokers, rate)?;
     let ids: Vec<i32> = brokers.iter().map(|b| b.id).collect();
     match rate {
         Some(r) => eprintln!(
@@ -315,62 +219,13 @@ fn set_throttle(admin: &Admin, brokers: &[BrokerInfo], rate: Option<u64>) -> any
     Ok(())
 }
 
-/// A reassignment in progress, as ListPartitionReassignments reports it.
-#[derive(Debug, Serialize)]
-pub struct Ongoing {
-    pub topic: String,
-    pub partition: i32,
-    pub replicas: Vec<i32>,
-    pub adding: Vec<i32>,
-    pub removing: Vec<i32>,
-}
-
 /// The reassignments in progress (only `topic`'s when given), sorted by topic and partition.
 pub fn in_progress(admin: &mut Admin, topic: Option<&str>) -> anyhow::Result<Vec<Ongoing>> {
-    let topics = match topic {
-        None => None,
-        Some(name) => {
-            let md = admin.metadata(Some(&[name.to_string()]))?;
-            let partitions = md
-                .topic(name)
-                .map(|t| t.partitions.iter().map(|p| p.partition).collect());
-            Some(vec![
-                ListPartitionReassignmentsTopics::default()
-                    .with_name(topic_name(name))
-                    .with_partition_indexes(partitions.unwrap_or_default()),
-            ])
-        }
-    };
-    let request = ListPartitionReassignmentsRequest::default()
-        .with_timeout_ms(admin.timeout_ms())
-        .with_topics(topics);
-    let response = admin.call_controller(&request, 0..=0, |r| r.error_code)?;
-    if response.error_code != 0 {
-        bail!(
-            "ListPartitionReassignments failed: {}",
-            error_text(response.error_code, response.error_message.as_ref())
-        );
-    }
-    let ids = |v: &[BrokerId]| v.iter().map(|b| b.0).collect::<Vec<_>>();
-    let mut ongoing: Vec<Ongoing> = response
-        .topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions.iter().map(|p| Ongoing {
-                topic: t.name.0.to_string(),
-                partition: p.partition_index,
-                replicas: ids(&p.replicas),
-                adding: ids(&p.adding_replicas),
-                removing: ids(&p.removing_replicas),
-            })
-        })
-        .collect();
-    ongoing.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    Ok(ongoing)
+    Ok(admin.reassignments_in_progress(topic)?)
 }
 
 fn status(g: &Global, topic: Option<&str>) -> anyhow::Result<()> {
-    let mut admin = Admin::connect(g)?;
+    let mut admin = g.session()?;
     let ongoing = in_progress(&mut admin, topic)?;
     print(g.output, &ongoing, |ongoing| {
         if ongoing.is_empty() {
@@ -392,9 +247,11 @@ fn status(g: &Global, topic: Option<&str>) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use kafka_protocol::messages::TopicName;
     use kafka_protocol::messages::alter_partition_reassignments_response::{
         ReassignablePartitionResponse, ReassignableTopicResponse,
     };
+    use kafka_protocol::protocol::StrBytes;
 
     use super::*;
 
@@ -409,21 +266,13 @@ mod tests {
     }
 
     #[test]
-    fn the_request_groups_partitions_by_topic_and_cancel_sends_null_replicas() {
-        let r = alter_request(&plan(), false, 500);
-        assert_eq!(r.timeout_ms, 500);
-        let names: Vec<&str> = r.topics.iter().map(|t| t.name.0.as_str()).collect();
-        assert_eq!(names, ["a", "b"]);
-        assert_eq!(
-            r.topics[1].partitions[0].replicas,
-            Some(vec![BrokerId(3), BrokerId(1)])
-        );
-        let c = alter_request(&plan(), true, 500);
+    fn a_cancel_sends_null_replicas_for_every_plan_partition() {
+        let execute = reassignments(&plan(), false);
+        assert_eq!(execute[0].replicas, Some(vec![3, 1]));
         assert!(
-            c.topics
+            reassignments(&plan(), true)
                 .iter()
-                .flat_map(|t| &t.partitions)
-                .all(|p| p.replicas.is_none())
+                .all(|r| r.replicas.is_none())
         );
     }
 
@@ -431,7 +280,7 @@ mod tests {
     fn every_plan_partition_gets_an_outcome_even_without_an_answer() {
         let response = AlterPartitionReassignmentsResponse::default().with_responses(vec![
             ReassignableTopicResponse::default()
-                .with_name(topic_name("b"))
+                .with_name(TopicName(StrBytes::from_static_str("b")))
                 .with_partitions(vec![
                     ReassignablePartitionResponse::default().with_partition_index(1),
                     ReassignablePartitionResponse::default()
@@ -442,7 +291,7 @@ mod tests {
         ]);
         let got = outcomes(&plan(), &response, |code, message, replicas| match code {
             0 => (true, format!("to {}", id_list(replicas))),
-            _ => (false, error_text(code, message)),
+            _ => (false, failure(code, message)),
         });
         let got: Vec<(&str, i32, bool, &str)> = got
             .iter()
@@ -458,7 +307,7 @@ mod tests {
                     false,
                     "failed: the controller did not answer for it"
                 ),
-                ("b", 0, false, "InvalidReplicaAssignment (39): bad"),
+                ("b", 0, false, "failed: InvalidReplicaAssignment (39): bad"),
             ]
         );
     }

@@ -12,13 +12,13 @@ use anyhow::Context;
 use clap::Args;
 use krait_planner::{Broker, PartitionAssignment, Plan, PlanRequest};
 
-use crate::admin::{Admin, BrokerInfo, TopicState};
 use crate::client::{Global, Output};
 use crate::cluster::id_list;
 use crate::output::{Table, print};
 use crate::partition::{Outcome, report};
 use crate::plan::{PlannedPartition, ValidatedPlan};
-use crate::reassign::{self, Ongoing};
+use crate::reassign;
+use krait_admin::{BrokerInfo, Ongoing, TopicState};
 
 /// How many in-progress reassignments a refusal names before it only counts the rest.
 const ONGOING_NAMED: usize = 5;
@@ -232,7 +232,7 @@ fn render_summary(plan: &Plan, request: &PlanRequest) -> String {
 }
 
 pub fn run(g: &Global, args: RebalanceArgs) -> anyhow::Result<()> {
-    let mut admin = Admin::connect(g)?;
+    let mut admin = g.session()?;
     if args.execute {
         // A plan read while replicas are moving would start from lists about to change.
         let ongoing = reassign::in_progress(&mut admin, None)?;

@@ -11,7 +11,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::metadata::MetadataTopic;
 use serde::Serialize;
 
-use crate::admin::Admin;
 use crate::client::{Global, block_on, parse_key_value};
 use crate::cluster::id_list;
 use crate::output::{Table, print};
@@ -199,7 +198,7 @@ struct TopicDescription {
 /// Partitions come from Metadata read directly (librdkafka's metadata has no leader epochs
 /// and no offline replicas); offsets and configs through librdkafka.
 fn describe(g: &Global, name: &str) -> anyhow::Result<()> {
-    let metadata = Admin::connect(g)?.metadata(Some(&[name.to_string()]))?;
+    let metadata = g.session()?.metadata(Some(&[name.to_string()]))?;
     let Some(topic) = metadata.topic(name) else {
         bail!("topic {name} does not exist");
     };

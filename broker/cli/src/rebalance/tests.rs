@@ -21,8 +21,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Request, StrBytes};
 
 use super::*;
-use crate::admin::PartitionState;
-use crate::fake_broker::{FakeBroker, answer, api_versions};
+use krait_admin::PartitionState;
+use krait_admin::fake_broker::{FakeBroker, answer, api_versions};
 
 fn broker(id: i32, fenced: bool) -> BrokerInfo {
     BrokerInfo {

@@ -1,6 +1,6 @@
 //! One blocking connection that speaks the Kafka protocol directly (through the
 //! `kafka-protocol` codec) for the admin APIs librdkafka does not expose: DescribeCluster,
-//! partition reassignment, leader election, broker configs.
+//! partition reassignment, leader election, broker configs, log dirs.
 //!
 //! Every connection starts with ApiVersions, and each call picks the highest version both the
 //! broker and this client serve; an API the broker does not list is refused here, before any
@@ -30,6 +30,8 @@ const UNSUPPORTED_VERSION: i16 = 35;
 /// AlterPartitionReassignments); the socket waits this much longer so such an answer still
 /// arrives.
 const ANSWER_MARGIN: Duration = Duration::from_secs(5);
+/// The client id and software name every request carries.
+const CLIENT_ID: &str = "krait-admin";
 
 /// Why a call over the wire failed.
 #[derive(Debug, thiserror::Error)]
@@ -152,7 +154,7 @@ impl Connection {
 
     fn handshake(&mut self) -> Result<(), WireError> {
         let request = ApiVersionsRequest::default()
-            .with_client_software_name(StrBytes::from_static_str("krait-cli"))
+            .with_client_software_name(StrBytes::from_static_str(CLIENT_ID))
             .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
         let mut body = self.exchange(&request, API_VERSIONS_VERSION)?;
         // A broker that does not know v3 answers in the v0 form, with UNSUPPORTED_VERSION
@@ -282,22 +284,26 @@ impl Connection {
     }
 }
 
-/// A length-prefixed request frame: size, header, body.
+/// A length-prefixed request frame: size, header, body. `Err` is the codec's reason.
 pub fn encode_request<R: Request>(
     request: &R,
     version: i16,
     correlation_id: i32,
-) -> anyhow::Result<Bytes> {
+) -> Result<Bytes, String> {
     let header = RequestHeader::default()
         .with_request_api_key(R::KEY)
         .with_request_api_version(version)
         .with_correlation_id(correlation_id)
-        .with_client_id(Some(StrBytes::from_static_str("krait-cli")));
+        .with_client_id(Some(StrBytes::from_static_str(CLIENT_ID)));
     let mut buf = BytesMut::new();
     buf.put_i32(0);
-    header.encode(&mut buf, R::header_version(version))?;
-    request.encode(&mut buf, version)?;
-    let len = i32::try_from(buf.len() - 4)?;
+    header
+        .encode(&mut buf, R::header_version(version))
+        .map_err(|e| e.to_string())?;
+    request
+        .encode(&mut buf, version)
+        .map_err(|e| e.to_string())?;
+    let len = i32::try_from(buf.len() - 4).map_err(|e| e.to_string())?;
     buf[..4].copy_from_slice(&len.to_be_bytes());
     Ok(buf.freeze())
 }

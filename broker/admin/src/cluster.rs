@@ -1,13 +1,13 @@
-//! The cluster as the admin commands see it: brokers, the controller and partition states read
+//! The cluster as an admin session sees it: brokers, the controller and partition states read
 //! with Metadata and DescribeCluster, connections to a chosen broker, and calls that must reach
 //! the controller (retried once on NOT_CONTROLLER after the controller is looked up again).
 //!
-//! The types here are plain data, so the pure parts of the commands (summaries, plan checks)
-//! take them without knowing the codec.
+//! The types here are plain data, so the pure parts of callers (summaries, plan checks,
+//! operator decisions) take them without knowing the codec.
 
 use std::ops::RangeInclusive;
+use std::time::Duration;
 
-use anyhow::{Context, bail};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
     DescribeClusterRequest, DescribeClusterResponse, MetadataRequest, MetadataResponse, TopicName,
@@ -15,7 +15,6 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Request, StrBytes};
 use serde::Serialize;
 
-use crate::client::Global;
 use crate::wire::{Connection, WireError, error_text};
 
 /// Metadata v4 added `allow_auto_topic_creation`: describing a topic must never create it.
@@ -23,6 +22,39 @@ use crate::wire::{Connection, WireError, error_text};
 const METADATA_VERSIONS: RangeInclusive<i16> = 4..=12;
 const NOT_CONTROLLER: i16 = 41;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+
+/// Why an admin call failed, naming the step.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error("no bootstrap server given")]
+    NoBootstrap,
+    #[error("topic {0} does not exist")]
+    UnknownTopic(String),
+    #[error("cannot read metadata of topic {topic}: {detail}")]
+    TopicMetadata { topic: String, detail: String },
+    #[error("the cluster reports no reachable controller (controller id {0})")]
+    NoController(i32),
+    #[error("cannot reach broker {id}: {source}")]
+    Broker { id: i32, source: WireError },
+    /// The cluster answered with an error code: `operation` failed, `detail` is Kafka's error
+    /// name, code and message.
+    #[error("{operation} failed: {detail}")]
+    Refused { operation: String, detail: String },
+}
+
+impl AdminError {
+    /// An error answer to `operation`.
+    pub fn refused(operation: impl Into<String>, code: i16, message: Option<&StrBytes>) -> Self {
+        Self::Refused {
+            operation: operation.into(),
+            detail: error_text(code, message),
+        }
+    }
+}
+
+pub type Result<T, E = AdminError> = std::result::Result<T, E>;
 
 /// One broker of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,15 +115,15 @@ pub struct ClusterDescription {
     pub brokers: Vec<BrokerInfo>,
 }
 
-fn text(s: &StrBytes) -> String {
+pub(crate) fn text(s: &StrBytes) -> String {
     s.as_str().to_string()
 }
 
-fn topic_name(name: &str) -> TopicName {
+pub(crate) fn topic_name(name: &str) -> TopicName {
     TopicName(StrBytes::from_string(name.to_string()))
 }
 
-fn ids(v: &[kafka_protocol::messages::BrokerId]) -> Vec<i32> {
+pub(crate) fn ids(v: &[kafka_protocol::messages::BrokerId]) -> Vec<i32> {
     v.iter().map(|b| b.0).collect()
 }
 
@@ -167,32 +199,34 @@ fn from_describe_cluster(r: DescribeClusterResponse) -> ClusterDescription {
 /// An admin session: a connection to a bootstrap broker, and whatever others a command needs.
 #[derive(Debug)]
 pub struct Admin {
-    timeout: std::time::Duration,
+    timeout: Duration,
     bootstrap: Connection,
 }
 
 impl Admin {
-    /// Connects to the first bootstrap address that answers.
-    pub fn connect(g: &Global) -> anyhow::Result<Self> {
+    /// Connects to the first of the comma-separated `bootstrap` addresses that answers; every
+    /// request and connection is bounded by `timeout`.
+    pub fn connect(bootstrap: &str, timeout: Duration) -> Result<Self> {
         let mut last = None;
-        for address in g.bootstrap_server.split(',').map(str::trim) {
+        for address in bootstrap.split(',').map(str::trim) {
             if address.is_empty() {
                 continue;
             }
-            match Connection::open(address, g.timeout()) {
-                Ok(bootstrap) => {
-                    return Ok(Self {
-                        timeout: g.timeout(),
-                        bootstrap,
-                    });
-                }
+            match Connection::open(address, timeout) {
+                Ok(bootstrap) => return Ok(Self { timeout, bootstrap }),
                 Err(e) => last = Some(e),
             }
         }
-        match last {
-            Some(e) => Err(e.into()),
-            None => bail!("no bootstrap server given"),
-        }
+        Err(last.map_or(AdminError::NoBootstrap, AdminError::Wire))
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The connection to the bootstrap broker, for requests any broker answers.
+    pub fn bootstrap_connection(&mut self) -> &mut Connection {
+        &mut self.bootstrap
     }
 
     pub fn timeout_ms(&self) -> i32 {
@@ -201,7 +235,7 @@ impl Admin {
 
     /// Metadata for `topics` (every topic when `None`). A named topic the broker does not
     /// know is an error.
-    pub fn metadata(&mut self, topics: Option<&[String]>) -> anyhow::Result<ClusterMetadata> {
+    pub fn metadata(&mut self, topics: Option<&[String]>) -> Result<ClusterMetadata> {
         let request = MetadataRequest::default()
             .with_topics(topics.map(|names| {
                 names
@@ -212,21 +246,21 @@ impl Admin {
             .with_allow_auto_topic_creation(false);
         let response = self.bootstrap.call(&request, METADATA_VERSIONS)?;
         let (metadata, errors) = from_metadata(response);
-        if let Some((name, code)) = errors.first() {
-            if *code == UNKNOWN_TOPIC_OR_PARTITION {
-                bail!("topic {name} does not exist");
+        if let Some((name, code)) = errors.into_iter().next() {
+            if code == UNKNOWN_TOPIC_OR_PARTITION {
+                return Err(AdminError::UnknownTopic(name));
             }
-            bail!(
-                "cannot read metadata of topic {name}: {}",
-                error_text(*code, None)
-            );
+            return Err(AdminError::TopicMetadata {
+                topic: name,
+                detail: error_text(code, None),
+            });
         }
         Ok(metadata)
     }
 
     /// Cluster id, controller and brokers from DescribeCluster; from Metadata when the broker
     /// predates DescribeCluster (Kafka before 2.8).
-    pub fn describe_cluster(&mut self) -> anyhow::Result<ClusterDescription> {
+    pub fn describe_cluster(&mut self) -> Result<ClusterDescription> {
         // Only v2 can ask for fenced brokers; the codec refuses the field below it.
         let fenced = matches!(
             self.bootstrap.version::<DescribeClusterRequest>(2..=2),
@@ -234,10 +268,11 @@ impl Admin {
         );
         let request = DescribeClusterRequest::default().with_include_fenced_brokers(fenced);
         match self.bootstrap.call(&request, 0..=2) {
-            Ok(r) if r.error_code != 0 => bail!(
-                "DescribeCluster failed: {}",
-                error_text(r.error_code, r.error_message.as_ref())
-            ),
+            Ok(r) if r.error_code != 0 => Err(AdminError::refused(
+                "DescribeCluster",
+                r.error_code,
+                r.error_message.as_ref(),
+            )),
             Ok(r) => Ok(from_describe_cluster(r)),
             Err(WireError::Unsupported { .. }) => {
                 let md = self.metadata(Some(&[]))?;
@@ -251,18 +286,20 @@ impl Admin {
         }
     }
 
-    pub fn open(&self, broker: &BrokerInfo) -> anyhow::Result<Connection> {
-        Connection::open(&broker.address(), self.timeout)
-            .with_context(|| format!("cannot reach broker {}", broker.id))
+    pub fn open(&self, broker: &BrokerInfo) -> Result<Connection> {
+        Connection::open(&broker.address(), self.timeout).map_err(|source| AdminError::Broker {
+            id: broker.id,
+            source,
+        })
     }
 
     /// A connection to the controller as the cluster names it. KRaft clusters name a broker,
     /// which forwards controller requests.
-    pub fn controller(&mut self) -> anyhow::Result<Connection> {
+    pub fn controller(&mut self) -> Result<Connection> {
         let cluster = self.describe_cluster()?;
         let id = cluster.controller_id;
         let Some(controller) = cluster.brokers.iter().find(|b| b.id == id) else {
-            bail!("the cluster reports no reachable controller (controller id {id})");
+            return Err(AdminError::NoController(id));
         };
         self.open(controller)
     }
@@ -274,7 +311,7 @@ impl Admin {
         request: &R,
         wanted: RangeInclusive<i16>,
         top_error: impl Fn(&R::Response) -> i16,
-    ) -> anyhow::Result<R::Response> {
+    ) -> Result<R::Response> {
         let mut controller = self.controller()?;
         let response = controller.call(request, wanted.clone())?;
         if top_error(&response) != NOT_CONTROLLER {
@@ -285,10 +322,7 @@ impl Admin {
     }
 
     /// Fails early, naming the API, when the controller does not serve `R` within `wanted`.
-    pub fn require_on_controller<R: Request>(
-        &mut self,
-        wanted: RangeInclusive<i16>,
-    ) -> anyhow::Result<()> {
+    pub fn require_on_controller<R: Request>(&mut self, wanted: RangeInclusive<i16>) -> Result<()> {
         self.controller()?.version::<R>(wanted)?;
         Ok(())
     }
@@ -308,7 +342,6 @@ mod tests {
     };
 
     use super::*;
-    use crate::client::Output;
     use crate::fake_broker::{FakeBroker, answer, api_versions};
 
     /// A one-broker cluster (id 1, its own controller) whose first `refusals` ElectLeaders
@@ -353,12 +386,7 @@ mod tests {
     }
 
     fn admin(fake: &FakeBroker) -> Admin {
-        Admin::connect(&Global {
-            bootstrap_server: fake.address.clone(),
-            output: Output::Table,
-            timeout_ms: 5_000,
-        })
-        .unwrap()
+        Admin::connect(&fake.address, Duration::from_secs(5)).unwrap()
     }
 
     fn count(fake: &FakeBroker, key: i16) -> usize {

@@ -1,0 +1,22 @@
+//! krait-admin: a blocking client for the Kafka admin protocol, spoken directly through the
+//! `kafka-protocol` codec, for what librdkafka's admin API does not expose: DescribeCluster
+//! (with fenced brokers), partition reassignments and their throttle, UnregisterBroker,
+//! DescribeConfigs of brokers, DescribeLogDirs. The `krait` CLI and the operator share it.
+//!
+//! It works against Krait and against Kafka: every call negotiates its version from the
+//! broker's ApiVersions answer. It holds connections, not decisions: what to move or when is
+//! the caller's (the planner's, the operator's) business.
+
+pub mod cluster;
+pub mod configs;
+#[cfg(any(test, feature = "test-support"))]
+pub mod fake_broker;
+pub mod log_dirs;
+pub mod reassign;
+pub mod wire;
+
+pub use cluster::{
+    Admin, AdminError, BrokerInfo, ClusterDescription, ClusterMetadata, PartitionState, TopicState,
+};
+pub use reassign::{Ongoing, Reassignment, THROTTLE_CONFIGS};
+pub use wire::{Connection, WireError, error_text};
