@@ -18,6 +18,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
+use crate::cluster_admin::{ClusterAdmin, WireClusterAdmin};
+
 /// A failed admin operation, naming the operation.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -99,6 +101,8 @@ pub trait KafkaConnector: Send + Sync {
     fn cluster_id(&self, bootstrap: &str) -> BoxFuture<'static, Option<String>>;
     /// An admin client for the cluster.
     fn topic_admin(&self, bootstrap: &str) -> Result<Box<dyn TopicAdmin>, AdminError>;
+    /// The day-2 admin client for the cluster (brokers, partitions, reassignments).
+    fn cluster_admin(&self, bootstrap: &str) -> Box<dyn ClusterAdmin>;
 }
 
 /// The real connector, on librdkafka.
@@ -139,6 +143,10 @@ impl KafkaConnector for RdKafkaConnector {
                 .ok()
                 .flatten()
         })
+    }
+
+    fn cluster_admin(&self, bootstrap: &str) -> Box<dyn ClusterAdmin> {
+        Box::new(WireClusterAdmin::new(bootstrap, self.timeout))
     }
 
     fn topic_admin(&self, bootstrap: &str) -> Result<Box<dyn TopicAdmin>, AdminError> {

@@ -3,6 +3,7 @@
 //! Stateless and level-triggered: every reconcile reads the world and converges it.
 
 pub mod cluster;
+pub mod cluster_admin;
 pub mod conditions;
 pub mod context;
 pub mod crdgen;

@@ -9,6 +9,14 @@ pub const MANAGER: &str = "krait-operator";
 pub const HASH_ANNOTATION: &str = "krait.dev/desired-hash";
 /// Pod-template annotation that changes with the broker config, so a config change rolls pods.
 pub const CONFIG_HASH_ANNOTATION: &str = "krait.dev/config-hash";
+/// On a `KafkaCluster`: a new value restarts every broker, one at a time when safe (the value is
+/// copied onto the pod template). On a broker pod: restarts that broker when safe.
+pub const RESTART_ANNOTATION: &str = "krait.dev/restart";
+/// On a `KafkaCluster`: `execute` rebalances every partition over the brokers now, `dry-run`
+/// writes the plan's summary to `status.rebalance`. Removed by the operator once handled.
+pub const REBALANCE_ANNOTATION: &str = "krait.dev/rebalance";
+/// Label the StatefulSet controller puts on each pod: the revision it was created from.
+pub const REVISION_LABEL: &str = "controller-revision-hash";
 /// Label Kubernetes (1.28+) puts on StatefulSet pods with their ordinal = broker id.
 pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
 

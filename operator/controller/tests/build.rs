@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use k8s_openapi::api::core::v1::{Container, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use krait_crd::KafkaCluster;
-use krait_operator::cluster::build::{DesiredObjects, build, hash_of};
+use krait_operator::cluster::build::{DesiredObjects, Shape, build, hash_of};
 use krait_operator::cluster::validate::{InvalidSpec, ValidatedCluster, validate};
 use krait_operator::names::{CONFIG_HASH_ANNOTATION, POD_INDEX_LABEL};
 
@@ -20,7 +20,7 @@ fn fixture(name: &str) -> KafkaCluster {
 
 fn built(name: &str) -> (ValidatedCluster, DesiredObjects) {
     let validated = validate(&fixture(name)).expect("fixture is valid");
-    let desired = build(&validated);
+    let desired = build(&validated, &Shape::initial(&validated));
     (validated, desired)
 }
 
@@ -335,13 +335,16 @@ fn pdb_allows_one_broker_down() {
 #[test]
 fn build_is_deterministic_and_hashes_follow_the_spec() {
     let (v, first) = built("full.yaml");
-    assert_eq!(build(&v), first);
+    assert_eq!(build(&v, &Shape::initial(&v)), first);
     let mut changed = fixture("full.yaml");
     changed
         .spec
         .config
         .insert("log.retention.ms".into(), "1000".into());
-    let second = build(&validate(&changed).unwrap());
+    let second = {
+        let v = validate(&changed).unwrap();
+        build(&v, &Shape::initial(&v))
+    };
     assert_ne!(hash_of(&first.config_map), hash_of(&second.config_map));
     let template_hash = |d: &DesiredObjects| {
         let t = &d.statefulset.spec.template;

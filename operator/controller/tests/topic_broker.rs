@@ -12,6 +12,7 @@ use common::broker::Broker;
 use common::{FakeApi, context_with};
 use futures_util::future::BoxFuture;
 use krait_crd::KafkaTopic;
+use krait_operator::cluster_admin::ClusterAdmin;
 use krait_operator::kafka::{AdminError, KafkaConnector, RdKafkaConnector, TopicAdmin};
 use krait_operator::topic::{DesiredTopic, Refusal, TopicChange, reconcile, sync};
 use serde_json::json;
@@ -170,6 +171,10 @@ impl KafkaConnector for ToBroker {
 
     fn topic_admin(&self, _bootstrap: &str) -> Result<Box<dyn TopicAdmin>, AdminError> {
         RdKafkaConnector::default().topic_admin(&self.0)
+    }
+
+    fn cluster_admin(&self, _bootstrap: &str) -> Box<dyn ClusterAdmin> {
+        RdKafkaConnector::default().cluster_admin(&self.0)
     }
 }
 

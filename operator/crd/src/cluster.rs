@@ -91,10 +91,47 @@ pub struct KafkaClusterSpec {
     #[schemars(range(min = 1))]
     pub min_insync_replicas: Option<i32>,
 
+    /// How partitions move when brokers are added or removed. Removing brokers always drains
+    /// them first; on demand, annotate the cluster `krait.dev/rebalance=execute` (or
+    /// `dry-run` to only write the plan's summary to `status.rebalance`).
+    #[serde(default)]
+    pub rebalance: RebalanceSpec,
+
     /// While true the operator changes nothing for this cluster (objects and status stay as
     /// they are), e.g. for manual maintenance.
     #[serde(default)]
     pub paused: bool,
+}
+
+/// Partition movement settings.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RebalanceSpec {
+    /// After a scale-up, once the new brokers are Ready, move partitions onto them (a planned,
+    /// rack-aware reassignment that balances replicas and leaders). When false, new brokers
+    /// only receive partitions of topics created or reassigned later.
+    #[serde(default = "default_true")]
+    pub on_scale: bool,
+
+    /// Replication throttle, in bytes per second per broker, set
+    /// (`leader/follower.replication.throttled.rate`) while the operator moves partitions and
+    /// removed when they are in place. No throttle when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub throttle_bytes_per_second: Option<i64>,
+}
+
+impl Default for RebalanceSpec {
+    fn default() -> Self {
+        Self {
+            on_scale: true,
+            throttle_bytes_per_second: None,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// Kubernetes' image pull policies.
@@ -277,6 +314,50 @@ pub struct KafkaClusterStatus {
     /// The Kafka cluster id the brokers report, once reachable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
+
+    /// Broker ids of the metadata quorum's voters, fixed when the cluster formed: the first
+    /// `min(replicas, 3)` brokers. A scale-down never removes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub voters: Vec<i32>,
+
+    /// The partition movement in progress, or the last one planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<RebalanceStatus>,
+}
+
+/// A partition movement the operator planned: why, its size, and how far it has got.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RebalanceStatus {
+    /// `ScaleUp`, `ScaleDown`, `OnDemand` or `DryRun`.
+    pub trigger: String,
+    /// `Planned` (dry run: nothing was moved), `Moving` or `Complete`.
+    pub state: String,
+    /// Brokers that hold every replica once the movement is done.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target_brokers: Vec<i32>,
+    /// Partitions whose replicas move (data is copied).
+    pub partitions_total: i32,
+    /// Of those, partitions that reached their new replicas.
+    pub partitions_moved: i32,
+    /// Bytes to copy onto new replicas (partition size times replicas added), from the
+    /// brokers' log dirs.
+    pub bytes_total: i64,
+    /// Of those, bytes of partitions that reached their new replicas.
+    pub bytes_moved: i64,
+    /// Partitions whose preferred leader (first replica) changes.
+    #[serde(default)]
+    pub leaders_changed: i32,
+    /// Replicas per broker before and after the plan.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub replicas_per_broker_before: BTreeMap<String, i32>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub replicas_per_broker_after: BTreeMap<String, i32>,
+    /// Preferred leaders per broker before and after the plan.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub leaders_per_broker_before: BTreeMap<String, i32>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub leaders_per_broker_after: BTreeMap<String, i32>,
 }
 
 /// One broker's observed state.

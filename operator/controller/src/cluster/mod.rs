@@ -1,7 +1,10 @@
-//! `KafkaCluster` reconciliation: read (the only step with a client) -> validate (pure) ->
-//! build (pure) -> apply (server-side apply in a fixed order, delete leftovers, status).
+//! `KafkaCluster` reconciliation: read (the only steps with a client: Kubernetes objects and
+//! the running cluster's state) -> validate (pure) -> decide the day-2 step (pure: scale,
+//! roll, rebalance) -> build (pure) -> apply (server-side apply in a fixed order, delete
+//! leftovers, the day-2 action, status).
 
 pub mod build;
+pub mod day2;
 pub mod drift;
 pub mod reconcile;
 pub mod roll;

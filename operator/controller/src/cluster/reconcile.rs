@@ -1,8 +1,12 @@
-//! The side-effecting shell of a cluster reconcile: reads the owned objects, applies the built
-//! ones that changed (server-side apply, one field manager), deletes owned objects that are no
-//! longer wanted, and writes status only when it differs. Holds no state between calls: a
-//! reconcile that died part-way is finished by the next one from what it observes.
+//! The side-effecting shell of a cluster reconcile: reads the owned objects and the running
+//! cluster's state (admin protocol), decides the day-2 step (`day2.rs`, pure), applies the
+//! built objects that changed (server-side apply, one field manager), deletes owned objects
+//! that are no longer wanted, carries out the one day-2 action (start reassignments, set or
+//! clear the throttle, unregister brokers, delete one pod), and writes status only when it
+//! differs. Holds no state between calls: a reconcile that died part-way is finished by the
+//! next one from what it observes.
 
+use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,17 +24,20 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{debug, info, instrument, warn};
 
-use super::build::{DesiredObjects, build, hash_of};
+use super::build::{DesiredObjects, Shape, build, default_voters, hash_of, voters_of};
+use super::day2::{self, Action as Day2Action};
 use super::drift::contains;
 use super::status::{Observations, apply_failed_status, cluster_status, invalid_status};
 use super::validate::{ValidatedCluster, validate};
+use crate::cluster_admin::{ClusterAdminError, ClusterState};
+use crate::conditions::{DEGRADED, Decided};
 use crate::context::Context;
-use crate::names::{ClusterNames, MANAGER};
+use crate::names::{ClusterNames, MANAGER, REBALANCE_ANNOTATION, RESTART_ANNOTATION};
 
 /// How long a settled cluster waits before being looked at again without any event.
 const RESYNC: Duration = Duration::from_secs(300);
-/// How soon a cluster still rolling out is looked at again.
-const PROGRESS_RECHECK: Duration = Duration::from_secs(15);
+/// How soon a cluster still rolling out, scaling or moving partitions is looked at again.
+const PROGRESS_RECHECK: Duration = Duration::from_secs(10);
 
 /// A failed step of a cluster reconcile.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +61,15 @@ pub enum Error {
     },
     #[error("writing status: {0}")]
     Status(kube::Error),
+    #[error("{action}: {source}")]
+    Kafka {
+        action: &'static str,
+        source: ClusterAdminError,
+    },
+    #[error("restarting broker pod {name}: {source}")]
+    Restart { name: String, source: kube::Error },
+    #[error("removing the {REBALANCE_ANNOTATION} annotation: {0}")]
+    Annotation(kube::Error),
 }
 
 impl Error {
@@ -64,6 +80,9 @@ impl Error {
             Self::Apply { .. } => "apply",
             Self::Delete { .. } => "delete",
             Self::Status(_) => "status",
+            Self::Kafka { .. } => "kafka",
+            Self::Restart { .. } => "restart",
+            Self::Annotation(_) => "annotation",
         }
     }
 }
@@ -104,8 +123,30 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
         }
     };
     let mut owned = read(ctx, &validated.names).await?;
+    let statefulset = own_statefulset(&validated, &owned).cloned();
+    let voters = statefulset
+        .as_ref()
+        .and_then(voters_of)
+        .unwrap_or_else(|| default_voters(validated.spec.replicas));
+    let mut decision = None;
+    let mut failure = None;
     if !cluster.spec.paused {
-        let desired = build(&validated);
+        let kafka = observe_kafka(ctx, &validated, &owned).await;
+        let mut decided = day2::decide(&day2::Observed {
+            cluster: &validated,
+            statefulset: statefulset.as_ref(),
+            pods: &owned.pods,
+            voters: &voters,
+            kafka: kafka.as_ref(),
+            rebalance_request: annotation(cluster, REBALANCE_ANNOTATION),
+            previous: cluster.status.as_ref().and_then(|s| s.rebalance.as_ref()),
+        });
+        let shape = Shape {
+            replicas: decided.statefulset_replicas,
+            voters: voters.clone(),
+            restart: annotation(cluster, RESTART_ANNOTATION).map(str::to_string),
+        };
+        let desired = build(&validated, &shape);
         if let Err(e) = apply(ctx, &validated, &desired, &mut owned).await {
             let status = apply_failed_status(cluster, &e.to_string(), &now);
             if let Err(status_error) = write_status(ctx, cluster, status).await {
@@ -113,19 +154,164 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
             }
             return Err(e);
         }
+        if let Err(e) = carry_out(ctx, &validated, &decided.action).await {
+            warn!(error = %e, "day-2 action failed");
+            decided.degraded = Some(Decided::new(
+                DEGRADED,
+                true,
+                "ClusterActionFailed",
+                e.to_string(),
+            ));
+            decided.rebalance_request_done = false;
+            failure = Some(e);
+        }
+        decision = Some(decided);
     }
-    let status = cluster_status(cluster, &observations(&validated, &owned), &now);
+    let mut seen = observations(&validated, &owned);
+    seen.day2 = decision.as_ref();
+    let mut status = cluster_status(cluster, &seen, &now);
+    status.voters = voters.into_iter().collect();
+    if let Some(d) = &decision {
+        status.rebalance.clone_from(&d.rebalance);
+    }
     let status = with_cluster_id(ctx, status).await;
     let settled = status
         .conditions
         .iter()
         .all(|c| c.type_ != "Progressing" || c.status == "False");
     write_status(ctx, cluster, status).await?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if decision.as_ref().is_some_and(|d| d.rebalance_request_done) {
+        remove_annotation(ctx, cluster, REBALANCE_ANNOTATION).await?;
+    }
     Ok(Action::requeue(if settled {
         RESYNC
     } else {
         PROGRESS_RECHECK
     }))
+}
+
+fn annotation<'a>(cluster: &'a KafkaCluster, key: &str) -> Option<&'a str> {
+    cluster.annotations().get(key).map(String::as_str)
+}
+
+fn own_statefulset<'a>(cluster: &ValidatedCluster, owned: &'a Owned) -> Option<&'a StatefulSet> {
+    owned
+        .statefulsets
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some(&cluster.names.statefulset()))
+}
+
+/// The running cluster's state, when there is a broker to ask: `None` before any pod is
+/// Ready, the reason when the brokers cannot be read.
+async fn observe_kafka(
+    ctx: &Context,
+    cluster: &ValidatedCluster,
+    owned: &Owned,
+) -> Option<Result<ClusterState, String>> {
+    let any_ready = owned.pods.iter().any(|p| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    });
+    if own_statefulset(cluster, owned).is_none() || !any_ready {
+        return None;
+    }
+    let bootstrap = cluster
+        .names
+        .bootstrap_address(cluster.spec.listeners.internal.port);
+    let state = ctx.kafka.cluster_admin(&bootstrap).observe().await;
+    if let Err(error) = &state {
+        warn!(%error, "cannot read the cluster's state");
+    }
+    Some(state.map_err(|e| e.to_string()))
+}
+
+/// Carries out the day-2 action after the objects are applied.
+async fn carry_out(
+    ctx: &Context,
+    cluster: &ValidatedCluster,
+    action: &Day2Action,
+) -> Result<(), Error> {
+    let bootstrap = || {
+        cluster
+            .names
+            .bootstrap_address(cluster.spec.listeners.internal.port)
+    };
+    let kafka = |action| move |source| Error::Kafka { action, source };
+    match action {
+        Day2Action::None => Ok(()),
+        Day2Action::Reassign { moves, throttle } => {
+            let admin = ctx.kafka.cluster_admin(&bootstrap());
+            if let Some(rate) = throttle {
+                info!(rate, "setting the replication throttle");
+                admin
+                    .set_throttle(Some(*rate))
+                    .await
+                    .map_err(kafka("setting the replication throttle"))?;
+            }
+            info!(partitions = moves.len(), "starting reassignments");
+            admin
+                .reassign(moves.clone())
+                .await
+                .map_err(kafka("starting reassignments"))
+        }
+        Day2Action::ClearThrottle => {
+            info!("clearing the replication throttle");
+            ctx.kafka
+                .cluster_admin(&bootstrap())
+                .set_throttle(None)
+                .await
+                .map_err(kafka("clearing the replication throttle"))
+        }
+        Day2Action::Unregister(brokers) => unregister(ctx, &bootstrap(), brokers).await,
+        Day2Action::RestartPod(id) => restart_pod(ctx, cluster, *id).await,
+    }
+}
+
+async fn unregister(ctx: &Context, bootstrap: &str, brokers: &BTreeSet<i32>) -> Result<(), Error> {
+    let admin = ctx.kafka.cluster_admin(bootstrap);
+    for &id in brokers {
+        info!(broker = id, "unregistering broker");
+        admin.unregister(id).await.map_err(|source| Error::Kafka {
+            action: "unregistering a removed broker",
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Deletes one broker pod (a restart under `OnDelete`): the broker stops on SIGTERM and the
+/// StatefulSet controller recreates the pod from the current template.
+async fn restart_pod(ctx: &Context, cluster: &ValidatedCluster, id: i32) -> Result<(), Error> {
+    let name = cluster.names.pod(id);
+    info!(pod = %name, "restarting broker");
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &cluster.names.namespace);
+    match api.delete(&name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        // Gone already: it is being recreated.
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(source) => Err(Error::Restart { name, source }),
+    }
+}
+
+/// Removes a handled one-shot annotation with a merge patch, which leaves every other field
+/// (and their managers) alone.
+async fn remove_annotation(ctx: &Context, cluster: &KafkaCluster, key: &str) -> Result<(), Error> {
+    let api: Api<KafkaCluster> =
+        Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
+    let patch = serde_json::json!({"metadata": {"annotations": {key: null}}});
+    api.patch(
+        &cluster.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await
+    .map(drop)
+    .map_err(Error::Annotation)
 }
 
 fn observations<'a>(cluster: &'a ValidatedCluster, owned: &'a Owned) -> Observations<'a> {
@@ -139,6 +325,7 @@ fn observations<'a>(cluster: &'a ValidatedCluster, owned: &'a Owned) -> Observat
             .find(|s| s.metadata.name.as_deref() == Some(&cluster.names.statefulset())),
         pods: &owned.pods,
         paused: cluster.spec.paused,
+        day2: None,
     }
 }
 

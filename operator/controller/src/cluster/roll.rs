@@ -80,6 +80,12 @@ pub enum RollStep {
 
 /// The next roll step.
 pub fn next_roll_step(o: &RollObserved) -> RollStep {
+    // A pod on a stale revision that is down (crash-looping on a bad image or config, say)
+    // serves nothing and sits in no ISR: restarting it onto the current revision is the only
+    // way it can come back, and it cannot lower any ISR.
+    if let Some(pod) = stuck_stale_pod(o) {
+        return RollStep::Restart { pod };
+    }
     // Health first, even with nothing left to roll: the last restarted pod has to come back
     // before the roll is done, and it is on the current revision the moment it is recreated.
     if let Some(wait) = first_unready(o).or_else(|| first_lagging(o)) {
@@ -110,6 +116,15 @@ pub fn roll_order(o: &RollObserved) -> Vec<i32> {
         .collect();
     ids.sort_by_key(|&id| (Some(id) == o.controller_id, Reverse(id)));
     ids
+}
+
+/// The lowest pod that needs a restart, is not Ready and whose broker is not live.
+fn stuck_stale_pod(o: &RollObserved) -> Option<i32> {
+    o.pods
+        .iter()
+        .filter(|p| p.needs_roll() && !p.ready && !o.live_brokers.contains(&p.id))
+        .map(|p| p.id)
+        .min()
 }
 
 /// The lowest expected pod that is missing, not Ready, or whose broker is not live.
@@ -408,5 +423,30 @@ mod tests {
         }
         assert_eq!(restarted, [2, 1, 0, 3]);
         assert_eq!(next_roll_step(&o), RollStep::Done);
+    }
+
+    #[test]
+    fn roll_restarts_a_stale_pod_that_is_down_without_waiting_for_it() {
+        let mut o = stale_cluster(3);
+        pod(&mut o, 1).ready = false;
+        o.live_brokers.remove(&1);
+        for p in &mut o.partitions {
+            p.isr.retain(|&r| r != 1);
+        }
+        assert_eq!(next_roll_step(&o), RollStep::Restart { pod: 1 });
+        // Once recreated on the current revision it is waited for like any restarted pod.
+        delete(&mut o, 1);
+        recreate(&mut o, 1);
+        assert_eq!(next_roll_step(&o), waiting(1, &[]));
+    }
+
+    #[test]
+    fn roll_never_restarts_a_down_pod_that_is_already_current() {
+        let mut o = stale_cluster(3);
+        let p = pod(&mut o, 2);
+        p.current_revision = true;
+        p.ready = false;
+        o.live_brokers.remove(&2);
+        assert_eq!(next_roll_step(&o), waiting(2, &[]));
     }
 }

@@ -172,7 +172,9 @@ fn wait_for_targets(o: &ScaleObserved) -> Option<ScaleStep> {
     (!missing.is_empty()).then_some(ScaleStep::WaitForBrokers { missing })
 }
 
-fn plan_onto_targets(o: &ScaleObserved) -> Result<Plan, PlanError> {
+/// A plan that puts every replica on the brokers that stay (`0..spec.replicas`), balanced:
+/// what a scale step submits, and what an on-demand rebalance runs.
+pub fn plan_onto_targets(o: &ScaleObserved) -> Result<Plan, PlanError> {
     plan(&PlanRequest {
         brokers: o
             .live_brokers

@@ -1,5 +1,6 @@
 //! The cluster's status as a pure function of what was observed after applying: broker
-//! readiness from the pods, rollout progress from the StatefulSet, and the three conditions.
+//! readiness from the pods, rollout progress from the StatefulSet, the day-2 step (scaling,
+//! moving partitions, restarting), and the three conditions.
 //! The same observations always give the same status, so an unchanged cluster writes none.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -8,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use krait_crd::KafkaCluster;
 use krait_crd::cluster::{BrokerStatus, KafkaClusterStatus};
 
+use super::day2::Decision;
 use crate::conditions::{DEGRADED, Decided, PROGRESSING, READY, merge};
 use crate::names::ClusterNames;
 
@@ -20,6 +22,8 @@ pub struct Observations<'a> {
     pub statefulset: Option<&'a StatefulSet>,
     pub pods: &'a [Pod],
     pub paused: bool,
+    /// This reconcile's day-2 decision, whose conditions take precedence over the rollout's.
+    pub day2: Option<&'a Decision>,
 }
 
 /// The new status of a cluster whose spec is valid.
@@ -43,7 +47,14 @@ pub fn cluster_status(
     let rolled_out = seen
         .statefulset
         .is_some_and(|s| rollout_done(s, seen.replicas));
-    let decided = decide(seen, rolled_out, ready_brokers);
+    let mut decided = decide(seen, rolled_out, ready_brokers);
+    if let Some(d) = seen.day2 {
+        for (slot, over) in decided[1..].iter_mut().zip([&d.progressing, &d.degraded]) {
+            if let Some(over) = over {
+                *slot = over.clone();
+            }
+        }
+    }
     let generation = cluster.metadata.generation;
     KafkaClusterStatus {
         observed_generation: generation,
@@ -53,12 +64,15 @@ pub fn cluster_status(
         bootstrap_address: Some(seen.names.bootstrap_address(seen.kafka_port)),
         // Learned from the brokers themselves; kept once known (it never changes).
         cluster_id: old.cluster_id,
+        voters: old.voters,
+        rebalance: old.rebalance,
     }
 }
 
-/// Ready, Progressing and Degraded from the rollout state and the ready-broker count.
+/// Ready, Progressing and Degraded from the rollout state and the ready-broker count. Ready
+/// means every broker serves, whether or not a restart is still due (restarts are rolled).
 fn decide(seen: &Observations<'_>, rolled_out: bool, ready_brokers: i32) -> [Decided; 3] {
-    let all_ready = rolled_out && ready_brokers == seen.replicas;
+    let all_ready = seen.statefulset.is_some() && ready_brokers == seen.replicas;
     let readiness = format!("{ready_brokers}/{} brokers ready", seen.replicas);
     [
         if all_ready {
@@ -149,6 +163,26 @@ fn reason_of(reason: &str) -> &'static str {
         "UpToDate",
         "InvalidSpec",
         "ApplyFailed",
+        // Day-2 reasons (`scale::describe`, `roll::describe`, `day2.rs`).
+        "Scaled",
+        "GrowingStatefulSet",
+        "WaitingForBrokers",
+        "Rebalancing",
+        "WaitingForReassignments",
+        "Draining",
+        "ShrinkingStatefulSet",
+        "WaitingForShutdown",
+        "UnregisteringBrokers",
+        "ScaleDownRefused",
+        "PlanFailed",
+        "RollComplete",
+        "WaitingForBroker",
+        "WaitingForController",
+        "RestartingBroker",
+        "RollBlocked",
+        "WaitingForCluster",
+        "InvalidRebalanceRequest",
+        "ClusterActionFailed",
     ];
     KNOWN
         .iter()

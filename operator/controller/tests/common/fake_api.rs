@@ -1,6 +1,6 @@
 //! An in-memory Kubernetes API server behind a tower-test mock service: enough of list, get,
-//! server-side apply (objects and status), JSON-patch of finalizers and delete for the
-//! reconcilers, with every write recorded and any one write failable on demand.
+//! server-side apply (objects and status), JSON-patch of finalizers, merge patch, and delete
+//! for the reconcilers, with every write recorded and any one write failable on demand.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -257,6 +257,10 @@ fn patch_object(
             apply_json_patch(&mut o, &patch);
             o
         }
+        (ct, None, Some(mut o)) if ct.starts_with("application/merge-patch") => {
+            merge_patch(&mut o, &patch);
+            o
+        }
         (_, Some("status"), Some(mut o)) => {
             o["status"] = patch["status"].clone();
             o
@@ -341,6 +345,25 @@ fn delete_object(s: &mut State, collection: String, name: &str) -> (StatusCode, 
         return (StatusCode::OK, object.clone());
     }
     (StatusCode::OK, s.objects.remove(&key).unwrap())
+}
+
+/// RFC 7386: objects merge key by key, `null` deletes, anything else replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Some(fields) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let object = target.as_object_mut().unwrap();
+    for (key, value) in fields {
+        if value.is_null() {
+            object.remove(key);
+        } else {
+            merge_patch(object.entry(key.clone()).or_insert(Value::Null), value);
+        }
+    }
 }
 
 /// The JSON-patch operations kube's finalizer helper sends: test, add, remove.

@@ -1,15 +1,20 @@
-//! Shared by the reconciler tests: the fake API server, a fake Kafka, and the context.
+//! Shared by the reconciler tests: the fake API server, a fake Kafka, the context, and for the
+//! tests on real brokers a kubelet and a client workload.
 
 #![allow(dead_code)]
 
 pub mod broker;
 pub mod fake_api;
+pub mod kubelet;
+pub mod workload;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
+use krait_admin::Reassignment;
+use krait_operator::cluster_admin::{ClusterAdmin, ClusterAdminError, ClusterState};
 use krait_operator::context::Context;
 use krait_operator::kafka::{AdminError, KafkaConnector, ObservedTopic, TopicAdmin};
 use krait_operator::metrics::Metrics;
@@ -23,6 +28,8 @@ pub struct FakeKafka {
     pub cluster_id: Option<String>,
     /// While set, every admin call fails as if the brokers were unreachable.
     pub unreachable: Arc<AtomicBool>,
+    /// The running cluster day-2 operations see; unreachable when `None`.
+    pub cluster: Option<FakeCluster>,
 }
 
 impl KafkaConnector for FakeKafka {
@@ -33,6 +40,81 @@ impl KafkaConnector for FakeKafka {
 
     fn topic_admin(&self, _bootstrap: &str) -> Result<Box<dyn TopicAdmin>, AdminError> {
         Ok(Box::new(self.clone()))
+    }
+
+    fn cluster_admin(&self, _bootstrap: &str) -> Box<dyn ClusterAdmin> {
+        match &self.cluster {
+            Some(cluster) => Box::new(cluster.clone()),
+            None => Box::new(Unreachable),
+        }
+    }
+}
+
+/// A running cluster in memory for day-2 decisions: observe returns `state` as set by the
+/// test; every action is recorded (and changes nothing: the test plays the cluster).
+#[derive(Clone, Default)]
+pub struct FakeCluster {
+    pub state: Arc<Mutex<ClusterState>>,
+    pub actions: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeCluster {
+    pub fn take_actions(&self) -> Vec<String> {
+        std::mem::take(&mut self.actions.lock().unwrap())
+    }
+
+    fn record(&self, action: String) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        self.actions.lock().unwrap().push(action);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl ClusterAdmin for FakeCluster {
+    fn observe(&self) -> BoxFuture<'_, Result<ClusterState, ClusterAdminError>> {
+        let state = self.state.lock().unwrap().clone();
+        Box::pin(async move { Ok(state) })
+    }
+    fn reassign(&self, moves: Vec<Reassignment>) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        let moves: Vec<String> = moves
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}-{}:{:?}",
+                    m.topic,
+                    m.partition,
+                    m.replicas.clone().unwrap_or_default()
+                )
+            })
+            .collect();
+        self.record(format!("reassign {}", moves.join(" ")))
+    }
+    fn set_throttle(&self, rate: Option<u64>) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        self.record(format!("throttle {rate:?}"))
+    }
+    fn unregister(&self, broker: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        self.record(format!("unregister {broker}"))
+    }
+}
+
+/// A cluster admin whose brokers never answer: day-2 operations must do nothing harmful.
+pub struct Unreachable;
+
+fn unreachable() -> ClusterAdminError {
+    ClusterAdminError::Admin(krait_admin::AdminError::NoBootstrap)
+}
+
+impl ClusterAdmin for Unreachable {
+    fn observe(&self) -> BoxFuture<'_, Result<ClusterState, ClusterAdminError>> {
+        Box::pin(async { Err(unreachable()) })
+    }
+    fn reassign(&self, _: Vec<Reassignment>) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        Box::pin(async { Err(unreachable()) })
+    }
+    fn set_throttle(&self, _: Option<u64>) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        Box::pin(async { Err(unreachable()) })
+    }
+    fn unregister(&self, _: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        Box::pin(async { Err(unreachable()) })
     }
 }
 

@@ -8,6 +8,8 @@ mod service;
 mod serviceaccount;
 mod statefulset;
 
+use std::collections::BTreeSet;
+
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -23,7 +25,39 @@ pub use configmap::config_map;
 pub use pdb::pod_disruption_budget;
 pub use service::{bootstrap_service, external_services, headless_service};
 pub use serviceaccount::service_account;
-pub use statefulset::statefulset;
+pub use statefulset::{statefulset, voters_of};
+
+/// Most voters a new cluster's metadata quorum gets: three tolerate one lost voter, and more
+/// only slow every metadata commit down.
+pub const MAX_VOTERS: i32 = 3;
+
+/// What the built objects take from the world rather than from the spec: the StatefulSet's
+/// size right now (scaling moves it one safe step at a time, `cluster/scale.rs`), the metadata
+/// quorum's voters (fixed when the cluster formed), and the cluster's restart token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shape {
+    pub replicas: i32,
+    pub voters: BTreeSet<i32>,
+    /// The `krait.dev/restart` annotation of the cluster; a new value rolls every broker.
+    pub restart: Option<String>,
+}
+
+impl Shape {
+    /// A cluster that does not exist yet: `spec.replicas` brokers, the first
+    /// [`MAX_VOTERS`] of them voters.
+    pub fn initial(cluster: &ValidatedCluster) -> Self {
+        Self {
+            replicas: cluster.spec.replicas,
+            voters: default_voters(cluster.spec.replicas),
+            restart: None,
+        }
+    }
+}
+
+/// Voters of a cluster formed with `replicas` brokers.
+pub fn default_voters(replicas: i32) -> BTreeSet<i32> {
+    (0..replicas.clamp(1, MAX_VOTERS)).collect()
+}
 
 /// Everything a cluster owns, in apply order: identity and config before the pods that use
 /// them, the disruption budget last.
@@ -37,7 +71,7 @@ pub struct DesiredObjects {
 }
 
 /// Builds every object of a cluster.
-pub fn build(cluster: &ValidatedCluster) -> DesiredObjects {
+pub fn build(cluster: &ValidatedCluster, shape: &Shape) -> DesiredObjects {
     let config_map = stamped(config_map(cluster));
     let config_hash = config_map
         .metadata
@@ -50,12 +84,16 @@ pub fn build(cluster: &ValidatedCluster) -> DesiredObjects {
         stamped(headless_service(cluster)),
         stamped(bootstrap_service(cluster)),
     ];
-    services.extend(external_services(cluster).into_iter().map(stamped));
+    services.extend(
+        external_services(cluster, shape.replicas)
+            .into_iter()
+            .map(stamped),
+    );
     DesiredObjects {
         service_account: stamped(service_account(cluster)),
         config_map,
         services,
-        statefulset: stamped(statefulset(cluster, &config_hash)),
+        statefulset: stamped(statefulset(cluster, &config_hash, shape)),
         pdb: stamped(pod_disruption_budget(cluster)),
     }
 }

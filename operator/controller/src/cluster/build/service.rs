@@ -55,12 +55,13 @@ pub fn bootstrap_service(cluster: &ValidatedCluster) -> Service {
 }
 
 /// One Service per broker, selecting its pod by the ordinal label, so each advertised
-/// external address reaches exactly that broker.
-pub fn external_services(cluster: &ValidatedCluster) -> Vec<Service> {
+/// external address reaches exactly that broker. `running` is the StatefulSet's size, which
+/// exceeds `spec.replicas` while leaving brokers drain: their clients keep their address.
+pub fn external_services(cluster: &ValidatedCluster, running: i32) -> Vec<Service> {
     let Some(external) = &cluster.spec.listeners.external else {
         return Vec::new();
     };
-    (0..cluster.spec.replicas)
+    (0..cluster.spec.replicas.max(running))
         .map(|id| {
             let mut metadata = owned_meta(cluster, cluster.names.external_service(id));
             if !external.annotations.is_empty() {

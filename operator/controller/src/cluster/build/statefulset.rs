@@ -18,37 +18,45 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::owned_meta;
+use super::{Shape, owned_meta};
 use crate::cluster::validate::ValidatedCluster;
-use crate::names::{CLUSTER_PORT, CONFIG_HASH_ANNOTATION, DATA_DIR, HTTP_PORT, POD_INDEX_LABEL};
+use crate::names::{
+    CLUSTER_PORT, CONFIG_HASH_ANNOTATION, DATA_DIR, HTTP_PORT, POD_INDEX_LABEL, RESTART_ANNOTATION,
+};
 
 const DATA_VOLUME: &str = "data";
+/// The broker flag naming the metadata quorum's voters, read back by [`voters_of`].
+const VOTERS_FLAG: &str = "--voters=";
 /// UID/GID the broker image runs as; `fsGroup` makes the data volume writable for it.
 const BROKER_UID: i64 = 10001;
 
 /// The StatefulSet; `config_hash` (the ConfigMap's hash) goes on the pod template so a
 /// config change rolls the brokers, which read their config only at start.
-pub fn statefulset(cluster: &ValidatedCluster, config_hash: &str) -> StatefulSet {
+///
+/// Its update strategy is `OnDelete`: a changed template restarts no pod by itself; the
+/// operator deletes one pod at a time when that is safe (`cluster/roll.rs`), and the
+/// StatefulSet controller recreates it from the new template.
+pub fn statefulset(cluster: &ValidatedCluster, config_hash: &str, shape: &Shape) -> StatefulSet {
     let spec = &cluster.spec;
     let selector = cluster.names.selector_labels();
     let claim = (!spec.storage.ephemeral).then(|| data_claim(cluster));
     StatefulSet {
         metadata: owned_meta(cluster, cluster.names.statefulset()),
         spec: StatefulSetSpec {
-            replicas: Some(spec.replicas),
+            replicas: Some(shape.replicas),
             service_name: Some(cluster.names.headless_service()),
             // Brokers start together: a Raft quorum cannot form if each pod waits for the
             // previous one to be Ready.
             pod_management_policy: Some("Parallel".into()),
             update_strategy: Some(StatefulSetUpdateStrategy {
-                type_: Some("RollingUpdate".into()),
+                type_: Some("OnDelete".into()),
                 rolling_update: None,
             }),
             selector: LabelSelector {
                 match_labels: Some(selector),
                 ..LabelSelector::default()
             },
-            template: pod_template(cluster, config_hash),
+            template: pod_template(cluster, config_hash, shape),
             volume_claim_templates: claim.map(|c| vec![c]),
             ..StatefulSetSpec::default()
         },
@@ -80,13 +88,16 @@ fn data_claim(cluster: &ValidatedCluster) -> PersistentVolumeClaim {
     }
 }
 
-fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpec {
+fn pod_template(cluster: &ValidatedCluster, config_hash: &str, shape: &Shape) -> PodTemplateSpec {
     let overrides = &cluster.spec.pod_template;
     // The operator's selector labels win: a user label must not detach pods from the set.
     let mut labels = overrides.labels.clone();
     labels.extend(cluster.names.labels());
     let mut annotations = overrides.annotations.clone();
     annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash.into());
+    if let Some(token) = &shape.restart {
+        annotations.insert(RESTART_ANNOTATION.into(), token.clone());
+    }
     let volumes = cluster.spec.storage.ephemeral.then(|| {
         vec![Volume {
             name: DATA_VOLUME.into(),
@@ -103,7 +114,7 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str) -> PodTemplateSpe
         spec: Some(PodSpec {
             service_account_name: Some(cluster.names.statefulset()),
             automount_service_account_token: Some(false),
-            containers: vec![broker_container(cluster)],
+            containers: vec![broker_container(cluster, shape)],
             volumes,
             image_pull_secrets: non_empty(cluster.spec.image_pull_secrets.clone()),
             affinity: Some(
@@ -173,7 +184,7 @@ fn spread_over_nodes(cluster: &ValidatedCluster) -> Affinity {
     }
 }
 
-fn broker_container(cluster: &ValidatedCluster) -> Container {
+fn broker_container(cluster: &ValidatedCluster, shape: &Shape) -> Container {
     let spec = &cluster.spec;
     let mut ports = vec![
         container_port("kafka", spec.listeners.internal.port),
@@ -188,7 +199,7 @@ fn broker_container(cluster: &ValidatedCluster) -> Container {
         image: Some(spec.image.clone()),
         image_pull_policy: spec.image_pull_policy.map(|p| p.as_str().to_string()),
         command: Some(vec!["krait-broker".into()]),
-        args: Some(broker_args(cluster)),
+        args: Some(broker_args(cluster, shape)),
         env: Some(broker_env(cluster)),
         env_from: Some(vec![EnvFromSource {
             config_map_ref: Some(ConfigMapEnvSource {
@@ -218,24 +229,31 @@ fn broker_container(cluster: &ValidatedCluster) -> Container {
 }
 
 /// The broker's command line. `$(VAR)` is expanded by the kubelet from the container's env.
-fn broker_args(cluster: &ValidatedCluster) -> Vec<String> {
+///
+/// `--voters` names only the quorum's voters, the same on every broker; the others join as
+/// observers, which reach the voters through `--cluster-advertise`.
+fn broker_args(cluster: &ValidatedCluster, shape: &Shape) -> Vec<String> {
     let spec = &cluster.spec;
     let names = &cluster.names;
     let port = spec.listeners.internal.port;
-    let voters: Vec<String> = (0..spec.replicas)
-        .map(|id| format!("{id}@{}:{CLUSTER_PORT}", names.broker_host(id)))
+    let voters: Vec<String> = shape
+        .voters
+        .iter()
+        .map(|id| format!("{id}@{}:{CLUSTER_PORT}", names.broker_host(*id)))
         .collect();
+    let own_host = format!(
+        "$(POD_NAME).{}.{}.svc",
+        names.headless_service(),
+        names.namespace
+    );
     let mut args = vec![
         format!("--data-dir={DATA_DIR}"),
         format!("--listen=0.0.0.0:{port}"),
-        format!(
-            "--advertise=$(POD_NAME).{}.{}.svc:{port}",
-            names.headless_service(),
-            names.namespace
-        ),
+        format!("--advertise={own_host}:{port}"),
         format!("--http-listen=0.0.0.0:{HTTP_PORT}"),
         format!("--cluster-listen=0.0.0.0:{CLUSTER_PORT}"),
-        format!("--voters={}", voters.join(",")),
+        format!("--cluster-advertise={own_host}:{CLUSTER_PORT}"),
+        format!("{VOTERS_FLAG}{}", voters.join(",")),
     ];
     if spec.rack.is_some() {
         args.push("--rack=$(KRAIT_RACK)".into());
@@ -269,6 +287,23 @@ fn broker_env(cluster: &ValidatedCluster) -> Vec<EnvVar> {
         ));
     }
     env
+}
+
+/// The voters a running StatefulSet gives its brokers: they are fixed once the cluster has
+/// formed, whatever `spec.replicas` says later. `None` when its broker has no `--voters`.
+pub fn voters_of(sts: &StatefulSet) -> Option<std::collections::BTreeSet<i32>> {
+    let containers = &sts.spec.template.spec.as_ref()?.containers;
+    let args = containers
+        .iter()
+        .find(|c| c.name == "broker")?
+        .args
+        .as_ref()?;
+    let list = args.iter().find_map(|a| a.strip_prefix(VOTERS_FLAG))?;
+    let voters: Option<std::collections::BTreeSet<i32>> = list
+        .split(',')
+        .map(|v| v.split_once('@').and_then(|(id, _)| id.parse().ok()))
+        .collect();
+    voters.filter(|v| !v.is_empty())
 }
 
 fn field_env(name: &str, path: &str) -> EnvVar {

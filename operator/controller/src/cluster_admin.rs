@@ -1,0 +1,219 @@
+//! The operator's view of a running cluster for day-2 operations, through the Kafka admin
+//! protocol (`krait-admin`): brokers (fenced ones too), the controller, every partition's
+//! replicas, ISR and size, topics' `min.insync.replicas`, reassignments in progress and the
+//! replication throttle; and the three actions scaling needs: start reassignments, set or clear
+//! the throttle, unregister a broker. A small trait, so tests can stand in for the cluster.
+//!
+//! To ensure correctness, implementations must: report what the cluster says, never a guess
+//! (an unreachable broker is an error, not an empty answer), and start reassignments without
+//! waiting for them to finish.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use krait_admin::reassign::answers;
+use krait_admin::{Admin, AdminError, BrokerInfo, Ongoing, Reassignment, THROTTLE_CONFIGS};
+
+/// Topic config read for safe rolls.
+const MIN_INSYNC: &str = "min.insync.replicas";
+
+/// A failed observation or action.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterAdminError {
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error("the admin task for {0} failed")]
+    Task(&'static str),
+    #[error("the controller refused to move {}: {}", .0.len(), .0.join("; "))]
+    Moves(Vec<String>),
+}
+
+/// One broker as the cluster reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerObserved {
+    pub id: i32,
+    pub rack: Option<String>,
+    /// Registered but not heartbeating: leads nothing, in no ISR.
+    pub fenced: bool,
+}
+
+/// One partition as the cluster reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionObserved {
+    pub topic: String,
+    pub partition: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    /// Size of the largest replica in bytes (0 when the brokers do not report log dirs).
+    pub size_bytes: u64,
+}
+
+/// Everything day-2 decisions read from the cluster, taken in one go.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClusterState {
+    /// The controller (metadata quorum leader), when there is one.
+    pub controller_id: Option<i32>,
+    /// Every registered broker, fenced ones included, by id.
+    pub brokers: Vec<BrokerObserved>,
+    pub partitions: Vec<PartitionObserved>,
+    /// Each topic's effective `min.insync.replicas`.
+    pub min_insync: BTreeMap<String, i32>,
+    pub reassignments: Vec<Ongoing>,
+    /// Brokers with a replication throttle set.
+    pub throttled_brokers: BTreeSet<i32>,
+}
+
+impl ClusterState {
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerObserved> {
+        self.brokers.iter().filter(|b| !b.fenced)
+    }
+}
+
+/// Day-2 admin operations on one cluster.
+pub trait ClusterAdmin: Send + Sync {
+    /// The cluster's current state.
+    fn observe(&self) -> BoxFuture<'_, Result<ClusterState, ClusterAdminError>>;
+    /// Starts every move in one request (each `(topic, partition, new replicas)`).
+    fn reassign(&self, moves: Vec<Reassignment>) -> BoxFuture<'_, Result<(), ClusterAdminError>>;
+    /// Sets (`Some`) or clears (`None`) the replication throttle on every live broker.
+    fn set_throttle(&self, rate: Option<u64>) -> BoxFuture<'_, Result<(), ClusterAdminError>>;
+    /// Forgets a broker that has stopped for good and holds nothing.
+    fn unregister(&self, broker: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>>;
+}
+
+/// The real implementation: a fresh `krait-admin` session per call, on a blocking thread.
+#[derive(Debug, Clone)]
+pub struct WireClusterAdmin {
+    bootstrap: Arc<str>,
+    timeout: Duration,
+}
+
+impl WireClusterAdmin {
+    pub fn new(bootstrap: &str, timeout: Duration) -> Self {
+        Self {
+            bootstrap: bootstrap.into(),
+            timeout,
+        }
+    }
+
+    fn run<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        work: impl FnOnce(Admin) -> Result<T, ClusterAdminError> + Send + 'static,
+    ) -> BoxFuture<'static, Result<T, ClusterAdminError>> {
+        let (bootstrap, timeout) = (self.bootstrap.clone(), self.timeout);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || work(Admin::connect(&bootstrap, timeout)?))
+                .await
+                .map_err(|_| ClusterAdminError::Task(what))?
+        })
+    }
+}
+
+fn live(brokers: &[BrokerInfo]) -> Vec<BrokerInfo> {
+    brokers.iter().filter(|b| !b.fenced).cloned().collect()
+}
+
+/// Reads the whole state with one admin session.
+fn observe(mut admin: Admin) -> Result<ClusterState, ClusterAdminError> {
+    let cluster = admin.describe_cluster()?;
+    let metadata = admin.metadata(None)?;
+    let live = live(&cluster.brokers);
+    // Each replica's size from its broker's log dirs; a partition counts its largest replica.
+    let mut sizes: BTreeMap<(String, i32), u64> = BTreeMap::new();
+    for broker in &live {
+        for (key, size) in admin.replica_sizes(broker)?.unwrap_or_default() {
+            let entry = sizes.entry(key).or_default();
+            *entry = (*entry).max(size);
+        }
+    }
+    let mut throttled_brokers = BTreeSet::new();
+    for broker in &live {
+        if !admin
+            .broker_dynamic_configs(broker, &THROTTLE_CONFIGS)?
+            .is_empty()
+        {
+            throttled_brokers.insert(broker.id);
+        }
+    }
+    let topics: Vec<String> = metadata.topics.iter().map(|t| t.name.clone()).collect();
+    let min_insync = admin
+        .topic_configs(&topics, &[MIN_INSYNC])?
+        .into_iter()
+        .filter_map(|(topic, configs)| Some((topic, configs.get(MIN_INSYNC)?.parse().ok()?)))
+        .collect();
+    let partitions = metadata
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| PartitionObserved {
+            topic: p.topic.clone(),
+            partition: p.partition,
+            replicas: p.replicas.clone(),
+            isr: p.isr.clone(),
+            size_bytes: sizes
+                .get(&(p.topic.clone(), p.partition))
+                .copied()
+                .unwrap_or(0),
+        })
+        .collect();
+    Ok(ClusterState {
+        controller_id: (cluster.controller_id >= 0).then_some(cluster.controller_id),
+        brokers: cluster
+            .brokers
+            .iter()
+            .map(|b| BrokerObserved {
+                id: b.id,
+                rack: b.rack.clone(),
+                fenced: b.fenced,
+            })
+            .collect(),
+        partitions,
+        min_insync,
+        reassignments: admin.reassignments_in_progress(None)?,
+        throttled_brokers,
+    })
+}
+
+impl ClusterAdmin for WireClusterAdmin {
+    fn observe(&self) -> BoxFuture<'_, Result<ClusterState, ClusterAdminError>> {
+        self.run("observing the cluster", observe)
+    }
+
+    fn reassign(&self, moves: Vec<Reassignment>) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        self.run("reassigning partitions", move |mut admin| {
+            let response = admin.alter_reassignments(&moves)?;
+            let refused: Vec<String> = answers(&response)
+                .into_iter()
+                .filter(|(_, (code, _))| *code != 0)
+                .map(|((topic, partition), (code, message))| {
+                    let message = message.map(kafka_protocol::protocol::StrBytes::from);
+                    format!(
+                        "{topic}-{partition}: {}",
+                        krait_admin::error_text(code, message.as_ref())
+                    )
+                })
+                .collect();
+            if refused.is_empty() {
+                Ok(())
+            } else {
+                Err(ClusterAdminError::Moves(refused))
+            }
+        })
+    }
+
+    fn set_throttle(&self, rate: Option<u64>) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        self.run("setting the replication throttle", move |mut admin| {
+            let brokers = live(&admin.describe_cluster()?.brokers);
+            Ok(admin.set_replication_throttle(&brokers, rate)?)
+        })
+    }
+
+    fn unregister(&self, broker: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        self.run("unregistering a broker", move |mut admin| {
+            Ok(admin.unregister_broker(broker)?)
+        })
+    }
+}

@@ -1,0 +1,470 @@
+//! The cluster reconciler's day-2 wiring against the fake API server and a cluster in memory:
+//! which StatefulSet size it applies, which single action it takes (reassign, throttle,
+//! unregister, delete one pod), what status says, and what it refuses, for each situation.
+//! The same paths on real brokers are in `scaling_brokers.rs`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use common::{FakeApi, FakeCluster, FakeKafka, context};
+use krait_crd::KafkaCluster;
+use krait_operator::cluster::reconcile;
+use krait_operator::cluster_admin::{BrokerObserved, ClusterState, PartitionObserved};
+use serde_json::{Value, json};
+
+const CLUSTERS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkaclusters";
+const STATEFULSETS: &str = "/apis/apps/v1/namespaces/kafka/statefulsets";
+const PODS: &str = "/api/v1/namespaces/kafka/pods";
+
+fn fixture(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A healthy, balanced cluster of `brokers` brokers: topic `orders` with 6 partitions of RF 3
+/// placed round-robin, all in sync, min.insync.replicas 2; controller 0.
+fn healthy(brokers: i32) -> ClusterState {
+    ClusterState {
+        controller_id: Some(0),
+        brokers: (0..brokers)
+            .map(|id| BrokerObserved {
+                id,
+                rack: None,
+                fenced: false,
+            })
+            .collect(),
+        partitions: (0..6)
+            .map(|p| {
+                let replicas: Vec<i32> = (0..3).map(|i| (p + i) % brokers).collect();
+                PartitionObserved {
+                    topic: "orders".into(),
+                    partition: p,
+                    isr: replicas.clone(),
+                    replicas,
+                    size_bytes: 1_000,
+                }
+            })
+            .collect(),
+        min_insync: [("orders".to_string(), 2)].into(),
+        ..ClusterState::default()
+    }
+}
+
+struct World {
+    api: FakeApi,
+    kafka: FakeKafka,
+    cluster: FakeCluster,
+}
+
+impl World {
+    /// The minimal fixture, reconciled once (objects created), with `brokers` pods Ready on
+    /// revision r1, the StatefulSet's status saying r1, and the cluster `healthy(brokers)`.
+    async fn running(brokers: i32) -> Self {
+        let api = FakeApi::default();
+        let mut c = fixture("minimal.yaml");
+        c["spec"]["replicas"] = json!(brokers);
+        api.put(CLUSTERS, c);
+        let cluster = FakeCluster::default();
+        *cluster.state.lock().unwrap() = healthy(brokers);
+        let kafka = FakeKafka {
+            cluster: Some(cluster.clone()),
+            ..FakeKafka::default()
+        };
+        let w = Self {
+            api,
+            kafka,
+            cluster,
+        };
+        w.reconcile().await;
+        w.set_revision("r1");
+        for id in 0..brokers {
+            w.put_pod(id, "r1", true);
+        }
+        w.api.take_writes();
+        w.cluster.take_actions();
+        w
+    }
+
+    fn stored(&self) -> KafkaCluster {
+        serde_json::from_value(self.api.get(CLUSTERS, "main").unwrap()).unwrap()
+    }
+
+    async fn reconcile(&self) {
+        reconcile::reconcile(Arc::new(self.stored()), context(&self.api, &self.kafka))
+            .await
+            .unwrap();
+    }
+
+    fn edit(&self, edit: impl FnOnce(&mut Value)) {
+        let mut c = self.api.get(CLUSTERS, "main").unwrap();
+        edit(&mut c);
+        c["metadata"]["generation"] = json!(c["metadata"]["generation"].as_i64().unwrap() + 1);
+        self.api.put(CLUSTERS, c);
+    }
+
+    fn set_revision(&self, revision: &str) {
+        let mut sts = self.api.get(STATEFULSETS, "main").unwrap();
+        let replicas = sts["spec"]["replicas"].clone();
+        sts["status"] = json!({"observedGeneration": sts["metadata"]["generation"],
+            "replicas": replicas, "readyReplicas": replicas, "updatedReplicas": replicas,
+            "currentRevision": "r1", "updateRevision": revision});
+        self.api.put(STATEFULSETS, sts);
+    }
+
+    fn put_pod(&self, id: i32, revision: &str, ready: bool) {
+        self.api.put(
+            PODS,
+            json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("main-{id}"), "namespace": "kafka",
+                "labels": {"app.kubernetes.io/instance": "main",
+                           "app.kubernetes.io/managed-by": "krait-operator",
+                           "controller-revision-hash": revision}},
+            "status": {"conditions": [{"type": "Ready",
+                                       "status": if ready { "True" } else { "False" }}]}}),
+        );
+    }
+
+    fn statefulset_replicas(&self) -> i64 {
+        self.api.get(STATEFULSETS, "main").unwrap()["spec"]["replicas"]
+            .as_i64()
+            .unwrap()
+    }
+
+    fn progressing(&self) -> (String, String, String) {
+        let status = self.stored().status.unwrap();
+        let c = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Progressing")
+            .unwrap();
+        (c.status.clone(), c.reason.clone(), c.message.clone())
+    }
+}
+
+#[tokio::test]
+async fn the_statefulset_names_only_the_voters_and_every_broker_its_cluster_address() {
+    let w = World::running(3).await;
+    let sts = w.api.get(STATEFULSETS, "main").unwrap();
+    assert_eq!(sts["spec"]["updateStrategy"]["type"], "OnDelete");
+    let args: Vec<String> =
+        serde_json::from_value(sts["spec"]["template"]["spec"]["containers"][0]["args"].clone())
+            .unwrap();
+    assert!(args.contains(&"--cluster-advertise=$(POD_NAME).main-brokers.kafka.svc:9093".into()));
+    w.edit(|c| c["spec"]["replicas"] = json!(5));
+    w.reconcile().await;
+    let sts = w.api.get(STATEFULSETS, "main").unwrap();
+    let args: Vec<String> =
+        serde_json::from_value(sts["spec"]["template"]["spec"]["containers"][0]["args"].clone())
+            .unwrap();
+    let voters = args.iter().find(|a| a.starts_with("--voters=")).unwrap();
+    assert_eq!(
+        voters.matches('@').count(),
+        3,
+        "voters stay fixed: {voters}"
+    );
+    assert_eq!(w.stored().status.unwrap().voters, [0, 1, 2]);
+}
+
+#[tokio::test]
+async fn scale_up_grows_the_statefulset_then_spreads_partitions_onto_the_new_broker() {
+    let w = World::running(3).await;
+    w.edit(|c| {
+        c["spec"]["replicas"] = json!(4);
+        c["spec"]["rebalance"] = json!({"throttleBytesPerSecond": 1_000_000});
+    });
+    w.reconcile().await;
+    assert_eq!(w.statefulset_replicas(), 4);
+    assert!(w.cluster.take_actions().is_empty(), "nothing moves yet");
+    assert_eq!(w.progressing().1, "GrowingStatefulSet");
+    w.reconcile().await;
+    assert!(w.cluster.take_actions().is_empty(), "nothing moves yet");
+    assert_eq!(w.progressing().1, "WaitingForBrokers");
+
+    w.put_pod(3, "r1", true);
+    w.cluster
+        .state
+        .lock()
+        .unwrap()
+        .brokers
+        .push(BrokerObserved {
+            id: 3,
+            rack: None,
+            fenced: false,
+        });
+    w.reconcile().await;
+    let actions = w.cluster.take_actions();
+    assert_eq!(actions[0], "throttle Some(1000000)");
+    assert!(
+        actions[1].starts_with("reassign ") && actions[1].contains('3'),
+        "{actions:?}"
+    );
+    assert_eq!(w.progressing().1, "Rebalancing");
+    let rebalance = w.stored().status.unwrap().rebalance.unwrap();
+    assert_eq!(
+        (rebalance.trigger.as_str(), rebalance.state.as_str()),
+        ("ScaleUp", "Moving")
+    );
+    let onto_3 = rebalance.replicas_per_broker_after["3"];
+    assert!(onto_3 >= 4, "{rebalance:?}");
+    assert_eq!(
+        rebalance.bytes_total,
+        i64::from(onto_3) * 1_000,
+        "each new replica copies 1000 bytes"
+    );
+}
+
+#[tokio::test]
+async fn progress_follows_the_reassignments_still_running_and_completes_when_none_is() {
+    let w = World::running(4).await;
+    w.cluster.state.lock().unwrap().partitions = healthy(3).partitions;
+    w.edit(|c| {
+        c["spec"]["rebalance"] = json!({"onScale": false});
+        c["metadata"]["annotations"] = json!({"krait.dev/rebalance": "execute"});
+    });
+    w.reconcile().await;
+    let rebalance = w.stored().status.unwrap().rebalance.unwrap();
+    assert_eq!(rebalance.state, "Moving");
+    assert_eq!(w.cluster.take_actions().len(), 1, "the plan was submitted");
+    let total = rebalance.partitions_total;
+    // One partition is still copying onto broker 3.
+    w.cluster.state.lock().unwrap().reassignments = vec![krait_admin::Ongoing {
+        topic: "orders".into(),
+        partition: 0,
+        replicas: vec![0, 1, 2, 3],
+        adding: vec![3],
+        removing: vec![2],
+    }];
+    w.reconcile().await;
+    let rebalance = w.stored().status.unwrap().rebalance.unwrap();
+    assert_eq!(rebalance.partitions_moved, total - 1);
+    assert_eq!(w.progressing().1, "WaitingForReassignments");
+    assert!(
+        !w.cluster
+            .take_actions()
+            .iter()
+            .any(|a| a.starts_with("reassign")),
+        "nothing new starts while partitions move"
+    );
+    {
+        let mut s = w.cluster.state.lock().unwrap();
+        s.reassignments.clear();
+        s.partitions = healthy(4).partitions;
+    }
+    w.reconcile().await;
+    let rebalance = w.stored().status.unwrap().rebalance.unwrap();
+    assert_eq!(
+        (rebalance.state.as_str(), rebalance.partitions_moved),
+        ("Complete", total)
+    );
+}
+
+#[tokio::test]
+async fn scale_down_drains_before_it_shrinks_and_unregisters_after() {
+    let w = World::running(4).await;
+    w.edit(|c| c["spec"]["replicas"] = json!(3));
+    w.reconcile().await;
+    assert_eq!(
+        w.statefulset_replicas(),
+        4,
+        "not shrunk while broker 3 holds replicas"
+    );
+    let actions = w.cluster.take_actions();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert!(actions[0].starts_with("reassign "), "{actions:?}");
+    assert!(
+        !actions[0].contains("[3") && !actions[0].contains(", 3"),
+        "every replica moves off broker 3: {actions:?}"
+    );
+    assert_eq!(w.progressing().1, "Draining");
+
+    // Drained: the StatefulSet shrinks; the broker still heartbeats while its pod stops.
+    w.cluster.state.lock().unwrap().partitions = healthy(3).partitions;
+    w.reconcile().await;
+    assert_eq!(w.statefulset_replicas(), 3);
+    w.api.delete_stored(PODS, "main-3");
+    w.reconcile().await;
+    assert_eq!(w.progressing().1, "WaitingForShutdown");
+    assert!(w.cluster.take_actions().is_empty());
+
+    // Stopped and fenced: unregistered.
+    w.cluster.state.lock().unwrap().brokers[3].fenced = true;
+    w.reconcile().await;
+    assert_eq!(w.cluster.take_actions(), ["unregister 3"]);
+}
+
+#[tokio::test]
+async fn a_scale_down_below_the_voters_or_a_topics_replication_factor_is_refused_untouched() {
+    let w = World::running(3).await;
+    w.edit(|c| c["spec"]["replicas"] = json!(2));
+    w.reconcile().await;
+    let (status, reason, message) = w.progressing();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "ScaleDownRefused")
+    );
+    assert!(message.contains("voter(s) 2"), "{message}");
+    assert_eq!(w.statefulset_replicas(), 3);
+    assert!(w.cluster.take_actions().is_empty());
+
+    let w = World::running(4).await;
+    w.cluster
+        .state
+        .lock()
+        .unwrap()
+        .partitions
+        .push(PartitionObserved {
+            topic: "wide".into(),
+            partition: 0,
+            replicas: vec![0, 1, 2, 3],
+            isr: vec![0, 1, 2, 3],
+            size_bytes: 0,
+        });
+    w.edit(|c| c["spec"]["replicas"] = json!(3));
+    w.reconcile().await;
+    let (_, reason, message) = w.progressing();
+    assert_eq!(reason, "ScaleDownRefused");
+    assert!(
+        message.contains("wide") && !message.contains("orders"),
+        "{message}"
+    );
+    assert_eq!(w.statefulset_replicas(), 4);
+    assert!(w.cluster.take_actions().is_empty());
+}
+
+#[tokio::test]
+async fn a_new_template_restarts_one_broker_at_a_time_controller_last() {
+    let w = World::running(3).await;
+    w.set_revision("r2");
+    w.reconcile().await;
+    let deletes: Vec<String> = w
+        .api
+        .take_writes()
+        .into_iter()
+        .filter(|w| w.starts_with("DELETE"))
+        .collect();
+    assert_eq!(deletes, ["DELETE pods/main-2"]);
+    assert_eq!(w.progressing().1, "RestartingBroker");
+
+    // Recreated on r2, not Ready yet: nothing else restarts.
+    w.put_pod(2, "r2", false);
+    w.reconcile().await;
+    assert!(!w.api.take_writes().iter().any(|w| w.starts_with("DELETE")));
+    assert_eq!(w.progressing().1, "WaitingForBroker");
+
+    w.put_pod(2, "r2", true);
+    w.reconcile().await;
+    let deletes: Vec<String> = w
+        .api
+        .take_writes()
+        .into_iter()
+        .filter(|w| w.starts_with("DELETE"))
+        .collect();
+    assert_eq!(
+        deletes,
+        ["DELETE pods/main-1"],
+        "the controller (0) goes last"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_that_would_drop_an_isr_below_min_insync_is_reported_not_forced() {
+    let w = World::running(3).await;
+    {
+        let mut s = w.cluster.state.lock().unwrap();
+        s.partitions.truncate(1);
+        s.partitions[0].replicas = vec![1, 2];
+        s.partitions[0].isr = vec![1, 2];
+    }
+    w.set_revision("r2");
+    w.reconcile().await;
+    assert!(!w.api.take_writes().iter().any(|w| w.starts_with("DELETE")));
+    let (status, reason, message) = w.progressing();
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "RollBlocked"));
+    assert!(message.contains("orders-0"), "{message}");
+}
+
+#[tokio::test]
+async fn the_restart_annotation_restarts_the_whole_cluster_or_one_pod() {
+    let w = World::running(3).await;
+    let before = w.api.get(STATEFULSETS, "main").unwrap()["spec"]["template"].clone();
+    w.edit(|c| c["metadata"]["annotations"] = json!({"krait.dev/restart": "2026-12-02"}));
+    w.reconcile().await;
+    let after = w.api.get(STATEFULSETS, "main").unwrap()["spec"]["template"].clone();
+    assert_ne!(before, after, "a new template revision for every pod");
+    assert_eq!(
+        after["metadata"]["annotations"]["krait.dev/restart"],
+        "2026-12-02"
+    );
+
+    let w = World::running(3).await;
+    let mut pod = w.api.get(PODS, "main-1").unwrap();
+    pod["metadata"]["annotations"] = json!({"krait.dev/restart": "true"});
+    w.api.put(PODS, pod);
+    w.reconcile().await;
+    let deletes: Vec<String> = w
+        .api
+        .take_writes()
+        .into_iter()
+        .filter(|w| w.starts_with("DELETE"))
+        .collect();
+    assert_eq!(deletes, ["DELETE pods/main-1"]);
+}
+
+#[tokio::test]
+async fn a_dry_run_rebalance_writes_the_plan_to_status_and_moves_nothing() {
+    let w = World::running(4).await;
+    w.cluster.state.lock().unwrap().partitions = healthy(3).partitions;
+    w.edit(|c| {
+        c["spec"]["rebalance"] = json!({"onScale": false});
+        c["metadata"]["annotations"] = json!({"krait.dev/rebalance": "dry-run"});
+    });
+    w.reconcile().await;
+    assert!(w.cluster.take_actions().is_empty());
+    let stored = w.stored();
+    let rebalance = stored.status.unwrap().rebalance.unwrap();
+    assert_eq!(
+        (rebalance.trigger.as_str(), rebalance.state.as_str()),
+        ("DryRun", "Planned")
+    );
+    assert_eq!(rebalance.replicas_per_broker_before["3"], 0);
+    assert!(rebalance.replicas_per_broker_after["3"] >= 4);
+    assert!(
+        stored.metadata.annotations.unwrap_or_default().is_empty(),
+        "the handled request is removed"
+    );
+
+    w.edit(|c| c["metadata"]["annotations"] = json!({"krait.dev/rebalance": "execute"}));
+    w.reconcile().await;
+    let actions = w.cluster.take_actions();
+    assert_eq!(actions.len(), 1);
+    assert!(actions[0].starts_with("reassign "), "{actions:?}");
+    assert_eq!(
+        w.stored().status.unwrap().rebalance.unwrap().trigger,
+        "OnDemand"
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_cluster_is_never_shrunk_but_may_grow() {
+    let api = FakeApi::default();
+    api.put(CLUSTERS, fixture("minimal.yaml"));
+    let kafka = FakeKafka::default();
+    let w = World {
+        api,
+        kafka,
+        cluster: FakeCluster::default(),
+    };
+    w.reconcile().await;
+    w.put_pod(0, "r1", true);
+    w.edit(|c| c["spec"]["replicas"] = json!(2));
+    w.reconcile().await;
+    assert_eq!(w.statefulset_replicas(), 3);
+    assert_eq!(w.progressing().1, "WaitingForCluster");
+    w.edit(|c| c["spec"]["replicas"] = json!(5));
+    w.reconcile().await;
+    assert_eq!(w.statefulset_replicas(), 5);
+}

@@ -1,0 +1,396 @@
+//! Plays the StatefulSet controller and the kubelet for one cluster on the fake API server,
+//! with real `krait-broker` processes on 127.0.0.1: each `tick` makes the pods match the
+//! StatefulSet (create missing ordinals from the current template, delete ordinals above
+//! `spec.replicas`), starts a broker for every new pod from the template's own command line and
+//! environment (the ConfigMap through `envFrom`, the downward API), stops the broker of every
+//! pod that was deleted (SIGTERM, as the kubelet does), reports each pod's readiness from the
+//! broker's `/readyz`, and writes the StatefulSet's status (revisions, replica counts).
+//!
+//! The pods' DNS names and container ports are mapped to loopback ports, one set per ordinal,
+//! so the template's `--voters`, `--advertise` and listeners work unchanged otherwise. A
+//! broker's data directory outlives its pod, as a PersistentVolumeClaim does.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::FakeApi;
+
+pub const NS: &str = "kafka";
+pub const STATEFULSETS: &str = "/apis/apps/v1/namespaces/kafka/statefulsets";
+pub const PODS: &str = "/api/v1/namespaces/kafka/pods";
+pub const CONFIGMAPS: &str = "/api/v1/namespaces/kafka/configmaps";
+
+/// What happened to a broker process, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Started(i32),
+    Stopped(i32),
+}
+
+/// Loopback ports standing in for each ordinal's container ports, shared with the test's
+/// Kafka connector.
+#[derive(Debug, Clone, Default)]
+pub struct PortMap(Arc<Mutex<BTreeMap<(i32, i32), u16>>>);
+
+impl PortMap {
+    /// The loopback port of `container_port` on broker `id`, allocated on first use.
+    pub fn port(&self, id: i32, container_port: i32) -> u16 {
+        *self
+            .0
+            .lock()
+            .unwrap()
+            .entry((id, container_port))
+            .or_insert_with(free_port)
+    }
+
+    /// `127.0.0.1:PORT` of every broker's Kafka listener (`kafka_port`) known so far.
+    pub fn kafka_addresses(&self, kafka_port: i32) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((_, p), _)| *p == kafka_port)
+            .map(|(_, port)| format!("127.0.0.1:{port}"))
+            .collect()
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Running {
+    child: Child,
+    http: u16,
+    ready: bool,
+}
+
+pub struct Kubelet {
+    api: FakeApi,
+    bin: PathBuf,
+    cluster: String,
+    root: tempfile::TempDir,
+    pub ports: PortMap,
+    running: BTreeMap<i32, Running>,
+    pub events: Vec<Event>,
+    pods_created: u64,
+}
+
+impl Kubelet {
+    pub fn new(api: &FakeApi, bin: &Path, cluster: &str) -> Self {
+        Self {
+            api: api.clone(),
+            bin: bin.to_path_buf(),
+            cluster: cluster.to_string(),
+            root: tempfile::tempdir().unwrap(),
+            ports: PortMap::default(),
+            running: BTreeMap::new(),
+            events: Vec::new(),
+            pods_created: 0,
+        }
+    }
+
+    fn pod_name(&self, id: i32) -> String {
+        format!("{}-{id}", self.cluster)
+    }
+
+    /// Brokers whose process runs.
+    pub fn running(&self) -> Vec<i32> {
+        self.running.keys().copied().collect()
+    }
+
+    /// Where broker `id` logs.
+    pub fn log(&self, id: i32) -> PathBuf {
+        self.root.path().join(format!("broker-{id}.log"))
+    }
+
+    /// One pass of the StatefulSet controller and the kubelet.
+    pub fn tick(&mut self) {
+        let Some(mut sts) = self.api.get(STATEFULSETS, &self.cluster) else {
+            return;
+        };
+        let replicas = sts["spec"]["replicas"].as_i64().unwrap_or(0) as i32;
+        let revision = revision(&sts["spec"]["template"]);
+        // Pods the operator deleted: their broker stops.
+        let gone: Vec<i32> = self
+            .running
+            .keys()
+            .copied()
+            .filter(|&id| self.api.get(PODS, &self.pod_name(id)).is_none())
+            .collect();
+        for id in gone {
+            self.stop(id);
+        }
+        // Scale-down: the StatefulSet controller deletes ordinals at or above replicas.
+        let extra: Vec<i32> = self
+            .running
+            .keys()
+            .copied()
+            .filter(|&id| id >= replicas)
+            .collect();
+        for id in extra {
+            self.api.delete_stored(PODS, &self.pod_name(id));
+            self.stop(id);
+        }
+        for id in 0..replicas {
+            if self.api.get(PODS, &self.pod_name(id)).is_none() {
+                self.create_pod(&sts, id, &revision);
+            }
+        }
+        self.report_readiness();
+        sts["status"] = self.statefulset_status(&sts, replicas, &revision);
+        self.api.put(STATEFULSETS, sts);
+    }
+
+    fn statefulset_status(&self, sts: &Value, replicas: i32, revision: &str) -> Value {
+        let pods: Vec<Value> = (0..replicas)
+            .filter_map(|id| self.api.get(PODS, &self.pod_name(id)))
+            .collect();
+        let updated = pods
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["controller-revision-hash"] == revision)
+            .count();
+        let ready = pods.iter().filter(|p| pod_ready(p)).count();
+        let current = if updated == pods.len() {
+            json!(revision)
+        } else {
+            sts["status"]["currentRevision"].clone()
+        };
+        json!({
+            "observedGeneration": sts["metadata"]["generation"],
+            "replicas": pods.len(),
+            "readyReplicas": ready,
+            "updatedReplicas": updated,
+            "currentRevision": current,
+            "updateRevision": revision,
+        })
+    }
+
+    fn create_pod(&mut self, sts: &Value, id: i32, revision: &str) {
+        let template = &sts["spec"]["template"];
+        let name = self.pod_name(id);
+        let mut labels = template["metadata"]["labels"].clone();
+        labels["controller-revision-hash"] = json!(revision);
+        labels["apps.kubernetes.io/pod-index"] = json!(id.to_string());
+        self.pods_created += 1;
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": NS, "labels": labels,
+                         "annotations": template["metadata"]["annotations"].clone(),
+                         "uid": format!("pod-{}", self.pods_created)},
+            "spec": template["spec"].clone(),
+            "status": {"conditions": [{"type": "Ready", "status": "False"}]},
+        });
+        self.api.put(PODS, pod.clone());
+        self.start(id, &pod);
+    }
+
+    /// Starts the broker of `pod` from its container's command line and environment.
+    fn start(&mut self, id: i32, pod: &Value) {
+        let container = &pod["spec"]["containers"][0];
+        let name = pod["metadata"]["name"].as_str().unwrap().to_string();
+        let mut env: BTreeMap<String, String> = BTreeMap::new();
+        for from in container["envFrom"].as_array().into_iter().flatten() {
+            let cm = from["configMapRef"]["name"].as_str().unwrap();
+            let cm = self.api.get(CONFIGMAPS, cm).expect("the ConfigMap exists");
+            for (k, v) in cm["data"].as_object().into_iter().flatten() {
+                if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    env.insert(k.clone(), v.as_str().unwrap().to_string());
+                }
+            }
+        }
+        for var in container["env"].as_array().into_iter().flatten() {
+            let value = match var["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+                Some("metadata.name") => name.clone(),
+                Some(path) => {
+                    let label = path
+                        .strip_prefix("metadata.labels['")
+                        .and_then(|l| l.strip_suffix("']"))
+                        .unwrap_or_else(|| panic!("field path {path} not served"));
+                    pod["metadata"]["labels"][label]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                }
+                None => var["value"].as_str().unwrap_or_default().to_string(),
+            };
+            env.insert(var["name"].as_str().unwrap().to_string(), value);
+        }
+        let data = self.root.path().join(format!("data-{id}"));
+        let args: Vec<String> = container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| self.localize(id, &expand(a.as_str().unwrap(), &env), &data))
+            .collect();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log(id))
+            .unwrap();
+        env.entry("KRAIT_LOG".into())
+            .or_insert_with(|| "warn,krait_server=info".into());
+        let child = Command::new(&self.bin)
+            .args(&args)
+            .env_clear()
+            .envs(&env)
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.bin.display()));
+        let http = self.ports.port(id, 9644);
+        self.running.insert(
+            id,
+            Running {
+                child,
+                http,
+                ready: false,
+            },
+        );
+        self.events.push(Event::Started(id));
+    }
+
+    /// Maps the pod's addresses onto loopback: its data directory, `0.0.0.0:P` listeners and
+    /// every `<cluster>-K.<headless>.<ns>.svc:P` name.
+    fn localize(&self, id: i32, arg: &str, data: &Path) -> String {
+        if arg.starts_with("--data-dir=") {
+            return format!("--data-dir={}", data.display());
+        }
+        let Some((flag, value)) = arg.split_once('=') else {
+            return arg.to_string();
+        };
+        let mapped: Vec<String> = value
+            .split(',')
+            .map(|item| {
+                let (prefix, address) = match item.split_once('@') {
+                    Some((voter, address)) => (format!("{voter}@"), address),
+                    None => (String::new(), item),
+                };
+                let Some((host, port)) = address.rsplit_once(':') else {
+                    return item.to_string();
+                };
+                let Ok(port) = port.parse::<i32>() else {
+                    return item.to_string();
+                };
+                let owner = if host == "0.0.0.0" {
+                    Some(id)
+                } else {
+                    host.strip_prefix(&format!("{}-", self.cluster))
+                        .and_then(|rest| rest.split('.').next())
+                        .and_then(|ordinal| ordinal.parse().ok())
+                };
+                match owner {
+                    Some(owner) => format!("{prefix}127.0.0.1:{}", self.ports.port(owner, port)),
+                    None => item.to_string(),
+                }
+            })
+            .collect();
+        format!("{flag}={}", mapped.join(","))
+    }
+
+    /// SIGTERM, as the kubelet sends, then SIGKILL after the grace period.
+    fn stop(&mut self, id: i32) {
+        let Some(mut running) = self.running.remove(&id) else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(running.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while running.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = running.child.kill();
+                let _ = running.child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.events.push(Event::Stopped(id));
+    }
+
+    fn report_readiness(&mut self) {
+        let ids: Vec<i32> = self.running.keys().copied().collect();
+        for id in ids {
+            let running = self.running.get_mut(&id).unwrap();
+            if let Some(status) = running.child.try_wait().unwrap() {
+                panic!(
+                    "broker {id} exited by itself ({status}); its log:\n{}",
+                    std::fs::read_to_string(self.log(id)).unwrap_or_default()
+                );
+            }
+            let ready = readyz(running.http);
+            if ready == running.ready {
+                continue;
+            }
+            running.ready = ready;
+            let name = self.pod_name(id);
+            if let Some(mut pod) = self.api.get(PODS, &name) {
+                pod["status"]["conditions"] =
+                    json!([{"type": "Ready", "status": if ready { "True" } else { "False" }}]);
+                self.api.put(PODS, pod);
+            }
+        }
+    }
+}
+
+impl Drop for Kubelet {
+    fn drop(&mut self) {
+        for running in self.running.values_mut() {
+            let _ = running.child.kill();
+            let _ = running.child.wait();
+        }
+    }
+}
+
+fn pod_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+/// The StatefulSet controller names revisions by a hash of the pod template.
+fn revision(template: &Value) -> String {
+    format!(
+        "r{}",
+        krait_operator::names::stable_hash(template.to_string().as_bytes())
+    )
+}
+
+/// `$(VAR)` references, as the kubelet expands them from the container's env.
+fn expand(arg: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = arg.to_string();
+    for (k, v) in env {
+        out = out.replace(&format!("$({k})"), v);
+    }
+    out
+}
+
+/// Whether the broker's `/readyz` answers 200.
+fn readyz(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200")
+}
