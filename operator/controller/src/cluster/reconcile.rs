@@ -123,54 +123,20 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
         }
     };
     let mut owned = read(ctx, &validated.names).await?;
-    let statefulset = own_statefulset(&validated, &owned).cloned();
-    let voters = statefulset
-        .as_ref()
+    let voters = own_statefulset(&validated, &owned)
         .and_then(voters_of)
         .unwrap_or_else(|| default_voters(validated.spec.replicas));
-    let mut decision = None;
-    let mut failure = None;
-    if !cluster.spec.paused {
-        let kafka = observe_kafka(ctx, &validated, &owned).await;
-        let mut decided = day2::decide(&day2::Observed {
-            cluster: &validated,
-            statefulset: statefulset.as_ref(),
-            pods: &owned.pods,
-            voters: &voters,
-            kafka: kafka.as_ref(),
-            rebalance_request: annotation(cluster, REBALANCE_ANNOTATION),
-            previous: cluster.status.as_ref().and_then(|s| s.rebalance.as_ref()),
-        });
-        let shape = Shape {
-            replicas: decided.statefulset_replicas,
-            voters: voters.clone(),
-            restart: annotation(cluster, RESTART_ANNOTATION).map(str::to_string),
-        };
-        let desired = build(&validated, &shape);
-        if let Err(e) = apply(ctx, &validated, &desired, &mut owned).await {
-            let status = apply_failed_status(cluster, &e.to_string(), &now);
-            if let Err(status_error) = write_status(ctx, cluster, status).await {
-                warn!(error = %status_error, "could not record the apply failure");
-            }
-            return Err(e);
-        }
-        if let Err(e) = carry_out(ctx, &validated, &decided.action).await {
-            warn!(error = %e, "day-2 action failed");
-            decided.degraded = Some(Decided::new(
-                DEGRADED,
-                true,
-                "ClusterActionFailed",
-                e.to_string(),
-            ));
-            decided.rebalance_request_done = false;
-            failure = Some(e);
-        }
-        decision = Some(decided);
-    }
+    let (decision, failure) = if cluster.spec.paused {
+        (None, None)
+    } else {
+        let (decision, failure) =
+            operate(ctx, cluster, &validated, &voters, &mut owned, &now).await?;
+        (Some(decision), failure)
+    };
     let mut seen = observations(&validated, &owned);
     seen.day2 = decision.as_ref();
     let mut status = cluster_status(cluster, &seen, &now);
-    status.voters = voters.into_iter().collect();
+    status.voters = voters.iter().copied().collect();
     if let Some(d) = &decision {
         status.rebalance.clone_from(&d.rebalance);
     }
@@ -191,6 +157,54 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
     } else {
         PROGRESS_RECHECK
     }))
+}
+
+/// Decides the day-2 step, applies the objects built for it and carries it out. An apply
+/// failure is recorded in status and returned; a failed action is returned beside the
+/// decision, which then says so in `Degraded`.
+async fn operate(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    validated: &ValidatedCluster,
+    voters: &BTreeSet<i32>,
+    owned: &mut Owned,
+    now: &Time,
+) -> Result<(day2::Decision, Option<Error>), Error> {
+    let kafka = observe_kafka(ctx, validated, owned).await;
+    let mut decision = day2::decide(&day2::Observed {
+        cluster: validated,
+        statefulset: own_statefulset(validated, owned),
+        pods: &owned.pods,
+        voters,
+        kafka: kafka.as_ref(),
+        rebalance_request: annotation(cluster, REBALANCE_ANNOTATION),
+        previous: cluster.status.as_ref().and_then(|s| s.rebalance.as_ref()),
+    });
+    let shape = Shape {
+        replicas: decision.statefulset_replicas,
+        voters: voters.clone(),
+        restart: annotation(cluster, RESTART_ANNOTATION).map(str::to_string),
+    };
+    let desired = build(validated, &shape);
+    if let Err(e) = apply(ctx, validated, &desired, owned).await {
+        let status = apply_failed_status(cluster, &e.to_string(), now);
+        if let Err(status_error) = write_status(ctx, cluster, status).await {
+            warn!(error = %status_error, "could not record the apply failure");
+        }
+        return Err(e);
+    }
+    let failure = carry_out(ctx, validated, &decision.action).await.err();
+    if let Some(e) = &failure {
+        warn!(error = %e, "day-2 action failed");
+        decision.degraded = Some(Decided::new(
+            DEGRADED,
+            true,
+            "ClusterActionFailed",
+            e.to_string(),
+        ));
+        decision.rebalance_request_done = false;
+    }
+    Ok((decision, failure))
 }
 
 fn annotation<'a>(cluster: &'a KafkaCluster, key: &str) -> Option<&'a str> {
