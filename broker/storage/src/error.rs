@@ -44,11 +44,11 @@ pub enum StorageError {
     },
     #[error("replicated batch starts at offset {got}, but the log ends at {expected}")]
     NotContiguous { expected: i64, got: i64 },
-    #[error("offset {offset} is outside the log [{log_start_offset}, {high_watermark}]")]
+    #[error("offset {offset} is outside the log [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
         offset: i64,
         log_start_offset: i64,
-        high_watermark: i64,
+        log_end_offset: i64,
     },
 }
 

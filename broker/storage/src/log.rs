@@ -300,15 +300,19 @@ impl PartitionLog {
         offsets: LogOffsets,
         limit: i64,
     ) -> Result<ReadResult> {
-        if offset < offsets.log_start_offset || offset > limit {
+        // Out of range is judged against the log end, as Kafka does, for consumers too: a new
+        // leader's high watermark can trail the one its predecessor served, and a consumer
+        // fetching between the two must get an empty answer and retry, not OFFSET_OUT_OF_RANGE
+        // (which makes it reset its position and skip records).
+        if offset < offsets.log_start_offset || offset > offsets.log_end_offset {
             return Err(StorageError::OffsetOutOfRange {
                 offset,
                 log_start_offset: offsets.log_start_offset,
-                high_watermark: limit,
+                log_end_offset: offsets.log_end_offset,
             });
         }
         let mut records = BytesMut::new();
-        if offset == limit {
+        if offset >= limit {
             return Ok(ReadResult {
                 records: records.freeze(),
                 offsets,
