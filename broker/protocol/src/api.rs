@@ -32,7 +32,8 @@ pub const SUPPORTED_APIS: &[ApiSupport] = &[
     api(ApiKey::DeleteTopics, 1, 6),
     api(ApiKey::CreatePartitions, 0, 3),
     api(ApiKey::DescribeConfigs, 1, 4),
-    api(ApiKey::DescribeCluster, 0, 1),
+    api(ApiKey::DescribeCluster, 0, 2),
+    api(ApiKey::DescribeLogDirs, 1, 4),
     api(ApiKey::InitProducerId, 0, 5),
     api(ApiKey::AlterConfigs, 0, 2),
     api(ApiKey::IncrementalAlterConfigs, 0, 1),
@@ -100,6 +101,7 @@ mod tests {
             ApiKey::CreatePartitions => CreatePartitionsRequest::VERSIONS,
             ApiKey::DescribeConfigs => DescribeConfigsRequest::VERSIONS,
             ApiKey::DescribeCluster => DescribeClusterRequest::VERSIONS,
+            ApiKey::DescribeLogDirs => DescribeLogDirsRequest::VERSIONS,
             ApiKey::InitProducerId => InitProducerIdRequest::VERSIONS,
             ApiKey::AlterConfigs => AlterConfigsRequest::VERSIONS,
             ApiKey::IncrementalAlterConfigs => IncrementalAlterConfigsRequest::VERSIONS,
@@ -146,6 +148,13 @@ mod tests {
         assert!(!is_supported(ApiKey::EndTxn as i16, 0));
         assert!(!is_supported(-1, 0));
         assert!(!is_supported(999, 0));
+    }
+
+    #[test]
+    fn describe_log_dirs_v0_removed_in_kafka_4_is_not_served_and_describe_cluster_v2_is() {
+        assert!(!is_supported(ApiKey::DescribeLogDirs as i16, 0));
+        assert!((1..=4).all(|v| is_supported(ApiKey::DescribeLogDirs as i16, v)));
+        assert!(is_supported(ApiKey::DescribeCluster as i16, 2));
     }
 
     #[test]

@@ -108,6 +108,7 @@ async fn route(broker: &Broker, peer: SocketAddr, fixed: FixedHeader, mut frame:
         ApiKey::CreatePartitions => serve!(handlers::create_partitions::handle),
         ApiKey::DescribeConfigs => serve!(handlers::describe_configs::handle),
         ApiKey::DescribeCluster => serve!(handlers::describe_cluster::handle),
+        ApiKey::DescribeLogDirs => serve!(handlers::describe_log_dirs::handle),
         ApiKey::InitProducerId => serve!(handlers::init_producer_id::handle),
         ApiKey::FindCoordinator => serve!(handlers::find_coordinator::handle),
         ApiKey::JoinGroup => match decode_body(&mut frame, api, version) {

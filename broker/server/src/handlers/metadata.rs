@@ -11,7 +11,7 @@ use krait_protocol::kafka_protocol::messages::{
 };
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
-use krait_controller::ClusterImage;
+use krait_controller::{BrokerRegistration, ClusterImage};
 
 use crate::broker::Broker;
 use crate::handlers::create_topics::auto_create;
@@ -54,37 +54,77 @@ pub async fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> 
     response
 }
 
-/// The live brokers, as KRaft lists them (fenced brokers are left out). This broker is listed
-/// even before its registration is applied, so a client always has somewhere to go.
-pub fn brokers(broker: &Broker, image: &ClusterImage) -> Vec<MetadataResponseBroker> {
-    let mut out: Vec<MetadataResponseBroker> = image
-        .live_brokers()
-        .map(|r| {
-            let mut b = MetadataResponseBroker::default();
-            let (host, port) = client_address(broker, r.id, r.kafka_host.clone(), r.kafka_port);
-            b.node_id = BrokerId(r.id);
-            b.host = StrBytes::from_string(host);
-            b.port = port;
-            b.rack = r.rack.clone().map(StrBytes::from_string);
-            b
-        })
+/// A broker as a client of the current connection is told about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientBroker {
+    pub id: i32,
+    /// The address on the listener this connection came in on (internal or external).
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+    pub fenced: bool,
+}
+
+impl ClientBroker {
+    /// A registration with the address a client of the current connection should use.
+    pub fn of(broker: &Broker, r: &BrokerRegistration) -> Self {
+        let (host, port) = client_address(broker, r.id, r.kafka_host.clone(), r.kafka_port);
+        Self {
+            id: r.id,
+            host,
+            port,
+            rack: r.rack.clone(),
+            fenced: r.fenced,
+        }
+    }
+}
+
+/// The brokers clients are told about, by id: the live ones, as KRaft lists them, and with
+/// `include_fenced` also those registered but fenced (DescribeCluster v2, KIP-1073). This broker
+/// is listed even before its registration is applied, so a client always has somewhere to go.
+pub fn client_brokers(
+    broker: &Broker,
+    image: &ClusterImage,
+    include_fenced: bool,
+) -> Vec<ClientBroker> {
+    let mut out: Vec<ClientBroker> = image
+        .brokers
+        .values()
+        .filter(|r| include_fenced || !r.fenced)
+        .map(|r| ClientBroker::of(broker, r))
         .collect();
-    if !out.iter().any(|b| b.node_id.0 == broker.node_id()) {
-        let mut b = MetadataResponseBroker::default();
+    if !out.iter().any(|b| b.id == broker.node_id()) {
         let (host, port) = client_address(
             broker,
             broker.node_id(),
             broker.advertised.host.clone(),
             broker.advertised.port,
         );
-        b.node_id = BrokerId(broker.node_id());
-        b.host = StrBytes::from_string(host);
-        b.port = port;
-        b.rack = broker.config.rack.clone().map(StrBytes::from_string);
-        out.push(b);
-        out.sort_by_key(|b| b.node_id.0);
+        out.push(ClientBroker {
+            id: broker.node_id(),
+            host,
+            port,
+            rack: broker.config.rack.clone(),
+            fenced: false,
+        });
+        out.sort_by_key(|b| b.id);
     }
     out
+}
+
+/// The live brokers as Metadata lists them (fenced brokers are left out).
+pub fn brokers(broker: &Broker, image: &ClusterImage) -> Vec<MetadataResponseBroker> {
+    client_brokers(broker, image, false)
+        .into_iter()
+        .map(|c| {
+            let mut b = MetadataResponseBroker::default();
+            b.node_id = BrokerId(c.id);
+            b.host = StrBytes::from_string(c.host);
+            b.port = c.port;
+            b.rack = c.rack.map(StrBytes::from_string);
+            b
+        })
+        .collect()
 }
 
 fn all_topics(broker: &Broker, version: i16) -> Vec<MetadataResponseTopic> {

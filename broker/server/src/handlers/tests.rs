@@ -39,13 +39,35 @@ pub(super) fn range(key: ApiKey) -> std::ops::RangeInclusive<i16> {
     a.min..=a.max
 }
 
-fn encodes_at_every_version<R: Encodable>(key: ApiKey, response: &R) {
+pub(super) fn encodes_at_every_version<R: Encodable>(key: ApiKey, response: &R) {
     for v in range(key) {
         let mut buf = BytesMut::new();
         response
             .encode(&mut buf, v)
             .unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
     }
+}
+
+/// Registers broker `id` as fenced (registered, never heartbeating), with a client address of
+/// `10.0.0.<id>:9092` and rack `r<id>`, and waits until `b` has applied it.
+pub(super) async fn register_fenced_broker(b: &Broker, id: i32) {
+    let registration = krait_controller::BrokerRegistration {
+        id,
+        rack: Some(format!("r{id}")),
+        kafka_host: format!("10.0.0.{id}"),
+        kafka_port: 9092,
+        // No cluster address: nothing tries to reach it.
+        cluster_address: String::new(),
+        incarnation: uuid::Uuid::new_v4(),
+        fenced: true,
+    };
+    b.cluster
+        .change(
+            krait_controller::MetadataRecord::RegisterBroker(registration),
+            |image| image.brokers.get(&id).is_some_and(|r| r.fenced),
+        )
+        .await
+        .unwrap();
 }
 
 pub(super) fn batch(values: &[&str], first_ts: i64) -> Bytes {
