@@ -98,3 +98,39 @@ def test_a_data_directory_from_another_cluster_refuses_to_join(broker_factory, c
     log = node.broker.log_since_start()
     assert code != 0
     assert "another cluster" in log, log[-2000:]
+
+
+# Long enough that only a controlled shutdown can move leadership within the test's waits: a
+# broker that merely vanished would be fenced after a minute.
+LONG_SESSION_MS = 60_000
+HANDOVER_WAIT_S = 10.0
+
+
+def test_a_sigtermed_broker_hands_over_its_leaderships_before_it_exits(cluster_factory):
+    c = cluster_factory(3, session_timeout_ms=LONG_SESSION_MS)
+    topic = c.create_topic(partitions=6, replication_factor=3)
+    controller = c.controller()
+    leaders = c.view([topic]).leaders(topic)
+    victim = next(b for b in sorted(set(leaders.values())) if b != controller)
+    led = sorted(p for p, b in leaders.items() if b == victim)
+    print(f"broker {victim} leads partitions {led}; the controller is {controller}")
+
+    c.node(victim).killed = True  # stopped on purpose: not a crash
+    assert c.node(victim).broker.terminate(timeout=30) == 0
+    assert "controlled shutdown: fenced, leadership moved" in c.node(victim).broker.log_text()
+
+    def handed_over(views):
+        return all(v.topic(topic) and all(p.leader >= 0 and p.leader != victim and victim not in p.isr
+                                          for p in v.topic(topic)) and victim not in v.brokers
+                   for v in views.values())
+
+    c.wait_for(handed_over, HANDOVER_WAIT_S,
+               f"partitions {led} led elsewhere and broker {victim} fenced, well within its "
+               f"{LONG_SESSION_MS} ms session", topics=[topic])
+    p = producer(c.bootstrap, acks="all")
+    for i in range(200):
+        p.produce(topic, value=f"after-{i}".encode(), partition=i % 6)
+    assert p.flush(30) == 0, "acks=all goes on with the two brokers left (min.insync.replicas=2)"
+
+    c.restart(victim)
+    c.wait_fully_replicated(topic, timeout=60)

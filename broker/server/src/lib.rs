@@ -115,9 +115,11 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     });
     let stop = {
         let failed = failed.clone();
+        let cluster = broker.cluster.clone();
+        let timeout = 2 * broker.cluster.settings.session_timeout;
         async move {
             tokio::select! {
-                _ = shutdown => {}
+                _ = shutdown => cluster.controlled_shutdown(timeout).await,
                 why = failure.failed() => {
                     *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
                 }

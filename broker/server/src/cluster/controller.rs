@@ -138,6 +138,10 @@ pub async fn heartbeat_loop(cluster: Arc<Cluster>) {
     };
     loop {
         tick.tick().await;
+        if cluster.shutting_down() {
+            // Fenced on purpose: a heartbeat now would unfence this broker.
+            return;
+        }
         let me = cluster.node_id();
         let controller = cluster.quorum.leader();
         let mut calls = Vec::new();

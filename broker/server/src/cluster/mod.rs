@@ -15,6 +15,7 @@ pub mod sync;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -64,6 +65,8 @@ pub struct Cluster {
     applied: watch::Sender<Arc<ClusterImage>>,
     /// Set when this broker must stop: why.
     failure: watch::Sender<Option<String>>,
+    /// Set by a controlled shutdown: heartbeats stop, so the broker stays fenced.
+    shutting_down: AtomicBool,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -124,7 +127,65 @@ impl Cluster {
             clients: Mutex::new(BTreeMap::new()),
             applied,
             failure,
+            shutting_down: AtomicBool::new(false),
         }))
+    }
+
+    /// Whether a controlled shutdown has begun.
+    pub fn shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Kafka's controlled shutdown: before the broker stops, it stops heartbeating and asks the
+    /// controller to fence it, which moves the leadership of its partitions to other in-sync
+    /// replicas and drops it from their ISRs in the same step. Clients and followers switch
+    /// while this broker still answers (with NOT_LEADER_OR_FOLLOWER), instead of waiting a
+    /// session timeout for a dead leader; and when it comes back it must catch up before it is
+    /// in sync again, which is what a safe rolling restart waits for. Bounded by `timeout`;
+    /// skipped when no other broker is live (fencing the last one only takes its partitions
+    /// offline early).
+    pub async fn controlled_shutdown(&self, timeout: Duration) {
+        let me = self.node_id();
+        let others_live = self.image().live_brokers().any(|b| b.id != me);
+        if !others_live {
+            return;
+        }
+        self.shutting_down.store(true, Ordering::SeqCst);
+        tracing::info!(
+            broker = me,
+            "controlled shutdown: asking the controller to fence this broker"
+        );
+        let moved = |image: &ClusterImage| {
+            image.brokers.get(&me).is_none_or(|b| b.fenced)
+                && !image
+                    .topics
+                    .values()
+                    .flat_map(|t| &t.partitions)
+                    .any(|p| p.leader == Some(me))
+        };
+        let deadline = Instant::now() + timeout;
+        // Proposed again until it sticks: a heartbeat already on its way when heartbeats
+        // stopped can still unfence this broker once.
+        while Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let fence = self.propose(vec![MetadataRecord::FenceBroker { id: me }]);
+            if let Ok(Err(e)) = tokio::time::timeout(left, fence).await {
+                tracing::debug!(error = %e, "controlled shutdown: fence not committed yet");
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self
+                .wait_applied(moved, left.min(Duration::from_millis(500)))
+                .await
+                .is_ok()
+            {
+                tracing::info!(broker = me, "controlled shutdown: fenced, leadership moved");
+                return;
+            }
+        }
+        tracing::warn!(
+            ?timeout,
+            "controlled shutdown: leadership not moved in time; stopping anyway"
+        );
     }
 
     pub fn node_id(&self) -> BrokerId {
