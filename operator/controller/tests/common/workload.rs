@@ -44,6 +44,10 @@ pub struct Audit {
     pub lost: usize,
     /// Sequence numbers read more than once.
     pub duplicates: usize,
+    /// The first few lost records: where each was acknowledged, and what was read there.
+    pub lost_examples: Vec<String>,
+    /// Per partition: the highest offset acknowledged and the highest read.
+    pub ends: BTreeMap<i32, (i64, i64)>,
 }
 
 pub struct Workload {
@@ -109,10 +113,27 @@ impl Workload {
             c.join().expect("the consumer thread");
         }
         let read = self.read.lock().unwrap();
-        let lost = acked
+        let missing: Vec<_> = acked
             .iter()
             .filter(|(at, seq)| read.get(at) != Some(seq))
-            .count();
+            .collect();
+        let lost = missing.len();
+        let lost_examples = missing
+            .iter()
+            .take(20)
+            .map(|((p, o), seq)| {
+                format!("{p}@{o}: acked seq {seq}, read {:?}", read.get(&(*p, *o)))
+            })
+            .collect();
+        let mut ends: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+        for &(p, o) in acked.keys() {
+            let e = ends.entry(p).or_insert((-1, -1));
+            e.0 = e.0.max(o);
+        }
+        for &(p, o) in read.keys() {
+            let e = ends.entry(p).or_insert((-1, -1));
+            e.1 = e.1.max(o);
+        }
         let mut seen = BTreeSet::new();
         let duplicates = read.values().filter(|seq| !seen.insert(**seq)).count();
         Audit {
@@ -120,6 +141,8 @@ impl Workload {
             read: read.len(),
             lost,
             duplicates,
+            lost_examples,
+            ends,
         }
     }
 }
@@ -164,6 +187,9 @@ fn consume(
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "scaling-audit")
         .set("enable.auto.commit", "false")
+        // An out-of-range answer must show as an error, not as a silent jump to the end that
+        // the audit would then count as lost records.
+        .set("auto.offset.reset", "error")
         .set("log_level", "3")
         .create()
         .expect("a consumer");
@@ -175,7 +201,11 @@ fn consume(
     }
     consumer.assign(&assignment).expect("assign");
     while !stop.load(Ordering::SeqCst) {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+        let polled = consumer.poll(Duration::from_millis(100));
+        if let Some(Err(e)) = &polled {
+            eprintln!("audit consumer: {e}");
+        }
+        if let Some(Ok(m)) = polled {
             let seq = m
                 .payload()
                 .and_then(|p| std::str::from_utf8(p).ok())

@@ -1,0 +1,417 @@
+//! The cluster reconciler running day-2 operations on real `krait-broker` processes: the fake
+//! API server holds the objects, `common::kubelet` plays the StatefulSet controller and the
+//! kubelet (brokers started from the operator's own template, stopped when their pod goes),
+//! and an idempotent acks=all producer and a consumer run throughout.
+//!
+//! One cluster goes through, in order: forming with three brokers; scale 3 -> 4, which spreads
+//! partitions onto the new broker; a scale-down a topic's replication factor cannot fit,
+//! refused with nothing removed; scale 4 -> 3, which drains broker 3, shrinks the StatefulSet
+//! only once it is empty, and unregisters it; a config change, rolled one broker at a time
+//! with no partition ever below `min.insync.replicas`. Then the audit: no acknowledged record
+//! lost. Skipped (with a message) when `KRAIT_BROKER_BIN` is unset; `tests/run` sets it.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::kubelet::{Event, Kubelet, PODS, PortMap, STATEFULSETS};
+use common::workload::{IsrWatch, Workload};
+use common::{FakeApi, context_with};
+use futures_util::future::BoxFuture;
+use krait_crd::KafkaCluster;
+use krait_operator::cluster::reconcile;
+use krait_operator::cluster_admin::{ClusterAdmin, ClusterState, WireClusterAdmin};
+use krait_operator::context::Context;
+use krait_operator::kafka::{AdminError, KafkaConnector, RdKafkaConnector, TopicAdmin};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use serde_json::{Value, json};
+
+const CLUSTERS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkaclusters";
+const KAFKA_PORT: i32 = 9092;
+const TOPIC: &str = "orders";
+const PARTITIONS: i32 = 6;
+
+/// Sends the operator's admin traffic to the loopback brokers, whatever the bootstrap name.
+struct Loopback(PortMap);
+
+impl Loopback {
+    fn bootstrap(&self) -> String {
+        self.0.kafka_addresses(KAFKA_PORT).join(",")
+    }
+}
+
+impl KafkaConnector for Loopback {
+    fn cluster_id(&self, _: &str) -> BoxFuture<'static, Option<String>> {
+        RdKafkaConnector::default().cluster_id(&self.bootstrap())
+    }
+
+    fn topic_admin(&self, _: &str) -> Result<Box<dyn TopicAdmin>, AdminError> {
+        RdKafkaConnector::default().topic_admin(&self.bootstrap())
+    }
+
+    fn cluster_admin(&self, _: &str) -> Box<dyn ClusterAdmin> {
+        Box::new(WireClusterAdmin::new(
+            &self.bootstrap(),
+            Duration::from_secs(5),
+        ))
+    }
+}
+
+/// What one pass of the loop saw after the reconcile.
+struct View {
+    cluster: KafkaCluster,
+    statefulset_replicas: i32,
+    kafka: Option<ClusterState>,
+}
+
+impl View {
+    fn condition(&self, kind: &str) -> Option<(String, String, String)> {
+        let status = self.cluster.status.as_ref()?;
+        let c = status.conditions.iter().find(|c| c.type_ == kind)?;
+        Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+    }
+
+    fn reason(&self, kind: &str) -> String {
+        self.condition(kind).map(|c| c.1).unwrap_or_default()
+    }
+
+    fn replicas_on(&self, broker: i32) -> usize {
+        self.kafka.as_ref().map_or(0, |k| {
+            k.partitions
+                .iter()
+                .filter(|p| p.replicas.contains(&broker))
+                .count()
+        })
+    }
+
+    fn registered(&self) -> BTreeSet<i32> {
+        self.kafka
+            .as_ref()
+            .map(|k| k.brokers.iter().map(|b| b.id).collect())
+            .unwrap_or_default()
+    }
+
+    fn moving(&self) -> bool {
+        self.kafka
+            .as_ref()
+            .is_none_or(|k| !k.reassignments.is_empty())
+    }
+}
+
+struct Harness {
+    api: FakeApi,
+    ctx: Arc<Context>,
+    kubelet: Kubelet,
+    connector: Arc<Loopback>,
+    /// Every Progressing reason seen, in order, without repeats.
+    reasons: Vec<String>,
+    /// Times the StatefulSet ran fewer brokers than some partition's replica list names.
+    shrink_violations: Vec<String>,
+}
+
+impl Harness {
+    fn cluster(&self) -> KafkaCluster {
+        serde_json::from_value(self.api.get(CLUSTERS, "main").unwrap()).unwrap()
+    }
+
+    fn edit_spec(&self, edit: impl FnOnce(&mut Value)) {
+        let mut c = self.api.get(CLUSTERS, "main").unwrap();
+        edit(&mut c["spec"]);
+        c["metadata"]["generation"] = json!(c["metadata"]["generation"].as_i64().unwrap() + 1);
+        self.api.put(CLUSTERS, c);
+    }
+
+    /// One pass: the kubelet, one reconcile, then a look at the world.
+    async fn step(&mut self) -> View {
+        tokio::task::block_in_place(|| self.kubelet.tick());
+        if let Err(error) = reconcile::reconcile(Arc::new(self.cluster()), self.ctx.clone()).await {
+            eprintln!("reconcile: {error}");
+        }
+        let kafka = self.connector.cluster_admin("").observe().await.ok();
+        let statefulset_replicas = self
+            .api
+            .get(STATEFULSETS, "main")
+            .and_then(|s| s["spec"]["replicas"].as_i64())
+            .unwrap_or(0) as i32;
+        let view = View {
+            cluster: self.cluster(),
+            statefulset_replicas,
+            kafka,
+        };
+        let reason = view.reason("Progressing");
+        if self.reasons.last() != Some(&reason) {
+            eprintln!(
+                "[{:?}] Progressing: {reason} {:?}",
+                Instant::now(),
+                view.condition("Progressing").map(|c| c.2)
+            );
+            self.reasons.push(reason);
+        }
+        if let Some(k) = &view.kafka {
+            for p in &k.partitions {
+                if let Some(id) = p.replicas.iter().find(|&&id| id >= statefulset_replicas) {
+                    self.shrink_violations.push(format!(
+                        "{}-{} has a replica on broker {id} but the StatefulSet runs {statefulset_replicas}",
+                        p.topic, p.partition
+                    ));
+                }
+            }
+        }
+        view
+    }
+
+    /// Steps until `done` holds, for at most `limit`.
+    async fn until(&mut self, what: &str, limit: Duration, done: impl Fn(&View) -> bool) -> View {
+        let started = Instant::now();
+        loop {
+            let view = self.step().await;
+            if done(&view) {
+                eprintln!("{what}: {:.1} s", started.elapsed().as_secs_f64());
+                return view;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{what}: not reached in {limit:?}; status {:#?}; brokers running {:?}",
+                view.cluster.status,
+                self.kubelet.running()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+fn admin(bootstrap: &str) -> AdminClient<DefaultClientContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("log_level", "3")
+        .create()
+        .unwrap()
+}
+
+async fn create_topic(bootstrap: &str, name: &str, partitions: i32, rf: i32) {
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = admin(bootstrap)
+        .create_topics(
+            &[NewTopic::new(name, partitions, TopicReplication::Fixed(rf))],
+            &opts,
+        )
+        .await
+        .unwrap();
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("creating {t}: {e}"));
+    }
+}
+
+async fn delete_topic(bootstrap: &str, name: &str) {
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    for r in admin(bootstrap)
+        .delete_topics(&[name], &opts)
+        .await
+        .unwrap()
+    {
+        r.unwrap_or_else(|(t, e)| panic!("deleting {t}: {e}"));
+    }
+}
+
+fn steady(v: &View, brokers: i32) -> bool {
+    let status = v.cluster.status.as_ref();
+    v.statefulset_replicas == brokers
+        && status.is_some_and(|s| s.ready_brokers == brokers)
+        && v.reason("Progressing") == "UpToDate"
+        && !v.moving()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
+    let Some(bin) = std::env::var_os("KRAIT_BROKER_BIN").map(PathBuf::from) else {
+        eprintln!(
+            "skipped: KRAIT_BROKER_BIN is not set (tests/run sets it to the built krait-broker)"
+        );
+        return;
+    };
+    let api = FakeApi::default();
+    let kubelet = Kubelet::new(&api, &bin, "main");
+    let connector = Arc::new(Loopback(kubelet.ports.clone()));
+    let ctx = context_with(&api, connector.clone());
+    api.put(
+        CLUSTERS,
+        json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaCluster",
+        "metadata": {"name": "main", "namespace": "kafka", "uid": "c1", "generation": 1},
+        "spec": {"replicas": 3, "image": "krait:test", "storage": {"ephemeral": true},
+                 "defaultReplicationFactor": 3, "minInsyncReplicas": 2,
+                 "rebalance": {"throttleBytesPerSecond": 50_000_000}}}),
+    );
+    let mut h = Harness {
+        api,
+        ctx,
+        kubelet,
+        connector,
+        reasons: Vec::new(),
+        shrink_violations: Vec::new(),
+    };
+    let long = Duration::from_secs(120);
+
+    // Forming: three brokers, voters 0..3, every one Ready and registered.
+    let formed = h
+        .until("three brokers formed a cluster", long, |v| {
+            steady(v, 3) && v.registered() == BTreeSet::from([0, 1, 2])
+        })
+        .await;
+    assert_eq!(formed.cluster.status.as_ref().unwrap().voters, [0, 1, 2]);
+    let bootstrap = h.connector.bootstrap();
+    create_topic(&bootstrap, TOPIC, PARTITIONS, 3).await;
+    let workload = Workload::start(&bootstrap, TOPIC, PARTITIONS, 300);
+    // Data in every partition before anything moves, so the moves have bytes to copy.
+    let started = Instant::now();
+    while workload.acknowledged() < 600 {
+        assert!(
+            started.elapsed() < long,
+            "the workload acknowledged only {} records in {long:?}",
+            workload.acknowledged()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Scale up: broker 3 joins as an observer and partitions are spread onto it.
+    h.edit_spec(|s| s["replicas"] = json!(4));
+    let grown = h
+        .until("scale 3 -> 4 spread partitions onto broker 3", long, |v| {
+            steady(v, 4) && v.replicas_on(3) > 0
+        })
+        .await;
+    let rebalance = grown
+        .cluster
+        .status
+        .as_ref()
+        .unwrap()
+        .rebalance
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (rebalance.trigger.as_str(), rebalance.state.as_str()),
+        ("ScaleUp", "Complete")
+    );
+    assert!(rebalance.partitions_total > 0);
+    assert_eq!(rebalance.partitions_moved, rebalance.partitions_total);
+    assert!(
+        rebalance.bytes_total > 0,
+        "sizes come from DescribeLogDirs: {rebalance:?}"
+    );
+    assert_eq!(rebalance.target_brokers, [0, 1, 2, 3]);
+    assert_eq!(
+        grown.kafka.as_ref().map(|k| k.throttled_brokers.clone()),
+        Some(BTreeSet::new()),
+        "the replication throttle is cleared once the moves are done"
+    );
+    let per_broker: Vec<usize> = (0..4).map(|b| grown.replicas_on(b)).collect();
+    assert!(
+        per_broker.iter().all(|&n| n == 4 || n == 5),
+        "18 replicas over 4 brokers: {per_broker:?}"
+    );
+    assert!(
+        h.reasons.iter().any(|r| r == "Rebalancing"),
+        "{:?}",
+        h.reasons
+    );
+
+    // A scale-down the remaining brokers cannot hold: a topic with four replicas.
+    create_topic(&bootstrap, "wide", 1, 4).await;
+    h.edit_spec(|s| s["replicas"] = json!(3));
+    let refused = h
+        .until("scale-down refused", long, |v| {
+            v.reason("Progressing") == "ScaleDownRefused"
+        })
+        .await;
+    let (status, _, message) = refused.condition("Progressing").unwrap();
+    assert_eq!(status, "False");
+    assert!(
+        message.contains("wide") && !message.contains(TOPIC),
+        "{message}"
+    );
+    for _ in 0..4 {
+        let v = h.step().await;
+        assert_eq!(v.statefulset_replicas, 4, "nothing is removed");
+        assert!(v.replicas_on(3) > 0, "nothing is drained");
+    }
+    delete_topic(&bootstrap, "wide").await;
+
+    // Scale down: broker 3 drained, then the StatefulSet shrinks, then it is unregistered.
+    let shrunk = h
+        .until(
+            "scale 4 -> 3 drained, shrank and unregistered broker 3",
+            long,
+            |v| steady(v, 3) && v.registered() == BTreeSet::from([0, 1, 2]),
+        )
+        .await;
+    assert_eq!(shrunk.replicas_on(3), 0);
+    assert!(h.api.get(PODS, "main-3").is_none());
+    let rebalance = shrunk
+        .cluster
+        .status
+        .as_ref()
+        .unwrap()
+        .rebalance
+        .clone()
+        .unwrap();
+    assert_eq!(rebalance.trigger, "ScaleDown");
+    assert_eq!(rebalance.state, "Complete");
+    for expected in ["Draining", "ShrinkingStatefulSet"] {
+        assert!(
+            h.reasons.iter().any(|r| r == expected),
+            "{expected}: {:?}",
+            h.reasons
+        );
+    }
+    assert!(h.shrink_violations.is_empty(), "{:?}", h.shrink_violations);
+
+    // A config change rolls every broker, one at a time, never below min.insync.replicas.
+    let events_before = h.kubelet.events.len();
+    let isr = IsrWatch::start(h.connector.0.kafka_addresses(KAFKA_PORT), TOPIC);
+    h.edit_spec(|s| s["config"] = json!({"log.retention.ms": "86400000"}));
+    h.until("the roll started", long, |v| {
+        v.reason("Progressing") != "UpToDate"
+    })
+    .await;
+    h.until("config change rolled every broker", long, |v| steady(v, 3))
+        .await;
+    let (samples, smallest) = isr.finish();
+    let roll: Vec<Event> = h.kubelet.events[events_before..].to_vec();
+    eprintln!("roll events: {roll:?}; ISR samples {samples}, smallest {smallest:?}");
+    let restarted: Vec<i32> = roll
+        .iter()
+        .filter_map(|e| match e {
+            Event::Stopped(id) => Some(*id),
+            Event::Started(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        restarted.iter().copied().collect::<BTreeSet<_>>(),
+        BTreeSet::from([0, 1, 2]),
+        "{roll:?}"
+    );
+    assert_eq!(restarted.len(), 3, "each broker restarted once: {roll:?}");
+    let mut down = 0;
+    for e in &roll {
+        down += match e {
+            Event::Stopped(_) => 1,
+            Event::Started(_) => -1,
+        };
+        assert!(down <= 1, "two brokers down at once: {roll:?}");
+    }
+    assert!(samples > 0);
+    assert!(
+        smallest.values().all(|&n| n >= 2),
+        "a partition fell below min.insync.replicas=2: {smallest:?}"
+    );
+
+    let audit = workload.finish(Duration::from_secs(60));
+    eprintln!("{audit:?}");
+    assert!(audit.acknowledged > 1_000, "{audit:?}");
+    assert_eq!(audit.lost, 0, "{audit:?}");
+    assert_eq!(audit.duplicates, 0, "{audit:?}");
+}
