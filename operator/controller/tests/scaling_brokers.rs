@@ -6,7 +6,9 @@
 //! One cluster goes through, in order: forming with three brokers; scale 3 -> 4, which spreads
 //! partitions onto the new broker; a scale-down a topic's replication factor cannot fit,
 //! refused with nothing removed; scale 4 -> 3, which drains broker 3, shrinks the StatefulSet
-//! only once it is empty, and unregisters it; a config change, rolled one broker at a time
+//! only once it is empty, and unregisters it; a `KafkaTopic`'s replication factor raised
+//! (replicas added by reassignment), lowered below `min.insync.replicas` (refused) and lowered
+//! (replicas dropped, preferred leaders kept); a config change, rolled one broker at a time
 //! with no partition ever below `min.insync.replicas`. Then the audit: no acknowledged record
 //! lost. Skipped (with a message) when `KRAIT_BROKER_BIN` is unset; `tests/run` sets it.
 
@@ -21,17 +23,19 @@ use common::kubelet::{Event, Kubelet, PODS, PortMap, STATEFULSETS};
 use common::workload::{IsrWatch, Workload};
 use common::{FakeApi, context_with};
 use futures_util::future::BoxFuture;
-use krait_crd::KafkaCluster;
+use krait_crd::{KafkaCluster, KafkaTopic};
 use krait_operator::cluster::reconcile;
 use krait_operator::cluster_admin::{ClusterAdmin, ClusterState, WireClusterAdmin};
 use krait_operator::context::Context;
 use krait_operator::kafka::{AdminError, KafkaConnector, RdKafkaConnector, TopicAdmin};
+use krait_operator::topic;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use serde_json::{Value, json};
 
 const CLUSTERS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkaclusters";
+const TOPICS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkatopics";
 const KAFKA_PORT: i32 = 9092;
 const TOPIC: &str = "orders";
 const PARTITIONS: i32 = 6;
@@ -163,6 +167,67 @@ impl Harness {
             }
         }
         view
+    }
+
+    fn topic(&self, name: &str) -> KafkaTopic {
+        serde_json::from_value(self.api.get(TOPICS, name).unwrap()).unwrap()
+    }
+
+    fn edit_topic_spec(&self, name: &str, edit: impl FnOnce(&mut Value)) {
+        let mut t = self.api.get(TOPICS, name).unwrap();
+        edit(&mut t["spec"]);
+        t["metadata"]["generation"] = json!(t["metadata"]["generation"].as_i64().unwrap() + 1);
+        self.api.put(TOPICS, t);
+    }
+
+    /// Reconciles topic `name` (and steps the cluster) until its `Ready` condition has
+    /// `reason` for the current generation and `done` holds; returns the replicas of each of
+    /// its partitions, in partition order.
+    async fn topic_until(
+        &mut self,
+        name: &str,
+        reason: &str,
+        limit: Duration,
+        done: impl Fn(&[Vec<i32>]) -> bool,
+    ) -> (Vec<Vec<i32>>, String) {
+        let started = Instant::now();
+        loop {
+            let resource = Arc::new(self.topic(name));
+            if let Err(error) = topic::reconcile(resource, self.ctx.clone()).await {
+                eprintln!("topic reconcile: {error}");
+            }
+            let view = self.step().await;
+            let resource = self.topic(name);
+            let status = resource.status.clone().unwrap_or_default();
+            let ready = status.conditions.iter().find(|c| c.type_ == "Ready");
+            let replicas: Vec<Vec<i32>> = view
+                .kafka
+                .as_ref()
+                .map(|k| {
+                    k.partitions
+                        .iter()
+                        .filter(|p| p.topic == name)
+                        .map(|p| p.replicas.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let current = status.observed_generation == resource.metadata.generation;
+            if let Some(c) = ready.filter(|c| current && c.reason == reason)
+                && done(&replicas)
+            {
+                eprintln!(
+                    "topic {name}: {reason} in {:.1} s: {replicas:?}",
+                    started.elapsed().as_secs_f64()
+                );
+                return (replicas, c.message.clone());
+            }
+            assert!(
+                started.elapsed() < limit,
+                "topic {name}: {reason} not reached in {limit:?}; Ready {ready:?}; replicas \
+                 {replicas:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 
     /// Steps until `done` holds, for at most `limit`.
@@ -369,14 +434,69 @@ async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
     }
     assert!(h.shrink_violations.is_empty(), "{:?}", h.shrink_violations);
 
+    // A KafkaTopic's replication factor: raised by adding replicas, lowered by dropping them.
+    h.api.put(
+        TOPICS,
+        json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaTopic",
+        "metadata": {"name": "events", "namespace": "kafka", "uid": "t1", "generation": 1,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"clusterRef": "main", "partitions": 3, "replicationFactor": 1}}),
+    );
+    let distinct = |n: usize| {
+        move |ps: &[Vec<i32>]| {
+            ps.len() == 3
+                && ps
+                    .iter()
+                    .all(|r| r.len() == n && r.iter().collect::<BTreeSet<_>>().len() == n)
+        }
+    };
+    let (single, _) = h.topic_until("events", "Synced", long, distinct(1)).await;
+    h.edit_topic_spec("events", |s| s["replicationFactor"] = json!(3));
+    let (triple, _) = h.topic_until("events", "Synced", long, distinct(3)).await;
+    for (before, after) in single.iter().zip(&triple) {
+        assert_eq!(
+            before[0], after[0],
+            "existing replicas stay first: {triple:?}"
+        );
+    }
+    h.edit_topic_spec("events", |s| s["replicationFactor"] = json!(1));
+    let (unchanged, why) = h
+        .topic_until(
+            "events",
+            "ReplicationFactorChangeRefused",
+            long,
+            distinct(3),
+        )
+        .await;
+    assert!(why.contains("min.insync.replicas (2)"), "{why}");
+    assert_eq!(unchanged, triple, "a refused change moves nothing");
+    h.edit_topic_spec("events", |s| s["replicationFactor"] = json!(2));
+    let (double, _) = h.topic_until("events", "Synced", long, distinct(2)).await;
+    for (before, after) in triple.iter().zip(&double) {
+        assert_eq!(
+            before[0], after[0],
+            "the preferred leader stays: {double:?}"
+        );
+    }
+
     // A config change rolls every broker, one at a time, never below min.insync.replicas.
     let events_before = h.kubelet.events.len();
     let isr = IsrWatch::start(h.connector.0.kafka_addresses(KAFKA_PORT), TOPIC);
     h.edit_spec(|s| s["config"] = json!({"log.retention.ms": "86400000"}));
-    h.until("the roll started", long, |v| {
-        v.reason("Progressing") != "UpToDate"
-    })
-    .await;
+    // `events` has two replicas and min.insync.replicas 2: no broker of it may restart.
+    let blocked = h
+        .until("the roll blocked by events", long, |v| {
+            v.reason("Progressing") == "RollBlocked"
+        })
+        .await;
+    let (status, _, message) = blocked.condition("Progressing").unwrap();
+    assert_eq!(status, "False", "a blocked roll is not progressing");
+    assert!(
+        message.contains("events-") && !message.contains(TOPIC),
+        "{message}"
+    );
+    delete_topic(&bootstrap, "events").await;
+    h.api.delete_stored(TOPICS, "events");
     h.until("config change rolled every broker", long, |v| steady(v, 3))
         .await;
     let (samples, smallest) = isr.finish();

@@ -48,7 +48,10 @@ pub struct KafkaTopicSpec {
     #[schemars(range(min = 1))]
     pub partitions: i32,
 
-    /// Replicas per partition; the cluster's default when absent. Fixed after creation.
+    /// Replicas per partition; the cluster's default when absent. A change moves replicas by
+    /// partition reassignment (added on live brokers, rack-aware and least loaded first;
+    /// out-of-sync replicas dropped first); more replicas than live brokers, or fewer than the
+    /// topic's `min.insync.replicas`, is refused with a condition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub replication_factor: Option<i32>,

@@ -1,6 +1,8 @@
 //! What a topic needs on the Kafka side, as a pure function of the spec and the observed
 //! topic, and [`sync`], which observes, plans and executes in one go. Partitions only grow;
-//! only config keys named in the spec are managed, others on the topic are kept.
+//! only config keys named in the spec are managed, others on the topic are kept. A
+//! replication-factor change is a reassignment, planned from the whole cluster's state
+//! (`replication.rs`), not here.
 
 use std::collections::BTreeMap;
 
@@ -29,10 +31,6 @@ pub enum TopicChange {
 pub enum Refusal {
     #[error("the topic has {have} partitions; Kafka cannot shrink a topic to {want}")]
     PartitionShrink { have: i32, want: i32 },
-    #[error(
-        "the topic has replication factor {have}; changing it to {want} needs a reassignment, which is not supported yet"
-    )]
-    ReplicationFactorChange { have: i32, want: i32 },
 }
 
 impl Refusal {
@@ -40,7 +38,6 @@ impl Refusal {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::PartitionShrink { .. } => "PartitionShrinkRefused",
-            Self::ReplicationFactorChange { .. } => "ReplicationFactorChangeRefused",
         }
     }
 }
@@ -69,14 +66,6 @@ pub fn plan(desired: &DesiredTopic, observed: Option<&ObservedTopic>) -> Plan {
         result.refusals.push(Refusal::PartitionShrink {
             have: observed.partitions,
             want: desired.partitions,
-        });
-    }
-    if let Some(want) = desired.replication_factor
-        && want != observed.replication_factor
-    {
-        result.refusals.push(Refusal::ReplicationFactorChange {
-            have: observed.replication_factor,
-            want,
         });
     }
     let mut overrides = observed.overrides.clone();
@@ -223,13 +212,9 @@ mod tests {
     }
 
     #[test]
-    fn replication_factor_change_is_refused() {
+    fn a_replication_factor_difference_is_left_to_the_reassignment_step() {
         let mut want = desired(3, &[]);
         want.replication_factor = Some(3);
-        let p = plan(&want, Some(&observed(3, &[])));
-        assert_eq!(
-            p.refusals,
-            vec![Refusal::ReplicationFactorChange { have: 1, want: 3 }]
-        );
+        assert_eq!(plan(&want, Some(&observed(3, &[]))), Plan::default());
     }
 }

@@ -1,7 +1,9 @@
 //! The Kubernetes side of a topic reconcile: a finalizer, the cluster lookup, the one-owner
 //! rule for a Kafka topic name, the claim recorded before creating, and status. The Kafka side
-//! is [`super::plan::sync`]. Level-triggered: every reconcile re-reads the topic from Kafka, so
-//! a config changed behind the operator's back is set back on the next pass.
+//! is [`super::plan::sync`], then, when the replication factor differs from the spec (or a
+//! change of it is under way), one step of [`super::replication::next_step`]. Level-triggered:
+//! every reconcile re-reads the topic from Kafka, so a config changed behind the operator's
+//! back is set back on the next pass.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +19,8 @@ use kube::{Api, Resource, ResourceExt};
 use tracing::{info, instrument, warn};
 
 use super::plan::{DesiredTopic, sync};
+use super::replication::{self, ReplicationStep};
+use crate::cluster_admin::ClusterAdminError;
 use crate::conditions::{Decided, READY, merge};
 use crate::context::Context;
 use crate::kafka::AdminError;
@@ -28,6 +32,10 @@ pub const FINALIZER: &str = "krait.dev/topic";
 const RESYNC: Duration = Duration::from_secs(120);
 /// How soon a topic waiting for something (its cluster, a free name) is looked at again.
 const WAIT: Duration = Duration::from_secs(30);
+/// How soon a topic whose partitions are moving to a new replication factor is looked at again.
+const MOVING: Duration = Duration::from_secs(10);
+/// The Ready reason while partitions move to a new replication factor.
+const CHANGING_REPLICATION: &str = "ReplicationFactorChanging";
 
 /// A failed step of a topic reconcile.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +47,8 @@ pub enum Error {
     },
     #[error("kafka: {0}")]
     Kafka(#[from] AdminError),
+    #[error("changing the replication factor: {0}")]
+    Replication(#[from] ClusterAdminError),
     #[error("writing status: {0}")]
     Status(kube::Error),
     #[error("finalizer: {0}")]
@@ -50,7 +60,7 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Read { .. } => "read",
-            Self::Kafka(_) => "kafka",
+            Self::Kafka(_) | Self::Replication(_) => "kafka",
             Self::Status(_) => "status",
             Self::Finalizer(_) => "finalizer",
         }
@@ -87,7 +97,12 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Acti
 enum ClusterState {
     Absent,
     Deleting,
-    Present { bootstrap: String },
+    Present {
+        bootstrap: String,
+        /// `spec.rebalance.throttleBytesPerSecond`: also throttles replicas a replication
+        /// factor change adds (the cluster reconciler clears it once nothing moves).
+        throttle: Option<i64>,
+    },
 }
 
 async fn cluster_state(topic: &KafkaTopic, ctx: &Context) -> Result<ClusterState, Error> {
@@ -106,6 +121,7 @@ async fn cluster_state(topic: &KafkaTopic, ctx: &Context) -> Result<ClusterState
         Some(c) => ClusterState::Present {
             bootstrap: ClusterNames::new(&c.name_any(), &ns)
                 .bootstrap_address(c.spec.listeners.internal.port),
+            throttle: c.spec.rebalance.throttle_bytes_per_second,
         },
     })
 }
@@ -145,8 +161,11 @@ fn desired(topic: &KafkaTopic) -> DesiredTopic {
 }
 
 async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
-    let bootstrap = match cluster_state(topic, ctx).await? {
-        ClusterState::Present { bootstrap } => bootstrap,
+    let (bootstrap, throttle) = match cluster_state(topic, ctx).await? {
+        ClusterState::Present {
+            bootstrap,
+            throttle,
+        } => (bootstrap, throttle),
         ClusterState::Absent | ClusterState::Deleting => {
             let message = format!(
                 "KafkaCluster {} not found or being deleted",
@@ -164,8 +183,9 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
         write_status(ctx, topic, not_ready(topic, "TopicNameConflict", message)).await?;
         return Ok(Action::requeue(WAIT));
     }
-    match sync_kafka(topic, ctx, &bootstrap).await {
-        Ok(()) => Ok(Action::requeue(RESYNC)),
+    match sync_kafka(topic, ctx, &bootstrap, throttle).await {
+        Ok(true) => Ok(Action::requeue(RESYNC)),
+        Ok(false) => Ok(Action::requeue(MOVING)),
         Err(e) => {
             // Say why in the status too; the error itself makes the controller retry.
             let status = not_ready(topic, "KafkaError", e.to_string());
@@ -177,8 +197,14 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
     }
 }
 
-/// The Kafka side of an apply: claim, sync, and the resulting status.
-async fn sync_kafka(topic: &KafkaTopic, ctx: &Context, bootstrap: &str) -> Result<(), Error> {
+/// The Kafka side of an apply: claim, sync, the replication factor, and the resulting status.
+/// True when the topic is settled (nothing moving).
+async fn sync_kafka(
+    topic: &KafkaTopic,
+    ctx: &Context,
+    bootstrap: &str,
+    throttle: Option<i64>,
+) -> Result<bool, Error> {
     let admin = ctx.kafka.topic_admin(bootstrap)?;
     let wanted = desired(topic);
     let mut claimed = topic.status.as_ref().is_some_and(|s| s.created_by_operator);
@@ -201,14 +227,79 @@ async fn sync_kafka(topic: &KafkaTopic, ctx: &Context, bootstrap: &str) -> Resul
         Some(_) => admin.topic_id(&wanted.name).await.or(status.topic_id),
         None => None,
     };
-    let decided = match synced.plan.refusals.first() {
-        Some(refusal) => Decided::new(READY, false, refusal.reason(), refusal.to_string()),
-        None => Decided::new(READY, true, "Synced", "the topic matches the spec"),
+    let replication = match (wanted.replication_factor, &synced.topic) {
+        (Some(want), Some(observed))
+            if observed.replication_factor != want || replication_changing(topic) =>
+        {
+            change_replication_factor(ctx, bootstrap, throttle, &wanted.name, want).await?
+        }
+        _ => None,
+    };
+    let settled = replication
+        .as_ref()
+        .is_none_or(|d| d.reason != CHANGING_REPLICATION);
+    let decided = match (synced.plan.refusals.first(), replication) {
+        (Some(refusal), _) => Decided::new(READY, false, refusal.reason(), refusal.to_string()),
+        (None, Some(replication)) => replication,
+        (None, None) => Decided::new(READY, true, "Synced", "the topic matches the spec"),
     };
     let generation = topic.metadata.generation;
     status.observed_generation = generation;
     status.conditions = merge(&status.conditions, &[decided], generation, &now());
-    write_status(ctx, topic, status).await
+    write_status(ctx, topic, status).await?;
+    Ok(settled)
+}
+
+/// Whether the last reconcile left partitions moving to a new replication factor: the
+/// described topic shows only partition 0, which may be done before the others.
+fn replication_changing(topic: &KafkaTopic) -> bool {
+    topic.status.as_ref().is_some_and(|s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == READY && c.reason == CHANGING_REPLICATION)
+    })
+}
+
+/// One step towards `want` replicas per partition: `None` once there, otherwise the Ready
+/// condition saying what is moving or why it is refused.
+async fn change_replication_factor(
+    ctx: &Context,
+    bootstrap: &str,
+    throttle: Option<i64>,
+    name: &str,
+    want: i32,
+) -> Result<Option<Decided>, Error> {
+    let admin = ctx.kafka.cluster_admin(bootstrap);
+    let state = admin.observe().await?;
+    let moving = |message: String| Decided::new(READY, false, CHANGING_REPLICATION, message);
+    Ok(match replication::next_step(name, want, &state) {
+        ReplicationStep::Done => None,
+        ReplicationStep::Moving { partitions } => Some(moving(format!(
+            "{partitions} partition(s) moving to replication factor {want}"
+        ))),
+        ReplicationStep::Reassign(moves) => {
+            if let Some(rate) = throttle.and_then(|t| u64::try_from(t).ok()) {
+                admin.set_throttle(Some(rate)).await?;
+            }
+            info!(
+                topic = name,
+                partitions = moves.len(),
+                want,
+                "changing the replication factor"
+            );
+            let started = moves.len();
+            admin.reassign(moves).await?;
+            Some(moving(format!(
+                "started moving {started} partition(s) to replication factor {want}"
+            )))
+        }
+        ReplicationStep::Refused(why) => Some(Decided::new(
+            READY,
+            false,
+            "ReplicationFactorChangeRefused",
+            why,
+        )),
+    })
 }
 
 /// Deletes the Kafka topic when the policy says so and the operator created it. Never blocks
@@ -219,7 +310,7 @@ async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
     if topic.spec.deletion_policy != DeletionPolicy::Delete || !claimed {
         return Ok(Action::await_change());
     }
-    let ClusterState::Present { bootstrap } = cluster_state(topic, ctx).await? else {
+    let ClusterState::Present { bootstrap, .. } = cluster_state(topic, ctx).await? else {
         info!("cluster gone or being deleted; releasing the topic without deleting it");
         return Ok(Action::await_change());
     };
