@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import brokers  # noqa: E402
+import cluster_bench  # noqa: E402
 import report  # noqa: E402
 import workloads  # noqa: E402
 
@@ -171,6 +172,9 @@ def parse_args(argv=None):
     ap.add_argument("--work-dir", type=Path, default=Path.home() / ".cache" / "krait" / "bench",
                     help="broker data directories (on disk) and logs")
     ap.add_argument("--command", default=None, help="the command line to print in the doc")
+    ap.add_argument("--cluster", action=argparse.BooleanOptionalAction, default=True,
+                    help="also measure the cluster (bench/cluster_bench.py): failover, 3 brokers "
+                         "RF=3 against one, reassignment (default on; --quick runs it in miniature)")
     ap.add_argument("--report-only", type=Path, metavar="RESULTS_JSON",
                     help="run nothing: redraw the table, plots and doc from a results.json")
     args = ap.parse_args(argv)
@@ -212,9 +216,29 @@ def run_bench(args) -> dict:
                 traceback.print_exc()
             finally:
                 broker.stop()
+    cluster = run_cluster(args, errors) if args.cluster else None
     meta = report.machine_and_versions(args, specs)
     meta["duration_s"] = round(time.time() - started)
-    return {"meta": meta, "samples": samples, "figures": report.aggregate(samples), "errors": errors}
+    return {"meta": meta, "samples": samples, "figures": report.aggregate(samples), "errors": errors,
+            "cluster": cluster}
+
+
+def run_cluster(args, errors: list) -> dict | None:
+    """The cluster figures (Krait only: the peer has no replication to compare), or None with
+    the failure in `errors`."""
+    cluster_bench.BROKER, cluster_bench.CLI = args.krait_broker_bin, args.krait_cli_bin
+    if args.quick:
+        params = dict(records=20_000, runs=1, failovers=1, move_mb=2, throttle=2_000_000)
+    else:
+        params = dict(records=max(args.records * 3 // 10, 1), runs=args.runs, failovers=5,
+                      move_mb=50, throttle=5_000_000)
+    print(f"cluster: {params}", flush=True)
+    try:
+        return cluster_bench.run(**params)
+    except Exception as e:  # noqa: BLE001 - the single-broker figures still stand
+        errors.append(f"cluster: {str(e).splitlines()[0][:300]}")
+        traceback.print_exc()
+        return None
 
 
 def main(argv=None) -> int:

@@ -259,6 +259,77 @@ def targets(results: dict) -> list[tuple[str, str, str]]:
     return out
 
 
+def _ms(v: float) -> str:
+    return f"{v:.2f}"
+
+
+def cluster_lines(cluster: dict | None) -> list[str]:
+    """The cluster section of the doc from bench/cluster_bench.py's figures; says so when the
+    run did not measure the cluster."""
+    if not cluster:
+        return ["## Cluster figures", "",
+                "Not measured in this run (`--no-cluster`, or it failed: see Failed workloads).", ""]
+    par = cluster.get("params", {})
+
+    def runs(xs, fmt="{:.2f}"):
+        return ", ".join(fmt.format(x) for x in xs)
+
+    fo, tp = cluster["failover"], cluster["throughput"]
+    one, three = statistics.median(tp["single_rec_s"]), statistics.median(tp["rf3_rec_s"])
+    rows = [
+        ("failover: kill -9 of a partition leader, an `acks=all` probe every 20 ms → the longest "
+         f"wait for an acknowledgement, {len(fo['runs_s'])} run(s)",
+         f"median **{fo['median_s']:.2f} s** ({runs(fo['runs_s'])})"),
+    ]
+    if "failover_sigterm" in cluster:
+        fs = cluster["failover_sigterm"]
+        rows.append(("the same with SIGTERM: the leader hands its partitions over (controlled shutdown) "
+                     "before it exits", f"median **{fs['median_s']:.2f} s** ({runs(fs['runs_s'])})"))
+    rows += [
+        (f"`krait perf produce`, acks=all, 100-byte records, 3 partitions, {par.get('records', 0):,} "
+         "records: one broker alone", f"median {one:,.0f} rec/s ({runs(tp['single_rec_s'], '{:,.0f}')})"),
+        ("the same against 3 brokers, replication factor 3, `min.insync.replicas=2`",
+         f"median {three:,.0f} rec/s ({runs(tp['rf3_rec_s'], '{:,.0f}')})"),
+        ("ratio 3 brokers RF=3 / one broker, same run", f"**{tp['ratio']:.2f}**"),
+    ]
+    for m in cluster.get("reassignment", []):
+        how = (f"throttled to {m['throttle_bytes_s'] / 1e6:g} MB/s" if m.get("throttle_bytes_s")
+               else "no throttle")
+        rows += [
+            (f"reassignment of 6 partitions ({m['moved_mb']:.0f} MB) from brokers {{1,2,3}} to {{2,3,4}}, {how}",
+             f"{m['seconds']:.2f} s = **{m['mb_per_s']:.1f} MB/s**"),
+            ("  steady acks=all producer on another partition, before → during the move",
+             f"p50 {_ms(m['p50_before_ms'])} → {_ms(m['p50_during_ms'])} ms, "
+             f"p99 {_ms(m['p99_before_ms'])} → {_ms(m['p99_during_ms'])} ms"),
+        ]
+    return [
+        "## Cluster figures",
+        "",
+        "Krait alone (Tansu has no replication to compare with), from `bench/cluster_bench.py` in the same "
+        "run: real `krait-broker` processes on loopback with default cluster settings (heartbeat 250 ms, "
+        "session timeout 1.5 s).",
+        "",
+        "| figure | result |",
+        "|---|---|",
+        *[f"| {a} | {b} |" for a, b in rows],
+        "",
+        "Where the kill -9 failover time goes: the controller fences the dead broker after the session "
+        "timeout and elects the new leader in the same step; the rest is the client noticing (librdkafka "
+        "refreshes metadata with backoff after its connection is refused). On SIGTERM the broker asks to "
+        "be fenced first, so no session timeout is waited for.",
+        "",
+    ]
+
+
+def load_line(load: list[float], cores) -> str:
+    """What the load average when the run ended says about the figures."""
+    busy = isinstance(cores, int) and load[0] > cores
+    verdict = ("above the core count: other work competed for the CPU and every figure is lower "
+               "than on an idle machine" if busy else
+               "within the core count: nothing but the benchmark ran")
+    return f"- Load average when the run ended (1, 5, 15 min): {load}: {verdict}."
+
+
 def write_doc(results: dict, path: Path, plot_paths: list[Path]) -> None:
     meta, p = results["meta"], results["meta"]["params"]
     mach, ver = meta["machine"], meta["versions"]
@@ -269,15 +340,13 @@ def write_doc(results: dict, path: Path, plot_paths: list[Path]) -> None:
         "Figures are the median of the runs with (min–max); every run starts each broker afresh, "
         "Krait and the peer alternating. One broker, loopback, data on disk where the broker allows it.",
         "",
-        "```sh", meta["command"], "```",
+        "```sh", meta["command"].strip(), "```",
         "",
         "## Machine and versions",
         "",
         f"- CPU: {mach['cpu']}, {mach['cores']} cores; memory {mach['memory_gib']} GiB; "
         f"data disk: {mach['disk']}. Clients and broker share the cores.",
-        *([f"- Load average when the run ended (1, 5, 15 min): {meta['load_average_1_5_15']}: "
-           "above the core count, other work competed for the CPU and every figure is lower than "
-           "on an idle machine."] if "load_average_1_5_15" in meta else []),
+        *([load_line(meta['load_average_1_5_15'], mach['cores'])] if "load_average_1_5_15" in meta else []),
         *[f"- {k}: {v}" for k, v in ver.items()],
         "",
         "## What runs",
@@ -323,11 +392,10 @@ def write_doc(results: dict, path: Path, plot_paths: list[Path]) -> None:
         lines += [f"Targets not met, what limits them, and where the broker's CPU goes: [{profile.name}]({profile.name}).", ""]
     if results["errors"]:
         lines += ["## Failed workloads", "", *[f"- {e}" for e in results["errors"]], ""]
+    lines += cluster_lines(results.get("cluster"))
     lines += [
         "## Not measured",
         "",
-        "- Cluster figures (3 brokers, replication factor 3): Krait has no replication yet, so there is "
-        "nothing like-for-like to measure. They belong here once replication exists.",
         "- fsync per acknowledgement (Krait's `--fsync`, off by default): Krait runs with its default; "
         "Tansu's SQLite engine runs with its own defaults.",
         "",

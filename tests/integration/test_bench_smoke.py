@@ -31,7 +31,9 @@ def test_bench_quick_run_produces_every_figure_and_the_report(tmp_path):
             "--tansu-bin", str(TANSU_BIN), "--brokers", brokers, "--quick",
             "--records", "5000", "--e2e-seconds", "1", "--idle-s", "0",
             "--out-dir", str(tmp_path / "results"), "--doc", str(tmp_path / "benchmarks.md"),
-            "--work-dir", str(tmp_path / "work")]
+            "--work-dir", str(tmp_path / "work"),
+            # The cluster part runs in miniature in the test below.
+            "--no-cluster"]
 
     assert driver.main(argv) == 0
 
@@ -62,7 +64,7 @@ def test_bench_quick_run_produces_every_figure_and_the_report(tmp_path):
         assert p == sorted(p), f"{broker}: percentiles out of order {p}"
 
     doc = (tmp_path / "benchmarks.md").read_text()
-    assert "| workload |" in doc and "3 brokers, replication factor 3" in doc
+    assert "| workload |" in doc and "## Cluster figures" in doc and "Not measured in this run" in doc
     for png in ("throughput.png", "latency.png", "resources.png"):
         path = tmp_path / "benchmarks" / png
         assert path.exists() and path.stat().st_size > 1000, f"missing plot {png}"
@@ -85,3 +87,11 @@ def test_cluster_bench_in_miniature_produces_every_figure(tmp_path, monkeypatch)
     free, throttled = figures["reassignment"]
     assert free["mb_per_s"] > 0 and throttled["mb_per_s"] > 0
     assert throttled["p99_during_ms"] > 0
+    assert 0 < figures["failover_sigterm"]["median_s"] < 60
+
+    import report
+    section = "\n".join(report.cluster_lines(figures))
+    assert f"median **{figures['failover']['median_s']:.2f} s**" in section
+    assert f"median **{figures['failover_sigterm']['median_s']:.2f} s**" in section
+    assert f"**{figures['throughput']['ratio']:.2f}**" in section
+    assert section.count("MB/s**") == 2, section

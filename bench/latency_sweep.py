@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""End-to-end latency of one Krait broker at several fixed rates, to see where the tail comes
+from: the same workload as the benchmark's latency row (confluent-kafka, 100 B, acks=all,
+linger.ms=1, one partition, a consumer in another process), at each rate in turn, with the
+broker's CPU share and the machine's idle share over each step.
+
+    bench/latency_sweep.py --krait-broker-bin B [--rates 10000,50000,100000,200000,450000] [--seconds 10]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import brokers  # noqa: E402
+import workloads  # noqa: E402
+
+
+def idle_jiffies() -> tuple[int, int]:
+    """(idle, total) jiffies of all CPUs from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return fields[3] + fields[4], sum(fields)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--krait-broker-bin", type=Path, required=True)
+    ap.add_argument("--rates", default="10000,50000,100000,200000,450000")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--out", type=Path, help="write the rows as JSON here too")
+    args = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="krait-latency-"))
+    broker = brokers.start(brokers.BrokerSpec("krait", "krait", args.krait_broker_bin), work)
+    rows = []
+    try:
+        print(f"{'target rec/s':>12} {'achieved':>10} {'p50 ms':>8} {'p99 ms':>8} {'p999 ms':>8} "
+              f"{'broker CPU':>10} {'machine idle':>12}")
+        for rate in (int(r) for r in args.rates.split(",") if r):
+            topic = "lat-" + uuid.uuid4().hex[:8]
+            broker.create_topic(topic, 1)
+            cpu0, (idle0, total0), t0 = broker.cpu(), idle_jiffies(), time.monotonic()
+            f = workloads.e2e_latency(broker.bootstrap, topic, rate, args.seconds, min(1.0, args.seconds / 4))
+            wall = time.monotonic() - t0
+            idle1, total1 = idle_jiffies()
+            row = {"target": rate, "achieved": f["achieved_rate"], "p50_ms": f["p50_ms"],
+                   "p99_ms": f["p99_ms"], "p999_ms": f["p999_ms"],
+                   "broker_cpu_share": (broker.cpu() - cpu0) / wall,
+                   "machine_idle_share": (idle1 - idle0) / max(total1 - total0, 1)}
+            rows.append(row)
+            print(f"{rate:>12,} {row['achieved']:>10,} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
+                  f"{row['p999_ms']:>8.2f} {row['broker_cpu_share']:>9.0%} {row['machine_idle_share']:>11.0%}",
+                  flush=True)
+    finally:
+        broker.stop()
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
