@@ -22,6 +22,10 @@ use tracing::info;
 use crate::broker::Broker;
 use crate::config::{Advertised, BrokerConfig};
 
+/// How long a broker that handed its leaderships over keeps answering clients before it
+/// closes their connections.
+const HANDOVER_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Opens the data directory, binds the listener and serves until `shutdown` resolves.
 pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let mut advertised = config.validate()?;
@@ -119,7 +123,15 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         let timeout = 2 * broker.cluster.settings.session_timeout;
         async move {
             tokio::select! {
-                _ = shutdown => cluster.controlled_shutdown(timeout).await,
+                _ = shutdown => {
+                    if cluster.controlled_shutdown(timeout).await {
+                        // Clients still connected learn of the new leaders from this broker's
+                        // NOT_LEADER_OR_FOLLOWER answers and its Metadata, instead of from a
+                        // closed connection, which librdkafka retries against this broker
+                        // with backoff before it asks for metadata again.
+                        tokio::time::sleep(HANDOVER_GRACE).await;
+                    }
+                }
                 why = failure.failed() => {
                     *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
                 }

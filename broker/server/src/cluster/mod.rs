@@ -143,12 +143,12 @@ impl Cluster {
     /// session timeout for a dead leader; and when it comes back it must catch up before it is
     /// in sync again, which is what a safe rolling restart waits for. Bounded by `timeout`;
     /// skipped when no other broker is live (fencing the last one only takes its partitions
-    /// offline early).
-    pub async fn controlled_shutdown(&self, timeout: Duration) {
+    /// offline early). Returns whether the leaderships were handed over.
+    pub async fn controlled_shutdown(&self, timeout: Duration) -> bool {
         let me = self.node_id();
         let others_live = self.image().live_brokers().any(|b| b.id != me);
         if !others_live {
-            return;
+            return false;
         }
         self.shutting_down.store(true, Ordering::SeqCst);
         tracing::info!(
@@ -179,13 +179,14 @@ impl Cluster {
                 .is_ok()
             {
                 tracing::info!(broker = me, "controlled shutdown: fenced, leadership moved");
-                return;
+                return true;
             }
         }
         tracing::warn!(
             ?timeout,
             "controlled shutdown: leadership not moved in time; stopping anyway"
         );
+        false
     }
 
     pub fn node_id(&self) -> BrokerId {
