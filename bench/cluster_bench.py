@@ -175,6 +175,8 @@ def failover(work: Path, runs: int, sig: int = signal.SIGKILL) -> dict:
     c = Cluster(work / f"failover-{int(sig)}", 3).start_all()
     try:
         c.create("fo", 1, 3, configs={"min.insync.replicas": "2"})
+        # Every run starts from a full ISR, the first one too.
+        wait(lambda: c.full_isr("fo"), 60, "full ISR before the first fault")
         p = ck.Producer({"bootstrap.servers": c.bootstrap, "acks": "all", "enable.idempotence": True,
                          "linger.ms": 0, "message.timeout.ms": 60000,
                          "topic.metadata.refresh.interval.ms": 1000})

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""End-to-end latency of one Krait broker at several fixed rates, to see where the tail comes
-from: the same workload as the benchmark's latency row (confluent-kafka, 100 B, acks=all,
+"""End-to-end latency of one broker (Krait, or Tansu with --tansu-bin) at several fixed rates,
+to see where the tail comes from: the same workload as the benchmark's latency row (confluent-kafka, 100 B, acks=all,
 linger.ms=1, one partition, a consumer in another process), at each rate in turn, with the
 broker's CPU share and the machine's idle share over each step.
 
     bench/latency_sweep.py --krait-broker-bin B [--rates 10000,50000,100000,200000,450000] [--seconds 10]
+    bench/latency_sweep.py --tansu-bin T [--engine memory|sqlite] ...
 """
 from __future__ import annotations
 
@@ -31,13 +32,22 @@ def idle_jiffies() -> tuple[int, int]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--krait-broker-bin", type=Path, required=True)
+    ap.add_argument("--krait-broker-bin", type=Path)
+    ap.add_argument("--tansu-bin", type=Path, help="measure Tansu instead of Krait")
+    ap.add_argument("--engine", default="memory", choices=("memory", "sqlite"), help="Tansu's storage engine")
     ap.add_argument("--rates", default="10000,50000,100000,200000,450000")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--out", type=Path, help="write the rows as JSON here too")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="krait-latency-"))
-    broker = brokers.start(brokers.BrokerSpec("krait", "krait", args.krait_broker_bin), work)
+    if args.tansu_bin:
+        spec = brokers.BrokerSpec(f"tansu-{args.engine}", "tansu", args.tansu_bin, engine=args.engine)
+    elif args.krait_broker_bin:
+        spec = brokers.BrokerSpec("krait", "krait", args.krait_broker_bin)
+    else:
+        ap.error("give --krait-broker-bin or --tansu-bin")
+    broker = brokers.start(spec, work)
+    print(f"{spec.name}, {args.seconds:g} s per rate")
     rows = []
     try:
         print(f"{'target rec/s':>12} {'achieved':>10} {'p50 ms':>8} {'p99 ms':>8} {'p999 ms':>8} "
