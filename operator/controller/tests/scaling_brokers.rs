@@ -23,6 +23,7 @@ use common::kubelet::{Event, Kubelet, PODS, PortMap, STATEFULSETS};
 use common::workload::{IsrWatch, Workload};
 use common::{FakeApi, context_with};
 use futures_util::future::BoxFuture;
+use krait_crd::cluster::RebalanceStatus;
 use krait_crd::{KafkaCluster, KafkaTopic};
 use krait_operator::cluster::reconcile;
 use krait_operator::cluster_admin::{ClusterAdmin, ClusterState, WireClusterAdmin};
@@ -78,6 +79,12 @@ impl View {
         let status = self.cluster.status.as_ref()?;
         let c = status.conditions.iter().find(|c| c.type_ == kind)?;
         Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+    }
+
+    /// `status.rebalance`, which a finished scale step must have written.
+    fn rebalance(&self) -> RebalanceStatus {
+        let status = self.cluster.status.as_ref().expect("a status");
+        status.rebalance.clone().expect("status.rebalance")
     }
 
     fn reason(&self, kind: &str) -> String {
@@ -291,72 +298,17 @@ fn steady(v: &View, brokers: i32) -> bool {
         && !v.moving()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
-    let Some(bin) = std::env::var_os("KRAIT_BROKER_BIN").map(PathBuf::from) else {
-        eprintln!(
-            "skipped: KRAIT_BROKER_BIN is not set (tests/run sets it to the built krait-broker)"
-        );
-        return;
-    };
-    let api = FakeApi::default();
-    let kubelet = Kubelet::new(&api, &bin, "main");
-    let connector = Arc::new(Loopback(kubelet.ports.clone()));
-    let ctx = context_with(&api, connector.clone());
-    api.put(
-        CLUSTERS,
-        json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaCluster",
-        "metadata": {"name": "main", "namespace": "kafka", "uid": "c1", "generation": 1},
-        "spec": {"replicas": 3, "image": "krait:test", "storage": {"ephemeral": true},
-                 "defaultReplicationFactor": 3, "minInsyncReplicas": 2,
-                 "rebalance": {"throttleBytesPerSecond": 50_000_000}}}),
-    );
-    let mut h = Harness {
-        api,
-        ctx,
-        kubelet,
-        connector,
-        reasons: Vec::new(),
-        shrink_violations: Vec::new(),
-    };
-    let long = Duration::from_secs(120);
+const LONG: Duration = Duration::from_secs(120);
 
-    // Forming: three brokers, voters 0..3, every one Ready and registered.
-    let formed = h
-        .until("three brokers formed a cluster", long, |v| {
-            steady(v, 3) && v.registered() == BTreeSet::from([0, 1, 2])
-        })
-        .await;
-    assert_eq!(formed.cluster.status.as_ref().unwrap().voters, [0, 1, 2]);
-    let bootstrap = h.connector.bootstrap();
-    create_topic(&bootstrap, TOPIC, PARTITIONS, 3).await;
-    let workload = Workload::start(&bootstrap, TOPIC, PARTITIONS, 300);
-    // Data in every partition before anything moves, so the moves have bytes to copy.
-    let started = Instant::now();
-    while workload.acknowledged() < 600 {
-        assert!(
-            started.elapsed() < long,
-            "the workload acknowledged only {} records in {long:?}",
-            workload.acknowledged()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
-    // Scale up: broker 3 joins as an observer and partitions are spread onto it.
+/// Scale 3 -> 4: broker 3 joins as an observer and partitions are spread onto it.
+async fn scale_up(h: &mut Harness) {
     h.edit_spec(|s| s["replicas"] = json!(4));
     let grown = h
-        .until("scale 3 -> 4 spread partitions onto broker 3", long, |v| {
+        .until("scale 3 -> 4 spread partitions onto broker 3", LONG, |v| {
             steady(v, 4) && v.replicas_on(3) > 0
         })
         .await;
-    let rebalance = grown
-        .cluster
-        .status
-        .as_ref()
-        .unwrap()
-        .rebalance
-        .clone()
-        .unwrap();
+    let rebalance = grown.rebalance();
     assert_eq!(
         (rebalance.trigger.as_str(), rebalance.state.as_str()),
         ("ScaleUp", "Complete")
@@ -383,12 +335,15 @@ async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
         "{:?}",
         h.reasons
     );
+}
 
-    // A scale-down the remaining brokers cannot hold: a topic with four replicas.
-    create_topic(&bootstrap, "wide", 1, 4).await;
+/// A scale-down the remaining brokers cannot hold (a topic with four replicas) is refused, and
+/// nothing is removed or drained; the topic is deleted afterwards, which lets it go on.
+async fn refused_scale_down(h: &mut Harness, bootstrap: &str) {
+    create_topic(bootstrap, "wide", 1, 4).await;
     h.edit_spec(|s| s["replicas"] = json!(3));
     let refused = h
-        .until("scale-down refused", long, |v| {
+        .until("scale-down refused", LONG, |v| {
             v.reason("Progressing") == "ScaleDownRefused"
         })
         .await;
@@ -403,26 +358,21 @@ async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
         assert_eq!(v.statefulset_replicas, 4, "nothing is removed");
         assert!(v.replicas_on(3) > 0, "nothing is drained");
     }
-    delete_topic(&bootstrap, "wide").await;
+    delete_topic(bootstrap, "wide").await;
+}
 
-    // Scale down: broker 3 drained, then the StatefulSet shrinks, then it is unregistered.
+/// Scale 4 -> 3: broker 3 drained, then the StatefulSet shrinks, then it is unregistered.
+async fn scale_down(h: &mut Harness) {
     let shrunk = h
         .until(
             "scale 4 -> 3 drained, shrank and unregistered broker 3",
-            long,
+            LONG,
             |v| steady(v, 3) && v.registered() == BTreeSet::from([0, 1, 2]),
         )
         .await;
     assert_eq!(shrunk.replicas_on(3), 0);
     assert!(h.api.get(PODS, "main-3").is_none());
-    let rebalance = shrunk
-        .cluster
-        .status
-        .as_ref()
-        .unwrap()
-        .rebalance
-        .clone()
-        .unwrap();
+    let rebalance = shrunk.rebalance();
     assert_eq!(rebalance.trigger, "ScaleDown");
     assert_eq!(rebalance.state, "Complete");
     for expected in ["Draining", "ShrinkingStatefulSet"] {
@@ -433,8 +383,12 @@ async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
         );
     }
     assert!(h.shrink_violations.is_empty(), "{:?}", h.shrink_violations);
+}
 
-    // A KafkaTopic's replication factor: raised by adding replicas, lowered by dropping them.
+/// A KafkaTopic's replication factor: raised by adding replicas, refused below
+/// `min.insync.replicas`, lowered by dropping replicas (the preferred leaders stay). The topic
+/// is left with two replicas at `min.insync.replicas=2`, for the roll to be blocked by.
+async fn replication_factor_changes(h: &mut Harness) {
     h.api.put(
         TOPICS,
         json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaTopic",
@@ -450,9 +404,9 @@ async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
                     .all(|r| r.len() == n && r.iter().collect::<BTreeSet<_>>().len() == n)
         }
     };
-    let (single, _) = h.topic_until("events", "Synced", long, distinct(1)).await;
+    let (single, _) = h.topic_until("events", "Synced", LONG, distinct(1)).await;
     h.edit_topic_spec("events", |s| s["replicationFactor"] = json!(3));
-    let (triple, _) = h.topic_until("events", "Synced", long, distinct(3)).await;
+    let (triple, _) = h.topic_until("events", "Synced", LONG, distinct(3)).await;
     for (before, after) in single.iter().zip(&triple) {
         assert_eq!(
             before[0], after[0],
@@ -464,28 +418,31 @@ async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
         .topic_until(
             "events",
             "ReplicationFactorChangeRefused",
-            long,
+            LONG,
             distinct(3),
         )
         .await;
     assert!(why.contains("min.insync.replicas (2)"), "{why}");
     assert_eq!(unchanged, triple, "a refused change moves nothing");
     h.edit_topic_spec("events", |s| s["replicationFactor"] = json!(2));
-    let (double, _) = h.topic_until("events", "Synced", long, distinct(2)).await;
+    let (double, _) = h.topic_until("events", "Synced", LONG, distinct(2)).await;
     for (before, after) in triple.iter().zip(&double) {
         assert_eq!(
             before[0], after[0],
             "the preferred leader stays: {double:?}"
         );
     }
+}
 
-    // A config change rolls every broker, one at a time, never below min.insync.replicas.
+/// A config change rolls every broker, one at a time, never below `min.insync.replicas`: first
+/// blocked by the topic at its `min.insync.replicas`, then, once it is deleted, done.
+async fn roll_blocked_then_done(h: &mut Harness, bootstrap: &str) {
     let events_before = h.kubelet.events.len();
     let isr = IsrWatch::start(h.connector.0.kafka_addresses(KAFKA_PORT), TOPIC);
     h.edit_spec(|s| s["config"] = json!({"log.retention.ms": "86400000"}));
     // `events` has two replicas and min.insync.replicas 2: no broker of it may restart.
     let blocked = h
-        .until("the roll blocked by events", long, |v| {
+        .until("the roll blocked by events", LONG, |v| {
             v.reason("Progressing") == "RollBlocked"
         })
         .await;
@@ -495,9 +452,9 @@ async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
         message.contains("events-") && !message.contains(TOPIC),
         "{message}"
     );
-    delete_topic(&bootstrap, "events").await;
+    delete_topic(bootstrap, "events").await;
     h.api.delete_stored(TOPICS, "events");
-    h.until("config change rolled every broker", long, |v| steady(v, 3))
+    h.until("config change rolled every broker", LONG, |v| steady(v, 3))
         .await;
     let (samples, smallest) = isr.finish();
     let roll: Vec<Event> = h.kubelet.events[events_before..].to_vec();
@@ -528,6 +485,63 @@ async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
         smallest.values().all(|&n| n >= 2),
         "a partition fell below min.insync.replicas=2: {smallest:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
+    let Some(bin) = std::env::var_os("KRAIT_BROKER_BIN").map(PathBuf::from) else {
+        eprintln!(
+            "skipped: KRAIT_BROKER_BIN is not set (tests/run sets it to the built krait-broker)"
+        );
+        return;
+    };
+    let api = FakeApi::default();
+    let kubelet = Kubelet::new(&api, &bin, "main");
+    let connector = Arc::new(Loopback(kubelet.ports.clone()));
+    let ctx = context_with(&api, connector.clone());
+    api.put(
+        CLUSTERS,
+        json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaCluster",
+        "metadata": {"name": "main", "namespace": "kafka", "uid": "c1", "generation": 1},
+        "spec": {"replicas": 3, "image": "krait:test", "storage": {"ephemeral": true},
+                 "defaultReplicationFactor": 3, "minInsyncReplicas": 2,
+                 "rebalance": {"throttleBytesPerSecond": 50_000_000}}}),
+    );
+    let mut h = Harness {
+        api,
+        ctx,
+        kubelet,
+        connector,
+        reasons: Vec::new(),
+        shrink_violations: Vec::new(),
+    };
+
+    // Forming: three brokers, voters 0..3, every one Ready and registered.
+    let formed = h
+        .until("three brokers formed a cluster", LONG, |v| {
+            steady(v, 3) && v.registered() == BTreeSet::from([0, 1, 2])
+        })
+        .await;
+    assert_eq!(formed.cluster.status.as_ref().unwrap().voters, [0, 1, 2]);
+    let bootstrap = h.connector.bootstrap();
+    create_topic(&bootstrap, TOPIC, PARTITIONS, 3).await;
+    let workload = Workload::start(&bootstrap, TOPIC, PARTITIONS, 300);
+    // Data in every partition before anything moves, so the moves have bytes to copy.
+    let started = Instant::now();
+    while workload.acknowledged() < 600 {
+        assert!(
+            started.elapsed() < LONG,
+            "the workload acknowledged only {} records in {LONG:?}",
+            workload.acknowledged()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    scale_up(&mut h).await;
+    refused_scale_down(&mut h, &bootstrap).await;
+    scale_down(&mut h).await;
+    replication_factor_changes(&mut h).await;
+    roll_blocked_then_done(&mut h, &bootstrap).await;
 
     let audit = workload.finish(Duration::from_secs(60));
     eprintln!("{audit:?}");
