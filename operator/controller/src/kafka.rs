@@ -5,7 +5,7 @@
 //! cluster's metadata lacks it (never on a connection error), never create a topic from a
 //! read, and treat `alter_configs` as replacing all of the topic's overrides.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,6 +55,8 @@ impl AdminError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedTopic {
     pub partitions: i32,
+    /// Replicas per partition when every partition has the same count; 0 when they differ (a
+    /// replication-factor change part-way, say), which no spec asks for.
     pub replication_factor: i32,
     /// The topic's config overrides (not defaults): what `alter_configs` replaces.
     pub overrides: BTreeMap<String, String>,
@@ -186,8 +188,8 @@ impl RdKafkaAdmin {
                     .iter()
                     .find(|t| t.name() == name)
                     .map(|t| {
-                        let replicas = t.partitions().first().map_or(0, |p| p.replicas().len());
-                        (t.partitions().len() as i32, replicas as i32)
+                        let counts = t.partitions().iter().map(|p| p.replicas().len());
+                        (t.partitions().len() as i32, replication_factor(counts))
                     }),
             )
         })
@@ -345,5 +347,25 @@ impl TopicAdmin for RdKafkaAdmin {
                 }
             }
         })
+    }
+}
+
+/// A topic's replication factor from its partitions' replica counts: the count when all agree,
+/// 0 when they differ (or the topic has no partition).
+fn replication_factor(counts: impl Iterator<Item = usize>) -> i32 {
+    let counts: BTreeSet<usize> = counts.collect();
+    match (counts.len(), counts.first()) {
+        (1, Some(&n)) => i32::try_from(n).unwrap_or(i32::MAX),
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_replication_factor_is_reported_only_when_every_partition_agrees() {
+        assert_eq!(super::replication_factor([3, 3, 3].into_iter()), 3);
+        assert_eq!(super::replication_factor([3, 1, 3].into_iter()), 0);
+        assert_eq!(super::replication_factor(std::iter::empty()), 0);
     }
 }

@@ -20,7 +20,7 @@ use crate::broker::Broker;
 use crate::topics::Partition;
 
 /// Partitions by topic, each topic's sorted and without duplicates.
-pub type PartitionsByTopic = BTreeMap<String, BTreeSet<i32>>;
+type PartitionsByTopic = BTreeMap<String, BTreeSet<i32>>;
 
 pub async fn handle(
     broker: &Broker,
@@ -56,7 +56,7 @@ fn requested(topics: Vec<DescribableLogDirTopic>) -> PartitionsByTopic {
 
 /// The partitions with a replica on `broker` in `image` (current, being added or being
 /// removed), narrowed to `wanted` when the client named some; `None` means every one.
-pub fn held_partitions(
+fn held_partitions(
     image: &ClusterImage,
     broker: BrokerId,
     wanted: Option<&PartitionsByTopic>,

@@ -67,7 +67,7 @@ pub struct ClientBroker {
 
 impl ClientBroker {
     /// A registration with the address a client of the current connection should use.
-    pub fn of(broker: &Broker, r: &BrokerRegistration) -> Self {
+    fn of(broker: &Broker, r: &BrokerRegistration) -> Self {
         let (host, port) = client_address(broker, r.id, r.kafka_host.clone(), r.kafka_port);
         Self {
             id: r.id,

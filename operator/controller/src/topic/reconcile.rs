@@ -250,8 +250,9 @@ async fn sync_kafka(
     Ok(settled)
 }
 
-/// Whether the last reconcile left partitions moving to a new replication factor: the
-/// described topic shows only partition 0, which may be done before the others.
+/// Whether the last reconcile left partitions moving to a new replication factor. The described
+/// replica counts cannot tell: during a reassignment Metadata lists the union of the old and new
+/// replicas, which can match the spec before the added replicas are in sync.
 fn replication_changing(topic: &KafkaTopic) -> bool {
     topic.status.as_ref().is_some_and(|s| {
         s.conditions
