@@ -4,17 +4,17 @@
 //! KIP-511 prescribes, so that any client can read it); a header or body that cannot be decoded
 //! closes the connection, as Kafka does, because nothing after it can be trusted.
 
-use std::net::SocketAddr;
-
 use bytes::Bytes;
-use krait_protocol::api::{self, api_versions_response};
+use krait_protocol::api::{api_versions_response, served_version};
 use krait_protocol::frame::{
     self, FixedHeader, UNSUPPORTED_VERSION, decode_body, decode_header, encode_response,
 };
 use krait_protocol::kafka_protocol::messages::ApiKey;
+use krait_protocol::kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 use tracing::{Instrument, debug, debug_span, warn};
 
 use crate::broker::Broker;
+use crate::context::{Connection, RequestContext};
 use crate::handlers;
 
 /// What the connection does after a request.
@@ -27,8 +27,8 @@ pub enum Outcome {
     Close,
 }
 
-/// Handles one request frame (without its length prefix).
-pub async fn dispatch(broker: &Broker, peer: SocketAddr, frame: Bytes) -> Outcome {
+/// Handles one request frame (without its length prefix) that arrived on `connection`.
+pub async fn dispatch(broker: &Broker, connection: &Connection, frame: Bytes) -> Outcome {
     let fixed = match FixedHeader::peek(&frame) {
         Ok(h) => h,
         Err(e) => {
@@ -43,22 +43,25 @@ pub async fn dispatch(broker: &Broker, peer: SocketAddr, frame: Bytes) -> Outcom
         version = fixed.api_version,
         correlation_id = fixed.correlation_id
     );
-    route(broker, peer, fixed, frame).instrument(span).await
+    route(broker, connection, fixed, frame)
+        .instrument(span)
+        .await
 }
 
-async fn route(broker: &Broker, peer: SocketAddr, fixed: FixedHeader, mut frame: Bytes) -> Outcome {
+async fn route(
+    broker: &Broker,
+    connection: &Connection,
+    fixed: FixedHeader,
+    mut frame: Bytes,
+) -> Outcome {
     let version = fixed.api_version;
-    if fixed.api_key == ApiKey::ApiVersions as i16 && !api::is_supported(fixed.api_key, version) {
-        // KIP-511: answer with v0 and the list, so the client can retry with a version we serve.
-        return encoded(
-            fixed.correlation_id,
-            0,
-            &api_versions_response(UNSUPPORTED_VERSION),
-        );
-    }
-    let Some(support) =
-        api::supported(fixed.api_key).filter(|_| api::is_supported(fixed.api_key, version))
-    else {
+    let Some(support) = served_version(handlers::SERVED, fixed.api_key, version) else {
+        if fixed.api_key == ApiKey::ApiVersions as i16 {
+            // KIP-511: answer with v0 and the list, so the client can retry with a version we
+            // serve.
+            let list = api_versions_response(handlers::SERVED, UNSUPPORTED_VERSION);
+            return encoded(fixed.correlation_id, 0, &list);
+        }
         broker.metrics.request_error();
         warn!(
             api_key = fixed.api_key,
@@ -66,92 +69,81 @@ async fn route(broker: &Broker, peer: SocketAddr, fixed: FixedHeader, mut frame:
         );
         return Outcome::RespondAndClose(frame::encode_unsupported(fixed.correlation_id));
     };
-    let api = support.key;
-    let header = match decode_header(&mut frame, api, version) {
+    let header = match decode_header(&mut frame, support.key, version) {
         Ok(h) => h,
         Err(e) => return undecodable(broker, e),
     };
-    let client = header.client_id.as_deref().unwrap_or("");
-    debug!(client, "request");
-    let corr = header.correlation_id;
+    let client_id = header.client_id.as_deref().unwrap_or("");
+    debug!(client = client_id, "request");
+    let ctx = RequestContext {
+        broker,
+        api_version: version,
+        correlation_id: header.correlation_id,
+        client_id,
+        connection,
+    };
+    handlers::route(&ctx, support.key, frame).await
+}
 
-    macro_rules! serve {
-        ($handler:path) => {{
-            match decode_body(&mut frame, api, version) {
-                Ok(request) => {
-                    trailing(&frame);
-                    encoded(corr, version, &$handler(broker, version, request).await)
-                }
-                Err(e) => undecodable(broker, e),
-            }
-        }};
-    }
+/// A handler's answer: a response body, or (Produce with acks=0) none at all.
+pub trait Reply {
+    type Body: Encodable + HeaderVersion;
+    fn into_body(self) -> Option<Self::Body>;
+}
 
-    match api {
-        ApiKey::ApiVersions => serve!(handlers::api_versions::handle),
-        ApiKey::Metadata => serve!(handlers::metadata::handle),
-        ApiKey::Produce => match decode_body(&mut frame, api, version) {
-            Ok(request) => {
-                trailing(&frame);
-                match handlers::produce::handle(broker, version, request).await {
-                    Some(response) => encoded(corr, version, &response),
-                    None => Outcome::NoResponse,
-                }
-            }
-            Err(e) => undecodable(broker, e),
-        },
-        ApiKey::Fetch => serve!(handlers::fetch::handle),
-        ApiKey::ListOffsets => serve!(handlers::list_offsets::handle),
-        ApiKey::OffsetForLeaderEpoch => serve!(handlers::offset_for_leader_epoch::handle),
-        ApiKey::CreateTopics => serve!(handlers::create_topics::handle),
-        ApiKey::DeleteTopics => serve!(handlers::delete_topics::handle),
-        ApiKey::CreatePartitions => serve!(handlers::create_partitions::handle),
-        ApiKey::DescribeConfigs => serve!(handlers::describe_configs::handle),
-        ApiKey::DescribeCluster => serve!(handlers::describe_cluster::handle),
-        ApiKey::DescribeLogDirs => serve!(handlers::describe_log_dirs::handle),
-        ApiKey::InitProducerId => serve!(handlers::init_producer_id::handle),
-        ApiKey::FindCoordinator => serve!(handlers::find_coordinator::handle),
-        ApiKey::JoinGroup => match decode_body(&mut frame, api, version) {
-            Ok(request) => {
-                let client = handlers::join_group::Client {
-                    client_id: client.to_string(),
-                    host: format!("/{}", peer.ip()),
-                };
-                encoded(
-                    corr,
-                    version,
-                    &handlers::join_group::handle(broker, version, request, client).await,
-                )
-            }
-            Err(e) => undecodable(broker, e),
-        },
-        ApiKey::SyncGroup => serve!(handlers::sync_group::handle),
-        ApiKey::Heartbeat => serve!(handlers::heartbeat::handle),
-        ApiKey::LeaveGroup => serve!(handlers::leave_group::handle),
-        ApiKey::OffsetCommit => serve!(handlers::offset_commit::handle),
-        ApiKey::OffsetFetch => serve!(handlers::offset_fetch::handle),
-        ApiKey::ListGroups => serve!(handlers::list_groups::handle),
-        ApiKey::DescribeGroups => serve!(handlers::describe_groups::handle),
-        ApiKey::DeleteGroups => serve!(handlers::delete_groups::handle),
-        ApiKey::AlterConfigs => serve!(handlers::alter_configs::handle),
-        ApiKey::IncrementalAlterConfigs => serve!(handlers::alter_configs::handle_incremental),
-        ApiKey::AlterPartitionReassignments => serve!(handlers::reassignments::alter),
-        ApiKey::ListPartitionReassignments => serve!(handlers::reassignments::list),
-        ApiKey::ElectLeaders => serve!(handlers::reassignments::elect_leaders),
-        ApiKey::UnregisterBroker => serve!(handlers::unregister_broker::handle),
-        other => {
-            // The version table and this match must agree; a miss is a bug, not client input.
-            warn!(api = ?other, "API advertised without a handler");
-            Outcome::RespondAndClose(frame::encode_unsupported(corr))
-        }
+impl<R: Encodable + HeaderVersion> Reply for R {
+    type Body = R;
+    fn into_body(self) -> Option<R> {
+        Some(self)
     }
 }
 
-fn encoded<R>(correlation_id: i32, version: i16, response: &R) -> Outcome
+/// A response the client may not want: Kafka sends nothing back to Produce with acks=0.
+#[derive(Debug)]
+pub struct MaybeResponse<R>(pub Option<R>);
+
+impl<R: Encodable + HeaderVersion> Reply for MaybeResponse<R> {
+    type Body = R;
+    fn into_body(self) -> Option<R> {
+        self.0
+    }
+}
+
+/// Decodes the body for `handler`, runs it and encodes its answer.
+pub(crate) async fn serve<'a, 'b, Request, Answer>(
+    ctx: &'a RequestContext<'b>,
+    api: ApiKey,
+    mut body: Bytes,
+    handler: impl FnOnce(&'a RequestContext<'b>, Request) -> Answer,
+) -> Outcome
 where
-    R: krait_protocol::kafka_protocol::protocol::Encodable
-        + krait_protocol::kafka_protocol::protocol::HeaderVersion,
+    Request: Decodable,
+    Answer: Future<Output: Reply>,
 {
+    match decode_body::<Request>(&mut body, api, ctx.api_version) {
+        Ok(request) => {
+            trailing(&body);
+            match handler(ctx, request).await.into_body() {
+                Some(response) => encoded(ctx.correlation_id, ctx.api_version, &response),
+                None => Outcome::NoResponse,
+            }
+        }
+        Err(e) => undecodable(ctx.broker, e),
+    }
+}
+
+/// An API in `SERVED` that the router has no arm for: the macro makes that impossible, so
+/// reaching this is a bug, not client input.
+pub(crate) fn unrouted(ctx: &RequestContext<'_>, api: ApiKey) -> Outcome {
+    warn!(api = ?api, "API advertised without a handler");
+    Outcome::RespondAndClose(frame::encode_unsupported(ctx.correlation_id))
+}
+
+fn encoded<R: Encodable + HeaderVersion>(
+    correlation_id: i32,
+    version: i16,
+    response: &R,
+) -> Outcome {
     match encode_response(correlation_id, version, response) {
         Ok(bytes) => Outcome::Respond(bytes),
         Err(e) => {

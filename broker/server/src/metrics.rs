@@ -6,7 +6,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use krait_protocol::api::SUPPORTED_APIS;
+use crate::handlers::SERVED;
 use krait_protocol::frame::api_name;
 
 const API_SLOTS: usize = 128;
@@ -72,7 +72,7 @@ impl Metrics {
     pub fn render(&self, topics: usize, partitions: usize) -> String {
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP krait_requests_total Kafka requests received, by API.\n# TYPE krait_requests_total counter\n");
-        for api in SUPPORTED_APIS {
+        for api in SERVED {
             let n = self.requests[api.key as usize].load(Ordering::Relaxed);
             let _ = writeln!(
                 out,

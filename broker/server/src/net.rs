@@ -5,7 +5,6 @@
 //! pipelining client gets its answers in few writes. A frame that cannot be read closes only
 //! its own connection.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -16,41 +15,13 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::broker::Broker;
+use crate::context::{Connection, Listener};
 use crate::dispatch::{Outcome, dispatch};
 
 const IO_BUFFER: usize = 64 * 1024;
 /// Frames are read in steps of at most this much, so a client that announces a large frame
 /// and sends nothing does not make the broker allocate the whole frame up front.
 const READ_STEP: usize = 1024 * 1024;
-
-/// Which Kafka listener a connection came in on: it decides which address of each broker the
-/// client is told (Metadata, DescribeCluster, FindCoordinator).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listener {
-    /// `--listen`: addresses from `--advertise`, as each broker registered them.
-    Internal,
-    /// `--external-listen`: addresses from `--external-advertised-addresses`, by broker id.
-    External,
-}
-
-tokio::task_local! {
-    static LISTENER: Listener;
-}
-
-/// The address a client of the current connection should use for broker `id`, whose internal
-/// advertised address is `host:port`.
-pub fn client_address(broker: &Broker, id: i32, host: String, port: i32) -> (String, i32) {
-    let external = LISTENER
-        .try_with(|l| *l == Listener::External)
-        .unwrap_or(false);
-    if !external {
-        return (host, port);
-    }
-    broker
-        .config
-        .external_address(id)
-        .map_or((host, port), |a| (a.host, a.port))
-}
 
 /// Accepts connections until `shutdown` resolves, then closes them all.
 pub async fn serve(
@@ -66,11 +37,12 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let broker = broker.clone();
-                    connections.spawn(LISTENER.scope(kind, async move {
-                        if let Err(e) = connection(stream, peer, &broker).await {
+                    let connection = Connection::accepted(peer, kind);
+                    connections.spawn(async move {
+                        if let Err(e) = serve_connection(stream, &connection, &broker).await {
                             debug!(%peer, error = %e, "connection closed");
                         }
-                    }));
+                    });
                 }
                 Err(e) => warn!(error = %e, "accept failed"),
             },
@@ -82,14 +54,22 @@ pub async fn serve(
     connections.shutdown().await;
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, broker: &Broker) -> std::io::Result<()> {
+async fn serve_connection(
+    stream: TcpStream,
+    connection: &Connection,
+    broker: &Broker,
+) -> std::io::Result<()> {
     broker.metrics.connection_opened();
-    let result = requests(stream, peer, broker).await;
+    let result = requests(stream, connection, broker).await;
     broker.metrics.connection_closed();
     result
 }
 
-async fn requests(stream: TcpStream, peer: SocketAddr, broker: &Broker) -> std::io::Result<()> {
+async fn requests(
+    stream: TcpStream,
+    connection: &Connection,
+    broker: &Broker,
+) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let (read, write) = stream.into_split();
     let mut reader = BufReader::with_capacity(IO_BUFFER, read);
@@ -98,7 +78,7 @@ async fn requests(stream: TcpStream, peer: SocketAddr, broker: &Broker) -> std::
         let Some(frame) = read_frame(&mut reader, broker.config.max_request_bytes).await? else {
             return Ok(());
         };
-        let close = match dispatch(broker, peer, frame).await {
+        let close = match dispatch(broker, connection, frame).await {
             Outcome::Respond(bytes) => {
                 writer.write_all(&bytes).await?;
                 false

@@ -1,7 +1,8 @@
-//! AlterConfigs and IncrementalAlterConfigs: change a topic's config overrides.
+//! AlterConfigs: replace a topic's (or a broker's dynamic) config overrides, and the config
+//! change rules IncrementalAlterConfigs shares.
 //!
-//! AlterConfigs replaces a resource's whole override set; IncrementalAlterConfigs applies
-//! set/delete/append/subtract to single keys. Both validate the result as a whole and write it
+//! AlterConfigs replaces a resource's whole override set; IncrementalAlterConfigs
+//! (`incremental_alter_configs.rs`) applies set/delete/append/subtract to single keys. Both validate the result as a whole and write it
 //! in one catalog update, so a refused request changes nothing. Broker configs are static
 //! (flags and environment) except the replication throttles, which are dynamic and replicated
 //! through the controller; altering a static one is refused with the key named.
@@ -10,16 +11,16 @@ use std::collections::BTreeMap;
 
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
-use krait_protocol::kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResult;
-use krait_protocol::kafka_protocol::messages::{
-    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest,
-    IncrementalAlterConfigsResponse,
-};
+use krait_protocol::kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
-use crate::handlers::create_topics::{Refusal, change_refusal};
+use crate::context::RequestContext;
+use crate::handlers::changes::{Refusal, change_refusal};
 use crate::topic_config::{ConfigOp, apply_changes};
+
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=2;
 use krait_controller::MetadataRecord;
 
 use crate::cluster::sync::{FOLLOWER_THROTTLE, LEADER_THROTTLE};
@@ -28,12 +29,12 @@ const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 
 /// The change a request asks for, before it is applied to the current overrides.
-enum Change {
+pub(super) enum Change {
     Replace(BTreeMap<String, String>),
     Incremental(Vec<(String, ConfigOp)>),
 }
 
-async fn alter(
+pub(super) async fn alter(
     broker: &Broker,
     resource_type: i8,
     name: &str,
@@ -163,10 +164,10 @@ async fn alter_broker(
 }
 
 pub async fn handle(
-    broker: &Broker,
-    _version: i16,
+    ctx: &RequestContext<'_>,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
+    let broker = ctx.broker;
     let mut response = AlterConfigsResponse::default();
     for r in request.resources {
         let configs = r
@@ -190,44 +191,7 @@ pub async fn handle(
     response
 }
 
-pub async fn handle_incremental(
-    broker: &Broker,
-    _version: i16,
-    request: IncrementalAlterConfigsRequest,
-) -> IncrementalAlterConfigsResponse {
-    let mut response = IncrementalAlterConfigsResponse::default();
-    for r in request.resources {
-        let changes: Result<Vec<_>, String> = r
-            .configs
-            .iter()
-            .map(|c| {
-                ConfigOp::from_kafka(c.config_operation, c.value.as_ref().map(|v| v.to_string()))
-                    .map(|op| (c.name.to_string(), op))
-                    .map_err(|e| format!("{}: {e}", c.name.as_str()))
-            })
-            .collect();
-        let result = match changes {
-            Err(m) => Err((ResponseError::InvalidConfig, m)),
-            Ok(c) => {
-                alter(
-                    broker,
-                    r.resource_type,
-                    &r.resource_name,
-                    Change::Incremental(c),
-                    request.validate_only,
-                )
-                .await
-            }
-        };
-        let mut out = IncrementalResult::default();
-        (out.resource_type, out.resource_name) = (r.resource_type, r.resource_name);
-        (out.error_code, out.error_message) = outcome(result);
-        response.responses.push(out);
-    }
-    response
-}
-
-fn outcome(result: Result<(), Refusal>) -> (i16, Option<StrBytes>) {
+pub(super) fn outcome(result: Result<(), Refusal>) -> (i16, Option<StrBytes>) {
     match result {
         Ok(()) => (0, None),
         Err((error, message)) => {

@@ -10,13 +10,17 @@ use krait_controller::placement::{self, Load};
 use krait_controller::{BrokerId, MetadataRecord};
 
 use crate::broker::Broker;
-use crate::handlers::create_topics::{Refusal, change_refusal};
+use crate::context::RequestContext;
+use crate::handlers::changes::{Refusal, change_refusal};
+
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=3;
 
 pub async fn handle(
-    broker: &Broker,
-    _version: i16,
+    ctx: &RequestContext<'_>,
     request: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
+    let broker = ctx.broker;
     let mut response = CreatePartitionsResponse::default();
     for t in &request.topics {
         let mut r = CreatePartitionsTopicResult::default();

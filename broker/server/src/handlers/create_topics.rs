@@ -14,15 +14,16 @@ use krait_protocol::kafka_protocol::messages::{
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
 use krait_controller::placement::{self, Load, PlacementError};
-use krait_controller::{ApplyError, BrokerId, MetadataRecord};
+use krait_controller::{BrokerId, MetadataRecord};
 
 use crate::broker::Broker;
-use crate::cluster::ChangeError;
+use crate::context::RequestContext;
+use crate::handlers::changes::{Refusal, change_refusal};
 use crate::topic_config::validate_topic_configs;
 use crate::topics::{Topic, validate_topic_name};
 
-/// A refused topic change: the Kafka error and the message that explains it.
-pub type Refusal = (ResponseError, String);
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 2..=7;
 
 /// A topic creation that passed validation.
 #[derive(Debug)]
@@ -224,29 +225,12 @@ fn placement_refusal(e: PlacementError) -> Refusal {
     (ResponseError::InvalidReplicationFactor, e.to_string())
 }
 
-/// Maps a failed change through the controller to its Kafka error.
-pub fn change_refusal(e: ChangeError) -> Refusal {
-    let error = match &e {
-        ChangeError::Refused(ApplyError::TopicExists(_)) => ResponseError::TopicAlreadyExists,
-        ChangeError::Refused(ApplyError::UnknownTopic(_))
-        | ChangeError::Refused(ApplyError::UnknownPartition { .. }) => {
-            ResponseError::UnknownTopicOrPartition
-        }
-        ChangeError::Refused(ApplyError::InvalidAssignment { .. })
-        | ChangeError::Refused(ApplyError::UnknownBroker(_)) => {
-            ResponseError::InvalidReplicaAssignment
-        }
-        ChangeError::Refused(_) => ResponseError::InvalidRequest,
-        ChangeError::Propose(_) | ChangeError::NotApplied(_) => ResponseError::RequestTimedOut,
-    };
-    (error, e.to_string())
-}
-
 pub async fn handle(
-    broker: &Broker,
-    version: i16,
+    ctx: &RequestContext<'_>,
     request: CreateTopicsRequest,
 ) -> CreateTopicsResponse {
+    let broker = ctx.broker;
+    let version = ctx.api_version;
     let mut response = CreateTopicsResponse::default();
     for t in &request.topics {
         let mut result = CreatableTopicResult::default();

@@ -6,12 +6,16 @@ use krait_protocol::kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroups
 use krait_protocol::kafka_protocol::error::ResponseError;
 
 use crate::broker::Broker;
+use crate::context::RequestContext;
+
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=2;
 
 pub async fn handle(
-    broker: &Broker,
-    _version: i16,
+    ctx: &RequestContext<'_>,
     request: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
+    let broker = ctx.broker;
     let mut response = DeleteGroupsResponse::default();
     for group in request.groups_names {
         let mut r = DeletableGroupResult::default();

@@ -8,15 +8,19 @@ use krait_protocol::kafka_protocol::messages::{
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use crate::broker::Broker;
-use crate::handlers::create_topics::change_refusal;
+use crate::context::RequestContext;
+use crate::handlers::changes::change_refusal;
 use krait_controller::MetadataRecord;
 
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 1..=6;
+
 pub async fn handle(
-    broker: &Broker,
-    version: i16,
+    ctx: &RequestContext<'_>,
     request: DeleteTopicsRequest,
 ) -> DeleteTopicsResponse {
+    let broker = ctx.broker;
+    let version = ctx.api_version;
     let targets: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
         request
             .topics

@@ -8,17 +8,21 @@ use krait_protocol::kafka_protocol::messages::{
 };
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
-use crate::broker::Broker;
+use crate::context::RequestContext;
 use crate::handlers::metadata::client_brokers;
+
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=2;
 
 /// Endpoint type 1 asks for brokers; 2 (controllers) is only meaningful with a separate quorum.
 const BROKERS: i8 = 1;
 
 pub async fn handle(
-    broker: &Broker,
-    version: i16,
+    ctx: &RequestContext<'_>,
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
+    let broker = ctx.broker;
+    let version = ctx.api_version;
     let mut response = DescribeClusterResponse::default();
     response.error_message = None;
     if version >= 1 && request.endpoint_type != BROKERS {
@@ -33,7 +37,7 @@ pub async fn handle(
     // Before v2 a response has no `is_fenced` to mark them with, so fenced brokers stay out.
     let include_fenced = version >= 2 && request.include_fenced_brokers;
     let image = broker.cluster.image();
-    response.brokers = client_brokers(broker, &image, include_fenced)
+    response.brokers = client_brokers(ctx, &image, include_fenced)
         .into_iter()
         .map(|c| {
             let mut b = DescribeClusterBroker::default();
@@ -54,7 +58,7 @@ mod tests {
     use krait_protocol::kafka_protocol::messages::{ApiKey, DescribeClusterRequest};
     use krait_protocol::kafka_protocol::protocol::Encodable;
 
-    use crate::handlers::tests::{broker, range, register_fenced_broker};
+    use crate::handlers::tests::{broker, ctx, range, register_fenced_broker};
 
     fn request(include_fenced_brokers: bool) -> DescribeClusterRequest {
         let mut r = DescribeClusterRequest::default();
@@ -87,15 +91,15 @@ mod tests {
         let live = (1, me, None, false);
         let fenced = (2, "10.0.0.2:9092".to_string(), Some("r2".to_string()), true);
 
-        let asked = super::handle(&b, 2, request(true)).await;
+        let asked = super::handle(&ctx(&b, 2), request(true)).await;
         assert_eq!(asked.error_code, 0);
         assert_eq!(listed(&asked), vec![live.clone(), fenced]);
-        let not_asked = super::handle(&b, 2, request(false)).await;
+        let not_asked = super::handle(&ctx(&b, 2), request(false)).await;
         assert_eq!(listed(&not_asked), vec![live.clone()]);
 
         for version in range(ApiKey::DescribeCluster) {
             // Below v2 the request has no flag and the response no `is_fenced`: live brokers only.
-            let r = super::handle(&b, version, request(true)).await;
+            let r = super::handle(&ctx(&b, version), request(true)).await;
             let expected = if version >= 2 { 2 } else { 1 };
             assert_eq!(r.brokers.len(), expected, "DescribeCluster v{version}");
             let mut buf = BytesMut::new();

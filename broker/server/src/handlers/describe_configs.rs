@@ -10,7 +10,11 @@ use krait_protocol::kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::cluster::sync::{FOLLOWER_THROTTLE, LEADER_THROTTLE};
+use crate::context::RequestContext;
 use crate::topic_config::{ConfigEntry, ConfigSource, ConfigType};
+
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 1..=4;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -22,10 +26,11 @@ struct Detail {
 }
 
 pub async fn handle(
-    broker: &Broker,
-    version: i16,
+    ctx: &RequestContext<'_>,
     request: DescribeConfigsRequest,
 ) -> DescribeConfigsResponse {
+    let broker = ctx.broker;
+    let version = ctx.api_version;
     let detail = Detail {
         version,
         synonyms: request.include_synonyms,

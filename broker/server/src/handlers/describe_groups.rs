@@ -6,13 +6,17 @@ use krait_protocol::kafka_protocol::messages::describe_groups_response::{
 use krait_protocol::kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
-use crate::broker::Broker;
+use crate::context::RequestContext;
+
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=5;
 
 pub async fn handle(
-    broker: &Broker,
-    version: i16,
+    ctx: &RequestContext<'_>,
     request: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
+    let broker = ctx.broker;
+    let version = ctx.api_version;
     let mut response = DescribeGroupsResponse::default();
     for id in request.groups {
         let mut d = DescribedGroup::default();

@@ -17,16 +17,20 @@ use krait_protocol::kafka_protocol::messages::{
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
+use crate::context::RequestContext;
 use crate::topics::Partition;
+
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 1..=4;
 
 /// Partitions by topic, each topic's sorted and without duplicates.
 type PartitionsByTopic = BTreeMap<String, BTreeSet<i32>>;
 
 pub async fn handle(
-    broker: &Broker,
-    _version: i16,
+    ctx: &RequestContext<'_>,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    let broker = ctx.broker;
     let image = broker.cluster.image();
     let wanted = request.topics.map(requested);
     let held = held_partitions(&image, broker.node_id(), wanted.as_ref());
@@ -123,7 +127,7 @@ mod tests {
 
     use super::*;
     use crate::handlers::tests::{
-        batch, broker, create, encodes_at_every_version, name, produce_request,
+        batch, broker, create, ctx, encodes_at_every_version, name, produce_request,
         register_fenced_broker,
     };
 
@@ -203,7 +207,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = broker(&dir).await;
         create(&b, "t", 2).await;
-        let r = handle(&b, 4, every_partition()).await;
+        let r = handle(&ctx(&b, 4), every_partition()).await;
         assert_eq!(r.error_code, 0);
         assert_eq!(r.results.len(), 1, "one log dir");
         let expected_dir = std::path::absolute(dir.path()).unwrap();
@@ -218,15 +222,15 @@ mod tests {
         let second = batch(&["d"], 20);
         for records in [&first, &second] {
             let produced = crate::handlers::produce::handle(
-                &b,
-                9,
+                &ctx(&b, 9),
                 produce_request("t", 0, records.clone(), 1),
             )
             .await
+            .0
             .unwrap();
             assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
         }
-        let r = handle(&b, 4, ask(&[("t", &[0])])).await;
+        let r = handle(&ctx(&b, 4), ask(&[("t", &[0])])).await;
         let grown = (first.len() + second.len()) as i64;
         assert_eq!(sizes(&r), vec![("t".into(), 0, grown)]);
         let p = &r.results[0].topics[0].partitions[0];
@@ -257,19 +261,18 @@ mod tests {
             .unwrap();
         create(&b, "t", 1).await;
 
-        let all = handle(&b, 4, every_partition()).await;
+        let all = handle(&ctx(&b, 4), every_partition()).await;
         assert_eq!(
             sizes(&all),
             vec![("split".into(), 0, 0), ("t".into(), 0, 0)]
         );
         let some = handle(
-            &b,
-            4,
+            &ctx(&b, 4),
             ask(&[("split", &[0, 1, 7]), ("missing", &[0]), ("split", &[0])]),
         )
         .await;
         assert_eq!(sizes(&some), vec![("split".into(), 0, 0)]);
-        let none = handle(&b, 4, ask(&[("split", &[1])])).await;
+        let none = handle(&ctx(&b, 4), ask(&[("split", &[1])])).await;
         assert!(none.results[0].topics.is_empty());
         encodes_at_every_version(ApiKey::DescribeLogDirs, &all);
     }

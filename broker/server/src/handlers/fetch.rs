@@ -21,7 +21,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::broker::Broker;
+use crate::context::RequestContext;
 use crate::topics::{Partition, Topic};
+
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 4..=12;
 
 /// Consumers (isolation READ_COMMITTED) expect a list of aborted transactions, even if empty.
 const READ_COMMITTED: i8 = 1;
@@ -32,7 +36,8 @@ struct Target {
     request: FetchPartition,
 }
 
-pub async fn handle(broker: &Broker, _version: i16, request: FetchRequest) -> FetchResponse {
+pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> FetchResponse {
+    let broker = ctx.broker;
     let (response, bytes) = long_poll(broker, &request).await;
     broker.metrics.fetched(bytes);
     response

@@ -10,27 +10,29 @@ use krait_protocol::kafka_protocol::messages::{
 };
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
-use crate::broker::Broker;
-use crate::net::client_address;
+use crate::context::RequestContext;
+
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=4;
 
 const GROUP: i8 = 0;
 
 /// (node id, host, port) of the coordinator, or the error for this key type.
 fn locate(
-    broker: &Broker,
+    ctx: &RequestContext<'_>,
     key_type: i8,
 ) -> Result<(i32, String, i32), (ResponseError, &'static str)> {
+    let broker = ctx.broker;
     if key_type == GROUP {
         let image = broker.cluster.image();
         let controller = broker.cluster.controller_id();
         match controller.and_then(|id| image.brokers.get(&id).filter(|b| !b.fenced)) {
             Some(b) => {
-                let (host, port) = client_address(broker, b.id, b.kafka_host.clone(), b.kafka_port);
+                let (host, port) = ctx.client_address(b.id, b.kafka_host.clone(), b.kafka_port);
                 Ok((b.id, host, port))
             }
             None if controller == Some(broker.node_id()) || image.brokers.len() <= 1 => {
-                let (host, port) = client_address(
-                    broker,
+                let (host, port) = ctx.client_address(
                     broker.node_id(),
                     broker.advertised.host.clone(),
                     broker.advertised.port,
@@ -51,12 +53,12 @@ fn locate(
 }
 
 pub async fn handle(
-    broker: &Broker,
-    version: i16,
+    ctx: &RequestContext<'_>,
     request: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
+    let version = ctx.api_version;
     let mut response = FindCoordinatorResponse::default();
-    let found = locate(broker, request.key_type);
+    let found = locate(ctx, request.key_type);
     if version >= 4 {
         response.coordinators = request
             .coordinator_keys

@@ -2,13 +2,13 @@
 
 use krait_protocol::kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
-use crate::broker::Broker;
+use crate::context::RequestContext;
 
-pub async fn handle(
-    broker: &Broker,
-    _version: i16,
-    request: HeartbeatRequest,
-) -> HeartbeatResponse {
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=4;
+
+pub async fn handle(ctx: &RequestContext<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
+    let broker = ctx.broker;
     if let Some(error) = broker.not_coordinator() {
         let mut response = HeartbeatResponse::default();
         response.error_code = error.code();

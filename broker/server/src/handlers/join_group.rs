@@ -5,34 +5,28 @@ use krait_protocol::kafka_protocol::messages::join_group_response::JoinGroupResp
 use krait_protocol::kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
-use crate::broker::Broker;
+use crate::context::RequestContext;
 
-/// Who is joining: the client id from the request header and the connection's address, which
-/// DescribeGroups reports and member ids are built from.
-#[derive(Debug, Clone)]
-pub struct Client {
-    pub client_id: String,
-    pub host: String,
-}
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=9;
 
-pub async fn handle(
-    broker: &Broker,
-    version: i16,
-    request: JoinGroupRequest,
-    client: Client,
-) -> JoinGroupResponse {
+pub async fn handle(ctx: &RequestContext<'_>, request: JoinGroupRequest) -> JoinGroupResponse {
+    let broker = ctx.broker;
+    let version = ctx.api_version;
     if let Some(error) = broker.not_coordinator() {
         let mut response = JoinGroupResponse::default();
         response.error_code = error.code();
         response.generation_id = -1;
         return response;
     }
-    let client_id = client.client_id;
+    // The client id and the connection's address are what DescribeGroups reports and member
+    // ids are built from.
+    let client_id = ctx.client_id.to_string();
     let join = JoinRequest {
         member_id: request.member_id.to_string(),
         group_instance_id: request.group_instance_id.as_ref().map(|s| s.to_string()),
         client_id: client_id.clone(),
-        client_host: client.host,
+        client_host: ctx.client_host(),
         session_timeout_ms: request.session_timeout_ms,
         // v0 has no rebalance timeout: Kafka uses the session timeout.
         rebalance_timeout_ms: if version >= 1 {

@@ -3,13 +3,14 @@
 use krait_protocol::kafka_protocol::messages::leave_group_response::MemberResponse;
 use krait_protocol::kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use crate::broker::Broker;
+use crate::context::RequestContext;
 
-pub async fn handle(
-    broker: &Broker,
-    version: i16,
-    request: LeaveGroupRequest,
-) -> LeaveGroupResponse {
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=5;
+
+pub async fn handle(ctx: &RequestContext<'_>, request: LeaveGroupRequest) -> LeaveGroupResponse {
+    let broker = ctx.broker;
+    let version = ctx.api_version;
     if let Some(error) = broker.not_coordinator() {
         let mut response = LeaveGroupResponse::default();
         response.error_code = error.code();

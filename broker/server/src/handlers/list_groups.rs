@@ -4,13 +4,14 @@ use krait_protocol::kafka_protocol::messages::list_groups_response::ListedGroup;
 use krait_protocol::kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
-use crate::broker::Broker;
+use crate::context::RequestContext;
 
-pub async fn handle(
-    broker: &Broker,
-    version: i16,
-    request: ListGroupsRequest,
-) -> ListGroupsResponse {
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=5;
+
+pub async fn handle(ctx: &RequestContext<'_>, request: ListGroupsRequest) -> ListGroupsResponse {
+    let broker = ctx.broker;
+    let version = ctx.api_version;
     let mut response = ListGroupsResponse::default();
     let wants = |filter: &[StrBytes], value: &str| {
         filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))

@@ -8,17 +8,18 @@ use krait_protocol::kafka_protocol::messages::list_offsets_response::{
 };
 use krait_protocol::kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use crate::broker::Broker;
+use crate::context::RequestContext;
 use crate::topics::Topic;
+
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 1..=6;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 
-pub async fn handle(
-    broker: &Broker,
-    version: i16,
-    request: ListOffsetsRequest,
-) -> ListOffsetsResponse {
+pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let broker = ctx.broker;
+    let version = ctx.api_version;
     let mut response = ListOffsetsResponse::default();
     for t in request.topics {
         let topic = broker.topics.get(&t.name.0);

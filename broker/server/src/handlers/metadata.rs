@@ -14,14 +14,19 @@ use krait_protocol::kafka_protocol::protocol::StrBytes;
 use krait_controller::{BrokerRegistration, ClusterImage};
 
 use crate::broker::Broker;
+use crate::context::RequestContext;
 use crate::handlers::create_topics::auto_create;
-use crate::net::client_address;
 use crate::topics::Topic;
 
-pub async fn handle(broker: &Broker, version: i16, request: MetadataRequest) -> MetadataResponse {
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=12;
+
+pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> MetadataResponse {
+    let broker = ctx.broker;
+    let version = ctx.api_version;
     let mut response = MetadataResponse::default();
     let image = broker.cluster.image();
-    response.brokers = brokers(broker, &image);
+    response.brokers = brokers(ctx, &image);
     if version >= 2 {
         response.cluster_id = Some(StrBytes::from_string(broker.cluster_id()));
     }
@@ -67,8 +72,8 @@ pub struct ClientBroker {
 
 impl ClientBroker {
     /// A registration with the address a client of the current connection should use.
-    fn of(broker: &Broker, r: &BrokerRegistration) -> Self {
-        let (host, port) = client_address(broker, r.id, r.kafka_host.clone(), r.kafka_port);
+    fn of(ctx: &RequestContext<'_>, r: &BrokerRegistration) -> Self {
+        let (host, port) = ctx.client_address(r.id, r.kafka_host.clone(), r.kafka_port);
         Self {
             id: r.id,
             host,
@@ -83,19 +88,19 @@ impl ClientBroker {
 /// `include_fenced` also those registered but fenced (DescribeCluster v2, KIP-1073). This broker
 /// is listed even before its registration is applied, so a client always has somewhere to go.
 pub fn client_brokers(
-    broker: &Broker,
+    ctx: &RequestContext<'_>,
     image: &ClusterImage,
     include_fenced: bool,
 ) -> Vec<ClientBroker> {
+    let broker = ctx.broker;
     let mut out: Vec<ClientBroker> = image
         .brokers
         .values()
         .filter(|r| include_fenced || !r.fenced)
-        .map(|r| ClientBroker::of(broker, r))
+        .map(|r| ClientBroker::of(ctx, r))
         .collect();
     if !out.iter().any(|b| b.id == broker.node_id()) {
-        let (host, port) = client_address(
-            broker,
+        let (host, port) = ctx.client_address(
             broker.node_id(),
             broker.advertised.host.clone(),
             broker.advertised.port,
@@ -113,8 +118,8 @@ pub fn client_brokers(
 }
 
 /// The live brokers as Metadata lists them (fenced brokers are left out).
-pub fn brokers(broker: &Broker, image: &ClusterImage) -> Vec<MetadataResponseBroker> {
-    client_brokers(broker, image, false)
+pub fn brokers(ctx: &RequestContext<'_>, image: &ClusterImage) -> Vec<MetadataResponseBroker> {
+    client_brokers(ctx, image, false)
         .into_iter()
         .map(|c| {
             let mut b = MetadataResponseBroker::default();

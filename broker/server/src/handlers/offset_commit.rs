@@ -8,13 +8,16 @@ use krait_protocol::kafka_protocol::messages::offset_commit_response::{
 };
 use krait_protocol::kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use crate::broker::Broker;
+use crate::context::RequestContext;
+
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 2..=8;
 
 pub async fn handle(
-    broker: &Broker,
-    _version: i16,
+    ctx: &RequestContext<'_>,
     request: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
+    let broker = ctx.broker;
     let group = request.group_id.0.as_str();
     if let Some(error) = broker.not_coordinator() {
         return every_partition(&request, error.code());

@@ -14,6 +14,10 @@ use krait_protocol::kafka_protocol::messages::{
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
+use crate::context::RequestContext;
+
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 1..=8;
 
 /// (topic, partition) -> committed offset.
 type Offsets = BTreeMap<(String, i32), CommittedOffset>;
@@ -65,11 +69,9 @@ fn name(t: &str) -> TopicName {
     TopicName(StrBytes::from_string(t.to_string()))
 }
 
-pub async fn handle(
-    broker: &Broker,
-    version: i16,
-    request: OffsetFetchRequest,
-) -> OffsetFetchResponse {
+pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFetchResponse {
+    let broker = ctx.broker;
+    let version = ctx.api_version;
     let mut response = OffsetFetchResponse::default();
     if version >= 8 {
         response.groups = request.groups.iter().map(|g| group_v8(broker, g)).collect();

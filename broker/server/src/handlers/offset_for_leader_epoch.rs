@@ -11,14 +11,17 @@ use krait_protocol::kafka_protocol::messages::{
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
 
-use crate::broker::Broker;
+use crate::context::RequestContext;
 use crate::topics::Topic;
 
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 2..=4;
+
 pub async fn handle(
-    broker: &Broker,
-    _version: i16,
+    ctx: &RequestContext<'_>,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
+    let broker = ctx.broker;
     let mut response = OffsetForLeaderEpochResponse::default();
     for t in request.topics {
         let topic = broker.topics.get(&t.topic.0);
@@ -58,7 +61,7 @@ mod tests {
     use krait_protocol::kafka_protocol::messages::{ApiKey, OffsetForLeaderEpochRequest};
     use krait_protocol::kafka_protocol::protocol::Encodable;
 
-    use crate::handlers::tests::{batch, broker, create, name, produce_request, range};
+    use crate::handlers::tests::{batch, broker, create, ctx, name, produce_request, range};
 
     fn request(topic: &str, partitions: &[(i32, i32, i32)]) -> OffsetForLeaderEpochRequest {
         let mut t = OffsetForLeaderTopic::default();
@@ -85,11 +88,11 @@ mod tests {
         create(&b, "t", 2).await;
         for _ in 0..3 {
             crate::handlers::produce::handle(
-                &b,
-                9,
+                &ctx(&b, 9),
                 produce_request("t", 0, batch(&["a", "b"], 0), 1),
             )
             .await
+            .0
             .unwrap();
         }
         let req = request(
@@ -97,7 +100,7 @@ mod tests {
             &[(0, -1, 0), (0, 0, 0), (0, 1, 0), (1, -1, 0), (7, -1, 0)],
         );
         for version in range(ApiKey::OffsetForLeaderEpoch) {
-            let r = super::handle(&b, version, req.clone()).await;
+            let r = super::handle(&ctx(&b, version), req.clone()).await;
             let got: Vec<(i16, i32, i64)> = r.topics[0]
                 .partitions
                 .iter()

@@ -25,18 +25,25 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use crate::broker::Broker;
-use crate::handlers::create_topics::{Refusal, auto_create};
+use crate::context::RequestContext;
+use crate::dispatch::MaybeResponse;
+use crate::handlers::changes::Refusal;
+use crate::handlers::create_topics::auto_create;
 use crate::topics::Topic;
+
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 3..=12;
 
 /// One partition's outcome: its index and where the append landed, or why it did not.
 type Outcome = (i32, Result<Appended, Refusal>);
 
-/// Returns `None` for acks=0, which Kafka never answers.
+/// Answers nothing for acks=0, as Kafka does.
 pub async fn handle(
-    broker: &Broker,
-    version: i16,
+    ctx: &RequestContext<'_>,
     request: ProduceRequest,
-) -> Option<ProduceResponse> {
+) -> MaybeResponse<ProduceResponse> {
+    let broker = ctx.broker;
+    let version = ctx.api_version;
     let acks = request.acks;
     let valid_acks = matches!(acks, -1..=1);
     let deadline = Instant::now() + Duration::from_millis(request.timeout_ms.max(0) as u64);
@@ -107,7 +114,7 @@ pub async fn handle(
             .collect();
         response.responses.push(t);
     }
-    (acks != 0).then_some(response)
+    MaybeResponse((acks != 0).then_some(response))
 }
 
 /// Where a successful append landed.

@@ -4,9 +4,14 @@ use krait_coordinator::SyncRequest;
 use krait_protocol::kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
-use crate::broker::Broker;
+use crate::context::RequestContext;
 
-pub async fn handle(broker: &Broker, version: i16, request: SyncGroupRequest) -> SyncGroupResponse {
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=5;
+
+pub async fn handle(ctx: &RequestContext<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
+    let broker = ctx.broker;
+    let version = ctx.api_version;
     if let Some(error) = broker.not_coordinator() {
         let mut response = SyncGroupResponse::default();
         response.error_code = error.code();

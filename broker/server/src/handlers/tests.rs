@@ -1,11 +1,10 @@
 //! Handler specifications against a real broker state on a temp dir: each response is checked
 //! for content and encoded at every version the broker advertises.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use bytes::{Bytes, BytesMut};
 use clap::Parser;
-use krait_protocol::api::SUPPORTED_APIS;
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::*;
 use krait_protocol::kafka_protocol::protocol::{Encodable, StrBytes};
@@ -15,6 +14,7 @@ use krait_protocol::kafka_protocol::records::{
 
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::context::{Connection, Listener, RequestContext};
 
 pub(super) async fn broker(dir: &tempfile::TempDir) -> Arc<Broker> {
     let config =
@@ -22,10 +22,14 @@ pub(super) async fn broker(dir: &tempfile::TempDir) -> Arc<Broker> {
     ready(config).await
 }
 
-/// Starts a broker alone and waits until it has registered with itself as controller.
+/// Starts a broker alone, on an in-memory store, and waits until it has registered with itself
+/// as controller.
 pub(super) async fn ready(config: BrokerConfig) -> Arc<Broker> {
     let advertised = config.validate().unwrap();
-    let b = Broker::open(config, advertised).await.unwrap();
+    let store = Store::in_memory(StoreOptions::default());
+    let b = Broker::start(config, advertised, store, None)
+        .await
+        .unwrap();
     assert!(b.wait_ready(std::time::Duration::from_secs(20)).await);
     b
 }
@@ -34,8 +38,24 @@ pub(super) fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
 
+/// The connection every handler test's requests come in on: a client at 127.0.0.1 on the
+/// internal listener, unauthenticated.
+static TEST_CONNECTION: LazyLock<Connection> =
+    LazyLock::new(|| Connection::accepted(([127, 0, 0, 1], 40000).into(), Listener::Internal));
+
+/// A request at `version` from client id `test` on `TEST_CONNECTION`.
+pub(super) fn ctx(b: &Broker, version: i16) -> RequestContext<'_> {
+    RequestContext {
+        broker: b,
+        api_version: version,
+        correlation_id: 1,
+        client_id: "test",
+        connection: &TEST_CONNECTION,
+    }
+}
+
 pub(super) fn range(key: ApiKey) -> std::ops::RangeInclusive<i16> {
-    let a = SUPPORTED_APIS.iter().find(|a| a.key == key).unwrap();
+    let a = super::SERVED.iter().find(|a| a.key == key).unwrap();
     a.min..=a.max
 }
 
@@ -181,7 +201,8 @@ fn fetch_request(
 }
 
 pub(super) async fn create(b: &Broker, topic: &str, partitions: i32) {
-    let r = super::create_topics::handle(b, 7, create_request(topic, partitions, 1, &[])).await;
+    let r =
+        super::create_topics::handle(&ctx(b, 7), create_request(topic, partitions, 1, &[])).await;
     assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
 }
 
@@ -217,7 +238,7 @@ async fn create_topics_refuses_bad_requests_with_kafka_codes() {
         ),
     ];
     for (request, expected) in cases {
-        let r = super::create_topics::handle(&b, 7, request).await;
+        let r = super::create_topics::handle(&ctx(&b, 7), request).await;
         assert_eq!(
             r.topics[0].error_code,
             expected.code(),
@@ -232,9 +253,11 @@ async fn create_topics_refuses_bad_requests_with_kafka_codes() {
         );
         encodes_at_every_version(ApiKey::CreateTopics, &r);
     }
-    let ok =
-        super::create_topics::handle(&b, 7, create_request("d", -1, -1, &[("retention.ms", "5")]))
-            .await;
+    let ok = super::create_topics::handle(
+        &ctx(&b, 7),
+        create_request("d", -1, -1, &[("retention.ms", "5")]),
+    )
+    .await;
     assert_eq!(
         (ok.topics[0].num_partitions, ok.topics[0].replication_factor),
         (1, 1)
@@ -248,19 +271,20 @@ async fn produce_then_fetch_returns_the_batch_with_assigned_offsets() {
     let b = broker(&dir).await;
     create(&b, "t", 2).await;
     let first = super::produce::handle(
-        &b,
-        9,
+        &ctx(&b, 9),
         produce_request("t", 1, batch(&["a", "b", "c"], 10), -1),
     )
     .await
+    .0
     .unwrap();
-    let second = super::produce::handle(&b, 9, produce_request("t", 1, batch(&["d"], 20), 1))
+    let second = super::produce::handle(&ctx(&b, 9), produce_request("t", 1, batch(&["d"], 20), 1))
         .await
+        .0
         .unwrap();
     assert_eq!(first.responses[0].partition_responses[0].base_offset, 0);
     assert_eq!(second.responses[0].partition_responses[0].base_offset, 3);
     encodes_at_every_version(ApiKey::Produce, &first);
-    let fetched = super::fetch::handle(&b, 12, fetch_request("t", 1, 1, 0, 0)).await;
+    let fetched = super::fetch::handle(&ctx(&b, 12), fetch_request("t", 1, 1, 0, 0)).await;
     let p = &fetched.responses[0].partitions[0];
     assert_eq!(
         (p.error_code, p.high_watermark, p.log_start_offset),
@@ -305,7 +329,10 @@ async fn produce_errors_are_per_partition() {
         ),
     ];
     for (request, expected) in cases {
-        let r = super::produce::handle(&b, 9, request).await.unwrap();
+        let r = super::produce::handle(&ctx(&b, 9), request)
+            .await
+            .0
+            .unwrap();
         let p = &r.responses[0].partition_responses[0];
         assert_eq!(
             (p.error_code, p.base_offset),
@@ -330,16 +357,19 @@ async fn oversized_batch_is_message_too_large() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir).await;
     let r = super::create_topics::handle(
-        &b,
-        7,
+        &ctx(&b, 7),
         create_request("small", 1, 1, &[("max.message.bytes", "100")]),
     )
     .await;
     assert_eq!(r.topics[0].error_code, 0);
     let big = "x".repeat(200);
-    let r = super::produce::handle(&b, 9, produce_request("small", 0, batch(&[&big], 0), 1))
-        .await
-        .unwrap();
+    let r = super::produce::handle(
+        &ctx(&b, 9),
+        produce_request("small", 0, batch(&[&big], 0), 1),
+    )
+    .await
+    .0
+    .unwrap();
     assert_eq!(
         r.responses[0].partition_responses[0].error_code,
         ResponseError::MessageTooLarge.code()
@@ -352,8 +382,9 @@ async fn acks_zero_gets_no_response_but_is_appended() {
     let b = broker(&dir).await;
     create(&b, "t", 1).await;
     assert!(
-        super::produce::handle(&b, 9, produce_request("t", 0, batch(&["x"], 0), 0))
+        super::produce::handle(&ctx(&b, 9), produce_request("t", 0, batch(&["x"], 0), 0))
             .await
+            .0
             .is_none()
     );
     assert_eq!(
@@ -373,13 +404,14 @@ async fn long_poll_returns_as_soon_as_data_arrives() {
     let waiter = {
         let b = b.clone();
         tokio::spawn(async move {
-            super::fetch::handle(&b, 12, fetch_request("t", 0, 0, 30_000, 1)).await
+            super::fetch::handle(&ctx(&b, 12), fetch_request("t", 0, 0, 30_000, 1)).await
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let started = std::time::Instant::now();
-    super::produce::handle(&b, 9, produce_request("t", 0, batch(&["late"], 0), 1))
+    super::produce::handle(&ctx(&b, 9), produce_request("t", 0, batch(&["late"], 0), 1))
         .await
+        .0
         .unwrap();
     let fetched = tokio::time::timeout(std::time::Duration::from_secs(10), waiter)
         .await
@@ -401,7 +433,7 @@ async fn fetch_with_no_data_waits_for_max_wait_then_answers_empty() {
     let b = broker(&dir).await;
     create(&b, "t", 1).await;
     let started = std::time::Instant::now();
-    let fetched = super::fetch::handle(&b, 12, fetch_request("t", 0, 0, 200, 1)).await;
+    let fetched = super::fetch::handle(&ctx(&b, 12), fetch_request("t", 0, 0, 200, 1)).await;
     assert!(started.elapsed() >= std::time::Duration::from_millis(200));
     let p = &fetched.responses[0].partitions[0];
     assert_eq!((p.error_code, p.high_watermark), (0, 0));
@@ -413,12 +445,12 @@ async fn fetch_out_of_range_and_unknown_partition_answer_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir).await;
     create(&b, "t", 1).await;
-    let r = super::fetch::handle(&b, 12, fetch_request("t", 0, 5, 30_000, 1)).await;
+    let r = super::fetch::handle(&ctx(&b, 12), fetch_request("t", 0, 5, 30_000, 1)).await;
     assert_eq!(
         r.responses[0].partitions[0].error_code,
         ResponseError::OffsetOutOfRange.code()
     );
-    let r = super::fetch::handle(&b, 4, fetch_request("nope", 0, 0, 30_000, 1)).await;
+    let r = super::fetch::handle(&ctx(&b, 4), fetch_request("nope", 0, 0, 30_000, 1)).await;
     assert_eq!(
         r.responses[0].partitions[0].error_code,
         ResponseError::UnknownTopicOrPartition.code()
@@ -432,7 +464,7 @@ async fn metadata_lists_topics_and_auto_creates_requested_ones() {
     create(&b, "t", 3).await;
     let mut every = MetadataRequest::default();
     every.topics = None;
-    let all = super::metadata::handle(&b, 12, every).await;
+    let all = super::metadata::handle(&ctx(&b, 12), every).await;
     assert_eq!(all.topics.len(), 1);
     assert_eq!(all.topics[0].partitions.len(), 3);
     assert_eq!(all.brokers[0].port, 9092);
@@ -442,13 +474,13 @@ async fn metadata_lists_topics_and_auto_creates_requested_ones() {
     t.name = Some(name("fresh"));
     req.topics = Some(vec![t.clone()]);
     req.allow_auto_topic_creation = false;
-    let r = super::metadata::handle(&b, 12, req.clone()).await;
+    let r = super::metadata::handle(&ctx(&b, 12), req.clone()).await;
     assert_eq!(
         r.topics[0].error_code,
         ResponseError::UnknownTopicOrPartition.code()
     );
     req.allow_auto_topic_creation = true;
-    let r = super::metadata::handle(&b, 12, req).await;
+    let r = super::metadata::handle(&ctx(&b, 12), req).await;
     assert_eq!(
         (r.topics[0].error_code, r.topics[0].partitions.len()),
         (0, 1)
@@ -461,12 +493,20 @@ async fn list_offsets_earliest_latest_and_by_time() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir).await;
     create(&b, "t", 1).await;
-    super::produce::handle(&b, 9, produce_request("t", 0, batch(&["a", "b"], 1000), 1))
-        .await
-        .unwrap();
-    super::produce::handle(&b, 9, produce_request("t", 0, batch(&["c", "d"], 2000), 1))
-        .await
-        .unwrap();
+    super::produce::handle(
+        &ctx(&b, 9),
+        produce_request("t", 0, batch(&["a", "b"], 1000), 1),
+    )
+    .await
+    .0
+    .unwrap();
+    super::produce::handle(
+        &ctx(&b, 9),
+        produce_request("t", 0, batch(&["c", "d"], 2000), 1),
+    )
+    .await
+    .0
+    .unwrap();
     let mut req = ListOffsetsRequest::default();
     let mut t = list_offsets_request::ListOffsetsTopic::default();
     t.name = name("t");
@@ -480,7 +520,7 @@ async fn list_offsets_earliest_latest_and_by_time() {
         .collect();
     req.topics = vec![t];
     for version in range(ApiKey::ListOffsets) {
-        let r = super::list_offsets::handle(&b, version, req.clone()).await;
+        let r = super::list_offsets::handle(&ctx(&b, version), req.clone()).await;
         let got: Vec<(i64, i64)> = r.topics[0]
             .partitions
             .iter()
@@ -503,10 +543,10 @@ async fn grow_delete_and_describe() {
     t.name = name("t");
     t.count = 4;
     grow.topics = vec![t.clone()];
-    let r = super::create_partitions::handle(&b, 3, grow.clone()).await;
+    let r = super::create_partitions::handle(&ctx(&b, 3), grow.clone()).await;
     assert_eq!(r.results[0].error_code, 0);
     assert_eq!(b.topics.get("t").unwrap().partitions.len(), 4);
-    let r = super::create_partitions::handle(&b, 3, grow).await;
+    let r = super::create_partitions::handle(&ctx(&b, 3), grow).await;
     assert_eq!(
         r.results[0].error_code,
         ResponseError::InvalidPartitions.code()
@@ -522,7 +562,7 @@ async fn grow_delete_and_describe() {
     broker_res.resource_name = StrBytes::from_static_str("1");
     describe.resources = vec![res, broker_res];
     describe.include_synonyms = true;
-    let r = super::describe_configs::handle(&b, 4, describe).await;
+    let r = super::describe_configs::handle(&ctx(&b, 4), describe).await;
     assert!(r.results.iter().all(|r| r.error_code == 0));
     let retention = r.results[0]
         .configs
@@ -538,7 +578,8 @@ async fn grow_delete_and_describe() {
     );
     encodes_at_every_version(ApiKey::DescribeConfigs, &r);
 
-    let cluster = super::describe_cluster::handle(&b, 1, DescribeClusterRequest::default()).await;
+    let cluster =
+        super::describe_cluster::handle(&ctx(&b, 1), DescribeClusterRequest::default()).await;
     assert_eq!(
         (cluster.brokers.len(), cluster.cluster_id.as_str()),
         (1, b.cluster_id().as_str())
@@ -547,7 +588,7 @@ async fn grow_delete_and_describe() {
 
     let mut delete = DeleteTopicsRequest::default();
     delete.topic_names = vec![name("t"), name("missing")];
-    let r = super::delete_topics::handle(&b, 5, delete).await;
+    let r = super::delete_topics::handle(&ctx(&b, 5), delete).await;
     let codes: Vec<i16> = r.responses.iter().map(|r| r.error_code).collect();
     assert_eq!(
         codes,
@@ -561,7 +602,7 @@ async fn grow_delete_and_describe() {
 async fn api_versions_encodes_at_every_version() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir).await;
-    let r = super::api_versions::handle(&b, 3, ApiVersionsRequest::default()).await;
+    let r = super::api_versions::handle(&ctx(&b, 3), ApiVersionsRequest::default()).await;
     encodes_at_every_version(ApiKey::ApiVersions, &r);
 }
 
@@ -569,14 +610,16 @@ async fn api_versions_encodes_at_every_version() {
 async fn init_producer_id_hands_out_fresh_ids_and_refuses_transactions() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir).await;
-    let first = super::init_producer_id::handle(&b, 4, InitProducerIdRequest::default()).await;
-    let second = super::init_producer_id::handle(&b, 4, InitProducerIdRequest::default()).await;
+    let first =
+        super::init_producer_id::handle(&ctx(&b, 4), InitProducerIdRequest::default()).await;
+    let second =
+        super::init_producer_id::handle(&ctx(&b, 4), InitProducerIdRequest::default()).await;
     assert_eq!((first.error_code, first.producer_epoch), (0, 0));
     assert_ne!(first.producer_id, second.producer_id);
     encodes_at_every_version(ApiKey::InitProducerId, &first);
     let mut txn = InitProducerIdRequest::default();
     txn.transactional_id = Some(TransactionalId(StrBytes::from_static_str("tx-1")));
-    let refused = super::init_producer_id::handle(&b, 4, txn).await;
+    let refused = super::init_producer_id::handle(&ctx(&b, 4), txn).await;
     assert_eq!(refused.error_code, ResponseError::UnsupportedVersion.code());
 }
 
@@ -593,20 +636,21 @@ async fn produce_maps_sequence_errors_to_kafka_codes() {
             r.responses[0].partition_responses[0].base_offset,
         )
     };
-    let produce = |records| super::produce::handle(&b, 9, produce_request("t", 0, records, -1));
-    assert_eq!(code(produce(idempotent(0, 1)).await.unwrap()), (0, 0));
-    assert_eq!(code(produce(idempotent(2, 1)).await.unwrap()), (0, 2));
+    let c = ctx(&b, 9);
+    let produce = |records| super::produce::handle(&c, produce_request("t", 0, records, -1));
+    assert_eq!(code(produce(idempotent(0, 1)).await.0.unwrap()), (0, 0));
+    assert_eq!(code(produce(idempotent(2, 1)).await.0.unwrap()), (0, 2));
     assert_eq!(
-        code(produce(idempotent(0, 1)).await.unwrap()),
+        code(produce(idempotent(0, 1)).await.0.unwrap()),
         (0, 0),
         "a retry gets its original offset"
     );
     assert_eq!(
-        code(produce(idempotent(9, 1)).await.unwrap()),
+        code(produce(idempotent(9, 1)).await.0.unwrap()),
         (ResponseError::OutOfOrderSequenceNumber.code(), -1)
     );
     assert_eq!(
-        code(produce(idempotent(4, 0)).await.unwrap()),
+        code(produce(idempotent(4, 0)).await.0.unwrap()),
         (ResponseError::InvalidProducerEpoch.code(), -1)
     );
     assert_eq!(
@@ -640,9 +684,8 @@ async fn incremental_alter_configs_changes_topic_overrides_and_refuses_bad_keys(
         req.validate_only = validate_only;
         req
     };
-    let ok = super::alter_configs::handle_incremental(
-        &b,
-        1,
+    let ok = super::incremental_alter_configs::handle(
+        &ctx(&b, 1),
         request(
             vec![change("retention.ms", 0, Some("60000"))],
             2,
@@ -654,9 +697,8 @@ async fn incremental_alter_configs_changes_topic_overrides_and_refuses_bad_keys(
     assert_eq!(ok.responses[0].error_code, 0);
     assert_eq!(b.topics.get("t").unwrap().configs["retention.ms"], "60000");
     encodes_at_every_version(ApiKey::IncrementalAlterConfigs, &ok);
-    let dry = super::alter_configs::handle_incremental(
-        &b,
-        1,
+    let dry = super::incremental_alter_configs::handle(
+        &ctx(&b, 1),
         request(vec![change("retention.ms", 1, None)], 2, "t", true),
     )
     .await;
@@ -692,9 +734,11 @@ async fn incremental_alter_configs_changes_topic_overrides_and_refuses_bad_keys(
             ResponseError::InvalidConfig,
         ),
     ] {
-        let r =
-            super::alter_configs::handle_incremental(&b, 1, request(configs, kind, name, false))
-                .await;
+        let r = super::incremental_alter_configs::handle(
+            &ctx(&b, 1),
+            request(configs, kind, name, false),
+        )
+        .await;
         assert_eq!(
             r.responses[0].error_code,
             expected.code(),
@@ -704,9 +748,8 @@ async fn incremental_alter_configs_changes_topic_overrides_and_refuses_bad_keys(
         let message = r.responses[0].error_message.as_ref().unwrap().to_string();
         assert!(!message.is_empty());
     }
-    let deleted = super::alter_configs::handle_incremental(
-        &b,
-        1,
+    let deleted = super::incremental_alter_configs::handle(
+        &ctx(&b, 1),
         request(vec![change("retention.ms", 1, None)], 2, "t", false),
     )
     .await;
@@ -719,8 +762,7 @@ async fn alter_configs_replaces_the_whole_override_set() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir).await;
     let r = super::create_topics::handle(
-        &b,
-        7,
+        &ctx(&b, 7),
         create_request(
             "t",
             1,
@@ -739,7 +781,7 @@ async fn alter_configs_replaces_the_whole_override_set() {
     res.configs = vec![c];
     let mut req = AlterConfigsRequest::default();
     req.resources = vec![res];
-    let r = super::alter_configs::handle(&b, 2, req).await;
+    let r = super::alter_configs::handle(&ctx(&b, 2), req).await;
     assert_eq!(r.responses[0].error_code, 0);
     encodes_at_every_version(ApiKey::AlterConfigs, &r);
     let configs = b.topics.get("t").unwrap().configs.clone();
@@ -754,31 +796,33 @@ async fn retention_pass_applies_topic_overrides_and_fetch_below_log_start_is_out
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir).await;
     let r = super::create_topics::handle(
-        &b,
-        7,
+        &ctx(&b, 7),
         create_request("short", 1, 1, &[("retention.ms", "1000")]),
     )
     .await;
     assert_eq!(r.topics[0].error_code, 0);
     let r = super::create_topics::handle(
-        &b,
-        7,
+        &ctx(&b, 7),
         create_request("kept", 1, 1, &[("retention.ms", "-1")]),
     )
     .await;
     assert_eq!(r.topics[0].error_code, 0);
     for topic in ["short", "kept"] {
         // Timestamps in 1970: older than any retention.ms except -1.
-        super::produce::handle(&b, 9, produce_request(topic, 0, batch(&["a", "b"], 5), 1))
-            .await
-            .unwrap();
+        super::produce::handle(
+            &ctx(&b, 9),
+            produce_request(topic, 0, batch(&["a", "b"], 5), 1),
+        )
+        .await
+        .0
+        .unwrap();
     }
     crate::retention::pass(&b);
     let short = b.topics.get("short").unwrap().partitions[0].log().offsets();
     assert_eq!((short.log_start_offset, short.high_watermark), (2, 2));
     let kept = b.topics.get("kept").unwrap().partitions[0].log().offsets();
     assert_eq!(kept.log_start_offset, 0, "retention.ms=-1 keeps everything");
-    let fetched = super::fetch::handle(&b, 12, fetch_request("short", 0, 0, 0, 0)).await;
+    let fetched = super::fetch::handle(&ctx(&b, 12), fetch_request("short", 0, 0, 0, 0)).await;
     let p = &fetched.responses[0].partitions[0];
     assert_eq!(
         (p.error_code, p.log_start_offset),
@@ -791,8 +835,7 @@ async fn log_append_time_topics_get_the_broker_clock_as_timestamp() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir).await;
     let r = super::create_topics::handle(
-        &b,
-        7,
+        &ctx(&b, 7),
         create_request("lat", 1, 1, &[("message.timestamp.type", "LogAppendTime")]),
     )
     .await;
@@ -801,12 +844,14 @@ async fn log_append_time_topics_get_the_broker_clock_as_timestamp() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    let produced = super::produce::handle(&b, 9, produce_request("lat", 0, batch(&["a"], 5), 1))
-        .await
-        .unwrap();
+    let produced =
+        super::produce::handle(&ctx(&b, 9), produce_request("lat", 0, batch(&["a"], 5), 1))
+            .await
+            .0
+            .unwrap();
     let stamped = produced.responses[0].partition_responses[0].log_append_time_ms;
     assert!(stamped >= before, "{stamped} < {before}");
-    let fetched = super::fetch::handle(&b, 12, fetch_request("lat", 0, 0, 0, 0)).await;
+    let fetched = super::fetch::handle(&ctx(&b, 12), fetch_request("lat", 0, 0, 0, 0)).await;
     let header = krait_protocol::batch::validate_batches(
         fetched.responses[0].partitions[0].records.as_ref().unwrap(),
     )
@@ -830,13 +875,6 @@ fn join_request(member_id: &str) -> JoinGroupRequest {
     r
 }
 
-fn client() -> super::join_group::Client {
-    super::join_group::Client {
-        client_id: "test".into(),
-        host: "/127.0.0.1".into(),
-    }
-}
-
 #[tokio::test]
 async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
     let dir = tempfile::tempdir().unwrap();
@@ -854,17 +892,17 @@ async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
     find.key = StrBytes::from_static_str("g");
     find.coordinator_keys = vec![StrBytes::from_static_str("g")];
     for v in range(ApiKey::FindCoordinator) {
-        let r = super::find_coordinator::handle(&b, v, find.clone()).await;
+        let r = super::find_coordinator::handle(&ctx(&b, v), find.clone()).await;
         let mut buf = BytesMut::new();
         r.encode(&mut buf, v)
             .unwrap_or_else(|e| panic!("FindCoordinator v{v}: {e}"));
     }
 
-    let first = super::join_group::handle(&b, 9, join_request(""), client()).await;
+    let first = super::join_group::handle(&ctx(&b, 9), join_request("")).await;
     assert_eq!(first.error_code, ResponseError::MemberIdRequired.code());
     let member = first.member_id.to_string();
     assert!(member.starts_with("test-"));
-    let joined = super::join_group::handle(&b, 9, join_request(&member), client()).await;
+    let joined = super::join_group::handle(&ctx(&b, 9), join_request(&member)).await;
     assert_eq!(
         (
             joined.error_code,
@@ -875,7 +913,7 @@ async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
     );
     for v in range(ApiKey::JoinGroup) {
         let mut buf = BytesMut::new();
-        let r = super::join_group::handle(&b, v, join_request(&member), client()).await;
+        let r = super::join_group::handle(&ctx(&b, v), join_request(&member)).await;
         r.encode(&mut buf, v)
             .unwrap_or_else(|e| panic!("JoinGroup v{v}: {e}"));
     }
@@ -885,19 +923,19 @@ async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
     let mut sync = SyncGroupRequest::default();
     sync.group_id = GroupId(StrBytes::from_static_str("g"));
     sync.member_id = StrBytes::from_string(member.clone());
-    let joined = super::join_group::handle(&b, 9, join_request(&member), client()).await;
+    let joined = super::join_group::handle(&ctx(&b, 9), join_request(&member)).await;
     sync.generation_id = joined.generation_id;
     let mut a = sync_group_request::SyncGroupRequestAssignment::default();
     a.member_id = StrBytes::from_string(member.clone());
     a.assignment = Bytes::from_static(b"assignment");
     sync.assignments = vec![a];
-    let synced = super::sync_group::handle(&b, 5, sync.clone()).await;
+    let synced = super::sync_group::handle(&ctx(&b, 5), sync.clone()).await;
     assert_eq!(
         (synced.error_code, synced.assignment.as_ref()),
         (0, &b"assignment"[..])
     );
     for v in range(ApiKey::SyncGroup) {
-        let r = super::sync_group::handle(&b, v, sync.clone()).await;
+        let r = super::sync_group::handle(&ctx(&b, v), sync.clone()).await;
         let mut buf = BytesMut::new();
         r.encode(&mut buf, v)
             .unwrap_or_else(|e| panic!("SyncGroup v{v}: {e}"));
@@ -908,11 +946,13 @@ async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
     hb.member_id = StrBytes::from_string(member.clone());
     hb.generation_id = joined.generation_id;
     assert_eq!(
-        super::heartbeat::handle(&b, 4, hb.clone()).await.error_code,
+        super::heartbeat::handle(&ctx(&b, 4), hb.clone())
+            .await
+            .error_code,
         0
     );
     hb.generation_id += 1;
-    let stale = super::heartbeat::handle(&b, 4, hb).await;
+    let stale = super::heartbeat::handle(&ctx(&b, 4), hb).await;
     assert_eq!(stale.error_code, ResponseError::IllegalGeneration.code());
     encodes_at_every_version(ApiKey::Heartbeat, &stale);
 
@@ -927,7 +967,7 @@ async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
     t.name = name("t");
     t.partitions = vec![p];
     commit.topics = vec![t];
-    let committed = super::offset_commit::handle(&b, 8, commit).await;
+    let committed = super::offset_commit::handle(&ctx(&b, 8), commit).await;
     assert_eq!(committed.topics[0].partitions[0].error_code, 0);
     encodes_at_every_version(ApiKey::OffsetCommit, &committed);
 
@@ -939,7 +979,7 @@ async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
     g8.topics = None;
     fetch.groups = vec![g8];
     for v in range(ApiKey::OffsetFetch) {
-        let r = super::offset_fetch::handle(&b, v, fetch.clone()).await;
+        let r = super::offset_fetch::handle(&ctx(&b, v), fetch.clone()).await;
         let offset = if v >= 8 {
             r.groups[0].topics[0].partitions[0].committed_offset
         } else {
@@ -951,7 +991,7 @@ async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
             .unwrap_or_else(|e| panic!("OffsetFetch v{v}: {e}"));
     }
 
-    let listed = super::list_groups::handle(&b, 5, ListGroupsRequest::default()).await;
+    let listed = super::list_groups::handle(&ctx(&b, 5), ListGroupsRequest::default()).await;
     assert_eq!(listed.groups[0].group_state.as_str(), "Stable");
     encodes_at_every_version(ApiKey::ListGroups, &listed);
     let mut describe = DescribeGroupsRequest::default();
@@ -959,7 +999,7 @@ async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
         GroupId(StrBytes::from_static_str("g")),
         GroupId(StrBytes::from_static_str("none")),
     ];
-    let described = super::describe_groups::handle(&b, 5, describe).await;
+    let described = super::describe_groups::handle(&ctx(&b, 5), describe).await;
     assert_eq!(
         described.groups[0].members[0].member_assignment.as_ref(),
         b"assignment"
@@ -969,17 +1009,17 @@ async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
 
     let mut delete = DeleteGroupsRequest::default();
     delete.groups_names = vec![GroupId(StrBytes::from_static_str("g"))];
-    let refused = super::delete_groups::handle(&b, 2, delete.clone()).await;
+    let refused = super::delete_groups::handle(&ctx(&b, 2), delete.clone()).await;
     assert_eq!(refused.results[0].error_code, 68, "NON_EMPTY_GROUP");
     let mut leave = LeaveGroupRequest::default();
     leave.group_id = GroupId(StrBytes::from_static_str("g"));
     let mut m = leave_group_request::MemberIdentity::default();
     m.member_id = StrBytes::from_string(member.clone());
     leave.members = vec![m];
-    let left = super::leave_group::handle(&b, 5, leave.clone()).await;
+    let left = super::leave_group::handle(&ctx(&b, 5), leave.clone()).await;
     assert_eq!(left.members[0].error_code, 0);
     for v in range(ApiKey::LeaveGroup) {
-        let r = super::leave_group::handle(&b, v, leave.clone()).await;
+        let r = super::leave_group::handle(&ctx(&b, v), leave.clone()).await;
         let mut buf = BytesMut::new();
         r.encode(&mut buf, v)
             .unwrap_or_else(|e| panic!("LeaveGroup v{v}: {e}"));
@@ -988,7 +1028,7 @@ async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
         !b.committed_offsets("g").is_empty(),
         "the group's commit is replicated"
     );
-    let deleted = super::delete_groups::handle(&b, 2, delete).await;
+    let deleted = super::delete_groups::handle(&ctx(&b, 2), delete).await;
     assert_eq!(deleted.results[0].error_code, 0);
     encodes_at_every_version(ApiKey::DeleteGroups, &deleted);
     assert!(b.committed_offsets("g").is_empty());

@@ -9,14 +9,17 @@ use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::{UnregisterBrokerRequest, UnregisterBrokerResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
-use crate::broker::Broker;
 use crate::cluster::ChangeError;
+use crate::context::RequestContext;
+
+/// The versions served; ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=0;
 
 pub async fn handle(
-    broker: &Broker,
-    _version: i16,
+    ctx: &RequestContext<'_>,
     request: UnregisterBrokerRequest,
 ) -> UnregisterBrokerResponse {
+    let broker = ctx.broker;
     let id = request.broker_id.0;
     let outcome = if broker.cluster.quorum.membership().voters.contains(&id) {
         Err((

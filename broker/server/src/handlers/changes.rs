@@ -1,0 +1,62 @@
+//! What several admin handlers share: a refused change as a Kafka error and message, and
+//! committing partition changes through the controller.
+
+use krait_controller::{ApplyError, MetadataRecord, PartitionChange};
+use krait_protocol::kafka_protocol::error::ResponseError;
+use krait_protocol::kafka_protocol::messages::TopicName;
+use krait_protocol::kafka_protocol::protocol::StrBytes;
+
+use crate::broker::Broker;
+use crate::cluster::ChangeError;
+
+/// A refused change: the Kafka error and the message that explains it.
+pub type Refusal = (ResponseError, String);
+
+pub fn topic_name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+/// Commits `changes` (one record each) and returns each one's outcome.
+pub async fn commit_partition_changes(
+    broker: &Broker,
+    changes: Vec<PartitionChange>,
+) -> Vec<Result<(), Refusal>> {
+    if changes.is_empty() {
+        return Vec::new();
+    }
+    let count = changes.len();
+    let records = changes
+        .into_iter()
+        .map(MetadataRecord::ChangePartition)
+        .collect();
+    match broker.cluster.propose(records).await {
+        Ok(results) => results
+            .into_iter()
+            .map(|r| {
+                r.map_err(|e| {
+                    // A stale epoch means the partition changed meanwhile: the client retries.
+                    (ResponseError::ReassignmentInProgress, e.to_string())
+                })
+            })
+            .collect(),
+        Err(e) => vec![Err((ResponseError::RequestTimedOut, e.to_string())); count],
+    }
+}
+
+/// Maps a failed change through the controller to its Kafka error.
+pub fn change_refusal(e: ChangeError) -> Refusal {
+    let error = match &e {
+        ChangeError::Refused(ApplyError::TopicExists(_)) => ResponseError::TopicAlreadyExists,
+        ChangeError::Refused(ApplyError::UnknownTopic(_))
+        | ChangeError::Refused(ApplyError::UnknownPartition { .. }) => {
+            ResponseError::UnknownTopicOrPartition
+        }
+        ChangeError::Refused(ApplyError::InvalidAssignment { .. })
+        | ChangeError::Refused(ApplyError::UnknownBroker(_)) => {
+            ResponseError::InvalidReplicaAssignment
+        }
+        ChangeError::Refused(_) => ResponseError::InvalidRequest,
+        ChangeError::Propose(_) | ChangeError::NotApplied(_) => ResponseError::RequestTimedOut,
+    };
+    (error, e.to_string())
+}
