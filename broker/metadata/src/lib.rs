@@ -2,20 +2,21 @@
 //! voters, its entries applied in order to a [`ClusterImage`] on every broker. The Raft leader
 //! is the controller.
 //!
-//! This crate owns consensus plumbing only: the log and snapshot in the broker's RocksDB
-//! (`raft_log`, `raft_state` column families), the gRPC transport, and the node's lifecycle.
+//! This crate owns consensus plumbing only: the log and snapshot on `krait-storage`'s
+//! [`RaftKv`] seam (the broker's store, or memory), the gRPC transport, and the node's
+//! lifecycle.
 //! It must not decide what to propose or how a record changes the image: both are
 //! `krait-controller`'s pure code.
 //!
 //! - [`quorum`]: [`MetadataQuorum`] (start, propose, image, leader) and its config and errors.
-//! - [`kv`]: the key-value seam the log and snapshot live on (RocksDB, or in memory).
+//! - [`kv`]: the key-value seam the log and snapshot live on (`krait_storage::raft`).
 //! - `log_store`: openraft's log storage (vote, entries, committed, purge).
 //! - `state_machine`: the image and its snapshots.
 //! - `network` / [`service`]: the gRPC client and the `Raft` service.
 
 pub use krait_controller::{ApplyError, ClusterImage, MetadataRecord};
 
-pub mod kv;
+pub use krait_storage::raft as kv;
 mod log_store;
 mod network;
 pub mod quorum;
@@ -29,7 +30,7 @@ pub mod proto {
     tonic::include_proto!("krait.raft.v1");
 }
 
-pub use kv::{KvError, MemKv, RaftKv};
+pub use krait_storage::raft::{KvError, RaftKv};
 pub use quorum::{
     Membership, MetadataQuorum, ProposeError, QuorumConfig, QuorumError, RaftMetrics,
 };

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::engine::{Space, WriteSet};
 use crate::error::{Result, StorageError};
 use crate::log::PartitionLog;
-use crate::store::{CF_META, CF_TOPICS, NEXT_LOG_ID, Store};
+use crate::store::{NEXT_LOG_ID, Store};
 
 /// One partition of a topic and the log that stores it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,46 +33,41 @@ impl Store {
     /// Every topic in the catalog.
     pub fn load_topics(&self) -> Result<Vec<TopicRecord>> {
         let mut topics = Vec::new();
-        for item in self
-            .db
-            .iterator_cf(self.cf(CF_TOPICS), rocksdb::IteratorMode::Start)
-        {
-            let (key, value) = item.map_err(StorageError::db("scan topics"))?;
-            let topic: TopicRecord =
-                serde_json::from_slice(&value).map_err(|e| StorageError::Corrupt {
-                    what: "topic record",
-                    detail: format!("{}: {e}", String::from_utf8_lossy(&key)),
-                })?;
-            topics.push(topic);
-        }
-        Ok(topics)
+        let mut corrupt = None;
+        self.engine
+            .scan(Space::Topics, &[], None, &mut |key, value| {
+                match serde_json::from_slice::<TopicRecord>(value) {
+                    Ok(topic) => topics.push(topic),
+                    Err(e) => {
+                        corrupt = Some(StorageError::Corrupt {
+                            what: "topic record",
+                            detail: format!("{}: {e}", String::from_utf8_lossy(key)),
+                        })
+                    }
+                }
+                corrupt.is_none()
+            })
+            .map_err(StorageError::db("scan topics"))?;
+        corrupt.map_or(Ok(topics), Err)
     }
 
     /// Creates or replaces a topic record, persisting the log id allocator with it so that the
     /// ids its partitions use are never allocated again after a restart.
     pub fn put_topic(&self, topic: &TopicRecord) -> Result<()> {
         let value = serde_json::to_vec(topic).expect("topic record serialises");
-        let mut write = WriteBatch::default();
-        write.put_cf(self.cf(CF_TOPICS), topic.name.as_bytes(), value);
-        write.put_cf(
-            self.cf(CF_META),
-            NEXT_LOG_ID,
-            self.next_log_id().to_be_bytes(),
-        );
-        self.db
-            .write_opt(write, &self.sync_write_options())
-            .map_err(StorageError::db("write topic"))
+        let mut write = WriteSet::default();
+        write.put(Space::Topics, topic.name.as_bytes(), value);
+        write.put(Space::Meta, NEXT_LOG_ID, self.next_log_id().to_be_bytes());
+        self.write_synced(write, "write topic")
     }
 
     /// Removes a topic and every batch of its partitions in one atomic write.
     pub fn delete_topic(&self, topic: &TopicRecord) -> Result<()> {
-        let mut write = WriteBatch::default();
-        write.delete_cf(self.cf(CF_TOPICS), topic.name.as_bytes());
+        let mut write = WriteSet::default();
+        write.delete(Space::Topics, topic.name.as_bytes());
         for p in &topic.partitions {
-            PartitionLog::delete_all(&self.db, p.log_id, &mut write);
+            PartitionLog::delete_all(p.log_id, &mut write);
         }
-        self.db
-            .write_opt(write, &self.sync_write_options())
-            .map_err(StorageError::db("delete topic"))
+        self.write_synced(write, "delete topic")
     }
 }

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::engine::EngineError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("cannot create data directory {path}: {source}")]
@@ -23,10 +25,10 @@ pub enum StorageError {
         path: PathBuf,
         source: rocksdb::Error,
     },
-    #[error("RocksDB {step} failed: {source}")]
+    #[error("storage {step} failed: {source}")]
     Db {
         step: &'static str,
-        source: rocksdb::Error,
+        source: EngineError,
     },
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt { what: &'static str, detail: String },
@@ -53,7 +55,7 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    pub(crate) fn db(step: &'static str) -> impl FnOnce(rocksdb::Error) -> Self {
+    pub(crate) fn db(step: &'static str) -> impl FnOnce(EngineError) -> Self {
         move |source| Self::Db { step, source }
     }
 }

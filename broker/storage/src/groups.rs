@@ -4,11 +4,11 @@
 //! Committed offsets are not here: they are records of the cluster metadata log (the
 //! `offsets` of `krait_controller::ClusterImage`), replicated to every broker.
 
-use rocksdb::IteratorMode;
 use serde::{Deserialize, Serialize};
 
+use crate::engine::{Space, WriteSet};
 use crate::error::{Result, StorageError};
-use crate::store::{CF_GROUPS, Store};
+use crate::store::Store;
 
 /// A group's durable metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,36 +21,38 @@ pub struct StoredGroup {
 impl Store {
     /// Deletes a group's metadata.
     pub fn delete_group(&self, group: &str) -> Result<()> {
-        self.db
-            .delete_cf_opt(
-                self.cf(CF_GROUPS),
-                group.as_bytes(),
-                &self.sync_write_options(),
-            )
-            .map_err(StorageError::db("delete group"))
+        let mut write = WriteSet::default();
+        write.delete(Space::Groups, group.as_bytes());
+        self.write_synced(write, "delete group")
     }
 
     pub fn put_group(&self, group: &StoredGroup) -> Result<()> {
         let value = serde_json::to_vec(group).expect("group record serialises");
-        let mut wo = rocksdb::WriteOptions::default();
-        wo.set_sync(self.options.sync_writes);
-        self.db
-            .put_cf_opt(self.cf(CF_GROUPS), group.group_id.as_bytes(), value, &wo)
+        let mut write = WriteSet::default();
+        write.put(Space::Groups, group.group_id.as_bytes(), value);
+        self.engine
+            .write(write, self.options.sync_writes)
             .map_err(StorageError::db("write group"))
     }
 
     pub fn load_groups(&self) -> Result<Vec<StoredGroup>> {
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_GROUPS), IteratorMode::Start) {
-            let (key, value) = item.map_err(StorageError::db("scan groups"))?;
-            out.push(
-                serde_json::from_slice(&value).map_err(|e| StorageError::Corrupt {
-                    what: "group record",
-                    detail: format!("{}: {e}", String::from_utf8_lossy(&key)),
-                })?,
-            );
-        }
-        Ok(out)
+        let mut corrupt = None;
+        self.engine
+            .scan(Space::Groups, &[], None, &mut |key, value| {
+                match serde_json::from_slice(value) {
+                    Ok(group) => out.push(group),
+                    Err(e) => {
+                        corrupt = Some(StorageError::Corrupt {
+                            what: "group record",
+                            detail: format!("{}: {e}", String::from_utf8_lossy(key)),
+                        })
+                    }
+                }
+                corrupt.is_none()
+            })
+            .map_err(StorageError::db("scan groups"))?;
+        corrupt.map_or(Ok(out), Err)
     }
 }
 

@@ -1,26 +1,33 @@
-//! Krait's durable state on one RocksDB database per broker: partition logs (record batches
-//! keyed by log id and base offset), per-log state, a timestamp index, and the topic catalog.
+//! Krait's durable state, one store per broker: partition logs (record batches keyed by log id
+//! and base offset), per-log state, a timestamp index, the topic catalog, group metadata and
+//! the metadata quorum's Raft log.
 //!
-//! This crate owns bytes on disk and nothing else: no sockets, no async runtime, no Kafka
-//! request handling. Callers serialise appends per log; reads may run concurrently with them.
+//! Everything is written against one seam, [`engine::Engine`] (ordered key spaces with atomic
+//! writes), with two engines: RocksDB on disk ([`Store::open`]) and memory
+//! ([`Store::in_memory`], for tests, tools and fuzzing). This crate owns bytes on disk and
+//! nothing else: no sockets, no async runtime, no Kafka request handling. Callers serialise
+//! appends per log; reads may run concurrently with them.
 
 mod catalog;
+pub mod engine;
 pub mod epochs;
 mod error;
 mod groups;
 mod keys;
 mod log;
 pub mod producers;
+pub mod raft;
 mod replica;
 pub mod retention;
 mod store;
 
 pub use catalog::{PartitionRecord, TopicRecord};
+pub use engine::MemoryEngine;
 pub use error::{Result, StorageError};
 pub use groups::StoredGroup;
 pub use keys::{log_end_key, log_key, parse_log_key};
 pub use log::{AppendInfo, AppendOptions, LogOffsets, PartitionLog, ReadResult};
-pub use store::{CF_RAFT_LOG, CF_RAFT_STATE, Store, StoreOptions};
+pub use store::{Store, StoreOptions};
 
 #[cfg(test)]
 mod replica_tests;

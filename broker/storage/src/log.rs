@@ -4,7 +4,7 @@
 //! except for the base offset and leader epoch the broker assigns; `time_index` holds each
 //! batch's max timestamp under the same key; `log_state` holds the log start offset and high
 //! watermark, and the leader epoch cache (see `epochs`); `producers` holds idempotent producer
-//! state (see `producers`). One append is one atomic RocksDB write of all of them, so after a
+//! state (see `producers`). One append is one atomic engine write of all of them, so after a
 //! crash the log, its index, its state, its epochs and its producer sequences always agree.
 //!
 //! The high watermark trails the log end offset on a replicated partition: the replication
@@ -16,14 +16,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
 use krait_protocol::batch::{self, BatchHeader, ValidBatch};
-use rocksdb::{DB, Direction, IteratorMode, ReadOptions, WriteBatch};
 
+use crate::engine::{Engine, Space, WriteSet};
 use crate::epochs::{EpochEntry, LeaderEpochCache};
 use crate::error::{Result, StorageError};
 use crate::keys::{epoch_key, log_end_key, log_key, parse_epoch_key, parse_log_key, state_key};
 use crate::producers::{self, BatchMetadata, NO_PRODUCER_ID, ProducerEntry, SequenceCheck};
 use crate::retention::{self, BatchSummary, RetentionLimits, RetentionPlan};
-use crate::store::{CF_LOG, CF_LOG_STATE, CF_PRODUCERS, CF_TIME_INDEX, StoreOptions};
+use crate::store::StoreOptions;
 
 /// Offsets of a log. Offsets below `log_start_offset` are gone; consumers may read below
 /// `high_watermark`; `log_end_offset` is where the next batch goes.
@@ -67,7 +67,7 @@ pub struct ReadResult {
 /// copy of the offsets, and see only batches below the high watermark.
 pub struct PartitionLog {
     pub(crate) id: u64,
-    pub(crate) db: Arc<DB>,
+    pub(crate) engine: Arc<dyn Engine>,
     pub(crate) options: StoreOptions,
     pub(crate) inner: Mutex<LogInner>,
 }
@@ -91,9 +91,10 @@ impl std::fmt::Debug for PartitionLog {
 }
 
 impl PartitionLog {
-    pub(crate) fn open(db: Arc<DB>, id: u64, options: StoreOptions) -> Result<Self> {
-        let (log_start_offset, high_watermark) = read_state(&db, id)?;
-        let log_end_offset = match last_batch(&db, id)? {
+    pub(crate) fn open(engine: Arc<dyn Engine>, id: u64, options: StoreOptions) -> Result<Self> {
+        let db = engine.as_ref();
+        let (log_start_offset, high_watermark) = read_state(db, id)?;
+        let log_end_offset = match last_batch(db, id)? {
             Some(h) => h.last_offset() + 1,
             None => log_start_offset,
         };
@@ -104,22 +105,22 @@ impl PartitionLog {
             high_watermark: high_watermark.clamp(log_start_offset, log_end_offset),
             log_end_offset,
         };
-        let mut epochs = load_epochs(&db, id)?;
+        let mut epochs = load_epochs(db, id)?;
         if epochs.latest_epoch().is_none() && log_end_offset > log_start_offset {
             // Written before the log kept an epoch cache: every batch carries the single-broker
             // epoch of the first one. Held in memory only; the next new epoch is persisted.
-            if let Some(h) = first_batch(&db, id, log_start_offset)? {
+            if let Some(h) = first_batch(db, id, log_start_offset)? {
                 epochs.assign(h.partition_leader_epoch, log_start_offset);
             }
         }
-        let producers = load_producers(&db, id)?;
-        let size_bytes = scan_index(&db, id, log_start_offset, i64::MAX)?
+        let producers = load_producers(db, id)?;
+        let size_bytes = scan_index(db, id, log_start_offset, i64::MAX)?
             .iter()
             .map(|b| b.size)
             .sum();
         Ok(Self {
             id,
-            db,
+            engine,
             options,
             inner: Mutex::new(LogInner {
                 offsets,
@@ -144,14 +145,8 @@ impl PartitionLog {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db
-            .cf_handle(name)
-            .expect("column family created at open")
-    }
-
     /// Appends `batches` at the log end offset, stamping each with its base offset and
-    /// `leader_epoch`, and returns once the write is in RocksDB (and fsynced if configured).
+    /// `leader_epoch`, and returns once the write is in the engine (in RocksDB's write-ahead log, fsynced if configured).
     ///
     /// Batches of idempotent producers are checked against the producer's sequence first: a
     /// retry of one of its last five batches is not written again, and a gap, overlap or stale
@@ -182,7 +177,7 @@ impl PartitionLog {
             first: None,
             last: -1,
             producers: HashMap::new(),
-            write: WriteBatch::default(),
+            write: WriteSet::default(),
         };
         let mut buf = BytesMut::new();
         for b in batches {
@@ -220,9 +215,9 @@ impl PartitionLog {
                 None => h.max_timestamp,
             };
             let key = log_key(self.id, base);
-            plan.write.put_cf(self.cf(CF_LOG), key, &buf);
-            plan.write.put_cf(
-                self.cf(CF_TIME_INDEX),
+            plan.write.put(Space::Log, key, &buf);
+            plan.write.put(
+                Space::TimeIndex,
                 key,
                 encode_index(max_timestamp, b.bytes.len()),
             );
@@ -261,8 +256,8 @@ impl PartitionLog {
             self.put_epoch(&mut plan.write, entry);
         }
         for (producer_id, entry) in &plan.producers {
-            plan.write.put_cf(
-                self.cf(CF_PRODUCERS),
+            plan.write.put(
+                Space::Producers,
                 log_key(self.id, *producer_id),
                 producers::encode(entry),
             );
@@ -318,48 +313,63 @@ impl PartitionLog {
                 offsets,
             });
         }
-        let mut iter = self.batch_iter(self.cf(CF_LOG), limit);
-        iter.seek_for_prev(log_key(self.id, offset));
-        if !iter.valid() {
-            iter.seek(log_key(self.id, offsets.log_start_offset));
-        } else if BatchHeader::parse(iter.value().unwrap_or_default())
-            .is_ok_and(|h| h.last_offset() < offset)
-        {
-            iter.next();
-        }
-        while let Some(value) = iter.value() {
-            if !records.is_empty() && records.len() + value.len() > max_bytes {
-                break;
-            }
-            records.extend_from_slice(value);
-            iter.next();
-        }
-        iter.status().map_err(StorageError::db("read"))?;
+        let start = self.first_batch_for(offset, offsets.log_start_offset)?;
+        self.engine
+            .scan(
+                Space::Log,
+                &log_key(self.id, start),
+                Some(&log_key(self.id, limit)),
+                &mut |_, batch| {
+                    if !records.is_empty() && records.len() + batch.len() > max_bytes {
+                        return false;
+                    }
+                    records.extend_from_slice(batch);
+                    true
+                },
+            )
+            .map_err(StorageError::db("read"))?;
         Ok(ReadResult {
             records: records.freeze(),
             offsets,
         })
     }
 
+    /// The base offset of the first batch a read from `offset` returns: the batch containing
+    /// `offset`, the next one when `offset` falls after a batch's last record, or the log start
+    /// when nothing is stored at or below `offset`.
+    fn first_batch_for(&self, offset: i64, log_start_offset: i64) -> Result<i64> {
+        let mut start = log_start_offset;
+        self.engine
+            .floor(
+                Space::Log,
+                &log_key(self.id, 0),
+                &log_key(self.id, offset),
+                &mut |key, batch| {
+                    if let Some((_, base)) = parse_log_key(key) {
+                        start = match BatchHeader::parse(batch) {
+                            Ok(h) if h.last_offset() < offset => base + 1,
+                            _ => base,
+                        };
+                    }
+                },
+            )
+            .map_err(StorageError::db("read"))?;
+        Ok(start)
+    }
+
     /// The first record whose timestamp is at or after `timestamp`, as (offset, timestamp).
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
         let offsets = self.offsets();
-        let index = self.cf(CF_TIME_INDEX);
-        let mut opts = ReadOptions::default();
-        opts.set_iterate_upper_bound(log_key(self.id, offsets.high_watermark).to_vec());
-        let start = log_key(self.id, offsets.log_start_offset);
-        let iter =
-            self.db
-                .iterator_cf_opt(index, opts, IteratorMode::From(&start, Direction::Forward));
-        for item in iter {
-            let (key, value) = item.map_err(StorageError::db("scan time index"))?;
-            let (max_ts, _) = decode_index(&value).ok_or_else(|| corrupt_index(&key))?;
-            if max_ts < timestamp {
-                continue;
-            }
+        let end = log_key(self.id, offsets.high_watermark);
+        let mut from = offsets.log_start_offset;
+        // The index names the first batch whose newest record reaches the target; that batch
+        // is decoded to find the record. A batch whose records all fall short (its header
+        // claimed more) sends the search on to the next candidate.
+        while let Some(base) = self.first_indexed_at_or_after(from, &end, timestamp)? {
+            let key = log_key(self.id, base);
             let Some(bytes) = self
-                .db
-                .get_cf(self.cf(CF_LOG), &key)
+                .engine
+                .get(Space::Log, &key)
                 .map_err(StorageError::db("read batch"))?
             else {
                 return Err(corrupt_index(&key));
@@ -374,8 +384,41 @@ impl PartitionLog {
             if found.is_some() {
                 return Ok(found);
             }
+            from = base + 1;
         }
         Ok(None)
+    }
+
+    /// The base offset of the first batch at or after `from` (below `end`) whose indexed max
+    /// timestamp reaches `timestamp`.
+    fn first_indexed_at_or_after(
+        &self,
+        from: i64,
+        end: &[u8],
+        timestamp: i64,
+    ) -> Result<Option<i64>> {
+        let mut found = Ok(None);
+        self.engine
+            .scan(
+                Space::TimeIndex,
+                &log_key(self.id, from),
+                Some(end),
+                &mut |key, value| match decode_index(value) {
+                    Some((max_ts, _)) if max_ts < timestamp => true,
+                    Some(_) => {
+                        found = parse_log_key(key)
+                            .map(|(_, base)| Some(base))
+                            .ok_or_else(|| corrupt_index(key));
+                        false
+                    }
+                    None => {
+                        found = Err(corrupt_index(key));
+                        false
+                    }
+                },
+            )
+            .map_err(StorageError::db("scan time index"))?;
+        found
     }
 
     /// Bytes of all batches in the log.
@@ -396,7 +439,7 @@ impl PartitionLog {
             (inner.offsets, inner.size_bytes)
         };
         let batches = scan_index(
-            &self.db,
+            self.engine.as_ref(),
             self.id,
             offsets.log_start_offset,
             offsets.high_watermark,
@@ -409,13 +452,13 @@ impl PartitionLog {
             log_start_offset: plan.new_log_start_offset,
             ..inner.offsets
         };
-        let mut write = WriteBatch::default();
+        let mut write = WriteSet::default();
         let (from, to) = (
             log_key(self.id, offsets.log_start_offset),
             log_key(self.id, plan.new_log_start_offset),
         );
-        write.delete_range_cf(self.cf(CF_LOG), from, to);
-        write.delete_range_cf(self.cf(CF_TIME_INDEX), from, to);
+        write.delete_range(Space::Log, from, to);
+        write.delete_range(Space::TimeIndex, from, to);
         self.put_state(&mut write, &updated);
         let mut epochs = inner.epochs.clone();
         let (removed, moved) = epochs.truncate_from_start(plan.new_log_start_offset);
@@ -427,52 +470,31 @@ impl PartitionLog {
         Ok(Some(plan))
     }
 
-    fn batch_iter<'a>(
-        &'a self,
-        cf: &'a rocksdb::ColumnFamily,
-        upper: i64,
-    ) -> rocksdb::DBRawIterator<'a> {
-        let mut opts = ReadOptions::default();
-        opts.set_iterate_lower_bound(log_key(self.id, 0).to_vec());
-        opts.set_iterate_upper_bound(log_key(self.id, upper).to_vec());
-        self.db.raw_iterator_cf_opt(cf, opts)
-    }
-
     /// Deletes every batch, index entry and the state of this log, as part of `write`.
-    pub(crate) fn delete_all(db: &DB, id: u64, write: &mut WriteBatch) {
-        for name in [CF_LOG, CF_TIME_INDEX, CF_PRODUCERS] {
-            let cf = db.cf_handle(name).expect("column family created at open");
-            write.delete_range_cf(cf, log_key(id, 0), log_end_key(id));
+    pub(crate) fn delete_all(id: u64, write: &mut WriteSet) {
+        for space in [Space::Log, Space::TimeIndex, Space::Producers] {
+            write.delete_range(space, log_key(id, 0), log_end_key(id));
         }
         // The state key and the epoch keys of a log share its 8-byte prefix.
-        let state = db
-            .cf_handle(CF_LOG_STATE)
-            .expect("column family created at open");
-        write.delete_range_cf(state, state_key(id), state_key(id + 1));
+        write.delete_range(Space::LogState, state_key(id), state_key(id + 1));
     }
 
     /// Writes `write` atomically, fsynced when the store is configured to.
-    pub(crate) fn write(&self, write: WriteBatch, step: &'static str) -> Result<()> {
-        let mut wo = rocksdb::WriteOptions::default();
-        wo.set_sync(self.options.sync_writes);
-        self.db
-            .write_opt(write, &wo)
+    pub(crate) fn write(&self, write: WriteSet, step: &'static str) -> Result<()> {
+        self.engine
+            .write(write, self.options.sync_writes)
             .map_err(StorageError::db(step))
     }
 
     /// Adds the log's offsets (log start, high watermark) to `write`.
-    pub(crate) fn put_state(&self, write: &mut WriteBatch, offsets: &LogOffsets) {
-        write.put_cf(
-            self.cf(CF_LOG_STATE),
-            state_key(self.id),
-            encode_state(offsets),
-        );
+    pub(crate) fn put_state(&self, write: &mut WriteSet, offsets: &LogOffsets) {
+        write.put(Space::LogState, state_key(self.id), encode_state(offsets));
     }
 
     /// Adds a leader epoch cache entry to `write`.
-    pub(crate) fn put_epoch(&self, write: &mut WriteBatch, entry: EpochEntry) {
-        write.put_cf(
-            self.cf(CF_LOG_STATE),
+    pub(crate) fn put_epoch(&self, write: &mut WriteSet, entry: EpochEntry) {
+        write.put(
+            Space::LogState,
             epoch_key(self.id, entry.epoch),
             entry.start_offset.to_be_bytes(),
         );
@@ -481,12 +503,12 @@ impl PartitionLog {
     /// Deletes the `removed` epochs and writes `changed` in `write`.
     pub(crate) fn rewrite_epochs(
         &self,
-        write: &mut WriteBatch,
+        write: &mut WriteSet,
         removed: &[i32],
         changed: Option<EpochEntry>,
     ) {
         for epoch in removed {
-            write.delete_cf(self.cf(CF_LOG_STATE), epoch_key(self.id, *epoch));
+            write.delete(Space::LogState, epoch_key(self.id, *epoch));
         }
         if let Some(entry) = changed {
             self.put_epoch(write, entry);
@@ -505,7 +527,7 @@ struct AppendPlan {
     /// Bytes of the batches written.
     bytes: u64,
     producers: HashMap<i64, ProducerEntry>,
-    write: WriteBatch,
+    write: WriteSet,
 }
 
 enum Verdict {
@@ -538,21 +560,25 @@ fn check_sequence(inner: &LogInner, plan: &AppendPlan, h: &BatchHeader) -> Resul
     }
 }
 
-fn load_producers(db: &DB, id: u64) -> Result<HashMap<i64, ProducerEntry>> {
-    let cf = db
-        .cf_handle(CF_PRODUCERS)
-        .expect("column family created at open");
-    let mut opts = ReadOptions::default();
-    opts.set_iterate_upper_bound(log_end_key(id).to_vec());
-    let start = log_key(id, 0);
+fn load_producers(db: &dyn Engine, id: u64) -> Result<HashMap<i64, ProducerEntry>> {
     let mut producers = HashMap::new();
-    for item in db.iterator_cf_opt(cf, opts, IteratorMode::From(&start, Direction::Forward)) {
-        let (key, value) = item.map_err(StorageError::db("load producer state"))?;
-        let (_, producer_id) = parse_log_key(&key).ok_or_else(|| corrupt_producer(&key))?;
-        let entry = producers::decode(&value).ok_or_else(|| corrupt_producer(&key))?;
-        producers.insert(producer_id, entry);
-    }
-    Ok(producers)
+    let mut corrupt = None;
+    db.scan(
+        Space::Producers,
+        &log_key(id, 0),
+        Some(&log_end_key(id)),
+        &mut |key, value| {
+            match parse_log_key(key).zip(producers::decode(value)) {
+                Some(((_, producer_id), entry)) => {
+                    producers.insert(producer_id, entry);
+                }
+                None => corrupt = Some(corrupt_producer(key)),
+            }
+            corrupt.is_none()
+        },
+    )
+    .map_err(StorageError::db("load producer state"))?;
+    corrupt.map_or(Ok(producers), Err)
 }
 
 fn corrupt_producer(key: &[u8]) -> StorageError {
@@ -580,29 +606,39 @@ fn decode_index(v: &[u8]) -> Option<(i64, u64)> {
 
 /// Summaries of the batches with base offsets in `[from, to)`, oldest first, from the index
 /// alone: 28 bytes a batch instead of the batches themselves.
-pub(crate) fn scan_index(db: &DB, id: u64, from: i64, to: i64) -> Result<Vec<BatchSummary>> {
-    let cf = db
-        .cf_handle(CF_TIME_INDEX)
-        .expect("column family created at open");
-    let mut opts = ReadOptions::default();
-    opts.set_iterate_upper_bound(log_key(id, to.max(from)).to_vec());
-    let start = log_key(id, from);
+pub(crate) fn scan_index(
+    db: &dyn Engine,
+    id: u64,
+    from: i64,
+    to: i64,
+) -> Result<Vec<BatchSummary>> {
     let mut batches: Vec<BatchSummary> = Vec::new();
-    for item in db.iterator_cf_opt(cf, opts, IteratorMode::From(&start, Direction::Forward)) {
-        let (key, value) = item.map_err(StorageError::db("scan time index"))?;
-        let (_, base_offset) = parse_log_key(&key).ok_or_else(|| corrupt_index(&key))?;
-        let (max_timestamp, size) = decode_index(&value).ok_or_else(|| corrupt_index(&key))?;
-        if let Some(prev) = batches.last_mut() {
-            prev.next_offset = base_offset;
-        }
-        batches.push(BatchSummary {
-            base_offset,
-            next_offset: to,
-            max_timestamp,
-            size,
-        });
-    }
-    Ok(batches)
+    let mut corrupt = None;
+    db.scan(
+        Space::TimeIndex,
+        &log_key(id, from),
+        Some(&log_key(id, to.max(from))),
+        &mut |key, value| {
+            let Some(((_, base_offset), (max_timestamp, size))) =
+                parse_log_key(key).zip(decode_index(value))
+            else {
+                corrupt = Some(corrupt_index(key));
+                return false;
+            };
+            if let Some(prev) = batches.last_mut() {
+                prev.next_offset = base_offset;
+            }
+            batches.push(BatchSummary {
+                base_offset,
+                next_offset: to,
+                max_timestamp,
+                size,
+            });
+            true
+        },
+    )
+    .map_err(StorageError::db("scan time index"))?;
+    corrupt.map_or(Ok(batches), Err)
 }
 
 fn corrupt_index(key: &[u8]) -> StorageError {
@@ -613,31 +649,39 @@ fn corrupt_index(key: &[u8]) -> StorageError {
 }
 
 /// The leader epoch cache persisted under the log's epoch keys.
-fn load_epochs(db: &DB, id: u64) -> Result<LeaderEpochCache> {
-    let cf = db
-        .cf_handle(CF_LOG_STATE)
-        .expect("column family created at open");
-    let mut opts = ReadOptions::default();
-    opts.set_iterate_upper_bound(state_key(id + 1).to_vec());
+fn load_epochs(db: &dyn Engine, id: u64) -> Result<LeaderEpochCache> {
     let start = state_key(id);
     let mut entries = Vec::new();
-    for item in db.iterator_cf_opt(cf, opts, IteratorMode::From(&start, Direction::Forward)) {
-        let (key, value) = item.map_err(StorageError::db("load leader epochs"))?;
-        if key.len() == start.len() {
-            continue; // the offsets, not an epoch
-        }
-        let corrupt = || StorageError::Corrupt {
-            what: "leader epoch entry",
-            detail: format!("log {id}: {key:?}"),
-        };
-        let (_, epoch) = parse_epoch_key(&key).ok_or_else(corrupt)?;
-        let start_offset = i64::from_be_bytes(value.as_ref().try_into().map_err(|_| corrupt())?);
-        entries.push(EpochEntry {
-            epoch,
-            start_offset,
-        });
+    let mut corrupt = None;
+    db.scan(
+        Space::LogState,
+        &start,
+        Some(&state_key(id + 1)),
+        &mut |key, value| {
+            if key.len() == start.len() {
+                return true; // the offsets, not an epoch
+            }
+            let entry = parse_epoch_key(key).zip(<[u8; 8]>::try_from(value).ok());
+            match entry {
+                Some(((_, epoch), offset)) => entries.push(EpochEntry {
+                    epoch,
+                    start_offset: i64::from_be_bytes(offset),
+                }),
+                None => {
+                    corrupt = Some(StorageError::Corrupt {
+                        what: "leader epoch entry",
+                        detail: format!("log {id}: {key:?}"),
+                    })
+                }
+            }
+            corrupt.is_none()
+        },
+    )
+    .map_err(StorageError::db("load leader epochs"))?;
+    match corrupt {
+        Some(e) => Err(e),
+        None => Ok(LeaderEpochCache::from_entries(entries)),
     }
-    Ok(LeaderEpochCache::from_entries(entries))
 }
 
 fn encode_state(o: &LogOffsets) -> [u8; 16] {
@@ -648,12 +692,9 @@ fn encode_state(o: &LogOffsets) -> [u8; 16] {
 }
 
 /// Reads (log start offset, high watermark); a log never written has both at zero.
-fn read_state(db: &DB, id: u64) -> Result<(i64, i64)> {
-    let cf = db
-        .cf_handle(CF_LOG_STATE)
-        .expect("column family created at open");
+fn read_state(db: &dyn Engine, id: u64) -> Result<(i64, i64)> {
     match db
-        .get_cf(cf, state_key(id))
+        .get(Space::LogState, &state_key(id))
         .map_err(StorageError::db("read log state"))?
     {
         None => Ok((0, 0)),
@@ -668,38 +709,32 @@ fn read_state(db: &DB, id: u64) -> Result<(i64, i64)> {
     }
 }
 
-fn first_batch(db: &DB, id: u64, from: i64) -> Result<Option<BatchHeader>> {
-    let cf = db.cf_handle(CF_LOG).expect("column family created at open");
-    let mut opts = ReadOptions::default();
-    opts.set_iterate_upper_bound(log_end_key(id).to_vec());
-    let mut iter = db.raw_iterator_cf_opt(cf, opts);
-    iter.seek(log_key(id, from));
-    iter.status()
-        .map_err(StorageError::db("find first batch"))?;
-    iter.value()
-        .map(BatchHeader::parse)
-        .transpose()
-        .map_err(|e| StorageError::Corrupt {
-            what: "first batch",
-            detail: e.to_string(),
-        })
+fn first_batch(db: &dyn Engine, id: u64, from: i64) -> Result<Option<BatchHeader>> {
+    let mut first = None;
+    db.scan(
+        Space::Log,
+        &log_key(id, from),
+        Some(&log_end_key(id)),
+        &mut |_, batch| {
+            first = Some(BatchHeader::parse(batch));
+            false
+        },
+    )
+    .map_err(StorageError::db("find first batch"))?;
+    first.transpose().map_err(|e| StorageError::Corrupt {
+        what: "first batch",
+        detail: e.to_string(),
+    })
 }
 
-fn last_batch(db: &DB, id: u64) -> Result<Option<BatchHeader>> {
-    let cf = db.cf_handle(CF_LOG).expect("column family created at open");
-    let mut opts = ReadOptions::default();
-    opts.set_iterate_lower_bound(log_key(id, 0).to_vec());
-    opts.set_iterate_upper_bound(log_end_key(id).to_vec());
-    let mut iter = db.raw_iterator_cf_opt(cf, opts);
-    iter.seek_to_last();
-    iter.status().map_err(StorageError::db("find last batch"))?;
-    match iter.value() {
-        None => Ok(None),
-        Some(v) => BatchHeader::parse(v)
-            .map(Some)
-            .map_err(|e| StorageError::Corrupt {
-                what: "last batch",
-                detail: e.to_string(),
-            }),
-    }
+fn last_batch(db: &dyn Engine, id: u64) -> Result<Option<BatchHeader>> {
+    let last = db
+        .last(Space::Log, &log_key(id, 0), Some(&log_end_key(id)))
+        .map_err(StorageError::db("find last batch"))?;
+    last.map(|(_, batch)| BatchHeader::parse(&batch))
+        .transpose()
+        .map_err(|e| StorageError::Corrupt {
+            what: "last batch",
+            detail: e.to_string(),
+        })
 }

@@ -2,7 +2,7 @@
 //! batches verbatim (a follower), truncating to the point where a follower's log diverges from
 //! its new leader's, advancing the high watermark, and answering OffsetForLeaderEpoch.
 //!
-//! Each operation is one atomic RocksDB write under the log's append lock, like an append.
+//! Each operation is one atomic engine write under the log's append lock, like an append.
 //! The decisions (where to truncate, how far the high watermark may go) are the replication
 //! runtime's; this module only carries them out durably.
 
@@ -10,13 +10,12 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use krait_protocol::batch::{self, BatchHeader};
-use rocksdb::WriteBatch;
 
+use crate::engine::{Space, WriteSet};
 use crate::error::{Result, StorageError};
 use crate::keys::{log_end_key, log_key};
 use crate::log::{LogOffsets, PartitionLog, encode_index, scan_index};
 use crate::producers::{self, BatchMetadata, NO_PRODUCER_ID, ProducerEntry};
-use crate::store::{CF_LOG, CF_PRODUCERS, CF_TIME_INDEX};
 
 impl PartitionLog {
     /// Appends batches exactly as the leader stored them — offsets, leader epochs and all — at
@@ -33,7 +32,7 @@ impl PartitionLog {
             detail: e.to_string(),
         })?;
         let mut inner = self.lock();
-        let mut write = WriteBatch::default();
+        let mut write = WriteSet::default();
         let mut epochs = inner.epochs.clone();
         let mut updated_producers: HashMap<i64, ProducerEntry> = HashMap::new();
         let (mut next, mut bytes) = (inner.offsets.log_end_offset, 0u64);
@@ -46,9 +45,9 @@ impl PartitionLog {
                 });
             }
             let key = log_key(self.id, h.base_offset);
-            write.put_cf(self.cf(CF_LOG), key, &b.bytes);
-            write.put_cf(
-                self.cf(CF_TIME_INDEX),
+            write.put(Space::Log, key, &b.bytes);
+            write.put(
+                Space::TimeIndex,
                 key,
                 encode_index(h.max_timestamp, b.bytes.len()),
             );
@@ -74,8 +73,8 @@ impl PartitionLog {
         };
         self.put_state(&mut write, &updated);
         for (producer_id, entry) in &updated_producers {
-            write.put_cf(
-                self.cf(CF_PRODUCERS),
+            write.put(
+                Space::Producers,
                 log_key(self.id, *producer_id),
                 producers::encode(entry),
             );
@@ -100,7 +99,7 @@ impl PartitionLog {
             let mut epochs = inner.epochs.clone();
             let removed = epochs.truncate_from_end(end);
             if !removed.is_empty() {
-                let mut write = WriteBatch::default();
+                let mut write = WriteSet::default();
                 self.rewrite_epochs(&mut write, &removed, None);
                 self.write(write, "truncate empty epochs")?;
                 inner.epochs = epochs;
@@ -108,14 +107,14 @@ impl PartitionLog {
             return Ok(inner.offsets);
         }
         let cut = self.batch_boundary_at_or_before(offset.max(inner.offsets.log_start_offset))?;
-        let removed_bytes: u64 = scan_index(&self.db, self.id, cut, i64::MAX)?
+        let removed_bytes: u64 = scan_index(self.engine.as_ref(), self.id, cut, i64::MAX)?
             .iter()
             .map(|b| b.size)
             .sum();
-        let mut write = WriteBatch::default();
+        let mut write = WriteSet::default();
         let (from, to) = (log_key(self.id, cut), log_end_key(self.id));
-        write.delete_range_cf(self.cf(CF_LOG), from, to);
-        write.delete_range_cf(self.cf(CF_TIME_INDEX), from, to);
+        write.delete_range(Space::Log, from, to);
+        write.delete_range(Space::TimeIndex, from, to);
         let mut epochs = inner.epochs.clone();
         let removed_epochs = epochs.truncate_from_end(cut);
         self.rewrite_epochs(&mut write, &removed_epochs, None);
@@ -124,8 +123,8 @@ impl PartitionLog {
             let before = entry.batches.len();
             entry.batches.retain(|b| b.base_offset < cut);
             if entry.batches.len() != before {
-                write.put_cf(
-                    self.cf(CF_PRODUCERS),
+                write.put(
+                    Space::Producers,
                     log_key(self.id, *producer_id),
                     producers::encode(entry),
                 );
@@ -157,12 +156,12 @@ impl PartitionLog {
             high_watermark: target,
             ..inner.offsets
         };
-        let mut write = WriteBatch::default();
+        let mut write = WriteSet::default();
         self.put_state(&mut write, &updated);
         // Not fsynced even with --fsync: a high watermark found lower after a crash is only
         // recomputed from the replicas, never a lost record.
-        self.db
-            .write(write)
+        self.engine
+            .write(write, false)
             .map_err(StorageError::db("advance high watermark"))?;
         inner.offsets = updated;
         Ok(updated)
@@ -186,7 +185,7 @@ impl PartitionLog {
         let Some(entry) = epochs.assign(epoch, inner.offsets.log_end_offset) else {
             return Ok(());
         };
-        let mut write = WriteBatch::default();
+        let mut write = WriteSet::default();
         self.put_epoch(&mut write, entry);
         self.write(write, "start leader epoch")?;
         inner.epochs = epochs;
@@ -200,27 +199,31 @@ impl PartitionLog {
 
     /// The base offset of the batch containing `offset`, or `offset` if no batch does.
     fn batch_boundary_at_or_before(&self, offset: i64) -> Result<i64> {
-        let mut iter = self.db.raw_iterator_cf(self.cf(CF_LOG));
-        iter.seek_for_prev(log_key(self.id, offset));
-        iter.status()
+        let mut boundary = Ok(offset);
+        self.engine
+            .floor(
+                Space::Log,
+                &log_key(self.id, 0),
+                &log_key(self.id, offset),
+                &mut |key, batch| {
+                    let Some((id, base)) = crate::keys::parse_log_key(key) else {
+                        return;
+                    };
+                    if id != self.id {
+                        return;
+                    }
+                    boundary = match BatchHeader::parse(batch) {
+                        Ok(h) if h.last_offset() >= offset => Ok(base),
+                        Ok(_) => Ok(offset),
+                        Err(e) => Err(StorageError::Corrupt {
+                            what: "record batch",
+                            detail: e.to_string(),
+                        }),
+                    };
+                },
+            )
             .map_err(StorageError::db("find truncation point"))?;
-        let Some(value) = iter.value() else {
-            return Ok(offset);
-        };
-        match crate::keys::parse_log_key(iter.key().unwrap_or_default()) {
-            Some((id, base)) if id == self.id => {
-                let h = BatchHeader::parse(value).map_err(|e| StorageError::Corrupt {
-                    what: "record batch",
-                    detail: e.to_string(),
-                })?;
-                Ok(if h.last_offset() >= offset {
-                    base
-                } else {
-                    offset
-                })
-            }
-            _ => Ok(offset),
-        }
+        boundary
     }
 }
 

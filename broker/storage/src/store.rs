@@ -1,50 +1,15 @@
-//! Opening the database: the data directory lock, column families and their tuning.
+//! A broker's store: the data directory lock, the engine under it (RocksDB on disk, or memory
+//! for tests and tools), and the broker-wide counters kept in its `meta` space.
 
 use std::fs::{File, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rocksdb::{ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Options, WriteOptions};
-
+use crate::engine::{Engine, MemoryEngine, RocksEngine, Space, WriteSet};
 use crate::error::{Result, StorageError};
 use crate::log::PartitionLog;
 
-/// Record batches, keyed by (log id, base offset).
-pub(crate) const CF_LOG: &str = "log";
-/// Per-log state: log start offset and high watermark.
-pub(crate) const CF_LOG_STATE: &str = "log_state";
-/// Per-batch max timestamp, keyed like `log`, for ListOffsets by time without reading batches.
-pub(crate) const CF_TIME_INDEX: &str = "time_index";
-/// Idempotent producer state, keyed by (log id, producer id).
-pub(crate) const CF_PRODUCERS: &str = "producers";
-/// Committed offsets of single-broker releases. No longer written (offsets are records of the
-/// metadata log); still opened, because RocksDB must open every column family a database has.
-pub(crate) const CF_GROUP_OFFSETS: &str = "group_offsets";
-/// Consumer group metadata, keyed by group id.
-pub(crate) const CF_GROUPS: &str = "groups";
-/// Topic catalog, keyed by topic name.
-pub(crate) const CF_TOPICS: &str = "topics";
-/// Broker-wide values: cluster id, next log id.
-pub(crate) const CF_META: &str = "meta";
-/// The metadata quorum's Raft log, keyed by log index (u64 BE). Owned by `krait-metadata`.
-pub const CF_RAFT_LOG: &str = "raft_log";
-/// The metadata quorum's vote, committed log id, purge point and snapshot. Owned by
-/// `krait-metadata`.
-pub const CF_RAFT_STATE: &str = "raft_state";
-
-const COLUMN_FAMILIES: &[&str] = &[
-    CF_LOG,
-    CF_LOG_STATE,
-    CF_TIME_INDEX,
-    CF_PRODUCERS,
-    CF_GROUP_OFFSETS,
-    CF_GROUPS,
-    CF_TOPICS,
-    CF_META,
-    CF_RAFT_LOG,
-    CF_RAFT_STATE,
-];
 const LOCK_FILE: &str = "krait.lock";
 const DB_DIR: &str = "rocksdb";
 pub(crate) const NEXT_LOG_ID: &[u8] = b"next_log_id";
@@ -60,21 +25,21 @@ pub struct StoreOptions {
     pub sync_writes: bool,
 }
 
-/// One broker's database. Dropping it releases the data directory lock.
+/// One broker's store. Dropping it releases the data directory lock.
 pub struct Store {
-    pub(crate) db: Arc<DB>,
+    pub(crate) engine: Arc<dyn Engine>,
     pub(crate) options: StoreOptions,
     next_log_id: AtomicU64,
     /// Serialises producer id allocation so the persisted counter only grows.
     next_producer_id: Mutex<u64>,
-    path: PathBuf,
-    _lock: File,
+    /// The data directory and its lock; `None` in memory.
+    _lock: Option<File>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.path)
+            .field("engine", &self.engine)
             .finish_non_exhaustive()
     }
 }
@@ -88,23 +53,32 @@ impl Store {
         })?;
         let lock = lock_data_dir(dir)?;
         let path = dir.join(DB_DIR);
-        let cfs = COLUMN_FAMILIES
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name)));
-        let db = DB::open_cf_descriptors(&db_options(), &path, cfs).map_err(|source| {
-            StorageError::Open {
-                path: path.clone(),
-                source,
-            }
-        })?;
-        let next = read_u64(&db, NEXT_LOG_ID)?.unwrap_or(1);
-        let next_producer = read_u64(&db, NEXT_PRODUCER_ID)?.unwrap_or(0);
+        let engine =
+            RocksEngine::open(&path).map_err(|source| StorageError::Open { path, source })?;
+        Self::new(Arc::new(engine), options, Some(lock))
+    }
+
+    /// A store that keeps everything in memory and nothing after it is dropped: for tests
+    /// and tools that need a broker's state without a data directory.
+    pub fn in_memory(options: StoreOptions) -> Self {
+        Self::new(Arc::new(MemoryEngine::new()), options, None)
+            .expect("an empty memory engine has no counters to misread")
+    }
+
+    /// A store on an engine someone else keeps (no data directory lock): a test's memory
+    /// engine reopened after a simulated restart, say.
+    pub fn on_engine(engine: Arc<dyn Engine>, options: StoreOptions) -> Result<Self> {
+        Self::new(engine, options, None)
+    }
+
+    fn new(engine: Arc<dyn Engine>, options: StoreOptions, lock: Option<File>) -> Result<Self> {
+        let next = read_u64(engine.as_ref(), NEXT_LOG_ID)?.unwrap_or(1);
+        let next_producer = read_u64(engine.as_ref(), NEXT_PRODUCER_ID)?.unwrap_or(0);
         Ok(Self {
-            db: Arc::new(db),
+            engine,
             options,
             next_log_id: AtomicU64::new(next),
             next_producer_id: Mutex::new(next_producer),
-            path,
             _lock: lock,
         })
     }
@@ -122,8 +96,8 @@ impl Store {
     /// The id of the cluster this data directory belongs to, if it has joined one.
     pub fn stored_cluster_id(&self) -> Result<Option<String>> {
         let Some(v) = self
-            .db
-            .get_cf(self.cf(CF_META), CLUSTER_ID)
+            .engine
+            .get(Space::Meta, CLUSTER_ID)
             .map_err(StorageError::db("read cluster id"))?
         else {
             return Ok(None);
@@ -138,19 +112,14 @@ impl Store {
 
     /// Records the cluster this data directory belongs to, durably.
     pub fn set_cluster_id(&self, id: &str) -> Result<()> {
-        self.db
-            .put_cf_opt(
-                self.cf(CF_META),
-                CLUSTER_ID,
-                id.as_bytes(),
-                &self.sync_write_options(),
-            )
-            .map_err(StorageError::db("write cluster id"))
+        let mut write = WriteSet::default();
+        write.put(Space::Meta, CLUSTER_ID, id.as_bytes());
+        self.write_synced(write, "write cluster id")
     }
 
     /// Opens the log with `log_id`, recovering its offsets from disk.
     pub fn open_log(&self, log_id: u64) -> Result<PartitionLog> {
-        PartitionLog::open(self.db.clone(), log_id, self.options)
+        PartitionLog::open(self.engine.clone(), log_id, self.options)
     }
 
     /// Reserves `count` consecutive log ids. The reservation becomes durable with the catalog
@@ -167,39 +136,22 @@ impl Store {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let id = *next;
-        self.db
-            .put_cf_opt(
-                self.cf(CF_META),
-                NEXT_PRODUCER_ID,
-                (id + 1).to_be_bytes(),
-                &self.sync_write_options(),
-            )
-            .map_err(StorageError::db("allocate producer id"))?;
+        let mut write = WriteSet::default();
+        write.put(Space::Meta, NEXT_PRODUCER_ID, (id + 1).to_be_bytes());
+        self.write_synced(write, "allocate producer id")?;
         *next = id + 1;
         Ok(id as i64)
-    }
-
-    /// The database itself, for crates that own their own column families in it (the metadata
-    /// quorum's `raft_log` and `raft_state`): one database per broker, one write-ahead log.
-    pub fn db(&self) -> &Arc<DB> {
-        &self.db
     }
 
     pub(crate) fn next_log_id(&self) -> u64 {
         self.next_log_id.load(Ordering::SeqCst)
     }
 
-    pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
-        self.db
-            .cf_handle(name)
-            .expect("column family created at open")
-    }
-
     /// Catalog and metadata changes are rare and must survive power loss: always fsync.
-    pub(crate) fn sync_write_options(&self) -> WriteOptions {
-        let mut wo = WriteOptions::default();
-        wo.set_sync(true);
-        wo
+    pub(crate) fn write_synced(&self, write: WriteSet, step: &'static str) -> Result<()> {
+        self.engine
+            .write(write, true)
+            .map_err(StorageError::db(step))
     }
 }
 
@@ -227,40 +179,9 @@ fn lock_data_dir(dir: &Path) -> Result<File> {
     }
 }
 
-fn db_options() -> Options {
-    let mut o = Options::default();
-    o.create_if_missing(true);
-    o.create_missing_column_families(true);
-    o.set_max_background_jobs(2);
-    // Appends of one batch per request: a larger WAL buffer keeps small writes from flushing
-    // one by one, and a bounded total keeps memory (and the idle RSS) predictable.
-    o.set_db_write_buffer_size(128 << 20);
-    o.set_max_total_wal_size(256 << 20);
-    o.set_keep_log_file_num(4);
-    o
-}
-
-fn cf_options(name: &str) -> Options {
-    let mut o = Options::default();
-    if name == CF_LOG {
-        // Batches arrive compressed by the client when the client wants compression.
-        o.set_compression_type(DBCompressionType::None);
-        o.set_write_buffer_size(64 << 20);
-        o.set_target_file_size_base(64 << 20);
-        o.set_level_compaction_dynamic_level_bytes(true);
-    } else {
-        o.set_compression_type(DBCompressionType::Lz4);
-        o.set_write_buffer_size(4 << 20);
-    }
-    o
-}
-
-fn read_u64(db: &DB, key: &[u8]) -> Result<Option<u64>> {
-    let meta = db
-        .cf_handle(CF_META)
-        .expect("column family created at open");
-    match db
-        .get_cf(meta, key)
+fn read_u64(engine: &dyn Engine, key: &[u8]) -> Result<Option<u64>> {
+    match engine
+        .get(Space::Meta, key)
         .map_err(StorageError::db("read meta"))?
     {
         None => Ok(None),

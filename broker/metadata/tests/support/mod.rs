@@ -25,9 +25,6 @@ pub struct Node {
     listener: Option<TcpListener>,
     addr: SocketAddr,
     dir: PathBuf,
-    /// Without RocksDB: the node's "disk", kept across its restarts.
-    #[cfg(not(feature = "rocksdb"))]
-    memory: Arc<krait_metadata::MemKv>,
 }
 
 pub struct Cluster {
@@ -61,8 +58,6 @@ impl Cluster {
                 listener: Some(listener),
                 addr,
                 dir: root.path().join(format!("broker-{id}")),
-                #[cfg(not(feature = "rocksdb"))]
-                memory: Arc::default(),
             };
             nodes.insert(*id, node);
         }
@@ -85,8 +80,6 @@ impl Cluster {
             listener: Some(listener),
             addr,
             dir: self._root.path().join(format!("broker-{id}")),
-            #[cfg(not(feature = "rocksdb"))]
-            memory: Arc::default(),
         };
         self.nodes.insert(id, node);
         addr.to_string()
@@ -160,14 +153,7 @@ impl Cluster {
     }
 }
 
-/// Without RocksDB, a node's store is its in-memory one.
-#[cfg(not(feature = "rocksdb"))]
-async fn open_store(node: &Node) -> Arc<dyn RaftKv> {
-    node.memory.clone()
-}
-
 /// Opens a node's RocksDB store, waiting for a previous incarnation to release it.
-#[cfg(feature = "rocksdb")]
 async fn open_store(node: &Node) -> Arc<dyn RaftKv> {
     use krait_storage::{Store, StoreOptions};
     let started = Instant::now();

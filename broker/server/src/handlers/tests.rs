@@ -1,5 +1,6 @@
-//! Handler specifications against a real broker state on a temp dir: each response is checked
-//! for content and encoded at every version the broker advertises.
+//! Handler specifications against a real broker (its metadata quorum, topics and groups) on an
+//! in-memory store: each response is checked for content and encoded at every version the
+//! broker advertises. Storage itself is specified, on both engines, in `krait-storage`.
 
 use std::sync::{Arc, LazyLock};
 
@@ -11,6 +12,7 @@ use krait_protocol::kafka_protocol::protocol::{Encodable, StrBytes};
 use krait_protocol::kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+use krait_storage::{Store, StoreOptions};
 
 use crate::broker::Broker;
 use crate::config::BrokerConfig;

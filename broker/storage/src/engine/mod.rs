@@ -1,0 +1,194 @@
+//! The seam under every byte a broker keeps: named, ordered key spaces with atomic multi-key
+//! writes. The partition log, the topic catalog, group metadata and the metadata quorum's Raft
+//! log are written once, against this trait; the engines are RocksDB (`rocks`, what a broker
+//! runs on) and an in-memory map (`memory`, for handler tests, tools and fuzzing). Both run the
+//! same conformance suite (`tests`), and the storage crate's log tests run on both.
+//!
+//! To ensure correctness, an engine must:
+//! - apply the operations of one `write` all or none, in the order given;
+//! - with `sync`, have them on stable storage before `write` returns (the memory engine has
+//!   no stable storage: it promises nothing across a process's end);
+//! - make every completed `write` visible to the reads that follow it, and never show a read
+//!   part of a write;
+//! - order keys bytewise, as RocksDB's default comparator does.
+
+mod memory;
+mod rocks;
+
+use std::fmt;
+
+pub use memory::MemoryEngine;
+pub use rocks::RocksEngine;
+
+/// The key spaces (RocksDB column families).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Space {
+    /// Record batches, keyed by (log id, base offset).
+    Log,
+    /// Per-log state (log start offset, high watermark) and leader epoch cache entries.
+    LogState,
+    /// Per-batch max timestamp and size, keyed like `Log`.
+    TimeIndex,
+    /// Idempotent producer state, keyed by (log id, producer id).
+    Producers,
+    /// Committed offsets of single-broker releases; no longer written, still opened.
+    GroupOffsets,
+    /// Consumer group metadata, keyed by group id.
+    Groups,
+    /// The topic catalog, keyed by topic name.
+    Topics,
+    /// Broker-wide values: cluster id, next log id, next producer id.
+    Meta,
+    /// The metadata quorum's Raft log, keyed by log index (u64 BE).
+    RaftLog,
+    /// The metadata quorum's vote, committed log id, purge point and snapshot.
+    RaftState,
+}
+
+impl Space {
+    pub const ALL: [Space; 10] = [
+        Space::Log,
+        Space::LogState,
+        Space::TimeIndex,
+        Space::Producers,
+        Space::GroupOffsets,
+        Space::Groups,
+        Space::Topics,
+        Space::Meta,
+        Space::RaftLog,
+        Space::RaftState,
+    ];
+
+    /// The column family's name on disk; never change one, or existing data disappears.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Space::Log => "log",
+            Space::LogState => "log_state",
+            Space::TimeIndex => "time_index",
+            Space::Producers => "producers",
+            Space::GroupOffsets => "group_offsets",
+            Space::Groups => "groups",
+            Space::Topics => "topics",
+            Space::Meta => "meta",
+            Space::RaftLog => "raft_log",
+            Space::RaftState => "raft_state",
+        }
+    }
+}
+
+/// One operation of an atomic write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Put {
+        space: Space,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        space: Space,
+        key: Vec<u8>,
+    },
+    /// Deletes the keys in `[from, to)`.
+    DeleteRange {
+        space: Space,
+        from: Vec<u8>,
+        to: Vec<u8>,
+    },
+}
+
+/// Operations applied all or none by [`Engine::write`], in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteSet {
+    ops: Vec<Op>,
+}
+
+impl WriteSet {
+    pub fn put(&mut self, space: Space, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.ops.push(Op::Put {
+            space,
+            key: key.as_ref().to_vec(),
+            value: value.as_ref().to_vec(),
+        });
+    }
+
+    pub fn delete(&mut self, space: Space, key: impl AsRef<[u8]>) {
+        self.ops.push(Op::Delete {
+            space,
+            key: key.as_ref().to_vec(),
+        });
+    }
+
+    pub fn delete_range(&mut self, space: Space, from: impl AsRef<[u8]>, to: impl AsRef<[u8]>) {
+        self.ops.push(Op::DeleteRange {
+            space,
+            from: from.as_ref().to_vec(),
+            to: to.as_ref().to_vec(),
+        });
+    }
+
+    pub fn push(&mut self, op: Op) {
+        self.ops.push(op);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn into_ops(self) -> Vec<Op> {
+        self.ops
+    }
+}
+
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// An engine's own failure (I/O, corruption it detected), as text: callers add the step.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EngineError(pub String);
+
+impl EngineError {
+    pub fn new(e: impl fmt::Display) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Ordered key spaces with atomic writes. Object safe: stores hold an `Arc<dyn Engine>`.
+pub trait Engine: Send + Sync + fmt::Debug + 'static {
+    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
+
+    /// Applies `write` atomically; with `sync`, durably before returning.
+    fn write(&self, write: WriteSet, sync: bool) -> Result<(), EngineError>;
+
+    /// Visits the entries with `from <= key < to` (to the end of the space when `to` is
+    /// `None`) in key order until `visit` returns false. `visit` must not call the engine.
+    fn scan(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), EngineError>;
+
+    /// The entry with the greatest key in `[from, to)` (to the end of the space when `to` is
+    /// `None`).
+    fn last(
+        &self,
+        space: Space,
+        from: &[u8],
+        to: Option<&[u8]>,
+    ) -> Result<Option<Entry>, EngineError>;
+
+    /// Visits the entry with the greatest key in `[lower, key]`, if there is one (the record
+    /// batch containing an offset, when keys are base offsets), without copying it.
+    fn floor(
+        &self,
+        space: Space,
+        lower: &[u8],
+        key: &[u8],
+        visit: &mut dyn FnMut(&[u8], &[u8]),
+    ) -> Result<(), EngineError>;
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,116 @@
+//! The conformance suite every [`Engine`] runs: what the partition log, the catalog and the
+//! Raft log rely on.
+
+use super::*;
+
+fn keys(engine: &dyn Engine, space: Space, from: &[u8], to: &[u8]) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
+    engine
+        .scan(space, from, Some(to), &mut |k, _| {
+            keys.push(k.to_vec());
+            true
+        })
+        .unwrap();
+    keys
+}
+
+fn be(i: u64) -> [u8; 8] {
+    i.to_be_bytes()
+}
+
+fn conformance(engine: &dyn Engine) {
+    let mut write = WriteSet::default();
+    for i in 1..=5 {
+        write.put(Space::Log, be(i), b"batch");
+    }
+    write.put(Space::Meta, b"cluster_id", b"abc");
+    engine.write(write, true).unwrap();
+
+    // Spaces are apart; a missing key is None.
+    assert_eq!(
+        engine.get(Space::Meta, b"cluster_id").unwrap(),
+        Some(b"abc".to_vec())
+    );
+    assert_eq!(engine.get(Space::Log, b"cluster_id").unwrap(), None);
+    assert_eq!(engine.get(Space::Topics, b"t").unwrap(), None);
+
+    // Scans are ordered, bounded [from, to) and stop when told.
+    assert_eq!(keys(engine, Space::Log, &be(2), &be(4)), vec![be(2), be(3)]);
+    assert!(keys(engine, Space::Log, &be(4), &be(2)).is_empty());
+    let mut seen = 0;
+    engine
+        .scan(Space::Log, &be(0), None, &mut |_, _| {
+            seen += 1;
+            seen < 2
+        })
+        .unwrap();
+    assert_eq!(seen, 2, "the scan stops when told");
+
+    // last: the greatest key in [from, to).
+    assert_eq!(
+        engine
+            .last(Space::Log, &be(0), Some(&be(4)))
+            .unwrap()
+            .unwrap()
+            .0,
+        be(3)
+    );
+    assert_eq!(engine.last(Space::Log, &be(6), Some(&be(9))).unwrap(), None);
+    assert_eq!(
+        engine.last(Space::Log, &be(0), None).unwrap().unwrap().0,
+        be(5)
+    );
+
+    // floor: the greatest key in [lower, key], also for keys between entries.
+    let floor = |lower: u64, key: &[u8]| {
+        let mut found = None;
+        engine
+            .floor(Space::Log, &be(lower), key, &mut |k, _| {
+                found = Some(k.to_vec())
+            })
+            .unwrap();
+        found
+    };
+    assert_eq!(floor(0, &be(3)), Some(be(3).to_vec()));
+    assert_eq!(floor(0, &[0, 0, 0, 0, 0, 0, 0, 3, 7]), Some(be(3).to_vec()));
+    assert_eq!(floor(0, &be(0)), None);
+    assert_eq!(floor(4, &be(3)), None, "nothing below the lower bound");
+    assert_eq!(floor(0, &be(99)), Some(be(5).to_vec()));
+
+    // One write applies puts, deletes and range deletes in order.
+    let mut write = WriteSet::default();
+    write.delete_range(Space::Log, be(2), be(4));
+    write.delete(Space::Log, be(5));
+    write.put(Space::Log, be(5), b"again");
+    write.delete(Space::Meta, b"cluster_id");
+    write.delete_range(Space::Log, be(9), be(8));
+    engine.write(write, false).unwrap();
+    assert_eq!(
+        keys(engine, Space::Log, &be(0), &be(99)),
+        vec![be(1), be(4), be(5)]
+    );
+    assert_eq!(
+        engine.get(Space::Log, &be(5)).unwrap(),
+        Some(b"again".to_vec())
+    );
+    assert_eq!(engine.get(Space::Meta, b"cluster_id").unwrap(), None);
+}
+
+#[test]
+fn memory_engine_conforms() {
+    conformance(&MemoryEngine::new());
+}
+
+#[test]
+fn rocksdb_engine_conforms_and_keeps_data_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = RocksEngine::open(dir.path()).unwrap();
+        conformance(&engine);
+    }
+    let engine = RocksEngine::open(dir.path()).unwrap();
+    assert_eq!(
+        keys(&engine, Space::Log, &be(0), &be(99)),
+        vec![be(1), be(4), be(5)]
+    );
+}
