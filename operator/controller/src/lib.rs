@@ -15,4 +15,3 @@ pub mod metrics;
 pub mod names;
 pub mod run;
 pub mod topic;
-pub mod topic_id;
