@@ -14,4 +14,5 @@ pub mod leader;
 pub mod metrics;
 pub mod names;
 pub mod run;
+pub mod status;
 pub mod topic;
