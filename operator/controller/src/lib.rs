@@ -6,8 +6,6 @@ pub mod cluster;
 pub mod cluster_admin;
 pub mod conditions;
 pub mod context;
-pub mod crdgen;
-pub mod crdref;
 pub mod http;
 pub mod kafka;
 pub mod leader;
