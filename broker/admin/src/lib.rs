@@ -1,7 +1,8 @@
 //! krait-admin: a blocking client for the Kafka admin protocol, spoken directly through the
 //! `kafka-protocol` codec, for what librdkafka's admin API does not expose: DescribeCluster
 //! (with fenced brokers), partition reassignments and their throttle, UnregisterBroker,
-//! DescribeConfigs of brokers, DescribeLogDirs. The `krait` CLI and the operator share it.
+//! DescribeConfigs of brokers, DescribeLogDirs, topic ids. The `krait` CLI and the operator
+//! share it: neither frames a Kafka request of its own.
 //!
 //! It works against Krait and against Kafka: every call negotiates its version from the
 //! broker's ApiVersions answer. It holds connections, not decisions: what to move or when is
@@ -13,6 +14,7 @@ pub mod configs;
 pub mod fake_broker;
 pub mod log_dirs;
 pub mod reassign;
+pub mod topic_id;
 pub mod wire;
 
 pub use cluster::{

@@ -338,14 +338,20 @@ impl TopicAdmin for RdKafkaAdmin {
     }
 
     fn topic_id<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Option<String>> {
+        let (bootstrap, timeout, name) = (self.bootstrap.clone(), self.timeout, topic.to_string());
         Box::pin(async move {
-            match crate::topic_id::fetch(&self.bootstrap, topic, self.timeout).await {
-                Ok(id) => id,
-                Err(error) => {
-                    tracing::debug!(%error, topic, "topic id unavailable");
-                    None
-                }
-            }
+            // krait-admin blocks; the whole read is bounded so a reconcile never waits longer.
+            let read = tokio::task::spawn_blocking(move || {
+                krait_admin::Admin::connect(&bootstrap, timeout)?.topic_id(&name)
+            });
+            let error = match tokio::time::timeout(timeout, read).await {
+                Ok(Ok(Ok(id))) => return id,
+                Ok(Ok(Err(e))) => e.to_string(),
+                Ok(Err(_)) => "the admin task failed".to_string(),
+                Err(_) => format!("timed out after {timeout:?}"),
+            };
+            tracing::debug!(%error, topic, "topic id unavailable");
+            None
         })
     }
 }

@@ -92,7 +92,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn print_crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
-    let crds = krait_operator::crdgen::all().context("rendering CRDs")?;
+    let crds = krait_crd::manifests::all().context("rendering CRDs")?;
     match out_dir {
         Some(dir) => {
             for (file, yaml) in crds {
@@ -110,7 +110,7 @@ fn print_crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
 }
 
 fn print_crd_reference(out: Option<PathBuf>) -> anyhow::Result<()> {
-    let reference = krait_operator::crdref::all().context("rendering the CRD reference")?;
+    let reference = krait_crd::reference::all().context("rendering the CRD reference")?;
     match out {
         Some(path) => std::fs::write(&path, reference)
             .with_context(|| format!("writing {}", path.display()))?,

@@ -43,10 +43,9 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 #[tokio::test]
+#[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
 async fn topic_is_created_grown_and_never_shrunk() {
-    let Some(broker) = Broker::start() else {
-        return;
-    };
+    let broker = Broker::start();
     let admin = admin(&broker);
     let created = sync(
         admin.as_ref(),
@@ -102,10 +101,9 @@ async fn topic_is_created_grown_and_never_shrunk() {
 }
 
 #[tokio::test]
+#[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
 async fn only_spec_keys_are_managed_and_drift_is_reverted() {
-    let Some(broker) = Broker::start() else {
-        return;
-    };
+    let broker = Broker::start();
     let admin = admin(&broker);
     let spec = desired(1, &[("retention.ms", "60000")]);
     sync(admin.as_ref(), &spec, true).await.unwrap();
@@ -125,10 +123,9 @@ async fn only_spec_keys_are_managed_and_drift_is_reverted() {
 }
 
 #[tokio::test]
+#[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
 async fn describing_or_refusing_to_create_never_creates_a_topic() {
-    let Some(broker) = Broker::start() else {
-        return;
-    };
+    let broker = Broker::start();
     let admin = admin(&broker);
     // The broker auto-creates topics on Metadata by default; describe must not trigger it.
     assert_eq!(admin.describe("ghost").await.unwrap(), None);
@@ -139,10 +136,9 @@ async fn describing_or_refusing_to_create_never_creates_a_topic() {
 }
 
 #[tokio::test]
+#[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
 async fn delete_removes_the_topic_and_tolerates_its_absence() {
-    let Some(broker) = Broker::start() else {
-        return;
-    };
+    let broker = Broker::start();
     let admin = admin(&broker);
     sync(admin.as_ref(), &desired(1, &[]), true).await.unwrap();
     admin.delete("orders").await.unwrap();
@@ -151,10 +147,9 @@ async fn delete_removes_the_topic_and_tolerates_its_absence() {
 }
 
 #[tokio::test]
+#[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
 async fn cluster_id_is_read_from_the_broker() {
-    let Some(broker) = Broker::start() else {
-        return;
-    };
+    let broker = Broker::start();
     let id = RdKafkaConnector::default()
         .cluster_id(&broker.address)
         .await;
@@ -182,10 +177,9 @@ const CLUSTERS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkaclusters"
 const TOPICS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkatopics";
 
 #[tokio::test]
+#[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
 async fn a_kafka_topic_resource_is_reconciled_onto_the_broker_and_drift_reverted() {
-    let Some(broker) = Broker::start() else {
-        return;
-    };
+    let broker = Broker::start();
     let api = FakeApi::default();
     api.put(
         CLUSTERS,

@@ -1,8 +1,11 @@
 //! Krait's custom resources (group `krait.dev`, version `v1alpha1`): the Rust types, their
-//! OpenAPI schemas and the CustomResourceDefinitions generated from them. No Kubernetes client
-//! and no reconcile logic live here.
+//! OpenAPI schemas, the CustomResourceDefinitions generated from them, and the two renderings
+//! kept in the tree (`crds/` by [`manifests`], `docs/crd-reference.md` by [`reference`]). No
+//! Kubernetes client and no reconcile logic live here.
 
 pub mod cluster;
+pub mod manifests;
+pub mod reference;
 pub mod topic;
 
 pub use cluster::{KafkaCluster, KafkaClusterSpec, KafkaClusterStatus};

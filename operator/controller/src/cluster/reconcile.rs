@@ -22,7 +22,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tracing::{debug, info, instrument, warn};
+use tracing::{info, instrument, warn};
 
 use super::build::{DesiredObjects, Shape, build, default_voters, hash_of, voters_of};
 use super::day2::{self, Action as Day2Action};
@@ -33,6 +33,7 @@ use crate::cluster_admin::{ClusterAdminError, ClusterState};
 use crate::conditions::{DEGRADED, Decided};
 use crate::context::Context;
 use crate::names::{ClusterNames, MANAGER, REBALANCE_ANNOTATION, RESTART_ANNOTATION};
+use crate::status::write_status;
 
 /// How long a settled cluster waits before being looked at again without any event.
 const RESYNC: Duration = Duration::from_secs(300);
@@ -118,7 +119,9 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
         Err(invalid) => {
             warn!(error = %invalid, "invalid spec");
             let status = invalid_status(cluster, &invalid.to_string(), &now);
-            write_status(ctx, cluster, status).await?;
+            write_status(&ctx.client, cluster, status)
+                .await
+                .map_err(Error::Status)?;
             return Ok(Action::await_change());
         }
     };
@@ -145,7 +148,9 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
         .conditions
         .iter()
         .all(|c| c.type_ != "Progressing" || c.status == "False");
-    write_status(ctx, cluster, status).await?;
+    write_status(&ctx.client, cluster, status)
+        .await
+        .map_err(Error::Status)?;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -188,7 +193,10 @@ async fn operate(
     let desired = build(validated, &shape);
     if let Err(e) = apply(ctx, validated, &desired, owned).await {
         let status = apply_failed_status(cluster, &e.to_string(), now);
-        if let Err(status_error) = write_status(ctx, cluster, status).await {
+        if let Err(status_error) = write_status(&ctx.client, cluster, status)
+            .await
+            .map_err(Error::Status)
+        {
             warn!(error = %status_error, "could not record the apply failure");
         }
         return Err(e);
@@ -512,33 +520,6 @@ where
         observed.retain(|o| o.name_any() != name);
     }
     Ok(())
-}
-
-/// Server-side applies the status subresource, unless it is what is already there.
-async fn write_status(
-    ctx: &Context,
-    cluster: &KafkaCluster,
-    status: KafkaClusterStatus,
-) -> Result<(), Error> {
-    if cluster.status.as_ref() == Some(&status) {
-        debug!("status unchanged");
-        return Ok(());
-    }
-    let api: Api<KafkaCluster> =
-        Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
-    let patch = serde_json::json!({
-        "apiVersion": KafkaCluster::api_version(&()),
-        "kind": KafkaCluster::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &cluster.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await
-    .map(drop)
-    .map_err(Error::Status)
 }
 
 /// What the controller does after a failed reconcile: retry soon, with the error counted.

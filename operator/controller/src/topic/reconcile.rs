@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff;
 use krait_crd::topic::{DeletionPolicy, KafkaTopicStatus};
 use krait_crd::{KafkaCluster, KafkaTopic};
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::ListParams;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::{Api, Resource, ResourceExt};
@@ -24,7 +24,8 @@ use crate::cluster_admin::ClusterAdminError;
 use crate::conditions::{Decided, READY, merge};
 use crate::context::Context;
 use crate::kafka::AdminError;
-use crate::names::{ClusterNames, MANAGER};
+use crate::names::ClusterNames;
+use crate::status::write_status;
 
 /// Finalizer that lets the operator delete the Kafka topic before the resource goes.
 pub const FINALIZER: &str = "krait.dev/topic";
@@ -171,7 +172,13 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
                 "KafkaCluster {} not found or being deleted",
                 topic.spec.cluster_ref
             );
-            write_status(ctx, topic, not_ready(topic, "ClusterNotFound", message)).await?;
+            write_status(
+                &ctx.client,
+                topic,
+                not_ready(topic, "ClusterNotFound", message),
+            )
+            .await
+            .map_err(Error::Status)?;
             return Ok(Action::requeue(WAIT));
         }
     };
@@ -180,7 +187,13 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
             "KafkaTopic {owner} already manages topic {}",
             topic.topic_name()
         );
-        write_status(ctx, topic, not_ready(topic, "TopicNameConflict", message)).await?;
+        write_status(
+            &ctx.client,
+            topic,
+            not_ready(topic, "TopicNameConflict", message),
+        )
+        .await
+        .map_err(Error::Status)?;
         return Ok(Action::requeue(WAIT));
     }
     match sync_kafka(topic, ctx, &bootstrap, throttle).await {
@@ -189,7 +202,10 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
         Err(e) => {
             // Say why in the status too; the error itself makes the controller retry.
             let status = not_ready(topic, "KafkaError", e.to_string());
-            if let Err(status_error) = write_status(ctx, topic, status).await {
+            if let Err(status_error) = write_status(&ctx.client, topic, status)
+                .await
+                .map_err(Error::Status)
+            {
                 warn!(error = %status_error, "could not record the Kafka failure");
             }
             Err(e)
@@ -214,7 +230,9 @@ async fn sync_kafka(
         // the topic marked as the operator's (and deletable under deletionPolicy Delete).
         let mut status = topic.status.clone().unwrap_or_default();
         status.created_by_operator = true;
-        write_status(ctx, topic, status.clone()).await?;
+        write_status(&ctx.client, topic, status.clone())
+            .await
+            .map_err(Error::Status)?;
         claimed = true;
         info!(topic = %wanted.name, "creating");
         synced = sync(admin.as_ref(), &wanted, true).await?;
@@ -246,7 +264,9 @@ async fn sync_kafka(
     let generation = topic.metadata.generation;
     status.observed_generation = generation;
     status.conditions = merge(&status.conditions, &[decided], generation, &now());
-    write_status(ctx, topic, status).await?;
+    write_status(&ctx.client, topic, status)
+        .await
+        .map_err(Error::Status)?;
     Ok(settled)
 }
 
@@ -343,31 +363,6 @@ fn not_ready(topic: &KafkaTopic, reason: &'static str, message: String) -> Kafka
         &now(),
     );
     status
-}
-
-async fn write_status(
-    ctx: &Context,
-    topic: &KafkaTopic,
-    status: KafkaTopicStatus,
-) -> Result<(), Error> {
-    if topic.status.as_ref() == Some(&status) {
-        return Ok(());
-    }
-    let api: Api<KafkaTopic> =
-        Api::namespaced(ctx.client.clone(), &topic.namespace().unwrap_or_default());
-    let patch = serde_json::json!({
-        "apiVersion": KafkaTopic::api_version(&()),
-        "kind": KafkaTopic::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &topic.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await
-    .map(drop)
-    .map_err(Error::Status)
 }
 
 /// What the controller does after a failed reconcile: retry soon.

@@ -1,10 +1,31 @@
 //! A real `krait-broker` process on 127.0.0.1 for the Kafka-side tests, found through
-//! `KRAIT_BROKER_BIN`; stopped (kill) when dropped.
+//! `KRAIT_BROKER_BIN` (required: the tests using it are ignored unless asked for); stopped
+//! (kill) when dropped.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The `krait-broker` binary named by `KRAIT_BROKER_BIN`. Panics when it is unset or missing:
+/// the tests that call this are `#[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]`, so
+/// one running was asked for and must not pass without a broker.
+pub fn broker_bin() -> PathBuf {
+    let bin = std::env::var_os("KRAIT_BROKER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
+                "KRAIT_BROKER_BIN is not set: point it at a built krait-broker \
+             (cargo build --release --bin krait-broker; tests/run sets it)"
+            )
+        });
+    assert!(
+        bin.exists(),
+        "KRAIT_BROKER_BIN={} does not exist",
+        bin.display()
+    );
+    bin
+}
 
 pub struct Broker {
     child: Child,
@@ -13,19 +34,9 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Starts a broker, or returns `None` (after saying why) when `KRAIT_BROKER_BIN` is unset.
-    pub fn start() -> Option<Broker> {
-        let Some(bin) = std::env::var_os("KRAIT_BROKER_BIN").map(PathBuf::from) else {
-            eprintln!(
-                "skipped: KRAIT_BROKER_BIN is not set (tests/run sets it to the built krait-broker)"
-            );
-            return None;
-        };
-        assert!(
-            bin.exists(),
-            "KRAIT_BROKER_BIN={} does not exist",
-            bin.display()
-        );
+    /// Starts a broker from [`broker_bin`].
+    pub fn start() -> Broker {
+        let bin = broker_bin();
         let data = tempfile::tempdir().unwrap();
         // A free port: bind to 0, read it, release it for the broker.
         let port = TcpListener::bind("127.0.0.1:0")
@@ -49,7 +60,7 @@ impl Broker {
             _data: data,
         };
         broker.wait_listening(Duration::from_secs(60));
-        Some(broker)
+        broker
     }
 
     fn wait_listening(&mut self, timeout: Duration) {

@@ -12,7 +12,7 @@ pub fn to_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Err
 
 /// Every CRD with its file name under `crds/`.
 pub fn all() -> Result<Vec<(&'static str, String)>, serde_yaml::Error> {
-    krait_crd::all_crds()
+    crate::all_crds()
         .into_iter()
         .map(|(file, crd)| Ok((file, to_yaml(&crd)?)))
         .collect()

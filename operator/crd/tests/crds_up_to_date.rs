@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[test]
 fn crds_directory_matches_the_types() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../crds");
-    let generated = krait_operator::crdgen::all().unwrap();
+    let generated = krait_crd::manifests::all().unwrap();
     let mut stale = Vec::new();
     for (file, yaml) in &generated {
         match std::fs::read_to_string(dir.join(file)) {

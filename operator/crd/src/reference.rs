@@ -83,10 +83,8 @@ pub enum CrdReferenceError {
 
 /// The reference of every Krait CRD, as kept in `docs/crd-reference.md`.
 pub fn all() -> Result<String, CrdReferenceError> {
-    let crds: Vec<CustomResourceDefinition> = krait_crd::all_crds()
-        .into_iter()
-        .map(|(_, crd)| crd)
-        .collect();
+    let crds: Vec<CustomResourceDefinition> =
+        crate::all_crds().into_iter().map(|(_, crd)| crd).collect();
     render(&crds, KUBERNETES_TYPES)
 }
 
