@@ -1,5 +1,5 @@
 """The broker accepts the command line and environment the operator's StatefulSet gives it
-(`operator/controller/src/cluster/build/statefulset.rs`, `broker_args` / `broker_env`): node ids
+(`operator/reconciler/src/cluster/build/statefulset.rs`, `broker_args` / `broker_env`): node ids
 from 0 taken from `KRAIT_NODE_ID`, `--flag=value` spellings, `--voters` naming every broker's
 cluster listener, `--rack` from `KRAIT_RACK`, the external listener, and the ConfigMap's
 `KRAIT_DEFAULT_REPLICATION_FACTOR` / `KRAIT_MIN_INSYNC_REPLICAS`. Loopback addresses stand in for

@@ -6,7 +6,7 @@
 //! [`RaftKv`] seam (the broker's store, or memory), the gRPC transport, and the node's
 //! lifecycle.
 //! It must not decide what to propose or how a record changes the image: both are
-//! `krait-controller`'s pure code.
+//! `krait-image`'s pure code.
 //!
 //! - [`quorum`]: [`MetadataQuorum`] (start, propose, image, leader) and its config and errors.
 //! - [`kv`]: the key-value seam the log and snapshot live on (`krait_storage::raft`).
@@ -14,7 +14,7 @@
 //! - `state_machine`: the image and its snapshots.
 //! - `network` / [`service`]: the gRPC client and the `Raft` service.
 
-pub use krait_controller::{ApplyError, ClusterImage, MetadataRecord};
+pub use krait_image::{ApplyError, ClusterImage, MetadataRecord};
 
 pub use krait_storage::raft as kv;
 mod log_store;

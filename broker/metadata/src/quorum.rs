@@ -3,14 +3,14 @@
 //!
 //! This module owns the node's lifecycle (forming the cluster exactly once, shutting down) and
 //! mapping openraft's errors to the broker's. It must not decide which records to propose: the
-//! controller does, with `krait-controller`'s pure functions.
+//! controller does, with `krait-image`'s pure functions.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use krait_controller::{ApplyError, BrokerId, ClusterImage, MetadataRecord};
+use krait_image::{ApplyError, BrokerId, ClusterImage, MetadataRecord};
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;

@@ -5,7 +5,7 @@
 
 use std::io::Cursor;
 
-use krait_controller::{ApplyError, BrokerId, MetadataRecord};
+use krait_image::{ApplyError, BrokerId, MetadataRecord};
 use serde::{Deserialize, Serialize};
 
 /// One Raft entry's payload: records applied in order, each on its own (a refused record does

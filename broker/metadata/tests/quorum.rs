@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use krait_controller::{ApplyError, ClusterImage, MetadataRecord, PartitionChange};
+use krait_image::{ApplyError, ClusterImage, MetadataRecord, PartitionChange};
 use krait_metadata::{Membership, ProposeError, QuorumConfig};
 use rand::seq::SliceRandom;
 use support::{Cluster, create_topic, register, topics, within};

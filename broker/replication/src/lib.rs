@@ -9,7 +9,7 @@
 //!
 //! [`PartitionReplica`] owns the rules at the I/O boundary: the log, the role, the high
 //! watermark channel. The arithmetic (high watermark, ISR shrink and expand, `acks=all`) is
-//! `krait_controller::isr`. Fetches travel over a [`ReplicaTransport`]: [`grpc`] between
+//! `krait_image::isr`. Fetches travel over a [`ReplicaTransport`]: [`grpc`] between
 //! brokers, in memory in tests.
 
 pub mod grpc;

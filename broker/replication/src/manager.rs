@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use krait_controller::BrokerId;
+use krait_image::BrokerId;
 use tokio::sync::Notify;
 
 use crate::replica::{PartitionReplica, ReplicaError};

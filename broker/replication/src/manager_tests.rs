@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use krait_controller::BrokerId;
-use krait_controller::isr::AcksAll;
+use krait_image::BrokerId;
+use krait_image::isr::AcksAll;
 
 use crate::test_support::{self, Cluster, batch, eventually, now_ms};
 use crate::*;

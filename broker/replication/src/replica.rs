@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use krait_controller::BrokerId;
-use krait_controller::isr::{self, AcksAll, FollowerProgress};
+use krait_image::BrokerId;
+use krait_image::isr::{self, AcksAll, FollowerProgress};
 use krait_protocol::batch::ValidBatch;
 use krait_storage::{AppendInfo, AppendOptions, LogOffsets, PartitionLog, StorageError};
 use tokio::sync::watch;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use krait_controller::BrokerId;
+use krait_image::BrokerId;
 use krait_protocol::batch::{ValidBatch, validate_batches};
 use krait_protocol::kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use krait_controller::isr::AcksAll;
+use krait_image::isr::AcksAll;
 
 use crate::test_support::{Broker, batch, broker};
 use crate::*;

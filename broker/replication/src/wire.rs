@@ -2,7 +2,7 @@
 //! transport (gRPC between brokers, or in-process in tests) carries these unchanged.
 
 use bytes::Bytes;
-use krait_controller::BrokerId;
+use krait_image::BrokerId;
 
 /// One partition of a follower's fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use krait_controller::{GroupOffsets, MetadataRecord, OffsetCommit};
 use krait_coordinator::{Coordinator, GroupRecord, Settings};
+use krait_image::{GroupOffsets, MetadataRecord, OffsetCommit};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_storage::{Store, StoreOptions, StoredGroup};
 

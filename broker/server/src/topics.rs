@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
-use krait_controller::{BrokerId, ClusterImage, TopicImage};
+use krait_image::{BrokerId, ClusterImage, TopicImage};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_replication::{PartitionReplica, ReplicaManager};
 use krait_storage::{PartitionLog, PartitionRecord, StorageError, Store, TopicRecord};
@@ -311,7 +311,7 @@ mod tests {
                 TopicImage {
                     id: *id,
                     partitions: (0..*partitions)
-                        .map(|_| krait_controller::PartitionState::new(vec![1]))
+                        .map(|_| krait_image::PartitionState::new(vec![1]))
                         .collect(),
                     configs: BTreeMap::new(),
                 },

@@ -2,7 +2,7 @@
 //! coordinator continues a group's generations instead of starting over.
 //!
 //! Committed offsets are not here: they are records of the cluster metadata log (the
-//! `offsets` of `krait_controller::ClusterImage`), replicated to every broker.
+//! `offsets` of `krait_image::ClusterImage`), replicated to every broker.
 
 use serde::{Deserialize, Serialize};
 

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use krait_controller::{BrokerRegistration, ClusterImage, MetadataRecord};
+use krait_image::{BrokerRegistration, ClusterImage, MetadataRecord};
 use krait_metadata::{MetadataQuorum, QuorumConfig, RaftKv, ServerHandle};
 use openraft::ServerState;
 use tokio::net::TcpListener;

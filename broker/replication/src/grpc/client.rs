@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use krait_controller::BrokerId;
+use krait_image::BrokerId;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::grpc::convert::{DecodeError, decode_answers};

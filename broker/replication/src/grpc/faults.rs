@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 
-use krait_controller::BrokerId;
+use krait_image::BrokerId;
 
 /// Test-only: the brokers this broker is cut off from.
 #[doc(hidden)]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use krait_controller::BrokerId;
-use krait_controller::isr::AcksAll;
+use krait_image::BrokerId;
+use krait_image::isr::AcksAll;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::transport::Server;

@@ -1,6 +1,6 @@
 //! The controller's duties, done by whichever broker leads the metadata quorum: register and
 //! unfence brokers that heartbeat, fence those that stop, give the cluster its id, and keep
-//! every partition led by a live in-sync replica (`krait_controller::election::repair`).
+//! every partition led by a live in-sync replica (`krait_image::election::repair`).
 //!
 //! Liveness is in memory only: a new controller gives every registered broker a full session
 //! timeout before fencing it, so a controller change never fences a healthy broker.
@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use krait_controller::{BrokerId, BrokerRegistration, MetadataRecord, election, reassignment};
+use krait_image::{BrokerId, BrokerRegistration, MetadataRecord, election, reassignment};
 use tokio::time::Instant;
 
 use super::Cluster;

@@ -7,7 +7,7 @@
 //!
 //! This module owns the lifecycle (start, the background loops) and the glue between the
 //! image and the replicas. It must not decide placement, elections or ISR arithmetic: those are
-//! `krait-controller`'s pure functions.
+//! `krait-image`'s pure functions.
 
 pub mod controller;
 pub mod rpc;
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use krait_controller::{ApplyError, BrokerId, BrokerRegistration, ClusterImage, MetadataRecord};
+use krait_image::{ApplyError, BrokerId, BrokerRegistration, ClusterImage, MetadataRecord};
 use krait_metadata::{MetadataQuorum, ProposeError, QuorumConfig};
 use krait_replication::{FetchSettings, ReplicaManager};
 use tokio::sync::watch;

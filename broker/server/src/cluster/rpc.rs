@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use krait_controller::{ApplyError, BrokerId, BrokerRegistration, MetadataRecord};
+use krait_image::{ApplyError, BrokerId, BrokerRegistration, MetadataRecord};
 use krait_metadata::ProposeError;
 use krait_metadata::proto::RaftMessage;
 use krait_metadata::proto::controller_server::{Controller, ControllerServer};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use krait_controller::{ClusterImage, MetadataRecord, PartitionChange, PartitionState};
+use krait_image::{ClusterImage, MetadataRecord, PartitionChange, PartitionState};
 use krait_replication::{PartitionReplica, Role, Throttle};
 
 use super::{Cluster, now_ms};

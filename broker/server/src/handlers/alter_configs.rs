@@ -21,7 +21,7 @@ use crate::topic_config::{ConfigOp, apply_changes};
 
 /// The versions served; ApiVersions and the dispatch are built from these.
 pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=2;
-use krait_controller::MetadataRecord;
+use krait_image::MetadataRecord;
 
 use crate::cluster::sync::{FOLLOWER_THROTTLE, LEADER_THROTTLE};
 

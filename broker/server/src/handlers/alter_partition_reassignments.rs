@@ -1,11 +1,11 @@
 //! AlterPartitionReassignments: start or cancel moving partitions to new replica sets. Each
-//! change is computed from this broker's image by `krait-controller`'s pure functions and
+//! change is computed from this broker's image by `krait-image`'s pure functions and
 //! committed through the controller; a change made from a stale image is refused by the
 //! partition epoch and reported as a retriable error. The moves are throttled by the
 //! `*.replication.throttled.rate` broker configs.
 
-use krait_controller::PartitionChange;
-use krait_controller::reassignment::{self, ReassignError};
+use krait_image::PartitionChange;
+use krait_image::reassignment::{self, ReassignError};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::alter_partition_reassignments_response::{
     ReassignablePartitionResponse, ReassignableTopicResponse,

@@ -1,7 +1,7 @@
 //! What several admin handlers share: a refused change as a Kafka error and message, and
 //! committing partition changes through the controller.
 
-use krait_controller::{ApplyError, MetadataRecord, PartitionChange};
+use krait_image::{ApplyError, MetadataRecord, PartitionChange};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::TopicName;
 use krait_protocol::kafka_protocol::protocol::StrBytes;

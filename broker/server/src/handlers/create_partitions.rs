@@ -6,8 +6,8 @@ use krait_protocol::kafka_protocol::messages::create_partitions_response::Create
 use krait_protocol::kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
-use krait_controller::placement::{self, Load};
-use krait_controller::{BrokerId, MetadataRecord};
+use krait_image::placement::{self, Load};
+use krait_image::{BrokerId, MetadataRecord};
 
 use crate::broker::Broker;
 use crate::context::RequestContext;

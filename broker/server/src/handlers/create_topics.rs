@@ -13,8 +13,8 @@ use krait_protocol::kafka_protocol::messages::{
 };
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
-use krait_controller::placement::{self, Load, PlacementError};
-use krait_controller::{BrokerId, MetadataRecord};
+use krait_image::placement::{self, Load, PlacementError};
+use krait_image::{BrokerId, MetadataRecord};
 
 use crate::broker::Broker;
 use crate::context::RequestContext;

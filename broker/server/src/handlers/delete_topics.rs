@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::context::RequestContext;
 use crate::handlers::changes::change_refusal;
-use krait_controller::MetadataRecord;
+use krait_image::MetadataRecord;
 
 /// The versions served; ApiVersions and the dispatch are built from these.
 pub const VERSIONS: std::ops::RangeInclusive<i16> = 1..=6;

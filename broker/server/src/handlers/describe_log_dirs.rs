@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use krait_controller::{BrokerId, ClusterImage};
+use krait_image::{BrokerId, ClusterImage};
 use krait_protocol::kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use krait_protocol::kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
@@ -122,7 +122,7 @@ fn describe_partition(partition: &Partition) -> DescribeLogDirsPartition {
 
 #[cfg(test)]
 mod tests {
-    use krait_controller::{ClusterImage, MetadataRecord, PartitionState, TopicImage};
+    use krait_image::{ClusterImage, MetadataRecord, PartitionState, TopicImage};
     use krait_protocol::kafka_protocol::messages::ApiKey;
 
     use super::*;

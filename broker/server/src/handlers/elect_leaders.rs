@@ -1,11 +1,11 @@
 //! ElectLeaders: move leadership to the preferred replica, or (unclean) to any live replica
-//! when no in-sync one is left. Elections are computed by `krait-controller` from this broker's
+//! when no in-sync one is left. Elections are computed by `krait-image` from this broker's
 //! image and committed through the controller.
 
 use std::collections::BTreeMap;
 
-use krait_controller::PartitionChange;
-use krait_controller::election::{self, ElectionError};
+use krait_image::PartitionChange;
+use krait_image::election::{self, ElectionError};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::elect_leaders_response::{
     PartitionResult, ReplicaElectionResult,

@@ -11,7 +11,7 @@ use krait_protocol::kafka_protocol::messages::{
 };
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
-use krait_controller::{BrokerRegistration, ClusterImage};
+use krait_image::{BrokerRegistration, ClusterImage};
 
 use crate::broker::Broker;
 use crate::context::RequestContext;

@@ -1,7 +1,7 @@
 //! OffsetCommit: record a group's consumed positions, after checking the committer's identity.
 //! Commits are replicated through the metadata quorum, so they survive the coordinator.
 
-use krait_controller::OffsetCommit as CommittedOffset;
+use krait_image::OffsetCommit as CommittedOffset;
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,

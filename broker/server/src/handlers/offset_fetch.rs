@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use krait_controller::OffsetCommit as CommittedOffset;
+use krait_image::OffsetCommit as CommittedOffset;
 use krait_protocol::kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,

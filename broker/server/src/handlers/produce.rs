@@ -17,7 +17,7 @@ use krait_protocol::kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 use std::time::Duration;
 
-use krait_controller::isr::AcksAll;
+use krait_image::isr::AcksAll;
 use krait_protocol::kafka_protocol::messages::TopicName;
 use krait_replication::{PartitionReplica, ReplicaError};
 use krait_storage::StorageError;

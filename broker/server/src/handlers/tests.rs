@@ -73,7 +73,7 @@ pub(super) fn encodes_at_every_version<R: Encodable>(key: ApiKey, response: &R) 
 /// Registers broker `id` as fenced (registered, never heartbeating), with a client address of
 /// `10.0.0.<id>:9092` and rack `r<id>`, and waits until `b` has applied it.
 pub(super) async fn register_fenced_broker(b: &Broker, id: i32) {
-    let registration = krait_controller::BrokerRegistration {
+    let registration = krait_image::BrokerRegistration {
         id,
         rack: Some(format!("r{id}")),
         kafka_host: format!("10.0.0.{id}"),
@@ -85,7 +85,7 @@ pub(super) async fn register_fenced_broker(b: &Broker, id: i32) {
     };
     b.cluster
         .change(
-            krait_controller::MetadataRecord::RegisterBroker(registration),
+            krait_image::MetadataRecord::RegisterBroker(registration),
             |image| image.brokers.get(&id).is_some_and(|r| r.fenced),
         )
         .await

@@ -4,7 +4,7 @@
 //! Only a fenced broker (stopped for longer than the session timeout) that holds no replica is
 //! unregistered, and never a voter: the voters are fixed when the cluster forms.
 
-use krait_controller::{ApplyError, MetadataRecord};
+use krait_image::{ApplyError, MetadataRecord};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::{UnregisterBrokerRequest, UnregisterBrokerResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
@@ -29,8 +29,7 @@ pub async fn handle(
             ),
         ))
     } else {
-        let unregistered =
-            |image: &krait_controller::ClusterImage| !image.brokers.contains_key(&id);
+        let unregistered = |image: &krait_image::ClusterImage| !image.brokers.contains_key(&id);
         match broker
             .cluster
             .change(MetadataRecord::UnregisterBroker { id }, unregistered)
