@@ -161,7 +161,7 @@ mod tests {
     fn batch_without_timestamps_still_counts_against_the_size_limit() {
         let limits = RetentionLimits {
             retention_ms: 500,
-            retention_bytes: 15,
+            retention_bytes: 10,
         };
         let b = batches(&[(-1, 10), (-1, 10)]);
         assert_eq!(
