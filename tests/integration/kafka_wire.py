@@ -4,6 +4,7 @@ ListOffsets v1) with their response parsers. Not a general client.
 """
 from __future__ import annotations
 
+import gzip
 import socket
 import struct
 import time
@@ -21,6 +22,7 @@ ERR_NONE = 0
 ERR_CORRUPT_MESSAGE = 2
 ERR_UNKNOWN_TOPIC_OR_PARTITION = 3
 ERR_MESSAGE_TOO_LARGE = 10
+ERR_INVALID_RECORD = 87
 ERR_UNSUPPORTED_VERSION = 35
 ERR_UNKNOWN_LEADER_EPOCH = 75
 
@@ -206,12 +208,20 @@ def encode_record(offset_delta: int, r: Record) -> bytes:
 
 def record_batch(records: list[Record], base_timestamp: Optional[int] = None, base_offset: int = 0,
                  attributes: int = 0, producer_id: int = -1, producer_epoch: int = -1, base_sequence: int = -1,
-                 crc_override: Optional[int] = None) -> bytes:
-    """An uncompressed v2 record batch; `crc_override` writes a chosen (wrong) CRC."""
+                 crc_override: Optional[int] = None, max_timestamp: Optional[int] = None,
+                 offset_deltas: Optional[list[int]] = None) -> bytes:
+    """A v2 record batch, uncompressed or (attributes & 7 == 1) gzip; `crc_override` writes a chosen
+    (wrong) CRC, `max_timestamp` a chosen header max timestamp (say -1, unset) and `offset_deltas`
+    chosen record offset deltas, as a careless client might."""
     if base_timestamp is None:
         base_timestamp = int(time.time() * 1000)
     max_ts = base_timestamp + max((r.timestamp_delta for r in records), default=0)
-    body = b"".join(encode_record(i, r) for i, r in enumerate(records))
+    if max_timestamp is not None:
+        max_ts = max_timestamp
+    deltas = offset_deltas if offset_deltas is not None else range(len(records))
+    body = b"".join(encode_record(d, r) for d, r in zip(deltas, records))
+    if attributes & 0x07 == 1:
+        body = gzip.compress(body)
     after_crc = (i16(attributes) + i32(len(records) - 1) + i64(base_timestamp) + i64(max_ts) + i64(producer_id)
                  + i16(producer_epoch) + i32(base_sequence) + i32(len(records)) + body)
     crc = crc32c(after_crc) if crc_override is None else crc_override

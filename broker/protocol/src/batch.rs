@@ -1,11 +1,18 @@
 //! Record batches (magic v2) as they travel on the wire and sit in the log.
 //!
-//! The broker never decompresses or re-encodes a batch on the produce or fetch path: it checks
-//! the framing, the magic byte and the CRC-32C, then rewrites the two fields the CRC does not
-//! cover (base offset and partition leader epoch). Everything else stays byte-exact, so every
-//! compression codec, header and null key or value passes through untouched.
+//! The broker never re-encodes a batch: it checks the framing, the magic byte and the CRC-32C,
+//! then rewrites the two fields the CRC does not cover (base offset and partition leader epoch).
+//! A batch from a producer is also checked as Kafka's log validator checks it: the records are
+//! walked (decompressed as a stream, within [`MAX_UNCOMPRESSED_BATCH_BYTES`]) to verify the
+//! count, the offset deltas and each record's framing, and the max timestamp is recomputed from
+//! them; only when the header's max timestamp or timestamp type is wrong are those fields
+//! rewritten and the CRC recomputed. Everything else stays byte-exact, so every compression
+//! codec, header and null key or value passes through untouched.
 
-use bytes::{Buf, Bytes};
+mod records;
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
 
 /// Size of the v2 batch header, up to and including the record count.
 pub const HEADER_LEN: usize = 61;
@@ -13,6 +20,13 @@ pub const HEADER_LEN: usize = 61;
 pub const LOG_OVERHEAD: usize = 12;
 /// The only record batch format the broker accepts.
 pub const MAGIC_V2: i8 = 2;
+/// How many bytes the records of one compressed batch may decompress to. Kafka has no such
+/// bound; Krait has one so that a small batch cannot make the broker inflate gigabytes (a
+/// "decompression bomb"). 64 MiB is 64 times Kafka's default `max.message.bytes`, more than real
+/// data compresses by, while decompressing it costs well under a second. Records are streamed
+/// through a small buffer, so this bounds CPU, not memory (except a raw snappy block, which is
+/// decoded whole once its declared size is known to fit).
+pub const MAX_UNCOMPRESSED_BATCH_BYTES: usize = 64 * 1024 * 1024;
 /// Offset of the first byte the CRC covers (the attributes field).
 const CRC_START: usize = 21;
 const MAGIC_AT: usize = 16;
@@ -23,7 +37,7 @@ const CONTROL_FLAG: i16 = 0x20;
 const COMPRESSION_MASK: i16 = 0x07;
 const LOG_APPEND_TIME_FLAG: i16 = 0x08;
 
-/// Why a batch was rejected; every variant maps to Kafka's CORRUPT_MESSAGE.
+/// Why a batch was rejected; [`BatchError::response_error`] gives the Kafka error code.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BatchError {
     #[error("no record batch in the request")]
@@ -38,6 +52,52 @@ pub enum BatchError {
     CrcMismatch { expected: u32, actual: u32 },
     #[error("record batch claims {count} records with last offset delta {last_offset_delta}")]
     BadRecordCount { count: i32, last_offset_delta: i32 },
+    #[error("clients may not write control batches")]
+    ControlBatch,
+    #[error("producer {producer_id} sent invalid base sequence {base_sequence}")]
+    InvalidSequence {
+        producer_id: i64,
+        base_sequence: i32,
+    },
+    #[error("record {index} has offset delta {offset_delta}; deltas must run 0, 1, 2, ...")]
+    OffsetDeltaMismatch { index: i32, offset_delta: i32 },
+    #[error("record {index} is malformed: {reason}")]
+    MalformedRecord { index: i32, reason: &'static str },
+    #[error("record batch holds more than the {count} records it declares")]
+    RecordsRemaining { count: i32 },
+    #[error("record batch compression codec {0} is unknown")]
+    UnknownCompression(i16),
+    #[error("{codec} record batch does not decompress: {detail}")]
+    Decompression { codec: &'static str, detail: String },
+    #[error("record batch decompresses to more than {limit} bytes")]
+    UncompressedTooLarge { limit: usize },
+}
+
+impl BatchError {
+    /// The code a Produce response carries for this error, as Kafka answers it: CORRUPT_MESSAGE
+    /// for a batch whose bytes are damaged (framing, CRC, a stream that does not decompress),
+    /// INVALID_RECORD for one that is intact but breaks the rules for its records (Kafka's
+    /// `InvalidRecordException`), MESSAGE_TOO_LARGE when it decompresses past the bound.
+    pub fn response_error(&self) -> ResponseError {
+        match self {
+            Self::BadMagic(_) => ResponseError::UnsupportedForMessageFormat,
+            Self::Empty
+            | Self::Truncated { .. }
+            | Self::BadLength(_)
+            | Self::CrcMismatch { .. }
+            | Self::UnknownCompression(_)
+            | Self::Decompression { .. } => ResponseError::CorruptMessage,
+            Self::BadRecordCount { .. }
+            | Self::ControlBatch
+            | Self::InvalidSequence { .. }
+            | Self::OffsetDeltaMismatch { .. }
+            | Self::MalformedRecord { .. }
+            | Self::RecordsRemaining { .. } => ResponseError::InvalidRecord,
+            // Kafka's RecordTooLargeException: not retried as is, and a Java producer splits a
+            // compressed batch that gets it, which rescues a legitimate but very compressible one.
+            Self::UncompressedTooLarge { .. } => ResponseError::MessageTooLarge,
+        }
+    }
 }
 
 /// The decoded fixed header of a v2 record batch.
@@ -125,7 +185,62 @@ pub struct ValidBatch {
     pub bytes: Bytes,
 }
 
-/// Splits the `records` field of a produce request into batches and validates each one.
+/// Splits the `records` field of a produce request into batches and validates each one as
+/// Kafka's log validator does for a producer's batches: framing and CRC as
+/// [`validate_batches`], then the header against the records (see the module docs). A batch
+/// whose max timestamp or timestamp type is wrong comes back rewritten, with its CRC
+/// recomputed; any other comes back as the same bytes. At most `max_uncompressed` bytes are
+/// decompressed per batch (the broker passes [`MAX_UNCOMPRESSED_BATCH_BYTES`]).
+pub fn validate_producer_batches(
+    records: &Bytes,
+    max_uncompressed: usize,
+) -> Result<Vec<ValidBatch>, BatchError> {
+    let mut batches = validate_batches(records)?;
+    for batch in &mut batches {
+        check_against_records(batch, max_uncompressed)?;
+    }
+    Ok(batches)
+}
+
+fn check_against_records(
+    batch: &mut ValidBatch,
+    max_uncompressed: usize,
+) -> Result<(), BatchError> {
+    let h = batch.header;
+    if h.last_offset_delta != h.records_count - 1 {
+        return Err(BatchError::BadRecordCount {
+            count: h.records_count,
+            last_offset_delta: h.last_offset_delta,
+        });
+    }
+    if h.is_control() {
+        return Err(BatchError::ControlBatch);
+    }
+    if h.producer_id >= 0 && h.base_sequence < 0 {
+        return Err(BatchError::InvalidSequence {
+            producer_id: h.producer_id,
+            base_sequence: h.base_sequence,
+        });
+    }
+    let summary = records::scan(&h, &batch.bytes[HEADER_LEN..], max_uncompressed)?;
+    // Kafka's setMaxTimestamp(CREATE_TIME, max): a no-op when both already hold.
+    let attributes = h.attributes & !LOG_APPEND_TIME_FLAG;
+    if summary.max_timestamp == h.max_timestamp && attributes == h.attributes {
+        return Ok(());
+    }
+    let mut buf = BytesMut::from(&batch.bytes[..]);
+    buf[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    buf[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8]
+        .copy_from_slice(&summary.max_timestamp.to_be_bytes());
+    let crc = crc32c::crc32c(&buf[CRC_START..]);
+    buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    batch.bytes = buf.freeze();
+    batch.header = BatchHeader::parse(&batch.bytes)?;
+    Ok(())
+}
+
+/// Splits the `records` field of a produce request (or a replica fetch) into batches and checks
+/// each one's framing, magic and CRC, without looking at the records.
 /// Kafka clients send one batch per partition; several are accepted, none is not.
 pub fn validate_batches(records: &Bytes) -> Result<Vec<ValidBatch>, BatchError> {
     let mut batches = Vec::with_capacity(1);
@@ -215,9 +330,11 @@ pub fn first_record_at_or_after(batch: &Bytes, target: i64) -> anyhow::Result<Op
 }
 
 #[cfg(test)]
+mod validation_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::BytesMut;
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
     };

@@ -32,6 +32,12 @@ pub struct RetentionPlan {
 
 /// Plans the deletion for a log of `total_size` bytes whose batches, oldest first, are
 /// `batches`. `None` when nothing is due.
+///
+/// A batch whose records carry no timestamp (max timestamp -1, which a producer may send and
+/// produce validation keeps) is no newer than the next batch that has one, so it expires with
+/// that batch; while none follows, only the size limit removes it. Kafka falls back to the
+/// segment file's modification time here; Krait has no file, and deleting it at once (-1 is
+/// older than any limit) would lose it.
 pub fn plan(
     batches: impl IntoIterator<Item = BatchSummary>,
     total_size: u64,
@@ -40,25 +46,68 @@ pub fn plan(
 ) -> Option<RetentionPlan> {
     let expired_before =
         (limits.retention_ms >= 0).then(|| now_ms.saturating_sub(limits.retention_ms));
-    let size_limit = u64::try_from(limits.retention_bytes).ok();
-    let mut remaining = total_size;
-    let mut plan = RetentionPlan {
-        new_log_start_offset: -1,
-        batches: 0,
-        bytes: 0,
+    let mut deletion = Deletion {
+        remaining: total_size,
+        size_limit: u64::try_from(limits.retention_bytes).ok(),
+        plan: RetentionPlan {
+            new_log_start_offset: -1,
+            batches: 0,
+            bytes: 0,
+        },
     };
+    let mut undated = Vec::new();
     for b in batches {
-        let expired = expired_before.is_some_and(|t| b.max_timestamp < t);
-        let oversized = size_limit.is_some_and(|limit| remaining.saturating_sub(b.size) >= limit);
-        if !(expired || oversized) {
+        let expired = match expired_before {
+            Some(_) if b.max_timestamp < 0 => {
+                undated.push(b);
+                continue;
+            }
+            Some(t) => b.max_timestamp < t,
+            None => false,
+        };
+        for u in undated.drain(..) {
+            if !(expired || deletion.oversized(&u)) {
+                return deletion.done();
+            }
+            deletion.take(&u);
+        }
+        if !(expired || deletion.oversized(&b)) {
+            return deletion.done();
+        }
+        deletion.take(&b);
+    }
+    for u in undated {
+        if !deletion.oversized(&u) {
             break;
         }
-        remaining = remaining.saturating_sub(b.size);
-        plan.new_log_start_offset = b.next_offset;
-        plan.batches += 1;
-        plan.bytes += b.size;
+        deletion.take(&u);
     }
-    (plan.batches > 0).then_some(plan)
+    deletion.done()
+}
+
+/// The prefix planned so far and the size that would remain without it.
+struct Deletion {
+    remaining: u64,
+    size_limit: Option<u64>,
+    plan: RetentionPlan,
+}
+
+impl Deletion {
+    fn oversized(&self, b: &BatchSummary) -> bool {
+        self.size_limit
+            .is_some_and(|limit| self.remaining.saturating_sub(b.size) >= limit)
+    }
+
+    fn take(&mut self, b: &BatchSummary) {
+        self.remaining = self.remaining.saturating_sub(b.size);
+        self.plan.new_log_start_offset = b.next_offset;
+        self.plan.batches += 1;
+        self.plan.bytes += b.size;
+    }
+
+    fn done(self) -> Option<RetentionPlan> {
+        (self.plan.batches > 0).then_some(self.plan)
+    }
 }
 
 #[cfg(test)]
@@ -84,6 +133,42 @@ mod tests {
         retention_ms: -1,
         retention_bytes: -1,
     };
+
+    #[test]
+    fn batch_without_timestamps_is_kept_until_a_later_dated_batch_expires() {
+        let limits = RetentionLimits {
+            retention_ms: 500,
+            retention_bytes: -1,
+        };
+        // now 1000: anything older than 500 has expired.
+        let undated_last = batches(&[(100, 10), (-1, 10)]);
+        assert_eq!(
+            plan(undated_last, 20, 1000, limits).map(|p| p.new_log_start_offset),
+            Some(10),
+            "an undated batch with nothing after it stays"
+        );
+        let before_young = batches(&[(-1, 10), (-1, 10), (900, 10)]);
+        assert_eq!(plan(before_young, 30, 1000, limits), None);
+        let before_old = batches(&[(-1, 10), (-1, 10), (400, 10), (900, 10)]);
+        assert_eq!(
+            plan(before_old, 40, 1000, limits).map(|p| p.new_log_start_offset),
+            Some(30),
+            "undated batches go with the expired batch after them"
+        );
+    }
+
+    #[test]
+    fn batch_without_timestamps_still_counts_against_the_size_limit() {
+        let limits = RetentionLimits {
+            retention_ms: 500,
+            retention_bytes: 10,
+        };
+        let b = batches(&[(-1, 10), (-1, 10)]);
+        assert_eq!(
+            plan(b, 20, 1000, limits).map(|p| p.new_log_start_offset),
+            Some(10)
+        );
+    }
 
     #[test]
     fn nothing_is_deleted_without_limits() {

@@ -1,12 +1,12 @@
 //! Produce: validate each partition's record batches and append them to its log.
 //!
-//! Batches are checked (framing, magic, CRC-32C, size against max.message.bytes) and stored
-//! as sent; see `krait_protocol::batch`. Only the partition's leader appends. acks=1 answers
+//! Batches are checked as Kafka's log validator does and stored as sent (bar a wrong max
+//! timestamp); see `krait_protocol::batch`. Only the partition's leader appends. acks=1 answers
 //! once the leader has the batch; acks=all once the high watermark passes it (every in-sync
 //! replica has it), refusing up front with NOT_ENOUGH_REPLICAS when the ISR is already smaller
 //! than min.insync.replicas.
 
-use krait_protocol::batch::{BatchError, validate_batches};
+use krait_protocol::batch::{MAX_UNCOMPRESSED_BATCH_BYTES, validate_producer_batches};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::produce_request::PartitionProduceData;
 use krait_protocol::kafka_protocol::messages::produce_response::{
@@ -139,10 +139,11 @@ fn append(
         ));
     };
     let records = p.records.unwrap_or_default();
-    let batches = validate_batches(&records).map_err(|e| {
-        warn!(topic = %topic.name, partition = p.index, error = %e, "rejected batch");
-        (corrupt_code(&e), e.to_string())
-    })?;
+    let batches =
+        validate_producer_batches(&records, MAX_UNCOMPRESSED_BATCH_BYTES).map_err(|e| {
+            warn!(topic = %topic.name, partition = p.index, error = %e, "rejected batch");
+            (e.response_error(), e.to_string())
+        })?;
     let limit = broker.defaults.max_message_bytes(&topic.configs);
     if let Some(big) = batches.iter().find(|b| b.bytes.len() > limit) {
         return Err((
@@ -199,13 +200,6 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn corrupt_code(e: &BatchError) -> ResponseError {
-    match e {
-        BatchError::BadMagic(_) => ResponseError::UnsupportedForMessageFormat,
-        _ => ResponseError::CorruptMessage,
-    }
 }
 
 fn partition_response(
