@@ -89,9 +89,12 @@ impl Engine for RocksEngine {
             match op {
                 Op::Put { space, key, value } => batch.put_cf(self.cf(space), key, value),
                 Op::Delete { space, key } => batch.delete_cf(self.cf(space), key),
-                Op::DeleteRange { space, from, to } => {
+                // An empty or inverted range deletes nothing, as in memory; RocksDB would
+                // refuse the whole write for it.
+                Op::DeleteRange { space, from, to } if from < to => {
                     batch.delete_range_cf(self.cf(space), from, to)
                 }
+                Op::DeleteRange { .. } => {}
             }
         }
         let mut options = WriteOptions::default();
