@@ -7,6 +7,7 @@
 //! its caller when a group's durable metadata changed.
 
 pub mod group;
+pub mod messages;
 pub mod runtime;
 
 pub use group::{
