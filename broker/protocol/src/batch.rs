@@ -339,33 +339,7 @@ mod tests {
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
     };
 
-    fn record(offset: i64, timestamp: i64, value: &'static [u8]) -> Record {
-        Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset,
-            sequence: offset as i32,
-            timestamp,
-            key: None,
-            value: Some(Bytes::from_static(value)),
-            headers: Default::default(),
-            delete_horizon: false,
-        }
-    }
-
-    fn encoded(records: &[Record], compression: Compression) -> Bytes {
-        let mut buf = BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression,
-        };
-        RecordBatchEncoder::encode(&mut buf, records, &options).unwrap();
-        buf.freeze()
-    }
+    use crate::testing::{encode as encoded, record};
 
     fn three_records() -> Bytes {
         encoded(

@@ -7,5 +7,7 @@
 pub mod api;
 pub mod batch;
 pub mod frame;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 
 pub use kafka_protocol;

@@ -28,4 +28,4 @@ mod manager_tests;
 #[cfg(test)]
 mod test_support;
 #[cfg(test)]
-mod tests;
+mod replica_tests;

@@ -11,6 +11,7 @@ use krait_protocol::batch::{ValidBatch, validate_batches};
 use krait_protocol::kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+use krait_protocol::testing::TestBatch;
 use krait_storage::{Store, StoreOptions};
 
 use crate::*;
@@ -33,32 +34,8 @@ pub(crate) fn broker(id: BrokerId) -> Broker {
 }
 
 pub(crate) fn batch(values: &[&str]) -> ValidBatch {
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: i as i32,
-            timestamp: 1_000 + i as i64,
-            key: None,
-            value: Some(Bytes::from(v.to_string())),
-            headers: Default::default(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-    validate_batches(&buf.freeze()).unwrap().remove(0)
+    let batch = TestBatch::of(values.iter().map(|v| v.to_string())).first_timestamp(1_000);
+    validate_batches(&batch.encode()).unwrap().remove(0)
 }
 
 pub(crate) fn now_ms() -> i64 {

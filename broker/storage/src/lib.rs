@@ -32,4 +32,4 @@ pub use store::{Store, StoreOptions};
 #[cfg(test)]
 mod replica_tests;
 #[cfg(test)]
-mod tests;
+mod log_tests;

@@ -3,7 +3,7 @@
 
 use crate::engine::WriteSet;
 use crate::epochs::{UNDEFINED_EPOCH, UNDEFINED_OFFSET};
-use crate::tests::{Disk, Kind, batch, headers, idempotent, on_both_engines, open};
+use crate::log_tests::{Disk, Kind, batch, headers, idempotent, on_both_engines, open};
 use crate::*;
 
 /// Appends as a replicated leader would: stamped with `epoch`, high watermark left alone.

@@ -22,34 +22,15 @@ const CODECS: [Compression; 5] = [
     Compression::Zstd,
 ];
 
+/// A record with key `k` (so the key path of the record walk is exercised).
 fn record(offset: i64, timestamp: i64, value: Bytes) -> Record {
     Record {
-        transactional: false,
-        control: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset,
-        // kafka-protocol's encoder starts a new batch where sequences are not consecutive.
-        sequence: offset as i32,
-        timestamp,
         key: Some(Bytes::from_static(b"k")),
-        value: Some(value),
-        headers: Default::default(),
-        delete_horizon: false,
+        ..crate::testing::record(offset, timestamp, value)
     }
 }
 
-fn encoded(records: &[Record], compression: Compression) -> Bytes {
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression,
-    };
-    RecordBatchEncoder::encode(&mut buf, records, &options).unwrap();
-    buf.freeze()
-}
+use crate::testing::encode as encoded;
 
 /// Three records at 1000, 3000 and 2000 ms: the newest is not the last.
 fn three(compression: Compression) -> Bytes {

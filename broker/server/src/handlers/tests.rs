@@ -12,6 +12,7 @@ use krait_protocol::kafka_protocol::protocol::{Encodable, StrBytes};
 use krait_protocol::kafka_protocol::records::{
     Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+use krait_protocol::testing::TestBatch;
 use krait_storage::{Store, StoreOptions};
 
 use crate::broker::Broker;
@@ -104,36 +105,11 @@ fn producer_batch(
     producer_epoch: i16,
     first_seq: i32,
 ) -> Bytes {
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: 0,
-            producer_id,
-            producer_epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: first_seq + i as i32,
-            timestamp: first_ts + i as i64,
-            key: None,
-            value: Some(Bytes::from(v.to_string())),
-            headers: Default::default(),
-            delete_horizon: false,
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    let batch = TestBatch::of(values.iter().map(|v| v.to_string())).first_timestamp(first_ts);
+    if producer_id >= 0 {
+        return batch.idempotent(producer_id, producer_epoch, first_seq).encode();
+    }
+    batch.encode()
 }
 
 fn create_request(
