@@ -14,6 +14,10 @@ use crate::cluster::ClusterSettings;
 pub const DEFAULT_MAX_MESSAGE_BYTES: i32 = 1_048_588;
 /// Kafka's default `log.retention.ms`: 7 days.
 pub const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+/// Kafka's default log.retention.bytes: no size limit.
+pub const DEFAULT_RETENTION_BYTES: i64 = -1;
+/// Kafka's default min.insync.replicas.
+pub const DEFAULT_MIN_INSYNC_REPLICAS: i32 = 1;
 
 /// A Kafka-compatible broker storing partitions in RocksDB.
 #[derive(Debug, Clone, Parser)]
@@ -61,7 +65,7 @@ pub struct BrokerConfig {
     pub retention_ms: i64,
 
     /// Default retention.bytes of topic partitions (log.retention.bytes); -1 means no limit.
-    #[arg(long, env = "KRAIT_RETENTION_BYTES", default_value_t = -1)]
+    #[arg(long, env = "KRAIT_RETENTION_BYTES", default_value_t = DEFAULT_RETENTION_BYTES)]
     pub retention_bytes: i64,
 
     /// How often retention deletes expired batches (log.retention.check.interval.ms).
@@ -159,7 +163,7 @@ pub struct BrokerConfig {
     pub replica_lag_time_max_ms: i64,
 
     /// Default min.insync.replicas of topics.
-    #[arg(long, env = "KRAIT_MIN_INSYNC_REPLICAS", default_value_t = 1)]
+    #[arg(long, env = "KRAIT_MIN_INSYNC_REPLICAS", default_value_t = DEFAULT_MIN_INSYNC_REPLICAS)]
     pub min_insync_replicas: i32,
 
     /// Replication factor of topics created with -1 or automatically

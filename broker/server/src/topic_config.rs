@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::{BrokerConfig, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_RETENTION_MS};
+use crate::config::{
+    BrokerConfig, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MIN_INSYNC_REPLICAS, DEFAULT_RETENTION_BYTES,
+    DEFAULT_RETENTION_MS,
+};
 
 /// Where a config value comes from, with Kafka's DescribeConfigs source codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,6 +281,7 @@ pub struct BrokerDefaults {
 
 impl BrokerDefaults {
     pub fn from_config(c: &BrokerConfig, advertised: &str) -> Self {
+        // A setting with no built-in value of its own (addresses, ids, paths).
         let e = |name: &str, value: std::string::String, config_type, doc| ConfigEntry {
             name: name.into(),
             value,
@@ -286,8 +290,25 @@ impl BrokerDefaults {
             config_type,
             doc,
         };
+        // A setting with a built-in value: Kafka's DEFAULT_CONFIG while it has that value,
+        // STATIC_BROKER_CONFIG once the operator set another.
+        let d = |name: &str, value: std::string::String, builtin: std::string::String, config_type, doc| {
+            let source = if value == builtin {
+                ConfigSource::Default
+            } else {
+                ConfigSource::StaticBroker
+            };
+            ConfigEntry {
+                source,
+                ..e(name, value, config_type, doc)
+            }
+        };
+        // A setting Krait does not change: always its built-in value.
+        let fixed = |name: &str, value: &str, config_type, doc| {
+            d(name, value.into(), value.into(), config_type, doc)
+        };
         use ConfigType::*;
-        let mut entries = vec![
+        let entries = vec![
             e("node.id", c.node_id.to_string(), Int, "This broker's id."),
             e("broker.id", c.node_id.to_string(), Int, "This broker's id."),
             e(
@@ -332,21 +353,24 @@ impl BrokerDefaults {
                 Int,
                 "Largest request accepted.",
             ),
-            e(
+            d(
                 "message.max.bytes",
                 c.max_message_bytes.to_string(),
+                DEFAULT_MAX_MESSAGE_BYTES.to_string(),
                 Int,
                 "Default max.message.bytes of topics.",
             ),
-            e(
+            d(
                 "log.retention.ms",
                 c.retention_ms.to_string(),
+                DEFAULT_RETENTION_MS.to_string(),
                 Long,
                 "Default retention.ms of topics.",
             ),
-            e(
+            d(
                 "log.retention.bytes",
                 c.retention_bytes.to_string(),
+                DEFAULT_RETENTION_BYTES.to_string(),
                 Long,
                 "Default retention.bytes of topics.",
             ),
@@ -356,48 +380,19 @@ impl BrokerDefaults {
                 Long,
                 "How often retention runs.",
             ),
-            e(
-                "log.cleanup.policy",
-                "delete".into(),
-                String,
-                "Default cleanup.policy of topics.",
-            ),
-            e(
-                "compression.type",
-                "producer".into(),
-                String,
-                "Default compression.type of topics.",
-            ),
-            e(
-                "log.message.timestamp.type",
-                "CreateTime".into(),
-                String,
-                "Default timestamp type of topics.",
-            ),
-            e(
+            fixed("log.cleanup.policy", "delete", String, "Default cleanup.policy of topics."),
+            fixed("compression.type", "producer", String, "Default compression.type of topics."),
+            fixed("log.message.timestamp.type", "CreateTime", String, "Default timestamp type of topics."),
+            d(
                 "min.insync.replicas",
                 c.min_insync_replicas.to_string(),
+                DEFAULT_MIN_INSYNC_REPLICAS.to_string(),
                 Int,
                 "Default min.insync.replicas of topics.",
             ),
-            e(
-                "log.segment.bytes",
-                "1073741824".into(),
-                Int,
-                "Default segment.bytes of topics.",
-            ),
-            e(
-                "log.roll.ms",
-                "604800000".into(),
-                Long,
-                "Default segment.ms of topics.",
-            ),
-            e(
-                "unclean.leader.election.enable",
-                "false".into(),
-                Boolean,
-                "Default unclean election policy.",
-            ),
+            fixed("log.segment.bytes", "1073741824", Int, "Default segment.bytes of topics."),
+            fixed("log.roll.ms", "604800000", Long, "Default segment.ms of topics."),
+            fixed("unclean.leader.election.enable", "false", Boolean, "Default unclean election policy."),
             e(
                 "log.flush.on.append",
                 c.fsync.to_string(),
@@ -405,28 +400,6 @@ impl BrokerDefaults {
                 "fsync before acknowledging a produce.",
             ),
         ];
-        // Flags left at their built-in values are Kafka's DEFAULT_CONFIG; flags the operator
-        // set are STATIC_BROKER_CONFIG, and so is every topic config they provide the default of.
-        let builtin = [
-            ("log.retention.ms", DEFAULT_RETENTION_MS.to_string()),
-            ("log.retention.bytes", "-1".to_string()),
-            ("message.max.bytes", DEFAULT_MAX_MESSAGE_BYTES.to_string()),
-            ("log.cleanup.policy", "delete".to_string()),
-            ("compression.type", "producer".to_string()),
-            ("log.message.timestamp.type", "CreateTime".to_string()),
-            ("min.insync.replicas", "1".to_string()),
-            ("log.segment.bytes", "1073741824".to_string()),
-            ("log.roll.ms", "604800000".to_string()),
-            ("unclean.leader.election.enable", "false".to_string()),
-        ];
-        for e in &mut entries {
-            if builtin
-                .iter()
-                .any(|(name, value)| *name == e.name && *value == e.value)
-            {
-                e.source = ConfigSource::Default;
-            }
-        }
         Self { entries }
     }
 
