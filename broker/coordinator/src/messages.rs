@@ -108,7 +108,7 @@ pub struct JoinResponse {
 }
 
 impl JoinResponse {
-    fn error(error: GroupError, member_id: &str) -> Self {
+    pub(crate) fn error(error: GroupError, member_id: &str) -> Self {
         Self {
             error: Some(error),
             generation_id: -1,
@@ -138,7 +138,7 @@ pub struct SyncResponse {
 }
 
 impl SyncResponse {
-    fn error(error: GroupError) -> Self {
+    pub(crate) fn error(error: GroupError) -> Self {
         Self {
             error: Some(error),
             ..Self::default()

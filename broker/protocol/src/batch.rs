@@ -335,18 +335,16 @@ mod validation_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use kafka_protocol::records::{Compression, TimestampType};
 
     use crate::testing::{encode as encoded, record};
 
     fn three_records() -> Bytes {
         encoded(
             &[
-                record(0, 1000, b"a"),
-                record(1, 2000, b"b"),
-                record(2, 3000, b"c"),
+                record(0, 1000, "a"),
+                record(1, 2000, "b"),
+                record(2, 3000, "c"),
             ],
             Compression::None,
         )
@@ -408,7 +406,7 @@ mod tests {
     #[test]
     fn two_concatenated_batches_are_both_returned() {
         let mut b = BytesMut::from(&three_records()[..]);
-        b.extend_from_slice(&encoded(&[record(0, 5, b"z")], Compression::None));
+        b.extend_from_slice(&encoded(&[record(0, 5, "z")], Compression::None));
         let batches = validate_batches(&b.freeze()).unwrap();
         assert_eq!(
             batches
@@ -458,7 +456,7 @@ mod tests {
             (Compression::Lz4, 3),
             (Compression::Zstd, 4),
         ] {
-            let b = encoded(&[record(0, 1, b"x"), record(1, 2, b"y")], codec);
+            let b = encoded(&[record(0, 1, "x"), record(1, 2, "y")], codec);
             let batches = validate_batches(&b).unwrap();
             assert_eq!(batches[0].header.compression(), id);
         }
@@ -469,9 +467,9 @@ mod tests {
         for codec in [Compression::None, Compression::Zstd] {
             let b = encoded(
                 &[
-                    record(0, 1000, b"a"),
-                    record(1, 2000, b"b"),
-                    record(2, 3000, b"c"),
+                    record(0, 1000, "a"),
+                    record(1, 2000, "b"),
+                    record(2, 3000, "c"),
                 ],
                 codec,
             );

@@ -26,6 +26,6 @@ pub use wire::{Diverging, FetchPartition, FetchedPartition, ReplicaFetchError};
 #[cfg(test)]
 mod manager_tests;
 #[cfg(test)]
-mod test_support;
-#[cfg(test)]
 mod replica_tests;
+#[cfg(test)]
+mod test_support;

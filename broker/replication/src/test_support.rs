@@ -5,12 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
 use krait_image::BrokerId;
 use krait_protocol::batch::{ValidBatch, validate_batches};
-use krait_protocol::kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use krait_protocol::testing::TestBatch;
 use krait_storage::{Store, StoreOptions};
 

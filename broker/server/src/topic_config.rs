@@ -292,7 +292,11 @@ impl BrokerDefaults {
         };
         // A setting with a built-in value: Kafka's DEFAULT_CONFIG while it has that value,
         // STATIC_BROKER_CONFIG once the operator set another.
-        let d = |name: &str, value: std::string::String, builtin: std::string::String, config_type, doc| {
+        let d = |name: &str,
+                 value: std::string::String,
+                 builtin: std::string::String,
+                 config_type,
+                 doc| {
             let source = if value == builtin {
                 ConfigSource::Default
             } else {
@@ -380,9 +384,24 @@ impl BrokerDefaults {
                 Long,
                 "How often retention runs.",
             ),
-            fixed("log.cleanup.policy", "delete", String, "Default cleanup.policy of topics."),
-            fixed("compression.type", "producer", String, "Default compression.type of topics."),
-            fixed("log.message.timestamp.type", "CreateTime", String, "Default timestamp type of topics."),
+            fixed(
+                "log.cleanup.policy",
+                "delete",
+                String,
+                "Default cleanup.policy of topics.",
+            ),
+            fixed(
+                "compression.type",
+                "producer",
+                String,
+                "Default compression.type of topics.",
+            ),
+            fixed(
+                "log.message.timestamp.type",
+                "CreateTime",
+                String,
+                "Default timestamp type of topics.",
+            ),
             d(
                 "min.insync.replicas",
                 c.min_insync_replicas.to_string(),
@@ -390,9 +409,24 @@ impl BrokerDefaults {
                 Int,
                 "Default min.insync.replicas of topics.",
             ),
-            fixed("log.segment.bytes", "1073741824", Int, "Default segment.bytes of topics."),
-            fixed("log.roll.ms", "604800000", Long, "Default segment.ms of topics."),
-            fixed("unclean.leader.election.enable", "false", Boolean, "Default unclean election policy."),
+            fixed(
+                "log.segment.bytes",
+                "1073741824",
+                Int,
+                "Default segment.bytes of topics.",
+            ),
+            fixed(
+                "log.roll.ms",
+                "604800000",
+                Long,
+                "Default segment.ms of topics.",
+            ),
+            fixed(
+                "unclean.leader.election.enable",
+                "false",
+                Boolean,
+                "Default unclean election policy.",
+            ),
             e(
                 "log.flush.on.append",
                 c.fsync.to_string(),

@@ -30,6 +30,6 @@ pub use log::{AppendInfo, AppendOptions, LogOffsets, PartitionLog, ReadResult};
 pub use store::{Store, StoreOptions};
 
 #[cfg(test)]
-mod replica_tests;
-#[cfg(test)]
 mod log_tests;
+#[cfg(test)]
+mod replica_tests;

@@ -3,11 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use krait_protocol::batch::{BatchHeader, ValidBatch, validate_batches};
-use krait_protocol::kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use krait_protocol::kafka_protocol::records::RecordBatchDecoder;
 
 use krait_protocol::testing::TestBatch;
 

@@ -2,9 +2,7 @@
 //! unset or wrong, in every codec, and batches that decompress past the bound.
 
 use super::*;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
 use proptest::prelude::*;
 use std::io::Write;
 

@@ -9,9 +9,6 @@ use clap::Parser;
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::*;
 use krait_protocol::kafka_protocol::protocol::{Encodable, StrBytes};
-use krait_protocol::kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use krait_protocol::testing::TestBatch;
 use krait_storage::{Store, StoreOptions};
 
@@ -107,7 +104,9 @@ fn producer_batch(
 ) -> Bytes {
     let batch = TestBatch::of(values.iter().map(|v| v.to_string())).first_timestamp(first_ts);
     if producer_id >= 0 {
-        return batch.idempotent(producer_id, producer_epoch, first_seq).encode();
+        return batch
+            .idempotent(producer_id, producer_epoch, first_seq)
+            .encode();
     }
     batch.encode()
 }
