@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
-use krait_protocol::batch::{self, BatchHeader, ValidBatch};
+use krait_protocol::batch::{self, BatchError, BatchHeader, ValidBatch};
 
 use crate::engine::{Engine, Space, WriteSet};
 use crate::epochs::{EpochEntry, LeaderEpochCache};
@@ -338,23 +338,32 @@ impl PartitionLog {
     /// `offset`, the next one when `offset` falls after a batch's last record, or the log start
     /// when nothing is stored at or below `offset`.
     fn first_batch_for(&self, offset: i64, log_start_offset: i64) -> Result<i64> {
-        let mut start = log_start_offset;
+        Ok(match self.batch_at_or_before(offset, "read")? {
+            None => log_start_offset,
+            Some((base, Ok(h))) if h.last_offset() < offset => base + 1,
+            Some((base, _)) => base,
+        })
+    }
+
+    /// The base offset and header of the last batch starting at or before `offset`: the one
+    /// containing it, unless `offset` is past that batch's end.
+    pub(crate) fn batch_at_or_before(
+        &self,
+        offset: i64,
+        step: &'static str,
+    ) -> Result<Option<(i64, std::result::Result<BatchHeader, BatchError>)>> {
+        let mut found = None;
         self.engine
             .floor(
                 Space::Log,
                 &log_key(self.id, 0),
                 &log_key(self.id, offset),
                 &mut |key, batch| {
-                    if let Some((_, base)) = parse_log_key(key) {
-                        start = match BatchHeader::parse(batch) {
-                            Ok(h) if h.last_offset() < offset => base + 1,
-                            _ => base,
-                        };
-                    }
+                    found = parse_log_key(key).map(|(_, base)| (base, BatchHeader::parse(batch)));
                 },
             )
-            .map_err(StorageError::db("read"))?;
-        Ok(start)
+            .map_err(StorageError::db(step))?;
+        Ok(found)
     }
 
     /// The first record whose timestamp is at or after `timestamp`, as (offset, timestamp).

@@ -199,31 +199,14 @@ impl PartitionLog {
 
     /// The base offset of the batch containing `offset`, or `offset` if no batch does.
     fn batch_boundary_at_or_before(&self, offset: i64) -> Result<i64> {
-        let mut boundary = Ok(offset);
-        self.engine
-            .floor(
-                Space::Log,
-                &log_key(self.id, 0),
-                &log_key(self.id, offset),
-                &mut |key, batch| {
-                    let Some((id, base)) = crate::keys::parse_log_key(key) else {
-                        return;
-                    };
-                    if id != self.id {
-                        return;
-                    }
-                    boundary = match BatchHeader::parse(batch) {
-                        Ok(h) if h.last_offset() >= offset => Ok(base),
-                        Ok(_) => Ok(offset),
-                        Err(e) => Err(StorageError::Corrupt {
-                            what: "record batch",
-                            detail: e.to_string(),
-                        }),
-                    };
-                },
-            )
-            .map_err(StorageError::db("find truncation point"))?;
-        boundary
+        match self.batch_at_or_before(offset, "find truncation point")? {
+            Some((base, Ok(h))) if h.last_offset() >= offset => Ok(base),
+            Some((_, Err(e))) => Err(StorageError::Corrupt {
+                what: "record batch",
+                detail: e.to_string(),
+            }),
+            _ => Ok(offset),
+        }
     }
 }
 
