@@ -5,6 +5,7 @@
 //! The lock is held only while a state machine runs (microseconds); waiting happens on the
 //! channels, outside it.
 
+use krait_sync::MutexExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -120,7 +121,7 @@ impl Coordinator {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock_unpoisoned()
     }
 
     /// Delivers effects: answers parked requests and persists changed metadata.

@@ -10,6 +10,7 @@
 // here return the same type so `?` needs no conversion. Errors are rare: no hot-path cost.
 #![allow(clippy::result_large_err)]
 
+use krait_sync::MutexExt;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -77,7 +78,7 @@ impl StateMachine {
     fn lock(&self) -> MutexGuard<'_, SmState> {
         // Applying never panics half-way (apply is whole-or-nothing), so a poisoned lock still
         // guards a consistent image.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     fn publish(&self, image: &ClusterImage) {

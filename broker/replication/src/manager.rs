@@ -6,6 +6,7 @@
 //! The transport between brokers is a trait, so the same loops run over gRPC between processes
 //! and in memory in tests.
 
+use krait_sync::{MutexExt, RwLockExt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock};
@@ -137,20 +138,20 @@ impl ReplicaManager {
     }
 
     fn lock_leader_rest(&self) -> std::sync::MutexGuard<'_, tokio::time::Instant> {
-        self.leader_rest.lock().unwrap_or_else(|p| p.into_inner())
+        self.leader_rest.lock_unpoisoned()
     }
 
     fn lock_follower_rest(&self) -> std::sync::MutexGuard<'_, tokio::time::Instant> {
-        self.follower_rest.lock().unwrap_or_else(|p| p.into_inner())
+        self.follower_rest.lock_unpoisoned()
     }
 
     /// Sets the replication throttles (from the cluster's dynamic configs).
     pub fn set_throttle(&self, throttle: Throttle) {
-        *self.throttle.lock().unwrap_or_else(|p| p.into_inner()) = throttle;
+        *self.throttle.lock_unpoisoned() = throttle;
     }
 
     fn throttle_delay(&self, answers: &[FetchedPartition], leader: bool) -> Option<Duration> {
-        let t = self.throttle.lock().unwrap_or_else(|p| p.into_inner());
+        let t = self.throttle.lock_unpoisoned();
         let rate = if leader {
             t.leader_bytes_per_sec
         } else {
@@ -176,11 +177,11 @@ impl ReplicaManager {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Key, Arc<PartitionReplica>>> {
-        self.replicas.read().unwrap_or_else(|p| p.into_inner())
+        self.replicas.read_unpoisoned()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Key, Arc<PartitionReplica>>> {
-        self.replicas.write().unwrap_or_else(|p| p.into_inner())
+        self.replicas.write_unpoisoned()
     }
 
     /// Tells parked follower fetches that a leader appended.
@@ -196,7 +197,7 @@ impl ReplicaManager {
         let resting = tokio::time::Instant::now() < *self.lock_leader_rest();
         let filtered;
         let request = if resting {
-            let throttle = self.throttle.lock().unwrap_or_else(|p| p.into_inner());
+            let throttle = self.throttle.lock_unpoisoned();
             filtered = FetchRequest {
                 partitions: request
                     .partitions
@@ -298,7 +299,7 @@ impl ReplicaManager {
     /// after every role change.
     pub fn ensure_fetchers<T: ReplicaTransport>(self: &Arc<Self>, transport: &Arc<T>) {
         let leaders: Vec<BrokerId> = self.fetches_by_leader().into_keys().collect();
-        let mut running = self.fetching_from.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = self.fetching_from.lock_unpoisoned();
         for leader in leaders {
             if running.insert(leader) {
                 let (manager, transport) = (self.clone(), transport.clone());
@@ -316,7 +317,7 @@ impl ReplicaManager {
         loop {
             let throttled_until = *self.lock_follower_rest();
             let partitions = {
-                let mut running = self.fetching_from.lock().unwrap_or_else(|p| p.into_inner());
+                let mut running = self.fetching_from.lock_unpoisoned();
                 let partitions = self.fetches_by_leader().remove(&leader).unwrap_or_default();
                 if partitions.is_empty() {
                     running.remove(&leader);
@@ -326,7 +327,7 @@ impl ReplicaManager {
             };
             let resting = tokio::time::Instant::now() < throttled_until;
             let partitions: Vec<FetchPartition> = if resting {
-                let throttle = self.throttle.lock().unwrap_or_else(|p| p.into_inner());
+                let throttle = self.throttle.lock_unpoisoned();
                 partitions
                     .into_iter()
                     .filter(|p| {

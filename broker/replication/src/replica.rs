@@ -8,6 +8,7 @@
 //! The role lock is held across a leader append, so no batch is ever appended at an epoch this
 //! replica has already given up.
 
+use krait_sync::MutexExt;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -141,7 +142,7 @@ impl PartitionReplica {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every state change is a whole assignment after the fallible work, so a poisoned lock
         // still holds a consistent state.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock_unpoisoned()
     }
 
     /// Leads at `epoch` with `replicas` and `isr` as the controller committed them. At the same

@@ -1,5 +1,6 @@
 //! The state every request handler shares: configuration, storage and the topic registry.
 
+use krait_sync::MutexExt;
 use std::sync::{Arc, Mutex};
 
 use krait_coordinator::{Coordinator, GroupRecord, Settings};
@@ -109,8 +110,7 @@ impl Broker {
     /// The cluster id (empty until the first controller has set it).
     pub fn cluster_id(&self) -> String {
         self.cluster_id
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .lock_unpoisoned()
             .clone()
             .unwrap_or_default()
     }
@@ -119,8 +119,7 @@ impl Broker {
     /// one from before it was clustered, else a fresh one.
     pub fn proposed_cluster_id(&self) -> String {
         self.cluster_id
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .lock_unpoisoned()
             .clone()
             .unwrap_or_else(new_cluster_id)
     }
@@ -128,7 +127,7 @@ impl Broker {
     /// Takes the cluster's id for this data directory, or refuses when the directory already
     /// belongs to another cluster.
     pub fn adopt_cluster_id(&self, id: &str) -> anyhow::Result<()> {
-        let mut current = self.cluster_id.lock().unwrap_or_else(|p| p.into_inner());
+        let mut current = self.cluster_id.lock_unpoisoned();
         match current.as_deref() {
             Some(existing) if existing == id => Ok(()),
             Some(existing) => {

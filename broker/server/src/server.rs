@@ -3,6 +3,7 @@
 //! leaderships), then stop the background tasks. Requests themselves are `net`'s and
 //! `dispatch`'s business.
 
+use krait_sync::MutexExt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -166,7 +167,7 @@ async fn serve_clients(
                     }
                 }
                 why = cluster.failed() => {
-                    *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+                    *failed.lock_unpoisoned() = Some(why);
                 }
             }
         }
@@ -176,7 +177,7 @@ async fn serve_clients(
     if let Some(external) = external {
         let _ = external.await;
     }
-    failed.lock().unwrap_or_else(|p| p.into_inner()).take()
+    failed.lock_unpoisoned().take()
 }
 
 /// Stops the background tasks and leaves the metadata quorum.

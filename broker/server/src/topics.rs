@@ -9,6 +9,7 @@
 //! Topics are immutable values behind `Arc`; a change (new partitions) swaps in a new value,
 //! so a request holds a consistent view without locks.
 
+use krait_sync::{MutexExt, RwLockExt};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -172,15 +173,15 @@ impl Topics {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Topic>>> {
-        self.by_name.read().unwrap_or_else(|p| p.into_inner())
+        self.by_name.read_unpoisoned()
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<Topic>>> {
-        self.by_name.write().unwrap_or_else(|p| p.into_inner())
+        self.by_name.write_unpoisoned()
     }
 
     fn lock_changes(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.changes.lock().unwrap_or_else(|p| p.into_inner())
+        self.changes.lock_unpoisoned()
     }
 
     /// Makes the local catalog match `image`: topics it lacks are deleted with their data (a

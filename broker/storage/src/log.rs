@@ -11,6 +11,7 @@
 //! runtime advances it as followers catch up. Consumers read below it; followers (see
 //! `replica`) read up to the log end.
 
+use krait_sync::MutexExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -142,7 +143,7 @@ impl PartitionLog {
     pub(crate) fn lock(&self) -> MutexGuard<'_, LogInner> {
         // A panic while holding the lock cannot leave the state half-updated (it is replaced
         // only after the write succeeds), so a poisoned lock is still consistent.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.lock_unpoisoned()
     }
 
     /// Appends `batches` at the log end offset, stamping each with its base offset and

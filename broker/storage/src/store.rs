@@ -1,6 +1,7 @@
 //! A broker's store: the data directory lock, the engine under it (RocksDB on disk, or memory
 //! for tests and tools), and the broker-wide counters kept in its `meta` space.
 
+use krait_sync::MutexExt;
 use std::fs::{File, OpenOptions};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,8 +134,7 @@ impl Store {
     pub fn allocate_producer_id(&self) -> Result<i64> {
         let mut next = self
             .next_producer_id
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .lock_unpoisoned();
         let id = *next;
         let mut write = WriteSet::default();
         write.put(Space::Meta, NEXT_PRODUCER_ID, (id + 1).to_be_bytes());

@@ -1,6 +1,7 @@
 //! The operator's Prometheus metrics: reconciles and their failures by kind and reason, and
 //! reconcile duration as a histogram, rendered in the text exposition format.
 
+use krait_sync::MutexExt;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -32,7 +33,7 @@ pub struct Metrics {
 impl Metrics {
     /// Records one reconcile of `kind` and, when it failed, its reason.
     pub fn record(&self, kind: &'static str, took: Duration, failure: Option<&'static str>) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = self.inner.lock_unpoisoned();
         *inner.reconciles.entry(kind).or_default() += 1;
         if let Some(reason) = failure {
             *inner.failures.entry((kind, reason)).or_default() += 1;
@@ -53,7 +54,7 @@ impl Metrics {
 
     /// The metrics in Prometheus' text format.
     pub fn render(&self) -> String {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let inner = self.inner.lock_unpoisoned();
         let mut out = String::new();
         out.push_str("# HELP krait_operator_reconciles_total Reconciles run, by resource kind.\n");
         out.push_str("# TYPE krait_operator_reconciles_total counter\n");

@@ -3,6 +3,7 @@
 //! Produce latency is measured per record, from `send` to its delivery report, in an HDR
 //! histogram; the figures are what a librdkafka application would see.
 
+use krait_sync::MutexExt;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,7 +86,7 @@ impl ProducerContext for Latencies {
             return;
         }
         let now = self.start.elapsed().as_micros() as u64;
-        let mut h = self.histogram.lock().unwrap_or_else(|p| p.into_inner());
+        let mut h = self.histogram.lock_unpoisoned();
         h.saturating_record(now.saturating_sub(sent_at_us as u64).max(1));
     }
 }
@@ -194,8 +195,7 @@ fn produce(g: &Global, a: &ProducePerfArgs) -> anyhow::Result<()> {
     let h = producer
         .context()
         .histogram
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
+        .lock_unpoisoned()
         .clone();
     let report = produce_report(a.num_records, a.record_size, elapsed, &h);
     print(g.output, &report, |r| {

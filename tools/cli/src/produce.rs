@@ -1,5 +1,6 @@
 //! `krait produce`: one record per line of stdin, optionally `KEY<sep>VALUE`.
 
+use krait_sync::MutexExt;
 use std::io::BufRead;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,8 +91,7 @@ impl ProducerContext for Deliveries {
             Err((e, _)) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 self.first_error
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
+                    .lock_unpoisoned()
                     .get_or_insert_with(|| e.to_string());
             }
         }
@@ -146,8 +146,7 @@ pub fn run(g: &Global, a: ProduceArgs) -> anyhow::Result<()> {
     if failed > 0 {
         let first = ctx
             .first_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .lock_unpoisoned()
             .clone()
             .unwrap_or_default();
         bail!("{failed} of {sent} records failed; first error: {first}");

@@ -4,6 +4,7 @@
 //! This module owns turning a fetch into a call and every way that call can fail into a
 //! [`TransportError`]. It must not retry: the fetch loop backs off and tries again.
 
+use krait_sync::MutexExt;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -91,7 +92,7 @@ impl GrpcTransport {
     }
 
     fn book(&self) -> MutexGuard<'_, AddressBook> {
-        self.book.lock().unwrap_or_else(|p| p.into_inner())
+        self.book.lock_unpoisoned()
     }
 
     /// A client on `leader`'s channel, made on first use. Connecting happens on the first call

@@ -3,6 +3,7 @@
 //! fail at once) and its service (fetches from a cut-off follower are refused as unavailable).
 //! Nothing is cut unless a test says so.
 
+use krait_sync::RwLockExt;
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 
@@ -16,7 +17,7 @@ pub struct FaultSwitch(Arc<RwLock<BTreeSet<BrokerId>>>);
 impl FaultSwitch {
     /// Cuts this broker off from exactly `brokers`.
     pub fn cut(&self, brokers: BTreeSet<BrokerId>) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = brokers;
+        *self.0.write_unpoisoned() = brokers;
     }
 
     /// Reconnects every broker.
@@ -26,8 +27,7 @@ impl FaultSwitch {
 
     pub fn is_cut(&self, broker: BrokerId) -> bool {
         self.0
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .read_unpoisoned()
             .contains(&broker)
     }
 }

@@ -5,6 +5,7 @@
 //! Liveness is in memory only: a new controller gives every registered broker a full session
 //! timeout before fencing it, so a controller change never fences a healthy broker.
 
+use krait_sync::MutexExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,7 +28,7 @@ pub struct ControllerState {
 
 impl ControllerState {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<BrokerId, Instant>> {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+        self.seen.lock_unpoisoned()
     }
 
     fn heard_from(&self, id: BrokerId) {

@@ -13,6 +13,7 @@ pub mod controller;
 pub mod rpc;
 pub mod sync;
 
+use krait_sync::MutexExt;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -281,7 +282,7 @@ impl Cluster {
     }
 
     fn client(&self, address: &str) -> rpc::ControllerClient<Channel> {
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let mut clients = self.clients.lock_unpoisoned();
         clients
             .entry(address.to_string())
             .or_insert_with(|| rpc::controller_client(address))

@@ -1,6 +1,7 @@
 //! The in-memory engine: one ordered map per key space behind one lock. For handler tests,
 //! tools and fuzzing; it keeps nothing across the process's end, whatever `sync` says.
 
+use krait_sync::RwLockExt;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{RwLock, RwLockReadGuard};
@@ -22,7 +23,7 @@ impl MemoryEngine {
     fn read(&self) -> RwLockReadGuard<'_, BTreeMap<Space, Map>> {
         // Nothing under the write lock panics short of allocation failure, which aborts, so a
         // poisoned lock still guards consistent maps.
-        self.spaces.read().unwrap_or_else(|p| p.into_inner())
+        self.spaces.read_unpoisoned()
     }
 }
 
@@ -54,7 +55,7 @@ impl Engine for MemoryEngine {
     }
 
     fn write(&self, write: WriteSet, _sync: bool) -> Result<(), EngineError> {
-        let mut spaces = self.spaces.write().unwrap_or_else(|p| p.into_inner());
+        let mut spaces = self.spaces.write_unpoisoned();
         for op in write.into_ops() {
             match op {
                 Op::Put { space, key, value } => {
