@@ -166,7 +166,7 @@ impl std::fmt::Debug for MetadataQuorum {
 }
 
 impl MetadataQuorum {
-    /// Starts this node on `storage` (the broker's `krait_storage::Store`, or a bare `krait_storage::MemoryEngine`).
+    /// Starts this node on `storage` (the broker's `krait_storage::Store`, on disk or in memory).
     /// On a pristine log it forms the cluster from
     /// `config.voters` (every voter does the same with the same set, which openraft documents as
     /// safe); on a log that already holds a membership it resumes and ignores `voters`.

@@ -303,7 +303,9 @@ async fn a_partitioned_leader_cannot_commit_while_the_majority_moves_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_outside_the_voters_starts_as_an_observer_and_forms_nothing() {
-    let store = std::sync::Arc::new(krait_storage::MemoryEngine::new());
+    let store = std::sync::Arc::new(krait_storage::Store::in_memory(
+        krait_storage::StoreOptions::default(),
+    ));
     let voters = BTreeMap::from([(1, "127.0.0.1:1".to_string())]);
     let config = QuorumConfig::new(2, voters);
     assert!(!config.is_voter());

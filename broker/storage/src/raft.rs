@@ -3,16 +3,16 @@
 //! keeps its Raft log here without seeing the engine or the broker's other key spaces.
 //!
 //! This module owns the guarantees an implementation must give; it must not know about Raft.
-//! Implementations: a broker's [`Store`] (its `raft_log` and `raft_state` spaces, in the same
-//! engine and write-ahead log as its partitions) and any bare [`Engine`] (a
-//! [`crate::MemoryEngine`] for tests and tools). All run the same conformance tests.
+//! The implementation is a broker's [`Store`]: its `raft_log` and `raft_state` spaces, in the
+//! same engine and write-ahead log as its partitions, on disk or (`Store::in_memory`) in memory
+//! for tests; both run the conformance tests below.
 //!
 //! To ensure correctness, an implementation must:
 //! - apply the operations of one `write` all or none, in the order given;
 //! - with `sync`, have them on stable storage before `write` returns;
 //! - make every completed `write` visible to the reads that follow it.
 
-use crate::engine::{self, Engine, WriteSet};
+use crate::engine::{self, WriteSet};
 use crate::store::Store;
 
 /// The two key spaces.
@@ -86,9 +86,13 @@ fn engine_space(space: Space) -> engine::Space {
     }
 }
 
-impl<E: Engine + ?Sized> RaftKv for E {
+/// The broker's own store: the Raft spaces of its one engine, behind its data directory lock
+/// (so the metadata quorum never writes to a directory another process holds).
+impl RaftKv for Store {
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
-        Engine::get(self, engine_space(space), key).map_err(|e| KvError::new("read", e))
+        self.engine
+            .get(engine_space(space), key)
+            .map_err(|e| KvError::new("read", e))
     }
 
     fn write(&self, ops: Vec<KvOp>, sync: bool) -> Result<(), KvError> {
@@ -101,7 +105,9 @@ impl<E: Engine + ?Sized> RaftKv for E {
                 }
             }
         }
-        Engine::write(self, write, sync).map_err(|e| KvError::new("write", e))
+        self.engine
+            .write(write, sync)
+            .map_err(|e| KvError::new("write", e))
     }
 
     fn scan_from(
@@ -110,37 +116,15 @@ impl<E: Engine + ?Sized> RaftKv for E {
         from: &[u8],
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), KvError> {
-        self.scan(engine_space(space), from, None, visit)
+        self.engine
+            .scan(engine_space(space), from, None, visit)
             .map_err(|e| KvError::new("scan", e))
     }
 
     fn last(&self, space: Space) -> Result<Option<KvEntry>, KvError> {
-        Engine::last(self, engine_space(space), &[], None).map_err(|e| KvError::new("read last", e))
-    }
-}
-
-/// The broker's own store: one engine, one write-ahead log and one data directory lock per
-/// broker.
-impl RaftKv for Store {
-    fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
-        RaftKv::get(self.engine.as_ref(), space, key)
-    }
-
-    fn write(&self, ops: Vec<KvOp>, sync: bool) -> Result<(), KvError> {
-        RaftKv::write(self.engine.as_ref(), ops, sync)
-    }
-
-    fn scan_from(
-        &self,
-        space: Space,
-        from: &[u8],
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> Result<(), KvError> {
-        self.engine.as_ref().scan_from(space, from, visit)
-    }
-
-    fn last(&self, space: Space) -> Result<Option<KvEntry>, KvError> {
-        RaftKv::last(self.engine.as_ref(), space)
+        self.engine
+            .last(engine_space(space), &[], None)
+            .map_err(|e| KvError::new("read last", e))
     }
 }
 
@@ -209,8 +193,7 @@ mod tests {
     }
 
     #[test]
-    fn memory_engine_and_store_conform() {
-        conformance(&crate::MemoryEngine::new());
+    fn a_store_in_memory_conforms() {
         conformance(&Store::in_memory(crate::StoreOptions::default()));
     }
 

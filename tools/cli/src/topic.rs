@@ -248,6 +248,18 @@ fn describe(g: &Global, name: &str) -> anyhow::Result<()> {
     print(g.output, &description, render_description)
 }
 
+/// The columns of `topic describe`'s partition table.
+const PARTITION_COLUMNS: [&str; 8] = [
+    "PARTITION",
+    "LEADER",
+    "LEADER-EPOCH",
+    "REPLICAS",
+    "ISR",
+    "OFFLINE",
+    "LOG-START",
+    "HIGH-WATERMARK",
+];
+
 fn render_description(d: &TopicDescription) -> String {
     let s = &d.summary;
     let mut out = format!(
@@ -268,16 +280,7 @@ fn render_description(d: &TopicDescription) -> String {
             overrides.join(", ")
         }
     ));
-    let mut table = Table::new(&[
-        "PARTITION",
-        "LEADER",
-        "LEADER-EPOCH",
-        "REPLICAS",
-        "ISR",
-        "OFFLINE",
-        "LOG-START",
-        "HIGH-WATERMARK",
-    ]);
+    let mut table = Table::new(&PARTITION_COLUMNS);
     let known = |n: i32, none: &str| {
         if n < 0 {
             none.to_string()
@@ -414,16 +417,7 @@ mod tests {
         assert_eq!(
             rows,
             [
-                vec![
-                    "PARTITION",
-                    "LEADER",
-                    "LEADER-EPOCH",
-                    "REPLICAS",
-                    "ISR",
-                    "OFFLINE",
-                    "LOG-START",
-                    "HIGH-WATERMARK"
-                ],
+                PARTITION_COLUMNS.to_vec(),
                 vec!["0", "1", "7", "1,2,3", "1,2", "-", "0", "42"],
                 vec!["1", "none", "-", "1,2,3", "1,2", "3", "-", "-"],
             ]
