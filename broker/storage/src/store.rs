@@ -132,9 +132,7 @@ impl Store {
     /// A producer id never handed out before, durably: ids must stay unique across restarts,
     /// or a new producer could be taken for the retry of an old one.
     pub fn allocate_producer_id(&self) -> Result<i64> {
-        let mut next = self
-            .next_producer_id
-            .lock_unpoisoned();
+        let mut next = self.next_producer_id.lock_unpoisoned();
         let id = *next;
         let mut write = WriteSet::default();
         write.put(Space::Meta, NEXT_PRODUCER_ID, (id + 1).to_be_bytes());

@@ -192,11 +192,7 @@ fn produce(g: &Global, a: &ProducePerfArgs) -> anyhow::Result<()> {
     if failed > 0 {
         bail!("{failed} of {} records failed", a.num_records);
     }
-    let h = producer
-        .context()
-        .histogram
-        .lock_unpoisoned()
-        .clone();
+    let h = producer.context().histogram.lock_unpoisoned().clone();
     let report = produce_report(a.num_records, a.record_size, elapsed, &h);
     print(g.output, &report, |r| {
         format!(

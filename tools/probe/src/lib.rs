@@ -89,8 +89,8 @@ async fn answer(mut stream: TcpStream, route: &impl Fn(&str) -> Answer) -> std::
         }
         head.extend_from_slice(&buf[..n]);
     }
-    let line = String::from_utf8_lossy(head.split(|b| *b == b'\n').next().unwrap_or_default())
-        .to_string();
+    let line =
+        String::from_utf8_lossy(head.split(|b| *b == b'\n').next().unwrap_or_default()).to_string();
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let answer = if method == "GET" {
@@ -136,10 +136,21 @@ mod tests {
         assert!(health.starts_with("HTTP/1.1 200 OK"), "{health}");
         assert!(health.ends_with("\r\n\r\nok\n"), "{health}");
         let metrics = request(addr, "GET /metrics HTTP/1.1").await;
-        assert!(metrics.contains("content-type: text/plain; version=0.0.4"), "{metrics}");
+        assert!(
+            metrics.contains("content-type: text/plain; version=0.0.4"),
+            "{metrics}"
+        );
         assert!(metrics.contains("content-length: 5\r\n"), "{metrics}");
-        assert!(request(addr, "GET /nope HTTP/1.1").await.starts_with("HTTP/1.1 404"));
-        assert!(request(addr, "POST /healthz HTTP/1.1").await.starts_with("HTTP/1.1 405"));
+        assert!(
+            request(addr, "GET /nope HTTP/1.1")
+                .await
+                .starts_with("HTTP/1.1 404")
+        );
+        assert!(
+            request(addr, "POST /healthz HTTP/1.1")
+                .await
+                .starts_with("HTTP/1.1 405")
+        );
         server.abort();
     }
 }

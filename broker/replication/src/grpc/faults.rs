@@ -26,8 +26,6 @@ impl FaultSwitch {
     }
 
     pub fn is_cut(&self, broker: BrokerId) -> bool {
-        self.0
-            .read_unpoisoned()
-            .contains(&broker)
+        self.0.read_unpoisoned().contains(&broker)
     }
 }
