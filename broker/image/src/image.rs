@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use krait_acl::{AclBinding, Acls};
+use krait_auth::scram::{ScramCredential, ScramMechanism};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -23,10 +25,21 @@ pub struct BrokerRegistration {
     pub kafka_port: i32,
     /// Where other brokers reach it for replication and the metadata quorum.
     pub cluster_address: String,
+    /// Where clients of each named listener reach it (the primary listener's entry equals
+    /// `kafka_host:kafka_port`); empty from brokers that registered before listeners had names.
+    #[serde(default)]
+    pub listeners: BTreeMap<String, ListenerAddress>,
     /// Changes every time the broker process starts, so a stale registration is told apart.
     pub incarnation: Uuid,
     /// A fenced broker leads nothing and is in no ISR; it is unfenced once it heartbeats.
     pub fenced: bool,
+}
+
+/// A host and port a client connects to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenerAddress {
+    pub host: String,
+    pub port: i32,
 }
 
 /// The replication state of one partition.
@@ -180,6 +193,24 @@ pub enum MetadataRecord {
         group: String,
         partitions: Option<Vec<(String, i32)>>,
     },
+    /// Sets (creates or replaces) one SCRAM credential of a user.
+    SetScramCredential {
+        user: String,
+        credential: ScramCredential,
+    },
+    /// Forgets one SCRAM credential of a user.
+    DeleteScramCredential {
+        user: String,
+        mechanism: ScramMechanism,
+    },
+    /// Adds ACLs (those already present are kept once).
+    CreateAcls {
+        bindings: Vec<AclBinding>,
+    },
+    /// Removes ACLs (those absent are ignored).
+    DeleteAcls {
+        bindings: Vec<AclBinding>,
+    },
 }
 
 /// Why a record was not applied. The image is unchanged when `apply` returns one.
@@ -215,6 +246,8 @@ pub enum ApplyError {
     },
     #[error("invalid assignment for {topic}: {reason}")]
     InvalidAssignment { topic: String, reason: String },
+    #[error("user {user} has no {mechanism} credential")]
+    UnknownScramCredential { user: String, mechanism: String },
     #[error("broker {0} is alive: stop it before unregistering it")]
     BrokerAlive(BrokerId),
     #[error(
@@ -241,6 +274,12 @@ pub struct ClusterImage {
     /// cluster-wide defaults.
     #[serde(default)]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// SCRAM credentials by user and mechanism: salted keys, never passwords.
+    #[serde(default)]
+    pub scram: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+    /// The ACLs the authorizer enforces.
+    #[serde(default)]
+    pub acls: Acls,
 }
 
 /// One group's committed offsets: topic -> partition -> commit.
@@ -304,6 +343,43 @@ impl ClusterImage {
                 } else {
                     self.broker_configs
                         .insert(resource.clone(), configs.clone());
+                }
+                Ok(())
+            }
+            MetadataRecord::SetScramCredential { user, credential } => {
+                self.scram
+                    .entry(user.clone())
+                    .or_default()
+                    .insert(credential.mechanism, credential.clone());
+                Ok(())
+            }
+            MetadataRecord::DeleteScramCredential { user, mechanism } => {
+                let removed = self
+                    .scram
+                    .get_mut(user)
+                    .and_then(|c| c.remove(mechanism))
+                    .is_some();
+                if self.scram.get(user).is_some_and(BTreeMap::is_empty) {
+                    self.scram.remove(user);
+                }
+                if removed {
+                    Ok(())
+                } else {
+                    Err(ApplyError::UnknownScramCredential {
+                        user: user.clone(),
+                        mechanism: mechanism.name().to_string(),
+                    })
+                }
+            }
+            MetadataRecord::CreateAcls { bindings } => {
+                for b in bindings {
+                    self.acls.insert(b.clone());
+                }
+                Ok(())
+            }
+            MetadataRecord::DeleteAcls { bindings } => {
+                for b in bindings {
+                    self.acls.remove(b);
                 }
                 Ok(())
             }

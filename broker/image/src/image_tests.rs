@@ -11,6 +11,7 @@ pub(crate) fn broker(id: BrokerId, rack: Option<&str>) -> BrokerRegistration {
         kafka_host: "127.0.0.1".to_string(),
         kafka_port: 9092 + id,
         cluster_address: format!("127.0.0.1:{}", 19092 + id),
+        listeners: Default::default(),
         incarnation: Uuid::nil(),
         fenced: false,
     }

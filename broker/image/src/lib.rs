@@ -20,8 +20,8 @@ pub mod placement;
 pub mod reassignment;
 
 pub use image::{
-    ApplyError, BrokerRegistration, ClusterImage, GroupOffsets, MetadataRecord, OffsetCommit,
-    PartitionChange, PartitionState, TopicImage,
+    ApplyError, BrokerRegistration, ClusterImage, GroupOffsets, ListenerAddress, MetadataRecord,
+    OffsetCommit, PartitionChange, PartitionState, TopicImage,
 };
 
 /// A broker's id (Kafka's `node.id`), the same number clients see in Metadata.

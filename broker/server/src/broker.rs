@@ -4,13 +4,15 @@ use krait_sync::MutexExt;
 use std::sync::{Arc, Mutex};
 
 use krait_coordinator::{Coordinator, GroupRecord, Settings};
-use krait_image::{GroupOffsets, MetadataRecord, OffsetCommit};
+use krait_image::{GroupOffsets, ListenerAddress, MetadataRecord, OffsetCommit};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_storage::{Store, StoreOptions, StoredGroup};
 
 use crate::cluster::{self, Cluster};
 use crate::config::{Advertised, BrokerConfig};
+use crate::listeners::{Addressing, ListenerSpec};
 use crate::metrics::Metrics;
+use crate::security::Security;
 use crate::topic_config::BrokerDefaults;
 use crate::topics::Topics;
 
@@ -22,6 +24,9 @@ pub struct Broker {
     pub defaults: BrokerDefaults,
     pub topics: Topics,
     pub metrics: Metrics,
+    pub security: Security,
+    /// The Kafka listeners, the primary first, with the addresses they announce.
+    pub listeners: Vec<ListenerSpec>,
     pub coordinator: Arc<Coordinator>,
     pub store: Arc<Store>,
     pub cluster: Arc<Cluster>,
@@ -54,7 +59,8 @@ impl Broker {
     /// Opens the data directory and starts the broker (see [`Broker::start`]).
     pub async fn open(config: BrokerConfig, advertised: Advertised) -> anyhow::Result<Arc<Self>> {
         let store = Self::open_store(&config)?;
-        Self::start(config, advertised, store, None).await
+        let listeners = config.listeners(&advertised)?;
+        Self::start(config, advertised, listeners, store, None).await
     }
 
     /// Starts the broker on an opened store: its metadata quorum node, its topics, and the
@@ -63,12 +69,25 @@ impl Broker {
     pub async fn start(
         config: BrokerConfig,
         advertised: Advertised,
+        listeners: Vec<ListenerSpec>,
         store: Store,
         cluster_listener: Option<tokio::net::TcpListener>,
     ) -> anyhow::Result<Arc<Self>> {
         let store = Arc::new(store);
         let stored_cluster_id = store.stored_cluster_id()?;
-        let settings = config.cluster_settings(&advertised)?;
+        let security = Security::from_config(&config)?;
+        let mut settings = config.cluster_settings(&advertised)?;
+        settings.listeners = listeners
+            .iter()
+            .filter(|l| l.addressing == Addressing::Registered)
+            .map(|l| {
+                let address = ListenerAddress {
+                    host: l.advertised.host.clone(),
+                    port: l.advertised.port,
+                };
+                (l.name.clone(), address)
+            })
+            .collect();
         let cluster = Cluster::start(settings, store.clone()).await?;
         if let Some(listener) = cluster_listener {
             cluster::serve(&cluster, listener);
@@ -85,6 +104,8 @@ impl Broker {
             defaults,
             topics,
             metrics: Metrics::default(),
+            security,
+            listeners,
             coordinator,
             store,
             cluster,

@@ -23,6 +23,21 @@ pub const DEFAULT_MIN_INSYNC_REPLICAS: i32 = 1;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "krait-broker", version, about)]
 pub struct BrokerConfig {
+    /// A Kafka server.properties file: its listeners, security and broker settings, by Kafka's
+    /// own key names. Flags and KRAIT_* variables win over it.
+    #[arg(long, env = "KRAIT_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// SCRAM users to create when they do not exist yet, as kafka-storage format --add-scram
+    /// writes them: 'SCRAM-SHA-512=[name=admin,password=admin-secret]', several separated by
+    /// ';'. A user who exists keeps the credential it has (a later password change stands).
+    #[arg(long, env = "KRAIT_ADD_SCRAM", value_delimiter = ';')]
+    pub add_scram: Vec<String>,
+
+    /// The configuration file's keys (empty without --config).
+    #[arg(skip)]
+    pub properties: BTreeMap<String, String>,
+
     /// Directory holding the broker's RocksDB database; created if missing.
     #[arg(long, env = "KRAIT_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
@@ -197,6 +212,16 @@ pub enum ConfigError {
     ClusterListenRequired,
     #[error("--cluster-listen {0} binds every interface; set --cluster-advertise")]
     ClusterAdvertiseRequired(SocketAddr),
+    #[error(transparent)]
+    Listener(#[from] crate::listeners::ListenerError),
+    #[error("--add-scram entry {0:?} is not MECHANISM=[name=USER,password=PASSWORD]")]
+    BadAddScram(String),
+    #[error("{key}={value:?}: {reason}")]
+    BadSetting {
+        key: String,
+        value: String,
+        reason: String,
+    },
     #[error("--{flag} must be at least {min}, got {value}")]
     TooSmall {
         flag: &'static str,
@@ -329,6 +354,7 @@ impl BrokerConfig {
             rack: self.rack.clone().filter(|r| !r.is_empty()),
             kafka_host: advertised.host.clone(),
             kafka_port: advertised.port,
+            listeners: BTreeMap::new(),
             heartbeat_interval: Duration::from_millis(self.broker_heartbeat_interval_ms),
             session_timeout: Duration::from_millis(self.broker_session_timeout_ms),
             replica_lag_time_max_ms: self.replica_lag_time_max_ms,

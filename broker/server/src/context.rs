@@ -6,21 +6,19 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+
+use krait_acl::{Action, Operation, ResourceType};
+use krait_image::BrokerRegistration;
+use krait_protocol::kafka_protocol::error::ResponseError;
 
 use crate::broker::Broker;
+use crate::listeners::{Addressing, ListenerSpec};
+use crate::sasl::SaslState;
 
-/// Which Kafka listener a connection came in on: it decides which address of each broker the
-/// client is told (Metadata, DescribeCluster, FindCoordinator).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listener {
-    /// `--listen`: addresses from `--advertise`, as each broker registered them.
-    Internal,
-    /// `--external-listen`: addresses from `--external-advertised-addresses`, by broker id.
-    External,
-}
-
-/// Who sent a request, in Kafka's `Type:name` form. Until a listener authenticates its
-/// clients, every connection is `User:ANONYMOUS`, as on a Kafka PLAINTEXT listener.
+/// Who sent a request, in Kafka's `Type:name` form: `User:ANONYMOUS` on a PLAINTEXT
+/// listener, the mapped certificate subject on SSL with a client certificate, the SASL user
+/// on SASL listeners.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Principal {
     pub kind: String,
@@ -29,9 +27,13 @@ pub struct Principal {
 
 impl Principal {
     pub fn anonymous() -> Self {
+        Self::user("ANONYMOUS")
+    }
+
+    pub fn user(name: &str) -> Self {
         Self {
             kind: "User".into(),
-            name: "ANONYMOUS".into(),
+            name: name.into(),
         }
     }
 }
@@ -42,22 +44,50 @@ impl fmt::Display for Principal {
     }
 }
 
-/// One client connection: fixed when it is accepted (and, later, when it authenticates).
-#[derive(Debug, Clone)]
+static ANONYMOUS: LazyLock<Principal> = LazyLock::new(Principal::anonymous);
+
+/// One client connection: its peer and listener fixed when it is accepted, its principal
+/// fixed once it authenticates (at the TLS handshake, or by SASL).
+#[derive(Debug)]
 pub struct Connection {
     pub peer: SocketAddr,
-    pub listener: Listener,
-    pub principal: Principal,
+    pub listener: Arc<ListenerSpec>,
+    principal: OnceLock<Principal>,
+    /// Where the SASL exchange stands (SASL listeners only).
+    pub sasl: Mutex<SaslState>,
 }
 
 impl Connection {
     /// A connection accepted on `listener` whose client has not authenticated.
-    pub fn accepted(peer: SocketAddr, listener: Listener) -> Self {
+    pub fn accepted(peer: SocketAddr, listener: Arc<ListenerSpec>) -> Self {
         Self {
             peer,
             listener,
-            principal: Principal::anonymous(),
+            principal: OnceLock::new(),
+            sasl: Mutex::new(SaslState::default()),
         }
+    }
+
+    /// A connection whose principal the TLS handshake already established.
+    pub fn with_principal(mut self, principal: Principal) -> Self {
+        self.principal = OnceLock::from(principal);
+        self
+    }
+
+    /// Who the client is: `User:ANONYMOUS` until it authenticates.
+    pub fn principal(&self) -> &Principal {
+        self.principal.get().unwrap_or(&ANONYMOUS)
+    }
+
+    /// Whether the client may send requests other than ApiVersions and the SASL exchange.
+    pub fn authenticated(&self) -> bool {
+        !self.listener.protocol.sasl() || self.principal.get().is_some()
+    }
+
+    /// Fixes the principal a SASL exchange established; `false` when one was already set
+    /// (Krait does not re-authenticate a connection).
+    pub fn authenticate(&self, principal: Principal) -> bool {
+        self.principal.set(principal).is_ok()
     }
 }
 
@@ -73,20 +103,81 @@ pub struct RequestContext<'a> {
 }
 
 impl RequestContext<'_> {
-    /// The address a client of this connection should use for broker `id`, whose internal
-    /// advertised address is `host:port`.
-    pub fn client_address(&self, id: i32, host: String, port: i32) -> (String, i32) {
-        if self.connection.listener == Listener::Internal {
-            return (host, port);
+    /// The address a client of this connection should use for a registered broker.
+    pub fn client_address(&self, r: &BrokerRegistration) -> (String, i32) {
+        let listener = &self.connection.listener;
+        let external = (listener.addressing == Addressing::External)
+            .then(|| self.broker.config.external_address(r.id))
+            .flatten();
+        if let Some(a) = external {
+            return (a.host, a.port);
         }
-        self.broker
-            .config
-            .external_address(id)
-            .map_or((host, port), |a| (a.host, a.port))
+        match r.listeners.get(&listener.name) {
+            Some(a) => (a.host.clone(), a.port),
+            None => (r.kafka_host.clone(), r.kafka_port),
+        }
+    }
+
+    /// This broker's own address for a client of this connection.
+    pub fn own_address(&self) -> (String, i32) {
+        let a = &self.connection.listener.advertised;
+        (a.host.clone(), a.port)
     }
 
     /// The client's host as Kafka reports it in DescribeGroups: `/` and the peer's IP.
     pub fn client_host(&self) -> String {
         format!("/{}", self.connection.peer.ip())
     }
+
+    /// Whether this connection's principal may perform `operation` on a resource: always
+    /// when no authorizer is configured, else by the cluster's ACLs.
+    pub fn authorized(
+        &self,
+        operation: Operation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> bool {
+        let Some(config) = &self.broker.security.authorizer else {
+            return true;
+        };
+        let principal = self.connection.principal().to_string();
+        let host = self.connection.peer.ip().to_string();
+        let allowed = self.broker.cluster.image().acls.authorize(
+            config,
+            &Action {
+                principal: &principal,
+                host: &host,
+                operation,
+                resource_type,
+                resource_name: name,
+            },
+        );
+        if !allowed {
+            tracing::debug!(%principal, %host, ?operation, ?resource_type, resource = name, "denied");
+        }
+        allowed
+    }
+
+    /// Kafka's rule for creating a topic: CREATE on the cluster or on the topic.
+    pub fn may_create_topic(&self, name: &str) -> bool {
+        self.authorized_on_cluster(Operation::Create)
+            || self.authorized(Operation::Create, ResourceType::Topic, name)
+    }
+
+    /// Why a group request cannot be served here: the principal may not `operation` the
+    /// group (GROUP_AUTHORIZATION_FAILED), or this broker is not its coordinator.
+    pub fn group_refusal(&self, group: &str, operation: Operation) -> Option<ResponseError> {
+        if !self.authorized(operation, ResourceType::Group, group) {
+            return Some(ResponseError::GroupAuthorizationFailed);
+        }
+        self.broker.not_coordinator()
+    }
+
+    /// `authorized` for the cluster resource.
+    pub fn authorized_on_cluster(&self, operation: Operation) -> bool {
+        self.authorized(operation, ResourceType::Cluster, CLUSTER_RESOURCE)
+    }
 }
+
+/// The name of Kafka's one cluster resource.
+pub const CLUSTER_RESOURCE: &str = "kafka-cluster";

@@ -73,6 +73,11 @@ async fn route(
         Ok(h) => h,
         Err(e) => return undecodable(broker, e),
     };
+    if !connection.authenticated() && !SASL_EXCHANGE.contains(&support.key) {
+        // Kafka closes a connection that sends anything else before it has authenticated.
+        warn!(api = ?support.key, peer = %connection.peer, listener = %connection.listener.name, "request before SASL authentication, closing connection");
+        return Outcome::Close;
+    }
     let client_id = header.client_id.as_deref().unwrap_or("");
     debug!(client = client_id, "request");
     let ctx = RequestContext {
@@ -85,10 +90,54 @@ async fn route(
     handlers::route(&ctx, support.key, frame).await
 }
 
+/// What an unauthenticated client of a SASL listener may send.
+const SASL_EXCHANGE: [ApiKey; 3] = [
+    ApiKey::ApiVersions,
+    ApiKey::SaslHandshake,
+    ApiKey::SaslAuthenticate,
+];
+
 /// A handler's answer: a response body, or (Produce with acks=0) none at all.
 pub trait Reply {
     type Body: Encodable + HeaderVersion;
     fn into_body(self) -> Option<Self::Body>;
+    /// Whether the connection closes once the answer is sent.
+    fn close_after(&self) -> bool {
+        false
+    }
+}
+
+/// A response after which the connection may have to close (a failed SASL login).
+#[derive(Debug)]
+pub struct Closing<R> {
+    response: R,
+    close: bool,
+}
+
+impl<R> Closing<R> {
+    pub fn no(response: R) -> Self {
+        Self {
+            response,
+            close: false,
+        }
+    }
+
+    pub fn yes(response: R) -> Self {
+        Self {
+            response,
+            close: true,
+        }
+    }
+}
+
+impl<R: Encodable + HeaderVersion> Reply for Closing<R> {
+    type Body = R;
+    fn into_body(self) -> Option<R> {
+        Some(self.response)
+    }
+    fn close_after(&self) -> bool {
+        self.close
+    }
 }
 
 impl<R: Encodable + HeaderVersion> Reply for R {
@@ -123,9 +172,17 @@ where
     match decode_body::<Request>(&mut body, api, ctx.api_version) {
         Ok(request) => {
             trailing(&body);
-            match handler(ctx, request).await.into_body() {
-                Some(response) => encoded(ctx.correlation_id, ctx.api_version, &response),
-                None => Outcome::NoResponse,
+            let reply = handler(ctx, request).await;
+            let close = reply.close_after();
+            match (reply.into_body(), close) {
+                (Some(response), false) => encoded(ctx.correlation_id, ctx.api_version, &response),
+                (Some(response), true) => {
+                    match encoded(ctx.correlation_id, ctx.api_version, &response) {
+                        Outcome::Respond(bytes) => Outcome::RespondAndClose(bytes),
+                        other => other,
+                    }
+                }
+                (None, _) => Outcome::NoResponse,
             }
         }
         Err(e) => undecodable(ctx.broker, e),

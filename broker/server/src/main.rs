@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use krait_server::config::BrokerConfig;
 use tracing_subscriber::EnvFilter;
 
@@ -11,7 +10,7 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: krait_server::alloc::GuardedAlloc = krait_server::alloc::GuardedAlloc;
 
 fn main() -> ExitCode {
-    let config = BrokerConfig::parse();
+    let config = BrokerConfig::load();
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|e| {
         eprintln!(
             "warning: --log {:?} is not a valid filter ({e}); using info",

@@ -15,6 +15,7 @@ const API_SLOTS: usize = 128;
 pub struct Metrics {
     requests: [AtomicU64; API_SLOTS],
     request_errors: AtomicU64,
+    authentication_failures: AtomicU64,
     connections_open: AtomicI64,
     connections_total: AtomicU64,
     produced_bytes: AtomicU64,
@@ -26,6 +27,7 @@ impl Default for Metrics {
         Self {
             requests: std::array::from_fn(|_| AtomicU64::new(0)),
             request_errors: AtomicU64::new(0),
+            authentication_failures: AtomicU64::new(0),
             connections_open: AtomicI64::new(0),
             connections_total: AtomicU64::new(0),
             produced_bytes: AtomicU64::new(0),
@@ -47,6 +49,11 @@ impl Metrics {
     /// A request the broker could not serve: unsupported, undecodable or unencodable.
     pub fn request_error(&self) {
         self.request_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A failed TLS handshake or SASL login.
+    pub fn authentication_failed(&self) {
+        self.authentication_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn connection_opened(&self) {
@@ -92,6 +99,12 @@ impl Metrics {
             "counter",
             "Requests answered with UNSUPPORTED_VERSION or closed as unreadable.",
             load(&self.request_errors),
+        );
+        metric(
+            "krait_authentication_failures_total",
+            "counter",
+            "Failed TLS handshakes and SASL logins.",
+            load(&self.authentication_failures),
         );
         metric(
             "krait_connections_open",

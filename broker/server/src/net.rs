@@ -1,32 +1,41 @@
-//! The Kafka listener: accepts connections and runs each one's request loop.
+//! A Kafka listener: accepts connections (completing TLS where the listener has it) and runs
+//! each one's request loop.
 //!
 //! Kafka processes one request per connection at a time and answers in order; so does this
 //! loop. Responses are buffered and flushed when no further request is already buffered, so a
 //! pipelining client gets its answers in few writes. A frame that cannot be read closes only
 //! its own connection.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use krait_protocol::frame::{LENGTH_PREFIX, frame_length};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use krait_tls::TlsAcceptor;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::broker::Broker;
-use crate::context::{Connection, Listener};
+use crate::context::Connection;
 use crate::dispatch::{Outcome, dispatch};
+use crate::listeners::ListenerSpec;
 
 const IO_BUFFER: usize = 64 * 1024;
 /// Frames are read in steps of at most this much, so a client that announces a large frame
 /// and sends nothing does not make the broker allocate the whole frame up front.
 const READ_STEP: usize = 1024 * 1024;
 
-/// Accepts connections until `shutdown` resolves, then closes them all.
+/// How long a client has to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections on a listener until `shutdown` resolves, then closes them all.
 pub async fn serve(
     listener: TcpListener,
-    kind: Listener,
+    spec: Arc<ListenerSpec>,
+    tls: Option<TlsAcceptor>,
     broker: Arc<Broker>,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -37,9 +46,10 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let broker = broker.clone();
-                    let connection = Connection::accepted(peer, kind);
+                    let spec = spec.clone();
+                    let tls = tls.clone();
                     connections.spawn(async move {
-                        if let Err(e) = serve_connection(stream, &connection, &broker).await {
+                        if let Err(e) = accept(stream, peer, spec, tls, &broker).await {
                             debug!(%peer, error = %e, "connection closed");
                         }
                     });
@@ -50,28 +60,87 @@ pub async fn serve(
             () = &mut shutdown => break,
         }
     }
-    info!(open = connections.len(), "closing client connections");
+    info!(listener = %spec.name, open = connections.len(), "closing client connections");
     connections.shutdown().await;
 }
 
-async fn serve_connection(
+/// Completes the TLS handshake where the listener has one, fixes the principal a client
+/// certificate names, and serves the connection's requests.
+async fn accept(
     stream: TcpStream,
-    connection: &Connection,
+    peer: SocketAddr,
+    spec: Arc<ListenerSpec>,
+    tls: Option<TlsAcceptor>,
     broker: &Broker,
 ) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let Some(acceptor) = tls else {
+        let (read, write) = stream.into_split();
+        return serve_connection(read, write, Connection::accepted(peer, spec), broker).await;
+    };
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        // A connection closed before any hello is a port check (a kubelet's TCP probe), not a
+        // failed client.
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            debug!(%peer, listener = %spec.name, "closed before the TLS handshake");
+            return Ok(());
+        }
+        Ok(Err(e)) => {
+            broker.metrics.authentication_failed();
+            info!(%peer, listener = %spec.name, error = %e, "TLS handshake failed");
+            return Ok(());
+        }
+        Err(_) => {
+            broker.metrics.authentication_failed();
+            info!(%peer, listener = %spec.name, "TLS handshake timed out");
+            return Ok(());
+        }
+    };
+    let mut connection = Connection::accepted(peer, spec.clone());
+    // On SSL listeners the certificate is the identity; on SASL_SSL, SASL decides.
+    if !spec.protocol.sasl()
+        && let Some(certificate) = krait_tls::peer_certificate(&stream)
+    {
+        match broker.security.certificate_principal(&certificate) {
+            Ok(principal) => connection = connection.with_principal(principal),
+            Err(e) => {
+                broker.metrics.authentication_failed();
+                info!(%peer, listener = %spec.name, error = %e, "no principal for the client certificate");
+                return Ok(());
+            }
+        }
+    }
+    let (read, write) = tokio::io::split(stream);
+    serve_connection(read, write, connection, broker).await
+}
+
+async fn serve_connection<R, W>(
+    read: R,
+    write: W,
+    connection: Connection,
+    broker: &Broker,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     broker.metrics.connection_opened();
-    let result = requests(stream, connection, broker).await;
+    let result = requests(read, write, &connection, broker).await;
     broker.metrics.connection_closed();
     result
 }
 
-async fn requests(
-    stream: TcpStream,
+async fn requests<R, W>(
+    read: R,
+    write: W,
     connection: &Connection,
     broker: &Broker,
-) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
-    let (read, write) = stream.into_split();
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let mut reader = BufReader::with_capacity(IO_BUFFER, read);
     let mut writer = BufWriter::with_capacity(IO_BUFFER, write);
     loop {
@@ -94,6 +163,7 @@ async fn requests(
             writer.flush().await?;
         }
         if close {
+            writer.shutdown().await.ok();
             return Ok(());
         }
     }

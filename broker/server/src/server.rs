@@ -13,9 +13,11 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::broker::Broker;
-use crate::config::{Advertised, BrokerConfig};
-use crate::context::Listener;
-use crate::{http, net, retention};
+use krait_tls::TlsAcceptor;
+
+use crate::config::BrokerConfig;
+use crate::listeners::ListenerSpec;
+use crate::{http, net, retention, security};
 
 /// How long a broker that handed its leaderships over keeps answering clients before it
 /// closes their connections.
@@ -26,18 +28,35 @@ const REGISTRATION_NOTICE: Duration = Duration::from_secs(10);
 /// Every socket the broker listens on, bound before anything else starts so that a port
 /// collision is reported at once.
 struct Listeners {
-    kafka: TcpListener,
-    external: Option<TcpListener>,
+    /// The Kafka listeners, the primary first, each with its TLS acceptor where it has TLS.
+    kafka: Vec<(ListenerSpec, Option<TlsAcceptor>, TcpListener)>,
     cluster: Option<TcpListener>,
     http: Option<TcpListener>,
 }
 
 impl Listeners {
-    async fn bind(config: &BrokerConfig) -> anyhow::Result<Self> {
+    async fn bind(config: &BrokerConfig, specs: Vec<ListenerSpec>) -> anyhow::Result<Self> {
+        let mut kafka = Vec::new();
+        for mut spec in specs {
+            // Certificates are read before binding, so a bad file is reported at once.
+            let tls = match &spec.tls {
+                Some(settings) => Some(
+                    TlsAcceptor::new(settings.clone())
+                        .map_err(|e| anyhow::anyhow!("listener {}: {e}", spec.name))?,
+                ),
+                None => None,
+            };
+            let purpose = format!(" for listener {}", spec.name);
+            let socket = bind(spec.bind, &purpose).await?;
+            // A listener bound to port 0 (tests) announces the port it got.
+            if spec.advertised.port == 0 {
+                spec.advertised.port = socket.local_addr()?.port().into();
+            }
+            kafka.push((spec, tls, socket));
+        }
         Ok(Self {
-            kafka: bind(config.listen, "").await?,
+            kafka,
             http: bind_optional(config.http_listen, " for HTTP").await?,
-            external: bind_optional(config.external_listen, " for external clients").await?,
             cluster: bind_optional(config.cluster_listen, " for cluster traffic").await?,
         })
     }
@@ -62,23 +81,25 @@ async fn bind_optional(
 /// Opens the data directory, binds the listeners and serves until `shutdown` resolves.
 pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let mut advertised = config.validate()?;
+    if config.advertise.is_none() && config.listen.port() == 0 {
+        // Bound to port 0: the primary listener announces the port it gets.
+        advertised.port = 0;
+    }
+    let specs = config.listeners(&advertised)?;
     // Lock the data directory before binding: a second broker on the same directory should
     // say so, whatever else it collides on.
     let store = Broker::open_store(&config)?;
-    let listeners = Listeners::bind(&config).await?;
-    let local = listeners.kafka.local_addr()?;
+    let listeners = Listeners::bind(&config, specs).await?;
+    let (primary, _, primary_socket) = &listeners.kafka[0];
+    let local = primary_socket.local_addr()?;
+    advertised = primary.advertised.clone();
     let http_local = listeners
         .http
         .as_ref()
         .map(|l| l.local_addr())
         .transpose()?;
-    if config.advertise.is_none() && config.listen.port() == 0 {
-        advertised = Advertised {
-            port: local.port().into(),
-            ..advertised
-        };
-    }
-    let broker = Broker::start(config, advertised, store, listeners.cluster).await?;
+    let specs = listeners.kafka.iter().map(|(s, _, _)| s.clone()).collect();
+    let broker = Broker::start(config, advertised, specs, store, listeners.cluster).await?;
     // Probes answer from now on; /readyz says whether the broker is a registered member yet.
     let http = listeners
         .http
@@ -99,11 +120,18 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         http = ?http_local,
         "krait-broker listening on {local}"
     );
+    for (spec, _, socket) in &listeners.kafka {
+        info!(listener = %spec.name, protocol = %spec.protocol, address = ?socket.local_addr().ok(), advertised = %format!("{}:{}", spec.advertised.host, spec.advertised.port), "Kafka listener");
+    }
+    if let Err(e) = security::add_scram_users(&broker).await {
+        stop(&broker, http.into_iter()).await;
+        return Err(e);
+    }
     let background = [
         tokio::spawn(retention::run(broker.clone())),
         broker.coordinator.spawn_ticker(Duration::from_millis(100)),
     ];
-    let failed = serve_clients(&broker, listeners.kafka, listeners.external, shutdown).await;
+    let failed = serve_clients(&broker, listeners.kafka, shutdown).await;
     stop(&broker, background.into_iter().chain(http)).await;
     if let Some(why) = failed {
         return Err(anyhow::anyhow!(why));
@@ -139,18 +167,27 @@ async fn registered(
 /// leaderships) or until the cluster side fails; returns the failure, if any.
 async fn serve_clients(
     broker: &Arc<Broker>,
-    kafka: TcpListener,
-    external: Option<TcpListener>,
+    kafka: Vec<(ListenerSpec, Option<TlsAcceptor>, TcpListener)>,
     shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> Option<String> {
     let failed = Arc::new(Mutex::new(None::<String>));
-    let (stop_external, external_stopped) = tokio::sync::oneshot::channel::<()>();
-    let external = external.map(|l| {
-        info!(address = ?l.local_addr().ok(), "external Kafka listener");
-        tokio::spawn(net::serve(l, Listener::External, broker.clone(), async {
-            let _ = external_stopped.await;
-        }))
-    });
+    let (stop_others, others_stopped) = tokio::sync::watch::channel(false);
+    let mut kafka = kafka.into_iter();
+    let (primary, primary_tls, primary_socket) = kafka.next()?;
+    let others: Vec<_> = kafka
+        .map(|(spec, tls, socket)| {
+            let mut stopped = others_stopped.clone();
+            tokio::spawn(net::serve(
+                socket,
+                Arc::new(spec),
+                tls,
+                broker.clone(),
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+            ))
+        })
+        .collect();
     let stop = {
         let failed = failed.clone();
         let cluster = broker.cluster.clone();
@@ -172,10 +209,17 @@ async fn serve_clients(
             }
         }
     };
-    net::serve(kafka, Listener::Internal, broker.clone(), stop).await;
-    let _ = stop_external.send(());
-    if let Some(external) = external {
-        let _ = external.await;
+    net::serve(
+        primary_socket,
+        Arc::new(primary),
+        primary_tls,
+        broker.clone(),
+        stop,
+    )
+    .await;
+    let _ = stop_others.send(true);
+    for listener in others {
+        let _ = listener.await;
     }
     failed.lock_unpoisoned().take()
 }

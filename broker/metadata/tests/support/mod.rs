@@ -199,6 +199,7 @@ pub fn register(id: i32) -> MetadataRecord {
         kafka_host: "127.0.0.1".into(),
         kafka_port: 9092,
         cluster_address: format!("127.0.0.1:{}", 19000 + id),
+        listeners: Default::default(),
         incarnation: uuid::Uuid::nil(),
         fenced: false,
     })

@@ -62,6 +62,7 @@ fn same_process(a: &BrokerRegistration, b: &BrokerRegistration) -> bool {
         && a.rack == b.rack
         && a.kafka_host == b.kafka_host
         && a.kafka_port == b.kafka_port
+        && a.listeners == b.listeners
         && a.cluster_address == b.cluster_address
         && a.incarnation == b.incarnation
 }

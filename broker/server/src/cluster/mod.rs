@@ -44,6 +44,8 @@ pub struct ClusterSettings {
     pub rack: Option<String>,
     pub kafka_host: String,
     pub kafka_port: i32,
+    /// Where clients of each named listener reach this broker.
+    pub listeners: BTreeMap<String, krait_image::ListenerAddress>,
     pub heartbeat_interval: Duration,
     /// The controller fences a broker it has not heard from for this long.
     pub session_timeout: Duration,
@@ -112,6 +114,7 @@ impl Cluster {
             rack: settings.rack.clone(),
             kafka_host: settings.kafka_host.clone(),
             kafka_port: settings.kafka_port,
+            listeners: settings.listeners.clone(),
             cluster_address: settings.cluster_address.clone().unwrap_or_default(),
             incarnation: uuid::Uuid::new_v4(),
             fenced: false,

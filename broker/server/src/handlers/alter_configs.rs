@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use krait_acl::Operation;
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use krait_protocol::kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
@@ -16,7 +17,7 @@ use krait_protocol::kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::context::RequestContext;
-use crate::handlers::changes::{Refusal, change_refusal};
+use crate::handlers::changes::{Refusal, change_refusal, config_access};
 use crate::topic_config::{ConfigOp, apply_changes};
 
 /// The versions served; ApiVersions and the dispatch are built from these.
@@ -35,12 +36,14 @@ pub(super) enum Change {
 }
 
 pub(super) async fn alter(
-    broker: &Broker,
+    ctx: &RequestContext<'_>,
     resource_type: i8,
     name: &str,
     change: Change,
     validate_only: bool,
 ) -> Result<(), Refusal> {
+    let broker = ctx.broker;
+    config_access(ctx, resource_type, name, Operation::AlterConfigs)?;
     match resource_type {
         TOPIC => {}
         BROKER => return alter_broker(broker, name, change, validate_only).await,
@@ -167,7 +170,6 @@ pub async fn handle(
     ctx: &RequestContext<'_>,
     request: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
-    let broker = ctx.broker;
     let mut response = AlterConfigsResponse::default();
     for r in request.resources {
         let configs = r
@@ -176,7 +178,7 @@ pub async fn handle(
             .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
             .collect();
         let result = alter(
-            broker,
+            ctx,
             r.resource_type,
             &r.resource_name,
             Change::Replace(configs),

@@ -4,6 +4,7 @@
 //! partition epoch and reported as a retriable error. The moves are throttled by the
 //! `*.replication.throttled.rate` broker configs.
 
+use krait_acl::Operation;
 use krait_image::PartitionChange;
 use krait_image::reassignment::{self, ReassignError};
 use krait_protocol::kafka_protocol::error::ResponseError;
@@ -38,6 +39,11 @@ pub async fn handle(
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
     let broker = ctx.broker;
+    if !ctx.authorized_on_cluster(Operation::Alter) {
+        let mut response = AlterPartitionReassignmentsResponse::default();
+        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return response;
+    }
     let image = broker.cluster.image();
     // Every requested partition: where it is in the response, and the change to commit.
     let mut slots: Vec<(usize, usize, Result<Option<PartitionChange>, Refusal>)> = Vec::new();

@@ -6,14 +6,40 @@ use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::TopicName;
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
+use krait_acl::{Operation, ResourceType};
+
 use crate::broker::Broker;
 use crate::cluster::ChangeError;
+use crate::context::RequestContext;
 
 /// A refused change: the Kafka error and the message that explains it.
 pub type Refusal = (ResponseError, String);
 
 pub fn topic_name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
+}
+
+/// Whether the principal may `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) the configs of
+/// a config resource: a topic's need the operation on the topic, a broker's on the cluster.
+pub fn config_access(
+    ctx: &RequestContext<'_>,
+    resource_type: i8,
+    name: &str,
+    operation: Operation,
+) -> Result<(), Refusal> {
+    const TOPIC: i8 = 2;
+    match resource_type {
+        TOPIC if !ctx.authorized(operation, ResourceType::Topic, name) => Err((
+            ResponseError::TopicAuthorizationFailed,
+            format!("Not authorized to {operation} topic {name}"),
+        )),
+        TOPIC => Ok(()),
+        _ if !ctx.authorized_on_cluster(operation) => Err((
+            ResponseError::ClusterAuthorizationFailed,
+            format!("Not authorized to {operation} the cluster"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Commits `changes` (one record each) and returns each one's outcome.

@@ -1,5 +1,6 @@
 //! CreatePartitions: grow a topic; partitions never shrink.
 
+use krait_acl::{Operation, ResourceType};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use krait_protocol::kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
@@ -27,6 +28,10 @@ pub async fn handle(
         r.name = t.name.clone();
         r.error_message = None;
         let result = match validate(broker, t) {
+            _ if !ctx.authorized(Operation::Alter, ResourceType::Topic, &t.name.0) => Err((
+                ResponseError::TopicAuthorizationFailed,
+                "Authorization failed.".to_string(),
+            )),
             Ok(assignments) if !request.validate_only => {
                 grow(broker, &t.name.0, t.count, assignments).await
             }

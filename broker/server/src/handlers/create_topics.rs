@@ -237,6 +237,10 @@ pub async fn handle(
         result.name = t.name.clone();
         result.error_message = None;
         let outcome = match validate(broker, t) {
+            _ if !ctx.may_create_topic(&t.name.0) => Err((
+                ResponseError::TopicAuthorizationFailed,
+                "Authorization failed.".to_string(),
+            )),
             Err(e) => Err(e),
             Ok(new) if request.validate_only => {
                 Ok((None, new.partitions, new.replication_factor, new.configs))

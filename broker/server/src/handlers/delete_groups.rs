@@ -1,5 +1,6 @@
 //! DeleteGroups: remove empty groups and their committed offsets.
 
+use krait_acl::Operation;
 use krait_protocol::kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use krait_protocol::kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
@@ -19,7 +20,7 @@ pub async fn handle(
     let mut response = DeleteGroupsResponse::default();
     for group in request.groups_names {
         let mut r = DeletableGroupResult::default();
-        r.error_code = if let Some(error) = broker.not_coordinator() {
+        r.error_code = if let Some(error) = ctx.group_refusal(&group.0, Operation::Delete) {
             error.code()
         } else {
             match broker.coordinator.delete(&group.0) {

@@ -1,5 +1,6 @@
 //! DeleteTopics: by name (v1-v5) or by name or topic id (v6+).
 
+use krait_acl::{Operation, ResourceType};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use krait_protocol::kafka_protocol::messages::{
@@ -47,6 +48,19 @@ pub async fn handle(
             r.topic_id = id;
         }
         let result = match topic {
+            // Kafka's order: a topic the principal may not delete is refused whether it
+            // exists or not (when it may not even describe it, nothing else is said).
+            _ if !name
+                .as_ref()
+                .map(|n| n.0.to_string())
+                .or_else(|| topic.as_ref().map(|t| t.name.clone()))
+                .is_some_and(|n| ctx.authorized(Operation::Delete, ResourceType::Topic, &n)) =>
+            {
+                Err((
+                    ResponseError::TopicAuthorizationFailed,
+                    "Authorization failed.".to_string(),
+                ))
+            }
             None if name.is_none() => Err((
                 ResponseError::UnknownTopicId,
                 format!("Topic id {id} does not exist."),

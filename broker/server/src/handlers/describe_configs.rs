@@ -1,5 +1,6 @@
 //! DescribeConfigs: a topic's configs (override or default, with source) and the broker's.
 
+use krait_acl::Operation;
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use krait_protocol::kafka_protocol::messages::describe_configs_response::{
@@ -11,6 +12,7 @@ use krait_protocol::kafka_protocol::protocol::StrBytes;
 use crate::broker::Broker;
 use crate::cluster::sync::{FOLLOWER_THROTTLE, LEADER_THROTTLE};
 use crate::context::RequestContext;
+use crate::handlers::changes::config_access;
 use crate::topic_config::{ConfigEntry, ConfigSource, ConfigType};
 
 /// The versions served; ApiVersions and the dispatch are built from these.
@@ -42,7 +44,13 @@ pub async fn handle(
         r.resource_type = resource.resource_type;
         r.resource_name = resource.resource_name.clone();
         r.error_message = None;
-        match entries(broker, resource) {
+        let allowed = config_access(
+            ctx,
+            resource.resource_type,
+            &resource.resource_name,
+            Operation::DescribeConfigs,
+        );
+        match allowed.and_then(|()| entries(broker, resource)) {
             Ok(entries) => {
                 r.configs = entries
                     .iter()

@@ -1,5 +1,6 @@
 //! DescribeGroups: state, protocol and members (with metadata and assignment) of groups.
 
+use krait_acl::Operation;
 use krait_protocol::kafka_protocol::messages::describe_groups_response::{
     DescribedGroup, DescribedGroupMember,
 };
@@ -21,7 +22,7 @@ pub async fn handle(
     for id in request.groups {
         let mut d = DescribedGroup::default();
         d.error_message = None;
-        if let Some(error) = broker.not_coordinator() {
+        if let Some(error) = ctx.group_refusal(&id.0, Operation::Describe) {
             d.error_code = error.code();
             d.group_id = id;
             response.groups.push(d);

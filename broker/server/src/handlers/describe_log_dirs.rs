@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use krait_acl::Operation;
 use krait_image::{BrokerId, ClusterImage};
+use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use krait_protocol::kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
@@ -31,6 +33,14 @@ pub async fn handle(
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
     let broker = ctx.broker;
+    if !ctx.authorized_on_cluster(Operation::Describe) {
+        // Kafka answers an unauthorized client with no log directories (and, from v3, says why).
+        let mut response = DescribeLogDirsResponse::default();
+        if ctx.api_version >= 3 {
+            response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        }
+        return response;
+    }
     let image = broker.cluster.image();
     let wanted = request.topics.map(requested);
     let held = held_partitions(&image, broker.node_id(), wanted.as_ref());

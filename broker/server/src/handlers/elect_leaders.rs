@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use krait_acl::Operation;
 use krait_image::PartitionChange;
 use krait_image::election::{self, ElectionError};
 use krait_protocol::kafka_protocol::error::ResponseError;
@@ -38,6 +39,11 @@ pub async fn handle(
 ) -> ElectLeadersResponse {
     let broker = ctx.broker;
     let version = ctx.api_version;
+    if !ctx.authorized_on_cluster(Operation::Alter) {
+        let mut response = ElectLeadersResponse::default();
+        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return response;
+    }
     let image = broker.cluster.image();
     let election_type = if version >= 1 {
         request.election_type

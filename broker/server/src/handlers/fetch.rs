@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::select_all;
+use krait_acl::{Operation, ResourceType};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::fetch_request::FetchPartition;
 use krait_protocol::kafka_protocol::messages::fetch_response::{
@@ -20,7 +21,6 @@ use krait_storage::StorageError;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::broker::Broker;
 use crate::context::RequestContext;
 use crate::topics::{Partition, Topic};
 
@@ -32,20 +32,23 @@ const READ_COMMITTED: i8 = 1;
 
 struct Target {
     topic: TopicName,
+    /// `None` for a partition this broker does not have, or that the client may not read.
     partition: Option<Arc<Partition>>,
+    /// READ on the topic is missing.
+    unauthorized: bool,
     request: FetchPartition,
 }
 
 pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> FetchResponse {
     let broker = ctx.broker;
-    let (response, bytes) = long_poll(broker, &request).await;
+    let targets = resolve(ctx, &request);
+    let (response, bytes) = long_poll(targets, &request).await;
     broker.metrics.fetched(bytes);
     response
 }
 
-async fn long_poll(broker: &Broker, request: &FetchRequest) -> (FetchResponse, usize) {
+async fn long_poll(targets: Vec<Target>, request: &FetchRequest) -> (FetchResponse, usize) {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    let targets = resolve(broker, request);
     let mut watchers: Vec<watch::Receiver<i64>> = targets
         .iter()
         .filter_map(|t| t.partition.as_ref())
@@ -69,10 +72,11 @@ async fn long_poll(broker: &Broker, request: &FetchRequest) -> (FetchResponse, u
     }
 }
 
-fn resolve(broker: &Broker, request: &FetchRequest) -> Vec<Target> {
+fn resolve(ctx: &RequestContext<'_>, request: &FetchRequest) -> Vec<Target> {
     let mut targets = Vec::new();
     for t in &request.topics {
-        let topic: Option<Arc<Topic>> = broker.topics.get(&t.topic.0);
+        let unauthorized = !ctx.authorized(Operation::Read, ResourceType::Topic, &t.topic.0);
+        let topic: Option<Arc<Topic>> = ctx.broker.topics.get(&t.topic.0).filter(|_| !unauthorized);
         for p in &t.partitions {
             let partition = topic
                 .as_ref()
@@ -80,6 +84,7 @@ fn resolve(broker: &Broker, request: &FetchRequest) -> Vec<Target> {
             targets.push(Target {
                 topic: t.topic.clone(),
                 partition,
+                unauthorized,
                 request: p.clone(),
             });
         }
@@ -135,7 +140,11 @@ fn read_one(target: &Target, isolation_level: i8, max_bytes: usize) -> Partition
     data.partition_index = target.request.partition;
     data.aborted_transactions = (isolation_level == READ_COMMITTED).then(Vec::new);
     let Some(partition) = &target.partition else {
-        data.error_code = ResponseError::UnknownTopicOrPartition.code();
+        data.error_code = if target.unauthorized {
+            ResponseError::TopicAuthorizationFailed.code()
+        } else {
+            ResponseError::UnknownTopicOrPartition.code()
+        };
         return data;
     };
     if let Err(error) = partition.lead_epoch(target.request.current_leader_epoch) {

@@ -3,6 +3,7 @@
 //! on the coordinator's disk; they are not replicated yet (docs/architecture.md). Transactions
 //! are not implemented, so a transaction coordinator is not available.
 
+use krait_acl::{Operation, ResourceType};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::find_coordinator_response::Coordinator;
 use krait_protocol::kafka_protocol::messages::{
@@ -28,15 +29,11 @@ fn locate(
         let controller = broker.cluster.controller_id();
         match controller.and_then(|id| image.brokers.get(&id).filter(|b| !b.fenced)) {
             Some(b) => {
-                let (host, port) = ctx.client_address(b.id, b.kafka_host.clone(), b.kafka_port);
+                let (host, port) = ctx.client_address(b);
                 Ok((b.id, host, port))
             }
             None if controller == Some(broker.node_id()) || image.brokers.len() <= 1 => {
-                let (host, port) = ctx.client_address(
-                    broker.node_id(),
-                    broker.advertised.host.clone(),
-                    broker.advertised.port,
-                );
+                let (host, port) = ctx.own_address();
                 Ok((broker.node_id(), host, port))
             }
             None => Err((
@@ -59,6 +56,19 @@ pub async fn handle(
     let version = ctx.api_version;
     let mut response = FindCoordinatorResponse::default();
     let found = locate(ctx, request.key_type);
+    // Each key needs DESCRIBE on its group (Kafka's check); the location is the same for all.
+    let for_key = |key: &str| match &found {
+        Ok(_)
+            if request.key_type == GROUP
+                && !ctx.authorized(Operation::Describe, ResourceType::Group, key) =>
+        {
+            Err((
+                ResponseError::GroupAuthorizationFailed,
+                "Not authorized to describe the group",
+            ))
+        }
+        other => other.clone(),
+    };
     if version >= 4 {
         response.coordinators = request
             .coordinator_keys
@@ -66,7 +76,7 @@ pub async fn handle(
             .map(|key| {
                 let mut c = Coordinator::default();
                 c.key = key.clone();
-                match &found {
+                match &for_key(key) {
                     Ok((node, host, port)) => {
                         (c.node_id, c.host, c.port) =
                             (BrokerId(*node), StrBytes::from_string(host.clone()), *port);
@@ -82,7 +92,7 @@ pub async fn handle(
             .collect();
         return response;
     }
-    match found {
+    match for_key(&request.key) {
         Ok((node, host, port)) => {
             (response.node_id, response.host, response.port) =
                 (BrokerId(node), StrBytes::from_string(host), port);

@@ -1,5 +1,6 @@
 //! Heartbeat: keeps a member's session alive and tells it when to rejoin.
 
+use krait_acl::Operation;
 use krait_protocol::kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use crate::context::RequestContext;
@@ -9,7 +10,7 @@ pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=4;
 
 pub async fn handle(ctx: &RequestContext<'_>, request: HeartbeatRequest) -> HeartbeatResponse {
     let broker = ctx.broker;
-    if let Some(error) = broker.not_coordinator() {
+    if let Some(error) = ctx.group_refusal(&request.group_id.0, Operation::Read) {
         let mut response = HeartbeatResponse::default();
         response.error_code = error.code();
         return response;

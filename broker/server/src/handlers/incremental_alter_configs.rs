@@ -18,7 +18,6 @@ pub async fn handle(
     ctx: &RequestContext<'_>,
     request: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let broker = ctx.broker;
     let mut response = IncrementalAlterConfigsResponse::default();
     for r in request.resources {
         let changes: Result<Vec<_>, String> = r
@@ -34,7 +33,7 @@ pub async fn handle(
             Err(m) => Err((ResponseError::InvalidConfig, m)),
             Ok(c) => {
                 alter(
-                    broker,
+                    ctx,
                     r.resource_type,
                     &r.resource_name,
                     Change::Incremental(c),

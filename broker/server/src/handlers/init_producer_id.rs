@@ -4,6 +4,7 @@
 //! id; the partitions then deduplicate that producer's retries by sequence number. Transactions
 //! are not implemented, so a transactional id is refused.
 
+use krait_acl::{Operation, ResourceType};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::{
     InitProducerIdRequest, InitProducerIdResponse, ProducerId,
@@ -25,6 +26,18 @@ pub async fn handle(
     if let Some(transactional_id) = request.transactional_id.as_ref().filter(|t| !t.is_empty()) {
         tracing::info!(transactional_id = %transactional_id.0, "transactions are not supported");
         response.error_code = ResponseError::UnsupportedVersion.code();
+        return response;
+    }
+    // Kafka's rule for an idempotent producer: IDEMPOTENT_WRITE on the cluster, or WRITE on
+    // some topic (KIP-679). Krait checks WRITE against the topics that exist.
+    let may_write = ctx.authorized_on_cluster(Operation::IdempotentWrite)
+        || broker
+            .topics
+            .all()
+            .iter()
+            .any(|t| ctx.authorized(Operation::Write, ResourceType::Topic, &t.name));
+    if !may_write {
+        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
         return response;
     }
     match broker.topics.store().allocate_producer_id() {

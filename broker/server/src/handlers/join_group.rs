@@ -1,5 +1,6 @@
 //! JoinGroup: join (or rejoin) a consumer group; parked until the rebalance completes.
 
+use krait_acl::Operation;
 use krait_coordinator::{JoinRequest, Protocol};
 use krait_protocol::kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use krait_protocol::kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
@@ -13,7 +14,7 @@ pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=9;
 pub async fn handle(ctx: &RequestContext<'_>, request: JoinGroupRequest) -> JoinGroupResponse {
     let broker = ctx.broker;
     let version = ctx.api_version;
-    if let Some(error) = broker.not_coordinator() {
+    if let Some(error) = ctx.group_refusal(&request.group_id.0, Operation::Read) {
         let mut response = JoinGroupResponse::default();
         response.error_code = error.code();
         response.generation_id = -1;

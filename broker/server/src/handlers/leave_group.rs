@@ -1,5 +1,6 @@
 //! LeaveGroup: one member (v0-v2) or a batch of members by id or instance id (v3+).
 
+use krait_acl::Operation;
 use krait_protocol::kafka_protocol::messages::leave_group_response::MemberResponse;
 use krait_protocol::kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
@@ -11,7 +12,7 @@ pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=5;
 pub async fn handle(ctx: &RequestContext<'_>, request: LeaveGroupRequest) -> LeaveGroupResponse {
     let broker = ctx.broker;
     let version = ctx.api_version;
-    if let Some(error) = broker.not_coordinator() {
+    if let Some(error) = ctx.group_refusal(&request.group_id.0, Operation::Read) {
         let mut response = LeaveGroupResponse::default();
         response.error_code = error.code();
         return response;

@@ -1,5 +1,6 @@
 //! ListGroups: every group, optionally filtered by state (v4+) and type (v5+).
 
+use krait_acl::{Operation, ResourceType};
 use krait_protocol::kafka_protocol::messages::list_groups_response::ListedGroup;
 use krait_protocol::kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
@@ -18,12 +19,15 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListGroupsRequest) -> Lis
     };
     // Every group here speaks the classic protocol.
     let classic = wants(&request.types_filter, "classic");
+    let all = ctx.authorized_on_cluster(Operation::Describe);
     response.groups = broker
         .coordinator
         .list()
         .into_iter()
         .filter(|g| wants(&request.states_filter, g.state))
         .filter(|_| classic)
+        // Every group with DESCRIBE on the cluster, else those the principal may describe.
+        .filter(|g| all || ctx.authorized(Operation::Describe, ResourceType::Group, &g.group_id))
         .map(|g| {
             let mut l = ListedGroup::default();
             l.group_id = GroupId(StrBytes::from_string(g.group_id));

@@ -1,6 +1,7 @@
 //! ListOffsets: earliest (log start), latest (high watermark), or the first offset whose
 //! record timestamp is at or after a given time.
 
+use krait_acl::{Operation, ResourceType};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::list_offsets_request::ListOffsetsPartition;
 use krait_protocol::kafka_protocol::messages::list_offsets_response::{
@@ -22,17 +23,30 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
     let version = ctx.api_version;
     let mut response = ListOffsetsResponse::default();
     for t in request.topics {
+        let allowed = ctx.authorized(Operation::Describe, ResourceType::Topic, &t.name.0);
         let topic = broker.topics.get(&t.name.0);
         let mut out = ListOffsetsTopicResponse::default();
         out.name = t.name.clone();
         out.partitions = t
             .partitions
             .iter()
-            .map(|p| lookup(topic.as_deref(), p, version))
+            .map(|p| match allowed {
+                true => lookup(topic.as_deref(), p, version),
+                false => refused(p, ResponseError::TopicAuthorizationFailed),
+            })
             .collect();
         response.topics.push(out);
     }
     response
+}
+
+fn refused(p: &ListOffsetsPartition, error: ResponseError) -> ListOffsetsPartitionResponse {
+    let mut r = ListOffsetsPartitionResponse::default();
+    r.partition_index = p.partition_index;
+    r.timestamp = -1;
+    r.offset = -1;
+    r.error_code = error.code();
+    r
 }
 
 fn lookup(

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use krait_acl::Operation;
+use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::list_partition_reassignments_response::{
     OngoingPartitionReassignment, OngoingTopicReassignment,
 };
@@ -20,6 +22,11 @@ pub async fn handle(
     request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
     let broker = ctx.broker;
+    if !ctx.authorized_on_cluster(Operation::Describe) {
+        let mut response = ListPartitionReassignmentsResponse::default();
+        response.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return response;
+    }
     let image = broker.cluster.image();
     let wanted: Option<BTreeMap<String, Vec<i32>>> = request.topics.map(|topics| {
         topics

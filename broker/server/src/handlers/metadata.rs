@@ -11,6 +11,7 @@ use krait_protocol::kafka_protocol::messages::{
 };
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
+use krait_acl::{Operation, ResourceType};
 use krait_image::{BrokerRegistration, ClusterImage};
 
 use crate::broker::Broker;
@@ -36,14 +37,19 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
         broker.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
     response.topics = match request.topics {
         // v0 has no null: an empty list means every topic.
-        None => all_topics(broker, version),
-        Some(list) if version == 0 && list.is_empty() => all_topics(broker, version),
+        None => all_topics(ctx),
+        Some(list) if version == 0 && list.is_empty() => all_topics(ctx),
         Some(list) => {
             let mut out = Vec::with_capacity(list.len());
             for t in list {
                 out.push(match (t.name, t.topic_id) {
-                    (Some(name), _) => by_name(broker, version, name, may_create).await,
+                    (Some(name), _) => by_name(ctx, name, may_create).await,
                     (None, id) => match broker.topics.get_by_id(id) {
+                        Some(topic) if !describable(ctx, &topic.name) => {
+                            let mut r = error_topic(None, ResponseError::TopicAuthorizationFailed);
+                            r.topic_id = id;
+                            r
+                        }
                         Some(topic) => describe(broker, version, &topic),
                         None => {
                             let mut r = error_topic(None, ResponseError::UnknownTopicId);
@@ -73,7 +79,7 @@ pub struct ClientBroker {
 impl ClientBroker {
     /// A registration with the address a client of the current connection should use.
     fn of(ctx: &RequestContext<'_>, r: &BrokerRegistration) -> Self {
-        let (host, port) = ctx.client_address(r.id, r.kafka_host.clone(), r.kafka_port);
+        let (host, port) = ctx.client_address(r);
         Self {
             id: r.id,
             host,
@@ -100,11 +106,7 @@ pub fn client_brokers(
         .map(|r| ClientBroker::of(ctx, r))
         .collect();
     if !out.iter().any(|b| b.id == broker.node_id()) {
-        let (host, port) = ctx.client_address(
-            broker.node_id(),
-            broker.advertised.host.clone(),
-            broker.advertised.port,
-        );
+        let (host, port) = ctx.own_address();
         out.push(ClientBroker {
             id: broker.node_id(),
             host,
@@ -132,26 +134,40 @@ pub fn brokers(ctx: &RequestContext<'_>, image: &ClusterImage) -> Vec<MetadataRe
         .collect()
 }
 
-fn all_topics(broker: &Broker, version: i16) -> Vec<MetadataResponseTopic> {
-    broker
+fn describable(ctx: &RequestContext<'_>, topic: &str) -> bool {
+    ctx.authorized(Operation::Describe, ResourceType::Topic, topic)
+}
+
+/// Every topic the principal may describe (the others are left out, as Kafka does).
+fn all_topics(ctx: &RequestContext<'_>) -> Vec<MetadataResponseTopic> {
+    ctx.broker
         .topics
         .all()
         .iter()
-        .map(|t| describe(broker, version, t))
+        .filter(|t| describable(ctx, &t.name))
+        .map(|t| describe(ctx.broker, ctx.api_version, t))
         .collect()
 }
 
 async fn by_name(
-    broker: &Broker,
-    version: i16,
+    ctx: &RequestContext<'_>,
     name: TopicName,
     may_create: bool,
 ) -> MetadataResponseTopic {
-    if let Some(topic) = broker.topics.get(&name.0) {
-        return describe(broker, version, &topic);
+    let (broker, version) = (ctx.broker, ctx.api_version);
+    let visible = describable(ctx, &name.0);
+    match broker.topics.get(&name.0) {
+        Some(topic) if visible => return describe(broker, version, &topic),
+        Some(_) => return error_topic(Some(name), ResponseError::TopicAuthorizationFailed),
+        None => {}
     }
-    if !may_create {
-        return error_topic(Some(name), ResponseError::UnknownTopicOrPartition);
+    if !may_create || !ctx.may_create_topic(&name.0) {
+        // A client that may not even see the name learns nothing about whether it exists.
+        let error = match visible {
+            true => ResponseError::UnknownTopicOrPartition,
+            false => ResponseError::TopicAuthorizationFailed,
+        };
+        return error_topic(Some(name), error);
     }
     match auto_create(broker, &name.0).await {
         Ok(topic) => describe(broker, version, &topic),

@@ -4,18 +4,24 @@
 //! place an API is registered: it builds both the ApiVersions answer (`SERVED`) and the
 //! dispatch (`route`), so the two cannot disagree.
 
+pub mod acls;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod changes;
+pub mod create_acls;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_acls;
 pub mod delete_groups;
 pub mod delete_topics;
+pub mod describe_acls;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
@@ -32,9 +38,13 @@ pub mod offset_commit;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 pub mod unregister_broker;
 
+#[cfg(test)]
+mod security_tests;
 #[cfg(test)]
 mod tests;
 
@@ -100,4 +110,11 @@ served_apis! {
     ListPartitionReassignments => list_partition_reassignments,
     ElectLeaders => elect_leaders,
     UnregisterBroker => unregister_broker,
+    SaslHandshake => sasl_handshake,
+    SaslAuthenticate => sasl_authenticate,
+    CreateAcls => create_acls,
+    DescribeAcls => describe_acls,
+    DeleteAcls => delete_acls,
+    DescribeUserScramCredentials => describe_user_scram_credentials,
+    AlterUserScramCredentials => alter_user_scram_credentials,
 }

@@ -1,6 +1,7 @@
 //! OffsetCommit: record a group's consumed positions, after checking the committer's identity.
 //! Commits are replicated through the metadata quorum, so they survive the coordinator.
 
+use krait_acl::{Operation, ResourceType};
 use krait_image::OffsetCommit as CommittedOffset;
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::offset_commit_response::{
@@ -19,7 +20,7 @@ pub async fn handle(
 ) -> OffsetCommitResponse {
     let broker = ctx.broker;
     let group = request.group_id.0.as_str();
-    if let Some(error) = broker.not_coordinator() {
+    if let Some(error) = ctx.group_refusal(group, Operation::Read) {
         return every_partition(&request, error.code());
     }
     let instance = request.group_instance_id.as_ref().map(|s| s.to_string());
@@ -35,11 +36,13 @@ pub async fn handle(
     let mut accepted = Vec::new();
     let mut response = OffsetCommitResponse::default();
     for t in &request.topics {
+        let readable = ctx.authorized(Operation::Read, ResourceType::Topic, &t.name.0);
         let topic = broker.topics.get(&t.name.0);
         let mut out = OffsetCommitResponseTopic::default();
         out.name = t.name.clone();
         for p in &t.partitions {
             let error = match (&identity, &topic) {
+                _ if !readable => Some(ResponseError::TopicAuthorizationFailed.code()),
                 (Err(e), _) => Some(e.code()),
                 (Ok(()), None) => Some(ResponseError::UnknownTopicOrPartition.code()),
                 (Ok(()), Some(topic)) if topic.partition(p.partition_index).is_none() => {

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use krait_acl::{Operation, ResourceType};
 use krait_image::OffsetCommit as CommittedOffset;
+use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -13,7 +15,6 @@ use krait_protocol::kafka_protocol::messages::{
 };
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
-use crate::broker::Broker;
 use crate::context::RequestContext;
 
 /// The versions served; ApiVersions and the dispatch are built from these.
@@ -27,11 +28,12 @@ type TopicOffsets = Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>;
 /// The offsets of `group` for `wanted` topics and partitions (all committed ones when `None`).
 /// A requested partition without a commit is answered with offset -1, as in Kafka.
 fn lookup(
-    broker: &Broker,
+    ctx: &RequestContext<'_>,
     group: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
 ) -> Result<TopicOffsets, i16> {
-    if let Some(error) = broker.not_coordinator() {
+    let broker = ctx.broker;
+    if let Some(error) = ctx.group_refusal(group, Operation::Describe) {
         return Err(error.code());
     }
     let stored: Offsets = broker
@@ -57,7 +59,8 @@ fn lookup(
         None => {
             let mut by_topic: BTreeMap<String, Vec<(i32, Option<CommittedOffset>)>> =
                 BTreeMap::new();
-            for ((t, p), o) in stored {
+            // All of the group's commits: those on topics the principal may describe.
+            for ((t, p), o) in stored.into_iter().filter(|((t, _), _)| describable(ctx, t)) {
                 by_topic.entry(t).or_default().push((p, Some(o)));
             }
             by_topic.into_iter().collect()
@@ -65,16 +68,28 @@ fn lookup(
     })
 }
 
+fn describable(ctx: &RequestContext<'_>, topic: &str) -> bool {
+    ctx.authorized(Operation::Describe, ResourceType::Topic, topic)
+}
+
+/// TOPIC_AUTHORIZATION_FAILED for a named topic the principal may not describe.
+fn topic_error(ctx: &RequestContext<'_>, topic: &str) -> i16 {
+    if describable(ctx, topic) {
+        0
+    } else {
+        ResponseError::TopicAuthorizationFailed.code()
+    }
+}
+
 fn name(t: &str) -> TopicName {
     TopicName(StrBytes::from_string(t.to_string()))
 }
 
 pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFetchResponse {
-    let broker = ctx.broker;
     let version = ctx.api_version;
     let mut response = OffsetFetchResponse::default();
     if version >= 8 {
-        response.groups = request.groups.iter().map(|g| group_v8(broker, g)).collect();
+        response.groups = request.groups.iter().map(|g| group_v8(ctx, g)).collect();
         return response;
     }
     let wanted = request.topics.map(|ts| {
@@ -82,20 +97,22 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> Of
             .map(|t| (t.name.0.to_string(), t.partition_indexes))
             .collect()
     });
-    match lookup(broker, &request.group_id.0, wanted) {
+    match lookup(ctx, &request.group_id.0, wanted) {
         Ok(topics) => {
             response.topics = topics
                 .into_iter()
                 .map(|(t, parts)| {
                     let mut out = OffsetFetchResponseTopic::default();
                     out.name = name(&t);
+                    let error = topic_error(ctx, &t);
                     out.partitions = parts
                         .into_iter()
                         .map(|(p, o)| {
                             let mut r = OffsetFetchResponsePartition::default();
                             r.partition_index = p;
+                            r.error_code = error;
                             fill(
-                                o,
+                                o.filter(|_| error == 0),
                                 &mut r.committed_offset,
                                 &mut r.committed_leader_epoch,
                                 &mut r.metadata,
@@ -137,7 +154,7 @@ fn fill(
 }
 
 fn group_v8(
-    broker: &Broker,
+    ctx: &RequestContext<'_>,
     g: &krait_protocol::kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup,
 ) -> OffsetFetchResponseGroup {
     let mut out = OffsetFetchResponseGroup::default();
@@ -147,20 +164,22 @@ fn group_v8(
             .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    match lookup(broker, &g.group_id.0, wanted) {
+    match lookup(ctx, &g.group_id.0, wanted) {
         Ok(topics) => {
             out.topics = topics
                 .into_iter()
                 .map(|(t, parts)| {
                     let mut topic = OffsetFetchResponseTopics::default();
                     topic.name = name(&t);
+                    let error = topic_error(ctx, &t);
                     topic.partitions = parts
                         .into_iter()
                         .map(|(p, o)| {
                             let mut r = OffsetFetchResponsePartitions::default();
                             r.partition_index = p;
+                            r.error_code = error;
                             fill(
-                                o,
+                                o.filter(|_| error == 0),
                                 &mut r.committed_offset,
                                 &mut r.committed_leader_epoch,
                                 &mut r.metadata,

@@ -2,6 +2,7 @@
 //! leader this after a leader change and truncates to the answer; consumers ask it to detect a
 //! log truncated under their position (KIP-320) before fetching on.
 
+use krait_acl::{Operation, ResourceType};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderPartition;
 use krait_protocol::kafka_protocol::messages::offset_for_leader_epoch_response::{
@@ -24,17 +25,30 @@ pub async fn handle(
     let broker = ctx.broker;
     let mut response = OffsetForLeaderEpochResponse::default();
     for t in request.topics {
+        let allowed = ctx.authorized(Operation::Describe, ResourceType::Topic, &t.topic.0);
         let topic = broker.topics.get(&t.topic.0);
         let mut out = OffsetForLeaderTopicResult::default();
         out.topic = t.topic.clone();
         out.partitions = t
             .partitions
             .iter()
-            .map(|p| end_offset(topic.as_deref(), p))
+            .map(|p| match allowed {
+                true => end_offset(topic.as_deref(), p),
+                false => refused(p),
+            })
             .collect();
         response.topics.push(out);
     }
     response
+}
+
+fn refused(p: &OffsetForLeaderPartition) -> EpochEndOffset {
+    let mut r = EpochEndOffset::default();
+    r.partition = p.partition;
+    r.leader_epoch = -1;
+    r.end_offset = -1;
+    r.error_code = ResponseError::TopicAuthorizationFailed.code();
+    r
 }
 
 fn end_offset(topic: Option<&Topic>, p: &OffsetForLeaderPartition) -> EpochEndOffset {

@@ -17,6 +17,7 @@ use krait_protocol::kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 use std::time::Duration;
 
+use krait_acl::{Operation, ResourceType};
 use krait_image::isr::AcksAll;
 use krait_protocol::kafka_protocol::messages::TopicName;
 use krait_replication::{PartitionReplica, ReplicaError};
@@ -53,8 +54,11 @@ pub async fn handle(
     for topic_data in request.topic_data {
         let name = topic_data.name.0.as_str();
         let topic = match broker.topics.get(name) {
+            _ if !ctx.authorized(Operation::Write, ResourceType::Topic, name) => {
+                Err(ResponseError::TopicAuthorizationFailed)
+            }
             Some(t) => Ok(t),
-            None if broker.config.auto_create_topics => {
+            None if broker.config.auto_create_topics && ctx.may_create_topic(name) => {
                 auto_create(broker, name).await.map_err(|(e, _)| e)
             }
             None => Err(ResponseError::UnknownTopicOrPartition),

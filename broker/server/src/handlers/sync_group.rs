@@ -1,5 +1,6 @@
 //! SyncGroup: the leader hands out assignments; every member waits for its own.
 
+use krait_acl::Operation;
 use krait_coordinator::SyncRequest;
 use krait_protocol::kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
@@ -12,7 +13,7 @@ pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=5;
 pub async fn handle(ctx: &RequestContext<'_>, request: SyncGroupRequest) -> SyncGroupResponse {
     let broker = ctx.broker;
     let version = ctx.api_version;
-    if let Some(error) = broker.not_coordinator() {
+    if let Some(error) = ctx.group_refusal(&request.group_id.0, Operation::Read) {
         let mut response = SyncGroupResponse::default();
         response.error_code = error.code();
         return response;

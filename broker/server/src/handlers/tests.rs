@@ -14,7 +14,7 @@ use krait_storage::{Store, StoreOptions};
 
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
-use crate::context::{Connection, Listener, RequestContext};
+use crate::context::{Connection, RequestContext};
 
 pub(super) async fn broker(dir: &tempfile::TempDir) -> Arc<Broker> {
     let config =
@@ -27,7 +27,8 @@ pub(super) async fn broker(dir: &tempfile::TempDir) -> Arc<Broker> {
 pub(super) async fn ready(config: BrokerConfig) -> Arc<Broker> {
     let advertised = config.validate().unwrap();
     let store = Store::in_memory(StoreOptions::default());
-    let b = Broker::start(config, advertised, store, None)
+    let listeners = config.listeners(&advertised).unwrap();
+    let b = Broker::start(config, advertised, listeners, store, None)
         .await
         .unwrap();
     assert!(b.wait_ready(std::time::Duration::from_secs(20)).await);
@@ -40,8 +41,11 @@ pub(super) fn name(s: &str) -> TopicName {
 
 /// The connection every handler test's requests come in on: a client at 127.0.0.1 on the
 /// internal listener, unauthenticated.
-static TEST_CONNECTION: LazyLock<Connection> =
-    LazyLock::new(|| Connection::accepted(([127, 0, 0, 1], 40000).into(), Listener::Internal));
+static TEST_CONNECTION: LazyLock<Connection> = LazyLock::new(|| {
+    let plaintext = BrokerConfig::parse_from(["krait-broker"]);
+    let primary = plaintext.listeners(&plaintext.validate().unwrap()).unwrap();
+    Connection::accepted(([127, 0, 0, 1], 40000).into(), Arc::new(primary[0].clone()))
+});
 
 /// A request at `version` from client id `test` on `TEST_CONNECTION`.
 pub(super) fn ctx(b: &Broker, version: i16) -> RequestContext<'_> {
@@ -78,6 +82,7 @@ pub(super) async fn register_fenced_broker(b: &Broker, id: i32) {
         kafka_port: 9092,
         // No cluster address: nothing tries to reach it.
         cluster_address: String::new(),
+        listeners: Default::default(),
         incarnation: uuid::Uuid::new_v4(),
         fenced: true,
     };

@@ -4,6 +4,7 @@
 //! Only a fenced broker (stopped for longer than the session timeout) that holds no replica is
 //! unregistered, and never a voter: the voters are fixed when the cluster forms.
 
+use krait_acl::Operation;
 use krait_image::{ApplyError, MetadataRecord};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::{UnregisterBrokerRequest, UnregisterBrokerResponse};
@@ -21,7 +22,12 @@ pub async fn handle(
 ) -> UnregisterBrokerResponse {
     let broker = ctx.broker;
     let id = request.broker_id.0;
-    let outcome = if broker.cluster.quorum.membership().voters.contains(&id) {
+    let outcome = if !ctx.authorized_on_cluster(Operation::Alter) {
+        Err((
+            ResponseError::ClusterAuthorizationFailed,
+            "Not authorized to unregister brokers".to_string(),
+        ))
+    } else if broker.cluster.quorum.membership().voters.contains(&id) {
         Err((
             ResponseError::InvalidRequest,
             format!(
