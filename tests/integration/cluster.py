@@ -244,8 +244,10 @@ class Cluster:
 
     def __init__(self, broker_factory: Callable[..., Broker], size: int,
                  settings: ClusterSettings = ClusterSettings(), placement: Optional[Placement] = None,
-                 voters: Optional[int] = None):
+                 voters: Optional[int] = None, node_args: Optional[Callable[[int], list[str]]] = None):
         self.settings = settings
+        # Flags of one broker only (e.g. its --config file), by node id.
+        self.node_args = node_args or (lambda _: [])
         self.placement = placement or Loopback()
         self.broker_factory = broker_factory
         place = self.placement
@@ -259,7 +261,7 @@ class Cluster:
         place = self.placement
         address = f"{place.cluster_host(i)}:{place.cluster_port(i)}"
         args = ["--node-id", str(i), "--cluster-listen", address, "--cluster-advertise", address,
-                "--voters", self.voter_list, "--rack", f"rack{i}", *self.settings.args()]
+                "--voters", self.voter_list, "--rack", f"rack{i}", *self.settings.args(), *self.node_args(i)]
         broker = self.broker_factory(args=args, start=False, host=place.host(i), port=place.kafka_port(i),
                                      command_prefix=place.command_prefix(i))
         return ClusterNode(i, broker)

@@ -47,15 +47,16 @@ def broker_factory(request, tmp_path, broker_bin):
 
 @pytest.fixture
 def cluster_factory(broker_factory):
-    """Starts clusters: `cluster_factory(size=3, placement=None, voters=None, **ClusterSettings
-    fields)` returns a started `cluster.Cluster` (the first `voters` brokers vote, default all). Teardown resumes paused brokers and stops
+    """Starts clusters: `cluster_factory(size=3, placement=None, voters=None, node_args=None,
+    **ClusterSettings fields)` returns a started `cluster.Cluster` (the first `voters` brokers vote, default all). Teardown resumes paused brokers and stops
     every broker at once."""
     from cluster import Cluster, ClusterSettings
 
     made = []
 
-    def make(size: int = 3, placement=None, voters=None, **settings) -> Cluster:
-        c = Cluster(broker_factory, size, ClusterSettings(**settings), placement=placement, voters=voters)
+    def make(size: int = 3, placement=None, voters=None, node_args=None, **settings) -> Cluster:
+        c = Cluster(broker_factory, size, ClusterSettings(**settings), placement=placement, voters=voters,
+                    node_args=node_args)
         made.append(c)
         return c.start()
 

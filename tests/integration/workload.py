@@ -53,8 +53,11 @@ class Workload:
 
     def __init__(self, bootstrap: str, topic: str, partitions: int, keys: int = KEYS,
                  rate: int = RATE_PER_S, consumers: int = 2,
-                 check_client_side: Callable[[], None] = lambda: None):
+                 check_client_side: Callable[[], None] = lambda: None,
+                 client_conf: Optional[dict] = None):
         self.bootstrap, self.topic, self.partitions = bootstrap, topic, partitions
+        # Security settings (security.protocol, sasl.*, ssl.*) every client of the run uses.
+        self.client_conf = dict(client_conf or {})
         self.keys, self.rate, self.consumer_count = keys, rate, consumers
         self.check_client_side = check_client_side
         self.produced = 0
@@ -158,7 +161,8 @@ class Workload:
                 self.fatal.append(str(err))
 
     def _produce(self) -> None:
-        p = Producer({"bootstrap.servers": self.bootstrap, "error_cb": self._on_error, **producer_config()})
+        p = Producer({"bootstrap.servers": self.bootstrap, "error_cb": self._on_error, **producer_config(),
+                      **self.client_conf})
         seqs = [0] * self.keys
         started = time.monotonic()
         while not self._stop_producing.is_set() and time.monotonic() - started < MAX_SECONDS:
@@ -179,7 +183,7 @@ class Workload:
         self.unflushed = p.flush(FLUSH_TIMEOUT_S)
 
     def _consume(self) -> None:
-        c = consumer(self.bootstrap, **{"enable.partition.eof": False})
+        c = consumer(self.bootstrap, **{"enable.partition.eof": False, **self.client_conf})
         try:
             c.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in range(self.partitions)])
             deadline = time.monotonic() + MAX_SECONDS + JOIN_TIMEOUT_S
