@@ -13,10 +13,10 @@ use clap::{CommandFactory, FromArgMatches};
 use krait_acl::AuthorizerConfig;
 use krait_auth::principal::PrincipalMapper;
 use krait_auth::scram::ScramMechanism;
+use krait_properties as properties;
 
 use crate::config::{Advertised, BrokerConfig, ConfigError};
 use crate::listeners::{Addressing, ListenerError, ListenerSpec, Settings, parse_endpoints};
-use crate::properties;
 
 /// Kafka keys that set a flag, and the flag's argument id.
 const KAFKA_KEYS: &[(&str, &str)] = &[

@@ -16,7 +16,6 @@ pub mod http;
 pub mod listeners;
 pub mod metrics;
 pub mod net;
-pub mod properties;
 pub mod retention;
 pub mod sasl;
 pub mod security;

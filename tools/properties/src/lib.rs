@@ -1,6 +1,8 @@
-//! Kafka's `server.properties` format (java.util.Properties' line format): `key=value`,
-//! `key: value` or `key value`, `#` and `!` comments, `\` line continuations and the `\t \n \r
-//! \f \\ \uXXXX` escapes. Pure text in, a map out; what the keys mean is `config`'s business.
+//! krait-properties: java.util.Properties' line format, as Kafka's `server.properties` (the
+//! broker's `--config`) and client `.properties` files (the CLI's `--command-config`) use it:
+//! `key=value`, `key: value` or `key value`, `#` and `!` comments, `\` line continuations and
+//! the `\t \n \r \f \\ \uXXXX` escapes. Pure text in, a map out; what the keys mean is the
+//! caller's business.
 
 use std::collections::BTreeMap;
 
