@@ -15,6 +15,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Request, StrBytes};
 use serde::Serialize;
 
+use crate::security::Security;
 use crate::wire::{Connection, WireError, error_text};
 
 /// Metadata v4 added `allow_auto_topic_creation`: describing a topic must never create it.
@@ -200,6 +201,7 @@ fn from_describe_cluster(r: DescribeClusterResponse) -> ClusterDescription {
 #[derive(Debug)]
 pub struct Admin {
     timeout: Duration,
+    security: Security,
     bootstrap: Connection,
 }
 
@@ -207,13 +209,25 @@ impl Admin {
     /// Connects to the first of the comma-separated `bootstrap` addresses that answers; every
     /// request and connection is bounded by `timeout`.
     pub fn connect(bootstrap: &str, timeout: Duration) -> Result<Self> {
+        Self::connect_with(bootstrap, timeout, Security::default())
+    }
+
+    /// As [`Admin::connect`], with TLS and/or SASL on every connection of the session (the
+    /// bootstrap one and those to the brokers it names).
+    pub fn connect_with(bootstrap: &str, timeout: Duration, security: Security) -> Result<Self> {
         let mut last = None;
         for address in bootstrap.split(',').map(str::trim) {
             if address.is_empty() {
                 continue;
             }
-            match Connection::open(address, timeout) {
-                Ok(bootstrap) => return Ok(Self { timeout, bootstrap }),
+            match Connection::open_with(address, timeout, &security) {
+                Ok(bootstrap) => {
+                    return Ok(Self {
+                        timeout,
+                        security,
+                        bootstrap,
+                    });
+                }
                 Err(e) => last = Some(e),
             }
         }
@@ -287,9 +301,11 @@ impl Admin {
     }
 
     pub fn open(&self, broker: &BrokerInfo) -> Result<Connection> {
-        Connection::open(&broker.address(), self.timeout).map_err(|source| AdminError::Broker {
-            id: broker.id,
-            source,
+        Connection::open_with(&broker.address(), self.timeout, &self.security).map_err(|source| {
+            AdminError::Broker {
+                id: broker.id,
+                source,
+            }
         })
     }
 

@@ -1,7 +1,8 @@
 //! krait-admin: a blocking client for the Kafka admin protocol, spoken directly through the
 //! `kafka-protocol` codec, for what librdkafka's admin API does not expose: DescribeCluster
 //! (with fenced brokers), partition reassignments and their throttle, UnregisterBroker,
-//! DescribeConfigs of brokers, DescribeLogDirs, topic ids. The `krait` CLI and the operator
+//! DescribeConfigs of brokers, DescribeLogDirs, topic ids; over
+//! PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (`Security`). The `krait` CLI and the operator
 //! share it: neither frames a Kafka request of its own.
 //!
 //! It works against Krait and against Kafka: every call negotiates its version from the
@@ -14,6 +15,7 @@ pub mod configs;
 pub mod fake_broker;
 pub mod log_dirs;
 pub mod reassign;
+pub mod security;
 pub mod topic_id;
 pub mod wire;
 
@@ -21,4 +23,5 @@ pub use cluster::{
     Admin, AdminError, BrokerInfo, ClusterDescription, ClusterMetadata, PartitionState, TopicState,
 };
 pub use reassign::{Ongoing, Reassignment, THROTTLE_CONFIGS};
+pub use security::{SaslCredentials, SaslMechanism, Security};
 pub use wire::{Connection, WireError, error_text};

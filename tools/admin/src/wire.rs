@@ -1,6 +1,7 @@
 //! One blocking connection that speaks the Kafka protocol directly (through the
 //! `kafka-protocol` codec) for the admin APIs librdkafka does not expose: DescribeCluster,
 //! partition reassignment, leader election, broker configs, log dirs.
+//! A connection may be TLS and may log in with SASL first (`security`).
 //!
 //! Every connection starts with ApiVersions, and each call picks the highest version both the
 //! broker and this client serve; an API the broker does not list is refused here, before any
@@ -10,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
@@ -19,6 +21,8 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+
+use crate::security::{Security, Stream, secure_stream};
 
 /// ApiVersions v3 is the newest every Kafka since 2.4 answers; older brokers answer an
 /// unknown version in the v0 form with UNSUPPORTED_VERSION, and that answer is read as such.
@@ -40,6 +44,14 @@ pub enum WireError {
     Connect {
         address: String,
         source: std::io::Error,
+    },
+    #[error("TLS to {address}: {detail}")]
+    Tls { address: String, detail: String },
+    #[error("authentication to {address} with {mechanism} failed: {detail}")]
+    Authentication {
+        address: String,
+        mechanism: &'static str,
+        detail: String,
     },
     #[error("{api} to {address} failed: {source}")]
     Io {
@@ -111,16 +123,26 @@ pub fn pick_version(
 #[derive(Debug)]
 pub struct Connection {
     address: String,
-    stream: TcpStream,
+    stream: Stream,
     correlation_id: i32,
     /// API key -> (min, max) served by the broker.
     versions: BTreeMap<i16, (i16, i16)>,
 }
 
 impl Connection {
-    /// Connects to `address` (HOST:PORT) within `timeout` and asks which API versions the
-    /// broker serves.
+    /// Connects to `address` (HOST:PORT) over PLAINTEXT within `timeout` and asks which API
+    /// versions the broker serves.
     pub fn open(address: &str, timeout: Duration) -> Result<Self, WireError> {
+        Self::open_with(address, timeout, &Security::default())
+    }
+
+    /// Connects to `address` within `timeout` with `security` (TLS handshake first, SASL
+    /// login after ApiVersions), and asks which API versions the broker serves.
+    pub fn open_with(
+        address: &str,
+        timeout: Duration,
+        security: &Security,
+    ) -> Result<Self, WireError> {
         let connect = |source| WireError::Connect {
             address: address.to_string(),
             source,
@@ -144,12 +166,20 @@ impl Connection {
             .map_err(connect)?;
         let mut conn = Self {
             address: address.to_string(),
-            stream,
+            stream: secure_stream(address, stream, security)?,
             correlation_id: 0,
             versions: BTreeMap::new(),
         };
         conn.handshake()?;
+        if let Some(credentials) = &security.sasl {
+            conn.authenticate(credentials)?;
+        }
         Ok(conn)
+    }
+
+    /// The HOST:PORT this connection went to.
+    pub fn address(&self) -> &str {
+        &self.address
     }
 
     fn handshake(&mut self) -> Result<(), WireError> {
