@@ -1,5 +1,6 @@
 //! Connection settings shared by every command, and the librdkafka clients built from them.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -8,6 +9,8 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::RDKafkaLogLevel;
+
+use crate::command_config::{self, CommandConfig};
 
 /// Output format of listings and reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -39,29 +42,50 @@ pub struct Global {
         default_value_t = 10_000
     )]
     pub timeout_ms: u64,
+    /// A Kafka client properties file (security.protocol, sasl.*, ssl.*, any librdkafka
+    /// setting), as kafka-topics.sh --command-config takes it. --bootstrap-server wins over
+    /// its bootstrap.servers.
+    #[arg(long, global = true, env = "KRAIT_COMMAND_CONFIG")]
+    pub command_config: Option<PathBuf>,
+    /// The settings read from `command_config` by [`Global::load_command_config`].
+    #[arg(skip)]
+    pub client: CommandConfig,
 }
 
 impl Global {
+    /// Reads `--command-config`, if given; every client of the run then uses its settings.
+    pub fn load_command_config(&mut self) -> Result<(), command_config::CommandConfigError> {
+        if let Some(path) = &self.command_config {
+            self.client = command_config::load(path)?;
+        }
+        Ok(())
+    }
+
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
     }
 
-    /// A librdkafka configuration for this cluster; librdkafka's own logging is kept to errors.
+    /// A librdkafka configuration for this cluster, with the command config's settings on
+    /// top; librdkafka's own logging is kept to errors.
     pub fn config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap_server)
             .set("client.id", "krait-cli")
             .set("socket.timeout.ms", self.timeout_ms.max(10).to_string())
             .set_log_level(RDKafkaLogLevel::Error);
+        for (key, value) in &self.client.librdkafka {
+            c.set(key, value);
+        }
         c
     }
 
     /// An admin-protocol session on the bootstrap servers (krait-admin), for what
     /// librdkafka's admin API does not expose.
     pub fn session(&self) -> anyhow::Result<krait_admin::Admin> {
-        Ok(krait_admin::Admin::connect(
+        Ok(krait_admin::Admin::connect_with(
             &self.bootstrap_server,
             self.timeout(),
+            self.client.security.clone(),
         )?)
     }
 

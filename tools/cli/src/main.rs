@@ -5,9 +5,11 @@
 
 mod client;
 mod cluster;
+mod command_config;
 mod consume;
 mod elect;
 mod group;
+mod jaas;
 mod output;
 mod partition;
 mod perf;
@@ -57,7 +59,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Err(e) = cli.global.load_command_config() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Topic(c) => topic::run(&cli.global, c),
         Command::Group(c) => group::run(&cli.global, c),

@@ -398,6 +398,8 @@ impl FakeCluster {
             bootstrap_server: self.fake.address.clone(),
             output: Output::Json,
             timeout_ms: 5_000,
+            command_config: None,
+            client: Default::default(),
         }
     }
 
