@@ -1,7 +1,7 @@
 //! krait-admin: a blocking client for the Kafka admin protocol, spoken directly through the
 //! `kafka-protocol` codec, for what librdkafka's admin API does not expose: DescribeCluster
 //! (with fenced brokers), partition reassignments and their throttle, UnregisterBroker,
-//! DescribeConfigs of brokers, DescribeLogDirs, topic ids; over
+//! DescribeConfigs of brokers, DescribeLogDirs, topic ids, ACLs and SCRAM users; over
 //! PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (`Security`). The `krait` CLI and the operator
 //! share it: neither frames a Kafka request of its own.
 //!
@@ -9,6 +9,7 @@
 //! broker's ApiVersions answer. It holds connections, not decisions: what to move or when is
 //! the caller's (the planner's, the operator's) business.
 
+pub mod acls;
 pub mod cluster;
 pub mod configs;
 #[cfg(any(test, feature = "test-support"))]
@@ -17,6 +18,7 @@ pub mod log_dirs;
 pub mod reassign;
 pub mod security;
 pub mod topic_id;
+pub mod users;
 pub mod wire;
 
 pub use cluster::{
@@ -24,4 +26,5 @@ pub use cluster::{
 };
 pub use reassign::{Ongoing, Reassignment, THROTTLE_CONFIGS};
 pub use security::{SaslCredentials, SaslMechanism, Security};
+pub use users::{DEFAULT_ITERATIONS, ScramCredentialInfo, ScramUser};
 pub use wire::{Connection, WireError, error_text};

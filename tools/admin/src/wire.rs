@@ -1,6 +1,6 @@
 //! One blocking connection that speaks the Kafka protocol directly (through the
 //! `kafka-protocol` codec) for the admin APIs librdkafka does not expose: DescribeCluster,
-//! partition reassignment, leader election, broker configs, log dirs.
+//! partition reassignment, leader election, broker configs, log dirs, ACLs, SCRAM users.
 //! A connection may be TLS and may log in with SASL first (`security`).
 //!
 //! Every connection starts with ApiVersions, and each call picks the highest version both the

@@ -1,8 +1,10 @@
 //! `krait`: everyday Kafka jobs from the command line — topics, consumer groups, produce,
 //! consume, load tests, cluster health, partition reassignment and rebalancing, leader
-//! election. It speaks only the Kafka protocol (librdkafka for clients, `krait-admin` on the
-//! `kafka-protocol` codec for the admin APIs librdkafka lacks), so it works against any Kafka as well as Krait.
+//! election, ACLs and SCRAM users; over TLS and SASL with `--command-config`. It speaks only
+//! the Kafka protocol (librdkafka for clients, `krait-admin` on the `kafka-protocol` codec for
+//! the admin APIs librdkafka lacks), so it works against any Kafka as well as Krait.
 
+mod acl;
 mod client;
 mod cluster;
 mod command_config;
@@ -18,6 +20,7 @@ mod produce;
 mod reassign;
 mod rebalance;
 mod topic;
+mod user;
 
 use std::process::ExitCode;
 
@@ -56,6 +59,12 @@ enum Command {
     /// Reassign and rebalance partition replicas and elect leaders.
     #[command(subcommand)]
     Partition(partition::PartitionCommand),
+    /// Add, list and remove ACLs.
+    #[command(subcommand)]
+    Acl(acl::AclCommand),
+    /// Set, describe and delete SCRAM users.
+    #[command(subcommand)]
+    User(user::UserCommand),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +81,8 @@ fn main() -> ExitCode {
         Command::Perf(c) => perf::run(&cli.global, c),
         Command::Cluster(c) => cluster::run(&cli.global, c),
         Command::Partition(c) => partition::run(&cli.global, c),
+        Command::Acl(c) => acl::run(&cli.global, c),
+        Command::User(c) => user::run(&cli.global, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
