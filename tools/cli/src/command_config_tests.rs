@@ -174,3 +174,11 @@ fn a_missing_file_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn a_jaas_password_is_unescaped_twice_as_java_reads_it() {
+    let c = config(
+        r#"sasl.jaas.config=x.ScramLoginModule required username="u" password="pw \\"quoted\\" \\\\ back";"#,
+    );
+    assert_eq!(c.librdkafka["sasl.password"], r#"pw "quoted" \ back"#);
+}
