@@ -9,6 +9,7 @@ mod client;
 mod cluster;
 mod command_config;
 mod consume;
+mod diagnostics;
 mod elect;
 mod group;
 mod jaas;
@@ -69,6 +70,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
+    diagnostics::install();
     if let Err(e) = cli.global.load_command_config() {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
@@ -89,6 +91,9 @@ fn main() -> ExitCode {
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
+            for report in diagnostics::security_reports() {
+                eprintln!("  {report}");
+            }
             ExitCode::FAILURE
         }
     }
