@@ -10,6 +10,8 @@ use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 
+use krait_admin::WireError;
+
 use crate::command_config::{self, CommandConfig};
 
 /// Output format of listings and reports.
@@ -87,6 +89,27 @@ impl Global {
             self.timeout(),
             self.client.security.clone(),
         )?)
+    }
+
+    /// Why a failed command may have failed when TLS or SASL is configured: librdkafka reports
+    /// a refused login or TLS handshake only as a transport failure or a timeout, so the first
+    /// bootstrap server is asked once more through krait-admin, whose error names the cause.
+    /// `None` when `failure` already says it, or the login works.
+    pub fn security_cause(&self, failure: &str) -> Option<String> {
+        let security = &self.client.security;
+        if security.tls.is_none() && security.sasl.is_none() {
+            return None;
+        }
+        if failure.contains("authentication to ") || failure.contains("TLS to ") {
+            return None;
+        }
+        let address = self.bootstrap_server.split(',').next()?.trim();
+        match krait_admin::Connection::open_with(address, self.timeout(), security) {
+            Err(e @ (WireError::Authentication { .. } | WireError::Tls { .. })) => {
+                Some(e.to_string())
+            }
+            _ => None,
+        }
     }
 
     pub fn admin(&self) -> anyhow::Result<AdminClient<DefaultClientContext>> {

@@ -9,7 +9,6 @@ mod client;
 mod cluster;
 mod command_config;
 mod consume;
-mod diagnostics;
 mod elect;
 mod group;
 mod jaas;
@@ -70,7 +69,6 @@ enum Command {
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
-    diagnostics::install();
     if let Err(e) = cli.global.load_command_config() {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
@@ -90,9 +88,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            for report in diagnostics::security_reports() {
-                eprintln!("  {report}");
+            let message = format!("{e:#}");
+            eprintln!("error: {message}");
+            if let Some(cause) = cli.global.security_cause(&message) {
+                eprintln!("  cause: {cause}");
             }
             ExitCode::FAILURE
         }
