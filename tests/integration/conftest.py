@@ -66,6 +66,21 @@ def cluster_factory(broker_factory):
 
 
 @pytest.fixture
+def pki(tmp_path):
+    """A certificate authority of the test's own (security.Pki)."""
+    from security import Pki
+    return Pki(tmp_path / "pki")
+
+
+@pytest.fixture
+def secured(broker_factory, pki, tmp_path):
+    """A broker with SASL_SSL, SASL_PLAINTEXT and SSL listeners and ACLs on
+    (security.secured_broker)."""
+    from security import secured_broker
+    return secured_broker(broker_factory, pki, tmp_path)
+
+
+@pytest.fixture
 def broker(broker_factory) -> Broker:
     """A single broker with default settings."""
     return broker_factory()

@@ -12,20 +12,10 @@ import pytest
 from confluent_kafka import Producer
 
 from harness import Cli, unique, wait_until
-from security import ADMIN_PASSWORD, Pki, scram_conf, secured_broker
+from security import ADMIN_PASSWORD, scram_conf
 
 TIMEOUT = 30
 SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
-
-
-@pytest.fixture
-def pki(tmp_path):
-    return Pki(tmp_path / "pki")
-
-
-@pytest.fixture
-def secured(broker_factory, pki, tmp_path):
-    return secured_broker(broker_factory, pki, tmp_path)
 
 
 def scram_properties(path: Path, s, user: str, password: str) -> Path:

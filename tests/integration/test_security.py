@@ -16,20 +16,9 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, A
 
 from harness import KeptAdminClient, kcat, unique, wait_until
 from kafka_wire import KafkaConnection, api_versions, array, i32, string
-from security import (ADMIN_PASSWORD, Pki, admin_conf, cert_conf, plain_conf, scram_conf,
-                      secured_broker)
+from security import ADMIN_PASSWORD, Pki, admin_conf, cert_conf, plain_conf, scram_conf
 
 TIMEOUT = 30
-
-
-@pytest.fixture
-def pki(tmp_path):
-    return Pki(tmp_path / "pki")
-
-
-@pytest.fixture
-def secured(broker_factory, pki, tmp_path):
-    return secured_broker(broker_factory, pki, tmp_path)
 
 
 def admin(conf: dict) -> KeptAdminClient:

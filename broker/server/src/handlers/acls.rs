@@ -3,6 +3,7 @@
 //! `delete_acls` are.
 
 use krait_acl::{AclBinding, AclBindingFilter, Operation, PatternType, Permission, ResourceType};
+use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
 use crate::context::RequestContext;
@@ -13,6 +14,21 @@ pub const NO_AUTHORIZER: &str = "No Authorizer is configured on the broker";
 /// Whether the broker enforces ACLs (`authorizer.class.name` is set).
 pub fn enabled(ctx: &RequestContext<'_>) -> bool {
     ctx.broker.security.authorizer.is_some()
+}
+
+/// Why CreateAcls or DeleteAcls (`verb`: "create", "delete") refuses every binding or
+/// filter: no authorizer, or no ALTER on the cluster.
+pub fn refusal(ctx: &RequestContext<'_>, verb: &str) -> Option<(ResponseError, String)> {
+    if !enabled(ctx) {
+        Some((ResponseError::SecurityDisabled, NO_AUTHORIZER.to_string()))
+    } else if !ctx.authorized_on_cluster(Operation::Alter) {
+        Some((
+            ResponseError::ClusterAuthorizationFailed,
+            format!("Not authorized to {verb} ACLs"),
+        ))
+    } else {
+        None
+    }
 }
 
 /// The fields of one ACL as the wire carries them, in CreateAcls' order.

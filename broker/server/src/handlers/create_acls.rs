@@ -2,7 +2,6 @@
 //! AdminClient's createAcls send). Needs ALTER on the cluster; each binding is validated as
 //! Kafka validates it, and the valid ones are committed together.
 
-use krait_acl::Operation;
 use krait_image::MetadataRecord;
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::create_acls_response::AclCreationResult;
@@ -17,19 +16,7 @@ use crate::handlers::acls::{self, WireAcl};
 pub const VERSIONS: std::ops::RangeInclusive<i16> = 1..=3;
 
 pub async fn handle(ctx: &RequestContext<'_>, request: CreateAclsRequest) -> CreateAclsResponse {
-    let refusal = if !acls::enabled(ctx) {
-        Some((
-            ResponseError::SecurityDisabled,
-            acls::NO_AUTHORIZER.to_string(),
-        ))
-    } else if !ctx.authorized_on_cluster(Operation::Alter) {
-        Some((
-            ResponseError::ClusterAuthorizationFailed,
-            "Not authorized to create ACLs".to_string(),
-        ))
-    } else {
-        None
-    };
+    let refusal = acls::refusal(ctx, "create");
     let mut outcomes: Vec<Result<_, (ResponseError, String)>> = request
         .creations
         .iter()

@@ -2,7 +2,7 @@
 //! `kafka-acls.sh --remove` sends). Needs ALTER on the cluster. The removal takes effect on
 //! the next request of every connection: authorization reads the current image each time.
 
-use krait_acl::{AclBinding, Operation};
+use krait_acl::AclBinding;
 use krait_image::MetadataRecord;
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::delete_acls_response::{
@@ -18,19 +18,7 @@ use crate::handlers::acls::{self, WireFilter};
 pub const VERSIONS: std::ops::RangeInclusive<i16> = 1..=3;
 
 pub async fn handle(ctx: &RequestContext<'_>, request: DeleteAclsRequest) -> DeleteAclsResponse {
-    let refusal = if !acls::enabled(ctx) {
-        Some((
-            ResponseError::SecurityDisabled,
-            acls::NO_AUTHORIZER.to_string(),
-        ))
-    } else if !ctx.authorized_on_cluster(Operation::Alter) {
-        Some((
-            ResponseError::ClusterAuthorizationFailed,
-            "Not authorized to delete ACLs".to_string(),
-        ))
-    } else {
-        None
-    };
+    let refusal = acls::refusal(ctx, "delete");
     let image = ctx.broker.cluster.image();
     let mut outcomes: Vec<Result<Vec<AclBinding>, (ResponseError, String)>> = Vec::new();
     for f in &request.filters {
