@@ -138,22 +138,47 @@ def test_kcat_over_sasl_plaintext_with_plain_and_sasl_ssl_with_scram(secured):
     assert out.stdout.split() == [b"one", b"two", b"three"]
 
 
-def test_kafka_python_over_ssl_with_a_client_certificate(secured):
+@pytest.mark.parametrize("transport", ["SSL with a client certificate", "SASL_SSL with SCRAM-SHA-512",
+                                       "SASL_PLAINTEXT with PLAIN"])
+def test_kafka_python_produces_and_consumes(secured, transport):
     from kafka import KafkaConsumer, KafkaProducer
-    cert, key = secured.pki.issue("carol", "/CN=carol/O=Krait")
-    topic = create_topic(secured, unique("mtls"))
-    # Kafka's principal for a certificate is its subject DN, in RFC 2253 order.
-    grant(secured, topic_acl(topic, "User:O=Krait,CN=carol", AclOperation.ALL))
-    tls = dict(bootstrap_servers=secured.ssl, security_protocol="SSL", ssl_cafile=str(secured.pki.ca),
-               ssl_certfile=str(cert), ssl_keyfile=str(key))
-    p = KafkaProducer(**tls)
+    topic = create_topic(secured, unique("kp"))
+    if transport.startswith("SSL"):
+        cert, key = secured.pki.issue("carol", "/CN=carol/O=Krait")
+        # Kafka's principal for a certificate is its subject DN, in RFC 2253 order.
+        principal = "User:O=Krait,CN=carol"
+        conf = dict(bootstrap_servers=secured.ssl, security_protocol="SSL", ssl_cafile=str(secured.pki.ca),
+                    ssl_certfile=str(cert), ssl_keyfile=str(key))
+    else:
+        set_password(secured, "carol", "carol-pw")
+        principal = "User:carol"
+        scram = transport.startswith("SASL_SSL")
+        conf = dict(bootstrap_servers=secured.sasl_ssl if scram else secured.sasl_plaintext,
+                    security_protocol="SASL_SSL" if scram else "SASL_PLAINTEXT",
+                    sasl_mechanism="SCRAM-SHA-512" if scram else "PLAIN",
+                    sasl_plain_username="carol", sasl_plain_password="carol-pw")
+        if scram:
+            conf["ssl_cafile"] = str(secured.pki.ca)
+    grant(secured, topic_acl(topic, principal, AclOperation.ALL))
+    p = KafkaProducer(**conf)
     for i in range(20):
         p.send(topic, f"m{i}".encode()).get(timeout=TIMEOUT)
     p.close()
-    c = KafkaConsumer(topic, auto_offset_reset="earliest", consumer_timeout_ms=10000, **tls)
+    c = KafkaConsumer(topic, auto_offset_reset="earliest", consumer_timeout_ms=10000, **conf)
     values = [m.value for _, m in zip(range(20), c)]
     c.close()
     assert values == [f"m{i}".encode() for i in range(20)]
+
+
+def test_kcat_over_ssl_with_a_client_certificate(secured):
+    cert, key = secured.pki.issue("dan", "/CN=dan")
+    topic = create_topic(secured, unique("kcat-tls"))
+    grant(secured, topic_acl(topic, "User:CN=dan", AclOperation.ALL))
+    tls = ["-X", "security.protocol=SSL", "-X", f"ssl.ca.location={secured.pki.ca}",
+           "-X", f"ssl.certificate.location={cert}", "-X", f"ssl.key.location={key}"]
+    kcat(secured.ssl, "-P", "-t", topic, *tls, input="a\nb\n")
+    out = kcat(secured.ssl, "-C", "-t", topic, "-o", "beginning", "-c", "2", "-e", *tls)
+    assert out.stdout.split() == [b"a", b"b"]
 
 
 # ------------------------------------------------------------------ refused logins
