@@ -163,6 +163,27 @@ pub async fn client_can_talk(client: &mut ClientStream) -> bool {
     matches!(client.read(&mut buf).await, Ok(n) if n > 0)
 }
 
+/// A handshake the server must refuse with an error containing `expected`; a client that
+/// finished its side first (TLS 1.3) must find the connection dead.
+pub async fn refused_by_server(
+    acceptor: &TlsAcceptor,
+    config: Arc<rustls::ClientConfig>,
+    expected: &str,
+) {
+    let (server, client) = handshake(acceptor, config, "localhost").await;
+    let error = server.expect_err("the server must refuse this client");
+    assert!(
+        error.to_string().contains(expected),
+        "unexpected error: {error}"
+    );
+    if let Ok(mut client) = client {
+        assert!(
+            !client_can_talk(&mut client).await,
+            "the connection must be dead"
+        );
+    }
+}
+
 /// The leaf certificate the server presented to a client.
 pub fn server_leaf(client: &ClientStream) -> CertificateDer<'static> {
     client
