@@ -22,7 +22,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,15 +35,12 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka.admin import KafkaAdminClient
 from kafka.structs import TopicPartition as KpTopicPartition
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
+from ports import free_port  # noqa: E402
+
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/krait/target")) / "release"
 BROKER = Path(os.environ.get("KRAIT_BROKER_BIN", TARGET / "krait-broker"))
 CLI = Path(os.environ.get("KRAIT_CLI_BIN", TARGET / "krait"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait(predicate, timeout: float, what: str, interval: float = 0.05):
