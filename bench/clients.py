@@ -16,6 +16,8 @@ import uuid
 from confluent_kafka import Consumer, Producer, TopicPartition, OFFSET_BEGINNING
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from workloads import send_round_robin
+
 
 def create_topic(bootstrap, name, partitions):
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -34,27 +36,9 @@ def produce(bootstrap, topic, records, size, acks, linger_ms, partitions):
         "queue.buffering.max.kbytes": 2_000_000,
         "enable.idempotence": False,
     })
-    payload = b"x" * size
-    failed = [0]
-
-    def on_delivery(err, _msg):
-        if err is not None:
-            failed[0] += 1
-
-    start = time.perf_counter()
-    for i in range(records):
-        while True:
-            try:
-                producer.produce(topic, payload, partition=i % partitions, on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.001)
-        if i % 10000 == 0:
-            producer.poll(0)
-    remaining = producer.flush(120)
-    elapsed = time.perf_counter() - start
-    if remaining or failed[0]:
-        raise SystemExit(f"produce: {remaining} undelivered, {failed[0]} failed")
+    remaining, failed, elapsed = send_round_robin(producer, topic, b"x" * size, records, partitions, 120)
+    if remaining or failed:
+        raise SystemExit(f"produce: {remaining} undelivered, {failed} failed")
     return records / elapsed
 
 

@@ -41,7 +41,17 @@ def produce_confluent(bootstrap: str, topic: str, records: int, size: int, acks:
         "message.timeout.ms": int(deadline_s(records) * 1000),
         "log_level": 3,
     })
-    payload = b"x" * size
+    remaining, failed, elapsed = send_round_robin(producer, topic, b"x" * size, records, partitions,
+                                                  deadline_s(records))
+    if remaining or failed:
+        raise RuntimeError(f"produce to {topic}: {remaining} undelivered, {failed} failed")
+    return records / elapsed
+
+
+def send_round_robin(producer: Producer, topic: str, payload: bytes, records: int, partitions: int,
+                     flush_timeout: float) -> tuple[int, int, float]:
+    """Sends `records` copies of `payload` and flushes. Returns the records left undelivered,
+    the failed deliveries, and the seconds from the first send to the last delivery report."""
     failed = [0]
 
     def on_delivery(err, _msg):
@@ -61,11 +71,8 @@ def produce_confluent(bootstrap: str, topic: str, records: int, size: int, acks:
                 producer.poll(0.001)
         if i % 10_000 == 0:
             producer.poll(0)
-    remaining = producer.flush(deadline_s(records))
-    elapsed = time.perf_counter() - start
-    if remaining or failed[0]:
-        raise RuntimeError(f"produce to {topic}: {remaining} undelivered, {failed[0]} failed")
-    return records / elapsed
+    remaining = producer.flush(flush_timeout)
+    return remaining, failed[0], time.perf_counter() - start
 
 
 def krait_perf(cli: Path, bootstrap: str, *args: str, timeout: float) -> dict:
