@@ -3,7 +3,8 @@
 `Pki` makes a certificate authority and certificates with the openssl command (as an operator
 or a user would), `secured_broker` starts a krait-broker from a Kafka `server.properties` with
 SASL_SSL, SASL_PLAINTEXT and SSL listeners and ACLs on, and the `*_conf` helpers give each
-client library's settings for one listener.
+client library's settings for one listener; `produce` writes records with them and reports
+each delivery.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from confluent_kafka import Producer
+
 from harness import free_port
 
 ADMIN_PASSWORD = "admin-secret"
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+TIMEOUT = 30
 
 
 def openssl(*args: str, cwd: Path) -> None:
@@ -116,3 +120,14 @@ def cert_conf(s: SecuredBroker, cert: Path, key: Path) -> dict:
 
 def admin_conf(s: SecuredBroker) -> dict:
     return scram_conf(s, "admin", ADMIN_PASSWORD)
+
+
+def produce(conf: dict, topic: str, count: int) -> list:
+    """Produces `count` records and returns the delivery errors (None for each success)."""
+    p = Producer({**conf, "linger.ms": 5, "message.timeout.ms": 15000})
+    errors = []
+    for i in range(count):
+        p.produce(topic, value=f"v{i}".encode(), on_delivery=lambda err, msg: errors.append(err))
+        p.poll(0)
+    assert p.flush(TIMEOUT) == 0
+    return errors

@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 
 from harness import Cli, unique, wait_until
-from security import ADMIN_PASSWORD, scram_conf
+from security import ADMIN_PASSWORD, produce, scram_conf
 
 TIMEOUT = 30
 SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
@@ -80,16 +79,6 @@ ssl.endpoint.identification.algorithm=https
     topic_lifecycle(lambda *args, **kw: cli("--command-config", str(props), *args, **kw))
 
 
-def produce_errors(conf: dict, topic: str, count: int) -> list:
-    p = Producer({**conf, "linger.ms": 5, "message.timeout.ms": 15000})
-    errors = []
-    for i in range(count):
-        p.produce(topic, value=f"v{i}".encode(), on_delivery=lambda err, msg: errors.append(err))
-        p.poll(0)
-    assert p.flush(TIMEOUT) == 0
-    return errors
-
-
 def test_a_user_set_with_the_cli_logs_in_and_is_described_and_deleted(admin_cli, secured, cli_bin, tmp_path):
     user, password = unique("carol"), 'pw "quoted" \\ back'
     topic = unique("carol-topic")
@@ -106,8 +95,8 @@ def test_a_user_set_with_the_cli_logs_in_and_is_described_and_deleted(admin_cli,
         ("SCRAM-SHA-256", 8192), ("SCRAM-SHA-512", 4096)]
     admin_cli("acl", "add", "--allow-principal", f"User:{user}", "--operation", "write", "--topic", topic)
     # The new user logs in with confluent-kafka, with either mechanism, and its ACL lets it write.
-    assert produce_errors(scram_conf(secured, user, password), topic, 5) == [None] * 5
-    assert produce_errors(scram_conf(secured, user, password, "SCRAM-SHA-256"), topic, 5) == [None] * 5
+    assert produce(scram_conf(secured, user, password), topic, 5) == [None] * 5
+    assert produce(scram_conf(secured, user, password, "SCRAM-SHA-256"), topic, 5) == [None] * 5
     # And through the CLI with its own Java-style properties (the escaped quotes and backslash
     # of the password survive sasl.jaas.config).
     props = scram_properties(tmp_path / "user.properties", secured, user, password)
@@ -128,7 +117,7 @@ def test_acls_added_listed_and_removed_with_the_cli_take_effect(admin_cli, secur
     admin_cli("topic", "create", topic)
     admin_cli("user", "set-password", user, "--password", password)
     conf = scram_conf(secured, user, password)
-    denied = produce_errors(conf, topic, 1)
+    denied = produce(conf, topic, 1)
     assert denied[0] is not None and "authoriz" in str(denied[0]).lower(), denied
 
     admin_cli("acl", "add", "--allow-principal", f"User:{user}", "--operation", "WRITE",
@@ -139,14 +128,14 @@ def test_acls_added_listed_and_removed_with_the_cli_take_effect(admin_cli, secur
                                        ("TOPIC", topic[:8], "PREFIXED", "WRITE", "ALLOW")]
     table = admin_cli("acl", "list", "--topic", topic, "--resource-pattern-type", "match").stdout.decode()
     assert f"User:{user}" in table and "PREFIXED" in table
-    assert produce_errors(conf, topic, 3) == [None] * 3
+    assert produce(conf, topic, 3) == [None] * 3
 
     removed = json_of(admin_cli("-o", "json", "acl", "remove", "--principal", f"User:{user}",
                                 "--operation", "write"))
     assert [(a["operation"], a["principal"]) for a in removed] == [("WRITE", f"User:{user}")]
     assert [a["operation"] for a in json_of(admin_cli("-o", "json", "acl", "list", "--principal", f"User:{user}"))] \
         == ["DESCRIBE"]
-    again = produce_errors(conf, topic, 1)
+    again = produce(conf, topic, 1)
     assert again[0] is not None and "authoriz" in str(again[0]).lower(), again
 
 

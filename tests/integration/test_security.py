@@ -16,7 +16,7 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, A
 
 from harness import KeptAdminClient, kcat, unique, wait_until
 from kafka_wire import KafkaConnection, api_versions, array, i32, string
-from security import ADMIN_PASSWORD, Pki, admin_conf, cert_conf, plain_conf, scram_conf
+from security import ADMIN_PASSWORD, Pki, admin_conf, cert_conf, plain_conf, produce, scram_conf
 
 TIMEOUT = 30
 
@@ -53,17 +53,6 @@ def create_topic(s, name: str, partitions: int = 1) -> str:
     a = admin(admin_conf(s))
     a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(timeout=TIMEOUT)
     return name
-
-
-def produce(conf: dict, topic: str, count: int) -> list:
-    """Produces `count` records and returns the delivery errors (None for each success)."""
-    p = Producer({**conf, "linger.ms": 5, "message.timeout.ms": 15000})
-    errors = []
-    for i in range(count):
-        p.produce(topic, value=f"v{i}".encode(), on_delivery=lambda err, msg: errors.append(err))
-        p.poll(0)
-    assert p.flush(TIMEOUT) == 0
-    return errors
 
 
 def consume(conf: dict, topic: str, expected: int, group: str | None = None) -> list[bytes]:
