@@ -107,6 +107,12 @@ impl ScramMechanism {
         }
     }
 
+    /// RFC 5802's `ClientProof`: `ClientKey XOR HMAC(H(ClientKey), AuthMessage)`.
+    fn client_proof(self, client_key: &[u8], auth_message: &str) -> Vec<u8> {
+        let signature = self.hmac(&self.hash(client_key), auth_message.as_bytes());
+        xor(client_key, &signature)
+    }
+
     /// RFC 5802's `Hi(password, salt, i)`: PBKDF2 with HMAC-H and one hash-length block.
     pub fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
         // PBKDF2 is undefined for zero rounds; one round is the closest meaningful value.
@@ -243,6 +249,11 @@ impl ScramError {
             other => format!("Authentication failed: {other}"),
         }
     }
+}
+
+/// Byte-wise XOR of two equally long values (a proof and a signature give back the key).
+fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {
+    a.iter().zip(b).map(|(x, y)| x ^ y).collect()
 }
 
 fn malformed(what: &str) -> ScramError {
@@ -568,11 +579,7 @@ fn finish(pending: &Pending, message: &[u8]) -> Result<Vec<u8>, ScramError> {
         pending.client_first_bare, pending.server_first, without_proof
     );
     let client_signature = mechanism.hmac(&credential.stored_key, auth_message.as_bytes());
-    let client_key: Vec<u8> = proof
-        .iter()
-        .zip(&client_signature)
-        .map(|(p, s)| p ^ s)
-        .collect();
+    let client_key = xor(&proof, &client_signature);
     let stored_key = mechanism.hash(&client_key);
     if !bool::from(stored_key.ct_eq(&credential.stored_key)) {
         return Err(ScramError::InvalidProof);
@@ -653,17 +660,11 @@ impl ScramClient {
         let mechanism = self.mechanism;
         let salted = mechanism.salted_password(&self.password, &salt, iterations);
         let client_key = mechanism.hmac(&salted, b"Client Key");
-        let stored_key = mechanism.hash(&client_key);
         let server_key = mechanism.hmac(&salted, b"Server Key");
         // "biws" is base64 of the gs2 header "n,," that first_message sends.
         let without_proof = format!("c=biws,r={nonce}");
         let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
-        let signature = mechanism.hmac(&stored_key, auth_message.as_bytes());
-        let proof: Vec<u8> = client_key
-            .iter()
-            .zip(&signature)
-            .map(|(k, s)| k ^ s)
-            .collect();
+        let proof = mechanism.client_proof(&client_key, &auth_message);
         self.expected_server_signature = Some(mechanism.hmac(&server_key, auth_message.as_bytes()));
         Ok(format!("{without_proof},p={}", BASE64.encode(proof)).into_bytes())
     }

@@ -163,18 +163,12 @@ fn rfc7677_final_echoing(echoed: &str) -> String {
     let salt = BASE64.decode("W22ZaJ0SNY7soEsUEjb6gQ==").unwrap();
     let salted = mechanism.salted_password(b"pencil", &salt, 4096);
     let client_key = mechanism.hmac(&salted, b"Client Key");
-    let stored_key = mechanism.hash(&client_key);
     let without_proof = format!("c=biws,r={echoed}");
     let auth_message = format!(
         "{},{RFC7677_SERVER_FIRST},{without_proof}",
         RFC7677_CLIENT_FIRST.trim_start_matches("n,,")
     );
-    let signature = mechanism.hmac(&stored_key, auth_message.as_bytes());
-    let proof: Vec<u8> = client_key
-        .iter()
-        .zip(&signature)
-        .map(|(k, s)| k ^ s)
-        .collect();
+    let proof = mechanism.client_proof(&client_key, &auth_message);
     format!("{without_proof},p={}", BASE64.encode(proof))
 }
 
