@@ -33,28 +33,30 @@ pub fn creation(binding: &AclBinding) -> AclCreation {
         .with_permission_type(binding.permission.code())
 }
 
+/// A DescribeAcls request and a DeleteAcls filter carry the same seven filter fields, but
+/// `kafka-protocol` gives the two messages no common trait to fill them through.
+macro_rules! with_acl_filter {
+    ($message:expr, $filter:expr) => {{
+        let filter: &AclBindingFilter = $filter;
+        $message
+            .with_resource_type_filter(filter.resource_type.code())
+            .with_resource_name_filter(filter.resource_name.as_deref().map(strbytes))
+            .with_pattern_type_filter(filter.pattern_type.code())
+            .with_principal_filter(filter.principal.as_deref().map(strbytes))
+            .with_host_filter(filter.host.as_deref().map(strbytes))
+            .with_operation(filter.operation.code())
+            .with_permission_type(filter.permission.code())
+    }};
+}
+
 /// The DescribeAcls request for `filter`.
 pub fn describe_request(filter: &AclBindingFilter) -> DescribeAclsRequest {
-    DescribeAclsRequest::default()
-        .with_resource_type_filter(filter.resource_type.code())
-        .with_resource_name_filter(filter.resource_name.as_deref().map(strbytes))
-        .with_pattern_type_filter(filter.pattern_type.code())
-        .with_principal_filter(filter.principal.as_deref().map(strbytes))
-        .with_host_filter(filter.host.as_deref().map(strbytes))
-        .with_operation(filter.operation.code())
-        .with_permission_type(filter.permission.code())
+    with_acl_filter!(DescribeAclsRequest::default(), filter)
 }
 
 /// One DeleteAcls filter.
 pub fn delete_filter(filter: &AclBindingFilter) -> DeleteAclsFilter {
-    DeleteAclsFilter::default()
-        .with_resource_type_filter(filter.resource_type.code())
-        .with_resource_name_filter(filter.resource_name.as_deref().map(strbytes))
-        .with_pattern_type_filter(filter.pattern_type.code())
-        .with_principal_filter(filter.principal.as_deref().map(strbytes))
-        .with_host_filter(filter.host.as_deref().map(strbytes))
-        .with_operation(filter.operation.code())
-        .with_permission_type(filter.permission.code())
+    with_acl_filter!(DeleteAclsFilter::default(), filter)
 }
 
 /// The bindings of DescribeAcls answers, one per access control entry; a code this client
