@@ -48,14 +48,7 @@ fn allow_everyone_does_not_apply_when_an_acl_for_another_operation_exists() {
 
 #[test]
 fn allow_everyone_does_not_apply_when_a_prefixed_or_wildcard_acl_covers_the_resource() {
-    let prefixed = acl(
-        Permission::Allow,
-        BOB,
-        Operation::Read,
-        ResourceType::Topic,
-        PatternType::Prefixed,
-        "ord",
-    );
+    let prefixed = prefixed_pattern(allow_topic(BOB, Operation::Read, "ord"));
     let wildcard = allow_topic(BOB, Operation::Read, "*");
     for binding in [prefixed, wildcard] {
         let acls = acls([binding]);
@@ -69,14 +62,7 @@ fn allow_everyone_applies_when_acls_exist_only_on_other_resources() {
         allow_topic(BOB, Operation::Read, "payments"),
         // A literal ACL whose name is a prefix of the resource does not cover it.
         allow_topic(BOB, Operation::Read, "ord"),
-        acl(
-            Permission::Allow,
-            BOB,
-            Operation::Read,
-            ResourceType::Group,
-            PatternType::Literal,
-            "orders",
-        ),
+        allow_group(BOB, Operation::Read, "orders"),
     ]);
     assert!(acls.authorize(&permissive(), &on_topic(ALICE, Operation::Read, "orders")));
     assert!(!acls.authorize(&strict(), &on_topic(ALICE, Operation::Read, "orders")));
@@ -112,14 +98,7 @@ fn deny_for_the_wildcard_principal_wins_over_allow_for_the_named_principal() {
 fn deny_on_a_prefixed_pattern_denies_literal_resources_under_it() {
     let acls = acls([
         allow_topic(ALICE, Operation::Read, "orders-eu"),
-        acl(
-            Permission::Deny,
-            ALICE,
-            Operation::Read,
-            ResourceType::Topic,
-            PatternType::Prefixed,
-            "orders",
-        ),
+        prefixed_pattern(deny_topic(ALICE, Operation::Read, "orders")),
     ]);
     assert!(!acls.authorize(&strict(), &on_topic(ALICE, Operation::Read, "orders-eu")));
 }
@@ -160,14 +139,11 @@ fn allow_of_all_allows_every_operation() {
 
 #[test]
 fn a_prefixed_allow_covers_names_that_start_with_the_prefix_only() {
-    let acls = acls([acl(
-        Permission::Allow,
+    let acls = acls([prefixed_pattern(allow_topic(
         ALICE,
         Operation::Read,
-        ResourceType::Topic,
-        PatternType::Prefixed,
         "orders",
-    )]);
+    ))]);
     for (topic, allowed) in [
         ("orders", true),
         ("orders-eu", true),
@@ -207,28 +183,14 @@ fn a_literal_wildcard_allow_covers_every_name_of_its_type_only() {
 
 #[test]
 fn a_prefixed_star_is_a_prefix_not_a_wildcard() {
-    let acls = acls([acl(
-        Permission::Allow,
-        ALICE,
-        Operation::Read,
-        ResourceType::Topic,
-        PatternType::Prefixed,
-        "*",
-    )]);
+    let acls = acls([prefixed_pattern(allow_topic(ALICE, Operation::Read, "*"))]);
     assert!(acls.authorize(&strict(), &on_topic(ALICE, Operation::Read, "*starred")));
     assert!(!acls.authorize(&strict(), &on_topic(ALICE, Operation::Read, "orders")));
 }
 
 #[test]
 fn an_acl_on_another_resource_type_with_the_same_name_does_not_apply() {
-    let acls = acls([acl(
-        Permission::Allow,
-        ALICE,
-        Operation::Read,
-        ResourceType::Group,
-        PatternType::Literal,
-        "orders",
-    )]);
+    let acls = acls([allow_group(ALICE, Operation::Read, "orders")]);
     assert!(!acls.authorize(&strict(), &on_topic(ALICE, Operation::Read, "orders")));
 }
 

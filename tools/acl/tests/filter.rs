@@ -9,14 +9,7 @@ use krait_acl::{
 };
 
 fn prefixed(name: &str) -> AclBinding {
-    acl(
-        Permission::Allow,
-        ALICE,
-        Operation::Read,
-        ResourceType::Topic,
-        PatternType::Prefixed,
-        name,
-    )
+    prefixed_pattern(allow_topic(ALICE, Operation::Read, name))
 }
 
 fn by_name(pattern_type: PatternType, name: &str) -> AclBindingFilter {
@@ -110,14 +103,7 @@ fn an_exact_pattern_type_selects_only_that_pattern_type() {
 #[test]
 fn a_resource_type_filter_selects_only_that_type_and_any_selects_all() {
     let mut acls = sample();
-    acls.insert(acl(
-        Permission::Allow,
-        ALICE,
-        Operation::Read,
-        ResourceType::Group,
-        PatternType::Literal,
-        "g",
-    ));
+    acls.insert(allow_group(ALICE, Operation::Read, "g"));
     let groups = AclBindingFilter {
         resource_type: ResourceType::Group,
         ..AclBindingFilter::ANY

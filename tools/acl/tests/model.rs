@@ -256,14 +256,7 @@ fn iteration_order_does_not_depend_on_insertion_order() {
     let bindings = [
         deny_topic(BOB, Operation::Write, "b"),
         allow_topic(ALICE, Operation::Read, "a"),
-        acl(
-            Permission::Allow,
-            ALICE,
-            Operation::Read,
-            ResourceType::Group,
-            PatternType::Prefixed,
-            "g",
-        ),
+        prefixed_pattern(allow_group(ALICE, Operation::Read, "g")),
     ];
     let forward: Acls = bindings.iter().cloned().collect();
     let backward: Acls = bindings.iter().rev().cloned().collect();

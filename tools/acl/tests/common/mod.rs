@@ -44,14 +44,26 @@ pub fn allow_topic(principal: &str, operation: Operation, topic: &str) -> AclBin
 
 /// DENY on a literal topic, any host.
 pub fn deny_topic(principal: &str, operation: Operation, topic: &str) -> AclBinding {
-    acl(
-        Permission::Deny,
-        principal,
-        operation,
-        ResourceType::Topic,
-        PatternType::Literal,
-        topic,
-    )
+    AclBinding {
+        permission: Permission::Deny,
+        ..allow_topic(principal, operation, topic)
+    }
+}
+
+/// ALLOW on a literal group, any host.
+pub fn allow_group(principal: &str, operation: Operation, group: &str) -> AclBinding {
+    AclBinding {
+        resource_type: ResourceType::Group,
+        ..allow_topic(principal, operation, group)
+    }
+}
+
+/// `binding` with its resource name read as a prefix (a PREFIXED pattern).
+pub fn prefixed_pattern(binding: AclBinding) -> AclBinding {
+    AclBinding {
+        pattern_type: PatternType::Prefixed,
+        ..binding
+    }
 }
 
 /// A question from `principal` at `ALICE_HOST` about a topic.
