@@ -15,17 +15,20 @@ pub const WILDCARD_HOST: &str = "*";
 /// The ACL principal that matches every principal (only the `User` type is a wildcard).
 pub const WILDCARD_PRINCIPAL: &str = "User:*";
 
-/// Defines one of Kafka's coded enums: the wire code, the name Kafka prints and parses.
+/// Defines one of Kafka's coded enums: its values with the names Kafka prints and parses, in
+/// wire-code order. Kafka numbers these four enums from 0 without gaps, so a value's wire code
+/// is its position, and the order of the values below must stay Kafka's.
 macro_rules! kafka_enum {
     (
         $(#[$meta:meta])*
-        $name:ident { $($(#[$vmeta:meta])* $variant:ident = $code:literal => $text:literal,)+ }
+        $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }
     ) => {
         $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
             serde::Serialize, serde::Deserialize,
         )]
+        #[repr(i8)]
         pub enum $name {
             $($(#[$vmeta])* $variant,)+
         }
@@ -36,17 +39,14 @@ macro_rules! kafka_enum {
 
             /// The value for a wire code; `None` for a code Kafka does not define.
             pub fn from_code(code: i8) -> Option<Self> {
-                match code {
-                    $($code => Some($name::$variant),)+
-                    _ => None,
-                }
+                let position = usize::try_from(code).ok()?;
+                Self::VALUES.get(position).copied()
             }
 
             /// The wire code.
             pub fn code(self) -> i8 {
-                match self {
-                    $($name::$variant => $code,)+
-                }
+                // The discriminants count from 0 in declaration order, as the codes do.
+                self as i8
             }
 
             /// The name Kafka gives the value (`Enum.name()` in Java).
@@ -74,21 +74,21 @@ kafka_enum! {
     /// The kind of resource an ACL protects (Kafka's `ResourceType`).
     ResourceType {
         /// A code this broker does not understand.
-        Unknown = 0 => "UNKNOWN",
+        Unknown => "UNKNOWN",
         /// In a filter: any resource type.
-        Any = 1 => "ANY",
+        Any => "ANY",
         /// A topic.
-        Topic = 2 => "TOPIC",
+        Topic => "TOPIC",
         /// A consumer group.
-        Group = 3 => "GROUP",
+        Group => "GROUP",
         /// The cluster itself, always named `kafka-cluster`.
-        Cluster = 4 => "CLUSTER",
+        Cluster => "CLUSTER",
         /// A transactional id.
-        TransactionalId = 5 => "TRANSACTIONAL_ID",
+        TransactionalId => "TRANSACTIONAL_ID",
         /// A delegation token.
-        DelegationToken = 6 => "DELEGATION_TOKEN",
+        DelegationToken => "DELEGATION_TOKEN",
         /// A user (for delegation tokens created on behalf of another user).
-        User = 7 => "USER",
+        User => "USER",
     }
 }
 
@@ -96,15 +96,15 @@ kafka_enum! {
     /// How an ACL's resource name is read (Kafka's `PatternType`).
     PatternType {
         /// A code this broker does not understand.
-        Unknown = 0 => "UNKNOWN",
+        Unknown => "UNKNOWN",
         /// In a filter: any pattern type, names compared exactly.
-        Any = 1 => "ANY",
+        Any => "ANY",
         /// In a filter: every pattern that would apply to the filter's name.
-        Match = 2 => "MATCH",
+        Match => "MATCH",
         /// The name is the resource's name, or `*` for every resource.
-        Literal = 3 => "LITERAL",
+        Literal => "LITERAL",
         /// The name is a prefix of the resources' names.
-        Prefixed = 4 => "PREFIXED",
+        Prefixed => "PREFIXED",
     }
 }
 
@@ -112,35 +112,35 @@ kafka_enum! {
     /// What an ACL allows or denies (Kafka's `AclOperation`).
     Operation {
         /// A code this broker does not understand.
-        Unknown = 0 => "UNKNOWN",
+        Unknown => "UNKNOWN",
         /// In a filter: any operation.
-        Any = 1 => "ANY",
+        Any => "ANY",
         /// Every operation.
-        All = 2 => "ALL",
+        All => "ALL",
         /// Read.
-        Read = 3 => "READ",
+        Read => "READ",
         /// Write.
-        Write = 4 => "WRITE",
+        Write => "WRITE",
         /// Create.
-        Create = 5 => "CREATE",
+        Create => "CREATE",
         /// Delete.
-        Delete = 6 => "DELETE",
+        Delete => "DELETE",
         /// Alter.
-        Alter = 7 => "ALTER",
+        Alter => "ALTER",
         /// Describe.
-        Describe = 8 => "DESCRIBE",
+        Describe => "DESCRIBE",
         /// Inter-broker cluster actions.
-        ClusterAction = 9 => "CLUSTER_ACTION",
+        ClusterAction => "CLUSTER_ACTION",
         /// Describe configs.
-        DescribeConfigs = 10 => "DESCRIBE_CONFIGS",
+        DescribeConfigs => "DESCRIBE_CONFIGS",
         /// Alter configs.
-        AlterConfigs = 11 => "ALTER_CONFIGS",
+        AlterConfigs => "ALTER_CONFIGS",
         /// Idempotent produce.
-        IdempotentWrite = 12 => "IDEMPOTENT_WRITE",
+        IdempotentWrite => "IDEMPOTENT_WRITE",
         /// Create delegation tokens.
-        CreateTokens = 13 => "CREATE_TOKENS",
+        CreateTokens => "CREATE_TOKENS",
         /// Describe delegation tokens.
-        DescribeTokens = 14 => "DESCRIBE_TOKENS",
+        DescribeTokens => "DESCRIBE_TOKENS",
     }
 }
 
@@ -148,13 +148,13 @@ kafka_enum! {
     /// Whether an ACL allows or denies (Kafka's `AclPermissionType`).
     Permission {
         /// A code this broker does not understand.
-        Unknown = 0 => "UNKNOWN",
+        Unknown => "UNKNOWN",
         /// In a filter: either permission.
-        Any = 1 => "ANY",
+        Any => "ANY",
         /// Deny; wins over any ALLOW.
-        Deny = 2 => "DENY",
+        Deny => "DENY",
         /// Allow.
-        Allow = 3 => "ALLOW",
+        Allow => "ALLOW",
     }
 }
 
