@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use common::{
-    Ca, Leaf, TEST_TIMEOUT, established, exchange, handshake, refused_by_server, server_leaf, write,
+    Ca, Leaf, TEST_TIMEOUT, established, established_with_exchange, handshake, refused_by_client,
+    refused_by_server, server_leaf, write,
 };
 use krait_tls::{
     ClientAuth, ClientTlsSettings, KeyStore, ServerTlsSettings, TlsAcceptor, client_config,
@@ -41,11 +42,31 @@ fn pki() -> Pki {
     }
 }
 
+/// Runs one test against a fresh PKI; it fails if it takes longer than `TEST_TIMEOUT`.
+async fn with_pki(test: impl AsyncFnOnce(&Pki)) {
+    timeout(TEST_TIMEOUT, async {
+        let pki = pki();
+        test(&pki).await;
+    })
+    .await
+    .expect("test timed out");
+}
+
 fn acceptor(pki: &Pki, client_auth: ClientAuth) -> TlsAcceptor {
     TlsAcceptor::new(ServerTlsSettings {
         keystore: KeyStore::File(pki.keystore.clone()),
         truststore: Some(pki.truststore.clone()),
         client_auth,
+    })
+    .expect("acceptor")
+}
+
+/// A server presenting `keystore` that asks for no client certificate.
+fn serving(keystore: KeyStore) -> TlsAcceptor {
+    TlsAcceptor::new(ServerTlsSettings {
+        keystore,
+        truststore: None,
+        client_auth: ClientAuth::None,
     })
     .expect("acceptor")
 }
@@ -73,241 +94,161 @@ fn inline(leaf: &Leaf) -> Option<KeyStore> {
 
 #[tokio::test]
 async fn handshake_with_a_server_certificate_from_the_trusted_ca_succeeds_and_carries_bytes() {
-    timeout(TEST_TIMEOUT, async {
-        let pki = pki();
-        let acceptor = acceptor(&pki, ClientAuth::None);
-        let (mut server, mut client) =
-            established(&acceptor, client_cfg(&pki, true, None), "localhost").await;
+    with_pki(async |pki| {
+        let acceptor = acceptor(pki, ClientAuth::None);
+        let (server, client) =
+            established_with_exchange(&acceptor, client_cfg(pki, true, None), "localhost").await;
         assert_eq!(server_leaf(&client), pki.server.der);
         assert_eq!(peer_certificate(&server), None);
-        exchange(&mut server, &mut client)
-            .await
-            .expect("bytes both ways");
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test]
 async fn server_name_given_as_an_ip_address_is_checked_against_the_ip_san() {
-    timeout(TEST_TIMEOUT, async {
-        let pki = pki();
-        let acceptor = acceptor(&pki, ClientAuth::None);
-        let (mut server, mut client) =
-            established(&acceptor, client_cfg(&pki, true, None), "127.0.0.1").await;
-        exchange(&mut server, &mut client)
-            .await
-            .expect("bytes both ways");
+    with_pki(async |pki| {
+        let acceptor = acceptor(pki, ClientAuth::None);
+        established_with_exchange(&acceptor, client_cfg(pki, true, None), "127.0.0.1").await;
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test]
 async fn inline_truststore_pem_is_trusted_like_a_truststore_file() {
-    timeout(TEST_TIMEOUT, async {
-        let pki = pki();
-        let acceptor = acceptor(&pki, ClientAuth::None);
+    with_pki(async |pki| {
+        let acceptor = acceptor(pki, ClientAuth::None);
         let config = client_config(&ClientTlsSettings {
             truststore_pem: Some(pki.ca.pem()),
             ..ClientTlsSettings::default()
         })
         .expect("client config");
-        let (mut server, mut client) = established(&acceptor, config, "localhost").await;
-        exchange(&mut server, &mut client)
-            .await
-            .expect("bytes both ways");
+        established_with_exchange(&acceptor, config, "localhost").await;
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test]
 async fn inline_server_keystore_serves_its_certificate() {
-    timeout(TEST_TIMEOUT, async {
-        let pki = pki();
-        let acceptor = TlsAcceptor::new(ServerTlsSettings {
-            keystore: inline(&pki.server).expect("inline"),
-            truststore: None,
-            client_auth: ClientAuth::None,
-        })
-        .expect("acceptor");
+    with_pki(async |pki| {
+        let acceptor = serving(inline(&pki.server).expect("inline"));
         let (_server, client) =
-            established(&acceptor, client_cfg(&pki, true, None), "localhost").await;
+            established(&acceptor, client_cfg(pki, true, None), "localhost").await;
         assert_eq!(server_leaf(&client), pki.server.der);
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test]
 async fn server_name_mismatch_is_refused_when_hostname_verification_is_on() {
-    timeout(TEST_TIMEOUT, async {
-        let pki = pki();
-        let acceptor = acceptor(&pki, ClientAuth::None);
-        let (_server, client) = handshake(
+    with_pki(async |pki| {
+        let acceptor = acceptor(pki, ClientAuth::None);
+        refused_by_client(
             &acceptor,
-            client_cfg(&pki, true, None),
+            client_cfg(pki, true, None),
             "broker-0.example.com",
+            "not valid for name",
         )
         .await;
-        let error = client.expect_err("name mismatch must be refused");
-        assert!(
-            error.to_string().contains("not valid for name"),
-            "unexpected error: {error}"
-        );
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test]
 async fn server_name_mismatch_is_accepted_when_hostname_verification_is_off() {
-    timeout(TEST_TIMEOUT, async {
-        let pki = pki();
-        let acceptor = acceptor(&pki, ClientAuth::None);
-        let (mut server, mut client) = established(
-            &acceptor,
-            client_cfg(&pki, false, None),
-            "broker-0.example.com",
-        )
-        .await;
-        exchange(&mut server, &mut client)
-            .await
-            .expect("bytes both ways");
+    with_pki(async |pki| {
+        let acceptor = acceptor(pki, ClientAuth::None);
+        let config = client_cfg(pki, false, None);
+        established_with_exchange(&acceptor, config, "broker-0.example.com").await;
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test]
 async fn untrusted_server_certificate_is_refused_even_when_hostname_verification_is_off() {
-    timeout(TEST_TIMEOUT, async {
-        let pki = pki();
+    with_pki(async |pki| {
         let rogue = pki.other_ca.server("krait-broker", 11);
         let rogue_keystore = write(pki.dir.path(), "rogue.pem", &rogue.keystore_pem());
-        let acceptor = TlsAcceptor::new(ServerTlsSettings {
-            keystore: KeyStore::File(rogue_keystore),
-            truststore: None,
-            client_auth: ClientAuth::None,
-        })
-        .expect("acceptor");
-        let (_server, client) =
-            handshake(&acceptor, client_cfg(&pki, false, None), "localhost").await;
-        let error = client.expect_err("a certificate from an unknown CA must be refused");
-        assert!(
-            error.to_string().contains("UnknownIssuer"),
-            "unexpected error: {error}"
-        );
+        let acceptor = serving(KeyStore::File(rogue_keystore));
+        let config = client_cfg(pki, false, None);
+        refused_by_client(&acceptor, config, "localhost", "UnknownIssuer").await;
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test]
 async fn server_for_another_host_is_refused_with_verification_on_and_accepted_with_it_off() {
-    timeout(TEST_TIMEOUT, async {
-        let pki = pki();
+    with_pki(async |pki| {
         let elsewhere = pki.ca.server_for("broker-1.example.com", 12);
         let keystore = write(pki.dir.path(), "elsewhere.pem", &elsewhere.keystore_pem());
-        let acceptor = TlsAcceptor::new(ServerTlsSettings {
-            keystore: KeyStore::File(keystore),
-            truststore: None,
-            client_auth: ClientAuth::None,
-        })
-        .expect("acceptor");
+        let acceptor = serving(KeyStore::File(keystore));
         let (_server, client) =
-            handshake(&acceptor, client_cfg(&pki, true, None), "localhost").await;
+            handshake(&acceptor, client_cfg(pki, true, None), "localhost").await;
         assert!(client.is_err(), "localhost is not broker-1.example.com");
         let (_server, client) =
-            established(&acceptor, client_cfg(&pki, false, None), "localhost").await;
+            established(&acceptor, client_cfg(pki, false, None), "localhost").await;
         assert_eq!(server_leaf(&client), elsewhere.der);
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test]
 async fn required_client_auth_refuses_a_client_without_a_certificate() {
-    timeout(TEST_TIMEOUT, async {
-        let pki = pki();
-        let acceptor = acceptor(&pki, ClientAuth::Required);
-        refused_by_server(
-            &acceptor,
-            client_cfg(&pki, true, None),
-            "peer sent no certificates",
-        )
-        .await;
+    with_pki(async |pki| {
+        let acceptor = acceptor(pki, ClientAuth::Required);
+        let config = client_cfg(pki, true, None);
+        refused_by_server(&acceptor, config, "peer sent no certificates").await;
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test]
 async fn required_client_auth_refuses_a_certificate_from_another_ca() {
-    timeout(TEST_TIMEOUT, async {
-        let pki = pki();
-        let acceptor = acceptor(&pki, ClientAuth::Required);
+    with_pki(async |pki| {
+        let acceptor = acceptor(pki, ClientAuth::Required);
         let stranger = pki.other_ca.client("stranger", 20);
-        refused_by_server(
-            &acceptor,
-            client_cfg(&pki, true, inline(&stranger)),
-            "UnknownIssuer",
-        )
-        .await;
+        let config = client_cfg(pki, true, inline(&stranger));
+        refused_by_server(&acceptor, config, "UnknownIssuer").await;
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test]
 async fn required_client_auth_with_a_good_certificate_exposes_its_leaf_as_peer_certificate() {
-    timeout(TEST_TIMEOUT, async {
-        let pki = pki();
-        let acceptor = acceptor(&pki, ClientAuth::Required);
+    with_pki(async |pki| {
+        let acceptor = acceptor(pki, ClientAuth::Required);
         let alice = pki.ca.client("alice", 21);
         let alice_file = write(pki.dir.path(), "alice.pem", &alice.keystore_pem());
-        let config = client_cfg(&pki, true, Some(KeyStore::File(alice_file)));
-        let (mut server, mut client) = established(&acceptor, config, "localhost").await;
+        let config = client_cfg(pki, true, Some(KeyStore::File(alice_file)));
+        let (server, _client) = established_with_exchange(&acceptor, config, "localhost").await;
         assert_eq!(peer_certificate(&server), Some(alice.der.clone()));
-        exchange(&mut server, &mut client)
-            .await
-            .expect("bytes both ways");
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test]
 async fn requested_client_auth_accepts_a_client_without_a_certificate() {
-    timeout(TEST_TIMEOUT, async {
-        let pki = pki();
-        let acceptor = acceptor(&pki, ClientAuth::Requested);
-        let (mut server, mut client) =
-            established(&acceptor, client_cfg(&pki, true, None), "localhost").await;
+    with_pki(async |pki| {
+        let acceptor = acceptor(pki, ClientAuth::Requested);
+        let (server, _client) =
+            established_with_exchange(&acceptor, client_cfg(pki, true, None), "localhost").await;
         assert_eq!(peer_certificate(&server), None);
-        exchange(&mut server, &mut client)
-            .await
-            .expect("bytes both ways");
     })
-    .await
-    .expect("test timed out");
+    .await;
 }
 
 #[tokio::test]
 async fn requested_client_auth_exposes_a_presented_certificate_and_refuses_a_foreign_one() {
-    timeout(TEST_TIMEOUT, async {
-        let pki = pki();
-        let acceptor = acceptor(&pki, ClientAuth::Requested);
+    with_pki(async |pki| {
+        let acceptor = acceptor(pki, ClientAuth::Requested);
         let bob = pki.ca.client("bob", 22);
         let (server, _client) =
-            established(&acceptor, client_cfg(&pki, true, inline(&bob)), "localhost").await;
+            established(&acceptor, client_cfg(pki, true, inline(&bob)), "localhost").await;
         assert_eq!(peer_certificate(&server), Some(bob.der.clone()));
 
         let stranger = pki.other_ca.client("stranger", 23);
         let (server, _client) = handshake(
             &acceptor,
-            client_cfg(&pki, true, inline(&stranger)),
+            client_cfg(pki, true, inline(&stranger)),
             "localhost",
         )
         .await;
@@ -316,6 +257,5 @@ async fn requested_client_auth_exposes_a_presented_certificate_and_refuses_a_for
             "a bad certificate is refused even when only requested"
         );
     })
-    .await
-    .expect("test timed out");
+    .await;
 }

@@ -139,6 +139,34 @@ pub async fn established(
     )
 }
 
+/// A handshake that must succeed on both sides, after which bytes must flow both ways.
+pub async fn established_with_exchange(
+    acceptor: &TlsAcceptor,
+    config: Arc<rustls::ClientConfig>,
+    server_name: &str,
+) -> (ServerStream, ClientStream) {
+    let (mut server, mut client) = established(acceptor, config, server_name).await;
+    exchange(&mut server, &mut client)
+        .await
+        .expect("bytes both ways");
+    (server, client)
+}
+
+/// A handshake the client must refuse, with an error containing `expected`.
+pub async fn refused_by_client(
+    acceptor: &TlsAcceptor,
+    config: Arc<rustls::ClientConfig>,
+    server_name: &str,
+    expected: &str,
+) {
+    let (_server, client) = handshake(acceptor, config, server_name).await;
+    let error = client.expect_err("the client must refuse this server");
+    assert!(
+        error.to_string().contains(expected),
+        "unexpected error: {error}"
+    );
+}
+
 /// Sends bytes client→server and server→client.
 pub async fn exchange(server: &mut ServerStream, client: &mut ClientStream) -> io::Result<()> {
     client.write_all(b"ping").await?;
