@@ -42,6 +42,13 @@ fn pki() -> Pki {
     }
 }
 
+impl Pki {
+    /// `leaf`'s key and chain written to `name` in the temp dir, as a keystore file.
+    fn keystore_file(&self, name: &str, leaf: &Leaf) -> KeyStore {
+        KeyStore::File(write(self.dir.path(), name, &leaf.keystore_pem()))
+    }
+}
+
 /// Runs one test against a fresh PKI; it fails if it takes longer than `TEST_TIMEOUT`.
 async fn with_pki(test: impl AsyncFnOnce(&Pki)) {
     timeout(TEST_TIMEOUT, async {
@@ -167,8 +174,7 @@ async fn server_name_mismatch_is_accepted_when_hostname_verification_is_off() {
 async fn untrusted_server_certificate_is_refused_even_when_hostname_verification_is_off() {
     with_pki(async |pki| {
         let rogue = pki.other_ca.server("krait-broker", 11);
-        let rogue_keystore = write(pki.dir.path(), "rogue.pem", &rogue.keystore_pem());
-        let acceptor = serving(KeyStore::File(rogue_keystore));
+        let acceptor = serving(pki.keystore_file("rogue.pem", &rogue));
         let config = client_cfg(pki, false, None);
         refused_by_client(&acceptor, config, "localhost", "UnknownIssuer").await;
     })
@@ -179,8 +185,7 @@ async fn untrusted_server_certificate_is_refused_even_when_hostname_verification
 async fn server_for_another_host_is_refused_with_verification_on_and_accepted_with_it_off() {
     with_pki(async |pki| {
         let elsewhere = pki.ca.server_for("broker-1.example.com", 12);
-        let keystore = write(pki.dir.path(), "elsewhere.pem", &elsewhere.keystore_pem());
-        let acceptor = serving(KeyStore::File(keystore));
+        let acceptor = serving(pki.keystore_file("elsewhere.pem", &elsewhere));
         let (_server, client) =
             handshake(&acceptor, client_cfg(pki, true, None), "localhost").await;
         assert!(client.is_err(), "localhost is not broker-1.example.com");
@@ -217,8 +222,7 @@ async fn required_client_auth_with_a_good_certificate_exposes_its_leaf_as_peer_c
     with_pki(async |pki| {
         let acceptor = acceptor(pki, ClientAuth::Required);
         let alice = pki.ca.client("alice", 21);
-        let alice_file = write(pki.dir.path(), "alice.pem", &alice.keystore_pem());
-        let config = client_cfg(pki, true, Some(KeyStore::File(alice_file)));
+        let config = client_cfg(pki, true, Some(pki.keystore_file("alice.pem", &alice)));
         let (server, _client) = established_with_exchange(&acceptor, config, "localhost").await;
         assert_eq!(peer_certificate(&server), Some(alice.der.clone()));
     })
