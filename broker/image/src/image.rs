@@ -246,6 +246,12 @@ pub enum ApplyError {
     },
     #[error("invalid assignment for {topic}: {reason}")]
     InvalidAssignment { topic: String, reason: String },
+    #[error("refused change of {topic}-{partition}: {reason}")]
+    InvalidPartitionState {
+        topic: String,
+        partition: i32,
+        reason: String,
+    },
     #[error("user {user} has no {mechanism} credential")]
     UnknownScramCredential { user: String, mechanism: String },
     #[error("broker {0} is alive: stop it before unregistering it")]
@@ -569,6 +575,13 @@ impl ClusterImage {
             partition: change.partition,
         };
         let index = usize::try_from(change.partition).map_err(|_| unknown())?;
+        if let Some(reason) = self.broken_invariant(change) {
+            return Err(ApplyError::InvalidPartitionState {
+                topic: change.topic.clone(),
+                partition: change.partition,
+                reason,
+            });
+        }
         // Only live brokers join an ISR (Kafka's KIP-841): a leader's stale view of a dead
         // follower must not bring it back.
         let joining_dead = self
@@ -610,6 +623,52 @@ impl ClusterImage {
         state.adding = change.adding.clone();
         state.removing = change.removing.clone();
         Ok(())
+    }
+
+    /// What is wrong with the partition state `change` leads to, if anything: whoever proposed
+    /// it (a controller with a bug, or anything that reached the cluster port), the image
+    /// keeps replicas distinct and registered, leader ∈ ISR ⊆ replicas, and the replicas being
+    /// added or removed among the replicas.
+    fn broken_invariant(&self, change: &PartitionChange) -> Option<String> {
+        let distinct = |ids: &[BrokerId]| {
+            let mut sorted = ids.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            sorted.len() == ids.len()
+        };
+        let within = |ids: &[BrokerId]| ids.iter().all(|b| change.replicas.contains(b));
+        if change.replicas.is_empty() || !distinct(&change.replicas) {
+            return Some(format!(
+                "replicas {:?} must be distinct and not empty",
+                change.replicas
+            ));
+        }
+        if let Some(unknown) = change
+            .replicas
+            .iter()
+            .find(|b| !self.brokers.contains_key(b))
+        {
+            return Some(format!("replica {unknown} is not a registered broker"));
+        }
+        if !distinct(&change.isr) || !within(&change.isr) {
+            return Some(format!(
+                "ISR {:?} must be distinct replicas of {:?}",
+                change.isr, change.replicas
+            ));
+        }
+        if let Some(leader) = change.leader.filter(|l| !change.isr.contains(l)) {
+            return Some(format!(
+                "leader {leader} is not in the ISR {:?}",
+                change.isr
+            ));
+        }
+        if !within(&change.adding) || !within(&change.removing) {
+            return Some(format!(
+                "replicas being added {:?} and removed {:?} must be among the replicas {:?}",
+                change.adding, change.removing, change.replicas
+            ));
+        }
+        None
     }
 
     fn topic_mut(&mut self, topic: &str) -> Result<&mut TopicImage, ApplyError> {

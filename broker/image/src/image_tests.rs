@@ -141,6 +141,48 @@ fn partition_change_bumps_leader_epoch_only_on_leader_change_or_lost_replicas() 
 }
 
 #[test]
+fn partition_changes_that_break_the_invariants_are_refused_whoever_proposes_them() {
+    let mut image = image_with(&[1, 2, 3], &[&[1, 2, 3]]);
+    let state = image.partition("t", 0).unwrap().clone();
+    type Breaks = fn(&mut PartitionChange);
+    let broken: [(&str, Breaks); 8] = [
+        ("leader outside the ISR", |c| {
+            c.isr = vec![2, 3];
+            c.leader = Some(1)
+        }),
+        ("ISR member not a replica", |c| c.isr = vec![1, 4]),
+        ("repeated ISR member", |c| c.isr = vec![1, 1]),
+        ("no replicas", |c| {
+            c.replicas.clear();
+            c.isr.clear();
+            c.leader = None
+        }),
+        ("repeated replica", |c| c.replicas = vec![1, 1, 2]),
+        ("unregistered replica", |c| c.replicas = vec![1, 2, 3, 9]),
+        ("adding a non-replica", |c| c.adding = vec![4]),
+        ("removing a non-replica", |c| c.removing = vec![4]),
+    ];
+    let before = image.clone();
+    for (what, breaks) in broken {
+        let mut change = PartitionChange::from_state("t", 0, &state);
+        breaks(&mut change);
+        let refused = image.apply(&MetadataRecord::ChangePartition(change));
+        assert!(
+            matches!(refused, Err(ApplyError::InvalidPartitionState { .. })),
+            "{what}: {refused:?}"
+        );
+        assert_eq!(image, before, "{what}: nothing changed");
+    }
+    // An offline partition (no leader) with its last ISR member kept is a valid state.
+    let mut offline = PartitionChange::from_state("t", 0, &state);
+    offline.isr = vec![3];
+    offline.leader = None;
+    image
+        .apply(&MetadataRecord::ChangePartition(offline))
+        .unwrap();
+}
+
+#[test]
 fn partition_change_from_a_stale_epoch_is_refused_and_changes_nothing() {
     let mut image = image_with(&[1, 2], &[&[1, 2]]);
     let state = image.partition("t", 0).unwrap().clone();
