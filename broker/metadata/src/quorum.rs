@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use krait_image::{ApplyError, BrokerId, ClusterImage, MetadataRecord};
+use krait_peer::ClusterTransport;
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
@@ -131,6 +132,37 @@ pub enum ProposeError {
     ShutDown,
     #[error("the metadata quorum stopped: {0}")]
     Fatal(String),
+    /// Larger than [`MAX_PROPOSAL_BYTES`]; nothing was proposed.
+    #[error("a metadata change is over the {max}-byte limit (at least {size} bytes)")]
+    TooLarge { size: usize, max: usize },
+}
+
+/// The largest proposal, serialized, the quorum accepts: far above any real change (a topic
+/// of 10,000 partitions is ~200 KB), far below the cluster port's 64 MiB message limit, so
+/// replicating a few entries at once always fits in one message.
+pub const MAX_PROPOSAL_BYTES: usize = 4 << 20;
+
+/// The serialized size of `proposal`, counting no further than `max` bytes.
+fn proposal_size(proposal: &Proposal, max: usize) -> usize {
+    struct Count {
+        n: usize,
+        max: usize,
+    }
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.n += buf.len();
+            if self.n > self.max {
+                return Err(std::io::Error::other("over the limit"));
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count { n: 0, max };
+    let _ = serde_json::to_writer(&mut count, proposal);
+    count.n
 }
 
 /// Who takes part in the metadata quorum.
@@ -174,6 +206,15 @@ impl MetadataQuorum {
         config: QuorumConfig,
         storage: Arc<dyn RaftKv>,
     ) -> Result<Self, QuorumError> {
+        Self::start_with(config, storage, ClusterTransport::Plaintext).await
+    }
+
+    /// [`Self::start`] with the cluster port's `transport` for calls to the other voters.
+    pub async fn start_with(
+        config: QuorumConfig,
+        storage: Arc<dyn RaftKv>,
+        transport: ClusterTransport,
+    ) -> Result<Self, QuorumError> {
         let members = config.members()?;
         let raft_config = Arc::new(config.raft_config()?);
         let node_id = node_id(config.node_id).expect("members() checked every voter id");
@@ -182,6 +223,7 @@ impl MetadataQuorum {
         let partition = Partition::default();
         let network = Network {
             partition: partition.clone(),
+            transport,
         };
         let raft = Raft::new(
             node_id,
@@ -215,7 +257,15 @@ impl MetadataQuorum {
         &self,
         records: Vec<MetadataRecord>,
     ) -> Result<Vec<Result<(), ApplyError>>, ProposeError> {
-        let write = self.inner.raft.client_write(Proposal { records });
+        let proposal = Proposal { records };
+        let size = proposal_size(&proposal, MAX_PROPOSAL_BYTES);
+        if size > MAX_PROPOSAL_BYTES {
+            return Err(ProposeError::TooLarge {
+                size,
+                max: MAX_PROPOSAL_BYTES,
+            });
+        }
+        let write = self.inner.raft.client_write(proposal);
         let response = self.committed(write).await?;
         Ok(response.data.results)
     }

@@ -120,8 +120,12 @@ pub fn encode_response<R: Encodable + HeaderVersion>(
     let mut header = ResponseHeader::default();
     header.correlation_id = correlation_id;
     let size = header.compute_size(header_version)? + body.compute_size(version)?;
+    // The length prefix is an int32: a larger response cannot be framed, and must not wrap.
+    let Ok(prefix) = i32::try_from(size) else {
+        anyhow::bail!("a response of {size} bytes exceeds the largest frame, 2 GiB");
+    };
     let mut buf = BytesMut::with_capacity(LENGTH_PREFIX + size);
-    buf.put_i32(size as i32);
+    buf.put_i32(prefix);
     header.encode(&mut buf, header_version)?;
     body.encode(&mut buf, version)?;
     debug_assert_eq!(buf.len(), LENGTH_PREFIX + size);

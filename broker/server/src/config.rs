@@ -71,6 +71,53 @@ pub struct BrokerConfig {
     #[arg(long, env = "KRAIT_MAX_REQUEST_BYTES", default_value_t = 100 * 1024 * 1024)]
     pub max_request_bytes: usize,
 
+    /// Client connections this broker keeps open at once, over all listeners
+    /// (max.connections); one more is closed as soon as it is accepted. Defaults to the
+    /// process's open-file limit less a reserve for the data directory and the cluster port.
+    #[arg(long, env = "KRAIT_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Client connections from one IP address at once (max.connections.per.ip).
+    #[arg(long, env = "KRAIT_MAX_CONNECTIONS_PER_IP", default_value_t = i32::MAX as usize)]
+    pub max_connections_per_ip: usize,
+
+    /// A client connection with no request for this long is closed (connections.max.idle.ms).
+    #[arg(long, env = "KRAIT_CONNECTIONS_MAX_IDLE_MS", default_value_t = 600_000)]
+    pub connections_max_idle_ms: u64,
+
+    /// A request frame whose first byte has arrived must arrive whole within this time, or the
+    /// connection is closed: a client that trickles a frame byte by byte ("slowloris") does not
+    /// hold a connection and its buffer forever.
+    #[arg(long, env = "KRAIT_REQUEST_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_read_timeout_ms: u64,
+
+    /// Most partitions one CreateTopics or CreatePartitions request may add, over its topics.
+    #[arg(long, env = "KRAIT_MAX_REQUEST_PARTITIONS", default_value_t = 10_000)]
+    pub max_request_partitions: i32,
+
+    /// Bytes of request frames being read or handled at once, over all connections
+    /// (queued.max.request.bytes); a connection waits for room before it reads a frame's body.
+    /// Never less than --max-request-bytes.
+    #[arg(long, env = "KRAIT_QUEUED_MAX_REQUEST_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub queued_max_request_bytes: usize,
+
+    /// Most partitions one topic may have, through CreateTopics or CreatePartitions.
+    #[arg(long, env = "KRAIT_MAX_PARTITIONS_PER_TOPIC", default_value_t = 10_000)]
+    pub max_partitions_per_topic: i32,
+
+    /// Most partitions in the whole cluster (max.partitions, as KIP-578 names it).
+    #[arg(long, env = "KRAIT_MAX_PARTITIONS", default_value_t = 100_000)]
+    pub max_partitions: i64,
+
+    /// Largest Fetch response, whatever the client asks for (fetch.max.bytes). As in Kafka,
+    /// the first batch is returned whole even when it is larger, so a consumer always advances.
+    #[arg(long, env = "KRAIT_FETCH_MAX_BYTES", default_value_t = 55 * 1024 * 1024)]
+    pub fetch_max_bytes: usize,
+
+    /// Longest metadata string a committed offset may carry (offset.metadata.max.bytes).
+    #[arg(long, env = "KRAIT_OFFSET_METADATA_MAX_BYTES", default_value_t = 4096)]
+    pub offset_metadata_max_bytes: usize,
+
     /// Largest record batch accepted unless a topic overrides max.message.bytes (message.max.bytes).
     #[arg(long, env = "KRAIT_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_MAX_MESSAGE_BYTES)]
     pub max_message_bytes: i32,
@@ -251,6 +298,41 @@ impl BrokerConfig {
         min("default-partitions", 1, self.default_partitions.into())?;
         min("max-request-bytes", 1024, self.max_request_bytes as i64)?;
         min("max-message-bytes", 0, self.max_message_bytes.into())?;
+        if let Some(n) = self.max_connections {
+            min("max-connections", 1, n as i64)?;
+        }
+        min(
+            "max-connections-per-ip",
+            1,
+            self.max_connections_per_ip as i64,
+        )?;
+        min(
+            "connections-max-idle-ms",
+            100,
+            self.connections_max_idle_ms as i64,
+        )?;
+        min(
+            "request-read-timeout-ms",
+            100,
+            self.request_read_timeout_ms as i64,
+        )?;
+        min(
+            "queued-max-request-bytes",
+            self.max_request_bytes as i64,
+            self.queued_max_request_bytes as i64,
+        )?;
+        min(
+            "max-partitions-per-topic",
+            1,
+            self.max_partitions_per_topic.into(),
+        )?;
+        min(
+            "max-request-partitions",
+            1,
+            self.max_request_partitions.into(),
+        )?;
+        min("max-partitions", 1, self.max_partitions)?;
+        min("fetch-max-bytes", 1024, self.fetch_max_bytes as i64)?;
         min("retention-ms", -1, self.retention_ms)?;
         min("retention-bytes", -1, self.retention_bytes)?;
         min("min-insync-replicas", 1, self.min_insync_replicas.into())?;

@@ -26,6 +26,13 @@ const KAFKA_KEYS: &[(&str, &str)] = &[
     ("num.partitions", "default_partitions"),
     ("socket.request.max.bytes", "max_request_bytes"),
     ("message.max.bytes", "max_message_bytes"),
+    ("max.connections", "max_connections"),
+    ("max.connections.per.ip", "max_connections_per_ip"),
+    ("connections.max.idle.ms", "connections_max_idle_ms"),
+    ("queued.max.request.bytes", "queued_max_request_bytes"),
+    ("max.partitions", "max_partitions"),
+    ("fetch.max.bytes", "fetch_max_bytes"),
+    ("offset.metadata.max.bytes", "offset_metadata_max_bytes"),
     ("log.retention.bytes", "retention_bytes"),
     (
         "log.retention.check.interval.ms",

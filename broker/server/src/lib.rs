@@ -4,6 +4,7 @@
 // default limit once TLS and plain streams both instantiate the request loop.
 #![recursion_limit = "256"]
 
+pub mod admission;
 pub mod alloc;
 pub mod broker;
 pub mod cluster;

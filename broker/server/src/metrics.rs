@@ -18,6 +18,8 @@ pub struct Metrics {
     authentication_failures: AtomicU64,
     connections_open: AtomicI64,
     connections_total: AtomicU64,
+    connections_refused: AtomicU64,
+    connections_timed_out: AtomicU64,
     produced_bytes: AtomicU64,
     fetched_bytes: AtomicU64,
 }
@@ -30,6 +32,8 @@ impl Default for Metrics {
             authentication_failures: AtomicU64::new(0),
             connections_open: AtomicI64::new(0),
             connections_total: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
+            connections_timed_out: AtomicU64::new(0),
             produced_bytes: AtomicU64::new(0),
             fetched_bytes: AtomicU64::new(0),
         }
@@ -63,6 +67,18 @@ impl Metrics {
 
     pub fn connection_closed(&self) {
         self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A connection closed as soon as it was accepted: max.connections or
+    /// max.connections.per.ip was reached.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection closed for idling past connections.max.idle.ms or for not completing a
+    /// request frame within the read timeout.
+    pub fn connection_timed_out(&self) {
+        self.connections_timed_out.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn produced(&self, bytes: usize) {
@@ -117,6 +133,18 @@ impl Metrics {
             "counter",
             "Client connections accepted.",
             load(&self.connections_total),
+        );
+        metric(
+            "krait_connections_refused_total",
+            "counter",
+            "Client connections closed on accept because a connection limit was reached.",
+            load(&self.connections_refused),
+        );
+        metric(
+            "krait_connections_timed_out_total",
+            "counter",
+            "Client connections closed for idling or for a request frame that did not arrive in time.",
+            load(&self.connections_timed_out),
         );
         metric(
             "krait_produced_bytes_total",

@@ -5,6 +5,11 @@
 //! loop. Responses are buffered and flushed when no further request is already buffered, so a
 //! pipelining client gets its answers in few writes. A frame that cannot be read closes only
 //! its own connection.
+//!
+//! What a connection may hold is bounded ([`Admission`]): connections in all and per address
+//! are counted on accept, a connection idle past `connections.max.idle.ms` is closed, a frame
+//! that has begun must arrive whole within the read timeout, and the bytes of frames being read
+//! or handled come from one budget shared by all connections.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,11 +18,16 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use krait_protocol::frame::{LENGTH_PREFIX, frame_length};
 use krait_tls::TlsAcceptor;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+    BufWriter,
+};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::admission::{Admission, Admitted};
 use crate::broker::Broker;
 use crate::context::Connection;
 use crate::dispatch::{Outcome, dispatch};
@@ -30,6 +40,9 @@ const READ_STEP: usize = 1024 * 1024;
 
 /// How long a client has to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the listener pauses after `accept` fails (out of file descriptors, say) before it
+/// tries again, instead of spinning on the error.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Accepts connections on a listener until `shutdown` resolves, then closes them all.
 pub async fn serve(
@@ -37,6 +50,7 @@ pub async fn serve(
     spec: Arc<ListenerSpec>,
     tls: Option<TlsAcceptor>,
     broker: Arc<Broker>,
+    admission: Arc<Admission>,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut connections = JoinSet::new();
@@ -44,17 +58,29 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let broker = broker.clone();
-                    let spec = spec.clone();
-                    let tls = tls.clone();
-                    connections.spawn(async move {
-                        if let Err(e) = accept(stream, peer, spec, tls, &broker).await {
-                            debug!(%peer, error = %e, "connection closed");
-                        }
-                    });
+                Ok((stream, peer)) => match admission.admit(peer.ip()) {
+                    Ok(admitted) => {
+                        let broker = broker.clone();
+                        let spec = spec.clone();
+                        let tls = tls.clone();
+                        let admission = admission.clone();
+                        connections.spawn(async move {
+                            let limits = Limits { admission: &admission, _admitted: admitted };
+                            if let Err(e) = accept(stream, peer, spec, tls, &broker, limits).await {
+                                debug!(%peer, error = %e, "connection closed");
+                            }
+                        });
+                    }
+                    Err(why) => {
+                        broker.metrics.connection_refused();
+                        debug!(%peer, listener = %spec.name, %why, "connection refused");
+                        drop(stream);
+                    }
+                },
+                Err(e) => {
+                    warn!(listener = %spec.name, error = %e, "accept failed; pausing before the next");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
-                Err(e) => warn!(error = %e, "accept failed"),
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             () = &mut shutdown => break,
@@ -62,6 +88,13 @@ pub async fn serve(
     }
     info!(listener = %spec.name, open = connections.len(), "closing client connections");
     connections.shutdown().await;
+}
+
+/// What one connection holds of the broker's limits: its place among the open connections
+/// (given back when it drops) and the shared budgets.
+struct Limits<'a> {
+    admission: &'a Admission,
+    _admitted: Admitted,
 }
 
 /// Completes the TLS handshake where the listener has one, fixes the principal a client
@@ -72,11 +105,19 @@ async fn accept(
     spec: Arc<ListenerSpec>,
     tls: Option<TlsAcceptor>,
     broker: &Broker,
+    limits: Limits<'_>,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let Some(acceptor) = tls else {
         let (read, write) = stream.into_split();
-        return serve_connection(read, write, Connection::accepted(peer, spec), broker).await;
+        return serve_connection(
+            read,
+            write,
+            Connection::accepted(peer, spec),
+            broker,
+            &limits,
+        )
+        .await;
     };
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(s)) => s,
@@ -112,7 +153,7 @@ async fn accept(
         }
     }
     let (read, write) = tokio::io::split(stream);
-    serve_connection(read, write, connection, broker).await
+    serve_connection(read, write, connection, broker, &limits).await
 }
 
 async fn serve_connection<R, W>(
@@ -120,13 +161,20 @@ async fn serve_connection<R, W>(
     write: W,
     connection: Connection,
     broker: &Broker,
+    limits: &Limits<'_>,
 ) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
     broker.metrics.connection_opened();
-    let result = requests(read, write, &connection, broker).await;
+    let result = requests(read, write, &connection, broker, limits.admission).await;
+    if result
+        .as_ref()
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+    {
+        broker.metrics.connection_timed_out();
+    }
     broker.metrics.connection_closed();
     result
 }
@@ -136,6 +184,7 @@ async fn requests<R, W>(
     write: W,
     connection: &Connection,
     broker: &Broker,
+    admission: &Admission,
 ) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
@@ -143,8 +192,10 @@ where
 {
     let mut reader = BufReader::with_capacity(IO_BUFFER, read);
     let mut writer = BufWriter::with_capacity(IO_BUFFER, write);
+    let max = broker.config.max_request_bytes;
     loop {
-        let Some(frame) = read_frame(&mut reader, broker.config.max_request_bytes).await? else {
+        // The frame's bytes stay counted against the budget until its answer is written.
+        let Some((frame, _held)) = next_frame(&mut reader, max, admission).await? else {
             return Ok(());
         };
         let close = match dispatch(broker, connection, frame).await {
@@ -169,11 +220,47 @@ where
     }
 }
 
-/// Reads one frame; `None` at a clean end of stream between frames.
+/// Waits up to the idle timeout for the next request to begin, then up to the read timeout for
+/// its whole frame. `None` at a clean end of stream between frames; a `TimedOut` error for a
+/// connection that idled or trickled.
+async fn next_frame<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+    admission: &Admission,
+) -> std::io::Result<Option<(Bytes, OwnedSemaphorePermit)>> {
+    match tokio::time::timeout(admission.idle_timeout, reader.fill_buf()).await {
+        Ok(Ok([])) => return Ok(None),
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "idle for {:?} (connections.max.idle.ms)",
+                    admission.idle_timeout
+                ),
+            ));
+        }
+    }
+    match tokio::time::timeout(admission.read_timeout, read_frame(reader, max, admission)).await {
+        Ok(frame) => frame,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "request frame not complete within {:?}",
+                admission.read_timeout
+            ),
+        )),
+    }
+}
+
+/// Reads one frame, counting its bytes against the budget as they arrive; `None` at a clean end
+/// of stream between frames.
 async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     max: usize,
-) -> std::io::Result<Option<Bytes>> {
+    admission: &Admission,
+) -> std::io::Result<Option<(Bytes, OwnedSemaphorePermit)>> {
     let mut prefix = [0u8; LENGTH_PREFIX];
     match reader.read_exact(&mut prefix).await {
         Ok(_) => {}
@@ -184,43 +271,110 @@ async fn read_frame<R: AsyncRead + Unpin>(
         warn!(error = %e, "unreadable frame, closing connection");
         std::io::Error::new(std::io::ErrorKind::InvalidData, e)
     })?;
+    let mut held = admission.reserve(len.min(READ_STEP)).await;
     let mut frame = BytesMut::with_capacity(len.min(READ_STEP));
     while frame.len() < len {
-        frame.reserve((len - frame.len()).min(READ_STEP));
-        let want = len - frame.len();
-        let n = (&mut *reader)
-            .take(want as u64)
-            .read_buf(&mut frame)
-            .await?;
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!("frame truncated after {} of {len} bytes", frame.len()),
-            ));
+        let step_end = frame.len() + (len - frame.len()).min(READ_STEP);
+        if held.num_permits() < step_end {
+            held.merge(admission.reserve(step_end - held.num_permits()).await);
+        }
+        frame.reserve(step_end - frame.len());
+        while frame.len() < step_end {
+            let want = step_end - frame.len();
+            let n = (&mut *reader)
+                .take(want as u64)
+                .read_buf(&mut frame)
+                .await?;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("frame truncated after {} of {len} bytes", frame.len()),
+                ));
+            }
         }
     }
-    Ok(Some(frame.freeze()))
+    Ok(Some((frame.freeze(), held)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::BrokerConfig;
+    use clap::Parser;
+
+    fn admission(args: &[&str]) -> Arc<Admission> {
+        let config = BrokerConfig::try_parse_from(
+            ["krait-broker", "--max-request-bytes", "1024"]
+                .into_iter()
+                .chain(args.iter().copied()),
+        )
+        .unwrap();
+        Admission::new(&config)
+    }
 
     #[tokio::test]
     async fn frames_are_read_whole_and_eof_between_frames_is_clean() {
+        let budget = admission(&[]);
         let mut input: &[u8] = &[0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
-        let frame = read_frame(&mut input, 100).await.unwrap().unwrap();
+        let (frame, held) = read_frame(&mut input, 100, &budget).await.unwrap().unwrap();
         assert_eq!(&frame[..], &[1, 2, 3, 4, 5, 6, 7, 8]);
-        assert!(read_frame(&mut input, 100).await.unwrap().is_none());
+        assert_eq!(held.num_permits(), 8, "the frame's bytes are counted");
+        drop(held);
+        assert!(
+            read_frame(&mut input, 100, &budget)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]
     async fn truncated_and_oversized_frames_are_errors() {
+        let budget = admission(&[]);
         let mut truncated: &[u8] = &[0, 0, 0, 9, 1, 2, 3];
-        assert!(read_frame(&mut truncated, 100).await.is_err());
+        assert!(read_frame(&mut truncated, 100, &budget).await.is_err());
         let mut oversized: &[u8] = &[0x7f, 0xff, 0xff, 0xff];
-        assert!(read_frame(&mut oversized, 100).await.is_err());
+        assert!(read_frame(&mut oversized, 100, &budget).await.is_err());
         let mut negative: &[u8] = &[0xff, 0xff, 0xff, 0xff];
-        assert!(read_frame(&mut negative, 100).await.is_err());
+        assert!(read_frame(&mut negative, 100, &budget).await.is_err());
+        assert_eq!(
+            budget.available_bytes(),
+            256 * 1024 * 1024,
+            "nothing stays held"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_and_a_trickled_frame_time_out() {
+        let limits = admission(&[
+            "--connections-max-idle-ms",
+            "100",
+            "--request-read-timeout-ms",
+            "200",
+        ]);
+        let (client, server) = tokio::io::duplex(64);
+        let mut reader = BufReader::new(server);
+        let idle = next_frame(&mut reader, 100, &limits).await.unwrap_err();
+        assert_eq!(idle.kind(), std::io::ErrorKind::TimedOut, "{idle}");
+
+        // A frame begun and then trickled: the idle timer no longer applies, the read timeout
+        // does, however steadily bytes arrive.
+        let (mut client, server) = (client, reader.into_inner());
+        let trickle = tokio::spawn(async move {
+            client.write_all(&[0, 0, 0, 50]).await.unwrap();
+            for _ in 0..50 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if client.write_all(&[1]).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut reader = BufReader::new(server);
+        let started = tokio::time::Instant::now();
+        let slow = next_frame(&mut reader, 100, &limits).await.unwrap_err();
+        assert_eq!(slow.kind(), std::io::ErrorKind::TimedOut, "{slow}");
+        assert!(started.elapsed() < Duration::from_millis(900));
+        drop(reader);
+        trickle.await.unwrap();
     }
 }

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use crate::admission::Admission;
 use crate::broker::Broker;
 use krait_tls::TlsAcceptor;
 
@@ -172,6 +173,13 @@ async fn serve_clients(
 ) -> Option<String> {
     let failed = Arc::new(Mutex::new(None::<String>));
     let (stop_others, others_stopped) = tokio::sync::watch::channel(false);
+    let admission = Admission::new(&broker.config);
+    info!(
+        max_connections = admission.max_connections(),
+        max_connections_per_ip = broker.config.max_connections_per_ip,
+        queued_max_request_bytes = admission.available_bytes(),
+        "client connection limits"
+    );
     let mut kafka = kafka.into_iter();
     let (primary, primary_tls, primary_socket) = kafka.next()?;
     let others: Vec<_> = kafka
@@ -182,6 +190,7 @@ async fn serve_clients(
                 Arc::new(spec),
                 tls,
                 broker.clone(),
+                admission.clone(),
                 async move {
                     let _ = stopped.wait_for(|s| *s).await;
                 },
@@ -214,6 +223,7 @@ async fn serve_clients(
         Arc::new(primary),
         primary_tls,
         broker.clone(),
+        admission,
         stop,
     )
     .await;

@@ -12,7 +12,7 @@ use krait_image::{BrokerId, MetadataRecord};
 
 use crate::broker::Broker;
 use crate::context::RequestContext;
-use crate::handlers::changes::{Refusal, change_refusal};
+use crate::handlers::changes::{PartitionBudget, Refusal, change_refusal};
 
 /// The versions served; ApiVersions and the dispatch are built from these.
 pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=3;
@@ -23,11 +23,12 @@ pub async fn handle(
 ) -> CreatePartitionsResponse {
     let broker = ctx.broker;
     let mut response = CreatePartitionsResponse::default();
+    let mut budget = PartitionBudget::new(broker);
     for t in &request.topics {
         let mut r = CreatePartitionsTopicResult::default();
         r.name = t.name.clone();
         r.error_message = None;
-        let result = match validate(broker, t) {
+        let result = match validate(broker, t, &mut budget) {
             _ if !ctx.authorized(Operation::Alter, ResourceType::Topic, &t.name.0) => Err((
                 ResponseError::TopicAuthorizationFailed,
                 "Authorization failed.".to_string(),
@@ -73,7 +74,11 @@ async fn grow(
 }
 
 /// Checks the request; returns the new partitions' replicas (given, or placed here).
-fn validate(broker: &Broker, t: &CreatePartitionsTopic) -> Result<Vec<Vec<BrokerId>>, Refusal> {
+fn validate(
+    broker: &Broker,
+    t: &CreatePartitionsTopic,
+    budget: &mut PartitionBudget,
+) -> Result<Vec<Vec<BrokerId>>, Refusal> {
     let Some(topic) = broker.topics.get(&t.name.0) else {
         return Err((
             ResponseError::UnknownTopicOrPartition,
@@ -90,6 +95,7 @@ fn validate(broker: &Broker, t: &CreatePartitionsTopic) -> Result<Vec<Vec<Broker
             ),
         ));
     }
+    budget.take(&t.name.0, t.count.into(), (t.count - current).into())?;
     let added = (t.count - current) as usize;
     let image = broker.cluster.image();
     let rf = topic.replication_factor.max(1) as usize;

@@ -18,7 +18,7 @@ use krait_image::{BrokerId, MetadataRecord};
 
 use crate::broker::Broker;
 use crate::context::RequestContext;
-use crate::handlers::changes::{Refusal, change_refusal};
+use crate::handlers::changes::{PartitionBudget, Refusal, change_refusal};
 use crate::topic_config::validate_topic_configs;
 use crate::topics::{Topic, validate_topic_name};
 
@@ -36,8 +36,13 @@ pub struct NewTopic {
     pub assignments: Option<Vec<Vec<BrokerId>>>,
 }
 
-/// Checks a creation request against Kafka's rules and this broker, resolving -1 defaults.
-pub fn validate(broker: &Broker, t: &CreatableTopic) -> Result<NewTopic, Refusal> {
+/// Checks a creation request against Kafka's rules and this broker, resolving -1 defaults, and
+/// takes its partitions from the request's `budget`.
+pub fn validate(
+    broker: &Broker,
+    t: &CreatableTopic,
+    budget: &mut PartitionBudget,
+) -> Result<NewTopic, Refusal> {
     let name = t.name.0.as_str();
     validate_topic_name(name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
     if broker.topics.get(name).is_some() {
@@ -69,6 +74,7 @@ pub fn validate(broker: &Broker, t: &CreatableTopic) -> Result<NewTopic, Refusal
             format!("Number of partitions must be at least 1, got {partitions}."),
         ));
     }
+    budget.take(name, partitions.into(), partitions.into())?;
     if replication_factor < 1 || replication_factor as usize > broker.live_brokers() {
         return Err((
             ResponseError::InvalidReplicationFactor,
@@ -200,7 +206,7 @@ pub async fn auto_create(broker: &Broker, name: &str) -> Result<Arc<Topic>, Refu
             )
         })
     };
-    match validate(broker, &request) {
+    match validate(broker, &request, &mut PartitionBudget::new(broker)) {
         Ok(t) => match create(broker, t).await {
             // Lost a race with another creator: the topic exists, which is all the caller
             // wanted.
@@ -232,11 +238,12 @@ pub async fn handle(
     let broker = ctx.broker;
     let version = ctx.api_version;
     let mut response = CreateTopicsResponse::default();
+    let mut budget = PartitionBudget::new(broker);
     for t in &request.topics {
         let mut result = CreatableTopicResult::default();
         result.name = t.name.clone();
         result.error_message = None;
-        let outcome = match validate(broker, t) {
+        let outcome = match validate(broker, t, &mut budget) {
             _ if !ctx.may_create_topic(&t.name.0) => Err((
                 ResponseError::TopicAuthorizationFailed,
                 "Authorization failed.".to_string(),

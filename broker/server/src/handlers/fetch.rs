@@ -4,7 +4,9 @@
 //! Waiting subscribes to each partition's high watermark *before* the first read, so an
 //! append between the read and the wait still wakes the request. Byte limits follow KIP-74:
 //! the first batch of the response is returned whole even when it exceeds a limit, so a
-//! consumer can always make progress; later batches are included only when they fit.
+//! consumer can always make progress; later batches are included only when they fit. The
+//! response is bounded by the broker's `fetch.max.bytes` whatever the client asks for, and a
+//! partition named twice is read once, as Kafka's fetch sessions key partitions by name.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,12 +44,17 @@ struct Target {
 pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> FetchResponse {
     let broker = ctx.broker;
     let targets = resolve(ctx, &request);
-    let (response, bytes) = long_poll(targets, &request).await;
+    let cap = broker.config.fetch_max_bytes;
+    let (response, bytes) = long_poll(targets, &request, cap).await;
     broker.metrics.fetched(bytes);
     response
 }
 
-async fn long_poll(targets: Vec<Target>, request: &FetchRequest) -> (FetchResponse, usize) {
+async fn long_poll(
+    targets: Vec<Target>,
+    request: &FetchRequest,
+    cap: usize,
+) -> (FetchResponse, usize) {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let mut watchers: Vec<watch::Receiver<i64>> = targets
         .iter()
@@ -56,13 +63,13 @@ async fn long_poll(targets: Vec<Target>, request: &FetchRequest) -> (FetchRespon
         .collect();
     let min_bytes = request.min_bytes.max(0) as usize;
     loop {
-        let (response, bytes, errors) = read_all(&targets, request);
+        let (response, bytes, errors) = read_all(&targets, request, cap);
         if bytes >= min_bytes || errors || watchers.is_empty() || Instant::now() >= deadline {
             return (response, bytes);
         }
         let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            let (response, bytes, _) = read_all(&targets, request);
+            let (response, bytes, _) = read_all(&targets, request, cap);
             return (response, bytes);
         }
         // Mark every watcher seen so the next wait is for a newer append.
@@ -74,10 +81,14 @@ async fn long_poll(targets: Vec<Target>, request: &FetchRequest) -> (FetchRespon
 
 fn resolve(ctx: &RequestContext<'_>, request: &FetchRequest) -> Vec<Target> {
     let mut targets = Vec::new();
+    let mut named = std::collections::HashSet::new();
     for t in &request.topics {
         let unauthorized = !ctx.authorized(Operation::Read, ResourceType::Topic, &t.topic.0);
         let topic: Option<Arc<Topic>> = ctx.broker.topics.get(&t.topic.0).filter(|_| !unauthorized);
         for p in &t.partitions {
+            if !named.insert((&t.topic.0, p.partition)) {
+                continue;
+            }
             let partition = topic
                 .as_ref()
                 .and_then(|topic| topic.partition(p.partition).cloned());
@@ -94,12 +105,15 @@ fn resolve(ctx: &RequestContext<'_>, request: &FetchRequest) -> Vec<Target> {
 
 /// Reads every target once. Returns the response, the bytes in it, and whether any partition
 /// answered with an error (which ends a long poll at once, as in Kafka).
-fn read_all(targets: &[Target], request: &FetchRequest) -> (FetchResponse, usize, bool) {
+fn read_all(
+    targets: &[Target],
+    request: &FetchRequest,
+    cap: usize,
+) -> (FetchResponse, usize, bool) {
     let mut response = FetchResponse::default();
-    let mut remaining = if request.max_bytes > 0 {
-        request.max_bytes as usize
-    } else {
-        usize::MAX
+    let mut remaining = match request.max_bytes {
+        n if n > 0 => (n as usize).min(cap),
+        _ => cap,
     };
     let mut total = 0usize;
     let mut errors = false;

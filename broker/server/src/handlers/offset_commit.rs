@@ -1,5 +1,7 @@
 //! OffsetCommit: record a group's consumed positions, after checking the committer's identity.
-//! Commits are replicated through the metadata quorum, so they survive the coordinator.
+//! Commits are replicated through the metadata quorum, so they survive the coordinator. A
+//! commit's metadata string is bounded (`offset.metadata.max.bytes`): every later OffsetFetch
+//! returns it, and old OffsetFetch versions cannot encode a string over 32 KiB.
 
 use krait_acl::{Operation, ResourceType};
 use krait_image::OffsetCommit as CommittedOffset;
@@ -47,6 +49,12 @@ pub async fn handle(
                 (Ok(()), None) => Some(ResponseError::UnknownTopicOrPartition.code()),
                 (Ok(()), Some(topic)) if topic.partition(p.partition_index).is_none() => {
                     Some(ResponseError::UnknownTopicOrPartition.code())
+                }
+                (Ok(()), Some(_))
+                    if p.committed_metadata.as_ref().map_or(0, |m| m.len())
+                        > broker.config.offset_metadata_max_bytes =>
+                {
+                    Some(ResponseError::OffsetMetadataTooLarge.code())
                 }
                 (Ok(()), Some(_)) => {
                     let committed = CommittedOffset {
