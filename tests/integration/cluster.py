@@ -262,6 +262,9 @@ class Cluster:
         address = f"{place.cluster_host(i)}:{place.cluster_port(i)}"
         args = ["--node-id", str(i), "--cluster-listen", address, "--cluster-advertise", address,
                 "--voters", self.voter_list, "--rack", f"rack{i}", *self.settings.args(), *self.node_args(i)]
+        if not place.cluster_host(i).startswith("127."):
+            # Brokers in network namespaces: the test's own private network.
+            args.append("--allow-plaintext-cluster")
         broker = self.broker_factory(args=args, start=False, host=place.host(i), port=place.kafka_port(i),
                                      command_prefix=place.command_prefix(i))
         return ClusterNode(i, broker)

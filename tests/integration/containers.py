@@ -154,7 +154,7 @@ class ContainerNode:
                "--stop-timeout", str(STOP_TIMEOUT_S),
                c.image,
                f"--node-id={self.id}", "--listen=0.0.0.0:9092", f"--advertise={self.name}:9092",
-               "--cluster-listen=0.0.0.0:9093", f"--voters={voters}", f"--rack=rack{self.id}",
+               "--cluster-listen=0.0.0.0:9093", "--allow-plaintext-cluster", f"--voters={voters}", f"--rack=rack{self.id}",
                "--external-listen=0.0.0.0:9094", f"--external-advertised-addresses={external}",
                *s.args())
         self.stopped = False

@@ -40,14 +40,17 @@ class Pki:
                 "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
                 cwd=self.dir)
 
-    def issue(self, name: str, subject: str, server: bool = False) -> tuple[Path, Path]:
+    def issue(self, name: str, subject: str, server: bool = False, node_id: int | None = None) -> tuple[Path, Path]:
         """(certificate, key) for `subject` (e.g. "/CN=alice/O=Krait"); a server certificate
-        names localhost and 127.0.0.1."""
+        names localhost and 127.0.0.1; a broker's cluster certificate (`node_id`) is for both
+        ends of the cluster port and names the node id as the URI urn:krait:node:<id>."""
         key, csr, cert, ext = (self.dir / f"{name}.{s}" for s in ("key", "csr", "pem", "ext"))
-        usage = "serverAuth" if server else "clientAuth"
+        usage = "serverAuth,clientAuth" if node_id is not None else "serverAuth" if server else "clientAuth"
         lines = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment",
                  f"extendedKeyUsage={usage}"]
-        if server:
+        if node_id is not None:
+            lines.append(f"subjectAltName=DNS:localhost,IP:127.0.0.1,URI:urn:krait:node:{node_id}")
+        elif server:
             lines.append("subjectAltName=DNS:localhost,IP:127.0.0.1")
         ext.write_text("\n".join(lines) + "\n")
         openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key),
@@ -56,9 +59,10 @@ class Pki:
                 "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext), cwd=self.dir)
         return cert, key
 
-    def keystore(self, name: str, subject: str) -> Path:
-        """A broker keystore: one PEM file with the private key and the certificate chain."""
-        cert, key = self.issue(name, subject, server=True)
+    def keystore(self, name: str, subject: str, node_id: int | None = None) -> Path:
+        """A broker keystore: one PEM file with the private key and the certificate chain (for
+        the cluster port when `node_id` is given)."""
+        cert, key = self.issue(name, subject, server=True, node_id=node_id)
         store = self.dir / f"{name}-keystore.pem"
         store.write_text(key.read_text() + cert.read_text())
         return store

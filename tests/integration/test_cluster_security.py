@@ -1,7 +1,9 @@
-"""A three-broker cluster whose clients authenticate: each broker serves a SASL_SSL listener
-(SCRAM-SHA-512, TLS) beside its PLAINTEXT one, and the cluster fault test's idempotent acks=all
-producer and its consumers run over SASL_SSL while the leader is killed with SIGKILL and
-restarted. Nothing acknowledged may be lost, exactly as on PLAINTEXT."""
+"""A three-broker cluster secured end to end: clients authenticate (each broker serves a
+SASL_SSL listener, SCRAM-SHA-512 over TLS, beside its PLAINTEXT one) and the brokers talk to
+each other over mutual TLS on the cluster port (Raft, controller, replication), each known by
+the node id its certificate names. The cluster fault test's idempotent acks=all producer and
+its consumers run over SASL_SSL while the leader is killed with SIGKILL and restarted. Nothing
+acknowledged may be lost, exactly as on PLAINTEXT."""
 from __future__ import annotations
 
 import pytest
@@ -27,7 +29,9 @@ def test_a_killed_leader_loses_nothing_for_clients_on_sasl_ssl(cluster_factory, 
 ssl.keystore.location={keystore}
 sasl.enabled.mechanisms=SCRAM-SHA-512
 """)
-        return ["--config", str(props), "--add-scram", f"SCRAM-SHA-512=[name=admin,password={ADMIN_PASSWORD}]"]
+        cluster_keystore = pki.keystore(f"node{i}", f"/CN=broker-{i}/O=Krait", node_id=i)
+        return ["--config", str(props), "--add-scram", f"SCRAM-SHA-512=[name=admin,password={ADMIN_PASSWORD}]",
+                "--cluster-tls-keystore", str(cluster_keystore), "--cluster-tls-truststore", str(pki.ca)]
 
     cluster = cluster_factory(3, node_args=node_args)
     topic = cluster.create_topic(PARTITIONS, 3, TOPIC_CONFIG)
@@ -38,3 +42,5 @@ sasl.enabled.mechanisms=SCRAM-SHA-512
         work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the fault")
         fault_the_leader(cluster, topic, work, "killed", cluster.kill9, cluster.restart)
     check_nothing_lost(cluster, topic, work)
+    for node in cluster.nodes.values():
+        assert "cluster port: mutual TLS" in node.broker.log_text(), f"broker {node.id}"

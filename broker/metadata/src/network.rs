@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use krait_peer::ClusterTransport;
 use openraft::BasicNode;
 use openraft::error::{
     Infallible, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
@@ -24,7 +25,7 @@ use openraft::raft::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::proto::RaftMessage;
 use crate::proto::raft_client::RaftClient;
@@ -52,10 +53,11 @@ impl Partition {
     }
 }
 
-/// Makes one client per target voter.
+/// Makes one client per target voter, over the cluster port's transport (plaintext or mTLS).
 #[derive(Debug, Clone)]
 pub(crate) struct Network {
     pub(crate) partition: Partition,
+    pub(crate) transport: ClusterTransport,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -63,12 +65,10 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
         // Lazy: the target may not be up yet; the channel connects (and reconnects) on use.
-        let client = Endpoint::from_shared(format!("http://{}", node.addr))
-            .map(|endpoint| {
-                let channel = endpoint
-                    .connect_timeout(Duration::from_secs(1))
-                    .tcp_nodelay(true)
-                    .connect_lazy();
+        let client = self
+            .transport
+            .channel(&node.addr, Duration::from_secs(1), None)
+            .map(|channel| {
                 RaftClient::new(channel)
                     .max_decoding_message_size(MAX_MESSAGE_BYTES)
                     .max_encoding_message_size(MAX_MESSAGE_BYTES)

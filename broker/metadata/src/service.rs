@@ -17,7 +17,9 @@ use tonic::{Request, Response, Status};
 use crate::network::{MAX_MESSAGE_BYTES, Partition};
 use crate::proto::RaftMessage;
 use crate::proto::raft_server::{Raft as RaftRpc, RaftServer};
-use crate::types::Raft;
+use crate::types::{NodeId, Raft, broker_id};
+use krait_peer::Caller;
+use openraft::Vote;
 
 /// The `Raft` gRPC service of one node. Host it on the broker's cluster gRPC server with
 /// [`crate::MetadataQuorum::raft_service`].
@@ -54,17 +56,49 @@ fn encode<T: Serialize>(reply: &T) -> Result<Response<RaftMessage>, Status> {
     Ok(Response::new(RaftMessage { payload }))
 }
 
+/// The part of every Raft message that says who sent it.
+#[derive(serde::Deserialize)]
+struct Sender {
+    vote: Vote<NodeId>,
+}
+
+impl RaftService {
+    /// Refuses a message from a caller who is not the voter it claims to be, before the rest of
+    /// the message (a snapshot, say) is decoded: with cluster TLS a broker's certificate names
+    /// its node id, and only voters campaign or lead. (On a plaintext cluster port callers are
+    /// anonymous and only the voter check applies.)
+    #[allow(clippy::result_large_err)]
+    fn check_sender(&self, request: &Request<RaftMessage>, what: &str) -> Result<(), Status> {
+        let sender: Sender = serde_json::from_slice(&request.get_ref().payload)
+            .map_err(|e| Status::invalid_argument(format!("undecodable Raft message: {e}")))?;
+        let claimed = broker_id(sender.vote.leader_id().voted_for().unwrap_or_default());
+        Caller::of(request).speaks_for(claimed, what)?;
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow();
+        let membership = metrics.membership_config.membership();
+        let voter = membership.voter_ids().any(|id| broker_id(id) == claimed);
+        if !voter && membership.voter_ids().next().is_some() {
+            return Err(Status::permission_denied(format!(
+                "node {claimed} is not a voter; it cannot send {what}"
+            )));
+        }
+        Ok(())
+    }
+}
+
 #[tonic::async_trait]
 impl RaftRpc for RaftService {
     async fn append_entries(
         &self,
         request: Request<RaftMessage>,
     ) -> Result<Response<RaftMessage>, Status> {
+        self.check_sender(&request, "log entries")?;
         let rpc = self.decode(request)?;
         encode(&self.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        self.check_sender(&request, "a vote request")?;
         let rpc = self.decode(request)?;
         encode(&self.raft.vote(rpc).await)
     }
@@ -73,6 +107,7 @@ impl RaftRpc for RaftService {
         &self,
         request: Request<RaftMessage>,
     ) -> Result<Response<RaftMessage>, Status> {
+        self.check_sender(&request, "a snapshot")?;
         let rpc = self.decode(request)?;
         encode(&self.raft.install_snapshot(rpc).await)
     }

@@ -4,9 +4,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use krait_peer::{ClusterTls, ClusterTransport};
 
 use crate::cluster::ClusterSettings;
 
@@ -178,6 +180,25 @@ pub struct BrokerConfig {
     #[arg(long, env = "KRAIT_CLUSTER_LISTEN")]
     pub cluster_listen: Option<SocketAddr>,
 
+    /// Cluster TLS: one PEM file with this broker's private key and certificate chain
+    /// (cluster.ssl.keystore.location). The certificate must chain to the cluster CA and name
+    /// this broker's node id as the URI subject alternative name urn:krait:node:<id>. With
+    /// --cluster-tls-truststore, the cluster port speaks mutual TLS and each call is known by
+    /// the node id of its caller. Re-read when the file changes.
+    #[arg(long, env = "KRAIT_CLUSTER_TLS_KEYSTORE")]
+    pub cluster_tls_keystore: Option<PathBuf>,
+
+    /// Cluster TLS: the cluster CA certificates (PEM) every broker's certificate chains to
+    /// (cluster.ssl.truststore.location).
+    #[arg(long, env = "KRAIT_CLUSTER_TLS_TRUSTSTORE")]
+    pub cluster_tls_truststore: Option<PathBuf>,
+
+    /// Serve the cluster port without TLS on an address other than loopback. Anyone who can
+    /// reach it can then rewrite the cluster's metadata and read or advance any partition: use
+    /// it only where nothing but the brokers can reach the port.
+    #[arg(long, env = "KRAIT_ALLOW_PLAINTEXT_CLUSTER")]
+    pub allow_plaintext_cluster: bool,
+
     /// HOST:PORT other brokers use to reach this broker's cluster listener; defaults to this
     /// broker's entry in --voters, else the cluster listen address.
     #[arg(long, env = "KRAIT_CLUSTER_ADVERTISE")]
@@ -259,6 +280,14 @@ pub enum ConfigError {
     ClusterListenRequired,
     #[error("--cluster-listen {0} binds every interface; set --cluster-advertise")]
     ClusterAdvertiseRequired(SocketAddr),
+    #[error("cluster TLS needs both --cluster-tls-keystore and --cluster-tls-truststore")]
+    ClusterTlsIncomplete,
+    #[error(
+        "--cluster-listen {0} is not a loopback address and the cluster port has no TLS: set --cluster-tls-keystore and --cluster-tls-truststore, or --allow-plaintext-cluster where nothing but the brokers can reach it"
+    )]
+    PlaintextCluster(SocketAddr),
+    #[error("cluster TLS: {0}")]
+    ClusterTls(String),
     #[error(transparent)]
     Listener(#[from] crate::listeners::ListenerError),
     #[error("--add-scram entry {0:?} is not MECHANISM=[name=USER,password=PASSWORD]")]
@@ -352,6 +381,17 @@ impl BrokerConfig {
             self.broker_session_timeout_ms as i64,
         )?;
         self.voters()?;
+        match (&self.cluster_tls_keystore, &self.cluster_tls_truststore) {
+            (Some(_), Some(_)) | (None, None) => {}
+            _ => return Err(ConfigError::ClusterTlsIncomplete),
+        }
+        if let Some(listen) = self.cluster_listen
+            && !listen.ip().is_loopback()
+            && self.cluster_tls_keystore.is_none()
+            && !self.allow_plaintext_cluster
+        {
+            return Err(ConfigError::PlaintextCluster(listen));
+        }
         for a in &self.external_advertised_addresses {
             parse_host_port(a).ok_or_else(|| ConfigError::BadExternalAddress(a.clone()))?;
         }
@@ -429,7 +469,15 @@ impl BrokerConfig {
         // Elections well inside the session timeout, so a new controller is in place before
         // brokers are fenced for silence towards the old one.
         let election_min = (self.broker_session_timeout_ms / 4).clamp(150, 1_000);
+        let peer = match (&self.cluster_tls_keystore, &self.cluster_tls_truststore) {
+            (Some(keystore), Some(truststore)) => ClusterTransport::Tls(Arc::new(
+                ClusterTls::new(keystore.clone(), truststore.clone())
+                    .map_err(|e| ConfigError::ClusterTls(e.to_string()))?,
+            )),
+            _ => ClusterTransport::Plaintext,
+        };
         Ok(ClusterSettings {
+            peer,
             node_id: self.node_id,
             voters,
             cluster_address,

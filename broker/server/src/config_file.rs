@@ -26,6 +26,8 @@ const KAFKA_KEYS: &[(&str, &str)] = &[
     ("num.partitions", "default_partitions"),
     ("socket.request.max.bytes", "max_request_bytes"),
     ("message.max.bytes", "max_message_bytes"),
+    ("cluster.ssl.keystore.location", "cluster_tls_keystore"),
+    ("cluster.ssl.truststore.location", "cluster_tls_truststore"),
     ("max.connections", "max_connections"),
     ("max.connections.per.ip", "max_connections_per_ip"),
     ("connections.max.idle.ms", "connections_max_idle_ms"),

@@ -10,7 +10,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use krait_image::BrokerId;
-use tonic::transport::{Channel, Endpoint};
+use krait_peer::ClusterTransport;
+use tonic::transport::Channel;
 
 use crate::grpc::convert::{DecodeError, decode_answers};
 use crate::grpc::proto::replication_client::ReplicationClient;
@@ -28,6 +29,7 @@ const REQUEST_SLACK: Duration = Duration::from_secs(3);
 pub struct GrpcTransport {
     book: Mutex<AddressBook>,
     faults: FaultSwitch,
+    peer: ClusterTransport,
 }
 
 #[derive(Debug, Default)]
@@ -44,11 +46,8 @@ enum CallError {
     Cut,
     #[error("no address known for the broker")]
     UnknownBroker,
-    #[error("invalid address {address:?}: {source}")]
-    Address {
-        address: String,
-        source: tonic::transport::Error,
-    },
+    #[error(transparent)]
+    Address(#[from] krait_peer::TransportError),
     #[error("leader answered {:?}: {}", .0.code(), .0.message())]
     Status(#[from] tonic::Status),
     #[error("no answer within {0:?}")]
@@ -60,6 +59,14 @@ enum CallError {
 impl GrpcTransport {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Fetches over the cluster port's `peer` transport (plaintext or mTLS).
+    pub fn over(peer: ClusterTransport) -> Self {
+        Self {
+            peer,
+            ..Self::default()
+        }
     }
 
     /// Replaces every broker's address ("host:port" of its replication gRPC server), as cluster
@@ -107,14 +114,7 @@ impl GrpcTransport {
         let channel = match book.channels.get(&address) {
             Some(channel) => channel.clone(),
             None => {
-                let channel = Endpoint::from_shared(format!("http://{address}"))
-                    .map_err(|source| CallError::Address {
-                        address: address.clone(),
-                        source,
-                    })?
-                    .connect_timeout(CONNECT_TIMEOUT)
-                    .tcp_nodelay(true)
-                    .connect_lazy();
+                let channel = self.peer.channel(&address, CONNECT_TIMEOUT, None)?;
                 book.channels.insert(address, channel.clone());
                 channel
             }

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use krait_peer::Caller;
 use tonic::{Request, Response, Status};
 
 use crate::grpc::convert::encode_answers;
@@ -52,7 +53,14 @@ impl Replication for ReplicationService {
         &self,
         request: Request<proto::FetchRequest>,
     ) -> Result<Response<proto::FetchResponse>, Status> {
+        let caller = Caller::of(&request);
         let request = FetchRequest::from(request.into_inner());
+        // With cluster TLS a broker fetches only as itself: a fetch moves the high watermark
+        // and keeps a replica in the ISR, so it must not be made for another broker.
+        caller.speaks_for(request.replica_id, "a replica fetch")?;
+        for p in &request.partitions {
+            caller.speaks_for(p.replica_id, "a replica fetch")?;
+        }
         if self.faults.is_cut(request.replica_id) {
             return Err(Status::unavailable(format!(
                 "broker {} is cut off from broker {}",

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use krait_image::{ApplyError, BrokerId, BrokerRegistration, ClusterImage, MetadataRecord};
 use krait_metadata::{MetadataQuorum, ProposeError, QuorumConfig};
+use krait_peer::ClusterTransport;
 use krait_replication::{FetchSettings, ReplicaManager};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -36,6 +37,8 @@ pub const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// This broker's cluster settings, resolved from its configuration.
 #[derive(Debug, Clone)]
 pub struct ClusterSettings {
+    /// How this broker talks on the cluster port: plaintext, or mutual TLS.
+    pub peer: ClusterTransport,
     pub node_id: BrokerId,
     /// Every voter's id and cluster address; just this broker (with no address) when alone.
     pub voters: BTreeMap<BrokerId, String>,
@@ -105,10 +108,11 @@ impl Cluster {
         ) = settings.election_timeout_ms;
         quorum_config.heartbeat_interval_ms = (settings.election_timeout_ms.0 / 5).max(20);
         quorum_config.propose_timeout_ms = PROPOSE_TIMEOUT.as_millis() as u64;
-        let quorum = MetadataQuorum::start(quorum_config, store).await?;
+        let quorum =
+            MetadataQuorum::start_with(quorum_config, store, settings.peer.clone()).await?;
         let clock: krait_replication::Clock = Arc::new(now_ms);
         let replicas = ReplicaManager::new(settings.node_id, clock, FetchSettings::default());
-        let transport = Arc::new(GrpcTransport::new());
+        let transport = Arc::new(GrpcTransport::over(settings.peer.clone()));
         let registration = BrokerRegistration {
             id: settings.node_id,
             rack: settings.rack.clone(),
@@ -288,7 +292,7 @@ impl Cluster {
         let mut clients = self.clients.lock_unpoisoned();
         clients
             .entry(address.to_string())
-            .or_insert_with(|| rpc::controller_client(address))
+            .or_insert_with(|| rpc::controller_client(&self.settings.peer, address))
             .clone()
     }
 
@@ -329,13 +333,22 @@ pub fn serve(
     listener: tokio::net::TcpListener,
 ) -> tokio::task::JoinHandle<()> {
     let local: Option<SocketAddr> = listener.local_addr().ok();
+    if cluster.settings.peer.is_tls() {
+        tracing::info!(
+            ?local,
+            "cluster port: mutual TLS; callers are known by node id"
+        );
+    } else {
+        tracing::warn!(
+            ?local,
+            "cluster port: plaintext; anyone who can reach it can change the cluster (set --cluster-tls-keystore and --cluster-tls-truststore)"
+        );
+    }
     let server = tonic::transport::Server::builder()
         .add_service(cluster.quorum.raft_service())
         .add_service(rpc::ControllerService::server(cluster.clone()))
         .add_service(rpc::replication_service(cluster))
-        .serve_with_incoming(
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-        );
+        .serve_with_incoming(cluster.settings.peer.incoming(listener));
     tokio::spawn(async move {
         if let Err(error) = server.await {
             tracing::error!(?local, %error, "cluster gRPC server failed");

@@ -11,6 +11,7 @@ use krait_image::{ApplyError, BrokerId, BrokerRegistration, MetadataRecord};
 use krait_metadata::ProposeError;
 use krait_metadata::proto::RaftMessage;
 use krait_metadata::proto::controller_server::{Controller, ControllerServer};
+use krait_peer::{Caller, ClusterTransport};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tonic::transport::{Channel, Endpoint};
@@ -82,21 +83,27 @@ impl Controller for ControllerService {
         &self,
         request: Request<RaftMessage>,
     ) -> Result<Response<RaftMessage>, Status> {
+        let caller = Caller::of(&request);
         let heartbeat: BrokerHeartbeat = decode(request)?;
+        // A broker heartbeats, and so registers, only as itself.
+        caller.speaks_for(heartbeat.registration.id, "a heartbeat")?;
         let reply = super::controller::on_heartbeat(&self.cluster, heartbeat.registration).await;
         encode(&reply)
     }
 }
 
 /// A lazily connected client of the controller service at `address`.
-pub fn controller_client(address: &str) -> ControllerClient<Channel> {
-    let endpoint = Endpoint::from_shared(format!("http://{address}"))
-        .unwrap_or_else(|_| Endpoint::from_static("http://invalid-address:1"));
-    let channel = endpoint
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(Duration::from_secs(15))
-        .tcp_nodelay(true)
-        .connect_lazy();
+pub fn controller_client(peer: &ClusterTransport, address: &str) -> ControllerClient<Channel> {
+    let channel = peer
+        .channel(
+            address,
+            Duration::from_secs(1),
+            Some(Duration::from_secs(15)),
+        )
+        .unwrap_or_else(|error| {
+            tracing::warn!(address, %error, "invalid controller address");
+            Endpoint::from_static("http://invalid-address:1").connect_lazy()
+        });
     ControllerClient::new(channel)
 }
 

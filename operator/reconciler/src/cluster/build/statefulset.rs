@@ -252,6 +252,9 @@ fn broker_args(cluster: &ValidatedCluster, shape: &Shape) -> Vec<String> {
         format!("--advertise={own_host}:{port}"),
         format!("--http-listen=0.0.0.0:{HTTP_PORT}"),
         format!("--cluster-listen=0.0.0.0:{CLUSTER_PORT}"),
+        // The pod network reaches the cluster port; until the operator issues cluster
+        // certificates (cluster mTLS), it says so explicitly.
+        "--allow-plaintext-cluster".into(),
         format!("--cluster-advertise={own_host}:{CLUSTER_PORT}"),
         format!("{VOTERS_FLAG}{}", voters.join(",")),
     ];
