@@ -46,5 +46,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch]
+  verbs: [list]
+# Restarts go through the Eviction API, so PodDisruptionBudgets and node drains are respected.
+- apiGroups: [""]
+  resources: [pods/eviction]
+  verbs: [create]
 {{- end -}}

@@ -51,7 +51,8 @@ pub enum RunError {
     LostLeadership(String),
 }
 
-type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// One controller, running until shutdown.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Runs until a signal, or until leadership is lost.
 pub async fn run(config: RunConfig) -> Result<(), RunError> {
@@ -102,7 +103,7 @@ where
 }
 
 /// A cluster and a topic controller per watched namespace (or one each for all).
-fn controllers(ctx: &Arc<Context>, namespaces: &[String]) -> Vec<Task> {
+pub fn controllers(ctx: &Arc<Context>, namespaces: &[String]) -> Vec<Task> {
     let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
         vec![None]
     } else {

@@ -1,22 +1,26 @@
 //! The cluster reconciler's day-2 wiring against the fake API server and a cluster in memory:
 //! which StatefulSet size it applies, which single action it takes (reassign, throttle,
-//! unregister, delete one pod), what status says, and what it refuses, for each situation.
+//! unregister, evict one pod), what status says, and what it refuses, for each situation.
 //! The same paths on real brokers are in `scaling_brokers.rs`.
 
 mod common;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
+use common::access::Scope;
 use common::{FakeApi, FakeCluster, FakeKafka, context};
 use krait_crd::KafkaCluster;
 use krait_operator::cluster::reconcile;
 use krait_operator::cluster_admin::{BrokerObserved, ClusterState, PartitionObserved};
+use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
 const CLUSTERS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkaclusters";
 const STATEFULSETS: &str = "/apis/apps/v1/namespaces/kafka/statefulsets";
 const PODS: &str = "/api/v1/namespaces/kafka/pods";
+const PDBS: &str = "/apis/policy/v1/namespaces/kafka/poddisruptionbudgets";
 
 fn fixture(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -120,12 +124,24 @@ impl World {
             PODS,
             json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": format!("main-{id}"), "namespace": "kafka",
-                "labels": {"app.kubernetes.io/instance": "main",
+                "labels": {"app.kubernetes.io/name": "krait",
+                           "app.kubernetes.io/instance": "main",
+                           "app.kubernetes.io/component": "broker",
                            "app.kubernetes.io/managed-by": "krait-operator",
                            "controller-revision-hash": revision}},
             "status": {"conditions": [{"type": "Ready",
                                        "status": if ready { "True" } else { "False" }}]}}),
         );
+    }
+
+    /// The pods the last reconcile evicted (or deleted: neither may happen unasked), and
+    /// forgets the writes.
+    fn restarted(&self) -> Vec<String> {
+        self.api
+            .take_writes()
+            .into_iter()
+            .filter(|w| w.ends_with("/eviction") || w.starts_with("DELETE pods/"))
+            .collect()
     }
 
     fn statefulset_replicas(&self) -> i64 {
@@ -135,12 +151,12 @@ impl World {
     }
 
     fn progressing(&self) -> (String, String, String) {
+        self.condition("Progressing")
+    }
+
+    fn condition(&self, kind: &str) -> (String, String, String) {
         let status = self.stored().status.unwrap();
-        let c = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Progressing")
-            .unwrap();
+        let c = status.conditions.iter().find(|c| c.type_ == kind).unwrap();
         (c.status.clone(), c.reason.clone(), c.message.clone())
     }
 }
@@ -215,6 +231,7 @@ async fn scale_up_grows_the_statefulset_then_spreads_partitions_onto_the_new_bro
         i64::from(onto_3) * 1_000,
         "each new replica copies 1000 bytes"
     );
+    w.api.check_accesses("cluster_scale_up", Scope::Namespaced);
 }
 
 #[tokio::test]
@@ -294,6 +311,8 @@ async fn scale_down_drains_before_it_shrinks_and_unregisters_after() {
     w.cluster.state.lock().unwrap().brokers[3].fenced = true;
     w.reconcile().await;
     assert_eq!(w.cluster.take_actions(), ["unregister 3"]);
+    w.api
+        .check_accesses("cluster_scale_down", Scope::Namespaced);
 }
 
 #[tokio::test]
@@ -340,34 +359,84 @@ async fn a_new_template_restarts_one_broker_at_a_time_controller_last() {
     let w = World::running(3).await;
     w.set_revision("r2");
     w.reconcile().await;
-    let deletes: Vec<String> = w
-        .api
-        .take_writes()
-        .into_iter()
-        .filter(|w| w.starts_with("DELETE"))
-        .collect();
-    assert_eq!(deletes, ["DELETE pods/main-2"]);
+    assert_eq!(w.restarted(), ["POST pods/main-2/eviction"]);
+    assert!(w.api.get(PODS, "main-2").is_none(), "evicted");
     assert_eq!(w.progressing().1, "RestartingBroker");
 
     // Recreated on r2, not Ready yet: nothing else restarts.
     w.put_pod(2, "r2", false);
     w.reconcile().await;
-    assert!(!w.api.take_writes().iter().any(|w| w.starts_with("DELETE")));
+    assert!(w.restarted().is_empty());
     assert_eq!(w.progressing().1, "WaitingForBroker");
 
     w.put_pod(2, "r2", true);
     w.reconcile().await;
-    let deletes: Vec<String> = w
-        .api
-        .take_writes()
-        .into_iter()
-        .filter(|w| w.starts_with("DELETE"))
-        .collect();
     assert_eq!(
-        deletes,
-        ["DELETE pods/main-1"],
+        w.restarted(),
+        ["POST pods/main-1/eviction"],
         "the controller (0) goes last"
     );
+    w.api.check_accesses("cluster_roll", Scope::Namespaced);
+}
+
+#[tokio::test]
+async fn a_restart_the_disruption_budget_refuses_waits_and_is_retried() {
+    let w = World::running(3).await;
+    // A node drain took a broker a moment ago: the disruption controller's view of the
+    // budget allows nothing, though every pod the operator saw was Ready.
+    let mut pdb = w.api.get(PDBS, "main").unwrap();
+    pdb["status"] = json!({"observedGeneration": pdb["metadata"]["generation"],
+        "currentHealthy": 2, "desiredHealthy": 2, "expectedPods": 3, "disruptionsAllowed": 0});
+    w.api.put(PDBS, pdb);
+    w.set_revision("r2");
+    let requeue = reconcile::reconcile(Arc::new(w.stored()), context(&w.api, &w.kafka))
+        .await
+        .expect("a refused eviction is not a reconcile error");
+    assert_eq!(requeue, Action::requeue(Duration::from_secs(10)));
+    assert_eq!(w.restarted(), ["POST pods/main-2/eviction"], "asked, once");
+    assert!(w.api.get(PODS, "main-2").is_some(), "and refused");
+    let (status, reason, message) = w.progressing();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "WaitingForDisruptionBudget")
+    );
+    assert!(message.contains("broker 2"), "{message}");
+    let degraded = w.condition("Degraded");
+    assert_eq!(
+        degraded.0, "False",
+        "waiting is not a failure: {degraded:?}"
+    );
+
+    // The drained broker is back: the budget allows one disruption again.
+    let mut pdb = w.api.get(PDBS, "main").unwrap();
+    pdb["status"]["currentHealthy"] = json!(3);
+    pdb["status"]["disruptionsAllowed"] = json!(1);
+    w.api.put(PDBS, pdb);
+    w.reconcile().await;
+    assert_eq!(w.restarted(), ["POST pods/main-2/eviction"]);
+    assert!(w.api.get(PODS, "main-2").is_none());
+    assert_eq!(w.progressing().1, "RestartingBroker");
+}
+
+#[tokio::test]
+async fn the_operators_own_budget_refuses_a_second_broker_down() {
+    // What the fake computes from the budget's spec, as the disruption controller would:
+    // maxUnavailable 1 with broker 1 already down leaves no disruption for broker 2.
+    let w = World::running(3).await;
+    w.put_pod(1, "r1", false);
+    let client = context(&w.api, &w.kafka).client.clone();
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, "kafka");
+    let refused = pods
+        .evict("main-2", &Default::default())
+        .await
+        .expect_err("a second broker down");
+    assert!(
+        matches!(&refused, kube::Error::Api(e) if e.code == 429),
+        "{refused:?}"
+    );
+    // A pod that is down anyway may go while the rest of the budget is healthy.
+    pods.evict("main-1", &Default::default()).await.unwrap();
+    assert!(w.api.get(PODS, "main-1").is_none());
 }
 
 #[tokio::test]
@@ -381,7 +450,7 @@ async fn a_restart_that_would_drop_an_isr_below_min_insync_is_reported_not_force
     }
     w.set_revision("r2");
     w.reconcile().await;
-    assert!(!w.api.take_writes().iter().any(|w| w.starts_with("DELETE")));
+    assert!(w.restarted().is_empty());
     let (status, reason, message) = w.progressing();
     assert_eq!((status.as_str(), reason.as_str()), ("False", "RollBlocked"));
     assert!(message.contains("orders-0"), "{message}");
@@ -405,13 +474,7 @@ async fn the_restart_annotation_restarts_the_whole_cluster_or_one_pod() {
     pod["metadata"]["annotations"] = json!({"krait.dev/restart": "true"});
     w.api.put(PODS, pod);
     w.reconcile().await;
-    let deletes: Vec<String> = w
-        .api
-        .take_writes()
-        .into_iter()
-        .filter(|w| w.starts_with("DELETE"))
-        .collect();
-    assert_eq!(deletes, ["DELETE pods/main-1"]);
+    assert_eq!(w.restarted(), ["POST pods/main-1/eviction"]);
 }
 
 #[tokio::test]
@@ -446,6 +509,7 @@ async fn a_dry_run_rebalance_writes_the_plan_to_status_and_moves_nothing() {
         w.stored().status.unwrap().rebalance.unwrap().trigger,
         "OnDemand"
     );
+    w.api.check_accesses("cluster_rebalance", Scope::Namespaced);
 }
 
 #[tokio::test]

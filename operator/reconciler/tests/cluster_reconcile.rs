@@ -7,6 +7,7 @@ mod common;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use common::access::Scope;
 use common::{FakeApi, FakeKafka, context};
 use krait_crd::KafkaCluster;
 use krait_operator::cluster::reconcile;
@@ -100,6 +101,7 @@ async fn first_reconcile_creates_every_object_in_order_and_reports_progress() {
         condition(&api, "Degraded"),
         ("False".into(), "AsExpected".into())
     );
+    api.check_accesses("cluster_create", Scope::Namespaced);
 }
 
 #[tokio::test]
@@ -201,6 +203,48 @@ async fn removing_the_external_listener_deletes_its_services() {
         );
     }
     assert_eq!(api.names(SERVICES).len(), 2);
+}
+
+#[tokio::test]
+async fn a_leftover_of_every_owned_kind_is_deleted() {
+    // Objects this cluster controls under names it no longer builds (as an older operator
+    // version might have named them): every kind is cleaned up the same way.
+    let (api, kafka) = setup();
+    let uid = cluster(&api).metadata.uid.unwrap();
+    let leftovers = [
+        (
+            "/api/v1/namespaces/kafka/serviceaccounts",
+            "v1",
+            "ServiceAccount",
+        ),
+        ("/api/v1/namespaces/kafka/configmaps", "v1", "ConfigMap"),
+        (SERVICES, "v1", "Service"),
+        (STATEFULSETS, "apps/v1", "StatefulSet"),
+        (
+            "/apis/policy/v1/namespaces/kafka/poddisruptionbudgets",
+            "policy/v1",
+            "PodDisruptionBudget",
+        ),
+    ];
+    for (collection, api_version, kind) in leftovers {
+        api.put(
+            collection,
+            json!({"apiVersion": api_version, "kind": kind,
+            "metadata": {"name": "main-old", "namespace": "kafka",
+                "labels": {"app.kubernetes.io/instance": "main",
+                           "app.kubernetes.io/managed-by": "krait-operator"},
+                "ownerReferences": [{"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaCluster",
+                    "name": "main", "uid": uid, "controller": true}]}}),
+        );
+    }
+    reconcile_stored(&api, &kafka).await.unwrap();
+    for (collection, _, kind) in leftovers {
+        assert!(
+            !api.names(collection).contains(&"main-old".to_string()),
+            "{kind} left over"
+        );
+    }
+    api.check_accesses("cluster_leftovers", Scope::Namespaced);
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::FakeApi;
+use common::access::Scope;
 use krait_operator::leader::{LeaseConfig, try_acquire};
 use serde_json::json;
 
@@ -56,6 +57,7 @@ async fn one_candidate_leads_and_the_other_takes_over_after_expiry() {
         !try_acquire(&client, &candidate("a")).await.unwrap(),
         "a now follows"
     );
+    api.check_accesses("leader_election", Scope::Namespaced);
 }
 
 #[tokio::test]

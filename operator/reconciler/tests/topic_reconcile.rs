@@ -6,6 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use common::access::Scope;
 use common::{FakeApi, FakeKafka, context};
 use krait_crd::KafkaTopic;
 use krait_operator::kafka::ObservedTopic;
@@ -163,6 +164,7 @@ async fn deletion_policy_delete_removes_a_topic_the_operator_created() {
     reconcile_stored(&api, &kafka, "orders").await;
     assert!(kafka.topics.lock().unwrap().is_empty());
     assert!(api.get(TOPICS, "orders").is_none());
+    api.check_accesses("topic_lifecycle", Scope::Namespaced);
 }
 
 #[tokio::test]

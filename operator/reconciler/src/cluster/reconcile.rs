@@ -2,7 +2,7 @@
 //! cluster's state (admin protocol), decides the day-2 step (`day2.rs`, pure), applies the
 //! built objects that changed (server-side apply, one field manager), deletes owned objects
 //! that are no longer wanted, carries out the one day-2 action (start reassignments, set or
-//! clear the throttle, unregister brokers, delete one pod), and writes status only when it
+//! clear the throttle, unregister brokers, evict one pod), and writes status only when it
 //! differs. Holds no state between calls: a reconcile that died part-way is finished by the
 //! next one from what it observes.
 
@@ -17,7 +17,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::{NamespaceResourceScope, jiff};
 use krait_crd::{KafkaCluster, KafkaClusterStatus};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
@@ -27,10 +27,11 @@ use tracing::{info, instrument, warn};
 use super::build::{DesiredObjects, Shape, build, default_voters, hash_of, voters_of};
 use super::day2::{self, Action as Day2Action};
 use super::drift::contains;
+use super::roll::WAITING_FOR_DISRUPTION_BUDGET;
 use super::status::{Observations, apply_failed_status, cluster_status, invalid_status};
 use super::validate::{ValidatedCluster, validate};
 use crate::cluster_admin::{ClusterAdminError, ClusterState};
-use crate::conditions::{DEGRADED, Decided};
+use crate::conditions::{DEGRADED, Decided, PROGRESSING};
 use crate::context::Context;
 use crate::names::{ClusterNames, MANAGER, REBALANCE_ANNOTATION, RESTART_ANNOTATION};
 use crate::status::write_status;
@@ -201,7 +202,14 @@ async fn operate(
         }
         return Err(e);
     }
-    let failure = carry_out(ctx, validated, &decision.action).await.err();
+    let failure = match carry_out(ctx, validated, &decision.action).await {
+        Ok(Carried::Done) => None,
+        Ok(Carried::Postponed(waiting)) => {
+            decision.progressing = Some(waiting);
+            None
+        }
+        Err(e) => Some(e),
+    };
     if let Some(e) = &failure {
         warn!(error = %e, "day-2 action failed");
         decision.degraded = Some(Decided::new(
@@ -252,19 +260,27 @@ async fn observe_kafka(
     Some(state.map_err(|e| e.to_string()))
 }
 
+/// What became of the day-2 action.
+enum Carried {
+    Done,
+    /// The API server said "not now" (a PodDisruptionBudget refused an eviction): not a
+    /// failure; `Progressing` says what the step waits on and the reconcile is requeued.
+    Postponed(Decided),
+}
+
 /// Carries out the day-2 action after the objects are applied.
 async fn carry_out(
     ctx: &Context,
     cluster: &ValidatedCluster,
     action: &Day2Action,
-) -> Result<(), Error> {
+) -> Result<Carried, Error> {
     let bootstrap = || {
         cluster
             .names
             .bootstrap_address(cluster.spec.listeners.internal.port)
     };
     let kafka = |action| move |source| Error::Kafka { action, source };
-    match action {
+    let done = match action {
         Day2Action::None => Ok(()),
         Day2Action::Reassign { moves, throttle } => {
             let admin = ctx.kafka.cluster_admin(&bootstrap());
@@ -290,8 +306,9 @@ async fn carry_out(
                 .map_err(kafka("clearing the replication throttle"))
         }
         Day2Action::Unregister(brokers) => unregister(ctx, &bootstrap(), brokers).await,
-        Day2Action::RestartPod(id) => restart_pod(ctx, cluster, *id).await,
-    }
+        Day2Action::RestartPod(id) => return restart_pod(ctx, cluster, *id).await,
+    };
+    done.map(|()| Carried::Done)
 }
 
 async fn unregister(ctx: &Context, bootstrap: &str, brokers: &BTreeSet<i32>) -> Result<(), Error> {
@@ -306,16 +323,31 @@ async fn unregister(ctx: &Context, bootstrap: &str, brokers: &BTreeSet<i32>) -> 
     Ok(())
 }
 
-/// Deletes one broker pod (a restart under `OnDelete`): the broker stops on SIGTERM and the
-/// StatefulSet controller recreates the pod from the current template.
-async fn restart_pod(ctx: &Context, cluster: &ValidatedCluster, id: i32) -> Result<(), Error> {
+/// Restarts one broker under `OnDelete` by evicting its pod (policy/v1 Eviction), so the API
+/// server holds the restart to every PodDisruptionBudget covering the pod, as it does a node
+/// drain: the broker stops on SIGTERM and the StatefulSet controller recreates the pod from
+/// the current template. A budget that allows no disruption now answers 429 Too Many
+/// Requests: the roll waits (`WaitingForDisruptionBudget`) and is looked at again soon.
+async fn restart_pod(ctx: &Context, cluster: &ValidatedCluster, id: i32) -> Result<Carried, Error> {
     let name = cluster.names.pod(id);
-    info!(pod = %name, "restarting broker");
+    info!(pod = %name, "restarting broker: evicting its pod");
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &cluster.names.namespace);
-    match api.delete(&name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
+    match api.evict(&name, &EvictParams::default()).await {
+        Ok(_) => Ok(Carried::Done),
         // Gone already: it is being recreated.
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(Carried::Done),
+        Err(kube::Error::Api(e)) if e.code == 429 => {
+            info!(pod = %name, message = %e.message, "eviction refused by a disruption budget");
+            Ok(Carried::Postponed(Decided::new(
+                PROGRESSING,
+                true,
+                WAITING_FOR_DISRUPTION_BUDGET,
+                format!(
+                    "restarting broker {id} waits on a PodDisruptionBudget: {}",
+                    e.message
+                ),
+            )))
+        }
         Err(source) => Err(Error::Restart { name, source }),
     }
 }

@@ -1,7 +1,8 @@
 //! Safe rolling restarts as a pure state machine. The StatefulSet uses `updateStrategy:
-//! OnDelete`, so a broker restarts only when the operator deletes its pod; this module decides
-//! which pod, if any, may be deleted now. It deletes nothing and remembers nothing: one restart
-//! at a time is guaranteed by refusing to pick a pod while any broker is down or behind.
+//! OnDelete`, so a broker restarts only when the operator evicts its pod; this module decides
+//! which pod, if any, may be evicted now. It evicts nothing and remembers nothing: one restart
+//! at a time is guaranteed by refusing to pick a pod while any broker is down or behind, and
+//! the API server holds each eviction to the PodDisruptionBudgets besides.
 //!
 //! A pod is restarted only when every expected pod is Ready with its broker live, no partition
 //! is under-replicated (so the previous broker is back in every ISR), the cluster has a
@@ -11,6 +12,10 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// `Progressing` reason while a PodDisruptionBudget refuses the eviction this module chose
+/// (HTTP 429 from the eviction subresource, e.g. during a node drain).
+pub const WAITING_FOR_DISRUPTION_BUDGET: &str = "WaitingForDisruptionBudget";
 
 /// One broker pod as the reconciler saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]

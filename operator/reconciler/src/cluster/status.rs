@@ -180,6 +180,7 @@ fn reason_of(reason: &str) -> &'static str {
         "WaitingForController",
         "RestartingBroker",
         "RollBlocked",
+        super::roll::WAITING_FOR_DISRUPTION_BUDGET,
         "WaitingForCluster",
         "InvalidRebalanceRequest",
         "ClusterActionFailed",

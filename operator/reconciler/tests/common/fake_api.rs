@@ -1,14 +1,21 @@
-//! An in-memory Kubernetes API server behind a tower-test mock service: enough of list, get,
-//! server-side apply (objects and status), JSON-patch of finalizers, merge patch, and delete
-//! for the reconcilers, with every write recorded and any one write failable on demand.
+//! An in-memory Kubernetes API server behind a tower-test mock service: enough of list (in a
+//! namespace or across all), watch (accepted, and never answered: nothing changes behind a
+//! test's back), get, server-side apply (objects and status), JSON-patch of finalizers, merge
+//! patch, delete and the pod eviction subresource (which honours PodDisruptionBudgets,
+//! `disruption.rs`) for the reconcilers and the controllers, with every write recorded and any
+//! one write failable on demand, and every authorization check a real API server would make
+//! recorded (`access.rs`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use http::{Method, Request, Response, StatusCode};
 use kube::Client;
 use kube::client::Body;
 use serde_json::{Value, json};
+
+use super::access::{self, Access, Scope, Target};
+use super::disruption::{self, Verdict};
 
 /// One write the reconciler made, e.g. `PATCH statefulsets/main`.
 pub type Write = String;
@@ -23,6 +30,15 @@ struct State {
     resource_version: u64,
     /// After the next GET of this object, someone else writes it (its resourceVersion moves).
     race_after_get: Option<(String, String)>,
+    /// Every authorization check made so far.
+    accesses: BTreeSet<Access>,
+}
+
+/// What the fake does with a request.
+enum Reply {
+    Now(StatusCode, Value),
+    /// A watch: the response never comes, as a watch on a world nobody changes.
+    Hold,
 }
 
 /// Handle on the fake server's state.
@@ -70,6 +86,7 @@ impl FakeApi {
         let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let api = self.clone();
         tokio::spawn(async move {
+            let mut watches = Vec::new();
             while let Some((request, respond)) = handle.next_request().await {
                 let (parts, body) = request.into_parts();
                 let bytes = body.collect_bytes().await.unwrap();
@@ -78,7 +95,14 @@ impl FakeApi {
                     .get("content-type")
                     .map(|v| v.to_str().unwrap().to_string())
                     .unwrap_or_default();
-                let (code, value) = api.handle(&parts.method, &parts.uri, &content_type, &bytes);
+                let (code, value) =
+                    match api.handle(&parts.method, &parts.uri, &content_type, &bytes) {
+                        Reply::Now(code, value) => (code, value),
+                        Reply::Hold => {
+                            watches.push(respond);
+                            continue;
+                        }
+                    };
                 let response = Response::builder()
                     .status(code)
                     .header("content-type", "application/json")
@@ -127,6 +151,17 @@ impl FakeApi {
         std::mem::take(&mut self.state.lock().unwrap().writes)
     }
 
+    /// The authorization checks a real API server would have made so far.
+    pub fn accesses(&self) -> BTreeSet<Access> {
+        self.state.lock().unwrap().accesses.clone()
+    }
+
+    /// Checks this scenario's authorization checks against its recorded file
+    /// (`tests/rbac/<scenario>.json`, which the RBAC conformance test holds the chart to).
+    pub fn check_accesses(&self, scenario: &str, scope: Scope) {
+        access::check_recorded(scenario, scope, &self.accesses());
+    }
+
     /// Makes the `n`th write from now (0-based) fail with a 500.
     pub fn fail_write_in(&self, n: usize) {
         let mut s = self.state.lock().unwrap();
@@ -155,21 +190,11 @@ impl FakeApi {
             .collect()
     }
 
-    fn handle(
-        &self,
-        method: &Method,
-        uri: &http::Uri,
-        content_type: &str,
-        body: &[u8],
-    ) -> (StatusCode, Value) {
-        let segments: Vec<&str> = uri.path().trim_start_matches('/').split('/').collect();
-        let Some(ns_at) = segments.iter().position(|s| *s == "namespaces") else {
-            return status(404, "NotFound", "cluster-scoped paths are not served");
+    fn handle(&self, method: &Method, uri: &http::Uri, content_type: &str, body: &[u8]) -> Reply {
+        let Some(target) = Target::parse(uri.path()) else {
+            let (code, value) = status(404, "NotFound", "not an API path");
+            return Reply::Now(code, value);
         };
-        let collection = format!("/{}", segments[..ns_at + 3].join("/"));
-        let plural = segments[ns_at + 2];
-        let name = segments.get(ns_at + 3).copied();
-        let subresource = segments.get(ns_at + 4).copied();
         let query: BTreeMap<String, String> = uri
             .query()
             .unwrap_or_default()
@@ -177,66 +202,165 @@ impl FakeApi {
             .filter_map(|kv| kv.split_once('='))
             .map(|(k, v)| (k.to_string(), percent_decode(v)))
             .collect();
+        let verb = target.verb(method, &query);
         let mut s = self.state.lock().unwrap();
-        if *method != Method::GET {
-            let attempt = s.attempted_writes;
-            s.attempted_writes += 1;
-            if s.fail_write == Some(attempt) {
-                return status(500, "InternalError", "injected failure");
-            }
-            s.writes.push(format!(
-                "{method} {plural}/{}{}",
-                name.unwrap_or(""),
-                subresource.map(|r| format!("/{r}")).unwrap_or_default()
-            ));
+        s.accesses.insert(target.access(verb));
+        if verb == "watch" {
+            return Reply::Hold;
         }
-        match (method.clone(), name) {
-            (Method::GET, None) => {
-                let items: Vec<Value> = s
-                    .objects
-                    .iter()
-                    .filter(|((c, _), o)| {
-                        *c == collection
-                            && matches_selector(o, query.get("labelSelector").map(String::as_str))
-                    })
-                    .map(|(_, o)| o.clone())
-                    .collect();
+        let (code, value) = match target.collection() {
+            Some(collection) => serve(
+                &mut s,
+                method,
+                &target,
+                collection,
+                &query,
+                content_type,
+                body,
+            ),
+            None if verb == "list" => list(
+                &s,
+                &target,
+                |c| {
+                    c.starts_with(&format!("{}/namespaces/", target.prefix))
+                        && c.ends_with(&format!("/{}", target.resource))
+                },
+                &query,
+            ),
+            None => status(404, "NotFound", "cluster-scoped objects are not served"),
+        };
+        Reply::Now(code, value)
+    }
+}
+
+fn list(
+    s: &State,
+    target: &Target,
+    in_collection: impl Fn(&str) -> bool,
+    query: &BTreeMap<String, String>,
+) -> (StatusCode, Value) {
+    let items: Vec<Value> = s
+        .objects
+        .iter()
+        .filter(|((c, _), o)| {
+            in_collection(c) && matches_selector(o, query.get("labelSelector").map(String::as_str))
+        })
+        .map(|(_, o)| o.clone())
+        .collect();
+    let rv = s.resource_version.to_string();
+    (
+        StatusCode::OK,
+        json!({"apiVersion": "v1", "kind": format!("{}List", kind_of(&target.resource)),
+               "metadata": {"resourceVersion": rv}, "items": items}),
+    )
+}
+
+/// A request on a namespaced collection or one of its objects.
+fn serve(
+    s: &mut State,
+    method: &Method,
+    target: &Target,
+    collection: String,
+    query: &BTreeMap<String, String>,
+    content_type: &str,
+    body: &[u8],
+) -> (StatusCode, Value) {
+    let name = target.name.as_deref();
+    let subresource = target.subresource.as_deref();
+    if *method != Method::GET {
+        let attempt = s.attempted_writes;
+        s.attempted_writes += 1;
+        if s.fail_write == Some(attempt) {
+            return status(500, "InternalError", "injected failure");
+        }
+        s.writes.push(format!(
+            "{method} {}/{}{}",
+            target.resource,
+            name.unwrap_or(""),
+            subresource.map(|r| format!("/{r}")).unwrap_or_default()
+        ));
+    }
+    match (method.clone(), name) {
+        (Method::GET, None) => list(s, target, |c| c == collection, query),
+        (Method::GET, Some(name)) => {
+            let key = (collection, name.to_string());
+            let found = s.objects.get(&key).cloned();
+            if s.race_after_get.as_ref() == Some(&key) {
+                s.race_after_get = None;
+                s.resource_version += 1;
                 let rv = s.resource_version.to_string();
-                (
-                    StatusCode::OK,
-                    json!({"apiVersion": "v1", "kind": format!("{}List", kind_of(plural)),
-                                        "metadata": {"resourceVersion": rv}, "items": items}),
-                )
+                s.objects.get_mut(&key).unwrap()["metadata"]["resourceVersion"] = json!(rv);
             }
-            (Method::GET, Some(name)) => {
-                let key = (collection, name.to_string());
-                let found = s.objects.get(&key).cloned();
-                if s.race_after_get.as_ref() == Some(&key) {
-                    s.race_after_get = None;
-                    s.resource_version += 1;
-                    let rv = s.resource_version.to_string();
-                    s.objects.get_mut(&key).unwrap()["metadata"]["resourceVersion"] = json!(rv);
-                }
-                match found {
-                    Some(o) => (StatusCode::OK, o),
-                    None => status(404, "NotFound", "not found"),
-                }
+            match found {
+                Some(o) => (StatusCode::OK, o),
+                None => status(404, "NotFound", "not found"),
             }
-            (Method::PATCH, Some(name)) => {
-                let patch: Value = serde_json::from_slice(body).unwrap();
-                patch_object(&mut s, collection, name, subresource, content_type, patch)
-            }
-            (Method::DELETE, Some(name)) => delete_object(&mut s, collection, name),
-            (Method::POST, None) => {
-                let object: Value = serde_json::from_slice(body).unwrap();
-                create_object(&mut s, collection, object)
-            }
-            (Method::PUT, Some(name)) => {
-                let object: Value = serde_json::from_slice(body).unwrap();
-                replace_object(&mut s, collection, name, object)
-            }
-            _ => status(405, "MethodNotAllowed", "not served by the fake"),
         }
+        (Method::PATCH, Some(name)) => {
+            let patch: Value = serde_json::from_slice(body).unwrap();
+            let old = s
+                .objects
+                .get(&(collection.clone(), name.to_string()))
+                .cloned();
+            let applied = content_type.starts_with("application/apply-patch");
+            let (code, object) =
+                patch_object(s, collection, name, subresource, content_type, patch);
+            if code == StatusCode::OK && subresource.is_none() {
+                if old.is_none() && applied {
+                    // Server-side apply of an absent object creates it: also a create.
+                    s.accesses.insert(target.access("create"));
+                }
+                let checks = access::owner_reference_checks(target, old.as_ref(), &object);
+                s.accesses.extend(checks);
+            }
+            (code, object)
+        }
+        (Method::DELETE, Some(name)) => delete_object(s, collection, name),
+        (Method::POST, None) => {
+            let object: Value = serde_json::from_slice(body).unwrap();
+            let (code, object) = create_object(s, collection, object);
+            if code == StatusCode::CREATED {
+                s.accesses
+                    .extend(access::owner_reference_checks(target, None, &object));
+            }
+            (code, object)
+        }
+        (Method::POST, Some(name)) if subresource == Some("eviction") => {
+            evict(s, target, collection, name)
+        }
+        (Method::PUT, Some(name)) => {
+            let object: Value = serde_json::from_slice(body).unwrap();
+            replace_object(s, collection, name, object)
+        }
+        _ => status(405, "MethodNotAllowed", "not served by the fake"),
+    }
+}
+
+/// The eviction subresource: deletes the pod unless its PodDisruptionBudget allows no
+/// disruption now.
+fn evict(s: &mut State, target: &Target, pods: String, name: &str) -> (StatusCode, Value) {
+    let Some(pod) = s.objects.get(&(pods.clone(), name.to_string())) else {
+        return status(404, "NotFound", &format!("pods \"{name}\" not found"));
+    };
+    let ns = target.namespace.as_deref().unwrap_or_default();
+    let budgets = format!("/apis/policy/v1/namespaces/{ns}/poddisruptionbudgets");
+    let in_collection = |collection: &str| -> Vec<Value> {
+        s.objects
+            .iter()
+            .filter(|((c, _), _)| c == collection)
+            .map(|(_, o)| o.clone())
+            .collect()
+    };
+    match disruption::decide(pod, &in_collection(&budgets), &in_collection(&pods)) {
+        Verdict::Evict => {
+            delete_object(s, pods, name);
+            (
+                StatusCode::CREATED,
+                json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                       "status": "Success", "code": 201}),
+            )
+        }
+        Verdict::Refuse(code, reason, message) => status(code, reason, &message),
     }
 }
 

@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod access;
 pub mod broker;
+pub mod disruption;
 pub mod fake_api;
 pub mod kubelet;
 pub mod workload;
