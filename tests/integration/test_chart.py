@@ -11,32 +11,17 @@ import helm_python as helm
 import jsonschema
 import kubernetes_validate
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "krait-operator"
+from chart import CHART, ROOT, docs, find, render
+
 CRDS = ROOT / "crds"
 EXAMPLES = ROOT / "examples"
 FIXTURES = ROOT / "operator" / "controller" / "tests" / "fixtures"
 KUBE_VERSION = "1.37"
 
 
-def docs(text: str) -> list[dict]:
-    return [d for d in yaml.safe_load_all(text) if d]
-
-
-def render(values: dict | None = None) -> list[dict]:
-    chart = helm.Chart.load(CHART)
-    rendered = chart.render(values or {}, name="krait", namespace="krait-system", is_install=True)
-    return [d for text in rendered.values() for d in docs(text)]
-
-
 def validate_k8s(manifest: dict) -> None:
     kubernetes_validate.validate(manifest, KUBE_VERSION, strict=True)
-
-
-def find(manifests: list[dict], kind: str) -> list[dict]:
-    return [m for m in manifests if m["kind"] == kind]
 
 
 def test_chart_lints_without_warnings():

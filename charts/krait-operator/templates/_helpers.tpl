@@ -23,27 +23,35 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- default (include "krait-operator.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
 
-{{/* The rules the operator needs on the namespaces it watches. */}}
+{{/* The rules the operator needs on the namespaces it watches: exactly what it asks for, as
+recorded from its scenario tests in operator/reconciler/tests/rbac/ and held to these rules by
+tests/integration/test_rbac.py. */}}
 {{- define "krait-operator.rules" -}}
+# get: a topic reads its cluster; patch: a handled krait.dev/rebalance annotation is removed.
 - apiGroups: [krait.dev]
-  resources: [kafkaclusters, kafkatopics]
+  resources: [kafkaclusters]
   verbs: [get, list, watch, patch]
+# patch: the topic finalizer.
+- apiGroups: [krait.dev]
+  resources: [kafkatopics]
+  verbs: [list, watch, patch]
 - apiGroups: [krait.dev]
   resources: [kafkaclusters/status, kafkatopics/status]
-  verbs: [get, patch]
+  verbs: [patch]
 # Owner references with blockOwnerDeletion need update on the owner's finalizers.
 - apiGroups: [krait.dev]
-  resources: [kafkaclusters/finalizers, kafkatopics/finalizers]
+  resources: [kafkaclusters/finalizers]
   verbs: [update]
+# What a cluster owns: watched, server-side applied (patch; create when new), leftovers deleted.
 - apiGroups: [apps]
   resources: [statefulsets]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [services, configmaps, serviceaccounts]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [pods]
   verbs: [list]
