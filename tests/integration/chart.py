@@ -23,3 +23,12 @@ def render(values: dict | None = None, *, name: str = "krait", namespace: str = 
 
 def find(manifests: list[dict], kind: str) -> list[dict]:
     return [m for m in manifests if m["kind"] == kind]
+
+
+if __name__ == "__main__":
+    # For the operator's Rust tests: `python3 chart.py '{"watchNamespaces": ["a"]}'` prints the
+    # rendered manifests as one JSON list.
+    import json
+    import sys
+
+    print(json.dumps(render(json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})))

@@ -56,7 +56,8 @@ pub struct KafkaClusterSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub image_pull_secrets: Vec<LocalObjectReference>,
 
-    /// CPU and memory requests and limits of the broker container.
+    /// CPU and memory requests and limits of the broker container. A resource given neither a
+    /// request nor a limit is requested by default: cpu 500m, memory 1Gi.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
 

@@ -1,6 +1,9 @@
 //! Validate and build for `KafkaCluster`, from YAML fixture resources: the objects a cluster
 //! owns, and the condition an invalid spec gets.
 
+#[path = "common/pod_security.rs"]
+mod pod_security;
+
 use std::path::PathBuf;
 
 use k8s_openapi::api::core::v1::{Container, Service};
@@ -16,6 +19,18 @@ fn fixture(name: &str) -> KafkaCluster {
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every valid fixture's name.
+fn valid_fixtures() -> Vec<String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".yaml") && !n.starts_with("invalid-"))
+        .collect();
+    names.sort();
+    names
 }
 
 fn built(name: &str) -> (ValidatedCluster, DesiredObjects) {
@@ -412,4 +427,56 @@ fn a_spec_field_and_the_same_config_key_together_are_refused() {
         validate(&c).unwrap_err(),
         InvalidSpec::ConfigDuplicatesField("minInsyncReplicas")
     );
+}
+
+#[test]
+fn every_broker_pod_passes_the_restricted_pod_security_standard() {
+    let fixtures = valid_fixtures();
+    assert!(fixtures.len() >= 3, "{fixtures:?}");
+    for name in fixtures {
+        let (_, d) = built(&name);
+        let pod = serde_json::to_value(d.statefulset.spec.template.spec.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            pod_security::violations(&pod),
+            Vec::<String>::new(),
+            "{name}"
+        );
+        let context = &pod["securityContext"];
+        assert_eq!(context["fsGroupChangePolicy"], "OnRootMismatch", "{name}");
+        assert_eq!(
+            context["seccompProfile"]["type"], "RuntimeDefault",
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn brokers_request_cpu_and_memory_unless_the_spec_sets_them() {
+    let (_, d) = built("minimal.yaml");
+    let requests = broker(&d).resources.clone().unwrap().requests.unwrap();
+    assert_eq!(
+        (requests["cpu"].0.as_str(), requests["memory"].0.as_str()),
+        ("500m", "1Gi")
+    );
+    // full.yaml requests cpu 2 and memory 4Gi: kept as given.
+    let (_, d) = built("full.yaml");
+    let resources = broker(&d).resources.clone().unwrap();
+    let requests = resources.requests.unwrap();
+    assert_eq!(
+        (requests["cpu"].0.as_str(), requests["memory"].0.as_str()),
+        ("2", "4Gi")
+    );
+    // A limit alone is what Kubernetes requests: no default request may exceed it.
+    let mut cluster = fixture("minimal.yaml");
+    cluster.spec.resources = Some(
+        serde_json::from_value(serde_json::json!(
+            {"limits": {"memory": "512Mi"}}
+        ))
+        .unwrap(),
+    );
+    let validated = validate(&cluster).unwrap();
+    let d = build(&validated, &Shape::initial(&validated));
+    let requests = broker(&d).resources.clone().unwrap().requests.unwrap();
+    assert!(!requests.contains_key("memory"), "{requests:?}");
+    assert_eq!(requests["cpu"].0, "500m");
 }

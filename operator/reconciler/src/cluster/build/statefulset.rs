@@ -9,12 +9,14 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
-    Affinity, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
-    EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
+    Affinity, Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
     PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, SecurityContext, TopologySpreadConstraint, Volume, VolumeMount,
-    VolumeResourceRequirements, WeightedPodAffinityTerm,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
+    TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
+    WeightedPodAffinityTerm,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -29,6 +31,10 @@ const DATA_VOLUME: &str = "data";
 const VOTERS_FLAG: &str = "--voters=";
 /// UID/GID the broker image runs as; `fsGroup` makes the data volume writable for it.
 const BROKER_UID: i64 = 10001;
+/// What a broker requests when `spec.resources` names neither a request nor a limit for it:
+/// enough to schedule it somewhere it can run, never a limit (Kafka's page cache wants the
+/// node's spare memory).
+const DEFAULT_REQUESTS: [(&str, &str); 2] = [("cpu", "500m"), ("memory", "1Gi")];
 
 /// The StatefulSet; `config_hash` (the ConfigMap's hash) goes on the pod template so a
 /// config change rolls the brokers, which read their config only at start.
@@ -128,11 +134,19 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str, shape: &Shape) ->
                 .then(|| overrides.node_selector.clone()),
             priority_class_name: overrides.priority_class_name.clone(),
             topology_spread_constraints: spread_over_racks(cluster),
+            // The "restricted" Pod Security Standard, with the container's context below.
             security_context: Some(PodSecurityContext {
                 run_as_non_root: Some(true),
                 run_as_user: Some(BROKER_UID),
                 run_as_group: Some(BROKER_UID),
                 fs_group: Some(BROKER_UID),
+                // A large data volume is not re-chowned on every start, only when its root
+                // does not already belong to the broker's group.
+                fs_group_change_policy: Some("OnRootMismatch".into()),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".into(),
+                    ..SeccompProfile::default()
+                }),
                 ..PodSecurityContext::default()
             }),
             // Lets a broker flush and close RocksDB cleanly on SIGTERM.
@@ -209,7 +223,9 @@ fn broker_container(cluster: &ValidatedCluster, shape: &Shape) -> Container {
             ..EnvFromSource::default()
         }]),
         ports: Some(ports),
-        resources: spec.resources.clone(),
+        resources: Some(with_default_requests(
+            spec.resources.clone().unwrap_or_default(),
+        )),
         volume_mounts: Some(vec![VolumeMount {
             name: DATA_VOLUME.into(),
             mount_path: DATA_DIR.into(),
@@ -222,10 +238,29 @@ fn broker_container(cluster: &ValidatedCluster, shape: &Shape) -> Container {
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Capabilities::default()
+            }),
             ..SecurityContext::default()
         }),
         ..Container::default()
     }
+}
+
+/// The container's resources with a request for cpu and memory where the spec sets neither a
+/// request nor a limit (with only a limit, Kubernetes requests the limit).
+fn with_default_requests(mut resources: ResourceRequirements) -> ResourceRequirements {
+    let limits = resources.limits.clone().unwrap_or_default();
+    let requests = resources.requests.get_or_insert_with(BTreeMap::new);
+    for (name, quantity) in DEFAULT_REQUESTS {
+        if !limits.contains_key(name) {
+            requests
+                .entry(name.into())
+                .or_insert_with(|| Quantity(quantity.into()));
+        }
+    }
+    resources
 }
 
 /// The broker's command line. `$(VAR)` is expanded by the kubelet from the container's env.
