@@ -332,6 +332,11 @@ fn pdb_allows_one_broker_down() {
     let (_, d) = built("minimal.yaml");
     let spec = d.pdb.spec.as_ref().unwrap();
     assert_eq!(spec.max_unavailable, Some(IntOrString::Int(1)));
+    // One broker down does not stop a broker that is not Ready from being evicted.
+    assert_eq!(
+        spec.unhealthy_pod_eviction_policy.as_deref(),
+        Some("AlwaysAllow")
+    );
     assert_eq!(
         spec.selector
             .as_ref()

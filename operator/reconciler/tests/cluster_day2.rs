@@ -419,6 +419,26 @@ async fn a_restart_the_disruption_budget_refuses_waits_and_is_retried() {
 }
 
 #[tokio::test]
+async fn brokers_crash_looping_on_a_stale_template_are_restarted_though_the_budget_is_spent() {
+    // Brokers 1 and 2 crash-loop on r1; the fixed template is r2. Two brokers down spend the
+    // budget (maxUnavailable 1), but a pod that is not Ready may always be evicted.
+    let w = World::running(3).await;
+    w.put_pod(1, "r1", false);
+    w.put_pod(2, "r1", false);
+    {
+        let mut s = w.cluster.state.lock().unwrap();
+        s.brokers[1].fenced = true;
+        s.brokers[2].fenced = true;
+    }
+    w.set_revision("r2");
+    w.reconcile().await;
+    assert_eq!(w.restarted(), ["POST pods/main-1/eviction"]);
+    assert!(w.api.get(PODS, "main-1").is_none());
+    w.reconcile().await;
+    assert_eq!(w.restarted(), ["POST pods/main-2/eviction"]);
+}
+
+#[tokio::test]
 async fn the_operators_own_budget_refuses_a_second_broker_down() {
     // What the fake computes from the budget's spec, as the disruption controller would:
     // maxUnavailable 1 with broker 1 already down leaves no disruption for broker 2.

@@ -105,9 +105,10 @@ pub fn decide(pod: &Value, pdbs: &[Value], pods: &[Value]) -> Verdict {
         .filter(|p| selects(&pdb["spec"]["selector"], p))
         .collect();
     let (healthy, desired, allowed) = budget(pdb, &selected);
-    // unhealthyPodEvictionPolicy IfHealthyBudget (the default): a pod that is not Ready may
-    // go while the application is not disrupted.
-    if !ready(pod) && healthy >= desired && desired > 0 {
+    // A pod that is not Ready may always go with unhealthyPodEvictionPolicy AlwaysAllow, and
+    // with IfHealthyBudget (the default) while the application is not disrupted.
+    let always = pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow";
+    if !ready(pod) && (always || (healthy >= desired && desired > 0)) {
         return Verdict::Evict;
     }
     if allowed > 0 {
