@@ -59,7 +59,7 @@ pub enum Action {
     },
     ClearThrottle,
     Unregister(BTreeSet<i32>),
-    /// Delete this broker's pod; the StatefulSet controller recreates it.
+    /// Evict this broker's pod (a restart); the StatefulSet controller recreates it.
     RestartPod(i32),
 }
 

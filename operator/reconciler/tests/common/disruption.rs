@@ -11,8 +11,9 @@ use serde_json::Value;
 pub enum Verdict {
     /// Delete the pod.
     Evict,
-    /// Refused: HTTP code, reason and message.
-    Refuse(u16, &'static str, String),
+    /// Refused: HTTP code, reason, message, and the budget's own words (the `DisruptionBudget`
+    /// cause of the Status's details).
+    Refuse(u16, &'static str, &'static str, Option<String>),
 }
 
 fn selects(selector: &Value, pod: &Value) -> bool {
@@ -94,8 +95,8 @@ pub fn decide(pod: &Value, pdbs: &[Value], pods: &[Value]) -> Verdict {
                 500,
                 "InternalError",
                 "This pod has more than one PodDisruptionBudget, which the eviction \
-                 subresource does not support."
-                    .into(),
+                 subresource does not support.",
+                None,
             );
         }
     };
@@ -117,9 +118,9 @@ pub fn decide(pod: &Value, pdbs: &[Value], pods: &[Value]) -> Verdict {
     Verdict::Refuse(
         429,
         "TooManyRequests",
-        format!(
-            "Cannot evict pod as it would violate the pod's disruption budget. The disruption \
-             budget {name} needs {desired} healthy pods and has {healthy} currently"
-        ),
+        "Cannot evict pod as it would violate the pod's disruption budget.",
+        Some(format!(
+            "The disruption budget {name} needs {desired} healthy pods and has {healthy} currently"
+        )),
     )
 }

@@ -360,7 +360,14 @@ fn evict(s: &mut State, target: &Target, pods: String, name: &str) -> (StatusCod
                        "status": "Success", "code": 201}),
             )
         }
-        Verdict::Refuse(code, reason, message) => status(code, reason, &message),
+        Verdict::Refuse(code, reason, message, cause) => {
+            let (code, mut body) = status(code, reason, message);
+            if let Some(cause) = cause {
+                body["details"] =
+                    json!({"causes": [{"reason": "DisruptionBudget", "message": cause}]});
+            }
+            (code, body)
+        }
     }
 }
 

@@ -40,7 +40,7 @@ const DEFAULT_REQUESTS: [(&str, &str); 2] = [("cpu", "500m"), ("memory", "1Gi")]
 /// config change rolls the brokers, which read their config only at start.
 ///
 /// Its update strategy is `OnDelete`: a changed template restarts no pod by itself; the
-/// operator deletes one pod at a time when that is safe (`cluster/roll.rs`), and the
+/// operator evicts one pod at a time when that is safe (`cluster/roll.rs`), and the
 /// StatefulSet controller recreates it from the new template.
 pub fn statefulset(cluster: &ValidatedCluster, config_hash: &str, shape: &Shape) -> StatefulSet {
     let spec = &cluster.spec;
