@@ -16,7 +16,7 @@ from chart import CHART, ROOT, docs, find, render
 
 CRDS = ROOT / "crds"
 EXAMPLES = ROOT / "examples"
-FIXTURES = ROOT / "operator" / "controller" / "tests" / "fixtures"
+FIXTURES = ROOT / "operator" / "reconciler" / "tests" / "fixtures"
 KUBE_VERSION = "1.37"
 
 
