@@ -571,6 +571,7 @@ mod tests {
             "2",
             "--cluster-listen",
             "0.0.0.0:9093",
+            "--allow-plaintext-cluster",
             "--voters",
             "1@b1:9093,2@b2:9093,3@b3:9093",
         ]);
@@ -583,6 +584,7 @@ mod tests {
             "4",
             "--cluster-listen",
             "0.0.0.0:9093",
+            "--allow-plaintext-cluster",
             "--voters",
             "1@b1:9093",
         ]);
@@ -597,6 +599,7 @@ mod tests {
             "4",
             "--cluster-listen",
             "0.0.0.0:9093",
+            "--allow-plaintext-cluster",
             "--cluster-advertise",
             "b4:9093",
             "--voters",
@@ -620,6 +623,31 @@ mod tests {
         assert_eq!(
             no_listener.validate(),
             Err(ConfigError::ClusterListenRequired)
+        );
+    }
+
+    #[test]
+    fn a_plaintext_cluster_port_off_loopback_must_be_allowed_explicitly() {
+        let open = ["--cluster-listen", "0.0.0.0:9093", "--voters", "1@b1:9093"];
+        assert_eq!(
+            parse(&open).validate(),
+            Err(ConfigError::PlaintextCluster(
+                "0.0.0.0:9093".parse().unwrap()
+            ))
+        );
+        let allowed = [&open[..], &["--allow-plaintext-cluster"]].concat();
+        assert!(parse(&allowed).validate().is_ok());
+        let loopback = [
+            "--cluster-listen",
+            "127.0.0.1:9093",
+            "--voters",
+            "1@b1:9093",
+        ];
+        assert!(parse(&loopback).validate().is_ok());
+        let half = [&open[..], &["--cluster-tls-keystore", "k.pem"]].concat();
+        assert_eq!(
+            parse(&half).validate(),
+            Err(ConfigError::ClusterTlsIncomplete)
         );
     }
 
