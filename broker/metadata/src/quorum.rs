@@ -397,6 +397,25 @@ impl MetadataQuorum {
         self.inner.partition.set(cut);
     }
 
+    /// Resolves with why once the Raft node has stopped on a fatal error (a failed write of its
+    /// log or state machine, a panic of its core); pending while it runs and after an orderly
+    /// [`Self::shutdown`]. A broker whose quorum stopped serves stale metadata: it must stop.
+    pub async fn fatal_error(&self) -> String {
+        let mut metrics = self.inner.raft.metrics();
+        loop {
+            let fatal = match &metrics.borrow_and_update().running_state {
+                Err(openraft::error::Fatal::Stopped) | Ok(()) => None,
+                Err(fatal) => Some(fatal.to_string()),
+            };
+            if let Some(why) = fatal {
+                return why;
+            }
+            if metrics.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
     /// Stops the Raft node; afterwards `propose` returns `ShutDown`. Once every clone is dropped
     /// the database is no longer used by the quorum.
     pub async fn shutdown(&self) {

@@ -16,7 +16,11 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>) {
 
 fn route(path: &str, broker: &Broker) -> Answer {
     match path {
-        "/healthz" => Answer::ok("ok\n"),
+        // Red once the broker must stop (its metadata quorum failed, say): it is going down.
+        "/healthz" => match broker.cluster.failure() {
+            None => Answer::ok("ok\n"),
+            Some(why) => Answer::unavailable(format!("{why}\n")),
+        },
         // Ready once this broker is a registered, unfenced member and has applied the image
         // that says so: from then on it serves Kafka requests.
         "/readyz" if broker.cluster.image().is_live(broker.node_id()) => Answer::ok("ready\n"),

@@ -301,6 +301,11 @@ impl Cluster {
         self.failure.send_replace(Some(why));
     }
 
+    /// Why this broker must stop, once [`Self::fail`] was called.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.borrow().clone()
+    }
+
     /// Resolves with the reason once [`Self::fail`] was called.
     pub async fn failed(&self) -> String {
         let mut rx = self.failure.subscribe();
@@ -319,7 +324,15 @@ impl Cluster {
 /// Spawns the background loops of a started broker: applying the image, heartbeats, the
 /// controller's duties and the leaders' ISR changes. They end when the runtime does.
 pub fn spawn_loops(broker: &Arc<Broker>) -> Vec<tokio::task::JoinHandle<()>> {
+    let cluster = broker.cluster.clone();
     vec![
+        // A quorum stopped by a storage failure leaves this broker with stale metadata: fail,
+        // which turns /healthz red and makes the process exit non-zero.
+        tokio::spawn(async move {
+            let why = cluster.quorum.fatal_error().await;
+            tracing::error!(%why, "the metadata quorum stopped on a fatal error");
+            cluster.fail(format!("the metadata quorum stopped: {why}"));
+        }),
         tokio::spawn(sync::run(broker.clone())),
         tokio::spawn(controller::heartbeat_loop(broker.cluster.clone())),
         tokio::spawn(controller::controller_loop(broker.clone())),
