@@ -11,6 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use futures_util::future::select_all;
 use krait_acl::{Operation, ResourceType};
 use krait_protocol::kafka_protocol::error::ResponseError;
@@ -119,15 +121,17 @@ fn read_all(
     let mut errors = false;
     for target in targets {
         let limit = (target.request.partition_max_bytes.max(1) as usize).min(remaining);
-        let data = read_one(
+        let first = total == 0;
+        let mut data = read_one(
             target,
             request.isolation_level,
-            if total > 0 && remaining == 0 {
-                0
-            } else {
-                limit
-            },
+            if !first && remaining == 0 { 0 } else { limit },
         );
+        // Only the first batch of the response may exceed a limit (KIP-74); the log returns at
+        // least one batch, so a later partition keeps only the whole batches that fit.
+        if !first && let Some(records) = &mut data.records {
+            *records = whole_batches_within(records, limit);
+        }
         let size = data.records.as_ref().map_or(0, |r| r.len());
         total += size;
         remaining = remaining.saturating_sub(size);
@@ -135,6 +139,25 @@ fn read_all(
         push(&mut response, &target.topic, data);
     }
     (response, total, errors)
+}
+
+/// The longest run of whole record batches at the start of `records` that fits in `limit`
+/// bytes. A batch is its 8-byte base offset, its 4-byte length and that many bytes.
+fn whole_batches_within(records: &Bytes, limit: usize) -> Bytes {
+    const LENGTH_END: usize = 12;
+    let mut end = 0;
+    while let Some(header) = records.get(end..end + LENGTH_END) {
+        let length = i32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+        let Some(next) = usize::try_from(length)
+            .ok()
+            .map(|l| end + LENGTH_END + l)
+            .filter(|next| *next <= limit.min(records.len()))
+        else {
+            break;
+        };
+        end = next;
+    }
+    records.slice(..end)
 }
 
 fn push(response: &mut FetchResponse, topic: &TopicName, data: PartitionData) {

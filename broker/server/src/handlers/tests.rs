@@ -285,6 +285,51 @@ async fn produce_then_fetch_returns_the_batch_with_assigned_offsets() {
 }
 
 #[tokio::test]
+async fn only_the_first_batch_of_a_fetch_may_exceed_its_byte_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir).await;
+    create(&b, "t", 2).await;
+    let big = "x".repeat(600);
+    for partition in [0, 1] {
+        for _ in 0..2 {
+            let produced = super::produce::handle(
+                &ctx(&b, 9),
+                produce_request("t", partition, batch(&[big.as_str()], 0), 1),
+            )
+            .await
+            .0
+            .unwrap();
+            assert_eq!(produced.responses[0].partition_responses[0].error_code, 0);
+        }
+    }
+    // Two partitions of two ~650-byte batches, a 1000-byte response limit: the first batch of
+    // partition 0 goes whole (KIP-74), the second does not fit, nor does anything of partition 1.
+    let mut request = fetch_request("t", 0, 0, 0, 0);
+    let mut second = request.topics[0].partitions[0].clone();
+    second.partition = 1;
+    request.topics[0].partitions.push(second);
+    request.max_bytes = 1000;
+    let fetched = super::fetch::handle(&ctx(&b, 12), request).await;
+    let counts: Vec<usize> = fetched.responses[0]
+        .partitions
+        .iter()
+        .map(|p| match p.records.clone().unwrap_or_default() {
+            empty if empty.is_empty() => 0,
+            records => krait_protocol::batch::validate_batches(&records)
+                .unwrap()
+                .len(),
+        })
+        .collect();
+    assert_eq!(counts, vec![1, 0]);
+    let size: usize = fetched.responses[0]
+        .partitions
+        .iter()
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
+    assert!(size > 600 && size < 1000, "{size}");
+}
+
+#[tokio::test]
 async fn produce_errors_are_per_partition() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir).await;
