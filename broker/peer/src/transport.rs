@@ -165,7 +165,7 @@ impl ClusterTransport {
         stream.set_nodelay(true)?;
         let remote = stream.peer_addr()?;
         let Self::Tls(tls) = self else {
-            return Ok(PeerIo::plain(stream, remote, None));
+            return Ok(PeerIo::plain(stream, remote));
         };
         let config = krait_tls::client_config(&tls.client).map_err(io::Error::other)?;
         let handshake = krait_tls::connect(config, host, stream);
@@ -230,7 +230,7 @@ impl ClusterTransport {
 
     async fn accept(&self, stream: TcpStream, remote: SocketAddr) -> io::Result<PeerIo> {
         let Self::Tls(tls) = self else {
-            return Ok(PeerIo::plain(stream, remote, None));
+            return Ok(PeerIo::plain(stream, remote));
         };
         let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream))
             .await
@@ -263,10 +263,11 @@ enum Inner {
 }
 
 impl PeerIo {
-    fn plain(stream: TcpStream, remote: SocketAddr, node_id: Option<i32>) -> Self {
+    /// A plaintext connection: its peer has no identity.
+    fn plain(stream: TcpStream, remote: SocketAddr) -> Self {
         Self {
             remote,
-            node_id,
+            node_id: None,
             stream: Inner::Plain(stream),
         }
     }

@@ -15,6 +15,7 @@ use bytes::Bytes;
 
 use futures_util::future::select_all;
 use krait_acl::{Operation, ResourceType};
+use krait_protocol::batch::BatchHeader;
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::fetch_request::FetchPartition;
 use krait_protocol::kafka_protocol::messages::fetch_response::{
@@ -142,20 +143,15 @@ fn read_all(
 }
 
 /// The longest run of whole record batches at the start of `records` that fits in `limit`
-/// bytes. A batch is its 8-byte base offset, its 4-byte length and that many bytes.
+/// bytes (stored batches, so their headers are sound).
 fn whole_batches_within(records: &Bytes, limit: usize) -> Bytes {
-    const LENGTH_END: usize = 12;
+    let limit = limit.min(records.len());
     let mut end = 0;
-    while let Some(header) = records.get(end..end + LENGTH_END) {
-        let length = i32::from_be_bytes([header[8], header[9], header[10], header[11]]);
-        let Some(next) = usize::try_from(length)
-            .ok()
-            .map(|l| end + LENGTH_END + l)
-            .filter(|next| *next <= limit.min(records.len()))
-        else {
-            break;
-        };
-        end = next;
+    while let Ok(header) = BatchHeader::parse(&records[end..]) {
+        match end.checked_add(header.total_size()) {
+            Some(next) if next <= limit => end = next,
+            _ => break,
+        }
     }
     records.slice(..end)
 }
