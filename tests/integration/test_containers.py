@@ -79,9 +79,11 @@ def test_a_broker_container_serves_kafka_on_its_volume_and_stops_cleanly_on_sigt
     name, port = unique("krait-ct-single"), free_port()
     bootstrap = f"127.0.0.1:{port}"
     try:
+        # The same port inside and outside, so the advertised address also works from inside
+        # the container (where the CLI below runs), whichever connection librdkafka uses.
         docker("run", "--detach", "--name", name, "--volume", f"{name}-data:/var/lib/krait",
-               "--publish", f"127.0.0.1:{port}:9092", "--env", f"KRAIT_ADVERTISE={bootstrap}",
-               images.broker)
+               "--publish", f"127.0.0.1:{port}:{port}", "--env", f"KRAIT_LISTEN=0.0.0.0:{port}",
+               "--env", f"KRAIT_ADVERTISE={bootstrap}", images.broker)
         topic = unique("ct")
         payload = "".join(f"r{i}\n" for i in range(RECORDS))
         wait_until(lambda: answers(bootstrap), 60, "the broker container to answer Metadata", interval=0.5)
@@ -90,7 +92,7 @@ def test_a_broker_container_serves_kafka_on_its_volume_and_stops_cleanly_on_sigt
         assert read == payload.split()
 
         # The CLI in the image, as `kubectl exec` runs it.
-        listed = docker("exec", name, "krait", "topic", "list")
+        listed = docker("exec", "--env", f"KRAIT_BOOTSTRAP={bootstrap}", name, "krait", "topic", "list")
         assert topic in listed
 
         docker("stop", "--time", "20", name, timeout=60)
