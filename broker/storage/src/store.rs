@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::engine::{Engine, MemoryEngine, RocksEngine, Space, WriteSet};
+use crate::engine::{Engine, Failure, Latched, MemoryEngine, RocksEngine, Space, WriteSet};
 use crate::error::{Result, StorageError};
 use crate::log::PartitionLog;
 
@@ -35,6 +35,8 @@ pub struct Store {
     next_producer_id: Mutex<u64>,
     /// The data directory and its lock; `None` in memory.
     _lock: Option<File>,
+    /// Set by the first failed write, after which the store writes nothing more.
+    failure: Arc<Failure>,
 }
 
 impl std::fmt::Debug for Store {
@@ -73,6 +75,11 @@ impl Store {
     }
 
     fn new(engine: Arc<dyn Engine>, options: StoreOptions, lock: Option<File>) -> Result<Self> {
+        let failure = Arc::new(Failure::default());
+        let engine: Arc<dyn Engine> = Arc::new(Latched {
+            inner: engine,
+            failure: failure.clone(),
+        });
         let next = read_u64(engine.as_ref(), NEXT_LOG_ID)?.unwrap_or(1);
         let next_producer = read_u64(engine.as_ref(), NEXT_PRODUCER_ID)?.unwrap_or(0);
         Ok(Self {
@@ -81,7 +88,15 @@ impl Store {
             next_log_id: AtomicU64::new(next),
             next_producer_id: Mutex::new(next_producer),
             _lock: lock,
+            failure,
         })
+    }
+
+    /// Why the store stopped writing: its first failed write (a full or failing disk), after
+    /// which every write fails. A broker whose store failed must stop, as Kafka does when its
+    /// only log directory goes offline.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.reason()
     }
 
     /// The cluster id stored on first start, created now if this is that start.

@@ -12,11 +12,14 @@
 //!   part of a write;
 //! - order keys bytewise, as RocksDB's default comparator does.
 
+mod latch;
 mod memory;
 mod rocks;
 
 use std::fmt;
 
+pub use latch::Failure;
+pub(crate) use latch::Latched;
 pub use memory::MemoryEngine;
 pub use rocks::RocksEngine;
 
