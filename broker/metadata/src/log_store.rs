@@ -18,7 +18,7 @@ use openraft::{LogState, OptionalSend, RaftLogReader};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::kv::{KvOp, RaftKv, Space};
+use crate::kv::{KvError, KvOp, RaftKv, Space};
 use crate::types::{Entry, LogId, StorageError, StorageIOError, TypeConfig, Vote, io_error};
 
 const VOTE: &[u8] = b"vote";
@@ -126,8 +126,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         let op = put_state(VOTE, to_json(vote)?);
-        self.kv
-            .write(vec![op], true)
+        blocking_write(&*self.kv, vec![op], true)
             .map_err(|e| io_error(StorageIOError::write_vote(&e)))
     }
 
@@ -140,8 +139,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         let op = put_state(COMMITTED, to_json(&committed)?);
         // Not fsynced: losing it only means re-learning the commit point from the leader.
-        self.kv
-            .write(vec![op], false)
+        blocking_write(&*self.kv, vec![op], false)
             .map_err(|e| io_error(StorageIOError::write(&e)))
     }
 
@@ -170,7 +168,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         // One synced write: the entries are readable and durable together, so the callback
         // can be told at once.
-        let result = self.kv.write(ops, true);
+        let result = blocking_write(&*self.kv, ops, true);
         let io_result = result
             .as_ref()
             .map(|_| ())
@@ -186,8 +184,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             from: log_key(log_id.index),
             to: log_key(u64::MAX),
         };
-        self.kv
-            .write(vec![op], true)
+        blocking_write(&*self.kv, vec![op], true)
             .map_err(|e| io_error(StorageIOError::write_logs(&e)))
     }
 
@@ -202,8 +199,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 to: log_key(log_id.index + 1),
             },
         ];
-        self.kv
-            .write(ops, true)
+        blocking_write(&*self.kv, ops, true)
             .map_err(|e| io_error(StorageIOError::write_logs(&e)))
     }
 }
@@ -239,4 +235,9 @@ fn index_of(key: &[u8]) -> Result<u64, StorageError> {
         io_error(StorageIOError::read_logs(&e))
     })?;
     Ok(u64::from_be_bytes(bytes))
+}
+
+/// A synced write blocks its thread for the fsync: off the async worker that runs the Raft core.
+fn blocking_write(kv: &dyn RaftKv, ops: Vec<KvOp>, sync: bool) -> Result<(), KvError> {
+    krait_sync::blocking(|| kv.write(ops, sync))
 }

@@ -90,8 +90,7 @@ impl StateMachine {
             put_state(SNAPSHOT_META, to_json(meta)?),
             put_state(SNAPSHOT_DATA, data.to_vec()),
         ];
-        self.kv
-            .write(ops, true)
+        krait_sync::blocking(|| self.kv.write(ops, true))
             .map_err(|e| io_error(StorageIOError::write_snapshot(Some(meta.signature()), &e)))
     }
 }

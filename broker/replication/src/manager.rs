@@ -283,7 +283,9 @@ impl ReplicaManager {
             if let Some(error) = answer.error {
                 tracing::debug!(topic = %answer.topic, partition = answer.partition, leader, %error, "leader refused a fetch");
             }
-            match replica.apply_fetched(answer, leader, sent.current_leader_epoch) {
+            match krait_sync::blocking(|| {
+                replica.apply_fetched(answer, leader, sent.current_leader_epoch)
+            }) {
                 Ok(_) => {}
                 Err(ReplicaError::StaleAnswer | ReplicaError::NotLeader) => {
                     tracing::debug!(topic = %answer.topic, partition = answer.partition, leader, "dropped a fetch answer from a leader no longer followed");

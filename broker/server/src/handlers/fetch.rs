@@ -66,13 +66,14 @@ async fn long_poll(
         .collect();
     let min_bytes = request.min_bytes.max(0) as usize;
     loop {
-        let (response, bytes, errors) = read_all(&targets, request, cap);
+        let (response, bytes, errors) =
+            krait_sync::blocking(|| read_all(&targets, request, cap));
         if bytes >= min_bytes || errors || watchers.is_empty() || Instant::now() >= deadline {
             return (response, bytes);
         }
         let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            let (response, bytes, _) = read_all(&targets, request, cap);
+            let (response, bytes, _) = krait_sync::blocking(|| read_all(&targets, request, cap));
             return (response, bytes);
         }
         // Mark every watcher seen so the next wait is for a newer append.

@@ -77,7 +77,7 @@ fn lookup(
         LATEST => r.offset = offsets.high_watermark,
         EARLIEST => r.offset = offsets.log_start_offset,
         ts if ts < 0 => r.error_code = ResponseError::UnsupportedVersion.code(),
-        ts => match partition.log().offset_for_timestamp(ts) {
+        ts => match krait_sync::blocking(|| partition.log().offset_for_timestamp(ts)) {
             Ok(Some((offset, timestamp))) => {
                 r.offset = offset;
                 r.timestamp = timestamp;
