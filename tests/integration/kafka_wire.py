@@ -210,7 +210,7 @@ def record_batch(records: list[Record], base_timestamp: Optional[int] = None, ba
                  attributes: int = 0, producer_id: int = -1, producer_epoch: int = -1, base_sequence: int = -1,
                  crc_override: Optional[int] = None, max_timestamp: Optional[int] = None,
                  offset_deltas: Optional[list[int]] = None) -> bytes:
-    """A v2 record batch, uncompressed or (attributes & 7 == 1) gzip; `crc_override` writes a chosen
+    """A v2 record batch, uncompressed, gzip (attributes & 7 == 1) or zstd (4); `crc_override` writes a chosen
     (wrong) CRC, `max_timestamp` a chosen header max timestamp (say -1, unset) and `offset_deltas`
     chosen record offset deltas, as a careless client might."""
     if base_timestamp is None:
@@ -222,11 +222,39 @@ def record_batch(records: list[Record], base_timestamp: Optional[int] = None, ba
     body = b"".join(encode_record(d, r) for d, r in zip(deltas, records))
     if attributes & 0x07 == 1:
         body = gzip.compress(body)
+    elif attributes & 0x07 == 4:
+        import zstandard
+        body = zstandard.ZstdCompressor().compress(body)
     after_crc = (i16(attributes) + i32(len(records) - 1) + i64(base_timestamp) + i64(max_ts) + i64(producer_id)
                  + i16(producer_epoch) + i32(base_sequence) + i32(len(records)) + body)
     crc = crc32c(after_crc) if crc_override is None else crc_override
+    return frame_batch(base_offset, crc, after_crc)
+
+
+def frame_batch(base_offset: int, crc: int, after_crc: bytes) -> bytes:
+    """The batch around the part the CRC covers (attributes onwards)."""
     batch_length = 4 + 1 + 4 + len(after_crc)  # leader epoch, magic, crc, rest
     return i64(base_offset) + i32(batch_length) + i32(-1) + i8(2) + u32(crc) + after_crc
+
+
+def zstd_bomb(value_len: int, base_timestamp: int) -> bytes:
+    """A one-record zstd batch whose record holds `value_len` zero bytes, compressed as a stream
+    (so neither side holds the expanded record): a few KB that inflate to `value_len`."""
+    import zstandard
+    head = i8(0) + varint(0) + varint(0) + varint(-1) + varint(value_len)
+    tail = varint(0)
+    compressor = zstandard.ZstdCompressor().compressobj()
+    parts = [compressor.compress(varint(len(head) + value_len + len(tail)) + head)]
+    chunk = bytes(1 << 20)
+    for _ in range(value_len >> 20):
+        parts.append(compressor.compress(chunk))
+    parts.append(compressor.compress(bytes(value_len & ((1 << 20) - 1))))
+    parts.append(compressor.compress(tail))
+    parts.append(compressor.flush())
+    body = b"".join(parts)
+    after_crc = (i16(4) + i32(0) + i64(base_timestamp) + i64(base_timestamp) + i64(-1) + i16(-1) + i32(-1)
+                 + i32(1) + body)
+    return frame_batch(0, crc32c(after_crc), after_crc)
 
 
 @dataclass

@@ -3,8 +3,11 @@ broker process, checks that it is refused or bounded (memory measured from /proc
 healthy producer and consumer are served during and after it with nothing lost."""
 from __future__ import annotations
 
+import os
 import selectors
+import shutil
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
@@ -14,7 +17,8 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import NewPartitions, NewTopic
 
 import kafka_wire as wire
-from harness import admin, consume, create_topic, free_port, produce_all, producer, topic_names, unique
+from harness import (admin, consume, create_topic, free_port, produce_all, producer, topic_names, unique,
+                     wait_until)
 
 MiB = 1024 * 1024
 # A second loopback address for the attacker, so limits per IP address spare the healthy
@@ -288,3 +292,108 @@ def test_offset_commit_with_10mib_of_metadata_is_refused_and_offset_fetch_keeps_
         assert fetch_committed_v1(conn, group, topic) == (7, "m" * 4096, 0)
     print(f"RSS growth after a 10 MiB OffsetCommit: {(rss_bytes(b) - before) / MiB:.1f} MiB")
     healthy_round_trip(b, topic, "after")
+
+
+def reset_peak_rss(broker) -> None:
+    """Resets the broker's peak RSS (VmHWM) to its current RSS: a short-lived allocation shows in
+    the peak even after it is freed."""
+    with open(f"/proc/{broker.proc.pid}/clear_refs", "w") as f:
+        f.write("5")
+
+
+def peak_rss_bytes(broker) -> int:
+    with open(f"/proc/{broker.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc status")
+
+
+def test_zstd_bomb_is_refused_and_list_offsets_by_time_walks_a_large_batch_as_a_stream(broker_factory):
+    b = broker_factory()
+    topic = unique("zstd")
+    create_topic(b.bootstrap, topic)
+    now = int(time.time() * 1000)
+    bomb = wire.zstd_bomb(1 << 30, now)
+    assert len(bomb) < MiB, len(bomb)
+    n = 50_000
+    # ~51 MiB of records (under the 64 MiB bound) that zstd shrinks to a few hundred KB, each
+    # record a millisecond newer than the one before.
+    big = wire.record_batch([wire.Record(key=None, value=bytes(1024), timestamp_delta=i) for i in range(n)],
+                            base_timestamp=now, attributes=4)
+    with wire.KafkaConnection(b.bootstrap, timeout=60) as conn:
+        reset_peak_rss(b)
+        before = rss_bytes(b)
+        started = time.monotonic()
+        assert wire.produce(conn, topic, 0, bomb).error_code == wire.ERR_MESSAGE_TOO_LARGE
+        refused_in = time.monotonic() - started
+        bomb_peak = peak_rss_bytes(b) - before
+
+        assert wire.produce(conn, topic, 0, big).error_code == wire.ERR_NONE
+        reset_peak_rss(b)
+        before = rss_bytes(b)
+        assert wire.list_offsets(conn, topic, 0, now + 1234) == (0, now + 1234, 1234)
+        assert wire.list_offsets(conn, topic, 0, now + n - 1) == (0, now + n - 1, n - 1)
+        assert wire.list_offsets(conn, topic, 0, now + n)[2] == -1, "no record is that new"
+        lookup_peak = peak_rss_bytes(b) - before
+
+        fetched = wire.fetch(conn, [(topic, 0, 0)])[(topic, 0)]
+        assert (fetched.error_code, fetched.high_watermark) == (0, n)
+        # The batch comes back as it was sent, but for the leader epoch the broker stamps.
+        assert len(fetched.records) == len(big) and fetched.records[16:] == big[16:]
+    print(f"1 GiB zstd bomb ({len(bomb)} bytes) refused in {refused_in:.2f} s, peak RSS growth "
+          f"{bomb_peak / MiB:.1f} MiB; ListOffsets by time in a {len(big) // 1024} KB batch of 51 MiB "
+          f"of records: peak RSS growth {lookup_peak / MiB:.1f} MiB")
+    assert bomb_peak < 64 * MiB
+    assert lookup_peak < 32 * MiB
+    healthy_round_trip(b, topic, "after")
+
+
+def test_a_full_disk_stops_the_broker_and_no_acknowledged_record_is_lost(broker_factory, tmp_path):
+    """The data directory on a 48 MiB tmpfs: produce incompressible batches until a write fails.
+    The broker must stop (exit non-zero, saying why) rather than serve on a store whose last
+    write half happened; a copy of the directory then opens with every acknowledged record."""
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(small)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"a full disk needs a small tmpfs, and mounting one failed: {mounted.stderr.strip()}")
+    try:
+        b = broker_factory(data_dir=small / "data")
+        topic = unique("full")
+        create_topic(b.bootstrap, topic)
+        acked: list[bytes] = []
+        refused = 0
+        with wire.KafkaConnection(b.bootstrap, timeout=30) as conn:
+            for n in range(120):  # 120 MiB offered to a 48 MiB disk
+                values = [n.to_bytes(4, "big") + i.to_bytes(4, "big") + os.urandom(128 * 1024) for i in range(8)]
+                batch = wire.record_batch([wire.Record(key=None, value=v) for v in values])
+                try:
+                    result = wire.produce(conn, topic, 0, batch)
+                except (wire.ConnectionClosed, OSError):
+                    break
+                if result.error_code == wire.ERR_NONE:
+                    acked.extend(values)
+                else:
+                    refused += 1
+                    if not b.alive():
+                        break
+        wait_until(lambda: b.proc.poll() is not None, timeout=30, what="the broker to stop after the failed write")
+        code = b.proc.returncode
+        log = b.log_text()
+        assert code != 0, log[-2000:]
+        assert "No space left on device" in log and "offline" in log, log[-3000:]
+        assert 0 < len(acked) < 120 * 8
+        rescued = tmp_path / "rescued"
+        shutil.copytree(small / "data", rescued)
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
+
+    again = broker_factory(data_dir=rescued)
+    values = [r.value for r in consume(again.bootstrap, topic, [0], timeout=60)]
+    missing = set(acked) - set(values)
+    print(f"full disk: {len(acked)} records acknowledged ({len(acked) * 128 // 1024} MiB), {refused} batches "
+          f"refused, broker exited {code}; after restart on a copy: {len(values)} records, {len(missing)} missing")
+    assert not missing, f"{len(missing)} acknowledged records lost"
+    healthy_round_trip(again, topic, "after")

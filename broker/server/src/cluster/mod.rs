@@ -333,11 +333,30 @@ pub fn spawn_loops(broker: &Arc<Broker>) -> Vec<tokio::task::JoinHandle<()>> {
             tracing::error!(%why, "the metadata quorum stopped on a fatal error");
             cluster.fail(format!("the metadata quorum stopped: {why}"));
         }),
+        tokio::spawn(watch_store(broker.clone())),
         tokio::spawn(sync::run(broker.clone())),
         tokio::spawn(controller::heartbeat_loop(broker.cluster.clone())),
         tokio::spawn(controller::controller_loop(broker.clone())),
         tokio::spawn(sync::isr_loop(broker.cluster.clone())),
     ]
+}
+
+/// How often the broker looks whether its store has stopped writing.
+const STORE_CHECK_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Fails the broker once its store has had a failed write (a full or failing disk): the store
+/// writes nothing more, so the broker can neither take produce requests nor follow the
+/// metadata log. Kafka's broker shuts down when its last log directory goes offline.
+async fn watch_store(broker: Arc<Broker>) {
+    let mut tick = tokio::time::interval(STORE_CHECK_INTERVAL);
+    loop {
+        tick.tick().await;
+        if let Some(why) = broker.store.failure() {
+            let why = format!("the data directory failed a write and is offline: {why}");
+            broker.cluster.fail(why);
+            return;
+        }
+    }
 }
 
 /// Serves the cluster gRPC services (Raft, controller, replication) on `listener`.
