@@ -10,14 +10,16 @@ each key's records in sequence order, and everything a consumer saw during the r
 """
 from __future__ import annotations
 
+import shutil
 import time
 
 import pytest
 
 from faults import (ACK_TIMEOUT_S, FAILOVER_TIMEOUT_S, PARTITIONS, RECOVERY_TIMEOUT_S, TOPIC_CONFIG,
                     WARM_UP_ACKS, check_nothing_lost, fault_the_leader, replaced)
+from harness import consume, wait_until
 from netns import NetnsUnavailable, NetworkLab
-from workload import Workload
+from workload import Workload, audit
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -144,3 +146,30 @@ def test_reassignment_under_load_moves_replicas_to_new_brokers_without_loss(clus
             client.close()
         work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "after the reassignment")
     check_nothing_lost(cluster, topic, work)
+
+
+def test_a_voter_restarted_on_an_empty_data_directory_refuses_to_rejoin_and_nothing_is_lost(cluster_factory):
+    """A voter whose volume is lost must not come back as itself (it forgot its votes and the
+    entries it acknowledged): it exits non-zero saying so, and the other two go on serving with
+    every acknowledged record."""
+    cluster = cluster_factory(3)
+    topic = cluster.create_topic(PARTITIONS, 3, TOPIC_CONFIG)
+    with Workload(cluster.bootstrap, topic, PARTITIONS) as work:
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the fault")
+        victim = next(i for i in sorted(cluster.nodes) if i != cluster.controller())
+        node = cluster.node(victim)
+        node.kill9()
+        shutil.rmtree(node.broker.data_dir)
+        node.spawn()
+        node.killed = True  # expected to exit
+        wait_until(lambda: node.broker.proc.poll() is not None, 60, f"wiped voter {victim} to refuse")
+        log = node.broker.log_text()
+        assert node.broker.proc.returncode != 0, log[-3000:]
+        assert "data directory was lost" in log, log[-3000:]
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"with wiped voter {victim} refused")
+    work.stop()
+    final = consume(cluster.bootstrap, topic, range(PARTITIONS), timeout=RECOVERY_TIMEOUT_S)
+    report = audit(work, final)
+    print(f"\nwiped voter {victim} refused to rejoin; {topic}: {report.summary()}")
+    assert not report.problems(), "\n".join(report.problems())
+    assert report.read >= report.acknowledged

@@ -10,6 +10,8 @@
 //!
 //! - [`quorum`]: [`MetadataQuorum`] (start, propose, image, leader) and its config and errors.
 //! - [`kv`]: the key-value seam the log and snapshot live on (`krait_storage::raft`).
+//! - `formation`: a voter with an empty log forms the quorum, joins it, or refuses (a wiped
+//!   voter).
 //! - `log_store`: openraft's log storage (vote, entries, committed, purge).
 //! - `state_machine`: the image and its snapshots.
 //! - `network` / [`service`]: the gRPC client and the `Raft` service.
@@ -17,6 +19,7 @@
 pub use krait_image::{ApplyError, ClusterImage, MetadataRecord};
 
 pub use krait_storage::raft as kv;
+mod formation;
 mod log_store;
 mod network;
 pub mod quorum;

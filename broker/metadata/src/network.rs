@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use krait_peer::ClusterTransport;
-use openraft::BasicNode;
 use openraft::error::{
     Infallible, InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -29,7 +28,7 @@ use tonic::transport::Channel;
 
 use crate::proto::RaftMessage;
 use crate::proto::raft_client::RaftClient;
-use crate::types::{NodeId, TypeConfig};
+use crate::types::{Member, NodeId, TypeConfig};
 
 /// Largest gRPC message either side accepts: a snapshot chunk plus its JSON envelope.
 pub(crate) const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -63,7 +62,7 @@ pub(crate) struct Network {
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
-    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
+    async fn new_client(&mut self, target: NodeId, node: &Member) -> PeerClient {
         // Lazy: the target may not be up yet; the channel connects (and reconnects) on use.
         let client = self
             .transport
@@ -109,7 +108,7 @@ enum TransportError {
     Timeout(Duration),
 }
 
-type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
+type RpcResult<T, E> = Result<T, RPCError<NodeId, Member, RaftError<NodeId, E>>>;
 
 impl PeerClient {
     /// Checks the partition switch and the address, and encodes the request.
@@ -139,7 +138,7 @@ impl PeerClient {
 /// Unreachable makes openraft back off before the next try; other failures retry at once.
 fn transport_error<E: std::error::Error>(
     error: TransportError,
-) -> RPCError<NodeId, BasicNode, RaftError<NodeId, E>> {
+) -> RPCError<NodeId, Member, RaftError<NodeId, E>> {
     match &error {
         TransportError::Partitioned | TransportError::Address(_) => {
             RPCError::Unreachable(Unreachable::new(&error))

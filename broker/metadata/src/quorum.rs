@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use krait_image::{ApplyError, BrokerId, ClusterImage, MetadataRecord};
 use krait_peer::ClusterTransport;
-use openraft::error::{ClientWriteError, InitializeError, RaftError};
-use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
+use krait_sync::MutexExt;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{Config, ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -23,10 +24,12 @@ use crate::network::{Network, Partition};
 use crate::proto::raft_server::RaftServer;
 use crate::service::{RaftService, ServerHandle};
 use crate::state_machine::StateMachine;
-use crate::types::{NodeId, Proposal, Raft, broker_id, node_id};
+use crate::formation::{Admission, Formation, directory_id};
+use crate::service::LocalNode;
+use crate::types::{Member, NodeId, Proposal, Raft, broker_id, node_id};
 
 /// openraft's metrics of one node (node ids are broker ids as `u64`).
-pub type RaftMetrics = openraft::RaftMetrics<NodeId, BasicNode>;
+pub type RaftMetrics = openraft::RaftMetrics<NodeId, Member>;
 
 /// How one node of the metadata quorum runs. Every broker gets the same `voters`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +82,8 @@ impl QuorumConfig {
             .map_err(|e| QuorumError::Config(e.to_string()))
     }
 
-    /// The voters as Raft members; every broker id must be a valid node id.
-    fn members(&self) -> Result<BTreeMap<NodeId, BasicNode>, QuorumError> {
+    /// The voters' cluster addresses by Raft node id; every broker id must be a valid node id.
+    fn voter_addresses(&self) -> Result<BTreeMap<NodeId, String>, QuorumError> {
         node_id(self.node_id)
             .ok_or_else(|| QuorumError::Config(format!("negative node id {}", self.node_id)))?;
         self.voters
@@ -88,7 +91,7 @@ impl QuorumConfig {
             .map(|(id, addr)| {
                 let node = node_id(*id)
                     .ok_or_else(|| QuorumError::Config(format!("negative voter id {id}")))?;
-                Ok((node, BasicNode::new(addr)))
+                Ok((node, addr.clone()))
             })
             .collect()
     }
@@ -186,6 +189,11 @@ struct Inner {
     image: watch::Receiver<Arc<ClusterImage>>,
     partition: Partition,
     propose_timeout: Duration,
+    local: Arc<LocalNode>,
+    /// Why this voter refused to take part (see `crate::formation`), once it has.
+    refused: watch::Receiver<Option<String>>,
+    /// The task that places a voter with an empty log, while it runs.
+    formation: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 impl std::fmt::Debug for MetadataQuorum {
@@ -199,9 +207,10 @@ impl std::fmt::Debug for MetadataQuorum {
 
 impl MetadataQuorum {
     /// Starts this node on `storage` (the broker's `krait_storage::Store`, on disk or in memory).
-    /// On a pristine log it forms the cluster from
-    /// `config.voters` (every voter does the same with the same set, which openraft documents as
-    /// safe); on a log that already holds a membership it resumes and ignores `voters`.
+    /// On a log that already holds a membership it resumes. On an empty log a voter places
+    /// itself in the background (`crate::formation`): it forms the quorum with the other voters
+    /// once all of them have said they are new too, joins the quorum they formed, or refuses
+    /// (a voter whose data directory was lost), which [`Self::fatal_error`] then reports.
     pub async fn start(
         config: QuorumConfig,
         storage: Arc<dyn RaftKv>,
@@ -215,15 +224,16 @@ impl MetadataQuorum {
         storage: Arc<dyn RaftKv>,
         transport: ClusterTransport,
     ) -> Result<Self, QuorumError> {
-        let members = config.members()?;
+        let voters = config.voter_addresses()?;
         let raft_config = Arc::new(config.raft_config()?);
-        let node_id = node_id(config.node_id).expect("members() checked every voter id");
+        let node_id = node_id(config.node_id).expect("voter_addresses() checked the node id");
+        let directory = directory_id(storage.as_ref()).map_err(QuorumError::Initialize)?;
         let (state_machine, image) =
             StateMachine::open(storage.clone()).map_err(|e| QuorumError::Open(Box::new(e)))?;
         let partition = Partition::default();
         let network = Network {
             partition: partition.clone(),
-            transport,
+            transport: transport.clone(),
         };
         let raft = Raft::new(
             node_id,
@@ -234,7 +244,33 @@ impl MetadataQuorum {
         )
         .await
         .map_err(|e| QuorumError::Start(e.to_string()))?;
-        form_cluster_once(&raft, node_id, members, config.is_voter()).await?;
+        let local = Arc::new(LocalNode {
+            node_id,
+            directory,
+            admission: Admission::default(),
+        });
+        let (refuse, refused) = watch::channel(None);
+        let mut formation = None;
+        if resume_or_wait(&raft, node_id, &voters, config.is_voter()).await? {
+            local.admission.open();
+        } else {
+            let place = Formation {
+                raft: raft.clone(),
+                me: node_id,
+                directory,
+                configured: voters,
+                transport,
+                partition: partition.clone(),
+                admission: local.admission.clone(),
+            };
+            let task = tokio::spawn(async move {
+                if let Err(why) = place.run().await {
+                    tracing::error!(node_id, %why, "this voter cannot take part in the metadata quorum");
+                    let _ = refuse.send(Some(why));
+                }
+            });
+            formation = Some(task.abort_handle());
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 node_id,
@@ -242,6 +278,9 @@ impl MetadataQuorum {
                 image,
                 partition,
                 propose_timeout: Duration::from_millis(config.propose_timeout_ms),
+                local,
+                refused,
+                formation: std::sync::Mutex::new(formation),
             }),
         })
     }
@@ -316,7 +355,7 @@ impl MetadataQuorum {
         let add = self
             .inner
             .raft
-            .add_learner(node, BasicNode::new(address), false);
+            .add_learner(node, Member::new(address, None), false);
         self.committed(add).await.map(drop)
     }
 
@@ -340,7 +379,7 @@ impl MetadataQuorum {
     async fn committed<T>(
         &self,
         write: impl std::future::Future<
-            Output = Result<T, RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>>,
+            Output = Result<T, RaftError<NodeId, ClientWriteError<NodeId, Member>>>,
         >,
     ) -> Result<T, ProposeError> {
         let timeout = self.inner.propose_timeout;
@@ -374,7 +413,11 @@ impl MetadataQuorum {
     /// The `Raft` gRPC service, to host on the broker's cluster gRPC server with its other
     /// services.
     pub fn raft_service(&self) -> RaftServer<RaftService> {
-        RaftService::server(self.inner.raft.clone(), self.inner.partition.clone())
+        RaftService::server(
+            self.inner.raft.clone(),
+            self.inner.partition.clone(),
+            self.inner.local.clone(),
+        )
     }
 
     /// Serves [`Self::raft_service`] alone on `addr` (port 0 picks a free port).
@@ -398,9 +441,29 @@ impl MetadataQuorum {
     }
 
     /// Resolves with why once the Raft node has stopped on a fatal error (a failed write of its
-    /// log or state machine, a panic of its core); pending while it runs and after an orderly
-    /// [`Self::shutdown`]. A broker whose quorum stopped serves stale metadata: it must stop.
+    /// log or state machine, a panic of its core), or this voter refused to take part (its data
+    /// directory was lost); pending while it runs and after an orderly [`Self::shutdown`]. A
+    /// broker whose quorum stopped serves stale metadata: it must stop.
     pub async fn fatal_error(&self) -> String {
+        let mut refused = self.inner.refused.clone();
+        let refusal = async move {
+            let why = refused
+                .wait_for(Option::is_some)
+                .await
+                .map(|why| why.clone().unwrap_or_default());
+            match why {
+                Ok(why) => why,
+                // Placed (or resumed): nothing more will be refused.
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            why = refusal => why,
+            why = self.raft_fatal_error() => why,
+        }
+    }
+
+    async fn raft_fatal_error(&self) -> String {
         let mut metrics = self.inner.raft.metrics();
         loop {
             let fatal = match &metrics.borrow_and_update().running_state {
@@ -419,22 +482,24 @@ impl MetadataQuorum {
     /// Stops the Raft node; afterwards `propose` returns `ShutDown`. Once every clone is dropped
     /// the database is no longer used by the quorum.
     pub async fn shutdown(&self) {
+        if let Some(formation) = self.inner.formation.lock_unpoisoned().take() {
+            formation.abort();
+        }
         if let Err(error) = self.inner.raft.shutdown().await {
             tracing::warn!(%error, "metadata quorum shut down with an error");
         }
     }
 }
 
-/// Forms the cluster if this node has never been part of one. A restarted node (its log holds a
-/// membership) is already initialized and skips this, so the cluster forms exactly once. An
-/// observer never forms the cluster: it waits, uninitialized, until the controller adds it as a
-/// learner and replicates the log to it.
-async fn form_cluster_once(
+/// On a log that holds a membership, checks it was formed with the configured voters and
+/// resumes (true). An observer with an empty log waits, uninitialized, for the controller to add
+/// it as a learner (true). A voter with an empty log must place itself first (false).
+async fn resume_or_wait(
     raft: &Raft,
     node_id: NodeId,
-    members: BTreeMap<NodeId, BasicNode>,
+    voters: &BTreeMap<NodeId, String>,
     voter: bool,
-) -> Result<(), QuorumError> {
+) -> Result<bool, QuorumError> {
     let initialized = raft
         .is_initialized()
         .await
@@ -449,28 +514,21 @@ async fn form_cluster_once(
             .membership()
             .voter_ids()
             .collect();
-        let configured: BTreeSet<NodeId> = members.keys().copied().collect();
+        let configured: BTreeSet<NodeId> = voters.keys().copied().collect();
         if logged != configured {
             return Err(QuorumError::Config(format!(
                 "this data directory's metadata log belongs to a quorum of voters {logged:?}, but the configured voters are {configured:?}: it is from another cluster (use an empty data directory for a new member)"
             )));
         }
         tracing::info!(node_id, "metadata quorum resumes from its log");
-        return Ok(());
+        return Ok(true);
     }
     if !voter {
         tracing::info!(
             node_id,
             "observer: waiting for the controller to add this broker"
         );
-        return Ok(());
+        return Ok(true);
     }
-    let voters: BTreeSet<NodeId> = members.keys().copied().collect();
-    tracing::info!(node_id, ?voters, "forming the metadata quorum");
-    match raft.initialize(members).await {
-        Ok(()) => Ok(()),
-        // Another voter's entries reached this node first: the cluster is already formed.
-        Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
-        Err(e) => Err(QuorumError::Initialize(e.to_string())),
-    }
+    Ok(false)
 }

@@ -4,7 +4,9 @@
 //! This module owns decoding requests and encoding the local Raft's whole `Result` as the reply
 //! (a Raft error is an answer, not a transport failure). It must not interpret the messages.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -14,18 +16,30 @@ use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
+use crate::formation::{Admission, IdentifyRequest, Identity};
 use crate::network::{MAX_MESSAGE_BYTES, Partition};
 use crate::proto::RaftMessage;
 use crate::proto::raft_server::{Raft as RaftRpc, RaftServer};
-use crate::types::{NodeId, Raft, broker_id};
+use crate::types::{Member, NodeId, Raft, broker_id};
 use krait_peer::Caller;
 use openraft::Vote;
+use uuid::Uuid;
 
 /// The `Raft` gRPC service of one node. Host it on the broker's cluster gRPC server with
 /// [`crate::MetadataQuorum::raft_service`].
 pub struct RaftService {
     raft: Raft,
     partition: Partition,
+    local: Arc<LocalNode>,
+}
+
+/// What the service knows of its own node beyond the Raft: its data directory's id, and
+/// whether it takes Raft messages yet (see `crate::formation`).
+#[derive(Debug)]
+pub(crate) struct LocalNode {
+    pub node_id: NodeId,
+    pub directory: Uuid,
+    pub admission: Admission,
 }
 
 impl std::fmt::Debug for RaftService {
@@ -35,8 +49,16 @@ impl std::fmt::Debug for RaftService {
 }
 
 impl RaftService {
-    pub(crate) fn server(raft: Raft, partition: Partition) -> RaftServer<Self> {
-        RaftServer::new(Self { raft, partition })
+    pub(crate) fn server(
+        raft: Raft,
+        partition: Partition,
+        local: Arc<LocalNode>,
+    ) -> RaftServer<Self> {
+        RaftServer::new(Self {
+            raft,
+            partition,
+            local,
+        })
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
@@ -69,6 +91,11 @@ impl RaftService {
     /// anonymous and only the voter check applies.)
     #[allow(clippy::result_large_err)]
     fn check_sender(&self, request: &Request<RaftMessage>, what: &str) -> Result<(), Status> {
+        if !self.local.admission.is_open() {
+            return Err(Status::unavailable(
+                "this voter has an empty metadata log and has not yet placed itself in the quorum",
+            ));
+        }
         let sender: Sender = serde_json::from_slice(&request.get_ref().payload)
             .map_err(|e| Status::invalid_argument(format!("undecodable Raft message: {e}")))?;
         let claimed = broker_id(sender.vote.leader_id().voted_for().unwrap_or_default());
@@ -110,6 +137,36 @@ impl RaftRpc for RaftService {
         self.check_sender(&request, "a snapshot")?;
         let rpc = self.decode(request)?;
         encode(&self.raft.install_snapshot(rpc).await)
+    }
+
+    async fn identify(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let asked: IdentifyRequest = {
+            let payload = &request.get_ref().payload;
+            serde_json::from_slice(payload)
+                .map_err(|e| Status::invalid_argument(format!("undecodable Identify: {e}")))?
+        };
+        Caller::of(&request).speaks_for(broker_id(asked.node_id), "an identity question")?;
+        if self.partition.is_cut() {
+            return Err(Status::unavailable("cut off from the other voters"));
+        }
+        let voters = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow();
+            let membership = metrics.membership_config.membership();
+            let voters: BTreeMap<NodeId, Member> = membership
+                .voter_ids()
+                .filter_map(|id| membership.get_node(&id).map(|node| (id, node.clone())))
+                .collect();
+            (!voters.is_empty()).then_some(voters)
+        };
+        encode(&Identity {
+            node_id: self.local.node_id,
+            directory: self.local.directory,
+            voters,
+        })
     }
 }
 

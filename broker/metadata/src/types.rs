@@ -21,14 +21,34 @@ pub struct Applied {
     pub results: Vec<Result<(), ApplyError>>,
 }
 
+/// A voter or observer as the membership records it: where its cluster gRPC service listens, and
+/// the id of the data directory it joined with. A voter whose directory is lost comes back with
+/// a new id, so the quorum can tell it from its old self (which remembered its votes and log).
+/// Memberships formed before directory ids existed hold none; they deserialize as `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub addr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<uuid::Uuid>,
+}
+
+impl Member {
+    pub fn new(addr: impl Into<String>, directory: Option<uuid::Uuid>) -> Self {
+        Self {
+            addr: addr.into(),
+            directory,
+        }
+    }
+}
+
 openraft::declare_raft_types!(
     /// The metadata quorum's Raft types: node ids are broker ids, a node is its cluster gRPC
-    /// address, snapshots are an in-memory serialized image.
+    /// address and data directory id, snapshots are an in-memory serialized image.
     pub TypeConfig:
         D = Proposal,
         R = Applied,
         NodeId = u64,
-        Node = openraft::BasicNode,
+        Node = Member,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = Cursor<Vec<u8>>,
         AsyncRuntime = openraft::TokioRuntime,
@@ -39,8 +59,8 @@ pub type Raft = openraft::Raft<TypeConfig>;
 pub type LogId = openraft::LogId<NodeId>;
 pub type Vote = openraft::Vote<NodeId>;
 pub type Entry = openraft::Entry<TypeConfig>;
-pub type StoredMembership = openraft::StoredMembership<NodeId, openraft::BasicNode>;
-pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, openraft::BasicNode>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, Member>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, Member>;
 pub type StorageError = openraft::StorageError<NodeId>;
 
 /// Broker ids are non-negative (Kafka's `node.id`); Raft node ids are the same number.

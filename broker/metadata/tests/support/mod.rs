@@ -112,6 +112,14 @@ impl Cluster {
         }
     }
 
+    /// Takes stopped node `id`'s data directory away, as a lost volume would (moved aside:
+    /// the stopped node's database may still be finishing its background work in it).
+    pub fn wipe(&mut self, id: i32) {
+        let node = &self.nodes[&id];
+        assert!(node.quorum.is_none(), "stop node {id} before wiping it");
+        std::fs::rename(&node.dir, node.dir.with_extension("lost")).unwrap();
+    }
+
     pub fn quorum(&self, id: i32) -> &MetadataQuorum {
         self.nodes[&id].quorum.as_ref().expect("node is running")
     }
