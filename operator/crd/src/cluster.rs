@@ -102,6 +102,52 @@ pub struct KafkaClusterSpec {
     /// they are), e.g. for manual maintenance.
     #[serde(default)]
     pub paused: bool,
+
+    /// The cluster CA the operator runs for the brokers' cluster port (mutual TLS between
+    /// brokers, each certificate naming its broker's node id): how long its certificates are
+    /// valid and how early they are renewed.
+    #[serde(default)]
+    pub cluster_ca: CertificateAuthority,
+}
+
+/// Validity and renewal of a CA the operator generates and of the certificates it signs
+/// (Strimzi's `clusterCa` names).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
+#[x_kube(
+    validation = Rule::new("self.renewalDays < self.validityDays")
+        .message("clusterCa.renewalDays must be less than clusterCa.validityDays")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateAuthority {
+    /// Days the CA certificate and each broker certificate are valid from issue.
+    #[serde(default = "default_validity_days")]
+    #[schemars(range(min = 2, max = 36500))]
+    pub validity_days: i32,
+
+    /// Days before expiry that a certificate is renewed. A broker certificate is re-issued and
+    /// re-read by its broker in place; a new CA is first trusted by every broker (one rolling
+    /// restart), then signs new broker certificates, and the old CA is trusted until it
+    /// expires.
+    #[serde(default = "default_renewal_days")]
+    #[schemars(range(min = 1, max = 36499))]
+    pub renewal_days: i32,
+}
+
+impl Default for CertificateAuthority {
+    fn default() -> Self {
+        Self {
+            validity_days: default_validity_days(),
+            renewal_days: default_renewal_days(),
+        }
+    }
+}
+
+fn default_validity_days() -> i32 {
+    365
+}
+
+fn default_renewal_days() -> i32 {
+    30
 }
 
 /// Partition movement settings.
@@ -324,6 +370,26 @@ pub struct KafkaClusterStatus {
     /// The partition movement in progress, or the last one planned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rebalance: Option<RebalanceStatus>,
+
+    /// The cluster CA: where its certificate is and when it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_ca: Option<CaStatus>,
+}
+
+/// A CA the operator runs, as last issued.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CaStatus {
+    /// Secret (key `ca.crt`) holding the CA certificates brokers trust, readable by whoever
+    /// needs to trust the brokers; the CA's private key is in a separate Secret.
+    pub secret_name: String,
+    /// The CA certificate's generation: 0 for the first CA, one more at each renewal.
+    pub generation: i64,
+    /// When the current CA certificate expires (RFC 3339).
+    pub not_after: String,
+    /// `Ready` once every broker trusts the current CA and holds a certificate it signed;
+    /// `Renewing` while a renewal moves the brokers over.
+    pub state: String,
 }
 
 /// A partition movement the operator planned: why, its size, and how far it has got.

@@ -66,6 +66,7 @@ pub fn cluster_status(
         cluster_id: old.cluster_id,
         voters: old.voters,
         rebalance: old.rebalance,
+        cluster_ca: old.cluster_ca,
     }
 }
 
