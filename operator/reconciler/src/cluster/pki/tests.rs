@@ -1,0 +1,311 @@
+//! The cluster PKI as a specification: what a new cluster gets, what is kept, what is renewed
+//! and when, and that every step of a CA renewal keeps all brokers trusting each other
+//! (checked with rustls' own WebPKI verifiers, as the brokers verify).
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use rustls::RootCertStore;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::ServerCertVerifier;
+use rustls::server::WebPkiClientVerifier;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+use super::cert::{self, certificates, keystore_info};
+use super::*;
+
+const DAY: i64 = 86_400;
+/// 2026-12-05T00:00:00Z.
+const T0: i64 = 1_796_428_800;
+
+fn names() -> ClusterNames {
+    ClusterNames::new("main", "kafka")
+}
+
+fn want(names: &ClusterNames, brokers: i32, now: i64, trusted_by_all: Option<i64>) -> Want<'_> {
+    Want {
+        names,
+        brokers: (0..brokers).collect(),
+        validity_days: 365,
+        renewal_days: 30,
+        now,
+        trusted_by_all,
+    }
+}
+
+/// What the Secrets hold after `pki` was stored.
+fn stored(pki: &Pki) -> Stored {
+    Stored {
+        ca: Some(pki.ca.clone()),
+        next_ca: pki.next_ca.clone(),
+        trusted_pem: pki.trusted_pem.clone(),
+        keystores: pki.keystores.clone(),
+    }
+}
+
+fn leaf(keystore: &str) -> CertificateDer<'static> {
+    CertificateDer::from(certificates(keystore).remove(0))
+}
+
+fn roots(bundle: &str) -> Arc<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for der in certificates(bundle) {
+        roots.add(CertificateDer::from(der)).unwrap();
+    }
+    Arc::new(roots)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Whether a broker trusting `bundle` accepts `keystore`'s certificate at `now`, both as a
+/// server (for its pod DNS name) and as a client (mutual TLS).
+fn accepts(bundle: &str, keystore: &str, id: i32, now: i64) -> bool {
+    let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now as u64));
+    let roots = roots(bundle);
+    let server = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
+        .build()
+        .unwrap();
+    let client = WebPkiClientVerifier::builder_with_provider(roots, provider())
+        .build()
+        .unwrap();
+    let name = ServerName::try_from(names().broker_host(id)).unwrap();
+    let leaf = leaf(keystore);
+    server
+        .verify_server_cert(&leaf, &[], &name, &[], at)
+        .is_ok()
+        && client.verify_client_cert(&leaf, &[], at).is_ok()
+}
+
+/// Every broker certificate of every state accepted under every trust bundle of every state
+/// at `now`: a broker may hold any mix of the files of consecutive states while its kubelet
+/// catches up.
+fn assert_mutual_trust(states: &[&Pki], now: i64) {
+    for holder in states {
+        for presenter in states {
+            for (id, keystore) in &presenter.keystores {
+                assert!(
+                    accepts(&holder.trusted_pem, keystore, *id, now),
+                    "broker {id}'s certificate is not trusted by a bundle at {now}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_new_cluster_gets_a_ca_and_a_certificate_per_broker() {
+    let names = names();
+    let pki = renew(&Stored::default(), &want(&names, 3, T0, None)).unwrap();
+    assert_eq!(pki.ca.generation, 0);
+    assert_eq!(pki.trust_generation, 0);
+    assert!(!pki.renewing());
+    assert_eq!(certificates(&pki.trusted_pem).len(), 1);
+    assert_eq!(pki.keystores.keys().copied().collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(pki.issued, ["CA v0", "broker 0", "broker 1", "broker 2"]);
+    let ca = cert::ca_info(&pki.ca).unwrap();
+    assert!(ca.is_ca);
+    assert_eq!(ca.not_after, T0 + 365 * DAY);
+    assert_eq!(pki.ca_not_after, ca.not_after);
+    for (id, keystore) in &pki.keystores {
+        let c = keystore_info(keystore).unwrap();
+        assert!(!c.is_ca);
+        assert!(c.issued_by(&ca));
+        assert_eq!(c.not_after, T0 + 365 * DAY);
+        assert!(c.not_before < T0, "back-dated for clock skew");
+        assert_eq!(c.uris, [format!("urn:krait:node:{id}")]);
+        let pod = format!("main-{id}.main-brokers");
+        for dns in [
+            format!("{pod}.kafka.svc"),
+            format!("{pod}.kafka.svc.cluster.local"),
+            "main-bootstrap.kafka.svc".to_string(),
+        ] {
+            assert!(c.dns_names.contains(&dns), "{dns} in {:?}", c.dns_names);
+        }
+        assert_eq!(krait_peer::node_id_of(&leaf(keystore)), Ok(*id));
+        assert!(accepts(&pki.trusted_pem, keystore, *id, T0));
+    }
+}
+
+#[test]
+fn a_certificate_of_another_ca_is_not_accepted() {
+    let names = names();
+    let ours = renew(&Stored::default(), &want(&names, 1, T0, None)).unwrap();
+    let theirs = renew(&Stored::default(), &want(&names, 1, T0, None)).unwrap();
+    assert!(!accepts(&ours.trusted_pem, &theirs.keystores[&0], 0, T0));
+}
+
+#[test]
+fn stored_certificates_are_kept_and_new_brokers_get_one() {
+    let names = names();
+    let first = renew(&Stored::default(), &want(&names, 2, T0, None)).unwrap();
+    let later = renew(&stored(&first), &want(&names, 3, T0 + 100 * DAY, Some(0))).unwrap();
+    assert_eq!(later.issued, ["broker 2"]);
+    assert_eq!(later.ca, first.ca);
+    assert_eq!(later.trusted_pem, first.trusted_pem);
+    assert_eq!(later.keystores[&0], first.keystores[&0]);
+    assert_eq!(later.keystores[&1], first.keystores[&1]);
+    let smaller = renew(&stored(&later), &want(&names, 1, T0 + 101 * DAY, Some(0))).unwrap();
+    assert_eq!(smaller.keystores.len(), 1, "removed brokers lose theirs");
+    assert!(smaller.issued.is_empty());
+}
+
+#[test]
+fn a_broker_certificate_inside_its_renewal_window_is_renewed_by_the_same_ca() {
+    let names = names();
+    let mut w = want(&names, 2, T0, None);
+    w.validity_days = 3650;
+    let first = renew(&Stored::default(), &w).unwrap();
+    // Broker 1's certificate was issued for 40 days.
+    let mut held = stored(&first);
+    let signer = cert::signer(&names, &first.ca).unwrap();
+    held.keystores.insert(
+        1,
+        cert::broker_keystore(&names, 1, &signer, T0, 40).unwrap(),
+    );
+    let renewed = renew(&held, &want(&names, 2, T0 + 15 * DAY, Some(0))).unwrap();
+    assert_eq!(renewed.issued, ["broker 1"], "25 days left is inside 30");
+    assert_eq!(renewed.ca, first.ca);
+    assert_eq!(renewed.keystores[&0], first.keystores[&0]);
+    let c = keystore_info(&renewed.keystores[&1]).unwrap();
+    assert_eq!(c.not_after, T0 + 15 * DAY + 365 * DAY);
+    assert_mutual_trust(&[&first, &renewed], T0 + 15 * DAY);
+}
+
+#[test]
+fn a_ca_renewal_is_trusted_everywhere_before_it_signs_and_the_old_ca_is_dropped_once_expired() {
+    let names = names();
+    let created = renew(&Stored::default(), &want(&names, 3, T0, None)).unwrap();
+    // Inside the CA's renewal window: a successor is trusted, the old CA still signs.
+    let t1 = T0 + 340 * DAY;
+    let trusting = renew(&stored(&created), &want(&names, 3, t1, Some(0))).unwrap();
+    assert!(trusting.renewing());
+    assert_eq!(trusting.ca.generation, 0);
+    assert_eq!(trusting.next_ca.as_ref().unwrap().generation, 1);
+    assert_eq!(
+        trusting.trust_generation, 1,
+        "the pod template rolls the brokers"
+    );
+    assert_eq!(certificates(&trusting.trusted_pem).len(), 2);
+    let old_ca = cert::ca_info(&created.ca).unwrap();
+    for keystore in trusting.keystores.values() {
+        assert!(keystore_info(keystore).unwrap().issued_by(&old_ca));
+    }
+    // Until every broker pod started with the new bundle, nothing moves.
+    for not_yet in [None, Some(0)] {
+        let waiting = renew(&stored(&trusting), &want(&names, 3, t1 + DAY, not_yet)).unwrap();
+        assert_eq!(
+            waiting,
+            Pki {
+                issued: vec![],
+                ..trusting.clone()
+            }
+        );
+    }
+    // Every broker trusts v1: it signs every broker certificate; v0's key is gone.
+    let t2 = t1 + 2 * DAY;
+    let switched = renew(&stored(&trusting), &want(&names, 3, t2, Some(1))).unwrap();
+    assert_eq!(switched.ca, trusting.next_ca.clone().unwrap());
+    assert!(!switched.renewing());
+    assert_eq!(switched.trust_generation, 1, "no second roll");
+    assert_eq!(switched.issued, ["broker 0", "broker 1", "broker 2"]);
+    let sorted = |pem: &str| {
+        let mut certs = certificates(pem);
+        certs.sort();
+        certs
+    };
+    assert_eq!(
+        sorted(&switched.trusted_pem),
+        sorted(&trusting.trusted_pem),
+        "v0 still trusted"
+    );
+    // Once v0 has expired it leaves the bundle.
+    let t3 = T0 + 366 * DAY;
+    let dropped = renew(&stored(&switched), &want(&names, 3, t3, Some(1))).unwrap();
+    assert!(dropped.issued.is_empty());
+    assert_eq!(certificates(&dropped.trusted_pem).len(), 1);
+    assert_eq!(
+        dropped.trusted_pem,
+        cert::split_pem(&switched.ca.cert_pem).concat()
+    );
+    assert_mutual_trust(&[&created, &trusting], t1);
+    assert_mutual_trust(&[&trusting, &switched], t2);
+    assert_mutual_trust(&[&switched, &dropped], t3);
+}
+
+#[test]
+fn a_lost_ca_key_gets_a_new_generation_and_the_old_ca_stays_trusted() {
+    let names = names();
+    let created = renew(&Stored::default(), &want(&names, 1, T0, None)).unwrap();
+    let lost = Stored {
+        ca: None,
+        ..stored(&created)
+    };
+    let recovered = renew(&lost, &want(&names, 1, T0 + DAY, Some(0))).unwrap();
+    assert_eq!(
+        recovered.ca.generation, 1,
+        "v0's name is taken by the old CA"
+    );
+    assert_eq!(recovered.issued, ["CA v1", "broker 0"]);
+    assert_eq!(certificates(&recovered.trusted_pem).len(), 2);
+    assert_eq!(recovered.trust_generation, 1);
+}
+
+#[test]
+fn a_ca_whose_key_does_not_match_is_replaced() {
+    let names = names();
+    let a = renew(&Stored::default(), &want(&names, 1, T0, None)).unwrap();
+    let b = renew(&Stored::default(), &want(&names, 1, T0, None)).unwrap();
+    let mixed = Stored {
+        ca: Some(CaMaterial {
+            key_pem: b.ca.key_pem.clone(),
+            ..a.ca.clone()
+        }),
+        ..stored(&a)
+    };
+    let fixed = renew(&mixed, &want(&names, 1, T0, Some(0))).unwrap();
+    assert_ne!(fixed.ca.key_pem, b.ca.key_pem);
+    assert_eq!(fixed.ca.generation, 1);
+}
+
+fn pod(name: &str, ready: bool, trust: Option<&str>) -> Pod {
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            annotations: trust.map(|t| [(TRUST_ANNOTATION.to_string(), t.to_string())].into()),
+            ..ObjectMeta::default()
+        },
+        status: Some(PodStatus {
+            conditions: Some(vec![PodCondition {
+                type_: "Ready".into(),
+                status: if ready { "True" } else { "False" }.into(),
+                ..PodCondition::default()
+            }]),
+            ..PodStatus::default()
+        }),
+        ..Pod::default()
+    }
+}
+
+#[test]
+fn trust_of_the_pods_is_the_oldest_and_needs_every_pod_ready() {
+    let names = names();
+    let pods = vec![
+        pod("main-0", true, Some("1")),
+        pod("main-1", true, Some("0")),
+        pod("main-2", true, Some("1")),
+    ];
+    assert_eq!(trusted_by_all(&names, &pods, 3), Some(0));
+    assert_eq!(trusted_by_all(&names, &pods[..1], 1), Some(1));
+    assert_eq!(
+        trusted_by_all(&names, &pods[..2], 3),
+        None,
+        "main-2 missing"
+    );
+    let unready = vec![pod("main-0", false, Some("1"))];
+    assert_eq!(trusted_by_all(&names, &unready, 1), None);
+    let unannotated = vec![pod("main-0", true, None)];
+    assert_eq!(trusted_by_all(&names, &unannotated, 1), None);
+}
