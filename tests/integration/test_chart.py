@@ -81,8 +81,12 @@ def test_rbac_is_least_privilege():
     rules = find(manifests, "ClusterRole")[0]["rules"]
     for rule in rules:
         assert "*" not in rule["verbs"] and "*" not in rule["resources"], rule
-        # Secrets are never needed: brokers get config through a ConfigMap.
-        assert "secrets" not in rule["resources"], rule
+    # Secrets: only the cluster CA and broker certificates the operator issues. It reads them
+    # back by label (list, watch) and applies them (create, patch); it never gets, updates or
+    # deletes a Secret (garbage collection removes them with their KafkaCluster).
+    secrets = [r for r in rules if "secrets" in r["resources"]]
+    assert [(r["resources"], sorted(r["verbs"])) for r in secrets] == [
+        (["secrets"], ["create", "list", "patch", "watch"])]
     # Brokers restart through the Eviction API (PodDisruptionBudgets respected), never by
     # deleting pods, which the operator may not do.
     pods = [r for r in rules if r["resources"] == ["pods"]]

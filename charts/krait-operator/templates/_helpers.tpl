@@ -52,6 +52,11 @@ tests/integration/test_rbac.py. */}}
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [list, watch, create, patch, delete]
+# The cluster CA and the brokers' certificates: read back, watched, server-side applied. Never
+# deleted by the operator (garbage collection removes them with their KafkaCluster).
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [list, watch, create, patch]
 - apiGroups: [""]
   resources: [pods]
   verbs: [list]

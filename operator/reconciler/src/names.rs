@@ -24,6 +24,8 @@ pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
 pub const DATA_DIR: &str = "/var/lib/krait";
 /// Port of the broker's HTTP endpoint (`/healthz`, `/readyz`, `/metrics`).
 pub const HTTP_PORT: i32 = 9644;
+/// Where the broker pods mount their cluster-port keystores and the cluster CA bundle.
+pub const CLUSTER_TLS_DIR: &str = "/etc/krait/cluster-tls";
 /// Port of the planned broker-to-broker (Raft and replication) listener.
 pub const CLUSTER_PORT: i32 = 9093;
 
@@ -61,6 +63,21 @@ impl ClusterNames {
 
     pub fn config_map(&self) -> String {
         format!("{}-config", self.cluster)
+    }
+
+    /// The cluster CA's key and certificate: read by the operator only.
+    pub fn cluster_ca_secret(&self) -> String {
+        format!("{}-cluster-ca", self.cluster)
+    }
+
+    /// The certificates that trust the brokers (`ca.crt`): for brokers and clients.
+    pub fn cluster_ca_cert_secret(&self) -> String {
+        format!("{}-cluster-ca-cert", self.cluster)
+    }
+
+    /// Every broker's cluster-port keystore, `<pod>.pem`.
+    pub fn broker_certs_secret(&self) -> String {
+        format!("{}-broker-certs", self.cluster)
     }
 
     pub fn pod(&self, broker_id: i32) -> String {

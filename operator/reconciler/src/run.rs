@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use futures_util::future::join_all;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use krait_crd::{KafkaCluster, KafkaTopic};
 use kube::runtime::controller::Controller;
@@ -136,6 +136,8 @@ fn cluster_controller(
     .owns(api::<ConfigMap>(&client, scope), owned_watch())
     .owns(api::<PodDisruptionBudget>(&client, scope), owned_watch())
     .owns(api::<ServiceAccount>(&client, scope), owned_watch())
+    // A deleted or edited certificate Secret is put back at once.
+    .owns(api::<Secret>(&client, scope), owned_watch())
     .shutdown_on_signal()
     .run(cluster::reconcile, cluster::reconcile::error_policy, ctx)
     .for_each(log_result)

@@ -174,8 +174,8 @@ fn ephemeral_storage_is_an_empty_dir() {
         .volumes
         .as_ref()
         .unwrap();
-    assert_eq!(volumes[0].name, "data");
-    assert!(volumes[0].empty_dir.is_some());
+    let data = volumes.iter().find(|v| v.name == "data").unwrap();
+    assert!(data.empty_dir.is_some());
 }
 
 #[test]

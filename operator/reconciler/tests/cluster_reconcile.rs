@@ -17,6 +17,7 @@ const CLUSTERS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkaclusters"
 const STATEFULSETS: &str = "/apis/apps/v1/namespaces/kafka/statefulsets";
 const SERVICES: &str = "/api/v1/namespaces/kafka/services";
 const PODS: &str = "/api/v1/namespaces/kafka/pods";
+const SECRETS: &str = "/api/v1/namespaces/kafka/secrets";
 
 fn fixture(name: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -73,6 +74,9 @@ async fn first_reconcile_creates_every_object_in_order_and_reports_progress() {
         api.take_writes(),
         vec![
             "PATCH serviceaccounts/main",
+            "PATCH secrets/main-cluster-ca",
+            "PATCH secrets/main-cluster-ca-cert",
+            "PATCH secrets/main-broker-certs",
             "PATCH configmaps/main-config",
             "PATCH services/main-brokers",
             "PATCH services/main-bootstrap",
@@ -347,8 +351,8 @@ async fn a_reconcile_that_died_part_way_is_finished_by_the_next_one() {
     reconcile_stored(&clean, &kafka).await.unwrap();
 
     let (api, kafka) = setup();
-    // The fourth write (the bootstrap Service) fails, as if the operator died there.
-    api.fail_write_in(3);
+    // The seventh write (the bootstrap Service) fails, as if the operator died there.
+    api.fail_write_in(6);
     let err = reconcile_stored(&api, &kafka).await.unwrap_err();
     assert!(
         err.to_string().contains("applying Service main-bootstrap"),
@@ -370,13 +374,19 @@ async fn a_reconcile_that_died_part_way_is_finished_by_the_next_one() {
         !writes.contains(&"PATCH configmaps/main-config".to_string()),
         "done before: {writes:?}"
     );
+    assert!(
+        !writes.iter().any(|w| w.starts_with("PATCH secrets/")),
+        "the certificates issued before are kept: {writes:?}"
+    );
     assert!(writes.contains(&"PATCH services/main-bootstrap".to_string()));
     assert!(writes.contains(&"PATCH statefulsets/main".to_string()));
+    // Everything but the key material (fresh keys in each API server) is as built at once.
     let objects = |api: &FakeApi| {
         let mut s = api.snapshot();
-        s.retain(|(c, _), _| c != CLUSTERS);
+        s.retain(|(c, _), _| c != CLUSTERS && !c.ends_with("/secrets"));
         s
     };
+    assert_eq!(api.names(SECRETS), clean.names(SECRETS));
     assert_eq!(objects(&api), objects(&clean));
     assert_eq!(
         condition(&api, "Degraded"),

@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::{NamespaceResourceScope, jiff};
+use krait_crd::cluster::CaStatus;
 use krait_crd::{KafkaCluster, KafkaClusterStatus};
 use kube::api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -24,9 +25,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{info, instrument, warn};
 
+use super::build::secret::stored_pki;
 use super::build::{DesiredObjects, Shape, build, default_voters, hash_of, voters_of};
 use super::day2::{self, Action as Day2Action};
 use super::drift::contains;
+use super::pki::{self, CertError, Pki};
 use super::roll::WAITING_FOR_DISRUPTION_BUDGET;
 use super::status::{Observations, apply_failed_status, cluster_status, invalid_status};
 use super::validate::{ValidatedCluster, validate};
@@ -72,6 +75,8 @@ pub enum Error {
     Restart { name: String, source: kube::Error },
     #[error("removing the {REBALANCE_ANNOTATION} annotation: {0}")]
     Annotation(kube::Error),
+    #[error("issuing cluster certificates: {0}")]
+    Certificates(CertError),
 }
 
 impl Error {
@@ -85,6 +90,7 @@ impl Error {
             Self::Kafka { .. } => "kafka",
             Self::Restart { .. } => "restart",
             Self::Annotation(_) => "annotation",
+            Self::Certificates(_) => "certificates",
         }
     }
 }
@@ -93,6 +99,7 @@ impl Error {
 #[derive(Debug, Default)]
 struct Owned {
     service_accounts: Vec<ServiceAccount>,
+    secrets: Vec<Secret>,
     config_maps: Vec<ConfigMap>,
     services: Vec<Service>,
     statefulsets: Vec<StatefulSet>,
@@ -130,17 +137,22 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
     let voters = own_statefulset(&validated, &owned)
         .and_then(voters_of)
         .unwrap_or_else(|| default_voters(validated.spec.replicas));
-    let (decision, failure) = if cluster.spec.paused {
-        (None, None)
+    let previous_ca = cluster.status.as_ref().and_then(|s| s.cluster_ca.clone());
+    let (decision, cluster_ca, failure) = if cluster.spec.paused {
+        (None, previous_ca, None)
     } else {
-        let (decision, failure) =
-            operate(ctx, cluster, &validated, &voters, &mut owned, &now).await?;
-        (Some(decision), failure)
+        let operated = operate(ctx, cluster, &validated, &voters, &mut owned, &now).await?;
+        (
+            Some(operated.decision),
+            Some(operated.cluster_ca),
+            operated.failure,
+        )
     };
     let mut seen = observations(&validated, &owned);
     seen.day2 = decision.as_ref();
     let mut status = cluster_status(cluster, &seen, &now);
     status.voters = voters.iter().copied().collect();
+    status.cluster_ca = cluster_ca;
     if let Some(d) = &decision {
         status.rebalance.clone_from(&d.rebalance);
     }
@@ -165,9 +177,17 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
     }))
 }
 
-/// Decides the day-2 step, applies the objects built for it and carries it out. An apply
-/// failure is recorded in status and returned; a failed action is returned beside the
-/// decision, which then says so in `Degraded`.
+/// What [`operate`] did.
+struct Operated {
+    decision: day2::Decision,
+    cluster_ca: CaStatus,
+    /// The day-2 action's failure, reported after status is written.
+    failure: Option<Error>,
+}
+
+/// Decides the day-2 step, renews the certificates, applies the objects built for them and
+/// carries the step out. An apply failure is recorded in status and returned; a failed action
+/// is returned beside the decision, which then says so in `Degraded`.
 async fn operate(
     ctx: &Context,
     cluster: &KafkaCluster,
@@ -175,7 +195,7 @@ async fn operate(
     voters: &BTreeSet<i32>,
     owned: &mut Owned,
     now: &Time,
-) -> Result<(day2::Decision, Option<Error>), Error> {
+) -> Result<Operated, Error> {
     let kafka = observe_kafka(ctx, validated, owned).await;
     let mut decision = day2::decide(&day2::Observed {
         cluster: validated,
@@ -186,10 +206,13 @@ async fn operate(
         rebalance_request: annotation(cluster, REBALANCE_ANNOTATION),
         previous: cluster.status.as_ref().and_then(|s| s.rebalance.as_ref()),
     });
+    let pki = certificates(validated, owned, decision.statefulset_replicas, now)?;
+    let cluster_ca = ca_status(validated, &pki);
     let shape = Shape {
         replicas: decision.statefulset_replicas,
         voters: voters.clone(),
         restart: annotation(cluster, RESTART_ANNOTATION).map(str::to_string),
+        pki: Some(pki),
     };
     let desired = build(validated, &shape);
     if let Err(e) = apply(ctx, validated, &desired, owned).await {
@@ -220,7 +243,53 @@ async fn operate(
         ));
         decision.rebalance_request_done = false;
     }
-    Ok((decision, failure))
+    Ok(Operated {
+        decision,
+        cluster_ca,
+        failure,
+    })
+}
+
+/// The PKI to store: what the Secrets hold, renewed where due (`cluster/pki`). Every broker
+/// the StatefulSet runs or will run gets a certificate.
+fn certificates(
+    cluster: &ValidatedCluster,
+    owned: &Owned,
+    replicas: i32,
+    now: &Time,
+) -> Result<Pki, Error> {
+    let running = own_statefulset(cluster, owned).and_then(|s| s.spec.replicas);
+    let brokers = 0..replicas
+        .max(cluster.spec.replicas)
+        .max(running.unwrap_or(0));
+    let ca = &cluster.spec.cluster_ca;
+    let want = pki::Want {
+        names: &cluster.names,
+        brokers: brokers.collect(),
+        validity_days: ca.validity_days,
+        renewal_days: ca.renewal_days,
+        now: now.0.as_second(),
+        trusted_by_all: running
+            .and_then(|running| pki::trusted_by_all(&cluster.names, &owned.pods, running)),
+    };
+    let pki =
+        pki::renew(&stored_pki(cluster, &owned.secrets), &want).map_err(Error::Certificates)?;
+    if !pki.issued.is_empty() {
+        info!(issued = ?pki.issued, "issued cluster certificates");
+    }
+    Ok(pki)
+}
+
+fn ca_status(cluster: &ValidatedCluster, pki: &Pki) -> CaStatus {
+    let not_after = jiff::Timestamp::from_second(pki.ca_not_after)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    CaStatus {
+        secret_name: cluster.names.cluster_ca_cert_secret(),
+        generation: pki.ca.generation,
+        not_after,
+        state: if pki.renewing() { "Renewing" } else { "Ready" }.into(),
+    }
 }
 
 fn annotation<'a>(cluster: &'a KafkaCluster, key: &str) -> Option<&'a str> {
@@ -418,6 +487,7 @@ async fn read(ctx: &Context, names: &ClusterNames) -> Result<Owned, Error> {
     let (ns, sel) = (names.namespace.as_str(), names.owned_selector());
     Ok(Owned {
         service_accounts: list(ctx, ns, &sel).await?,
+        secrets: list(ctx, ns, &sel).await?,
         config_maps: list(ctx, ns, &sel).await?,
         services: list(ctx, ns, &sel).await?,
         statefulsets: list(ctx, ns, &sel).await?,
@@ -439,6 +509,7 @@ async fn apply(
     let (sa, cm) = (one(&desired.service_account), one(&desired.config_map));
     let (sts, pdb) = (one(&desired.statefulset), one(&desired.pdb));
     apply_kind(ctx, ns, sa, &mut owned.service_accounts).await?;
+    apply_kind(ctx, ns, &desired.secrets, &mut owned.secrets).await?;
     apply_kind(ctx, ns, cm, &mut owned.config_maps).await?;
     apply_kind(ctx, ns, &desired.services, &mut owned.services).await?;
     apply_kind(ctx, ns, sts, &mut owned.statefulsets).await?;

@@ -83,6 +83,10 @@ pub enum InvalidSpec {
     BadAdvertisedAddress(usize, String),
     #[error("listeners.external.nodePortBase {base} + {replicas} brokers passes 65535")]
     NodePortRange { base: i32, replicas: i32 },
+    #[error(
+        "clusterCa.renewalDays {renewal} must be at least 1 and less than clusterCa.validityDays {validity}"
+    )]
+    CaRenewal { validity: i32, renewal: i32 },
 }
 
 /// A cluster whose spec the builders can turn into objects without further checks.
@@ -110,6 +114,14 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidatedCluster, InvalidSpec>
     }
     validate_storage(spec)?;
     validate_listeners(spec)?;
+    let ca = &spec.cluster_ca;
+    // Renewing inside the whole validity would issue certificates on every reconcile.
+    if ca.renewal_days < 1 || ca.renewal_days >= ca.validity_days {
+        return Err(InvalidSpec::CaRenewal {
+            validity: ca.validity_days,
+            renewal: ca.renewal_days,
+        });
+    }
     let broker_env = broker_env(spec)?;
     Ok(ValidatedCluster {
         names: ClusterNames::new(name, namespace),

@@ -4,6 +4,7 @@
 
 mod configmap;
 mod pdb;
+pub mod secret;
 mod service;
 mod serviceaccount;
 mod statefulset;
@@ -11,18 +12,20 @@ mod statefulset;
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
 use serde::Serialize;
 
+use super::pki::Pki;
 use super::validate::ValidatedCluster;
 use crate::names::{HASH_ANNOTATION, stable_hash};
 use krait_crd::KafkaCluster;
 
 pub use configmap::config_map;
 pub use pdb::pod_disruption_budget;
+pub use secret::{broker_certs_secret, cluster_ca_cert_secret, cluster_ca_secret};
 pub use service::{bootstrap_service, external_services, headless_service};
 pub use serviceaccount::service_account;
 pub use statefulset::{statefulset, voters_of};
@@ -33,13 +36,16 @@ pub const MAX_VOTERS: i32 = 3;
 
 /// What the built objects take from the world rather than from the spec: the StatefulSet's
 /// size right now (scaling moves it one safe step at a time, `cluster/scale.rs`), the metadata
-/// quorum's voters (fixed when the cluster formed), and the cluster's restart token.
+/// quorum's voters (fixed when the cluster formed), the cluster's restart token, and the
+/// cluster CA's key material (`cluster/pki`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shape {
     pub replicas: i32,
     pub voters: BTreeSet<i32>,
     /// The `krait.dev/restart` annotation of the cluster; a new value rolls every broker.
     pub restart: Option<String>,
+    /// The CA, trust bundle and keystores to store; no Secrets are built without one.
+    pub pki: Option<Pki>,
 }
 
 impl Shape {
@@ -50,6 +56,7 @@ impl Shape {
             replicas: cluster.spec.replicas,
             voters: default_voters(cluster.spec.replicas),
             restart: None,
+            pki: None,
         }
     }
 }
@@ -59,11 +66,13 @@ pub fn default_voters(replicas: i32) -> BTreeSet<i32> {
     (0..replicas.clamp(1, MAX_VOTERS)).collect()
 }
 
-/// Everything a cluster owns, in apply order: identity and config before the pods that use
-/// them, the disruption budget last.
+/// Everything a cluster owns, in apply order: identity, certificates and config before the
+/// pods that use them, the disruption budget last.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredObjects {
     pub service_account: ServiceAccount,
+    /// The PKI's Secrets: the CA's, the CA bundle's and the brokers' keystores'.
+    pub secrets: Vec<Secret>,
     pub config_map: ConfigMap,
     pub services: Vec<Service>,
     pub statefulset: StatefulSet,
@@ -89,8 +98,16 @@ pub fn build(cluster: &ValidatedCluster, shape: &Shape) -> DesiredObjects {
             .into_iter()
             .map(stamped),
     );
+    let secrets = shape.pki.as_ref().map_or_else(Vec::new, |pki| {
+        vec![
+            stamped(cluster_ca_secret(cluster, pki)),
+            stamped(cluster_ca_cert_secret(cluster, pki)),
+            stamped(broker_certs_secret(cluster, pki)),
+        ]
+    });
     DesiredObjects {
         service_account: stamped(service_account(cluster)),
+        secrets,
         config_map,
         services,
         statefulset: stamped(statefulset(cluster, &config_hash, shape)),

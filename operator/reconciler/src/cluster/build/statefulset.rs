@@ -1,32 +1,45 @@
 //! The brokers' StatefulSet: broker id = pod ordinal, each broker advertising its
 //! headless-service DNS name, probes on the broker's own `/readyz` and `/healthz`.
 //!
-//! The cluster flags (`--cluster-listen`, `--voters`, `--rack`, and the external listener's
-//! `--external-listen` / `--external-advertised-addresses`) are spelled here only, in
-//! `broker_args`; `tests/integration/test_operator_args.py` starts brokers with the same ones.
+//! The cluster flags (`--cluster-listen`, `--voters`, `--rack`, the cluster TLS files, and the
+//! external listener's `--external-listen` / `--external-advertised-addresses`) are spelled
+//! here only, in `broker_args`; `tests/integration/test_operator_args.py` starts brokers with
+//! the same ones.
+//!
+//! Cluster TLS: one projected volume holds every broker's keystore (`<pod>.pem`, from the
+//! broker-certs Secret) and the CA bundle (`ca.crt`); each broker reads its own keystore by
+//! its pod name. A template shared by all pods cannot give each its own Secret, so a broker
+//! pod can read its peers' keys too (as with Strimzi's StatefulSet-based brokers).
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaim,
-    PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext,
-    TopologySpreadConstraint, Volume, VolumeMount, VolumeResourceRequirements,
+    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, ObjectFieldSelector,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource,
+    ResourceRequirements, SeccompProfile, SecretProjection, SecurityContext,
+    TopologySpreadConstraint, Volume, VolumeMount, VolumeProjection, VolumeResourceRequirements,
     WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::secret::CA_CERT_KEY;
 use super::{Shape, owned_meta};
+use crate::cluster::pki::TRUST_ANNOTATION;
 use crate::cluster::validate::ValidatedCluster;
 use crate::names::{
-    CLUSTER_PORT, CONFIG_HASH_ANNOTATION, DATA_DIR, HTTP_PORT, POD_INDEX_LABEL, RESTART_ANNOTATION,
+    CLUSTER_PORT, CLUSTER_TLS_DIR, CONFIG_HASH_ANNOTATION, DATA_DIR, HTTP_PORT, POD_INDEX_LABEL,
+    RESTART_ANNOTATION,
 };
 
 const DATA_VOLUME: &str = "data";
+const CLUSTER_TLS_VOLUME: &str = "cluster-tls";
+/// Owner read, group read (the broker runs in the `fsGroup`), nobody else.
+const CLUSTER_TLS_MODE: i32 = 0o440;
 /// The broker flag naming the metadata quorum's voters, read back by [`voters_of`].
 const VOTERS_FLAG: &str = "--voters=";
 /// UID/GID the broker image runs as; `fsGroup` makes the data volume writable for it.
@@ -104,13 +117,18 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str, shape: &Shape) ->
     if let Some(token) = &shape.restart {
         annotations.insert(RESTART_ANNOTATION.into(), token.clone());
     }
-    let volumes = cluster.spec.storage.ephemeral.then(|| {
-        vec![Volume {
+    // A pod started with a trust bundle holding this CA generation says so; a new generation
+    // rolls the brokers (`cluster/pki`).
+    let trust = shape.pki.as_ref().map_or(0, |p| p.trust_generation);
+    annotations.insert(TRUST_ANNOTATION.into(), trust.to_string());
+    let mut volumes = vec![cluster_tls_volume(cluster)];
+    if cluster.spec.storage.ephemeral {
+        volumes.push(Volume {
             name: DATA_VOLUME.into(),
             empty_dir: Some(EmptyDirVolumeSource::default()),
             ..Volume::default()
-        }]
-    });
+        });
+    }
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels),
@@ -121,7 +139,7 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str, shape: &Shape) ->
             service_account_name: Some(cluster.names.statefulset()),
             automount_service_account_token: Some(false),
             containers: vec![broker_container(cluster, shape)],
-            volumes,
+            volumes: Some(volumes),
             image_pull_secrets: non_empty(cluster.spec.image_pull_secrets.clone()),
             affinity: Some(
                 overrides
@@ -226,11 +244,19 @@ fn broker_container(cluster: &ValidatedCluster, shape: &Shape) -> Container {
         resources: Some(with_default_requests(
             spec.resources.clone().unwrap_or_default(),
         )),
-        volume_mounts: Some(vec![VolumeMount {
-            name: DATA_VOLUME.into(),
-            mount_path: DATA_DIR.into(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: DATA_VOLUME.into(),
+                mount_path: DATA_DIR.into(),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: CLUSTER_TLS_VOLUME.into(),
+                mount_path: CLUSTER_TLS_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+        ]),
         readiness_probe: Some(http_probe("/readyz", 5, 3)),
         liveness_probe: Some(http_probe("/healthz", 10, 6)),
         // Opening a large RocksDB can take minutes; liveness must not kill it meanwhile.
@@ -287,9 +313,10 @@ fn broker_args(cluster: &ValidatedCluster, shape: &Shape) -> Vec<String> {
         format!("--advertise={own_host}:{port}"),
         format!("--http-listen=0.0.0.0:{HTTP_PORT}"),
         format!("--cluster-listen=0.0.0.0:{CLUSTER_PORT}"),
-        // The pod network reaches the cluster port; until the operator issues cluster
-        // certificates (cluster mTLS), it says so explicitly.
-        "--allow-plaintext-cluster".into(),
+        // Mutual TLS with the operator's certificates; the broker re-reads them when they
+        // change.
+        format!("--cluster-tls-keystore={CLUSTER_TLS_DIR}/$(POD_NAME).pem"),
+        format!("--cluster-tls-truststore={CLUSTER_TLS_DIR}/{CA_CERT_KEY}"),
         format!("--cluster-advertise={own_host}:{CLUSTER_PORT}"),
         format!("{VOTERS_FLAG}{}", voters.join(",")),
     ];
@@ -304,6 +331,36 @@ fn broker_args(cluster: &ValidatedCluster, shape: &Shape) -> Vec<String> {
         ));
     }
     args
+}
+
+/// The brokers' keystores and the CA bundle in one read-only directory. Kubernetes updates the
+/// files in place when the Secrets change (not when mounted with `subPath`, so none is).
+fn cluster_tls_volume(cluster: &ValidatedCluster) -> Volume {
+    let secret = |name: String, items: Option<Vec<KeyToPath>>| VolumeProjection {
+        secret: Some(SecretProjection {
+            name,
+            items,
+            optional: Some(false),
+        }),
+        ..VolumeProjection::default()
+    };
+    let ca_only = vec![KeyToPath {
+        key: CA_CERT_KEY.into(),
+        path: CA_CERT_KEY.into(),
+        ..KeyToPath::default()
+    }];
+    Volume {
+        name: CLUSTER_TLS_VOLUME.into(),
+        projected: Some(ProjectedVolumeSource {
+            default_mode: Some(CLUSTER_TLS_MODE),
+            sources: Some(vec![
+                secret(cluster.names.broker_certs_secret(), None),
+                secret(cluster.names.cluster_ca_cert_secret(), Some(ca_only)),
+            ]),
+            ..ProjectedVolumeSource::default()
+        }),
+        ..Volume::default()
+    }
 }
 
 /// Environment from the downward API: the node id is the pod's ordinal label, so it is fixed

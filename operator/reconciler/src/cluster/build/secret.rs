@@ -1,0 +1,159 @@
+//! The Secrets of the cluster's PKI (`cluster/pki`): the CA's key (the operator's alone), the
+//! CA bundle brokers and clients trust, and the brokers' keystores. Pure: the key material
+//! comes in with the [`Pki`]; nothing is generated here.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+
+use super::owned_meta;
+use crate::cluster::pki::{CaMaterial, Pki, Stored};
+use crate::cluster::validate::ValidatedCluster;
+
+/// On the CA Secret: the generation of the CA in `ca.crt` / `ca.key`, and of the successor in
+/// `next-ca.crt` / `next-ca.key` during a renewal.
+pub const CA_GENERATION_ANNOTATION: &str = "krait.dev/ca-generation";
+pub const NEXT_CA_GENERATION_ANNOTATION: &str = "krait.dev/next-ca-generation";
+/// Keys of the CA Secrets.
+pub const CA_CERT_KEY: &str = "ca.crt";
+pub const CA_KEY_KEY: &str = "ca.key";
+pub const NEXT_CA_CERT_KEY: &str = "next-ca.crt";
+pub const NEXT_CA_KEY_KEY: &str = "next-ca.key";
+/// Highest broker id a keystore is looked for (`spec.replicas` is at most 64).
+const MAX_BROKER_ID: i32 = 255;
+
+fn bytes(s: &str) -> ByteString {
+    ByteString(s.as_bytes().to_vec())
+}
+
+fn secret(
+    cluster: &ValidatedCluster,
+    name: String,
+    data: BTreeMap<String, ByteString>,
+    annotations: BTreeMap<String, String>,
+) -> Secret {
+    let mut metadata = owned_meta(cluster, name);
+    metadata.annotations = (!annotations.is_empty()).then_some(annotations);
+    Secret {
+        metadata,
+        type_: Some("Opaque".into()),
+        data: Some(data),
+        ..Secret::default()
+    }
+}
+
+fn ca_entries(
+    ca: &CaMaterial,
+    (cert, key, annotation): (&str, &str, &str),
+    data: &mut BTreeMap<String, ByteString>,
+    annotations: &mut BTreeMap<String, String>,
+) {
+    data.insert(cert.into(), bytes(&ca.cert_pem));
+    data.insert(key.into(), bytes(&ca.key_pem));
+    annotations.insert(annotation.into(), ca.generation.to_string());
+}
+
+/// `<cluster>-cluster-ca`: the signing CA's certificate and key, and its successor's during a
+/// renewal.
+pub fn cluster_ca_secret(cluster: &ValidatedCluster, pki: &Pki) -> Secret {
+    let (mut data, mut annotations) = (BTreeMap::new(), BTreeMap::new());
+    let current = (CA_CERT_KEY, CA_KEY_KEY, CA_GENERATION_ANNOTATION);
+    ca_entries(&pki.ca, current, &mut data, &mut annotations);
+    if let Some(next) = &pki.next_ca {
+        let keys = (
+            NEXT_CA_CERT_KEY,
+            NEXT_CA_KEY_KEY,
+            NEXT_CA_GENERATION_ANNOTATION,
+        );
+        ca_entries(next, keys, &mut data, &mut annotations);
+    }
+    secret(
+        cluster,
+        cluster.names.cluster_ca_secret(),
+        data,
+        annotations,
+    )
+}
+
+/// `<cluster>-cluster-ca-cert`: `ca.crt`, every CA certificate a broker may present a
+/// certificate from.
+pub fn cluster_ca_cert_secret(cluster: &ValidatedCluster, pki: &Pki) -> Secret {
+    let data = BTreeMap::from([(CA_CERT_KEY.to_string(), bytes(&pki.trusted_pem))]);
+    let annotations = BTreeMap::from([(
+        CA_GENERATION_ANNOTATION.to_string(),
+        pki.ca.generation.to_string(),
+    )]);
+    secret(
+        cluster,
+        cluster.names.cluster_ca_cert_secret(),
+        data,
+        annotations,
+    )
+}
+
+/// `<cluster>-broker-certs`: `<pod>.pem` per broker, its key and certificate.
+pub fn broker_certs_secret(cluster: &ValidatedCluster, pki: &Pki) -> Secret {
+    let data = pki
+        .keystores
+        .iter()
+        .map(|(id, pem)| (keystore_file(cluster, *id), bytes(pem)))
+        .collect();
+    secret(
+        cluster,
+        cluster.names.broker_certs_secret(),
+        data,
+        BTreeMap::new(),
+    )
+}
+
+/// The file (and Secret key) of broker `id`'s keystore.
+pub fn keystore_file(cluster: &ValidatedCluster, id: i32) -> String {
+    format!("{}.pem", cluster.names.pod(id))
+}
+
+/// What the PKI Secrets (as read back) hold: the inverse of the builders above. Anything
+/// missing or unreadable is left out, and the PKI step issues it anew.
+pub fn stored_pki(cluster: &ValidatedCluster, secrets: &[Secret]) -> Stored {
+    let names = &cluster.names;
+    let find = |name: String| {
+        secrets
+            .iter()
+            .find(|s| s.metadata.name.as_ref() == Some(&name))
+    };
+    let text = |secret: Option<&Secret>, key: &str| -> Option<String> {
+        let value = secret?.data.as_ref()?.get(key)?;
+        String::from_utf8(value.0.clone()).ok()
+    };
+    let generation = |secret: Option<&Secret>, annotation: &str| -> Option<i64> {
+        secret?
+            .metadata
+            .annotations
+            .as_ref()?
+            .get(annotation)?
+            .parse()
+            .ok()
+    };
+    let ca_secret = find(names.cluster_ca_secret());
+    let ca = |(cert, key, annotation): (&str, &str, &str)| {
+        Some(CaMaterial {
+            generation: generation(ca_secret, annotation)?,
+            cert_pem: text(ca_secret, cert)?,
+            key_pem: text(ca_secret, key)?,
+        })
+    };
+    let brokers = find(names.broker_certs_secret());
+    let keystores = (0..=MAX_BROKER_ID)
+        .filter_map(|id| Some((id, text(brokers, &keystore_file(cluster, id))?)))
+        .collect();
+    Stored {
+        ca: ca((CA_CERT_KEY, CA_KEY_KEY, CA_GENERATION_ANNOTATION)),
+        next_ca: ca((
+            NEXT_CA_CERT_KEY,
+            NEXT_CA_KEY_KEY,
+            NEXT_CA_GENERATION_ANNOTATION,
+        )),
+        trusted_pem: text(find(names.cluster_ca_cert_secret()), CA_CERT_KEY).unwrap_or_default(),
+        keystores,
+    }
+}

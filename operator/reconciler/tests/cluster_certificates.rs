@@ -1,0 +1,423 @@
+//! The cluster certificates the operator issues, against the fake API server: the Secrets a new
+//! cluster gets and how the brokers mount them, a broker certificate renewed in place, a CA
+//! renewed through trust-both and a roll, and brokers' own TLS code (krait-peer's acceptor and
+//! krait-tls' client) accepting the issued certificates from each other and refusing another
+//! cluster's.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::{FakeApi, FakeCluster, FakeKafka, context};
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use krait_crd::KafkaCluster;
+use krait_operator::cluster::build::{
+    broker_certs_secret, cluster_ca_cert_secret, cluster_ca_secret, secret::stored_pki,
+};
+use krait_operator::cluster::pki::{self, cert};
+use krait_operator::cluster::reconcile;
+use krait_operator::cluster::validate::{ValidatedCluster, validate};
+use krait_operator::cluster_admin::{BrokerObserved, ClusterState};
+use krait_peer::{ClusterTls, ClusterTransport};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::transport::server::Connected;
+
+const CLUSTERS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkaclusters";
+const STATEFULSETS: &str = "/apis/apps/v1/namespaces/kafka/statefulsets";
+const PODS: &str = "/api/v1/namespaces/kafka/pods";
+const SECRETS: &str = "/api/v1/namespaces/kafka/secrets";
+const DAY: i64 = 86_400;
+
+fn fixture(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The minimal fixture (3 brokers) with a healthy running cluster behind it.
+struct World {
+    api: FakeApi,
+    kafka: FakeKafka,
+}
+
+impl World {
+    fn new() -> Self {
+        let api = FakeApi::default();
+        api.put(CLUSTERS, fixture("minimal.yaml"));
+        let cluster = FakeCluster::default();
+        *cluster.state.lock().unwrap() = ClusterState {
+            controller_id: Some(0),
+            brokers: (0..3)
+                .map(|id| BrokerObserved {
+                    id,
+                    rack: None,
+                    fenced: false,
+                })
+                .collect(),
+            ..ClusterState::default()
+        };
+        let kafka = FakeKafka {
+            cluster: Some(cluster),
+            ..FakeKafka::default()
+        };
+        Self { api, kafka }
+    }
+
+    fn stored(&self) -> KafkaCluster {
+        serde_json::from_value(self.api.get(CLUSTERS, "main").unwrap()).unwrap()
+    }
+
+    fn validated(&self) -> ValidatedCluster {
+        validate(&self.stored()).unwrap()
+    }
+
+    async fn reconcile(&self) {
+        reconcile::reconcile(Arc::new(self.stored()), context(&self.api, &self.kafka))
+            .await
+            .unwrap();
+    }
+
+    fn secret(&self, name: &str) -> Secret {
+        serde_json::from_value(self.api.get(SECRETS, name).expect(name)).unwrap()
+    }
+
+    fn secrets(&self) -> Vec<Secret> {
+        [
+            "main-cluster-ca",
+            "main-cluster-ca-cert",
+            "main-broker-certs",
+        ]
+        .iter()
+        .filter_map(|n| self.api.get(SECRETS, n))
+        .map(|s| serde_json::from_value(s).unwrap())
+        .collect()
+    }
+
+    /// Stores the Secrets of `pki`, as an earlier reconcile would have.
+    fn put_pki(&self, pki: &pki::Pki) {
+        let v = self.validated();
+        for secret in [
+            cluster_ca_secret(&v, pki),
+            cluster_ca_cert_secret(&v, pki),
+            broker_certs_secret(&v, pki),
+        ] {
+            self.api.put(SECRETS, serde_json::to_value(secret).unwrap());
+        }
+    }
+
+    fn set_revision(&self, revision: &str) {
+        let mut sts = self.api.get(STATEFULSETS, "main").unwrap();
+        sts["status"] = json!({"observedGeneration": sts["metadata"]["generation"],
+            "replicas": 3, "readyReplicas": 3, "updatedReplicas": 3,
+            "currentRevision": "r1", "updateRevision": revision});
+        self.api.put(STATEFULSETS, sts);
+    }
+
+    /// A Ready broker pod of `revision` created from a template trusting CA `trust`.
+    fn put_pod(&self, id: i32, revision: &str, trust: i64) {
+        self.api.put(
+            PODS,
+            json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": format!("main-{id}"), "namespace": "kafka",
+                "labels": {"app.kubernetes.io/name": "krait",
+                           "app.kubernetes.io/instance": "main",
+                           "app.kubernetes.io/component": "broker",
+                           "app.kubernetes.io/managed-by": "krait-operator",
+                           "controller-revision-hash": revision},
+                "annotations": {pki::TRUST_ANNOTATION: trust.to_string()}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+        );
+    }
+
+    fn template_trust(&self) -> String {
+        let sts = self.api.get(STATEFULSETS, "main").unwrap();
+        sts["spec"]["template"]["metadata"]["annotations"][pki::TRUST_ANNOTATION]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn evictions(&self) -> Vec<String> {
+        self.api
+            .take_writes()
+            .into_iter()
+            .filter(|w| w.ends_with("/eviction"))
+            .collect()
+    }
+}
+
+fn text(secret: &Secret, key: &str) -> String {
+    String::from_utf8(secret.data.as_ref().unwrap()[key].0.clone()).unwrap()
+}
+
+fn leaf_info(secret: &Secret, id: i32) -> cert::CertInfo {
+    cert::keystore_info(&text(secret, &format!("main-{id}.pem"))).unwrap()
+}
+
+#[tokio::test]
+async fn a_new_cluster_gets_its_certificates_mounted_and_no_plaintext_cluster_port() {
+    let w = World::new();
+    w.reconcile().await;
+    let ca = w.secret("main-cluster-ca");
+    let ca_cert = cert::ca_info(&stored_pki(&w.validated(), &w.secrets()).ca.unwrap()).unwrap();
+    assert!(text(&ca, "ca.key").contains("PRIVATE KEY"));
+    let bundle = w.secret("main-cluster-ca-cert");
+    assert!(
+        !text(&bundle, "ca.crt").contains("PRIVATE KEY"),
+        "the readable Secret holds no key"
+    );
+    let brokers = w.secret("main-broker-certs");
+    assert_eq!(brokers.data.as_ref().unwrap().len(), 3);
+    for id in 0..3 {
+        let leaf = leaf_info(&brokers, id);
+        assert!(leaf.issued_by(&ca_cert));
+        assert_eq!(leaf.uris, [format!("urn:krait:node:{id}")]);
+    }
+    for secret in [&ca, &bundle, &brokers] {
+        let owner = &secret.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.controller),
+            ("KafkaCluster", Some(true))
+        );
+    }
+
+    let sts = w.api.get(STATEFULSETS, "main").unwrap();
+    let pod = &sts["spec"]["template"]["spec"];
+    let args: Vec<String> = serde_json::from_value(pod["containers"][0]["args"].clone()).unwrap();
+    assert!(!args.contains(&"--allow-plaintext-cluster".to_string()));
+    assert!(args.contains(&"--cluster-tls-keystore=/etc/krait/cluster-tls/$(POD_NAME).pem".into()));
+    assert!(args.contains(&"--cluster-tls-truststore=/etc/krait/cluster-tls/ca.crt".into()));
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "cluster-tls")
+        .unwrap();
+    let sources: Vec<&str> = volume["projected"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["secret"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["main-broker-certs", "main-cluster-ca-cert"]);
+    let mount = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "cluster-tls")
+        .unwrap();
+    assert_eq!(mount["mountPath"], "/etc/krait/cluster-tls");
+    assert_eq!(mount["readOnly"], true);
+
+    let status = w.stored().status.unwrap().cluster_ca.unwrap();
+    assert_eq!(status.secret_name, "main-cluster-ca-cert");
+    assert_eq!((status.generation, status.state.as_str()), (0, "Ready"));
+    let not_after: k8s_openapi::jiff::Timestamp = status.not_after.parse().unwrap();
+    assert_eq!(not_after.as_second(), ca_cert.not_after);
+    assert!((ca_cert.not_after - now() - 365 * DAY).abs() < 60);
+}
+
+#[tokio::test]
+async fn a_broker_certificate_inside_its_renewal_window_is_renewed_without_a_roll() {
+    let w = World::new();
+    w.reconcile().await;
+    w.api.take_writes();
+    // Broker 1's certificate has 20 days left (renewal starts 30 days before expiry).
+    let stored = stored_pki(&w.validated(), &w.secrets());
+    let names = &w.validated().names;
+    let signer = cert::signer(names, stored.ca.as_ref().unwrap()).unwrap();
+    let short = cert::broker_keystore(names, 1, &signer, now() - 345 * DAY, 365).unwrap();
+    let mut brokers = w.api.get(SECRETS, "main-broker-certs").unwrap();
+    brokers["data"]["main-1.pem"] = json!(base64::engine::general_purpose::STANDARD.encode(short));
+    w.api.put(SECRETS, brokers);
+    let before = w.secret("main-broker-certs");
+
+    w.reconcile().await;
+    assert_eq!(w.api.take_writes(), ["PATCH secrets/main-broker-certs"]);
+    let after = w.secret("main-broker-certs");
+    assert_eq!(text(&after, "main-0.pem"), text(&before, "main-0.pem"));
+    let renewed = leaf_info(&after, 1);
+    assert!(renewed.not_after > now() + 364 * DAY);
+    let ca_cert = cert::ca_info(stored.ca.as_ref().unwrap()).unwrap();
+    assert!(
+        renewed.issued_by(&ca_cert),
+        "the same CA: every broker trusts it"
+    );
+}
+
+#[tokio::test]
+async fn a_ca_renewal_is_trusted_by_every_broker_before_it_signs() {
+    let w = World::new();
+    // A cluster whose CA and certificates were issued 340 days ago.
+    let names = w.validated().names.clone();
+    let aged = pki::renew(
+        &pki::Stored::default(),
+        &pki::Want {
+            names: &names,
+            brokers: (0..3).collect(),
+            validity_days: 365,
+            renewal_days: 30,
+            now: now() - 340 * DAY,
+            trusted_by_all: None,
+        },
+    )
+    .unwrap();
+    w.put_pki(&aged);
+    w.reconcile().await;
+    w.set_revision("r1");
+    for id in 0..3 {
+        w.put_pod(id, "r1", 0);
+    }
+    w.api.take_writes();
+
+    // Inside the CA's renewal window: the successor joins the trust bundle and the template.
+    w.reconcile().await;
+    let status = w.stored().status.unwrap().cluster_ca.unwrap();
+    assert_eq!((status.generation, status.state.as_str()), (0, "Renewing"));
+    assert_eq!(w.template_trust(), "1");
+    let bundle = text(&w.secret("main-cluster-ca-cert"), "ca.crt");
+    assert_eq!(cert::certificates(&bundle).len(), 2);
+    let old_ca = cert::ca_info(&aged.ca).unwrap();
+    for id in 0..3 {
+        let leaf = leaf_info(&w.secret("main-broker-certs"), id);
+        assert!(leaf.issued_by(&old_ca), "the old CA still signs");
+    }
+
+    // The new template rolls the brokers, one at a time; the old CA signs meanwhile.
+    w.set_revision("r2");
+    w.reconcile().await;
+    assert_eq!(w.evictions(), ["POST pods/main-2/eviction"]);
+    w.put_pod(2, "r2", 1);
+    w.reconcile().await;
+    assert_eq!(w.evictions(), ["POST pods/main-1/eviction"]);
+    assert_eq!(
+        w.stored().status.unwrap().cluster_ca.unwrap().state,
+        "Renewing"
+    );
+    w.put_pod(1, "r2", 1);
+    w.reconcile().await;
+    assert_eq!(w.evictions(), ["POST pods/main-0/eviction"]);
+    w.put_pod(0, "r2", 1);
+
+    // Every broker started trusting v1: it signs every certificate, with no further roll.
+    w.reconcile().await;
+    let writes = w.api.take_writes();
+    assert!(
+        !writes
+            .iter()
+            .any(|x| x.contains("statefulsets") || x.ends_with("/eviction"))
+    );
+    let status = w.stored().status.unwrap().cluster_ca.unwrap();
+    assert_eq!((status.generation, status.state.as_str()), (1, "Ready"));
+    let ca = w.secret("main-cluster-ca");
+    assert!(!ca.data.as_ref().unwrap().contains_key("next-ca.key"));
+    let new_ca = cert::ca_info(&stored_pki(&w.validated(), &w.secrets()).ca.unwrap()).unwrap();
+    for id in 0..3 {
+        assert!(leaf_info(&w.secret("main-broker-certs"), id).issued_by(&new_ca));
+    }
+    let bundle = text(&w.secret("main-cluster-ca-cert"), "ca.crt");
+    assert_eq!(
+        cert::certificates(&bundle).len(),
+        2,
+        "the old CA is trusted until it expires"
+    );
+    assert_eq!(w.template_trust(), "1");
+}
+
+/// Writes a Secret key to `dir` as the kubelet mounts it.
+fn mount(dir: &Path, secret: &Secret, key: &str) -> PathBuf {
+    let path = dir.join(key);
+    std::fs::write(&path, &secret.data.as_ref().unwrap()[key].0).unwrap();
+    path
+}
+
+/// Broker `server_id`'s cluster port (krait-peer's acceptor, as the broker runs it) and a call
+/// from `client_keystore` (krait-tls' client, checking the server's DNS name too): the node
+/// ids each side sees, or the failure.
+async fn call(
+    server_keystore: &Path,
+    client_keystore: &Path,
+    truststore: &Path,
+    server_name: &str,
+) -> std::io::Result<(Option<i32>, i32)> {
+    let server = ClusterTransport::Tls(Arc::new(
+        ClusterTls::new(server_keystore.into(), truststore.into()).unwrap(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let mut incoming = Box::pin(server.incoming(listener));
+    let accepted = tokio::spawn(async move {
+        let mut io = incoming.next().await?.ok()?;
+        let mut byte = [0u8; 1];
+        io.read_exact(&mut byte).await.ok()?;
+        io.write_all(&byte).await.ok()?;
+        Some(io.connect_info().node_id)
+    });
+    let client = krait_tls::client_config(&krait_tls::ClientTlsSettings {
+        truststore: Some(truststore.into()),
+        truststore_pem: None,
+        keystore: Some(krait_tls::KeyStore::File(client_keystore.into())),
+        verify_hostname: true,
+    })
+    .map_err(std::io::Error::other)?;
+    let stream = tokio::net::TcpStream::connect(address).await?;
+    let mut tls = krait_tls::connect(client, server_name, stream).await?;
+    tls.write_all(b"x").await?;
+    let mut byte = [0u8; 1];
+    tls.read_exact(&mut byte).await?;
+    let server_cert = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+    let server_id = krait_peer::node_id_of(&server_cert).map_err(std::io::Error::other)?;
+    let caller = tokio::time::timeout(Duration::from_secs(5), accepted)
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
+    Ok((caller.flatten(), server_id))
+}
+
+#[tokio::test]
+async fn brokers_accept_each_others_issued_certificates_and_refuse_another_clusters() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::new();
+    w.reconcile().await;
+    let brokers = w.secret("main-broker-certs");
+    let b0 = mount(dir.path(), &brokers, "main-0.pem");
+    let b1 = mount(dir.path(), &brokers, "main-1.pem");
+    let ca = mount(dir.path(), &w.secret("main-cluster-ca-cert"), "ca.crt");
+    let host = "main-0.main-brokers.kafka.svc.cluster.local";
+    let (caller, server) = call(&b0, &b1, &ca, host).await.unwrap();
+    assert_eq!(
+        (caller, server),
+        (Some(1), 0),
+        "each side knows the other's node id"
+    );
+
+    // Another cluster's broker (its own CA) is refused, and refuses.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = World::new();
+    other.reconcile().await;
+    let stranger = mount(
+        other_dir.path(),
+        &other.secret("main-broker-certs"),
+        "main-1.pem",
+    );
+    let other_ca = mount(
+        other_dir.path(),
+        &other.secret("main-cluster-ca-cert"),
+        "ca.crt",
+    );
+    assert!(call(&b0, &stranger, &ca, host).await.is_err());
+    assert!(call(&b0, &stranger, &other_ca, host).await.is_err());
+}
