@@ -8,7 +8,10 @@
 //!
 //! The pods' DNS names and container ports are mapped to loopback ports, one set per ordinal,
 //! so the template's `--voters`, `--advertise` and listeners work unchanged otherwise. A
-//! broker's data directory outlives its pod, as a PersistentVolumeClaim does.
+//! broker's data directory outlives its pod, as a PersistentVolumeClaim does. Secret volumes
+//! (plain or projected) are written into a directory per pod at its start and rewritten on
+//! every tick, as the kubelet updates them in place; arguments naming a file under their
+//! mount path name the pod's copy.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -26,6 +29,7 @@ pub const NS: &str = "kafka";
 pub const STATEFULSETS: &str = "/apis/apps/v1/namespaces/kafka/statefulsets";
 pub const PODS: &str = "/api/v1/namespaces/kafka/pods";
 pub const CONFIGMAPS: &str = "/api/v1/namespaces/kafka/configmaps";
+pub const SECRETS: &str = "/api/v1/namespaces/kafka/secrets";
 
 /// What happened to a broker process, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +152,12 @@ impl Kubelet {
                 self.create_pod(&sts, id, &revision);
             }
         }
+        let running: Vec<i32> = self.running.keys().copied().collect();
+        for id in running {
+            if let Some(pod) = self.api.get(PODS, &self.pod_name(id)) {
+                self.mount_secrets(id, &pod);
+            }
+        }
         self.report_readiness();
         sts["status"] = self.statefulset_status(&sts, replicas, &revision);
         self.api.put(STATEFULSETS, sts);
@@ -228,11 +238,13 @@ impl Kubelet {
             env.insert(var["name"].as_str().unwrap().to_string(), value);
         }
         let data = self.root.path().join(format!("data-{id}"));
+        let mounts = self.mount_secrets(id, pod);
         let args: Vec<String> = container["args"]
             .as_array()
             .unwrap()
             .iter()
             .map(|a| self.localize(id, &expand(a.as_str().unwrap(), &env), &data))
+            .map(|a| on_mounts(&a, &mounts))
             .collect();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -259,6 +271,46 @@ impl Kubelet {
             },
         );
         self.events.push(Event::Started(id));
+    }
+
+    /// Writes the pod's Secret volumes (plain or projected) under its own directory; returns
+    /// each mount path with the directory that stands in for it. A missing Secret is an error
+    /// here, as it keeps a real pod from starting.
+    fn mount_secrets(&self, id: i32, pod: &Value) -> Vec<(String, PathBuf)> {
+        let mut mounts = Vec::new();
+        let container = &pod["spec"]["containers"][0];
+        for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
+            let name = volume["name"].as_str().unwrap();
+            let sources: Vec<&Value> = match volume["projected"]["sources"].as_array() {
+                Some(sources) => sources.iter().map(|s| &s["secret"]).collect(),
+                None => vec![&volume["secret"]],
+            };
+            let sources: Vec<&Value> = sources.into_iter().filter(|s| s.is_object()).collect();
+            let mount = container["volumeMounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| m["name"] == name);
+            let (Some(mount), false) = (mount, sources.is_empty()) else {
+                continue;
+            };
+            let dir = self.root.path().join(format!("pod-{id}-{name}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            for source in sources {
+                let secret_name = source["name"]
+                    .as_str()
+                    .or_else(|| source["secretName"].as_str())
+                    .unwrap();
+                let secret = self
+                    .api
+                    .get(SECRETS, secret_name)
+                    .unwrap_or_else(|| panic!("Secret {secret_name} of pod {id} is missing"));
+                write_secret(&dir, &secret, source["items"].as_array());
+            }
+            let path = mount["mountPath"].as_str().unwrap().to_string();
+            mounts.push((path, dir));
+        }
+        mounts
     }
 
     /// Maps the pod's addresses onto loopback: its data directory, `0.0.0.0:P` listeners and
@@ -367,6 +419,51 @@ fn revision(template: &Value) -> String {
         "r{}",
         krait_operator::names::stable_hash(template.to_string().as_bytes())
     )
+}
+
+/// Writes a Secret's data (or the listed `items`) into `dir`, each file replaced whole, as the
+/// kubelet swaps a volume's contents atomically.
+fn write_secret(dir: &Path, secret: &Value, items: Option<&Vec<Value>>) {
+    use base64::Engine as _;
+    let data = secret["data"].as_object().cloned().unwrap_or_default();
+    let files: Vec<(String, String)> = match items {
+        Some(items) => items
+            .iter()
+            .map(|i| {
+                (
+                    i["key"].as_str().unwrap().into(),
+                    i["path"].as_str().unwrap().into(),
+                )
+            })
+            .collect(),
+        None => data.keys().map(|k| (k.clone(), k.clone())).collect(),
+    };
+    for (key, path) in files {
+        let encoded = data[&key].as_str().unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap();
+        let target = dir.join(&path);
+        if std::fs::read(&target).ok().as_deref() == Some(&bytes[..]) {
+            continue;
+        }
+        let staged = dir.join(format!(".{path}.new"));
+        std::fs::write(&staged, bytes).unwrap();
+        std::fs::rename(&staged, &target).unwrap();
+    }
+}
+
+/// An argument whose value names a file under a mount path, pointed at the pod's copy.
+fn on_mounts(arg: &str, mounts: &[(String, PathBuf)]) -> String {
+    let Some((flag, value)) = arg.split_once('=') else {
+        return arg.to_string();
+    };
+    for (path, dir) in mounts {
+        if let Some(rest) = value.strip_prefix(&format!("{path}/")) {
+            return format!("{flag}={}", dir.join(rest).display());
+        }
+    }
+    arg.to_string()
 }
 
 /// `$(VAR)` references, as the kubelet expands them from the container's env.
