@@ -206,25 +206,20 @@ async fn operate(
         rebalance_request: annotation(cluster, REBALANCE_ANNOTATION),
         previous: cluster.status.as_ref().and_then(|s| s.rebalance.as_ref()),
     });
-    let pki = certificates(validated, owned, decision.statefulset_replicas, now)?;
-    let cluster_ca = ca_status(validated, &pki);
-    let shape = Shape {
-        replicas: decision.statefulset_replicas,
-        voters: voters.clone(),
-        restart: annotation(cluster, RESTART_ANNOTATION).map(str::to_string),
-        pki: Some(pki),
-    };
-    let desired = build(validated, &shape);
-    if let Err(e) = apply(ctx, validated, &desired, owned).await {
-        let status = apply_failed_status(cluster, &e.to_string(), now);
-        if let Err(status_error) = write_status(&ctx.client, cluster, status)
-            .await
-            .map_err(Error::Status)
-        {
-            warn!(error = %status_error, "could not record the apply failure");
+    let applied = build_and_apply(ctx, cluster, validated, voters, owned, &decision, now).await;
+    let cluster_ca = match applied {
+        Ok(cluster_ca) => cluster_ca,
+        Err(e) => {
+            let status = apply_failed_status(cluster, &e.to_string(), now);
+            if let Err(status_error) = write_status(&ctx.client, cluster, status)
+                .await
+                .map_err(Error::Status)
+            {
+                warn!(error = %status_error, "could not record the apply failure");
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
     let failure = match carry_out(ctx, validated, &decision.action).await {
         Ok(Carried::Done) => None,
         Ok(Carried::Postponed(waiting)) => {
@@ -248,6 +243,29 @@ async fn operate(
         cluster_ca,
         failure,
     })
+}
+
+/// Renews the certificates, builds every object for the decided shape and applies them;
+/// returns what status says of the cluster CA.
+async fn build_and_apply(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    validated: &ValidatedCluster,
+    voters: &BTreeSet<i32>,
+    owned: &mut Owned,
+    decision: &day2::Decision,
+    now: &Time,
+) -> Result<CaStatus, Error> {
+    let pki = certificates(validated, owned, decision.statefulset_replicas, now)?;
+    let cluster_ca = ca_status(validated, &pki);
+    let shape = Shape {
+        replicas: decision.statefulset_replicas,
+        voters: voters.clone(),
+        restart: annotation(cluster, RESTART_ANNOTATION).map(str::to_string),
+        pki: Some(pki),
+    };
+    apply(ctx, validated, &build(validated, &shape), owned).await?;
+    Ok(cluster_ca)
 }
 
 /// The PKI to store: what the Secrets hold, renewed where due (`cluster/pki`). Every broker
