@@ -2,12 +2,14 @@
 (`operator/reconciler/src/cluster/build/statefulset.rs`, `broker_args` / `broker_env`): node ids
 from 0 taken from `KRAIT_NODE_ID`, `--flag=value` spellings, `--voters` naming every broker's
 cluster listener, `--rack` from `KRAIT_RACK`, the external listener, and the ConfigMap's
-`KRAIT_DEFAULT_REPLICATION_FACTOR` / `KRAIT_MIN_INSYNC_REPLICAS`. Loopback addresses stand in for
-the pods' DNS names."""
+`KRAIT_DEFAULT_REPLICATION_FACTOR` / `KRAIT_MIN_INSYNC_REPLICAS`, and the cluster port's mutual TLS
+(`--cluster-tls-keystore=` / `--cluster-tls-truststore=`, a keystore per broker naming its node id, as
+the operator mounts them). Loopback addresses stand in for the pods' DNS names."""
 import json
 import urllib.request
 
 from harness import Broker, free_port, kcat, unique, wait_until
+from security import Pki
 
 
 def test_three_brokers_started_as_the_operator_starts_them_form_one_cluster(tmp_path, broker_bin, request):
@@ -17,6 +19,7 @@ def test_three_brokers_started_as_the_operator_starts_them_form_one_cluster(tmp_
     external = {i: free_port() for i in ids}
     http = {i: free_port() for i in ids}
     voters = ",".join(f"{i}@127.0.0.1:{cluster[i]}" for i in ids)
+    pki = Pki(tmp_path / "pki")
     brokers = []
     request.node.krait_brokers = brokers
     for i in ids:
@@ -24,6 +27,8 @@ def test_three_brokers_started_as_the_operator_starts_them_form_one_cluster(tmp_
             f"--advertise=127.0.0.1:{kafka[i]}",
             f"--http-listen=127.0.0.1:{http[i]}",
             f"--cluster-listen=127.0.0.1:{cluster[i]}",
+            f"--cluster-tls-keystore={pki.keystore(f'main-{i}', f'/CN=main-{i}/O=krait.dev', node_id=i)}",
+            f"--cluster-tls-truststore={pki.ca}",
             f"--voters={voters}",
             "--rack=$(KRAIT_RACK)".replace("$(KRAIT_RACK)", f"zone-{i}"),
             f"--external-listen=127.0.0.1:{external[i]}",
@@ -56,6 +61,8 @@ def test_three_brokers_started_as_the_operator_starts_them_form_one_cluster(tmp_
         assert sorted(b["name"] for b in ext["brokers"]) == sorted(f"localhost:{external[j]}" for j in ids)
         out = kcat(brokers[0].bootstrap, "-C", "-t", name, "-c", "2", "-e", timeout=60).stdout
         assert out.split() == [b"a", b"b"]
+        for b in brokers:
+            assert "cluster port: mutual TLS" in b.log_text()
     finally:
         for b in brokers:
             b.stop()
