@@ -20,8 +20,6 @@ pub const CA_CERT_KEY: &str = "ca.crt";
 pub const CA_KEY_KEY: &str = "ca.key";
 pub const NEXT_CA_CERT_KEY: &str = "next-ca.crt";
 pub const NEXT_CA_KEY_KEY: &str = "next-ca.key";
-/// Highest broker id a keystore is looked for (`spec.replicas` is at most 64).
-const MAX_BROKER_ID: i32 = 255;
 
 fn bytes(s: &str) -> ByteString {
     ByteString(s.as_bytes().to_vec())
@@ -143,8 +141,19 @@ pub fn stored_pki(cluster: &ValidatedCluster, secrets: &[Secret]) -> Stored {
         })
     };
     let brokers = find(names.broker_certs_secret());
-    let keystores = (0..=MAX_BROKER_ID)
-        .filter_map(|id| Some((id, text(brokers, &keystore_file(cluster, id))?)))
+    let prefix = format!("{}-", names.cluster);
+    let keystores = brokers
+        .and_then(|s| s.data.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|(key, _)| {
+            let id = key
+                .strip_prefix(&prefix)?
+                .strip_suffix(".pem")?
+                .parse()
+                .ok()?;
+            Some((id, text(brokers, key)?))
+        })
         .collect();
     Stored {
         ca: ca((CA_CERT_KEY, CA_KEY_KEY, CA_GENERATION_ANNOTATION)),

@@ -30,6 +30,8 @@ pub enum CertError {
     },
     #[error("validity of {days} days from {now} is out of range")]
     Validity { now: i64, days: i32 },
+    #[error("the CA just generated cannot be read back to sign with")]
+    UnusableNewCa,
 }
 
 /// A CA as stored: its generation (0 for the first), certificate and private key (PEM).

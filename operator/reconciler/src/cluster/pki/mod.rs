@@ -107,7 +107,7 @@ pub fn renew(stored: &Stored, want: &Want<'_>) -> Result<Pki, CertError> {
             new_ca(want.names, generation, want.now, want.validity_days)?
         }
     };
-    let ca_cert = ca_info(&ca).ok_or_else(|| unreadable_new_ca(want))?;
+    let ca_cert = ca_info(&ca).ok_or(CertError::UnusableNewCa)?;
     if next_ca.is_none() && ca_cert.needs_renewal(want.now, want.renewal_days) {
         let generation = ca.generation + 1;
         issued.push(format!("CA v{generation}"));
@@ -129,13 +129,6 @@ pub fn renew(stored: &Stored, want: &Want<'_>) -> Result<Pki, CertError> {
         keystores,
         issued,
     })
-}
-
-fn unreadable_new_ca(want: &Want<'_>) -> CertError {
-    CertError::Validity {
-        now: want.now,
-        days: want.validity_days,
-    }
 }
 
 /// A generation above every stored one whose name no trusted certificate carries, so a new CA
@@ -186,7 +179,7 @@ fn keystores(
                 if signer.is_none() {
                     signer = cert::signer(want.names, ca);
                 }
-                let signer = signer.as_ref().ok_or_else(|| unreadable_new_ca(want))?;
+                let signer = signer.as_ref().ok_or(CertError::UnusableNewCa)?;
                 issued.push(format!("broker {id}"));
                 broker_keystore(want.names, id, signer, want.now, want.validity_days)?
             }
