@@ -112,15 +112,7 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str, shape: &Shape) ->
     // The operator's selector labels win: a user label must not detach pods from the set.
     let mut labels = overrides.labels.clone();
     labels.extend(cluster.names.labels());
-    let mut annotations = overrides.annotations.clone();
-    annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash.into());
-    if let Some(token) = &shape.restart {
-        annotations.insert(RESTART_ANNOTATION.into(), token.clone());
-    }
-    // A pod started with a trust bundle holding this CA generation says so; a new generation
-    // rolls the brokers (`cluster/pki`).
-    let trust = shape.pki.as_ref().map_or(0, |p| p.trust_generation);
-    annotations.insert(TRUST_ANNOTATION.into(), trust.to_string());
+    let annotations = template_annotations(cluster, config_hash, shape);
     let mut volumes = vec![cluster_tls_volume(cluster)];
     if cluster.spec.storage.ephemeral {
         volumes.push(Volume {
@@ -172,6 +164,24 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str, shape: &Shape) ->
             ..PodSpec::default()
         }),
     }
+}
+
+/// The user's pod annotations plus the operator's: each one that changes rolls the brokers.
+fn template_annotations(
+    cluster: &ValidatedCluster,
+    config_hash: &str,
+    shape: &Shape,
+) -> BTreeMap<String, String> {
+    let mut annotations = cluster.spec.pod_template.annotations.clone();
+    annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash.into());
+    if let Some(token) = &shape.restart {
+        annotations.insert(RESTART_ANNOTATION.into(), token.clone());
+    }
+    // A pod started with a trust bundle holding this CA generation says so; a new generation
+    // rolls the brokers (`cluster/pki`).
+    let trust = shape.pki.as_ref().map_or(0, |p| p.trust_generation);
+    annotations.insert(TRUST_ANNOTATION.into(), trust.to_string());
+    annotations
 }
 
 /// With rack awareness, brokers spread evenly over the topology key's values (zones).
