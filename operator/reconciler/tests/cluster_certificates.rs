@@ -344,32 +344,47 @@ fn mount(dir: &Path, secret: &Secret, key: &str) -> PathBuf {
     path
 }
 
-/// Broker `server_id`'s cluster port (krait-peer's acceptor, as the broker runs it) and a call
-/// from `client_keystore` (krait-tls' client, checking the server's DNS name too): the node
-/// ids each side sees, or the failure.
-async fn call(
-    server_keystore: &Path,
-    client_keystore: &Path,
+/// A broker's cluster port as the broker runs it (krait-peer's acceptor over the keystore and
+/// truststore files, re-read when they change): its address, and the node id of each caller it
+/// accepted.
+async fn serve(
+    keystore: &Path,
+    truststore: &Path,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::Receiver<Option<i32>>,
+) {
+    let server = ClusterTransport::Tls(Arc::new(
+        ClusterTls::new(keystore.into(), truststore.into()).unwrap(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let mut incoming = Box::pin(server.incoming(listener));
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Some(Ok(mut io)) = incoming.next().await {
+            let mut byte = [0u8; 1];
+            if io.read_exact(&mut byte).await.is_ok() && io.write_all(&byte).await.is_ok() {
+                let _ = tx.send(io.connect_info().node_id).await;
+            }
+        }
+    });
+    (address, rx)
+}
+
+/// A call to the cluster port at `address` with `keystore` (krait-tls' client, which also
+/// checks that the server's certificate is for `server_name`), echoing one byte: the server's
+/// certificate (DER), or the failure.
+async fn dial(
+    address: std::net::SocketAddr,
+    keystore: &Path,
     truststore: &Path,
     server_name: &str,
-) -> std::io::Result<(Option<i32>, i32)> {
-    let server = ClusterTransport::Tls(Arc::new(
-        ClusterTls::new(server_keystore.into(), truststore.into()).unwrap(),
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let address = listener.local_addr()?;
-    let mut incoming = Box::pin(server.incoming(listener));
-    let accepted = tokio::spawn(async move {
-        let mut io = incoming.next().await?.ok()?;
-        let mut byte = [0u8; 1];
-        io.read_exact(&mut byte).await.ok()?;
-        io.write_all(&byte).await.ok()?;
-        Some(io.connect_info().node_id)
-    });
+) -> std::io::Result<Vec<u8>> {
     let client = krait_tls::client_config(&krait_tls::ClientTlsSettings {
         truststore: Some(truststore.into()),
         truststore_pem: None,
-        keystore: Some(krait_tls::KeyStore::File(client_keystore.into())),
+        keystore: Some(krait_tls::KeyStore::File(keystore.into())),
         verify_hostname: true,
     })
     .map_err(std::io::Error::other)?;
@@ -378,13 +393,14 @@ async fn call(
     tls.write_all(b"x").await?;
     let mut byte = [0u8; 1];
     tls.read_exact(&mut byte).await?;
-    let server_cert = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
-    let server_id = krait_peer::node_id_of(&server_cert).map_err(std::io::Error::other)?;
-    let caller = tokio::time::timeout(Duration::from_secs(5), accepted)
+    Ok(tls.get_ref().1.peer_certificates().unwrap()[0].to_vec())
+}
+
+async fn caller(accepted: &mut tokio::sync::mpsc::Receiver<Option<i32>>) -> Option<i32> {
+    tokio::time::timeout(Duration::from_secs(5), accepted.recv())
         .await
-        .map_err(std::io::Error::other)?
-        .map_err(std::io::Error::other)?;
-    Ok((caller.flatten(), server_id))
+        .expect("the server accepted the call")
+        .flatten()
 }
 
 #[tokio::test]
@@ -397,11 +413,17 @@ async fn brokers_accept_each_others_issued_certificates_and_refuse_another_clust
     let b1 = mount(dir.path(), &brokers, "main-1.pem");
     let ca = mount(dir.path(), &w.secret("main-cluster-ca-cert"), "ca.crt");
     let host = "main-0.main-brokers.kafka.svc.cluster.local";
-    let (caller, server) = call(&b0, &b1, &ca, host).await.unwrap();
+    let (address, mut accepted) = serve(&b0, &ca).await;
+    let server = dial(address, &b1, &ca, host).await.unwrap();
     assert_eq!(
-        (caller, server),
-        (Some(1), 0),
-        "each side knows the other's node id"
+        krait_peer::node_id_of(&server),
+        Ok(0),
+        "the caller knows whom it reached"
+    );
+    assert_eq!(
+        caller(&mut accepted).await,
+        Some(1),
+        "the server knows its caller"
     );
 
     // Another cluster's broker (its own CA) is refused, and refuses.
@@ -418,6 +440,58 @@ async fn brokers_accept_each_others_issued_certificates_and_refuse_another_clust
         &other.secret("main-cluster-ca-cert"),
         "ca.crt",
     );
-    assert!(call(&b0, &stranger, &ca, host).await.is_err());
-    assert!(call(&b0, &stranger, &other_ca, host).await.is_err());
+    assert!(dial(address, &stranger, &ca, host).await.is_err());
+    assert!(dial(address, &stranger, &other_ca, host).await.is_err());
+}
+
+/// Writes `bytes` to `path` by rename, as the kubelet swaps a Secret volume's files.
+fn replace(path: &Path, bytes: &[u8]) {
+    let staged = path.with_extension("new");
+    std::fs::write(&staged, bytes).unwrap();
+    std::fs::rename(&staged, path).unwrap();
+}
+
+#[tokio::test]
+async fn a_renewed_broker_certificate_is_served_without_a_restart_and_trusted_by_its_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::new();
+    w.reconcile().await;
+    let brokers = w.secret("main-broker-certs");
+    let b0 = mount(dir.path(), &brokers, "main-0.pem");
+    let b1 = mount(dir.path(), &brokers, "main-1.pem");
+    let ca = mount(dir.path(), &w.secret("main-cluster-ca-cert"), "ca.crt");
+    let host = "main-0.main-brokers.kafka.svc";
+    let (address, mut accepted) = serve(&b0, &ca).await;
+    let first = dial(address, &b1, &ca, host).await.unwrap();
+    caller(&mut accepted).await;
+
+    // Broker 0's certificate enters its renewal window; the operator re-issues it and the
+    // kubelet updates the mounted file.
+    let stored = stored_pki(&w.validated(), &w.secrets());
+    let names = &w.validated().names;
+    let signer = cert::signer(names, stored.ca.as_ref().unwrap()).unwrap();
+    let short = cert::broker_keystore(names, 0, &signer, now() - 345 * DAY, 365).unwrap();
+    let mut secret = w.api.get(SECRETS, "main-broker-certs").unwrap();
+    secret["data"]["main-0.pem"] = json!(base64::engine::general_purpose::STANDARD.encode(short));
+    w.api.put(SECRETS, secret);
+    w.reconcile().await;
+    let renewed = w.secret("main-broker-certs");
+    replace(&b0, &renewed.data.as_ref().unwrap()["main-0.pem"].0);
+
+    // The same running server presents the new certificate to a peer still holding its old
+    // files, once its once-a-second check sees the change.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let served = loop {
+        let served = dial(address, &b1, &ca, host).await.unwrap();
+        caller(&mut accepted).await;
+        if served != first || std::time::Instant::now() > deadline {
+            break served;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_ne!(served, first, "the renewed certificate is served");
+    assert_eq!(
+        cert::info(&served).unwrap().not_after,
+        leaf_info(&renewed, 0).not_after
+    );
 }
