@@ -388,7 +388,9 @@ pub struct CaStatus {
     /// When the current CA certificate expires (RFC 3339).
     pub not_after: String,
     /// `Ready` once every broker trusts the current CA and holds a certificate it signed;
-    /// `Renewing` while a renewal moves the brokers over.
+    /// `Renewing` while a renewal moves the brokers over; `NotInUse` while the brokers serve the
+    /// cluster port in plaintext (a cluster made before the operator issued certificates, until
+    /// annotated `krait.dev/cluster-tls=enable`).
     pub state: String,
 }
 

@@ -15,6 +15,11 @@ pub const RESTART_ANNOTATION: &str = "krait.dev/restart";
 /// On a `KafkaCluster`: `execute` rebalances every partition over the brokers now, `dry-run`
 /// writes the plan's summary to `status.rebalance`. Removed by the operator once handled.
 pub const REBALANCE_ANNOTATION: &str = "krait.dev/rebalance";
+/// On a `KafkaCluster` whose brokers serve the cluster port in plaintext (made by an operator
+/// that issued no certificates): `enable` switches them to mutual TLS with the issued
+/// certificates. Brokers with and without TLS cannot talk, so all of them must then restart
+/// together (docs/operator.md).
+pub const CLUSTER_TLS_ANNOTATION: &str = "krait.dev/cluster-tls";
 /// Label the StatefulSet controller puts on each pod: the revision it was created from.
 pub const REVISION_LABEL: &str = "controller-revision-hash";
 /// Label Kubernetes (1.28+) puts on StatefulSet pods with their ordinal = broker id.

@@ -495,3 +495,69 @@ async fn a_renewed_broker_certificate_is_served_without_a_restart_and_trusted_by
         leaf_info(&renewed, 0).not_after
     );
 }
+
+#[tokio::test]
+async fn a_cluster_running_a_plaintext_cluster_port_keeps_it_until_switched_over() {
+    let w = World::new();
+    w.reconcile().await;
+    // The StatefulSet as an operator that issued no certificates made it.
+    let mut sts = w.api.get(STATEFULSETS, "main").unwrap();
+    let template = &mut sts["spec"]["template"];
+    let args: Vec<String> =
+        serde_json::from_value(template["spec"]["containers"][0]["args"].clone()).unwrap();
+    let mut plaintext = Vec::new();
+    for arg in args {
+        if arg.starts_with("--cluster-tls-") {
+            continue;
+        }
+        let listen = arg.starts_with("--cluster-listen=");
+        plaintext.push(arg);
+        if listen {
+            plaintext.push("--allow-plaintext-cluster".to_string());
+        }
+    }
+    template["spec"]["containers"][0]["args"] = json!(plaintext);
+    template["spec"]["containers"][0]["volumeMounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["name"] != "cluster-tls");
+    template["spec"].as_object_mut().unwrap().remove("volumes");
+    template["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove(pki::TRUST_ANNOTATION);
+    let old_template = template.clone();
+    w.api.put(STATEFULSETS, sts);
+
+    // Rolling it onto TLS would strand the first broker restarted: the pods stay as they are.
+    w.reconcile().await;
+    let sts = w.api.get(STATEFULSETS, "main").unwrap();
+    assert_eq!(sts["spec"]["template"], old_template);
+    assert_eq!(
+        w.stored().status.unwrap().cluster_ca.unwrap().state,
+        "NotInUse"
+    );
+    assert!(
+        w.api.get(SECRETS, "main-broker-certs").is_some(),
+        "issued all the same"
+    );
+
+    // Asked to, the operator switches the template to mutual TLS.
+    let mut c = w.api.get(CLUSTERS, "main").unwrap();
+    c["metadata"]["annotations"] = json!({"krait.dev/cluster-tls": "enable"});
+    w.api.put(CLUSTERS, c);
+    w.reconcile().await;
+    let sts = w.api.get(STATEFULSETS, "main").unwrap();
+    let args: Vec<String> =
+        serde_json::from_value(sts["spec"]["template"]["spec"]["containers"][0]["args"].clone())
+            .unwrap();
+    assert!(!args.contains(&"--allow-plaintext-cluster".to_string()));
+    assert!(
+        args.iter()
+            .any(|a| a.starts_with("--cluster-tls-keystore="))
+    );
+    assert_eq!(
+        w.stored().status.unwrap().cluster_ca.unwrap().state,
+        "Ready"
+    );
+}

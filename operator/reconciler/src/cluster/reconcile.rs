@@ -26,7 +26,9 @@ use serde::de::DeserializeOwned;
 use tracing::{info, instrument, warn};
 
 use super::build::secret::stored_pki;
-use super::build::{DesiredObjects, Shape, build, default_voters, hash_of, voters_of};
+use super::build::{
+    DesiredObjects, Shape, build, default_voters, hash_of, plaintext_cluster_of, voters_of,
+};
 use super::day2::{self, Action as Day2Action};
 use super::drift::contains;
 use super::pki::{self, CertError, Pki};
@@ -36,7 +38,9 @@ use super::validate::{ValidatedCluster, validate};
 use crate::cluster_admin::{ClusterAdminError, ClusterState};
 use crate::conditions::{DEGRADED, Decided, PROGRESSING};
 use crate::context::Context;
-use crate::names::{ClusterNames, MANAGER, REBALANCE_ANNOTATION, RESTART_ANNOTATION};
+use crate::names::{
+    CLUSTER_TLS_ANNOTATION, ClusterNames, MANAGER, REBALANCE_ANNOTATION, RESTART_ANNOTATION,
+};
 use crate::status::write_status;
 
 /// How long a settled cluster waits before being looked at again without any event.
@@ -257,12 +261,20 @@ async fn build_and_apply(
     now: &Time,
 ) -> Result<CaStatus, Error> {
     let pki = certificates(validated, owned, decision.statefulset_replicas, now)?;
-    let cluster_ca = ca_status(validated, &pki);
+    // A cluster whose brokers run a plaintext cluster port stays so until asked: a roll onto
+    // TLS would stop at the first broker, which could no longer talk to the others.
+    let cluster_tls = !own_statefulset(validated, owned).is_some_and(plaintext_cluster_of)
+        || annotation(cluster, CLUSTER_TLS_ANNOTATION) == Some("enable");
+    let mut cluster_ca = ca_status(validated, &pki);
+    if !cluster_tls {
+        "NotInUse".clone_into(&mut cluster_ca.state);
+    }
     let shape = Shape {
         replicas: decision.statefulset_replicas,
         voters: voters.clone(),
         restart: annotation(cluster, RESTART_ANNOTATION).map(str::to_string),
         pki: Some(pki),
+        cluster_tls,
     };
     apply(ctx, validated, &build(validated, &shape), owned).await?;
     Ok(cluster_ca)

@@ -28,7 +28,7 @@ pub use pdb::pod_disruption_budget;
 pub use secret::{broker_certs_secret, cluster_ca_cert_secret, cluster_ca_secret};
 pub use service::{bootstrap_service, external_services, headless_service};
 pub use serviceaccount::service_account;
-pub use statefulset::{statefulset, voters_of};
+pub use statefulset::{plaintext_cluster_of, statefulset, voters_of};
 
 /// Most voters a new cluster's metadata quorum gets: three tolerate one lost voter, and more
 /// only slow every metadata commit down.
@@ -46,6 +46,10 @@ pub struct Shape {
     pub restart: Option<String>,
     /// The CA, trust bundle and keystores to store; no Secrets are built without one.
     pub pki: Option<Pki>,
+    /// The brokers' cluster port speaks mutual TLS with the issued certificates. False only for
+    /// a cluster whose running brokers serve it in plaintext (made by an operator that issued
+    /// no certificates) until it is switched over ([`crate::names::CLUSTER_TLS_ANNOTATION`]).
+    pub cluster_tls: bool,
 }
 
 impl Shape {
@@ -57,6 +61,7 @@ impl Shape {
             voters: default_voters(cluster.spec.replicas),
             restart: None,
             pki: None,
+            cluster_tls: true,
         }
     }
 }

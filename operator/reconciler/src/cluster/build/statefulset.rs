@@ -40,6 +40,8 @@ const DATA_VOLUME: &str = "data";
 const CLUSTER_TLS_VOLUME: &str = "cluster-tls";
 /// Owner read, group read (the broker runs in the `fsGroup`), nobody else.
 const CLUSTER_TLS_MODE: i32 = 0o440;
+/// The broker flag of a plaintext cluster port, read back by [`plaintext_cluster_of`].
+const PLAINTEXT_CLUSTER_FLAG: &str = "--allow-plaintext-cluster";
 /// The broker flag naming the metadata quorum's voters, read back by [`voters_of`].
 const VOTERS_FLAG: &str = "--voters=";
 /// UID/GID the broker image runs as; `fsGroup` makes the data volume writable for it.
@@ -113,7 +115,10 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str, shape: &Shape) ->
     let mut labels = overrides.labels.clone();
     labels.extend(cluster.names.labels());
     let annotations = template_annotations(cluster, config_hash, shape);
-    let mut volumes = vec![cluster_tls_volume(cluster)];
+    let mut volumes = Vec::new();
+    if shape.cluster_tls {
+        volumes.push(cluster_tls_volume(cluster));
+    }
     if cluster.spec.storage.ephemeral {
         volumes.push(Volume {
             name: DATA_VOLUME.into(),
@@ -131,7 +136,7 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str, shape: &Shape) ->
             service_account_name: Some(cluster.names.statefulset()),
             automount_service_account_token: Some(false),
             containers: vec![broker_container(cluster, shape)],
-            volumes: Some(volumes),
+            volumes: non_empty(volumes),
             image_pull_secrets: non_empty(cluster.spec.image_pull_secrets.clone()),
             affinity: Some(
                 overrides
@@ -179,8 +184,10 @@ fn template_annotations(
     }
     // A pod started with a trust bundle holding this CA generation says so; a new generation
     // rolls the brokers (`cluster/pki`).
-    let trust = shape.pki.as_ref().map_or(0, |p| p.trust_generation);
-    annotations.insert(TRUST_ANNOTATION.into(), trust.to_string());
+    if shape.cluster_tls {
+        let trust = shape.pki.as_ref().map_or(0, |p| p.trust_generation);
+        annotations.insert(TRUST_ANNOTATION.into(), trust.to_string());
+    }
     annotations
 }
 
@@ -254,19 +261,7 @@ fn broker_container(cluster: &ValidatedCluster, shape: &Shape) -> Container {
         resources: Some(with_default_requests(
             spec.resources.clone().unwrap_or_default(),
         )),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: DATA_VOLUME.into(),
-                mount_path: DATA_DIR.into(),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: CLUSTER_TLS_VOLUME.into(),
-                mount_path: CLUSTER_TLS_DIR.into(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-        ]),
+        volume_mounts: Some(volume_mounts(shape)),
         readiness_probe: Some(http_probe("/readyz", 5, 3)),
         liveness_probe: Some(http_probe("/healthz", 10, 6)),
         // Opening a large RocksDB can take minutes; liveness must not kill it meanwhile.
@@ -323,13 +318,10 @@ fn broker_args(cluster: &ValidatedCluster, shape: &Shape) -> Vec<String> {
         format!("--advertise={own_host}:{port}"),
         format!("--http-listen=0.0.0.0:{HTTP_PORT}"),
         format!("--cluster-listen=0.0.0.0:{CLUSTER_PORT}"),
-        // Mutual TLS with the operator's certificates; the broker re-reads them when they
-        // change.
-        format!("--cluster-tls-keystore={CLUSTER_TLS_DIR}/$(POD_NAME).pem"),
-        format!("--cluster-tls-truststore={CLUSTER_TLS_DIR}/{CA_CERT_KEY}"),
-        format!("--cluster-advertise={own_host}:{CLUSTER_PORT}"),
-        format!("{VOTERS_FLAG}{}", voters.join(",")),
     ];
+    args.extend(cluster_tls_args(shape));
+    args.push(format!("--cluster-advertise={own_host}:{CLUSTER_PORT}"));
+    args.push(format!("{VOTERS_FLAG}{}", voters.join(",")));
     if spec.rack.is_some() {
         args.push("--rack=$(KRAIT_RACK)".into());
     }
@@ -341,6 +333,37 @@ fn broker_args(cluster: &ValidatedCluster, shape: &Shape) -> Vec<String> {
         ));
     }
     args
+}
+
+/// Mutual TLS with the operator's certificates (the broker re-reads them when they change), or
+/// the plaintext flag a cluster made before them keeps, in the place it had then so that the
+/// template, and so the pods, do not change.
+fn cluster_tls_args(shape: &Shape) -> Vec<String> {
+    if shape.cluster_tls {
+        vec![
+            format!("--cluster-tls-keystore={CLUSTER_TLS_DIR}/$(POD_NAME).pem"),
+            format!("--cluster-tls-truststore={CLUSTER_TLS_DIR}/{CA_CERT_KEY}"),
+        ]
+    } else {
+        vec![PLAINTEXT_CLUSTER_FLAG.into()]
+    }
+}
+
+fn volume_mounts(shape: &Shape) -> Vec<VolumeMount> {
+    let mut mounts = vec![VolumeMount {
+        name: DATA_VOLUME.into(),
+        mount_path: DATA_DIR.into(),
+        ..VolumeMount::default()
+    }];
+    if shape.cluster_tls {
+        mounts.push(VolumeMount {
+            name: CLUSTER_TLS_VOLUME.into(),
+            mount_path: CLUSTER_TLS_DIR.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
+    mounts
 }
 
 /// The brokers' keystores and the CA bundle in one read-only directory. Kubernetes updates the
@@ -392,6 +415,18 @@ fn broker_env(cluster: &ValidatedCluster) -> Vec<EnvVar> {
         ));
     }
     env
+}
+
+/// Whether a running StatefulSet serves the cluster port in plaintext (an operator that issued
+/// no certificates made it).
+pub fn plaintext_cluster_of(sts: &StatefulSet) -> bool {
+    sts.spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|pod| pod.containers.iter().find(|c| c.name == "broker"))
+        .and_then(|c| c.args.as_ref())
+        .is_some_and(|args| args.iter().any(|a| a == PLAINTEXT_CLUSTER_FLAG))
 }
 
 /// The voters a running StatefulSet gives its brokers: they are fixed once the cluster has
