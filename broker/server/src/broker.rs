@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use krait_coordinator::{Coordinator, GroupRecord, Settings};
 use krait_image::{GroupOffsets, ListenerAddress, MetadataRecord, OffsetCommit};
 use krait_protocol::kafka_protocol::error::ResponseError;
-use krait_storage::{Store, StoreOptions, StoredGroup};
+use krait_storage::{Store, StoredGroup};
 
 use crate::cluster::{self, Cluster};
 use crate::config::{Advertised, BrokerConfig};
@@ -47,13 +47,23 @@ pub fn check_leader_epoch(requested: i32, current: i32) -> Option<ResponseError>
 
 impl Broker {
     /// Opens (and locks) the data directory of `config`.
+    #[cfg(feature = "rocksdb")]
     pub fn open_store(config: &BrokerConfig) -> anyhow::Result<Store> {
         Ok(Store::open(
             &config.data_dir,
-            StoreOptions {
+            krait_storage::StoreOptions {
                 sync_writes: config.fsync,
             },
         )?)
+    }
+
+    /// Without the `rocksdb` feature (the fuzz targets' build) there is no engine on disk.
+    #[cfg(not(feature = "rocksdb"))]
+    pub fn open_store(config: &BrokerConfig) -> anyhow::Result<Store> {
+        anyhow::bail!(
+            "this krait-broker is built without RocksDB; it cannot open {}",
+            config.data_dir.display()
+        )
     }
 
     /// Opens the data directory and starts the broker (see [`Broker::start`]).

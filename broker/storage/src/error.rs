@@ -20,6 +20,7 @@ pub enum StorageError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[cfg(feature = "rocksdb")]
     #[error("cannot open RocksDB in {path}: {source}")]
     Open {
         path: PathBuf,

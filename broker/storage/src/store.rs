@@ -2,16 +2,21 @@
 //! for tests and tools), and the broker-wide counters kept in its `meta` space.
 
 use krait_sync::MutexExt;
-use std::fs::{File, OpenOptions};
-use std::path::Path;
+use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+#[cfg(feature = "rocksdb")]
+use std::{fs::OpenOptions, path::Path};
 
-use crate::engine::{Engine, Failure, Latched, MemoryEngine, RocksEngine, Space, WriteSet};
+#[cfg(feature = "rocksdb")]
+use crate::engine::RocksEngine;
+use crate::engine::{Engine, Failure, Latched, MemoryEngine, Space, WriteSet};
 use crate::error::{Result, StorageError};
 use crate::log::PartitionLog;
 
+#[cfg(feature = "rocksdb")]
 const LOCK_FILE: &str = "krait.lock";
+#[cfg(feature = "rocksdb")]
 const DB_DIR: &str = "rocksdb";
 pub(crate) const NEXT_LOG_ID: &[u8] = b"next_log_id";
 const NEXT_PRODUCER_ID: &[u8] = b"next_producer_id";
@@ -49,6 +54,7 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Opens (creating if needed) the store in `dir`, failing at once if another process holds it.
+    #[cfg(feature = "rocksdb")]
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir {
             path: dir.into(),
@@ -168,6 +174,7 @@ impl Store {
     }
 }
 
+#[cfg(feature = "rocksdb")]
 fn lock_data_dir(dir: &Path) -> Result<File> {
     let lock_path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()

@@ -14,6 +14,7 @@
 
 mod latch;
 mod memory;
+#[cfg(feature = "rocksdb")]
 mod rocks;
 
 use std::fmt;
@@ -21,6 +22,7 @@ use std::fmt;
 pub use latch::Failure;
 pub(crate) use latch::Latched;
 pub use memory::MemoryEngine;
+#[cfg(feature = "rocksdb")]
 pub use rocks::RocksEngine;
 
 /// The key spaces (RocksDB column families).
