@@ -38,3 +38,6 @@ pub use quorum::{
     Membership, MetadataQuorum, ProposeError, QuorumConfig, QuorumError, RaftMetrics,
 };
 pub use service::{RaftService, ServerHandle};
+/// The openraft type configuration, so the Raft messages' payload types can be named outside
+/// (the fuzz targets decode them as the service does).
+pub use types::TypeConfig;
