@@ -82,10 +82,10 @@ fuzz_target!(|data: &[u8]| {
                 return;
             };
             for partition in response.partitions {
-                if let Ok(fetched) = FetchedPartition::try_from(partition) {
-                    if !fetched.records.is_empty() {
-                        let _ = validate_batches(&fetched.records);
-                    }
+                if let Ok(fetched) = FetchedPartition::try_from(partition)
+                    && !fetched.records.is_empty()
+                {
+                    let _ = validate_batches(&fetched.records);
                 }
             }
         }
