@@ -317,16 +317,24 @@ pub fn magic(batch: &[u8]) -> Option<i8> {
 }
 
 /// Finds the first record in `batch` whose timestamp is at or after `target` and returns its
-/// offset and timestamp, decoding (and decompressing) the batch. This is the cold path of
-/// ListOffsets by timestamp, never the produce or fetch path.
+/// offset and timestamp. This is the cold path of ListOffsets by timestamp, never the produce
+/// or fetch path. The records are walked as produce validation walks them (streamed, within
+/// [`MAX_UNCOMPRESSED_BATCH_BYTES`], timestamps wrapping as Kafka's do), not decoded whole:
+/// kafka-protocol's decoder panics on a base timestamp near `i64::MAX` when overflow checks
+/// are on, and holds every record of the batch at once.
 pub fn first_record_at_or_after(batch: &Bytes, target: i64) -> anyhow::Result<Option<(i64, i64)>> {
-    let mut buf = batch.clone();
-    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)?;
-    Ok(set
-        .records
-        .iter()
-        .find(|r| r.timestamp >= target)
-        .map(|r| (r.offset, r.timestamp)))
+    let header = BatchHeader::parse(batch)?;
+    if header.magic != MAGIC_V2 {
+        return Err(BatchError::BadMagic(header.magic).into());
+    }
+    let payload = batch
+        .get(HEADER_LEN..header.total_size())
+        .ok_or(BatchError::Truncated {
+            need: header.total_size(),
+            have: batch.len(),
+        })?;
+    let found = records::find_at_or_after(&header, payload, MAX_UNCOMPRESSED_BATCH_BYTES, target)?;
+    Ok(found.map(|(delta, timestamp)| (header.base_offset + i64::from(delta), timestamp)))
 }
 
 #[cfg(test)]
@@ -460,6 +468,40 @@ mod tests {
             let batches = validate_batches(&b).unwrap();
             assert_eq!(batches[0].header.compression(), id);
         }
+    }
+
+    /// Found by the `record_batch` fuzz target (fuzz/regressions/
+    /// record-batch-list-offsets-timestamp-overflow): a batch is accepted with a base timestamp
+    /// near `i64::MAX` (Kafka accepts it too), and ListOffsets by time then panicked in
+    /// kafka-protocol's decoder on the overflowing record timestamp.
+    #[test]
+    fn timestamp_lookup_wraps_timestamps_past_i64_max_instead_of_panicking() {
+        let b = encoded(
+            &[record(0, 1000, "a"), record(1, 2000, "b")],
+            Compression::Gzip,
+        );
+        let mut b = BytesMut::from(&b[..]);
+        b[27..35].copy_from_slice(&(i64::MAX - 7).to_be_bytes());
+        let crc = crc32c::crc32c(&b[CRC_START..]);
+        b[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+        let accepted = validate_producer_batches(&b.freeze(), MAX_UNCOMPRESSED_BATCH_BYTES)
+            .unwrap()
+            .remove(0);
+        let mut stored = BytesMut::from(&accepted.bytes[..]);
+        assign(&mut stored, 10, 0);
+        let stored = stored.freeze();
+        assert_eq!(
+            first_record_at_or_after(&stored, i64::MAX - 7).unwrap(),
+            Some((10, i64::MAX - 7))
+        );
+        assert_eq!(
+            first_record_at_or_after(&stored, i64::MAX - 6).unwrap(),
+            None
+        );
+        assert_eq!(
+            first_record_at_or_after(&stored, i64::MIN).unwrap(),
+            Some((10, i64::MAX - 7))
+        );
     }
 
     #[test]

@@ -37,6 +37,48 @@ pub(crate) fn scan(
     payload: &[u8],
     max_uncompressed: usize,
 ) -> Result<RecordsSummary, BatchError> {
+    let mut max_timestamp = -1i64;
+    read(header, payload, max_uncompressed, &mut |_, timestamp| {
+        max_timestamp = max_timestamp.max(timestamp);
+        false
+    })?;
+    Ok(RecordsSummary { max_timestamp })
+}
+
+/// The first record behind `header` whose timestamp is at or after `target`, as its offset
+/// delta and timestamp. Records are read, within `max_uncompressed`, only up to that one;
+/// timestamps wrap past `i64::MAX` as Kafka's (Java's) arithmetic does.
+pub(crate) fn find_at_or_after(
+    header: &BatchHeader,
+    payload: &[u8],
+    max_uncompressed: usize,
+    target: i64,
+) -> Result<Option<(i32, i64)>, BatchError> {
+    let mut found = None;
+    read(
+        header,
+        payload,
+        max_uncompressed,
+        &mut |index, timestamp| {
+            if timestamp >= target {
+                found = Some((index, timestamp));
+            }
+            found.is_some()
+        },
+    )?;
+    Ok(found)
+}
+
+/// Calls `visit(index, timestamp)` for each record until it returns true; a batch read to
+/// its end must hold no more than its declared records.
+type Visit<'a> = dyn FnMut(i32, i64) -> bool + 'a;
+
+fn read(
+    header: &BatchHeader,
+    payload: &[u8],
+    max_uncompressed: usize,
+    visit: &mut Visit<'_>,
+) -> Result<(), BatchError> {
     match header.compression() {
         0 => walk(
             header,
@@ -44,20 +86,23 @@ pub(crate) fn scan(
                 buf: payload,
                 at: 0,
             },
+            visit,
         ),
         1 => stream(
             header,
             flate2::read::MultiGzDecoder::new(payload),
             max_uncompressed,
+            visit,
         ),
         2 => stream(
             header,
             Snappy::new(payload, max_uncompressed),
             max_uncompressed,
+            visit,
         ),
         3 => {
             let decoder = lz4::Decoder::new(payload).map_err(|e| decompression("lz4", &e))?;
-            stream(header, decoder, max_uncompressed)
+            stream(header, decoder, max_uncompressed, visit)
         }
         4 => {
             let mut decoder = zstd::stream::read::Decoder::with_buffer(payload)
@@ -65,7 +110,7 @@ pub(crate) fn scan(
             decoder
                 .window_log_max(ZSTD_WINDOW_LOG_MAX)
                 .map_err(|e| decompression("zstd", &e))?;
-            stream(header, decoder, max_uncompressed)
+            stream(header, decoder, max_uncompressed, visit)
         }
         codec => Err(BatchError::UnknownCompression(codec)),
     }
@@ -75,7 +120,8 @@ fn stream<R: Read>(
     header: &BatchHeader,
     decoder: R,
     max_uncompressed: usize,
-) -> Result<RecordsSummary, BatchError> {
+    visit: &mut Visit<'_>,
+) -> Result<(), BatchError> {
     let mut source = StreamSource {
         reader: BufReader::with_capacity(
             STREAM_BUFFER,
@@ -88,21 +134,26 @@ fn stream<R: Read>(
         codec: codec_name(header.compression()),
         limit: max_uncompressed,
     };
-    walk(header, &mut source)
+    walk(header, &mut source, visit)
 }
 
-fn walk(header: &BatchHeader, source: &mut impl Source) -> Result<RecordsSummary, BatchError> {
-    let mut max_timestamp = -1i64;
+fn walk(
+    header: &BatchHeader,
+    source: &mut impl Source,
+    visit: &mut Visit<'_>,
+) -> Result<(), BatchError> {
     for index in 0..header.records_count {
         let timestamp = record(source, index, header.base_timestamp)?;
-        max_timestamp = max_timestamp.max(timestamp);
+        if visit(index, timestamp) {
+            return Ok(());
+        }
     }
     if !source.at_end()? {
         return Err(BatchError::RecordsRemaining {
             count: header.records_count,
         });
     }
-    Ok(RecordsSummary { max_timestamp })
+    Ok(())
 }
 
 /// Reads one record, checking its offset delta is `index`; returns its timestamp.
