@@ -470,10 +470,10 @@ mod tests {
         }
     }
 
-    /// Found by the `record_batch` fuzz target (fuzz/regressions/
-    /// record-batch-list-offsets-timestamp-overflow): a batch is accepted with a base timestamp
-    /// near `i64::MAX` (Kafka accepts it too), and ListOffsets by time then panicked in
-    /// kafka-protocol's decoder on the overflowing record timestamp.
+    /// Found by the `record_batch` fuzz target (its input is
+    /// fuzz/regressions/record_batch/list-offsets-timestamp-overflow): a batch is accepted with
+    /// a base timestamp near `i64::MAX` (Kafka accepts it too), and ListOffsets by time then
+    /// panicked in kafka-protocol's decoder on the overflowing record timestamp.
     #[test]
     fn timestamp_lookup_wraps_timestamps_past_i64_max_instead_of_panicking() {
         let b = encoded(
