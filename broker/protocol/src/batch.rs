@@ -321,11 +321,17 @@ pub fn magic(batch: &[u8]) -> Option<i8> {
 /// or fetch path. The records are walked as produce validation walks them (streamed, within
 /// [`MAX_UNCOMPRESSED_BATCH_BYTES`], timestamps wrapping as Kafka's do), not decoded whole:
 /// kafka-protocol's decoder panics on a base timestamp near `i64::MAX` when overflow checks
-/// are on, and holds every record of the batch at once.
+/// are on, and holds every record of the batch at once. In a `LogAppendTime` batch every record
+/// carries the batch's max timestamp (the broker's clock at append), as Kafka reads it, so the
+/// batch answers from its header alone.
 pub fn first_record_at_or_after(batch: &Bytes, target: i64) -> anyhow::Result<Option<(i64, i64)>> {
     let header = BatchHeader::parse(batch)?;
     if header.magic != MAGIC_V2 {
         return Err(BatchError::BadMagic(header.magic).into());
+    }
+    if header.uses_log_append_time() {
+        let at = header.max_timestamp;
+        return Ok((at >= target).then_some((header.base_offset, at)));
     }
     let payload = batch
         .get(HEADER_LEN..header.total_size())
@@ -502,6 +508,27 @@ mod tests {
             first_record_at_or_after(&stored, i64::MIN).unwrap(),
             Some((10, i64::MAX - 7))
         );
+    }
+
+    #[test]
+    fn timestamp_lookup_in_a_log_append_time_batch_uses_the_append_time_for_every_record() {
+        let b = encoded(
+            &[record(0, 1000, "a"), record(1, 2000, "b")],
+            Compression::Zstd,
+        );
+        let mut stored = BytesMut::from(&b[..]);
+        assign(&mut stored, 10, 0);
+        set_log_append_time(&mut stored, 5000);
+        let stored = stored.freeze();
+        assert_eq!(
+            first_record_at_or_after(&stored, 1500).unwrap(),
+            Some((10, 5000))
+        );
+        assert_eq!(
+            first_record_at_or_after(&stored, 5000).unwrap(),
+            Some((10, 5000))
+        );
+        assert_eq!(first_record_at_or_after(&stored, 5001).unwrap(), None);
     }
 
     #[test]
