@@ -42,7 +42,10 @@ const REPORT_EVERY: Duration = Duration::from_secs(10);
 /// This data directory's id: made the first time the quorum starts on it, then kept (synced
 /// before the node votes for the first time).
 pub(crate) fn directory_id(kv: &dyn RaftKv) -> Result<Uuid, String> {
-    if let Some(stored) = kv.get(Space::State, DIRECTORY_ID).map_err(|e| e.to_string())? {
+    if let Some(stored) = kv
+        .get(Space::State, DIRECTORY_ID)
+        .map_err(|e| e.to_string())?
+    {
         return Uuid::from_slice(&stored).map_err(|e| format!("unreadable directory id: {e}"));
     }
     let id = Uuid::new_v4();
@@ -216,7 +219,11 @@ impl Formation {
             .filter_map(|(id, answer)| match answer {
                 Ok(identity) if identity.node_id == id => Some((id, identity)),
                 Ok(identity) => {
-                    tracing::warn!(voter = id, answered = identity.node_id, "a voter's address answers as another node");
+                    tracing::warn!(
+                        voter = id,
+                        answered = identity.node_id,
+                        "a voter's address answers as another node"
+                    );
                     None
                 }
                 Err(error) => {
@@ -235,8 +242,8 @@ impl Formation {
             .transport
             .channel(addr, IDENTIFY_TIMEOUT, None)
             .map_err(|e| e.to_string())?;
-        let payload = serde_json::to_vec(&IdentifyRequest { node_id: self.me })
-            .map_err(|e| e.to_string())?;
+        let payload =
+            serde_json::to_vec(&IdentifyRequest { node_id: self.me }).map_err(|e| e.to_string())?;
         let mut client = RaftClient::new(channel);
         let call = client.identify(RaftMessage { payload });
         let reply = tokio::time::timeout(IDENTIFY_TIMEOUT, call)

@@ -139,8 +139,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         let op = put_state(COMMITTED, to_json(&committed)?);
         // Not fsynced: losing it only means re-learning the commit point from the leader.
-        blocking_write(&*self.kv, vec![op], false)
-            .map_err(|e| io_error(StorageIOError::write(&e)))
+        blocking_write(&*self.kv, vec![op], false).map_err(|e| io_error(StorageIOError::write(&e)))
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
@@ -199,8 +198,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 to: log_key(log_id.index + 1),
             },
         ];
-        blocking_write(&*self.kv, ops, true)
-            .map_err(|e| io_error(StorageIOError::write_logs(&e)))
+        blocking_write(&*self.kv, ops, true).map_err(|e| io_error(StorageIOError::write_logs(&e)))
     }
 }
 

@@ -18,14 +18,14 @@ use openraft::{Config, ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::formation::{Admission, Formation, directory_id};
 use crate::kv::RaftKv;
 use crate::log_store::LogStore;
 use crate::network::{Network, Partition};
 use crate::proto::raft_server::RaftServer;
+use crate::service::LocalNode;
 use crate::service::{RaftService, ServerHandle};
 use crate::state_machine::StateMachine;
-use crate::formation::{Admission, Formation, directory_id};
-use crate::service::LocalNode;
 use crate::types::{Member, NodeId, Proposal, Raft, broker_id, node_id};
 
 /// openraft's metrics of one node (node ids are broker ids as `u64`).

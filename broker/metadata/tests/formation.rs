@@ -17,7 +17,9 @@ async fn formed_with_topic_a() -> (Cluster, i32) {
     let leader = cluster.agreed_leader(&[1, 2, 3]).await;
     let records = vec![register(1), create_topic("a", &[1])];
     cluster.quorum(leader).propose(records).await.unwrap();
-    cluster.images_reach(&[1, 2, 3], |i| topics(i) == ["a"]).await;
+    cluster
+        .images_reach(&[1, 2, 3], |i| topics(i) == ["a"])
+        .await;
     (cluster, leader)
 }
 
@@ -37,9 +39,13 @@ async fn a_wiped_voter_refuses_to_start_and_the_others_keep_committing() {
 
     let rest: Vec<i32> = [1, 2, 3].into_iter().filter(|id| *id != wiped).collect();
     let leader = cluster.agreed_leader(&rest).await;
-    let more = cluster.quorum(leader).propose(vec![create_topic("b", &[1])]);
+    let more = cluster
+        .quorum(leader)
+        .propose(vec![create_topic("b", &[1])]);
     assert_eq!(more.await.unwrap(), vec![Ok(())]);
-    cluster.images_reach(&rest, |i| topics(i) == ["a", "b"]).await;
+    cluster
+        .images_reach(&rest, |i| topics(i) == ["a", "b"])
+        .await;
 }
 
 /// The danger itself: with the leader down, the one intact follower needs the wiped voter's
@@ -57,8 +63,16 @@ async fn a_wiped_voter_gives_no_vote_to_a_follower_while_the_leader_is_down() {
 
     // Elections time out every 300-600 ms here: two seconds is several rounds.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(cluster.quorum(intact).leader(), None, "no leader without a real majority");
-    assert_eq!(quorum.raft_metrics().borrow().current_term, 0, "the wiped voter never voted");
+    assert_eq!(
+        cluster.quorum(intact).leader(),
+        None,
+        "no leader without a real majority"
+    );
+    assert_eq!(
+        quorum.raft_metrics().borrow().current_term,
+        0,
+        "the wiped voter never voted"
+    );
 
     cluster.start(leader).await;
     let why = within("the wiped voter refuses", quorum.fatal_error()).await;
@@ -82,7 +96,9 @@ async fn new_voters_started_seconds_apart_form_one_quorum() {
         .quorum(leader)
         .propose(vec![register(1), create_topic("a", &[1])]);
     assert_eq!(applied.await.unwrap(), vec![Ok(()), Ok(())]);
-    cluster.images_reach(&[1, 2, 3], |i| topics(i) == ["a"]).await;
+    cluster
+        .images_reach(&[1, 2, 3], |i| topics(i) == ["a"])
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

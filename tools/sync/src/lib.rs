@@ -76,7 +76,9 @@ mod tests {
     #[test]
     fn blocking_runs_inline_without_a_runtime_and_on_a_current_thread_one() {
         assert_eq!(super::blocking(|| 1 + 1), 2);
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         assert_eq!(rt.block_on(async { super::blocking(|| 3) }), 3);
     }
 

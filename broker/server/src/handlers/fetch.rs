@@ -66,8 +66,7 @@ async fn long_poll(
         .collect();
     let min_bytes = request.min_bytes.max(0) as usize;
     loop {
-        let (response, bytes, errors) =
-            krait_sync::blocking(|| read_all(&targets, request, cap));
+        let (response, bytes, errors) = krait_sync::blocking(|| read_all(&targets, request, cap));
         if bytes >= min_bytes || errors || watchers.is_empty() || Instant::now() >= deadline {
             return (response, bytes);
         }

@@ -72,9 +72,7 @@ pub async fn handle(
                     format!("acks={acks} is not -1, 0 or 1"),
                 )),
                 (Err(e), _) => Err((*e, format!("topic {name} is not available"))),
-                (Ok(topic), true) => {
-                    krait_sync::blocking(|| append(broker, topic, p, acks == -1))
-                }
+                (Ok(topic), true) => krait_sync::blocking(|| append(broker, topic, p, acks == -1)),
             };
             if acks == -1
                 && let (Ok(appended), Ok(topic)) = (&result, &topic)

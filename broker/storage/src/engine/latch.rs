@@ -45,7 +45,9 @@ impl Engine for Latched {
                 "the data directory is offline after an earlier write failed: {why}"
             )));
         }
-        self.inner.write(write, sync).inspect_err(|e| self.failure.trip(e))
+        self.inner
+            .write(write, sync)
+            .inspect_err(|e| self.failure.trip(e))
     }
 
     fn scan(
