@@ -7,7 +7,7 @@
 // `--features system-alloc` to see those allocations under libFuzzer's -malloc_limit_mb.
 #[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
-static ALLOCATOR: krait_server::alloc::GuardedAlloc = krait_server::alloc::GuardedAlloc;
+static ALLOCATOR: krait_protocol::budget::GuardedAlloc = krait_protocol::budget::GuardedAlloc;
 
 /// Makes every v2 record batch in `records` carry the CRC-32C of its content, walking the
 /// batches by their length fields, so mutated batches get past the CRC check (a client computes

@@ -7,6 +7,7 @@ import os
 import selectors
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -276,6 +277,56 @@ def fetch_committed_v1(conn, group: str, topic: str) -> tuple[int, str, int]:
     (name, parts), = r.array(lambda x: (x.string(), x.array(lambda y: (y.i32(), y.i64(), y.string(), y.i16()))))
     (_, offset, metadata, error), = parts
     return offset, metadata, error
+
+
+def status_bytes(broker, field: str) -> int:
+    with open(f"/proc/{broker.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no {field} in /proc status")
+
+
+# Request frames (without their length prefix) that claim billions of elements in a few bytes.
+# Header v1: api key, version, correlation id, client id; v2 adds tagged fields (0).
+ELEMENT_BOMBS = {
+    "DeleteTopics v1: 2^31 topic names (64 GiB decoded)":
+        struct.pack(">hhih", 20, 1, 1, -1) + struct.pack(">i", 0x7FFFFFFF) + b"\x00\x01t",
+    "Metadata v12: 2^32 topics, compact count":
+        struct.pack(">hhih", 3, 12, 2, -1) + b"\x00" + b"\xff\xff\xff\xff\x0f" + bytes(24),
+    "Produce v9: 2^28 topics":
+        struct.pack(">hhih", 0, 9, 3, -1) + b"\x00" + b"\x00" + struct.pack(">hi", -1, 30000)
+        + b"\xff\xff\xff\x7f" + bytes(16),
+    "Fetch v4: one topic of 2^31 partitions":
+        struct.pack(">hhih", 1, 4, 4, -1) + struct.pack(">iiiib", -1, 500, 1, 1 << 20, 0)
+        + struct.pack(">ih", 1, 1) + b"t" + struct.pack(">i", 0x7FFFFFFF) + bytes(16),
+}
+
+
+def test_requests_claiming_billions_of_elements_are_refused_with_writable_memory_capped(broker_factory):
+    """The codec sizes arrays from the count a request claims; the broker decodes each request
+    within a budget its size sets (krait_protocol::budget). The broker runs with its writable
+    memory capped (RLIMIT_DATA, which the kernel enforces as strict overcommit would): serving
+    any bomb's claim, even lazily, would abort it."""
+    cap = 1024 * MiB
+    b = broker_factory(command_prefix=["prlimit", f"--data={cap}"])
+    topic = unique("bombs")
+    create_topic(b.bootstrap, topic)
+    healthy_round_trip(b, topic, "before")
+    data_before, rss_before = status_bytes(b, "VmData"), rss_bytes(b)
+    print(f"broker VmData {data_before / MiB:.0f} MiB of the {cap / MiB:.0f} MiB cap")
+    for round_ in range(25):
+        for name, frame in ELEMENT_BOMBS.items():
+            conn = wire.KafkaConnection(b.bootstrap, timeout=10)
+            conn.send_frame(frame)
+            assert conn.closed_by_peer(10), f"{name}: the connection is closed"
+        b.assert_alive()
+    grown = rss_bytes(b) - rss_before
+    print(f"after {25 * len(ELEMENT_BOMBS)} bombs: VmData {status_bytes(b, 'VmData') / MiB:.0f} MiB, "
+          f"RSS +{grown / MiB:.1f} MiB")
+    assert grown < 64 * MiB, f"RSS grew by {grown / MiB:.1f} MiB"
+    healthy_round_trip(b, topic, "after")
+    assert "claims more than its" in b.log_text(), "the log says why the requests were refused"
 
 
 def test_offset_commit_with_10mib_of_metadata_is_refused_and_offset_fetch_keeps_working(broker_factory):

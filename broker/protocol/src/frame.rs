@@ -8,6 +8,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 
+use crate::budget::decode_within;
+
 /// Bytes in the length prefix of every frame.
 pub const LENGTH_PREFIX: usize = 4;
 /// Bytes of api key, api version and correlation id, the fixed start of every request header.
@@ -88,14 +90,14 @@ pub fn decode_header(
     version: i16,
 ) -> Result<RequestHeader, DecodeError> {
     let header_version = api.request_header_version(version);
-    RequestHeader::decode(frame, header_version).map_err(|source| DecodeError::Header {
+    decode_within::<RequestHeader>(frame, header_version).map_err(|source| DecodeError::Header {
         api: api_name(api),
         version,
         source,
     })
 }
 
-/// Decodes a request body. Bytes left after it are ignored, as Kafka ignores them: real
+/// Decodes a request body, within the memory its size allows (`budget`). Bytes left after it are ignored, as Kafka ignores them: real
 /// clients send them (librdkafka 2.16's Metadata v12 carries three), so rejecting them would
 /// break clients that Kafka serves. `body` is left holding whatever was not consumed.
 pub fn decode_body<T: Decodable>(
@@ -103,7 +105,7 @@ pub fn decode_body<T: Decodable>(
     api: ApiKey,
     version: i16,
 ) -> Result<T, DecodeError> {
-    T::decode(body, version).map_err(|source| DecodeError::Body {
+    decode_within::<T>(body, version).map_err(|source| DecodeError::Body {
         api: api_name(api),
         version,
         source,

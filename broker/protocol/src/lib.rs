@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod batch;
+pub mod budget;
 pub mod frame;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;

@@ -5,7 +5,6 @@
 #![recursion_limit = "256"]
 
 pub mod admission;
-pub mod alloc;
 pub mod broker;
 pub mod cluster;
 pub mod config;

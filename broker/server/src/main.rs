@@ -7,7 +7,7 @@ use krait_server::config::BrokerConfig;
 use tracing_subscriber::EnvFilter;
 
 #[global_allocator]
-static ALLOCATOR: krait_server::alloc::GuardedAlloc = krait_server::alloc::GuardedAlloc;
+static ALLOCATOR: krait_protocol::budget::GuardedAlloc = krait_protocol::budget::GuardedAlloc;
 
 fn main() -> ExitCode {
     let config = BrokerConfig::load();
