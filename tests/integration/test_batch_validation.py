@@ -89,3 +89,37 @@ def test_gzip_batch_inflating_past_the_bound_is_refused_with_message_too_large(b
         ok = wire.record_batch([wire.Record(key=None, value=b"fine")], attributes=1)
         assert wire.produce(conn, t, 0, ok).error_code == wire.ERR_NONE
     assert watermarks(broker.bootstrap, t, 0) == (0, 1)
+
+
+def test_record_timestamps_outside_the_topics_window_are_refused_with_invalid_timestamp(broker):
+    """message.timestamp.after.max.ms (Kafka 4.0's default: one hour) and .before.max.ms
+    (default: unbounded) bound every record's CreateTime against the broker's clock, compressed
+    batches included; a topic with LogAppendTime accepts any."""
+    default = create_topic(broker.bootstrap, unique("ts-window"))
+    strict = create_topic(broker.bootstrap, unique("ts-strict"),
+                          config={"message.timestamp.before.max.ms": str(HOUR_MS),
+                                  "message.timestamp.after.max.ms": str(10 * HOUR_MS)})
+    appended = create_topic(broker.bootstrap, unique("ts-append"),
+                            config={"message.timestamp.type": "LogAppendTime"})
+    now = int(time.time() * 1000)
+
+    def batch(*timestamps, attributes=0):
+        records = [wire.Record(key=None, value=f"at {t}".encode(), timestamp_delta=t - timestamps[0])
+                   for t in timestamps]
+        return wire.record_batch(records, base_timestamp=timestamps[0], attributes=attributes)
+
+    cases = [
+        (default, batch(now, now + 2 * HOUR_MS), wire.ERR_INVALID_TIMESTAMP),
+        (default, batch(now, now + 2 * HOUR_MS, attributes=1), wire.ERR_INVALID_TIMESTAMP),
+        (default, batch(now - 365 * 24 * HOUR_MS, now + HOUR_MS // 2), wire.ERR_NONE),
+        (strict, batch(now - 2 * HOUR_MS, now), wire.ERR_INVALID_TIMESTAMP),
+        (strict, batch(now, now + 2 * HOUR_MS), wire.ERR_NONE),
+        (appended, batch(now + 100 * HOUR_MS), wire.ERR_NONE),
+    ]
+    with wire.KafkaConnection(broker.bootstrap) as conn:
+        for i, (topic, records, expected) in enumerate(cases):
+            got = wire.produce(conn, topic, 0, records).error_code
+            assert got == expected, f"case {i}: error {got}, expected {expected}"
+        # Refused batches left nothing behind.
+        assert watermarks(broker.bootstrap, default, 0)[1] == 2
+        assert watermarks(broker.bootstrap, strict, 0)[1] == 2

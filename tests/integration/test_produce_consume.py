@@ -180,6 +180,41 @@ def test_compressed_batches_round_trip_byte_exact_through_both_clients(broker, t
     assert all(b.crc_ok and b.magic == 2 for b in batches)
 
 
+# (topic compression.type, what the producer sends): every target from something else.
+RECOMPRESSIONS = [("zstd", "none"), ("gzip", "lz4"), ("snappy", "zstd"), ("lz4", "gzip"),
+                  ("uncompressed", "snappy")]
+
+
+@pytest.mark.parametrize("target,sent_codec", RECOMPRESSIONS)
+def test_topic_compression_type_recompresses_what_the_producer_sent(broker, topic, target, sent_codec):
+    """A topic-level compression.type other than `producer` stores every batch with that codec,
+    recompressing what an (idempotent) producer compressed otherwise, as Kafka does; both clients
+    read the records back unchanged."""
+    name = topic(prefix=f"recompress-{target}", config={"compression.type": target})
+    sent = payloads(300, seed=zlib.crc32(f"{target}/{sent_codec}".encode()))
+    p = producer(broker.bootstrap, compression_type=sent_codec, linger_ms=50, acks="all",
+                 enable_idempotence=True)
+    reports = produce_all(p, name, [dict(m, partition=0) for m in sent])
+    assert_delivered(reports)
+    assert [r.offset for r in reports] == list(range(300))
+
+    batches = raw_fetch_all(broker.bootstrap, name, 0).batches()
+    want = wire.COMPRESSION["none" if target == "uncompressed" else target]
+    assert {b.compression for b in batches} == {want}, f"{sent_codec} sent, {target} configured"
+    assert all(b.crc_ok and b.magic == 2 for b in batches)
+    assert all(b.producer_id >= 0 for b in batches), "the producer id survives recompression"
+    assert sum(b.record_count for b in batches) == 300
+
+    for reader in (consume, kp_consume):
+        got = reader(broker.bootstrap, name, [0], expected=300)
+        assert [(r.offset, r.key, r.value) for r in got] == \
+            [(i, m["key"], m["value"]) for i, m in enumerate(sent)], reader.__name__
+
+    # The idempotent producer's sequence numbers were kept: its next batch follows on.
+    more = produce_all(p, name, [dict(m, partition=0) for m in sent[:10]])
+    assert [r.offset for r in more] == list(range(300, 310))
+
+
 def test_headers_null_key_null_value_and_empty_value_round_trip(broker, topic):
     name = topic()
     sent = [

@@ -1,6 +1,7 @@
 //! Record batches (magic v2) as they travel on the wire and sit in the log.
 //!
-//! The broker never re-encodes a batch: it checks the framing, the magic byte and the CRC-32C,
+//! The broker re-encodes a batch only for a topic whose `compression.type` names another codec
+//! than the producer's ([`recompress`]). Otherwise it checks the framing, the magic byte and the CRC-32C,
 //! then rewrites the two fields the CRC does not cover (base offset and partition leader epoch).
 //! A batch from a producer is also checked as Kafka's log validator checks it: the records are
 //! walked (decompressed as a stream, within [`MAX_UNCOMPRESSED_BATCH_BYTES`]) to verify the
@@ -71,6 +72,14 @@ pub enum BatchError {
     Decompression { codec: &'static str, detail: String },
     #[error("record batch decompresses to more than {limit} bytes")]
     UncompressedTooLarge { limit: usize },
+    #[error(
+        "record timestamp {timestamp} is outside the accepted window [{earliest}, {latest}] (message.timestamp.before.max.ms / after.max.ms)"
+    )]
+    TimestampOutOfRange {
+        timestamp: i64,
+        earliest: i64,
+        latest: i64,
+    },
 }
 
 impl BatchError {
@@ -96,6 +105,7 @@ impl BatchError {
             // Kafka's RecordTooLargeException: not retried as is, and a Java producer splits a
             // compressed batch that gets it, which rescues a legitimate but very compressible one.
             Self::UncompressedTooLarge { .. } => ResponseError::MessageTooLarge,
+            Self::TimestampOutOfRange { .. } => ResponseError::InvalidTimestamp,
         }
     }
 }
@@ -195,9 +205,45 @@ pub fn validate_producer_batches(
     records: &Bytes,
     max_uncompressed: usize,
 ) -> Result<Vec<ValidBatch>, BatchError> {
+    validate_producer_batches_within(records, max_uncompressed, None)
+}
+
+/// The record timestamps a topic accepts with `CreateTime`: from `now_ms - before_max_ms` to
+/// `now_ms + after_max_ms` (Kafka's `message.timestamp.before.max.ms` and `.after.max.ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampWindow {
+    pub now_ms: i64,
+    pub before_max_ms: i64,
+    pub after_max_ms: i64,
+}
+
+impl TimestampWindow {
+    fn check(&self, summary: &records::RecordsSummary) -> Result<(), BatchError> {
+        let earliest = self.now_ms.saturating_sub(self.before_max_ms);
+        let latest = self.now_ms.saturating_add(self.after_max_ms);
+        for timestamp in [summary.min_timestamp, summary.max_timestamp] {
+            if timestamp < earliest || timestamp > latest {
+                return Err(BatchError::TimestampOutOfRange {
+                    timestamp,
+                    earliest,
+                    latest,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// [`validate_producer_batches`], and every record's timestamp within `window` when one is
+/// given (a topic with `CreateTime`; with `LogAppendTime` the broker's clock replaces them).
+pub fn validate_producer_batches_within(
+    records: &Bytes,
+    max_uncompressed: usize,
+    window: Option<TimestampWindow>,
+) -> Result<Vec<ValidBatch>, BatchError> {
     let mut batches = validate_batches(records)?;
     for batch in &mut batches {
-        check_against_records(batch, max_uncompressed)?;
+        check_against_records(batch, max_uncompressed, window)?;
     }
     Ok(batches)
 }
@@ -205,6 +251,7 @@ pub fn validate_producer_batches(
 fn check_against_records(
     batch: &mut ValidBatch,
     max_uncompressed: usize,
+    window: Option<TimestampWindow>,
 ) -> Result<(), BatchError> {
     let h = batch.header;
     if h.last_offset_delta != h.records_count - 1 {
@@ -223,6 +270,9 @@ fn check_against_records(
         });
     }
     let summary = records::scan(&h, &batch.bytes[HEADER_LEN..], max_uncompressed)?;
+    if let Some(window) = window {
+        window.check(&summary)?;
+    }
     // Kafka's setMaxTimestamp(CREATE_TIME, max): a no-op when both already hold.
     let attributes = h.attributes & !LOG_APPEND_TIME_FLAG;
     if summary.max_timestamp == h.max_timestamp && attributes == h.attributes {
@@ -286,6 +336,57 @@ fn validate(header: &BatchHeader, bytes: &[u8]) -> Result<(), BatchError> {
         });
     }
     Ok(())
+}
+
+/// A topic's `compression.type`: the codec its batches are stored with, or `None` for
+/// `producer` (as the producer sent them). `None` from [`parse_compression_type`] means the
+/// value is not one Kafka knows.
+pub fn parse_compression_type(value: &str) -> Option<Option<i16>> {
+    Some(match value {
+        "producer" => None,
+        "uncompressed" => Some(0),
+        "gzip" => Some(1),
+        "snappy" => Some(2),
+        "lz4" => Some(3),
+        "zstd" => Some(4),
+        _ => return None,
+    })
+}
+
+/// Rewrites a batch [`validate_producer_batches`] accepted so its records are compressed with
+/// `codec` (an attribute id, 0 for none), as Kafka's log validator does for a topic whose
+/// `compression.type` differs from what the producer used. Every other header field (producer
+/// id, epoch and sequence, timestamps, flags) is kept; length and CRC are recomputed. A batch
+/// already in `codec` comes back unchanged.
+pub fn recompress(
+    batch: &ValidBatch,
+    codec: i16,
+    max_uncompressed: usize,
+) -> Result<ValidBatch, BatchError> {
+    let h = batch.header;
+    if h.compression() == codec {
+        return Ok(batch.clone());
+    }
+    let plain = records::decompress(&h, &batch.bytes[HEADER_LEN..], max_uncompressed)?;
+    let payload = records::compress(codec, &plain)?;
+    let batch_length = i32::try_from(HEADER_LEN - LOG_OVERHEAD + payload.len()).map_err(|_| {
+        BatchError::UncompressedTooLarge {
+            limit: max_uncompressed,
+        }
+    })?;
+    let mut buf = BytesMut::with_capacity(HEADER_LEN + payload.len());
+    buf.extend_from_slice(&batch.bytes[..HEADER_LEN]);
+    buf.extend_from_slice(&payload);
+    buf[8..12].copy_from_slice(&batch_length.to_be_bytes());
+    let attributes = (h.attributes & !COMPRESSION_MASK) | codec;
+    buf[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    let crc = crc32c::crc32c(&buf[CRC_START..]);
+    buf[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    let bytes = buf.freeze();
+    Ok(ValidBatch {
+        header: BatchHeader::parse(&bytes)?,
+        bytes,
+    })
 }
 
 /// Rewrites the fields the broker assigns: base offset and partition leader epoch. Neither is

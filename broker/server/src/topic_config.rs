@@ -61,6 +61,9 @@ const fn key(
 
 pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
 pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
+pub const COMPRESSION_TYPE: &str = "compression.type";
+pub const TIMESTAMP_BEFORE_MAX_MS: &str = "message.timestamp.before.max.ms";
+pub const TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after.max.ms";
 
 /// Every topic config the broker accepts. Values outside these rules are refused with
 /// INVALID_CONFIG rather than stored and ignored.
@@ -72,10 +75,10 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
         "Retention policy; only \"delete\" is supported (log compaction is not implemented).",
     ),
     key(
-        "compression.type",
-        Rule::OneOf(&["producer"]),
+        COMPRESSION_TYPE,
+        Rule::OneOf(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
         Some("compression.type"),
-        "Batches are stored as the producer compressed them; only \"producer\" is supported.",
+        "Codec batches are stored with: \"producer\" keeps what the producer sent; any other is applied on append, recompressing a batch the producer compressed otherwise.",
     ),
     key(
         MAX_MESSAGE_BYTES,
@@ -88,6 +91,18 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
         Rule::OneOf(&["CreateTime", "LogAppendTime"]),
         Some("log.message.timestamp.type"),
         "CreateTime keeps the producer's timestamps; LogAppendTime stamps batches with the broker's clock.",
+    ),
+    key(
+        TIMESTAMP_BEFORE_MAX_MS,
+        Rule::Long { min: 0 },
+        Some("log.message.timestamp.before.max.ms"),
+        "With CreateTime, how far in the past a record's timestamp may be; older ones are refused with INVALID_TIMESTAMP.",
+    ),
+    key(
+        TIMESTAMP_AFTER_MAX_MS,
+        Rule::Long { min: 0 },
+        Some("log.message.timestamp.after.max.ms"),
+        "With CreateTime, how far in the future a record's timestamp may be; later ones are refused with INVALID_TIMESTAMP.",
     ),
     key(
         "min.insync.replicas",
@@ -410,6 +425,18 @@ impl BrokerDefaults {
                 "Default min.insync.replicas of topics.",
             ),
             fixed(
+                "log.message.timestamp.before.max.ms",
+                &i64::MAX.to_string(),
+                Long,
+                "Default message.timestamp.before.max.ms of topics.",
+            ),
+            fixed(
+                "log.message.timestamp.after.max.ms",
+                "3600000",
+                Long,
+                "Default message.timestamp.after.max.ms of topics (Kafka 4.0's: one hour).",
+            ),
+            fixed(
                 "log.segment.bytes",
                 "1073741824",
                 Int,
@@ -497,6 +524,36 @@ impl BrokerDefaults {
         self.topic_value(overrides, MESSAGE_TIMESTAMP_TYPE)
             .as_deref()
             == Some("LogAppendTime")
+    }
+
+    /// The record timestamps a topic accepts at `now_ms`, or `None` when it stamps records with
+    /// the broker's clock (`LogAppendTime`) and so accepts any.
+    pub fn timestamp_window(
+        &self,
+        overrides: &BTreeMap<String, String>,
+        now_ms: i64,
+    ) -> Option<krait_protocol::batch::TimestampWindow> {
+        if self.uses_log_append_time(overrides) {
+            return None;
+        }
+        let ms = |name| {
+            self.topic_value(overrides, name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(i64::MAX)
+        };
+        Some(krait_protocol::batch::TimestampWindow {
+            now_ms,
+            before_max_ms: ms(TIMESTAMP_BEFORE_MAX_MS),
+            after_max_ms: ms(TIMESTAMP_AFTER_MAX_MS),
+        })
+    }
+
+    /// The codec a topic stores its batches with (an attribute id, 0 for none), or `None` to
+    /// keep the producer's (`compression.type=producer`).
+    pub fn compression_codec(&self, overrides: &BTreeMap<String, String>) -> Option<i16> {
+        self.topic_value(overrides, COMPRESSION_TYPE)
+            .and_then(|v| krait_protocol::batch::parse_compression_type(&v))
+            .flatten()
     }
 
     /// The effective min.insync.replicas of a topic.

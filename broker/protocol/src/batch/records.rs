@@ -10,7 +10,7 @@
 //! exception, a raw snappy block, is allocated only once its size is known to be within the
 //! cap) and must not keep any record.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 
 use super::{BatchError, BatchHeader};
 
@@ -22,12 +22,18 @@ const STREAM_BUFFER: usize = 16 * 1024;
 /// The xerial framing Java's snappy codec (and so Kafka) writes before its blocks.
 const XERIAL_MAGIC: &[u8; 8] = b"\x82SNAPPY\x00";
 const XERIAL_HEADER_LEN: usize = 16;
+/// Uncompressed bytes per xerial block, as Kafka's producer writes them.
+const XERIAL_BLOCK: usize = 32 * 1024;
+/// Kafka's default `compression.zstd.level`.
+const ZSTD_LEVEL: i32 = 3;
 
 /// What the records of a valid batch say about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RecordsSummary {
     /// The newest record timestamp (base timestamp + delta), or -1 when no record has one.
     pub max_timestamp: i64,
+    /// The oldest record timestamp.
+    pub min_timestamp: i64,
 }
 
 /// Checks the records behind `header` (`payload` is everything after the fixed header),
@@ -37,12 +43,16 @@ pub(crate) fn scan(
     payload: &[u8],
     max_uncompressed: usize,
 ) -> Result<RecordsSummary, BatchError> {
-    let mut max_timestamp = -1i64;
+    let (mut max_timestamp, mut min_timestamp) = (-1i64, i64::MAX);
     read(header, payload, max_uncompressed, &mut |_, timestamp| {
         max_timestamp = max_timestamp.max(timestamp);
+        min_timestamp = min_timestamp.min(timestamp);
         false
     })?;
-    Ok(RecordsSummary { max_timestamp })
+    Ok(RecordsSummary {
+        max_timestamp,
+        min_timestamp,
+    })
 }
 
 /// The first record behind `header` whose timestamp is at or after `target`, as its offset
@@ -67,6 +77,96 @@ pub(crate) fn find_at_or_after(
         },
     )?;
     Ok(found)
+}
+
+/// The records behind `header` as one uncompressed buffer (at most `max_uncompressed` bytes),
+/// to be compressed again with another codec. Only for a batch `scan` has accepted: it is
+/// allocated in proportion to the records, which that check bounded.
+pub(crate) fn decompress(
+    header: &BatchHeader,
+    payload: &[u8],
+    max_uncompressed: usize,
+) -> Result<Vec<u8>, BatchError> {
+    let codec = codec_name(header.compression());
+    let mut out = Vec::new();
+    let read = match header.compression() {
+        0 => {
+            out.extend_from_slice(payload);
+            Ok(0)
+        }
+        1 => capped(flate2::read::MultiGzDecoder::new(payload), max_uncompressed)
+            .read_to_end(&mut out),
+        2 => Snappy::new(payload, max_uncompressed).read_to_end(&mut out),
+        3 => {
+            let decoder = lz4::Decoder::new(payload).map_err(|e| decompression(codec, &e))?;
+            capped(decoder, max_uncompressed).read_to_end(&mut out)
+        }
+        4 => {
+            let mut decoder = zstd::stream::read::Decoder::with_buffer(payload)
+                .map_err(|e| decompression(codec, &e))?;
+            decoder
+                .window_log_max(ZSTD_WINDOW_LOG_MAX)
+                .map_err(|e| decompression(codec, &e))?;
+            capped(decoder, max_uncompressed).read_to_end(&mut out)
+        }
+        other => return Err(BatchError::UnknownCompression(other)),
+    };
+    match read {
+        Ok(_) => Ok(out),
+        Err(e) if is_too_large(&e) => Err(BatchError::UncompressedTooLarge {
+            limit: max_uncompressed,
+        }),
+        Err(e) => Err(decompression(codec, &e)),
+    }
+}
+
+/// `records` compressed with `codec` (an attribute id, 0 to 4) as Kafka writes each: gzip,
+/// snappy in Java's xerial framing, an LZ4 frame, a zstd frame.
+pub(crate) fn compress(codec: i16, records: &[u8]) -> Result<Vec<u8>, BatchError> {
+    let name = codec_name(codec);
+    let failed = |e: io::Error| BatchError::Decompression {
+        codec: name,
+        detail: format!("compressing: {e}"),
+    };
+    match codec {
+        0 => Ok(records.to_vec()),
+        1 => {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(records).map_err(failed)?;
+            encoder.finish().map_err(failed)
+        }
+        2 => {
+            let mut out = Vec::with_capacity(records.len() / 2 + XERIAL_HEADER_LEN);
+            out.extend_from_slice(XERIAL_MAGIC);
+            out.extend_from_slice(&1i32.to_be_bytes()); // version
+            out.extend_from_slice(&1i32.to_be_bytes()); // compatible version
+            let mut encoder = snap::raw::Encoder::new();
+            for block in records.chunks(XERIAL_BLOCK) {
+                let compressed = encoder
+                    .compress_vec(block)
+                    .map_err(|e| failed(io::Error::other(e)))?;
+                out.extend_from_slice(&(compressed.len() as u32).to_be_bytes());
+                out.extend_from_slice(&compressed);
+            }
+            Ok(out)
+        }
+        3 => {
+            let mut encoder = lz4::EncoderBuilder::new()
+                .build(Vec::new())
+                .map_err(failed)?;
+            encoder.write_all(records).map_err(failed)?;
+            let (out, result) = encoder.finish();
+            result.map_err(failed)?;
+            Ok(out)
+        }
+        4 => zstd::stream::encode_all(records, ZSTD_LEVEL).map_err(failed),
+        other => Err(BatchError::UnknownCompression(other)),
+    }
+}
+
+fn capped<R: Read>(inner: R, remaining: usize) -> Capped<R> {
+    Capped { inner, remaining }
 }
 
 /// Calls `visit(index, timestamp)` for each record until it returns true; a batch read to

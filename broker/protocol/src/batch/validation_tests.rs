@@ -452,3 +452,169 @@ proptest! {
         let _ = validate_producer_batches(&sent, LIMIT);
     }
 }
+
+/// Every record of a batch, as kafka-protocol's own decoder reads it (an independent reader).
+fn decoded(batch: &Bytes) -> Vec<(i64, i64, Option<Bytes>, Option<Bytes>, i64, i32)> {
+    let mut buf = batch.clone();
+    RecordBatchDecoder::decode(&mut buf)
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| {
+            (
+                r.offset,
+                r.timestamp,
+                r.key,
+                r.value,
+                r.producer_id,
+                r.sequence,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn recompression_between_every_pair_of_codecs_keeps_every_record_and_header_field() {
+    let records: Vec<Record> = (0..300)
+        .map(|i| {
+            let mut r = record(i, 1_000 + i, Bytes::from(format!("value {i} ").repeat(40)));
+            (r.producer_id, r.producer_epoch, r.sequence) = (42, 3, 7 + i as i32);
+            r
+        })
+        .collect();
+    for from in CODECS {
+        let sent = encoded(&records, from);
+        let valid = validated(&sent).unwrap();
+        for (id, to) in CODECS.into_iter().enumerate() {
+            let id = id as i16;
+            let out = recompress(&valid, id, LIMIT).unwrap();
+            assert_eq!(out.header.compression(), id, "{from:?} -> {to:?}");
+            // The result is a valid producer batch again, with the same header but for
+            // attributes' codec bits, length and CRC.
+            let again = validated(&out.bytes).unwrap();
+            assert_eq!(
+                again.bytes, out.bytes,
+                "{from:?} -> {to:?}: accepted unchanged"
+            );
+            let (a, b) = (valid.header, out.header);
+            assert_eq!(
+                (
+                    a.base_offset,
+                    a.last_offset_delta,
+                    a.base_timestamp,
+                    a.max_timestamp
+                ),
+                (
+                    b.base_offset,
+                    b.last_offset_delta,
+                    b.base_timestamp,
+                    b.max_timestamp
+                )
+            );
+            assert_eq!(
+                (
+                    a.producer_id,
+                    a.producer_epoch,
+                    a.base_sequence,
+                    a.records_count
+                ),
+                (
+                    b.producer_id,
+                    b.producer_epoch,
+                    b.base_sequence,
+                    b.records_count
+                )
+            );
+            assert_eq!(
+                a.attributes & !COMPRESSION_MASK,
+                b.attributes & !COMPRESSION_MASK
+            );
+            assert_eq!(decoded(&out.bytes), decoded(&sent), "{from:?} -> {to:?}");
+            if from == to {
+                assert_eq!(
+                    out.bytes.as_ptr(),
+                    valid.bytes.as_ptr(),
+                    "same codec: no copy"
+                );
+            }
+        }
+    }
+    // Compression does compress: 300 repetitive values in zstd are far smaller than plain.
+    let plain = recompress(
+        &validated(&encoded(&records, Compression::Zstd)).unwrap(),
+        0,
+        LIMIT,
+    );
+    let zstd = recompress(
+        &validated(&encoded(&records, Compression::None)).unwrap(),
+        4,
+        LIMIT,
+    );
+    assert!(zstd.unwrap().bytes.len() * 10 < plain.unwrap().bytes.len());
+}
+
+#[test]
+fn recompression_stays_within_the_decompression_bound() {
+    let big = encoded(
+        &[record(0, 1, Bytes::from(vec![b'z'; 2 << 20]))],
+        Compression::Zstd,
+    );
+    let valid = validated(&big).unwrap();
+    assert_eq!(
+        recompress(&valid, 1, 1 << 20),
+        Err(BatchError::UncompressedTooLarge { limit: 1 << 20 })
+    );
+}
+
+#[test]
+fn compression_types_are_kafkas() {
+    assert_eq!(parse_compression_type("producer"), Some(None));
+    assert_eq!(parse_compression_type("uncompressed"), Some(Some(0)));
+    assert_eq!(parse_compression_type("zstd"), Some(Some(4)));
+    assert_eq!(
+        parse_compression_type("none"),
+        None,
+        "Kafka's name is uncompressed"
+    );
+}
+
+#[test]
+fn record_timestamps_outside_the_window_are_an_invalid_timestamp() {
+    // Records at 1000, 3000 and 2000 ms.
+    let window = |now_ms, before_max_ms, after_max_ms| {
+        Some(TimestampWindow {
+            now_ms,
+            before_max_ms,
+            after_max_ms,
+        })
+    };
+    for codec in CODECS {
+        let batch = three(codec);
+        let check = |w| validate_producer_batches_within(&batch, LIMIT, w).map(drop);
+        assert_eq!(check(None), Ok(()));
+        assert_eq!(
+            check(window(2000, 1000, 1000)),
+            Ok(()),
+            "both ends inclusive"
+        );
+        assert_eq!(check(window(2000, i64::MAX, i64::MAX)), Ok(()), "unbounded");
+        let too_old = check(window(2000, 999, 1000)).unwrap_err();
+        assert_eq!(
+            too_old,
+            BatchError::TimestampOutOfRange {
+                timestamp: 1000,
+                earliest: 1001,
+                latest: 3000
+            }
+        );
+        assert_eq!(too_old.response_error(), ResponseError::InvalidTimestamp);
+        let too_new = check(window(2000, 1000, 999)).unwrap_err();
+        assert!(matches!(
+            too_new,
+            BatchError::TimestampOutOfRange {
+                timestamp: 3000,
+                ..
+            }
+        ));
+    }
+}

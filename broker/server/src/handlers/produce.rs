@@ -6,7 +6,9 @@
 //! replica has it), refusing up front with NOT_ENOUGH_REPLICAS when the ISR is already smaller
 //! than min.insync.replicas.
 
-use krait_protocol::batch::{MAX_UNCOMPRESSED_BATCH_BYTES, validate_producer_batches};
+use krait_protocol::batch::{
+    MAX_UNCOMPRESSED_BATCH_BYTES, recompress, validate_producer_batches_within,
+};
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::produce_request::PartitionProduceData;
 use krait_protocol::kafka_protocol::messages::produce_response::{
@@ -143,11 +145,25 @@ fn append(
         ));
     };
     let records = p.records.unwrap_or_default();
-    let batches =
-        validate_producer_batches(&records, MAX_UNCOMPRESSED_BATCH_BYTES).map_err(|e| {
+    let window = broker.defaults.timestamp_window(&topic.configs, now_ms());
+    let batches = validate_producer_batches_within(&records, MAX_UNCOMPRESSED_BATCH_BYTES, window)
+        .map_err(|e| {
             warn!(topic = %topic.name, partition = p.index, error = %e, "rejected batch");
             (e.response_error(), e.to_string())
         })?;
+    // A topic whose compression.type names a codec stores every batch with it, as Kafka's
+    // log validator does; the size limit then applies to what is stored.
+    let batches = match broker.defaults.compression_codec(&topic.configs) {
+        None => batches,
+        Some(codec) => batches
+            .iter()
+            .map(|b| recompress(b, codec, MAX_UNCOMPRESSED_BATCH_BYTES))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                warn!(topic = %topic.name, partition = p.index, error = %e, "batch not recompressed");
+                (e.response_error(), e.to_string())
+            })?,
+    };
     let limit = broker.defaults.max_message_bytes(&topic.configs);
     if let Some(big) = batches.iter().find(|b| b.bytes.len() > limit) {
         return Err((
