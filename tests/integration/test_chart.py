@@ -5,6 +5,9 @@ own OpenAPI schemas. Needs no cluster and no broker."""
 from __future__ import annotations
 
 import copy
+import json
+import re
+import textwrap
 from pathlib import Path
 
 import helm_python as helm
@@ -108,13 +111,90 @@ def test_service_monitor_is_optional():
     assert monitors[0]["spec"]["endpoints"][0]["path"] == "/metrics"
 
 
-def test_chart_ships_exactly_the_generated_crds():
+def rendered_crds(values: dict | None = None, **kwargs) -> dict[str, dict]:
+    return {c["metadata"]["name"]: c for c in find(render(values, **kwargs), "CustomResourceDefinition")}
+
+
+@pytest.mark.parametrize("upgrade", [False, True], ids=["install", "upgrade"])
+def test_the_chart_installs_and_upgrades_exactly_the_generated_crds(upgrade):
+    # Helm never upgrades what a chart's crds/ directory holds: the CRDs are templates instead.
+    assert helm.Chart.load(CHART).crds == [], "nothing in charts/krait-operator/crds/"
     chart = helm.Chart.load(CHART)
-    shipped = {Path(c["name"]).name: c["data"] for c in chart.crds}
+    rendered = chart.render({}, name="krait", namespace="krait-system", is_install=not upgrade,
+                            is_upgrade=upgrade)
+    crds = {c["metadata"]["name"]: c for text in rendered.values() for c in docs(text)
+            if c["kind"] == "CustomResourceDefinition"}
+    generated = {c["metadata"]["name"]: c for p in CRDS.glob("*.yaml") for c in docs(p.read_text())}
+    assert set(crds) == set(generated)
+    for name, crd in crds.items():
+        meta = crd["metadata"]
+        # Kept on helm uninstall: deleting a CRD deletes every resource of its kind.
+        assert meta.pop("annotations") == {"helm.sh/resource-policy": "keep"}, name
+        assert meta.pop("labels")["app.kubernetes.io/managed-by"] == "Helm", name
+        assert crd == generated[name], f"charts/krait-operator/files/crds/ differs from crds/ for {name}"
+
+
+def test_the_chart_ships_copies_of_the_generated_crd_files():
+    shipped = {p.name: p.read_text() for p in (CHART / "files" / "crds").glob("*.yaml")}
     generated = {p.name: p.read_text() for p in CRDS.glob("*.yaml")}
-    assert set(shipped) == set(generated)
-    for name, text in generated.items():
-        assert docs(shipped[name]) == docs(text), f"charts/krait-operator/crds/{name} differs from crds/{name}"
+    assert shipped == generated, "copy crds/*.yaml to charts/krait-operator/files/crds/"
+
+
+def test_crds_can_be_left_to_the_user_or_deleted_on_uninstall():
+    assert rendered_crds({"crds": {"install": False}}) == {}
+    crds = rendered_crds({"crds": {"keep": False}})
+    assert len(crds) == 2
+    assert all("helm.sh/resource-policy" not in c["metadata"].get("annotations", {}) for c in crds.values())
+
+
+def documented_values() -> list[tuple[str, dict]]:
+    """The values docs/*.md shows: each `--set` of a helm command, and each `values` or
+    `valuesObject` of an Argo CD Application or a Flux HelmRelease."""
+    found = []
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        text = doc.read_text()
+        for i, expression in enumerate(re.findall(r"--set\s+([^\s\\]+)", text)):
+            found.append((f"{doc.name}:--set{i}", helm.parse_set_string(expression.replace("'", ""))))
+        for block in re.findall(r"```yaml\n(.*?)```", text, re.S):
+            for manifest in docs(textwrap.dedent(block)):
+                kind = manifest.get("kind", "snippet")
+                found += [(f"{doc.name}:{kind}", v) for v in values_in(manifest)]
+    return found
+
+
+def values_in(node) -> list[dict]:
+    if isinstance(node, dict):
+        own = [v for k, v in node.items() if k in ("values", "valuesObject") and isinstance(v, dict)]
+        return own + [v for child in node.values() for v in values_in(child)]
+    if isinstance(node, list):
+        return [v for child in node for v in values_in(child)]
+    return []
+
+
+def test_the_values_schema_accepts_the_defaults_and_every_documented_example():
+    examples = documented_values()
+    assert {name.split(":")[1] for name, _ in examples} >= {"--set0", "snippet", "HelmRelease"}, examples
+    chart = helm.Chart.load(CHART)
+    chart.validate_schema(chart.values)
+    for name, values in examples:
+        assert render(values), name
+
+
+@pytest.mark.parametrize("values", [
+    {"replicaCount": "two"},
+    {"watchNamespaces": "kafka"},
+    {"watchNamespaces": ["Kafka_Prod"]},
+    {"leaderElection": {"leaseSeconds": 1}},
+    {"image": {"pullPolicy": "Sometimes"}},
+    {"metrics": {"port": 0}},
+    {"metrics": {"serviceMonitor": {"enabled": "yes"}}},
+    {"crds": {"install": "true"}},
+    {"imagePullSecret": [{"name": "x"}]},
+    {"resources": {"request": {"cpu": "1"}}},
+], ids=lambda v: json.dumps(v))
+def test_the_values_schema_refuses_a_bad_value_before_anything_renders(values):
+    with pytest.raises(helm.HelmValuesError):
+        render(values)
 
 
 @pytest.mark.parametrize("path", sorted(CRDS.glob("*.yaml")), ids=lambda p: p.name)
