@@ -111,6 +111,21 @@ def test_service_monitor_is_optional():
     assert monitors[0]["spec"]["endpoints"][0]["path"] == "/metrics"
 
 
+def test_broker_pod_monitor_is_optional_and_follows_the_watched_namespaces():
+    assert find(render(), "PodMonitor") == []
+    enabled = {"metrics": {"brokerPodMonitor": {"enabled": True, "labels": {"release": "prom"}}}}
+    monitor = find(render(enabled), "PodMonitor")[0]
+    assert monitor["metadata"]["labels"]["release"] == "prom"
+    assert monitor["spec"]["namespaceSelector"] == {"any": True}
+    # The labels every broker pod carries (operator/reconciler/src/names.rs).
+    assert monitor["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "krait", "app.kubernetes.io/component": "broker",
+        "app.kubernetes.io/managed-by": "krait-operator"}
+    assert monitor["spec"]["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
+    scoped = find(render({**enabled, "watchNamespaces": ["kafka", "kafka2"]}), "PodMonitor")[0]
+    assert scoped["spec"]["namespaceSelector"] == {"matchNames": ["kafka", "kafka2"]}
+
+
 def rendered_crds(values: dict | None = None, **kwargs) -> dict[str, dict]:
     return {c["metadata"]["name"]: c for c in find(render(values, **kwargs), "CustomResourceDefinition")}
 
