@@ -20,7 +20,7 @@ RECORDED = ROOT / "operator" / "reconciler" / "tests" / "rbac"
 # The scenarios the operator's tests record; a missing file is a failure, not fewer checks.
 SCENARIOS = {
     "cluster_create", "cluster_leftovers", "cluster_scale_up", "cluster_scale_down",
-    "cluster_roll", "cluster_rebalance", "topic_lifecycle", "leader_election",
+    "cluster_roll", "cluster_rebalance", "cluster_failure", "topic_lifecycle", "leader_election",
     "controllers_watched_namespaces", "controllers_all_namespaces",
 }
 # The leader-election test's Lease namespace and name: the release's namespace and full name.

@@ -64,4 +64,8 @@ tests/integration/test_rbac.py. */}}
 - apiGroups: [""]
   resources: [pods/eviction]
   verbs: [create]
+# Events for kubectl describe: created, and a repeat counted on the first one (its series).
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
 {{- end -}}

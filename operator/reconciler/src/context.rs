@@ -1,10 +1,12 @@
-//! What every reconcile gets: the Kubernetes client, the metrics, and the way to reach Kafka.
-//! Nothing here remembers anything about a cluster between reconciles.
+//! What every reconcile gets: the Kubernetes client, the metrics, the way to reach Kafka and
+//! the event recorder. Nothing here remembers anything about a cluster between reconciles but
+//! the recorder's recent events, which only make a repeat a count instead of a new event.
 
 use std::sync::Arc;
 
 use kube::Client;
 
+use crate::events::Recorder;
 use crate::kafka::KafkaConnector;
 use crate::metrics::Metrics;
 
@@ -13,4 +15,6 @@ pub struct Context {
     pub client: Client,
     pub metrics: Arc<Metrics>,
     pub kafka: Arc<dyn KafkaConnector>,
+    /// Publishes the Kubernetes Events `kubectl describe` shows.
+    pub recorder: Recorder,
 }

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod cluster_admin;
 pub mod conditions;
 pub mod context;
+pub mod events;
 pub mod http;
 pub mod kafka;
 pub mod leader;

@@ -146,9 +146,10 @@ fn run_operator(args: RunArgs) -> anyhow::Result<()> {
         lease: args.leader_election.then(|| LeaseConfig {
             namespace: args.lease_namespace,
             name: args.lease_name,
-            identity,
+            identity: identity.clone(),
             duration: Duration::from_secs(args.lease_seconds),
         }),
+        identity,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(run(config)).context("krait-operator run")

@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::context::Context;
+use crate::events::Recorder;
 use crate::http::{self, Health};
 use crate::kafka::RdKafkaConnector;
 use crate::leader::{self, LeaseConfig};
@@ -38,6 +39,8 @@ pub struct RunConfig {
     pub http_listen: SocketAddr,
     /// `None` runs without leader election (a single replica).
     pub lease: Option<LeaseConfig>,
+    /// This replica's name (its pod's), reported on the events it publishes.
+    pub identity: String,
 }
 
 /// Why the operator stopped.
@@ -77,9 +80,11 @@ pub async fn run(config: RunConfig) -> Result<(), RunError> {
         let _ = leading.wait_for(|l| *l).await;
     }
     info!(namespaces = ?config.namespaces, "leading: starting controllers");
+    let recorder = Recorder::new(client.clone(), MANAGER, &config.identity);
     let ctx = Arc::new(Context {
         client,
         metrics,
+        recorder,
         kafka: Arc::new(RdKafkaConnector::default()),
     });
     let controllers = join_all(controllers(&ctx, &config.namespaces));

@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::cell::Cell;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,11 +63,14 @@ struct World {
     api: FakeApi,
     kafka: FakeKafka,
     cluster: FakeCluster,
+    /// How many events the test has looked at.
+    events_seen: Cell<usize>,
 }
 
 impl World {
     /// The minimal fixture, reconciled once (objects created), with `brokers` pods Ready on
-    /// revision r1, the StatefulSet's status saying r1, and the cluster `healthy(brokers)`.
+    /// revision r1, the StatefulSet's status saying r1, and the cluster `healthy(brokers)`;
+    /// reconciled again so its status says so.
     async fn running(brokers: i32) -> Self {
         let api = FakeApi::default();
         let mut c = fixture("minimal.yaml");
@@ -82,15 +86,34 @@ impl World {
             api,
             kafka,
             cluster,
+            events_seen: Cell::new(0),
         };
         w.reconcile().await;
         w.set_revision("r1");
         for id in 0..brokers {
             w.put_pod(id, "r1", true);
         }
+        w.reconcile().await;
         w.api.take_writes();
         w.cluster.take_actions();
+        w.new_events();
         w
+    }
+
+    /// The events published since the last call: (`type reason`, note).
+    fn new_events(&self) -> Vec<(String, String)> {
+        let all = self.api.events("kafka");
+        let new = all[self.events_seen.get()..]
+            .iter()
+            .map(|e| (format!("{} {}", e.type_, e.reason), e.note.clone()))
+            .collect();
+        self.events_seen.set(all.len());
+        new
+    }
+
+    /// `type reason` of the events published since the last look.
+    fn new_event_reasons(&self) -> Vec<String> {
+        self.new_events().into_iter().map(|(r, _)| r).collect()
     }
 
     fn stored(&self) -> KafkaCluster {
@@ -196,9 +219,17 @@ async fn scale_up_grows_the_statefulset_then_spreads_partitions_onto_the_new_bro
     assert_eq!(w.statefulset_replicas(), 4);
     assert!(w.cluster.take_actions().is_empty(), "nothing moves yet");
     assert_eq!(w.progressing().1, "GrowingStatefulSet");
+    assert_eq!(
+        w.new_events(),
+        [(
+            "Normal GrowingStatefulSet".to_string(),
+            "raising the StatefulSet to 4 replicas".to_string()
+        )]
+    );
     w.reconcile().await;
     assert!(w.cluster.take_actions().is_empty(), "nothing moves yet");
     assert_eq!(w.progressing().1, "WaitingForBrokers");
+    assert_eq!(w.new_event_reasons(), ["Normal WaitingForBrokers"]);
 
     w.put_pod(3, "r1", true);
     w.cluster
@@ -231,6 +262,19 @@ async fn scale_up_grows_the_statefulset_then_spreads_partitions_onto_the_new_bro
         i64::from(onto_3) * 1_000,
         "each new replica copies 1000 bytes"
     );
+    let events = w.new_events();
+    assert_eq!(
+        events[0],
+        (
+            "Normal RebalanceStarted".to_string(),
+            format!(
+                "ScaleUp: moving {} partition(s), {} bytes, onto broker(s) 0, 1, 2, 3, \
+                 replication throttled to 1000000 bytes/s",
+                rebalance.partitions_total, rebalance.bytes_total
+            )
+        )
+    );
+    assert_eq!(events[1].0, "Normal AllBrokersReady", "4/4 brokers up");
     w.api.check_accesses("cluster_scale_up", Scope::Namespaced);
 }
 
@@ -277,6 +321,17 @@ async fn progress_follows_the_reassignments_still_running_and_completes_when_non
         (rebalance.state.as_str(), rebalance.partitions_moved),
         ("Complete", total)
     );
+    let events = w.new_events();
+    let finished = events
+        .iter()
+        .find(|(reason, _)| reason == "Normal RebalanceFinished")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert!(
+        finished
+            .1
+            .starts_with(&format!("OnDemand: {total} partition(s), ")),
+        "{finished:?}"
+    );
 }
 
 #[tokio::test]
@@ -297,6 +352,10 @@ async fn scale_down_drains_before_it_shrinks_and_unregisters_after() {
         "every replica moves off broker 3: {actions:?}"
     );
     assert_eq!(w.progressing().1, "Draining");
+    assert_eq!(
+        w.new_event_reasons(),
+        ["Normal Draining", "Normal RebalanceStarted"]
+    );
 
     // Drained: the StatefulSet shrinks; the broker still heartbeats while its pod stops.
     w.cluster.state.lock().unwrap().partitions = healthy(3).partitions;
@@ -311,6 +370,25 @@ async fn scale_down_drains_before_it_shrinks_and_unregisters_after() {
     w.cluster.state.lock().unwrap().brokers[3].fenced = true;
     w.reconcile().await;
     assert_eq!(w.cluster.take_actions(), ["unregister 3"]);
+    let events = w.new_events();
+    let reasons: Vec<&str> = events.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "Normal ShrinkingStatefulSet",
+            "Normal RebalanceFinished",
+            "Normal WaitingForShutdown",
+            "Normal BrokersUnregistered"
+        ]
+    );
+    assert!(
+        events[1].1.starts_with("ScaleDown: "),
+        "the drain's moves are done: {events:?}"
+    );
+    assert_eq!(
+        events[3].1,
+        "removed broker(s) 3 unregistered from the cluster"
+    );
     w.api
         .check_accesses("cluster_scale_down", Scope::Namespaced);
 }
@@ -328,6 +406,10 @@ async fn a_scale_down_below_the_voters_or_a_topics_replication_factor_is_refused
     assert!(message.contains("voter(s) 2"), "{message}");
     assert_eq!(w.statefulset_replicas(), 3);
     assert!(w.cluster.take_actions().is_empty());
+    assert_eq!(
+        w.new_events(),
+        [("Warning ScaleDownRefused".to_string(), message)]
+    );
 
     let w = World::running(4).await;
     w.cluster
@@ -362,12 +444,24 @@ async fn a_new_template_restarts_one_broker_at_a_time_controller_last() {
     assert_eq!(w.restarted(), ["POST pods/main-2/eviction"]);
     assert!(w.api.get(PODS, "main-2").is_none(), "evicted");
     assert_eq!(w.progressing().1, "RestartingBroker");
+    assert_eq!(
+        w.new_events(),
+        [(
+            "Normal RestartingBroker".to_string(),
+            "restarting broker 2 (pod main-2): its pod template revision r1 is not the \
+             StatefulSet's r2"
+                .to_string()
+        )]
+    );
+    let restart = w.api.events("kafka").pop().unwrap();
+    assert_eq!(restart.related.as_deref(), Some("main-2"));
 
     // Recreated on r2, not Ready yet: nothing else restarts.
     w.put_pod(2, "r2", false);
     w.reconcile().await;
     assert!(w.restarted().is_empty());
     assert_eq!(w.progressing().1, "WaitingForBroker");
+    assert_eq!(w.new_event_reasons(), ["Normal WaitingForBroker"]);
 
     w.put_pod(2, "r2", true);
     w.reconcile().await;
@@ -376,6 +470,10 @@ async fn a_new_template_restarts_one_broker_at_a_time_controller_last() {
         ["POST pods/main-1/eviction"],
         "the controller (0) goes last"
     );
+    let events = w.new_events();
+    assert_eq!(events[0].0, "Normal RestartingBroker");
+    assert!(events[0].1.starts_with("restarting broker 1 (pod main-1)"));
+    assert_eq!(events[1].0, "Normal AllBrokersReady", "broker 2 is back");
     w.api.check_accesses("cluster_roll", Scope::Namespaced);
 }
 
@@ -401,6 +499,11 @@ async fn a_restart_the_disruption_budget_refuses_waits_and_is_retried() {
         ("True", "WaitingForDisruptionBudget")
     );
     assert!(message.contains("broker 2"), "{message}");
+    assert_eq!(
+        w.new_event_reasons(),
+        ["Normal WaitingForDisruptionBudget"],
+        "a refused eviction restarted nothing"
+    );
     let degraded = w.condition("Degraded");
     assert_eq!(
         degraded.0, "False",
@@ -416,6 +519,7 @@ async fn a_restart_the_disruption_budget_refuses_waits_and_is_retried() {
     assert_eq!(w.restarted(), ["POST pods/main-2/eviction"]);
     assert!(w.api.get(PODS, "main-2").is_none());
     assert_eq!(w.progressing().1, "RestartingBroker");
+    assert_eq!(w.new_event_reasons(), ["Normal RestartingBroker"]);
 }
 
 #[tokio::test]
@@ -495,6 +599,13 @@ async fn the_restart_annotation_restarts_the_whole_cluster_or_one_pod() {
     w.api.put(PODS, pod);
     w.reconcile().await;
     assert_eq!(w.restarted(), ["POST pods/main-1/eviction"]);
+    assert_eq!(
+        w.new_events(),
+        [(
+            "Normal RestartingBroker".to_string(),
+            "restarting broker 1 (pod main-1): krait.dev/restart=true on the pod".to_string()
+        )]
+    );
 }
 
 #[tokio::test]
@@ -519,6 +630,7 @@ async fn a_dry_run_rebalance_writes_the_plan_to_status_and_moves_nothing() {
         stored.metadata.annotations.unwrap_or_default().is_empty(),
         "the handled request is removed"
     );
+    assert_eq!(w.new_event_reasons(), ["Normal RebalancePlanned"]);
 
     w.edit(|c| c["metadata"]["annotations"] = json!({"krait.dev/rebalance": "execute"}));
     w.reconcile().await;
@@ -541,6 +653,7 @@ async fn an_unreadable_cluster_is_never_shrunk_but_may_grow() {
         api,
         kafka,
         cluster: FakeCluster::default(),
+        events_seen: Cell::new(0),
     };
     w.reconcile().await;
     w.put_pod(0, "r1", true);

@@ -105,6 +105,13 @@ async fn first_reconcile_creates_every_object_in_order_and_reports_progress() {
         condition(&api, "Degraded"),
         ("False".into(), "AsExpected".into())
     );
+    let events = api.events("kafka");
+    assert_eq!(api.event_reasons("kafka"), ["Normal RollingOut"]);
+    assert_eq!(events[0].regarding, "main");
+    assert_eq!(
+        events[0].note,
+        "waiting for the StatefulSet to start 3 brokers"
+    );
     api.check_accesses("cluster_create", Scope::Namespaced);
 }
 
@@ -171,9 +178,22 @@ async fn an_invalid_spec_changes_no_object_and_says_why() {
         "{}",
         ready.message
     );
-    // Reconciling the same invalid spec again writes nothing more.
+    let events = api.events("kafka");
+    let refused = events.last().unwrap();
+    assert_eq!(
+        (refused.type_.as_str(), refused.reason.as_str()),
+        ("Warning", "InvalidSpec")
+    );
+    assert!(
+        refused
+            .note
+            .contains("defaultReplicationFactor 5 exceeds replicas 3"),
+        "{refused:?}"
+    );
+    // Reconciling the same invalid spec again writes nothing more, and says nothing more.
     reconcile_stored(&api, &kafka).await.unwrap();
     assert_eq!(api.take_writes(), Vec::<String>::new());
+    assert_eq!(api.events("kafka"), events);
 }
 
 #[tokio::test]
@@ -321,6 +341,16 @@ async fn ready_pods_and_a_finished_rollout_make_the_cluster_ready() {
         cluster(&api).status.unwrap().cluster_id.as_deref(),
         Some("krait-test-cluster")
     );
+    assert_eq!(
+        api.event_reasons("kafka"),
+        [
+            "Normal RollingOut",
+            "Normal UpToDate",
+            "Warning BrokersUnavailable",
+            "Normal AllBrokersReady"
+        ]
+    );
+    assert_eq!(api.events("kafka")[3].note, "3/3 brokers ready");
 }
 
 #[tokio::test]
@@ -366,6 +396,12 @@ async fn a_reconcile_that_died_part_way_is_finished_by_the_next_one() {
         condition(&api, "Degraded"),
         ("True".into(), "ApplyFailed".into())
     );
+    let failed = api.events("kafka");
+    assert_eq!(api.event_reasons("kafka"), ["Warning ReconcileFailed"]);
+    assert!(
+        failed[0].note.contains("applying Service main-bootstrap"),
+        "{failed:?}"
+    );
     api.take_writes();
 
     reconcile_stored(&api, &kafka).await.unwrap();
@@ -392,6 +428,30 @@ async fn a_reconcile_that_died_part_way_is_finished_by_the_next_one() {
         condition(&api, "Degraded"),
         ("False".into(), "AsExpected".into())
     );
+}
+
+#[tokio::test]
+async fn a_failure_that_repeats_is_one_event_with_a_count() {
+    let (api, kafka) = setup();
+    // One operator process: one recorder, which remembers what it published.
+    let ctx = context(&api, &kafka);
+    for _ in 0..3 {
+        api.fail_write_in(0);
+        reconcile::reconcile(Arc::new(cluster(&api)), ctx.clone())
+            .await
+            .unwrap_err();
+    }
+    let events = api.events("kafka");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].reason.as_str(), events[0].count),
+        ("ReconcileFailed", 3)
+    );
+    assert!(
+        events[0].note.contains("applying ServiceAccount main"),
+        "{events:?}"
+    );
+    api.check_accesses("cluster_failure", Scope::Namespaced);
 }
 
 #[tokio::test]

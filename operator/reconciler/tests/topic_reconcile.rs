@@ -98,6 +98,8 @@ async fn a_new_topic_gets_a_finalizer_then_is_created_and_claimed() {
     );
     assert_eq!(status.topic_id.as_deref(), Some("id-orders"));
     assert_eq!(ready(&api, "orders").1, "Synced");
+    assert_eq!(api.event_reasons("kafka"), ["Normal Synced"]);
+    assert_eq!(api.events("kafka")[0].regarding, "orders");
 
     api.take_writes();
     reconcile_stored(&api, &kafka, "orders").await;
@@ -124,6 +126,11 @@ async fn shrinking_partitions_is_refused_with_a_condition() {
         ("False", "PartitionShrinkRefused")
     );
     assert!(message.contains("6 partitions"), "{message}");
+    assert_eq!(
+        api.event_reasons("kafka"),
+        ["Normal Synced", "Warning PartitionShrinkRefused"]
+    );
+    assert_eq!(api.events("kafka")[1].note, message);
 }
 
 #[tokio::test]
@@ -266,4 +273,8 @@ async fn an_unreachable_cluster_is_reported_and_retried() {
         .store(false, std::sync::atomic::Ordering::Relaxed);
     reconcile_stored(&api, &kafka, "orders").await;
     assert_eq!(ready(&api, "orders").1, "Synced");
+    assert_eq!(
+        api.event_reasons("kafka"),
+        ["Warning ReconcileFailed", "Normal Synced"]
+    );
 }

@@ -31,6 +31,7 @@ use super::build::{
 };
 use super::day2::{self, Action as Day2Action};
 use super::drift::contains;
+use super::events;
 use super::pki::{self, CertError, Pki};
 use super::roll::WAITING_FOR_DISRUPTION_BUDGET;
 use super::status::{Observations, apply_failed_status, cluster_status, invalid_status};
@@ -38,6 +39,7 @@ use super::validate::{ValidatedCluster, validate};
 use crate::cluster_admin::{ClusterAdminError, ClusterState};
 use crate::conditions::{DEGRADED, Decided, PROGRESSING};
 use crate::context::Context;
+use crate::events::Note;
 use crate::names::{
     CLUSTER_TLS_ANNOTATION, ClusterNames, MANAGER, REBALANCE_ANNOTATION, RESTART_ANNOTATION,
 };
@@ -116,6 +118,14 @@ struct Owned {
 pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let result = reconcile_inner(&cluster, &ctx).await;
+    if let Err(error) = &result {
+        tell(
+            &ctx,
+            &cluster,
+            &[crate::events::failure(&error.to_string())],
+        )
+        .await;
+    }
     ctx.metrics.record(
         "KafkaCluster",
         started.elapsed(),
@@ -131,9 +141,7 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
         Err(invalid) => {
             warn!(error = %invalid, "invalid spec");
             let status = invalid_status(cluster, &invalid.to_string(), &now);
-            write_status(&ctx.client, cluster, status)
-                .await
-                .map_err(Error::Status)?;
+            write_and_tell(ctx, cluster, status, None).await?;
             return Ok(Action::await_change());
         }
     };
@@ -142,14 +150,15 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
         .and_then(voters_of)
         .unwrap_or_else(|| default_voters(validated.spec.replicas));
     let previous_ca = cluster.status.as_ref().and_then(|s| s.cluster_ca.clone());
-    let (decision, cluster_ca, failure) = if cluster.spec.paused {
-        (None, previous_ca, None)
+    let (decision, cluster_ca, failure, done) = if cluster.spec.paused {
+        (None, previous_ca, None, None)
     } else {
         let operated = operate(ctx, cluster, &validated, &voters, &mut owned, &now).await?;
         (
             Some(operated.decision),
             Some(operated.cluster_ca),
             operated.failure,
+            operated.done,
         )
     };
     let mut seen = observations(&validated, &owned);
@@ -165,9 +174,7 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
         .conditions
         .iter()
         .all(|c| c.type_ != "Progressing" || c.status == "False");
-    write_status(&ctx.client, cluster, status)
-        .await
-        .map_err(Error::Status)?;
+    write_and_tell(ctx, cluster, status, done).await?;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -181,12 +188,42 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
     }))
 }
 
+/// Writes the cluster's status, then publishes the events of the change (`cluster/events.rs`)
+/// from the status before and after and the day-2 action carried out.
+async fn write_and_tell(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    status: KafkaClusterStatus,
+    done: Option<(Day2Action, Option<events::Restarted>)>,
+) -> Result<(), Error> {
+    let (action, restarted) = done.map_or((None, None), |(a, r)| (Some(a), r));
+    let notes = events::cluster_events(&events::Seen {
+        previous: cluster.status.as_ref(),
+        next: &status,
+        done: action.as_ref(),
+        restarted,
+    });
+    write_status(&ctx.client, cluster, status)
+        .await
+        .map_err(Error::Status)?;
+    tell(ctx, cluster, &notes).await;
+    Ok(())
+}
+
+async fn tell(ctx: &Context, cluster: &KafkaCluster, notes: &[Note]) {
+    ctx.recorder
+        .publish_all(&cluster.object_ref(&()), notes)
+        .await;
+}
+
 /// What [`operate`] did.
 struct Operated {
     decision: day2::Decision,
     cluster_ca: CaStatus,
     /// The day-2 action's failure, reported after status is written.
     failure: Option<Error>,
+    /// The day-2 action carried out, and the broker it restarted.
+    done: Option<(Day2Action, Option<events::Restarted>)>,
 }
 
 /// Decides the day-2 step, renews the certificates, applies the objects built for them and
@@ -224,13 +261,16 @@ async fn operate(
             return Err(e);
         }
     };
-    let failure = match carry_out(ctx, validated, &decision.action).await {
-        Ok(Carried::Done) => None,
+    let (failure, done) = match carry_out(ctx, validated, &decision.action).await {
+        Ok(Carried::Done) => {
+            let restarted = restarted(validated, owned, &decision.action);
+            (None, Some((decision.action.clone(), restarted)))
+        }
         Ok(Carried::Postponed(waiting)) => {
             decision.progressing = Some(waiting);
-            None
+            (None, None)
         }
-        Err(e) => Some(e),
+        Err(e) => (Some(e), None),
     };
     if let Some(e) = &failure {
         warn!(error = %e, "day-2 action failed");
@@ -246,6 +286,29 @@ async fn operate(
         decision,
         cluster_ca,
         failure,
+        done,
+    })
+}
+
+/// The broker a restart action restarted, with why, from its pod as it was before.
+fn restarted(
+    cluster: &ValidatedCluster,
+    owned: &Owned,
+    action: &Day2Action,
+) -> Option<events::Restarted> {
+    let Day2Action::RestartPod(id) = action else {
+        return None;
+    };
+    let pod = cluster.names.pod(*id);
+    let observed = owned
+        .pods
+        .iter()
+        .find(|p| p.metadata.name.as_deref() == Some(pod.as_str()))?;
+    Some(events::Restarted {
+        id: *id,
+        why: events::restart_reason(observed, own_statefulset(cluster, owned)),
+        namespace: cluster.names.namespace.clone(),
+        pod,
     })
 }
 

@@ -21,8 +21,9 @@ use tracing::{info, instrument, warn};
 use super::plan::{DesiredTopic, sync};
 use super::replication::{self, ReplicationStep};
 use crate::cluster_admin::ClusterAdminError;
-use crate::conditions::{Decided, READY, merge};
+use crate::conditions::{Decided, READY, find, merge};
 use crate::context::Context;
+use crate::events::{self, Note};
 use crate::kafka::AdminError;
 use crate::names::ClusterNames;
 use crate::status::write_status;
@@ -72,6 +73,7 @@ impl Error {
 #[instrument(skip_all, fields(topic = %topic.name_any(), namespace = topic.namespace().unwrap_or_default()))]
 pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
+    let object_ref = topic.object_ref(&());
     let api: Api<KafkaTopic> =
         Api::namespaced(ctx.client.clone(), &topic.namespace().unwrap_or_default());
     let result = finalizer(&api, FINALIZER, topic, |event| async {
@@ -91,6 +93,10 @@ pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Acti
         started.elapsed(),
         result.as_ref().err().map(Error::reason),
     );
+    if let Err(error) = &result {
+        let note = events::failure(&error.to_string());
+        ctx.recorder.publish_all(&object_ref, &[note]).await;
+    }
     result
 }
 
@@ -172,13 +178,7 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
                 "KafkaCluster {} not found or being deleted",
                 topic.spec.cluster_ref
             );
-            write_status(
-                &ctx.client,
-                topic,
-                not_ready(topic, "ClusterNotFound", message),
-            )
-            .await
-            .map_err(Error::Status)?;
+            write(ctx, topic, not_ready(topic, "ClusterNotFound", message)).await?;
             return Ok(Action::requeue(WAIT));
         }
     };
@@ -187,13 +187,7 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
             "KafkaTopic {owner} already manages topic {}",
             topic.topic_name()
         );
-        write_status(
-            &ctx.client,
-            topic,
-            not_ready(topic, "TopicNameConflict", message),
-        )
-        .await
-        .map_err(Error::Status)?;
+        write(ctx, topic, not_ready(topic, "TopicNameConflict", message)).await?;
         return Ok(Action::requeue(WAIT));
     }
     match sync_kafka(topic, ctx, &bootstrap, throttle).await {
@@ -264,9 +258,7 @@ async fn sync_kafka(
     let generation = topic.metadata.generation;
     status.observed_generation = generation;
     status.conditions = merge(&status.conditions, &[decided], generation, &now());
-    write_status(&ctx.client, topic, status)
-        .await
-        .map_err(Error::Status)?;
+    write(ctx, topic, status).await?;
     Ok(settled)
 }
 
@@ -345,6 +337,37 @@ async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
         .delete(topic.topic_name())
         .await?;
     Ok(Action::await_change())
+}
+
+/// Writes the topic's status, and tells of a new `Ready` reason in an event: the topic in sync
+/// or moving to a new replication factor, or (a warning) what it is refused or waits on. A
+/// Kafka failure is told by the reconcile's own failure event.
+async fn write(ctx: &Context, topic: &KafkaTopic, status: KafkaTopicStatus) -> Result<(), Error> {
+    let note = ready_event(topic.status.as_ref(), &status);
+    write_status(&ctx.client, topic, status)
+        .await
+        .map_err(Error::Status)?;
+    if let Some(note) = note {
+        ctx.recorder
+            .publish_all(&topic.object_ref(&()), &[note])
+            .await;
+    }
+    Ok(())
+}
+
+fn ready_event(before: Option<&KafkaTopicStatus>, after: &KafkaTopicStatus) -> Option<Note> {
+    let now = find(&after.conditions, READY)?;
+    let was = before.and_then(|s| find(&s.conditions, READY));
+    if was.is_some_and(|w| w.reason == now.reason) || now.reason == "KafkaError" {
+        return None;
+    }
+    Some(
+        if now.status == "True" || now.reason == CHANGING_REPLICATION {
+            Note::normal(&now.reason, "Reconcile", &now.message)
+        } else {
+            Note::warning(&now.reason, "Reconcile", &now.message)
+        },
+    )
 }
 
 fn now() -> Time {

@@ -4,7 +4,9 @@
 //! patch, delete and the pod eviction subresource (which honours PodDisruptionBudgets,
 //! `disruption.rs`) for the reconcilers and the controllers, with every write recorded and any
 //! one write failable on demand, and every authorization check a real API server would make
-//! recorded (`access.rs`).
+//! recorded (`access.rs`). Events (events.k8s.io/v1) are created, patched (their `series`),
+//! listed and read like any object, but kept out of the writes and the failable writes: those
+//! are the reconciler's changes to the world, and an event is a report about them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -20,6 +22,17 @@ use super::disruption::{self, Verdict};
 /// One write the reconciler made, e.g. `PATCH statefulsets/main`.
 pub type Write = String;
 
+/// An event as `kubectl describe` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSeen {
+    pub type_: String,
+    pub reason: String,
+    pub note: String,
+    pub regarding: String,
+    pub related: Option<String>,
+    pub count: i64,
+}
+
 #[derive(Default)]
 struct State {
     /// (collection path, name) -> object.
@@ -32,6 +45,8 @@ struct State {
     race_after_get: Option<(String, String)>,
     /// Every authorization check made so far.
     accesses: BTreeSet<Access>,
+    /// Events (collection, name) in the order they were created.
+    events: Vec<(String, String)>,
 }
 
 /// What the fake does with a request.
@@ -58,6 +73,7 @@ fn kind_of(plural: &str) -> &'static str {
         "kafkaclusters" => "KafkaCluster",
         "kafkatopics" => "KafkaTopic",
         "leases" => "Lease",
+        "events" => "Event",
         _ => "Unknown",
     }
 }
@@ -146,6 +162,34 @@ impl FakeApi {
         delete_object(&mut s, collection.to_string(), name).1
     }
 
+    /// The events published in `namespace`, oldest first: (type, reason, note, the name of
+    /// the object it regards, the name of the related object, `series.count` or 1).
+    pub fn events(&self, namespace: &str) -> Vec<EventSeen> {
+        let s = self.state.lock().unwrap();
+        let collection = format!("/apis/events.k8s.io/v1/namespaces/{namespace}/events");
+        s.events
+            .iter()
+            .filter(|(c, _)| *c == collection)
+            .filter_map(|key| s.objects.get(key))
+            .map(|e| EventSeen {
+                type_: e["type"].as_str().unwrap_or_default().into(),
+                reason: e["reason"].as_str().unwrap_or_default().into(),
+                note: e["note"].as_str().unwrap_or_default().into(),
+                regarding: e["regarding"]["name"].as_str().unwrap_or_default().into(),
+                related: e["related"]["name"].as_str().map(String::from),
+                count: e["series"]["count"].as_i64().unwrap_or(1),
+            })
+            .collect()
+    }
+
+    /// `type reason` of each event in `namespace`, oldest first.
+    pub fn event_reasons(&self, namespace: &str) -> Vec<String> {
+        self.events(namespace)
+            .iter()
+            .map(|e| format!("{} {}", e.type_, e.reason))
+            .collect()
+    }
+
     /// Writes made so far, and forgets them.
     pub fn take_writes(&self) -> Vec<Write> {
         std::mem::take(&mut self.state.lock().unwrap().writes)
@@ -174,11 +218,13 @@ impl FakeApi {
             Some((collection.to_string(), name.to_string()));
     }
 
-    /// Every stored object except status, for comparing two runs.
+    /// Every stored object except status and events (named by the clock), for comparing two
+    /// runs.
     pub fn snapshot(&self) -> BTreeMap<(String, String), Value> {
         let s = self.state.lock().unwrap();
         s.objects
             .iter()
+            .filter(|((c, _), _)| !c.ends_with("/events"))
             .map(|(k, v)| {
                 let mut v = v.clone();
                 v["metadata"]
@@ -204,7 +250,13 @@ impl FakeApi {
             .collect();
         let verb = target.verb(method, &query);
         let mut s = self.state.lock().unwrap();
-        s.accesses.insert(target.access(verb));
+        let mut access = target.access(verb);
+        if target.resource == "events" {
+            // Every event has a name of its own, made up when it is created: RBAC rules for
+            // events never name one, and the recording must not depend on the clock.
+            access.name.clear();
+        }
+        s.accesses.insert(access);
         if verb == "watch" {
             return Reply::Hold;
         }
@@ -267,7 +319,7 @@ fn serve(
 ) -> (StatusCode, Value) {
     let name = target.name.as_deref();
     let subresource = target.subresource.as_deref();
-    if *method != Method::GET {
+    if *method != Method::GET && target.resource != "events" {
         let attempt = s.attempted_writes;
         s.attempted_writes += 1;
         if s.fail_write == Some(attempt) {
@@ -318,6 +370,10 @@ fn serve(
         (Method::DELETE, Some(name)) => delete_object(s, collection, name),
         (Method::POST, None) => {
             let object: Value = serde_json::from_slice(body).unwrap();
+            if target.resource == "events" {
+                let name = object["metadata"]["name"].as_str().unwrap_or_default();
+                s.events.push((collection.clone(), name.to_string()));
+            }
             let (code, object) = create_object(s, collection, object);
             if code == StatusCode::CREATED {
                 s.accesses

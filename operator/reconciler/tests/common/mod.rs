@@ -18,6 +18,7 @@ use futures_util::future::BoxFuture;
 use krait_admin::Reassignment;
 use krait_operator::cluster_admin::{ClusterAdmin, ClusterAdminError, ClusterState};
 use krait_operator::context::Context;
+use krait_operator::events::Recorder;
 use krait_operator::kafka::{AdminError, KafkaConnector, ObservedTopic, TopicAdmin};
 use krait_operator::metrics::Metrics;
 
@@ -210,8 +211,10 @@ pub fn context(api: &FakeApi, kafka: &FakeKafka) -> Arc<Context> {
 
 /// A reconcile context on the fake API server and any Kafka connector.
 pub fn context_with(api: &FakeApi, kafka: Arc<dyn KafkaConnector>) -> Arc<Context> {
+    let client = api.client();
     Arc::new(Context {
-        client: api.client(),
+        recorder: Recorder::new(client.clone(), "krait-operator", "krait-operator-test"),
+        client,
         metrics: Arc::new(Metrics::default()),
         kafka,
     })
