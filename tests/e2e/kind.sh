@@ -3,7 +3,8 @@
 # them into kind, installs the Helm chart, applies examples/ (the broker image set to the one
 # just built, resources and volumes shrunk to fit one kind node), waits for the cluster and its
 # topics to be Ready, produces and consumes records through the `krait` CLI in a broker pod, scales
-# 3 -> 4 -> 3, and deletes the kind cluster on exit.
+# 3 -> 4 -> 3, changes the broker config (which restarts every broker, one at a time) and checks
+# `kubectl describe` tells each restart and why, and deletes the kind cluster on exit.
 #
 # Needs kind, kubectl, helm and docker; without one of them it prints SKIP and exits 0.
 #
@@ -16,6 +17,7 @@
 #   BASE_IMAGE        base of both images (the Dockerfiles' default: debian:bookworm-slim); its
 #                     glibc must be at least the build host's
 #   KRAIT_E2E_SCALE=0 skip the 3 -> 4 -> 3 scaling step
+#   KRAIT_E2E_ROLL=0  skip the config change that rolls every broker
 #   WAIT_SECONDS      bound of each wait for Ready (default 600)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -189,6 +191,41 @@ scale_to() {
   k get kafkacluster "$NAME" -n "$NS" -o jsonpath='{.status.rebalance}{"\n"}'
 }
 
+# The uids of the cluster's broker pods, one a line, sorted.
+pod_uids() {
+  k get pods -n "$NS" -o jsonpath='{range .items[*]}{.metadata.uid}{"\n"}{end}' \
+    -l "app.kubernetes.io/instance=$NAME,app.kubernetes.io/component=broker" | sort
+}
+
+# A config change gives the pod template a new config hash: the operator restarts every broker,
+# one at a time (evicting its pod), and tells each restart and why in an event on the cluster.
+roll_on_config_change() {
+  step "change the broker config: every broker restarts, one at a time"
+  local before deadline restarted
+  before="$(pod_uids)"
+  k patch kafkacluster "$NAME" -n "$NS" --type=merge \
+    -p '{"spec":{"config":{"log.retention.ms":"86400000"}}}'
+  deadline=$((SECONDS + WAIT_SECONDS))
+  while restarted="$(comm -13 <(echo "$before") <(pod_uids) | wc -l)" && [ "$restarted" -lt 3 ]; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "FAIL: $restarted of 3 brokers restarted within ${WAIT_SECONDS}s"
+      return 1
+    fi
+    sleep 5
+  done
+  wait_cluster_ready 3
+  kw wait kafkacluster/"$NAME" -n "$NS" --timeout="${WAIT_SECONDS}s" \
+    --for=condition=Progressing=false
+  step "kubectl describe tells the roll"
+  k describe kafkacluster "$NAME" -n "$NS" | tee "$WORK/describe"
+  local id
+  for id in 0 1 2; do
+    grep -q "restarting broker $id (pod $NAME-$id): the broker configuration changed" \
+      "$WORK/describe" || { echo "FAIL: no event tells broker $id's restart"; return 1; }
+  done
+  k get events -n "$NS" --field-selector "involvedObject.name=$NAME,reason=RestartingBroker"
+}
+
 main() {
   create_cluster
   build_images
@@ -206,6 +243,10 @@ main() {
     scale_to 4
     scale_to 3
     consume_and_check "$NAME-2"
+  fi
+  if [ "${KRAIT_E2E_ROLL:-1}" != 0 ]; then
+    roll_on_config_change
+    consume_and_check "$NAME-0"
   fi
   step "delete the examples"
   # orders has deletionPolicy: Delete, so its finalizer deletes the Kafka topic first.
