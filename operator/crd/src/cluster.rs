@@ -26,9 +26,13 @@ pub const DEFAULT_KAFKA_PORT: i32 = 9092;
     status = "KafkaClusterStatus",
     shortname = "kc",
     category = "krait",
-    printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".spec.replicas"}"#,
-    printcolumn = r#"{"name":"Ready Brokers","type":"integer","jsonPath":".status.readyBrokers"}"#,
+    // `kubectl get kafkaclusters`: is it healthy (Ready, brokers ready/desired) and what is it
+    // doing (the Progressing reason: RollingOut, Draining, RestartingBroker, UpToDate, ...).
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Brokers","type":"string","description":"Ready brokers / desired","jsonPath":".status.brokersReady"}"#,
+    printcolumn = r#"{"name":"Progressing","type":"string","description":"What the operator is doing","jsonPath":".status.conditions[?(@.type==\"Progressing\")].reason"}"#,
+    printcolumn = r#"{"name":"Image","type":"string","jsonPath":".spec.image"}"#,
+    printcolumn = r#"{"name":"Degraded","type":"string","jsonPath":".status.conditions[?(@.type==\"Degraded\")].reason","priority":1}"#,
     printcolumn = r#"{"name":"Bootstrap","type":"string","jsonPath":".status.bootstrapAddress","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     // Cross-field rules the API server enforces at admission (the operator checks them too,
@@ -349,6 +353,10 @@ pub struct KafkaClusterStatus {
     /// Brokers whose pod is Ready.
     #[serde(default)]
     pub ready_brokers: i32,
+
+    /// Ready brokers out of `spec.replicas`, as `kubectl get` shows it (e.g. `2/3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brokers_ready: Option<String>,
 
     /// Each broker's readiness, by broker id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -20,8 +20,10 @@ use serde::{Deserialize, Serialize};
     category = "krait",
     printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.clusterRef"}"#,
     printcolumn = r#"{"name":"Topic","type":"string","jsonPath":".status.topicName"}"#,
-    printcolumn = r#"{"name":"Partitions","type":"integer","jsonPath":".spec.partitions"}"#,
+    printcolumn = r#"{"name":"Partitions","type":"integer","description":"Partitions in Kafka","jsonPath":".status.partitions"}"#,
+    printcolumn = r#"{"name":"RF","type":"integer","description":"Replication factor in Kafka","jsonPath":".status.replicationFactor"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[x_kube(
@@ -107,6 +109,11 @@ pub struct KafkaTopicStatus {
     /// Partitions the topic has in Kafka.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partitions: Option<i32>,
+
+    /// Replicas per partition in Kafka (while a replication factor change moves partitions,
+    /// the old and new replicas together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<i32>,
 
     /// The topic's id in Kafka, when the admin client reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

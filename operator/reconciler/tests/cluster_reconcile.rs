@@ -317,6 +317,11 @@ async fn ready_pods_and_a_finished_rollout_make_the_cluster_ready() {
     let status = cluster(&api).status.unwrap();
     assert_eq!(status.ready_brokers, 2);
     assert_eq!(
+        status.brokers_ready.as_deref(),
+        Some("2/3"),
+        "kubectl get's Brokers column"
+    );
+    assert_eq!(
         status.brokers.iter().map(|b| b.ready).collect::<Vec<_>>(),
         [true, false, true]
     );

@@ -93,8 +93,12 @@ async fn a_new_topic_gets_a_finalizer_then_is_created_and_claimed() {
     let status = stored(&api, "orders").status.unwrap();
     assert!(status.created_by_operator);
     assert_eq!(
-        (status.partitions, status.observed_generation),
-        (Some(3), Some(1))
+        (
+            status.partitions,
+            status.replication_factor,
+            status.observed_generation
+        ),
+        (Some(3), Some(1), Some(1))
     );
     assert_eq!(status.topic_id.as_deref(), Some("id-orders"));
     assert_eq!(ready(&api, "orders").1, "Synced");

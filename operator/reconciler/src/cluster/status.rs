@@ -60,6 +60,7 @@ pub fn cluster_status(
         observed_generation: generation,
         conditions: merge(&old.conditions, &decided, generation, now),
         ready_brokers,
+        brokers_ready: Some(format!("{ready_brokers}/{}", seen.replicas)),
         brokers,
         bootstrap_address: Some(seen.names.bootstrap_address(seen.kafka_port)),
         // Learned from the brokers themselves; kept once known (it never changes).

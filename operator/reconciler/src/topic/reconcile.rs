@@ -235,6 +235,7 @@ async fn sync_kafka(
     status.created_by_operator = claimed;
     status.topic_name = Some(wanted.name.clone());
     status.partitions = synced.topic.as_ref().map(|t| t.partitions);
+    status.replication_factor = synced.topic.as_ref().map(|t| t.replication_factor);
     status.topic_id = match &synced.topic {
         Some(_) => admin.topic_id(&wanted.name).await.or(status.topic_id),
         None => None,
