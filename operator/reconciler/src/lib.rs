@@ -12,6 +12,7 @@ pub mod kafka;
 pub mod leader;
 pub mod metrics;
 pub mod names;
+pub mod render;
 pub mod run;
 pub mod status;
 pub mod topic;

@@ -1,5 +1,5 @@
 //! The `krait-operator` binary: `crd` prints the CRDs, `crd-reference` their field reference,
-//! `run` runs the controllers.
+//! `render` the objects built for a `KafkaCluster` manifest, `run` runs the controllers.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +30,17 @@ enum Command {
     CrdReference {
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Print (multi-document YAML) the objects the operator would apply for the KafkaCluster
+    /// manifests in a file, without an API server: the same validation and build as a reconcile
+    /// of a new cluster. Secrets holding generated keys are not shown.
+    Render {
+        /// The manifest file (`-` reads standard input).
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        /// Namespace of a cluster whose manifest names none.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
     },
     /// Run the KafkaCluster and KafkaTopic controllers.
     Run(RunArgs),
@@ -87,6 +98,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crd { out_dir } => print_crds(out_dir),
         Command::CrdReference { out } => print_crd_reference(out),
+        Command::Render { file, namespace } => print_render(&file, &namespace),
         Command::Run(args) => run_operator(args),
     }
 }
@@ -116,6 +128,18 @@ fn print_crd_reference(out: Option<PathBuf>) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?,
         None => print!("{reference}"),
     }
+    Ok(())
+}
+
+fn print_render(file: &std::path::Path, namespace: &str) -> anyhow::Result<()> {
+    let manifests = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let rendered = krait_operator::render::render(&manifests, namespace)
+        .with_context(|| format!("rendering {}", file.display()))?;
+    print!("{rendered}");
     Ok(())
 }
 
