@@ -55,7 +55,8 @@ def test_rendered_manifests_validate_against_kubernetes_schemas(values):
 
 def test_defaults_watch_all_namespaces_with_a_cluster_role():
     manifests = render()
-    assert [r["metadata"]["name"] for r in find(manifests, "ClusterRole")] == ["krait-krait-operator"]
+    assert [r["metadata"]["name"] for r in find(manifests, "ClusterRole")] == [
+        "krait-krait-operator", "krait-krait-operator-storage-classes"]
     deployment = find(manifests, "Deployment")[0]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
@@ -67,10 +68,15 @@ def test_defaults_watch_all_namespaces_with_a_cluster_role():
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 
-def test_watched_namespaces_get_roles_and_no_cluster_role():
+def test_watched_namespaces_get_roles_and_only_the_cluster_scoped_reads_cluster_wide():
     manifests = render({"watchNamespaces": ["team-a", "team-b"]})
-    assert find(manifests, "ClusterRole") == []
-    assert find(manifests, "ClusterRoleBinding") == []
+    # StorageClasses are cluster-scoped: only a ClusterRole can grant reading them.
+    [cluster_role] = find(manifests, "ClusterRole")
+    assert cluster_role["metadata"]["name"] == "krait-krait-operator-storage-classes"
+    assert cluster_role["rules"] == [
+        {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": ["get"]}]
+    assert [b["roleRef"]["name"] for b in find(manifests, "ClusterRoleBinding")] == [
+        "krait-krait-operator-storage-classes"]
     roles = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in find(manifests, "Role")}
     assert roles == {("team-a", "krait-krait-operator"), ("team-b", "krait-krait-operator"),
                      ("krait-system", "krait-krait-operator-leader-election")}

@@ -20,7 +20,8 @@ RECORDED = ROOT / "operator" / "reconciler" / "tests" / "rbac"
 # The scenarios the operator's tests record; a missing file is a failure, not fewer checks.
 SCENARIOS = {
     "cluster_create", "cluster_leftovers", "cluster_scale_up", "cluster_scale_down",
-    "cluster_roll", "cluster_rebalance", "cluster_failure", "topic_lifecycle", "leader_election",
+    "cluster_roll", "cluster_rebalance", "cluster_failure", "cluster_storage", "topic_lifecycle",
+    "leader_election",
     "controllers_watched_namespaces", "controllers_all_namespaces",
 }
 # The leader-election test's Lease namespace and name: the release's namespace and full name.
@@ -134,3 +135,16 @@ def test_restarts_are_evictions_and_the_chart_allows_them_only():
     role = find(manifests, "ClusterRole")[0]
     role["rules"] = [r for r in role["rules"] if "pods/eviction" not in r["resources"]]
     assert refused(manifests, roll) == evictions
+
+
+def test_storage_classes_are_read_cluster_wide_in_both_modes():
+    storage = recorded()["cluster_storage"]["requests"]
+    classes = [r for r in storage if r["resource"] == "storageclasses"]
+    assert classes and {(r["verb"], r["namespace"]) for r in classes} == {("get", "")}
+    for mode in ("namespaced", "cluster-wide"):
+        manifests = copy.deepcopy(render_mode(mode))
+        assert refused(manifests, classes) == []
+        # A Role cannot grant a cluster-scoped read: without the ClusterRole it is refused.
+        manifests = [m for m in manifests
+                     if not m["metadata"]["name"].endswith("-storage-classes")]
+        assert refused(manifests, classes) == classes

@@ -43,9 +43,15 @@ tests/integration/test_rbac.py. */}}
   resources: [kafkaclusters/finalizers]
   verbs: [update]
 # What a cluster owns: watched, server-side applied (patch; create when new), leftovers deleted.
+# get: a StatefulSet re-created for a new volume size is waited on until it is gone.
 - apiGroups: [apps]
   resources: [statefulsets]
-  verbs: [list, watch, create, patch, delete]
+  verbs: [get, list, watch, create, patch, delete]
+# The brokers' volume claims (made by the StatefulSet controller): read for status, and asked
+# for a larger size when storage.size grows. Never deleted by the operator.
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [list, patch]
 - apiGroups: [""]
   resources: [services, configmaps, serviceaccounts]
   verbs: [list, watch, create, patch, delete]

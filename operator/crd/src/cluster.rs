@@ -211,15 +211,24 @@ impl ImagePullPolicy {
     validation = Rule::new("self.ephemeral || has(self.size)")
         .message("storage.size is required unless storage.ephemeral is true"),
     validation = Rule::new("!self.ephemeral || (!has(self.size) && !has(self.storageClass))")
-        .message("storage.size and storage.storageClass do not apply to ephemeral storage")
+        .message("storage.size and storage.storageClass do not apply to ephemeral storage"),
+    // Transition rules (checked on update only). A shrink is refused by the operator: comparing
+    // quantities in CEL needs Kubernetes 1.29's quantity library, and 1.28 is supported.
+    validation = Rule::new("self.ephemeral == oldSelf.ephemeral")
+        .message("storage.ephemeral cannot change: the brokers' data would be left behind or lost"),
+    validation = Rule::new("has(self.storageClass) == has(oldSelf.storageClass) && (!has(self.storageClass) || self.storageClass == oldSelf.storageClass)")
+        .message("storage.storageClass cannot change: a volume keeps the class it was provisioned with")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct Storage {
-    /// Size of each broker's volume claim, e.g. `100Gi`. Required unless `ephemeral`.
+    /// Size of each broker's volume claim, e.g. `100Gi`. Required unless `ephemeral`. It can
+    /// grow where the claims' StorageClass has `allowVolumeExpansion` (the operator asks each
+    /// claim for the new size and the brokers keep running); it cannot shrink.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<Quantity>,
 
-    /// StorageClass of the claims; the cluster's default class when absent.
+    /// StorageClass of the claims; the cluster's default class when absent. Fixed once the
+    /// cluster exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
 
@@ -382,6 +391,41 @@ pub struct KafkaClusterStatus {
     /// The cluster CA: where its certificate is and when it expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_ca: Option<CaStatus>,
+
+    /// The brokers' volumes: the size they are to have and any growth in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageStatus>,
+}
+
+/// The brokers' volume claims as last observed.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageStatus {
+    /// The size every broker's claim is to have: `spec.storage.size`, or the size kept when a
+    /// change of it was refused.
+    pub size: String,
+    /// `Ready` when no claim's volume is below what it requests; `Expanding` while a claim
+    /// asked to grow has not reached its new size; `Refused` when the spec asks for a change
+    /// the volumes cannot make (shrinking, another class, no expansion allowed), with the
+    /// reason in the `Degraded` condition.
+    pub state: String,
+    /// Each broker's claim, by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<ClaimStatus>,
+}
+
+/// One broker's PersistentVolumeClaim.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimStatus {
+    /// The claim's name, `data-<cluster>-<broker id>`.
+    pub name: String,
+    /// The size the claim requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested: Option<String>,
+    /// The size of the volume bound to it, as Kubernetes reports it; absent until bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<String>,
 }
 
 /// A CA the operator runs, as last issued.

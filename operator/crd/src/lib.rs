@@ -93,6 +93,12 @@ mod tests {
         };
         let cluster = rules(serde_json::to_value(KafkaCluster::crd()).unwrap());
         assert!(cluster.contains(&"self.ephemeral || has(self.size)".to_string()));
+        assert!(cluster.contains(&"self.ephemeral == oldSelf.ephemeral".to_string()));
+        assert!(
+            cluster
+                .iter()
+                .any(|r| r.contains("self.storageClass == oldSelf.storageClass"))
+        );
         assert!(
             cluster
                 .iter()

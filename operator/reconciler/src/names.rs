@@ -122,6 +122,16 @@ impl ClusterNames {
         labels
     }
 
+    /// Label selector string of [`Self::selector_labels`]: the broker pods, and the volume
+    /// claims the StatefulSet controller makes for them (it copies the selector onto each).
+    pub fn broker_selector(&self) -> String {
+        self.selector_labels()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Label selector string finding the owned objects of this cluster.
     pub fn owned_selector(&self) -> String {
         format!(

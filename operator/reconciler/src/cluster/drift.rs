@@ -30,7 +30,7 @@ fn same_quantity(a: &str, b: &str) -> bool {
 }
 
 /// A quantity's value, or `None` when the string is not one.
-fn quantity(s: &str) -> Option<f64> {
+pub(crate) fn quantity(s: &str) -> Option<f64> {
     const SUFFIXES: &[(&str, f64)] = &[
         ("Ki", 1024.0),
         ("Mi", 1_048_576.0),

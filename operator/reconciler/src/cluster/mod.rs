@@ -1,6 +1,6 @@
 //! `KafkaCluster` reconciliation: read (the only steps with a client: Kubernetes objects and
 //! the running cluster's state) -> validate (pure) -> decide the day-2 step (pure: scale,
-//! roll, rebalance) -> build (pure) -> apply (server-side apply in a fixed order, delete
+//! roll, rebalance; storage changes) -> build (pure) -> apply (server-side apply in a fixed order, delete
 //! leftovers, the day-2 action, status).
 
 pub mod build;
@@ -12,6 +12,8 @@ pub mod reconcile;
 pub mod roll;
 pub mod scale;
 pub mod status;
+pub mod storage;
 pub mod validate;
+mod volumes;
 
 pub use reconcile::{Error, reconcile};

@@ -3,8 +3,10 @@
 //! built objects that changed (server-side apply, one field manager), deletes owned objects
 //! that are no longer wanted, carries out the one day-2 action (start reassignments, set or
 //! clear the throttle, unregister brokers, evict one pod), and writes status only when it
-//! differs. Holds no state between calls: a reconcile that died part-way is finished by the
-//! next one from what it observes.
+//! differs. Storage changes (`storage.rs` decides, `volumes.rs` asks) grow the brokers' volume
+//! claims and re-create the StatefulSet, pods orphaned, before it is applied. Holds no state
+//! between calls: a reconcile that died part-way is finished by the next one from what it
+//! observes.
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -12,7 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::{NamespaceResourceScope, jiff};
@@ -36,6 +40,7 @@ use super::pki::{self, CertError, Pki};
 use super::roll::WAITING_FOR_DISRUPTION_BUDGET;
 use super::status::{Observations, apply_failed_status, cluster_status, invalid_status};
 use super::validate::{ValidatedCluster, validate};
+use super::{storage, volumes};
 use crate::cluster_admin::{ClusterAdminError, ClusterState};
 use crate::conditions::{DEGRADED, Decided, PROGRESSING};
 use crate::context::Context;
@@ -83,6 +88,10 @@ pub enum Error {
     Annotation(kube::Error),
     #[error("issuing cluster certificates: {0}")]
     Certificates(CertError),
+    #[error("growing volume claim {name}: {source}")]
+    GrowClaim { name: String, source: kube::Error },
+    #[error("re-creating StatefulSet {name} for its new volume claim template: {message}")]
+    Recreate { name: String, message: String },
 }
 
 impl Error {
@@ -97,6 +106,7 @@ impl Error {
             Self::Restart { .. } => "restart",
             Self::Annotation(_) => "annotation",
             Self::Certificates(_) => "certificates",
+            Self::GrowClaim { .. } | Self::Recreate { .. } => "storage",
         }
     }
 }
@@ -111,6 +121,8 @@ struct Owned {
     statefulsets: Vec<StatefulSet>,
     pdbs: Vec<PodDisruptionBudget>,
     pods: Vec<Pod>,
+    /// The brokers' volume claims (made by the StatefulSet controller, not owned).
+    claims: Vec<PersistentVolumeClaim>,
 }
 
 /// Reconciles one cluster.
@@ -146,23 +158,33 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
         }
     };
     let mut owned = read(ctx, &validated.names).await?;
+    // Without a StatefulSet to read them from (e.g. one re-created part-way), the voters the
+    // cluster formed with are in status.
+    let formed_with = cluster
+        .status
+        .as_ref()
+        .map(|s| s.voters.iter().copied().collect::<BTreeSet<i32>>())
+        .filter(|v| !v.is_empty());
     let voters = own_statefulset(&validated, &owned)
         .and_then(voters_of)
+        .or(formed_with)
         .unwrap_or_else(|| default_voters(validated.spec.replicas));
     let previous_ca = cluster.status.as_ref().and_then(|s| s.cluster_ca.clone());
-    let (decision, cluster_ca, failure, done) = if cluster.spec.paused {
-        (None, previous_ca, None, None)
+    let (decision, cluster_ca, storage, failure, done) = if cluster.spec.paused {
+        (None, previous_ca, None, None, None)
     } else {
         let operated = operate(ctx, cluster, &validated, &voters, &mut owned, &now).await?;
         (
             Some(operated.decision),
             Some(operated.cluster_ca),
+            Some(operated.storage),
             operated.failure,
             operated.done,
         )
     };
     let mut seen = observations(&validated, &owned);
     seen.day2 = decision.as_ref();
+    seen.storage = storage.as_ref();
     let mut status = cluster_status(cluster, &seen, &now);
     status.voters = voters.iter().copied().collect();
     status.cluster_ca = cluster_ca;
@@ -220,6 +242,7 @@ async fn tell(ctx: &Context, cluster: &KafkaCluster, notes: &[Note]) {
 struct Operated {
     decision: day2::Decision,
     cluster_ca: CaStatus,
+    storage: storage::Plan,
     /// The day-2 action's failure, reported after status is written.
     failure: Option<Error>,
     /// The day-2 action carried out, and the broker it restarted.
@@ -248,8 +271,8 @@ async fn operate(
         previous: cluster.status.as_ref().and_then(|s| s.rebalance.as_ref()),
     });
     let applied = build_and_apply(ctx, cluster, validated, voters, owned, &decision, now).await;
-    let cluster_ca = match applied {
-        Ok(cluster_ca) => cluster_ca,
+    let (cluster_ca, storage) = match applied {
+        Ok(applied) => applied,
         Err(e) => {
             let status = apply_failed_status(cluster, &e.to_string(), now);
             if let Err(status_error) = write_status(&ctx.client, cluster, status)
@@ -285,6 +308,7 @@ async fn operate(
     Ok(Operated {
         decision,
         cluster_ca,
+        storage,
         failure,
         done,
     })
@@ -312,8 +336,8 @@ fn restarted(
     })
 }
 
-/// Renews the certificates, builds every object for the decided shape and applies them;
-/// returns what status says of the cluster CA.
+/// Renews the certificates, carries out the storage step, builds every object for the decided
+/// shape and applies them; returns what status says of the cluster CA, and the storage plan.
 async fn build_and_apply(
     ctx: &Context,
     cluster: &KafkaCluster,
@@ -322,7 +346,7 @@ async fn build_and_apply(
     owned: &mut Owned,
     decision: &day2::Decision,
     now: &Time,
-) -> Result<CaStatus, Error> {
+) -> Result<(CaStatus, storage::Plan), Error> {
     let pki = certificates(validated, owned, decision.statefulset_replicas, now)?;
     // A cluster whose brokers run a plaintext cluster port stays so until asked: a roll onto
     // TLS would stop at the first broker, which could no longer talk to the others.
@@ -339,8 +363,13 @@ async fn build_and_apply(
         pki: Some(pki),
         cluster_tls,
     };
-    apply(ctx, validated, &build(validated, &shape), owned).await?;
-    Ok(cluster_ca)
+    let statefulset = own_statefulset(validated, owned);
+    let storage = volumes::plan(ctx, validated, statefulset, &owned.claims).await?;
+    volumes::grow_claims(ctx, validated, &storage).await?;
+    let mut built = validated.clone();
+    built.spec.storage = storage.effective.clone();
+    apply(ctx, &built, &build(&built, &shape), owned, storage.recreate).await?;
+    Ok((cluster_ca, storage))
 }
 
 /// The PKI to store: what the Secrets hold, renewed where due (`cluster/pki`). Every broker
@@ -542,6 +571,7 @@ fn observations<'a>(cluster: &'a ValidatedCluster, owned: &'a Owned) -> Observat
         pods: &owned.pods,
         paused: cluster.spec.paused,
         day2: None,
+        storage: None,
     }
 }
 
@@ -586,16 +616,19 @@ async fn read(ctx: &Context, names: &ClusterNames) -> Result<Owned, Error> {
         statefulsets: list(ctx, ns, &sel).await?,
         pdbs: list(ctx, ns, &sel).await?,
         pods: list(ctx, ns, &sel).await?,
+        claims: list(ctx, ns, &names.broker_selector()).await?,
     })
 }
 
 /// Step 4: applies in order, then deletes leftovers. `owned` is updated with what the API
-/// server returned, so the status describes the world after this reconcile.
+/// server returned, so the status describes the world after this reconcile. With
+/// `recreate_statefulset`, the StatefulSet is deleted (pods orphaned) before it is applied.
 async fn apply(
     ctx: &Context,
     cluster: &ValidatedCluster,
     desired: &DesiredObjects,
     owned: &mut Owned,
+    recreate_statefulset: bool,
 ) -> Result<(), Error> {
     use std::slice::from_ref as one;
     let ns = cluster.names.namespace.as_str();
@@ -605,6 +638,12 @@ async fn apply(
     apply_kind(ctx, ns, &desired.secrets, &mut owned.secrets).await?;
     apply_kind(ctx, ns, cm, &mut owned.config_maps).await?;
     apply_kind(ctx, ns, &desired.services, &mut owned.services).await?;
+    if recreate_statefulset && let Some(existing) = own_statefulset(cluster, owned).cloned() {
+        volumes::orphan_statefulset(ctx, ns, &existing).await?;
+        owned
+            .statefulsets
+            .retain(|s| s.name_any() != existing.name_any());
+    }
     apply_kind(ctx, ns, sts, &mut owned.statefulsets).await?;
     apply_kind(ctx, ns, pdb, &mut owned.pdbs).await?;
     delete_leftovers(ctx, cluster, sa, &mut owned.service_accounts).await?;

@@ -1,6 +1,7 @@
 //! The cluster's status as a pure function of what was observed after applying: broker
 //! readiness from the pods, rollout progress from the StatefulSet, the day-2 step (scaling,
-//! moving partitions, restarting), and the three conditions.
+//! moving partitions, restarting), the storage step (volumes growing, changes refused), and
+//! the three conditions.
 //! The same observations always give the same status, so an unchanged cluster writes none.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -10,6 +11,7 @@ use krait_crd::KafkaCluster;
 use krait_crd::cluster::{BrokerStatus, KafkaClusterStatus};
 
 use super::day2::Decision;
+use super::storage::{self, Plan};
 use crate::conditions::{DEGRADED, Decided, PROGRESSING, READY, merge};
 use crate::names::ClusterNames;
 
@@ -22,8 +24,11 @@ pub struct Observations<'a> {
     pub statefulset: Option<&'a StatefulSet>,
     pub pods: &'a [Pod],
     pub paused: bool,
-    /// This reconcile's day-2 decision, whose conditions take precedence over the rollout's.
+    /// This reconcile's day-2 decision, whose conditions take precedence over the rollout's
+    /// and the storage step's.
     pub day2: Option<&'a Decision>,
+    /// This reconcile's storage plan, whose conditions take precedence over the rollout's.
+    pub storage: Option<&'a Plan>,
 }
 
 /// The new status of a cluster whose spec is valid.
@@ -48,6 +53,13 @@ pub fn cluster_status(
         .statefulset
         .is_some_and(|s| rollout_done(s, seen.replicas));
     let mut decided = decide(seen, rolled_out, ready_brokers);
+    if let Some(p) = seen.storage {
+        for (slot, over) in decided[1..].iter_mut().zip([&p.progressing, &p.degraded]) {
+            if let Some(over) = over {
+                *slot = over.clone();
+            }
+        }
+    }
     if let Some(d) = seen.day2 {
         for (slot, over) in decided[1..].iter_mut().zip([&d.progressing, &d.degraded]) {
             if let Some(over) = over {
@@ -68,6 +80,7 @@ pub fn cluster_status(
         voters: old.voters,
         rebalance: old.rebalance,
         cluster_ca: old.cluster_ca,
+        storage: seen.storage.and_then(|p| p.status.clone()).or(old.storage),
     }
 }
 
@@ -186,6 +199,9 @@ fn reason_of(reason: &str) -> &'static str {
         "WaitingForCluster",
         "InvalidRebalanceRequest",
         "ClusterActionFailed",
+        storage::STORAGE_CHANGE_REFUSED,
+        storage::VOLUME_EXPANSION_NOT_SUPPORTED,
+        storage::EXPANDING_VOLUMES,
     ];
     KNOWN
         .iter()

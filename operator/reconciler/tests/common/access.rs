@@ -29,6 +29,9 @@ pub struct Access {
     pub name: String,
 }
 
+/// Cluster-scoped resources the fake stores.
+const CLUSTER_SCOPED: &[&str] = &["storageclasses", "nodes"];
+
 /// A request path as the API server reads it:
 /// `/api/v1[/namespaces/NS]/RESOURCE[/NAME[/SUBRESOURCE]]` or the same under
 /// `/apis/GROUP/VERSION`, with the legacy `/watch/` prefix after the version.
@@ -74,8 +77,12 @@ impl Target {
         })
     }
 
-    /// The key of the namespaced collection this target's objects are stored under.
+    /// The key of the collection this target's objects are stored under: a namespaced one,
+    /// or one of the cluster-scoped kinds the fake serves (StorageClasses, Nodes).
     pub fn collection(&self) -> Option<String> {
+        if CLUSTER_SCOPED.contains(&self.resource.as_str()) {
+            return Some(format!("{}/{}", self.prefix, self.resource));
+        }
         let ns = self.namespace.as_ref()?;
         Some(format!("{}/namespaces/{ns}/{}", self.prefix, self.resource))
     }

@@ -1,10 +1,13 @@
 //! An in-memory Kubernetes API server behind a tower-test mock service: enough of list (in a
 //! namespace or across all), watch (accepted, and never answered: nothing changes behind a
 //! test's back), get, server-side apply (objects and status), JSON-patch of finalizers, merge
-//! patch, delete and the pod eviction subresource (which honours PodDisruptionBudgets,
-//! `disruption.rs`) for the reconcilers and the controllers, with every write recorded and any
-//! one write failable on demand, and every authorization check a real API server would make
-//! recorded (`access.rs`). Events (events.k8s.io/v1) are created, patched (their `series`),
+//! patch, delete (a delete with `propagationPolicy: Orphan` leaves the object terminating until
+//! the next request, when the garbage collector has orphaned its dependents and removed it)
+//! and the pod eviction subresource (which honours PodDisruptionBudgets, `disruption.rs`) for
+//! the reconcilers and the controllers, with every write recorded and any one write failable
+//! on demand, every authorization check a real API server would make recorded (`access.rs`),
+//! and the updates a real one refuses refused (`admission.rs`). Cluster-scoped StorageClasses
+//! and Nodes are stored too. Events (events.k8s.io/v1) are created, patched (their `series`),
 //! listed and read like any object, but kept out of the writes and the failable writes: those
 //! are the reconciler's changes to the world, and an event is a report about them.
 
@@ -17,6 +20,7 @@ use kube::client::Body;
 use serde_json::{Value, json};
 
 use super::access::{self, Access, Scope, Target};
+use super::admission::{self, STORAGE_CLASSES};
 use super::disruption::{self, Verdict};
 
 /// One write the reconciler made, e.g. `PATCH statefulsets/main`.
@@ -47,6 +51,11 @@ struct State {
     accesses: BTreeSet<Access>,
     /// Events (collection, name) in the order they were created.
     events: Vec<(String, String)>,
+    /// Objects deleted with their dependents orphaned, which the garbage collector removes
+    /// before the next request is served.
+    orphaning: Vec<(String, String)>,
+    /// How many times each object was created by a server-side apply.
+    created: BTreeMap<(String, String), u32>,
 }
 
 /// What the fake does with a request.
@@ -250,6 +259,7 @@ impl FakeApi {
             .collect();
         let verb = target.verb(method, &query);
         let mut s = self.state.lock().unwrap();
+        collect_garbage(&mut s);
         let mut access = target.access(verb);
         if target.resource == "events" {
             // Every event has a name of its own, made up when it is created: RBAC rules for
@@ -367,7 +377,10 @@ fn serve(
             }
             (code, object)
         }
-        (Method::DELETE, Some(name)) => delete_object(s, collection, name),
+        (Method::DELETE, Some(name)) => {
+            let options: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+            delete_with_options(s, collection, name, &options)
+        }
         (Method::POST, None) => {
             let object: Value = serde_json::from_slice(body).unwrap();
             if target.resource == "events" {
@@ -437,8 +450,7 @@ fn patch_object(
 ) -> (StatusCode, Value) {
     let key = (collection, name.to_string());
     let existing = s.objects.get(&key).cloned();
-    s.resource_version += 1;
-    let rv = s.resource_version.to_string();
+    let before = existing.clone();
     let mut object = match (content_type, subresource, existing) {
         (ct, _, Some(mut o)) if ct.starts_with("application/json-patch") => {
             apply_json_patch(&mut o, &patch);
@@ -466,14 +478,31 @@ fn patch_object(
                 o["status"] = e["status"].clone();
                 o["metadata"]["uid"] = e["metadata"]["uid"].clone();
             } else {
-                o["metadata"]["uid"] = json!(format!("uid-{name}"));
+                // A new uid each time an object of this name is created again.
+                let created = s.created.entry(key.clone()).or_insert(0);
+                *created += 1;
+                o["metadata"]["uid"] = match *created {
+                    1 => json!(format!("uid-{name}")),
+                    n => json!(format!("uid-{name}-{n}")),
+                };
             }
             o["metadata"]["generation"] = json!(generation);
             o
         }
         _ => return status(404, "NotFound", "not found"),
     };
-    object["metadata"]["resourceVersion"] = json!(rv);
+    if let (Some(old), None) = (&before, subresource) {
+        let class = |name: &str| {
+            s.objects
+                .get(&(STORAGE_CLASSES.to_string(), name.to_string()))
+                .cloned()
+        };
+        if let Err((code, reason, message)) = admission::check_update(&key.0, old, &object, class) {
+            return status(code, reason, &message);
+        }
+    }
+    s.resource_version += 1;
+    object["metadata"]["resourceVersion"] = json!(s.resource_version.to_string());
     let finalized = object["metadata"]["deletionTimestamp"].is_string()
         && object["metadata"]["finalizers"]
             .as_array()
@@ -516,6 +545,63 @@ fn replace_object(
     object["metadata"]["resourceVersion"] = json!(s.resource_version.to_string());
     s.objects.insert(key, object.clone());
     (StatusCode::OK, object)
+}
+
+/// A DELETE with its options: a `uid` precondition that does not hold is a 409; with
+/// `propagationPolicy: Orphan` the object is marked for deletion with the `orphan` finalizer
+/// and removed by [`collect_garbage`] before the next request.
+fn delete_with_options(
+    s: &mut State,
+    collection: String,
+    name: &str,
+    options: &Value,
+) -> (StatusCode, Value) {
+    let key = (collection, name.to_string());
+    let Some(object) = s.objects.get_mut(&key) else {
+        return status(404, "NotFound", "not found");
+    };
+    let uid = &options["preconditions"]["uid"];
+    if uid.is_string() && *uid != object["metadata"]["uid"] {
+        return status(
+            409,
+            "Conflict",
+            "Precondition failed: UID in precondition does not match the object's",
+        );
+    }
+    if options["propagationPolicy"] != json!("Orphan") {
+        return delete_object(s, key.0, name);
+    }
+    object["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    let finalizers = object["metadata"]["finalizers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !finalizers.contains(&json!("orphan")) {
+        let mut finalizers = finalizers;
+        finalizers.push(json!("orphan"));
+        object["metadata"]["finalizers"] = json!(finalizers);
+    }
+    let object = object.clone();
+    if !s.orphaning.contains(&key) {
+        s.orphaning.push(key);
+    }
+    (StatusCode::OK, object)
+}
+
+/// The garbage collector's work on orphaning deletes: dependents lose their owner reference
+/// to the object, then the object goes.
+fn collect_garbage(s: &mut State) {
+    for key in std::mem::take(&mut s.orphaning) {
+        let Some(object) = s.objects.remove(&key) else {
+            continue;
+        };
+        let uid = object["metadata"]["uid"].clone();
+        for dependent in s.objects.values_mut() {
+            if let Some(refs) = dependent["metadata"]["ownerReferences"].as_array_mut() {
+                refs.retain(|r| r["uid"] != uid);
+            }
+        }
+    }
 }
 
 /// Deletes, or with finalizers present marks for deletion, as the API server does.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod access;
+pub mod admission;
 pub mod broker;
 pub mod disruption;
 pub mod fake_api;
