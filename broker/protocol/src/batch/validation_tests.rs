@@ -453,8 +453,11 @@ proptest! {
     }
 }
 
+/// A record's offset, timestamp, key, value, producer id and sequence.
+type DecodedRecord = (i64, i64, Option<Bytes>, Option<Bytes>, i64, i32);
+
 /// Every record of a batch, as kafka-protocol's own decoder reads it (an independent reader).
-fn decoded(batch: &Bytes) -> Vec<(i64, i64, Option<Bytes>, Option<Bytes>, i64, i32)> {
+fn decoded(batch: &Bytes) -> Vec<DecodedRecord> {
     let mut buf = batch.clone();
     RecordBatchDecoder::decode(&mut buf)
         .unwrap()
