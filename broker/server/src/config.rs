@@ -30,6 +30,13 @@ pub struct BrokerConfig {
     #[arg(long, env = "KRAIT_CONFIG")]
     pub config: Option<PathBuf>,
 
+    /// `KEY=VALUE`: a Kafka key set as if the --config file held it, over the file's own value
+    /// (Kafka's `kafka-server-start.sh --override`). Repeatable; what differs from broker to
+    /// broker (its advertised listeners, its keystore) comes this way when every broker shares
+    /// one file.
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+
     /// SCRAM users to create when they do not exist yet, as kafka-storage format --add-scram
     /// writes them: 'SCRAM-SHA-512=[name=admin,password=admin-secret]', several separated by
     /// ';'. A user who exists keeps the credential it has (a later password change stands).

@@ -69,6 +69,8 @@ const KAFKA_KEYS: &[(&str, &str)] = &[
 pub enum LoadError {
     #[error("cannot read --config {path}: {reason}")]
     File { path: PathBuf, reason: String },
+    #[error("--override {0:?} is not KEY=VALUE")]
+    Override(String),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -105,19 +107,35 @@ impl BrokerConfig {
             .ignore_errors(true)
             .get_matches_from(args.clone());
         let path = found.get_one::<PathBuf>("config").cloned();
-        let Some(path) = path else {
+        let overrides: Vec<String> = found
+            .get_many::<String>("overrides")
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default();
+        if path.is_none() && overrides.is_empty() {
             return Ok(Self::from_arg_matches(
                 &Self::command().try_get_matches_from(args)?,
             )?);
+        }
+        let mut props = match &path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| LoadError::File {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                properties::parse(&text).map_err(|e| LoadError::File {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?
+            }
+            None => BTreeMap::new(),
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| LoadError::File {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        let props = properties::parse(&text).map_err(|e| LoadError::File {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
+        for entry in &overrides {
+            let (key, value) = entry
+                .split_once('=')
+                .filter(|(k, _)| !k.trim().is_empty())
+                .ok_or_else(|| LoadError::Override(entry.clone()))?;
+            props.insert(key.trim().to_string(), value.trim().to_string());
+        }
         let mut command = Self::command();
         for (id, value) in flag_defaults(&props)? {
             // clap keeps defaults for the life of the process; this runs once at start.
@@ -442,6 +460,41 @@ mod tests {
         );
         assert_eq!(specs[1].advertised.host, "127.0.0.1");
         assert_eq!(specs[2].advertised.port, 30094);
+    }
+
+    #[test]
+    fn overrides_set_kafka_keys_over_the_file_and_work_without_one() {
+        let f = write(
+            "listeners=SSL://127.0.0.1:0\nlistener.security.protocol.map=SSL:SSL,CLIENT:SASL_PLAINTEXT\nnum.partitions=2\n",
+        );
+        let c = load(
+            &f,
+            &[
+                "--override=listeners=CLIENT://127.0.0.1:0",
+                "--override",
+                "advertised.listeners=CLIENT://broker-0.krait:9094",
+                "--override=sasl.enabled.mechanisms=SCRAM-SHA-512",
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.properties["listeners"], "CLIENT://127.0.0.1:0");
+        assert_eq!(c.default_partitions, 2, "the file's other keys stay");
+        let specs = c.listeners(&c.validate().unwrap()).unwrap();
+        assert_eq!(specs.len(), 1);
+        assert_eq!(specs[0].name, "CLIENT");
+        assert_eq!(specs[0].protocol, SecurityProtocol::SaslPlaintext);
+        assert_eq!(specs[0].advertised.host, "broker-0.krait");
+        assert_eq!(specs[0].advertised.port, 9094);
+
+        let c = BrokerConfig::load_from([
+            "krait-broker",
+            "--override=authorizer.class.name=StandardAuthorizer",
+            "--override=super.users=User:krait-operator",
+        ])
+        .unwrap();
+        assert!(c.authorizer().unwrap().is_some());
+        let bad = BrokerConfig::load_from(["krait-broker", "--override=no-equals-sign"]);
+        assert!(matches!(bad, Err(LoadError::Override(_))), "{bad:?}");
     }
 
     #[test]
