@@ -13,11 +13,13 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Port of the Kafka listener inside the cluster when the spec does not set one.
-pub const DEFAULT_KAFKA_PORT: i32 = 9092;
+pub use crate::listener::{
+    AuthenticationType, Authorization, AuthorizationType, DEFAULT_KAFKA_PORT, GenericListener,
+    ListenerAuthentication, ListenerType,
+};
 
 /// A cluster of Krait brokers run as a StatefulSet: broker id = pod ordinal.
-#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
     group = "krait.dev",
     version = "v1alpha1",
@@ -73,9 +75,26 @@ pub struct KafkaClusterSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, String>,
 
-    /// How clients reach the brokers.
-    #[serde(default)]
-    pub listeners: Listeners,
+    /// How clients reach the brokers: the Kafka listeners, each with its port, type, TLS and
+    /// authentication. A new cluster without any gets one internal listener on port 9094 with
+    /// TLS and SCRAM-SHA-512 (`tls`); a cluster made before listeners were a list keeps the
+    /// plaintext listener it has. Names and ports are unique; at most one listener is
+    /// `nodeport` or `loadbalancer`.
+    #[serde(
+        default,
+        deserialize_with = "crate::listener::deserialize_listeners",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[x_kube(validation = Rule::new("self.all(l, self.exists_one(m, m.name == l.name))").message("listener names must be unique"))]
+    #[x_kube(validation = Rule::new("self.all(l, self.exists_one(m, m.port == l.port))").message("listener ports must be unique"))]
+    #[x_kube(validation = Rule::new("self.filter(l, l.type != 'internal').size() <= 1").message("at most one listener can be nodeport or loadbalancer"))]
+    #[schemars(length(min = 1, max = 8))]
+    pub listeners: Option<Vec<GenericListener>>,
+
+    /// ACLs enforced by the brokers; none (every authenticated or anonymous client may do
+    /// everything) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<Authorization>,
 
     /// Spread brokers over failure domains and tell each broker its rack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -238,76 +257,6 @@ pub struct Storage {
     pub ephemeral: bool,
 }
 
-/// The Kafka listeners.
-#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Listeners {
-    /// The in-cluster listener, advertised as the broker's headless-service DNS name.
-    #[serde(default)]
-    pub internal: InternalListener,
-
-    /// An optional listener reachable from outside the Kubernetes cluster.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external: Option<ExternalListener>,
-}
-
-/// The in-cluster listener.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct InternalListener {
-    /// Container and service port of the Kafka protocol.
-    #[serde(default = "default_kafka_port")]
-    #[schemars(range(min = 1, max = 65535))]
-    pub port: i32,
-}
-
-impl Default for InternalListener {
-    fn default() -> Self {
-        Self {
-            port: DEFAULT_KAFKA_PORT,
-        }
-    }
-}
-
-fn default_kafka_port() -> i32 {
-    DEFAULT_KAFKA_PORT
-}
-
-/// A listener outside the cluster: one Service per broker, so each broker is addressable.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ExternalListener {
-    /// How the per-broker Services are exposed.
-    #[serde(rename = "type")]
-    pub kind: ExternalType,
-
-    /// Container port of the external listener (distinct from the internal port).
-    #[schemars(range(min = 1, max = 65535))]
-    pub port: i32,
-
-    /// Address each broker advertises to external clients, indexed by broker id, as
-    /// `HOST:PORT`. Required: one entry per broker.
-    #[serde(default)]
-    pub advertised_addresses: Vec<String>,
-
-    /// For `NodePort`: the node port of broker 0; broker N uses `nodePortBase + N`.
-    /// Kubernetes allocates ports when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 65535))]
-    pub node_port_base: Option<i32>,
-
-    /// Annotations added to each per-broker Service (e.g. for a cloud load balancer).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-}
-
-/// Kinds of external exposure.
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-pub enum ExternalType {
-    NodePort,
-    LoadBalancer,
-}
-
 /// Rack awareness: the node label that names a broker's failure domain.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -371,9 +320,14 @@ pub struct KafkaClusterStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub brokers: Vec<BrokerStatus>,
 
-    /// `HOST:PORT` of the bootstrap Service for in-cluster clients.
+    /// `HOST:PORT` of the bootstrap Service for in-cluster clients, on the first internal
+    /// listener.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap_address: Option<String>,
+
+    /// How clients connect to each listener.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<ListenerStatus>,
 
     /// The Kafka cluster id the brokers report, once reachable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -395,6 +349,29 @@ pub struct KafkaClusterStatus {
     /// The brokers' volumes: the size they are to have and any growth in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<StorageStatus>,
+}
+
+/// How clients connect to one listener.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerStatus {
+    /// The listener's name in `spec.listeners` (the broker's listener name upper-cased).
+    pub name: String,
+    /// `internal`, `nodeport` or `loadbalancer`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What a client puts in `bootstrap.servers`: the bootstrap Service for an internal
+    /// listener, every broker's advertised address for an external one.
+    pub bootstrap_servers: String,
+    /// Kafka's `security.protocol` for the listener's clients: `PLAINTEXT`, `SSL`,
+    /// `SASL_PLAINTEXT` or `SASL_SSL`.
+    pub security_protocol: String,
+    /// The SASL mechanism its clients use (`SCRAM-SHA-512`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl_mechanism: Option<String>,
+    /// For a TLS listener: the Secret whose `ca.crt` clients trust (`ssl.ca.location`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret: Option<String>,
 }
 
 /// The brokers' volume claims as last observed.

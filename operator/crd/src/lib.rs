@@ -4,6 +4,7 @@
 //! Kubernetes client and no reconcile logic live here.
 
 pub mod cluster;
+pub mod listener;
 pub mod manifests;
 pub mod reference;
 pub mod topic;
@@ -49,15 +50,15 @@ mod tests {
     }
 
     #[test]
-    fn cluster_defaults_fill_listener_port() {
+    fn cluster_defaults_leave_listeners_to_the_operator() {
         let c: KafkaCluster = serde_yaml::from_str(
             "apiVersion: krait.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {name: main}\n\
              spec: {replicas: 3, image: krait:1, storage: {size: 1Gi}}\n",
         )
         .unwrap();
-        assert_eq!(c.spec.listeners.internal.port, cluster::DEFAULT_KAFKA_PORT);
+        assert!(c.spec.listeners.is_none(), "the operator picks the default");
         assert!(!c.spec.paused);
-        assert!(c.spec.listeners.external.is_none());
+        assert!(c.spec.authorization.is_none());
     }
 
     #[test]

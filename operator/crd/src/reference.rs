@@ -632,16 +632,12 @@ spec:
     #[test]
     fn krait_crds_render_and_expand_no_kubernetes_type() {
         let doc = all().unwrap();
-        for kind in [
-            "## KafkaCluster",
-            "## KafkaTopic",
-            "### `spec.listeners.external`",
-        ] {
+        for kind in ["## KafkaCluster", "## KafkaTopic", "### `spec.listeners[]`"] {
             assert!(doc.contains(kind), "{kind} missing");
         }
         assert!(
-            row_of(&doc, "spec.listeners.external.type")
-                .contains("string, one of `NodePort`, `LoadBalancer`")
+            row_of(&doc, "spec.listeners[].type")
+                .contains("string, one of `internal`, `nodeport`, `loadbalancer`")
         );
         assert!(!doc.contains("nodeAffinity"), "Affinity was expanded");
         assert_eq!(doc, all().unwrap(), "output is not deterministic");
