@@ -142,12 +142,24 @@ wait_cluster_ready() {
   k get kafkacluster "$NAME" -n "$NS" -o wide
 }
 
-# Runs the krait CLI in a broker pod, bounded: a hung exec must not hang the job.
+# Runs the krait CLI in a broker pod, bounded: a hung exec must not hang the job. The example
+# cluster's listener is TLS with SCRAM-SHA-512 on 9094: the CLI logs in as the operator's user
+# (its password from the Secret the operator made), trusting the cluster CA the pod mounts;
+# `localhost` is not a name the brokers' certificates carry, so the host name is not checked.
 krait_in() {
   local pod=$1
   shift
+  local password
+  password="$(k get secret "$NAME-operator-credentials" -n "$NS" \
+    -o jsonpath='{.data.password}' | base64 -d)"
+  printf '%s\n' "security.protocol=SASL_SSL" "sasl.mechanism=SCRAM-SHA-512" \
+    "sasl.username=krait-operator" "sasl.password=$password" \
+    "ssl.truststore.location=/etc/krait/cluster-tls/ca.crt" \
+    "ssl.endpoint.identification.algorithm=" |
+    timeout 60 kubectl exec -i -n "$NS" "$pod" -- sh -c 'cat > /var/lib/krait/e2e-client.properties'
   timeout 300 kubectl exec -i -n "$NS" "$pod" -- \
-    krait --bootstrap-server localhost:9092 --timeout-ms 60000 "$@"
+    krait --bootstrap-server localhost:9094 --command-config /var/lib/krait/e2e-client.properties \
+    --timeout-ms 60000 "$@"
 }
 
 produce() {

@@ -16,6 +16,8 @@ use futures_util::future::BoxFuture;
 use krait_admin::reassign::answers;
 use krait_admin::{Admin, AdminError, BrokerInfo, Ongoing, Reassignment, THROTTLE_CONFIGS};
 
+use crate::kafka::AdminEndpoint;
+
 /// Topic config read for safe rolls.
 const MIN_INSYNC: &str = "min.insync.replicas";
 
@@ -86,14 +88,14 @@ pub trait ClusterAdmin: Send + Sync {
 /// The real implementation: a fresh `krait-admin` session per call, on a blocking thread.
 #[derive(Debug, Clone)]
 pub struct WireClusterAdmin {
-    bootstrap: Arc<str>,
+    endpoint: Arc<AdminEndpoint>,
     timeout: Duration,
 }
 
 impl WireClusterAdmin {
-    pub fn new(bootstrap: &str, timeout: Duration) -> Self {
+    pub fn new(endpoint: &AdminEndpoint, timeout: Duration) -> Self {
         Self {
-            bootstrap: bootstrap.into(),
+            endpoint: Arc::new(endpoint.clone()),
             timeout,
         }
     }
@@ -103,11 +105,17 @@ impl WireClusterAdmin {
         what: &'static str,
         work: impl FnOnce(Admin) -> Result<T, ClusterAdminError> + Send + 'static,
     ) -> BoxFuture<'static, Result<T, ClusterAdminError>> {
-        let (bootstrap, timeout) = (self.bootstrap.clone(), self.timeout);
+        let (endpoint, timeout) = (self.endpoint.clone(), self.timeout);
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || work(Admin::connect(&bootstrap, timeout)?))
-                .await
-                .map_err(|_| ClusterAdminError::Task(what))?
+            tokio::task::spawn_blocking(move || {
+                work(Admin::connect_with(
+                    &endpoint.bootstrap,
+                    timeout,
+                    endpoint.security.clone(),
+                )?)
+            })
+            .await
+            .map_err(|_| ClusterAdminError::Task(what))?
         })
     }
 }

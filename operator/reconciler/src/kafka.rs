@@ -18,7 +18,67 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
+use krait_admin::Security;
+
 use crate::cluster_admin::{ClusterAdmin, WireClusterAdmin};
+
+/// Where and how the operator's admin connection reaches a cluster: the bootstrap address of
+/// the listener it uses, and the TLS trust and SASL credentials that listener asks for
+/// (`access.rs` builds it from the cluster's Secrets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AdminEndpoint {
+    /// `HOST:PORT[,HOST:PORT...]`.
+    pub bootstrap: String,
+    pub security: Security,
+}
+
+impl AdminEndpoint {
+    /// A PLAINTEXT listener at `bootstrap`.
+    pub fn plaintext(bootstrap: &str) -> Self {
+        Self {
+            bootstrap: bootstrap.to_string(),
+            security: Security::default(),
+        }
+    }
+
+    /// The same listener at another address (tests reach brokers through loopback ports; the
+    /// certificates then do not name the address, so the host name is not checked there).
+    pub fn at(&self, bootstrap: &str) -> Self {
+        let mut security = self.security.clone();
+        if let Some(tls) = &mut security.tls {
+            tls.verify_hostname = false;
+        }
+        Self {
+            bootstrap: bootstrap.to_string(),
+            security,
+        }
+    }
+
+    /// librdkafka's settings for this endpoint.
+    fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("log_level", "3")
+            .set("security.protocol", self.security.protocol());
+        if let Some(tls) = &self.security.tls {
+            if let Some(pem) = &tls.truststore_pem {
+                config.set("ssl.ca.pem", pem);
+            }
+            config.set(
+                "ssl.endpoint.identification.algorithm",
+                if tls.verify_hostname { "https" } else { "none" },
+            );
+        }
+        if let Some(sasl) = &self.security.sasl {
+            config
+                .set("sasl.mechanisms", sasl.mechanism.name())
+                .set("sasl.username", &sasl.username)
+                .set("sasl.password", &sasl.password);
+        }
+        config
+    }
+}
 
 /// A failed admin operation, naming the operation.
 #[derive(Debug, thiserror::Error)]
@@ -100,11 +160,11 @@ pub trait TopicAdmin: Send + Sync {
 /// Opens admin connections to clusters by bootstrap address.
 pub trait KafkaConnector: Send + Sync {
     /// The cluster id the brokers report, `None` when they cannot be reached.
-    fn cluster_id(&self, bootstrap: &str) -> BoxFuture<'static, Option<String>>;
+    fn cluster_id(&self, endpoint: &AdminEndpoint) -> BoxFuture<'static, Option<String>>;
     /// An admin client for the cluster.
-    fn topic_admin(&self, bootstrap: &str) -> Result<Box<dyn TopicAdmin>, AdminError>;
+    fn topic_admin(&self, endpoint: &AdminEndpoint) -> Result<Box<dyn TopicAdmin>, AdminError>;
     /// The day-2 admin client for the cluster (brokers, partitions, reassignments).
-    fn cluster_admin(&self, bootstrap: &str) -> Box<dyn ClusterAdmin>;
+    fn cluster_admin(&self, endpoint: &AdminEndpoint) -> Box<dyn ClusterAdmin>;
 }
 
 /// The real connector, on librdkafka.
@@ -122,20 +182,19 @@ impl Default for RdKafkaConnector {
     }
 }
 
-fn admin_client(bootstrap: &str) -> Result<AdminClient<DefaultClientContext>, AdminError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("log_level", "3")
+fn admin_client(endpoint: &AdminEndpoint) -> Result<AdminClient<DefaultClientContext>, AdminError> {
+    endpoint
+        .client_config()
         .create()
         .map_err(|source| AdminError::Connect {
-            bootstrap: bootstrap.to_string(),
+            bootstrap: endpoint.bootstrap.clone(),
             source,
         })
 }
 
 impl KafkaConnector for RdKafkaConnector {
-    fn cluster_id(&self, bootstrap: &str) -> BoxFuture<'static, Option<String>> {
-        let admin = admin_client(bootstrap);
+    fn cluster_id(&self, endpoint: &AdminEndpoint) -> BoxFuture<'static, Option<String>> {
+        let admin = admin_client(endpoint);
         let timeout = self.timeout;
         Box::pin(async move {
             let admin = admin.ok()?;
@@ -147,14 +206,14 @@ impl KafkaConnector for RdKafkaConnector {
         })
     }
 
-    fn cluster_admin(&self, bootstrap: &str) -> Box<dyn ClusterAdmin> {
-        Box::new(WireClusterAdmin::new(bootstrap, self.timeout))
+    fn cluster_admin(&self, endpoint: &AdminEndpoint) -> Box<dyn ClusterAdmin> {
+        Box::new(WireClusterAdmin::new(endpoint, self.timeout))
     }
 
-    fn topic_admin(&self, bootstrap: &str) -> Result<Box<dyn TopicAdmin>, AdminError> {
+    fn topic_admin(&self, endpoint: &AdminEndpoint) -> Result<Box<dyn TopicAdmin>, AdminError> {
         Ok(Box::new(RdKafkaAdmin {
-            admin: Arc::new(admin_client(bootstrap)?),
-            bootstrap: bootstrap.to_string(),
+            admin: Arc::new(admin_client(endpoint)?),
+            endpoint: endpoint.clone(),
             timeout: self.timeout,
         }))
     }
@@ -163,7 +222,7 @@ impl KafkaConnector for RdKafkaConnector {
 /// Topic admin over one librdkafka AdminClient.
 pub struct RdKafkaAdmin {
     admin: Arc<AdminClient<DefaultClientContext>>,
-    bootstrap: String,
+    endpoint: AdminEndpoint,
     timeout: Duration,
 }
 
@@ -338,11 +397,12 @@ impl TopicAdmin for RdKafkaAdmin {
     }
 
     fn topic_id<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Option<String>> {
-        let (bootstrap, timeout, name) = (self.bootstrap.clone(), self.timeout, topic.to_string());
+        let (endpoint, timeout, name) = (self.endpoint.clone(), self.timeout, topic.to_string());
         Box::pin(async move {
             // krait-admin blocks; the whole read is bounded so a reconcile never waits longer.
             let read = tokio::task::spawn_blocking(move || {
-                krait_admin::Admin::connect(&bootstrap, timeout)?.topic_id(&name)
+                krait_admin::Admin::connect_with(&endpoint.bootstrap, timeout, endpoint.security)?
+                    .topic_id(&name)
             });
             let error = match tokio::time::timeout(timeout, read).await {
                 Ok(Ok(Ok(id))) => return id,

@@ -2,6 +2,7 @@
 //! PodDisruptionBudgets and ServiceAccounts, and `KafkaTopic` resources into Kafka topics.
 //! Stateless and level-triggered: every reconcile reads the world and converges it.
 
+pub mod access;
 pub mod cluster;
 pub mod cluster_admin;
 pub mod conditions;

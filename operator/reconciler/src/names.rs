@@ -80,6 +80,11 @@ impl ClusterNames {
         format!("{}-cluster-ca-cert", self.cluster)
     }
 
+    /// The operator's own SCRAM user and password (`cluster/build/secret.rs`).
+    pub fn operator_credentials_secret(&self) -> String {
+        format!("{}-operator-credentials", self.cluster)
+    }
+
     /// Every broker's cluster-port keystore, `<pod>.pem`.
     pub fn broker_certs_secret(&self) -> String {
         format!("{}-broker-certs", self.cluster)

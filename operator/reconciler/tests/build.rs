@@ -112,8 +112,31 @@ fn statefulset_takes_broker_ids_from_the_ordinal_and_advertises_dns_names() {
         .field_path;
     assert_eq!(path, &format!("metadata.labels['{POD_INDEX_LABEL}']"));
     let args = c.args.as_ref().unwrap();
-    assert!(args.contains(&"--advertise=$(POD_NAME).main-brokers.kafka.svc:9092".to_string()));
-    assert!(args.contains(&"--listen=0.0.0.0:9092".to_string()));
+    // The default listener: TLS with SCRAM on 9094, in Kafka's keys.
+    assert!(args.contains(&"--advertise=$(POD_NAME).main-brokers.kafka.svc:9094".to_string()));
+    assert!(args.contains(&"--listen=0.0.0.0:9094".to_string()));
+    for key in [
+        "--override=listeners=TLS://0.0.0.0:9094",
+        "--override=advertised.listeners=TLS://$(POD_NAME).main-brokers.kafka.svc:9094",
+        "--override=listener.security.protocol.map=TLS:SASL_SSL",
+        "--override=listener.name.tls.sasl.enabled.mechanisms=SCRAM-SHA-512",
+        "--override=ssl.keystore.location=/etc/krait/cluster-tls/$(POD_NAME).pem",
+    ] {
+        assert!(args.contains(&key.to_string()), "{key} in {args:?}");
+    }
+    let add_scram = c
+        .env
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|e| e.name == "KRAIT_ADD_SCRAM")
+        .expect("the operator's user, from its Secret");
+    let from = add_scram.value_from.as_ref().unwrap();
+    let key = from.secret_key_ref.as_ref().unwrap();
+    assert_eq!(
+        (key.name.as_str(), key.key.as_str()),
+        ("main-operator-credentials", "add-scram")
+    );
     assert!(args.contains(&"--http-listen=0.0.0.0:9644".to_string()));
     assert!(
         args.contains(
@@ -191,7 +214,7 @@ fn services_give_per_broker_dns_and_a_bootstrap_address() {
     assert_eq!(headless.publish_not_ready_addresses, Some(true));
     let bootstrap = service(&d, "main-bootstrap").spec.as_ref().unwrap();
     assert_eq!(bootstrap.type_.as_deref(), Some("ClusterIP"));
-    assert_eq!(bootstrap.ports.as_ref().unwrap()[0].port, 9092);
+    assert_eq!(bootstrap.ports.as_ref().unwrap()[0].port, 9094);
     assert_eq!(
         bootstrap.selector.as_ref().unwrap()["app.kubernetes.io/component"],
         "broker"
@@ -216,6 +239,13 @@ fn external_listener_gets_one_service_per_broker() {
     }
     let args = broker(&d).args.as_ref().unwrap();
     assert!(args.contains(&"--external-listen=0.0.0.0:9094".to_string()));
+    // The earlier object form of spec.listeners: plaintext, so the broker's defaults, and the
+    // command line it had.
+    assert!(args.contains(&"--listen=0.0.0.0:9092".to_string()));
+    assert!(
+        !args.iter().any(|a| a.starts_with("--override")),
+        "{args:?}"
+    );
     assert!(
         args.contains(
             &"--external-advertised-addresses=kafka-0.example.com:31090,kafka-1.example.com:31091,\

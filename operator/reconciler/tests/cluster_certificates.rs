@@ -499,6 +499,11 @@ async fn a_renewed_broker_certificate_is_served_without_a_restart_and_trusted_by
 #[tokio::test]
 async fn a_cluster_running_a_plaintext_cluster_port_keeps_it_until_switched_over() {
     let w = World::new();
+    // As old as its cluster port: its one listener is plaintext too (what the earlier object
+    // form of spec.listeners reads as).
+    let mut c = w.api.get(CLUSTERS, "main").unwrap();
+    c["spec"]["listeners"] = json!({"internal": {"port": 9092}});
+    w.api.put(CLUSTERS, c);
     w.reconcile().await;
     // The StatefulSet as an operator that issued no certificates made it.
     let mut sts = w.api.get(STATEFULSETS, "main").unwrap();

@@ -77,6 +77,7 @@ async fn first_reconcile_creates_every_object_in_order_and_reports_progress() {
             "PATCH secrets/main-cluster-ca",
             "PATCH secrets/main-cluster-ca-cert",
             "PATCH secrets/main-broker-certs",
+            "PATCH secrets/main-operator-credentials",
             "PATCH configmaps/main-config",
             "PATCH services/main-brokers",
             "PATCH services/main-bootstrap",
@@ -89,7 +90,7 @@ async fn first_reconcile_creates_every_object_in_order_and_reports_progress() {
     assert_eq!(status.observed_generation, Some(1));
     assert_eq!(
         status.bootstrap_address.as_deref(),
-        Some("main-bootstrap.kafka.svc:9092")
+        Some("main-bootstrap.kafka.svc:9094")
     );
     assert_eq!(status.brokers.len(), 3);
     assert!(status.brokers.iter().all(|b| !b.ready));
@@ -200,8 +201,9 @@ async fn an_invalid_spec_changes_no_object_and_says_why() {
 async fn removing_the_external_listener_deletes_its_services() {
     let (api, kafka) = setup();
     edit_spec(&api, |spec| {
-        spec["listeners"] = json!({"external": {"type": "LoadBalancer", "port": 9094,
-            "advertisedAddresses": ["a:9094", "b:9094", "c:9094"]}});
+        spec["listeners"] = json!([{"name": "tls", "port": 9094, "type": "internal", "tls": true},
+            {"name": "public", "type": "loadbalancer", "port": 9095,
+             "advertisedAddresses": ["a:9094", "b:9094", "c:9094"]}]);
     });
     reconcile_stored(&api, &kafka).await.unwrap();
     let mut names = api.names(SERVICES);
@@ -217,7 +219,9 @@ async fn removing_the_external_listener_deletes_its_services() {
         ]
     );
     api.take_writes();
-    edit_spec(&api, |spec| spec["listeners"] = json!({}));
+    edit_spec(&api, |spec| {
+        spec["listeners"] = json!([{"name": "tls", "port": 9094, "type": "internal", "tls": true}]);
+    });
     reconcile_stored(&api, &kafka).await.unwrap();
     let writes = api.take_writes();
     for id in 0..3 {
@@ -386,8 +390,8 @@ async fn a_reconcile_that_died_part_way_is_finished_by_the_next_one() {
     reconcile_stored(&clean, &kafka).await.unwrap();
 
     let (api, kafka) = setup();
-    // The seventh write (the bootstrap Service) fails, as if the operator died there.
-    api.fail_write_in(6);
+    // The eighth write (the bootstrap Service) fails, as if the operator died there.
+    api.fail_write_in(7);
     let err = reconcile_stored(&api, &kafka).await.unwrap_err();
     assert!(
         err.to_string().contains("applying Service main-bootstrap"),

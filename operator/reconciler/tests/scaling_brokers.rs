@@ -20,16 +20,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::broker::broker_bin;
-use common::kubelet::{Event, Kubelet, PODS, PortMap, STATEFULSETS};
+use common::kubelet::{Event, Kubelet, Loopback, PODS, STATEFULSETS};
 use common::workload::{IsrWatch, Workload};
 use common::{FakeApi, context_with};
-use futures_util::future::BoxFuture;
 use krait_crd::cluster::RebalanceStatus;
 use krait_crd::{KafkaCluster, KafkaTopic};
 use krait_operator::cluster::reconcile;
-use krait_operator::cluster_admin::{ClusterAdmin, ClusterState, WireClusterAdmin};
+use krait_operator::cluster_admin::ClusterState;
 use krait_operator::context::Context;
-use krait_operator::kafka::{AdminError, KafkaConnector, RdKafkaConnector, TopicAdmin};
+use krait_operator::kafka::{AdminEndpoint, KafkaConnector};
 use krait_operator::topic;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -41,32 +40,6 @@ const TOPICS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkatopics";
 const KAFKA_PORT: i32 = 9092;
 const TOPIC: &str = "orders";
 const PARTITIONS: i32 = 6;
-
-/// Sends the operator's admin traffic to the loopback brokers, whatever the bootstrap name.
-struct Loopback(PortMap);
-
-impl Loopback {
-    fn bootstrap(&self) -> String {
-        self.0.kafka_addresses(KAFKA_PORT).join(",")
-    }
-}
-
-impl KafkaConnector for Loopback {
-    fn cluster_id(&self, _: &str) -> BoxFuture<'static, Option<String>> {
-        RdKafkaConnector::default().cluster_id(&self.bootstrap())
-    }
-
-    fn topic_admin(&self, _: &str) -> Result<Box<dyn TopicAdmin>, AdminError> {
-        RdKafkaConnector::default().topic_admin(&self.bootstrap())
-    }
-
-    fn cluster_admin(&self, _: &str) -> Box<dyn ClusterAdmin> {
-        Box::new(WireClusterAdmin::new(
-            &self.bootstrap(),
-            Duration::from_secs(5),
-        ))
-    }
-}
 
 /// What one pass of the loop saw after the reconcile.
 struct View {
@@ -144,7 +117,8 @@ impl Harness {
         if let Err(error) = reconcile::reconcile(Arc::new(self.cluster()), self.ctx.clone()).await {
             eprintln!("reconcile: {error}");
         }
-        let kafka = self.connector.cluster_admin("").observe().await.ok();
+        let plain = AdminEndpoint::plaintext(&format!("main-bootstrap.kafka.svc:{KAFKA_PORT}"));
+        let kafka = self.connector.cluster_admin(&plain).observe().await.ok();
         let statefulset_replicas = self
             .api
             .get(STATEFULSETS, "main")
@@ -501,6 +475,7 @@ async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
         json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaCluster",
         "metadata": {"name": "main", "namespace": "kafka", "uid": "c1", "generation": 1},
         "spec": {"replicas": 3, "image": "krait:test", "storage": {"ephemeral": true},
+                 "listeners": [{"name": "plain", "port": KAFKA_PORT, "type": "internal"}],
                  "defaultReplicationFactor": 3, "minInsyncReplicas": 2,
                  "rebalance": {"throttleBytesPerSecond": 50_000_000}}}),
     );
@@ -520,7 +495,7 @@ async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
         })
         .await;
     assert_eq!(formed.cluster.status.as_ref().unwrap().voters, [0, 1, 2]);
-    let bootstrap = h.connector.bootstrap();
+    let bootstrap = h.connector.bootstrap(KAFKA_PORT);
     create_topic(&bootstrap, TOPIC, PARTITIONS, 3).await;
     let workload = Workload::start(&bootstrap, TOPIC, PARTITIONS, 300);
     // Data in every partition before anything moves, so the moves have bytes to copy.

@@ -13,13 +13,15 @@ use common::{FakeApi, context_with};
 use futures_util::future::BoxFuture;
 use krait_crd::KafkaTopic;
 use krait_operator::cluster_admin::ClusterAdmin;
-use krait_operator::kafka::{AdminError, KafkaConnector, RdKafkaConnector, TopicAdmin};
+use krait_operator::kafka::{
+    AdminEndpoint, AdminError, KafkaConnector, RdKafkaConnector, TopicAdmin,
+};
 use krait_operator::topic::{DesiredTopic, Refusal, TopicChange, reconcile, sync};
 use serde_json::json;
 
 fn admin(broker: &Broker) -> Box<dyn TopicAdmin> {
     RdKafkaConnector::default()
-        .topic_admin(&broker.address)
+        .topic_admin(&AdminEndpoint::plaintext(&broker.address))
         .unwrap()
 }
 
@@ -151,24 +153,25 @@ async fn delete_removes_the_topic_and_tolerates_its_absence() {
 async fn cluster_id_is_read_from_the_broker() {
     let broker = Broker::start();
     let id = RdKafkaConnector::default()
-        .cluster_id(&broker.address)
+        .cluster_id(&AdminEndpoint::plaintext(&broker.address))
         .await;
     assert!(id.is_some_and(|id| !id.is_empty()));
 }
 
-/// Sends every cluster's admin traffic to the test broker, whatever its bootstrap name.
-struct ToBroker(String);
+/// Sends every cluster's admin traffic to the test broker (plaintext), whatever the
+/// endpoint the operator chose.
+struct ToBroker(AdminEndpoint);
 
 impl KafkaConnector for ToBroker {
-    fn cluster_id(&self, _bootstrap: &str) -> BoxFuture<'static, Option<String>> {
+    fn cluster_id(&self, _: &AdminEndpoint) -> BoxFuture<'static, Option<String>> {
         RdKafkaConnector::default().cluster_id(&self.0)
     }
 
-    fn topic_admin(&self, _bootstrap: &str) -> Result<Box<dyn TopicAdmin>, AdminError> {
+    fn topic_admin(&self, _: &AdminEndpoint) -> Result<Box<dyn TopicAdmin>, AdminError> {
         RdKafkaConnector::default().topic_admin(&self.0)
     }
 
-    fn cluster_admin(&self, _bootstrap: &str) -> Box<dyn ClusterAdmin> {
+    fn cluster_admin(&self, _: &AdminEndpoint) -> Box<dyn ClusterAdmin> {
         RdKafkaConnector::default().cluster_admin(&self.0)
     }
 }
@@ -195,7 +198,10 @@ async fn a_kafka_topic_resource_is_reconciled_onto_the_broker_and_drift_reverted
         "spec": {"clusterRef": "main", "topicName": "Orders_v1", "partitions": 3,
                  "config": {"retention.ms": "60000"}, "deletionPolicy": "Delete"}}),
     );
-    let ctx = context_with(&api, Arc::new(ToBroker(broker.address.clone())));
+    let ctx = context_with(
+        &api,
+        Arc::new(ToBroker(AdminEndpoint::plaintext(&broker.address))),
+    );
     let stored =
         || -> KafkaTopic { serde_json::from_value(api.get(TOPICS, "orders").unwrap()).unwrap() };
     let run = || async {

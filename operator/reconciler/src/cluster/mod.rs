@@ -7,6 +7,7 @@ pub mod build;
 pub mod day2;
 pub mod drift;
 pub mod events;
+pub mod listeners;
 pub mod pki;
 pub mod reconcile;
 pub mod roll;

@@ -20,7 +20,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::{NamespaceResourceScope, jiff};
-use krait_crd::cluster::CaStatus;
+use krait_crd::cluster::{CaStatus, DEFAULT_KAFKA_PORT, GenericListener};
+use krait_crd::listener::PLAINTEXT_NAME;
 use krait_crd::{KafkaCluster, KafkaClusterStatus};
 use kube::api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -29,22 +30,26 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{info, instrument, warn};
 
-use super::build::secret::stored_pki;
+use super::build::secret::{stored_password, stored_pki};
 use super::build::{
-    DesiredObjects, Shape, build, default_voters, hash_of, plaintext_cluster_of, voters_of,
+    DesiredObjects, Shape, build, default_listener_of, default_voters, hash_of,
+    plaintext_cluster_of, voters_of,
 };
 use super::day2::{self, Action as Day2Action};
 use super::drift::contains;
 use super::events;
+use super::listeners;
 use super::pki::{self, CertError, Pki};
 use super::roll::WAITING_FOR_DISRUPTION_BUDGET;
 use super::status::{Observations, apply_failed_status, cluster_status, invalid_status};
 use super::validate::{ValidatedCluster, validate};
 use super::{storage, volumes};
+use crate::access::{AdminListener, admin_endpoint};
 use crate::cluster_admin::{ClusterAdminError, ClusterState};
 use crate::conditions::{DEGRADED, Decided, PROGRESSING};
 use crate::context::Context;
 use crate::events::Note;
+use crate::kafka::AdminEndpoint;
 use crate::names::{
     CLUSTER_TLS_ANNOTATION, ClusterNames, MANAGER, REBALANCE_ANNOTATION, RESTART_ANNOTATION,
 };
@@ -148,7 +153,7 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
 
 async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action, Error> {
     let now = Time(jiff::Timestamp::now());
-    let validated = match validate(cluster) {
+    let mut validated = match validate(cluster) {
         Ok(v) => v,
         Err(invalid) => {
             warn!(error = %invalid, "invalid spec");
@@ -158,6 +163,17 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
         }
     };
     let mut owned = read(ctx, &validated.names).await?;
+    // A cluster made before listeners were configurable, still serving the plaintext listener
+    // it was made with, keeps it until its spec names listeners: switching its clients to TLS
+    // and SCRAM unasked would cut them all off.
+    if cluster.spec.listeners.is_none()
+        && own_statefulset(&validated, &owned).is_some_and(default_listener_of)
+    {
+        validated.listeners = vec![GenericListener::plaintext(
+            PLAINTEXT_NAME,
+            DEFAULT_KAFKA_PORT,
+        )];
+    }
     // Without a StatefulSet to read them from (e.g. one re-created part-way), the voters the
     // cluster formed with are in status.
     let formed_with = cluster
@@ -191,7 +207,8 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
     if let Some(d) = &decision {
         status.rebalance.clone_from(&d.rebalance);
     }
-    let status = with_cluster_id(ctx, status).await;
+    let endpoint = admin_endpoint_of(&validated, &owned);
+    let status = with_cluster_id(ctx, status, &endpoint).await;
     let settled = status
         .conditions
         .iter()
@@ -260,7 +277,8 @@ async fn operate(
     owned: &mut Owned,
     now: &Time,
 ) -> Result<Operated, Error> {
-    let kafka = observe_kafka(ctx, validated, owned).await;
+    let endpoint = admin_endpoint_of(validated, owned);
+    let kafka = observe_kafka(ctx, validated, owned, &endpoint).await;
     let mut decision = day2::decide(&day2::Observed {
         cluster: validated,
         statefulset: own_statefulset(validated, owned),
@@ -284,7 +302,7 @@ async fn operate(
             return Err(e);
         }
     };
-    let (failure, done) = match carry_out(ctx, validated, &decision.action).await {
+    let (failure, done) = match carry_out(ctx, validated, &endpoint, &decision.action).await {
         Ok(Carried::Done) => {
             let restarted = restarted(validated, owned, &decision.action);
             (None, Some((decision.action.clone(), restarted)))
@@ -356,11 +374,18 @@ async fn build_and_apply(
     if !cluster_tls {
         "NotInUse".clone_into(&mut cluster_ca.state);
     }
+    let operator_password = listeners::uses_scram(&validated.listeners).then(|| {
+        stored_password(validated, &owned.secrets).unwrap_or_else(|| {
+            info!("generating the operator's SCRAM password");
+            generate_password()
+        })
+    });
     let shape = Shape {
         replicas: decision.statefulset_replicas,
         voters: voters.clone(),
         restart: annotation(cluster, RESTART_ANNOTATION).map(str::to_string),
         pki: Some(pki),
+        operator_password,
         cluster_tls,
     };
     let statefulset = own_statefulset(validated, owned);
@@ -431,6 +456,7 @@ async fn observe_kafka(
     ctx: &Context,
     cluster: &ValidatedCluster,
     owned: &Owned,
+    endpoint: &AdminEndpoint,
 ) -> Option<Result<ClusterState, String>> {
     let any_ready = owned.pods.iter().any(|p| {
         p.status
@@ -441,10 +467,7 @@ async fn observe_kafka(
     if own_statefulset(cluster, owned).is_none() || !any_ready {
         return None;
     }
-    let bootstrap = cluster
-        .names
-        .bootstrap_address(cluster.spec.listeners.internal.port);
-    let state = ctx.kafka.cluster_admin(&bootstrap).observe().await;
+    let state = ctx.kafka.cluster_admin(endpoint).observe().await;
     if let Err(error) = &state {
         warn!(%error, "cannot read the cluster's state");
     }
@@ -463,18 +486,14 @@ enum Carried {
 async fn carry_out(
     ctx: &Context,
     cluster: &ValidatedCluster,
+    endpoint: &AdminEndpoint,
     action: &Day2Action,
 ) -> Result<Carried, Error> {
-    let bootstrap = || {
-        cluster
-            .names
-            .bootstrap_address(cluster.spec.listeners.internal.port)
-    };
     let kafka = |action| move |source| Error::Kafka { action, source };
     let done = match action {
         Day2Action::None => Ok(()),
         Day2Action::Reassign { moves, throttle } => {
-            let admin = ctx.kafka.cluster_admin(&bootstrap());
+            let admin = ctx.kafka.cluster_admin(endpoint);
             if let Some(rate) = throttle {
                 info!(rate, "setting the replication throttle");
                 admin
@@ -491,19 +510,23 @@ async fn carry_out(
         Day2Action::ClearThrottle => {
             info!("clearing the replication throttle");
             ctx.kafka
-                .cluster_admin(&bootstrap())
+                .cluster_admin(endpoint)
                 .set_throttle(None)
                 .await
                 .map_err(kafka("clearing the replication throttle"))
         }
-        Day2Action::Unregister(brokers) => unregister(ctx, &bootstrap(), brokers).await,
+        Day2Action::Unregister(brokers) => unregister(ctx, endpoint, brokers).await,
         Day2Action::RestartPod(id) => return restart_pod(ctx, cluster, *id).await,
     };
     done.map(|()| Carried::Done)
 }
 
-async fn unregister(ctx: &Context, bootstrap: &str, brokers: &BTreeSet<i32>) -> Result<(), Error> {
-    let admin = ctx.kafka.cluster_admin(bootstrap);
+async fn unregister(
+    ctx: &Context,
+    endpoint: &AdminEndpoint,
+    brokers: &BTreeSet<i32>,
+) -> Result<(), Error> {
+    let admin = ctx.kafka.cluster_admin(endpoint);
     for &id in brokers {
         info!(broker = id, "unregistering broker");
         admin.unregister(id).await.map_err(|source| Error::Kafka {
@@ -563,7 +586,7 @@ fn observations<'a>(cluster: &'a ValidatedCluster, owned: &'a Owned) -> Observat
     Observations {
         names: &cluster.names,
         replicas: cluster.spec.replicas,
-        kafka_port: cluster.spec.listeners.internal.port,
+        listeners: &cluster.listeners,
         statefulset: owned
             .statefulsets
             .iter()
@@ -576,15 +599,33 @@ fn observations<'a>(cluster: &'a ValidatedCluster, owned: &'a Owned) -> Observat
 }
 
 /// Asks the brokers for their cluster id once all are ready, until it is known.
-async fn with_cluster_id(ctx: &Context, mut status: KafkaClusterStatus) -> KafkaClusterStatus {
+async fn with_cluster_id(
+    ctx: &Context,
+    mut status: KafkaClusterStatus,
+    endpoint: &AdminEndpoint,
+) -> KafkaClusterStatus {
     let ready = status.brokers.iter().all(|b| b.ready) && !status.brokers.is_empty();
-    if status.cluster_id.is_none()
-        && ready
-        && let Some(bootstrap) = status.bootstrap_address.clone()
-    {
-        status.cluster_id = ctx.kafka.cluster_id(&bootstrap).await;
+    if status.cluster_id.is_none() && ready {
+        status.cluster_id = ctx.kafka.cluster_id(endpoint).await;
     }
     status
+}
+
+/// The operator's admin connection to the cluster, with the Secrets it owns as last read.
+fn admin_endpoint_of(cluster: &ValidatedCluster, owned: &Owned) -> AdminEndpoint {
+    let listener = AdminListener::of(&cluster.names, &cluster.listeners);
+    admin_endpoint(&cluster.names, &listener, &owned.secrets)
+}
+
+/// A password for the operator's SCRAM user: 32 characters from 62, about 190 bits.
+fn generate_password() -> String {
+    use rand::Rng as _;
+    use rand::distr::Alphanumeric;
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
 }
 
 async fn list<K>(ctx: &Context, ns: &str, selector: &str) -> Result<Vec<K>, Error>

@@ -8,9 +8,10 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use krait_crd::KafkaCluster;
-use krait_crd::cluster::{BrokerStatus, KafkaClusterStatus};
+use krait_crd::cluster::{BrokerStatus, GenericListener, KafkaClusterStatus};
 
 use super::day2::Decision;
+use super::listeners;
 use super::storage::{self, Plan};
 use crate::conditions::{DEGRADED, Decided, PROGRESSING, READY, merge};
 use crate::names::ClusterNames;
@@ -20,7 +21,8 @@ use crate::names::ClusterNames;
 pub struct Observations<'a> {
     pub names: &'a ClusterNames,
     pub replicas: i32,
-    pub kafka_port: i32,
+    /// The listeners served (`ValidatedCluster::listeners`).
+    pub listeners: &'a [GenericListener],
     pub statefulset: Option<&'a StatefulSet>,
     pub pods: &'a [Pod],
     pub paused: bool,
@@ -74,7 +76,11 @@ pub fn cluster_status(
         ready_brokers,
         brokers_ready: Some(format!("{ready_brokers}/{}", seen.replicas)),
         brokers,
-        bootstrap_address: Some(seen.names.bootstrap_address(seen.kafka_port)),
+        bootstrap_address: Some(
+            seen.names
+                .bootstrap_address(listeners::primary(seen.listeners).port),
+        ),
+        listeners: listeners::listener_statuses(seen.names, seen.listeners),
         // Learned from the brokers themselves; kept once known (it never changes).
         cluster_id: old.cluster_id,
         voters: old.voters,

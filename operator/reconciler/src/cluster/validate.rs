@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 
 use krait_crd::KafkaCluster;
-use krait_crd::cluster::KafkaClusterSpec;
+use krait_crd::cluster::{GenericListener, KafkaClusterSpec};
 
-use crate::names::{CLUSTER_PORT, ClusterNames, HTTP_PORT};
+use super::listeners::validate_listeners;
+use crate::names::ClusterNames;
 
 /// Kafka broker config names the broker understands, with the environment variable of the
 /// `krait-broker` flag each one sets. `default.replication.factor` and `min.insync.replicas`
@@ -76,13 +77,31 @@ pub enum InvalidSpec {
     #[error("listener port {0} clashes with another port of the broker")]
     PortClash(i32),
     #[error(
-        "listeners.external.advertisedAddresses has {got} entries, need one per broker ({replicas})"
+        "the external listener's advertisedAddresses has {got} entries, need one per broker ({replicas})"
     )]
     AdvertisedAddressCount { got: usize, replicas: i32 },
-    #[error("listeners.external.advertisedAddresses[{0}] {1:?} is not HOST:PORT")]
+    #[error("the external listener's advertisedAddresses[{0}] {1:?} is not HOST:PORT")]
     BadAdvertisedAddress(usize, String),
-    #[error("listeners.external.nodePortBase {base} + {replicas} brokers passes 65535")]
+    #[error("the external listener's nodePortBase {base} + {replicas} brokers passes 65535")]
     NodePortRange { base: i32, replicas: i32 },
+    #[error("listeners has no internal listener: the bootstrap Service and the operator need one")]
+    NoInternalListener,
+    #[error(
+        "listener name {0:?} must be lower-case letters and digits (at most 15, starting with a letter), and not cluster, http, kafka or (for an internal listener) external"
+    )]
+    ListenerName(String),
+    #[error("listener {0:?} is listed twice")]
+    DuplicateListener(String),
+    #[error("listener {0:?} is a second nodeport or loadbalancer listener; at most one is served")]
+    SecondExternalListener(String),
+    #[error("listener {0:?} is internal: advertisedAddresses and nodePortBase do not apply")]
+    InternalWithExternalFields(String),
+    #[error(
+        "authorization needs an internal listener with authentication scram-sha-512: the operator logs in there as its super user"
+    )]
+    AuthorizationWithoutScram,
+    #[error("authorization.superUsers entry {0:?} is not a principal")]
+    BadSuperUser(String),
     #[error(
         "clusterCa.renewalDays {renewal} must be at least 1 and less than clusterCa.validityDays {validity}"
     )]
@@ -95,6 +114,8 @@ pub struct ValidatedCluster {
     pub names: ClusterNames,
     pub uid: String,
     pub spec: KafkaClusterSpec,
+    /// The listeners to serve: the spec's, or the default (`cluster/listeners.rs`).
+    pub listeners: Vec<GenericListener>,
     /// Broker config as `KRAIT_*` environment variables, the ConfigMap's data.
     pub broker_env: BTreeMap<String, String>,
 }
@@ -113,7 +134,7 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidatedCluster, InvalidSpec>
         return Err(InvalidSpec::EmptyImage);
     }
     validate_storage(spec)?;
-    validate_listeners(spec)?;
+    let listeners = validate_listeners(spec)?;
     let ca = &spec.cluster_ca;
     // Renewing inside the whole validity would issue certificates on every reconcile.
     if ca.renewal_days < 1 || ca.renewal_days >= ca.validity_days {
@@ -127,6 +148,7 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidatedCluster, InvalidSpec>
         names: ClusterNames::new(name, namespace),
         uid: meta.uid.clone().unwrap_or_default(),
         spec: spec.clone(),
+        listeners,
         broker_env,
     })
 }
@@ -139,43 +161,6 @@ fn validate_storage(spec: &KafkaClusterSpec) -> Result<(), InvalidSpec> {
         (false, None, _) => Err(InvalidSpec::StorageSizeMissing),
         (false, Some(_), _) => Ok(()),
     }
-}
-
-fn validate_listeners(spec: &KafkaClusterSpec) -> Result<(), InvalidSpec> {
-    let internal = spec.listeners.internal.port;
-    if internal == HTTP_PORT || internal == CLUSTER_PORT {
-        return Err(InvalidSpec::PortClash(internal));
-    }
-    let Some(external) = &spec.listeners.external else {
-        return Ok(());
-    };
-    if [internal, HTTP_PORT, CLUSTER_PORT].contains(&external.port) {
-        return Err(InvalidSpec::PortClash(external.port));
-    }
-    let got = external.advertised_addresses.len();
-    if got != spec.replicas as usize {
-        return Err(InvalidSpec::AdvertisedAddressCount {
-            got,
-            replicas: spec.replicas,
-        });
-    }
-    for (i, address) in external.advertised_addresses.iter().enumerate() {
-        let valid = address
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-        if !valid {
-            return Err(InvalidSpec::BadAdvertisedAddress(i, address.clone()));
-        }
-    }
-    if let Some(base) = external.node_port_base
-        && base + spec.replicas - 1 > 65535
-    {
-        return Err(InvalidSpec::NodePortRange {
-            base,
-            replicas: spec.replicas,
-        });
-    }
-    Ok(())
 }
 
 /// Maps the spec's Kafka config names onto the broker's environment variables, checking

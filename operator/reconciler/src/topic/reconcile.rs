@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff;
 use krait_crd::topic::{DeletionPolicy, KafkaTopicStatus};
@@ -20,11 +21,12 @@ use tracing::{info, instrument, warn};
 
 use super::plan::{DesiredTopic, sync};
 use super::replication::{self, ReplicationStep};
+use crate::access::{AdminListener, admin_endpoint};
 use crate::cluster_admin::ClusterAdminError;
 use crate::conditions::{Decided, READY, find, merge};
 use crate::context::Context;
 use crate::events::{self, Note};
-use crate::kafka::AdminError;
+use crate::kafka::{AdminEndpoint, AdminError};
 use crate::names::ClusterNames;
 use crate::status::write_status;
 
@@ -105,7 +107,8 @@ enum ClusterState {
     Absent,
     Deleting,
     Present {
-        bootstrap: String,
+        /// The operator's admin connection to the cluster (`access.rs`).
+        endpoint: AdminEndpoint,
         /// `spec.rebalance.throttleBytesPerSecond`: also throttles replicas a replication
         /// factor change adds (the cluster reconciler clears it once nothing moves).
         throttle: Option<i64>,
@@ -126,11 +129,39 @@ async fn cluster_state(topic: &KafkaTopic, ctx: &Context) -> Result<ClusterState
         None => ClusterState::Absent,
         Some(c) if c.meta().deletion_timestamp.is_some() => ClusterState::Deleting,
         Some(c) => ClusterState::Present {
-            bootstrap: ClusterNames::new(&c.name_any(), &ns)
-                .bootstrap_address(c.spec.listeners.internal.port),
+            endpoint: cluster_endpoint(ctx, &c, &ns).await?,
             throttle: c.spec.rebalance.throttle_bytes_per_second,
         },
     })
+}
+
+/// The admin connection to `cluster` with the CA certificate and credentials its Secrets hold
+/// (listed by the cluster's labels: the operator reads only Secrets it made).
+async fn cluster_endpoint(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    ns: &str,
+) -> Result<AdminEndpoint, Error> {
+    let names = ClusterNames::new(&cluster.name_any(), ns);
+    let Some(listener) = AdminListener::of_cluster(&names, cluster) else {
+        // An invalid spec: the cluster reports why; the default address fails to connect.
+        return Ok(AdminEndpoint::plaintext(
+            &names.bootstrap_address(krait_crd::cluster::DEFAULT_KAFKA_PORT),
+        ));
+    };
+    let secrets = if listener.tls || listener.scram {
+        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+        api.list(&ListParams::default().labels(&names.owned_selector()))
+            .await
+            .map_err(|source| Error::Read {
+                what: "Secret",
+                source,
+            })?
+            .items
+    } else {
+        Vec::new()
+    };
+    Ok(admin_endpoint(&names, &listener, &secrets))
 }
 
 /// The other `KafkaTopic` that owns this topic name in the same cluster, if any: the oldest
@@ -168,11 +199,8 @@ fn desired(topic: &KafkaTopic) -> DesiredTopic {
 }
 
 async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
-    let (bootstrap, throttle) = match cluster_state(topic, ctx).await? {
-        ClusterState::Present {
-            bootstrap,
-            throttle,
-        } => (bootstrap, throttle),
+    let (endpoint, throttle) = match cluster_state(topic, ctx).await? {
+        ClusterState::Present { endpoint, throttle } => (endpoint, throttle),
         ClusterState::Absent | ClusterState::Deleting => {
             let message = format!(
                 "KafkaCluster {} not found or being deleted",
@@ -190,7 +218,7 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
         write(ctx, topic, not_ready(topic, "TopicNameConflict", message)).await?;
         return Ok(Action::requeue(WAIT));
     }
-    match sync_kafka(topic, ctx, &bootstrap, throttle).await {
+    match sync_kafka(topic, ctx, &endpoint, throttle).await {
         Ok(true) => Ok(Action::requeue(RESYNC)),
         Ok(false) => Ok(Action::requeue(MOVING)),
         Err(e) => {
@@ -212,10 +240,10 @@ async fn apply(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
 async fn sync_kafka(
     topic: &KafkaTopic,
     ctx: &Context,
-    bootstrap: &str,
+    endpoint: &AdminEndpoint,
     throttle: Option<i64>,
 ) -> Result<bool, Error> {
-    let admin = ctx.kafka.topic_admin(bootstrap)?;
+    let admin = ctx.kafka.topic_admin(endpoint)?;
     let wanted = desired(topic);
     let mut claimed = topic.status.as_ref().is_some_and(|s| s.created_by_operator);
     let mut synced = sync(admin.as_ref(), &wanted, claimed).await?;
@@ -244,7 +272,7 @@ async fn sync_kafka(
         (Some(want), Some(observed))
             if observed.replication_factor != want || replication_changing(topic) =>
         {
-            change_replication_factor(ctx, bootstrap, throttle, &wanted.name, want).await?
+            change_replication_factor(ctx, endpoint, throttle, &wanted.name, want).await?
         }
         _ => None,
     };
@@ -278,12 +306,12 @@ fn replication_changing(topic: &KafkaTopic) -> bool {
 /// condition saying what is moving or why it is refused.
 async fn change_replication_factor(
     ctx: &Context,
-    bootstrap: &str,
+    endpoint: &AdminEndpoint,
     throttle: Option<i64>,
     name: &str,
     want: i32,
 ) -> Result<Option<Decided>, Error> {
-    let admin = ctx.kafka.cluster_admin(bootstrap);
+    let admin = ctx.kafka.cluster_admin(endpoint);
     let state = admin.observe().await?;
     let moving = |message: String| Decided::new(READY, false, CHANGING_REPLICATION, message);
     Ok(match replication::next_step(name, want, &state) {
@@ -324,7 +352,7 @@ async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
     if topic.spec.deletion_policy != DeletionPolicy::Delete || !claimed {
         return Ok(Action::await_change());
     }
-    let ClusterState::Present { bootstrap, .. } = cluster_state(topic, ctx).await? else {
+    let ClusterState::Present { endpoint, .. } = cluster_state(topic, ctx).await? else {
         info!("cluster gone or being deleted; releasing the topic without deleting it");
         return Ok(Action::await_change());
     };
@@ -334,7 +362,7 @@ async fn cleanup(topic: &KafkaTopic, ctx: &Context) -> Result<Action, Error> {
     }
     info!(topic = topic.topic_name(), "deleting");
     ctx.kafka
-        .topic_admin(&bootstrap)?
+        .topic_admin(&endpoint)?
         .delete(topic.topic_name())
         .await?;
     Ok(Action::await_change())

@@ -21,6 +21,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
+use krait_operator::cluster_admin::{ClusterAdmin, WireClusterAdmin};
+use krait_operator::kafka::{
+    AdminEndpoint, AdminError, KafkaConnector, RdKafkaConnector, TopicAdmin,
+};
 use serde_json::{Value, json};
 
 use super::FakeApi;
@@ -221,6 +226,27 @@ impl Kubelet {
             }
         }
         for var in container["env"].as_array().into_iter().flatten() {
+            let secret_ref = &var["valueFrom"]["secretKeyRef"];
+            if let Some(secret) = secret_ref["name"].as_str() {
+                // As the kubelet: a missing Secret or key keeps the pod from starting.
+                let secret = self
+                    .api
+                    .get(SECRETS, secret)
+                    .unwrap_or_else(|| panic!("Secret {secret} of pod {id} is missing"));
+                let key = secret_ref["key"].as_str().unwrap();
+                let encoded = secret["data"][key]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("Secret of pod {id} has no key {key}"));
+                use base64::Engine as _;
+                let value = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .unwrap();
+                env.insert(
+                    var["name"].as_str().unwrap().to_string(),
+                    String::from_utf8(value).unwrap(),
+                );
+                continue;
+            }
             let value = match var["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
                 Some("metadata.name") => name.clone(),
                 Some(path) => {
@@ -314,20 +340,30 @@ impl Kubelet {
     }
 
     /// Maps the pod's addresses onto loopback: its data directory, `0.0.0.0:P` listeners and
-    /// every `<cluster>-K.<headless>.<ns>.svc:P` name.
+    /// every `<cluster>-K.<headless>.<ns>.svc:P` name, also as `NAME://HOST:P` in the Kafka
+    /// keys of `--override=KEY=VALUE`.
     fn localize(&self, id: i32, arg: &str, data: &Path) -> String {
         if arg.starts_with("--data-dir=") {
             return format!("--data-dir={}", data.display());
         }
-        let Some((flag, value)) = arg.split_once('=') else {
+        let Some((mut flag, mut value)) = arg.split_once('=') else {
             return arg.to_string();
         };
+        let keyed;
+        if flag == "--override" {
+            let Some((key, rest)) = value.split_once('=') else {
+                return arg.to_string();
+            };
+            keyed = format!("{flag}={key}");
+            (flag, value) = (keyed.as_str(), rest);
+        }
         let mapped: Vec<String> = value
             .split(',')
             .map(|item| {
-                let (prefix, address) = match item.split_once('@') {
-                    Some((voter, address)) => (format!("{voter}@"), address),
-                    None => (String::new(), item),
+                let (prefix, address) = match (item.split_once('@'), item.split_once("://")) {
+                    (Some((voter, address)), _) => (format!("{voter}@"), address),
+                    (None, Some((listener, address))) => (format!("{listener}://"), address),
+                    (None, None) => (String::new(), item),
                 };
                 let Some((host, port)) = address.rsplit_once(':') else {
                     return item.to_string();
@@ -453,9 +489,10 @@ fn write_secret(dir: &Path, secret: &Value, items: Option<&Vec<Value>>) {
     }
 }
 
-/// An argument whose value names a file under a mount path, pointed at the pod's copy.
+/// An argument whose value names a file under a mount path (also a Kafka key's, in
+/// `--override=KEY=VALUE`), pointed at the pod's copy.
 fn on_mounts(arg: &str, mounts: &[(String, PathBuf)]) -> String {
-    let Some((flag, value)) = arg.split_once('=') else {
+    let Some((flag, value)) = arg.rsplit_once('=') else {
         return arg.to_string();
     };
     for (path, dir) in mounts {
@@ -490,4 +527,43 @@ fn readyz(port: u16) -> bool {
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200")
+}
+
+/// Sends the operator's admin traffic to the loopback brokers: the port of the listener the
+/// operator chose on every broker, with that listener's security (TLS trust and credentials as
+/// the operator read them; the host name is not checked, as loopback is not what the
+/// certificates name).
+pub struct Loopback(pub PortMap);
+
+impl Loopback {
+    /// Every broker's loopback address for container port `port`.
+    pub fn bootstrap(&self, port: i32) -> String {
+        self.0.kafka_addresses(port).join(",")
+    }
+
+    fn endpoint(&self, endpoint: &AdminEndpoint) -> AdminEndpoint {
+        let port = endpoint
+            .bootstrap
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .expect("a HOST:PORT bootstrap address");
+        endpoint.at(&self.bootstrap(port))
+    }
+}
+
+impl KafkaConnector for Loopback {
+    fn cluster_id(&self, endpoint: &AdminEndpoint) -> BoxFuture<'static, Option<String>> {
+        RdKafkaConnector::default().cluster_id(&self.endpoint(endpoint))
+    }
+
+    fn topic_admin(&self, endpoint: &AdminEndpoint) -> Result<Box<dyn TopicAdmin>, AdminError> {
+        RdKafkaConnector::default().topic_admin(&self.endpoint(endpoint))
+    }
+
+    fn cluster_admin(&self, endpoint: &AdminEndpoint) -> Box<dyn ClusterAdmin> {
+        Box::new(WireClusterAdmin::new(
+            &self.endpoint(endpoint),
+            Duration::from_secs(5),
+        ))
+    }
 }

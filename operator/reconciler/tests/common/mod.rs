@@ -20,7 +20,7 @@ use krait_admin::Reassignment;
 use krait_operator::cluster_admin::{ClusterAdmin, ClusterAdminError, ClusterState};
 use krait_operator::context::Context;
 use krait_operator::events::Recorder;
-use krait_operator::kafka::{AdminError, KafkaConnector, ObservedTopic, TopicAdmin};
+use krait_operator::kafka::{AdminEndpoint, AdminError, KafkaConnector, ObservedTopic, TopicAdmin};
 use krait_operator::metrics::Metrics;
 
 pub use fake_api::FakeApi;
@@ -37,16 +37,16 @@ pub struct FakeKafka {
 }
 
 impl KafkaConnector for FakeKafka {
-    fn cluster_id(&self, _bootstrap: &str) -> BoxFuture<'static, Option<String>> {
+    fn cluster_id(&self, _: &AdminEndpoint) -> BoxFuture<'static, Option<String>> {
         let id = self.cluster_id.clone();
         Box::pin(async move { id })
     }
 
-    fn topic_admin(&self, _bootstrap: &str) -> Result<Box<dyn TopicAdmin>, AdminError> {
+    fn topic_admin(&self, _: &AdminEndpoint) -> Result<Box<dyn TopicAdmin>, AdminError> {
         Ok(Box::new(self.clone()))
     }
 
-    fn cluster_admin(&self, _bootstrap: &str) -> Box<dyn ClusterAdmin> {
+    fn cluster_admin(&self, _: &AdminEndpoint) -> Box<dyn ClusterAdmin> {
         match &self.cluster {
             Some(cluster) => Box::new(cluster.clone()),
             None => Box::new(Unreachable),

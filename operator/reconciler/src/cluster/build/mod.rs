@@ -18,6 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::Resource;
 use serde::Serialize;
 
+use super::listeners;
 use super::pki::Pki;
 use super::validate::ValidatedCluster;
 use crate::names::{HASH_ANNOTATION, stable_hash};
@@ -25,10 +26,12 @@ use krait_crd::KafkaCluster;
 
 pub use configmap::config_map;
 pub use pdb::pod_disruption_budget;
-pub use secret::{broker_certs_secret, cluster_ca_cert_secret, cluster_ca_secret};
+pub use secret::{
+    broker_certs_secret, cluster_ca_cert_secret, cluster_ca_secret, operator_credentials_secret,
+};
 pub use service::{bootstrap_service, external_services, headless_service};
 pub use serviceaccount::service_account;
-pub use statefulset::{plaintext_cluster_of, statefulset, voters_of};
+pub use statefulset::{default_listener_of, plaintext_cluster_of, statefulset, voters_of};
 
 /// Most voters a new cluster's metadata quorum gets: three tolerate one lost voter, and more
 /// only slow every metadata commit down.
@@ -46,6 +49,9 @@ pub struct Shape {
     pub restart: Option<String>,
     /// The CA, trust bundle and keystores to store; no Secrets are built without one.
     pub pki: Option<Pki>,
+    /// The operator's SCRAM password, stored in its credentials Secret; built only where a
+    /// listener uses SCRAM.
+    pub operator_password: Option<String>,
     /// The brokers' cluster port speaks mutual TLS with the issued certificates. False only for
     /// a cluster whose running brokers serve it in plaintext (made by an operator that issued
     /// no certificates) until it is switched over ([`crate::names::CLUSTER_TLS_ANNOTATION`]).
@@ -61,6 +67,7 @@ impl Shape {
             voters: default_voters(cluster.spec.replicas),
             restart: None,
             pki: None,
+            operator_password: None,
             cluster_tls: true,
         }
     }
@@ -103,13 +110,18 @@ pub fn build(cluster: &ValidatedCluster, shape: &Shape) -> DesiredObjects {
             .into_iter()
             .map(stamped),
     );
-    let secrets = shape.pki.as_ref().map_or_else(Vec::new, |pki| {
+    let mut secrets = shape.pki.as_ref().map_or_else(Vec::new, |pki| {
         vec![
             stamped(cluster_ca_secret(cluster, pki)),
             stamped(cluster_ca_cert_secret(cluster, pki)),
             stamped(broker_certs_secret(cluster, pki)),
         ]
     });
+    if let Some(password) = &shape.operator_password
+        && listeners::uses_scram(&cluster.listeners)
+    {
+        secrets.push(stamped(operator_credentials_secret(cluster, password)));
+    }
     DesiredObjects {
         service_account: stamped(service_account(cluster)),
         secrets,

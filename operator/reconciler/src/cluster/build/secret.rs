@@ -8,6 +8,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 
 use super::owned_meta;
+use crate::cluster::listeners::{OPERATOR_USER, SCRAM_MECHANISM};
 use crate::cluster::pki::{CaMaterial, Pki, Stored};
 use crate::cluster::validate::ValidatedCluster;
 
@@ -20,6 +21,53 @@ pub const CA_CERT_KEY: &str = "ca.crt";
 pub const CA_KEY_KEY: &str = "ca.key";
 pub const NEXT_CA_CERT_KEY: &str = "next-ca.crt";
 pub const NEXT_CA_KEY_KEY: &str = "next-ca.key";
+
+/// Keys of the operator's credentials Secret: its SCRAM user name and password, the same as
+/// a JAAS line for Kafka's Java clients, and the `--add-scram` entry the brokers create the
+/// user from (`KRAIT_ADD_SCRAM`).
+pub const USERNAME_KEY: &str = "username";
+pub const PASSWORD_KEY: &str = "password";
+pub const JAAS_KEY: &str = "sasl.jaas.config";
+pub const ADD_SCRAM_KEY: &str = "add-scram";
+
+/// `<cluster>-operator-credentials`: the operator's own SCRAM user, a super user wherever the
+/// cluster enforces ACLs. The password is generated once (`cluster/reconcile.rs`) and kept.
+pub fn operator_credentials_secret(cluster: &ValidatedCluster, password: &str) -> Secret {
+    let user = OPERATOR_USER;
+    let data = BTreeMap::from([
+        (USERNAME_KEY.to_string(), bytes(user)),
+        (PASSWORD_KEY.to_string(), bytes(password)),
+        (
+            JAAS_KEY.to_string(),
+            bytes(&format!(
+                "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"{user}\" password=\"{password}\";"
+            )),
+        ),
+        (
+            ADD_SCRAM_KEY.to_string(),
+            bytes(&format!(
+                "{SCRAM_MECHANISM}=[name={user},password={password}]"
+            )),
+        ),
+    ]);
+    secret(
+        cluster,
+        cluster.names.operator_credentials_secret(),
+        data,
+        BTreeMap::new(),
+    )
+}
+
+/// The operator's password as its credentials Secret holds it, if the Secret exists.
+pub fn stored_password(cluster: &ValidatedCluster, secrets: &[Secret]) -> Option<String> {
+    let name = cluster.names.operator_credentials_secret();
+    secrets
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some(name.as_str()))
+        .and_then(|s| s.data.as_ref()?.get(PASSWORD_KEY))
+        .and_then(|p| String::from_utf8(p.0.clone()).ok())
+        .filter(|p| !p.is_empty())
+}
 
 fn bytes(s: &str) -> ByteString {
     ByteString(s.as_bytes().to_vec())

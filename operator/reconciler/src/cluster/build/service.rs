@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use krait_crd::cluster::ExternalType;
+use krait_crd::cluster::ListenerType;
 
 use super::owned_meta;
+use crate::cluster::listeners;
 use crate::cluster::validate::ValidatedCluster;
 use crate::names::{CLUSTER_PORT, HTTP_PORT, POD_INDEX_LABEL};
 
@@ -30,11 +31,12 @@ pub fn headless_service(cluster: &ValidatedCluster) -> Service {
             // Brokers must find each other (Raft voters) before any of them is Ready.
             publish_not_ready_addresses: Some(true),
             selector: Some(cluster.names.selector_labels()),
-            ports: Some(vec![
-                port("kafka", cluster.spec.listeners.internal.port),
-                port("cluster", CLUSTER_PORT),
-                port("http", HTTP_PORT),
-            ]),
+            ports: Some({
+                let mut ports = internal_ports(cluster);
+                ports.push(port("cluster", CLUSTER_PORT));
+                ports.push(port("http", HTTP_PORT));
+                ports
+            }),
             ..ServiceSpec::default()
         }),
         status: None,
@@ -47,7 +49,7 @@ pub fn bootstrap_service(cluster: &ValidatedCluster) -> Service {
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".into()),
             selector: Some(cluster.names.selector_labels()),
-            ports: Some(vec![port("kafka", cluster.spec.listeners.internal.port)]),
+            ports: Some(internal_ports(cluster)),
             ..ServiceSpec::default()
         }),
         status: None,
@@ -58,7 +60,11 @@ pub fn bootstrap_service(cluster: &ValidatedCluster) -> Service {
 /// external address reaches exactly that broker. `running` is the StatefulSet's size, which
 /// exceeds `spec.replicas` while leaving brokers drain: their clients keep their address.
 pub fn external_services(cluster: &ValidatedCluster, running: i32) -> Vec<Service> {
-    let Some(external) = &cluster.spec.listeners.external else {
+    let Some(external) = cluster
+        .listeners
+        .iter()
+        .find(|l| l.kind != ListenerType::Internal)
+    else {
         return Vec::new();
     };
     (0..cluster.spec.replicas.max(running))
@@ -71,8 +77,8 @@ pub fn external_services(cluster: &ValidatedCluster, running: i32) -> Vec<Servic
             let mut ports = port("external", external.port);
             ports.node_port = external.node_port_base.map(|base| base + id);
             let kind = match external.kind {
-                ExternalType::NodePort => "NodePort",
-                ExternalType::LoadBalancer => "LoadBalancer",
+                ListenerType::LoadBalancer => "LoadBalancer",
+                ListenerType::NodePort | ListenerType::Internal => "NodePort",
             };
             Service {
                 metadata,
@@ -86,6 +92,25 @@ pub fn external_services(cluster: &ValidatedCluster, running: i32) -> Vec<Servic
             }
         })
         .collect::<Vec<_>>()
+}
+
+/// A port for each internal listener, named as the container's: the first `kafka`, the
+/// others after their listener.
+fn internal_ports(cluster: &ValidatedCluster) -> Vec<ServicePort> {
+    let primary = listeners::primary(&cluster.listeners);
+    cluster
+        .listeners
+        .iter()
+        .filter(|l| l.kind == ListenerType::Internal)
+        .map(|l| {
+            let name = if l.name == primary.name {
+                "kafka"
+            } else {
+                &l.name
+            };
+            port(name, l.port)
+        })
+        .collect()
 }
 
 /// Selector of one broker's pod: the StatefulSet's pod-index label is its broker id.

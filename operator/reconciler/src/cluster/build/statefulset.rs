@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::{
     EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, ObjectFieldSelector,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity,
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource,
-    ResourceRequirements, SeccompProfile, SecretProjection, SecurityContext,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretProjection, SecurityContext,
     TopologySpreadConstraint, Volume, VolumeMount, VolumeProjection, VolumeResourceRequirements,
     WeightedPodAffinityTerm,
 };
@@ -27,14 +27,16 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::secret::CA_CERT_KEY;
+use super::secret::{ADD_SCRAM_KEY, CA_CERT_KEY};
 use super::{Shape, owned_meta};
+use crate::cluster::listeners;
 use crate::cluster::pki::TRUST_ANNOTATION;
 use crate::cluster::validate::ValidatedCluster;
 use crate::names::{
     CLUSTER_PORT, CLUSTER_TLS_DIR, CONFIG_HASH_ANNOTATION, DATA_DIR, HTTP_PORT, POD_INDEX_LABEL,
     RESTART_ANNOTATION,
 };
+use krait_crd::cluster::ListenerType;
 
 const DATA_VOLUME: &str = "data";
 const CLUSTER_TLS_VOLUME: &str = "cluster-tls";
@@ -44,6 +46,8 @@ const CLUSTER_TLS_MODE: i32 = 0o440;
 const PLAINTEXT_CLUSTER_FLAG: &str = "--allow-plaintext-cluster";
 /// The broker flag naming the metadata quorum's voters, read back by [`voters_of`].
 const VOTERS_FLAG: &str = "--voters=";
+/// A Kafka key given on the broker's command line (`--override=KEY=VALUE`).
+const OVERRIDE_FLAG: &str = "--override=";
 /// UID/GID the broker image runs as; `fsGroup` makes the data volume writable for it.
 const BROKER_UID: i64 = 10001;
 /// What a broker requests when `spec.resources` names neither a request nor a limit for it:
@@ -116,7 +120,7 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str, shape: &Shape) ->
     labels.extend(cluster.names.labels());
     let annotations = template_annotations(cluster, config_hash, shape);
     let mut volumes = Vec::new();
-    if shape.cluster_tls {
+    if mounts_keystores(cluster, shape) {
         volumes.push(cluster_tls_volume(cluster));
     }
     if cluster.spec.storage.ephemeral {
@@ -235,13 +239,18 @@ fn spread_over_nodes(cluster: &ValidatedCluster) -> Affinity {
 
 fn broker_container(cluster: &ValidatedCluster, shape: &Shape) -> Container {
     let spec = &cluster.spec;
+    let primary = listeners::primary(&cluster.listeners);
     let mut ports = vec![
-        container_port("kafka", spec.listeners.internal.port),
+        container_port("kafka", primary.port),
         container_port("cluster", CLUSTER_PORT),
         container_port("http", HTTP_PORT),
     ];
-    if let Some(external) = &spec.listeners.external {
-        ports.push(container_port("external", external.port));
+    for l in cluster.listeners.iter().filter(|l| l.name != primary.name) {
+        let name = match l.kind {
+            ListenerType::Internal => l.name.as_str(),
+            _ => "external",
+        };
+        ports.push(container_port(name, l.port));
     }
     Container {
         name: "broker".into(),
@@ -261,7 +270,7 @@ fn broker_container(cluster: &ValidatedCluster, shape: &Shape) -> Container {
         resources: Some(with_default_requests(
             spec.resources.clone().unwrap_or_default(),
         )),
-        volume_mounts: Some(volume_mounts(shape)),
+        volume_mounts: Some(volume_mounts(cluster, shape)),
         readiness_probe: Some(http_probe("/readyz", 5, 3)),
         liveness_probe: Some(http_probe("/healthz", 10, 6)),
         // Opening a large RocksDB can take minutes; liveness must not kill it meanwhile.
@@ -301,7 +310,7 @@ fn with_default_requests(mut resources: ResourceRequirements) -> ResourceRequire
 fn broker_args(cluster: &ValidatedCluster, shape: &Shape) -> Vec<String> {
     let spec = &cluster.spec;
     let names = &cluster.names;
-    let port = spec.listeners.internal.port;
+    let port = listeners::primary(&cluster.listeners).port;
     let voters: Vec<String> = shape
         .voters
         .iter()
@@ -325,14 +334,42 @@ fn broker_args(cluster: &ValidatedCluster, shape: &Shape) -> Vec<String> {
     if spec.rack.is_some() {
         args.push("--rack=$(KRAIT_RACK)".into());
     }
-    if let Some(external) = &spec.listeners.external {
+    if let Some(external) = cluster
+        .listeners
+        .iter()
+        .find(|l| l.kind != ListenerType::Internal)
+    {
         args.push(format!("--external-listen=0.0.0.0:{}", external.port));
         args.push(format!(
             "--external-advertised-addresses={}",
             external.advertised_addresses.join(",")
         ));
     }
+    let overrides =
+        listeners::broker_overrides(&cluster.listeners, spec.authorization.as_ref(), &own_host);
+    args.extend(
+        overrides
+            .into_iter()
+            .map(|(key, value)| format!("{OVERRIDE_FLAG}{key}={value}")),
+    );
     args
+}
+
+/// Whether a running StatefulSet's brokers serve the one plaintext listener that clusters made
+/// before listeners were configurable have (no Kafka keys given with `--override`).
+pub fn default_listener_of(sts: &StatefulSet) -> bool {
+    sts.spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|pod| pod.containers.iter().find(|c| c.name == "broker"))
+        .and_then(|c| c.args.as_ref())
+        .is_some_and(|args| !args.iter().any(|a| a.starts_with(OVERRIDE_FLAG)))
+}
+
+/// Whether the brokers need their keystores: for the cluster port, or for a TLS listener.
+fn mounts_keystores(cluster: &ValidatedCluster, shape: &Shape) -> bool {
+    shape.cluster_tls || listeners::uses_tls(&cluster.listeners)
 }
 
 /// Mutual TLS with the operator's certificates (the broker re-reads them when they change), or
@@ -349,13 +386,13 @@ fn cluster_tls_args(shape: &Shape) -> Vec<String> {
     }
 }
 
-fn volume_mounts(shape: &Shape) -> Vec<VolumeMount> {
+fn volume_mounts(cluster: &ValidatedCluster, shape: &Shape) -> Vec<VolumeMount> {
     let mut mounts = vec![VolumeMount {
         name: DATA_VOLUME.into(),
         mount_path: DATA_DIR.into(),
         ..VolumeMount::default()
     }];
-    if shape.cluster_tls {
+    if mounts_keystores(cluster, shape) {
         mounts.push(VolumeMount {
             name: CLUSTER_TLS_VOLUME.into(),
             mount_path: CLUSTER_TLS_DIR.into(),
@@ -413,6 +450,22 @@ fn broker_env(cluster: &ValidatedCluster) -> Vec<EnvVar> {
             "KRAIT_RACK",
             &format!("metadata.labels['{}']", rack.topology_key),
         ));
+    }
+    if listeners::uses_scram(&cluster.listeners) {
+        // The operator's SCRAM user, created by the first broker to start (`--add-scram`),
+        // from a Secret so the password is in neither the template nor the command line.
+        env.push(EnvVar {
+            name: "KRAIT_ADD_SCRAM".into(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: cluster.names.operator_credentials_secret(),
+                    key: ADD_SCRAM_KEY.into(),
+                    optional: Some(false),
+                }),
+                ..EnvVarSource::default()
+            }),
+            value: None,
+        });
     }
     env
 }
