@@ -147,7 +147,7 @@ pub fn encode_response<R: Encodable + HeaderVersion + 'static>(
         &header,
         header_version,
         body.compute_size(version)?,
-        |buf| Ok(body.encode(buf, version)?),
+        |buf| body.encode(buf, version),
     )
 }
 

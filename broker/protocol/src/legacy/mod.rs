@@ -10,6 +10,7 @@
 //! Not here: Produce v0–2 and Fetch v0–3, which carry magic 0/1 message sets that would need
 //! converting to and from the stored v2 batches.
 
+mod acls;
 mod admin;
 mod groups;
 mod offsets;
@@ -21,9 +22,9 @@ use std::ops::RangeInclusive;
 use anyhow::{Result, anyhow};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsResponse, DeleteTopicsResponse, DescribeConfigsResponse,
-    DescribeLogDirsResponse, ListOffsetsResponse, OffsetCommitResponse, OffsetFetchResponse,
-    OffsetForLeaderEpochResponse,
+    ApiKey, CreateAclsResponse, CreateTopicsResponse, DeleteAclsResponse, DeleteTopicsResponse,
+    DescribeAclsResponse, DescribeConfigsResponse, DescribeLogDirsResponse, ListOffsetsResponse,
+    OffsetCommitResponse, OffsetFetchResponse, OffsetForLeaderEpochResponse,
 };
 use kafka_protocol::protocol::buf::ByteBuf;
 use kafka_protocol::protocol::{Encodable, VersionRange};
@@ -39,6 +40,7 @@ pub fn versions(api: ApiKey) -> Option<RangeInclusive<i16>> {
         ApiKey::DescribeConfigs => Some(0..=0),
         ApiKey::DescribeLogDirs => Some(0..=0),
         ApiKey::OffsetForLeaderEpoch => Some(0..=1),
+        ApiKey::CreateAcls | ApiKey::DescribeAcls | ApiKey::DeleteAcls => Some(0..=0),
         _ => None,
     }
 }
@@ -68,6 +70,9 @@ pub fn decode_request<T: 'static, B: ByteBuf>(api: ApiKey, version: i16, buf: &m
         ApiKey::DescribeConfigs => cast(admin::decode_describe_configs(buf)?),
         ApiKey::DescribeLogDirs => cast(admin::decode_describe_log_dirs(buf)?),
         ApiKey::OffsetForLeaderEpoch => cast(offsets::decode_offset_for_leader_epoch(buf)?),
+        ApiKey::CreateAcls => cast(acls::decode_create_acls(buf)?),
+        ApiKey::DescribeAcls => cast(acls::decode_describe_acls(buf)?),
+        ApiKey::DeleteAcls => cast(acls::decode_delete_acls(buf)?),
         other => Err(anyhow!("no legacy codec for {other:?} v{version}")),
     }
 }
@@ -105,6 +110,15 @@ pub fn encode_response(response: &dyn Any, version: i16) -> Option<Result<Bytes>
     });
     legacy!(OffsetForLeaderEpochResponse, OffsetForLeaderEpoch, |r| {
         offsets::encode_offset_for_leader_epoch_response(r, version)
+    });
+    legacy!(CreateAclsResponse, CreateAcls, |r| {
+        acls::encode_create_acls_response(r)
+    });
+    legacy!(DescribeAclsResponse, DescribeAcls, |r| {
+        acls::encode_describe_acls_response(r)
+    });
+    legacy!(DeleteAclsResponse, DeleteAcls, |r| {
+        acls::encode_delete_acls_response(r)
     });
     None
 }
