@@ -16,7 +16,7 @@ use crate::context::RequestContext;
 use crate::topics::Topic;
 
 /// The versions served; ApiVersions and the dispatch are built from these.
-pub const VERSIONS: std::ops::RangeInclusive<i16> = 2..=4;
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=4;
 
 pub async fn handle(
     ctx: &RequestContext<'_>,
@@ -130,8 +130,7 @@ mod tests {
                     (super::ResponseError::UnknownTopicOrPartition.code(), -1, -1),
                 ]
             );
-            let mut buf = BytesMut::new();
-            r.encode(&mut buf, version).unwrap();
+            krait_protocol::frame::encode_response(1, version, &r).unwrap();
         }
     }
 }
