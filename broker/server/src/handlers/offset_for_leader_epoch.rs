@@ -70,10 +70,8 @@ fn end_offset(topic: Option<&Topic>, p: &OffsetForLeaderPartition) -> EpochEndOf
 
 #[cfg(test)]
 mod tests {
-    use bytes::BytesMut;
     use krait_protocol::kafka_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderTopic;
     use krait_protocol::kafka_protocol::messages::{ApiKey, OffsetForLeaderEpochRequest};
-    use krait_protocol::kafka_protocol::protocol::Encodable;
 
     use crate::handlers::tests::{batch, broker, create, ctx, name, produce_request, range};
 
