@@ -1,6 +1,8 @@
 //! A request frame (without its length prefix) as the broker reads it: the fixed header, then
-//! for every API key and version kafka-protocol knows, the full request header and the body,
-//! with krait-protocol's decoders, within the memory budget the frame's size sets. Any input must give a value or an error, never a panic.
+//! for every API key and version kafka-protocol knows, and the older ones krait-protocol's
+//! `legacy` module decodes, the full request header and the body, with krait-protocol's
+//! decoders, within the memory budget the frame's size sets. Any input must give a value or an
+//! error, never a panic.
 #![no_main]
 
 use bytes::Bytes;
@@ -122,7 +124,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(api) = ApiKey::try_from(fixed.api_key) else {
         return;
     };
-    let versions = api.valid_versions();
+    // Every version with a codec, the legacy ones (krait_protocol::legacy) included.
+    let versions = krait_protocol::legacy::valid_versions(api);
     if fixed.api_version < versions.min || fixed.api_version > versions.max {
         return;
     }

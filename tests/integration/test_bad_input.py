@@ -50,6 +50,10 @@ def test_api_versions_beyond_the_served_range_answers_v0_with_the_supported_list
 @pytest.mark.parametrize("name,payload", [
     ("metadata claiming 2^31 topics", struct.pack(">hhih", 3, 1, 5, -1) + struct.pack(">i", 0x7FFFFFFF)),
     ("create topics claiming 2^31 topics", struct.pack(">hhih", 19, 2, 5, -1) + struct.pack(">i", 0x7FFFFFF0)),
+    ("create topics v0 (legacy codec) claiming 2^31 topics",
+     struct.pack(">hhih", 19, 0, 5, -1) + struct.pack(">i", 0x7FFFFFF0)),
+    ("offset commit v1 (legacy codec) claiming 2^31 topics",
+     struct.pack(">hhih", 8, 1, 5, -1) + struct.pack(">h", 1) + b"g" + struct.pack(">ihi", -1, 0, 0x7FFFFFF0)),
     ("produce body of garbage", struct.pack(">hhih", 0, 9, 5, -1) + bytes(range(256)) * 4),
     ("header shorter than its client id", struct.pack(">hhih", 3, 1, 5, 300) + b"abc"),
 ])

@@ -109,6 +109,15 @@ pub struct OverBudget {
 /// holding what the decoder did not consume. Only the codec's own decoders run inside: they read
 /// nothing but the frame, so none writes to a reservation (its first read after one fails).
 pub fn decode_within<T: Decodable>(frame: &mut Bytes, version: i16) -> anyhow::Result<T> {
+    decode_within_using(frame, |buf| T::decode(buf, version))
+}
+
+/// [`decode_within`] with another decoder than `T`'s own: `decode` must read nothing but the
+/// buffer it is given.
+pub fn decode_within_using<T>(
+    frame: &mut Bytes,
+    decode: impl FnOnce(&mut Budgeted) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let frame_len = frame.len();
     let limit = budget(frame_len);
     let outer = SCOPE.with(|s| {
@@ -121,7 +130,7 @@ pub fn decode_within<T: Decodable>(frame: &mut Bytes, version: i16) -> anyhow::R
     let mut buf = Budgeted {
         inner: std::mem::take(frame),
     };
-    let result = T::decode(&mut buf, version);
+    let result = decode(&mut buf);
     *frame = buf.inner;
     // Scopes nest (a decoder never opens one, but a caller might): the inner one's allocations
     // count in the outer one too.

@@ -8,7 +8,10 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 
-use crate::budget::decode_within;
+use std::any::Any;
+
+use crate::budget::{decode_within, decode_within_using};
+use crate::legacy;
 
 /// Bytes in the length prefix of every frame.
 pub const LENGTH_PREFIX: usize = 4;
@@ -100,12 +103,22 @@ pub fn decode_header(
 /// Decodes a request body, within the memory its size allows (`budget`). Bytes left after it are ignored, as Kafka ignores them: real
 /// clients send them (librdkafka 2.16's Metadata v12 carries three), so rejecting them would
 /// break clients that Kafka serves. `body` is left holding whatever was not consumed.
-pub fn decode_body<T: Decodable>(
+///
+/// Versions older than the `kafka-protocol` crate decodes (Kafka 4.0 removed them) go through
+/// [`legacy`], within the same budget.
+pub fn decode_body<T: Decodable + 'static>(
     body: &mut Bytes,
     api: ApiKey,
     version: i16,
 ) -> Result<T, DecodeError> {
-    decode_within::<T>(body, version).map_err(|source| DecodeError::Body {
+    let decoded = if legacy::serves(api, version) {
+        decode_within_using(body, |buf| {
+            legacy::decode_request::<T, _>(api, version, buf)
+        })
+    } else {
+        decode_within::<T>(body, version)
+    };
+    decoded.map_err(|source| DecodeError::Body {
         api: api_name(api),
         version,
         source,
@@ -113,7 +126,9 @@ pub fn decode_body<T: Decodable>(
 }
 
 /// Encodes a whole response frame: length prefix, response header, body.
-pub fn encode_response<R: Encodable + HeaderVersion>(
+///
+/// A version older than the `kafka-protocol` crate encodes goes through [`legacy`].
+pub fn encode_response<R: Encodable + HeaderVersion + 'static>(
     correlation_id: i32,
     version: i16,
     body: &R,
@@ -121,7 +136,29 @@ pub fn encode_response<R: Encodable + HeaderVersion>(
     let header_version = R::header_version(version);
     let mut header = ResponseHeader::default();
     header.correlation_id = correlation_id;
-    let size = header.compute_size(header_version)? + body.compute_size(version)?;
+    if let Some(legacy_body) = legacy::encode_response(body as &dyn Any, version) {
+        let legacy_body = legacy_body?;
+        return frame_with_header(&header, header_version, legacy_body.len(), |buf| {
+            buf.put_slice(&legacy_body);
+            Ok(())
+        });
+    }
+    frame_with_header(
+        &header,
+        header_version,
+        body.compute_size(version)?,
+        |buf| body.encode(buf, version),
+    )
+}
+
+/// A response frame: length prefix, `header`, then `body_size` bytes that `body` writes.
+fn frame_with_header(
+    header: &ResponseHeader,
+    header_version: i16,
+    body_size: usize,
+    body: impl FnOnce(&mut BytesMut) -> anyhow::Result<()>,
+) -> anyhow::Result<Bytes> {
+    let size = header.compute_size(header_version)? + body_size;
     // The length prefix is an int32: a larger response cannot be framed, and must not wrap.
     let Ok(prefix) = i32::try_from(size) else {
         anyhow::bail!("a response of {size} bytes exceeds the largest frame, 2 GiB");
@@ -129,7 +166,7 @@ pub fn encode_response<R: Encodable + HeaderVersion>(
     let mut buf = BytesMut::with_capacity(LENGTH_PREFIX + size);
     buf.put_i32(prefix);
     header.encode(&mut buf, header_version)?;
-    body.encode(&mut buf, version)?;
+    body(&mut buf)?;
     debug_assert_eq!(buf.len(), LENGTH_PREFIX + size);
     Ok(buf.freeze())
 }
@@ -273,6 +310,33 @@ mod tests {
         let mut rest = frame.slice(8..);
         let decoded = ApiVersionsResponse::decode(&mut rest, 3).unwrap();
         assert_eq!(decoded, body);
+    }
+
+    #[test]
+    fn legacy_versions_decode_through_decode_body_and_stay_bounded() {
+        use kafka_protocol::messages::{CreateTopicsRequest, OffsetCommitRequest};
+        // OffsetCommit v0: group "g", no topics.
+        let mut body = Bytes::from_static(&[0, 1, b'g', 0, 0, 0, 0]);
+        let r: OffsetCommitRequest = decode_body(&mut body, ApiKey::OffsetCommit, 0).unwrap();
+        assert_eq!(&*r.group_id.0, "g");
+        assert_eq!(r.generation_id_or_member_epoch, -1);
+        // CreateTopics v0 claiming two billion topics in eight bytes.
+        let mut body = Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+        let e = decode_body::<CreateTopicsRequest>(&mut body, ApiKey::CreateTopics, 0);
+        assert!(e.is_err());
+        // A struct of another API is refused, not transmuted.
+        let mut body = Bytes::from_static(&[0, 1, b'g', 0, 0, 0, 0]);
+        assert!(decode_body::<CreateTopicsRequest>(&mut body, ApiKey::OffsetCommit, 0).is_err());
+    }
+
+    #[test]
+    fn legacy_response_versions_are_framed_with_their_header() {
+        use kafka_protocol::messages::DeleteTopicsResponse;
+        let frame = encode_response(5, 0, &DeleteTopicsResponse::default()).unwrap();
+        // length 8, correlation id 5, an empty array and no throttle time (v0).
+        assert_eq!(&frame[..], &[0, 0, 0, 8, 0, 0, 0, 5, 0, 0, 0, 0]);
+        let frame = encode_response(5, 1, &DeleteTopicsResponse::default()).unwrap();
+        assert_eq!(frame.len(), 16);
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //! this broker serves, and record batch (magic v2) validation.
 //!
 //! Pure code: this crate owns no sockets, no storage and no clock. Message bodies are encoded
-//! and decoded by the `kafka-protocol` crate, re-exported here so every crate uses one version.
+//! and decoded by the `kafka-protocol` crate, re-exported here so every crate uses one version,
+//! except the old versions Kafka 4.0 dropped and Kafka 3.9 still serves (`legacy`).
 
 pub mod api;
 pub mod batch;
 pub mod budget;
 pub mod frame;
+pub mod legacy;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 

@@ -99,7 +99,7 @@ const SASL_EXCHANGE: [ApiKey; 3] = [
 
 /// A handler's answer: a response body, or (Produce with acks=0) none at all.
 pub trait Reply {
-    type Body: Encodable + HeaderVersion;
+    type Body: Encodable + HeaderVersion + 'static;
     fn into_body(self) -> Option<Self::Body>;
     /// Whether the connection closes once the answer is sent.
     fn close_after(&self) -> bool {
@@ -130,7 +130,7 @@ impl<R> Closing<R> {
     }
 }
 
-impl<R: Encodable + HeaderVersion> Reply for Closing<R> {
+impl<R: Encodable + HeaderVersion + 'static> Reply for Closing<R> {
     type Body = R;
     fn into_body(self) -> Option<R> {
         Some(self.response)
@@ -140,7 +140,7 @@ impl<R: Encodable + HeaderVersion> Reply for Closing<R> {
     }
 }
 
-impl<R: Encodable + HeaderVersion> Reply for R {
+impl<R: Encodable + HeaderVersion + 'static> Reply for R {
     type Body = R;
     fn into_body(self) -> Option<R> {
         Some(self)
@@ -151,7 +151,7 @@ impl<R: Encodable + HeaderVersion> Reply for R {
 #[derive(Debug)]
 pub struct MaybeResponse<R>(pub Option<R>);
 
-impl<R: Encodable + HeaderVersion> Reply for MaybeResponse<R> {
+impl<R: Encodable + HeaderVersion + 'static> Reply for MaybeResponse<R> {
     type Body = R;
     fn into_body(self) -> Option<R> {
         self.0
@@ -166,7 +166,7 @@ pub(crate) async fn serve<'a, 'b, Request, Answer>(
     handler: impl FnOnce(&'a RequestContext<'b>, Request) -> Answer,
 ) -> Outcome
 where
-    Request: Decodable,
+    Request: Decodable + 'static,
     Answer: Future<Output: Reply>,
 {
     match decode_body::<Request>(&mut body, api, ctx.api_version) {
@@ -196,7 +196,7 @@ pub(crate) fn unrouted(ctx: &RequestContext<'_>, api: ApiKey) -> Outcome {
     Outcome::RespondAndClose(frame::encode_unsupported(ctx.correlation_id))
 }
 
-fn encoded<R: Encodable + HeaderVersion>(
+fn encoded<R: Encodable + HeaderVersion + 'static>(
     correlation_id: i32,
     version: i16,
     response: &R,

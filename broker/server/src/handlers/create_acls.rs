@@ -11,9 +11,9 @@ use krait_protocol::kafka_protocol::protocol::StrBytes;
 use crate::context::RequestContext;
 use crate::handlers::acls::{self, WireAcl};
 
-/// The versions served (Kafka 4 serves 1 and up); ApiVersions and the dispatch are built
-/// from these.
-pub const VERSIONS: std::ops::RangeInclusive<i16> = 1..=3;
+/// The versions served (Kafka 3.9's: v0, without pattern types, through
+/// `krait_protocol::legacy`); ApiVersions and the dispatch are built from these.
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=3;
 
 pub async fn handle(ctx: &RequestContext<'_>, request: CreateAclsRequest) -> CreateAclsResponse {
     let refusal = acls::refusal(ctx, "create");

@@ -23,7 +23,7 @@ use crate::topic_config::validate_topic_configs;
 use crate::topics::{Topic, validate_topic_name};
 
 /// The versions served; ApiVersions and the dispatch are built from these.
-pub const VERSIONS: std::ops::RangeInclusive<i16> = 2..=7;
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=7;
 
 /// A topic creation that passed validation.
 #[derive(Debug)]

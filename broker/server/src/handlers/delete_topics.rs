@@ -14,7 +14,7 @@ use crate::handlers::changes::change_refusal;
 use krait_image::MetadataRecord;
 
 /// The versions served; ApiVersions and the dispatch are built from these.
-pub const VERSIONS: std::ops::RangeInclusive<i16> = 1..=6;
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=6;
 
 pub async fn handle(
     ctx: &RequestContext<'_>,

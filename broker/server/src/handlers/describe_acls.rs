@@ -15,7 +15,7 @@ use crate::context::RequestContext;
 use crate::handlers::acls::{self, WireFilter};
 
 /// The versions served; ApiVersions and the dispatch are built from these.
-pub const VERSIONS: std::ops::RangeInclusive<i16> = 1..=3;
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=3;
 
 pub async fn handle(
     ctx: &RequestContext<'_>,

@@ -16,7 +16,7 @@ use crate::handlers::changes::config_access;
 use crate::topic_config::{ConfigEntry, ConfigSource, ConfigType};
 
 /// The versions served; ApiVersions and the dispatch are built from these.
-pub const VERSIONS: std::ops::RangeInclusive<i16> = 1..=4;
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=4;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;

@@ -23,7 +23,7 @@ use crate::context::RequestContext;
 use crate::topics::Partition;
 
 /// The versions served; ApiVersions and the dispatch are built from these.
-pub const VERSIONS: std::ops::RangeInclusive<i16> = 1..=4;
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=4;
 
 /// Partitions by topic, each topic's sorted and without duplicates.
 type PartitionsByTopic = BTreeMap<String, BTreeSet<i32>>;

@@ -13,7 +13,7 @@ use crate::context::RequestContext;
 use crate::topics::Topic;
 
 /// The versions served; ApiVersions and the dispatch are built from these.
-pub const VERSIONS: std::ops::RangeInclusive<i16> = 1..=6;
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=6;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;

@@ -14,7 +14,7 @@ use krait_protocol::kafka_protocol::messages::{OffsetCommitRequest, OffsetCommit
 use crate::context::RequestContext;
 
 /// The versions served; ApiVersions and the dispatch are built from these.
-pub const VERSIONS: std::ops::RangeInclusive<i16> = 2..=8;
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=8;
 
 pub async fn handle(
     ctx: &RequestContext<'_>,
@@ -24,6 +24,12 @@ pub async fn handle(
     let group = request.group_id.0.as_str();
     if let Some(error) = ctx.group_refusal(group, Operation::Read) {
         return every_partition(&request, error.code());
+    }
+    if ctx.api_version == 0 {
+        // v0 stored offsets in ZooKeeper, apart from the coordinator's (v1 and later). Kafka 3.9
+        // without ZooKeeper (KRaft) refuses it partition by partition; so does Krait, rather
+        // than mix the two stores.
+        return every_partition(&request, ResponseError::UnsupportedVersion.code());
     }
     let instance = request.group_instance_id.as_ref().map(|s| s.to_string());
     let identity = broker.coordinator.validate_commit(

@@ -18,7 +18,7 @@ use krait_protocol::kafka_protocol::protocol::StrBytes;
 use crate::context::RequestContext;
 
 /// The versions served; ApiVersions and the dispatch are built from these.
-pub const VERSIONS: std::ops::RangeInclusive<i16> = 1..=8;
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=8;
 
 /// (topic, partition) -> committed offset.
 type Offsets = BTreeMap<(String, i32), CommittedOffset>;
@@ -87,6 +87,9 @@ fn name(t: &str) -> TopicName {
 
 pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> OffsetFetchResponse {
     let version = ctx.api_version;
+    if version == 0 {
+        return zookeeper_offsets(ctx, &request);
+    }
     let mut response = OffsetFetchResponse::default();
     if version >= 8 {
         response.groups = request.groups.iter().map(|g| group_v8(ctx, g)).collect();
@@ -127,6 +130,39 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> Of
         }
         Err(code) if version >= 2 => response.error_code = code,
         Err(_) => {}
+    }
+    response
+}
+
+/// OffsetFetch v0 read the offsets ZooKeeper held, a store apart from the group coordinator's
+/// (v1 and later). Kafka 3.9 without ZooKeeper (KRaft), the Kafka that Krait compares with,
+/// answers every requested partition UNSUPPORTED_VERSION, after the group authorization check:
+/// so does Krait, rather than pass off the coordinator's offsets as ZooKeeper's.
+fn zookeeper_offsets(
+    ctx: &RequestContext<'_>,
+    request: &OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    let error = ctx
+        .group_refusal(&request.group_id.0, Operation::Describe)
+        .unwrap_or(ResponseError::UnsupportedVersion)
+        .code();
+    let mut response = OffsetFetchResponse::default();
+    for t in request.topics.iter().flatten() {
+        let mut out = OffsetFetchResponseTopic::default();
+        out.name = t.name.clone();
+        out.partitions = t
+            .partition_indexes
+            .iter()
+            .map(|p| {
+                let mut r = OffsetFetchResponsePartition::default();
+                r.partition_index = *p;
+                r.committed_offset = -1;
+                r.metadata = Some(StrBytes::default());
+                r.error_code = error;
+                r
+            })
+            .collect();
+        response.topics.push(out);
     }
     response
 }

@@ -16,7 +16,7 @@ use crate::context::RequestContext;
 use crate::topics::Topic;
 
 /// The versions served; ApiVersions and the dispatch are built from these.
-pub const VERSIONS: std::ops::RangeInclusive<i16> = 2..=4;
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=4;
 
 pub async fn handle(
     ctx: &RequestContext<'_>,
@@ -70,10 +70,8 @@ fn end_offset(topic: Option<&Topic>, p: &OffsetForLeaderPartition) -> EpochEndOf
 
 #[cfg(test)]
 mod tests {
-    use bytes::BytesMut;
     use krait_protocol::kafka_protocol::messages::offset_for_leader_epoch_request::OffsetForLeaderTopic;
     use krait_protocol::kafka_protocol::messages::{ApiKey, OffsetForLeaderEpochRequest};
-    use krait_protocol::kafka_protocol::protocol::Encodable;
 
     use crate::handlers::tests::{batch, broker, create, ctx, name, produce_request, range};
 
@@ -130,8 +128,7 @@ mod tests {
                     (super::ResponseError::UnknownTopicOrPartition.code(), -1, -1),
                 ]
             );
-            let mut buf = BytesMut::new();
-            r.encode(&mut buf, version).unwrap();
+            krait_protocol::frame::encode_response(1, version, &r).unwrap();
         }
     }
 }

@@ -6,9 +6,10 @@ use std::sync::{Arc, LazyLock};
 
 use bytes::{Bytes, BytesMut};
 use clap::Parser;
+use krait_protocol::frame::encode_response;
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::*;
-use krait_protocol::kafka_protocol::protocol::{Encodable, StrBytes};
+use krait_protocol::kafka_protocol::protocol::{Encodable, HeaderVersion, StrBytes};
 use krait_protocol::testing::TestBatch;
 use krait_storage::{Store, StoreOptions};
 
@@ -63,12 +64,14 @@ pub(super) fn range(key: ApiKey) -> std::ops::RangeInclusive<i16> {
     a.min..=a.max
 }
 
-pub(super) fn encodes_at_every_version<R: Encodable>(key: ApiKey, response: &R) {
+/// Encodes `response` at every version `key` is served at, as the dispatch does (legacy
+/// versions included).
+pub(super) fn encodes_at_every_version<R: Encodable + HeaderVersion + 'static>(
+    key: ApiKey,
+    response: &R,
+) {
     for v in range(key) {
-        let mut buf = BytesMut::new();
-        response
-            .encode(&mut buf, v)
-            .unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
+        encode_response(1, v, response).unwrap_or_else(|e| panic!("{key:?} v{v}: {e}"));
     }
 }
 
@@ -554,9 +557,7 @@ async fn list_offsets_earliest_latest_and_by_time() {
             .map(|p| (p.offset, p.timestamp))
             .collect();
         assert_eq!(got, vec![(0, -1), (4, -1), (1, 1001), (2, 2000), (-1, -1)]);
-        let mut buf = BytesMut::new();
-        r.encode(&mut buf, version)
-            .unwrap_or_else(|e| panic!("ListOffsets v{version}: {e}"));
+        encode_response(1, version, &r).unwrap_or_else(|e| panic!("ListOffsets v{version}: {e}"));
     }
 }
 
@@ -1005,7 +1006,8 @@ async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
     g8.group_id = GroupId(StrBytes::from_static_str("g"));
     g8.topics = None;
     fetch.groups = vec![g8];
-    for v in range(ApiKey::OffsetFetch) {
+    // v0 (ZooKeeper's offsets) is refused: see offset_fetch_v0_is_refused_as_kafka_without_zookeeper.
+    for v in range(ApiKey::OffsetFetch).filter(|v| *v > 0) {
         let r = super::offset_fetch::handle(&ctx(&b, v), fetch.clone()).await;
         let offset = if v >= 8 {
             r.groups[0].topics[0].partitions[0].committed_offset
@@ -1013,9 +1015,7 @@ async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
             r.topics[0].partitions[0].committed_offset
         };
         assert_eq!(offset, 42, "OffsetFetch v{v}");
-        let mut buf = BytesMut::new();
-        r.encode(&mut buf, v)
-            .unwrap_or_else(|e| panic!("OffsetFetch v{v}: {e}"));
+        encode_response(1, v, &r).unwrap_or_else(|e| panic!("OffsetFetch v{v}: {e}"));
     }
 
     let listed = super::list_groups::handle(&ctx(&b, 5), ListGroupsRequest::default()).await;
@@ -1059,4 +1059,58 @@ async fn a_consumer_joins_syncs_commits_and_every_group_response_encodes() {
     assert_eq!(deleted.results[0].error_code, 0);
     encodes_at_every_version(ApiKey::DeleteGroups, &deleted);
     assert!(b.committed_offsets("g").is_empty());
+}
+
+#[test]
+fn every_served_version_has_a_codec() {
+    // Versions below kafka-protocol's range are served through krait_protocol::legacy.
+    for a in super::SERVED {
+        let codecs = krait_protocol::legacy::valid_versions(a.key);
+        assert!(
+            codecs.min <= a.min && a.max <= codecs.max,
+            "{:?} serves {}..={} but has codecs for {}..={}",
+            a.key,
+            a.min,
+            a.max,
+            codecs.min,
+            codecs.max
+        );
+    }
+}
+
+#[tokio::test]
+async fn offset_commit_and_fetch_v0_are_refused_as_kafka_without_zookeeper() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir).await;
+    create(&b, "t", 2).await;
+    let mut commit = OffsetCommitRequest::default();
+    commit.group_id = GroupId(StrBytes::from_static_str("g0"));
+    commit.generation_id_or_member_epoch = -1;
+    let mut p = offset_commit_request::OffsetCommitRequestPartition::default();
+    p.partition_index = 1;
+    p.committed_offset = 42;
+    let mut t = offset_commit_request::OffsetCommitRequestTopic::default();
+    t.name = name("t");
+    t.partitions = vec![p];
+    commit.topics = vec![t];
+    let refused = super::offset_commit::handle(&ctx(&b, 0), commit.clone()).await;
+    let unsupported = ResponseError::UnsupportedVersion.code();
+    assert_eq!(refused.topics[0].partitions[0].error_code, unsupported);
+    // v1, the same commit outside group management, is stored.
+    let stored = super::offset_commit::handle(&ctx(&b, 1), commit).await;
+    assert_eq!(stored.topics[0].partitions[0].error_code, 0);
+
+    let mut fetch = OffsetFetchRequest::default();
+    fetch.group_id = GroupId(StrBytes::from_static_str("g0"));
+    let mut ft = offset_fetch_request::OffsetFetchRequestTopic::default();
+    ft.name = name("t");
+    ft.partition_indexes = vec![1];
+    fetch.topics = Some(vec![ft]);
+    let v0 = super::offset_fetch::handle(&ctx(&b, 0), fetch.clone()).await;
+    let p0 = &v0.topics[0].partitions[0];
+    assert_eq!((p0.error_code, p0.committed_offset), (unsupported, -1));
+    encode_response(1, 0, &v0).unwrap();
+    let v1 = super::offset_fetch::handle(&ctx(&b, 1), fetch).await;
+    let p1 = &v1.topics[0].partitions[0];
+    assert_eq!((p1.error_code, p1.committed_offset), (0, 42));
 }
