@@ -247,10 +247,15 @@ mod tests {
         let b = summaries(&[(0, 100), (0, 100), (0, 100), (0, 50)]);
         let config = CompactionConfig::default();
         assert_eq!(plan(&b, 40, state(30), 1000, &config), None);
-        let p = plan(&b, 40, state(20), 1000, &config).unwrap();
+        assert_eq!(
+            plan(&b, 40, state(20), 1000, &config),
+            None,
+            "150 of 350 bytes dirty"
+        );
+        let p = plan(&b, 40, state(10), 1000, &config).unwrap();
         assert_eq!(
             (p.first_dirty_offset, p.end, p.dirty_bytes, p.clean_bytes),
-            (20, 40, 150, 200)
+            (10, 40, 250, 100)
         );
     }
 
