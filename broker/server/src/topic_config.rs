@@ -785,7 +785,7 @@ mod tests {
             ConfigOp::Append("compact".into()),
         );
         assert_eq!(
-            apply_changes(&current, &[compact.clone()], effective).unwrap()["cleanup.policy"],
+            apply_changes(&current, std::slice::from_ref(&compact), effective).unwrap()["cleanup.policy"],
             "delete,compact"
         );
         let twice = [compact.clone(), compact];
