@@ -10,10 +10,13 @@
 //! rewritten and the CRC recomputed. Everything else stays byte-exact, so every compression
 //! codec, header and null key or value passes through untouched.
 
+mod compact;
 mod records;
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
+
+pub use compact::{BatchRecords, CompactionRecord};
 
 /// Size of the v2 batch header, up to and including the record count.
 pub const HEADER_LEN: usize = 61;

@@ -395,7 +395,8 @@ impl PartitionReplica {
     }
 
     /// Applies the leader's answer as follower: truncate where the logs diverged, or append the
-    /// records and take the leader's high watermark (never beyond our own log end).
+    /// records and take the leader's high watermark (never beyond our own log end) and log
+    /// start offset (never beyond our high watermark).
     pub fn apply_fetched(
         &self,
         fetched: &FetchedPartition,
@@ -421,12 +422,25 @@ impl PartitionReplica {
         {
             return Ok(self.log.truncate_to(fetched.log_end_offset)?);
         }
+        if fetched.error == Some(ReplicaFetchError::OffsetOutOfRange)
+            && self.log.offsets().log_end_offset < fetched.log_start_offset
+        {
+            let offsets = self
+                .log
+                .truncate_fully_and_start_at(fetched.log_start_offset)?;
+            tracing::info!(partition = fetched.partition, topic = %fetched.topic, log_start_offset = offsets.log_start_offset, "behind the leader's log start: starting over there");
+            return Ok(offsets);
+        }
         if fetched.error.is_some() {
             return Ok(self.log.offsets());
         }
         self.log.append_replicated(&fetched.records)?;
-        let offsets = self.log.advance_high_watermark(fetched.high_watermark)?;
+        let mut offsets = self.log.advance_high_watermark(fetched.high_watermark)?;
         self.high_watermark.send_replace(offsets.high_watermark);
+        if fetched.log_start_offset > offsets.log_start_offset {
+            // DeleteRecords (or retention) moved the leader's log start: so does ours.
+            offsets = self.log.delete_records_before(fetched.log_start_offset)?;
+        }
         Ok(offsets)
     }
 

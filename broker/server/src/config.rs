@@ -147,6 +147,16 @@ pub struct BrokerConfig {
     )]
     pub retention_check_interval_ms: u64,
 
+    /// Bytes per second log compaction may read, summed over every partition
+    /// (log.cleaner.io.max.bytes.per.second), so that it does not starve produce and fetch; 0
+    /// for no limit.
+    #[arg(
+        long,
+        env = "KRAIT_LOG_CLEANER_IO_MAX_BYTES_PER_SECOND",
+        default_value_t = 32 * 1024 * 1024
+    )]
+    pub log_cleaner_io_max_bytes_per_second: u64,
+
     /// How long the first rebalance of an empty consumer group waits for more members
     /// (group.initial.rebalance.delay.ms).
     #[arg(

@@ -41,6 +41,10 @@ const KAFKA_KEYS: &[(&str, &str)] = &[
         "retention_check_interval_ms",
     ),
     (
+        "log.cleaner.io.max.bytes.per.second",
+        "log_cleaner_io_max_bytes_per_second",
+    ),
+    (
         "group.initial.rebalance.delay.ms",
         "group_initial_rebalance_delay_ms",
     ),

@@ -1,13 +1,15 @@
-//! The retention task: every `--retention-check-interval-ms`, each partition deletes the
-//! batches its topic's `retention.ms` / `retention.bytes` no longer keep, and the group
-//! coordinator expires committed offsets of empty groups.
+//! The retention task: every `--retention-check-interval-ms`, each partition of a topic whose
+//! `cleanup.policy` has `delete` deletes the batches its `retention.ms` / `retention.bytes` no
+//! longer keep, each partition of a topic whose policy has `compact` runs a compaction pass when
+//! one is due, and the group coordinator expires committed offsets of empty groups.
 //!
 //! A pass runs on a blocking thread: it scans RocksDB and must not stall request handling.
-//! Each partition takes its append lock only for the final range delete, so produce and fetch
-//! continue while retention plans.
+//! Each partition takes its append lock only for its writes, so produce and fetch continue
+//! while retention and compaction plan; compaction's reads are also held to
+//! `--log-cleaner-io-max-bytes-per-second` so that it cannot take the disk or a core from them.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use krait_storage::retention::RetentionLimits;
 use tracing::{info, warn};
@@ -34,9 +36,18 @@ pub async fn run(broker: Arc<Broker>) {
 /// One pass over every partition of every topic.
 pub fn pass(broker: &Broker) {
     let now_ms = now_ms();
+    let mut throttle = Throttle::new(broker.config.log_cleaner_io_max_bytes_per_second);
     for topic in broker.topics.all() {
+        if broker
+            .defaults
+            .has_cleanup_policy(&topic.configs, "compact")
+        {
+            compact(broker, &topic, now_ms, &mut throttle);
+        }
         let limits = limits(broker, &topic);
-        if limits.retention_ms < 0 && limits.retention_bytes < 0 {
+        if !broker.defaults.has_cleanup_policy(&topic.configs, "delete")
+            || limits.retention_ms < 0 && limits.retention_bytes < 0
+        {
             continue;
         }
         for partition in &topic.partitions {
@@ -54,6 +65,68 @@ pub fn pass(broker: &Broker) {
                     warn!(topic = %topic.name, partition = partition.index, error = %e, "retention failed")
                 }
             }
+        }
+    }
+}
+
+/// A compaction pass over each partition of a compacted topic that is due for one. Every
+/// replica compacts its own copy (below its own high watermark), to the same records.
+fn compact(broker: &Broker, topic: &Topic, now_ms: i64, throttle: &mut Throttle) {
+    let config = broker.defaults.compaction_config(&topic.configs);
+    for partition in &topic.partitions {
+        let started = Instant::now();
+        match partition
+            .log()
+            .compact(now_ms, &config, &mut |bytes| throttle.take(bytes))
+        {
+            Ok(Some(stats)) => {
+                let secs = started.elapsed().as_secs_f64().max(1e-6);
+                info!(
+                    topic = %topic.name,
+                    partition = partition.index,
+                    cleaned_to = stats.end,
+                    bytes_read = stats.bytes_read,
+                    bytes_before = stats.bytes_before,
+                    bytes_after = stats.bytes_after,
+                    records_removed = stats.records_removed,
+                    batches_removed = stats.batches_removed,
+                    mb_per_s = %format!("{:.1}", stats.bytes_read as f64 / secs / 1e6),
+                    "compacted"
+                );
+            }
+            Ok(None) => {}
+            Err(e) => {
+                warn!(topic = %topic.name, partition = partition.index, error = %e, "compaction failed")
+            }
+        }
+    }
+}
+
+/// Holds compaction's reads to a rate: after each batch, sleeps long enough that the bytes
+/// read since the pass began took at least `bytes / rate` seconds.
+struct Throttle {
+    rate: u64,
+    started: Instant,
+    bytes: u64,
+}
+
+impl Throttle {
+    fn new(bytes_per_second: u64) -> Self {
+        Self {
+            rate: bytes_per_second,
+            started: Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    fn take(&mut self, bytes: u64) {
+        if self.rate == 0 {
+            return;
+        }
+        self.bytes += bytes;
+        let due = Duration::from_secs_f64(self.bytes as f64 / self.rate as f64);
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(wait);
         }
     }
 }

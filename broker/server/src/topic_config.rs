@@ -25,13 +25,25 @@ pub enum ConfigType {
     String = 2,
     Int = 3,
     Long = 5,
+    Double = 6,
+    List = 7,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum Rule {
-    Long { min: i64 },
-    Int { min: i64 },
+    Long {
+        min: i64,
+    },
+    Int {
+        min: i64,
+    },
     OneOf(&'static [&'static str]),
+    /// A comma-separated list of distinct items from the set, at least one.
+    ListOf(&'static [&'static str]),
+    Double {
+        min: f64,
+        max: f64,
+    },
     Boolean,
 }
 
@@ -64,21 +76,38 @@ pub const MESSAGE_TIMESTAMP_TYPE: &str = "message.timestamp.type";
 pub const COMPRESSION_TYPE: &str = "compression.type";
 pub const TIMESTAMP_BEFORE_MAX_MS: &str = "message.timestamp.before.max.ms";
 pub const TIMESTAMP_AFTER_MAX_MS: &str = "message.timestamp.after.max.ms";
+pub const CLEANUP_POLICY: &str = "cleanup.policy";
+pub const DELETE_RETENTION_MS: &str = "delete.retention.ms";
+pub const MIN_COMPACTION_LAG_MS: &str = "min.compaction.lag.ms";
+pub const MAX_COMPACTION_LAG_MS: &str = "max.compaction.lag.ms";
+pub const MIN_CLEANABLE_DIRTY_RATIO: &str = "min.cleanable.dirty.ratio";
 
 /// Every topic config the broker accepts. Values outside these rules are refused with
 /// INVALID_CONFIG rather than stored and ignored.
 pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
     key(
-        "cleanup.policy",
-        Rule::OneOf(&["delete"]),
+        CLEANUP_POLICY,
+        Rule::ListOf(&["compact", "delete"]),
         Some("log.cleanup.policy"),
-        "Retention policy; only \"delete\" is supported (log compaction is not implemented).",
+        "\"delete\" removes old batches by retention.ms / retention.bytes; \"compact\" keeps the latest record of each key; both may be given.",
     ),
     key(
         COMPRESSION_TYPE,
         Rule::OneOf(&["producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"]),
         Some("compression.type"),
         "Codec batches are stored with: \"producer\" keeps what the producer sent; any other is applied on append, recompressing a batch the producer compressed otherwise.",
+    ),
+    key(
+        DELETE_RETENTION_MS,
+        Rule::Long { min: 0 },
+        Some("log.cleaner.delete.retention.ms"),
+        "How long compaction keeps a tombstone (a record with a null value) after its timestamp.",
+    ),
+    key(
+        MAX_COMPACTION_LAG_MS,
+        Rule::Long { min: 1 },
+        Some("log.cleaner.max.compaction.lag.ms"),
+        "Longest a record stays uncompacted, whatever the dirty ratio.",
     ),
     key(
         MAX_MESSAGE_BYTES,
@@ -103,6 +132,18 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
         Rule::Long { min: 0 },
         Some("log.message.timestamp.after.max.ms"),
         "With CreateTime, how far in the future a record's timestamp may be; later ones are refused with INVALID_TIMESTAMP.",
+    ),
+    key(
+        MIN_CLEANABLE_DIRTY_RATIO,
+        Rule::Double { min: 0.0, max: 1.0 },
+        Some("log.cleaner.min.cleanable.ratio"),
+        "Share of a log's cleanable bytes written since the last compaction that triggers the next.",
+    ),
+    key(
+        MIN_COMPACTION_LAG_MS,
+        Rule::Long { min: 0 },
+        Some("log.cleaner.min.compaction.lag.ms"),
+        "Youngest a record may be and be compacted.",
     ),
     key(
         "min.insync.replicas",
@@ -156,6 +197,15 @@ pub fn validate_topic_config(name: &str, value: &str) -> Result<(), String> {
         Rule::Long { min } => value.parse::<i64>().is_ok_and(|v| v >= min),
         Rule::Int { min } => value.parse::<i32>().is_ok_and(|v| i64::from(v) >= min),
         Rule::OneOf(allowed) => allowed.contains(&value),
+        Rule::ListOf(allowed) => {
+            let items: Vec<&str> = value.split(',').map(str::trim).collect();
+            items.iter().all(|i| allowed.contains(i))
+                && items
+                    .iter()
+                    .enumerate()
+                    .all(|(n, i)| !items[..n].contains(i))
+        }
+        Rule::Double { min, max } => value.parse::<f64>().is_ok_and(|v| (min..=max).contains(&v)),
         Rule::Boolean => matches!(value, "true" | "false"),
     };
     if ok {
@@ -173,6 +223,11 @@ fn describe_rule(rule: Rule) -> String {
         Rule::Long { min } => format!("must be a long of at least {min}"),
         Rule::Int { min } => format!("must be an int of at least {min}"),
         Rule::OneOf(allowed) => format!("supported values are {}", allowed.join(", ")),
+        Rule::ListOf(allowed) => format!(
+            "must be a comma-separated list of distinct values among {}",
+            allowed.join(", ")
+        ),
+        Rule::Double { min, max } => format!("must be a number from {min} to {max}"),
         Rule::Boolean => "must be true or false".into(),
     }
 }
@@ -273,6 +328,8 @@ fn config_type(rule: Rule) -> ConfigType {
         Rule::Long { .. } => ConfigType::Long,
         Rule::Int { .. } => ConfigType::Int,
         Rule::OneOf(_) => ConfigType::String,
+        Rule::ListOf(_) => ConfigType::List,
+        Rule::Double { .. } => ConfigType::Double,
         Rule::Boolean => ConfigType::Boolean,
     }
 }
@@ -404,6 +461,36 @@ impl BrokerDefaults {
                 "delete",
                 String,
                 "Default cleanup.policy of topics.",
+            ),
+            fixed(
+                "log.cleaner.delete.retention.ms",
+                "86400000",
+                Long,
+                "Default delete.retention.ms of topics.",
+            ),
+            fixed(
+                "log.cleaner.min.compaction.lag.ms",
+                "0",
+                Long,
+                "Default min.compaction.lag.ms of topics.",
+            ),
+            fixed(
+                "log.cleaner.max.compaction.lag.ms",
+                &i64::MAX.to_string(),
+                Long,
+                "Default max.compaction.lag.ms of topics.",
+            ),
+            fixed(
+                "log.cleaner.min.cleanable.ratio",
+                "0.5",
+                Double,
+                "Default min.cleanable.dirty.ratio of topics.",
+            ),
+            e(
+                "log.cleaner.io.max.bytes.per.second",
+                c.log_cleaner_io_max_bytes_per_second.to_string(),
+                Long,
+                "Bytes per second log compaction may read.",
             ),
             fixed(
                 "compression.type",
@@ -556,6 +643,35 @@ impl BrokerDefaults {
             .flatten()
     }
 
+    /// Whether a topic's `cleanup.policy` names `policy` ("compact" or "delete").
+    pub fn has_cleanup_policy(&self, overrides: &BTreeMap<String, String>, policy: &str) -> bool {
+        self.topic_value(overrides, CLEANUP_POLICY)
+            .is_some_and(|v| v.split(',').any(|p| p.trim() == policy))
+    }
+
+    /// A compacted topic's settings for the log cleaner.
+    pub fn compaction_config(
+        &self,
+        overrides: &BTreeMap<String, String>,
+    ) -> krait_storage::compaction::CompactionConfig {
+        let defaults = krait_storage::compaction::CompactionConfig::default();
+        let ms = |name, default| {
+            self.topic_value(overrides, name)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        krait_storage::compaction::CompactionConfig {
+            delete_retention_ms: ms(DELETE_RETENTION_MS, defaults.delete_retention_ms),
+            min_compaction_lag_ms: ms(MIN_COMPACTION_LAG_MS, defaults.min_compaction_lag_ms),
+            max_compaction_lag_ms: ms(MAX_COMPACTION_LAG_MS, defaults.max_compaction_lag_ms),
+            min_cleanable_dirty_ratio: self
+                .topic_value(overrides, MIN_CLEANABLE_DIRTY_RATIO)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(defaults.min_cleanable_dirty_ratio),
+            ..defaults
+        }
+    }
+
     /// The effective min.insync.replicas of a topic.
     pub fn min_insync_replicas(&self, overrides: &BTreeMap<String, String>) -> usize {
         self.topic_value(overrides, "min.insync.replicas")
@@ -604,11 +720,20 @@ mod tests {
         );
         assert!(validate_topic_config("retention.ms", "abc").is_err());
         assert!(validate_topic_config("max.message.bytes", "99999999999").is_err());
-        assert!(
-            validate_topic_config("cleanup.policy", "compact")
-                .unwrap_err()
-                .contains("delete")
-        );
+        for policy in ["compact", "delete", "compact,delete", "delete,compact"] {
+            assert!(
+                validate_topic_config("cleanup.policy", policy).is_ok(),
+                "{policy}"
+            );
+        }
+        for policy in ["", "compact,compact", "remove"] {
+            assert!(
+                validate_topic_config("cleanup.policy", policy).is_err(),
+                "{policy}"
+            );
+        }
+        assert!(validate_topic_config("min.cleanable.dirty.ratio", "0.1").is_ok());
+        assert!(validate_topic_config("min.cleanable.dirty.ratio", "1.5").is_err());
         assert!(validate_topic_config("retention.ms", "-1").is_ok());
         assert!(validate_topic_config("unclean.leader.election.enable", "true").is_ok());
     }
@@ -659,9 +784,15 @@ mod tests {
             "cleanup.policy".to_string(),
             ConfigOp::Append("compact".into()),
         );
-        assert!(
-            apply_changes(&current, &[compact], effective).is_err(),
-            "compaction is refused until it exists"
+        assert_eq!(
+            apply_changes(&current, std::slice::from_ref(&compact), effective).unwrap()["cleanup.policy"],
+            "delete,compact"
+        );
+        let twice = [compact.clone(), compact];
+        assert_eq!(
+            apply_changes(&current, &twice, effective).unwrap()["cleanup.policy"],
+            "delete,compact",
+            "APPEND adds an item once"
         );
     }
 

@@ -9,6 +9,8 @@
 //! appends per log; reads may run concurrently with them.
 
 mod catalog;
+mod cleaner;
+pub mod compaction;
 pub mod engine;
 pub mod epochs;
 mod error;
@@ -22,6 +24,7 @@ pub mod retention;
 mod store;
 
 pub use catalog::{PartitionRecord, TopicRecord};
+pub use cleaner::CompactionStats;
 pub use engine::MemoryEngine;
 pub use error::{Result, StorageError};
 pub use groups::StoredGroup;
@@ -29,6 +32,8 @@ pub use keys::{log_end_key, log_key, parse_log_key};
 pub use log::{AppendInfo, AppendOptions, LogOffsets, PartitionLog, ReadResult};
 pub use store::{Store, StoreOptions};
 
+#[cfg(test)]
+mod cleaner_tests;
 #[cfg(test)]
 mod log_tests;
 #[cfg(test)]

@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::{Bytes, BytesMut};
 use krait_protocol::batch::{self, BatchError, BatchHeader, ValidBatch};
 
+use crate::compaction::CleanerState;
 use crate::engine::{Engine, Space, WriteSet};
 use crate::epochs::{EpochEntry, LeaderEpochCache};
 use crate::error::{Result, StorageError};
@@ -80,6 +81,8 @@ pub(crate) struct LogInner {
     pub(crate) size_bytes: u64,
     pub(crate) producers: HashMap<i64, ProducerEntry>,
     pub(crate) epochs: LeaderEpochCache,
+    /// Where log compaction stands (see `cleaner`).
+    pub(crate) cleaner: CleanerState,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -128,6 +131,10 @@ impl PartitionLog {
                 size_bytes,
                 producers,
                 epochs,
+                cleaner: CleanerState {
+                    first_dirty_offset: log_start_offset,
+                    ..CleanerState::default()
+                },
             }),
         })
     }
@@ -448,23 +455,23 @@ impl PartitionLog {
             let inner = self.lock();
             (inner.offsets, inner.size_bytes)
         };
-        let batches = scan_index(
-            self.engine.as_ref(),
-            self.id,
-            offsets.log_start_offset,
-            offsets.high_watermark,
-        )?;
+        // DeleteRecords may have left the log start inside a batch: that batch is the first.
+        let first = self.batch_boundary_at_or_before(offsets.log_start_offset)?;
+        let batches = scan_index(self.engine.as_ref(), self.id, first, offsets.high_watermark)?;
         let Some(plan) = retention::plan(batches, size, now_ms, limits) else {
             return Ok(None);
         };
         let mut inner = self.lock();
+        if plan.new_log_start_offset <= inner.offsets.log_start_offset {
+            return Ok(None); // DeleteRecords went further meanwhile
+        }
         let updated = LogOffsets {
             log_start_offset: plan.new_log_start_offset,
             ..inner.offsets
         };
         let mut write = WriteSet::default();
         let (from, to) = (
-            log_key(self.id, offsets.log_start_offset),
+            log_key(self.id, first),
             log_key(self.id, plan.new_log_start_offset),
         );
         write.delete_range(Space::Log, from, to);

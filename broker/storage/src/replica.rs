@@ -19,8 +19,9 @@ use crate::producers::{self, BatchMetadata, NO_PRODUCER_ID, ProducerEntry};
 
 impl PartitionLog {
     /// Appends batches exactly as the leader stored them — offsets, leader epochs and all — at
-    /// this log's end. They must continue the log: the first batch starts at the log end offset
-    /// and each next one where the previous ended. The high watermark does not move (the leader
+    /// this log's end. They must continue the log: each batch starts at or after the offset
+    /// where the previous one (or the log) ended. After it only where the leader's compaction
+    /// removed every record of the batches between, as Kafka's followers accept. The high watermark does not move (the leader
     /// says where it is). Producer state and the epoch cache follow the batches, so this replica
     /// can lead later with the same duplicate detection and truncation answers.
     pub fn append_replicated(&self, records: &Bytes) -> Result<LogOffsets> {
@@ -38,7 +39,7 @@ impl PartitionLog {
         let (mut next, mut bytes) = (inner.offsets.log_end_offset, 0u64);
         for b in &batches {
             let h = &b.header;
-            if h.base_offset != next {
+            if h.base_offset < next {
                 return Err(StorageError::NotContiguous {
                     expected: next,
                     got: h.base_offset,
@@ -167,6 +168,70 @@ impl PartitionLog {
         Ok(updated)
     }
 
+    /// Moves the log start offset forward to `offset` (DeleteRecords on a leader; a follower
+    /// taking its leader's log start), never past the high watermark. Batches wholly below it
+    /// are deleted; a batch it falls inside stays whole, and a read from the new log start
+    /// returns it (consumers skip the records before the offset they asked for, as Kafka's
+    /// clients do for a batch that starts before it). Returns the offsets after the move.
+    pub fn delete_records_before(&self, offset: i64) -> Result<LogOffsets> {
+        let mut inner = self.lock();
+        let target = offset.min(inner.offsets.high_watermark);
+        if target <= inner.offsets.log_start_offset {
+            return Ok(inner.offsets);
+        }
+        let from = self.batch_boundary_at_or_before(inner.offsets.log_start_offset)?;
+        let cut = self.batch_boundary_at_or_before(target)?;
+        let removed_bytes: u64 = scan_index(self.engine.as_ref(), self.id, from, cut)?
+            .iter()
+            .map(|b| b.size)
+            .sum();
+        let mut write = WriteSet::default();
+        let (from_key, to_key) = (log_key(self.id, from), log_key(self.id, cut));
+        write.delete_range(Space::Log, from_key, to_key);
+        write.delete_range(Space::TimeIndex, from_key, to_key);
+        let updated = LogOffsets {
+            log_start_offset: target,
+            ..inner.offsets
+        };
+        self.put_state(&mut write, &updated);
+        let mut epochs = inner.epochs.clone();
+        let (removed, moved) = epochs.truncate_from_start(target);
+        self.rewrite_epochs(&mut write, &removed, moved);
+        self.write(write, "delete records")?;
+        inner.epochs = epochs;
+        inner.offsets = updated;
+        inner.size_bytes = inner.size_bytes.saturating_sub(removed_bytes);
+        Ok(updated)
+    }
+
+    /// Empties the log and starts it again at `offset`: a follower whose log ends before its
+    /// leader's log start (retention or DeleteRecords removed what it would fetch next) can only
+    /// continue from there, as Kafka's `truncateFullyAndStartAt`. Batches, epochs and producer
+    /// state go; log start, high watermark and log end become `offset`.
+    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<LogOffsets> {
+        let mut inner = self.lock();
+        let mut write = WriteSet::default();
+        for space in [Space::Log, Space::TimeIndex, Space::Producers] {
+            write.delete_range(space, log_key(self.id, 0), log_end_key(self.id));
+        }
+        let mut epochs = inner.epochs.clone();
+        let removed = epochs.truncate_from_end(i64::MIN);
+        self.rewrite_epochs(&mut write, &removed, None);
+        let updated = LogOffsets {
+            log_start_offset: offset,
+            high_watermark: offset,
+            log_end_offset: offset,
+        };
+        self.put_state(&mut write, &updated);
+        self.write(write, "truncate fully")?;
+        inner.offsets = updated;
+        inner.size_bytes = 0;
+        inner.epochs = epochs;
+        inner.producers.clear();
+        inner.cleaner.first_dirty_offset = offset;
+        Ok(updated)
+    }
+
     /// Where `epoch` ends in this log (OffsetForLeaderEpoch): the largest epoch known not above
     /// it and the offset where the next one starts, or the log end.
     pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
@@ -198,7 +263,7 @@ impl PartitionLog {
     }
 
     /// The base offset of the batch containing `offset`, or `offset` if no batch does.
-    fn batch_boundary_at_or_before(&self, offset: i64) -> Result<i64> {
+    pub(crate) fn batch_boundary_at_or_before(&self, offset: i64) -> Result<i64> {
         match self.batch_at_or_before(offset, "find truncation point")? {
             Some((base, Ok(h))) if h.last_offset() >= offset => Ok(base),
             Some((_, Err(e))) => Err(StorageError::Corrupt {

@@ -44,11 +44,17 @@ pub(crate) fn scan(
     max_uncompressed: usize,
 ) -> Result<RecordsSummary, BatchError> {
     let (mut max_timestamp, mut min_timestamp) = (-1i64, i64::MAX);
-    read(header, payload, max_uncompressed, &mut |_, timestamp| {
-        max_timestamp = max_timestamp.max(timestamp);
-        min_timestamp = min_timestamp.min(timestamp);
-        false
-    })?;
+    read(
+        header,
+        payload,
+        max_uncompressed,
+        true,
+        &mut |_, timestamp| {
+            max_timestamp = max_timestamp.max(timestamp);
+            min_timestamp = min_timestamp.min(timestamp);
+            false
+        },
+    )?;
     Ok(RecordsSummary {
         max_timestamp,
         min_timestamp,
@@ -57,7 +63,8 @@ pub(crate) fn scan(
 
 /// The first record behind `header` whose timestamp is at or after `target`, as its offset
 /// delta and timestamp. Records are read, within `max_uncompressed`, only up to that one;
-/// timestamps wrap past `i64::MAX` as Kafka's (Java's) arithmetic does.
+/// timestamps wrap past `i64::MAX` as Kafka's (Java's) arithmetic does. The batch is a stored
+/// one, so its offset deltas may have gaps where compaction removed records.
 pub(crate) fn find_at_or_after(
     header: &BatchHeader,
     payload: &[u8],
@@ -69,9 +76,10 @@ pub(crate) fn find_at_or_after(
         header,
         payload,
         max_uncompressed,
-        &mut |index, timestamp| {
+        false,
+        &mut |offset_delta, timestamp| {
             if timestamp >= target {
-                found = Some((index, timestamp));
+                found = Some((offset_delta, timestamp));
             }
             found.is_some()
         },
@@ -169,16 +177,26 @@ fn capped<R: Read>(inner: R, remaining: usize) -> Capped<R> {
     Capped { inner, remaining }
 }
 
-/// Calls `visit(index, timestamp)` for each record until it returns true; a batch read to
-/// its end must hold no more than its declared records.
+/// Calls `visit(offset_delta, timestamp)` for each record until it returns true; a batch read
+/// to its end must hold no more than its declared records. `contiguous` demands the deltas a
+/// producer writes (0, 1, 2, ...); otherwise they need only increase within the batch, as in a
+/// compacted one.
 type Visit<'a> = dyn FnMut(i32, i64) -> bool + 'a;
 
 fn read(
     header: &BatchHeader,
     payload: &[u8],
     max_uncompressed: usize,
+    contiguous: bool,
     visit: &mut Visit<'_>,
 ) -> Result<(), BatchError> {
+    let mut visit = Deltas {
+        contiguous,
+        last_offset_delta: header.last_offset_delta,
+        previous: -1,
+        visit,
+    };
+    let visit = &mut visit;
     match header.compression() {
         0 => walk(
             header,
@@ -216,11 +234,42 @@ fn read(
     }
 }
 
+/// Checks each record's offset delta before passing it on.
+struct Deltas<'v, 'a> {
+    contiguous: bool,
+    last_offset_delta: i32,
+    previous: i32,
+    visit: &'v mut Visit<'a>,
+}
+
+impl Deltas<'_, '_> {
+    fn record(
+        &mut self,
+        index: i32,
+        offset_delta: i32,
+        timestamp: i64,
+    ) -> Result<bool, BatchError> {
+        let ok = if self.contiguous {
+            offset_delta == index
+        } else {
+            offset_delta > self.previous && offset_delta <= self.last_offset_delta
+        };
+        if !ok {
+            return Err(BatchError::OffsetDeltaMismatch {
+                index,
+                offset_delta,
+            });
+        }
+        self.previous = offset_delta;
+        Ok((self.visit)(offset_delta, timestamp))
+    }
+}
+
 fn stream<R: Read>(
     header: &BatchHeader,
     decoder: R,
     max_uncompressed: usize,
-    visit: &mut Visit<'_>,
+    visit: &mut Deltas<'_, '_>,
 ) -> Result<(), BatchError> {
     let mut source = StreamSource {
         reader: BufReader::with_capacity(
@@ -240,11 +289,11 @@ fn stream<R: Read>(
 fn walk(
     header: &BatchHeader,
     source: &mut impl Source,
-    visit: &mut Visit<'_>,
+    visit: &mut Deltas<'_, '_>,
 ) -> Result<(), BatchError> {
     for index in 0..header.records_count {
-        let timestamp = record(source, index, header.base_timestamp)?;
-        if visit(index, timestamp) {
+        let (offset_delta, timestamp) = record(source, index, header.base_timestamp)?;
+        if visit.record(index, offset_delta, timestamp)? {
             return Ok(());
         }
     }
@@ -256,8 +305,12 @@ fn walk(
     Ok(())
 }
 
-/// Reads one record, checking its offset delta is `index`; returns its timestamp.
-fn record(source: &mut impl Source, index: i32, base_timestamp: i64) -> Result<i64, BatchError> {
+/// Reads one record; returns its offset delta and timestamp.
+fn record(
+    source: &mut impl Source,
+    index: i32,
+    base_timestamp: i64,
+) -> Result<(i32, i64), BatchError> {
     let malformed = |reason: &'static str| BatchError::MalformedRecord { index, reason };
     let size = varint(source, index)?;
     if size < 0 {
@@ -267,12 +320,6 @@ fn record(source: &mut impl Source, index: i32, base_timestamp: i64) -> Result<i
     let _attributes = source.byte(index)?;
     let timestamp_delta = varlong(source, index)?;
     let offset_delta = varint(source, index)?;
-    if offset_delta != index {
-        return Err(BatchError::OffsetDeltaMismatch {
-            index,
-            offset_delta,
-        });
-    }
     // Key, then value; -1 is null.
     for _ in 0..2 {
         let len = varint(source, index)?;
@@ -300,7 +347,7 @@ fn record(source: &mut impl Source, index: i32, base_timestamp: i64) -> Result<i
     if source.position() != end {
         return Err(malformed("fields do not fill the record size"));
     }
-    Ok(base_timestamp.wrapping_add(timestamp_delta))
+    Ok((offset_delta, base_timestamp.wrapping_add(timestamp_delta)))
 }
 
 /// Skips a key, value or header field of `len` bytes (none when negative, i.e. null), which

@@ -151,6 +151,15 @@ fn append(
             warn!(topic = %topic.name, partition = p.index, error = %e, "rejected batch");
             (e.response_error(), e.to_string())
         })?;
+    if broker
+        .defaults
+        .has_cleanup_policy(&topic.configs, "compact")
+    {
+        refuse_keyless(&batches).map_err(|reason| {
+            warn!(topic = %topic.name, partition = p.index, %reason, "rejected batch");
+            (ResponseError::InvalidRecord, reason)
+        })?;
+    }
     // A topic whose compression.type names a codec stores every batch with it, as Kafka's
     // log validator does; the size limit then applies to what is stored.
     let batches = match broker.defaults.compression_codec(&topic.configs) {
@@ -214,6 +223,20 @@ fn append(
         log_start_offset: info.offsets.log_start_offset,
         log_append_time,
     })
+}
+
+/// Kafka's rule for compacted topics: every record needs a key, or compaction could never
+/// replace it. (The batches were validated just before, so decoding them again is bounded.)
+fn refuse_keyless(batches: &[krait_protocol::batch::ValidBatch]) -> Result<(), String> {
+    for b in batches {
+        let records =
+            krait_protocol::batch::BatchRecords::decode(&b.bytes, MAX_UNCOMPRESSED_BATCH_BYTES)
+                .map_err(|e| e.to_string())?;
+        if records.records.iter().any(|r| records.key(r).is_none()) {
+            return Err("Compacted topic cannot accept message without key".into());
+        }
+    }
+    Ok(())
 }
 
 fn now_ms() -> i64 {

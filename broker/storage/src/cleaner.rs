@@ -1,0 +1,315 @@
+//! Log compaction of one partition log: carries out `compaction`'s decisions on stored batches.
+//!
+//! A pass reads without the append lock (batches below the high watermark and the last batch
+//! never change except by retention, DeleteRecords or a follower's truncation, all of which
+//! move the log's offsets), builds the offset map from the dirty section, then rewrites the
+//! batches from the log start to the end of the pass. Each rewritten batch keeps its base
+//! offset and offset range; one whose records are all gone is deleted. Writes go in chunks,
+//! each under the append lock after checking that the log still holds the range (a batch below
+//! a log start that moved meanwhile is not written back). Offsets never change.
+
+use bytes::Bytes;
+use krait_protocol::batch::BatchRecords;
+
+use crate::compaction::{self, CleanPlan, CompactionConfig, OffsetMap, RecordFacts, Verdict};
+use crate::engine::{Space, WriteSet};
+use crate::error::{Result, StorageError};
+use crate::keys::{log_end_key, log_key, parse_log_key};
+use crate::log::{PartitionLog, encode_index, scan_index};
+use crate::retention::BatchSummary;
+
+/// Bytes of batches read between two writes of a pass.
+const CHUNK_BYTES: u64 = 4 * 1024 * 1024;
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CompactionStats {
+    /// The offsets the pass covered: `[log start, end)`.
+    pub end: i64,
+    /// Bytes of batches read (the map's and the rewrite's).
+    pub bytes_read: u64,
+    /// Bytes of the cleaned range before and after.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    pub records_removed: u64,
+    pub batches_removed: u64,
+}
+
+/// The change a pass makes to one batch.
+enum Rewrite {
+    Replace(Bytes, i64),
+    Delete,
+}
+
+impl PartitionLog {
+    /// Runs one compaction pass if one is due at `now_ms`; `throttle` is called with the bytes
+    /// read after each batch (the caller bounds the pass's I/O rate by sleeping in it).
+    pub fn compact(
+        &self,
+        now_ms: i64,
+        config: &CompactionConfig,
+        throttle: &mut dyn FnMut(u64),
+    ) -> Result<Option<CompactionStats>> {
+        let (offsets, mut state) = {
+            let inner = self.lock();
+            (inner.offsets, inner.cleaner)
+        };
+        state.first_dirty_offset = state.first_dirty_offset.max(offsets.log_start_offset);
+        let Some(last_base) = self.last_batch_base()? else {
+            return Ok(None);
+        };
+        let end_limit = offsets.high_watermark.min(last_base);
+        let batches = scan_index(
+            self.engine.as_ref(),
+            self.id,
+            offsets.log_start_offset,
+            end_limit,
+        )?;
+        let Some(mut plan) = compaction::plan(&batches, end_limit, state, now_ms, config) else {
+            return Ok(None);
+        };
+        let mut stats = CompactionStats::default();
+        let map = self.build_offset_map(&batches, &mut plan, config, &mut stats, throttle)?;
+        let mut pass = Pass {
+            stats,
+            next_tombstone_expiry_ms: i64::MAX,
+            pending: Vec::new(),
+            pending_bytes: 0,
+        };
+        for b in batches.iter().take_while(|b| b.base_offset < plan.end) {
+            let Some(bytes) = self.stored_batch(b.base_offset)? else {
+                continue; // deleted meanwhile by retention or DeleteRecords
+            };
+            pass.stats.bytes_read += bytes.len() as u64;
+            pass.stats.bytes_before += bytes.len() as u64;
+            let change = pass.clean_batch(&bytes, &map, now_ms, config)?;
+            pass.stats.bytes_after += match &change {
+                Some(Rewrite::Replace(new, _)) => new.len() as u64,
+                Some(Rewrite::Delete) => 0,
+                None => bytes.len() as u64,
+            };
+            if let Some(change) = change {
+                pass.pending.push(Pending {
+                    base_offset: b.base_offset,
+                    original: bytes.clone(),
+                    change,
+                });
+            }
+            pass.pending_bytes += bytes.len() as u64;
+            throttle(bytes.len() as u64);
+            if pass.pending_bytes >= CHUNK_BYTES && !self.flush(&mut pass, plan.end)? {
+                return Ok(None);
+            }
+        }
+        if !self.flush(&mut pass, plan.end)? {
+            return Ok(None);
+        }
+        let mut inner = self.lock();
+        inner.cleaner.first_dirty_offset = plan.end;
+        inner.cleaner.next_tombstone_expiry_ms = pass.next_tombstone_expiry_ms;
+        pass.stats.end = plan.end;
+        Ok(Some(pass.stats))
+    }
+
+    /// The latest offset of each key in `[plan.first_dirty_offset, plan.end)`; the plan's end
+    /// moves back to the first batch whose keys would not fit.
+    fn build_offset_map(
+        &self,
+        batches: &[BatchSummary],
+        plan: &mut CleanPlan,
+        config: &CompactionConfig,
+        stats: &mut CompactionStats,
+        throttle: &mut dyn FnMut(u64),
+    ) -> Result<OffsetMap> {
+        let mut map = OffsetMap::with_limit(config.offset_map_bytes);
+        let dirty = batches
+            .iter()
+            .skip_while(|b| b.base_offset < plan.first_dirty_offset)
+            .take_while(|b| b.base_offset < plan.end);
+        for b in dirty {
+            let Some(bytes) = self.stored_batch(b.base_offset)? else {
+                continue;
+            };
+            stats.bytes_read += bytes.len() as u64;
+            throttle(bytes.len() as u64);
+            let records = decode(&bytes, config)?;
+            if records.header.is_control() {
+                continue;
+            }
+            let keys: Vec<&[u8]> = records
+                .records
+                .iter()
+                .filter_map(|r| records.key(r))
+                .collect();
+            let key_bytes = keys.iter().map(|k| k.len()).sum();
+            if !map.is_empty() && !map.fits(keys.len(), key_bytes) {
+                plan.end = b.base_offset;
+                break;
+            }
+            for r in &records.records {
+                if let Some(key) = records.key(r) {
+                    map.put(key, b.base_offset + i64::from(r.offset_delta));
+                }
+            }
+        }
+        Ok(map)
+    }
+
+    /// Writes the pending rewrites under the append lock. False when the log no longer holds
+    /// the pass's range (a follower truncated it): the pass stops, and the next starts over.
+    fn flush(&self, pass: &mut Pass, end: i64) -> Result<bool> {
+        let pending = std::mem::take(&mut pass.pending);
+        pass.pending_bytes = 0;
+        if pending.is_empty() {
+            return Ok(true);
+        }
+        let mut inner = self.lock();
+        if inner.offsets.log_end_offset < end {
+            return Ok(false);
+        }
+        let mut write = WriteSet::default();
+        let mut freed = 0u64;
+        for Pending {
+            base_offset,
+            original,
+            change,
+        } in pending
+        {
+            // Only a batch still stored as it was read is replaced: not one that retention or
+            // DeleteRecords removed meanwhile, nor one a follower truncated and fetched again.
+            if base_offset < inner.offsets.log_start_offset
+                || self.stored_batch(base_offset)?.as_ref() != Some(&original)
+            {
+                continue;
+            }
+            let size = original.len() as u64;
+            let key = log_key(self.id, base_offset);
+            match change {
+                Rewrite::Replace(bytes, max_timestamp) => {
+                    freed += size.saturating_sub(bytes.len() as u64);
+                    write.put(
+                        Space::TimeIndex,
+                        key,
+                        encode_index(max_timestamp, bytes.len()),
+                    );
+                    write.put(Space::Log, key, &bytes);
+                }
+                Rewrite::Delete => {
+                    freed += size;
+                    write.delete(Space::Log, key);
+                    write.delete(Space::TimeIndex, key);
+                }
+            }
+        }
+        self.write(write, "compact")?;
+        inner.size_bytes = inner.size_bytes.saturating_sub(freed);
+        Ok(true)
+    }
+
+    fn stored_batch(&self, base_offset: i64) -> Result<Option<Bytes>> {
+        Ok(self
+            .engine
+            .get(Space::Log, &log_key(self.id, base_offset))
+            .map_err(StorageError::db("read batch to compact"))?
+            .map(Bytes::from))
+    }
+
+    /// The base offset of the log's last batch.
+    fn last_batch_base(&self) -> Result<Option<i64>> {
+        let last = self
+            .engine
+            .last(
+                Space::Log,
+                &log_key(self.id, 0),
+                Some(&log_end_key(self.id)),
+            )
+            .map_err(StorageError::db("find last batch"))?;
+        Ok(last.and_then(|(key, _)| parse_log_key(&key).map(|(_, base)| base)))
+    }
+}
+
+/// A pass in progress: its figures and the rewrites not yet written.
+struct Pass {
+    stats: CompactionStats,
+    next_tombstone_expiry_ms: i64,
+    pending: Vec<Pending>,
+    pending_bytes: u64,
+}
+
+/// A rewrite waiting for the next write, with the batch as it was read.
+struct Pending {
+    base_offset: i64,
+    original: Bytes,
+    change: Rewrite,
+}
+
+impl Pass {
+    /// The rewrite of one batch, `None` when it keeps every record. Control batches (markers)
+    /// are kept as they are.
+    fn clean_batch(
+        &mut self,
+        bytes: &Bytes,
+        map: &OffsetMap,
+        now_ms: i64,
+        config: &CompactionConfig,
+    ) -> Result<Option<Rewrite>> {
+        let records = decode(bytes, config)?;
+        let h = records.header;
+        if h.is_control() {
+            return Ok(None);
+        }
+        let keep: Vec<bool> = records
+            .records
+            .iter()
+            .map(|r| {
+                let facts = RecordFacts {
+                    offset: h.base_offset + i64::from(r.offset_delta),
+                    key: records.key(r),
+                    null_value: r.null_value,
+                    timestamp: if r.timestamp >= 0 {
+                        r.timestamp
+                    } else {
+                        h.max_timestamp
+                    },
+                };
+                match compaction::verdict(facts, map, now_ms, config.delete_retention_ms) {
+                    Verdict::Keep => true,
+                    Verdict::KeepTombstoneUntil(t) => {
+                        self.next_tombstone_expiry_ms = self.next_tombstone_expiry_ms.min(t);
+                        true
+                    }
+                    Verdict::Remove => false,
+                }
+            })
+            .collect();
+        let removed = keep.iter().filter(|k| !**k).count() as u64;
+        if removed == 0 {
+            return Ok(None);
+        }
+        self.stats.records_removed += removed;
+        let rebuilt = records.retain(bytes, &keep).map_err(corrupt)?;
+        Ok(Some(match rebuilt {
+            Some(new) => {
+                let max_timestamp = krait_protocol::batch::BatchHeader::parse(&new)
+                    .map_err(corrupt)?
+                    .max_timestamp;
+                Rewrite::Replace(new, max_timestamp)
+            }
+            None => {
+                self.stats.batches_removed += 1;
+                Rewrite::Delete
+            }
+        }))
+    }
+}
+
+fn decode(bytes: &[u8], config: &CompactionConfig) -> Result<BatchRecords> {
+    BatchRecords::decode(bytes, config.max_uncompressed).map_err(corrupt)
+}
+
+fn corrupt(e: krait_protocol::batch::BatchError) -> StorageError {
+    StorageError::Corrupt {
+        what: "record batch to compact",
+        detail: e.to_string(),
+    }
+}
