@@ -239,8 +239,8 @@ fn external_listener_gets_one_service_per_broker() {
     }
     let args = broker(&d).args.as_ref().unwrap();
     assert!(args.contains(&"--external-listen=0.0.0.0:9094".to_string()));
-    // The earlier object form of spec.listeners: plaintext, so the broker's defaults, and the
-    // command line it had.
+    // Plaintext listeners, the internal one named after the broker's default: the command line
+    // clusters had before listeners were configurable, without Kafka keys.
     assert!(args.contains(&"--listen=0.0.0.0:9092".to_string()));
     assert!(
         !args.iter().any(|a| a.starts_with("--override")),
