@@ -22,7 +22,9 @@ pub const DEFAULT_SECURE_PORT: i32 = 9094;
     validation = Rule::new("self.type == 'internal' || (has(self.advertisedAddresses) && size(self.advertisedAddresses) > 0)")
         .message("a nodeport or loadbalancer listener needs advertisedAddresses, one HOST:PORT per broker"),
     validation = Rule::new("self.type != 'internal' || ((!has(self.advertisedAddresses) || size(self.advertisedAddresses) == 0) && !has(self.nodePortBase))")
-        .message("advertisedAddresses and nodePortBase apply to nodeport and loadbalancer listeners only")
+        .message("advertisedAddresses and nodePortBase apply to nodeport and loadbalancer listeners only"),
+    validation = Rule::new("!has(self.authentication) || self.authentication.type != 'tls' || (has(self.tls) && self.tls)")
+        .message("tls authentication (client certificates) needs tls: true")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct GenericListener {
@@ -98,6 +100,13 @@ impl GenericListener {
         }
     }
 
+    /// Whether clients authenticate with certificates here (mutual TLS).
+    pub fn mtls(&self) -> bool {
+        self.authentication
+            .as_ref()
+            .is_some_and(|a| a.kind == AuthenticationType::Tls)
+    }
+
     /// Whether clients log in with SCRAM here.
     pub fn scram(&self) -> bool {
         self.authentication
@@ -122,7 +131,7 @@ pub enum ListenerType {
 #[serde(rename_all = "camelCase")]
 pub struct ListenerAuthentication {
     /// `scram-sha-512`: SASL SCRAM-SHA-512 with the users' passwords (SASL_SSL with `tls`,
-    /// SASL_PLAINTEXT without).
+    /// SASL_PLAINTEXT without); `tls`: client certificates (SSL; needs `tls: true`).
     #[serde(rename = "type")]
     pub kind: AuthenticationType,
 }
@@ -132,6 +141,10 @@ pub struct ListenerAuthentication {
 pub enum AuthenticationType {
     #[serde(rename = "scram-sha-512")]
     ScramSha512,
+    /// Mutual TLS: clients present a certificate signed by the cluster's clients CA (a
+    /// `KafkaUser` with `authentication.type: tls` gets one); the principal is `User:<CN>`.
+    #[serde(rename = "tls")]
+    Tls,
 }
 
 /// `spec.authorization`: ACLs enforced by the brokers.

@@ -10,7 +10,7 @@ use krait_tls::ClientTlsSettings;
 
 use crate::cluster::build::secret::{CA_CERT_KEY, PASSWORD_KEY};
 use crate::cluster::listeners::{
-    OPERATOR_USER, SCRAM_MECHANISM, operator_listener, security_protocol, validate_listeners,
+    OPERATOR_USER, SCRAM_MECHANISM, operator_listener, validate_listeners,
 };
 use crate::kafka::AdminEndpoint;
 use crate::names::ClusterNames;
@@ -99,14 +99,10 @@ pub fn admin_endpoint(
     }
 }
 
-/// Kafka's `security.protocol` the operator uses for `listeners` (for logs and tests).
-pub fn operator_protocol(listeners: &[GenericListener]) -> &'static str {
-    security_protocol(operator_listener(listeners))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::listeners::security_protocol;
     use k8s_openapi::ByteString;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use std::collections::BTreeMap;
@@ -134,7 +130,7 @@ mod tests {
         ];
         let listener = AdminListener::of(&names, &listeners);
         assert_eq!(listener.bootstrap, "main-bootstrap.kafka.svc:9094");
-        assert_eq!(operator_protocol(&listeners), "SASL_SSL");
+        assert_eq!(security_protocol(operator_listener(&listeners)), "SASL_SSL");
         let secrets = [
             secret(
                 "main-cluster-ca-cert",

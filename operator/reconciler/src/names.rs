@@ -80,6 +80,17 @@ impl ClusterNames {
         format!("{}-cluster-ca-cert", self.cluster)
     }
 
+    /// The clients CA (certificate and key: the operator's alone), which signs `tls`
+    /// KafkaUsers' certificates.
+    pub fn clients_ca_secret(&self) -> String {
+        format!("{}-clients-ca", self.cluster)
+    }
+
+    /// The clients CA's certificate, which the brokers check client certificates with.
+    pub fn clients_ca_cert_secret(&self) -> String {
+        format!("{}-clients-ca-cert", self.cluster)
+    }
+
     /// The operator's own SCRAM user and password (`cluster/build/secret.rs`).
     pub fn operator_credentials_secret(&self) -> String {
         format!("{}-operator-credentials", self.cluster)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{FakeApi, FakeCluster, FakeKafka, context};
+use common::{FakeApi, FakeCluster, FakeKafka, context, fixture};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use krait_crd::KafkaCluster;
@@ -23,7 +23,7 @@ use krait_operator::cluster::reconcile;
 use krait_operator::cluster::validate::{ValidatedCluster, validate};
 use krait_operator::cluster_admin::{BrokerObserved, ClusterState};
 use krait_peer::{ClusterTls, ClusterTransport};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::server::Connected;
 
@@ -32,13 +32,6 @@ const STATEFULSETS: &str = "/apis/apps/v1/namespaces/kafka/statefulsets";
 const PODS: &str = "/api/v1/namespaces/kafka/pods";
 const SECRETS: &str = "/api/v1/namespaces/kafka/secrets";
 const DAY: i64 = 86_400;
-
-fn fixture(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -272,6 +265,7 @@ async fn a_ca_renewal_is_trusted_by_every_broker_before_it_signs() {
             renewal_days: 30,
             now: now() - 340 * DAY,
             trusted_by_all: None,
+            external_hosts: Default::default(),
         },
     )
     .unwrap();

@@ -6,12 +6,11 @@
 mod common;
 
 use std::cell::Cell;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::access::Scope;
-use common::{FakeApi, FakeCluster, FakeKafka, context};
+use common::{FakeApi, FakeCluster, FakeKafka, context, fixture};
 use krait_crd::KafkaCluster;
 use krait_operator::cluster::reconcile;
 use krait_operator::cluster_admin::{BrokerObserved, ClusterState, PartitionObserved};
@@ -22,13 +21,6 @@ const CLUSTERS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkaclusters"
 const STATEFULSETS: &str = "/apis/apps/v1/namespaces/kafka/statefulsets";
 const PODS: &str = "/api/v1/namespaces/kafka/pods";
 const PDBS: &str = "/apis/policy/v1/namespaces/kafka/poddisruptionbudgets";
-
-fn fixture(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 /// A healthy, balanced cluster of `brokers` brokers: topic `orders` with 6 partitions of RF 3
 /// placed round-robin, all in sync, min.insync.replicas 2; controller 0.

@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use common::access::Scope;
-use common::{FakeApi, FakeKafka, context};
+use common::{FakeApi, FakeKafka, context, fixture};
 use krait_crd::KafkaCluster;
 use krait_operator::cluster::reconcile;
 use serde_json::{Value, json};
@@ -18,13 +17,6 @@ const STATEFULSETS: &str = "/apis/apps/v1/namespaces/kafka/statefulsets";
 const SERVICES: &str = "/api/v1/namespaces/kafka/services";
 const PODS: &str = "/api/v1/namespaces/kafka/pods";
 const SECRETS: &str = "/api/v1/namespaces/kafka/secrets";
-
-fn fixture(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 /// Stores the minimal fixture cluster, as `kubectl apply` would.
 fn setup() -> (FakeApi, FakeKafka) {

@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use common::access::Scope;
 use common::admission::STORAGE_CLASSES;
-use common::{FakeApi, FakeKafka, context};
+use common::{FakeApi, FakeKafka, context, fixture};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use krait_crd::KafkaCluster;
@@ -24,13 +23,6 @@ const CLUSTERS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkaclusters"
 const STATEFULSETS: &str = "/apis/apps/v1/namespaces/kafka/statefulsets";
 const PODS: &str = "/api/v1/namespaces/kafka/pods";
 const CLAIMS: &str = "/api/v1/namespaces/kafka/persistentvolumeclaims";
-
-fn fixture(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 /// The minimal cluster (10Gi claims of the default class, `standard`) and that class.
 fn setup(allow_expansion: bool) -> (FakeApi, FakeKafka) {

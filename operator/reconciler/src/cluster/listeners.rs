@@ -8,6 +8,8 @@ use krait_crd::cluster::{
     Authorization, GenericListener, KafkaClusterSpec, ListenerStatus, ListenerType,
 };
 
+use std::collections::BTreeMap;
+
 use super::validate::InvalidSpec;
 use crate::names::{CLUSTER_PORT, CLUSTER_TLS_DIR, ClusterNames, HTTP_PORT};
 
@@ -19,6 +21,13 @@ pub const SCRAM_MECHANISM: &str = "SCRAM-SHA-512";
 /// The broker's name for its one listener outside Kubernetes (the flag-made listener of
 /// `--external-listen`).
 pub const EXTERNAL_NAME: &str = "EXTERNAL";
+/// The file (in the brokers' TLS directory) of the clients CA certificate mutual-TLS
+/// listeners check client certificates with.
+pub const CLIENTS_CA_FILE: &str = "clients-ca.crt";
+/// `ssl.principal.mapping.rules` where a listener takes client certificates: a certificate
+/// whose subject is just `CN=<name>` (what the operator issues KafkaUsers) is `User:<name>`,
+/// as the same user logging in with SCRAM would be; any other subject is the whole DN.
+pub const PRINCIPAL_MAPPING_RULES: &str = "RULE:^CN=([^,]+)$/$1/,DEFAULT";
 /// Kafka's class name for ACLs in the cluster metadata; any value turns Krait's on.
 pub const AUTHORIZER_CLASS: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
 
@@ -148,6 +157,25 @@ pub fn uses_scram(listeners: &[GenericListener]) -> bool {
     listeners.iter().any(GenericListener::scram)
 }
 
+/// Each broker's host for clients outside Kubernetes: the host part of the external
+/// listener's `advertisedAddresses[id]`, which the broker's certificate must name.
+pub fn external_hosts(listeners: &[GenericListener]) -> BTreeMap<i32, String> {
+    listeners
+        .iter()
+        .filter(|l| l.kind != ListenerType::Internal && l.tls)
+        .flat_map(|l| l.advertised_addresses.iter().enumerate())
+        .filter_map(|(id, address)| {
+            let (host, _) = address.rsplit_once(':')?;
+            Some((i32::try_from(id).ok()?, host.to_string()))
+        })
+        .collect()
+}
+
+/// Whether any listener takes client certificates, so the cluster needs its clients CA.
+pub fn uses_mtls(listeners: &[GenericListener]) -> bool {
+    listeners.iter().any(GenericListener::mtls)
+}
+
 /// Whether any listener serves TLS, so the brokers need their keystores mounted.
 pub fn uses_tls(listeners: &[GenericListener]) -> bool {
     listeners.iter().any(|l| l.tls)
@@ -201,6 +229,23 @@ pub fn broker_overrides(
         keys.push((
             "ssl.keystore.location".into(),
             format!("{CLUSTER_TLS_DIR}/$(POD_NAME).pem"),
+        ));
+    }
+    for l in listeners.iter().filter(|l| l.mtls()) {
+        let name = broker_name(l).to_ascii_lowercase();
+        keys.push((
+            format!("listener.name.{name}.ssl.client.auth"),
+            "required".into(),
+        ));
+        keys.push((
+            format!("listener.name.{name}.ssl.truststore.location"),
+            format!("{CLUSTER_TLS_DIR}/{CLIENTS_CA_FILE}"),
+        ));
+    }
+    if uses_mtls(listeners) {
+        keys.push((
+            "ssl.principal.mapping.rules".into(),
+            PRINCIPAL_MAPPING_RULES.into(),
         ));
     }
     for l in listeners.iter().filter(|l| l.scram()) {
@@ -308,6 +353,35 @@ mod tests {
         );
         assert!(k["ssl.keystore.location"].ends_with("/$(POD_NAME).pem"));
         assert!(!k.contains_key("authorizer.class.name"));
+        assert!(!k.contains_key("ssl.principal.mapping.rules"));
+        assert!(!uses_mtls(&listeners));
+    }
+
+    #[test]
+    fn a_tls_authentication_listener_requires_client_certificates_from_the_clients_ca() {
+        let s = spec(serde_json::json!([
+            {"name": "tls", "port": 9094, "type": "internal", "tls": true,
+             "authentication": {"type": "scram-sha-512"}},
+            {"name": "mtls", "port": 9095, "type": "internal", "tls": true,
+             "authentication": {"type": "tls"}}]));
+        let listeners = validate_listeners(&s).unwrap();
+        assert!(uses_mtls(&listeners));
+        assert_eq!(security_protocol(&listeners[1]), "SSL");
+        let k = broker_overrides(&listeners, None, "h");
+        let k = keys(&k);
+        assert_eq!(k["listener.security.protocol.map"], "TLS:SASL_SSL,MTLS:SSL");
+        assert_eq!(k["listener.name.mtls.ssl.client.auth"], "required");
+        assert_eq!(
+            k["listener.name.mtls.ssl.truststore.location"],
+            "/etc/krait/cluster-tls/clients-ca.crt"
+        );
+        assert!(!k.contains_key("listener.name.tls.ssl.client.auth"));
+        assert_eq!(k["ssl.principal.mapping.rules"], PRINCIPAL_MAPPING_RULES);
+        assert_eq!(
+            operator_listener(&listeners).name,
+            "tls",
+            "the operator logs in with SCRAM"
+        );
     }
 
     #[test]
@@ -361,6 +435,11 @@ mod tests {
         assert_eq!(status[2].bootstrap_servers, "a.example:9095,b.example:9095");
         assert_eq!(status[2].ca_secret.as_deref(), Some("main-cluster-ca-cert"));
         assert_eq!(status[2].security_protocol, "SASL_SSL");
+        assert_eq!(
+            external_hosts(&listeners),
+            BTreeMap::from([(0, "a.example".into()), (1, "b.example".into())]),
+            "the brokers' certificates name their external hosts"
+        );
     }
 
     #[test]

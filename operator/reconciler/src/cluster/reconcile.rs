@@ -30,7 +30,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{info, instrument, warn};
 
-use super::build::secret::{stored_password, stored_pki};
+use super::build::secret::{stored_clients_ca, stored_password, stored_pki};
 use super::build::{
     DesiredObjects, Shape, build, default_listener_of, default_voters, hash_of,
     plaintext_cluster_of, voters_of,
@@ -39,7 +39,8 @@ use super::day2::{self, Action as Day2Action};
 use super::drift::contains;
 use super::events;
 use super::listeners;
-use super::pki::{self, CertError, Pki};
+use super::pki::clients::new_clients_ca;
+use super::pki::{self, CaMaterial, CertError, Pki};
 use super::roll::WAITING_FOR_DISRUPTION_BUDGET;
 use super::status::{Observations, apply_failed_status, cluster_status, invalid_status};
 use super::validate::{ValidatedCluster, validate};
@@ -380,12 +381,14 @@ async fn build_and_apply(
             generate_password()
         })
     });
+    let clients_ca = clients_ca(validated, owned, now)?;
     let shape = Shape {
         replicas: decision.statefulset_replicas,
         voters: voters.clone(),
         restart: annotation(cluster, RESTART_ANNOTATION).map(str::to_string),
         pki: Some(pki),
         operator_password,
+        clients_ca,
         cluster_tls,
     };
     let statefulset = own_statefulset(validated, owned);
@@ -395,6 +398,26 @@ async fn build_and_apply(
     built.spec.storage = storage.effective.clone();
     apply(ctx, &built, &build(&built, &shape), owned, storage.recreate).await?;
     Ok((cluster_ca, storage))
+}
+
+/// The clients CA where a listener takes client certificates: the stored one, or a new one
+/// valid as long as the cluster CA's certificates are (`spec.clusterCa.validityDays`).
+fn clients_ca(
+    cluster: &ValidatedCluster,
+    owned: &Owned,
+    now: &Time,
+) -> Result<Option<CaMaterial>, Error> {
+    if !listeners::uses_mtls(&cluster.listeners) {
+        return Ok(None);
+    }
+    if let Some(ca) = stored_clients_ca(&cluster.names, &owned.secrets) {
+        return Ok(Some(ca));
+    }
+    info!("generating the clients CA");
+    let validity = cluster.spec.cluster_ca.validity_days;
+    new_clients_ca(&cluster.names, now.0.as_second(), validity)
+        .map(Some)
+        .map_err(Error::Certificates)
 }
 
 /// The PKI to store: what the Secrets hold, renewed where due (`cluster/pki`). Every broker
@@ -418,6 +441,7 @@ fn certificates(
         now: now.0.as_second(),
         trusted_by_all: running
             .and_then(|running| pki::trusted_by_all(&cluster.names, &owned.pods, running)),
+        external_hosts: listeners::external_hosts(&cluster.listeners),
     };
     let pki =
         pki::renew(&stored_pki(cluster, &owned.secrets), &want).map_err(Error::Certificates)?;

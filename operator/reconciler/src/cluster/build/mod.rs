@@ -19,7 +19,7 @@ use kube::Resource;
 use serde::Serialize;
 
 use super::listeners;
-use super::pki::Pki;
+use super::pki::{CaMaterial, Pki};
 use super::validate::ValidatedCluster;
 use crate::names::{HASH_ANNOTATION, stable_hash};
 use krait_crd::KafkaCluster;
@@ -27,7 +27,8 @@ use krait_crd::KafkaCluster;
 pub use configmap::config_map;
 pub use pdb::pod_disruption_budget;
 pub use secret::{
-    broker_certs_secret, cluster_ca_cert_secret, cluster_ca_secret, operator_credentials_secret,
+    broker_certs_secret, clients_ca_cert_secret, clients_ca_secret, cluster_ca_cert_secret,
+    cluster_ca_secret, operator_credentials_secret,
 };
 pub use service::{bootstrap_service, external_services, headless_service};
 pub use serviceaccount::service_account;
@@ -52,6 +53,9 @@ pub struct Shape {
     /// The operator's SCRAM password, stored in its credentials Secret; built only where a
     /// listener uses SCRAM.
     pub operator_password: Option<String>,
+    /// The clients CA (`pki/clients.rs`), stored in its Secrets; built only where a listener
+    /// takes client certificates.
+    pub clients_ca: Option<CaMaterial>,
     /// The brokers' cluster port speaks mutual TLS with the issued certificates. False only for
     /// a cluster whose running brokers serve it in plaintext (made by an operator that issued
     /// no certificates) until it is switched over ([`crate::names::CLUSTER_TLS_ANNOTATION`]).
@@ -68,6 +72,7 @@ impl Shape {
             restart: None,
             pki: None,
             operator_password: None,
+            clients_ca: None,
             cluster_tls: true,
         }
     }
@@ -121,6 +126,12 @@ pub fn build(cluster: &ValidatedCluster, shape: &Shape) -> DesiredObjects {
         && listeners::uses_scram(&cluster.listeners)
     {
         secrets.push(stamped(operator_credentials_secret(cluster, password)));
+    }
+    if let Some(ca) = &shape.clients_ca
+        && listeners::uses_mtls(&cluster.listeners)
+    {
+        secrets.push(stamped(clients_ca_secret(cluster, ca)));
+        secrets.push(stamped(clients_ca_cert_secret(cluster, ca)));
     }
     DesiredObjects {
         service_account: stamped(service_account(cluster)),

@@ -11,6 +11,7 @@ use super::owned_meta;
 use crate::cluster::listeners::{OPERATOR_USER, SCRAM_MECHANISM};
 use crate::cluster::pki::{CaMaterial, Pki, Stored};
 use crate::cluster::validate::ValidatedCluster;
+use crate::names::ClusterNames;
 
 /// On the CA Secret: the generation of the CA in `ca.crt` / `ca.key`, and of the successor in
 /// `next-ca.crt` / `next-ca.key` during a renewal.
@@ -136,6 +137,50 @@ pub fn cluster_ca_cert_secret(cluster: &ValidatedCluster, pki: &Pki) -> Secret {
         data,
         annotations,
     )
+}
+
+/// `<cluster>-clients-ca`: the clients CA's certificate and key (the operator's alone: it signs
+/// `tls` KafkaUsers' certificates).
+pub fn clients_ca_secret(cluster: &ValidatedCluster, ca: &CaMaterial) -> Secret {
+    let data = BTreeMap::from([
+        (CA_CERT_KEY.to_string(), bytes(&ca.cert_pem)),
+        (CA_KEY_KEY.to_string(), bytes(&ca.key_pem)),
+    ]);
+    secret(
+        cluster,
+        cluster.names.clients_ca_secret(),
+        data,
+        BTreeMap::new(),
+    )
+}
+
+/// `<cluster>-clients-ca-cert`: `ca.crt`, what mutual-TLS listeners check client certificates
+/// with.
+pub fn clients_ca_cert_secret(cluster: &ValidatedCluster, ca: &CaMaterial) -> Secret {
+    let data = BTreeMap::from([(CA_CERT_KEY.to_string(), bytes(&ca.cert_pem))]);
+    secret(
+        cluster,
+        cluster.names.clients_ca_cert_secret(),
+        data,
+        BTreeMap::new(),
+    )
+}
+
+/// The clients CA as its Secret (read back) holds it.
+pub fn stored_clients_ca(names: &ClusterNames, secrets: &[Secret]) -> Option<CaMaterial> {
+    let name = names.clients_ca_secret();
+    let secret = secrets
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some(name.as_str()))?;
+    let text = |key: &str| {
+        let value = secret.data.as_ref()?.get(key)?;
+        String::from_utf8(value.0.clone()).ok()
+    };
+    Some(CaMaterial {
+        generation: 0,
+        cert_pem: text(CA_CERT_KEY)?,
+        key_pem: text(CA_KEY_KEY)?,
+    })
 }
 
 /// `<cluster>-broker-certs`: `<pod>.pem` per broker, its key and certificate.

@@ -403,7 +403,8 @@ fn volume_mounts(cluster: &ValidatedCluster, shape: &Shape) -> Vec<VolumeMount> 
     mounts
 }
 
-/// The brokers' keystores and the CA bundle in one read-only directory. Kubernetes updates the
+/// The brokers' keystores and the CA bundle (and the clients CA where a listener takes client
+/// certificates) in one read-only directory. Kubernetes updates the
 /// files in place when the Secrets change (not when mounted with `subPath`, so none is).
 fn cluster_tls_volume(cluster: &ValidatedCluster) -> Volume {
     let secret = |name: String, items: Option<Vec<KeyToPath>>| VolumeProjection {
@@ -419,14 +420,26 @@ fn cluster_tls_volume(cluster: &ValidatedCluster) -> Volume {
         path: CA_CERT_KEY.into(),
         ..KeyToPath::default()
     }];
+    let mut sources = vec![
+        secret(cluster.names.broker_certs_secret(), None),
+        secret(cluster.names.cluster_ca_cert_secret(), Some(ca_only)),
+    ];
+    if listeners::uses_mtls(&cluster.listeners) {
+        let clients_ca = vec![KeyToPath {
+            key: CA_CERT_KEY.into(),
+            path: listeners::CLIENTS_CA_FILE.into(),
+            ..KeyToPath::default()
+        }];
+        sources.push(secret(
+            cluster.names.clients_ca_cert_secret(),
+            Some(clients_ca),
+        ));
+    }
     Volume {
         name: CLUSTER_TLS_VOLUME.into(),
         projected: Some(ProjectedVolumeSource {
             default_mode: Some(CLUSTER_TLS_MODE),
-            sources: Some(vec![
-                secret(cluster.names.broker_certs_secret(), None),
-                secret(cluster.names.cluster_ca_cert_secret(), Some(ca_only)),
-            ]),
+            sources: Some(sources),
             ..ProjectedVolumeSource::default()
         }),
         ..Volume::default()

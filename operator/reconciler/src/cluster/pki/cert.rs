@@ -6,6 +6,8 @@ use rcgen::{
     BasicConstraints, Certificate, CertificateParams, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
 };
+use std::net::IpAddr;
+
 use time::OffsetDateTime;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::pem::Pem;
@@ -54,6 +56,8 @@ pub struct CertInfo {
     pub not_before: i64,
     pub not_after: i64,
     pub dns_names: Vec<String>,
+    /// IP address subject alternative names, as text.
+    pub ip_addresses: Vec<String>,
     pub uris: Vec<String>,
     pub is_ca: bool,
     /// Subject key identifier (a CA's) and authority key identifier (a signed certificate's):
@@ -93,7 +97,11 @@ pub fn ca_common_name(names: &ClusterNames, generation: i64) -> String {
     )
 }
 
-fn validity(params: &mut CertificateParams, now: i64, validity_days: i32) -> Result<(), CertError> {
+pub(super) fn validity(
+    params: &mut CertificateParams,
+    now: i64,
+    validity_days: i32,
+) -> Result<(), CertError> {
     let bad = || CertError::Validity {
         now,
         days: validity_days,
@@ -104,13 +112,18 @@ fn validity(params: &mut CertificateParams, now: i64, validity_days: i32) -> Res
     Ok(())
 }
 
-fn generate(what: &'static str) -> impl FnOnce(rcgen::Error) -> CertError {
+pub(super) fn generate(what: &'static str) -> impl FnOnce(rcgen::Error) -> CertError {
     move |source| CertError::Generate { what, source }
 }
 
 fn ca_params(names: &ClusterNames, generation: i64) -> CertificateParams {
+    ca_params_named(ca_name(names, generation))
+}
+
+/// A CA certificate's parameters (no validity yet) for the subject `dn`.
+pub(super) fn ca_params_named(dn: DistinguishedName) -> CertificateParams {
     let mut params = CertificateParams::default();
-    params.distinguished_name = ca_name(names, generation);
+    params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -145,10 +158,18 @@ pub fn new_ca(
 /// name and key identifier the stored certificate has). `None` when the key does not parse or
 /// is not the certificate's, or the certificate is not this cluster's CA of that generation.
 pub fn signer(names: &ClusterNames, ca: &CaMaterial) -> Option<(Certificate, KeyPair)> {
+    signer_with(ca, ca_params(names, ca.generation))
+}
+
+/// [`signer`] for a CA whose certificate has the parameters `params`.
+pub(super) fn signer_with(
+    ca: &CaMaterial,
+    params: CertificateParams,
+) -> Option<(Certificate, KeyPair)> {
     let key = KeyPair::from_pem(&ca.key_pem).ok()?;
     let stored = first_certificate(&ca.cert_pem)?;
     let (_, parsed) = X509Certificate::from_der(&stored).ok()?;
-    let rebuilt = ca_params(names, ca.generation).self_signed(&key).ok()?;
+    let rebuilt = params.self_signed(&key).ok()?;
     let (_, rebuilt_parsed) = X509Certificate::from_der(rebuilt.der()).ok()?;
     let same_name = parsed.subject().as_raw() == rebuilt_parsed.subject().as_raw();
     let same_key = parsed.public_key().raw == rebuilt_parsed.public_key().raw;
@@ -170,6 +191,33 @@ pub fn broker_dns_names(names: &ClusterNames, id: i32) -> Vec<String> {
     dns
 }
 
+/// A broker certificate's DNS and IP address names: [`broker_dns_names`], plus the host it is
+/// reached at from outside Kubernetes, when it has one (a name, or an IP address).
+pub fn broker_alt_names(
+    names: &ClusterNames,
+    id: i32,
+    external: Option<&str>,
+) -> (Vec<String>, Vec<String>) {
+    let mut dns = broker_dns_names(names, id);
+    let mut ips = Vec::new();
+    if let Some(host) = external.map(|h| h.trim_start_matches('[').trim_end_matches(']')) {
+        match host.parse::<IpAddr>() {
+            Ok(ip) => ips.push(ip.to_string()),
+            Err(_) if !dns.iter().any(|d| d == host) => dns.push(host.to_string()),
+            Err(_) => {}
+        }
+    }
+    (dns, ips)
+}
+
+fn ip_of(bytes: &[u8]) -> Option<IpAddr> {
+    match bytes.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?)),
+        _ => None,
+    }
+}
+
 /// The URI subject alternative name binding a certificate to broker `id`.
 pub fn node_uri(id: i32) -> String {
     format!("{NODE_URI_PREFIX}{id}")
@@ -184,6 +232,19 @@ pub fn broker_keystore(
     now: i64,
     validity_days: i32,
 ) -> Result<String, CertError> {
+    broker_keystore_with(names, id, None, signer, now, validity_days)
+}
+
+/// [`broker_keystore`] for a broker also reached at `external` (a host name or IP address)
+/// from outside Kubernetes.
+pub fn broker_keystore_with(
+    names: &ClusterNames,
+    id: i32,
+    external: Option<&str>,
+    signer: &(Certificate, KeyPair),
+    now: i64,
+    validity_days: i32,
+) -> Result<String, CertError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = DistinguishedName::new();
     params
@@ -192,9 +253,13 @@ pub fn broker_keystore(
     params
         .distinguished_name
         .push(DnType::CommonName, names.pod(id));
-    for dns in broker_dns_names(names, id) {
+    let (dns_names, ips) = broker_alt_names(names, id, external);
+    for dns in dns_names {
         let dns = dns.try_into().map_err(generate("a DNS name"))?;
         params.subject_alt_names.push(SanType::DnsName(dns));
+    }
+    for ip in ips.iter().filter_map(|ip| ip.parse().ok()) {
+        params.subject_alt_names.push(SanType::IpAddress(ip));
     }
     let uri = node_uri(id).try_into().map_err(generate("the node URI"))?;
     params.subject_alt_names.push(SanType::URI(uri));
@@ -241,6 +306,7 @@ pub fn split_pem(pem: &str) -> Vec<String> {
 pub fn info(der: &[u8]) -> Option<CertInfo> {
     let (_, cert) = X509Certificate::from_der(der).ok()?;
     let mut dns_names = Vec::new();
+    let mut ip_addresses = Vec::new();
     let mut uris = Vec::new();
     let (mut subject_key_id, mut authority_key_id) = (None, None);
     for extension in cert.extensions() {
@@ -257,6 +323,11 @@ pub fn info(der: &[u8]) -> Option<CertInfo> {
             match name {
                 GeneralName::DNSName(dns) => dns_names.push((*dns).to_string()),
                 GeneralName::URI(uri) => uris.push((*uri).to_string()),
+                GeneralName::IPAddress(bytes) => {
+                    if let Some(ip) = ip_of(bytes) {
+                        ip_addresses.push(ip.to_string());
+                    }
+                }
                 _ => {}
             }
         }
@@ -273,6 +344,7 @@ pub fn info(der: &[u8]) -> Option<CertInfo> {
         not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
         dns_names,
+        ip_addresses,
         uris,
         is_ca: cert.is_ca(),
         subject_key_id,

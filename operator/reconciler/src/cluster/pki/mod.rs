@@ -15,6 +15,7 @@
 //!   an old certificate (its kubelet has not updated the mounted Secret yet) stays trusted.
 
 pub mod cert;
+pub mod clients;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,8 +23,8 @@ use k8s_openapi::api::core::v1::Pod;
 
 pub use cert::{CaMaterial, CertError, CertInfo};
 use cert::{
-    broker_dns_names, broker_keystore, ca_common_name, ca_info, certificates, info, keystore_info,
-    new_ca, split_pem,
+    broker_alt_names, broker_keystore_with, ca_common_name, ca_info, certificates, info,
+    keystore_info, new_ca, split_pem,
 };
 
 use crate::names::ClusterNames;
@@ -58,6 +59,9 @@ pub struct Want<'a> {
     /// The oldest CA generation any expected broker pod started trusting; `None` while a pod
     /// is missing, not Ready, or was created before the operator issued certificates.
     pub trusted_by_all: Option<i64>,
+    /// Each broker's host name or IP address for clients outside Kubernetes (the external
+    /// listener's `advertisedAddresses`), which its certificate names too.
+    pub external_hosts: BTreeMap<i32, String>,
 }
 
 /// The cluster's PKI as it should be stored.
@@ -169,7 +173,8 @@ fn keystores(
             keystore_info(keystore).is_some_and(|c| {
                 c.issued_by(ca_cert)
                     && !c.needs_renewal(want.now, want.renewal_days)
-                    && c.dns_names == broker_dns_names(want.names, id)
+                    && (c.dns_names.clone(), c.ip_addresses.clone())
+                        == broker_alt_names(want.names, id, external(want, id))
                     && c.uris == [cert::node_uri(id)]
             })
         });
@@ -181,12 +186,17 @@ fn keystores(
                 }
                 let signer = signer.as_ref().ok_or(CertError::UnusableNewCa)?;
                 issued.push(format!("broker {id}"));
-                broker_keystore(want.names, id, signer, want.now, want.validity_days)?
+                let host = external(want, id);
+                broker_keystore_with(want.names, id, host, signer, want.now, want.validity_days)?
             }
         };
         keystores.insert(id, keystore);
     }
     Ok(keystores)
+}
+
+fn external<'a>(want: &'a Want<'_>, id: i32) -> Option<&'a str> {
+    want.external_hosts.get(&id).map(String::as_str)
 }
 
 /// The signing CA, its successor, then the stored bundle's other CA certificates that have

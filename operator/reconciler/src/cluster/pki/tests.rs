@@ -31,6 +31,7 @@ fn want(names: &ClusterNames, brokers: i32, now: i64, trusted_by_all: Option<i64
         renewal_days: 30,
         now,
         trusted_by_all,
+        external_hosts: BTreeMap::new(),
     }
 }
 
@@ -308,4 +309,27 @@ fn trust_of_the_pods_is_the_oldest_and_needs_every_pod_ready() {
     assert_eq!(trusted_by_all(&names, &unready, 1), None);
     let unannotated = vec![pod("main-0", true, None)];
     assert_eq!(trusted_by_all(&names, &unannotated, 1), None);
+}
+
+#[test]
+fn a_broker_reached_from_outside_has_its_external_host_in_its_certificate() {
+    let names = names();
+    let mut w = want(&names, 2, T0, None);
+    w.external_hosts =
+        BTreeMap::from([(0, "kafka-0.example.com".into()), (1, "203.0.113.7".into())]);
+    let first = renew(&Stored::default(), &w).unwrap();
+    let b0 = keystore_info(&first.keystores[&0]).unwrap();
+    assert!(b0.dns_names.contains(&"kafka-0.example.com".to_string()));
+    let b1 = keystore_info(&first.keystores[&1]).unwrap();
+    assert_eq!(b1.ip_addresses, vec!["203.0.113.7".to_string()]);
+    // Kept while the hosts stay; re-issued for a broker whose host changes.
+    let again = renew(&stored(&first), &w).unwrap();
+    assert_eq!(again.keystores, first.keystores);
+    w.external_hosts.insert(1, "kafka-1.example.com".into());
+    let moved = renew(&stored(&first), &w).unwrap();
+    assert_eq!(moved.keystores[&0], first.keystores[&0]);
+    assert_ne!(moved.keystores[&1], first.keystores[&1]);
+    let b1 = keystore_info(&moved.keystores[&1]).unwrap();
+    assert!(b1.dns_names.contains(&"kafka-1.example.com".to_string()));
+    assert!(b1.ip_addresses.is_empty());
 }
