@@ -21,6 +21,7 @@ RECORDED = ROOT / "operator" / "reconciler" / "tests" / "rbac"
 SCENARIOS = {
     "cluster_create", "cluster_leftovers", "cluster_scale_up", "cluster_scale_down",
     "cluster_roll", "cluster_rebalance", "cluster_failure", "cluster_storage", "topic_lifecycle",
+    "user_lifecycle",
     "leader_election",
     "controllers_watched_namespaces", "controllers_all_namespaces",
 }

@@ -31,16 +31,17 @@ tests/integration/test_rbac.py. */}}
 - apiGroups: [krait.dev]
   resources: [kafkaclusters]
   verbs: [get, list, watch, patch]
-# patch: the topic finalizer.
+# patch: the topic and user finalizers.
 - apiGroups: [krait.dev]
-  resources: [kafkatopics]
+  resources: [kafkatopics, kafkausers]
   verbs: [list, watch, patch]
 - apiGroups: [krait.dev]
-  resources: [kafkaclusters/status, kafkatopics/status]
+  resources: [kafkaclusters/status, kafkatopics/status, kafkausers/status]
   verbs: [patch]
-# Owner references with blockOwnerDeletion need update on the owner's finalizers.
+# Owner references with blockOwnerDeletion need update on the owner's finalizers (a cluster's
+# objects, a user's generated credentials Secret).
 - apiGroups: [krait.dev]
-  resources: [kafkaclusters/finalizers]
+  resources: [kafkaclusters/finalizers, kafkausers/finalizers]
   verbs: [update]
 # What a cluster owns: watched, server-side applied (patch; create when new), leftovers deleted.
 # get: a StatefulSet re-created for a new volume size is waited on until it is gone.
@@ -58,11 +59,13 @@ tests/integration/test_rbac.py. */}}
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [list, watch, create, patch, delete]
-# The cluster CA and the brokers' certificates: read back, watched, server-side applied. Never
-# deleted by the operator (garbage collection removes them with their KafkaCluster).
+# The cluster CA and the brokers' certificates, the operator's and the KafkaUsers' credentials:
+# read back, watched, server-side applied. get: the password Secret a KafkaUser names (the
+# code reads no other Secret it did not make). Never deleted by the operator (garbage
+# collection removes them with their KafkaCluster or KafkaUser).
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [list, watch, create, patch]
+  verbs: [get, list, watch, create, patch]
 - apiGroups: [""]
   resources: [pods]
   verbs: [list]

@@ -8,9 +8,11 @@ pub mod listener;
 pub mod manifests;
 pub mod reference;
 pub mod topic;
+pub mod user;
 
 pub use cluster::{KafkaCluster, KafkaClusterSpec, KafkaClusterStatus};
 pub use topic::{KafkaTopic, KafkaTopicSpec, KafkaTopicStatus};
+pub use user::{KafkaUser, KafkaUserSpec, KafkaUserStatus};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -23,6 +25,7 @@ pub fn all_crds() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![
         ("kafkaclusters.krait.dev.yaml", KafkaCluster::crd()),
         ("kafkatopics.krait.dev.yaml", KafkaTopic::crd()),
+        ("kafkausers.krait.dev.yaml", KafkaUser::crd()),
     ]
 }
 

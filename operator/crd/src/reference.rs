@@ -70,6 +70,11 @@ pub const KUBERNETES_TYPES: &[KubernetesType] = &[
         path: "status.conditions",
         name: "Condition",
     },
+    KubernetesType {
+        kind: "KafkaUser",
+        path: "status.conditions",
+        name: "Condition",
+    },
 ];
 
 /// Why the reference cannot be rendered.

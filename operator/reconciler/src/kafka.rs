@@ -21,6 +21,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use krait_admin::Security;
 
 use crate::cluster_admin::{ClusterAdmin, WireClusterAdmin};
+use crate::user_admin::{UserAdmin, WireUserAdmin};
 
 /// Where and how the operator's admin connection reaches a cluster: the bootstrap address of
 /// the listener it uses, and the TLS trust and SASL credentials that listener asks for
@@ -165,6 +166,8 @@ pub trait KafkaConnector: Send + Sync {
     fn topic_admin(&self, endpoint: &AdminEndpoint) -> Result<Box<dyn TopicAdmin>, AdminError>;
     /// The day-2 admin client for the cluster (brokers, partitions, reassignments).
     fn cluster_admin(&self, endpoint: &AdminEndpoint) -> Box<dyn ClusterAdmin>;
+    /// The users-and-ACLs admin client for the cluster.
+    fn user_admin(&self, endpoint: &AdminEndpoint) -> Box<dyn UserAdmin>;
 }
 
 /// The real connector, on librdkafka.
@@ -208,6 +211,10 @@ impl KafkaConnector for RdKafkaConnector {
 
     fn cluster_admin(&self, endpoint: &AdminEndpoint) -> Box<dyn ClusterAdmin> {
         Box::new(WireClusterAdmin::new(endpoint, self.timeout))
+    }
+
+    fn user_admin(&self, endpoint: &AdminEndpoint) -> Box<dyn UserAdmin> {
+        Box::new(WireUserAdmin::new(endpoint, self.timeout))
     }
 
     fn topic_admin(&self, endpoint: &AdminEndpoint) -> Result<Box<dyn TopicAdmin>, AdminError> {

@@ -1,10 +1,12 @@
 //! krait-operator: reconciles `KafkaCluster` resources into StatefulSets, Services, ConfigMaps,
-//! PodDisruptionBudgets and ServiceAccounts, and `KafkaTopic` resources into Kafka topics.
+//! PodDisruptionBudgets and ServiceAccounts, `KafkaTopic` resources into Kafka topics, and
+//! `KafkaUser` resources into SCRAM credentials and ACLs.
 //! Stateless and level-triggered: every reconcile reads the world and converges it.
 
 pub mod access;
 pub mod cluster;
 pub mod cluster_admin;
+pub mod cluster_ref;
 pub mod conditions;
 pub mod context;
 pub mod events;
@@ -17,3 +19,5 @@ pub mod render;
 pub mod run;
 pub mod status;
 pub mod topic;
+pub mod user;
+pub mod user_admin;

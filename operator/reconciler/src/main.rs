@@ -42,7 +42,7 @@ enum Command {
         #[arg(short = 'n', long, default_value = "default")]
         namespace: String,
     },
-    /// Run the KafkaCluster and KafkaTopic controllers.
+    /// Run the KafkaCluster, KafkaTopic and KafkaUser controllers.
     Run(RunArgs),
 }
 

@@ -14,8 +14,9 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use krait_crd::{KafkaCluster, KafkaTopic};
+use krait_crd::{KafkaCluster, KafkaTopic, KafkaUser};
 use kube::runtime::controller::Controller;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
 use tokio::net::TcpListener;
@@ -29,7 +30,7 @@ use crate::kafka::RdKafkaConnector;
 use crate::leader::{self, LeaseConfig};
 use crate::metrics::Metrics;
 use crate::names::MANAGER;
-use crate::{cluster, topic};
+use crate::{cluster, topic, user};
 
 /// How the operator runs.
 #[derive(Debug, Clone)]
@@ -107,7 +108,7 @@ where
     }
 }
 
-/// A cluster and a topic controller per watched namespace (or one each for all).
+/// A cluster, a topic and a user controller per watched namespace (or one each for all).
 pub fn controllers(ctx: &Arc<Context>, namespaces: &[String]) -> Vec<Task> {
     let scopes: Vec<Option<&str>> = if namespaces.is_empty() {
         vec![None]
@@ -118,6 +119,7 @@ pub fn controllers(ctx: &Arc<Context>, namespaces: &[String]) -> Vec<Task> {
     for scope in scopes {
         tasks.push(Box::pin(cluster_controller(ctx.clone(), scope)));
         tasks.push(Box::pin(topic_controller(ctx.clone(), scope)));
+        tasks.push(Box::pin(user_controller(ctx.clone(), scope)));
     }
     tasks
 }
@@ -160,6 +162,38 @@ fn topic_controller(
     .shutdown_on_signal()
     .run(topic::reconcile, topic::reconcile::error_policy, ctx)
     .for_each(log_result)
+}
+
+fn user_controller(
+    ctx: Arc<Context>,
+    scope: Option<&str>,
+) -> impl Future<Output = ()> + Send + use<> {
+    let client = ctx.client.clone();
+    let controller = Controller::new(api::<KafkaUser>(&client, scope), watcher::Config::default());
+    let users = controller.store();
+    // A user's password Secret, generated or named by the spec: a change sets the password in
+    // Kafka again at once (rotation), and a deleted generated one is made again.
+    controller
+        .watches(
+            api::<Secret>(&client, scope),
+            watcher::Config::default(),
+            move |secret| {
+                let namespace = secret.metadata.namespace.clone();
+                let name = secret.metadata.name.clone().unwrap_or_default();
+                users
+                    .state()
+                    .into_iter()
+                    .filter(|u| {
+                        u.metadata.namespace == namespace
+                            && user::plan::password_ref(u).secret == name
+                    })
+                    .map(|u| ObjectRef::from_obj(u.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .shutdown_on_signal()
+        .run(user::reconcile, user::reconcile::error_policy, ctx)
+        .for_each(log_result)
 }
 
 async fn log_result<T: std::fmt::Debug, E: std::fmt::Display>(result: Result<T, E>) {

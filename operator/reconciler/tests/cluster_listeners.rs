@@ -12,96 +12,17 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use common::broker::broker_bin;
 use common::kubelet::{Kubelet, Loopback};
+use common::secured::{CLUSTERS, TLS_PORT, admin_as, client, cluster, form, produce, secret_value};
 use common::{FakeApi, context_with};
-use krait_admin::{Admin, SaslCredentials, SaslMechanism, Security};
-use krait_crd::{KafkaCluster, KafkaTopic};
-use krait_operator::cluster::reconcile;
+use krait_admin::SaslMechanism;
+use krait_crd::KafkaTopic;
 use krait_operator::topic;
-use krait_tls::ClientTlsSettings;
 use rdkafka::config::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 
-const CLUSTERS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkaclusters";
 const TOPICS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkatopics";
-const SECRETS: &str = "/api/v1/namespaces/kafka/secrets";
-/// The default listener's port.
-const TLS_PORT: i32 = 9094;
-
-fn secret_value(api: &FakeApi, name: &str, key: &str) -> String {
-    let secret = api
-        .get(SECRETS, name)
-        .unwrap_or_else(|| panic!("Secret {name}"));
-    let encoded = secret["data"][key].as_str().unwrap();
-    String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
-fn cluster(api: &FakeApi) -> KafkaCluster {
-    serde_json::from_value(api.get(CLUSTERS, "main").unwrap()).unwrap()
-}
-
-fn ready(c: &KafkaCluster) -> bool {
-    c.status.as_ref().is_some_and(|s| {
-        s.conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True")
-            && s.cluster_id.is_some()
-    })
-}
-
-/// SASL_SSL as a client of the default listener, trusting `ca` (loopback is not a name the
-/// certificates carry, so the host name is not checked).
-fn client(bootstrap: &str, ca: &str, user: &str, password: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("security.protocol", "SASL_SSL")
-        .set("ssl.ca.pem", ca)
-        .set("ssl.endpoint.identification.algorithm", "none")
-        .set("sasl.mechanisms", "SCRAM-SHA-512")
-        .set("sasl.username", user)
-        .set("sasl.password", password)
-        .set("message.timeout.ms", "10000")
-        .set("log_level", "3");
-    config
-}
-
-/// Sends one record; the delivery error's text when refused.
-async fn produce(config: &ClientConfig, topic: &str) -> Result<(), String> {
-    let producer: FutureProducer = config.create().map_err(|e| e.to_string())?;
-    producer
-        .send(
-            FutureRecord::to(topic).key("k").payload("v"),
-            Duration::from_secs(10),
-        )
-        .await
-        .map(drop)
-        .map_err(|(e, _)| e.to_string())
-}
-
-fn admin_as(bootstrap: &str, ca: &str, user: &str, password: &str) -> Admin {
-    let security = Security {
-        tls: Some(ClientTlsSettings {
-            truststore_pem: Some(ca.to_string()),
-            verify_hostname: false,
-            ..ClientTlsSettings::default()
-        }),
-        sasl: Some(SaslCredentials {
-            mechanism: SaslMechanism::from_name("SCRAM-SHA-512").unwrap(),
-            username: user.into(),
-            password: password.into(),
-        }),
-    };
-    Admin::connect_with(bootstrap, Duration::from_secs(10), security).expect("admin session")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
@@ -118,23 +39,10 @@ async fn a_cluster_without_listeners_forms_with_tls_and_scram_and_enforces_acls(
         "spec": {"replicas": 3, "image": "krait:test", "storage": {"ephemeral": true},
                  "authorization": {"type": "simple", "superUsers": ["alice"]}}}),
     );
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while !ready(&cluster(&api)) {
-        assert!(
-            Instant::now() < deadline,
-            "not Ready with a cluster id: {:#?}\nbroker 0's log:\n{}",
-            cluster(&api).status,
-            std::fs::read_to_string(kubelet.log(0)).unwrap_or_default()
-        );
-        tokio::task::block_in_place(|| kubelet.tick());
-        if let Err(e) = reconcile::reconcile(Arc::new(cluster(&api)), ctx.clone()).await {
-            eprintln!("reconcile: {e}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    form(&api, &mut kubelet, &ctx, "main", Duration::from_secs(180)).await;
 
     // What clients are told, and the broker's template carrying Kafka's keys.
-    let status = cluster(&api).status.unwrap();
+    let status = cluster(&api, "main").status.unwrap();
     let listener = &status.listeners[0];
     assert_eq!(
         (listener.name.as_str(), listener.security_protocol.as_str()),

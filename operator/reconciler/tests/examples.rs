@@ -3,8 +3,9 @@
 
 use std::path::PathBuf;
 
-use krait_crd::{KafkaCluster, KafkaTopic};
+use krait_crd::{KafkaCluster, KafkaTopic, KafkaUser};
 use krait_operator::cluster::validate::validate;
+use krait_operator::user::plan::{desired_acls, invalid_acl, password_ref};
 use serde::Deserialize;
 
 fn documents(file: &str) -> Vec<serde_yaml::Value> {
@@ -37,5 +38,26 @@ fn example_topics_reference_the_example_cluster() {
         topics
             .iter()
             .any(|t| t.topic_name() == "payments.events_v1")
+    );
+}
+
+#[test]
+fn example_users_reference_the_example_cluster_and_map_to_valid_acls() {
+    let users: Vec<KafkaUser> = documents("kafkausers.yaml")
+        .into_iter()
+        .filter(|d| d["kind"] == "KafkaUser")
+        .map(|d| serde_yaml::from_value(d).unwrap())
+        .collect();
+    assert_eq!(users.len(), 3);
+    for user in &users {
+        assert_eq!(user.spec.cluster_ref, "main");
+        let acls = desired_acls(user);
+        assert!(!acls.is_empty());
+        assert_eq!(invalid_acl(&acls), None, "{}", user.user_name());
+    }
+    let named = password_ref(&users[1]);
+    assert_eq!(
+        (named.secret.as_str(), named.generated),
+        ("analytics-password", false)
     );
 }

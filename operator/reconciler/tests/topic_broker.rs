@@ -17,6 +17,7 @@ use krait_operator::kafka::{
     AdminEndpoint, AdminError, KafkaConnector, RdKafkaConnector, TopicAdmin,
 };
 use krait_operator::topic::{DesiredTopic, Refusal, TopicChange, reconcile, sync};
+use krait_operator::user_admin::UserAdmin;
 use serde_json::json;
 
 fn admin(broker: &Broker) -> Box<dyn TopicAdmin> {
@@ -173,6 +174,10 @@ impl KafkaConnector for ToBroker {
 
     fn cluster_admin(&self, _: &AdminEndpoint) -> Box<dyn ClusterAdmin> {
         RdKafkaConnector::default().cluster_admin(&self.0)
+    }
+
+    fn user_admin(&self, _: &AdminEndpoint) -> Box<dyn UserAdmin> {
+        RdKafkaConnector::default().user_admin(&self.0)
     }
 }
 

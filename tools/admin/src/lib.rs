@@ -24,6 +24,7 @@ pub mod wire;
 pub use cluster::{
     Admin, AdminError, BrokerInfo, ClusterDescription, ClusterMetadata, PartitionState, TopicState,
 };
+pub use krait_auth::scram::ScramMechanism;
 pub use reassign::{Ongoing, Reassignment, THROTTLE_CONFIGS};
 pub use security::{SaslCredentials, SaslMechanism, Security};
 pub use users::{DEFAULT_ITERATIONS, ScramCredentialInfo, ScramUser};

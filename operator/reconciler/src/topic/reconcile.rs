@@ -8,11 +8,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff;
+use krait_crd::KafkaTopic;
 use krait_crd::topic::{DeletionPolicy, KafkaTopicStatus};
-use krait_crd::{KafkaCluster, KafkaTopic};
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event, finalizer};
@@ -21,13 +20,12 @@ use tracing::{info, instrument, warn};
 
 use super::plan::{DesiredTopic, sync};
 use super::replication::{self, ReplicationStep};
-use crate::access::{AdminListener, admin_endpoint};
 use crate::cluster_admin::ClusterAdminError;
+use crate::cluster_ref;
 use crate::conditions::{Decided, READY, find, merge};
 use crate::context::Context;
 use crate::events::{self, Note};
 use crate::kafka::{AdminEndpoint, AdminError};
-use crate::names::ClusterNames;
 use crate::status::write_status;
 
 /// Finalizer that lets the operator delete the Kafka topic before the resource goes.
@@ -117,51 +115,17 @@ enum ClusterState {
 
 async fn cluster_state(topic: &KafkaTopic, ctx: &Context) -> Result<ClusterState, Error> {
     let ns = topic.namespace().unwrap_or_default();
-    let api: Api<KafkaCluster> = Api::namespaced(ctx.client.clone(), &ns);
-    let cluster = api
-        .get_opt(&topic.spec.cluster_ref)
+    let state = cluster_ref::cluster_state(ctx, &ns, &topic.spec.cluster_ref)
         .await
-        .map_err(|source| Error::Read {
-            what: "KafkaCluster",
-            source,
-        })?;
-    Ok(match cluster {
-        None => ClusterState::Absent,
-        Some(c) if c.meta().deletion_timestamp.is_some() => ClusterState::Deleting,
-        Some(c) => ClusterState::Present {
-            endpoint: cluster_endpoint(ctx, &c, &ns).await?,
-            throttle: c.spec.rebalance.throttle_bytes_per_second,
+        .map_err(|(what, source)| Error::Read { what, source })?;
+    Ok(match state {
+        cluster_ref::ClusterState::Absent => ClusterState::Absent,
+        cluster_ref::ClusterState::Deleting => ClusterState::Deleting,
+        cluster_ref::ClusterState::Present { endpoint, cluster } => ClusterState::Present {
+            endpoint,
+            throttle: cluster.spec.rebalance.throttle_bytes_per_second,
         },
     })
-}
-
-/// The admin connection to `cluster` with the CA certificate and credentials its Secrets hold
-/// (listed by the cluster's labels: the operator reads only Secrets it made).
-async fn cluster_endpoint(
-    ctx: &Context,
-    cluster: &KafkaCluster,
-    ns: &str,
-) -> Result<AdminEndpoint, Error> {
-    let names = ClusterNames::new(&cluster.name_any(), ns);
-    let Some(listener) = AdminListener::of_cluster(&names, cluster) else {
-        // An invalid spec: the cluster reports why; the default address fails to connect.
-        return Ok(AdminEndpoint::plaintext(
-            &names.bootstrap_address(krait_crd::cluster::DEFAULT_KAFKA_PORT),
-        ));
-    };
-    let secrets = if listener.tls || listener.scram {
-        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-        api.list(&ListParams::default().labels(&names.owned_selector()))
-            .await
-            .map_err(|source| Error::Read {
-                what: "Secret",
-                source,
-            })?
-            .items
-    } else {
-        Vec::new()
-    };
-    Ok(admin_endpoint(&names, &listener, &secrets))
 }
 
 /// The other `KafkaTopic` that owns this topic name in the same cluster, if any: the oldest

@@ -121,6 +121,7 @@ fn resource_of(kind: &str) -> Option<&'static str> {
     match kind {
         "KafkaCluster" => Some("kafkaclusters"),
         "KafkaTopic" => Some("kafkatopics"),
+        "KafkaUser" => Some("kafkausers"),
         "StatefulSet" => Some("statefulsets"),
         _ => None,
     }

@@ -81,6 +81,8 @@ fn kind_of(plural: &str) -> &'static str {
         "pods" => "Pod",
         "kafkaclusters" => "KafkaCluster",
         "kafkatopics" => "KafkaTopic",
+        "kafkausers" => "KafkaUser",
+        "secrets" => "Secret",
         "leases" => "Lease",
         "events" => "Event",
         _ => "Unknown",
@@ -139,8 +141,10 @@ impl FakeApi {
         Client::new(service, "default")
     }
 
-    /// Stores an object as if created by someone else.
+    /// Stores an object as if created by someone else (a Secret's `stringData` is folded into
+    /// `data`, base64-encoded, as the API server does on every write).
     pub fn put(&self, collection: &str, mut object: Value) {
+        fold_string_data(&mut object);
         let mut s = self.state.lock().unwrap();
         s.resource_version += 1;
         let name = object["metadata"]["name"].as_str().unwrap().to_string();
@@ -501,6 +505,7 @@ fn patch_object(
             return status(code, reason, &message);
         }
     }
+    fold_string_data(&mut object);
     s.resource_version += 1;
     object["metadata"]["resourceVersion"] = json!(s.resource_version.to_string());
     let finalized = object["metadata"]["deletionTimestamp"].is_string()
@@ -525,6 +530,26 @@ fn create_object(s: &mut State, collection: String, mut object: Value) -> (Statu
     object["metadata"]["resourceVersion"] = json!(s.resource_version.to_string());
     s.objects.insert(key, object.clone());
     (StatusCode::CREATED, object)
+}
+
+/// The API server's handling of a Secret's write-only `stringData`: each entry replaces the
+/// same key of `data`, base64-encoded, and `stringData` is not stored.
+fn fold_string_data(object: &mut Value) {
+    use base64::Engine as _;
+    let Some(Value::Object(strings)) = object.as_object_mut().and_then(|o| o.remove("stringData"))
+    else {
+        return;
+    };
+    let data = object["data"].as_object().cloned().unwrap_or_default();
+    let mut data = data;
+    for (key, value) in strings {
+        let text = value.as_str().unwrap_or_default();
+        data.insert(
+            key,
+            json!(base64::engine::general_purpose::STANDARD.encode(text)),
+        );
+    }
+    object["data"] = Value::Object(data);
 }
 
 /// Replace with optimistic concurrency: a stale resourceVersion is a 409 Conflict.

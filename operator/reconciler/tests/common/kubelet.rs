@@ -26,6 +26,7 @@ use krait_operator::cluster_admin::{ClusterAdmin, WireClusterAdmin};
 use krait_operator::kafka::{
     AdminEndpoint, AdminError, KafkaConnector, RdKafkaConnector, TopicAdmin,
 };
+use krait_operator::user_admin::{UserAdmin, WireUserAdmin};
 use serde_json::{Value, json};
 
 use super::FakeApi;
@@ -562,6 +563,13 @@ impl KafkaConnector for Loopback {
 
     fn cluster_admin(&self, endpoint: &AdminEndpoint) -> Box<dyn ClusterAdmin> {
         Box::new(WireClusterAdmin::new(
+            &self.endpoint(endpoint),
+            Duration::from_secs(5),
+        ))
+    }
+
+    fn user_admin(&self, endpoint: &AdminEndpoint) -> Box<dyn UserAdmin> {
+        Box::new(WireUserAdmin::new(
             &self.endpoint(endpoint),
             Duration::from_secs(5),
         ))

@@ -9,19 +9,22 @@ pub mod broker;
 pub mod disruption;
 pub mod fake_api;
 pub mod kubelet;
+pub mod secured;
 pub mod workload;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::future::BoxFuture;
+use krait_acl::AclBinding;
 use krait_admin::Reassignment;
 use krait_operator::cluster_admin::{ClusterAdmin, ClusterAdminError, ClusterState};
 use krait_operator::context::Context;
 use krait_operator::events::Recorder;
 use krait_operator::kafka::{AdminEndpoint, AdminError, KafkaConnector, ObservedTopic, TopicAdmin};
 use krait_operator::metrics::Metrics;
+use krait_operator::user_admin::{UserAdmin, UserAdminError};
 
 pub use fake_api::FakeApi;
 
@@ -34,6 +37,8 @@ pub struct FakeKafka {
     pub unreachable: Arc<AtomicBool>,
     /// The running cluster day-2 operations see; unreachable when `None`.
     pub cluster: Option<FakeCluster>,
+    /// SCRAM users and ACLs.
+    pub users: FakeUsers,
 }
 
 impl KafkaConnector for FakeKafka {
@@ -51,6 +56,89 @@ impl KafkaConnector for FakeKafka {
             Some(cluster) => Box::new(cluster.clone()),
             None => Box::new(Unreachable),
         }
+    }
+
+    fn user_admin(&self, _: &AdminEndpoint) -> Box<dyn UserAdmin> {
+        Box::new(self.users.clone())
+    }
+}
+
+/// SCRAM users (name -> password) and ACLs in memory; every call is counted by kind.
+#[derive(Clone, Default)]
+pub struct FakeUsers {
+    pub passwords: Arc<Mutex<BTreeMap<String, String>>>,
+    pub acls: Arc<Mutex<BTreeSet<AclBinding>>>,
+    pub calls: Arc<Mutex<Vec<&'static str>>>,
+}
+
+impl FakeUsers {
+    fn call(&self, kind: &'static str) {
+        self.calls.lock().unwrap().push(kind);
+    }
+
+    pub fn count(&self, kind: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| **c == kind)
+            .count()
+    }
+}
+
+impl UserAdmin for FakeUsers {
+    fn has_scram(&self, user: &str) -> BoxFuture<'static, Result<bool, UserAdminError>> {
+        self.call("has_scram");
+        let has = self.passwords.lock().unwrap().contains_key(user);
+        Box::pin(async move { Ok(has) })
+    }
+    fn set_scram(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> BoxFuture<'static, Result<(), UserAdminError>> {
+        self.call("set_scram");
+        self.passwords
+            .lock()
+            .unwrap()
+            .insert(user.to_string(), password.to_string());
+        Box::pin(async { Ok(()) })
+    }
+    fn delete_scram(&self, user: &str) -> BoxFuture<'static, Result<(), UserAdminError>> {
+        self.call("delete_scram");
+        self.passwords.lock().unwrap().remove(user);
+        Box::pin(async { Ok(()) })
+    }
+    fn acls(&self, principal: &str) -> BoxFuture<'static, Result<Vec<AclBinding>, UserAdminError>> {
+        self.call("acls");
+        let found = self
+            .acls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b.principal == principal)
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(found) })
+    }
+    fn create_acls(
+        &self,
+        bindings: Vec<AclBinding>,
+    ) -> BoxFuture<'static, Result<(), UserAdminError>> {
+        self.call("create_acls");
+        self.acls.lock().unwrap().extend(bindings);
+        Box::pin(async { Ok(()) })
+    }
+    fn delete_acls(
+        &self,
+        bindings: Vec<AclBinding>,
+    ) -> BoxFuture<'static, Result<(), UserAdminError>> {
+        self.call("delete_acls");
+        let mut acls = self.acls.lock().unwrap();
+        for b in &bindings {
+            acls.remove(b);
+        }
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -203,6 +291,14 @@ impl TopicAdmin for FakeKafka {
         let known = self.topics.lock().unwrap().contains_key(topic);
         Box::pin(async move { known.then(|| format!("id-{topic}")) })
     }
+}
+
+/// A YAML fixture of `tests/fixtures` as JSON, as `kubectl apply` would send it.
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// A reconcile context on the fake API server and a fake Kafka.

@@ -1,0 +1,291 @@
+//! KafkaUsers on a secured cluster of real `krait-broker` processes (the fake API server holds
+//! the objects, `common::kubelet` runs the brokers from the operator's template): a SCRAM user
+//! with a generated password produces to the topic its ACLs allow and is refused on another;
+//! an ACL added to the spec takes effect; a password taken from a named Secret is rotated when
+//! the Secret changes (the old one refused, the new one accepted); deleting the KafkaUser
+//! revokes its login and removes its ACLs. Checked with librdkafka (the `rdkafka` crate) and
+//! `krait-admin`. Ignored unless asked for; needs `KRAIT_BROKER_BIN`.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::broker::broker_bin;
+use common::kubelet::{Kubelet, Loopback};
+use common::secured::{
+    CLUSTERS, SECRETS, TLS_PORT, client, form, produce, secret_value, try_login,
+};
+use common::{FakeApi, context_with};
+use krait_crd::KafkaUser;
+use krait_operator::context::Context;
+use krait_operator::user::reconcile;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use serde_json::{Value, json};
+
+const USERS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkausers";
+
+fn stored(api: &FakeApi, name: &str) -> KafkaUser {
+    serde_json::from_value(api.get(USERS, name).expect(name)).unwrap()
+}
+
+/// Reconciles user `name` until Ready for its current generation (at most 30 s).
+async fn settle(api: &FakeApi, ctx: &Arc<Context>, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let user = stored(api, name);
+        let done = user.status.as_ref().is_some_and(|s| {
+            s.observed_generation == user.metadata.generation
+                && s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+        });
+        if done {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{:#?}", user.status);
+        if let Err(e) = reconcile::reconcile(Arc::new(user), ctx.clone()).await {
+            eprintln!("user reconcile: {e}");
+        }
+    }
+}
+
+/// Reconciles user `name` once more (after its Secret changed, say).
+async fn reconcile_once(api: &FakeApi, ctx: &Arc<Context>, name: &str) {
+    reconcile::reconcile(Arc::new(stored(api, name)), ctx.clone())
+        .await
+        .unwrap();
+}
+
+fn user(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaUser",
+        "metadata": {"name": name, "namespace": "kafka", "uid": format!("u-{name}"), "generation": 1,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": spec})
+}
+
+fn write_to(topics: &[&str]) -> Value {
+    json!({"type": "simple", "acls": topics.iter().map(|t| json!(
+        {"resource": {"type": "topic", "name": t}, "operations": ["Write", "Describe"]}))
+        .collect::<Vec<_>>()})
+}
+
+/// Refused by the ACLs: the broker answers with an authorization error.
+fn refused(result: &Result<(), String>) -> bool {
+    result.as_ref().is_err_and(|e| e.contains("uthoriz"))
+}
+
+/// Refused at login: librdkafka retries a failed SASL authentication until the message times
+/// out, so the record is never delivered.
+fn login_refused(result: &Result<(), String>) -> bool {
+    result.is_err()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
+async fn kafka_users_log_in_with_their_passwords_and_get_exactly_their_acls() {
+    let bin = broker_bin();
+    let api = FakeApi::default();
+    let mut kubelet = Kubelet::new(&api, &bin, "main");
+    let connector = Arc::new(Loopback(kubelet.ports.clone()));
+    let ctx = context_with(&api, connector.clone());
+    api.put(
+        CLUSTERS,
+        json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaCluster",
+        "metadata": {"name": "main", "namespace": "kafka", "uid": "c1", "generation": 1},
+        "spec": {"replicas": 1, "image": "krait:test", "storage": {"ephemeral": true},
+                 "authorization": {"type": "simple"}}}),
+    );
+    form(&api, &mut kubelet, &ctx, "main", Duration::from_secs(120)).await;
+    let ca = secret_value(&api, "main-cluster-ca-cert", "ca.crt");
+    let operator_password = secret_value(&api, "main-operator-credentials", "password");
+    let bootstrap = connector.bootstrap(TLS_PORT);
+
+    // Two topics, made by the operator's user (a super user).
+    let admin: AdminClient<DefaultClientContext> =
+        client(&bootstrap, &ca, "krait-operator", &operator_password)
+            .create()
+            .unwrap();
+    let topics = [
+        NewTopic::new("orders", 1, TopicReplication::Fixed(1)),
+        NewTopic::new("payments", 1, TopicReplication::Fixed(1)),
+    ];
+    for result in admin
+        .create_topics(&topics, &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        result.expect("topic created");
+    }
+
+    // A user with a generated password, allowed to write to orders only.
+    api.put(
+        USERS,
+        user(
+            "orders-app",
+            json!({"clusterRef": "main", "authentication": {"type": "scram-sha-512"},
+                   "authorization": write_to(&["orders"])}),
+        ),
+    );
+    settle(&api, &ctx, "orders-app").await;
+    let password = secret_value(&api, "orders-app", "password");
+    let orders_app = client(&bootstrap, &ca, "orders-app", &password);
+    produce(&orders_app, "orders")
+        .await
+        .expect("its ACL allows orders");
+    let other = produce(&orders_app, "payments").await;
+    assert!(refused(&other), "no ACL on payments: {other:?}");
+
+    // The spec grants payments too.
+    let mut edited = api.get(USERS, "orders-app").unwrap();
+    edited["spec"]["authorization"] = write_to(&["orders", "payments"]);
+    edited["metadata"]["generation"] = json!(2);
+    api.put(USERS, edited);
+    settle(&api, &ctx, "orders-app").await;
+    produce(&orders_app, "payments")
+        .await
+        .expect("the added ACL allows payments");
+
+    // A user whose password lives in a Secret of its own; changing the Secret rotates it.
+    let put_password = |pw: &str| {
+        api.put(
+            SECRETS,
+            json!({"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": "billing-pw", "namespace": "kafka"},
+                   "stringData": {"password": pw}}),
+        )
+    };
+    put_password("billing-first-password");
+    api.put(
+        USERS,
+        user(
+            "billing",
+            json!({"clusterRef": "main", "authorization": write_to(&["orders"]),
+                   "authentication": {"type": "scram-sha-512", "password": {"valueFrom":
+                       {"secretKeyRef": {"name": "billing-pw", "key": "password"}}}}}),
+        ),
+    );
+    settle(&api, &ctx, "billing").await;
+    let first = client(&bootstrap, &ca, "billing", "billing-first-password");
+    produce(&first, "orders").await.expect("the first password");
+    put_password("billing-second-password");
+    reconcile_once(&api, &ctx, "billing").await;
+    let old = produce(&first, "orders").await;
+    assert!(
+        login_refused(&old),
+        "the old password after rotation: {old:?}"
+    );
+    let login = try_login(&bootstrap, &ca, "billing", "billing-first-password").await;
+    assert!(
+        login.as_ref().is_err_and(|e| e.contains("uthentication")),
+        "{login:?}"
+    );
+    let second = client(&bootstrap, &ca, "billing", "billing-second-password");
+    produce(&second, "orders")
+        .await
+        .expect("the rotated password");
+
+    // Deleting the KafkaUser revokes it: no login, no ACLs left for its principal.
+    api.delete_stored(USERS, "orders-app");
+    reconcile_once(&api, &ctx, "orders-app").await;
+    assert!(api.get(USERS, "orders-app").is_none(), "finalizer released");
+    let gone = produce(&orders_app, "orders").await;
+    assert!(login_refused(&gone), "a deleted user: {gone:?}");
+    let (b, c, p) = (bootstrap.clone(), ca.clone(), operator_password.clone());
+    let left = tokio::task::spawn_blocking(move || {
+        let mut admin = common::secured::admin_as(&b, &c, "krait-operator", &p);
+        admin
+            .describe_acls(&krait_operator::user_admin::principal_filter(
+                "User:orders-app",
+            ))
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    produce(&second, "orders")
+        .await
+        .expect("another user is untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
+async fn a_tls_user_produces_with_its_certificate_on_a_client_certificate_listener() {
+    let bin = broker_bin();
+    let api = FakeApi::default();
+    let mut kubelet = Kubelet::new(&api, &bin, "main");
+    let connector = Arc::new(Loopback(kubelet.ports.clone()));
+    let ctx = context_with(&api, connector.clone());
+    api.put(
+        CLUSTERS,
+        json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaCluster",
+        "metadata": {"name": "main", "namespace": "kafka", "uid": "c1", "generation": 1},
+        "spec": {"replicas": 1, "image": "krait:test", "storage": {"ephemeral": true},
+                 "listeners": [
+                     {"name": "tls", "port": 9094, "type": "internal", "tls": true,
+                      "authentication": {"type": "scram-sha-512"}},
+                     {"name": "mtls", "port": 9095, "type": "internal", "tls": true,
+                      "authentication": {"type": "tls"}}],
+                 "authorization": {"type": "simple"}}}),
+    );
+    form(&api, &mut kubelet, &ctx, "main", Duration::from_secs(120)).await;
+    let ca = secret_value(&api, "main-cluster-ca-cert", "ca.crt");
+    let operator_password = secret_value(&api, "main-operator-credentials", "password");
+    let admin: AdminClient<DefaultClientContext> = client(
+        &connector.bootstrap(TLS_PORT),
+        &ca,
+        "krait-operator",
+        &operator_password,
+    )
+    .create()
+    .unwrap();
+    let topics = [
+        NewTopic::new("orders", 1, TopicReplication::Fixed(1)),
+        NewTopic::new("payments", 1, TopicReplication::Fixed(1)),
+    ];
+    for result in admin
+        .create_topics(&topics, &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        result.expect("topic created");
+    }
+
+    api.put(
+        USERS,
+        user(
+            "tls-app",
+            json!({"clusterRef": "main", "authentication": {"type": "tls"},
+                   "authorization": write_to(&["orders"])}),
+        ),
+    );
+    settle(&api, &ctx, "tls-app").await;
+    let mtls = connector.bootstrap(9095);
+    let with_certificate = |cert: &str, key: &str| {
+        let mut config = rdkafka::config::ClientConfig::new();
+        config
+            .set("bootstrap.servers", &mtls)
+            .set("security.protocol", "SSL")
+            .set("ssl.ca.pem", &ca)
+            .set("ssl.endpoint.identification.algorithm", "none")
+            .set("message.timeout.ms", "10000")
+            .set("log_level", "3");
+        if !cert.is_empty() {
+            config
+                .set("ssl.certificate.pem", cert)
+                .set("ssl.key.pem", key);
+        }
+        config
+    };
+    let cert = secret_value(&api, "tls-app", "user.crt");
+    let key = secret_value(&api, "tls-app", "user.key");
+    let tls_app = with_certificate(&cert, &key);
+    produce(&tls_app, "orders")
+        .await
+        .expect("User:tls-app may write to orders");
+    let other = produce(&tls_app, "payments").await;
+    assert!(refused(&other), "no ACL on payments: {other:?}");
+    let anonymous = produce(&with_certificate("", ""), "orders").await;
+    assert!(anonymous.is_err(), "no client certificate: {anonymous:?}");
+}
