@@ -41,6 +41,7 @@ NS=kafka                  # the namespace of examples/
 OPERATOR_NS=krait-system
 NAME=main                 # the KafkaCluster of examples/kafkacluster.yaml
 TOPIC=orders              # a topic of examples/kafkatopics.yaml (replication factor 3)
+APP_USER=orders-app       # a KafkaUser of examples/kafkausers.yaml, allowed to write to orders
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/krait/target}"
 
 # A kubeconfig of our own: the user's current context is never touched.
@@ -57,7 +58,7 @@ records() { seq 1 "$RECORDS" | sed 's/^/record-/'; }
 
 diagnostics() {
   step "diagnostics"
-  k get kafkaclusters,kafkatopics,statefulsets,pods,pvc,services -n "$NS" -o wide || true
+  k get kafkaclusters,kafkatopics,kafkausers,statefulsets,pods,pvc,services -n "$NS" -o wide || true
   k describe kafkacluster "$NAME" -n "$NS" || true
   k logs -n "$OPERATOR_NS" deployment/krait-operator --tail=200 || true
   for pod in $(k get pods -n "$NS" -o name 2>/dev/null); do
@@ -116,7 +117,7 @@ install_operator() {
     --set "watchNamespaces={$NS}" \
     --wait --timeout 5m
   kw wait --for=condition=Established crd/kafkaclusters.krait.dev crd/kafkatopics.krait.dev \
-    --timeout=60s
+    crd/kafkausers.krait.dev --timeout=60s
 }
 
 apply_examples() {
@@ -127,6 +128,7 @@ apply_examples() {
   patch="{\"spec\":{\"image\":\"$BROKER_IMAGE\",\"resources\":null,\"rack\":null,\"storage\":{\"size\":\"1Gi\"}}}"
   k patch --local -f examples/kafkacluster.yaml --type=merge -p "$patch" -o yaml | k apply -f -
   k apply -f examples/kafkatopics.yaml
+  k apply -f examples/kafkausers.yaml
 }
 
 # Waits until the operator has seen the cluster's current generation and says Ready with
@@ -142,30 +144,38 @@ wait_cluster_ready() {
   k get kafkacluster "$NAME" -n "$NS" -o wide
 }
 
-# Runs the krait CLI in a broker pod, bounded: a hung exec must not hang the job. The example
-# cluster's listener is TLS with SCRAM-SHA-512 on 9094: the CLI logs in as the operator's user
-# (its password from the Secret the operator made), trusting the cluster CA the pod mounts;
-# `localhost` is not a name the brokers' certificates carry, so the host name is not checked.
-krait_in() {
-  local pod=$1
-  shift
+# Runs the krait CLI in a broker pod as a SCRAM user, bounded: a hung exec must not hang the
+# job. The example cluster's listener is TLS with SCRAM-SHA-512 on 9094: the CLI logs in with
+# the password from the user's Secret (the operator's own, or a KafkaUser's), trusting the
+# cluster CA the pod mounts; `localhost` is not a name the brokers' certificates carry, so the
+# host name is not checked.
+krait_as() {
+  local user=$1 secret=$2 pod=$3
+  shift 3
   local password
-  password="$(k get secret "$NAME-operator-credentials" -n "$NS" \
-    -o jsonpath='{.data.password}' | base64 -d)"
+  password="$(k get secret "$secret" -n "$NS" -o jsonpath='{.data.password}' | base64 -d)"
   printf '%s\n' "security.protocol=SASL_SSL" "sasl.mechanism=SCRAM-SHA-512" \
-    "sasl.username=krait-operator" "sasl.password=$password" \
+    "sasl.username=$user" "sasl.password=$password" \
     "ssl.truststore.location=/etc/krait/cluster-tls/ca.crt" \
     "ssl.endpoint.identification.algorithm=" |
-    timeout 60 kubectl exec -i -n "$NS" "$pod" -- sh -c 'cat > /var/lib/krait/e2e-client.properties'
+    timeout 60 kubectl exec -i -n "$NS" "$pod" -- sh -c "cat > /var/lib/krait/e2e-$user.properties"
   timeout 300 kubectl exec -i -n "$NS" "$pod" -- \
-    krait --bootstrap-server localhost:9094 --command-config /var/lib/krait/e2e-client.properties \
+    krait --bootstrap-server localhost:9094 --command-config "/var/lib/krait/e2e-$user.properties" \
     --timeout-ms 60000 "$@"
 }
 
+# The CLI as the operator's user, a super user.
+krait_in() {
+  local pod=$1
+  shift
+  krait_as krait-operator "$NAME-operator-credentials" "$pod" "$@"
+}
+
+# Produces as the example KafkaUser orders-app, whose ACLs allow writing to orders.
 produce() {
-  step "produce $RECORDS records to $TOPIC through $NAME-0"
+  step "produce $RECORDS records to $TOPIC through $NAME-0 as KafkaUser $APP_USER"
   local report
-  if ! report="$(records | krait_in "$NAME-0" produce "$TOPIC" --acks all 2>&1)"; then
+  if ! report="$(records | krait_as "$APP_USER" "$APP_USER" "$NAME-0" produce "$TOPIC" --acks all 2>&1)"; then
     echo "$report"
     echo "FAIL: krait produce failed"
     return 1
@@ -191,6 +201,18 @@ consume_and_check() {
     return 1
   fi
   [ "$got" -eq "$RECORDS" ] || { echo "FAIL: $got records consumed, want $RECORDS"; return 1; }
+}
+
+# The KafkaUser's ACLs allow orders and nothing else: a write to another topic is refused.
+user_is_limited_to_its_acls() {
+  step "KafkaUser $APP_USER is refused on a topic its ACLs do not name"
+  if echo refused | krait_as "$APP_USER" "$APP_USER" "$NAME-0" produce payments.events_v1 \
+    --acks all >"$WORK/refused" 2>&1; then
+    cat "$WORK/refused"
+    echo "FAIL: $APP_USER produced to payments.events_v1 without an ACL"
+    return 1
+  fi
+  grep -i "authoriz" "$WORK/refused" || { cat "$WORK/refused"; echo "FAIL: not an authorization error"; return 1; }
 }
 
 scale_to() {
@@ -247,8 +269,11 @@ main() {
   wait_cluster_ready 3
   kw wait kafkatopic --all -n "$NS" --timeout="${WAIT_SECONDS}s" --for=condition=Ready
   k get kafkatopics -n "$NS"
+  kw wait kafkauser --all -n "$NS" --timeout="${WAIT_SECONDS}s" --for=condition=Ready
+  k get kafkausers -n "$NS"
   krait_in "$NAME-0" topic list </dev/null
   produce
+  user_is_limited_to_its_acls
   consume_and_check "$NAME-1"
   if [ "${KRAIT_E2E_SCALE:-1}" != 0 ]; then
     # Broker 3 joins as an observer and receives partitions; scaling back drains it first.
@@ -263,6 +288,8 @@ main() {
   step "delete the examples"
   # orders has deletionPolicy: Delete, so its finalizer deletes the Kafka topic first.
   kw delete -f examples/kafkatopics.yaml --timeout=120s
+  # The users' finalizers remove their credentials and ACLs from the cluster.
+  kw delete -f examples/kafkausers.yaml --timeout=120s
   kw delete kafkacluster "$NAME" -n "$NS" --timeout=120s
   step "PASS: kind e2e ($RECORDS records produced and consumed)"
 }
