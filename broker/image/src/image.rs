@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::BrokerId;
+use crate::transaction::TransactionMetadata;
 
 /// A broker as it registered with the controller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +212,12 @@ pub enum MetadataRecord {
     DeleteAcls {
         bindings: Vec<AclBinding>,
     },
+    /// Sets a transactional id's state, as the transaction coordinator decided it
+    /// (`transaction`); its producer id is never handed out again.
+    PutTransaction {
+        transactional_id: String,
+        transaction: TransactionMetadata,
+    },
 }
 
 /// Why a record was not applied. The image is unchanged when `apply` returns one.
@@ -267,7 +274,7 @@ pub enum ApplyError {
 }
 
 /// The whole cluster as the metadata log describes it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterImage {
     pub cluster_id: Option<String>,
     pub brokers: BTreeMap<BrokerId, BrokerRegistration>,
@@ -286,6 +293,38 @@ pub struct ClusterImage {
     /// The ACLs the authorizer enforces.
     #[serde(default)]
     pub acls: Acls,
+    /// Transactions by transactional id: the transaction coordinator's state, replicated so a
+    /// new coordinator completes what the old one began.
+    #[serde(default)]
+    pub transactions: BTreeMap<String, TransactionMetadata>,
+    /// The next producer id for a transactional id. Starts at [`FIRST_TRANSACTIONAL_PRODUCER_ID`],
+    /// far above the ids brokers hand idempotent producers from their own counters.
+    #[serde(default = "first_transactional_producer_id")]
+    pub next_transactional_producer_id: i64,
+}
+
+/// Transactional producer ids start here (2^48), so they never meet the ids each broker counts
+/// up from 0 for idempotent producers.
+pub const FIRST_TRANSACTIONAL_PRODUCER_ID: i64 = 1 << 48;
+
+fn first_transactional_producer_id() -> i64 {
+    FIRST_TRANSACTIONAL_PRODUCER_ID
+}
+
+impl Default for ClusterImage {
+    fn default() -> Self {
+        Self {
+            cluster_id: None,
+            brokers: BTreeMap::new(),
+            topics: BTreeMap::new(),
+            offsets: BTreeMap::new(),
+            broker_configs: BTreeMap::new(),
+            scram: BTreeMap::new(),
+            acls: Acls::default(),
+            transactions: BTreeMap::new(),
+            next_transactional_producer_id: FIRST_TRANSACTIONAL_PRODUCER_ID,
+        }
+    }
 }
 
 /// One group's committed offsets: topic -> partition -> commit.
@@ -387,6 +426,18 @@ impl ClusterImage {
                 for b in bindings {
                     self.acls.remove(b);
                 }
+                Ok(())
+            }
+            MetadataRecord::PutTransaction {
+                transactional_id,
+                transaction,
+            } => {
+                self.next_transactional_producer_id = self
+                    .next_transactional_producer_id
+                    .max(FIRST_TRANSACTIONAL_PRODUCER_ID)
+                    .max(transaction.producer_id.saturating_add(1));
+                self.transactions
+                    .insert(transactional_id.clone(), transaction.clone());
                 Ok(())
             }
             MetadataRecord::DeleteOffsets { group, partitions } => {

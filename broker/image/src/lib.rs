@@ -12,17 +12,20 @@
 //! - [`election`]: partition leader election from the ISR, and what fencing a broker changes.
 //! - [`isr`]: the partition leader's high watermark, ISR shrink/expand and `acks=all` rules.
 //! - [`reassignment`]: the steps that move a partition's replicas from one set to another.
+//! - [`transaction`]: the transaction coordinator's state machine per transactional id.
 
 pub mod election;
 pub mod image;
 pub mod isr;
 pub mod placement;
 pub mod reassignment;
+pub mod transaction;
 
 pub use image::{
     ApplyError, BrokerRegistration, ClusterImage, GroupOffsets, ListenerAddress, MetadataRecord,
     OffsetCommit, PartitionChange, PartitionState, TopicImage,
 };
+pub use transaction::{TransactionMetadata, TxnState};
 
 /// A broker's id (Kafka's `node.id`), the same number clients see in Metadata.
 pub type BrokerId = i32;

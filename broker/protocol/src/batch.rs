@@ -11,12 +11,14 @@
 //! codec, header and null key or value passes through untouched.
 
 mod compact;
+mod control;
 mod records;
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 
 pub use compact::{BatchRecords, CompactionRecord};
+pub use control::{Marker, MarkerKind, encode_marker, marker_kind};
 
 /// Size of the v2 batch header, up to and including the record count.
 pub const HEADER_LEN: usize = 61;

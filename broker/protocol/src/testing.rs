@@ -46,6 +46,7 @@ pub struct TestBatch {
     first_timestamp: i64,
     /// Producer id, epoch and first sequence.
     producer: Option<(i64, i16, i32)>,
+    transactional: bool,
     compression: Compression,
 }
 
@@ -55,6 +56,7 @@ impl TestBatch {
             values: values.into_iter().map(Into::into).collect(),
             first_timestamp: 0,
             producer: None,
+            transactional: false,
             compression: Compression::None,
         }
     }
@@ -74,6 +76,13 @@ impl TestBatch {
         self
     }
 
+    /// From a transactional producer: `idempotent` and the transactional attribute.
+    pub fn transactional(mut self, producer_id: i64, producer_epoch: i16, first_seq: i32) -> Self {
+        self.producer = Some((producer_id, producer_epoch, first_seq));
+        self.transactional = true;
+        self
+    }
+
     pub fn compression(mut self, compression: Compression) -> Self {
         self.compression = compression;
         self
@@ -89,6 +98,7 @@ impl TestBatch {
                     (r.producer_id, r.producer_epoch) = (id, epoch);
                     r.sequence = first_seq + i as i32;
                 }
+                r.transactional = self.transactional;
                 r
             })
             .collect()

@@ -28,6 +28,8 @@ pub struct Broker {
     /// The Kafka listeners, the primary first, with the addresses they announce.
     pub listeners: Vec<ListenerSpec>,
     pub coordinator: Arc<Coordinator>,
+    /// The transaction coordinator's locks (the controller coordinates transactions).
+    pub transactions: crate::transactions::TxnCoordinator,
     pub store: Arc<Store>,
     pub cluster: Arc<Cluster>,
     /// The id of the cluster this data directory belongs to, once known.
@@ -117,6 +119,7 @@ impl Broker {
             security,
             listeners,
             coordinator,
+            transactions: Default::default(),
             store,
             cluster,
             cluster_id: Mutex::new(stored_cluster_id),

@@ -182,6 +182,15 @@ pub struct BrokerConfig {
     )]
     pub group_max_session_timeout_ms: i32,
 
+    /// Largest transaction.timeout.ms a transactional producer may ask for
+    /// (transaction.max.timeout.ms); InitProducerId above it gets INVALID_TRANSACTION_TIMEOUT.
+    #[arg(
+        long,
+        env = "KRAIT_TRANSACTION_MAX_TIMEOUT_MS",
+        default_value_t = 900_000
+    )]
+    pub transaction_max_timeout_ms: i32,
+
     /// Committed offsets of a group without members expire this long after their commit
     /// (offsets.retention.minutes).
     #[arg(long, env = "KRAIT_OFFSETS_RETENTION_MINUTES", default_value_t = 7 * 24 * 60)]

@@ -57,6 +57,7 @@ const KAFKA_KEYS: &[(&str, &str)] = &[
         "group_max_session_timeout_ms",
     ),
     ("offsets.retention.minutes", "offsets_retention_minutes"),
+    ("transaction.max.timeout.ms", "transaction_max_timeout_ms"),
     ("broker.rack", "rack"),
     (
         "broker.heartbeat.interval.ms",

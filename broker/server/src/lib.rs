@@ -22,5 +22,6 @@ pub mod security;
 pub mod server;
 pub mod topic_config;
 pub mod topics;
+pub mod transactions;
 
 pub use server::run;

@@ -50,15 +50,20 @@ impl PartitionLog {
         config: &CompactionConfig,
         throttle: &mut dyn FnMut(u64),
     ) -> Result<Option<CompactionStats>> {
-        let (offsets, mut state) = {
+        let (offsets, mut state, lso) = {
             let inner = self.lock();
-            (inner.offsets, inner.cleaner)
+            let lso = crate::txn::last_stable_offset_of(
+                inner.offsets.high_watermark,
+                inner.producers.values(),
+            );
+            (inner.offsets, inner.cleaner, lso)
         };
         state.first_dirty_offset = state.first_dirty_offset.max(offsets.log_start_offset);
         let Some(last_base) = self.last_batch_base()? else {
             return Ok(None);
         };
-        let end_limit = offsets.high_watermark.min(last_base);
+        // Never past the last stable offset: an open transaction's records may still abort.
+        let end_limit = lso.min(last_base);
         let batches = scan_index(
             self.engine.as_ref(),
             self.id,
@@ -133,7 +138,9 @@ impl PartitionLog {
             stats.bytes_read += bytes.len() as u64;
             throttle(bytes.len() as u64);
             let records = decode(&bytes, config)?;
-            if records.header.is_control() {
+            // Markers carry no key, and an aborted transaction's records must not displace a
+            // committed record of the same key (read-committed consumers skip them).
+            if records.header.is_control() || self.is_aborted(&records.header) {
                 continue;
             }
             let keys: Vec<&[u8]> = records
@@ -153,6 +160,15 @@ impl PartitionLog {
             }
         }
         Ok(map)
+    }
+
+    /// Whether the batch with header `h` belongs to a transaction aborted on this partition.
+    fn is_aborted(&self, h: &krait_protocol::batch::BatchHeader) -> bool {
+        h.is_transactional()
+            && self.lock().aborted.iter().any(|a| {
+                a.producer_id == h.producer_id
+                    && (a.first_offset..=a.last_offset).contains(&h.base_offset)
+            })
     }
 
     /// Writes the pending rewrites under the append lock. False when the log no longer holds

@@ -17,11 +17,13 @@ mod error;
 mod groups;
 mod keys;
 mod log;
+mod log_txn;
 pub mod producers;
 pub mod raft;
 mod replica;
 pub mod retention;
 mod store;
+pub mod txn;
 
 pub use catalog::{PartitionRecord, TopicRecord};
 pub use cleaner::CompactionStats;
@@ -30,6 +32,7 @@ pub use error::{Result, StorageError};
 pub use groups::StoredGroup;
 pub use keys::{log_end_key, log_key, parse_log_key};
 pub use log::{AppendInfo, AppendOptions, LogOffsets, PartitionLog, ReadResult};
+pub use log_txn::CommittedRead;
 pub use store::{Store, StoreOptions};
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use crate::keys::{epoch_key, log_end_key, log_key, parse_epoch_key, parse_log_ke
 use crate::producers::{self, BatchMetadata, NO_PRODUCER_ID, ProducerEntry, SequenceCheck};
 use crate::retention::{self, BatchSummary, RetentionLimits, RetentionPlan};
 use crate::store::StoreOptions;
+use crate::txn::AbortedTxn;
 
 /// Offsets of a log. Offsets below `log_start_offset` are gone; consumers may read below
 /// `high_watermark`; `log_end_offset` is where the next batch goes.
@@ -83,6 +84,8 @@ pub(crate) struct LogInner {
     pub(crate) epochs: LeaderEpochCache,
     /// Where log compaction stands (see `cleaner`).
     pub(crate) cleaner: CleanerState,
+    /// Transactions aborted on this partition, ordered by last offset (see `txn`).
+    pub(crate) aborted: Vec<AbortedTxn>,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -118,6 +121,7 @@ impl PartitionLog {
             }
         }
         let producers = load_producers(db, id)?;
+        let aborted = crate::log_txn::load_aborted(db, id)?;
         let size_bytes = scan_index(db, id, log_start_offset, i64::MAX)?
             .iter()
             .map(|b| b.size)
@@ -135,6 +139,7 @@ impl PartitionLog {
                     first_dirty_offset: log_start_offset,
                     ..CleanerState::default()
                 },
+                aborted,
             }),
         })
     }
@@ -185,13 +190,23 @@ impl PartitionLog {
             first: None,
             last: -1,
             producers: HashMap::new(),
+            aborted: Vec::new(),
             write: WriteSet::default(),
         };
         let mut buf = BytesMut::new();
         for b in batches {
             let h = &b.header;
             let mut producer = None;
-            if h.producer_id != NO_PRODUCER_ID {
+            if h.is_control() {
+                let entry = plan
+                    .producers
+                    .get(&h.producer_id)
+                    .or_else(|| inner.producers.get(&h.producer_id));
+                let mut entry = crate::log_txn::check_marker(entry, h)?;
+                let aborted = crate::log_txn::apply_marker(&mut entry, b, plan.next)?;
+                plan.aborted.extend(aborted);
+                plan.producers.insert(h.producer_id, entry);
+            } else if h.producer_id != NO_PRODUCER_ID {
                 match check_sequence(&inner, &plan, h)? {
                     Verdict::Append(entry) => producer = Some(entry),
                     Verdict::Duplicate(m) => {
@@ -210,6 +225,9 @@ impl PartitionLog {
                     last_offset: last,
                 };
                 producers::record(&mut entry, h.producer_epoch, meta);
+                if h.is_transactional() {
+                    crate::txn::on_transactional_batch(&mut entry, base);
+                }
                 plan.producers.insert(h.producer_id, entry);
             }
             buf.clear();
@@ -270,10 +288,18 @@ impl PartitionLog {
                 producers::encode(entry),
             );
         }
+        for a in &plan.aborted {
+            plan.write.put(
+                Space::TxnIndex,
+                log_key(self.id, a.last_offset),
+                crate::txn::encode_aborted(a),
+            );
+        }
         self.write(plan.write, "append")?;
         inner.offsets = updated;
         inner.size_bytes += plan.bytes;
         inner.producers.extend(plan.producers);
+        inner.aborted.extend(plan.aborted);
         inner.epochs = epochs;
         Ok(AppendInfo {
             base_offset,
@@ -296,7 +322,7 @@ impl PartitionLog {
         self.read_below(offset, max_bytes, offsets, offsets.log_end_offset)
     }
 
-    fn read_below(
+    pub(crate) fn read_below(
         &self,
         offset: i64,
         max_bytes: usize,
@@ -489,7 +515,12 @@ impl PartitionLog {
 
     /// Deletes every batch, index entry and the state of this log, as part of `write`.
     pub(crate) fn delete_all(id: u64, write: &mut WriteSet) {
-        for space in [Space::Log, Space::TimeIndex, Space::Producers] {
+        for space in [
+            Space::Log,
+            Space::TimeIndex,
+            Space::Producers,
+            Space::TxnIndex,
+        ] {
             write.delete_range(space, log_key(id, 0), log_end_key(id));
         }
         // The state key and the epoch keys of a log share its 8-byte prefix.
@@ -544,6 +575,8 @@ struct AppendPlan {
     /// Bytes of the batches written.
     bytes: u64,
     producers: HashMap<i64, ProducerEntry>,
+    /// Transactions this append's ABORT markers end.
+    aborted: Vec<AbortedTxn>,
     write: WriteSet,
 }
 

@@ -426,3 +426,90 @@ on_both_engines! {
         assert_eq!(log.append(&[batch(1, 0)], 0).unwrap().base_offset, 4);
     }
 }
+
+fn transactional(n: usize, producer_id: i64, epoch: i16, first_seq: i32) -> ValidBatch {
+    let batch = TestBatch::numbered(n).transactional(producer_id, epoch, first_seq);
+    validate_batches(&batch.encode()).unwrap().remove(0)
+}
+
+fn marker(kind: krait_protocol::batch::MarkerKind, producer_id: i64, epoch: i16) -> ValidBatch {
+    let bytes = krait_protocol::batch::encode_marker(&krait_protocol::batch::Marker {
+        kind,
+        producer_id,
+        producer_epoch: epoch,
+        coordinator_epoch: 0,
+        timestamp: 0,
+    });
+    validate_batches(&bytes).unwrap().remove(0)
+}
+
+mod transactions {
+    use super::*;
+    use krait_protocol::batch::MarkerKind::{Abort, Commit};
+
+    on_both_engines! {
+        fn an_open_transaction_holds_the_last_stable_offset_at_its_first_batch(kind: Kind) {
+            let dir = Disk::new(kind);
+            let log = open(&dir).open_log(1).unwrap();
+            log.append(&[batch(2, 0)], 0).unwrap();
+            log.append(&[transactional(3, 5, 0, 0)], 0).unwrap();
+            log.append(&[batch(1, 0)], 0).unwrap();
+            assert_eq!(log.last_stable_offset(), 2);
+            let read = log.read_committed(0, usize::MAX).unwrap();
+            assert_eq!(read.last_stable_offset, 2);
+            assert_eq!(headers(&read.read.records).len(), 1);
+            log.append(&[marker(Commit, 5, 0)], 0).unwrap();
+            assert_eq!(log.last_stable_offset(), 7);
+            assert!(log.read_committed(0, usize::MAX).unwrap().aborted.is_empty());
+        }
+
+        fn an_abort_marker_indexes_the_transaction_and_the_index_survives_reopen(kind: Kind) {
+            let dir = Disk::new(kind);
+            {
+                let log = open(&dir).open_log(1).unwrap();
+                log.append(&[transactional(3, 5, 0, 0)], 0).unwrap();
+                log.append(&[transactional(2, 6, 0, 0)], 0).unwrap();
+                log.append(&[marker(Abort, 5, 0)], 0).unwrap();
+            }
+            let log = open(&dir).open_log(1).unwrap();
+            // Producer 6 is still open after the restart: its start is persisted too.
+            assert_eq!(log.last_stable_offset(), 3);
+            log.append(&[marker(Commit, 6, 0)], 0).unwrap();
+            let read = log.read_committed(0, usize::MAX).unwrap();
+            assert_eq!(read.last_stable_offset, 7);
+            assert_eq!(
+                read.aborted,
+                vec![txn::AbortedTxn { producer_id: 5, first_offset: 0, last_offset: 5 }]
+            );
+            assert!(log.read_committed(6, usize::MAX).unwrap().aborted.is_empty());
+        }
+
+        fn a_marker_with_a_bumped_epoch_fences_the_older_epoch(kind: Kind) {
+            let dir = Disk::new(kind);
+            let log = open(&dir).open_log(1).unwrap();
+            log.append(&[transactional(3, 5, 0, 0)], 0).unwrap();
+            log.append(&[marker(Abort, 5, 1)], 0).unwrap();
+            let zombie = log.append(&[transactional(1, 5, 0, 3)], 0).unwrap_err();
+            assert!(matches!(zombie, StorageError::InvalidProducerEpoch { current: 1, got: 0, .. }));
+            let stale_marker = log.append(&[marker(Commit, 5, 0)], 0).unwrap_err();
+            assert!(matches!(stale_marker, StorageError::InvalidProducerEpoch { .. }));
+            assert_eq!(log.append(&[transactional(1, 5, 2, 0)], 0).unwrap().base_offset, 4);
+        }
+
+        fn a_follower_keeps_the_leaders_transaction_state(kind: Kind) {
+            let leader_dir = Disk::new(kind);
+            let leader = open(&leader_dir).open_log(1).unwrap();
+            leader.append(&[transactional(3, 5, 0, 0)], 0).unwrap();
+            leader.append(&[marker(Abort, 5, 0)], 0).unwrap();
+            leader.append(&[transactional(2, 5, 0, 3)], 0).unwrap();
+            let follower_dir = Disk::new(kind);
+            let follower = open(&follower_dir).open_log(1).unwrap();
+            follower.append_replicated(&leader.read_for_follower(0, usize::MAX).unwrap().records).unwrap();
+            follower.advance_high_watermark(6).unwrap();
+            assert_eq!(follower.last_stable_offset(), 4);
+            assert_eq!(follower.aborted_transactions(0, 4).len(), 1);
+            follower.truncate_to(3).unwrap();
+            assert!(follower.aborted_transactions(0, 4).is_empty());
+        }
+    }
+}

@@ -28,6 +28,10 @@ pub struct ProducerEntry {
     pub epoch: i16,
     /// Oldest first, at most `BATCHES_KEPT`.
     pub batches: VecDeque<BatchMetadata>,
+    /// The offset of this producer's first batch in its ongoing transaction on this partition:
+    /// set by its first transactional batch, cleared by the transaction's marker. Read-committed
+    /// consumers stop before the earliest of these (the last stable offset).
+    pub txn_first_offset: Option<i64>,
 }
 
 /// The verdict on a batch from an idempotent producer.
@@ -120,9 +124,23 @@ pub fn record(entry: &mut ProducerEntry, epoch: i16, batch: BatchMetadata) {
 
 const BATCH_LEN: usize = 24;
 
-/// Stored form: epoch (i16 BE), then each batch as first seq, last seq, base offset, last offset.
+/// Decides whether a transaction marker of `epoch` may be written for this producer: a marker
+/// from an older epoch than the partition knows comes from a fenced coordinator's view.
+pub fn check_marker(entry: Option<&ProducerEntry>, epoch: i16) -> Result<(), SequenceCheck> {
+    match entry {
+        Some(e) if epoch < e.epoch => Err(SequenceCheck::StaleEpoch {
+            current: e.epoch,
+            got: epoch,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Stored form: epoch (i16 BE), then each batch as first seq, last seq, base offset, last offset,
+/// then (only while a transaction is ongoing) its first offset (i64 BE). The trailer's 8 bytes
+/// never make a whole batch's 24, so entries written before transactions still decode.
 pub fn encode(entry: &ProducerEntry) -> Vec<u8> {
-    let mut v = Vec::with_capacity(2 + entry.batches.len() * BATCH_LEN);
+    let mut v = Vec::with_capacity(2 + entry.batches.len() * BATCH_LEN + 8);
     v.extend_from_slice(&entry.epoch.to_be_bytes());
     for b in &entry.batches {
         v.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -130,14 +148,25 @@ pub fn encode(entry: &ProducerEntry) -> Vec<u8> {
         v.extend_from_slice(&b.base_offset.to_be_bytes());
         v.extend_from_slice(&b.last_offset.to_be_bytes());
     }
+    if let Some(first) = entry.txn_first_offset {
+        v.extend_from_slice(&first.to_be_bytes());
+    }
     v
 }
 
 /// Inverse of `encode`; `None` for bytes it did not produce.
 pub fn decode(v: &[u8]) -> Option<ProducerEntry> {
-    if v.len() < 2 || !(v.len() - 2).is_multiple_of(BATCH_LEN) {
+    if v.len() < 2 {
         return None;
     }
+    let (v, txn_first_offset) = match (v.len() - 2) % BATCH_LEN {
+        0 => (v, None),
+        8 => {
+            let (batches, trailer) = v.split_at(v.len() - 8);
+            (batches, Some(i64::from_be_bytes(trailer.try_into().ok()?)))
+        }
+        _ => return None,
+    };
     let epoch = i16::from_be_bytes([v[0], v[1]]);
     let batches = v[2..]
         .chunks_exact(BATCH_LEN)
@@ -148,7 +177,11 @@ pub fn decode(v: &[u8]) -> Option<ProducerEntry> {
             last_offset: i64::from_be_bytes(c[16..24].try_into().expect("8 bytes")),
         })
         .collect();
-    Some(ProducerEntry { epoch, batches })
+    Some(ProducerEntry {
+        epoch,
+        batches,
+        txn_first_offset,
+    })
 }
 
 #[cfg(test)]
@@ -169,6 +202,7 @@ mod tests {
         ProducerEntry {
             epoch,
             batches: batches.iter().copied().collect(),
+            txn_first_offset: None,
         }
     }
 
@@ -243,6 +277,24 @@ mod tests {
     }
 
     #[test]
+    fn a_marker_from_an_older_epoch_is_stale_and_any_other_is_accepted() {
+        let e = entry(2, &[batch(0, 4, 100)]);
+        assert!(check_marker(Some(&e), 1).is_err());
+        assert_eq!(check_marker(Some(&e), 2), Ok(()));
+        assert_eq!(check_marker(Some(&e), 3), Ok(()));
+        assert_eq!(check_marker(None, 0), Ok(()));
+    }
+
+    #[test]
+    fn entries_stored_before_transactions_still_decode() {
+        let e = entry(1, &[batch(0, 4, 100)]);
+        let mut old = encode(&e);
+        assert_eq!(decode(&old), Some(e.clone()));
+        old.extend_from_slice(&[0; 3]);
+        assert_eq!(decode(&old), None);
+    }
+
+    #[test]
     fn record_keeps_the_last_five_and_resets_on_new_epoch() {
         let mut e = ProducerEntry::default();
         for i in 0..7 {
@@ -258,10 +310,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn encoding_round_trips(epoch in any::<i16>(), seqs in proptest::collection::vec((any::<i32>(), any::<i32>(), any::<i64>(), any::<i64>()), 0..=5)) {
+        fn encoding_round_trips(epoch in any::<i16>(), seqs in proptest::collection::vec((any::<i32>(), any::<i32>(), any::<i64>(), any::<i64>()), 0..=5), txn_first_offset in proptest::option::of(any::<i64>())) {
             let e = ProducerEntry {
                 epoch,
                 batches: seqs.into_iter().map(|(a, b, c, d)| BatchMetadata { first_seq: a, last_seq: b, base_offset: c, last_offset: d }).collect(),
+                txn_first_offset,
             };
             prop_assert_eq!(decode(&encode(&e)), Some(e));
         }

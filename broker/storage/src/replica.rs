@@ -36,6 +36,7 @@ impl PartitionLog {
         let mut write = WriteSet::default();
         let mut epochs = inner.epochs.clone();
         let mut updated_producers: HashMap<i64, ProducerEntry> = HashMap::new();
+        let mut aborted = Vec::new();
         let (mut next, mut bytes) = (inner.offsets.log_end_offset, 0u64);
         for b in &batches {
             let h = &b.header;
@@ -63,7 +64,15 @@ impl PartitionLog {
                         .cloned()
                         .unwrap_or_default()
                 });
-                producers::record(entry, h.producer_epoch, metadata(h));
+                if h.is_control() {
+                    // The leader checked the marker's epoch; a follower follows it.
+                    aborted.extend(crate::log_txn::apply_marker(entry, b, h.base_offset)?);
+                } else {
+                    producers::record(entry, h.producer_epoch, metadata(h));
+                    if h.is_transactional() {
+                        crate::txn::on_transactional_batch(entry, h.base_offset);
+                    }
+                }
             }
             next = h.last_offset() + 1;
             bytes += b.bytes.len() as u64;
@@ -80,10 +89,18 @@ impl PartitionLog {
                 producers::encode(entry),
             );
         }
+        for a in &aborted {
+            write.put(
+                Space::TxnIndex,
+                log_key(self.id, a.last_offset),
+                crate::txn::encode_aborted(a),
+            );
+        }
         self.write(write, "append replicated")?;
         inner.offsets = updated;
         inner.size_bytes += bytes;
         inner.producers.extend(updated_producers);
+        inner.aborted.extend(aborted);
         inner.epochs = epochs;
         Ok(updated)
     }
@@ -119,11 +136,14 @@ impl PartitionLog {
         let mut epochs = inner.epochs.clone();
         let removed_epochs = epochs.truncate_from_end(cut);
         self.rewrite_epochs(&mut write, &removed_epochs, None);
+        write.delete_range(Space::TxnIndex, from, to);
         let mut producers = inner.producers.clone();
         for (producer_id, entry) in producers.iter_mut() {
-            let before = entry.batches.len();
+            let before = (entry.batches.len(), entry.txn_first_offset);
             entry.batches.retain(|b| b.base_offset < cut);
-            if entry.batches.len() != before {
+            // A transaction whose first batch is cut starts again with the leader's batches.
+            entry.txn_first_offset = entry.txn_first_offset.filter(|first| *first < cut);
+            if (entry.batches.len(), entry.txn_first_offset) != before {
                 write.put(
                     Space::Producers,
                     log_key(self.id, *producer_id),
@@ -142,6 +162,7 @@ impl PartitionLog {
         inner.size_bytes = inner.size_bytes.saturating_sub(removed_bytes);
         inner.epochs = epochs;
         inner.producers = producers;
+        inner.aborted.retain(|a| a.last_offset < cut);
         Ok(updated)
     }
 

@@ -10,6 +10,7 @@
 //! `krait-image`'s pure functions.
 
 pub mod controller;
+pub mod markers;
 pub mod rpc;
 pub mod sync;
 
@@ -288,7 +289,7 @@ impl Cluster {
             })
     }
 
-    fn client(&self, address: &str) -> rpc::ControllerClient<Channel> {
+    pub(crate) fn client(&self, address: &str) -> rpc::ControllerClient<Channel> {
         let mut clients = self.clients.lock_unpoisoned();
         clients
             .entry(address.to_string())
@@ -338,6 +339,7 @@ pub fn spawn_loops(broker: &Arc<Broker>) -> Vec<tokio::task::JoinHandle<()>> {
         tokio::spawn(controller::heartbeat_loop(broker.cluster.clone())),
         tokio::spawn(controller::controller_loop(broker.clone())),
         tokio::spawn(sync::isr_loop(broker.cluster.clone())),
+        tokio::spawn(crate::transactions::ticker(broker.clone())),
     ]
 }
 

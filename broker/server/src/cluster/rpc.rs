@@ -22,6 +22,7 @@ pub use krait_replication::grpc::GrpcTransport;
 use krait_replication::grpc::proto::replication_server::ReplicationServer;
 
 use super::Cluster;
+use super::markers::{MarkerOutcome, WriteMarkers};
 
 /// What a broker tells the controller every heartbeat interval.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,6 +91,31 @@ impl Controller for ControllerService {
         let reply = super::controller::on_heartbeat(&self.cluster, heartbeat.registration).await;
         encode(&reply)
     }
+
+    async fn write_txn_markers(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let caller = Caller::of(&request);
+        let markers: WriteMarkers = decode(request)?;
+        // Only a broker may end transactions, and only as itself.
+        caller.speaks_for(markers.coordinator, "transaction markers")?;
+        let outcomes = super::markers::append_local(&self.cluster.replicas, &markers).await;
+        encode(&outcomes)
+    }
+}
+
+/// Asks a partition leader to append transaction markers; `Err` when the call itself failed.
+pub async fn write_txn_markers(
+    mut client: ControllerClient<Channel>,
+    request: &WriteMarkers,
+) -> Result<Vec<((String, i32), MarkerOutcome)>, Status> {
+    let payload = serde_json::to_vec(request).map_err(|e| Status::internal(e.to_string()))?;
+    let reply = client
+        .write_txn_markers(Request::new(RaftMessage { payload }))
+        .await?;
+    serde_json::from_slice(&reply.into_inner().payload)
+        .map_err(|e| Status::internal(format!("undecodable marker outcome: {e}")))
 }
 
 /// A lazily connected client of the controller service at `address`.

@@ -17,9 +17,10 @@ use futures_util::future::select_all;
 use krait_acl::{Operation, ResourceType};
 use krait_protocol::batch::BatchHeader;
 use krait_protocol::kafka_protocol::error::ResponseError;
+use krait_protocol::kafka_protocol::messages::ProducerId;
 use krait_protocol::kafka_protocol::messages::fetch_request::FetchPartition;
 use krait_protocol::kafka_protocol::messages::fetch_response::{
-    FetchableTopicResponse, PartitionData,
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
 use krait_protocol::kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use krait_storage::StorageError;
@@ -32,7 +33,8 @@ use crate::topics::{Partition, Topic};
 /// The versions served; ApiVersions and the dispatch are built from these.
 pub const VERSIONS: std::ops::RangeInclusive<i16> = 4..=12;
 
-/// Consumers (isolation READ_COMMITTED) expect a list of aborted transactions, even if empty.
+/// Consumers with isolation READ_COMMITTED read below the last stable offset and get the list of
+/// aborted transactions among what they read (even if empty).
 const READ_COMMITTED: i8 = 1;
 
 struct Target {
@@ -186,15 +188,19 @@ fn read_one(target: &Target, isolation_level: i8, max_bytes: usize) -> Partition
     }
     let offsets = partition.log().offsets();
     data.high_watermark = offsets.high_watermark;
-    data.last_stable_offset = offsets.high_watermark;
+    data.last_stable_offset = partition.log().last_stable_offset();
     data.log_start_offset = offsets.log_start_offset;
     if max_bytes == 0 {
         return data;
     }
-    match partition.log().read(target.request.fetch_offset, max_bytes) {
+    let read = if isolation_level == READ_COMMITTED {
+        read_committed(partition, target.request.fetch_offset, max_bytes, &mut data)
+    } else {
+        partition.log().read(target.request.fetch_offset, max_bytes)
+    };
+    match read {
         Ok(read) => {
             data.high_watermark = read.offsets.high_watermark;
-            data.last_stable_offset = read.offsets.high_watermark;
             data.log_start_offset = read.offsets.log_start_offset;
             data.records = Some(read.records);
         }
@@ -207,4 +213,29 @@ fn read_one(target: &Target, isolation_level: i8, max_bytes: usize) -> Partition
         }
     }
     data
+}
+
+/// A read-committed read: below the last stable offset, with the aborted transactions among the
+/// records returned (the consumer drops their records).
+fn read_committed(
+    partition: &Partition,
+    offset: i64,
+    max_bytes: usize,
+    data: &mut PartitionData,
+) -> Result<krait_storage::ReadResult, StorageError> {
+    let committed = partition.log().read_committed(offset, max_bytes)?;
+    data.last_stable_offset = committed.last_stable_offset;
+    data.aborted_transactions = Some(
+        committed
+            .aborted
+            .iter()
+            .map(|a| {
+                let mut t = AbortedTransaction::default();
+                t.producer_id = ProducerId(a.producer_id);
+                t.first_offset = a.first_offset;
+                t
+            })
+            .collect(),
+    );
+    Ok(committed.read)
 }

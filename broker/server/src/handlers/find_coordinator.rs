@@ -1,7 +1,7 @@
-//! FindCoordinator: the controller coordinates every consumer group, so every member of a group
-//! finds the same coordinator whichever broker it asks. Group state and committed offsets live
-//! on the coordinator's disk; they are not replicated yet (docs/architecture.md). Transactions
-//! are not implemented, so a transaction coordinator is not available.
+//! FindCoordinator: the controller coordinates every consumer group and every transactional id,
+//! so every member of a group, and every producer of a transactional id, finds the same
+//! coordinator whichever broker it asks. Committed offsets and transaction state are records of
+//! the metadata log, so a new controller takes over both (docs/architecture.md).
 
 use krait_acl::{Operation, ResourceType};
 use krait_protocol::kafka_protocol::error::ResponseError;
@@ -17,6 +17,7 @@ use crate::context::RequestContext;
 pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=4;
 
 const GROUP: i8 = 0;
+const TRANSACTION: i8 = 1;
 
 /// (node id, host, port) of the coordinator, or the error for this key type.
 fn locate(
@@ -24,7 +25,7 @@ fn locate(
     key_type: i8,
 ) -> Result<(i32, String, i32), (ResponseError, &'static str)> {
     let broker = ctx.broker;
-    if key_type == GROUP {
+    if key_type == GROUP || key_type == TRANSACTION {
         let image = broker.cluster.image();
         let controller = broker.cluster.controller_id();
         match controller.and_then(|id| image.brokers.get(&id).filter(|b| !b.fenced)) {
@@ -38,13 +39,13 @@ fn locate(
             }
             None => Err((
                 ResponseError::CoordinatorNotAvailable,
-                "No controller is available to coordinate groups; retry.",
+                "No controller is available to coordinate groups and transactions; retry.",
             )),
         }
     } else {
         Err((
             ResponseError::CoordinatorNotAvailable,
-            "Only consumer group coordinators exist: transactions are not supported.",
+            "Unknown coordinator key type: only groups (0) and transactions (1) have coordinators.",
         ))
     }
 }
@@ -56,7 +57,8 @@ pub async fn handle(
     let version = ctx.api_version;
     let mut response = FindCoordinatorResponse::default();
     let found = locate(ctx, request.key_type);
-    // Each key needs DESCRIBE on its group (Kafka's check); the location is the same for all.
+    // Each key needs DESCRIBE on its group, or on its transactional id (Kafka's checks); the
+    // location is the same for all.
     let for_key = |key: &str| match &found {
         Ok(_)
             if request.key_type == GROUP
@@ -65,6 +67,15 @@ pub async fn handle(
             Err((
                 ResponseError::GroupAuthorizationFailed,
                 "Not authorized to describe the group",
+            ))
+        }
+        Ok(_)
+            if request.key_type == TRANSACTION
+                && !ctx.authorized(Operation::Describe, ResourceType::TransactionalId, key) =>
+        {
+            Err((
+                ResponseError::TransactionalIdAuthorizationFailed,
+                "Not authorized to describe the transactional id",
             ))
         }
         other => other.clone(),

@@ -1,8 +1,11 @@
-//! InitProducerId: a fresh producer id for an idempotent producer.
+//! InitProducerId: a fresh producer id for an idempotent producer, or the id and next epoch of a
+//! transactional one.
 //!
-//! Every call gets a new id with epoch 0, as Kafka does for producers without a transactional
-//! id; the partitions then deduplicate that producer's retries by sequence number. Transactions
-//! are not implemented, so a transactional id is refused.
+//! Without a transactional id every call gets a new id with epoch 0, as Kafka does; the
+//! partitions then deduplicate that producer's retries by sequence number. With one, the
+//! transaction coordinator (the controller, `crate::transactions`) keeps one producer id per
+//! transactional id and bumps its epoch on each call, aborting an open transaction first, which
+//! fences the previous producer with the same transactional id.
 
 use krait_acl::{Operation, ResourceType};
 use krait_protocol::kafka_protocol::error::ResponseError;
@@ -24,9 +27,8 @@ pub async fn handle(
     response.producer_id = ProducerId(-1);
     response.producer_epoch = -1;
     if let Some(transactional_id) = request.transactional_id.as_ref().filter(|t| !t.is_empty()) {
-        tracing::info!(transactional_id = %transactional_id.0, "transactions are not supported");
-        response.error_code = ResponseError::UnsupportedVersion.code();
-        return response;
+        let id = transactional_id.0.as_str();
+        return transactional(ctx, id, &request, response).await;
     }
     // Kafka's rule for an idempotent producer: IDEMPOTENT_WRITE on the cluster, or WRITE on
     // some topic (KIP-679). Krait checks WRITE against the topics that exist.
@@ -49,6 +51,39 @@ pub async fn handle(
         Err(e) => {
             tracing::warn!(error = %e, "cannot allocate a producer id");
             response.error_code = ResponseError::KafkaStorageError.code();
+        }
+    }
+    response
+}
+
+/// InitProducerId with a transactional id, on the transaction coordinator.
+async fn transactional(
+    ctx: &RequestContext<'_>,
+    id: &str,
+    request: &InitProducerIdRequest,
+    mut response: InitProducerIdResponse,
+) -> InitProducerIdResponse {
+    let broker = ctx.broker;
+    if !ctx.authorized(Operation::Write, ResourceType::TransactionalId, id) {
+        response.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+        return response;
+    }
+    if let Some(e) = broker.not_coordinator() {
+        response.error_code = e.code();
+        return response;
+    }
+    // KIP-360: a producer that already has an id names it (-1 / -1 when it has none).
+    let expected = (request.producer_id.0 >= 0 && request.producer_epoch >= 0)
+        .then_some((request.producer_id.0, request.producer_epoch));
+    match crate::transactions::init(broker, id, request.transaction_timeout_ms, expected).await {
+        Ok(t) => {
+            response.producer_id = ProducerId(t.producer_id);
+            response.producer_epoch = t.producer_epoch;
+        }
+        Err(e) => {
+            let e = crate::transactions::fenced_for_version(e, ctx.api_version, 4);
+            tracing::debug!(transactional_id = id, error = ?e, "transactional InitProducerId refused");
+            response.error_code = e.code();
         }
     }
     response

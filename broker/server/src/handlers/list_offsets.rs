@@ -1,5 +1,6 @@
-//! ListOffsets: earliest (log start), latest (high watermark), or the first offset whose
-//! record timestamp is at or after a given time.
+//! ListOffsets: earliest (log start), latest (high watermark; the last stable offset for
+//! isolation_level=1, read_committed), or the first offset whose record timestamp is at or after
+//! a given time.
 
 use krait_acl::{Operation, ResourceType};
 use krait_protocol::kafka_protocol::error::ResponseError;
@@ -17,10 +18,12 @@ pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=6;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
+const READ_COMMITTED: i8 = 1;
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
     let broker = ctx.broker;
     let version = ctx.api_version;
+    let read_committed = version >= 2 && request.isolation_level == READ_COMMITTED;
     let mut response = ListOffsetsResponse::default();
     for t in request.topics {
         let allowed = ctx.authorized(Operation::Describe, ResourceType::Topic, &t.name.0);
@@ -31,7 +34,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Li
             .partitions
             .iter()
             .map(|p| match allowed {
-                true => lookup(topic.as_deref(), p, version),
+                true => lookup(topic.as_deref(), p, version, read_committed),
                 false => refused(p, ResponseError::TopicAuthorizationFailed),
             })
             .collect();
@@ -53,6 +56,7 @@ fn lookup(
     topic: Option<&Topic>,
     p: &ListOffsetsPartition,
     version: i16,
+    read_committed: bool,
 ) -> ListOffsetsPartitionResponse {
     let mut r = ListOffsetsPartitionResponse::default();
     r.partition_index = p.partition_index;
@@ -74,6 +78,7 @@ fn lookup(
     }
     let offsets = partition.log().offsets();
     match p.timestamp {
+        LATEST if read_committed => r.offset = partition.log().last_stable_offset(),
         LATEST => r.offset = offsets.high_watermark,
         EARLIEST => r.offset = offsets.log_start_offset,
         ts if ts < 0 => r.error_code = ResponseError::UnsupportedVersion.code(),

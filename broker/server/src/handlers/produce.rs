@@ -50,12 +50,19 @@ pub async fn handle(
     let acks = request.acks;
     let valid_acks = matches!(acks, -1..=1);
     let deadline = Instant::now() + Duration::from_millis(request.timeout_ms.max(0) as u64);
+    // A transactional producer needs WRITE on its transactional id too (Kafka's check).
+    let transactional_id_refused = request
+        .transactional_id
+        .as_ref()
+        .filter(|t| !t.is_empty())
+        .is_some_and(|t| !ctx.authorized(Operation::Write, ResourceType::TransactionalId, &t.0));
     // Every partition is appended first; acks=all then waits for all of them together.
     let mut topics: Vec<(TopicName, Vec<Outcome>)> = Vec::new();
     let mut waits: Vec<(usize, usize, Arc<PartitionReplica>, i64, usize)> = Vec::new();
     for topic_data in request.topic_data {
         let name = topic_data.name.0.as_str();
         let topic = match broker.topics.get(name) {
+            _ if transactional_id_refused => Err(ResponseError::TransactionalIdAuthorizationFailed),
             _ if !ctx.authorized(Operation::Write, ResourceType::Topic, name) => {
                 Err(ResponseError::TopicAuthorizationFailed)
             }

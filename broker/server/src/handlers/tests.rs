@@ -162,7 +162,7 @@ pub(super) fn produce_request(
     r
 }
 
-fn fetch_request(
+pub(super) fn fetch_request(
     topic: &str,
     partition: i32,
     offset: i64,
@@ -635,7 +635,7 @@ async fn api_versions_encodes_at_every_version() {
 }
 
 #[tokio::test]
-async fn init_producer_id_hands_out_fresh_ids_and_refuses_transactions() {
+async fn init_producer_id_hands_out_fresh_ids_and_bumps_a_transactional_ids_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir).await;
     let first =
@@ -647,8 +647,26 @@ async fn init_producer_id_hands_out_fresh_ids_and_refuses_transactions() {
     encodes_at_every_version(ApiKey::InitProducerId, &first);
     let mut txn = InitProducerIdRequest::default();
     txn.transactional_id = Some(TransactionalId(StrBytes::from_static_str("tx-1")));
-    let refused = super::init_producer_id::handle(&ctx(&b, 4), txn).await;
-    assert_eq!(refused.error_code, ResponseError::UnsupportedVersion.code());
+    txn.transaction_timeout_ms = 60_000;
+    let a = super::init_producer_id::handle(&ctx(&b, 4), txn.clone()).await;
+    let again = super::init_producer_id::handle(&ctx(&b, 4), txn.clone()).await;
+    assert_eq!((a.error_code, again.error_code), (0, 0));
+    assert_eq!(
+        a.producer_id, again.producer_id,
+        "one producer id per transactional id"
+    );
+    assert_eq!(
+        again.producer_epoch,
+        a.producer_epoch + 1,
+        "each init fences the last"
+    );
+    assert_ne!(a.producer_id, first.producer_id);
+    txn.transaction_timeout_ms = 900_001;
+    let too_long = super::init_producer_id::handle(&ctx(&b, 4), txn).await;
+    assert_eq!(
+        too_long.error_code,
+        ResponseError::InvalidTransactionTimeout.code()
+    );
 }
 
 #[tokio::test]

@@ -48,10 +48,12 @@ pub enum Space {
     RaftLog,
     /// The metadata quorum's vote, committed log id, purge point and snapshot.
     RaftState,
+    /// Aborted transactions per partition, keyed by (log id, offset of the ABORT marker).
+    TxnIndex,
 }
 
 impl Space {
-    pub const ALL: [Space; 10] = [
+    pub const ALL: [Space; 11] = [
         Space::Log,
         Space::LogState,
         Space::TimeIndex,
@@ -62,6 +64,7 @@ impl Space {
         Space::Meta,
         Space::RaftLog,
         Space::RaftState,
+        Space::TxnIndex,
     ];
 
     /// The column family's name on disk; never change one, or existing data disappears.
@@ -77,6 +80,7 @@ impl Space {
             Space::Meta => "meta",
             Space::RaftLog => "raft_log",
             Space::RaftState => "raft_state",
+            Space::TxnIndex => "txn_index",
         }
     }
 }
