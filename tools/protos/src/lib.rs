@@ -12,6 +12,15 @@ pub fn compile(
     adjust: impl FnOnce(Builder) -> Builder,
 ) -> std::io::Result<()> {
     println!("cargo:rerun-if-env-changed=PROTOC");
+    // Any rerun-if line replaces cargo's default of rerunning on every file of the package, so
+    // the protos are named too: without this a changed .proto keeps the old generated code in
+    // a warm target directory.
+    for proto in protos {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    for dir in include {
+        println!("cargo:rerun-if-changed={dir}");
+    }
     let mut config = tonic_prost_build::Config::new();
     if std::env::var_os("PROTOC").is_none_or(|p| p.is_empty()) {
         config.protoc_executable(
