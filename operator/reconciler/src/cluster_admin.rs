@@ -105,18 +105,8 @@ impl WireClusterAdmin {
         what: &'static str,
         work: impl FnOnce(Admin) -> Result<T, ClusterAdminError> + Send + 'static,
     ) -> BoxFuture<'static, Result<T, ClusterAdminError>> {
-        let (endpoint, timeout) = (self.endpoint.clone(), self.timeout);
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                work(Admin::connect_with(
-                    &endpoint.bootstrap,
-                    timeout,
-                    endpoint.security.clone(),
-                )?)
-            })
-            .await
-            .map_err(|_| ClusterAdminError::Task(what))?
-        })
+        self.endpoint
+            .session(self.timeout, ClusterAdminError::Task(what), work)
     }
 }
 

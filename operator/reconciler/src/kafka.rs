@@ -55,6 +55,32 @@ impl AdminEndpoint {
         }
     }
 
+    /// Runs `work` on a fresh `krait-admin` session to this endpoint, on a blocking thread;
+    /// `lost` is the error when that thread dies.
+    pub fn session<T, E>(
+        self: &Arc<Self>,
+        timeout: Duration,
+        lost: E,
+        work: impl FnOnce(krait_admin::Admin) -> Result<T, E> + Send + 'static,
+    ) -> BoxFuture<'static, Result<T, E>>
+    where
+        T: Send + 'static,
+        E: From<krait_admin::AdminError> + Send + 'static,
+    {
+        let endpoint = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                work(krait_admin::Admin::connect_with(
+                    &endpoint.bootstrap,
+                    timeout,
+                    endpoint.security.clone(),
+                )?)
+            })
+            .await
+            .map_err(|_| lost)?
+        })
+    }
+
     /// librdkafka's settings for this endpoint.
     fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();

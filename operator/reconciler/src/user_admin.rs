@@ -103,18 +103,8 @@ impl WireUserAdmin {
         what: &'static str,
         work: impl FnOnce(Admin) -> Result<T, UserAdminError> + Send + 'static,
     ) -> BoxFuture<'static, Result<T, UserAdminError>> {
-        let (endpoint, timeout) = (self.endpoint.clone(), self.timeout);
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                work(Admin::connect_with(
-                    &endpoint.bootstrap,
-                    timeout,
-                    endpoint.security.clone(),
-                )?)
-            })
-            .await
-            .map_err(|_| UserAdminError::Task(what))?
-        })
+        self.endpoint
+            .session(self.timeout, UserAdminError::Task(what), work)
     }
 }
 

@@ -71,8 +71,27 @@ fn write_to(topics: &[&str]) -> Value {
         .collect::<Vec<_>>()})
 }
 
+/// Topics orders and payments, made by the operator's user (a super user).
+async fn create_topics(bootstrap: &str, ca: &str, operator_password: &str) {
+    let admin: AdminClient<DefaultClientContext> =
+        client(bootstrap, ca, "krait-operator", operator_password)
+            .create()
+            .unwrap();
+    let topics = [
+        NewTopic::new("orders", 1, TopicReplication::Fixed(1)),
+        NewTopic::new("payments", 1, TopicReplication::Fixed(1)),
+    ];
+    for result in admin
+        .create_topics(&topics, &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        result.expect("topic created");
+    }
+}
+
 /// Refused by the ACLs: the broker answers with an authorization error.
-fn refused(result: &Result<(), String>) -> bool {
+fn refused_by_acls(result: &Result<(), String>) -> bool {
     result.as_ref().is_err_and(|e| e.contains("uthoriz"))
 }
 
@@ -102,22 +121,7 @@ async fn kafka_users_log_in_with_their_passwords_and_get_exactly_their_acls() {
     let operator_password = secret_value(&api, "main-operator-credentials", "password");
     let bootstrap = connector.bootstrap(TLS_PORT);
 
-    // Two topics, made by the operator's user (a super user).
-    let admin: AdminClient<DefaultClientContext> =
-        client(&bootstrap, &ca, "krait-operator", &operator_password)
-            .create()
-            .unwrap();
-    let topics = [
-        NewTopic::new("orders", 1, TopicReplication::Fixed(1)),
-        NewTopic::new("payments", 1, TopicReplication::Fixed(1)),
-    ];
-    for result in admin
-        .create_topics(&topics, &AdminOptions::new())
-        .await
-        .unwrap()
-    {
-        result.expect("topic created");
-    }
+    create_topics(&bootstrap, &ca, &operator_password).await;
 
     // A user with a generated password, allowed to write to orders only.
     api.put(
@@ -135,7 +139,7 @@ async fn kafka_users_log_in_with_their_passwords_and_get_exactly_their_acls() {
         .await
         .expect("its ACL allows orders");
     let other = produce(&orders_app, "payments").await;
-    assert!(refused(&other), "no ACL on payments: {other:?}");
+    assert!(refused_by_acls(&other), "no ACL on payments: {other:?}");
 
     // The spec grants payments too.
     let mut edited = api.get(USERS, "orders-app").unwrap();
@@ -232,25 +236,7 @@ async fn a_tls_user_produces_with_its_certificate_on_a_client_certificate_listen
     form(&api, &mut kubelet, &ctx, "main", Duration::from_secs(120)).await;
     let ca = secret_value(&api, "main-cluster-ca-cert", "ca.crt");
     let operator_password = secret_value(&api, "main-operator-credentials", "password");
-    let admin: AdminClient<DefaultClientContext> = client(
-        &connector.bootstrap(TLS_PORT),
-        &ca,
-        "krait-operator",
-        &operator_password,
-    )
-    .create()
-    .unwrap();
-    let topics = [
-        NewTopic::new("orders", 1, TopicReplication::Fixed(1)),
-        NewTopic::new("payments", 1, TopicReplication::Fixed(1)),
-    ];
-    for result in admin
-        .create_topics(&topics, &AdminOptions::new())
-        .await
-        .unwrap()
-    {
-        result.expect("topic created");
-    }
+    create_topics(&connector.bootstrap(TLS_PORT), &ca, &operator_password).await;
 
     api.put(
         USERS,
@@ -285,7 +271,7 @@ async fn a_tls_user_produces_with_its_certificate_on_a_client_certificate_listen
         .await
         .expect("User:tls-app may write to orders");
     let other = produce(&tls_app, "payments").await;
-    assert!(refused(&other), "no ACL on payments: {other:?}");
+    assert!(refused_by_acls(&other), "no ACL on payments: {other:?}");
     let anonymous = produce(&with_certificate("", ""), "orders").await;
     assert!(anonymous.is_err(), "no client certificate: {anonymous:?}");
 }
