@@ -10,6 +10,7 @@ pub mod cluster_ref;
 pub mod conditions;
 pub mod context;
 pub mod events;
+pub mod finalized;
 pub mod http;
 pub mod kafka;
 pub mod leader;

@@ -6,7 +6,7 @@
 //! back is set back on the next pass.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff;
@@ -14,7 +14,6 @@ use krait_crd::KafkaTopic;
 use krait_crd::topic::{DeletionPolicy, KafkaTopicStatus};
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use tracing::{info, instrument, warn};
 
@@ -24,7 +23,8 @@ use crate::cluster_admin::ClusterAdminError;
 use crate::cluster_ref;
 use crate::conditions::{Decided, READY, find, merge};
 use crate::context::Context;
-use crate::events::{self, Note};
+use crate::events::Note;
+use crate::finalized::{self, ReconcileError};
 use crate::kafka::{AdminEndpoint, AdminError};
 use crate::status::write_status;
 
@@ -57,9 +57,8 @@ pub enum Error {
     Finalizer(String),
 }
 
-impl Error {
-    /// Short label for metrics.
-    pub fn reason(&self) -> &'static str {
+impl ReconcileError for Error {
+    fn reason(&self) -> &'static str {
         match self {
             Self::Read { .. } => "read",
             Self::Kafka(_) | Self::Replication(_) => "kafka",
@@ -67,37 +66,25 @@ impl Error {
             Self::Finalizer(_) => "finalizer",
         }
     }
+
+    fn finalizer(why: String) -> Self {
+        Self::Finalizer(why)
+    }
 }
 
 /// Reconciles one topic.
 #[instrument(skip_all, fields(topic = %topic.name_any(), namespace = topic.namespace().unwrap_or_default()))]
 pub async fn reconcile(topic: Arc<KafkaTopic>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let object_ref = topic.object_ref(&());
-    let api: Api<KafkaTopic> =
-        Api::namespaced(ctx.client.clone(), &topic.namespace().unwrap_or_default());
-    let result = finalizer(&api, FINALIZER, topic, |event| async {
-        match event {
-            Event::Apply(topic) => apply(&topic, &ctx).await,
-            Event::Cleanup(topic) => cleanup(&topic, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
-    });
-    ctx.metrics.record(
+    let ctx: &Context = &ctx;
+    finalized::reconcile(
+        topic,
+        ctx,
+        FINALIZER,
         "KafkaTopic",
-        started.elapsed(),
-        result.as_ref().err().map(Error::reason),
-    );
-    if let Err(error) = &result {
-        let note = events::failure(&error.to_string());
-        ctx.recorder.publish_all(&object_ref, &[note]).await;
-    }
-    result
+        |topic| async move { apply(&topic, ctx).await },
+        |topic| async move { cleanup(&topic, ctx).await },
+    )
+    .await
 }
 
 /// What the topic's cluster looks like from here.

@@ -6,7 +6,7 @@
 //! back is put right on the next pass.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -15,7 +15,6 @@ use krait_crd::user::{KafkaUserStatus, UserAuthenticationType};
 use krait_crd::{KafkaCluster, KafkaUser};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use tracing::{info, instrument, warn};
 
@@ -27,7 +26,8 @@ use super::plan::{
 use crate::cluster_ref::{self, ClusterState};
 use crate::conditions::{Decided, READY, find, merge};
 use crate::context::Context;
-use crate::events::{self, Note};
+use crate::events::Note;
+use crate::finalized::{self, ReconcileError};
 use crate::kafka::AdminEndpoint;
 use crate::names::MANAGER;
 use crate::status::write_status;
@@ -60,9 +60,8 @@ pub enum Error {
     Finalizer(String),
 }
 
-impl Error {
-    /// Short label for metrics.
-    pub fn reason(&self) -> &'static str {
+impl ReconcileError for Error {
+    fn reason(&self) -> &'static str {
         match self {
             Self::Read { .. } => "read",
             Self::WriteSecret(_) => "secret",
@@ -72,37 +71,25 @@ impl Error {
             Self::Finalizer(_) => "finalizer",
         }
     }
+
+    fn finalizer(why: String) -> Self {
+        Self::Finalizer(why)
+    }
 }
 
 /// Reconciles one user.
 #[instrument(skip_all, fields(user = %user.name_any(), namespace = user.namespace().unwrap_or_default()))]
 pub async fn reconcile(user: Arc<KafkaUser>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let object_ref = user.object_ref(&());
-    let api: Api<KafkaUser> =
-        Api::namespaced(ctx.client.clone(), &user.namespace().unwrap_or_default());
-    let result = finalizer(&api, FINALIZER, user, |event| async {
-        match event {
-            Event::Apply(user) => apply(&user, &ctx).await,
-            Event::Cleanup(user) => cleanup(&user, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| match e {
-        kube::runtime::finalizer::Error::ApplyFailed(e)
-        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-        other => Error::Finalizer(other.to_string()),
-    });
-    ctx.metrics.record(
+    let ctx: &Context = &ctx;
+    finalized::reconcile(
+        user,
+        ctx,
+        FINALIZER,
         "KafkaUser",
-        started.elapsed(),
-        result.as_ref().err().map(Error::reason),
-    );
-    if let Err(error) = &result {
-        let note = events::failure(&error.to_string());
-        ctx.recorder.publish_all(&object_ref, &[note]).await;
-    }
-    result
+        |user| async move { apply(&user, ctx).await },
+        |user| async move { cleanup(&user, ctx).await },
+    )
+    .await
 }
 
 /// The user's cluster and the operator's admin connection to it; `None` when the cluster is
