@@ -182,3 +182,37 @@ def test_offset_delete_removes_a_groups_committed_offset_for_one_partition(broke
     finally:
         a.close()
     assert {(tp.partition, o.offset) for tp, o in left.items() if tp.topic == t} == {(1, 7)}
+
+
+def test_compaction_removes_aborted_transactions_and_then_their_markers(broker_factory):
+    """A compacted topic written in transactions (3 committed, 2 aborted, over the same 10 keys):
+    the aborted records and the superseded committed ones go, then the markers of the
+    transactions left without records; either isolation level reads the last commit only."""
+    from confluent_kafka import Producer
+
+    b = broker_factory(args=[*FAST_CLEANER, "--log-cleaner-io-max-bytes-per-second", "0"])
+    t = create_topic(b.bootstrap, unique("txn-compact"), config={**COMPACT, "delete.retention.ms": "1000"})
+    p = Producer({"bootstrap.servers": b.bootstrap, "transactional.id": unique("tx"), "linger.ms": 5})
+    p.init_transactions(30)
+    for n, commit in enumerate([True, False, True, False, True]):
+        p.begin_transaction()
+        for k in range(10):
+            p.produce(t, f"t{n}".encode(), key=f"k{k}".encode(), partition=0)
+        p.flush(30)
+        (p.commit_transaction if commit else p.abort_transaction)(30)
+    produce_with_sentinel(b.bootstrap, t, [])
+    # Transaction n holds offsets 11n..11n+9 and its marker 11n+10; the sentinel is at 55.
+    expected = {f"k{k}".encode(): (44 + k, b"t4") for k in range(10)}
+    compacted(b.bootstrap, t, expected)
+    committed = consume(b.bootstrap, t, [0], isolation_level="read_committed")
+    assert {r.key: (r.offset, r.value) for r in committed if r.key != SENTINEL} == expected
+
+    def removed():
+        return sum(int(n) for n in re.findall(r"compacted.*?records_removed=(\d+)", b.log_text()))
+
+    # 40 records (t0 and t2 superseded, t1 and t3 aborted), then the markers of t0 to t3 once
+    # delete.retention.ms (1 s) has passed; t4's marker stays with its records.
+    wait_until(lambda: removed() == 44 or None, 30, "the four markers without records to go", interval=0.5)
+    assert watermarks(b.bootstrap, t, 0) == (0, 56), "offsets never change"
+    assert {r.key: (r.offset, r.value) for r in consume(b.bootstrap, t, [0], isolation_level="read_committed")
+            if r.key != SENTINEL} == expected

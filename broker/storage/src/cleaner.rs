@@ -7,16 +7,23 @@
 //! offset and offset range; one whose records are all gone is deleted. Writes go in chunks,
 //! each under the append lock after checking that the log still holds the range (a batch below
 //! a log start that moved meanwhile is not written back). Offsets never change.
+//!
+//! Transactions: the pass ends at the last stable offset, deletes the batches of aborted
+//! transactions whole, and deletes a marker once its transaction has no data left and its
+//! retention has passed, with the marker's aborted-index entry (`compaction` has the rules).
 
 use bytes::Bytes;
-use krait_protocol::batch::BatchRecords;
+use krait_protocol::batch::{BatchHeader, BatchRecords};
 
-use crate::compaction::{self, CleanPlan, CompactionConfig, OffsetMap, RecordFacts, Verdict};
+use crate::compaction::{
+    self, CleanPlan, CompactionConfig, OffsetMap, RecordFacts, TransactionsSeen, Verdict,
+};
 use crate::engine::{Space, WriteSet};
 use crate::error::{Result, StorageError};
 use crate::keys::{log_end_key, log_key, parse_log_key};
 use crate::log::{PartitionLog, encode_index, scan_index};
 use crate::retention::BatchSummary;
+use crate::txn::AbortedTxn;
 
 /// Bytes of batches read between two writes of a pass.
 const CHUNK_BYTES: u64 = 4 * 1024 * 1024;
@@ -39,6 +46,8 @@ pub struct CompactionStats {
 enum Rewrite {
     Replace(Bytes, i64),
     Delete,
+    /// A marker, with its entry in the aborted-transaction index if it has one.
+    DeleteMarker,
 }
 
 impl PartitionLog {
@@ -50,13 +59,13 @@ impl PartitionLog {
         config: &CompactionConfig,
         throttle: &mut dyn FnMut(u64),
     ) -> Result<Option<CompactionStats>> {
-        let (offsets, mut state, lso) = {
+        let (offsets, mut state, lso, aborted) = {
             let inner = self.lock();
             let lso = crate::txn::last_stable_offset_of(
                 inner.offsets.high_watermark,
                 inner.producers.values(),
             );
-            (inner.offsets, inner.cleaner, lso)
+            (inner.offsets, inner.cleaner, lso, inner.aborted.clone())
         };
         state.first_dirty_offset = state.first_dirty_offset.max(offsets.log_start_offset);
         let Some(last_base) = self.last_batch_base()? else {
@@ -74,12 +83,16 @@ impl PartitionLog {
             return Ok(None);
         };
         let mut stats = CompactionStats::default();
-        let map = self.build_offset_map(&batches, &mut plan, config, &mut stats, throttle)?;
+        let map = self.build_offset_map(
+            &batches, &aborted, &mut plan, config, &mut stats, throttle,
+        )?;
         let mut pass = Pass {
             stats,
             next_tombstone_expiry_ms: i64::MAX,
             pending: Vec::new(),
             pending_bytes: 0,
+            aborted,
+            transactions: TransactionsSeen::default(),
         };
         for b in batches.iter().take_while(|b| b.base_offset < plan.end) {
             let Some(bytes) = self.stored_batch(b.base_offset)? else {
@@ -90,7 +103,7 @@ impl PartitionLog {
             let change = pass.clean_batch(&bytes, &map, now_ms, config)?;
             pass.stats.bytes_after += match &change {
                 Some(Rewrite::Replace(new, _)) => new.len() as u64,
-                Some(Rewrite::Delete) => 0,
+                Some(Rewrite::Delete | Rewrite::DeleteMarker) => 0,
                 None => bytes.len() as u64,
             };
             if let Some(change) = change {
@@ -121,6 +134,7 @@ impl PartitionLog {
     fn build_offset_map(
         &self,
         batches: &[BatchSummary],
+        aborted: &[AbortedTxn],
         plan: &mut CleanPlan,
         config: &CompactionConfig,
         stats: &mut CompactionStats,
@@ -140,7 +154,7 @@ impl PartitionLog {
             let records = decode(&bytes, config)?;
             // Markers carry no key, and an aborted transaction's records must not displace a
             // committed record of the same key (read-committed consumers skip them).
-            if records.header.is_control() || self.is_aborted(&records.header) {
+            if records.header.is_control() || is_aborted(aborted, &records.header) {
                 continue;
             }
             let keys: Vec<&[u8]> = records
@@ -162,15 +176,6 @@ impl PartitionLog {
         Ok(map)
     }
 
-    /// Whether the batch with header `h` belongs to a transaction aborted on this partition.
-    fn is_aborted(&self, h: &krait_protocol::batch::BatchHeader) -> bool {
-        h.is_transactional()
-            && self.lock().aborted.iter().any(|a| {
-                a.producer_id == h.producer_id
-                    && (a.first_offset..=a.last_offset).contains(&h.base_offset)
-            })
-    }
-
     /// Writes the pending rewrites under the append lock. False when the log no longer holds
     /// the pass's range (a follower truncated it): the pass stops, and the next starts over.
     fn flush(&self, pass: &mut Pass, end: i64) -> Result<bool> {
@@ -185,6 +190,7 @@ impl PartitionLog {
         }
         let mut write = WriteSet::default();
         let mut freed = 0u64;
+        let mut markers = Vec::new();
         for Pending {
             base_offset,
             original,
@@ -215,9 +221,18 @@ impl PartitionLog {
                     write.delete(Space::Log, key);
                     write.delete(Space::TimeIndex, key);
                 }
+                Rewrite::DeleteMarker => {
+                    freed += size;
+                    write.delete(Space::Log, key);
+                    write.delete(Space::TimeIndex, key);
+                    // An ABORT marker's index entry is keyed by the marker's offset.
+                    write.delete(Space::TxnIndex, key);
+                    markers.push(base_offset);
+                }
             }
         }
         self.write(write, "compact")?;
+        inner.aborted.retain(|a| !markers.contains(&a.last_offset));
         inner.size_bytes = inner.size_bytes.saturating_sub(freed);
         Ok(true)
     }
@@ -250,6 +265,9 @@ struct Pass {
     next_tombstone_expiry_ms: i64,
     pending: Vec<Pending>,
     pending_bytes: u64,
+    /// The aborted-transaction index as the pass began.
+    aborted: Vec<AbortedTxn>,
+    transactions: TransactionsSeen,
 }
 
 /// A rewrite waiting for the next write, with the batch as it was read.
@@ -260,8 +278,7 @@ struct Pending {
 }
 
 impl Pass {
-    /// The rewrite of one batch, `None` when it keeps every record. Control batches (markers)
-    /// are kept as they are.
+    /// The rewrite of one batch, `None` when it keeps every record.
     fn clean_batch(
         &mut self,
         bytes: &Bytes,
@@ -269,11 +286,38 @@ impl Pass {
         now_ms: i64,
         config: &CompactionConfig,
     ) -> Result<Option<Rewrite>> {
-        let records = decode(bytes, config)?;
-        let h = records.header;
+        let h = BatchHeader::parse(bytes).map_err(corrupt)?;
         if h.is_control() {
-            return Ok(None);
+            let verdict = self.transactions.marker(
+                h.producer_id,
+                h.max_timestamp,
+                now_ms,
+                config.delete_retention_ms,
+            );
+            return Ok(self.removed_whole(&h, verdict, Rewrite::DeleteMarker));
         }
+        if is_aborted(&self.aborted, &h) {
+            self.transactions.data_batch(h.producer_id, false);
+            return Ok(self.removed_whole(&h, Verdict::Remove, Rewrite::Delete));
+        }
+        let change = self.clean_records(bytes, h, map, now_ms, config)?;
+        if h.is_transactional() {
+            let kept = !matches!(change, Some(Rewrite::Delete));
+            self.transactions.data_batch(h.producer_id, kept);
+        }
+        Ok(change)
+    }
+
+    /// The rewrite of a data batch by its records' verdicts.
+    fn clean_records(
+        &mut self,
+        bytes: &Bytes,
+        h: BatchHeader,
+        map: &OffsetMap,
+        now_ms: i64,
+        config: &CompactionConfig,
+    ) -> Result<Option<Rewrite>> {
+        let records = decode(bytes, config)?;
         let keep: Vec<bool> = records
             .records
             .iter()
@@ -306,7 +350,7 @@ impl Pass {
         let rebuilt = records.retain(bytes, &keep).map_err(corrupt)?;
         Ok(Some(match rebuilt {
             Some(new) => {
-                let max_timestamp = krait_protocol::batch::BatchHeader::parse(&new)
+                let max_timestamp = BatchHeader::parse(&new)
                     .map_err(corrupt)?
                     .max_timestamp;
                 Rewrite::Replace(new, max_timestamp)
@@ -317,6 +361,32 @@ impl Pass {
             }
         }))
     }
+
+    /// The rewrite of a batch that is kept or removed whole by `verdict`.
+    fn removed_whole(&mut self, h: &BatchHeader, verdict: Verdict, delete: Rewrite) -> Option<Rewrite> {
+        match verdict {
+            Verdict::Keep => None,
+            Verdict::KeepTombstoneUntil(t) => {
+                self.next_tombstone_expiry_ms = self.next_tombstone_expiry_ms.min(t);
+                None
+            }
+            Verdict::Remove => {
+                self.stats.records_removed += h.records_count.max(0) as u64;
+                self.stats.batches_removed += 1;
+                Some(delete)
+            }
+        }
+    }
+}
+
+/// Whether the batch with header `h` belongs to a transaction aborted on this partition.
+fn is_aborted(index: &[AbortedTxn], h: &BatchHeader) -> bool {
+    h.is_transactional()
+        && !h.is_control()
+        && index.iter().any(|a| {
+            a.producer_id == h.producer_id
+                && (a.first_offset..=a.last_offset).contains(&h.base_offset)
+        })
 }
 
 fn decode(bytes: &[u8], config: &CompactionConfig) -> Result<BatchRecords> {

@@ -9,7 +9,8 @@ use krait_protocol::testing::{encode, record};
 use proptest::prelude::*;
 
 use crate::compaction::CompactionConfig;
-use crate::log_tests::{Disk, Kind, on_both_engines, open};
+use crate::log_tests::{Disk, Kind, marker, on_both_engines, open};
+use krait_protocol::batch::MarkerKind::{Abort, Commit};
 use crate::*;
 
 /// One record of a test log: key (none for `None`), value (a tombstone for `None`), timestamp.
@@ -29,6 +30,27 @@ fn keyed_batch(records: &[Spec], compression: Compression) -> krait_protocol::ba
     validate_batches(&encode(&records, compression))
         .unwrap()
         .remove(0)
+}
+
+/// A transactional batch of producer `producer_id` (epoch 0, from sequence 0) with keys `keys`.
+fn txn_keyed(keys: &[u8], producer_id: i64) -> krait_protocol::batch::ValidBatch {
+    let mut records = krait_protocol::testing::TestBatch::numbered(keys.len())
+        .transactional(producer_id, 0, 0)
+        .records();
+    for (r, k) in records.iter_mut().zip(keys) {
+        r.key = Some(Bytes::from(format!("key-{k}")));
+    }
+    validate_batches(&encode(&records, Compression::None))
+        .unwrap()
+        .remove(0)
+}
+
+/// The base offsets of the log's batches.
+fn bases(log: &PartitionLog) -> Vec<i64> {
+    crate::log_tests::headers(&log.read_for_follower(0, usize::MAX).unwrap().records)
+        .iter()
+        .map(|h| h.base_offset)
+        .collect()
 }
 
 /// Every record the log serves from its start: (offset, key, value).
@@ -209,6 +231,69 @@ on_both_engines! {
         assert_eq!(survivors, vec![32, 34, 36, 37, 38, 39]);
         // ListOffsets by timestamp reads a batch with gaps in its offset deltas.
         assert_eq!(leader.offset_for_timestamp(0).unwrap(), Some((32, 0)));
+    }
+
+    fn aborted_data_goes_first_then_its_marker_and_index_entry(kind: Kind) {
+        let dir = Disk::new(kind);
+        {
+            let log = open(&dir).open_log(1).unwrap();
+            log.append(&[txn_keyed(&[1, 2], 5)], 0).unwrap(); // 0-1, aborted
+            log.append(&[txn_keyed(&[1, 3], 6)], 0).unwrap(); // 2-3, committed
+            log.append(&[marker(Abort, 5, 0)], 0).unwrap(); // 4
+            log.append(&[marker(Commit, 6, 0)], 0).unwrap(); // 5
+            log.append(&[keyed_batch(&[(Some(9), Some(9), 0)], Compression::None)], 0).unwrap(); // 6
+            let offsets = log.offsets();
+            log.compact(1_000, &config(10_000), &mut |_| {}).unwrap().unwrap();
+            assert_eq!(bases(&log), vec![2, 4, 5, 6], "the aborted batch goes, both markers stay");
+            assert_eq!(log.offsets(), offsets);
+            let read = log.read_committed(0, usize::MAX).unwrap();
+            assert_eq!(read.aborted.len(), 1, "its index entry stays with the marker");
+            // The committed key 1 (offset 2) survived: the aborted key 1 never entered the map.
+            assert_eq!(read_all(&log)[0].0, 2);
+
+            // A follower fetching the cleaned range holds no open or aborted transaction.
+            let follower_dir = Disk::new(kind);
+            let follower = open(&follower_dir).open_log(1).unwrap();
+            follower.append_replicated(&log.read_for_follower(0, usize::MAX).unwrap().records).unwrap();
+            follower.advance_high_watermark(7).unwrap();
+            assert_eq!(follower.last_stable_offset(), 7);
+            assert!(follower.aborted_transactions(0, 7).is_empty());
+
+            // Past the marker's delete.retention.ms, with no data of its transaction left.
+            log.compact(20_000, &config(10_000), &mut |_| {}).unwrap().unwrap();
+            assert_eq!(bases(&log), vec![2, 5, 6], "the ABORT marker goes; the COMMIT has data");
+            assert!(log.aborted_transactions(0, 7).is_empty());
+            assert_eq!(log.size_bytes(), log.read(0, usize::MAX).unwrap().records.len() as u64);
+        }
+        let log = open(&dir).open_log(1).unwrap();
+        assert!(log.aborted_transactions(0, 7).is_empty(), "the index entry is gone on disk");
+        assert_eq!(bases(&log), vec![2, 5, 6]);
+
+        // Newer values of keys 1 and 3 empty the committed transaction, then its marker goes.
+        log.append(&[keyed_batch(&[(Some(1), Some(10), 0), (Some(3), Some(11), 0)], Compression::None)], 0).unwrap(); // 7-8
+        log.append(&[keyed_batch(&[(Some(9), Some(12), 0)], Compression::None)], 0).unwrap(); // 9
+        log.compact(20_000, &config(10_000), &mut |_| {}).unwrap().unwrap();
+        assert_eq!(bases(&log), vec![5, 6, 7, 9], "the data goes in one pass, the marker stays");
+        let last = log.compact(20_001, &config(10_000), &mut |_| {}).unwrap();
+        assert!(last.is_some(), "the pass that removed the data brings the cleaner back");
+        assert_eq!(bases(&log), vec![6, 7, 9]);
+    }
+
+    fn retention_and_delete_records_drop_the_aborted_transactions_below_the_log_start(kind: Kind) {
+        let dir = Disk::new(kind);
+        {
+            let log = open(&dir).open_log(1).unwrap();
+            log.append(&[txn_keyed(&[1], 5)], 0).unwrap(); // 0
+            log.append(&[marker(Abort, 5, 0)], 0).unwrap(); // 1
+            log.append(&[txn_keyed(&[2], 6)], 0).unwrap(); // 2
+            log.append(&[marker(Abort, 6, 0)], 0).unwrap(); // 3
+            log.append(&[crate::log_tests::batch(1, 0)], 0).unwrap(); // 4
+            assert_eq!(log.aborted_transactions(0, 5).len(), 2);
+            log.delete_records_before(2).unwrap();
+            assert_eq!(log.aborted_transactions(0, 5).len(), 1, "5's ended at 1, below the log start");
+        }
+        let log = open(&dir).open_log(1).unwrap();
+        assert_eq!(log.aborted_transactions(0, 5).len(), 1, "and on disk");
     }
 
     fn delete_records_moves_the_log_start_and_keeps_the_batch_it_falls_in(kind: Kind) {

@@ -18,6 +18,12 @@
 //!   has none), which is what Kafka's older cleaner did with a segment's modification time.
 //!   A tombstone with no timestamp at all is kept.
 //! - Records without a key are kept (Kafka refuses them in compacted topics at produce).
+//! - Transactions, as Kafka's cleaner treats them: a batch of an aborted transaction goes
+//!   whole, and never enters the offset map. A marker (a COMMIT or ABORT control batch) stays
+//!   while any data batch of its transaction is still in the log, so data and marker always go
+//!   in different passes; once none is left it is kept like a tombstone, `delete.retention.ms`
+//!   from its timestamp, so a read-committed consumer that saw the data also sees the marker
+//!   that ends it. An ABORT marker's entry in the aborted-transaction index goes with it.
 
 use std::collections::HashMap;
 
@@ -217,6 +223,44 @@ pub fn verdict(
     }
 }
 
+/// What a pass has seen of each producer's transaction since that producer's last marker, in
+/// offset order from the log start: for each producer with data batches, whether the pass
+/// keeps any of them.
+#[derive(Debug, Default)]
+pub struct TransactionsSeen {
+    with_data: HashMap<i64, bool>,
+}
+
+impl TransactionsSeen {
+    /// A data batch of `producer_id`'s transaction was read; `kept` if any of it survives.
+    pub fn data_batch(&mut self, producer_id: i64, kept: bool) {
+        *self.with_data.entry(producer_id).or_default() |= kept;
+    }
+
+    /// Whether the marker of `producer_id` with timestamp `timestamp` survives: it ends the
+    /// transaction, so the producer's next batches belong to another one.
+    pub fn marker(
+        &mut self,
+        producer_id: i64,
+        timestamp: i64,
+        now_ms: i64,
+        delete_retention_ms: i64,
+    ) -> Verdict {
+        let expiry = if timestamp < 0 {
+            i64::MAX
+        } else {
+            timestamp.saturating_add(delete_retention_ms.max(0))
+        };
+        match self.with_data.remove(&producer_id) {
+            Some(true) => Verdict::Keep,
+            // This pass removes the last of its data: the next pass may take the marker.
+            Some(false) => Verdict::KeepTombstoneUntil(expiry.max(now_ms)),
+            None if now_ms >= expiry => Verdict::Remove,
+            None => Verdict::KeepTombstoneUntil(expiry),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +361,32 @@ mod tests {
             ..r(1, true, 0)
         };
         assert_eq!(verdict(unkeyed, &map, 100, 50), Verdict::Keep);
+    }
+
+    #[test]
+    fn a_marker_stays_while_its_transaction_has_data_then_for_delete_retention() {
+        let mut seen = TransactionsSeen::default();
+        seen.data_batch(7, false);
+        seen.data_batch(7, true);
+        assert_eq!(seen.marker(7, 0, 1000, 50), Verdict::Keep, "data of 7 before it");
+        seen.data_batch(7, false);
+        assert_eq!(
+            seen.marker(7, 0, 1000, 50),
+            Verdict::KeepTombstoneUntil(1000),
+            "its last data goes in this pass: the next may take it"
+        );
+        // The next transaction of 7 has no data left: its marker is a tombstone.
+        assert_eq!(
+            seen.marker(7, 980, 1000, 50),
+            Verdict::KeepTombstoneUntil(1030)
+        );
+        assert_eq!(seen.marker(7, 900, 1000, 50), Verdict::Remove);
+        seen.data_batch(8, true);
+        assert_eq!(seen.marker(9, 900, 1000, 50), Verdict::Remove, "8's data");
+        assert_eq!(
+            seen.marker(9, -1, 1000, 50),
+            Verdict::KeepTombstoneUntil(i64::MAX)
+        );
     }
 
     #[test]

@@ -88,6 +88,13 @@ pub(crate) struct LogInner {
     pub(crate) aborted: Vec<AbortedTxn>,
 }
 
+impl LogInner {
+    /// Drops the aborted transactions that ended below `log_start`.
+    pub(crate) fn forget_aborted_before(&mut self, log_start: i64) {
+        self.aborted.retain(|a| a.last_offset >= log_start);
+    }
+}
+
 impl std::fmt::Debug for PartitionLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PartitionLog")
@@ -502,15 +509,30 @@ impl PartitionLog {
         );
         write.delete_range(Space::Log, from, to);
         write.delete_range(Space::TimeIndex, from, to);
+        self.delete_aborted_before(&inner, &mut write, plan.new_log_start_offset);
         self.put_state(&mut write, &updated);
         let mut epochs = inner.epochs.clone();
         let (removed, moved) = epochs.truncate_from_start(plan.new_log_start_offset);
         self.rewrite_epochs(&mut write, &removed, moved);
         self.write(write, "delete by retention")?;
+        inner.forget_aborted_before(plan.new_log_start_offset);
         inner.epochs = epochs;
         inner.offsets.log_start_offset = plan.new_log_start_offset;
         inner.size_bytes = inner.size_bytes.saturating_sub(plan.bytes);
         Ok(Some(plan))
+    }
+
+    /// Deletes, as part of `write`, the aborted-index entries of transactions that ended below
+    /// `log_start`: their data and markers go with the batches below it. The caller drops them
+    /// from memory with `LogInner::forget_aborted_before` once `write` is written.
+    pub(crate) fn delete_aborted_before(&self, inner: &LogInner, write: &mut WriteSet, log_start: i64) {
+        if inner.aborted.first().is_some_and(|a| a.last_offset < log_start) {
+            write.delete_range(
+                Space::TxnIndex,
+                log_key(self.id, 0),
+                log_key(self.id, log_start),
+            );
+        }
     }
 
     /// Deletes every batch, index entry and the state of this log, as part of `write`.

@@ -427,12 +427,12 @@ on_both_engines! {
     }
 }
 
-fn transactional(n: usize, producer_id: i64, epoch: i16, first_seq: i32) -> ValidBatch {
+pub(crate) fn transactional(n: usize, producer_id: i64, epoch: i16, first_seq: i32) -> ValidBatch {
     let batch = TestBatch::numbered(n).transactional(producer_id, epoch, first_seq);
     validate_batches(&batch.encode()).unwrap().remove(0)
 }
 
-fn marker(kind: krait_protocol::batch::MarkerKind, producer_id: i64, epoch: i16) -> ValidBatch {
+pub(crate) fn marker(kind: krait_protocol::batch::MarkerKind, producer_id: i64, epoch: i16) -> ValidBatch {
     let bytes = krait_protocol::batch::encode_marker(&krait_protocol::batch::Marker {
         kind,
         producer_id,

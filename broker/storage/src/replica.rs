@@ -210,6 +210,7 @@ impl PartitionLog {
         let (from_key, to_key) = (log_key(self.id, from), log_key(self.id, cut));
         write.delete_range(Space::Log, from_key, to_key);
         write.delete_range(Space::TimeIndex, from_key, to_key);
+        self.delete_aborted_before(&inner, &mut write, target);
         let updated = LogOffsets {
             log_start_offset: target,
             ..inner.offsets
@@ -219,6 +220,7 @@ impl PartitionLog {
         let (removed, moved) = epochs.truncate_from_start(target);
         self.rewrite_epochs(&mut write, &removed, moved);
         self.write(write, "delete records")?;
+        inner.forget_aborted_before(target);
         inner.epochs = epochs;
         inner.offsets = updated;
         inner.size_bytes = inner.size_bytes.saturating_sub(removed_bytes);
