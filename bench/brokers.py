@@ -50,6 +50,7 @@ class BrokerSpec:
     kind: str  # "krait" or "tansu"
     binary: Path
     engine: str = ""  # tansu only: "sqlite" or "memory"
+    args: tuple[str, ...] = ()  # krait only: more flags (with its own --log, in place of "warn")
 
 
 @dataclass
@@ -121,7 +122,8 @@ def log_tail(path: Path, lines: int = 40) -> str:
 def command(spec: BrokerSpec, port: int, data_dir: Path) -> list[str]:
     listen = f"127.0.0.1:{port}"
     if spec.kind == "krait":
-        return [str(spec.binary), "--data-dir", str(data_dir), "--listen", listen, "--log", "warn"]
+        log = [] if "--log" in spec.args else ["--log", "warn"]
+        return [str(spec.binary), "--data-dir", str(data_dir), "--listen", listen, *log, *spec.args]
     if spec.engine == "sqlite":
         # Tansu resolves the SQLite path against its working directory (work_dir) even when
         # absolute, so give it the relative one.

@@ -95,3 +95,18 @@ def test_cluster_bench_in_miniature_produces_every_figure(tmp_path, monkeypatch)
     assert f"median **{figures['failover_sigterm']['median_s']:.2f} s**" in section
     assert f"**{figures['throughput']['ratio']:.2f}**" in section
     assert section.count("MB/s**") == 2, section
+
+
+def test_compaction_bench_in_miniature_produces_every_figure(capsys):
+    """bench/compaction.py with a 20,000-record fill and no cleaner limit: the pass and both
+    latency figures are produced and plausible; nothing about speed is asserted."""
+    import compaction as bench_compaction
+    assert bench_compaction.main([
+        "--krait-broker-bin", str(binary_path("KRAIT_BROKER_BIN", "krait-broker")),
+        "--fill", "20000", "--keys", "100", "--rate", "500", "--seconds", "1", "--rates", "0"]) == 0
+    figures = {f["figure"]: f for f in map(json.loads, capsys.readouterr().out.splitlines())}
+    compacted = figures["compaction pass"]
+    assert compacted["records_removed"] >= 19_000, "all but the last value of 100 keys, and the last batch"
+    assert compacted["bytes_read"] > 0 and compacted["mb_per_s_read"] > 0
+    for name in ("produce latency, no compaction", "produce latency, while compacting"):
+        assert figures[name]["records"] >= 400 and figures[name]["p99_ms"] > 0
