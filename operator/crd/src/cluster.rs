@@ -346,6 +346,11 @@ pub struct KafkaClusterStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_ca: Option<CaStatus>,
 
+    /// The clients CA, where a listener authenticates clients by certificate: where its
+    /// certificate bundle is and when it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients_ca: Option<CaStatus>,
+
     /// The brokers' volumes: the size they are to have and any growth in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<StorageStatus>,

@@ -20,6 +20,11 @@ pub const REBALANCE_ANNOTATION: &str = "krait.dev/rebalance";
 /// certificates. Brokers with and without TLS cannot talk, so all of them must then restart
 /// together (docs/operator.md).
 pub const CLUSTER_TLS_ANNOTATION: &str = "krait.dev/cluster-tls";
+/// On a `KafkaCluster`: a new value renews the cluster CA now (a successor, trusted first, then
+/// signing), as its renewal window would; the value answered is kept on the CA's Secret.
+pub const RENEW_CLUSTER_CA_ANNOTATION: &str = "krait.dev/renew-cluster-ca";
+/// The same for the clients CA, which signs `tls` KafkaUsers' certificates.
+pub const RENEW_CLIENTS_CA_ANNOTATION: &str = "krait.dev/renew-clients-ca";
 /// Label the StatefulSet controller puts on each pod: the revision it was created from.
 pub const REVISION_LABEL: &str = "controller-revision-hash";
 /// Label Kubernetes (1.28+) puts on StatefulSet pods with their ordinal = broker id.

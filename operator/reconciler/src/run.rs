@@ -29,7 +29,7 @@ use crate::http::{self, Health};
 use crate::kafka::RdKafkaConnector;
 use crate::leader::{self, LeaseConfig};
 use crate::metrics::Metrics;
-use crate::names::MANAGER;
+use crate::names::{ClusterNames, MANAGER};
 use crate::{cluster, topic, user};
 
 /// How the operator runs.
@@ -172,7 +172,9 @@ fn user_controller(
     let controller = Controller::new(api::<KafkaUser>(&client, scope), watcher::Config::default());
     let users = controller.store();
     // A user's password Secret, generated or named by the spec: a change sets the password in
-    // Kafka again at once (rotation), and a deleted generated one is made again.
+    // Kafka again at once (rotation), and a deleted generated one is made again. A change of
+    // its cluster's clients CA Secret (a renewal switching the signing CA) re-issues its
+    // certificate.
     controller
         .watches(
             api::<Secret>(&client, scope),
@@ -184,8 +186,13 @@ fn user_controller(
                     .state()
                     .into_iter()
                     .filter(|u| {
+                        let clients_ca = ClusterNames::new(
+                            &u.spec.cluster_ref,
+                            u.metadata.namespace.as_deref().unwrap_or_default(),
+                        )
+                        .clients_ca_secret();
                         u.metadata.namespace == namespace
-                            && user::plan::password_ref(u).secret == name
+                            && (user::plan::password_ref(u).secret == name || clients_ca == name)
                     })
                     .map(|u| ObjectRef::from_obj(u.as_ref()))
                     .collect::<Vec<_>>()

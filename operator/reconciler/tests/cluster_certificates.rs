@@ -121,6 +121,11 @@ impl World {
 
     /// A Ready broker pod of `revision` created from a template trusting CA `trust`.
     fn put_pod(&self, id: i32, revision: &str, trust: i64) {
+        self.put_pod_annotated(id, revision, json!({pki::TRUST_ANNOTATION: trust.to_string()}));
+    }
+
+    /// A Ready broker pod of `revision` with the pod-template `annotations`.
+    fn put_pod_annotated(&self, id: i32, revision: &str, annotations: serde_json::Value) {
         self.api.put(
             PODS,
             json!({"apiVersion": "v1", "kind": "Pod",
@@ -130,17 +135,27 @@ impl World {
                            "app.kubernetes.io/component": "broker",
                            "app.kubernetes.io/managed-by": "krait-operator",
                            "controller-revision-hash": revision},
-                "annotations": {pki::TRUST_ANNOTATION: trust.to_string()}},
+                "annotations": annotations},
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
         );
     }
 
     fn template_trust(&self) -> String {
+        self.template_annotation(pki::TRUST_ANNOTATION).unwrap()
+    }
+
+    fn template_annotation(&self, key: &str) -> Option<String> {
         let sts = self.api.get(STATEFULSETS, "main").unwrap();
-        sts["spec"]["template"]["metadata"]["annotations"][pki::TRUST_ANNOTATION]
+        sts["spec"]["template"]["metadata"]["annotations"][key]
             .as_str()
-            .unwrap()
-            .to_string()
+            .map(str::to_string)
+    }
+
+    /// Edits the stored cluster's JSON.
+    fn edit(&self, edit: impl FnOnce(&mut serde_json::Value)) {
+        let mut cluster = self.api.get(CLUSTERS, "main").unwrap();
+        edit(&mut cluster);
+        self.api.put(CLUSTERS, cluster);
     }
 
     fn evictions(&self) -> Vec<String> {
@@ -165,7 +180,7 @@ async fn a_new_cluster_gets_its_certificates_mounted_and_no_plaintext_cluster_po
     let w = World::new();
     w.reconcile().await;
     let ca = w.secret("main-cluster-ca");
-    let ca_cert = cert::ca_info(&stored_pki(&w.validated(), &w.secrets()).ca.unwrap()).unwrap();
+    let ca_cert = cert::ca_info(&stored_pki(&w.validated(), &w.secrets()).authority.ca.unwrap()).unwrap();
     assert!(text(&ca, "ca.key").contains("PRIVATE KEY"));
     let bundle = w.secret("main-cluster-ca-cert");
     assert!(
@@ -231,7 +246,7 @@ async fn a_broker_certificate_inside_its_renewal_window_is_renewed_without_a_rol
     // Broker 1's certificate has 20 days left (renewal starts 30 days before expiry).
     let stored = stored_pki(&w.validated(), &w.secrets());
     let names = &w.validated().names;
-    let signer = cert::signer(names, stored.ca.as_ref().unwrap()).unwrap();
+    let signer = cert::signer(names, stored.authority.ca.as_ref().unwrap()).unwrap();
     let short = cert::broker_keystore(names, 1, &signer, now() - 345 * DAY, 365).unwrap();
     let mut brokers = w.api.get(SECRETS, "main-broker-certs").unwrap();
     brokers["data"]["main-1.pem"] = json!(base64::engine::general_purpose::STANDARD.encode(short));
@@ -244,7 +259,7 @@ async fn a_broker_certificate_inside_its_renewal_window_is_renewed_without_a_rol
     assert_eq!(text(&after, "main-0.pem"), text(&before, "main-0.pem"));
     let renewed = leaf_info(&after, 1);
     assert!(renewed.not_after > now() + 364 * DAY);
-    let ca_cert = cert::ca_info(stored.ca.as_ref().unwrap()).unwrap();
+    let ca_cert = cert::ca_info(stored.authority.ca.as_ref().unwrap()).unwrap();
     assert!(
         renewed.issued_by(&ca_cert),
         "the same CA: every broker trusts it"
@@ -261,10 +276,13 @@ async fn a_ca_renewal_is_trusted_by_every_broker_before_it_signs() {
         &pki::Want {
             names: &names,
             brokers: (0..3).collect(),
-            validity_days: 365,
-            renewal_days: 30,
-            now: now() - 340 * DAY,
-            trusted_by_all: None,
+            policy: pki::CaPolicy {
+                validity_days: 365,
+                renewal_days: 30,
+                now: now() - 340 * DAY,
+                trusted_by_all: None,
+                renew_requested: None,
+            },
             external_hosts: Default::default(),
         },
     )
@@ -284,7 +302,7 @@ async fn a_ca_renewal_is_trusted_by_every_broker_before_it_signs() {
     assert_eq!(w.template_trust(), "1");
     let bundle = text(&w.secret("main-cluster-ca-cert"), "ca.crt");
     assert_eq!(cert::certificates(&bundle).len(), 2);
-    let old_ca = cert::ca_info(&aged.ca).unwrap();
+    let old_ca = cert::ca_info(&aged.authority.ca).unwrap();
     for id in 0..3 {
         let leaf = leaf_info(&w.secret("main-broker-certs"), id);
         assert!(leaf.issued_by(&old_ca), "the old CA still signs");
@@ -318,7 +336,7 @@ async fn a_ca_renewal_is_trusted_by_every_broker_before_it_signs() {
     assert_eq!((status.generation, status.state.as_str()), (1, "Ready"));
     let ca = w.secret("main-cluster-ca");
     assert!(!ca.data.as_ref().unwrap().contains_key("next-ca.key"));
-    let new_ca = cert::ca_info(&stored_pki(&w.validated(), &w.secrets()).ca.unwrap()).unwrap();
+    let new_ca = cert::ca_info(&stored_pki(&w.validated(), &w.secrets()).authority.ca.unwrap()).unwrap();
     for id in 0..3 {
         assert!(leaf_info(&w.secret("main-broker-certs"), id).issued_by(&new_ca));
     }
@@ -463,7 +481,7 @@ async fn a_renewed_broker_certificate_is_served_without_a_restart_and_trusted_by
     // kubelet updates the mounted file.
     let stored = stored_pki(&w.validated(), &w.secrets());
     let names = &w.validated().names;
-    let signer = cert::signer(names, stored.ca.as_ref().unwrap()).unwrap();
+    let signer = cert::signer(names, stored.authority.ca.as_ref().unwrap()).unwrap();
     let short = cert::broker_keystore(names, 0, &signer, now() - 345 * DAY, 365).unwrap();
     let mut secret = w.api.get(SECRETS, "main-broker-certs").unwrap();
     secret["data"]["main-0.pem"] = json!(base64::engine::general_purpose::STANDARD.encode(short));
@@ -558,5 +576,74 @@ async fn a_cluster_running_a_plaintext_cluster_port_keeps_it_until_switched_over
     assert_eq!(
         w.stored().status.unwrap().cluster_ca.unwrap().state,
         "Ready"
+    );
+}
+
+#[tokio::test]
+async fn the_clients_ca_renews_on_request_trust_first_then_signs() {
+    let w = World::new();
+    w.edit(|c| {
+        c["spec"]["listeners"] = json!([{"name": "mtls", "port": 9095, "type": "internal",
+            "tls": true, "authentication": {"type": "tls"}}]);
+    });
+    w.reconcile().await;
+    w.set_revision("r1");
+    for id in 0..3 {
+        w.put_pod(id, "r1", 0);
+    }
+    w.reconcile().await;
+    let clients = |w: &World| {
+        let ca = w.stored().status.unwrap().clients_ca.unwrap();
+        (ca.generation, ca.state, ca.secret_name)
+    };
+    assert_eq!(clients(&w), (0, "Ready".into(), "main-clients-ca-cert".into()));
+    assert_eq!(
+        w.template_annotation(pki::CLIENTS_TRUST_ANNOTATION),
+        None,
+        "no annotation (and no roll) before a renewal"
+    );
+    let first = text(&w.secret("main-clients-ca"), "ca.crt");
+
+    // Asked for: v1 is trusted (bundle and template), v0 still signs.
+    w.edit(|c| c["metadata"]["annotations"] = json!({"krait.dev/renew-clients-ca": "1"}));
+    w.reconcile().await;
+    assert_eq!(clients(&w).0, 0);
+    assert_eq!(clients(&w).1, "Renewing");
+    assert_eq!(
+        w.template_annotation(pki::CLIENTS_TRUST_ANNOTATION).as_deref(),
+        Some("1")
+    );
+    let bundle = text(&w.secret("main-clients-ca-cert"), "ca.crt");
+    assert_eq!(cert::certificates(&bundle).len(), 2);
+    assert_eq!(text(&w.secret("main-clients-ca"), "ca.crt"), first);
+
+    // Every broker restarted trusting v1: it signs, once.
+    w.set_revision("r2");
+    for id in 0..3 {
+        w.put_pod_annotated(
+            id,
+            "r2",
+            json!({pki::TRUST_ANNOTATION: "0", pki::CLIENTS_TRUST_ANNOTATION: "1"}),
+        );
+    }
+    w.reconcile().await;
+    assert_eq!((clients(&w).0, clients(&w).1.as_str()), (1, "Ready"));
+    let ca_secret = w.secret("main-clients-ca");
+    assert_ne!(text(&ca_secret, "ca.crt"), first);
+    assert!(!ca_secret.data.as_ref().unwrap().contains_key("next-ca.key"));
+    assert_eq!(
+        ca_secret.metadata.annotations.unwrap()["krait.dev/renewed-for"],
+        "1"
+    );
+    w.reconcile().await;
+    assert_eq!(
+        (clients(&w).0, clients(&w).1.as_str()),
+        (1, "Ready"),
+        "the answered request renews nothing more"
+    );
+    assert_eq!(
+        cert::certificates(&text(&w.secret("main-clients-ca-cert"), "ca.crt")).len(),
+        2,
+        "v0 stays trusted until it expires"
     );
 }

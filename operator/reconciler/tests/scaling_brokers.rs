@@ -9,8 +9,9 @@
 //! only once it is empty, and unregisters it; a `KafkaTopic`'s replication factor raised
 //! (replicas added by reassignment), lowered below `min.insync.replicas` (refused) and lowered
 //! (replicas dropped, preferred leaders kept); a config change, rolled one broker at a time
-//! with no partition ever below `min.insync.replicas`. Then the audit: no acknowledged record
-//! lost. Ignored unless asked for (`--include-ignored`), and then it needs `KRAIT_BROKER_BIN`;
+//! with no partition ever below `min.insync.replicas`; the cluster CA renewed on request, trust
+//! first (a roll) and then signing, with replication never below `min.insync.replicas`. Then
+//! the audit: no acknowledged record lost. Ignored unless asked for (`--include-ignored`), and then it needs `KRAIT_BROKER_BIN`;
 //! `tests/run` sets it.
 
 mod common;
@@ -20,7 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::broker::broker_bin;
-use common::kubelet::{Event, Kubelet, Loopback, PODS, STATEFULSETS};
+use base64::Engine as _;
+use common::kubelet::{Event, Kubelet, Loopback, PODS, SECRETS, STATEFULSETS};
 use common::workload::{IsrWatch, Workload};
 use common::{FakeApi, context_with};
 use krait_crd::cluster::RebalanceStatus;
@@ -29,6 +31,7 @@ use krait_operator::cluster::reconcile;
 use krait_operator::cluster_admin::ClusterState;
 use krait_operator::context::Context;
 use krait_operator::kafka::{AdminEndpoint, KafkaConnector};
+use krait_operator::names::RENEW_CLUSTER_CA_ANNOTATION;
 use krait_operator::topic;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -434,6 +437,62 @@ async fn roll_blocked_then_done(h: &mut Harness, bootstrap: &str) {
     let (samples, smallest) = isr.finish();
     let roll: Vec<Event> = h.kubelet.events[events_before..].to_vec();
     eprintln!("roll events: {roll:?}; ISR samples {samples}, smallest {smallest:?}");
+    assert_each_restarted_once_alone(&roll);
+    assert!(samples > 0);
+    assert!(
+        smallest.values().all(|&n| n >= 2),
+        "a partition fell below min.insync.replicas=2: {smallest:?}"
+    );
+}
+
+/// The cluster CA renewed on request (`krait.dev/renew-cluster-ca`) under load: the successor
+/// is trusted first (a roll, one broker at a time), then signs every broker certificate, which
+/// the brokers re-read in place with no second roll. Replication between the brokers (mutual
+/// TLS with those certificates) never falls below `min.insync.replicas`.
+async fn cluster_ca_renewed_under_load(h: &mut Harness) {
+    let ca = |v: &View| {
+        let ca = v.cluster.status.as_ref()?.cluster_ca.clone()?;
+        Some((ca.generation, ca.state))
+    };
+    let events_before = h.kubelet.events.len();
+    let isr = IsrWatch::start(h.connector.0.kafka_addresses(KAFKA_PORT), TOPIC);
+    let mut cluster = h.api.get(CLUSTERS, "main").unwrap();
+    cluster["metadata"]["annotations"] = json!({RENEW_CLUSTER_CA_ANNOTATION: "test"});
+    h.api.put(CLUSTERS, cluster);
+    h.until("the cluster CA renewal began", LONG, |v| {
+        ca(v) == Some((0, "Renewing".into()))
+    })
+    .await;
+    let renewed = h
+        .until("cluster CA v1 signs, every broker up", LONG, |v| {
+            ca(v) == Some((1, "Ready".into())) && steady(v, 3)
+        })
+        .await;
+    let bundle = h.api.get(SECRETS, "main-cluster-ca-cert").unwrap();
+    let pem = bundle["data"]["ca.crt"].as_str().unwrap();
+    let pem = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(pem).unwrap())
+        .unwrap();
+    assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 2, "v0 stays trusted");
+    // Settled: no further roll follows the switch.
+    for _ in 0..8 {
+        h.step().await;
+    }
+    let (samples, smallest) = isr.finish();
+    let roll: Vec<Event> = h.kubelet.events[events_before..].to_vec();
+    eprintln!(
+        "CA renewal events: {roll:?}; ISR samples {samples}, smallest {smallest:?}; status {:?}",
+        renewed.cluster.status.as_ref().and_then(|s| s.cluster_ca.as_ref())
+    );
+    assert_each_restarted_once_alone(&roll);
+    assert!(samples > 0);
+    assert!(
+        smallest.values().all(|&n| n >= 2),
+        "a partition fell below min.insync.replicas=2: {smallest:?}"
+    );
+}
+
+/// Every broker of three stopped once, and never two at a time.
+fn assert_each_restarted_once_alone(roll: &[Event]) {
     let restarted: Vec<i32> = roll
         .iter()
         .filter_map(|e| match e {
@@ -448,18 +507,13 @@ async fn roll_blocked_then_done(h: &mut Harness, bootstrap: &str) {
     );
     assert_eq!(restarted.len(), 3, "each broker restarted once: {roll:?}");
     let mut down = 0;
-    for e in &roll {
+    for e in roll {
         down += match e {
             Event::Stopped(_) => 1,
             Event::Started(_) => -1,
         };
         assert!(down <= 1, "two brokers down at once: {roll:?}");
     }
-    assert!(samples > 0);
-    assert!(
-        smallest.values().all(|&n| n >= 2),
-        "a partition fell below min.insync.replicas=2: {smallest:?}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -514,6 +568,7 @@ async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
     scale_down(&mut h).await;
     replication_factor_changes(&mut h).await;
     roll_blocked_then_done(&mut h, &bootstrap).await;
+    cluster_ca_renewed_under_load(&mut h).await;
 
     let audit = workload.finish(Duration::from_secs(60));
     eprintln!("{audit:?}");

@@ -434,7 +434,7 @@ fn clients_ca_secret(api: &FakeApi) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    let ca = krait_operator::cluster::pki::clients::new_clients_ca(&names, now, 365).unwrap();
+    let ca = krait_operator::cluster::pki::clients::new_clients_ca(&names, 0, now, 365).unwrap();
     api.put(
         SECRETS,
         json!({"apiVersion": "v1", "kind": "Secret",

@@ -7,7 +7,7 @@
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use krait_crd::cluster::{KafkaClusterStatus, RebalanceStatus};
+use krait_crd::cluster::{CaStatus, KafkaClusterStatus, RebalanceStatus};
 
 use super::day2::Action;
 use super::pki::TRUST_ANNOTATION;
@@ -57,6 +57,7 @@ pub fn cluster_events(seen: &Seen<'_>) -> Vec<Note> {
     notes.extend(progressing(seen));
     notes.extend(action(seen));
     notes.extend(rebalance_finished(seen));
+    notes.extend(ca_renewals(seen));
     notes.extend(degraded(seen));
     notes.extend(ready(seen));
     notes
@@ -165,6 +166,44 @@ fn rebalance_finished(seen: &Seen<'_>) -> Option<Note> {
         )),
         _ => None,
     }
+}
+
+/// A CA renewal begun (its successor issued and trusted, so the brokers roll) or finished (the
+/// successor signs), for the cluster CA and the clients CA.
+fn ca_renewals(seen: &Seen<'_>) -> Vec<Note> {
+    let cas: [(&str, fn(&KafkaClusterStatus) -> Option<&CaStatus>); 2] = [
+        ("cluster CA", |s| s.cluster_ca.as_ref()),
+        ("clients CA", |s| s.clients_ca.as_ref()),
+    ];
+    let mut notes = Vec::new();
+    for (what, of) in cas {
+        let (Some(before), Some(now)) = (seen.previous.and_then(of), of(seen.next)) else {
+            continue;
+        };
+        match (before.state.as_str(), now.state.as_str()) {
+            ("Ready", "Renewing") => notes.push(Note::normal(
+                "CaRenewalStarted",
+                "RenewCa",
+                format!(
+                    "{what} v{} has a successor v{}, trusted first: the brokers roll, then it signs",
+                    now.generation,
+                    now.generation + 1
+                ),
+            )),
+            ("Renewing", "Ready") if now.generation > before.generation => {
+                notes.push(Note::normal(
+                    "CaRenewed",
+                    "RenewCa",
+                    format!(
+                        "{what} v{} signs now (Secret {}); v{} stays trusted until it expires",
+                        now.generation, now.secret_name, before.generation
+                    ),
+                ))
+            }
+            _ => {}
+        }
+    }
+    notes
 }
 
 /// `Degraded` turning true, or true for a new reason: a refusal (an invalid spec, a plan that

@@ -39,8 +39,7 @@ use super::day2::{self, Action as Day2Action};
 use super::drift::contains;
 use super::events;
 use super::listeners;
-use super::pki::clients::new_clients_ca;
-use super::pki::{self, CaMaterial, CertError, Pki};
+use super::pki::{self, Ca, CaKind, CaPolicy, CertError, Pki};
 use super::roll::WAITING_FOR_DISRUPTION_BUDGET;
 use super::status::{Observations, apply_failed_status, cluster_status, invalid_status};
 use super::validate::{ValidatedCluster, validate};
@@ -52,7 +51,8 @@ use crate::context::Context;
 use crate::events::Note;
 use crate::kafka::AdminEndpoint;
 use crate::names::{
-    CLUSTER_TLS_ANNOTATION, ClusterNames, MANAGER, REBALANCE_ANNOTATION, RESTART_ANNOTATION,
+    CLUSTER_TLS_ANNOTATION, ClusterNames, MANAGER, REBALANCE_ANNOTATION,
+    RENEW_CLIENTS_CA_ANNOTATION, RENEW_CLUSTER_CA_ANNOTATION, RESTART_ANNOTATION,
 };
 use crate::status::write_status;
 
@@ -187,13 +187,14 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
         .or(formed_with)
         .unwrap_or_else(|| default_voters(validated.spec.replicas));
     let previous_ca = cluster.status.as_ref().and_then(|s| s.cluster_ca.clone());
-    let (decision, cluster_ca, storage, failure, done) = if cluster.spec.paused {
-        (None, previous_ca, None, None, None)
+    let previous_clients_ca = cluster.status.as_ref().and_then(|s| s.clients_ca.clone());
+    let (decision, (cluster_ca, clients_ca), storage, failure, done) = if cluster.spec.paused {
+        (None, (previous_ca, previous_clients_ca), None, None, None)
     } else {
         let operated = operate(ctx, cluster, &validated, &voters, &mut owned, &now).await?;
         (
             Some(operated.decision),
-            Some(operated.cluster_ca),
+            (Some(operated.cluster_ca), operated.clients_ca),
             Some(operated.storage),
             operated.failure,
             operated.done,
@@ -205,6 +206,7 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
     let mut status = cluster_status(cluster, &seen, &now);
     status.voters = voters.iter().copied().collect();
     status.cluster_ca = cluster_ca;
+    status.clients_ca = clients_ca;
     if let Some(d) = &decision {
         status.rebalance.clone_from(&d.rebalance);
     }
@@ -260,6 +262,7 @@ async fn tell(ctx: &Context, cluster: &KafkaCluster, notes: &[Note]) {
 struct Operated {
     decision: day2::Decision,
     cluster_ca: CaStatus,
+    clients_ca: Option<CaStatus>,
     storage: storage::Plan,
     /// The day-2 action's failure, reported after status is written.
     failure: Option<Error>,
@@ -290,7 +293,7 @@ async fn operate(
         previous: cluster.status.as_ref().and_then(|s| s.rebalance.as_ref()),
     });
     let applied = build_and_apply(ctx, cluster, validated, voters, owned, &decision, now).await;
-    let (cluster_ca, storage) = match applied {
+    let (cluster_ca, clients_ca, storage) = match applied {
         Ok(applied) => applied,
         Err(e) => {
             let status = apply_failed_status(cluster, &e.to_string(), now);
@@ -327,6 +330,7 @@ async fn operate(
     Ok(Operated {
         decision,
         cluster_ca,
+        clients_ca,
         storage,
         failure,
         done,
@@ -356,7 +360,8 @@ fn restarted(
 }
 
 /// Renews the certificates, carries out the storage step, builds every object for the decided
-/// shape and applies them; returns what status says of the cluster CA, and the storage plan.
+/// shape and applies them; returns what status says of the cluster and clients CAs, and the
+/// storage plan.
 async fn build_and_apply(
     ctx: &Context,
     cluster: &KafkaCluster,
@@ -365,13 +370,13 @@ async fn build_and_apply(
     owned: &mut Owned,
     decision: &day2::Decision,
     now: &Time,
-) -> Result<(CaStatus, storage::Plan), Error> {
-    let pki = certificates(validated, owned, decision.statefulset_replicas, now)?;
+) -> Result<(CaStatus, Option<CaStatus>, storage::Plan), Error> {
+    let pki = certificates(cluster, validated, owned, decision.statefulset_replicas, now)?;
     // A cluster whose brokers run a plaintext cluster port stays so until asked: a roll onto
     // TLS would stop at the first broker, which could no longer talk to the others.
     let cluster_tls = !own_statefulset(validated, owned).is_some_and(plaintext_cluster_of)
         || annotation(cluster, CLUSTER_TLS_ANNOTATION) == Some("enable");
-    let mut cluster_ca = ca_status(validated, &pki);
+    let mut cluster_ca = ca_status(validated.names.cluster_ca_cert_secret(), &pki.authority);
     if !cluster_tls {
         "NotInUse".clone_into(&mut cluster_ca.state);
     }
@@ -381,7 +386,10 @@ async fn build_and_apply(
             generate_password()
         })
     });
-    let clients_ca = clients_ca(validated, owned, now)?;
+    let clients_ca = clients_ca(cluster, validated, owned, now)?;
+    let clients_ca_status = clients_ca
+        .as_ref()
+        .map(|ca| ca_status(validated.names.clients_ca_cert_secret(), ca));
     let shape = Shape {
         replicas: decision.statefulset_replicas,
         voters: voters.clone(),
@@ -397,69 +405,111 @@ async fn build_and_apply(
     let mut built = validated.clone();
     built.spec.storage = storage.effective.clone();
     apply(ctx, &built, &build(&built, &shape), owned, storage.recreate).await?;
-    Ok((cluster_ca, storage))
+    Ok((cluster_ca, clients_ca_status, storage))
 }
 
-/// The clients CA where a listener takes client certificates: the stored one, or a new one
-/// valid as long as the cluster CA's certificates are (`spec.clusterCa.validityDays`).
+/// The clients CA where a listener takes client certificates: the stored one, renewed where
+/// due like the cluster CA (`cluster/pki/rotation.rs`), valid as long as the cluster CA's
+/// certificates are (`spec.clusterCa`).
 fn clients_ca(
-    cluster: &ValidatedCluster,
+    cluster: &KafkaCluster,
+    validated: &ValidatedCluster,
     owned: &Owned,
     now: &Time,
-) -> Result<Option<CaMaterial>, Error> {
-    if !listeners::uses_mtls(&cluster.listeners) {
+) -> Result<Option<Ca>, Error> {
+    if !listeners::uses_mtls(&validated.listeners) {
         return Ok(None);
     }
-    if let Some(ca) = stored_clients_ca(&cluster.names, &owned.secrets) {
-        return Ok(Some(ca));
+    let running = own_statefulset(validated, owned).and_then(|s| s.spec.replicas);
+    let policy = ca_policy(
+        validated,
+        now,
+        running.and_then(|running| {
+            pki::clients_trusted_by_all(&validated.names, &owned.pods, running)
+        }),
+        annotation(cluster, RENEW_CLIENTS_CA_ANNOTATION),
+    );
+    let stored = stored_clients_ca(&validated.names, &owned.secrets);
+    let mut issued = Vec::new();
+    let ca = pki::rotation::rotate(
+        CaKind::Clients,
+        &validated.names,
+        &stored,
+        &policy,
+        &mut issued,
+    )
+    .map_err(Error::Certificates)?;
+    if !issued.is_empty() {
+        info!(issued = ?issued, "issued the clients CA");
     }
-    info!("generating the clients CA");
-    let validity = cluster.spec.cluster_ca.validity_days;
-    new_clients_ca(&cluster.names, now.0.as_second(), validity)
-        .map(Some)
-        .map_err(Error::Certificates)
+    Ok(Some(ca))
+}
+
+/// A CA's policy from `spec.clusterCa`, now.
+fn ca_policy(
+    cluster: &ValidatedCluster,
+    now: &Time,
+    trusted_by_all: Option<i64>,
+    renew_requested: Option<&str>,
+) -> CaPolicy {
+    let ca = &cluster.spec.cluster_ca;
+    CaPolicy {
+        validity_days: ca.validity_days,
+        renewal_days: ca.renewal_days,
+        now: now.0.as_second(),
+        trusted_by_all,
+        renew_requested: renew_requested.map(str::to_string),
+    }
 }
 
 /// The PKI to store: what the Secrets hold, renewed where due (`cluster/pki`). Every broker
 /// the StatefulSet runs or will run gets a certificate.
 fn certificates(
-    cluster: &ValidatedCluster,
+    cluster: &KafkaCluster,
+    validated: &ValidatedCluster,
     owned: &Owned,
     replicas: i32,
     now: &Time,
 ) -> Result<Pki, Error> {
-    let running = own_statefulset(cluster, owned).and_then(|s| s.spec.replicas);
+    let running = own_statefulset(validated, owned).and_then(|s| s.spec.replicas);
     let brokers = 0..replicas
-        .max(cluster.spec.replicas)
+        .max(validated.spec.replicas)
         .max(running.unwrap_or(0));
-    let ca = &cluster.spec.cluster_ca;
+    let trusted_by_all =
+        running.and_then(|running| pki::trusted_by_all(&validated.names, &owned.pods, running));
     let want = pki::Want {
-        names: &cluster.names,
+        names: &validated.names,
         brokers: brokers.collect(),
-        validity_days: ca.validity_days,
-        renewal_days: ca.renewal_days,
-        now: now.0.as_second(),
-        trusted_by_all: running
-            .and_then(|running| pki::trusted_by_all(&cluster.names, &owned.pods, running)),
-        external_hosts: listeners::external_hosts(&cluster.listeners),
+        policy: ca_policy(
+            validated,
+            now,
+            trusted_by_all,
+            annotation(cluster, RENEW_CLUSTER_CA_ANNOTATION),
+        ),
+        external_hosts: listeners::external_hosts(&validated.listeners),
     };
     let pki =
-        pki::renew(&stored_pki(cluster, &owned.secrets), &want).map_err(Error::Certificates)?;
+        pki::renew(&stored_pki(validated, &owned.secrets), &want).map_err(Error::Certificates)?;
     if !pki.issued.is_empty() {
         info!(issued = ?pki.issued, "issued cluster certificates");
     }
     Ok(pki)
 }
 
-fn ca_status(cluster: &ValidatedCluster, pki: &Pki) -> CaStatus {
-    let not_after = jiff::Timestamp::from_second(pki.ca_not_after)
+fn ca_status(secret_name: String, authority: &Ca) -> CaStatus {
+    let not_after = jiff::Timestamp::from_second(authority.not_after)
         .map(|t| t.to_string())
         .unwrap_or_default();
     CaStatus {
-        secret_name: cluster.names.cluster_ca_cert_secret(),
-        generation: pki.ca.generation,
+        secret_name,
+        generation: authority.ca.generation,
         not_after,
-        state: if pki.renewing() { "Renewing" } else { "Ready" }.into(),
+        state: if authority.renewing() {
+            "Renewing"
+        } else {
+            "Ready"
+        }
+        .into(),
     }
 }
 

@@ -86,6 +86,7 @@ pub fn cluster_status(
         voters: old.voters,
         rebalance: old.rebalance,
         cluster_ca: old.cluster_ca,
+        clients_ca: old.clients_ca,
         storage: seen.storage.and_then(|p| p.status.clone()).or(old.storage),
     }
 }

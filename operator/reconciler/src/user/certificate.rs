@@ -51,7 +51,8 @@ pub async fn ensure(
         }
     };
     let ca_secret = get(names.clients_ca_secret()).await?;
-    let Some(ca) = ca_secret.and_then(|s| stored_clients_ca(&names, &[s])) else {
+    // The signing CA (during a renewal, the successor signs once every broker trusts it).
+    let Some(ca) = ca_secret.and_then(|s| stored_clients_ca(&names, &[s]).ca) else {
         return Ok(Credential::Missing {
             reason: "ClientsCaNotFound",
             message: format!(

@@ -19,7 +19,7 @@ use kube::Resource;
 use serde::Serialize;
 
 use super::listeners;
-use super::pki::{CaMaterial, Pki};
+use super::pki::{Ca, Pki};
 use super::validate::ValidatedCluster;
 use crate::names::{HASH_ANNOTATION, stable_hash};
 use krait_crd::KafkaCluster;
@@ -53,9 +53,9 @@ pub struct Shape {
     /// The operator's SCRAM password, stored in its credentials Secret; built only where a
     /// listener uses SCRAM.
     pub operator_password: Option<String>,
-    /// The clients CA (`pki/clients.rs`), stored in its Secrets; built only where a listener
-    /// takes client certificates.
-    pub clients_ca: Option<CaMaterial>,
+    /// The clients CA (`pki/clients.rs`, renewed as `pki/rotation.rs` says), stored in its
+    /// Secrets; built only where a listener takes client certificates.
+    pub clients_ca: Option<Ca>,
     /// The brokers' cluster port speaks mutual TLS with the issued certificates. False only for
     /// a cluster whose running brokers serve it in plaintext (made by an operator that issued
     /// no certificates) until it is switched over ([`crate::names::CLUSTER_TLS_ANNOTATION`]).

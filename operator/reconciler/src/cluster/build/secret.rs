@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Secret;
 
 use super::owned_meta;
 use crate::cluster::listeners::{OPERATOR_USER, SCRAM_MECHANISM};
-use crate::cluster::pki::{CaMaterial, Pki, Stored};
+use crate::cluster::pki::{Ca, CaMaterial, Pki, Stored, StoredCa};
 use crate::cluster::validate::ValidatedCluster;
 use crate::names::ClusterNames;
 
@@ -17,6 +17,9 @@ use crate::names::ClusterNames;
 /// `next-ca.crt` / `next-ca.key` during a renewal.
 pub const CA_GENERATION_ANNOTATION: &str = "krait.dev/ca-generation";
 pub const NEXT_CA_GENERATION_ANNOTATION: &str = "krait.dev/next-ca-generation";
+/// On the CA Secret: the last value of the KafkaCluster's renewal annotation
+/// (`krait.dev/renew-cluster-ca` / `krait.dev/renew-clients-ca`) the operator answered.
+pub const RENEWED_FOR_ANNOTATION: &str = "krait.dev/renewed-for";
 /// Keys of the CA Secrets.
 pub const CA_CERT_KEY: &str = "ca.crt";
 pub const CA_KEY_KEY: &str = "ca.key";
@@ -101,13 +104,13 @@ fn ca_entries(
     annotations.insert(annotation.into(), ca.generation.to_string());
 }
 
-/// `<cluster>-cluster-ca`: the signing CA's certificate and key, and its successor's during a
-/// renewal.
-pub fn cluster_ca_secret(cluster: &ValidatedCluster, pki: &Pki) -> Secret {
+/// A CA's own Secret: the signing CA's certificate and key, its successor's during a renewal,
+/// and the last renewal request answered.
+fn ca_secret(cluster: &ValidatedCluster, name: String, authority: &Ca) -> Secret {
     let (mut data, mut annotations) = (BTreeMap::new(), BTreeMap::new());
     let current = (CA_CERT_KEY, CA_KEY_KEY, CA_GENERATION_ANNOTATION);
-    ca_entries(&pki.ca, current, &mut data, &mut annotations);
-    if let Some(next) = &pki.next_ca {
+    ca_entries(&authority.ca, current, &mut data, &mut annotations);
+    if let Some(next) = &authority.next_ca {
         let keys = (
             NEXT_CA_CERT_KEY,
             NEXT_CA_KEY_KEY,
@@ -115,72 +118,92 @@ pub fn cluster_ca_secret(cluster: &ValidatedCluster, pki: &Pki) -> Secret {
         );
         ca_entries(next, keys, &mut data, &mut annotations);
     }
-    secret(
-        cluster,
-        cluster.names.cluster_ca_secret(),
-        data,
-        annotations,
-    )
+    if let Some(token) = &authority.renewed_for {
+        annotations.insert(RENEWED_FOR_ANNOTATION.into(), token.clone());
+    }
+    secret(cluster, name, data, annotations)
+}
+
+/// A CA's public Secret: `ca.crt`, its trust bundle.
+fn ca_cert_secret(cluster: &ValidatedCluster, name: String, authority: &Ca) -> Secret {
+    let data = BTreeMap::from([(CA_CERT_KEY.to_string(), bytes(&authority.trusted_pem))]);
+    let annotations = BTreeMap::from([(
+        CA_GENERATION_ANNOTATION.to_string(),
+        authority.ca.generation.to_string(),
+    )]);
+    secret(cluster, name, data, annotations)
+}
+
+/// `<cluster>-cluster-ca`: the cluster CA's certificate and key, and its successor's during a
+/// renewal.
+pub fn cluster_ca_secret(cluster: &ValidatedCluster, pki: &Pki) -> Secret {
+    ca_secret(cluster, cluster.names.cluster_ca_secret(), &pki.authority)
 }
 
 /// `<cluster>-cluster-ca-cert`: `ca.crt`, every CA certificate a broker may present a
 /// certificate from.
 pub fn cluster_ca_cert_secret(cluster: &ValidatedCluster, pki: &Pki) -> Secret {
-    let data = BTreeMap::from([(CA_CERT_KEY.to_string(), bytes(&pki.trusted_pem))]);
-    let annotations = BTreeMap::from([(
-        CA_GENERATION_ANNOTATION.to_string(),
-        pki.ca.generation.to_string(),
-    )]);
-    secret(
-        cluster,
-        cluster.names.cluster_ca_cert_secret(),
-        data,
-        annotations,
-    )
+    ca_cert_secret(cluster, cluster.names.cluster_ca_cert_secret(), &pki.authority)
 }
 
 /// `<cluster>-clients-ca`: the clients CA's certificate and key (the operator's alone: it signs
-/// `tls` KafkaUsers' certificates).
-pub fn clients_ca_secret(cluster: &ValidatedCluster, ca: &CaMaterial) -> Secret {
-    let data = BTreeMap::from([
-        (CA_CERT_KEY.to_string(), bytes(&ca.cert_pem)),
-        (CA_KEY_KEY.to_string(), bytes(&ca.key_pem)),
-    ]);
-    secret(
-        cluster,
-        cluster.names.clients_ca_secret(),
-        data,
-        BTreeMap::new(),
-    )
+/// `tls` KafkaUsers' certificates), and its successor's during a renewal.
+pub fn clients_ca_secret(cluster: &ValidatedCluster, authority: &Ca) -> Secret {
+    ca_secret(cluster, cluster.names.clients_ca_secret(), authority)
 }
 
 /// `<cluster>-clients-ca-cert`: `ca.crt`, what mutual-TLS listeners check client certificates
-/// with.
-pub fn clients_ca_cert_secret(cluster: &ValidatedCluster, ca: &CaMaterial) -> Secret {
-    let data = BTreeMap::from([(CA_CERT_KEY.to_string(), bytes(&ca.cert_pem))]);
-    secret(
-        cluster,
-        cluster.names.clients_ca_cert_secret(),
-        data,
-        BTreeMap::new(),
-    )
+/// with: the signing clients CA, its successor, and older ones not yet expired.
+pub fn clients_ca_cert_secret(cluster: &ValidatedCluster, authority: &Ca) -> Secret {
+    ca_cert_secret(cluster, cluster.names.clients_ca_cert_secret(), authority)
 }
 
-/// The clients CA as its Secret (read back) holds it.
-pub fn stored_clients_ca(names: &ClusterNames, secrets: &[Secret]) -> Option<CaMaterial> {
-    let name = names.clients_ca_secret();
-    let secret = secrets
-        .iter()
-        .find(|s| s.metadata.name.as_deref() == Some(name.as_str()))?;
-    let text = |key: &str| {
-        let value = secret.data.as_ref()?.get(key)?;
+/// A CA as its two Secrets (read back) hold it. A CA without a generation annotation is
+/// `unannotated`'s generation (`None`: not usable).
+fn stored_ca(
+    secrets: &[Secret],
+    (ca_name, cert_name): (String, String),
+    unannotated: Option<i64>,
+) -> StoredCa {
+    let find = |name: &String| {
+        secrets
+            .iter()
+            .find(|s| s.metadata.name.as_ref() == Some(name))
+    };
+    let text = |secret: Option<&Secret>, key: &str| -> Option<String> {
+        let value = secret?.data.as_ref()?.get(key)?;
         String::from_utf8(value.0.clone()).ok()
     };
-    Some(CaMaterial {
-        generation: 0,
-        cert_pem: text(CA_CERT_KEY)?,
-        key_pem: text(CA_KEY_KEY)?,
-    })
+    let ca_secret = find(&ca_name);
+    let annotation = |key: &str| -> Option<&String> { ca_secret?.metadata.annotations.as_ref()?.get(key) };
+    let ca = |(cert, key, generation): (&str, &str, &str)| {
+        Some(CaMaterial {
+            generation: match annotation(generation) {
+                Some(g) => g.parse().ok()?,
+                None => unannotated?,
+            },
+            cert_pem: text(ca_secret, cert)?,
+            key_pem: text(ca_secret, key)?,
+        })
+    };
+    StoredCa {
+        ca: ca((CA_CERT_KEY, CA_KEY_KEY, CA_GENERATION_ANNOTATION)),
+        next_ca: ca((
+            NEXT_CA_CERT_KEY,
+            NEXT_CA_KEY_KEY,
+            NEXT_CA_GENERATION_ANNOTATION,
+        ))
+        .filter(|_| annotation(NEXT_CA_GENERATION_ANNOTATION).is_some()),
+        trusted_pem: text(find(&cert_name), CA_CERT_KEY).unwrap_or_default(),
+        renewed_for: annotation(RENEWED_FOR_ANNOTATION).cloned(),
+    }
+}
+
+/// The clients CA as its Secrets (read back) hold them. The first clients CA was stored
+/// without a generation: it is generation 0.
+pub fn stored_clients_ca(names: &ClusterNames, secrets: &[Secret]) -> StoredCa {
+    let names = (names.clients_ca_secret(), names.clients_ca_cert_secret());
+    stored_ca(secrets, names, Some(0))
 }
 
 /// `<cluster>-broker-certs`: `<pod>.pem` per broker, its key and certificate.
@@ -207,55 +230,29 @@ pub fn keystore_file(cluster: &ValidatedCluster, id: i32) -> String {
 /// missing or unreadable is left out, and the PKI step issues it anew.
 pub fn stored_pki(cluster: &ValidatedCluster, secrets: &[Secret]) -> Stored {
     let names = &cluster.names;
-    let find = |name: String| {
-        secrets
-            .iter()
-            .find(|s| s.metadata.name.as_ref() == Some(&name))
-    };
-    let text = |secret: Option<&Secret>, key: &str| -> Option<String> {
-        let value = secret?.data.as_ref()?.get(key)?;
-        String::from_utf8(value.0.clone()).ok()
-    };
-    let generation = |secret: Option<&Secret>, annotation: &str| -> Option<i64> {
-        secret?
-            .metadata
-            .annotations
-            .as_ref()?
-            .get(annotation)?
-            .parse()
-            .ok()
-    };
-    let ca_secret = find(names.cluster_ca_secret());
-    let ca = |(cert, key, annotation): (&str, &str, &str)| {
-        Some(CaMaterial {
-            generation: generation(ca_secret, annotation)?,
-            cert_pem: text(ca_secret, cert)?,
-            key_pem: text(ca_secret, key)?,
-        })
-    };
-    let brokers = find(names.broker_certs_secret());
+    let brokers = secrets
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some(names.broker_certs_secret().as_str()));
     let prefix = format!("{}-", names.cluster);
     let keystores = brokers
         .and_then(|s| s.data.as_ref())
         .into_iter()
         .flatten()
-        .filter_map(|(key, _)| {
+        .filter_map(|(key, value)| {
             let id = key
                 .strip_prefix(&prefix)?
                 .strip_suffix(".pem")?
                 .parse()
                 .ok()?;
-            Some((id, text(brokers, key)?))
+            Some((id, String::from_utf8(value.0.clone()).ok()?))
         })
         .collect();
     Stored {
-        ca: ca((CA_CERT_KEY, CA_KEY_KEY, CA_GENERATION_ANNOTATION)),
-        next_ca: ca((
-            NEXT_CA_CERT_KEY,
-            NEXT_CA_KEY_KEY,
-            NEXT_CA_GENERATION_ANNOTATION,
-        )),
-        trusted_pem: text(find(names.cluster_ca_cert_secret()), CA_CERT_KEY).unwrap_or_default(),
+        authority: stored_ca(
+            secrets,
+            (names.cluster_ca_secret(), names.cluster_ca_cert_secret()),
+            None,
+        ),
         keystores,
     }
 }

@@ -30,7 +30,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::secret::{ADD_SCRAM_KEY, CA_CERT_KEY};
 use super::{Shape, owned_meta};
 use crate::cluster::listeners;
-use crate::cluster::pki::TRUST_ANNOTATION;
+use crate::cluster::pki::{CLIENTS_TRUST_ANNOTATION, TRUST_ANNOTATION};
 use crate::cluster::validate::ValidatedCluster;
 use crate::names::{
     CLUSTER_PORT, CLUSTER_TLS_DIR, CONFIG_HASH_ANNOTATION, DATA_DIR, HTTP_PORT, POD_INDEX_LABEL,
@@ -189,8 +189,15 @@ fn template_annotations(
     // A pod started with a trust bundle holding this CA generation says so; a new generation
     // rolls the brokers (`cluster/pki`).
     if shape.cluster_tls {
-        let trust = shape.pki.as_ref().map_or(0, |p| p.trust_generation);
+        let trust = shape.pki.as_ref().map_or(0, |p| p.authority.trust_generation);
         annotations.insert(TRUST_ANNOTATION.into(), trust.to_string());
+    }
+    // The same for the clients CA once it has been renewed: pods without it trust the first.
+    if let Some(ca) = shape.clients_ca.as_ref().filter(|ca| ca.trust_generation > 0) {
+        annotations.insert(
+            CLIENTS_TRUST_ANNOTATION.into(),
+            ca.trust_generation.to_string(),
+        );
     }
     annotations
 }

@@ -1,8 +1,9 @@
-//! The clients CA and the certificates it signs for `tls` KafkaUsers: the CA is made once per
-//! cluster (its key stays in the operator's Secret), the brokers' mutual-TLS listeners trust
-//! its certificate, and each user certificate names the user in its subject's CN alone, which
-//! the brokers' `ssl.principal.mapping.rules` turn into `User:<name>`. Making and checking
-//! certificates only; when to make one is the callers'.
+//! The clients CA and the certificates it signs for `tls` KafkaUsers: the CA's key stays in the
+//! operator's Secret, the brokers' mutual-TLS listeners trust its bundle, and each user
+//! certificate names the user in its subject's CN alone, which the brokers'
+//! `ssl.principal.mapping.rules` turn into `User:<name>`. The CA is renewed trust-first like
+//! the cluster CA (`rotation`). Making and checking certificates only; when to make one is
+//! the callers'.
 
 use rcgen::{
     Certificate, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair,
@@ -15,32 +16,43 @@ use super::cert::{
 };
 use crate::names::ClusterNames;
 
-/// The clients CA's subject: one per cluster, never renewed in place (a new CA is a new
-/// Secret).
-fn clients_ca_params(names: &ClusterNames) -> CertificateParams {
+/// The common name of the clients CA of `generation`; the first (0) carries no number, as
+/// before clients CAs were renewed.
+pub fn clients_ca_common_name(names: &ClusterNames, generation: i64) -> String {
+    let base = format!("{}/{} clients CA", names.namespace, names.cluster);
+    match generation {
+        0 => base,
+        n => format!("{base} v{n}"),
+    }
+}
+
+/// The clients CA's subject.
+fn clients_ca_params(names: &ClusterNames, generation: i64) -> CertificateParams {
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, "krait.dev");
     dn.push(
         DnType::CommonName,
-        format!("{}/{} clients CA", names.namespace, names.cluster),
+        clients_ca_common_name(names, generation),
     );
     ca_params_named(dn)
 }
 
-/// A new clients CA with a fresh key (ECDSA P-256), valid `validity_days` from `now`.
+/// A new clients CA of `generation` with a fresh key (ECDSA P-256), valid `validity_days`
+/// from `now`.
 pub fn new_clients_ca(
     names: &ClusterNames,
+    generation: i64,
     now: i64,
     validity_days: i32,
 ) -> Result<CaMaterial, CertError> {
     let key = KeyPair::generate().map_err(generate("the clients CA key"))?;
-    let mut params = clients_ca_params(names);
+    let mut params = clients_ca_params(names, generation);
     validity(&mut params, now, validity_days)?;
     let cert = params
         .self_signed(&key)
         .map_err(generate("the clients CA certificate"))?;
     Ok(CaMaterial {
-        generation: 0,
+        generation,
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
     })
@@ -49,7 +61,7 @@ pub fn new_clients_ca(
 /// The stored clients CA ready to sign; `None` when its key or certificate is not this
 /// cluster's clients CA.
 pub fn clients_signer(names: &ClusterNames, ca: &CaMaterial) -> Option<(Certificate, KeyPair)> {
-    signer_with(ca, clients_ca_params(names))
+    signer_with(ca, clients_ca_params(names, ca.generation))
 }
 
 /// A user certificate and its key (PEM each): subject `CN=<user>`, client authentication only,
@@ -109,7 +121,7 @@ mod tests {
     fn a_user_certificate_names_the_user_and_is_signed_by_the_clients_ca() {
         let names = ClusterNames::new("main", "kafka");
         let now = 1_800_000_000;
-        let ca = new_clients_ca(&names, now, 365).unwrap();
+        let ca = new_clients_ca(&names, 0, now, 365).unwrap();
         let signer = clients_signer(&names, &ca).expect("the stored CA signs");
         let (cert, key) = user_certificate("orders-app", &signer, now, 30).unwrap();
         assert!(key.contains("PRIVATE KEY"));
@@ -134,7 +146,7 @@ mod tests {
             !user_certificate_current(&cert, &ca.cert_pem, "orders-app", now + 24 * DAY, 7),
             "inside the renewal window"
         );
-        let other = new_clients_ca(&names, now, 365).unwrap();
+        let other = new_clients_ca(&names, 0, now, 365).unwrap();
         assert!(
             !user_certificate_current(&cert, &other.cert_pem, "orders-app", now, 7),
             "another CA's"

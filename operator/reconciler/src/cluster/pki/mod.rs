@@ -16,32 +16,30 @@
 
 pub mod cert;
 pub mod clients;
+pub mod rotation;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Pod;
 
 pub use cert::{CaMaterial, CertError, CertInfo};
-use cert::{
-    broker_alt_names, broker_keystore_with, ca_common_name, ca_info, certificates, info,
-    keystore_info, new_ca, split_pem,
-};
+use cert::{broker_alt_names, broker_keystore_with, keystore_info};
+pub use rotation::{Ca, CaKind, CaPolicy, StoredCa};
 
 use crate::names::ClusterNames;
 
 /// On the broker pod template (so on each pod): the newest cluster CA generation in the trust
 /// bundle the pod was created with.
 pub const TRUST_ANNOTATION: &str = "krait.dev/cluster-ca-trust";
+/// The same for the clients CA, once it has been renewed (a pod without it trusts generation
+/// 0, the first clients CA).
+pub const CLIENTS_TRUST_ANNOTATION: &str = "krait.dev/clients-ca-trust";
 
 /// What the operator's Secrets hold, as read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stored {
-    /// The CA that signs broker certificates.
-    pub ca: Option<CaMaterial>,
-    /// Its successor during a renewal: trusted, not yet signing.
-    pub next_ca: Option<CaMaterial>,
-    /// The trust bundle (PEM CA certificates).
-    pub trusted_pem: String,
+    /// The cluster CA.
+    pub authority: StoredCa,
     /// Each broker's keystore (key + certificate PEM), by broker id.
     pub keystores: BTreeMap<i32, String>,
 }
@@ -52,13 +50,8 @@ pub struct Want<'a> {
     pub names: &'a ClusterNames,
     /// Broker ids that need a certificate.
     pub brokers: BTreeSet<i32>,
-    pub validity_days: i32,
-    pub renewal_days: i32,
-    /// Unix seconds.
-    pub now: i64,
-    /// The oldest CA generation any expected broker pod started trusting; `None` while a pod
-    /// is missing, not Ready, or was created before the operator issued certificates.
-    pub trusted_by_all: Option<i64>,
+    /// The cluster CA's validity, renewal window, clock, and what the brokers trust.
+    pub policy: CaPolicy,
     /// Each broker's host name or IP address for clients outside Kubernetes (the external
     /// listener's `advertisedAddresses`), which its certificate names too.
     pub external_hosts: BTreeMap<i32, String>,
@@ -67,15 +60,9 @@ pub struct Want<'a> {
 /// The cluster's PKI as it should be stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pki {
-    pub ca: CaMaterial,
-    pub next_ca: Option<CaMaterial>,
-    /// The trust bundle, PEM: the signing CA, its successor, and older CAs not yet expired.
-    pub trusted_pem: String,
+    /// The cluster CA; [`TRUST_ANNOTATION`] of the pod template is its `trust_generation`.
+    pub authority: Ca,
     pub keystores: BTreeMap<i32, String>,
-    /// [`TRUST_ANNOTATION`] of the pod template: the newest generation in the bundle.
-    pub trust_generation: i64,
-    /// When the signing CA expires (Unix seconds).
-    pub ca_not_after: i64,
     /// What this step issued, for the log: "CA v1", "broker 2", ...
     pub issued: Vec<String>,
 }
@@ -83,78 +70,27 @@ pub struct Pki {
 impl Pki {
     /// A CA renewal is under way: the successor is trusted but does not sign yet.
     pub fn renewing(&self) -> bool {
-        self.next_ca.is_some()
+        self.authority.renewing()
     }
 }
 
 /// The PKI for `want`, keeping every stored certificate that is still good.
 pub fn renew(stored: &Stored, want: &Want<'_>) -> Result<Pki, CertError> {
     let mut issued = Vec::new();
-    let usable = |ca: &Option<CaMaterial>| {
-        ca.clone()
-            .filter(|ca| cert::signer(want.names, ca).is_some() && ca_info(ca).is_some())
-    };
-    let (mut ca, mut next_ca) = (usable(&stored.ca), usable(&stored.next_ca));
-    // Every broker trusts the successor: it takes over signing.
-    if next_ca
-        .as_ref()
-        .is_some_and(|n| want.trusted_by_all.is_some_and(|g| g >= n.generation))
-        || ca.is_none()
-    {
-        ca = next_ca.take().or(ca);
-    }
-    let ca = match ca {
-        Some(ca) => ca,
-        None => {
-            let generation = unused_generation(stored, want);
-            issued.push(format!("CA v{generation}"));
-            new_ca(want.names, generation, want.now, want.validity_days)?
-        }
-    };
-    let ca_cert = ca_info(&ca).ok_or(CertError::UnusableNewCa)?;
-    if next_ca.is_none() && ca_cert.needs_renewal(want.now, want.renewal_days) {
-        let generation = ca.generation + 1;
-        issued.push(format!("CA v{generation}"));
-        next_ca = Some(new_ca(
-            want.names,
-            generation,
-            want.now,
-            want.validity_days,
-        )?);
-    }
-    let keystores = keystores(stored, want, &ca, &ca_cert, &mut issued)?;
-    let trusted_pem = trust_bundle(stored, want.now, &ca, next_ca.as_ref());
+    let authority = rotation::rotate(
+        CaKind::Cluster,
+        want.names,
+        &stored.authority,
+        &want.policy,
+        &mut issued,
+    )?;
+    let ca_cert = cert::ca_info(&authority.ca).ok_or(CertError::UnusableNewCa)?;
+    let keystores = keystores(stored, want, &authority.ca, &ca_cert, &mut issued)?;
     Ok(Pki {
-        trust_generation: next_ca.as_ref().unwrap_or(&ca).generation,
-        ca_not_after: ca_cert.not_after,
-        ca,
-        next_ca,
-        trusted_pem,
+        authority,
         keystores,
         issued,
     })
-}
-
-/// A generation above every stored one whose name no trusted certificate carries, so a new CA
-/// (after its predecessor's Secret was lost) is never mistaken for an old one.
-fn unused_generation(stored: &Stored, want: &Want<'_>) -> i64 {
-    let trusted: Vec<CertInfo> = certificates(&stored.trusted_pem)
-        .iter()
-        .filter_map(|der| info(der))
-        .collect();
-    let mut generation = [&stored.ca, &stored.next_ca]
-        .into_iter()
-        .flatten()
-        .map(|ca| ca.generation + 1)
-        .max()
-        .unwrap_or(0);
-    while trusted
-        .iter()
-        .any(|t| t.common_name.as_deref() == Some(&ca_common_name(want.names, generation)))
-    {
-        generation += 1;
-    }
-    generation
 }
 
 /// Each wanted broker's keystore: the stored one while it is signed by `ca`, names the broker
@@ -172,7 +108,7 @@ fn keystores(
         let kept = stored.keystores.get(&id).filter(|keystore| {
             keystore_info(keystore).is_some_and(|c| {
                 c.issued_by(ca_cert)
-                    && !c.needs_renewal(want.now, want.renewal_days)
+                    && !c.needs_renewal(want.policy.now, want.policy.renewal_days)
                     && (c.dns_names.clone(), c.ip_addresses.clone())
                         == broker_alt_names(want.names, id, external(want, id))
                     && c.uris == [cert::node_uri(id)]
@@ -187,7 +123,14 @@ fn keystores(
                 let signer = signer.as_ref().ok_or(CertError::UnusableNewCa)?;
                 issued.push(format!("broker {id}"));
                 let host = external(want, id);
-                broker_keystore_with(want.names, id, host, signer, want.now, want.validity_days)?
+                broker_keystore_with(
+                    want.names,
+                    id,
+                    host,
+                    signer,
+                    want.policy.now,
+                    want.policy.validity_days,
+                )?
             }
         };
         keystores.insert(id, keystore);
@@ -199,32 +142,25 @@ fn external<'a>(want: &'a Want<'_>, id: i32) -> Option<&'a str> {
     want.external_hosts.get(&id).map(String::as_str)
 }
 
-/// The signing CA, its successor, then the stored bundle's other CA certificates that have
-/// not expired, each once.
-fn trust_bundle(stored: &Stored, now: i64, ca: &CaMaterial, next: Option<&CaMaterial>) -> String {
-    let mut seen: BTreeSet<Vec<u8>> = BTreeSet::new();
-    let mut bundle = String::new();
-    let mut add = |pem: &str, keep: &dyn Fn(&CertInfo) -> bool| {
-        for block in split_pem(pem) {
-            let Some(der) = certificates(&block).into_iter().next() else {
-                continue;
-            };
-            if info(&der).is_some_and(|c| keep(&c)) && seen.insert(der) {
-                bundle.push_str(&block);
-            }
-        }
-    };
-    add(&ca.cert_pem, &|_| true);
-    if let Some(next) = next {
-        add(&next.cert_pem, &|_| true);
-    }
-    add(&stored.trusted_pem, &|c| c.is_ca && now < c.not_after);
-    bundle
+/// The oldest cluster CA generation the expected broker pods (`0..replicas`) started
+/// trusting, when every one of them exists, is Ready and not terminating.
+pub fn trusted_by_all(names: &ClusterNames, pods: &[Pod], replicas: i32) -> Option<i64> {
+    trusted_by_all_of(names, pods, replicas, TRUST_ANNOTATION, None)
 }
 
-/// The oldest CA generation the expected broker pods (`0..replicas`) started trusting, when
-/// every one of them exists, is Ready and not terminating.
-pub fn trusted_by_all(names: &ClusterNames, pods: &[Pod], replicas: i32) -> Option<i64> {
+/// [`trusted_by_all`] for the clients CA: a pod without [`CLIENTS_TRUST_ANNOTATION`] was
+/// started before any clients CA renewal, with generation 0.
+pub fn clients_trusted_by_all(names: &ClusterNames, pods: &[Pod], replicas: i32) -> Option<i64> {
+    trusted_by_all_of(names, pods, replicas, CLIENTS_TRUST_ANNOTATION, Some(0))
+}
+
+fn trusted_by_all_of(
+    names: &ClusterNames,
+    pods: &[Pod],
+    replicas: i32,
+    annotation: &str,
+    missing: Option<i64>,
+) -> Option<i64> {
     let trust_of = |id: i32| -> Option<i64> {
         let name = names.pod(id);
         let pod = pods
@@ -236,8 +172,11 @@ pub fn trusted_by_all(names: &ClusterNames, pods: &[Pod], replicas: i32) -> Opti
                 .as_ref()
                 .and_then(|s| s.conditions.as_ref())
                 .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        let trust = pod.metadata.annotations.as_ref()?.get(TRUST_ANNOTATION)?;
-        ready.then(|| trust.parse().ok()).flatten()
+        let trust = match pod.metadata.annotations.as_ref().and_then(|a| a.get(annotation)) {
+            Some(value) => value.parse().ok(),
+            None => missing,
+        };
+        ready.then_some(trust).flatten()
     };
     (0..replicas)
         .map(trust_of)
