@@ -1,6 +1,6 @@
 """A minimal Kafka wire-protocol client for tests that need exact bytes: hand-built record
 batches (v2, CRC-32C), raw frames, and a few requests (ApiVersions, Produce v3, Fetch v4,
-ListOffsets v1) with their response parsers. Not a general client.
+ListOffsets v1, InitProducerId v0) with their response parsers. Not a general client.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ API_LIST_OFFSETS = 2
 API_METADATA = 3
 API_API_VERSIONS = 18
 API_OFFSET_FOR_LEADER_EPOCH = 23
+API_INIT_PRODUCER_ID = 22
 
 ERR_NONE = 0
 ERR_CORRUPT_MESSAGE = 2
@@ -530,3 +531,12 @@ def offset_for_leader_epoch(conn: KafkaConnection, topic: str, partition: int, l
             if index == partition:
                 return error, epoch, end_offset
     raise AssertionError(f"no OffsetForLeaderEpoch answer for {topic}/{partition}")
+
+
+def init_producer_id(conn: KafkaConnection) -> tuple[int, int, int]:
+    """InitProducerId v0 for an idempotent producer: (error code, producer id, epoch)."""
+    body = i16(-1) + i32(60000)  # null transactional id, transaction timeout
+    cid = conn.send_request(API_INIT_PRODUCER_ID, 0, body)
+    r = conn.recv_response(cid)
+    r.i32()  # throttle time
+    return r.i16(), r.i64(), r.i16()

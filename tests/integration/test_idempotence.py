@@ -1,12 +1,15 @@
 """Idempotent producers: the default kafka-python producer, librdkafka with
-enable.idempotence, and retries across a kill -9 of the broker that neither lose nor
-duplicate a record."""
+enable.idempotence, retries across a kill -9 of the broker that neither lose nor duplicate a
+record, and producer ids unique across the brokers of a cluster and their restarts."""
 from __future__ import annotations
 
 import threading
 import time
 
+import pytest
 from confluent_kafka import Producer
+
+import kafka_wire as wire
 
 from harness import consume, kp_consume, wait_until
 
@@ -97,3 +100,32 @@ def test_idempotent_retries_across_kill9_neither_lose_nor_duplicate(broker, topi
     assert len(by_key) == keys
     for key, vals in by_key.items():
         assert vals == sorted(vals), f"records of key {key!r} out of order"
+
+
+@pytest.mark.cluster
+def test_producer_ids_are_unique_across_brokers_and_restarts(cluster_factory):
+    """Each broker hands out ids from its own block of the cluster's counter: two producers
+    initialised on different brokers never share an id (which would mix their sequence numbers
+    on a partition), and a restarted broker takes a new block instead of reusing its old one."""
+    cluster = cluster_factory(size=3)
+
+    def ids_from_every_broker() -> list[int]:
+        ids = []
+        for node in cluster.nodes.values():
+            with wire.KafkaConnection(node.bootstrap) as conn:
+                for _ in range(3):
+                    error, producer_id, epoch = wire.init_producer_id(conn)
+                    assert (error, epoch) == (0, 0), f"{node}: error {error}"
+                    ids.append(producer_id)
+        return ids
+
+    before = ids_from_every_broker()
+    print(f"producer ids by broker: {before}")
+    assert len(set(before)) == len(before), before
+    assert min(before) >= 1 << 48, "ids come from the cluster's counter"
+    restarted = next(iter(cluster.nodes))
+    cluster.kill9(restarted)
+    cluster.restart(restarted)
+    after = ids_from_every_broker()
+    print(f"after broker {restarted} restarted: {after}")
+    assert len(set(before + after)) == len(before) + len(after)

@@ -1,8 +1,9 @@
 """Transactions with librdkafka (confluent-kafka): commits and aborts counted by read_committed
 and read_uncommitted consumers, an open transaction holding the last stable offset back, zombie
 fencing, consume-transform-produce with offsets committed in the transaction, an abandoned
-transaction aborted by its timeout, and transactions across partitions led by different brokers
-of a 3-broker cluster, also with the coordinator killed -9 before the commit."""
+transaction aborted by its timeout, an idle transactional id expiring, and transactions across
+partitions led by different brokers of a 3-broker cluster, also with the coordinator killed -9
+before the commit."""
 from __future__ import annotations
 
 import os
@@ -14,7 +15,7 @@ import textwrap
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
-from harness import consume, unique, wait_until
+from harness import Cli, consume, create_topic, unique, wait_until
 
 
 def txn_producer(bootstrap: str, transactional_id: str, **conf) -> Producer:
@@ -227,3 +228,25 @@ def high(bootstrap: str, topic: str, partition: int) -> int:
         return c.get_watermark_offsets(TopicPartition(topic, partition), timeout=10, cached=False)[1]
     finally:
         c.close()
+
+
+
+def test_an_idle_transactional_id_expires_and_starts_afresh(broker_factory, cli_bin):
+    """With transactional.id.expiration.ms short, the coordinator forgets an id whose last
+    transaction completed; the next producer with the id starts with a new producer id."""
+    b = broker_factory(args=["--transactional-id-expiration-ms", "2000"])
+    cli = Cli(cli_bin, b.bootstrap)
+    t = create_topic(b.bootstrap, unique("exp"), partitions=1)
+    tid = unique("tx")
+    write_transaction(txn_producer(b.bootstrap, tid), t, ["one"], commit=True)
+    first_id = cli.json("transactions", "describe", tid)["producer_id"]
+
+    def forgotten() -> bool:
+        r = cli("transactions", "describe", tid, check=False)
+        return r.returncode != 0 and "TransactionalIdNotFound" in r.stderr.decode()
+
+    wait_until(forgotten, 20, "the coordinator to forget the idle transactional id")
+    write_transaction(txn_producer(b.bootstrap, tid), t, ["two"], commit=True)
+    again = cli.json("transactions", "describe", tid)
+    assert again["producer_id"] != first_id and again["producer_epoch"] == 0
+    assert [r.value for r in read(b.bootstrap, t, 1, committed=True)] == [b"one", b"two"]

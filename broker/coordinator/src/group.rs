@@ -649,6 +649,31 @@ impl Group {
             Ok(())
         }
     }
+
+    /// Checks the group identity a TxnOffsetCommit (v3+) carries, as Kafka's
+    /// `doTxnCommitOffsets`: a static member's instance id must still be its own, a named member
+    /// must belong to the group, a generation (when not -1) must be the current one. What it
+    /// leaves out is not checked, so older versions (no identity) pass. Unlike OffsetCommit, a
+    /// rebalance in progress does not refuse it: the offsets count only once the transaction
+    /// commits.
+    pub fn validate_txn_commit(
+        &self,
+        member_id: &str,
+        generation_id: i32,
+        instance: Option<&str>,
+    ) -> Result<(), GroupError> {
+        let owner = instance.and_then(|i| self.static_members.get(i));
+        if owner.is_some_and(|owner| owner != member_id) {
+            return Err(GroupError::FencedInstanceId);
+        }
+        if !member_id.is_empty() && !self.members.contains_key(member_id) {
+            return Err(GroupError::UnknownMemberId);
+        }
+        if generation_id >= 0 && generation_id != self.generation_id {
+            return Err(GroupError::IllegalGeneration);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

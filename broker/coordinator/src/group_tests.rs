@@ -487,6 +487,56 @@ fn commits_follow_kafkas_identity_rules() {
 }
 
 #[test]
+fn transactional_commits_check_only_the_identity_they_carry() {
+    let g = stable(&["a"]);
+    let generation = g.generation_id;
+    assert_eq!(
+        g.validate_txn_commit("", -1, None),
+        Ok(()),
+        "before v3 a TxnOffsetCommit carries no identity"
+    );
+    assert_eq!(g.validate_txn_commit("a", generation, None), Ok(()));
+    assert_eq!(g.validate_txn_commit("a", -1, None), Ok(()));
+    assert_eq!(
+        g.validate_txn_commit("a", generation + 1, None),
+        Err(GroupError::IllegalGeneration)
+    );
+    assert_eq!(
+        g.validate_txn_commit("", generation + 1, None),
+        Err(GroupError::IllegalGeneration)
+    );
+    assert_eq!(
+        g.validate_txn_commit("zz", generation, None),
+        Err(GroupError::UnknownMemberId)
+    );
+    let mut rebalancing = stable(&["a"]);
+    let newcomer = JoinRequest {
+        require_known_member_id: false,
+        ..req("", "b")
+    };
+    let _ = rebalancing.join(1, &newcomer, &S);
+    assert_ne!(rebalancing.state, GroupState::Stable);
+    assert_eq!(
+        rebalancing.validate_txn_commit("a", generation, None),
+        Ok(()),
+        "a rebalance in progress does not refuse a transactional commit"
+    );
+}
+
+#[test]
+fn a_transactional_commit_from_a_replaced_static_member_is_fenced() {
+    let mut g = Group::new("g");
+    let _ = g.join(0, &static_req("i-1", "old"), &S);
+    let _ = g.sync(0, &sync("old", 1, &[("old", b"P0")]));
+    let _ = g.join(5, &static_req("i-1", "new"), &S);
+    assert_eq!(g.validate_txn_commit("new", 1, Some("i-1")), Ok(()));
+    assert_eq!(
+        g.validate_txn_commit("old", 1, Some("i-1")),
+        Err(GroupError::FencedInstanceId)
+    );
+}
+
+#[test]
 fn a_rebalance_answers_parked_syncs_of_the_old_generation() {
     let s = Settings {
         initial_rebalance_delay_ms: 0,

@@ -275,6 +275,23 @@ impl Coordinator {
         }
     }
 
+    /// Checks a TxnOffsetCommit's group identity (see [`Group::validate_txn_commit`]). A group
+    /// this coordinator does not know is judged as a new, empty one, as Kafka does; it is not
+    /// created here (the transaction's commit creates its offsets).
+    pub fn validate_txn_commit(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        generation_id: i32,
+        instance: Option<&str>,
+    ) -> Result<(), GroupError> {
+        let inner = self.lock();
+        match inner.groups.get(group_id) {
+            Some(g) => g.validate_txn_commit(member_id, generation_id, instance),
+            None => Group::new(group_id).validate_txn_commit(member_id, generation_id, instance),
+        }
+    }
+
     /// Whether a group exists and has no members (so its offsets may expire).
     pub fn is_inactive(&self, group_id: &str) -> bool {
         self.lock().groups.get(group_id).is_none_or(Group::is_empty)

@@ -218,6 +218,22 @@ pub enum MetadataRecord {
         transactional_id: String,
         transaction: TransactionMetadata,
     },
+    /// Forgets a transactional id whose state expired (`transactional.id.expiration.ms`), if
+    /// it still has this producer id and epoch: a state that moved on since the coordinator
+    /// decided stays. Its producer id is never handed out again.
+    RemoveTransaction {
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+    },
+    /// Hands broker `broker` the producer ids `first..first + count` for its idempotent
+    /// producers (Kafka's AllocateProducerIds). Refused when `first` is below the cluster's
+    /// next producer id, so a block is never handed out twice.
+    AllocateProducerIds {
+        broker: BrokerId,
+        first: i64,
+        count: i64,
+    },
 }
 
 /// Why a record was not applied. The image is unchanged when `apply` returns one.
@@ -271,6 +287,8 @@ pub enum ApplyError {
         partitions: usize,
         example: String,
     },
+    #[error("producer ids from {first} were already handed out; the next free one is {next}")]
+    ProducerIdTaken { first: i64, next: i64 },
 }
 
 /// The whole cluster as the metadata log describes it.
@@ -297,14 +315,16 @@ pub struct ClusterImage {
     /// new coordinator completes what the old one began.
     #[serde(default)]
     pub transactions: BTreeMap<String, TransactionMetadata>,
-    /// The next producer id for a transactional id. Starts at [`FIRST_TRANSACTIONAL_PRODUCER_ID`],
-    /// far above the ids brokers hand idempotent producers from their own counters.
+    /// The cluster's next free producer id, for a transactional id or a broker's block of
+    /// idempotent ones (the name is from before idempotent ids came from here too). Starts at
+    /// [`FIRST_TRANSACTIONAL_PRODUCER_ID`], above the ids brokers once counted up from 0
+    /// themselves, and only grows.
     #[serde(default = "first_transactional_producer_id")]
     pub next_transactional_producer_id: i64,
 }
 
-/// Transactional producer ids start here (2^48), so they never meet the ids each broker counts
-/// up from 0 for idempotent producers.
+/// Cluster producer ids start here (2^48), so they never meet the ids brokers counted up from 0
+/// for idempotent producers before those came from the cluster too.
 pub const FIRST_TRANSACTIONAL_PRODUCER_ID: i64 = 1 << 48;
 
 fn first_transactional_producer_id() -> i64 {
@@ -431,14 +451,22 @@ impl ClusterImage {
             MetadataRecord::PutTransaction {
                 transactional_id,
                 transaction,
+            } => self.put_transaction(transactional_id, transaction),
+            MetadataRecord::RemoveTransaction {
+                transactional_id,
+                producer_id,
+                producer_epoch,
             } => {
-                self.next_transactional_producer_id = self
-                    .next_transactional_producer_id
-                    .max(FIRST_TRANSACTIONAL_PRODUCER_ID)
-                    .max(transaction.producer_id.saturating_add(1));
-                self.transactions
-                    .insert(transactional_id.clone(), transaction.clone());
+                let same = self.transactions.get(transactional_id).is_some_and(|t| {
+                    t.producer_id == *producer_id && t.producer_epoch == *producer_epoch
+                });
+                if same {
+                    self.transactions.remove(transactional_id);
+                }
                 Ok(())
+            }
+            MetadataRecord::AllocateProducerIds { first, count, .. } => {
+                self.allocate_producer_ids(*first, *count)
             }
             MetadataRecord::DeleteOffsets { group, partitions } => {
                 match partitions {
@@ -528,6 +556,46 @@ impl ClusterImage {
                     .map(move |(i, _)| (name.clone(), i as i32))
             })
             .collect()
+    }
+
+    /// A transaction's producer id is its own from before, or a fresh one: never one already
+    /// handed out (to another transactional id or in a broker's block), which a coordinator
+    /// deciding on an image a block allocation has since moved could otherwise propose.
+    fn put_transaction(
+        &mut self,
+        transactional_id: &str,
+        transaction: &TransactionMetadata,
+    ) -> Result<(), ApplyError> {
+        let next = self
+            .next_transactional_producer_id
+            .max(FIRST_TRANSACTIONAL_PRODUCER_ID);
+        let known = self
+            .transactions
+            .get(transactional_id)
+            .is_some_and(|t| t.producer_id == transaction.producer_id);
+        if !known && transaction.producer_id < next {
+            return Err(ApplyError::ProducerIdTaken {
+                first: transaction.producer_id,
+                next,
+            });
+        }
+        self.next_transactional_producer_id = next.max(transaction.producer_id.saturating_add(1));
+        self.transactions
+            .insert(transactional_id.to_string(), transaction.clone());
+        Ok(())
+    }
+
+    fn allocate_producer_ids(&mut self, first: i64, count: i64) -> Result<(), ApplyError> {
+        let next = self
+            .next_transactional_producer_id
+            .max(FIRST_TRANSACTIONAL_PRODUCER_ID);
+        match first.checked_add(count) {
+            Some(end) if count > 0 && first >= next => {
+                self.next_transactional_producer_id = end;
+                Ok(())
+            }
+            _ => Err(ApplyError::ProducerIdTaken { first, next }),
+        }
     }
 
     fn unregister_broker(&mut self, id: BrokerId) -> Result<(), ApplyError> {

@@ -356,6 +356,14 @@ pub fn expire(current: &TransactionMetadata, now_ms: i64) -> Option<TransactionM
     expired.then(|| prepare_abort_fencing(current, now_ms))
 }
 
+/// The `transactional.id.expiration.ms` rule: a transactional id with no transaction open or
+/// being completed, and no request for longer than `expiration_ms`, is forgotten (Kafka's
+/// `TransactionStateManager` removes it). Its producer id is not handed out again; a later
+/// InitProducerId with the id starts afresh with a new one.
+pub fn id_expired(current: &TransactionMetadata, now_ms: i64, expiration_ms: i64) -> bool {
+    current.state.is_settled() && now_ms.saturating_sub(current.last_update_ms) > expiration_ms
+}
+
 #[cfg(test)]
 #[path = "transaction_tests.rs"]
 mod tests;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::{ClusterImage, MetadataRecord};
+use crate::{ApplyError, ClusterImage, MetadataRecord};
 
 const MAX: i32 = 900_000;
 
@@ -362,4 +362,118 @@ fn an_image_from_before_transactions_loads_with_the_first_transactional_id() {
     map.remove("next_transactional_producer_id");
     let image: ClusterImage = serde_json::from_value(json).unwrap();
     assert_eq!(image, ClusterImage::default());
+}
+
+#[test]
+fn only_a_settled_id_idle_past_the_expiration_expires() {
+    let settled = TransactionMetadata {
+        last_update_ms: 1_000,
+        ..with_state(TxnState::CompleteCommit)
+    };
+    assert!(!id_expired(&settled, 1_500, 500));
+    assert!(id_expired(&settled, 1_501, 500));
+    for state in [TxnState::Empty, TxnState::CompleteAbort] {
+        let t = TransactionMetadata {
+            state,
+            ..settled.clone()
+        };
+        assert!(id_expired(&t, 10_000, 500));
+    }
+    for state in [
+        TxnState::Ongoing,
+        TxnState::PrepareCommit,
+        TxnState::PrepareAbort,
+    ] {
+        let t = TransactionMetadata {
+            state,
+            ..settled.clone()
+        };
+        assert!(!id_expired(&t, i64::MAX, 500), "{state:?}");
+    }
+}
+
+fn first_id() -> i64 {
+    crate::image::FIRST_TRANSACTIONAL_PRODUCER_ID
+}
+
+fn allocate(first: i64, count: i64) -> MetadataRecord {
+    MetadataRecord::AllocateProducerIds {
+        broker: 1,
+        first,
+        count,
+    }
+}
+
+#[test]
+fn producer_id_blocks_are_handed_out_once_and_never_overlap_transactional_ids() {
+    let mut image = ClusterImage::default();
+    image.apply(&allocate(first_id(), 1000)).unwrap();
+    assert_eq!(image.next_transactional_producer_id, first_id() + 1000);
+    // Another broker proposing from the same stale counter is refused, and told where to start.
+    assert_eq!(
+        image.apply(&allocate(first_id(), 1000)),
+        Err(ApplyError::ProducerIdTaken {
+            first: first_id(),
+            next: first_id() + 1000
+        })
+    );
+    image.apply(&allocate(first_id() + 1000, 1000)).unwrap();
+    // A transactional id decided on the image before the blocks cannot take an id inside them.
+    let stale = ready(init_producer(None, init(60_000, 0), first_id()));
+    let put = |t: &TransactionMetadata| MetadataRecord::PutTransaction {
+        transactional_id: "tx".into(),
+        transaction: t.clone(),
+    };
+    assert!(matches!(
+        image.apply(&put(&stale)),
+        Err(ApplyError::ProducerIdTaken { .. })
+    ));
+    let fresh = ready(init_producer(
+        None,
+        init(60_000, 0),
+        image.next_transactional_producer_id,
+    ));
+    image.apply(&put(&fresh)).unwrap();
+    // Its own id stays its own on every later state.
+    let bumped = ready(init_producer(Some(&fresh), init(60_000, 0), -1));
+    image.apply(&put(&bumped)).unwrap();
+    assert_eq!(image.next_transactional_producer_id, fresh.producer_id + 1);
+}
+
+#[test]
+fn an_empty_or_overflowing_block_is_refused() {
+    let mut image = ClusterImage::default();
+    for record in [allocate(first_id(), 0), allocate(i64::MAX - 1, 10)] {
+        assert!(image.apply(&record).is_err());
+    }
+    assert_eq!(image.next_transactional_producer_id, first_id());
+}
+
+#[test]
+fn removing_an_expired_id_forgets_it_only_if_unchanged_and_keeps_its_producer_id_used() {
+    let mut image = ClusterImage::default();
+    let t = ready(init_producer(None, init(60_000, 0), first_id()));
+    image
+        .apply(&MetadataRecord::PutTransaction {
+            transactional_id: "tx".into(),
+            transaction: t.clone(),
+        })
+        .unwrap();
+    let remove = |epoch| MetadataRecord::RemoveTransaction {
+        transactional_id: "tx".into(),
+        producer_id: t.producer_id,
+        producer_epoch: epoch,
+    };
+    image.apply(&remove(t.producer_epoch + 1)).unwrap();
+    assert!(image.transactions.contains_key("tx"), "a newer epoch stays");
+    image.apply(&remove(t.producer_epoch)).unwrap();
+    assert!(!image.transactions.contains_key("tx"));
+    assert_eq!(image.next_transactional_producer_id, t.producer_id + 1);
+    // Starting afresh takes a new producer id.
+    let again = ready(init_producer(
+        None,
+        init(60_000, 0),
+        image.next_transactional_producer_id,
+    ));
+    assert_ne!(again.producer_id, t.producer_id);
 }

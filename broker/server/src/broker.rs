@@ -30,6 +30,8 @@ pub struct Broker {
     pub coordinator: Arc<Coordinator>,
     /// The transaction coordinator's locks (the controller coordinates transactions).
     pub transactions: crate::transactions::TxnCoordinator,
+    /// This broker's block of cluster-unique producer ids for idempotent producers.
+    pub producer_ids: crate::producer_ids::ProducerIds,
     pub store: Arc<Store>,
     pub cluster: Arc<Cluster>,
     /// The id of the cluster this data directory belongs to, once known.
@@ -120,6 +122,7 @@ impl Broker {
             listeners,
             coordinator,
             transactions: Default::default(),
+            producer_ids: Default::default(),
             store,
             cluster,
             cluster_id: Mutex::new(stored_cluster_id),

@@ -191,6 +191,16 @@ pub struct BrokerConfig {
     )]
     pub transaction_max_timeout_ms: i32,
 
+    /// The coordinator forgets a transactional id with no transaction open and no request for
+    /// this long (transactional.id.expiration.ms); its next InitProducerId starts afresh.
+    #[arg(
+        long,
+        env = "KRAIT_TRANSACTIONAL_ID_EXPIRATION_MS",
+        default_value_t = 604_800_000,
+        value_parser = clap::value_parser!(i64).range(1..)
+    )]
+    pub transactional_id_expiration_ms: i64,
+
     /// Committed offsets of a group without members expire this long after their commit
     /// (offsets.retention.minutes).
     #[arg(long, env = "KRAIT_OFFSETS_RETENTION_MINUTES", default_value_t = 7 * 24 * 60)]

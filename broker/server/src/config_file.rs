@@ -58,6 +58,10 @@ const KAFKA_KEYS: &[(&str, &str)] = &[
     ),
     ("offsets.retention.minutes", "offsets_retention_minutes"),
     ("transaction.max.timeout.ms", "transaction_max_timeout_ms"),
+    (
+        "transactional.id.expiration.ms",
+        "transactional_id_expiration_ms",
+    ),
     ("broker.rack", "rack"),
     (
         "broker.heartbeat.interval.ms",

@@ -16,6 +16,7 @@ pub mod http;
 pub mod listeners;
 pub mod metrics;
 pub mod net;
+pub mod producer_ids;
 pub mod retention;
 pub mod sasl;
 pub mod security;

@@ -5,8 +5,9 @@
 //! A request on one transactional id runs under that id's lock: read the state from the
 //! quorum's image, decide with `krait_image::transaction` (pure), propose the new state, and for
 //! EndTxn write the markers (`cluster::markers`) before proposing the completion. A ticker on the
-//! controller completes Prepare* states it finds (after a coordinator change) and aborts open
-//! transactions past their timeout. This module must not decide a transition itself.
+//! controller completes Prepare* states it finds (after a coordinator change), aborts open
+//! transactions past their timeout and forgets transactional ids idle past
+//! `transactional.id.expiration.ms`. This module must not decide a transition itself.
 
 use krait_sync::MutexExt;
 use std::collections::HashMap;
@@ -230,8 +231,28 @@ pub async fn init(
     Err(ResponseError::ConcurrentTransactions)
 }
 
-/// The controller's ticker: completes Prepare* transactions (left by a previous coordinator)
-/// and aborts open ones past their timeout. Ids busy with a request are skipped this round.
+/// Forgets transactional id `id` (state `t`), idle past `transactional.id.expiration.ms`.
+async fn remove_expired(broker: &Broker, id: &str, t: &TransactionMetadata) {
+    let record = MetadataRecord::RemoveTransaction {
+        transactional_id: id.to_string(),
+        producer_id: t.producer_id,
+        producer_epoch: t.producer_epoch,
+    };
+    match propose(broker, vec![record]).await {
+        Ok(()) => tracing::info!(
+            transactional_id = id,
+            producer_id = t.producer_id,
+            "transactional id expired"
+        ),
+        Err(e) => {
+            tracing::debug!(transactional_id = id, error = ?e, "transactional id not expired yet")
+        }
+    }
+}
+
+/// The controller's ticker: completes Prepare* transactions (left by a previous coordinator),
+/// aborts open ones past their timeout and forgets ids idle past their expiration. Ids busy
+/// with a request are skipped this round.
 pub async fn ticker(broker: Arc<Broker>) {
     let mut tick = tokio::time::interval(TICK);
     loop {
@@ -241,10 +262,12 @@ pub async fn ticker(broker: Arc<Broker>) {
         }
         let transactions = broker.cluster.quorum.image().borrow().transactions.clone();
         let now = crate::cluster::now_ms();
+        let expiration_ms = broker.config.transactional_id_expiration_ms;
         for (id, t) in transactions {
+            let forget = transaction::id_expired(&t, now, expiration_ms);
             let due = matches!(t.state, TxnState::PrepareCommit | TxnState::PrepareAbort)
                 || transaction::expire(&t, now).is_some();
-            if !due {
+            if !due && !forget {
                 continue;
             }
             let Some(_guard) = broker.transactions.try_lock(&id) else {
@@ -254,6 +277,10 @@ pub async fn ticker(broker: Arc<Broker>) {
             let Some(t) = current(&broker, &id) else {
                 continue;
             };
+            if transaction::id_expired(&t, now, expiration_ms) {
+                remove_expired(&broker, &id, &t).await;
+                continue;
+            }
             let prepared = match t.state {
                 TxnState::PrepareCommit | TxnState::PrepareAbort => Some(t),
                 _ => transaction::expire(&t, now),

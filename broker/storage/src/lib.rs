@@ -32,7 +32,7 @@ pub use error::{Result, StorageError};
 pub use groups::StoredGroup;
 pub use keys::{log_end_key, log_key, parse_log_key};
 pub use log::{AppendInfo, AppendOptions, LogOffsets, PartitionLog, ReadResult};
-pub use log_txn::CommittedRead;
+pub use log_txn::{ActiveProducer, CommittedRead};
 pub use store::{Store, StoreOptions};
 
 #[cfg(test)]

@@ -668,6 +668,24 @@ pub(crate) fn encode_index(max_timestamp: i64, size: usize) -> [u8; 12] {
     v
 }
 
+impl PartitionLog {
+    /// The max timestamp of the batch at `base_offset`, from the time index; `None` when no
+    /// batch starts there (any more).
+    pub(crate) fn batch_max_timestamp(&self, base_offset: i64) -> Result<Option<i64>> {
+        let key = log_key(self.id, base_offset);
+        let value = self
+            .engine
+            .get(Space::TimeIndex, &key)
+            .map_err(StorageError::db("read time index"))?;
+        match value {
+            None => Ok(None),
+            Some(v) => decode_index(&v)
+                .map(|(ts, _)| Some(ts))
+                .ok_or_else(|| corrupt_index(&key)),
+        }
+    }
+}
+
 fn decode_index(v: &[u8]) -> Option<(i64, u64)> {
     let v: &[u8; 12] = v.try_into().ok()?;
     Some((

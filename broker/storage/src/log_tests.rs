@@ -496,6 +496,25 @@ mod transactions {
             assert_eq!(log.append(&[transactional(1, 5, 2, 0)], 0).unwrap().base_offset, 4);
         }
 
+        fn active_producers_show_each_last_batch_timestamp_and_open_transaction(kind: Kind) {
+            let dir = Disk::new(kind);
+            let log = open(&dir).open_log(1).unwrap();
+            log.append(&[producer_batch(2, 100, 7, 0, 0)], 0).unwrap();
+            log.append(&[transactional(3, 5, 0, 0)], 0).unwrap();
+            let listed: Vec<_> = log
+                .active_producers()
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.producer_id, p.last_sequence(), p.last_timestamp, p.entry.txn_first_offset))
+                .collect();
+            // TestBatch stamps records first_timestamp, +1, ...: the max is the last one's.
+            assert_eq!(listed, vec![(5, 2, 2, Some(2)), (7, 1, 101, None)]);
+            log.append(&[marker(Commit, 5, 0)], 0).unwrap();
+            let closed = log.active_producers().unwrap();
+            assert_eq!(closed[0].entry.txn_first_offset, None);
+            assert_eq!(closed[0].last_sequence(), 2, "a marker is not a batch of the producer");
+        }
+
         fn a_follower_keeps_the_leaders_transaction_state(kind: Kind) {
             let leader_dir = Disk::new(kind);
             let leader = open(&leader_dir).open_log(1).unwrap();

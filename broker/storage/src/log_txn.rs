@@ -21,6 +21,21 @@ pub struct CommittedRead {
     pub aborted: Vec<AbortedTxn>,
 }
 
+/// One producer as DescribeProducers reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveProducer {
+    pub producer_id: i64,
+    pub entry: ProducerEntry,
+    pub last_timestamp: i64,
+}
+
+impl ActiveProducer {
+    /// The last sequence number the partition has from it, -1 for none.
+    pub fn last_sequence(&self) -> i32 {
+        self.entry.batches.back().map_or(-1, |b| b.last_seq)
+    }
+}
+
 impl PartitionLog {
     /// The last stable offset: below it every transaction is decided.
     pub fn last_stable_offset(&self) -> i64 {
@@ -48,6 +63,35 @@ impl PartitionLog {
             last_stable_offset: lso,
             aborted,
         })
+    }
+
+    /// The producers this partition keeps state for, by producer id (DescribeProducers), each
+    /// with the max timestamp of its last batch still in the log (-1 when it was removed).
+    /// The timestamp comes from the time index, so the producer entry need not carry it.
+    pub fn active_producers(&self) -> Result<Vec<ActiveProducer>> {
+        let mut producers: Vec<(i64, ProducerEntry)> = {
+            let inner = self.lock();
+            inner
+                .producers
+                .iter()
+                .map(|(id, e)| (*id, e.clone()))
+                .collect()
+        };
+        producers.sort_by_key(|(id, _)| *id);
+        producers
+            .into_iter()
+            .map(|(producer_id, entry)| {
+                let last_timestamp = match entry.batches.back() {
+                    Some(b) => self.batch_max_timestamp(b.base_offset)?.unwrap_or(-1),
+                    None => -1,
+                };
+                Ok(ActiveProducer {
+                    producer_id,
+                    entry,
+                    last_timestamp,
+                })
+            })
+            .collect()
     }
 
     /// The aborted transactions with records in `[from, to)` (for tests and tools).

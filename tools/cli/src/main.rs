@@ -1,7 +1,7 @@
 //! `krait`: everyday Kafka jobs from the command line — topics, consumer groups, produce,
 //! consume, load tests, cluster health, partition reassignment and rebalancing, leader
-//! election, ACLs and SCRAM users; over TLS and SASL with `--command-config`. It speaks only
-//! the Kafka protocol (librdkafka for clients, `krait-admin` on the `kafka-protocol` codec for
+//! election, ACLs, SCRAM users and transactions; over TLS and SASL with `--command-config`.
+//! It speaks only the Kafka protocol (librdkafka for clients, `krait-admin` on the `kafka-protocol` codec for
 //! the admin APIs librdkafka lacks), so it works against any Kafka as well as Krait.
 
 mod acl;
@@ -20,6 +20,7 @@ mod produce;
 mod reassign;
 mod rebalance;
 mod topic;
+mod transactions;
 mod user;
 
 use std::process::ExitCode;
@@ -65,6 +66,9 @@ enum Command {
     /// Set, describe and delete SCRAM users.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// List and describe transactions, show producers, abort a hanging transaction.
+    #[command(subcommand)]
+    Transactions(transactions::TransactionsCommand),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::Partition(c) => partition::run(&cli.global, c),
         Command::Acl(c) => acl::run(&cli.global, c),
         Command::User(c) => user::run(&cli.global, c),
+        Command::Transactions(c) => transactions::run(&cli.global, c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

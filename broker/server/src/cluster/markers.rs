@@ -39,6 +39,8 @@ pub enum MarkerOutcome {
     /// The partition no longer exists here: the topic was deleted, nothing to end.
     UnknownPartition,
     NotLeader,
+    /// The partition knows a newer epoch of the producer: the marker comes from a fenced view.
+    StaleEpoch,
     Failed(String),
 }
 
@@ -98,6 +100,11 @@ async fn append_one(
         Ok(info) => info,
         Err(ReplicaError::NotLeader | ReplicaError::StaleAnswer) => {
             return MarkerOutcome::NotLeader;
+        }
+        Err(ReplicaError::Storage(krait_storage::StorageError::InvalidProducerEpoch {
+            ..
+        })) => {
+            return MarkerOutcome::StaleEpoch;
         }
         Err(e) => return MarkerOutcome::Failed(e.to_string()),
     };

@@ -1,8 +1,9 @@
 //! InitProducerId: a fresh producer id for an idempotent producer, or the id and next epoch of a
 //! transactional one.
 //!
-//! Without a transactional id every call gets a new id with epoch 0, as Kafka does; the
-//! partitions then deduplicate that producer's retries by sequence number. With one, the
+//! Without a transactional id every call gets a new id with epoch 0, as Kafka does, from this
+//! broker's block of cluster-unique ids (`crate::producer_ids`); the partitions then
+//! deduplicate that producer's retries by sequence number. With one, the
 //! transaction coordinator (the controller, `crate::transactions`) keeps one producer id per
 //! transactional id and bumps its epoch on each call, aborting an open transaction first, which
 //! fences the previous producer with the same transactional id.
@@ -42,16 +43,13 @@ pub async fn handle(
         response.error_code = ResponseError::ClusterAuthorizationFailed.code();
         return response;
     }
-    match broker.topics.store().allocate_producer_id() {
+    match broker.producer_ids.next(&broker.cluster).await {
         Ok(id) => {
             response.producer_id = ProducerId(id);
             response.producer_epoch = 0;
             tracing::debug!(producer_id = id, "allocated producer id");
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot allocate a producer id");
-            response.error_code = ResponseError::KafkaStorageError.code();
-        }
+        Err(e) => response.error_code = e.code(),
     }
     response
 }

@@ -24,6 +24,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
 pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
@@ -50,6 +51,7 @@ pub mod sasl_handshake;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod unregister_broker;
+pub mod write_txn_markers;
 
 #[cfg(test)]
 mod security_tests;
@@ -57,6 +59,8 @@ mod security_tests;
 mod tests;
 #[cfg(test)]
 mod transaction_tests;
+#[cfg(test)]
+mod txn_admin_tests;
 
 use bytes::Bytes;
 use krait_protocol::api::ApiSupport;
@@ -110,6 +114,8 @@ served_apis! {
     TxnOffsetCommit => txn_offset_commit,
     DescribeTransactions => describe_transactions,
     ListTransactions => list_transactions,
+    DescribeProducers => describe_producers,
+    WriteTxnMarkers => write_txn_markers,
     AlterConfigs => alter_configs,
     IncrementalAlterConfigs => incremental_alter_configs,
     FindCoordinator => find_coordinator,

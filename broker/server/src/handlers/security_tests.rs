@@ -13,8 +13,9 @@ use krait_protocol::kafka_protocol::messages::create_acls_request::AclCreation;
 use krait_protocol::kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
 use krait_protocol::kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use krait_protocol::kafka_protocol::messages::{
-    CreateAclsRequest, DeleteAclsRequest, FetchRequest, MetadataRequest, SaslAuthenticateRequest,
-    SaslHandshakeRequest,
+    CreateAclsRequest, DeleteAclsRequest, DescribeProducersRequest, FetchRequest, MetadataRequest,
+    ProducerId, SaslAuthenticateRequest, SaslHandshakeRequest, WriteTxnMarkersRequest,
+    describe_producers_request, write_txn_markers_request,
 };
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
@@ -24,8 +25,8 @@ use crate::context::{Connection, Principal, RequestContext};
 use crate::dispatch::Reply;
 use crate::handlers::tests::{batch, name, produce_request, ready};
 use crate::handlers::{
-    create_acls, create_topics, delete_acls, fetch, metadata, produce, sasl_authenticate,
-    sasl_handshake,
+    create_acls, create_topics, delete_acls, describe_producers, fetch, metadata, produce,
+    sasl_authenticate, sasl_handshake, write_txn_markers,
 };
 
 const ADMIN: &str = "admin";
@@ -265,4 +266,46 @@ async fn acl_apis_say_security_is_disabled_without_an_authorizer() {
     // And a PLAINTEXT listener needs no authentication: its clients are User:ANONYMOUS.
     assert!(c.authenticated());
     assert_eq!(c.principal().to_string(), "User:ANONYMOUS");
+}
+
+#[tokio::test]
+async fn transaction_admin_apis_need_read_on_the_topic_and_cluster_action() {
+    let b = secured().await;
+    let admin = connection(&b, Some(ADMIN));
+    let alice = connection(&b, Some("alice"));
+    let mut t = describe_producers_request::TopicRequest::default();
+    t.name = name("orders");
+    t.partition_indexes = vec![0];
+    let mut describe = DescribeProducersRequest::default();
+    describe.topics = vec![t];
+    let denied = describe_producers::handle(&ctx(&b, &alice, 0), describe.clone()).await;
+    assert_eq!(
+        denied.topics[0].partitions[0].error_code,
+        ResponseError::TopicAuthorizationFailed.code(),
+        "refused before the topic is looked up"
+    );
+    let allowed = describe_producers::handle(&ctx(&b, &admin, 0), describe).await;
+    assert_eq!(
+        allowed.topics[0].partitions[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+
+    let mut topic = write_txn_markers_request::WritableTxnMarkerTopic::default();
+    topic.name = name("orders");
+    topic.partition_indexes = vec![0];
+    let mut marker = write_txn_markers_request::WritableTxnMarker::default();
+    marker.producer_id = ProducerId(1);
+    marker.topics = vec![topic];
+    let mut abort = WriteTxnMarkersRequest::default();
+    abort.markers = vec![marker];
+    let denied = write_txn_markers::handle(&ctx(&b, &alice, 1), abort.clone()).await;
+    assert_eq!(
+        denied.markers[0].topics[0].partitions[0].error_code,
+        ResponseError::ClusterAuthorizationFailed.code()
+    );
+    let allowed = write_txn_markers::handle(&ctx(&b, &admin, 1), abort).await;
+    assert_eq!(
+        allowed.markers[0].topics[0].partitions[0].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
 }

@@ -14,11 +14,11 @@ use super::tests::{
 };
 use crate::broker::Broker;
 
-fn tid() -> TransactionalId {
+pub(super) fn tid() -> TransactionalId {
     TransactionalId(StrBytes::from_static_str("tx"))
 }
 
-async fn init(b: &Broker) -> (i64, i16) {
+pub(super) async fn init(b: &Broker) -> (i64, i16) {
     let mut r = InitProducerIdRequest::default();
     r.transactional_id = Some(tid());
     r.transaction_timeout_ms = 60_000;
@@ -27,7 +27,7 @@ async fn init(b: &Broker) -> (i64, i16) {
     (a.producer_id.0, a.producer_epoch)
 }
 
-async fn add_partition(b: &Broker, (id, epoch): (i64, i16), topic: &str) -> i16 {
+pub(super) async fn add_partition(b: &Broker, (id, epoch): (i64, i16), topic: &str) -> i16 {
     let mut t = add_partitions_to_txn_request::AddPartitionsToTxnTopic::default();
     t.name = name(topic);
     t.partitions = vec![0];
@@ -41,7 +41,7 @@ async fn add_partition(b: &Broker, (id, epoch): (i64, i16), topic: &str) -> i16 
     a.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
 }
 
-async fn end(b: &Broker, (id, epoch): (i64, i16), commit: bool, version: i16) -> i16 {
+pub(super) async fn end(b: &Broker, (id, epoch): (i64, i16), commit: bool, version: i16) -> i16 {
     let mut r = EndTxnRequest::default();
     r.transactional_id = tid();
     r.producer_id = ProducerId(id);
@@ -52,7 +52,7 @@ async fn end(b: &Broker, (id, epoch): (i64, i16), commit: bool, version: i16) ->
     a.error_code
 }
 
-async fn produce(
+pub(super) async fn produce(
     b: &Broker,
     topic: &str,
     (id, epoch): (i64, i16),
@@ -68,7 +68,7 @@ async fn produce(
 }
 
 /// (records bytes, last stable offset, aborted transactions) of a read-committed fetch.
-async fn fetch_committed(b: &Broker, topic: &str) -> (usize, i64, usize) {
+pub(super) async fn fetch_committed(b: &Broker, topic: &str) -> (usize, i64, usize) {
     let mut request = fetch_request(topic, 0, 0, 0, 0);
     request.isolation_level = 1;
     let r = super::fetch::handle(&ctx(b, 11), request).await;
@@ -204,4 +204,53 @@ async fn describe_and_list_transactions_show_the_coordinators_state() {
     r.state_filters = vec![StrBytes::from_static_str("Empty")];
     let a = super::list_transactions::handle(&ctx(&b, 1), r).await;
     assert!(a.transaction_states.is_empty());
+}
+
+async fn txn_offset_commit(b: &Broker, producer: (i64, i16), member: &str, generation: i32) -> i16 {
+    let mut p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default();
+    p.committed_offset = 5;
+    let mut t = txn_offset_commit_request::TxnOffsetCommitRequestTopic::default();
+    t.name = name("t");
+    t.partitions = vec![p];
+    let mut r = TxnOffsetCommitRequest::default();
+    r.transactional_id = tid();
+    r.group_id = GroupId(StrBytes::from_static_str("g"));
+    r.producer_id = ProducerId(producer.0);
+    r.producer_epoch = producer.1;
+    r.member_id = StrBytes::from_string(member.to_string());
+    r.generation_id = generation;
+    r.topics = vec![t];
+    let a = super::txn_offset_commit::handle(&ctx(b, 3), r).await;
+    encodes_at_every_version(ApiKey::TxnOffsetCommit, &a);
+    a.topics[0].partitions[0].error_code
+}
+
+#[tokio::test]
+async fn txn_offset_commit_v3_checks_the_group_identity_it_carries() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir).await;
+    create(&b, "t", 1).await;
+    let producer = init(&b).await;
+    let mut r = AddOffsetsToTxnRequest::default();
+    r.transactional_id = tid();
+    r.producer_id = ProducerId(producer.0);
+    r.producer_epoch = producer.1;
+    r.group_id = GroupId(StrBytes::from_static_str("g"));
+    let a = super::add_offsets_to_txn::handle(&ctx(&b, 3), r).await;
+    assert_eq!(a.error_code, 0);
+    assert_eq!(
+        txn_offset_commit(&b, producer, "ghost", -1).await,
+        ResponseError::UnknownMemberId.code(),
+        "a member the group does not have"
+    );
+    assert_eq!(
+        txn_offset_commit(&b, producer, "", 4).await,
+        ResponseError::IllegalGeneration.code(),
+        "a generation the group is not at"
+    );
+    assert_eq!(
+        txn_offset_commit(&b, producer, "", -1).await,
+        0,
+        "no identity (a producer outside the group, or v0-v2) is not checked"
+    );
 }

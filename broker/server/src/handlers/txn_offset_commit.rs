@@ -1,6 +1,7 @@
 //! TxnOffsetCommit: a transactional producer commits a consumer group's offsets inside its
 //! transaction. They wait in the transaction's state (the metadata log) and become the group's
-//! committed offsets in the same record that completes a commit; an abort drops them.
+//! committed offsets in the same record that completes a commit; an abort drops them. From v3
+//! the request carries the committer's group generation and member id, checked as Kafka does.
 
 use krait_acl::{Operation, ResourceType};
 use krait_image::OffsetCommit;
@@ -43,6 +44,20 @@ pub async fn handle(
     response
 }
 
+/// Kafka's error for a refused group identity.
+fn group_error(e: krait_coordinator::GroupError) -> ResponseError {
+    use krait_coordinator::GroupError;
+    match e {
+        GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
+        GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
+        GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
+        GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+        GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+        GroupError::MemberIdRequired => ResponseError::MemberIdRequired,
+    }
+}
+
 async fn commit(
     ctx: &RequestContext<'_>,
     request: &TxnOffsetCommitRequest,
@@ -59,6 +74,18 @@ async fn commit(
     if let Some(e) = broker.not_coordinator() {
         return Err(e);
     }
+    // v3+ carries the committer's group identity (KIP-447); earlier versions leave it at
+    // -1 / "" / null, which the check lets through.
+    let instance = request.group_instance_id.as_ref().map(|s| s.to_string());
+    broker
+        .coordinator
+        .validate_txn_commit(
+            group,
+            &request.member_id,
+            request.generation_id,
+            instance.as_deref(),
+        )
+        .map_err(group_error)?;
     let offsets: Vec<(String, i32, OffsetCommit)> = request
         .topics
         .iter()
