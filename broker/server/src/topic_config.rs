@@ -104,6 +104,12 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
         "How long compaction keeps a tombstone (a record with a null value) after its timestamp.",
     ),
     key(
+        "file.delete.delay.ms",
+        Rule::Long { min: 0 },
+        Some("log.segment.delete.delay.ms"),
+        "Accepted for compatibility; RocksDB manages files itself.",
+    ),
+    key(
         MAX_COMPACTION_LAG_MS,
         Rule::Long { min: 1 },
         Some("log.cleaner.max.compaction.lag.ms"),
@@ -528,6 +534,12 @@ impl BrokerDefaults {
                 "1073741824",
                 Int,
                 "Default segment.bytes of topics.",
+            ),
+            fixed(
+                "log.segment.delete.delay.ms",
+                "60000",
+                Long,
+                "Default file.delete.delay.ms of topics.",
             ),
             fixed(
                 "log.roll.ms",
