@@ -158,6 +158,17 @@ impl RequestContext<'_> {
         allowed
     }
 
+    /// Kafka's authorized-operations bit field of a resource (bit n for operation code n): the
+    /// operations Kafka supports on its type that this principal may perform; all of them
+    /// without an authorizer, as Kafka answers.
+    pub fn authorized_operations(&self, resource_type: ResourceType, name: &str) -> i32 {
+        resource_type
+            .supported_operations()
+            .iter()
+            .filter(|op| self.authorized(**op, resource_type, name))
+            .fold(0, |bits, op| bits | (1 << op.code()))
+    }
+
     /// Kafka's rule for creating a topic: CREATE on the cluster or on the topic.
     pub fn may_create_topic(&self, name: &str) -> bool {
         self.authorized_on_cluster(Operation::Create)

@@ -226,8 +226,31 @@ async fn acls_decide_every_request_and_a_deleted_acl_revokes_at_once() {
         .unwrap();
     assert_eq!(produce_error(&b, &alice, "orders").await, 0);
     // WRITE implies DESCRIBE: the topic now shows in alice's metadata.
-    let listed = metadata::handle(&ctx(&b, &alice, 12), all_topics).await;
+    let listed = metadata::handle(&ctx(&b, &alice, 12), all_topics.clone()).await;
     assert_eq!(listed.topics.len(), 1);
+    assert_eq!(
+        listed.topics[0].topic_authorized_operations,
+        i32::MIN,
+        "not asked for"
+    );
+    // Asked for, authorized operations are a bit field by operation code: WRITE (4) and the
+    // DESCRIBE (8) it implies for alice; every topic operation for the super user.
+    let mut with_operations = all_topics;
+    with_operations.include_topic_authorized_operations = true;
+    let listed = metadata::handle(&ctx(&b, &alice, 12), with_operations.clone()).await;
+    assert_eq!(
+        listed.topics[0].topic_authorized_operations,
+        (1 << 4) | (1 << 8)
+    );
+    let listed = metadata::handle(&ctx(&b, &admin, 12), with_operations).await;
+    let every_topic_operation = [3, 4, 5, 6, 7, 8, 10, 11]
+        .iter()
+        .map(|c| 1 << c)
+        .sum::<i32>();
+    assert_eq!(
+        listed.topics[0].topic_authorized_operations,
+        every_topic_operation
+    );
 
     let mut revoke = DeleteAclsRequest::default();
     let mut filter = DeleteAclsFilter::default();
