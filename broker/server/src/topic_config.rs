@@ -436,6 +436,13 @@ impl BrokerDefaults {
                 "Largest request accepted.",
             ),
             d(
+                "connections.max.reauth.ms",
+                c.connections_max_reauth_ms.to_string(),
+                "0".into(),
+                Long,
+                "How long a SASL login lasts before the client must log in again; 0: forever.",
+            ),
+            d(
                 "message.max.bytes",
                 c.max_message_bytes.to_string(),
                 DEFAULT_MAX_MESSAGE_BYTES.to_string(),
