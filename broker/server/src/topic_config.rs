@@ -110,6 +110,18 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
         "Accepted for compatibility; RocksDB manages files itself.",
     ),
     key(
+        "flush.messages",
+        Rule::Long { min: 1 },
+        Some("log.flush.interval.messages"),
+        "Accepted for compatibility; --fsync decides when appends reach the disk.",
+    ),
+    key(
+        "flush.ms",
+        Rule::Long { min: 0 },
+        Some("log.flush.interval.ms"),
+        "Accepted for compatibility; --fsync decides when appends reach the disk.",
+    ),
+    key(
         MAX_COMPACTION_LAG_MS,
         Rule::Long { min: 1 },
         Some("log.cleaner.max.compaction.lag.ms"),
@@ -541,6 +553,18 @@ impl BrokerDefaults {
                 "1073741824",
                 Int,
                 "Default segment.bytes of topics.",
+            ),
+            fixed(
+                "log.flush.interval.messages",
+                &i64::MAX.to_string(),
+                Long,
+                "Default flush.messages of topics.",
+            ),
+            fixed(
+                "log.flush.interval.ms",
+                &i64::MAX.to_string(),
+                Long,
+                "Default flush.ms of topics.",
             ),
             fixed(
                 "log.segment.delete.delay.ms",
