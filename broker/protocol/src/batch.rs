@@ -17,7 +17,7 @@ mod records;
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::error::ResponseError;
 
-pub use compact::{BatchRecords, CompactionRecord};
+pub use compact::{BatchRecords, CompactionRecord, keyless_record_indexes};
 pub use control::{Marker, MarkerKind, encode_marker, marker_kind};
 
 /// Size of the v2 batch header, up to and including the record count.

@@ -94,6 +94,13 @@ pub struct BrokerConfig {
     #[arg(long, env = "KRAIT_CONNECTIONS_MAX_IDLE_MS", default_value_t = 600_000)]
     pub connections_max_idle_ms: u64,
 
+    /// How long a SASL login lasts (connections.max.reauth.ms, KIP-368): SaslAuthenticate tells
+    /// the client, which logs in again on the same connection before then; a connection whose
+    /// login has expired is closed at its next request. 0: a login lasts as long as the
+    /// connection.
+    #[arg(long, env = "KRAIT_CONNECTIONS_MAX_REAUTH_MS", default_value_t = 0)]
+    pub connections_max_reauth_ms: u64,
+
     /// A request frame whose first byte has arrived must arrive whole within this time, or the
     /// connection is closed: a client that trickles a frame byte by byte ("slowloris") does not
     /// hold a connection and its buffer forever.

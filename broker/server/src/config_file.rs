@@ -31,6 +31,7 @@ const KAFKA_KEYS: &[(&str, &str)] = &[
     ("max.connections", "max_connections"),
     ("max.connections.per.ip", "max_connections_per_ip"),
     ("connections.max.idle.ms", "connections_max_idle_ms"),
+    ("connections.max.reauth.ms", "connections_max_reauth_ms"),
     ("queued.max.request.bytes", "queued_max_request_bytes"),
     ("max.partitions", "max_partitions"),
     ("fetch.max.bytes", "fetch_max_bytes"),

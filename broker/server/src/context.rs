@@ -7,10 +7,12 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use krait_acl::{Action, Operation, ResourceType};
 use krait_image::BrokerRegistration;
 use krait_protocol::kafka_protocol::error::ResponseError;
+use krait_sync::MutexExt;
 
 use crate::broker::Broker;
 use crate::listeners::{Addressing, ListenerSpec};
@@ -55,6 +57,8 @@ pub struct Connection {
     principal: OnceLock<Principal>,
     /// Where the SASL exchange stands (SASL listeners only).
     pub sasl: Mutex<SaslState>,
+    /// When the SASL login ends (connections.max.reauth.ms); `None`: never.
+    session_expiry: Mutex<Option<Instant>>,
 }
 
 impl Connection {
@@ -65,6 +69,7 @@ impl Connection {
             listener,
             principal: OnceLock::new(),
             sasl: Mutex::new(SaslState::default()),
+            session_expiry: Mutex::new(None),
         }
     }
 
@@ -84,10 +89,29 @@ impl Connection {
         !self.listener.protocol.sasl() || self.principal.get().is_some()
     }
 
-    /// Fixes the principal a SASL exchange established; `false` when one was already set
-    /// (Krait does not re-authenticate a connection).
-    pub fn authenticate(&self, principal: Principal) -> bool {
-        self.principal.set(principal).is_ok()
+    /// Fixes the principal a SASL exchange established, for `lifetime` (none: for good). A
+    /// re-authentication (KIP-368) must name the same principal, as Kafka requires; `false`
+    /// when it names another, and nothing changes.
+    pub fn authenticate(
+        &self,
+        principal: Principal,
+        lifetime: Option<Duration>,
+        now: Instant,
+    ) -> bool {
+        if let Err(other) = self.principal.set(principal)
+            && self.principal.get() != Some(&other)
+        {
+            return false;
+        }
+        *self.session_expiry.lock_unpoisoned() = lifetime.map(|l| now + l);
+        true
+    }
+
+    /// Whether the SASL login has run out at `now`: the client did not log in again in time.
+    pub fn session_expired(&self, now: Instant) -> bool {
+        self.session_expiry
+            .lock_unpoisoned()
+            .is_some_and(|expiry| now >= expiry)
     }
 }
 
@@ -156,6 +180,17 @@ impl RequestContext<'_> {
             tracing::debug!(%principal, %host, ?operation, ?resource_type, resource = name, "denied");
         }
         allowed
+    }
+
+    /// Kafka's authorized-operations bit field of a resource (bit n for operation code n): the
+    /// operations Kafka supports on its type that this principal may perform; all of them
+    /// without an authorizer, as Kafka answers.
+    pub fn authorized_operations(&self, resource_type: ResourceType, name: &str) -> i32 {
+        resource_type
+            .supported_operations()
+            .iter()
+            .filter(|op| self.authorized(**op, resource_type, name))
+            .fold(0, |bits, op| bits | (1 << op.code()))
     }
 
     /// Kafka's rule for creating a topic: CREATE on the cluster or on the topic.

@@ -4,6 +4,8 @@
 //! KIP-511 prescribes, so that any client can read it); a header or body that cannot be decoded
 //! closes the connection, as Kafka does, because nothing after it can be trusted.
 
+use std::time::Instant;
+
 use bytes::Bytes;
 use krait_protocol::api::{api_versions_response, served_version};
 use krait_protocol::frame::{
@@ -76,6 +78,11 @@ async fn route(
     if !connection.authenticated() && !SASL_EXCHANGE.contains(&support.key) {
         // Kafka closes a connection that sends anything else before it has authenticated.
         warn!(api = ?support.key, peer = %connection.peer, listener = %connection.listener.name, "request before SASL authentication, closing connection");
+        return Outcome::Close;
+    }
+    if !SASL_EXCHANGE.contains(&support.key) && connection.session_expired(Instant::now()) {
+        // KIP-368: the login ran out before the client logged in again (Kafka closes too).
+        warn!(api = ?support.key, peer = %connection.peer, principal = %connection.principal(), "SASL session expired (connections.max.reauth.ms), closing connection");
         return Outcome::Close;
     }
     let client_id = header.client_id.as_deref().unwrap_or("");

@@ -15,7 +15,10 @@ pub enum SaslState {
     /// A mechanism was chosen; its first token comes next.
     Chosen(SaslMechanism),
     /// A SCRAM exchange waits for the client's final message.
-    Scram(Box<ScramServer>),
-    /// Authenticated, or failed: no further SASL request is expected.
+    Scram(SaslMechanism, Box<ScramServer>),
+    /// Logged in with this mechanism: a SaslHandshake for the same one may start a
+    /// re-authentication (KIP-368).
+    Authenticated(SaslMechanism),
+    /// Failed: the connection closes.
     Done,
 }

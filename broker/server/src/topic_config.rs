@@ -104,6 +104,24 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
         "How long compaction keeps a tombstone (a record with a null value) after its timestamp.",
     ),
     key(
+        "file.delete.delay.ms",
+        Rule::Long { min: 0 },
+        Some("log.segment.delete.delay.ms"),
+        "Accepted for compatibility; RocksDB manages files itself.",
+    ),
+    key(
+        "flush.messages",
+        Rule::Long { min: 1 },
+        Some("log.flush.interval.messages"),
+        "Accepted for compatibility; --fsync decides when appends reach the disk.",
+    ),
+    key(
+        "flush.ms",
+        Rule::Long { min: 0 },
+        Some("log.flush.interval.ms"),
+        "Accepted for compatibility; --fsync decides when appends reach the disk.",
+    ),
+    key(
         MAX_COMPACTION_LAG_MS,
         Rule::Long { min: 1 },
         Some("log.cleaner.max.compaction.lag.ms"),
@@ -430,6 +448,13 @@ impl BrokerDefaults {
                 "Largest request accepted.",
             ),
             d(
+                "connections.max.reauth.ms",
+                c.connections_max_reauth_ms.to_string(),
+                "0".into(),
+                Long,
+                "How long a SASL login lasts before the client must log in again; 0: forever.",
+            ),
+            d(
                 "message.max.bytes",
                 c.max_message_bytes.to_string(),
                 DEFAULT_MAX_MESSAGE_BYTES.to_string(),
@@ -528,6 +553,24 @@ impl BrokerDefaults {
                 "1073741824",
                 Int,
                 "Default segment.bytes of topics.",
+            ),
+            fixed(
+                "log.flush.interval.messages",
+                &i64::MAX.to_string(),
+                Long,
+                "Default flush.messages of topics.",
+            ),
+            fixed(
+                "log.flush.interval.ms",
+                &i64::MAX.to_string(),
+                Long,
+                "Default flush.ms of topics.",
+            ),
+            fixed(
+                "log.segment.delete.delay.ms",
+                "60000",
+                Long,
+                "Default file.delete.delay.ms of topics.",
             ),
             fixed(
                 "log.roll.ms",

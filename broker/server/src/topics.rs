@@ -292,7 +292,6 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use krait_storage::StoreOptions;
 
     #[test]
     fn topic_names_follow_kafka_rules() {
@@ -304,6 +303,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "rocksdb")]
     fn image_with(topics: &[(&str, Uuid, usize)]) -> ClusterImage {
         let mut image = ClusterImage::default();
         for (name, id, partitions) in topics {
@@ -321,14 +321,18 @@ mod tests {
         image
     }
 
+    #[cfg(feature = "rocksdb")]
     fn manager() -> Arc<ReplicaManager> {
         ReplicaManager::new(1, Arc::new(|| 0), Default::default())
     }
 
+    // A reload needs a store on disk: RocksDB.
+    #[cfg(feature = "rocksdb")]
     #[test]
     fn sync_creates_grows_deletes_and_survives_reload() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path(), StoreOptions::default()).unwrap());
+        let options = krait_storage::StoreOptions::default();
+        let store = Arc::new(Store::open(dir.path(), options).unwrap());
         let topics = Topics::load(store.clone(), 1, manager()).unwrap();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         topics

@@ -158,6 +158,40 @@ kafka_enum! {
     }
 }
 
+impl ResourceType {
+    /// The operations Kafka's authorizer knows for this resource type (Kafka's
+    /// `AclEntry.supportedOperations`): what an authorized-operations field may list.
+    pub fn supported_operations(self) -> &'static [Operation] {
+        use Operation::*;
+        match self {
+            Self::Topic => &[
+                Read,
+                Write,
+                Create,
+                Describe,
+                Delete,
+                Alter,
+                DescribeConfigs,
+                AlterConfigs,
+            ],
+            Self::Group => &[Read, Describe, Delete],
+            Self::Cluster => &[
+                Create,
+                ClusterAction,
+                DescribeConfigs,
+                AlterConfigs,
+                IdempotentWrite,
+                Alter,
+                Describe,
+            ],
+            Self::TransactionalId => &[Describe, Write],
+            Self::DelegationToken => &[Describe],
+            Self::User => &[CreateTokens, DescribeTokens],
+            Self::Unknown | Self::Any => &[],
+        }
+    }
+}
+
 /// One ACL: Kafka's `AclBinding` (a resource pattern and an access control entry).
 ///
 /// The field order is the sort order, so a set of bindings groups them by resource type

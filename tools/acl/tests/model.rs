@@ -25,6 +25,30 @@ fn wire_codes_are_kafkas() {
 }
 
 #[test]
+fn supported_operations_are_kafkas_per_resource_type_and_never_a_wildcard() {
+    let codes = |t: ResourceType| -> Vec<i8> {
+        let mut c: Vec<i8> = t.supported_operations().iter().map(|o| o.code()).collect();
+        c.sort_unstable();
+        c
+    };
+    // Kafka's AclEntry.supportedOperations, by operation code.
+    assert_eq!(codes(ResourceType::Topic), vec![3, 4, 5, 6, 7, 8, 10, 11]);
+    assert_eq!(codes(ResourceType::Group), vec![3, 6, 8]);
+    assert_eq!(codes(ResourceType::Cluster), vec![5, 7, 8, 9, 10, 11, 12]);
+    assert_eq!(codes(ResourceType::TransactionalId), vec![4, 8]);
+    assert_eq!(codes(ResourceType::DelegationToken), vec![8]);
+    assert_eq!(codes(ResourceType::User), vec![13, 14]);
+    for t in ResourceType::VALUES {
+        assert!(
+            t.supported_operations()
+                .iter()
+                .all(|o| !matches!(o, Operation::Unknown | Operation::Any | Operation::All)),
+            "{t}"
+        );
+    }
+}
+
+#[test]
 fn codes_round_trip_and_undefined_codes_are_none() {
     for value in Operation::VALUES {
         assert_eq!(Operation::from_code(value.code()), Some(*value));

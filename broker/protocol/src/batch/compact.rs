@@ -35,6 +35,28 @@ pub struct CompactionRecord {
     span: Range<usize>,
 }
 
+/// The positions of the records without a key in `batches` (one produce request's records for
+/// a partition), counted from 0 across them: Kafka's log validator refuses each such record
+/// for a compacted topic, and reports these positions as the produce response's
+/// `record_errors[].batch_index`.
+pub fn keyless_record_indexes(
+    batches: &[super::ValidBatch],
+    max_uncompressed: usize,
+) -> Result<Vec<i32>, BatchError> {
+    let mut keyless = Vec::new();
+    let mut index = 0i32;
+    for b in batches {
+        let decoded = BatchRecords::decode(&b.bytes, max_uncompressed)?;
+        for r in &decoded.records {
+            if r.key.is_none() {
+                keyless.push(index);
+            }
+            index = index.saturating_add(1);
+        }
+    }
+    Ok(keyless)
+}
+
 /// The decoded records of one batch.
 #[derive(Debug, Clone)]
 pub struct BatchRecords {
@@ -293,6 +315,32 @@ mod tests {
             let deltas: Vec<i32> = again.records.iter().map(|r| r.offset_delta).collect();
             assert_eq!(deltas, vec![1, 3]);
         }
+    }
+
+    #[test]
+    fn keyless_records_are_found_by_position_across_the_batches_of_a_request() {
+        // `record` makes records without a key.
+        let first = encode(
+            &[keyed(0, "a", Some("1")), record(1, 1001, "")],
+            Compression::Lz4,
+        );
+        let second = encode(
+            &[record(0, 1000, ""), keyed(1, "b", Some("2"))],
+            Compression::None,
+        );
+        let mut both = first.to_vec();
+        both.extend_from_slice(&second);
+        let valid = validate_batches(&Bytes::from(both)).unwrap();
+        assert_eq!(
+            keyless_record_indexes(&valid, MAX_UNCOMPRESSED_BATCH_BYTES).unwrap(),
+            vec![1, 2]
+        );
+        let keyed_only = validate_batches(&batch(Compression::Gzip)).unwrap();
+        assert!(
+            keyless_record_indexes(&keyed_only, MAX_UNCOMPRESSED_BATCH_BYTES)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@ use krait_protocol::kafka_protocol::messages::{
 };
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
-use crate::context::RequestContext;
+use krait_acl::ResourceType;
+
+use crate::context::{CLUSTER_RESOURCE, RequestContext};
 use crate::handlers::metadata::client_brokers;
 
 /// The versions served; ApiVersions and the dispatch are built from these.
@@ -49,6 +51,10 @@ pub async fn handle(
             b
         })
         .collect();
+    if request.include_cluster_authorized_operations {
+        response.cluster_authorized_operations =
+            ctx.authorized_operations(ResourceType::Cluster, CLUSTER_RESOURCE);
+    }
     response
 }
 
@@ -106,5 +112,20 @@ mod tests {
             r.encode(&mut buf, version)
                 .unwrap_or_else(|e| panic!("DescribeCluster v{version}: {e}"));
         }
+    }
+
+    #[tokio::test]
+    async fn cluster_authorized_operations_are_every_cluster_operation_without_an_authorizer() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(&dir).await;
+        let not_asked = super::handle(&ctx(&b, 1), request(false)).await;
+        assert_eq!(not_asked.cluster_authorized_operations, i32::MIN);
+        let mut asked = request(false);
+        asked.include_cluster_authorized_operations = true;
+        let r = super::handle(&ctx(&b, 1), asked).await;
+        // CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+        // IDEMPOTENT_WRITE: Kafka's codes 5, 7, 8, 9, 10, 11, 12.
+        let expected = [5, 7, 8, 9, 10, 11, 12].iter().map(|c| 1 << c).sum::<i32>();
+        assert_eq!(r.cluster_authorized_operations, expected);
     }
 }

@@ -1,6 +1,6 @@
 //! DescribeGroups: state, protocol and members (with metadata and assignment) of groups.
 
-use krait_acl::Operation;
+use krait_acl::{Operation, ResourceType};
 use krait_protocol::kafka_protocol::messages::describe_groups_response::{
     DescribedGroup, DescribedGroupMember,
 };
@@ -52,6 +52,9 @@ pub async fn handle(
             }
             // Kafka describes an unknown group as Dead with no members.
             None => d.group_state = StrBytes::from_static_str("Dead"),
+        }
+        if version >= 3 && request.include_authorized_operations {
+            d.authorized_operations = ctx.authorized_operations(ResourceType::Group, &id.0);
         }
         d.group_id = id;
         response.groups.push(d);

@@ -15,7 +15,7 @@ use krait_acl::{Operation, ResourceType};
 use krait_image::{BrokerRegistration, ClusterImage};
 
 use crate::broker::Broker;
-use crate::context::RequestContext;
+use crate::context::{CLUSTER_RESOURCE, RequestContext};
 use crate::handlers::create_topics::auto_create;
 use crate::topics::Topic;
 
@@ -62,6 +62,19 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
             out
         }
     };
+    if version >= 8 && request.include_topic_authorized_operations {
+        for t in response.topics.iter_mut().filter(|t| t.error_code == 0) {
+            if let Some(name) = &t.name {
+                t.topic_authorized_operations =
+                    ctx.authorized_operations(ResourceType::Topic, name.0.as_str());
+            }
+        }
+    }
+    // v11 dropped the cluster's (DescribeCluster has it).
+    if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
+        response.cluster_authorized_operations =
+            ctx.authorized_operations(ResourceType::Cluster, CLUSTER_RESOURCE);
+    }
     response
 }
 

@@ -7,12 +7,13 @@
 //! than min.insync.replicas.
 
 use krait_protocol::batch::{
-    MAX_UNCOMPRESSED_BATCH_BYTES, recompress, validate_producer_batches_within,
+    MAX_UNCOMPRESSED_BATCH_BYTES, keyless_record_indexes, recompress,
+    validate_producer_batches_within,
 };
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::produce_request::PartitionProduceData;
 use krait_protocol::kafka_protocol::messages::produce_response::{
-    PartitionProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
 use krait_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
@@ -38,7 +39,27 @@ use crate::topics::Topic;
 pub const VERSIONS: std::ops::RangeInclusive<i16> = 3..=12;
 
 /// One partition's outcome: its index and where the append landed, or why it did not.
-type Outcome = (i32, Result<Appended, Refusal>);
+type Outcome = (i32, Result<Appended, Rejection>);
+
+/// Why a partition's records were not appended: the error and its message, and for a refusal
+/// of particular records (Kafka's `RecordValidationException`) each one's position and reason,
+/// which Produce v8+ reports as `record_errors`.
+#[derive(Debug)]
+struct Rejection {
+    error: ResponseError,
+    message: String,
+    record_errors: Vec<(i32, String)>,
+}
+
+impl From<Refusal> for Rejection {
+    fn from((error, message): Refusal) -> Self {
+        Self {
+            error,
+            message,
+            record_errors: Vec::new(),
+        }
+    }
+}
 
 /// Answers nothing for acks=0, as Kafka does.
 pub async fn handle(
@@ -76,11 +97,11 @@ pub async fn handle(
         for p in topic_data.partition_data {
             let index = p.index;
             let result = match (&topic, valid_acks) {
-                (_, false) => Err((
+                (_, false) => Err(Rejection::from((
                     ResponseError::InvalidRequiredAcks,
                     format!("acks={acks} is not -1, 0 or 1"),
-                )),
-                (Err(e), _) => Err((*e, format!("topic {name} is not available"))),
+                ))),
+                (Err(e), _) => Err((*e, format!("topic {name} is not available")).into()),
                 (Ok(topic), true) => krait_sync::blocking(|| append(broker, topic, p, acks == -1)),
             };
             if acks == -1
@@ -115,7 +136,7 @@ pub async fn handle(
             ),
             Err(e) => (ResponseError::NotLeaderOrFollower, e.to_string()),
         };
-        topics[t].1[p].1 = Err(error);
+        topics[t].1[p].1 = Err(error.into());
     }
     let mut response = ProduceResponse::default();
     for (name, outcomes) in topics {
@@ -144,12 +165,13 @@ fn append(
     topic: &Topic,
     p: PartitionProduceData,
     acks_all: bool,
-) -> Result<Appended, Refusal> {
+) -> Result<Appended, Rejection> {
     let Some(partition) = topic.partition(p.index) else {
         return Err((
             ResponseError::UnknownTopicOrPartition,
             format!("{} has no partition {}", topic.name, p.index),
-        ));
+        )
+            .into());
     };
     let records = p.records.unwrap_or_default();
     let window = broker.defaults.timestamp_window(&topic.configs, now_ms());
@@ -162,9 +184,8 @@ fn append(
         .defaults
         .has_cleanup_policy(&topic.configs, "compact")
     {
-        refuse_keyless(&batches).map_err(|reason| {
-            warn!(topic = %topic.name, partition = p.index, %reason, "rejected batch");
-            (ResponseError::InvalidRecord, reason)
+        refuse_keyless(&batches, &topic.name, p.index).inspect_err(|r| {
+            warn!(topic = %topic.name, partition = p.index, reason = %r.message, "rejected batch");
         })?;
     }
     // A topic whose compression.type names a codec stores every batch with it, as Kafka's
@@ -188,7 +209,8 @@ fn append(
                 "batch of {} bytes exceeds max.message.bytes {limit}",
                 big.bytes.len()
             ),
-        ));
+        )
+            .into());
     }
     let log_append_time = broker
         .defaults
@@ -233,17 +255,39 @@ fn append(
 }
 
 /// Kafka's rule for compacted topics: every record needs a key, or compaction could never
-/// replace it. (The batches were validated just before, so decoding them again is bounded.)
-fn refuse_keyless(batches: &[krait_protocol::batch::ValidBatch]) -> Result<(), String> {
-    for b in batches {
-        let records =
-            krait_protocol::batch::BatchRecords::decode(&b.bytes, MAX_UNCOMPRESSED_BATCH_BYTES)
-                .map_err(|e| e.to_string())?;
-        if records.records.iter().any(|r| records.key(r).is_none()) {
-            return Err("Compacted topic cannot accept message without key".into());
-        }
+/// replace it. As Kafka's log validator, each keyless record is reported with its position and
+/// the whole partition's records are refused with INVALID_RECORD. (The batches were validated
+/// just before, so decoding them again is bounded.)
+fn refuse_keyless(
+    batches: &[krait_protocol::batch::ValidBatch],
+    topic: &str,
+    partition: i32,
+) -> Result<(), Rejection> {
+    let keyless = keyless_record_indexes(batches, MAX_UNCOMPRESSED_BATCH_BYTES)
+        .map_err(|e| Rejection::from((ResponseError::InvalidRecord, e.to_string())))?;
+    if keyless.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let reason = format!(
+        "Compacted topic cannot accept message without key in topic partition {topic}-{partition}."
+    );
+    let record_errors: Vec<(i32, String)> =
+        keyless.into_iter().map(|i| (i, reason.clone())).collect();
+    // Kafka's InvalidRecordException message, with its first three record errors.
+    let shown: Vec<String> = record_errors
+        .iter()
+        .take(3)
+        .map(|(i, m)| format!("RecordError(batchIndex={i}, message='{m}')"))
+        .collect();
+    Err(Rejection {
+        error: ResponseError::InvalidRecord,
+        message: format!(
+            "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+            record_errors.len(),
+            shown.join(", ")
+        ),
+        record_errors,
+    })
 }
 
 fn now_ms() -> i64 {
@@ -255,7 +299,7 @@ fn now_ms() -> i64 {
 fn partition_response(
     version: i16,
     index: i32,
-    result: Result<Appended, Refusal>,
+    result: Result<Appended, Rejection>,
 ) -> PartitionProduceResponse {
     let mut r = PartitionProduceResponse::default();
     r.index = index;
@@ -266,12 +310,22 @@ fn partition_response(
             r.log_start_offset = appended.log_start_offset;
             r.log_append_time_ms = appended.log_append_time.unwrap_or(-1);
         }
-        Err((error, message)) => {
-            r.error_code = error.code();
+        Err(rejection) => {
+            r.error_code = rejection.error.code();
             r.base_offset = -1;
             r.log_start_offset = -1;
             if version >= 8 {
-                r.error_message = Some(StrBytes::from_string(message));
+                r.error_message = Some(StrBytes::from_string(rejection.message));
+                r.record_errors = rejection
+                    .record_errors
+                    .into_iter()
+                    .map(|(batch_index, message)| {
+                        let mut e = BatchIndexAndErrorMessage::default();
+                        e.batch_index = batch_index;
+                        e.batch_index_error_message = Some(StrBytes::from_string(message));
+                        e
+                    })
+                    .collect();
             }
         }
     }

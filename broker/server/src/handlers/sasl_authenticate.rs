@@ -3,6 +3,12 @@
 //! store. A failed login answers SASL_AUTHENTICATION_FAILED and closes the connection, as
 //! Kafka does; the reason is logged, not told (an attacker learns nothing about which users
 //! exist).
+//!
+//! With `connections.max.reauth.ms` set, a login lasts that long (KIP-368): v1+ tells the
+//! client in `session_lifetime_ms`, the client logs in again on the same connection, as the
+//! same principal, and the dispatch closes a connection whose login has run out.
+
+use std::time::{Duration, Instant};
 
 use krait_auth::plain;
 use krait_auth::scram::{ScramCredential, ScramServer};
@@ -26,14 +32,14 @@ pub async fn handle(
     let mut state = ctx.connection.sasl.lock_unpoisoned();
     let step = match std::mem::replace(&mut *state, SaslState::Done) {
         SaslState::Chosen(mechanism) => first_token(ctx, mechanism, &request.auth_bytes),
-        SaslState::Scram(mut server) => match server.client_final(&request.auth_bytes) {
+        SaslState::Scram(mechanism, mut server) => match server.client_final(&request.auth_bytes) {
             Ok(server_final) => match server.authenticated_user() {
-                Some(user) => Step::Authenticated(user.to_string(), server_final),
+                Some(user) => Step::Authenticated(mechanism, user.to_string(), server_final),
                 None => Step::Failed("SCRAM exchange ended without a user".into()),
             },
             Err(e) => Step::Failed(e.to_string()),
         },
-        SaslState::Handshake | SaslState::Done => Step::IllegalState,
+        SaslState::Handshake | SaslState::Authenticated(_) | SaslState::Done => Step::IllegalState,
     };
     let mut response = SaslAuthenticateResponse::default();
     match step {
@@ -42,15 +48,26 @@ pub async fn handle(
             response.auth_bytes = token.into();
             Closing::no(response)
         }
-        Step::Authenticated(user, token) => {
+        Step::Authenticated(mechanism, user, token) => {
             let principal = Principal::user(&user);
             tracing::debug!(%principal, peer = %ctx.connection.peer, "authenticated");
-            if !ctx.connection.authenticate(principal) {
+            let lifetime_ms = ctx.broker.config.connections_max_reauth_ms;
+            let lifetime = (lifetime_ms > 0).then(|| Duration::from_millis(lifetime_ms));
+            if !ctx
+                .connection
+                .authenticate(principal, lifetime, Instant::now())
+            {
+                // Kafka's words: a re-authentication may not change who the connection is.
                 return failed(
                     response,
-                    ResponseError::IllegalSaslState,
-                    "already authenticated",
+                    ResponseError::SaslAuthenticationFailed,
+                    "Cannot change principals during re-authentication",
                 );
+            }
+            *state = SaslState::Authenticated(mechanism);
+            if ctx.api_version >= 1 {
+                // v0 has no field for it: such a client is closed at expiry, as by Kafka.
+                response.session_lifetime_ms = i64::try_from(lifetime_ms).unwrap_or(i64::MAX);
             }
             response.auth_bytes = token.into();
             Closing::no(response)
@@ -74,7 +91,7 @@ pub async fn handle(
 
 enum Step {
     Continue(SaslState, Vec<u8>),
-    Authenticated(String, Vec<u8>),
+    Authenticated(SaslMechanism, String, Vec<u8>),
     Failed(String),
     IllegalState,
 }
@@ -91,7 +108,7 @@ fn first_token(ctx: &RequestContext<'_>, mechanism: SaslMechanism, token: &[u8])
                     .unwrap_or_default()
             };
             match plain::authenticate(token, credentials) {
-                Ok(user) => Step::Authenticated(user, Vec::new()),
+                Ok(user) => Step::Authenticated(mechanism, user, Vec::new()),
                 Err(e) => Step::Failed(e.to_string()),
             }
         }
@@ -100,7 +117,7 @@ fn first_token(ctx: &RequestContext<'_>, mechanism: SaslMechanism, token: &[u8])
             let lookup = |user: &str| image.scram.get(user).and_then(|c| c.get(&m)).cloned();
             match server.client_first(token, lookup) {
                 Ok(server_first) => {
-                    Step::Continue(SaslState::Scram(Box::new(server)), server_first)
+                    Step::Continue(SaslState::Scram(mechanism, Box::new(server)), server_first)
                 }
                 Err(e) => Step::Failed(e.to_string()),
             }

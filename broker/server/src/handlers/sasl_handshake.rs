@@ -2,6 +2,8 @@
 //! travel in SaslAuthenticate requests. v0 is listed because librdkafka before 2.10 looks for
 //! it before it uses v1, but a v0 handshake (whose raw tokens on the socket only clients older
 //! than Kafka 1.0 send) is refused with UNSUPPORTED_SASL_MECHANISM and the mechanisms list.
+//! A logged-in client starts a re-authentication (KIP-368) with another handshake, for the
+//! mechanism it logged in with (another is refused, as Kafka refuses it).
 
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::{SaslHandshakeRequest, SaslHandshakeResponse};
@@ -27,7 +29,16 @@ pub async fn handle(
         .map(|m| StrBytes::from_static_str(m.name()))
         .collect();
     let mut state = ctx.connection.sasl.lock_unpoisoned();
-    if !listener.protocol.sasl() || !matches!(*state, SaslState::Handshake) {
+    // A logged-in client may log in again (KIP-368 re-authentication), with the same mechanism.
+    let previous = match *state {
+        SaslState::Handshake => None,
+        SaslState::Authenticated(m) => Some(m),
+        _ => {
+            response.error_code = ResponseError::IllegalSaslState.code();
+            return response;
+        }
+    };
+    if !listener.protocol.sasl() {
         response.error_code = ResponseError::IllegalSaslState.code();
         return response;
     }
@@ -36,7 +47,9 @@ pub async fn handle(
         response.error_code = ResponseError::UnsupportedSaslMechanism.code();
         return response;
     }
-    match SaslMechanism::parse(&request.mechanism).filter(|m| listener.sasl_mechanisms.contains(m))
+    match SaslMechanism::parse(&request.mechanism)
+        .filter(|m| listener.sasl_mechanisms.contains(m))
+        .filter(|m| previous.is_none_or(|p| p == *m))
     {
         Some(m) => *state = SaslState::Chosen(m),
         None => {

@@ -33,6 +33,10 @@ const ADMIN: &str = "admin";
 
 /// A broker whose primary listener is SASL_PLAINTEXT, with ACLs on and `User:admin` super.
 async fn secured() -> Arc<Broker> {
+    ready(secured_config()).await
+}
+
+fn secured_config() -> BrokerConfig {
     let mut config = BrokerConfig::parse_from(["krait-broker"]);
     config.properties = [
         ("listeners", "SASL_PLAINTEXT://127.0.0.1:9092"),
@@ -43,7 +47,7 @@ async fn secured() -> Arc<Broker> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    ready(config).await
+    config
 }
 
 fn connection(b: &Broker, principal: Option<&str>) -> Connection {
@@ -144,11 +148,84 @@ async fn plain_checks_the_scram_credential_and_unknown_mechanisms_are_refused() 
         (code, close),
         (ResponseError::SaslAuthenticationFailed.code(), true)
     );
-    // A second handshake on an authenticated connection is not expected.
+    // A second handshake on an authenticated connection starts a re-authentication (KIP-368),
+    // with the mechanism of the first login only.
     assert_eq!(
-        handshake(&c, &b, "PLAIN").await,
-        ResponseError::IllegalSaslState.code()
+        handshake(&c, &b, "SCRAM-SHA-512").await,
+        ResponseError::UnsupportedSaslMechanism.code()
     );
+    assert_eq!(handshake(&c, &b, "PLAIN").await, 0);
+}
+
+/// `secured()` with connections.max.reauth.ms set.
+async fn secured_with_reauth(ms: u64) -> Arc<Broker> {
+    let mut config = secured_config();
+    config.connections_max_reauth_ms = ms;
+    ready(config).await
+}
+
+#[tokio::test]
+async fn a_login_lasts_connections_max_reauth_ms_and_a_relogin_keeps_the_principal() {
+    let b = secured_with_reauth(60_000).await;
+    add_user(&b, "bob", "bob-pw").await;
+    add_user(&b, "eve", "eve-pw").await;
+    let c = connection(&b, None);
+    assert_eq!(handshake(&c, &b, "PLAIN").await, 0);
+    let mut request = SaslAuthenticateRequest::default();
+    request.auth_bytes = b"\0bob\0bob-pw".to_vec().into();
+    let response = sasl_authenticate::handle(&ctx(&b, &c, 1), request)
+        .await
+        .into_body()
+        .unwrap();
+    assert_eq!(
+        (response.error_code, response.session_lifetime_ms),
+        (0, 60_000)
+    );
+    let now = std::time::Instant::now();
+    assert!(!c.session_expired(now));
+    assert!(c.session_expired(now + std::time::Duration::from_secs(61)));
+
+    // Logging in again as the same user renews the session on the same connection.
+    assert_eq!(handshake(&c, &b, "PLAIN").await, 0);
+    let (code, _, close) = authenticate(&c, &b, b"\0bob\0bob-pw").await;
+    assert_eq!((code, close), (0, false));
+    assert!(!c.session_expired(std::time::Instant::now() + std::time::Duration::from_secs(59)));
+    assert_eq!(c.principal().to_string(), "User:bob");
+
+    // Another user's credentials may not take the connection over; a wrong password fails.
+    assert_eq!(handshake(&c, &b, "PLAIN").await, 0);
+    let (code, _, close) = authenticate(&c, &b, b"\0eve\0eve-pw").await;
+    assert_eq!(
+        (code, close),
+        (ResponseError::SaslAuthenticationFailed.code(), true)
+    );
+    assert_eq!(c.principal().to_string(), "User:bob");
+    let d = connection(&b, None);
+    assert_eq!(handshake(&d, &b, "PLAIN").await, 0);
+    assert_eq!(authenticate(&d, &b, b"\0bob\0bob-pw").await.0, 0);
+    assert_eq!(handshake(&d, &b, "PLAIN").await, 0);
+    let (code, _, close) = authenticate(&d, &b, b"\0bob\0wrong").await;
+    assert_eq!(
+        (code, close),
+        (ResponseError::SaslAuthenticationFailed.code(), true)
+    );
+}
+
+#[tokio::test]
+async fn without_connections_max_reauth_ms_a_login_never_expires() {
+    let b = secured().await;
+    add_user(&b, "bob", "bob-pw").await;
+    let c = connection(&b, None);
+    assert_eq!(handshake(&c, &b, "PLAIN").await, 0);
+    let mut request = SaslAuthenticateRequest::default();
+    request.auth_bytes = b"\0bob\0bob-pw".to_vec().into();
+    let response = sasl_authenticate::handle(&ctx(&b, &c, 2), request)
+        .await
+        .into_body()
+        .unwrap();
+    assert_eq!((response.error_code, response.session_lifetime_ms), (0, 0));
+    let far = std::time::Instant::now() + std::time::Duration::from_secs(365 * 86_400);
+    assert!(!c.session_expired(far));
 }
 
 fn topic_acl(topic: &str, principal: &str, operation: i8, permission: i8) -> AclCreation {
@@ -227,8 +304,31 @@ async fn acls_decide_every_request_and_a_deleted_acl_revokes_at_once() {
         .unwrap();
     assert_eq!(produce_error(&b, &alice, "orders").await, 0);
     // WRITE implies DESCRIBE: the topic now shows in alice's metadata.
-    let listed = metadata::handle(&ctx(&b, &alice, 12), all_topics).await;
+    let listed = metadata::handle(&ctx(&b, &alice, 12), all_topics.clone()).await;
     assert_eq!(listed.topics.len(), 1);
+    assert_eq!(
+        listed.topics[0].topic_authorized_operations,
+        i32::MIN,
+        "not asked for"
+    );
+    // Asked for, authorized operations are a bit field by operation code: WRITE (4) and the
+    // DESCRIBE (8) it implies for alice; every topic operation for the super user.
+    let mut with_operations = all_topics;
+    with_operations.include_topic_authorized_operations = true;
+    let listed = metadata::handle(&ctx(&b, &alice, 12), with_operations.clone()).await;
+    assert_eq!(
+        listed.topics[0].topic_authorized_operations,
+        (1 << 4) | (1 << 8)
+    );
+    let listed = metadata::handle(&ctx(&b, &admin, 12), with_operations).await;
+    let every_topic_operation = [3, 4, 5, 6, 7, 8, 10, 11]
+        .iter()
+        .map(|c| 1 << c)
+        .sum::<i32>();
+    assert_eq!(
+        listed.topics[0].topic_authorized_operations,
+        every_topic_operation
+    );
 
     let mut revoke = DeleteAclsRequest::default();
     let mut filter = DeleteAclsFilter::default();

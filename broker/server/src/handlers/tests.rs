@@ -251,6 +251,59 @@ async fn create_topics_refuses_bad_requests_with_kafka_codes() {
 }
 
 #[tokio::test]
+async fn a_compacted_topic_refuses_keyless_records_each_by_position_as_kafka_does() {
+    use krait_protocol::kafka_protocol::records::Compression;
+    use krait_protocol::testing::{encode, record};
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir).await;
+    let created = super::create_topics::handle(
+        &ctx(&b, 7),
+        create_request("compacted", 1, 1, &[("cleanup.policy", "compact")]),
+    )
+    .await;
+    assert_eq!(created.topics[0].error_code, 0);
+    // Records 1 and 3 have no key (`record` makes none).
+    let records: Vec<_> = (0..4)
+        .map(|i| {
+            let mut r = record(i, 1000 + i, "v");
+            if i % 2 == 0 {
+                r.key = Some(Bytes::from(format!("k{i}")));
+            }
+            r
+        })
+        .collect();
+    let request = || produce_request("compacted", 0, encode(&records, Compression::Lz4), 1);
+    let response = super::produce::handle(&ctx(&b, 9), request())
+        .await
+        .0
+        .unwrap();
+    let p = &response.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, ResponseError::InvalidRecord.code());
+    let errors: Vec<(i32, String)> = p
+        .record_errors
+        .iter()
+        .map(|e| {
+            let m = e.batch_index_error_message.as_ref().unwrap().to_string();
+            (e.batch_index, m)
+        })
+        .collect();
+    let reason =
+        "Compacted topic cannot accept message without key in topic partition compacted-0.";
+    assert_eq!(errors, vec![(1, reason.into()), (3, reason.into())]);
+    let message = p.error_message.as_ref().unwrap().to_string();
+    assert!(message.starts_with("One or more records have been rejected due to 2 record errors"));
+    encodes_at_every_version(ApiKey::Produce, &response);
+    // Before v8 a response has no record errors: INVALID_RECORD alone.
+    let old = super::produce::handle(&ctx(&b, 7), request())
+        .await
+        .0
+        .unwrap();
+    let p = &old.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, ResponseError::InvalidRecord.code());
+    assert!(p.record_errors.is_empty());
+}
+
+#[tokio::test]
 async fn produce_then_fetch_returns_the_batch_with_assigned_offsets() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir).await;
