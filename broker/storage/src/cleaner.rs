@@ -83,9 +83,8 @@ impl PartitionLog {
             return Ok(None);
         };
         let mut stats = CompactionStats::default();
-        let map = self.build_offset_map(
-            &batches, &aborted, &mut plan, config, &mut stats, throttle,
-        )?;
+        let map =
+            self.build_offset_map(&batches, &aborted, &mut plan, config, &mut stats, throttle)?;
         let mut pass = Pass {
             stats,
             next_tombstone_expiry_ms: i64::MAX,
@@ -350,9 +349,7 @@ impl Pass {
         let rebuilt = records.retain(bytes, &keep).map_err(corrupt)?;
         Ok(Some(match rebuilt {
             Some(new) => {
-                let max_timestamp = BatchHeader::parse(&new)
-                    .map_err(corrupt)?
-                    .max_timestamp;
+                let max_timestamp = BatchHeader::parse(&new).map_err(corrupt)?.max_timestamp;
                 Rewrite::Replace(new, max_timestamp)
             }
             None => {
@@ -363,7 +360,12 @@ impl Pass {
     }
 
     /// The rewrite of a batch that is kept or removed whole by `verdict`.
-    fn removed_whole(&mut self, h: &BatchHeader, verdict: Verdict, delete: Rewrite) -> Option<Rewrite> {
+    fn removed_whole(
+        &mut self,
+        h: &BatchHeader,
+        verdict: Verdict,
+        delete: Rewrite,
+    ) -> Option<Rewrite> {
         match verdict {
             Verdict::Keep => None,
             Verdict::KeepTombstoneUntil(t) => {

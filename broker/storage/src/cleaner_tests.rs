@@ -10,8 +10,8 @@ use proptest::prelude::*;
 
 use crate::compaction::CompactionConfig;
 use crate::log_tests::{Disk, Kind, marker, on_both_engines, open};
-use krait_protocol::batch::MarkerKind::{Abort, Commit};
 use crate::*;
+use krait_protocol::batch::MarkerKind::{Abort, Commit};
 
 /// One record of a test log: key (none for `None`), value (a tombstone for `None`), timestamp.
 type Spec = (Option<u8>, Option<u16>, i64);

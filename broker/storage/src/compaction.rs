@@ -368,7 +368,11 @@ mod tests {
         let mut seen = TransactionsSeen::default();
         seen.data_batch(7, false);
         seen.data_batch(7, true);
-        assert_eq!(seen.marker(7, 0, 1000, 50), Verdict::Keep, "data of 7 before it");
+        assert_eq!(
+            seen.marker(7, 0, 1000, 50),
+            Verdict::Keep,
+            "data of 7 before it"
+        );
         seen.data_batch(7, false);
         assert_eq!(
             seen.marker(7, 0, 1000, 50),

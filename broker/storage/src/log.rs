@@ -525,8 +525,17 @@ impl PartitionLog {
     /// Deletes, as part of `write`, the aborted-index entries of transactions that ended below
     /// `log_start`: their data and markers go with the batches below it. The caller drops them
     /// from memory with `LogInner::forget_aborted_before` once `write` is written.
-    pub(crate) fn delete_aborted_before(&self, inner: &LogInner, write: &mut WriteSet, log_start: i64) {
-        if inner.aborted.first().is_some_and(|a| a.last_offset < log_start) {
+    pub(crate) fn delete_aborted_before(
+        &self,
+        inner: &LogInner,
+        write: &mut WriteSet,
+        log_start: i64,
+    ) {
+        if inner
+            .aborted
+            .first()
+            .is_some_and(|a| a.last_offset < log_start)
+        {
             write.delete_range(
                 Space::TxnIndex,
                 log_key(self.id, 0),

@@ -432,7 +432,11 @@ pub(crate) fn transactional(n: usize, producer_id: i64, epoch: i16, first_seq: i
     validate_batches(&batch.encode()).unwrap().remove(0)
 }
 
-pub(crate) fn marker(kind: krait_protocol::batch::MarkerKind, producer_id: i64, epoch: i16) -> ValidBatch {
+pub(crate) fn marker(
+    kind: krait_protocol::batch::MarkerKind,
+    producer_id: i64,
+    epoch: i16,
+) -> ValidBatch {
     let bytes = krait_protocol::batch::encode_marker(&krait_protocol::batch::Marker {
         kind,
         producer_id,

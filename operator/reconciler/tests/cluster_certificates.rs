@@ -121,7 +121,11 @@ impl World {
 
     /// A Ready broker pod of `revision` created from a template trusting CA `trust`.
     fn put_pod(&self, id: i32, revision: &str, trust: i64) {
-        self.put_pod_annotated(id, revision, json!({pki::TRUST_ANNOTATION: trust.to_string()}));
+        self.put_pod_annotated(
+            id,
+            revision,
+            json!({pki::TRUST_ANNOTATION: trust.to_string()}),
+        );
     }
 
     /// A Ready broker pod of `revision` with the pod-template `annotations`.
@@ -180,7 +184,13 @@ async fn a_new_cluster_gets_its_certificates_mounted_and_no_plaintext_cluster_po
     let w = World::new();
     w.reconcile().await;
     let ca = w.secret("main-cluster-ca");
-    let ca_cert = cert::ca_info(&stored_pki(&w.validated(), &w.secrets()).authority.ca.unwrap()).unwrap();
+    let ca_cert = cert::ca_info(
+        &stored_pki(&w.validated(), &w.secrets())
+            .authority
+            .ca
+            .unwrap(),
+    )
+    .unwrap();
     assert!(text(&ca, "ca.key").contains("PRIVATE KEY"));
     let bundle = w.secret("main-cluster-ca-cert");
     assert!(
@@ -336,7 +346,13 @@ async fn a_ca_renewal_is_trusted_by_every_broker_before_it_signs() {
     assert_eq!((status.generation, status.state.as_str()), (1, "Ready"));
     let ca = w.secret("main-cluster-ca");
     assert!(!ca.data.as_ref().unwrap().contains_key("next-ca.key"));
-    let new_ca = cert::ca_info(&stored_pki(&w.validated(), &w.secrets()).authority.ca.unwrap()).unwrap();
+    let new_ca = cert::ca_info(
+        &stored_pki(&w.validated(), &w.secrets())
+            .authority
+            .ca
+            .unwrap(),
+    )
+    .unwrap();
     for id in 0..3 {
         assert!(leaf_info(&w.secret("main-broker-certs"), id).issued_by(&new_ca));
     }
@@ -596,7 +612,10 @@ async fn the_clients_ca_renews_on_request_trust_first_then_signs() {
         let ca = w.stored().status.unwrap().clients_ca.unwrap();
         (ca.generation, ca.state, ca.secret_name)
     };
-    assert_eq!(clients(&w), (0, "Ready".into(), "main-clients-ca-cert".into()));
+    assert_eq!(
+        clients(&w),
+        (0, "Ready".into(), "main-clients-ca-cert".into())
+    );
     assert_eq!(
         w.template_annotation(pki::CLIENTS_TRUST_ANNOTATION),
         None,
@@ -610,7 +629,8 @@ async fn the_clients_ca_renews_on_request_trust_first_then_signs() {
     assert_eq!(clients(&w).0, 0);
     assert_eq!(clients(&w).1, "Renewing");
     assert_eq!(
-        w.template_annotation(pki::CLIENTS_TRUST_ANNOTATION).as_deref(),
+        w.template_annotation(pki::CLIENTS_TRUST_ANNOTATION)
+            .as_deref(),
         Some("1")
     );
     let bundle = text(&w.secret("main-clients-ca-cert"), "ca.crt");

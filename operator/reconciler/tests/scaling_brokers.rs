@@ -20,8 +20,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::broker::broker_bin;
 use base64::Engine as _;
+use common::broker::broker_bin;
 use common::kubelet::{Event, Kubelet, Loopback, PODS, SECRETS, STATEFULSETS};
 use common::workload::{IsrWatch, Workload};
 use common::{FakeApi, context_with};
@@ -470,9 +470,17 @@ async fn cluster_ca_renewed_under_load(h: &mut Harness) {
         .await;
     let bundle = h.api.get(SECRETS, "main-cluster-ca-cert").unwrap();
     let pem = bundle["data"]["ca.crt"].as_str().unwrap();
-    let pem = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(pem).unwrap())
-        .unwrap();
-    assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 2, "v0 stays trusted");
+    let pem = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(pem)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        pem.matches("BEGIN CERTIFICATE").count(),
+        2,
+        "v0 stays trusted"
+    );
     // Settled: no further roll follows the switch.
     for _ in 0..8 {
         h.step().await;
@@ -481,7 +489,11 @@ async fn cluster_ca_renewed_under_load(h: &mut Harness) {
     let roll: Vec<Event> = h.kubelet.events[events_before..].to_vec();
     eprintln!(
         "CA renewal events: {roll:?}; ISR samples {samples}, smallest {smallest:?}; status {:?}",
-        renewed.cluster.status.as_ref().and_then(|s| s.cluster_ca.as_ref())
+        renewed
+            .cluster
+            .status
+            .as_ref()
+            .and_then(|s| s.cluster_ca.as_ref())
     );
     assert_each_restarted_once_alone(&roll);
     assert!(samples > 0);

@@ -171,13 +171,22 @@ fn rebalance_finished(seen: &Seen<'_>) -> Option<Note> {
 /// A CA renewal begun (its successor issued and trusted, so the brokers roll) or finished (the
 /// successor signs), for the cluster CA and the clients CA.
 fn ca_renewals(seen: &Seen<'_>) -> Vec<Note> {
-    let cas: [(&str, fn(&KafkaClusterStatus) -> Option<&CaStatus>); 2] = [
-        ("cluster CA", |s| s.cluster_ca.as_ref()),
-        ("clients CA", |s| s.clients_ca.as_ref()),
+    let previous = seen.previous;
+    let cas: [(&str, Option<&CaStatus>, Option<&CaStatus>); 2] = [
+        (
+            "cluster CA",
+            previous.and_then(|s| s.cluster_ca.as_ref()),
+            seen.next.cluster_ca.as_ref(),
+        ),
+        (
+            "clients CA",
+            previous.and_then(|s| s.clients_ca.as_ref()),
+            seen.next.clients_ca.as_ref(),
+        ),
     ];
     let mut notes = Vec::new();
-    for (what, of) in cas {
-        let (Some(before), Some(now)) = (seen.previous.and_then(of), of(seen.next)) else {
+    for (what, before, now) in cas {
+        let (Some(before), Some(now)) = (before, now) else {
             continue;
         };
         match (before.state.as_str(), now.state.as_str()) {

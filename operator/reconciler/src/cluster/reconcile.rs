@@ -371,7 +371,13 @@ async fn build_and_apply(
     decision: &day2::Decision,
     now: &Time,
 ) -> Result<(CaStatus, Option<CaStatus>, storage::Plan), Error> {
-    let pki = certificates(cluster, validated, owned, decision.statefulset_replicas, now)?;
+    let pki = certificates(
+        cluster,
+        validated,
+        owned,
+        decision.statefulset_replicas,
+        now,
+    )?;
     // A cluster whose brokers run a plaintext cluster port stays so until asked: a roll onto
     // TLS would stop at the first broker, which could no longer talk to the others.
     let cluster_tls = !own_statefulset(validated, owned).is_some_and(plaintext_cluster_of)

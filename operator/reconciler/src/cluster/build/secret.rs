@@ -143,7 +143,11 @@ pub fn cluster_ca_secret(cluster: &ValidatedCluster, pki: &Pki) -> Secret {
 /// `<cluster>-cluster-ca-cert`: `ca.crt`, every CA certificate a broker may present a
 /// certificate from.
 pub fn cluster_ca_cert_secret(cluster: &ValidatedCluster, pki: &Pki) -> Secret {
-    ca_cert_secret(cluster, cluster.names.cluster_ca_cert_secret(), &pki.authority)
+    ca_cert_secret(
+        cluster,
+        cluster.names.cluster_ca_cert_secret(),
+        &pki.authority,
+    )
 }
 
 /// `<cluster>-clients-ca`: the clients CA's certificate and key (the operator's alone: it signs
@@ -175,7 +179,8 @@ fn stored_ca(
         String::from_utf8(value.0.clone()).ok()
     };
     let ca_secret = find(&ca_name);
-    let annotation = |key: &str| -> Option<&String> { ca_secret?.metadata.annotations.as_ref()?.get(key) };
+    let annotation =
+        |key: &str| -> Option<&String> { ca_secret?.metadata.annotations.as_ref()?.get(key) };
     let ca = |(cert, key, generation): (&str, &str, &str)| {
         Some(CaMaterial {
             generation: match annotation(generation) {

@@ -189,11 +189,18 @@ fn template_annotations(
     // A pod started with a trust bundle holding this CA generation says so; a new generation
     // rolls the brokers (`cluster/pki`).
     if shape.cluster_tls {
-        let trust = shape.pki.as_ref().map_or(0, |p| p.authority.trust_generation);
+        let trust = shape
+            .pki
+            .as_ref()
+            .map_or(0, |p| p.authority.trust_generation);
         annotations.insert(TRUST_ANNOTATION.into(), trust.to_string());
     }
     // The same for the clients CA once it has been renewed: pods without it trust the first.
-    if let Some(ca) = shape.clients_ca.as_ref().filter(|ca| ca.trust_generation > 0) {
+    if let Some(ca) = shape
+        .clients_ca
+        .as_ref()
+        .filter(|ca| ca.trust_generation > 0)
+    {
         annotations.insert(
             CLIENTS_TRUST_ANNOTATION.into(),
             ca.trust_generation.to_string(),

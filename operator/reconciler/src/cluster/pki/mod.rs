@@ -172,7 +172,12 @@ fn trusted_by_all_of(
                 .as_ref()
                 .and_then(|s| s.conditions.as_ref())
                 .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        let trust = match pod.metadata.annotations.as_ref().and_then(|a| a.get(annotation)) {
+        let trust = match pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(annotation))
+        {
             Some(value) => value.parse().ok(),
             None => missing,
         };

@@ -132,7 +132,8 @@ pub fn rotate(
     {
         ca = next_ca.take().or(ca);
     }
-    let requested = policy.renew_requested.is_some() && policy.renew_requested != stored.renewed_for;
+    let requested =
+        policy.renew_requested.is_some() && policy.renew_requested != stored.renewed_for;
     let (ca, fresh) = match ca {
         Some(ca) => (ca, false),
         None => {

@@ -141,7 +141,12 @@ fn a_certificate_of_another_ca_is_not_accepted() {
     let names = names();
     let ours = renew(&Stored::default(), &want(&names, 1, T0, None)).unwrap();
     let theirs = renew(&Stored::default(), &want(&names, 1, T0, None)).unwrap();
-    assert!(!accepts(&ours.authority.trusted_pem, &theirs.keystores[&0], 0, T0));
+    assert!(!accepts(
+        &ours.authority.trusted_pem,
+        &theirs.keystores[&0],
+        0,
+        T0
+    ));
 }
 
 #[test]
@@ -214,7 +219,10 @@ fn a_ca_renewal_is_trusted_everywhere_before_it_signs_and_the_old_ca_is_dropped_
     // Every broker trusts v1: it signs every broker certificate; v0's key is gone.
     let t2 = t1 + 2 * DAY;
     let switched = renew(&stored(&trusting), &want(&names, 3, t2, Some(1))).unwrap();
-    assert_eq!(switched.authority.ca, trusting.authority.next_ca.clone().unwrap());
+    assert_eq!(
+        switched.authority.ca,
+        trusting.authority.next_ca.clone().unwrap()
+    );
     assert!(!switched.renewing());
     assert_eq!(switched.authority.trust_generation, 1, "no second roll");
     assert_eq!(switched.issued, ["broker 0", "broker 1", "broker 2"]);
@@ -413,7 +421,10 @@ fn the_clients_ca_is_renewed_trust_first_and_its_old_users_stay_trusted() {
         &mut issued,
     )
     .unwrap();
-    assert_eq!((first.ca.generation, issued.as_slice()), (0, &["clients CA v0".to_string()][..]));
+    assert_eq!(
+        (first.ca.generation, issued.as_slice()),
+        (0, &["clients CA v0".to_string()][..])
+    );
     let signer = clients::clients_signer(&names, &first.ca).unwrap();
     let (old_user, _) = clients::user_certificate("app", &signer, T0, 365).unwrap();
 
