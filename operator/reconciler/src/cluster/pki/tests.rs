@@ -473,7 +473,10 @@ fn the_clients_ca_is_renewed_trust_first_and_its_old_users_stay_trusted() {
 fn pods_without_a_clients_trust_annotation_trust_the_first_clients_ca() {
     let names = names();
     let plain = pod("main-0", true, None);
-    assert_eq!(clients_trusted_by_all(&names, &[plain.clone()], 1), Some(0));
+    assert_eq!(
+        clients_trusted_by_all(&names, std::slice::from_ref(&plain), 1),
+        Some(0)
+    );
     let mut annotated = plain;
     annotated.metadata.annotations = Some(BTreeMap::from([(
         CLIENTS_TRUST_ANNOTATION.to_string(),
