@@ -103,7 +103,8 @@ def test_compaction_bench_in_miniature_produces_every_figure(capsys):
     import compaction as bench_compaction
     assert bench_compaction.main([
         "--krait-broker-bin", str(binary_path("KRAIT_BROKER_BIN", "krait-broker")),
-        "--fill", "20000", "--keys", "100", "--rate", "500", "--seconds", "1", "--rates", "0"]) == 0
+        "--fill", "20000", "--keys", "100", "--rate", "500", "--seconds", "1", "--settle", "0",
+        "--rates", "0"]) == 0
     figures = {f["figure"]: f for f in map(json.loads, capsys.readouterr().out.splitlines())}
     compacted = figures["compaction pass"]
     assert compacted["records_removed"] >= 19_000, "all but the last value of 100 keys, and the last batch"
