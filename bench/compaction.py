@@ -154,6 +154,7 @@ def main(argv=None) -> int:
     for rate in (int(r) for r in args.rates.split(",")):
         spec = brokers.BrokerSpec("krait", "krait", Path(args.krait_broker_bin), args=(
             "--log", "warn,krait_server::retention=info", "--retention-check-interval-ms", "200",
+            "--log-cleaner-backoff-ms", "200",
             "--log-cleaner-io-max-bytes-per-second", str(rate)))
         with tempfile.TemporaryDirectory(prefix="krait-bench-compaction-") as work:
             broker = brokers.start(spec, Path(work))

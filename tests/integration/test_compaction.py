@@ -12,7 +12,7 @@ from confluent_kafka import TopicPartition
 from harness import (admin, consume, create_topic, produce_all, producer, unique, wait_until,
                      watermarks)
 
-FAST_CLEANER = ["--retention-check-interval-ms", "200"]
+FAST_CLEANER = ["--retention-check-interval-ms", "200", "--log-cleaner-backoff-ms", "200"]
 COMPACT = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.01"}
 SENTINEL = b"sentinel"
 

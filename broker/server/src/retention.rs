@@ -1,9 +1,15 @@
-//! The retention task: every `--retention-check-interval-ms`, each partition of a topic whose
-//! `cleanup.policy` has `delete` deletes the batches its `retention.ms` / `retention.bytes` no
-//! longer keep, each partition of a topic whose policy has `compact` runs a compaction pass when
-//! one is due, and the group coordinator expires committed offsets of empty groups.
+//! The retention and log cleaner tasks.
 //!
-//! A pass runs on a blocking thread: it scans RocksDB and must not stall request handling.
+//! Retention: every `--retention-check-interval-ms`, each partition of a topic whose
+//! `cleanup.policy` has `delete` deletes the batches its `retention.ms` / `retention.bytes` no
+//! longer keep, and the group coordinator expires committed offsets of empty groups.
+//!
+//! The cleaner: every `--log-cleaner-backoff-ms` (Kafka's `log.cleaner.backoff.ms`, 15 s),
+//! each partition of a topic whose policy has `compact` runs a compaction pass when one is due.
+//! Looking is cheap for a partition that has not changed since it was last found not due: it
+//! is scanned again only every `--retention-check-interval-ms`.
+//!
+//! Passes run on blocking threads: they scan RocksDB and must not stall request handling.
 //! Each partition takes its append lock only for its writes, so produce and fetch continue
 //! while retention and compaction plan; compaction's reads are also held to
 //! `--log-cleaner-io-max-bytes-per-second` so that it cannot take the disk or a core from them.
@@ -20,30 +26,43 @@ use crate::topics::Topic;
 /// Runs retention passes forever; the caller aborts the task at shutdown.
 pub async fn run(broker: Arc<Broker>) {
     let period = Duration::from_millis(broker.config.retention_check_interval_ms.max(1));
-    let mut ticks = tokio::time::interval(period);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        ticks.tick().await;
+    every(period, || async {
         expire_offsets(&broker, now_ms()).await;
         let b = broker.clone();
         if let Err(e) = tokio::task::spawn_blocking(move || pass(&b)).await {
             warn!(error = %e, "retention pass failed");
         }
+    })
+    .await
+}
+
+/// Runs the log cleaner forever; the caller aborts the task at shutdown.
+pub async fn run_cleaner(broker: Arc<Broker>) {
+    let period = Duration::from_millis(broker.config.log_cleaner_backoff_ms.max(1));
+    every(period, || async {
+        let b = broker.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || clean(&b)).await {
+            warn!(error = %e, "log cleaner pass failed");
+        }
+    })
+    .await
+}
+
+/// Calls `f` every `period` after the first, never two at once.
+async fn every<F: std::future::Future<Output = ()>>(period: Duration, mut f: impl FnMut() -> F) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        f().await;
     }
 }
 
-/// One pass over every partition of every topic.
+/// One retention pass over every partition of every topic whose policy has `delete`.
 pub fn pass(broker: &Broker) {
     let now_ms = now_ms();
-    let mut throttle = Throttle::new(broker.config.log_cleaner_io_max_bytes_per_second);
     for topic in broker.topics.all() {
-        if broker
-            .defaults
-            .has_cleanup_policy(&topic.configs, "compact")
-        {
-            compact(broker, &topic, now_ms, &mut throttle);
-        }
         let limits = limits(broker, &topic);
         if !broker.defaults.has_cleanup_policy(&topic.configs, "delete")
             || limits.retention_ms < 0 && limits.retention_bytes < 0
@@ -65,6 +84,26 @@ pub fn pass(broker: &Broker) {
                     warn!(topic = %topic.name, partition = partition.index, error = %e, "retention failed")
                 }
             }
+        }
+    }
+}
+
+/// One cleaner pass: compacts each partition of a compacted topic that is due, all of them
+/// together held to the cleaner's I/O rate.
+pub fn clean(broker: &Broker) {
+    let now_ms = now_ms();
+    let rate = broker
+        .defaults
+        .broker_config(crate::dynamic_config::CLEANER_IO_RATE)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(broker.config.log_cleaner_io_max_bytes_per_second);
+    let mut throttle = Throttle::new(rate);
+    for topic in broker.topics.all() {
+        if broker
+            .defaults
+            .has_cleanup_policy(&topic.configs, "compact")
+        {
+            compact(broker, &topic, now_ms, &mut throttle);
         }
     }
 }

@@ -130,6 +130,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     }
     let background = [
         tokio::spawn(retention::run(broker.clone())),
+        tokio::spawn(retention::run_cleaner(broker.clone())),
         broker.coordinator.spawn_ticker(Duration::from_millis(100)),
     ];
     let failed = serve_clients(&broker, listeners.kafka, shutdown).await;

@@ -16,7 +16,8 @@ use bytes::Bytes;
 use krait_protocol::batch::{BatchHeader, BatchRecords};
 
 use crate::compaction::{
-    self, CleanPlan, CompactionConfig, OffsetMap, RecordFacts, TransactionsSeen, Verdict,
+    self, CleanPlan, CompactionConfig, OffsetMap, QuietCheck, RecordFacts, TransactionsSeen,
+    Verdict,
 };
 use crate::engine::{Space, WriteSet};
 use crate::error::{Result, StorageError};
@@ -67,6 +68,10 @@ impl PartitionLog {
             );
             (inner.offsets, inner.cleaner, lso, inner.aborted.clone())
         };
+        let seen = (offsets.log_start_offset, offsets.log_end_offset, lso);
+        if state.is_quiet(seen, now_ms, config.quiet_recheck_ms) {
+            return Ok(None);
+        }
         state.first_dirty_offset = state.first_dirty_offset.max(offsets.log_start_offset);
         let Some(last_base) = self.last_batch_base()? else {
             return Ok(None);
@@ -80,6 +85,10 @@ impl PartitionLog {
             end_limit,
         )?;
         let Some(mut plan) = compaction::plan(&batches, end_limit, state, now_ms, config) else {
+            self.lock().cleaner.quiet = Some(QuietCheck {
+                offsets: seen,
+                at_ms: now_ms,
+            });
             return Ok(None);
         };
         let mut stats = CompactionStats::default();

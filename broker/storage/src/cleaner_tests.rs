@@ -176,6 +176,33 @@ on_both_engines! {
         assert_eq!(krait_protocol::batch::BatchHeader::parse(&from_two).unwrap().base_offset, 3);
     }
 
+    fn an_unchanged_log_found_not_due_is_looked_at_again_only_after_the_quiet_recheck(kind: Kind) {
+        let dir = Disk::new(kind);
+        let log = open(&dir).open_log(1).unwrap();
+        for v in 0..3 {
+            log.append(&[keyed_batch(&[(Some(1), Some(v), 100)], Compression::None)], 0).unwrap();
+        }
+        // Not due by ratio (it is above 1) but due once the oldest dirty batch is 1000 ms old.
+        let c = CompactionConfig {
+            min_cleanable_dirty_ratio: 1.5,
+            max_compaction_lag_ms: 1000,
+            quiet_recheck_ms: 5000,
+            ..CompactionConfig::default()
+        };
+        assert!(log.compact(500, &c, &mut |_| {}).unwrap().is_none(), "young: not due");
+        assert!(
+            log.compact(2000, &c, &mut |_| {}).unwrap().is_none(),
+            "due by max.compaction.lag.ms, but the log has not moved since the last look"
+        );
+        let stats = log.compact(5500, &c, &mut |_| {}).unwrap().expect("re-examined after 5000 ms");
+        assert_eq!(stats.records_removed, 1);
+        // After a pass, any write makes the log worth a look again at once.
+        assert!(log.compact(5600, &c, &mut |_| {}).unwrap().is_none());
+        log.append(&[keyed_batch(&[(Some(1), Some(9), 100)], Compression::None)], 0).unwrap();
+        let stats = log.compact(5700, &c, &mut |_| {}).unwrap().expect("the log moved");
+        assert_eq!(stats.records_removed, 1);
+    }
+
     fn nothing_at_or_above_the_high_watermark_or_in_the_last_batch_is_compacted(kind: Kind) {
         let dir = Disk::new(kind);
         let log = open(&dir).open_log(1).unwrap();

@@ -41,6 +41,10 @@ pub struct CompactionConfig {
     pub offset_map_bytes: usize,
     /// The decompression bound of one batch.
     pub max_uncompressed: usize,
+    /// How long a log that has not changed since a check found nothing due goes unchecked
+    /// (the time-driven triggers, `max.compaction.lag.ms` and `min.compaction.lag.ms`, are
+    /// noticed this late at most; a kept tombstone's expiry is not).
+    pub quiet_recheck_ms: i64,
 }
 
 impl Default for CompactionConfig {
@@ -52,6 +56,7 @@ impl Default for CompactionConfig {
             min_cleanable_dirty_ratio: 0.5,
             offset_map_bytes: 128 * 1024 * 1024,
             max_uncompressed: krait_protocol::batch::MAX_UNCOMPRESSED_BATCH_BYTES,
+            quiet_recheck_ms: 300_000,
         }
     }
 }
@@ -64,6 +69,9 @@ pub struct CleanerState {
     pub first_dirty_offset: i64,
     /// When the earliest tombstone the last pass kept may go (`i64::MAX`: none kept).
     pub next_tombstone_expiry_ms: i64,
+    /// The last check that found nothing due, so that an unchanged log is not scanned again
+    /// at every check (the cleaner looks every `log.cleaner.backoff.ms`).
+    pub quiet: Option<QuietCheck>,
 }
 
 impl Default for CleanerState {
@@ -71,7 +79,29 @@ impl Default for CleanerState {
         Self {
             first_dirty_offset: 0,
             next_tombstone_expiry_ms: i64::MAX,
+            quiet: None,
         }
+    }
+}
+
+/// A check that found no pass due: the log as it was then, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietCheck {
+    /// Log start, log end and last stable offset at the check: any change makes the log due
+    /// for a new look.
+    pub offsets: (i64, i64, i64),
+    pub at_ms: i64,
+}
+
+impl CleanerState {
+    /// Whether a check at `now_ms` can be skipped: nothing moved since a check found nothing
+    /// due, that was less than `quiet_recheck_ms` ago, and no kept tombstone has expired.
+    pub fn is_quiet(&self, offsets: (i64, i64, i64), now_ms: i64, quiet_recheck_ms: i64) -> bool {
+        self.quiet.is_some_and(|q| {
+            q.offsets == offsets
+                && now_ms < q.at_ms.saturating_add(quiet_recheck_ms)
+                && now_ms < self.next_tombstone_expiry_ms
+        })
     }
 }
 
@@ -330,6 +360,7 @@ mod tests {
         let kept = CleanerState {
             first_dirty_offset: 10,
             next_tombstone_expiry_ms: 2000,
+            quiet: None,
         };
         assert_eq!(plan(&b, 10, kept, 1999, &config), None);
         assert!(plan(&b, 10, kept, 2000, &config).is_some());
