@@ -244,8 +244,11 @@ class Cluster:
 
     def __init__(self, broker_factory: Callable[..., Broker], size: int,
                  settings: ClusterSettings = ClusterSettings(), placement: Optional[Placement] = None,
-                 voters: Optional[int] = None, node_args: Optional[Callable[[int], list[str]]] = None):
+                 voters: Optional[int] = None, node_args: Optional[Callable[[int], list[str]]] = None,
+                 rack: Callable[[int], str] = lambda i: f"rack{i}"):
         self.settings = settings
+        # Each broker's own rack (`--rack`), by node id.
+        self.rack = rack
         # Flags of one broker only (e.g. its --config file), by node id.
         self.node_args = node_args or (lambda _: [])
         self.placement = placement or Loopback()
@@ -261,7 +264,7 @@ class Cluster:
         place = self.placement
         address = f"{place.cluster_host(i)}:{place.cluster_port(i)}"
         args = ["--node-id", str(i), "--cluster-listen", address, "--cluster-advertise", address,
-                "--voters", self.voter_list, "--rack", f"rack{i}", *self.settings.args(), *self.node_args(i)]
+                "--voters", self.voter_list, "--rack", self.rack(i), *self.settings.args(), *self.node_args(i)]
         if not place.cluster_host(i).startswith("127."):
             # Brokers in network namespaces: the test's own private network.
             args.append("--allow-plaintext-cluster")

@@ -151,9 +151,92 @@ pub fn acks_all(
     }
 }
 
+/// Where a consumer in `client_rack` should read from (KIP-392, Kafka's
+/// `RackAwareReplicaSelector`): `None` to keep reading from the leader, or the follower to
+/// send it to. The leader stays when it is in the client's rack itself; otherwise the choice is
+/// an ISR follower in that rack whose log already holds `fetch_offset`, the furthest ahead,
+/// then the most recently caught up, then the lowest id. `rack_of` gives a broker's rack.
+pub fn preferred_read_replica<'a>(
+    client_rack: &str,
+    leader: BrokerId,
+    isr: &[BrokerId],
+    followers: &BTreeMap<BrokerId, FollowerProgress>,
+    fetch_offset: i64,
+    rack_of: impl Fn(BrokerId) -> Option<&'a str>,
+) -> Option<BrokerId> {
+    if client_rack.is_empty() || rack_of(leader) == Some(client_rack) {
+        return None;
+    }
+    followers
+        .iter()
+        .filter(|(id, p)| {
+            **id != leader
+                && isr.contains(id)
+                && rack_of(**id) == Some(client_rack)
+                && p.log_end_offset >= fetch_offset
+        })
+        .max_by_key(|(id, p)| {
+            (
+                p.log_end_offset,
+                p.last_caught_up_ms,
+                std::cmp::Reverse(**id),
+            )
+        })
+        .map(|(id, _)| *id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_consumer_reads_from_an_isr_follower_in_its_rack_that_holds_its_offset() {
+        let rack = |id: BrokerId| match id {
+            1 => Some("a"),
+            2 | 3 => Some("b"),
+            4 => Some("c"),
+            _ => None,
+        };
+        let followers: BTreeMap<BrokerId, FollowerProgress> = [
+            (2, progress(100, 5)),
+            (3, progress(120, 5)),
+            (4, progress(200, 5)),
+        ]
+        .into();
+        let pick = |client: &str, isr: &[BrokerId], offset| {
+            preferred_read_replica(client, 1, isr, &followers, offset, rack)
+        };
+        assert_eq!(
+            pick("b", &[1, 2, 3, 4], 50),
+            Some(3),
+            "the furthest ahead in rack b"
+        );
+        assert_eq!(pick("b", &[1, 2, 4], 50), Some(2), "only ISR members");
+        assert_eq!(pick("b", &[1, 2, 3, 4], 110), Some(3));
+        assert_eq!(
+            pick("b", &[1, 2, 3, 4], 130),
+            None,
+            "none holds offset 130 yet"
+        );
+        assert_eq!(
+            pick("a", &[1, 2, 3, 4], 50),
+            None,
+            "the leader is in the client's rack"
+        );
+        assert_eq!(pick("", &[1, 2, 3, 4], 50), None, "no client.rack");
+        assert_eq!(
+            pick("z", &[1, 2, 3, 4], 50),
+            None,
+            "no replica in that rack"
+        );
+        let tied: BTreeMap<BrokerId, FollowerProgress> =
+            [(2, progress(100, 5)), (3, progress(100, 9))].into();
+        assert_eq!(
+            preferred_read_replica("b", 1, &[1, 2, 3], &tied, 0, rack),
+            Some(3),
+            "then the most recently caught up"
+        );
+    }
 
     fn progress(leo: i64, caught_up: i64) -> FollowerProgress {
         FollowerProgress {

@@ -134,6 +134,28 @@ impl PartitionReplica {
         }
     }
 
+    /// KIP-392: the follower a consumer in `client_rack` reading at `fetch_offset` should read
+    /// from instead of this leader (`None`: read here, or this replica does not lead).
+    pub fn preferred_read_replica<'a>(
+        &self,
+        client_rack: &str,
+        fetch_offset: i64,
+        rack_of: impl Fn(BrokerId) -> Option<&'a str>,
+    ) -> Option<BrokerId> {
+        let state = self.lock();
+        let State::Leader(leading) = &*state else {
+            return None;
+        };
+        isr::preferred_read_replica(
+            client_rack,
+            self.broker_id,
+            &leading.isr,
+            &leading.followers,
+            fetch_offset,
+            rack_of,
+        )
+    }
+
     /// Wakes on every high watermark change and every role change.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.high_watermark.subscribe()

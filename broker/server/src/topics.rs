@@ -56,6 +56,21 @@ impl Partition {
         }
     }
 
+    /// For a consumer's read (KIP-392: a follower serves consumers too, below its own high
+    /// watermark): whether this broker leads, when it leads or follows the partition at the
+    /// epoch asked (`requested` -1: any); else NOT_LEADER_OR_FOLLOWER or the epoch check's error.
+    pub fn read_role(&self, requested: i32) -> Result<bool, ResponseError> {
+        let (epoch, leads) = match self.replica.role() {
+            krait_replication::Role::Leader { epoch } => (epoch, true),
+            krait_replication::Role::Follower { epoch, .. } => (epoch, false),
+            krait_replication::Role::Offline => return Err(ResponseError::NotLeaderOrFollower),
+        };
+        match crate::broker::check_leader_epoch(requested, epoch) {
+            Some(error) => Err(error),
+            None => Ok(leads),
+        }
+    }
+
     /// A receiver that wakes on the next high watermark or role change.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.replica.subscribe()

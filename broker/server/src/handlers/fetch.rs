@@ -7,6 +7,11 @@
 //! consumer can always make progress; later batches are included only when they fit. The
 //! response is bounded by the broker's `fetch.max.bytes` whatever the client asks for, and a
 //! partition named twice is read once, as Kafka's fetch sessions key partitions by name.
+//!
+//! Fetch from follower (KIP-392): from v11 a follower serves consumers below its own high
+//! watermark, and with `--replica-selector rack-aware` the leader answers a consumer that gave
+//! its `client.rack` with no records and the in-sync replica in that rack to read from instead
+//! (`preferred_read_replica`), unless the leader is in that rack itself.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +20,7 @@ use bytes::Bytes;
 
 use futures_util::future::select_all;
 use krait_acl::{Operation, ResourceType};
+use krait_image::ClusterImage;
 use krait_protocol::batch::BatchHeader;
 use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::ProducerId;
@@ -27,6 +33,7 @@ use krait_storage::StorageError;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::config::ReplicaSelector;
 use crate::context::RequestContext;
 use crate::topics::{Partition, Topic};
 
@@ -46,11 +53,32 @@ struct Target {
     request: FetchPartition,
 }
 
+/// Fetch v11 added the consumer's rack and the preferred read replica (KIP-392); from it on, a
+/// follower serves consumers too, as Kafka's brokers do for clients that send their metadata.
+const FOLLOWER_READS_FROM: i16 = 11;
+
+/// How a request's partitions are read: from followers too, and whether to send the consumer
+/// to a replica in its rack.
+struct Reads {
+    followers_serve: bool,
+    /// The consumer's rack and the cluster image (for the brokers' racks), when this broker
+    /// selects replicas by rack and the consumer gave one.
+    by_rack: Option<(String, Arc<ClusterImage>)>,
+}
+
 pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> FetchResponse {
     let broker = ctx.broker;
     let targets = resolve(ctx, &request);
     let cap = broker.config.fetch_max_bytes;
-    let (response, bytes) = long_poll(targets, &request, cap).await;
+    let followers_serve = ctx.api_version >= FOLLOWER_READS_FROM;
+    let reads = Reads {
+        followers_serve,
+        by_rack: (followers_serve
+            && broker.config.replica_selector == ReplicaSelector::RackAware
+            && !request.rack_id.is_empty())
+        .then(|| (request.rack_id.to_string(), broker.cluster.image())),
+    };
+    let (response, bytes) = long_poll(targets, &request, &reads, cap).await;
     broker.metrics.fetched(bytes);
     response
 }
@@ -58,6 +86,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> FetchRes
 async fn long_poll(
     targets: Vec<Target>,
     request: &FetchRequest,
+    reads: &Reads,
     cap: usize,
 ) -> (FetchResponse, usize) {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
@@ -68,13 +97,15 @@ async fn long_poll(
         .collect();
     let min_bytes = request.min_bytes.max(0) as usize;
     loop {
-        let (response, bytes, errors) = krait_sync::blocking(|| read_all(&targets, request, cap));
+        let (response, bytes, errors) =
+            krait_sync::blocking(|| read_all(&targets, request, reads, cap));
         if bytes >= min_bytes || errors || watchers.is_empty() || Instant::now() >= deadline {
             return (response, bytes);
         }
         let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            let (response, bytes, _) = krait_sync::blocking(|| read_all(&targets, request, cap));
+            let (response, bytes, _) =
+                krait_sync::blocking(|| read_all(&targets, request, reads, cap));
             return (response, bytes);
         }
         // Mark every watcher seen so the next wait is for a newer append.
@@ -113,6 +144,7 @@ fn resolve(ctx: &RequestContext<'_>, request: &FetchRequest) -> Vec<Target> {
 fn read_all(
     targets: &[Target],
     request: &FetchRequest,
+    reads: &Reads,
     cap: usize,
 ) -> (FetchResponse, usize, bool) {
     let mut response = FetchResponse::default();
@@ -128,6 +160,7 @@ fn read_all(
         let mut data = read_one(
             target,
             request.isolation_level,
+            reads,
             if !first && remaining == 0 { 0 } else { limit },
         );
         // Only the first batch of the response may exceed a limit (KIP-74); the log returns at
@@ -170,7 +203,12 @@ fn push(response: &mut FetchResponse, topic: &TopicName, data: PartitionData) {
     }
 }
 
-fn read_one(target: &Target, isolation_level: i8, max_bytes: usize) -> PartitionData {
+fn read_one(
+    target: &Target,
+    isolation_level: i8,
+    reads: &Reads,
+    max_bytes: usize,
+) -> PartitionData {
     let mut data = PartitionData::default();
     data.partition_index = target.request.partition;
     data.aborted_transactions = (isolation_level == READ_COMMITTED).then(Vec::new);
@@ -182,14 +220,35 @@ fn read_one(target: &Target, isolation_level: i8, max_bytes: usize) -> Partition
         };
         return data;
     };
-    if let Err(error) = partition.lead_epoch(target.request.current_leader_epoch) {
-        data.error_code = error.code();
-        return data;
-    }
+    let epoch = target.request.current_leader_epoch;
+    let leads = if reads.followers_serve {
+        partition.read_role(epoch)
+    } else {
+        partition.lead_epoch(epoch).map(|_| true)
+    };
+    let leads = match leads {
+        Ok(leads) => leads,
+        Err(error) => {
+            data.error_code = error.code();
+            return data;
+        }
+    };
     let offsets = partition.log().offsets();
     data.high_watermark = offsets.high_watermark;
     data.last_stable_offset = partition.log().last_stable_offset();
     data.log_start_offset = offsets.log_start_offset;
+    if leads && let Some((rack, image)) = &reads.by_rack {
+        let rack_of = |id| image.brokers.get(&id).and_then(|b| b.rack.as_deref());
+        if let Some(replica) =
+            partition
+                .replica
+                .preferred_read_replica(rack, target.request.fetch_offset, rack_of)
+        {
+            // No records: the consumer reads from there next (KIP-392).
+            data.preferred_read_replica = replica.into();
+            return data;
+        }
+    }
     if max_bytes == 0 {
         return data;
     }
