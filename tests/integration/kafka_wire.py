@@ -1,6 +1,6 @@
 """A minimal Kafka wire-protocol client for tests that need exact bytes: hand-built record
 batches (v2, CRC-32C), raw frames, and a few requests (ApiVersions, Produce v3, Fetch v4,
-ListOffsets v1, InitProducerId v0) with their response parsers. Not a general client.
+ListOffsets v1, InitProducerId v0, AlterConfigs v0) with their response parsers. Not a general client.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ API_METADATA = 3
 API_API_VERSIONS = 18
 API_OFFSET_FOR_LEADER_EPOCH = 23
 API_INIT_PRODUCER_ID = 22
+API_ALTER_CONFIGS = 33
 
 ERR_NONE = 0
 ERR_CORRUPT_MESSAGE = 2
@@ -540,3 +541,18 @@ def init_producer_id(conn: KafkaConnection) -> tuple[int, int, int]:
     r = conn.recv_response(cid)
     r.i32()  # throttle time
     return r.i16(), r.i64(), r.i16()
+
+
+def alter_configs(conn: KafkaConnection, resource_type: int, name: str,
+                  configs: dict[str, str]) -> tuple[int, Optional[str]]:
+    """AlterConfigs v0 of one resource (replaces its whole set): (error code, error message).
+    It can name the cluster-wide broker level (type 4, name ""), which the clients' admin APIs
+    refuse to send."""
+    body = array([(resource_type, name, configs)], lambda res: i8(res[0]) + string(res[1]) + array(
+        list(res[2].items()), lambda kv: string(kv[0]) + string(kv[1]))) + i8(0)
+    corr = conn.send_request(API_ALTER_CONFIGS, 0, body)
+    r = conn.recv_response(corr)
+    r.i32()  # throttle time
+    [(error, message)] = r.array(lambda x: (x.i16(), x.string(), x.i8(), x.string())[:2])
+    return error, message
+

@@ -50,10 +50,76 @@ def test_invalid_alterations_are_refused_naming_the_key(broker, topic, key, valu
     assert needle in err.str()
 
 
-def test_broker_configs_are_static_and_altering_one_is_refused(broker):
+def describe_broker(bootstrap, name):
+    client = admin(bootstrap)
+    res = ConfigResource(ResourceType.BROKER, name)
+    return client.describe_configs([res])[res].result(timeout=10)
+
+
+def test_static_broker_configs_are_refused_naming_the_key(broker):
+    for key in ("log.dirs", "node.id", "log.retention.check.interval.ms"):
+        with pytest.raises(KafkaException) as e:
+            incremental(broker.bootstrap, "1", (key, "1", AlterConfigOpType.SET), resource=ResourceType.BROKER)
+        err = e.value.args[0]
+        assert err.name() == "INVALID_CONFIG" and key in err.str() and "static" in err.str(), err
+
+
+def set_cluster_default(bootstrap, configs):
+    """AlterConfigs on the cluster-wide broker level (resource name ""), which neither client's
+    admin API can name: on the wire."""
+    import kafka_wire
+    with kafka_wire.KafkaConnection(bootstrap) as conn:
+        assert kafka_wire.alter_configs(conn, 4, "", configs) == (0, None)
+
+
+def test_dynamic_topic_defaults_apply_to_topics_without_an_override_broker_level_first(broker, topic):
+    """message.max.bytes set for every broker, then for this one, is the limit a topic without an
+    override enforces at once, with the source DescribeConfigs names; deleting both restores it."""
+    t = topic()
+    big = [dict(value=b"x" * 5000)]
+
+    def limit():
+        e = describe(broker.bootstrap, t)["max.message.bytes"]
+        return e.value, e.source
+
+    set_cluster_default(broker.bootstrap, {"message.max.bytes": "2000"})
+    assert limit() == ("2000", ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value)
+    [d] = produce_all(producer(broker.bootstrap), t, big)
+    assert d.error is not None and d.error.name() == "MSG_SIZE_TOO_LARGE", d.error
+
+    incremental(broker.bootstrap, "1", ("message.max.bytes", "100000", AlterConfigOpType.SET), resource=ResourceType.BROKER)
+    assert limit() == ("100000", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
+    [d] = produce_all(producer(broker.bootstrap), t, big)
+    assert d.error is None, d.error
+    described = describe_broker(broker.bootstrap, "1")["message.max.bytes"]
+    assert (described.value, described.source, described.is_read_only) == (
+        "100000", ConfigSource.DYNAMIC_BROKER_CONFIG.value, False)
+
+    incremental(broker.bootstrap, "1", ("message.max.bytes", None, AlterConfigOpType.DELETE), resource=ResourceType.BROKER)
+    set_cluster_default(broker.bootstrap, {})
+    assert limit()[1] == ConfigSource.DEFAULT_CONFIG.value
+    [d] = produce_all(producer(broker.bootstrap), t, big)
+    assert d.error is None, d.error
+
+
+def test_broker_list_configs_append_and_subtract_and_compatibility_keys_round_trip(broker):
+    """What librdkafka's 0081 does: APPEND to log.cleanup.policy and SET background.threads on
+    a broker, then SUBTRACT and DELETE; a value outside a key's rule is refused."""
+    incremental(broker.bootstrap, "1", ("background.threads", "9", AlterConfigOpType.SET),
+                ("log.cleanup.policy", "compact", AlterConfigOpType.APPEND), resource=ResourceType.BROKER)
+    configs = describe_broker(broker.bootstrap, "1")
+    assert configs["log.cleanup.policy"].value == "delete,compact"
+    assert (configs["background.threads"].value, configs["background.threads"].source) == (
+        "9", ConfigSource.DYNAMIC_BROKER_CONFIG.value)
+    incremental(broker.bootstrap, "1", ("background.threads", "", AlterConfigOpType.DELETE),
+                ("log.cleanup.policy", "compact", AlterConfigOpType.SUBTRACT), resource=ResourceType.BROKER)
+    configs = describe_broker(broker.bootstrap, "1")
+    assert configs["log.cleanup.policy"].value == "delete"
+    assert configs["background.threads"].source == ConfigSource.DEFAULT_CONFIG.value
     with pytest.raises(KafkaException) as e:
-        incremental(broker.bootstrap, "1", ("log.retention.ms", "1", AlterConfigOpType.SET), resource=ResourceType.BROKER)
-    assert "log.retention.ms" in e.value.args[0].str()
+        incremental(broker.bootstrap, "1", ("log.cleanup.policy", "shred", AlterConfigOpType.SET),
+                    resource=ResourceType.BROKER)
+    assert "log.cleanup.policy" in e.value.args[0].str()
 
 
 def test_kafka_python_legacy_alter_configs_sets_a_key_and_keeps_the_others(broker):

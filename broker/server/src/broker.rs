@@ -111,7 +111,8 @@ impl Broker {
         let defaults = BrokerDefaults::from_config(
             &config,
             &format!("{}:{}", advertised.host, advertised.port),
-        );
+        )
+        .with_dynamic(cluster.watch_image());
         let broker = Arc::new(Self {
             config,
             advertised,

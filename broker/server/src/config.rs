@@ -164,6 +164,12 @@ pub struct BrokerConfig {
     )]
     pub log_cleaner_io_max_bytes_per_second: u64,
 
+    /// How often the log cleaner looks for compacted partitions due for a pass
+    /// (log.cleaner.backoff.ms). A partition that has not changed since a look found nothing
+    /// due is looked at again only every --retention-check-interval-ms.
+    #[arg(long, env = "KRAIT_LOG_CLEANER_BACKOFF_MS", default_value_t = 15_000)]
+    pub log_cleaner_backoff_ms: u64,
+
     /// How long the first rebalance of an empty consumer group waits for more members
     /// (group.initial.rebalance.delay.ms).
     #[arg(
@@ -271,6 +277,12 @@ pub struct BrokerConfig {
     /// This broker's failure domain (broker.rack); replicas of a partition spread over racks.
     #[arg(long, env = "KRAIT_RACK")]
     pub rack: Option<String>,
+
+    /// Which replica a consumer reads from (replica.selector.class): "leader", or "rack-aware"
+    /// to send a consumer that gives its `client.rack` to an in-sync replica in that rack
+    /// (KIP-392, fetch from follower). Kafka's class names are accepted too.
+    #[arg(long, env = "KRAIT_REPLICA_SELECTOR", default_value = "leader", value_parser = parse_replica_selector)]
+    pub replica_selector: ReplicaSelector,
 
     /// How often the broker heartbeats to the controller (broker.heartbeat.interval.ms).
     #[arg(
@@ -700,5 +712,38 @@ mod tests {
         let settings = c.cluster_settings(&c.validate().unwrap()).unwrap();
         assert_eq!(settings.voters.keys().collect::<Vec<_>>(), vec![&7]);
         assert_eq!(settings.cluster_address, None);
+    }
+}
+
+/// Which replica consumers read from (Kafka's `replica.selector.class`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaSelector {
+    /// Always the leader (Kafka's `LeaderSelector`, its default).
+    Leader,
+    /// An in-sync replica in the consumer's rack when the leader is not in it (Kafka's
+    /// `RackAwareReplicaSelector`).
+    RackAware,
+}
+
+impl std::fmt::Display for ReplicaSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Leader => "leader",
+            Self::RackAware => "rack-aware",
+        })
+    }
+}
+
+fn parse_replica_selector(s: &str) -> Result<ReplicaSelector, String> {
+    match s {
+        "leader" | "" | "org.apache.kafka.common.replica.LeaderSelector" => {
+            Ok(ReplicaSelector::Leader)
+        }
+        "rack-aware" | "org.apache.kafka.common.replica.RackAwareReplicaSelector" => {
+            Ok(ReplicaSelector::RackAware)
+        }
+        other => Err(format!(
+            "unknown replica selector {other:?}: leader, rack-aware, or Kafka's LeaderSelector / RackAwareReplicaSelector class name"
+        )),
     }
 }

@@ -45,6 +45,7 @@ const KAFKA_KEYS: &[(&str, &str)] = &[
         "log.cleaner.io.max.bytes.per.second",
         "log_cleaner_io_max_bytes_per_second",
     ),
+    ("log.cleaner.backoff.ms", "log_cleaner_backoff_ms"),
     (
         "group.initial.rebalance.delay.ms",
         "group_initial_rebalance_delay_ms",
@@ -64,6 +65,7 @@ const KAFKA_KEYS: &[(&str, &str)] = &[
         "transactional_id_expiration_ms",
     ),
     ("broker.rack", "rack"),
+    ("replica.selector.class", "replica_selector"),
     (
         "broker.heartbeat.interval.ms",
         "broker_heartbeat_interval_ms",

@@ -11,6 +11,7 @@ pub mod config;
 pub mod config_file;
 pub mod context;
 pub mod dispatch;
+pub mod dynamic_config;
 pub mod handlers;
 pub mod http;
 pub mod listeners;

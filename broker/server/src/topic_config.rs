@@ -1,12 +1,18 @@
 //! Topic-level configs: which keys exist, their broker-wide defaults, how values are checked,
-//! and the view DescribeConfigs reports. Pure: no I/O.
+//! and the view DescribeConfigs reports, with the dynamic broker configs of the applied image
+//! overlaid. No I/O.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use krait_image::ClusterImage;
+use tokio::sync::watch;
 
 use crate::config::{
     BrokerConfig, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MIN_INSYNC_REPLICAS, DEFAULT_RETENTION_BYTES,
     DEFAULT_RETENTION_MS,
 };
+use crate::dynamic_config::{self, DynamicKey};
 
 /// Where a config value comes from, with Kafka's DescribeConfigs source codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +207,23 @@ pub const TOPIC_CONFIGS: &[TopicConfigKey] = &[
     ),
 ];
 
+impl TopicConfigKey {
+    /// The broker config that provides the default, when there is one.
+    pub fn broker_name(&self) -> Option<&'static str> {
+        self.broker_name
+    }
+}
+
+/// The type DescribeConfigs reports for topic config `name` (String for an unknown one).
+pub fn topic_config_type(name: &str) -> ConfigType {
+    topic_key(name).map_or(ConfigType::String, |k| config_type(k.rule))
+}
+
+/// Whether topic config `name` is a list (APPEND and SUBTRACT apply).
+pub fn is_list_config(name: &str) -> bool {
+    LIST_CONFIGS.contains(&name)
+}
+
 /// Looks up a topic config key.
 pub fn topic_key(name: &str) -> Option<&'static TopicConfigKey> {
     TOPIC_CONFIGS.iter().find(|k| k.name == name)
@@ -363,10 +386,14 @@ pub struct ConfigEntry {
     pub doc: &'static str,
 }
 
-/// Broker-wide defaults of topic configs and the broker's own static configs.
+/// Broker-wide defaults of topic configs and the broker's own configs: static ones from its
+/// flags, overlaid with the dynamic ones of the cluster image (`dynamic_config`).
 #[derive(Debug, Clone)]
 pub struct BrokerDefaults {
     entries: Vec<ConfigEntry>,
+    node_id: i32,
+    /// The image this broker has applied, for its dynamic configs; none in unit tests.
+    image: Option<watch::Receiver<Arc<ClusterImage>>>,
 }
 
 impl BrokerDefaults {
@@ -517,6 +544,13 @@ impl BrokerDefaults {
                 Long,
                 "Bytes per second log compaction may read.",
             ),
+            d(
+                "log.cleaner.backoff.ms",
+                c.log_cleaner_backoff_ms.to_string(),
+                "15000".into(),
+                Long,
+                "How often the log cleaner looks for partitions due for compaction.",
+            ),
             fixed(
                 "compression.type",
                 "producer",
@@ -591,23 +625,122 @@ impl BrokerDefaults {
                 "fsync before acknowledging a produce.",
             ),
         ];
-        Self { entries }
+        let mut entries = entries;
+        if let Some(rack) = c.rack.as_ref().filter(|r| !r.is_empty()) {
+            entries.push(e(
+                "broker.rack",
+                rack.clone(),
+                String,
+                "This broker's failure domain.",
+            ));
+        }
+        let selector = |s| match s {
+            crate::config::ReplicaSelector::Leader => {
+                "org.apache.kafka.common.replica.LeaderSelector"
+            }
+            crate::config::ReplicaSelector::RackAware => {
+                "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+            }
+        };
+        entries.push(d(
+            "replica.selector.class",
+            selector(c.replica_selector).into(),
+            selector(crate::config::ReplicaSelector::Leader).into(),
+            String,
+            "Which replica a consumer with a client.rack reads from (KIP-392).",
+        ));
+        Self {
+            entries,
+            node_id: c.node_id,
+            image: None,
+        }
     }
 
-    fn broker_entry(&self, name: &str) -> Option<&ConfigEntry> {
-        self.entries.iter().find(|e| e.name == name)
+    /// Takes dynamic broker configs from the images this broker applies.
+    pub fn with_dynamic(mut self, image: watch::Receiver<Arc<ClusterImage>>) -> Self {
+        self.image = Some(image);
+        self
     }
 
-    /// The broker's configs, for a DescribeConfigs of the broker resource.
-    pub fn broker_entries(&self) -> &[ConfigEntry] {
-        &self.entries
+    /// Dynamic config `key` of broker `resource` (an id; empty for the cluster-wide level):
+    /// the broker's own value, else the cluster-wide default, with its source.
+    fn dynamic_value(&self, resource: &str, key: &str) -> Option<(String, ConfigSource)> {
+        let image = self.image.as_ref()?.borrow();
+        let level = |name: &str| image.broker_configs.get(name).and_then(|c| c.get(key));
+        if !resource.is_empty()
+            && let Some(v) = level(resource)
+        {
+            return Some((v.clone(), ConfigSource::DynamicBroker));
+        }
+        level("").map(|v| (v.clone(), ConfigSource::DynamicDefaultBroker))
     }
 
-    fn broker_value(&self, name: &str) -> Option<&str> {
-        self.entries
-            .iter()
-            .find(|e| e.name == name)
-            .map(|e| e.value.as_str())
+    /// Config `name` of this broker as it applies now, with its source.
+    fn broker_entry(&self, name: &str) -> Option<ConfigEntry> {
+        let own = self.node_id.to_string();
+        let mut entry = match self.entries.iter().find(|e| e.name == name) {
+            Some(e) => e.clone(),
+            None => match dynamic_config::dynamic_key(name)? {
+                DynamicKey::Own(k) => own_key_entry(k),
+                DynamicKey::TopicDefault { .. } => return None,
+            },
+        };
+        if let Some((value, source)) = self.dynamic_value(&own, name) {
+            (entry.value, entry.source) = (value, source);
+        }
+        Some(entry)
+    }
+
+    /// The configs of broker resource `resource` (this broker's id, another's, or empty for the
+    /// cluster-wide level), for DescribeConfigs: for this broker and the cluster-wide level,
+    /// every static config with the dynamic ones overlaid; for another broker, which serves its
+    /// own static configs, only the dynamic ones.
+    pub fn broker_entries(&self, resource: &str) -> Vec<ConfigEntry> {
+        let mine = resource.is_empty() || resource == self.node_id.to_string();
+        let mut out: Vec<ConfigEntry> = if mine {
+            self.entries.clone()
+        } else {
+            Vec::new()
+        };
+        for k in dynamic_config::OWN_KEYS {
+            if !out.iter().any(|e| e.name == k.name) {
+                out.push(own_key_entry(k));
+            }
+        }
+        if !mine {
+            for k in TOPIC_CONFIGS {
+                if let Some(name) = k.broker_name
+                    && self.dynamic_value(resource, name).is_some()
+                {
+                    out.push(ConfigEntry {
+                        name: name.into(),
+                        value: String::new(),
+                        source: ConfigSource::Default,
+                        read_only: false,
+                        config_type: config_type(k.rule),
+                        doc: k.doc,
+                    });
+                }
+            }
+        }
+        for e in &mut out {
+            if dynamic_config::dynamic_key(&e.name).is_some() {
+                e.read_only = false;
+            }
+            if let Some((value, source)) = self.dynamic_value(resource, &e.name) {
+                (e.value, e.source) = (value, source);
+            }
+        }
+        out
+    }
+
+    fn broker_value(&self, name: &str) -> Option<String> {
+        self.broker_entry(name).map(|e| e.value)
+    }
+
+    /// This broker's current value of a broker config (dynamic, else static, else built-in).
+    pub fn broker_config(&self, name: &str) -> Option<String> {
+        self.broker_value(name)
     }
 
     /// Effective value of a topic config: the topic's override, else the broker default.
@@ -618,7 +751,6 @@ impl BrokerDefaults {
         topic_key(name)?
             .broker_name
             .and_then(|b| self.broker_value(b))
-            .map(str::to_string)
     }
 
     /// Every topic config with its effective value and where that value comes from.
@@ -630,11 +762,9 @@ impl BrokerDefaults {
                     Some(v) => (v.clone(), ConfigSource::TopicOverride),
                     None => {
                         let broker = k.broker_name.and_then(|b| self.broker_entry(b));
-                        let source = broker.map_or(ConfigSource::Default, |b| b.source);
-                        (
-                            self.topic_value(overrides, k.name).unwrap_or_default(),
-                            source,
-                        )
+                        broker.map_or((String::new(), ConfigSource::Default), |b| {
+                            (b.value, b.source)
+                        })
                     }
                 };
                 ConfigEntry {
@@ -711,6 +841,10 @@ impl BrokerDefaults {
                 .topic_value(overrides, MIN_CLEANABLE_DIRTY_RATIO)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(defaults.min_cleanable_dirty_ratio),
+            quiet_recheck_ms: self
+                .broker_value("log.retention.check.interval.ms")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(defaults.quiet_recheck_ms),
             ..defaults
         }
     }
@@ -737,6 +871,22 @@ impl BrokerDefaults {
     }
 }
 
+/// A dynamic-only broker config at its built-in value.
+fn own_key_entry(k: &dynamic_config::OwnKey) -> ConfigEntry {
+    ConfigEntry {
+        name: k.name.into(),
+        value: k.default.into(),
+        source: ConfigSource::Default,
+        read_only: false,
+        config_type: if k.integer {
+            ConfigType::Long
+        } else {
+            ConfigType::Double
+        },
+        doc: k.doc,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -747,6 +897,68 @@ mod tests {
             &BrokerConfig::parse_from(["krait-broker"]),
             "127.0.0.1:9092",
         )
+    }
+
+    #[test]
+    fn dynamic_broker_configs_overlay_the_static_ones_own_level_first() {
+        let mut image = ClusterImage::default();
+        let level = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        image.broker_configs.insert(
+            String::new(),
+            level(&[("log.retention.ms", "1000"), ("message.max.bytes", "2000")]),
+        );
+        image
+            .broker_configs
+            .insert("1".into(), level(&[("message.max.bytes", "3000")]));
+        image
+            .broker_configs
+            .insert("2".into(), level(&[("background.threads", "4")]));
+        let (_tx, rx) = watch::channel(Arc::new(image));
+        let d = defaults().with_dynamic(rx);
+        let none = BTreeMap::new();
+        assert_eq!(
+            d.topic_value(&none, "retention.ms").as_deref(),
+            Some("1000")
+        );
+        assert_eq!(
+            d.max_message_bytes(&none),
+            3000,
+            "broker 1's own value wins"
+        );
+        let topic = d.topic_entries(&none);
+        let source = |name: &str| topic.iter().find(|e| e.name == name).unwrap().source;
+        assert_eq!(source("retention.ms"), ConfigSource::DynamicDefaultBroker);
+        assert_eq!(source("max.message.bytes"), ConfigSource::DynamicBroker);
+        assert_eq!(source("retention.bytes"), ConfigSource::Default);
+
+        let mine = d.broker_entries("1");
+        let entry = |entries: &[ConfigEntry], name: &str| {
+            entries.iter().find(|e| e.name == name).cloned().unwrap()
+        };
+        let e = entry(&mine, "message.max.bytes");
+        assert_eq!(
+            (e.value.as_str(), e.source, e.read_only),
+            ("3000", ConfigSource::DynamicBroker, false)
+        );
+        assert!(
+            entry(&mine, "log.dirs").read_only,
+            "static configs are read-only"
+        );
+        let e = entry(&d.broker_entries(""), "message.max.bytes");
+        assert_eq!(
+            (e.value.as_str(), e.source),
+            ("2000", ConfigSource::DynamicDefaultBroker)
+        );
+        // Another broker: only dynamic configs, its own and the cluster-wide ones.
+        let other = d.broker_entries("2");
+        assert!(other.iter().all(|e| e.name != "log.dirs"));
+        assert_eq!(entry(&other, "background.threads").value, "4");
+        assert_eq!(entry(&other, "message.max.bytes").value, "2000");
     }
 
     #[test]

@@ -207,6 +207,11 @@ impl Cluster {
         self.applied.borrow().clone()
     }
 
+    /// The images this broker applies, as they are applied.
+    pub fn watch_image(&self) -> watch::Receiver<Arc<ClusterImage>> {
+        self.applied.subscribe()
+    }
+
     /// The current controller (the quorum's leader), as this broker knows it.
     pub fn controller_id(&self) -> Option<BrokerId> {
         self.quorum.leader()

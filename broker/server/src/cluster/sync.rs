@@ -83,9 +83,7 @@ fn throttle(image: &ClusterImage, me: i32) -> Throttle {
     }
 }
 
-/// Kafka's dynamic broker configs for replication throttles, in bytes per second.
-pub const LEADER_THROTTLE: &str = "leader.replication.throttled.rate";
-pub const FOLLOWER_THROTTLE: &str = "follower.replication.throttled.rate";
+pub use crate::dynamic_config::{FOLLOWER_THROTTLE, LEADER_THROTTLE};
 
 /// Gives a replica the role the image says, touching it only when that differs.
 fn set_role(

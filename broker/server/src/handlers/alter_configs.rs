@@ -3,9 +3,9 @@
 //!
 //! AlterConfigs replaces a resource's whole override set; IncrementalAlterConfigs
 //! (`incremental_alter_configs.rs`) applies set/delete/append/subtract to single keys. Both validate the result as a whole and write it
-//! in one catalog update, so a refused request changes nothing. Broker configs are static
-//! (flags and environment) except the replication throttles, which are dynamic and replicated
-//! through the controller; altering a static one is refused with the key named.
+//! in one catalog update, so a refused request changes nothing. A broker resource edits the
+//! dynamic broker configs (`dynamic_config`), replicated through the controller; altering a
+//! static one is refused with the key named.
 
 use std::collections::BTreeMap;
 
@@ -24,7 +24,7 @@ use crate::topic_config::{ConfigOp, apply_changes};
 pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=2;
 use krait_image::MetadataRecord;
 
-use crate::cluster::sync::{FOLLOWER_THROTTLE, LEADER_THROTTLE};
+use crate::dynamic_config;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -90,11 +90,8 @@ pub(super) async fn alter(
     Ok(())
 }
 
-/// The broker configs that can change at run time: the replication throttles, in bytes/s.
-const DYNAMIC_BROKER_CONFIGS: &[&str] = &[LEADER_THROTTLE, FOLLOWER_THROTTLE];
-
-/// Sets dynamic broker configs of broker `name` (an id, or empty for the cluster default)
-/// through the controller; every other broker config is static and refused.
+/// Sets dynamic broker configs of broker `name` (an id, or empty for the cluster-wide level)
+/// through the controller; static broker configs are refused (`dynamic_config`).
 async fn alter_broker(
     broker: &Broker,
     name: &str,
@@ -109,45 +106,24 @@ async fn alter_broker(
     }
     let image = broker.cluster.image();
     let current = image.broker_configs.get(name).cloned().unwrap_or_default();
-    // AlterConfigs replaces the whole set; IncrementalAlterConfigs edits the current one.
-    let (mut next, ops): (BTreeMap<String, String>, Vec<(String, ConfigOp)>) = match change {
+    // AlterConfigs replaces the level's whole set; IncrementalAlterConfigs edits it, APPEND and
+    // SUBTRACT starting from the value in force when the level has none.
+    let (replace, ops): (bool, Vec<(String, ConfigOp)>) = match change {
         Change::Replace(m) => (
-            BTreeMap::new(),
+            true,
             m.into_iter().map(|(k, v)| (k, ConfigOp::Set(v))).collect(),
         ),
-        Change::Incremental(c) => (current.clone(), c),
+        Change::Incremental(c) => (false, c),
     };
-    for (key, op) in &ops {
-        if !DYNAMIC_BROKER_CONFIGS.contains(&key.as_str()) {
-            return Err((
-                ResponseError::InvalidConfig,
-                format!(
-                    "Broker config {key} is static and cannot be altered at run time; dynamic: {}",
-                    DYNAMIC_BROKER_CONFIGS.join(", ")
-                ),
-            ));
-        }
-        match op {
-            ConfigOp::Set(v) => {
-                if v.parse::<u64>().is_err() {
-                    return Err((
-                        ResponseError::InvalidConfig,
-                        format!("{key} must be a number of bytes per second, got {v:?}"),
-                    ));
-                }
-                next.insert(key.clone(), v.clone());
-            }
-            ConfigOp::Delete => {
-                next.remove(key);
-            }
-            _ => {
-                return Err((
-                    ResponseError::InvalidConfig,
-                    format!("{key} is not a list: APPEND and SUBTRACT do not apply"),
-                ));
-            }
-        }
-    }
+    let next = dynamic_config::apply(&current, replace, &ops, |k| {
+        image
+            .broker_configs
+            .get("")
+            .and_then(|c| c.get(k))
+            .cloned()
+            .or_else(|| broker.defaults.broker_config(k))
+    })
+    .map_err(|m| (ResponseError::InvalidConfig, m))?;
     if validate_only || next == current {
         return Ok(());
     }

@@ -10,10 +10,9 @@ use krait_protocol::kafka_protocol::messages::{DescribeConfigsRequest, DescribeC
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
-use crate::cluster::sync::{FOLLOWER_THROTTLE, LEADER_THROTTLE};
 use crate::context::RequestContext;
 use crate::handlers::changes::config_access;
-use crate::topic_config::{ConfigEntry, ConfigSource, ConfigType};
+use crate::topic_config::ConfigEntry;
 
 /// The versions served; ApiVersions and the dispatch are built from these.
 pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=4;
@@ -81,18 +80,13 @@ fn entries(
                 format!("Topic '{name}' does not exist."),
             )),
         },
-        BROKER if name.is_empty() || name == broker.node_id().to_string() => {
-            let mut entries = broker.defaults.broker_entries().to_vec();
-            entries.extend(dynamic_entries(broker, name));
-            Ok(entries)
-        }
-        // Another broker's static configs are its own; its dynamic ones are in the image.
         BROKER
-            if name
-                .parse::<i32>()
-                .is_ok_and(|id| broker.cluster.image().brokers.contains_key(&id)) =>
+            if name.is_empty()
+                || name
+                    .parse::<i32>()
+                    .is_ok_and(|id| broker.cluster.image().brokers.contains_key(&id)) =>
         {
-            Ok(dynamic_entries(broker, name))
+            Ok(broker.defaults.broker_entries(name))
         }
         BROKER => Err((
             ResponseError::InvalidRequest,
@@ -103,32 +97,6 @@ fn entries(
             format!("Resource type {other} is not supported."),
         )),
     }
-}
-
-/// The dynamic broker configs (replication throttles) of broker `name` (empty: the cluster
-/// default), with where each value comes from; unset ones show Kafka's default (no limit).
-fn dynamic_entries(broker: &Broker, name: &str) -> Vec<ConfigEntry> {
-    let image = broker.cluster.image();
-    [LEADER_THROTTLE, FOLLOWER_THROTTLE]
-        .into_iter()
-        .map(|key| {
-            let own = image.broker_configs.get(name).and_then(|c| c.get(key));
-            let default = image.broker_configs.get("").and_then(|c| c.get(key));
-            let (value, source) = match (own, default) {
-                (Some(v), _) if !name.is_empty() => (v.clone(), ConfigSource::DynamicBroker),
-                (_, Some(v)) => (v.clone(), ConfigSource::DynamicDefaultBroker),
-                _ => (i64::MAX.to_string(), ConfigSource::Default),
-            };
-            ConfigEntry {
-                name: key.to_string(),
-                value,
-                source,
-                read_only: false,
-                config_type: ConfigType::Long,
-                doc: "Replication throttle in bytes/s for partitions being reassigned.",
-            }
-        })
-        .collect()
 }
 
 /// Null or empty `configuration_keys` asks for every config, as in Kafka.

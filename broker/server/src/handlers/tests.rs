@@ -827,7 +827,13 @@ async fn incremental_alter_configs_changes_topic_overrides_and_refuses_bad_keys(
             ResponseError::UnknownTopicOrPartition,
         ),
         (
-            vec![change("log.retention.ms", 0, Some("1"))],
+            vec![change("log.dirs", 0, Some("/tmp"))],
+            4,
+            "1",
+            ResponseError::InvalidConfig,
+        ),
+        (
+            vec![change("log.retention.ms", 0, Some("soon"))],
             4,
             "1",
             ResponseError::InvalidConfig,
