@@ -439,6 +439,56 @@ impl PartitionLog {
         Ok(None)
     }
 
+    /// The offset and timestamp of the record with the largest timestamp below the high
+    /// watermark (ListOffsets `MAX_TIMESTAMP`, KIP-734); the first such record when several
+    /// share it. It scans the time index: an admin query, not a hot path.
+    pub fn offset_of_max_timestamp(&self) -> Result<Option<(i64, i64)>> {
+        let offsets = self.offsets();
+        let end = log_key(self.id, offsets.high_watermark);
+        let mut best: Result<Option<(i64, i64)>> = Ok(None);
+        self.engine
+            .scan(
+                Space::TimeIndex,
+                &log_key(self.id, offsets.log_start_offset),
+                Some(&end),
+                &mut |key, value| match (decode_index(value), parse_log_key(key)) {
+                    (Some((max_ts, _)), Some((_, base))) => {
+                        if let Ok(b) = &mut best
+                            && b.is_none_or(|(ts, _)| max_ts > ts)
+                        {
+                            *b = Some((max_ts, base));
+                        }
+                        true
+                    }
+                    _ => {
+                        best = Err(corrupt_index(key));
+                        false
+                    }
+                },
+            )
+            .map_err(StorageError::db("scan time index"))?;
+        let Some((max_ts, base)) = best? else {
+            return Ok(None);
+        };
+        if max_ts < 0 {
+            return Ok(None);
+        }
+        let key = log_key(self.id, base);
+        let Some(bytes) = self
+            .engine
+            .get(Space::Log, &key)
+            .map_err(StorageError::db("read batch"))?
+        else {
+            return Err(corrupt_index(&key));
+        };
+        batch::first_record_at_or_after(&Bytes::from(bytes), max_ts).map_err(|e| {
+            StorageError::Corrupt {
+                what: "record batch",
+                detail: e.to_string(),
+            }
+        })
+    }
+
     /// The base offset of the first batch at or after `from` (below `end`) whose indexed max
     /// timestamp reaches `timestamp`.
     fn first_indexed_at_or_after(

@@ -1,6 +1,7 @@
 //! ListOffsets: earliest (log start), latest (high watermark; the last stable offset for
-//! isolation_level=1, read_committed), or the first offset whose record timestamp is at or after
-//! a given time.
+//! isolation_level=1, read_committed), the first offset whose record timestamp is at or after
+//! a given time, the record with the largest timestamp (v7, KIP-734), and the tiered-storage
+//! specs (v8 earliest-local, v9 latest-tiered) as Kafka answers them without a remote tier.
 
 use krait_acl::{Operation, ResourceType};
 use krait_protocol::kafka_protocol::error::ResponseError;
@@ -14,10 +15,17 @@ use crate::context::RequestContext;
 use crate::topics::Topic;
 
 /// The versions served; ApiVersions and the dispatch are built from these.
-pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=6;
+pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=9;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
+/// v7+ (KIP-734): the record with the largest timestamp.
+const MAX_TIMESTAMP: i64 = -3;
+/// v8+ (KIP-405): the earliest offset on local storage; Krait has no remote tier, so the log start.
+const EARLIEST_LOCAL: i64 = -4;
+/// v9+ (KIP-1005): the latest offset in remote storage; with no remote tier, none (-1), as
+/// Kafka answers when tiered storage is off.
+const LATEST_TIERED: i64 = -5;
 const READ_COMMITTED: i8 = 1;
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> ListOffsetsResponse {
@@ -77,12 +85,29 @@ fn lookup(
         r.leader_epoch = epoch;
     }
     let offsets = partition.log().offsets();
+    // Kafka answers a lookup by time only below what the isolation level may read.
+    let readable = if read_committed {
+        partition.log().last_stable_offset()
+    } else {
+        offsets.high_watermark
+    };
+    let by_time = |ts: i64| {
+        if ts == MAX_TIMESTAMP {
+            partition.log().offset_of_max_timestamp()
+        } else {
+            partition.log().offset_for_timestamp(ts)
+        }
+    };
     match p.timestamp {
-        LATEST if read_committed => r.offset = partition.log().last_stable_offset(),
-        LATEST => r.offset = offsets.high_watermark,
+        LATEST => r.offset = readable,
         EARLIEST => r.offset = offsets.log_start_offset,
-        ts if ts < 0 => r.error_code = ResponseError::UnsupportedVersion.code(),
-        ts => match krait_sync::blocking(|| partition.log().offset_for_timestamp(ts)) {
+        EARLIEST_LOCAL if version >= 8 => r.offset = offsets.log_start_offset,
+        LATEST_TIERED if version >= 9 => {}
+        ts if ts < 0 && !(ts == MAX_TIMESTAMP && version >= 7) => {
+            r.error_code = ResponseError::UnsupportedVersion.code()
+        }
+        ts => match krait_sync::blocking(|| by_time(ts)) {
+            Ok(Some((offset, _))) if offset >= readable => {}
             Ok(Some((offset, timestamp))) => {
                 r.offset = offset;
                 r.timestamp = timestamp;

@@ -615,6 +615,61 @@ async fn list_offsets_earliest_latest_and_by_time() {
 }
 
 #[tokio::test]
+async fn list_offsets_max_timestamp_and_the_tiered_specs_by_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir).await;
+    create(&b, "t", 1).await;
+    // Timestamps 1000-1001, 3000-3001, 2000: the largest is at offset 3.
+    for (values, ts) in [
+        (&["a", "b"][..], 1000),
+        (&["c", "d"][..], 3000),
+        (&["e"][..], 2000),
+    ] {
+        super::produce::handle(&ctx(&b, 9), produce_request("t", 0, batch(values, ts), 1))
+            .await
+            .0
+            .unwrap();
+    }
+    let mut req = ListOffsetsRequest::default();
+    let mut t = list_offsets_request::ListOffsetsTopic::default();
+    t.name = name("t");
+    t.partitions = [-3i64, -4, -5]
+        .iter()
+        .map(|ts| {
+            let mut p = list_offsets_request::ListOffsetsPartition::default();
+            p.timestamp = *ts;
+            p
+        })
+        .collect();
+    req.topics = vec![t];
+    let unsupported = ResponseError::UnsupportedVersion.code();
+    for version in range(ApiKey::ListOffsets) {
+        let r = super::list_offsets::handle(&ctx(&b, version), req.clone()).await;
+        let got: Vec<(i16, i64, i64)> = r.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.error_code, p.offset, p.timestamp))
+            .collect();
+        let max = if version >= 7 {
+            (0, 3, 3001)
+        } else {
+            (unsupported, -1, -1)
+        };
+        let local = if version >= 8 {
+            (0, 0, -1)
+        } else {
+            (unsupported, -1, -1)
+        };
+        let tiered = if version >= 9 {
+            (0, -1, -1)
+        } else {
+            (unsupported, -1, -1)
+        };
+        assert_eq!(got, vec![max, local, tiered], "ListOffsets v{version}");
+    }
+}
+
+#[tokio::test]
 async fn grow_delete_and_describe() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(&dir).await;
