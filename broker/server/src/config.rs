@@ -272,6 +272,12 @@ pub struct BrokerConfig {
     #[arg(long, env = "KRAIT_RACK")]
     pub rack: Option<String>,
 
+    /// A file holding this broker's rack, read once at start (surrounding whitespace ignored):
+    /// in Kubernetes an init container writes the node's topology label there. Instead of
+    /// --rack; an empty or unreadable file stops the broker.
+    #[arg(long, env = "KRAIT_RACK_FILE", conflicts_with = "rack")]
+    pub rack_file: Option<PathBuf>,
+
     /// How often the broker heartbeats to the controller (broker.heartbeat.interval.ms).
     #[arg(
         long,
