@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use krait_operator::cluster::build::{DEFAULT_OPERATOR_IMAGE, DEFAULT_RACK_CLUSTER_ROLE, RackInit};
 use krait_operator::leader::LeaseConfig;
+use krait_operator::rack;
 use krait_operator::run::{RunConfig, run};
 
 /// Kubernetes operator for Krait clusters and topics.
@@ -142,13 +143,11 @@ fn write_rack(args: RackArgs) -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
         .init();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let rack = runtime.block_on(async {
-        let client = kube::Client::try_default()
-            .await
-            .map_err(krait_operator::rack::RackError::Client)?;
-        krait_operator::rack::write_node_rack(client, &args.node, &args.topology_key, &args.out)
-            .await
-    })?;
+    let rack = runtime.block_on(rack::write_own_node_rack(
+        &args.node,
+        &args.topology_key,
+        &args.out,
+    ))?;
     tracing::info!(node = %args.node, key = %args.topology_key, %rack, out = %args.out.display(), "wrote the broker's rack");
     Ok(())
 }

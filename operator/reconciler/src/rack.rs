@@ -87,3 +87,9 @@ pub async fn write_node_rack(
     write_rack(out, &rack)?;
     Ok(rack)
 }
+
+/// [`write_node_rack`] with the pod's own credentials (in-cluster config).
+pub async fn write_own_node_rack(node: &str, key: &str, out: &Path) -> Result<String, RackError> {
+    let client = Client::try_default().await.map_err(RackError::Client)?;
+    write_node_rack(client, node, key, out).await
+}

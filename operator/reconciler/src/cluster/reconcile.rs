@@ -98,7 +98,7 @@ pub enum Error {
     GrowClaim { name: String, source: kube::Error },
     #[error("re-creating StatefulSet {name} for its new volume claim template: {message}")]
     Recreate { name: String, message: String },
-    #[error("updating the cluster's {} finalizer: {0}", super::rack_binding::RACK_FINALIZER)]
+    #[error("updating the cluster's krait.dev/rack-binding finalizer: {0}")]
     Finalizer(kube::Error),
 }
 
