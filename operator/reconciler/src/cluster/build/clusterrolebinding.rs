@@ -29,7 +29,7 @@ pub fn rack_binding(cluster: &ValidatedCluster, rack: &RackInit) -> Option<Clust
             ..ObjectMeta::default()
         },
         role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
+            api_group: Some("rbac.authorization.k8s.io".into()),
             kind: "ClusterRole".into(),
             name: rack.cluster_role.clone(),
         },

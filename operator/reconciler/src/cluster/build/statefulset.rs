@@ -399,7 +399,7 @@ fn api_access_volume() -> Volume {
             service_account_token: Some(ServiceAccountTokenProjection {
                 path: "token".into(),
                 expiration_seconds: Some(API_TOKEN_SECONDS),
-                audience: None,
+                ..ServiceAccountTokenProjection::default()
             }),
             ..VolumeProjection::default()
         },
@@ -427,6 +427,7 @@ fn api_access_volume() -> Volume {
         projected: Some(ProjectedVolumeSource {
             default_mode: Some(0o444),
             sources: Some(sources),
+            ..ProjectedVolumeSource::default()
         }),
         ..Volume::default()
     }
