@@ -604,8 +604,8 @@ mod tests {
         let err = BrokerConfig::load_from(["krait-broker", &flag]).unwrap_err();
         assert!(err.to_string().contains("is empty"), "{err}");
         assert!(err.to_string().contains("--rack-file"), "{err}");
-        let err = BrokerConfig::load_from(["krait-broker", "--rack-file=/nonexistent/rack"])
-            .unwrap_err();
+        let err =
+            BrokerConfig::load_from(["krait-broker", "--rack-file=/nonexistent/rack"]).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/rack"), "{err}");
     }
 

@@ -267,7 +267,13 @@ fn rack_awareness_spreads_pods_and_tells_the_broker_its_rack() {
     assert!(args.contains(&"--rack-file=/var/run/krait/rack".to_string()));
     assert!(!args.iter().any(|a| a.starts_with("--rack=")));
     // Not from a pod label: the kubelet copies none before Kubernetes 1.33.
-    assert!(!c.env.as_ref().unwrap().iter().any(|e| e.name == "KRAIT_RACK"));
+    assert!(
+        !c.env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|e| e.name == "KRAIT_RACK")
+    );
     let rack_mount = c
         .volume_mounts
         .as_ref()
@@ -294,7 +300,10 @@ fn the_rack_comes_from_the_nodes_label_through_an_init_container() {
         Some("ghcr.io/krait-dev/krait-operator:0.1.0"),
         "the operator's own image"
     );
-    assert_eq!(init.command.as_deref(), Some(&["krait-operator".to_string()][..]));
+    assert_eq!(
+        init.command.as_deref(),
+        Some(&["krait-operator".to_string()][..])
+    );
     assert_eq!(
         init.args.as_deref().unwrap(),
         [
@@ -332,7 +341,10 @@ fn the_rack_comes_from_the_nodes_label_through_an_init_container() {
         mounts,
         [
             ("rack", "/var/run/krait"),
-            ("kube-api-access", "/var/run/secrets/kubernetes.io/serviceaccount")
+            (
+                "kube-api-access",
+                "/var/run/secrets/kubernetes.io/serviceaccount"
+            )
         ]
     );
     assert!(
@@ -344,7 +356,10 @@ fn the_rack_comes_from_the_nodes_label_through_an_init_container() {
             .any(|m| m.name == "kube-api-access")
     );
     let volumes = pod.volumes.as_ref().unwrap();
-    let access = volumes.iter().find(|v| v.name == "kube-api-access").unwrap();
+    let access = volumes
+        .iter()
+        .find(|v| v.name == "kube-api-access")
+        .unwrap();
     let sources = access.projected.as_ref().unwrap().sources.as_ref().unwrap();
     assert_eq!(
         sources[0].service_account_token.as_ref().unwrap().path,
@@ -356,14 +371,24 @@ fn the_rack_comes_from_the_nodes_label_through_an_init_container() {
     );
     // The binding that lets it read the Node: the cluster's ServiceAccount, the chart's role.
     let binding = d.rack_binding.as_ref().expect("a rack binding");
-    assert_eq!(binding.metadata.name.as_deref(), Some("krait-streaming-edge-rack"));
+    assert_eq!(
+        binding.metadata.name.as_deref(),
+        Some("krait-streaming-edge-rack")
+    );
     assert_eq!(binding.role_ref.name, "krait-operator-broker-rack");
     let subject = &binding.subjects.as_ref().unwrap()[0];
     assert_eq!(
-        (subject.kind.as_str(), subject.name.as_str(), subject.namespace.as_deref()),
+        (
+            subject.kind.as_str(),
+            subject.name.as_str(),
+            subject.namespace.as_deref()
+        ),
         ("ServiceAccount", "edge", Some("streaming"))
     );
-    assert!(binding.metadata.owner_references.is_none(), "cluster-scoped: no namespaced owner");
+    assert!(
+        binding.metadata.owner_references.is_none(),
+        "cluster-scoped: no namespaced owner"
+    );
 }
 
 #[test]

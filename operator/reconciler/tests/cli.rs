@@ -79,7 +79,11 @@ fn rack_takes_its_node_from_node_name_and_fails_clearly_outside_a_pod() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("rack");
     let run = Command::new(env!("CARGO_BIN_EXE_krait-operator"))
-        .args(["rack", "--topology-key=topology.kubernetes.io/zone", "--out"])
+        .args([
+            "rack",
+            "--topology-key=topology.kubernetes.io/zone",
+            "--out",
+        ])
         .arg(&out)
         .env("NODE_NAME", "node-a")
         .env("HOME", dir.path())

@@ -39,10 +39,10 @@ pub async fn converge(
     }
     let api: Api<ClusterRoleBinding> = Api::all(ctx.client.clone());
     let name = names.rack_binding();
-    let observed = api.get_opt(&name).await.map_err(|source| Error::Read {
-        kind: KIND,
-        source,
-    })?;
+    let observed = api
+        .get_opt(&name)
+        .await
+        .map_err(|source| Error::Read { kind: KIND, source })?;
     let Some(desired) = desired else {
         delete(&api, names, observed.as_ref()).await?;
         return set_finalizer(ctx, cluster, false).await;
@@ -82,7 +82,10 @@ pub async fn release(ctx: &Context, cluster: &KafkaCluster) -> Result<(), Error>
     if !holds_finalizer(cluster) {
         return Ok(());
     }
-    let names = ClusterNames::new(&cluster.name_any(), &cluster.namespace().unwrap_or_default());
+    let names = ClusterNames::new(
+        &cluster.name_any(),
+        &cluster.namespace().unwrap_or_default(),
+    );
     let api: Api<ClusterRoleBinding> = Api::all(ctx.client.clone());
     let observed = api
         .get_opt(&names.rack_binding())
@@ -101,7 +104,10 @@ async fn delete(
 ) -> Result<(), Error> {
     let ours = observed.is_some_and(|b| {
         let labels = b.labels();
-        labels.get("app.kubernetes.io/managed-by").map(String::as_str) == Some(MANAGER)
+        labels
+            .get("app.kubernetes.io/managed-by")
+            .map(String::as_str)
+            == Some(MANAGER)
             && labels.get("app.kubernetes.io/instance") == Some(&names.cluster)
             && labels.get(CLUSTER_NAMESPACE_LABEL) == Some(&names.namespace)
     });

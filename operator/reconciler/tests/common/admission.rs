@@ -40,7 +40,11 @@ pub fn check_update(
         return claim(old, new, class);
     }
     if collection.ends_with("rolebindings") && old["roleRef"] != new["roleRef"] {
-        return Err((422, "Invalid", "roleRef: Invalid value: cannot change roleRef".into()));
+        return Err((
+            422,
+            "Invalid",
+            "roleRef: Invalid value: cannot change roleRef".into(),
+        ));
     }
     Ok(())
 }

@@ -97,8 +97,10 @@ pub struct RackInit {
 }
 
 /// The chart's operator image, at this operator's version.
-pub const DEFAULT_OPERATOR_IMAGE: &str =
-    concat!("ghcr.io/krait-dev/krait-operator:", env!("CARGO_PKG_VERSION"));
+pub const DEFAULT_OPERATOR_IMAGE: &str = concat!(
+    "ghcr.io/krait-dev/krait-operator:",
+    env!("CARGO_PKG_VERSION")
+);
 /// The chart's broker-rack ClusterRole when installed as release `krait-operator`.
 pub const DEFAULT_RACK_CLUSTER_ROLE: &str = "krait-operator-broker-rack";
 
