@@ -56,7 +56,8 @@ def test_rendered_manifests_validate_against_kubernetes_schemas(values):
 def test_defaults_watch_all_namespaces_with_a_cluster_role():
     manifests = render()
     assert [r["metadata"]["name"] for r in find(manifests, "ClusterRole")] == [
-        "krait-krait-operator", "krait-krait-operator-storage-classes"]
+        "krait-krait-operator", "krait-krait-operator-storage-classes",
+        "krait-krait-operator-broker-rack", "krait-krait-operator-rack-bindings"]
     deployment = find(manifests, "Deployment")[0]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
@@ -70,13 +71,17 @@ def test_defaults_watch_all_namespaces_with_a_cluster_role():
 
 def test_watched_namespaces_get_roles_and_only_the_cluster_scoped_reads_cluster_wide():
     manifests = render({"watchNamespaces": ["team-a", "team-b"]})
-    # StorageClasses are cluster-scoped: only a ClusterRole can grant reading them.
-    [cluster_role] = find(manifests, "ClusterRole")
-    assert cluster_role["metadata"]["name"] == "krait-krait-operator-storage-classes"
-    assert cluster_role["rules"] == [
+    # StorageClasses, Nodes and ClusterRoleBindings are cluster-scoped: only a ClusterRole can
+    # grant them.
+    cluster_roles = {r["metadata"]["name"]: r for r in find(manifests, "ClusterRole")}
+    assert set(cluster_roles) == {"krait-krait-operator-storage-classes",
+                                  "krait-krait-operator-broker-rack",
+                                  "krait-krait-operator-rack-bindings"}
+    assert cluster_roles["krait-krait-operator-storage-classes"]["rules"] == [
         {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"], "verbs": ["get"]}]
+    # The broker-rack role is bound by the operator, per cluster, never by the chart.
     assert [b["roleRef"]["name"] for b in find(manifests, "ClusterRoleBinding")] == [
-        "krait-krait-operator-storage-classes"]
+        "krait-krait-operator-storage-classes", "krait-krait-operator-rack-bindings"]
     roles = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in find(manifests, "Role")}
     assert roles == {("team-a", "krait-krait-operator"), ("team-b", "krait-krait-operator"),
                      ("krait-system", "krait-krait-operator-leader-election")}
@@ -107,6 +112,32 @@ def test_rbac_is_least_privilege():
     scoped = [r for r in lease_role["rules"] if "resourceNames" in r][0]
     assert scoped["resourceNames"] == ["krait-krait-operator"]
     assert set(scoped["verbs"]) == {"get", "update"}
+
+
+@pytest.mark.parametrize("values", [{}, {"watchNamespaces": ["team-a"]}], ids=["cluster-wide", "namespaced"])
+def test_rack_awareness_lets_brokers_get_nodes_and_the_operator_bind_only_that(values):
+    manifests = render(values, name="kafka", namespace="ops")
+    roles = {r["metadata"]["name"]: r for r in find(manifests, "ClusterRole")}
+    # What a rack-aware cluster's brokers may do: read a Node, nothing more.
+    assert roles["kafka-krait-operator-broker-rack"]["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]}]
+    # What the operator may do to give it to them: manage ClusterRoleBindings (which RBAC lets
+    # it point only at roles it holds or may bind) and bind that one role.
+    bindings = roles["kafka-krait-operator-rack-bindings"]["rules"]
+    assert bindings == [
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterrolebindings"],
+         "verbs": ["get", "create", "patch", "delete"]},
+        {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
+         "resourceNames": ["kafka-krait-operator-broker-rack"], "verbs": ["bind"]}]
+    [binding] = [b for b in find(manifests, "ClusterRoleBinding")
+                 if b["roleRef"]["name"] == "kafka-krait-operator-rack-bindings"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kafka-krait-operator", "namespace": "ops"}]
+    # The operator is told the role's name and its own image, which the init container runs.
+    container = find(manifests, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KRAIT_OPERATOR_RACK_CLUSTER_ROLE"] == "kafka-krait-operator-broker-rack"
+    assert env["KRAIT_OPERATOR_IMAGE"] == container["image"]
+    assert env["KRAIT_OPERATOR_IMAGE"].startswith("ghcr.io/krait-dev/krait-operator:")
 
 
 def test_service_monitor_is_optional():

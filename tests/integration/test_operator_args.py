@@ -1,7 +1,8 @@
 """The broker accepts the command line and environment the operator's StatefulSet gives it
 (`operator/reconciler/src/cluster/build/statefulset.rs`, `broker_args` / `broker_env`): node ids
 from 0 taken from `KRAIT_NODE_ID`, `--flag=value` spellings, `--voters` naming every broker's
-cluster listener, `--rack` from `KRAIT_RACK`, the external listener, and the ConfigMap's
+cluster listener, `--rack-file` naming the file the pod's rack init container writes, the
+external listener, and the ConfigMap's
 `KRAIT_DEFAULT_REPLICATION_FACTOR` / `KRAIT_MIN_INSYNC_REPLICAS`, and the cluster port's mutual TLS
 (`--cluster-tls-keystore=` / `--cluster-tls-truststore=`, a keystore per broker naming its node id, as
 the operator mounts them). Loopback addresses stand in for the pods' DNS names."""
@@ -23,6 +24,9 @@ def test_three_brokers_started_as_the_operator_starts_them_form_one_cluster(tmp_
     brokers = []
     request.node.krait_brokers = brokers
     for i in ids:
+        # What `krait-operator rack` writes: the Node's label and a newline.
+        rack = tmp_path / f"rack{i}"
+        rack.write_text(f"zone-{i}\n")
         args = [
             f"--advertise=127.0.0.1:{kafka[i]}",
             f"--http-listen=127.0.0.1:{http[i]}",
@@ -30,7 +34,7 @@ def test_three_brokers_started_as_the_operator_starts_them_form_one_cluster(tmp_
             f"--cluster-tls-keystore={pki.keystore(f'main-{i}', f'/CN=main-{i}/O=krait.dev', node_id=i)}",
             f"--cluster-tls-truststore={pki.ca}",
             f"--voters={voters}",
-            "--rack=$(KRAIT_RACK)".replace("$(KRAIT_RACK)", f"zone-{i}"),
+            f"--rack-file={rack}",
             f"--external-listen=127.0.0.1:{external[i]}",
             "--external-advertised-addresses=" + ",".join(f"localhost:{external[j]}" for j in ids),
         ]

@@ -6,7 +6,10 @@ The requests come from the operator's scenario tests on the fake API server, whi
 each authorization check a real kube-apiserver would make (verb, API group, resource,
 subresource, namespace, name; `operator/reconciler/tests/common/access.rs`) and holds every
 scenario to its file in `operator/reconciler/tests/rbac/` (the Rust test fails when the
-operator's requests change and the file was not re-recorded). Needs no cluster and no build."""
+operator's requests change and the file was not re-recorded). The same holds for the brokers'
+rack init container (`krait-operator rack`, scope "broker") against the chart's broker-rack
+ClusterRole, which the operator binds to each rack-aware cluster's ServiceAccount. Needs no
+cluster and no build."""
 from __future__ import annotations
 
 import copy
@@ -20,7 +23,8 @@ RECORDED = ROOT / "operator" / "reconciler" / "tests" / "rbac"
 # The scenarios the operator's tests record; a missing file is a failure, not fewer checks.
 SCENARIOS = {
     "cluster_create", "cluster_leftovers", "cluster_scale_up", "cluster_scale_down",
-    "cluster_roll", "cluster_rebalance", "cluster_failure", "cluster_storage", "topic_lifecycle",
+    "cluster_roll", "cluster_rebalance", "cluster_failure", "cluster_storage", "cluster_rack",
+    "broker_rack", "topic_lifecycle",
     "user_lifecycle",
     "leader_election",
     "controllers_watched_namespaces", "controllers_all_namespaces",
@@ -149,3 +153,39 @@ def test_storage_classes_are_read_cluster_wide_in_both_modes():
         manifests = [m for m in manifests
                      if not m["metadata"]["name"].endswith("-storage-classes")]
         assert refused(manifests, classes) == classes
+
+
+def broker_rules(manifests: list[dict]) -> list[tuple[str | None, dict]]:
+    """The broker-rack ClusterRole's rules, cluster-wide: what the operator's per-cluster
+    ClusterRoleBinding gives a rack-aware cluster's brokers (its roleRef is the role the
+    operator is told, KRAIT_OPERATOR_RACK_CLUSTER_ROLE)."""
+    container = find(manifests, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    name = {e["name"]: e.get("value") for e in container["env"]}["KRAIT_OPERATOR_RACK_CLUSTER_ROLE"]
+    [role] = [r for r in find(manifests, "ClusterRole") if r["metadata"]["name"] == name]
+    return [(None, rule) for rule in role["rules"]]
+
+
+@pytest.mark.parametrize("mode", ["namespaced", "cluster-wide"])
+def test_the_broker_rack_role_allows_the_init_container_exactly_what_it_asks(mode):
+    manifests = render_mode(mode)
+    reqs = recorded()["broker_rack"]["requests"]
+    assert reqs and {(r["verb"], r["resource"]) for r in reqs} == {("get", "nodes")}
+    rules = broker_rules(manifests)
+    assert [r for r in reqs if not any(rule_allows(rule, r) for _, rule in rules)] == []
+    granted = {(g, res, verb) for _, rule in rules
+               for g in rule["apiGroups"] for res in rule["resources"] for verb in rule["verbs"]}
+    assert granted == {(r["group"], resource_of(r), r["verb"]) for r in reqs}
+
+
+def test_rack_bindings_are_cluster_scoped_and_bind_only_the_broker_rack_role():
+    rack = recorded()["cluster_rack"]["requests"]
+    cluster_scoped = [r for r in rack if r["resource"] in ("clusterrolebindings", "clusterroles")]
+    assert cluster_scoped and {r["namespace"] for r in cluster_scoped} == {""}
+    binds = [r for r in rack if r["verb"] == "bind"]
+    assert {(r["resource"], r["name"]) for r in binds} == {("clusterroles", f"{RELEASE}-broker-rack")}
+    for mode in ("namespaced", "cluster-wide"):
+        manifests = copy.deepcopy(render_mode(mode))
+        assert refused(manifests, cluster_scoped) == []
+        # bind is granted on that role by name: binding any other role is refused.
+        other = [{**r, "name": "cluster-admin"} for r in binds]
+        assert refused(manifests, other) == other

@@ -278,6 +278,12 @@ pub struct BrokerConfig {
     #[arg(long, env = "KRAIT_RACK")]
     pub rack: Option<String>,
 
+    /// A file holding this broker's rack, read once at start (surrounding whitespace ignored):
+    /// in Kubernetes an init container writes the node's topology label there. Instead of
+    /// --rack; an empty or unreadable file stops the broker.
+    #[arg(long, env = "KRAIT_RACK_FILE", conflicts_with = "rack")]
+    pub rack_file: Option<PathBuf>,
+
     /// Which replica a consumer reads from (replica.selector.class): "leader", or "rack-aware"
     /// to send a consumer that gives its `client.rack` to an in-sync replica in that rack
     /// (KIP-392, fetch from follower). Kafka's class names are accepted too.

@@ -83,6 +83,8 @@ pub enum LoadError {
     File { path: PathBuf, reason: String },
     #[error("--override {0:?} is not KEY=VALUE")]
     Override(String),
+    #[error("cannot read --rack-file {path}: {reason}")]
+    RackFile { path: PathBuf, reason: String },
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -108,8 +110,21 @@ impl BrokerConfig {
         Self::load_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
     }
 
-    /// Parses `args` (the program name first) over the `--config` file they name.
+    /// Parses `args` (the program name first) over the `--config` file they name, then reads
+    /// the `--rack-file` they name.
     pub fn load_from<I, T>(args: I) -> Result<Self, LoadError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut config = Self::parse_over_file(args)?;
+        if let Some(path) = &config.rack_file {
+            config.rack = Some(read_rack_file(path)?);
+        }
+        Ok(config)
+    }
+
+    fn parse_over_file<I, T>(args: I) -> Result<Self, LoadError>
     where
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
@@ -364,6 +379,22 @@ fn flag_defaults(
     Ok(out)
 }
 
+/// The rack a `--rack-file` holds. Empty is an error rather than "no rack": whoever wrote the
+/// file meant the broker to have one, and a broker without it would silently break the
+/// spreading of replicas over racks.
+fn read_rack_file(path: &std::path::Path) -> Result<String, LoadError> {
+    let failed = |reason: String| LoadError::RackFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+    let rack = text.trim();
+    if rack.is_empty() {
+        return Err(failed("the file is empty".into()));
+    }
+    Ok(rack.to_string())
+}
+
 fn bracket(host: &str) -> String {
     if host.contains(':') {
         format!("[{host}]")
@@ -555,5 +586,36 @@ mod tests {
         ])
         .unwrap();
         assert!(bad.scram_bootstrap().is_err());
+    }
+
+    #[test]
+    fn the_rack_file_sets_the_rack_over_the_config_files_broker_rack() {
+        let rack = write("eu-west-1b\n");
+        let props = write("broker.rack=from-the-file\n");
+        let flag = format!("--rack-file={}", rack.path().display());
+        let c = load(&props, &[&flag]).unwrap();
+        assert_eq!(c.rack.as_deref(), Some("eu-west-1b"), "trimmed, and wins");
+        let settings = c.cluster_settings(&c.validate().unwrap()).unwrap();
+        assert_eq!(settings.rack.as_deref(), Some("eu-west-1b"));
+    }
+
+    #[test]
+    fn an_empty_or_missing_rack_file_stops_the_broker_naming_the_file() {
+        let empty = write(" \n");
+        let flag = format!("--rack-file={}", empty.path().display());
+        let err = BrokerConfig::load_from(["krait-broker", &flag]).unwrap_err();
+        assert!(err.to_string().contains("is empty"), "{err}");
+        assert!(err.to_string().contains("--rack-file"), "{err}");
+        let err =
+            BrokerConfig::load_from(["krait-broker", "--rack-file=/nonexistent/rack"]).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/rack"), "{err}");
+    }
+
+    #[test]
+    fn rack_and_rack_file_together_are_refused() {
+        let rack = write("a\n");
+        let flag = format!("--rack-file={}", rack.path().display());
+        let both = BrokerConfig::load_from(["krait-broker", "--rack=b", &flag]);
+        assert!(matches!(both, Err(LoadError::Args(_))));
     }
 }

@@ -262,7 +262,9 @@ pub struct Storage {
 #[serde(rename_all = "camelCase")]
 pub struct RackAwareness {
     /// Node label whose value is the broker's rack, e.g. `topology.kubernetes.io/zone`.
-    /// Brokers are spread over its values and pass it to the broker as `--rack`.
+    /// Brokers are spread over its values; an init container reads it from the broker's Node
+    /// (on every Kubernetes version) and the broker takes it as `broker.rack`. A Node without
+    /// the label keeps its broker from starting.
     #[schemars(length(min = 1))]
     pub topology_key: String,
 }

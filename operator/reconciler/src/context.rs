@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use kube::Client;
 
+use crate::cluster::build::RackInit;
 use crate::events::Recorder;
 use crate::kafka::KafkaConnector;
 use crate::metrics::Metrics;
@@ -17,4 +18,6 @@ pub struct Context {
     pub kafka: Arc<dyn KafkaConnector>,
     /// Publishes the Kubernetes Events `kubectl describe` shows.
     pub recorder: Recorder,
+    /// The image and ClusterRole of rack-aware brokers' init container (the operator's flags).
+    pub rack: RackInit,
 }

@@ -16,6 +16,7 @@ pub mod kafka;
 pub mod leader;
 pub mod metrics;
 pub mod names;
+pub mod rack;
 pub mod render;
 pub mod run;
 pub mod status;

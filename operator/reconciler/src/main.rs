@@ -1,5 +1,6 @@
 //! The `krait-operator` binary: `crd` prints the CRDs, `crd-reference` their field reference,
-//! `render` the objects built for a `KafkaCluster` manifest, `run` runs the controllers.
+//! `render` the objects built for a `KafkaCluster` manifest, `run` runs the controllers, `rack`
+//! is the init step of rack-aware broker pods.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use krait_operator::cluster::build::{DEFAULT_OPERATOR_IMAGE, DEFAULT_RACK_CLUSTER_ROLE, RackInit};
 use krait_operator::leader::LeaseConfig;
+use krait_operator::rack;
 use krait_operator::run::{RunConfig, run};
 
 /// Kubernetes operator for Krait clusters and topics.
@@ -44,6 +47,23 @@ enum Command {
     },
     /// Run the KafkaCluster, KafkaTopic and KafkaUser controllers.
     Run(RunArgs),
+    /// Write the rack of the Node this pod runs on (its topology label) to a file: the init
+    /// container of brokers with spec.rack, with the pod's service account. Fails when the
+    /// Node lacks the label.
+    Rack(RackArgs),
+}
+
+#[derive(Debug, Args)]
+struct RackArgs {
+    /// The Node's name (the pod's spec.nodeName, from the downward API).
+    #[arg(long, env = "NODE_NAME")]
+    node: String,
+    /// The Node label holding the rack, e.g. topology.kubernetes.io/zone.
+    #[arg(long)]
+    topology_key: String,
+    /// The file to write the rack to (what the broker's --rack-file reads).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +112,20 @@ struct RunArgs {
     /// Log filter, in tracing's EnvFilter syntax (e.g. `info`, `krait_operator=debug`).
     #[arg(long, env = "KRAIT_OPERATOR_LOG", default_value = "info")]
     log: String,
+
+    /// Image of the init container that gives rack-aware brokers their rack: the operator's
+    /// own (the chart passes it), which holds `krait-operator rack`.
+    #[arg(long, env = "KRAIT_OPERATOR_IMAGE", default_value = DEFAULT_OPERATOR_IMAGE)]
+    operator_image: String,
+
+    /// The ClusterRole (`get` on nodes) each rack-aware cluster's brokers are bound to; the
+    /// chart installs it as `<release>-broker-rack`.
+    #[arg(
+        long,
+        env = "KRAIT_OPERATOR_RACK_CLUSTER_ROLE",
+        default_value = DEFAULT_RACK_CLUSTER_ROLE
+    )]
+    rack_cluster_role: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -100,7 +134,22 @@ fn main() -> anyhow::Result<()> {
         Command::CrdReference { out } => print_crd_reference(out),
         Command::Render { file, namespace } => print_render(&file, &namespace),
         Command::Run(args) => run_operator(args),
+        Command::Rack(args) => write_rack(args),
     }
+}
+
+fn write_rack(args: RackArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let rack = runtime.block_on(rack::write_own_node_rack(
+        &args.node,
+        &args.topology_key,
+        &args.out,
+    ))?;
+    tracing::info!(node = %args.node, key = %args.topology_key, %rack, out = %args.out.display(), "wrote the broker's rack");
+    Ok(())
 }
 
 fn print_crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
@@ -174,6 +223,10 @@ fn run_operator(args: RunArgs) -> anyhow::Result<()> {
             duration: Duration::from_secs(args.lease_seconds),
         }),
         identity,
+        rack: RackInit {
+            image: args.operator_image,
+            cluster_role: args.rack_cluster_role,
+        },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(run(config)).context("krait-operator run")

@@ -36,6 +36,12 @@ pub const DATA_DIR: &str = "/var/lib/krait";
 pub const HTTP_PORT: i32 = 9644;
 /// Where the broker pods mount their cluster-port keystores and the cluster CA bundle.
 pub const CLUSTER_TLS_DIR: &str = "/etc/krait/cluster-tls";
+/// Where the broker pods' init container writes the rack (an emptyDir shared with the broker,
+/// which reads `RACK_DIR/rack` with `--rack-file`).
+pub const RACK_DIR: &str = "/var/run/krait";
+/// On a cluster-scoped object made for a cluster (its rack ClusterRoleBinding): the cluster's
+/// namespace, which `app.kubernetes.io/instance` (its name) does not say.
+pub const CLUSTER_NAMESPACE_LABEL: &str = "krait.dev/cluster-namespace";
 /// Port of the planned broker-to-broker (Raft and replication) listener.
 pub const CLUSTER_PORT: i32 = 9093;
 
@@ -104,6 +110,12 @@ impl ClusterNames {
     /// Every broker's cluster-port keystore, `<pod>.pem`.
     pub fn broker_certs_secret(&self) -> String {
         format!("{}-broker-certs", self.cluster)
+    }
+
+    /// The ClusterRoleBinding that lets a rack-aware cluster's brokers read their Node's
+    /// labels: cluster-scoped, so it names the namespace too.
+    pub fn rack_binding(&self) -> String {
+        format!("krait-{}-{}-rack", self.namespace, self.cluster)
     }
 
     pub fn pod(&self, broker_id: i32) -> String {

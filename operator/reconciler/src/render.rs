@@ -5,7 +5,9 @@
 //!
 //! Not rendered: the certificate Secrets, whose key material the operator generates inside the
 //! cluster (the StatefulSet mounts them by name), and the owner references when the manifest
-//! has no `metadata.uid` (the API server gives a cluster its uid when it is created).
+//! has no `metadata.uid` (the API server gives a cluster its uid when it is created). A
+//! rack-aware cluster's init container and ClusterRoleBinding name the chart's defaults (the
+//! operator image of this version, the ClusterRole of release `krait-operator`).
 
 use krait_crd::KafkaCluster;
 use serde::Deserialize as _;
@@ -105,6 +107,9 @@ fn objects(desired: &DesiredObjects, without_owner: bool) -> Vec<Result<String, 
         }
     };
     push(serde_json::to_value(&desired.service_account));
+    if let Some(binding) = &desired.rack_binding {
+        push(serde_json::to_value(binding));
+    }
     push(serde_json::to_value(&desired.config_map));
     for service in &desired.services {
         push(serde_json::to_value(service));

@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::cluster::build::RackInit;
 use crate::context::Context;
 use crate::events::Recorder;
 use crate::http::{self, Health};
@@ -42,6 +43,8 @@ pub struct RunConfig {
     pub lease: Option<LeaseConfig>,
     /// This replica's name (its pod's), reported on the events it publishes.
     pub identity: String,
+    /// What rack-aware brokers' init container runs and the ClusterRole it is bound to.
+    pub rack: RackInit,
 }
 
 /// Why the operator stopped.
@@ -87,6 +90,7 @@ pub async fn run(config: RunConfig) -> Result<(), RunError> {
         metrics,
         recorder,
         kafka: Arc::new(RdKafkaConnector::default()),
+        rack: config.rack.clone(),
     });
     let controllers = join_all(controllers(&ctx, &config.namespaces));
     tokio::select! {

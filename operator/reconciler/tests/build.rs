@@ -263,19 +263,146 @@ fn rack_awareness_spreads_pods_and_tells_the_broker_its_rack() {
     assert_eq!(spread.topology_key, "topology.kubernetes.io/zone");
     assert_eq!(spread.max_skew, 1);
     let c = broker(&d);
+    let args = c.args.as_ref().unwrap();
+    assert!(args.contains(&"--rack-file=/var/run/krait/rack".to_string()));
+    assert!(!args.iter().any(|a| a.starts_with("--rack=")));
+    // Not from a pod label: the kubelet copies none before Kubernetes 1.33.
     assert!(
-        c.args
-            .as_ref()
-            .unwrap()
-            .contains(&"--rack=$(KRAIT_RACK)".to_string())
-    );
-    assert!(
-        c.env
+        !c.env
             .as_ref()
             .unwrap()
             .iter()
             .any(|e| e.name == "KRAIT_RACK")
     );
+    let rack_mount = c
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.name == "rack")
+        .expect("the broker mounts the rack volume");
+    assert_eq!(
+        (rack_mount.mount_path.as_str(), rack_mount.read_only),
+        ("/var/run/krait", Some(true))
+    );
+}
+
+#[test]
+fn the_rack_comes_from_the_nodes_label_through_an_init_container() {
+    let (_, d) = built("full.yaml");
+    let pod = d.statefulset.spec.template.spec.as_ref().unwrap();
+    let [init] = pod.init_containers.as_deref().unwrap() else {
+        panic!("one init container: {:?}", pod.init_containers);
+    };
+    assert_eq!(init.name, "rack");
+    assert_eq!(
+        init.image.as_deref(),
+        Some("ghcr.io/krait-dev/krait-operator:0.1.0"),
+        "the operator's own image"
+    );
+    assert_eq!(
+        init.command.as_deref(),
+        Some(&["krait-operator".to_string()][..])
+    );
+    assert_eq!(
+        init.args.as_deref().unwrap(),
+        [
+            "rack",
+            "--node=$(NODE_NAME)",
+            "--topology-key=topology.kubernetes.io/zone",
+            "--out=/var/run/krait/rack"
+        ]
+    );
+    let node_name = &init.env.as_ref().unwrap()[0];
+    assert_eq!(node_name.name, "NODE_NAME");
+    assert_eq!(
+        node_name
+            .value_from
+            .as_ref()
+            .unwrap()
+            .field_ref
+            .as_ref()
+            .unwrap()
+            .field_path,
+        "spec.nodeName"
+    );
+    // Same restricted context as the broker.
+    assert_eq!(init.security_context, broker(&d).security_context);
+    // The API token is projected into the init container alone; the pod automounts none.
+    assert_eq!(pod.automount_service_account_token, Some(false));
+    let mounts: Vec<(&str, &str)> = init
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|m| (m.name.as_str(), m.mount_path.as_str()))
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            ("rack", "/var/run/krait"),
+            (
+                "kube-api-access",
+                "/var/run/secrets/kubernetes.io/serviceaccount"
+            )
+        ]
+    );
+    assert!(
+        !broker(&d)
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|m| m.name == "kube-api-access")
+    );
+    let volumes = pod.volumes.as_ref().unwrap();
+    let access = volumes
+        .iter()
+        .find(|v| v.name == "kube-api-access")
+        .unwrap();
+    let sources = access.projected.as_ref().unwrap().sources.as_ref().unwrap();
+    assert_eq!(
+        sources[0].service_account_token.as_ref().unwrap().path,
+        "token"
+    );
+    assert_eq!(
+        sources[1].config_map.as_ref().unwrap().name,
+        "kube-root-ca.crt"
+    );
+    // The binding that lets it read the Node: the cluster's ServiceAccount, the chart's role.
+    let binding = d.rack_binding.as_ref().expect("a rack binding");
+    assert_eq!(
+        binding.metadata.name.as_deref(),
+        Some("krait-streaming-edge-rack")
+    );
+    assert_eq!(binding.role_ref.name, "krait-operator-broker-rack");
+    let subject = &binding.subjects.as_ref().unwrap()[0];
+    assert_eq!(
+        (
+            subject.kind.as_str(),
+            subject.name.as_str(),
+            subject.namespace.as_deref()
+        ),
+        ("ServiceAccount", "edge", Some("streaming"))
+    );
+    assert!(
+        binding.metadata.owner_references.is_none(),
+        "cluster-scoped: no namespaced owner"
+    );
+}
+
+#[test]
+fn without_rack_there_is_no_init_container_no_token_and_no_binding() {
+    let (_, d) = built("minimal.yaml");
+    let pod = d.statefulset.spec.template.spec.as_ref().unwrap();
+    assert!(pod.init_containers.is_none());
+    assert!(
+        !pod.volumes
+            .iter()
+            .flatten()
+            .any(|v| v.name == "kube-api-access" || v.name == "rack")
+    );
+    assert!(d.rack_binding.is_none());
 }
 
 #[test]
@@ -476,6 +603,10 @@ fn every_broker_pod_passes_the_restricted_pod_security_standard() {
             Vec::<String>::new(),
             "{name}"
         );
+        if name == "full.yaml" {
+            // The rack-aware fixture: its init container is checked as well.
+            assert_eq!(pod["initContainers"][0]["name"], "rack", "{name}");
+        }
         let context = &pod["securityContext"];
         assert_eq!(context["fsGroupChangePolicy"], "OnRootMismatch", "{name}");
         assert_eq!(

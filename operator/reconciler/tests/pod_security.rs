@@ -67,7 +67,7 @@ fn compliant() -> Value {
 #[test]
 fn the_checker_refuses_what_the_restricted_profile_refuses() {
     assert_eq!(pod_security::violations(&compliant()), Vec::<String>::new());
-    let breaks: [(&str, Break); 12] = [
+    let breaks: [(&str, Break); 13] = [
         ("host namespaces", |p| p["hostNetwork"] = json!(true)),
         ("host namespaces", |p| p["hostPID"] = json!(true)),
         ("volume types", |p| {
@@ -105,6 +105,11 @@ fn the_checker_refuses_what_the_restricted_profile_refuses() {
         }),
         ("sysctls", |p| {
             p["securityContext"]["sysctls"] = json!([{"name": "kernel.msgmax", "value": "1"}])
+        }),
+        // Init containers are held to the same rules (the brokers' rack init container).
+        ("capabilities", |p| {
+            p["initContainers"] = json!([{"name": "init", "image": "i", "securityContext": {
+                "allowPrivilegeEscalation": false}}])
         }),
     ];
     for (rule, break_it) in breaks {

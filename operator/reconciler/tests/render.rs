@@ -116,6 +116,8 @@ fn a_cluster_renders_every_object_the_operator_applies_in_order() {
         kinds,
         [
             "ServiceAccount main",
+            // The example is rack-aware: its brokers may read their Node's zone.
+            "ClusterRoleBinding krait-kafka-main-rack",
             "ConfigMap main-config",
             "Service main-brokers",
             "Service main-bootstrap",

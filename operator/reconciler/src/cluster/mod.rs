@@ -9,6 +9,7 @@ pub mod drift;
 pub mod events;
 pub mod listeners;
 pub mod pki;
+pub mod rack_binding;
 pub mod reconcile;
 pub mod roll;
 pub mod scale;

@@ -43,7 +43,7 @@ use super::pki::{self, Ca, CaKind, CaPolicy, CertError, Pki};
 use super::roll::WAITING_FOR_DISRUPTION_BUDGET;
 use super::status::{Observations, apply_failed_status, cluster_status, invalid_status};
 use super::validate::{ValidatedCluster, validate};
-use super::{storage, volumes};
+use super::{rack_binding, storage, volumes};
 use crate::access::{AdminListener, admin_endpoint};
 use crate::cluster_admin::{ClusterAdminError, ClusterState};
 use crate::conditions::{DEGRADED, Decided, PROGRESSING};
@@ -98,6 +98,8 @@ pub enum Error {
     GrowClaim { name: String, source: kube::Error },
     #[error("re-creating StatefulSet {name} for its new volume claim template: {message}")]
     Recreate { name: String, message: String },
+    #[error("updating the cluster's krait.dev/rack-binding finalizer: {0}")]
+    Finalizer(kube::Error),
 }
 
 impl Error {
@@ -113,6 +115,7 @@ impl Error {
             Self::Annotation(_) => "annotation",
             Self::Certificates(_) => "certificates",
             Self::GrowClaim { .. } | Self::Recreate { .. } => "storage",
+            Self::Finalizer(_) => "finalizer",
         }
     }
 }
@@ -153,6 +156,11 @@ pub async fn reconcile(cluster: Arc<KafkaCluster>, ctx: Arc<Context>) -> Result<
 }
 
 async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action, Error> {
+    if cluster.metadata.deletion_timestamp.is_some() {
+        // Garbage collection removes what the cluster owns; only what it cannot own is left.
+        rack_binding::release(ctx, cluster).await?;
+        return Ok(Action::await_change());
+    }
     let now = Time(jiff::Timestamp::now());
     let mut validated = match validate(cluster) {
         Ok(v) => v,
@@ -404,13 +412,23 @@ async fn build_and_apply(
         operator_password,
         clients_ca,
         cluster_tls,
+        rack: ctx.rack.clone(),
     };
     let statefulset = own_statefulset(validated, owned);
     let storage = volumes::plan(ctx, validated, statefulset, &owned.claims).await?;
     volumes::grow_claims(ctx, validated, &storage).await?;
     let mut built = validated.clone();
     built.spec.storage = storage.effective.clone();
-    apply(ctx, &built, &build(&built, &shape), owned, storage.recreate).await?;
+    let desired = build(&built, &shape);
+    // Before the StatefulSet: the brokers' init container reads the Node with it.
+    rack_binding::converge(
+        ctx,
+        cluster,
+        &validated.names,
+        desired.rack_binding.as_ref(),
+    )
+    .await?;
+    apply(ctx, &built, &desired, owned, storage.recreate).await?;
     Ok((cluster_ca, clients_ca_status, storage))
 }
 
@@ -819,7 +837,7 @@ where
 
 /// The hash says the build has not changed since the last apply; the comparison says nobody
 /// changed the object since (e.g. `kubectl scale`), which the operator reverts.
-fn up_to_date<K: Resource + Serialize>(observed: &K, desired: &K) -> bool {
+pub(super) fn up_to_date<K: Resource + Serialize>(observed: &K, desired: &K) -> bool {
     if hash_of(observed) != hash_of(desired) {
         return false;
     }

@@ -3,7 +3,9 @@
 //! parameter, API group, resource, subresource, namespace, name), plus the extra checks it
 //! makes inside a request (`create` when a server-side apply creates the object; `update` on
 //! the owner's `finalizers` when an object gains an owner reference with
-//! `blockOwnerDeletion`, as the OwnerReferencesPermissionEnforcement admission plugin does).
+//! `blockOwnerDeletion`, as the OwnerReferencesPermissionEnforcement admission plugin does;
+//! `bind` on the role a ClusterRoleBinding refers to when the binding is created or changed,
+//! as RBAC's escalation check does first).
 //!
 //! Scenario tests compare what they recorded with `tests/rbac/<scenario>.json`, which
 //! `tests/integration/test_rbac.py` checks against the chart's rendered RBAC rules in both its
@@ -30,7 +32,7 @@ pub struct Access {
 }
 
 /// Cluster-scoped resources the fake stores.
-const CLUSTER_SCOPED: &[&str] = &["storageclasses", "nodes"];
+const CLUSTER_SCOPED: &[&str] = &["storageclasses", "nodes", "clusterrolebindings"];
 
 /// A request path as the API server reads it:
 /// `/api/v1[/namespaces/NS]/RESOURCE[/NAME[/SUBRESOURCE]]` or the same under
@@ -170,6 +172,30 @@ pub fn owner_reference_checks(target: &Target, old: Option<&Value>, new: &Value)
     checks
 }
 
+/// The check RBAC's escalation prevention makes when a ClusterRoleBinding is created or
+/// changed (`pkg/registry/rbac/clusterrolebinding/policybased`): may the requester `bind` the
+/// role it refers to? (Were it refused, the API server would instead require the requester to
+/// hold every permission of the role itself; the operator holds `bind`, not `get nodes`.)
+pub fn binding_checks(target: &Target, old: Option<&Value>, new: &Value) -> Vec<Access> {
+    let unchanged = old.is_some_and(|o| {
+        o["roleRef"] == new["roleRef"]
+            && o["subjects"] == new["subjects"]
+            && o["metadata"]["labels"] == new["metadata"]["labels"]
+            && o["metadata"]["annotations"] == new["metadata"]["annotations"]
+    });
+    if target.resource != "clusterrolebindings" || unchanged {
+        return Vec::new();
+    }
+    vec![Access {
+        verb: "bind".into(),
+        group: "rbac.authorization.k8s.io".into(),
+        resource: "clusterroles".into(),
+        subresource: String::new(),
+        namespace: String::new(),
+        name: new["roleRef"]["name"].as_str().unwrap_or_default().into(),
+    }]
+}
+
 /// Which RBAC modes of the chart a scenario's requests must be allowed in.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope {
@@ -178,6 +204,9 @@ pub enum Scope {
     Namespaced,
     /// The operator watching every namespace: only the cluster-wide mode applies.
     AllNamespaces,
+    /// Requests of a rack-aware broker pod's init container, with the brokers' ServiceAccount:
+    /// the chart's broker-rack ClusterRole must allow them.
+    Broker,
 }
 
 fn record_file(scenario: &str) -> PathBuf {
@@ -197,6 +226,7 @@ fn render(scenario: &str, scope: Scope, accesses: &BTreeSet<Access>) -> String {
     let scope = match scope {
         Scope::Namespaced => "namespaced",
         Scope::AllNamespaces => "all-namespaces",
+        Scope::Broker => "broker",
     };
     let document = json!({"scenario": scenario, "scope": scope, "requests": requests});
     serde_json::to_string_pretty(&document).unwrap() + "\n"

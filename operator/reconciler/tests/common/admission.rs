@@ -3,8 +3,9 @@
 //! (`pkg/apis/apps/validation`), and a PersistentVolumeClaim's spec beyond its storage request,
 //! a request below what the volume already has, and growth of an unbound claim
 //! (`pkg/apis/core/validation`) or of one whose StorageClass does not allow volume expansion
-//! (the `PersistentVolumeClaimResize` admission plugin). Pure: takes the stored objects,
-//! returns the refusal.
+//! (the `PersistentVolumeClaimResize` admission plugin), and a (Cluster)RoleBinding's
+//! `roleRef` (`pkg/apis/rbac/validation`). Pure: takes the stored objects, returns the
+//! refusal.
 
 use serde_json::{Value, json};
 
@@ -37,6 +38,13 @@ pub fn check_update(
     }
     if collection.ends_with("/persistentvolumeclaims") {
         return claim(old, new, class);
+    }
+    if collection.ends_with("rolebindings") && old["roleRef"] != new["roleRef"] {
+        return Err((
+            422,
+            "Invalid",
+            "roleRef: Invalid value: cannot change roleRef".into(),
+        ));
     }
     Ok(())
 }

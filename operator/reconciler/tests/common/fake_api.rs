@@ -6,8 +6,9 @@
 //! and the pod eviction subresource (which honours PodDisruptionBudgets, `disruption.rs`) for
 //! the reconcilers and the controllers, with every write recorded and any one write failable
 //! on demand, every authorization check a real API server would make recorded (`access.rs`),
-//! and the updates a real one refuses refused (`admission.rs`). Cluster-scoped StorageClasses
-//! and Nodes are stored too. Events (events.k8s.io/v1) are created, patched (their `series`),
+//! and the updates a real one refuses refused (`admission.rs`). Cluster-scoped StorageClasses,
+//! Nodes and ClusterRoleBindings are stored too, and requests on a resource can be forbidden
+//! (403), as an RBAC rule that is missing would. Events (events.k8s.io/v1) are created, patched (their `series`),
 //! listed and read like any object, but kept out of the writes and the failable writes: those
 //! are the reconciler's changes to the world, and an event is a report about them.
 
@@ -56,6 +57,8 @@ struct State {
     orphaning: Vec<(String, String)>,
     /// How many times each object was created by a server-side apply.
     created: BTreeMap<(String, String), u32>,
+    /// Resources every request on which is refused with a 403.
+    forbidden: BTreeSet<String>,
 }
 
 /// What the fake does with a request.
@@ -85,6 +88,8 @@ fn kind_of(plural: &str) -> &'static str {
         "secrets" => "Secret",
         "leases" => "Lease",
         "events" => "Event",
+        "nodes" => "Node",
+        "clusterrolebindings" => "ClusterRoleBinding",
         _ => "Unknown",
     }
 }
@@ -219,6 +224,12 @@ impl FakeApi {
         access::check_recorded(scenario, scope, &self.accesses());
     }
 
+    /// Refuses every later request on `resource` (e.g. `nodes`) with a 403, as the API server
+    /// does when no RBAC rule allows it.
+    pub fn forbid(&self, resource: &str) {
+        self.state.lock().unwrap().forbidden.insert(resource.into());
+    }
+
     /// Makes the `n`th write from now (0-based) fail with a 500.
     pub fn fail_write_in(&self, n: usize) {
         let mut s = self.state.lock().unwrap();
@@ -270,7 +281,15 @@ impl FakeApi {
             // events never name one, and the recording must not depend on the clock.
             access.name.clear();
         }
-        s.accesses.insert(access);
+        s.accesses.insert(access.clone());
+        if s.forbidden.contains(&target.resource) {
+            let message = format!(
+                "{} \"{}\" is forbidden: User cannot {verb} resource \"{}\" in API group \"{}\"",
+                target.resource, access.name, target.resource, target.group
+            );
+            let (code, value) = status(403, "Forbidden", &message);
+            return Reply::Now(code, value);
+        }
         if verb == "watch" {
             return Reply::Hold;
         }
@@ -378,6 +397,8 @@ fn serve(
                 }
                 let checks = access::owner_reference_checks(target, old.as_ref(), &object);
                 s.accesses.extend(checks);
+                let checks = access::binding_checks(target, old.as_ref(), &object);
+                s.accesses.extend(checks);
             }
             (code, object)
         }
@@ -395,6 +416,8 @@ fn serve(
             if code == StatusCode::CREATED {
                 s.accesses
                     .extend(access::owner_reference_checks(target, None, &object));
+                s.accesses
+                    .extend(access::binding_checks(target, None, &object));
             }
             (code, object)
         }

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::future::BoxFuture;
 use krait_acl::AclBinding;
 use krait_admin::Reassignment;
+use krait_operator::cluster::build::RackInit;
 use krait_operator::cluster_admin::{ClusterAdmin, ClusterAdminError, ClusterState};
 use krait_operator::context::Context;
 use krait_operator::events::Recorder;
@@ -314,5 +315,6 @@ pub fn context_with(api: &FakeApi, kafka: Arc<dyn KafkaConnector>) -> Arc<Contex
         client,
         metrics: Arc::new(Metrics::default()),
         kafka,
+        rack: RackInit::default(),
     })
 }

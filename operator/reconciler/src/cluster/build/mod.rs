@@ -2,6 +2,7 @@
 //! should own, one file per object. Pure: the same cluster always gives byte-identical objects,
 //! each stamped with a hash of itself so the apply step can skip objects that did not change.
 
+mod clusterrolebinding;
 mod configmap;
 mod pdb;
 pub mod secret;
@@ -14,6 +15,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
 use serde::Serialize;
@@ -24,6 +26,7 @@ use super::validate::ValidatedCluster;
 use crate::names::{HASH_ANNOTATION, stable_hash};
 use krait_crd::KafkaCluster;
 
+pub use clusterrolebinding::rack_binding;
 pub use configmap::config_map;
 pub use pdb::pod_disruption_budget;
 pub use secret::{
@@ -60,6 +63,8 @@ pub struct Shape {
     /// a cluster whose running brokers serve it in plaintext (made by an operator that issued
     /// no certificates) until it is switched over ([`crate::names::CLUSTER_TLS_ANNOTATION`]).
     pub cluster_tls: bool,
+    /// The rack init container's image and the ClusterRole its binding names.
+    pub rack: RackInit,
 }
 
 impl Shape {
@@ -74,6 +79,36 @@ impl Shape {
             operator_password: None,
             clients_ca: None,
             cluster_tls: true,
+            rack: RackInit::default(),
+        }
+    }
+}
+
+/// How rack-aware broker pods find their rack: an init container running the operator's own
+/// image (`krait-operator rack`), whose ServiceAccount the cluster's ClusterRoleBinding binds
+/// to the ClusterRole the chart installs for it. Set from the operator's flags (the chart
+/// passes its image and the ClusterRole's name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RackInit {
+    /// The operator's image, which holds `krait-operator`.
+    pub image: String,
+    /// The ClusterRole allowing `get` on nodes.
+    pub cluster_role: String,
+}
+
+/// The chart's operator image, at this operator's version.
+pub const DEFAULT_OPERATOR_IMAGE: &str = concat!(
+    "ghcr.io/krait-dev/krait-operator:",
+    env!("CARGO_PKG_VERSION")
+);
+/// The chart's broker-rack ClusterRole when installed as release `krait-operator`.
+pub const DEFAULT_RACK_CLUSTER_ROLE: &str = "krait-operator-broker-rack";
+
+impl Default for RackInit {
+    fn default() -> Self {
+        Self {
+            image: DEFAULT_OPERATOR_IMAGE.into(),
+            cluster_role: DEFAULT_RACK_CLUSTER_ROLE.into(),
         }
     }
 }
@@ -83,11 +118,13 @@ pub fn default_voters(replicas: i32) -> BTreeSet<i32> {
     (0..replicas.clamp(1, MAX_VOTERS)).collect()
 }
 
-/// Everything a cluster owns, in apply order: identity, certificates and config before the
-/// pods that use them, the disruption budget last.
+/// Everything a cluster owns, in apply order: identity (and what it may read), certificates and
+/// config before the pods that use them, the disruption budget last.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredObjects {
     pub service_account: ServiceAccount,
+    /// Lets the brokers read their Node's labels; only with `spec.rack`.
+    pub rack_binding: Option<ClusterRoleBinding>,
     /// The PKI's Secrets: the CA's, the CA bundle's and the brokers' keystores'.
     pub secrets: Vec<Secret>,
     pub config_map: ConfigMap,
@@ -135,6 +172,7 @@ pub fn build(cluster: &ValidatedCluster, shape: &Shape) -> DesiredObjects {
     }
     DesiredObjects {
         service_account: stamped(service_account(cluster)),
+        rack_binding: rack_binding(cluster, &shape.rack).map(stamped),
         secrets,
         config_map,
         services,

@@ -1,5 +1,6 @@
-//! The brokers' ServiceAccount: an identity with no API token, since brokers never talk to
-//! the Kubernetes API.
+//! The brokers' ServiceAccount: an identity with no API token mounted by default, since brokers
+//! never talk to the Kubernetes API. Only the init container of a rack-aware cluster gets a
+//! token (projected into it alone, `statefulset.rs`), to read its Node's topology label.
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 

@@ -1,7 +1,7 @@
 //! The brokers' StatefulSet: broker id = pod ordinal, each broker advertising its
 //! headless-service DNS name, probes on the broker's own `/readyz` and `/healthz`.
 //!
-//! The cluster flags (`--cluster-listen`, `--voters`, `--rack`, the cluster TLS files, and the
+//! The cluster flags (`--cluster-listen`, `--voters`, `--rack-file`, the cluster TLS files, and the
 //! external listener's `--external-listen` / `--external-advertised-addresses`) are spelled
 //! here only, in `broker_args`; `tests/integration/test_operator_args.py` starts brokers with
 //! the same ones.
@@ -10,16 +10,22 @@
 //! broker-certs Secret) and the CA bundle (`ca.crt`); each broker reads its own keystore by
 //! its pod name. A template shared by all pods cannot give each its own Secret, so a broker
 //! pod can read its peers' keys too (as with Strimzi's StatefulSet-based brokers).
+//!
+//! Rack awareness: an init container (`krait-operator rack`, the operator's image) reads the
+//! topology label of the pod's Node and writes it to an emptyDir the broker reads with
+//! `--rack-file`. Only that container gets an API token (a projected one, as the kubelet would
+//! mount it), so the broker itself still cannot talk to the Kubernetes API.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{
-    Affinity, Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath, ObjectFieldSelector,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource,
-    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretProjection, SecurityContext,
+    Affinity, Capabilities, ConfigMapEnvSource, ConfigMapProjection, Container, ContainerPort,
+    DownwardAPIProjection, DownwardAPIVolumeFile, EmptyDirVolumeSource, EnvFromSource, EnvVar,
+    EnvVarSource, HTTPGetAction, KeyToPath, ObjectFieldSelector, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, SecretProjection, SecurityContext, ServiceAccountTokenProjection,
     TopologySpreadConstraint, Volume, VolumeMount, VolumeProjection, VolumeResourceRequirements,
     WeightedPodAffinityTerm,
 };
@@ -34,12 +40,24 @@ use crate::cluster::pki::{CLIENTS_TRUST_ANNOTATION, TRUST_ANNOTATION};
 use crate::cluster::validate::ValidatedCluster;
 use crate::names::{
     CLUSTER_PORT, CLUSTER_TLS_DIR, CONFIG_HASH_ANNOTATION, DATA_DIR, HTTP_PORT, POD_INDEX_LABEL,
-    RESTART_ANNOTATION,
+    RACK_DIR, RESTART_ANNOTATION,
 };
 use krait_crd::cluster::ListenerType;
 
 const DATA_VOLUME: &str = "data";
 const CLUSTER_TLS_VOLUME: &str = "cluster-tls";
+/// The emptyDir the rack init container writes the rack into.
+const RACK_VOLUME: &str = "rack";
+/// The rack init container's API credentials: what the kubelet mounts as `kube-api-access-*`
+/// when a pod automounts its token, projected into that container only.
+const API_ACCESS_VOLUME: &str = "kube-api-access";
+/// Where in-cluster clients (kube's `Config::incluster`) look for the token, CA and namespace.
+const API_ACCESS_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+/// The token's lifetime: the kubelet's own choice for the volume it mounts; the init container
+/// needs it for seconds.
+const API_TOKEN_SECONDS: i64 = 3607;
+/// The file the broker reads its rack from.
+const RACK_FILE: &str = "rack";
 /// Owner read, group read (the broker runs in the `fsGroup`), nobody else.
 const CLUSTER_TLS_MODE: i32 = 0o440;
 /// The broker flag of a plaintext cluster port, read back by [`plaintext_cluster_of`].
@@ -130,6 +148,14 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str, shape: &Shape) ->
             ..Volume::default()
         });
     }
+    if cluster.spec.rack.is_some() {
+        volumes.push(Volume {
+            name: RACK_VOLUME.into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        });
+        volumes.push(api_access_volume());
+    }
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels),
@@ -139,6 +165,7 @@ fn pod_template(cluster: &ValidatedCluster, config_hash: &str, shape: &Shape) ->
         spec: Some(PodSpec {
             service_account_name: Some(cluster.names.statefulset()),
             automount_service_account_token: Some(false),
+            init_containers: rack_init_container(cluster, shape).map(|c| vec![c]),
             containers: vec![broker_container(cluster, shape)],
             volumes: non_empty(volumes),
             image_pull_secrets: non_empty(cluster.spec.image_pull_secrets.clone()),
@@ -289,16 +316,120 @@ fn broker_container(cluster: &ValidatedCluster, shape: &Shape) -> Container {
         liveness_probe: Some(http_probe("/healthz", 10, 6)),
         // Opening a large RocksDB can take minutes; liveness must not kill it meanwhile.
         startup_probe: Some(http_probe("/healthz", 5, 120)),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                ..Capabilities::default()
-            }),
-            ..SecurityContext::default()
-        }),
+        security_context: Some(restricted_container_context()),
         ..Container::default()
+    }
+}
+
+/// The "restricted" Pod Security Standard's container settings (the pod's context sets the
+/// user and seccomp), for every container of the pod.
+fn restricted_container_context() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        read_only_root_filesystem: Some(true),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            ..Capabilities::default()
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+/// With `spec.rack`: the init container that writes the Node's topology label to the rack
+/// volume (`krait-operator rack`), and fails, keeping the broker from starting, when the Node
+/// has no such label or may not be read.
+fn rack_init_container(cluster: &ValidatedCluster, shape: &Shape) -> Option<Container> {
+    let rack = cluster.spec.rack.as_ref()?;
+    let small = |cpu: &str, memory: &str| {
+        BTreeMap::from([
+            ("cpu".to_string(), Quantity(cpu.into())),
+            ("memory".to_string(), Quantity(memory.into())),
+        ])
+    };
+    Some(Container {
+        name: "rack".into(),
+        image: Some(shape.rack.image.clone()),
+        command: Some(vec!["krait-operator".into()]),
+        args: Some(vec![
+            "rack".into(),
+            "--node=$(NODE_NAME)".into(),
+            format!("--topology-key={}", rack.topology_key),
+            format!("--out={RACK_DIR}/{RACK_FILE}"),
+        ]),
+        env: Some(vec![field_env("NODE_NAME", "spec.nodeName")]),
+        resources: Some(ResourceRequirements {
+            requests: Some(small("10m", "32Mi")),
+            limits: Some(BTreeMap::from([(
+                "memory".to_string(),
+                Quantity("64Mi".into()),
+            )])),
+            ..ResourceRequirements::default()
+        }),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: RACK_VOLUME.into(),
+                mount_path: RACK_DIR.into(),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: API_ACCESS_VOLUME.into(),
+                mount_path: API_ACCESS_DIR.into(),
+                read_only: Some(true),
+                ..VolumeMount::default()
+            },
+        ]),
+        security_context: Some(restricted_container_context()),
+        ..Container::default()
+    })
+}
+
+/// The ServiceAccount token, the cluster's CA (`kube-root-ca.crt`, which Kubernetes puts in
+/// every namespace) and the namespace, laid out as the kubelet's automounted volume.
+fn api_access_volume() -> Volume {
+    let namespace = DownwardAPIVolumeFile {
+        path: "namespace".into(),
+        field_ref: Some(ObjectFieldSelector {
+            api_version: Some("v1".into()),
+            field_path: "metadata.namespace".into(),
+        }),
+        ..DownwardAPIVolumeFile::default()
+    };
+    let sources = vec![
+        VolumeProjection {
+            service_account_token: Some(ServiceAccountTokenProjection {
+                path: "token".into(),
+                expiration_seconds: Some(API_TOKEN_SECONDS),
+                ..ServiceAccountTokenProjection::default()
+            }),
+            ..VolumeProjection::default()
+        },
+        VolumeProjection {
+            config_map: Some(ConfigMapProjection {
+                name: "kube-root-ca.crt".into(),
+                items: Some(vec![KeyToPath {
+                    key: "ca.crt".into(),
+                    path: "ca.crt".into(),
+                    ..KeyToPath::default()
+                }]),
+                optional: None,
+            }),
+            ..VolumeProjection::default()
+        },
+        VolumeProjection {
+            downward_api: Some(DownwardAPIProjection {
+                items: Some(vec![namespace]),
+            }),
+            ..VolumeProjection::default()
+        },
+    ];
+    Volume {
+        name: API_ACCESS_VOLUME.into(),
+        projected: Some(ProjectedVolumeSource {
+            default_mode: Some(0o444),
+            sources: Some(sources),
+            ..ProjectedVolumeSource::default()
+        }),
+        ..Volume::default()
     }
 }
 
@@ -346,7 +477,7 @@ fn broker_args(cluster: &ValidatedCluster, shape: &Shape) -> Vec<String> {
     args.push(format!("--cluster-advertise={own_host}:{CLUSTER_PORT}"));
     args.push(format!("{VOTERS_FLAG}{}", voters.join(",")));
     if spec.rack.is_some() {
-        args.push("--rack=$(KRAIT_RACK)".into());
+        args.push(format!("--rack-file={RACK_DIR}/{RACK_FILE}"));
     }
     if let Some(external) = cluster
         .listeners
@@ -414,6 +545,14 @@ fn volume_mounts(cluster: &ValidatedCluster, shape: &Shape) -> Vec<VolumeMount> 
             ..VolumeMount::default()
         });
     }
+    if cluster.spec.rack.is_some() {
+        mounts.push(VolumeMount {
+            name: RACK_VOLUME.into(),
+            mount_path: RACK_DIR.into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
     mounts
 }
 
@@ -470,14 +609,6 @@ fn broker_env(cluster: &ValidatedCluster) -> Vec<EnvVar> {
             &format!("metadata.labels['{POD_INDEX_LABEL}']"),
         ),
     ];
-    if let Some(rack) = &cluster.spec.rack {
-        // Kubernetes 1.33+ copies the node's topology.kubernetes.io labels onto pods; other
-        // keys need them set on the pod another way.
-        env.push(field_env(
-            "KRAIT_RACK",
-            &format!("metadata.labels['{}']", rack.topology_key),
-        ));
-    }
     if listeners::uses_scram(&cluster.listeners) {
         // The operator's SCRAM user, created by the first broker to start (`--add-scram`),
         // from a Secret so the password is in neither the template nor the command line.
