@@ -416,21 +416,7 @@ impl PartitionLog {
         // is decoded to find the record. A batch whose records all fall short (its header
         // claimed more) sends the search on to the next candidate.
         while let Some(base) = self.first_indexed_at_or_after(from, &end, timestamp)? {
-            let key = log_key(self.id, base);
-            let Some(bytes) = self
-                .engine
-                .get(Space::Log, &key)
-                .map_err(StorageError::db("read batch"))?
-            else {
-                return Err(corrupt_index(&key));
-            };
-            let found =
-                batch::first_record_at_or_after(&Bytes::from(bytes), timestamp).map_err(|e| {
-                    StorageError::Corrupt {
-                        what: "record batch",
-                        detail: e.to_string(),
-                    }
-                })?;
+            let found = self.first_record_in_batch_at_or_after(base, timestamp)?;
             if found.is_some() {
                 return Ok(found);
             }
@@ -473,6 +459,15 @@ impl PartitionLog {
         if max_ts < 0 {
             return Ok(None);
         }
+        self.first_record_in_batch_at_or_after(base, max_ts)
+    }
+
+    /// The first record of the indexed batch at `base` whose timestamp reaches `timestamp`.
+    fn first_record_in_batch_at_or_after(
+        &self,
+        base: i64,
+        timestamp: i64,
+    ) -> Result<Option<(i64, i64)>> {
         let key = log_key(self.id, base);
         let Some(bytes) = self
             .engine
@@ -481,7 +476,7 @@ impl PartitionLog {
         else {
             return Err(corrupt_index(&key));
         };
-        batch::first_record_at_or_after(&Bytes::from(bytes), max_ts).map_err(|e| {
+        batch::first_record_at_or_after(&Bytes::from(bytes), timestamp).map_err(|e| {
             StorageError::Corrupt {
                 what: "record batch",
                 detail: e.to_string(),

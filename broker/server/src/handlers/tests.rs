@@ -571,6 +571,23 @@ async fn metadata_lists_topics_and_auto_creates_requested_ones() {
     encodes_at_every_version(ApiKey::Metadata, &r);
 }
 
+/// ListOffsets for partition 0 of `topic`, one entry per timestamp (or offset spec).
+fn list_offsets_request(topic: &str, timestamps: &[i64]) -> ListOffsetsRequest {
+    let mut req = ListOffsetsRequest::default();
+    let mut t = list_offsets_request::ListOffsetsTopic::default();
+    t.name = name(topic);
+    t.partitions = timestamps
+        .iter()
+        .map(|ts| {
+            let mut p = list_offsets_request::ListOffsetsPartition::default();
+            p.timestamp = *ts;
+            p
+        })
+        .collect();
+    req.topics = vec![t];
+    req
+}
+
 #[tokio::test]
 async fn list_offsets_earliest_latest_and_by_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -590,18 +607,7 @@ async fn list_offsets_earliest_latest_and_by_time() {
     .await
     .0
     .unwrap();
-    let mut req = ListOffsetsRequest::default();
-    let mut t = list_offsets_request::ListOffsetsTopic::default();
-    t.name = name("t");
-    t.partitions = [-2i64, -1, 1001, 1500, 5000]
-        .iter()
-        .map(|ts| {
-            let mut p = list_offsets_request::ListOffsetsPartition::default();
-            p.timestamp = *ts;
-            p
-        })
-        .collect();
-    req.topics = vec![t];
+    let req = list_offsets_request("t", &[-2, -1, 1001, 1500, 5000]);
     for version in range(ApiKey::ListOffsets) {
         let r = super::list_offsets::handle(&ctx(&b, version), req.clone()).await;
         let got: Vec<(i64, i64)> = r.topics[0]
@@ -630,18 +636,7 @@ async fn list_offsets_max_timestamp_and_the_tiered_specs_by_version() {
             .0
             .unwrap();
     }
-    let mut req = ListOffsetsRequest::default();
-    let mut t = list_offsets_request::ListOffsetsTopic::default();
-    t.name = name("t");
-    t.partitions = [-3i64, -4, -5]
-        .iter()
-        .map(|ts| {
-            let mut p = list_offsets_request::ListOffsetsPartition::default();
-            p.timestamp = *ts;
-            p
-        })
-        .collect();
-    req.topics = vec![t];
+    let req = list_offsets_request("t", &[-3, -4, -5]);
     let unsupported = ResponseError::UnsupportedVersion.code();
     for version in range(ApiKey::ListOffsets) {
         let r = super::list_offsets::handle(&ctx(&b, version), req.clone()).await;

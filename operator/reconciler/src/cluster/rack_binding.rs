@@ -13,7 +13,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use tracing::info;
 
-use super::reconcile::{Error, up_to_date};
+use super::reconcile::{Error, merge_patch, up_to_date};
 use crate::context::Context;
 use crate::names::{CLUSTER_NAMESPACE_LABEL, ClusterNames, MANAGER};
 
@@ -142,18 +142,11 @@ async fn set_finalizer(ctx: &Context, cluster: &KafkaCluster, hold: bool) -> Res
     } else if finalizers.len() == cluster.finalizers().len() {
         return Ok(());
     }
-    let api: Api<KafkaCluster> =
-        Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
     let patch = serde_json::json!({"metadata": {
         "finalizers": finalizers,
         "resourceVersion": cluster.resource_version(),
     }});
-    api.patch(
-        &cluster.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map(drop)
-    .map_err(Error::Finalizer)
+    merge_patch(ctx, cluster, &patch)
+        .await
+        .map_err(Error::Finalizer)
 }

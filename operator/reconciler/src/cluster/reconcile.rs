@@ -667,17 +667,27 @@ async fn restart_pod(ctx: &Context, cluster: &ValidatedCluster, id: i32) -> Resu
 /// Removes a handled one-shot annotation with a merge patch, which leaves every other field
 /// (and their managers) alone.
 async fn remove_annotation(ctx: &Context, cluster: &KafkaCluster, key: &str) -> Result<(), Error> {
+    let patch = serde_json::json!({"metadata": {"annotations": {key: null}}});
+    merge_patch(ctx, cluster, &patch)
+        .await
+        .map_err(Error::Annotation)
+}
+
+/// A JSON merge patch of the KafkaCluster object itself (its metadata: annotations, finalizers).
+pub(super) async fn merge_patch(
+    ctx: &Context,
+    cluster: &KafkaCluster,
+    patch: &serde_json::Value,
+) -> Result<(), kube::Error> {
     let api: Api<KafkaCluster> =
         Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
-    let patch = serde_json::json!({"metadata": {"annotations": {key: null}}});
     api.patch(
         &cluster.name_any(),
         &PatchParams::default(),
-        &Patch::Merge(&patch),
+        &Patch::Merge(patch),
     )
     .await
     .map(drop)
-    .map_err(Error::Annotation)
 }
 
 fn observations<'a>(cluster: &'a ValidatedCluster, owned: &'a Owned) -> Observations<'a> {
