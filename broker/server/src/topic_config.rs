@@ -391,7 +391,8 @@ pub struct ConfigEntry {
 #[derive(Debug, Clone)]
 pub struct BrokerDefaults {
     entries: Vec<ConfigEntry>,
-    node_id: i32,
+    /// This broker's id, as the resource name of its own dynamic configs.
+    node_id: String,
     /// The image this broker has applied, for its dynamic configs; none in unit tests.
     image: Option<watch::Receiver<Arc<ClusterImage>>>,
 }
@@ -651,7 +652,7 @@ impl BrokerDefaults {
         ));
         Self {
             entries,
-            node_id: c.node_id,
+            node_id: c.node_id.to_string(),
             image: None,
         }
     }
@@ -677,7 +678,6 @@ impl BrokerDefaults {
 
     /// Config `name` of this broker as it applies now, with its source.
     fn broker_entry(&self, name: &str) -> Option<ConfigEntry> {
-        let own = self.node_id.to_string();
         let mut entry = match self.entries.iter().find(|e| e.name == name) {
             Some(e) => e.clone(),
             None => match dynamic_config::dynamic_key(name)? {
@@ -685,7 +685,7 @@ impl BrokerDefaults {
                 DynamicKey::TopicDefault { .. } => return None,
             },
         };
-        if let Some((value, source)) = self.dynamic_value(&own, name) {
+        if let Some((value, source)) = self.dynamic_value(&self.node_id, name) {
             (entry.value, entry.source) = (value, source);
         }
         Some(entry)
@@ -696,7 +696,7 @@ impl BrokerDefaults {
     /// every static config with the dynamic ones overlaid; for another broker, which serves its
     /// own static configs, only the dynamic ones.
     pub fn broker_entries(&self, resource: &str) -> Vec<ConfigEntry> {
-        let mine = resource.is_empty() || resource == self.node_id.to_string();
+        let mine = resource.is_empty() || resource == self.node_id;
         let mut out: Vec<ConfigEntry> = if mine {
             self.entries.clone()
         } else {
@@ -734,8 +734,19 @@ impl BrokerDefaults {
         out
     }
 
+    /// `broker_entry`'s value without building the entry: topic configs look their defaults
+    /// up here on every produce and fetch.
     fn broker_value(&self, name: &str) -> Option<String> {
-        self.broker_entry(name).map(|e| e.value)
+        if let Some((value, _)) = self.dynamic_value(&self.node_id, name) {
+            return Some(value);
+        }
+        match self.entries.iter().find(|e| e.name == name) {
+            Some(e) => Some(e.value.clone()),
+            None => match dynamic_config::dynamic_key(name)? {
+                DynamicKey::Own(k) => Some(k.default.to_string()),
+                DynamicKey::TopicDefault { .. } => None,
+            },
+        }
     }
 
     /// This broker's current value of a broker config (dynamic, else static, else built-in).
