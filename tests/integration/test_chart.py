@@ -15,7 +15,7 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from chart import CHART, ROOT, docs, find, render
+from chart import CHART, PROMETHEUS_OPERATOR, ROOT, docs, find, render
 
 CRDS = ROOT / "crds"
 EXAMPLES = ROOT / "examples"
@@ -140,19 +140,23 @@ def test_rack_awareness_lets_brokers_get_nodes_and_the_operator_bind_only_that(v
     assert env["KRAIT_OPERATOR_IMAGE"].startswith("ghcr.io/krait-dev/krait-operator:")
 
 
-def test_service_monitor_is_optional():
-    assert find(render(), "ServiceMonitor") == []
-    monitors = find(render({"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}}),
-                    "ServiceMonitor")
+def test_service_monitor_is_optional_and_only_where_its_crd_is_served():
+    assert find(render(api_versions=PROMETHEUS_OPERATOR), "ServiceMonitor") == []
+    enabled = {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}}
+    assert find(render(enabled), "ServiceMonitor") == [], "rendered for a cluster without the CRD"
+    assert find(render(enabled, api_versions=["monitoring.coreos.com/v1/PodMonitor"]), "ServiceMonitor") == []
+    monitors = find(render(enabled, api_versions=PROMETHEUS_OPERATOR), "ServiceMonitor")
     assert len(monitors) == 1
     assert monitors[0]["metadata"]["labels"]["release"] == "prom"
     assert monitors[0]["spec"]["endpoints"][0]["path"] == "/metrics"
 
 
-def test_broker_pod_monitor_is_optional_and_follows_the_watched_namespaces():
-    assert find(render(), "PodMonitor") == []
+def test_broker_pod_monitor_is_optional_only_where_its_crd_is_served_and_follows_the_watched_namespaces():
+    assert find(render(api_versions=PROMETHEUS_OPERATOR), "PodMonitor") == []
     enabled = {"metrics": {"brokerPodMonitor": {"enabled": True, "labels": {"release": "prom"}}}}
-    monitor = find(render(enabled), "PodMonitor")[0]
+    assert find(render(enabled), "PodMonitor") == [], "rendered for a cluster without the CRD"
+    assert find(render(enabled, api_versions=["monitoring.coreos.com/v1/ServiceMonitor"]), "PodMonitor") == []
+    monitor = find(render(enabled, api_versions=PROMETHEUS_OPERATOR), "PodMonitor")[0]
     assert monitor["metadata"]["labels"]["release"] == "prom"
     assert monitor["spec"]["namespaceSelector"] == {"any": True}
     # The labels every broker pod carries (operator/reconciler/src/names.rs).
@@ -160,7 +164,8 @@ def test_broker_pod_monitor_is_optional_and_follows_the_watched_namespaces():
         "app.kubernetes.io/name": "krait", "app.kubernetes.io/component": "broker",
         "app.kubernetes.io/managed-by": "krait-operator"}
     assert monitor["spec"]["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
-    scoped = find(render({**enabled, "watchNamespaces": ["kafka", "kafka2"]}), "PodMonitor")[0]
+    scoped = find(render({**enabled, "watchNamespaces": ["kafka", "kafka2"]}, api_versions=PROMETHEUS_OPERATOR),
+                  "PodMonitor")[0]
     assert scoped["spec"]["namespaceSelector"] == {"matchNames": ["kafka", "kafka2"]}
 
 
