@@ -3,8 +3,10 @@
 # them into kind, installs the Helm chart, applies examples/ (the broker image set to the one
 # just built, resources and volumes shrunk to fit one kind node), waits for the cluster and its
 # topics to be Ready, produces and consumes records through the `krait` CLI in a broker pod, scales
-# 3 -> 4 -> 3, changes the broker config (which restarts every broker, one at a time) and checks
-# `kubectl describe` tells each restart and why, and deletes the kind cluster on exit.
+# 3 -> 4 -> 3 -> 4 -> 3 (the second fourth broker on the first one's volume), asks for bigger
+# volumes (refused with a condition on kind's StorageClass), changes the broker config (which
+# restarts every broker, one at a time) and checks `kubectl describe` tells each restart and why,
+# and deletes the kind cluster on exit.
 #
 # Needs kind, kubectl, helm and docker; without one of them it prints SKIP and exits 0.
 #
@@ -16,7 +18,8 @@
 #   RECORDS           records to produce and consume (default 1000)
 #   BASE_IMAGE        base of both images (the Dockerfiles' default: debian:bookworm-slim); its
 #                     glibc must be at least the build host's
-#   KRAIT_E2E_SCALE=0 skip the 3 -> 4 -> 3 scaling step
+#   KRAIT_E2E_SCALE=0 skip the 3 -> 4 -> 3 -> 4 -> 3 scaling step
+#   KRAIT_E2E_STORAGE=0 skip the volume growth step
 #   KRAIT_E2E_ROLL=0  skip the config change that rolls every broker
 #   WAIT_SECONDS      bound of each wait for Ready (default 600)
 set -euo pipefail
@@ -227,6 +230,57 @@ scale_to() {
   k get kafkacluster "$NAME" -n "$NS" -o jsonpath='{.status.rebalance}{"\n"}'
 }
 
+# The uid of broker 3's volume claim (data-main-3), empty while there is none.
+claim_uid() {
+  k get pvc "data-$NAME-3" -n "$NS" -o jsonpath='{.metadata.uid}' 2>/dev/null || true
+}
+
+# 3 -> 4 -> 3 -> 4 -> 3: the StatefulSet keeps broker 3's claim when it scales down, so the
+# second time broker 3 starts on the volume of the first, which remembers partitions, topics
+# and a registration that are long gone. It must catch up before it serves (its /readyz says
+# so) and then hold what the leaders hold: records are read back through it.
+scale_back_onto_an_old_volume() {
+  scale_to 4
+  local first
+  first="$(claim_uid)"
+  [ -n "$first" ] || { echo "FAIL: no claim data-$NAME-3 after scaling to 4"; return 1; }
+  scale_to 3
+  consume_and_check "$NAME-2"
+  scale_to 4
+  [ "$(claim_uid)" = "$first" ] || { echo "FAIL: broker 3 did not get its old claim back"; return 1; }
+  consume_and_check "$NAME-3"
+  scale_to 3
+}
+
+# kind's StorageClass (local-path) cannot expand volumes: a bigger storage.size is refused with
+# a condition that says why, the claims keep their size, and going back clears the condition.
+# (On a class with allowVolumeExpansion the operator patches the claims and re-creates the
+# StatefulSet; operator/reconciler/tests/cluster_storage.rs runs both paths against the fake
+# API server.)
+grow_volumes() {
+  step "grow storage.size 1Gi -> 2Gi on a StorageClass without volume expansion"
+  local expandable
+  expandable="$(k get storageclass "$(k get pvc "data-$NAME-0" -n "$NS" -o jsonpath='{.spec.storageClassName}')" \
+    -o jsonpath='{.allowVolumeExpansion}')"
+  k patch kafkacluster "$NAME" -n "$NS" --type=merge -p '{"spec":{"storage":{"size":"2Gi"}}}'
+  if [ "$expandable" = true ]; then
+    kw wait pvc -l "app.kubernetes.io/instance=$NAME" -n "$NS" --timeout="${WAIT_SECONDS}s" \
+      --for=jsonpath='{.spec.resources.requests.storage}'=2Gi
+    wait_cluster_ready 3
+    return
+  fi
+  kw wait kafkacluster/"$NAME" -n "$NS" --timeout="${WAIT_SECONDS}s" \
+    --for=jsonpath='{.status.conditions[?(@.type=="Degraded")].reason}'=VolumeExpansionNotSupported
+  k describe kafkacluster "$NAME" -n "$NS" | grep -F "allowVolumeExpansion" ||
+    { echo "FAIL: kubectl describe does not say why the volumes cannot grow"; return 1; }
+  local size
+  size="$(k get pvc "data-$NAME-0" -n "$NS" -o jsonpath='{.spec.resources.requests.storage}')"
+  [ "$size" = 1Gi ] || { echo "FAIL: claim data-$NAME-0 asks for $size after a refused growth"; return 1; }
+  k patch kafkacluster "$NAME" -n "$NS" --type=merge -p '{"spec":{"storage":{"size":"1Gi"}}}'
+  kw wait kafkacluster/"$NAME" -n "$NS" --timeout="${WAIT_SECONDS}s" --for=condition=Degraded=false
+  wait_cluster_ready 3
+}
+
 # The uids of the cluster's broker pods, one a line, sorted.
 pod_uids() {
   k get pods -n "$NS" -o jsonpath='{range .items[*]}{.metadata.uid}{"\n"}{end}' \
@@ -281,9 +335,12 @@ main() {
   consume_and_check "$NAME-1"
   if [ "${KRAIT_E2E_SCALE:-1}" != 0 ]; then
     # Broker 3 joins as an observer and receives partitions; scaling back drains it first.
-    scale_to 4
-    scale_to 3
+    # The second time it comes back on its old volume.
+    scale_back_onto_an_old_volume
     consume_and_check "$NAME-2"
+  fi
+  if [ "${KRAIT_E2E_STORAGE:-1}" != 0 ]; then
+    grow_volumes
   fi
   if [ "${KRAIT_E2E_ROLL:-1}" != 0 ]; then
     roll_on_config_change

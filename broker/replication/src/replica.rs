@@ -456,6 +456,7 @@ impl PartitionReplica {
         if fetched.error.is_some() {
             return Ok(self.log.offsets());
         }
+        self.start_at_first_batch_if_it_holds_our_start(fetched)?;
         self.log.append_replicated(&fetched.records)?;
         let mut offsets = self.log.advance_high_watermark(fetched.high_watermark)?;
         self.high_watermark.send_replace(offsets.high_watermark);
@@ -464,6 +465,29 @@ impl PartitionReplica {
             offsets = self.log.delete_records_before(fetched.log_start_offset)?;
         }
         Ok(offsets)
+    }
+
+    /// An empty log starting inside the first fetched batch (the leader's log start fell in the
+    /// middle of a batch through DeleteRecords, and this replica started over there): the batch
+    /// is whole or not at all, so the log starts again at the batch's base offset, as Kafka's
+    /// follower does; the leader's log start is taken back after the append.
+    fn start_at_first_batch_if_it_holds_our_start(
+        &self,
+        fetched: &FetchedPartition,
+    ) -> Result<(), StorageError> {
+        let offsets = self.log.offsets();
+        if offsets.log_end_offset != offsets.log_start_offset {
+            return Ok(());
+        }
+        let Ok(first) = krait_protocol::batch::BatchHeader::parse(&fetched.records) else {
+            return Ok(());
+        };
+        let start = offsets.log_end_offset;
+        if first.base_offset < start && first.last_offset() >= start {
+            self.log.truncate_fully_and_start_at(first.base_offset)?;
+            tracing::info!(partition = fetched.partition, topic = %fetched.topic, base_offset = first.base_offset, log_start_offset = start, "the first fetched batch holds this log's start: starting at the batch");
+        }
+        Ok(())
     }
 
     /// Where the leader says our log diverged, clipped to where that epoch ends in our own log;

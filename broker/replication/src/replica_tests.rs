@@ -69,6 +69,33 @@ fn the_high_watermark_moves_only_when_every_isr_member_has_the_records() {
 }
 
 #[test]
+fn a_follower_starting_over_inside_the_leaders_first_batch_takes_the_whole_batch() {
+    // DeleteRecords put the leader's log start at 6, inside its one batch of offsets 0-9.
+    let (b1, b2) = (broker(1), broker(2));
+    b1.replica.lead(0, &[1, 2], &[1], 0).unwrap();
+    let values: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    b1.replica
+        .append_as_leader(&[batch(&values)], None, None)
+        .unwrap();
+    b1.replica.log().delete_records_before(6).unwrap();
+    b2.replica.follow(1, 0);
+    pump(&b1.replica, &b2.replica, 1); // from 0: below the leader's log start, start over at 6
+    let offsets = b2.replica.log().offsets();
+    assert_eq!((offsets.log_start_offset, offsets.log_end_offset), (6, 6));
+    pump(&b1.replica, &b2.replica, 2); // from 6: the batch at 0, which holds 6
+    let offsets = b2.replica.log().offsets();
+    assert_eq!(
+        (offsets.log_start_offset, offsets.log_end_offset),
+        (6, 10),
+        "the whole batch, and the leader's log start"
+    );
+    let from_start =
+        |r: &PartitionReplica| r.log().read_for_follower(6, usize::MAX).unwrap().records;
+    assert_eq!(from_start(&b2.replica), from_start(&b1.replica));
+}
+
+#[test]
 fn acks_all_below_min_isr_is_refused_before_anything_is_appended() {
     let b1 = broker(1);
     b1.replica.lead(0, &[1, 2, 3], &[1], 0).unwrap();

@@ -132,11 +132,12 @@ impl Broker {
         Ok(broker)
     }
 
-    /// Waits until this broker is registered, unfenced and has applied the image that says so.
+    /// Waits until this broker process is registered, unfenced and has applied the image that
+    /// says so (never by an image restored from its data directory).
     pub async fn wait_ready(&self, timeout: std::time::Duration) -> bool {
-        let me = self.node_id();
-        self.cluster
-            .wait_applied(|image| image.is_live(me), timeout)
+        let cluster = &self.cluster;
+        cluster
+            .wait_applied(|image| cluster.serving_in(image), timeout)
             .await
             .is_ok()
     }

@@ -21,9 +21,10 @@ fn route(path: &str, broker: &Broker) -> Answer {
             None => Answer::ok("ok\n"),
             Some(why) => Answer::unavailable(format!("{why}\n")),
         },
-        // Ready once this broker is a registered, unfenced member and has applied the image
-        // that says so: from then on it serves Kafka requests.
-        "/readyz" if broker.cluster.image().is_live(broker.node_id()) => Answer::ok("ready\n"),
+        // Ready once this broker process is a registered, unfenced member and has applied the
+        // image that says so: from then on it serves Kafka requests. The image a restarted
+        // broker restores from its volume names its previous incarnation and does not count.
+        "/readyz" if broker.cluster.serving_in(&broker.cluster.image()) => Answer::ok("ready\n"),
         "/readyz" => Answer::unavailable("not a registered cluster member yet\n"),
         "/metrics" => {
             let topics = broker.topics.all();

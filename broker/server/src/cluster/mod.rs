@@ -202,6 +202,24 @@ impl Cluster {
         self.settings.node_id
     }
 
+    /// Whether `image` holds this process's own registration: the controller has registered
+    /// this incarnation, and this broker has applied the metadata log up to that point. An
+    /// image restored from the data directory holds an earlier incarnation at best (the one
+    /// before a restart, or before the broker was unregistered and its volume reused), so
+    /// nothing is served or replicated by it.
+    pub fn registered_in(&self, image: &ClusterImage) -> bool {
+        image
+            .brokers
+            .get(&self.node_id())
+            .is_some_and(|b| b.incarnation == self.registration.incarnation)
+    }
+
+    /// Whether this broker may serve Kafka clients by `image`: registered as this process
+    /// ([`Self::registered_in`]) and unfenced.
+    pub fn serving_in(&self, image: &ClusterImage) -> bool {
+        self.registered_in(image) && image.is_live(self.node_id())
+    }
+
     /// The image as this broker last applied it (topics and replicas match it).
     pub fn image(&self) -> Arc<ClusterImage> {
         self.applied.borrow().clone()

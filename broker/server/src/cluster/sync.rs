@@ -42,7 +42,17 @@ fn apply(broker: &Broker, image: &ClusterImage) -> anyhow::Result<()> {
     let cluster = &broker.cluster;
     let me = cluster.node_id();
     let now = now_ms();
-    for (topic, index, state) in image.partitions() {
+    // An image without this process's registration is one restored from the data directory
+    // (after a restart, or on a volume reused after the broker was unregistered): its leaders,
+    // ISRs and placements may be long gone. Replicas keep the role they started with, offline,
+    // until the controller's registration of this incarnation has been applied, as a Kafka
+    // broker catches up on the metadata log before it acts on it.
+    let roles = if cluster.registered_in(image) {
+        image.partitions().collect()
+    } else {
+        Vec::new()
+    };
+    for (topic, index, state) in roles {
         let Some(partition) = broker
             .topics
             .get(topic)
