@@ -134,6 +134,30 @@ impl PartitionReplica {
         }
     }
 
+    /// As leader: how many records each follower is behind this log's end, as of its last
+    /// fetch (one it has not fetched from yet this epoch counts from the log start). Empty
+    /// unless leading.
+    pub fn follower_lags(&self) -> Vec<(BrokerId, i64)> {
+        let state = self.lock();
+        let State::Leader(leading) = &*state else {
+            return Vec::new();
+        };
+        let offsets = self.log.offsets();
+        leading
+            .replicas
+            .iter()
+            .filter(|r| **r != self.broker_id)
+            .map(|r| {
+                let fetched = leading
+                    .followers
+                    .get(r)
+                    .map_or(-1, |f| f.log_end_offset)
+                    .max(offsets.log_start_offset);
+                (*r, (offsets.log_end_offset - fetched).max(0))
+            })
+            .collect()
+    }
+
     /// KIP-392: the follower a consumer in `client_rack` reading at `fetch_offset` should read
     /// from instead of this leader (`None`: read here, or this replica does not lead).
     pub fn preferred_read_replica<'a>(

@@ -69,6 +69,28 @@ fn the_high_watermark_moves_only_when_every_isr_member_has_the_records() {
 }
 
 #[test]
+fn the_leader_reports_each_followers_lag_as_of_its_last_fetch() {
+    let [b1, b2, b3] = three_brokers(0);
+    b1.replica
+        .append_as_leader(&[batch(&["a", "b", "c"])], None, None)
+        .unwrap();
+    assert_eq!(b1.replica.follower_lags(), vec![(2, 3), (3, 3)]);
+    pump(&b1.replica, &b2.replica, 1); // 2 fetches from 0 and gets all three
+    pump(&b1.replica, &b2.replica, 2); // and fetches from 3
+    assert_eq!(b1.replica.follower_lags(), vec![(2, 0), (3, 3)]);
+    pump(&b1.replica, &b3.replica, 3);
+    assert_eq!(
+        b1.replica.follower_lags(),
+        vec![(2, 0), (3, 3)],
+        "3's first fetch was from 0"
+    );
+    assert!(
+        b2.replica.follower_lags().is_empty(),
+        "followers report none"
+    );
+}
+
+#[test]
 fn a_follower_starting_over_inside_the_leaders_first_batch_takes_the_whole_batch() {
     // DeleteRecords put the leader's log start at 6, inside its one batch of offsets 0-9.
     let (b1, b2) = (broker(1), broker(2));

@@ -26,11 +26,7 @@ fn route(path: &str, broker: &Broker) -> Answer {
         // broker restores from its volume names its previous incarnation and does not count.
         "/readyz" if broker.cluster.serving_in(&broker.cluster.image()) => Answer::ok("ready\n"),
         "/readyz" => Answer::unavailable("not a registered cluster member yet\n"),
-        "/metrics" => {
-            let topics = broker.topics.all();
-            let partitions = topics.iter().map(|t| t.partitions.len()).sum();
-            Answer::metrics(broker.metrics.render(topics.len(), partitions))
-        }
+        "/metrics" => Answer::metrics(broker.metrics.render(broker)),
         _ => Answer::not_found(),
     }
 }

@@ -13,10 +13,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use krait_protocol::frame::{LENGTH_PREFIX, frame_length};
+use krait_protocol::frame::{FixedHeader, LENGTH_PREFIX, frame_length};
 use krait_tls::TlsAcceptor;
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
@@ -72,7 +72,7 @@ pub async fn serve(
                         });
                     }
                     Err(why) => {
-                        broker.metrics.connection_refused();
+                        broker.metrics.connection_refused(&spec.name);
                         debug!(%peer, listener = %spec.name, %why, "connection refused");
                         drop(stream);
                     }
@@ -167,15 +167,16 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    broker.metrics.connection_opened();
+    let _open = broker.metrics.connection_opened(&connection.listener.name);
     let result = requests(read, write, &connection, broker, limits.admission).await;
     if result
         .as_ref()
         .is_err_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
     {
-        broker.metrics.connection_timed_out();
+        broker
+            .metrics
+            .connection_timed_out(&connection.listener.name);
     }
-    broker.metrics.connection_closed();
     result
 }
 
@@ -198,6 +199,8 @@ where
         let Some((frame, _held)) = next_frame(&mut reader, max, admission).await? else {
             return Ok(());
         };
+        let started = Instant::now();
+        let api = FixedHeader::peek(&frame).map(|h| h.api_key).ok();
         let close = match dispatch(broker, connection, frame).await {
             Outcome::Respond(bytes) => {
                 writer.write_all(&bytes).await?;
@@ -210,6 +213,9 @@ where
             }
             Outcome::Close => true,
         };
+        if let Some(api) = api {
+            broker.metrics.answered(api, started.elapsed());
+        }
         if close || reader.buffer().is_empty() {
             writer.flush().await?;
         }

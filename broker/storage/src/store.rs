@@ -98,6 +98,11 @@ impl Store {
         })
     }
 
+    /// The engine's figures for monitoring (`None` on the memory engine).
+    pub fn engine_stats(&self) -> Option<crate::engine::EngineStats> {
+        self.engine.stats()
+    }
+
     /// Why the store stopped writing: its first failed write (a full or failing disk), after
     /// which every write fails. A broker whose store failed must stop, as Kafka does when its
     /// only log directory goes offline.

@@ -60,7 +60,21 @@ fn apply(broker: &Broker, image: &ClusterImage) -> anyhow::Result<()> {
         else {
             continue;
         };
+        // An ISR change of a partition this broker already leads at this epoch: Kafka's
+        // IsrShrinksPerSec and IsrExpandsPerSec.
+        let led = partition.replica.role()
+            == Role::Leader {
+                epoch: state.leader_epoch,
+            };
+        let before = if led {
+            partition.replica.isr()
+        } else {
+            Vec::new()
+        };
         set_role(&partition.replica, me, state, now)?;
+        if led && state.leader == Some(me) && before != state.isr {
+            broker.metrics.isr_changed(state.isr.len() < before.len());
+        }
     }
     let mut addresses: BTreeMap<_, _> = cluster.settings.voters.clone();
     for b in image.brokers.values() {

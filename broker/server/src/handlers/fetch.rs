@@ -28,13 +28,15 @@ use krait_protocol::kafka_protocol::messages::fetch_request::FetchPartition;
 use krait_protocol::kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
-use krait_protocol::kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use krait_protocol::kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
 use krait_storage::StorageError;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::broker::Broker;
 use crate::config::ReplicaSelector;
 use crate::context::RequestContext;
+use crate::metrics::{Purgatory, PurgatoryGuard};
 use crate::topics::{Partition, Topic};
 
 /// The versions served; ApiVersions and the dispatch are built from these.
@@ -78,17 +80,30 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> FetchRes
             && !request.rack_id.is_empty())
         .then(|| (request.rack_id.to_string(), broker.cluster.image())),
     };
-    let (response, bytes) = long_poll(targets, &request, &reads, cap).await;
-    broker.metrics.fetched(bytes);
+    let (response, waited) = long_poll(targets, &request, &reads, cap, broker).await;
+    if let Some(waited) = waited {
+        broker.metrics.waited(ApiKey::Fetch, waited);
+    }
+    for t in &response.responses {
+        let bytes = t
+            .partitions
+            .iter()
+            .map(|p| p.records.as_ref().map_or(0, Bytes::len))
+            .sum();
+        broker.metrics.fetched(&t.topic.0, bytes);
+    }
     response
 }
 
+/// Reads until `min.bytes` are there or `max.wait.ms` has passed; returns the answer and how
+/// long it waited for data, if it did.
 async fn long_poll(
     targets: Vec<Target>,
     request: &FetchRequest,
     reads: &Reads,
     cap: usize,
-) -> (FetchResponse, usize) {
+    broker: &Broker,
+) -> (FetchResponse, Option<Duration>) {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let mut watchers: Vec<watch::Receiver<i64>> = targets
         .iter()
@@ -96,17 +111,24 @@ async fn long_poll(
         .map(|p| p.subscribe())
         .collect();
     let min_bytes = request.min_bytes.max(0) as usize;
+    let mut waiting: Option<(Instant, PurgatoryGuard)> = None;
+    let waited = |w: Option<(Instant, PurgatoryGuard)>| w.map(|(since, _)| since.elapsed());
     loop {
         let (response, bytes, errors) =
             krait_sync::blocking(|| read_all(&targets, request, reads, cap));
         if bytes >= min_bytes || errors || watchers.is_empty() || Instant::now() >= deadline {
-            return (response, bytes);
+            return (response, waited(waiting));
+        }
+        if waiting.is_none() {
+            waiting = Some((
+                Instant::now(),
+                broker.metrics.in_purgatory(Purgatory::Fetch),
+            ));
         }
         let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            let (response, bytes, _) =
-                krait_sync::blocking(|| read_all(&targets, request, reads, cap));
-            return (response, bytes);
+            let (response, _, _) = krait_sync::blocking(|| read_all(&targets, request, reads, cap));
+            return (response, waited(waiting));
         }
         // Mark every watcher seen so the next wait is for a newer append.
         watchers.iter_mut().for_each(|w| {

@@ -15,7 +15,7 @@ use krait_protocol::kafka_protocol::messages::produce_request::PartitionProduceD
 use krait_protocol::kafka_protocol::messages::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
 };
-use krait_protocol::kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use krait_protocol::kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +33,7 @@ use crate::context::RequestContext;
 use crate::dispatch::MaybeResponse;
 use crate::handlers::changes::Refusal;
 use crate::handlers::create_topics::auto_create;
+use crate::metrics::Purgatory;
 use crate::topics::Topic;
 
 /// The versions served; ApiVersions and the dispatch are built from these.
@@ -120,6 +121,12 @@ pub async fn handle(
         }
         topics.push((topic_data.name, outcomes));
     }
+    let waiting = (!waits.is_empty()).then(|| {
+        (
+            Instant::now(),
+            broker.metrics.in_purgatory(Purgatory::Produce),
+        )
+    });
     for (t, p, replica, end_offset, min_isr) in waits {
         let timeout = deadline.saturating_duration_since(Instant::now());
         let error = match replica.wait_acks_all(end_offset, min_isr, timeout).await {
@@ -137,6 +144,9 @@ pub async fn handle(
             Err(e) => (ResponseError::NotLeaderOrFollower, e.to_string()),
         };
         topics[t].1[p].1 = Err(error.into());
+    }
+    if let Some((since, _counted)) = waiting {
+        broker.metrics.waited(ApiKey::Produce, since.elapsed());
     }
     let mut response = ProduceResponse::default();
     for (name, outcomes) in topics {
@@ -241,9 +251,14 @@ fn append(
         debug!(topic = %topic.name, partition = p.index, base_offset = info.base_offset, "duplicate batch acknowledged");
     } else {
         broker.cluster.replicas.notify_appended();
-        broker
-            .metrics
-            .produced(batches.iter().map(|b| b.bytes.len()).sum());
+        broker.metrics.produced(
+            &topic.name,
+            batches.iter().map(|b| b.bytes.len()).sum(),
+            batches
+                .iter()
+                .map(|b| u64::try_from(b.header.records_count).unwrap_or(0))
+                .sum(),
+        );
         debug!(topic = %topic.name, partition = p.index, base_offset = info.base_offset, last_offset = info.last_offset, "appended");
     }
     Ok(Appended {

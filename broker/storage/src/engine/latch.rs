@@ -35,6 +35,10 @@ pub(crate) struct Latched {
 }
 
 impl Engine for Latched {
+    fn stats(&self) -> Option<super::EngineStats> {
+        self.inner.stats()
+    }
+
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
         self.inner.get(space, key)
     }

@@ -162,8 +162,33 @@ impl EngineError {
     }
 }
 
+/// An engine's own figures, for the broker's metrics: what RocksDB reports about write stalls,
+/// compaction and memory, summed over the key spaces where it keeps them per column family.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// 1 while writes are stopped (too many memtables or level-0 files, or pending compaction
+    /// past its hard limit).
+    pub write_stopped: u64,
+    /// The rate writes are slowed to while they are delayed; 0 when they are not.
+    pub delayed_write_rate: u64,
+    pub running_compactions: u64,
+    pub running_flushes: u64,
+    /// Key spaces with a compaction pending.
+    pub compactions_pending: u64,
+    /// Bytes compaction must rewrite to bring every level to its target size.
+    pub pending_compaction_bytes: u64,
+    pub sst_files_bytes: u64,
+    pub memtables_bytes: u64,
+    pub block_cache_bytes: u64,
+}
+
 /// Ordered key spaces with atomic writes. Object safe: stores hold an `Arc<dyn Engine>`.
 pub trait Engine: Send + Sync + fmt::Debug + 'static {
+    /// The engine's figures for monitoring; `None` for one that keeps none (memory).
+    fn stats(&self) -> Option<EngineStats> {
+        None
+    }
+
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
 
     /// Applies `write` atomically; with `sync`, durably before returning.

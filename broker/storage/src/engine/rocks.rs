@@ -8,7 +8,7 @@ use rocksdb::{
     ReadOptions, WriteBatch, WriteOptions,
 };
 
-use super::{Engine, EngineError, Entry, Op, Space, WriteSet};
+use super::{Engine, EngineError, EngineStats, Entry, Op, Space, WriteSet};
 
 pub struct RocksEngine {
     db: DB,
@@ -76,7 +76,41 @@ fn cf_options(space: Space) -> Options {
     o
 }
 
+impl RocksEngine {
+    /// A database-wide integer property (0 when RocksDB does not answer it).
+    fn property(&self, name: &str) -> u64 {
+        self.db.property_int_value(name).ok().flatten().unwrap_or(0)
+    }
+
+    /// A per-column-family integer property, summed over the key spaces.
+    fn summed(&self, name: &str) -> u64 {
+        Space::ALL
+            .iter()
+            .filter_map(|s| {
+                self.db
+                    .property_int_value_cf(self.cf(*s), name)
+                    .ok()
+                    .flatten()
+            })
+            .sum()
+    }
+}
+
 impl Engine for RocksEngine {
+    fn stats(&self) -> Option<EngineStats> {
+        Some(EngineStats {
+            write_stopped: self.property("rocksdb.is-write-stopped"),
+            delayed_write_rate: self.property("rocksdb.actual-delayed-write-rate"),
+            running_compactions: self.property("rocksdb.num-running-compactions"),
+            running_flushes: self.property("rocksdb.num-running-flushes"),
+            compactions_pending: self.summed("rocksdb.compaction-pending"),
+            pending_compaction_bytes: self.summed("rocksdb.estimate-pending-compaction-bytes"),
+            sst_files_bytes: self.summed("rocksdb.total-sst-files-size"),
+            memtables_bytes: self.summed("rocksdb.cur-size-all-mem-tables"),
+            block_cache_bytes: self.summed("rocksdb.block-cache-usage"),
+        })
+    }
+
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError> {
         self.db
             .get_cf(self.cf(space), key)

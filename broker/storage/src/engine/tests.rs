@@ -114,3 +114,21 @@ fn rocksdb_engine_conforms_and_keeps_data_across_reopen() {
         vec![be(1), be(4), be(5)]
     );
 }
+
+#[test]
+fn rocksdb_reports_its_memtables_and_no_stall_while_the_memory_engine_reports_nothing() {
+    assert_eq!(MemoryEngine::new().stats(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let engine = RocksEngine::open(dir.path()).unwrap();
+    let mut write = WriteSet::default();
+    for i in 0..100 {
+        write.put(Space::Log, be(i), [7u8; 1000]);
+    }
+    engine.write(write, true).unwrap();
+    let stats = engine.stats().expect("RocksDB reports figures");
+    assert!(
+        stats.memtables_bytes >= 100_000,
+        "100 KB written sit in the memtables: {stats:?}"
+    );
+    assert_eq!((stats.write_stopped, stats.delayed_write_rate), (0, 0));
+}
