@@ -14,6 +14,7 @@ import helm_python as helm
 import jsonschema
 import kubernetes_validate
 import pytest
+import yaml
 
 from chart import CHART, PROMETHEUS_OPERATOR, ROOT, docs, find, render
 
@@ -163,10 +164,43 @@ def test_broker_pod_monitor_is_optional_only_where_its_crd_is_served_and_follows
     assert monitor["spec"]["selector"]["matchLabels"] == {
         "app.kubernetes.io/name": "krait", "app.kubernetes.io/component": "broker",
         "app.kubernetes.io/managed-by": "krait-operator"}
-    assert monitor["spec"]["podMetricsEndpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
+    assert monitor["spec"]["podMetricsEndpoints"] == [{
+        "port": "http", "path": "/metrics", "interval": "30s",
+        # The labels the alerts and dashboards group by.
+        "relabelings": [
+            {"sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"], "targetLabel": "krait_cluster"},
+            {"sourceLabels": ["__meta_kubernetes_namespace"], "targetLabel": "namespace"}]}]
     scoped = find(render({**enabled, "watchNamespaces": ["kafka", "kafka2"]}, api_versions=PROMETHEUS_OPERATOR),
                   "PodMonitor")[0]
     assert scoped["spec"]["namespaceSelector"] == {"matchNames": ["kafka", "kafka2"]}
+
+
+def test_alerts_render_as_a_prometheus_rule_only_where_its_crd_is_served():
+    enabled = {"prometheusRule": {"enabled": True, "labels": {"release": "prom"}}}
+    assert find(render(enabled), "PrometheusRule") == [], "rendered for a cluster without the CRD"
+    assert find(render(api_versions=["monitoring.coreos.com/v1/PrometheusRule"]), "PrometheusRule") == []
+    (rule,) = find(render(enabled, api_versions=["monitoring.coreos.com/v1/PrometheusRule"]), "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "prom"
+    # The rule file itself, unchanged (promtool checks that file in test_prometheus.py).
+    assert rule["spec"] == yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())
+    alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert {"KraitUnderReplicatedPartitions", "KraitOfflinePartitions", "KraitUnderMinIsrPartitions",
+            "KraitNoActiveController", "KraitBrokerDown", "KraitConsumerLagGrowing",
+            "KraitDiskAlmostFull"} <= alerts
+
+
+def test_dashboards_render_in_a_configmap_grafanas_sidecar_finds():
+    assert not [c for c in find(render(), "ConfigMap") if c["metadata"]["name"].endswith("-dashboards")]
+    (cm,) = [c for c in find(render({"grafanaDashboards": {"enabled": True, "namespace": "monitoring"}}), "ConfigMap")
+             if c["metadata"]["name"].endswith("-dashboards")]
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert cm["metadata"]["namespace"] == "monitoring"
+    assert sorted(cm["data"]) == ["krait-consumer-groups.json", "krait-overview.json", "krait-topics.json"]
+    for name, text in cm["data"].items():
+        board = json.loads(text)
+        assert board["uid"].startswith("krait-") and board["panels"], name
+        assert all(t["expr"] for p in board["panels"] for t in p["targets"]), name
+    validate_k8s(cm)
 
 
 def rendered_crds(values: dict | None = None, **kwargs) -> dict[str, dict]:

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod config;
 pub mod config_file;
 pub mod context;
+pub mod disk;
 pub mod dispatch;
 pub mod dynamic_config;
 pub mod handlers;

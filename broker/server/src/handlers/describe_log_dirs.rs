@@ -44,10 +44,13 @@ pub async fn handle(
     let image = broker.cluster.image();
     let wanted = request.topics.map(requested);
     let held = held_partitions(&image, broker.node_id(), wanted.as_ref());
-    // The volume's total and usable bytes (v4) need statvfs, which std does not offer and the
-    // workspace forbids calling unsafely; the default -1 is the protocol's "unknown".
     let mut dir = DescribeLogDirsResult::default();
     dir.log_dir = StrBytes::from_string(log_dir_name(&broker.config.data_dir));
+    // The volume's total and usable bytes (v4); -1, the protocol's "unknown", if statvfs fails.
+    if let Some((capacity, usable)) = crate::disk::space(&broker.config.data_dir) {
+        dir.total_bytes = i64::try_from(capacity).unwrap_or(i64::MAX);
+        dir.usable_bytes = i64::try_from(usable).unwrap_or(i64::MAX);
+    }
     dir.topics = held
         .into_iter()
         .filter_map(|(topic, partitions)| describe_topic(broker, topic, &partitions))

@@ -14,6 +14,7 @@
 
 mod state;
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use krait_protocol::kafka_protocol::messages::ApiKey;
@@ -35,12 +36,14 @@ const LATENCY_BUCKETS: &[f64] = &[
     30.0,
 ];
 
-/// One API's handles.
-#[derive(Debug, Clone)]
+/// One API's handles. Its request counter exists from the start; its latency series appear
+/// with its first request, so the exposition does not carry empty histograms for every API.
+#[derive(Debug)]
 struct ApiMetrics {
+    name: String,
     requests: IntCounter,
-    total: Histogram,
-    remote: Histogram,
+    total: OnceLock<Histogram>,
+    remote: OnceLock<Histogram>,
 }
 
 /// Where a request waits for others, as Kafka's purgatories hold them.
@@ -56,6 +59,8 @@ pub enum Purgatory {
 pub struct Metrics {
     registry: Registry,
     apis: Vec<Option<ApiMetrics>>,
+    total: HistogramVec,
+    remote: HistogramVec,
     request_errors: IntCounter,
     authentication_failures: IntCounter,
     connections_open: IntGaugeVec,
@@ -143,11 +148,11 @@ impl Metrics {
                 let api = SERVED.iter().find(|a| a.key as usize == key)?;
                 // kafka-protocol names each key as Kafka does (`SaslHandshake`, `DescribeAcls`).
                 let name = format!("{:?}", api.key);
-                let name = name.as_str();
                 Some(ApiMetrics {
-                    requests: requests.with_label_values(&[name]),
-                    total: total.with_label_values(&[name]),
-                    remote: remote.with_label_values(&[name]),
+                    requests: requests.with_label_values(&[name.as_str()]),
+                    name,
+                    total: OnceLock::new(),
+                    remote: OnceLock::new(),
                 })
             })
             .collect();
@@ -161,6 +166,8 @@ impl Metrics {
             .expect("the process collector registers once");
         Self {
             apis,
+            total,
+            remote,
             request_errors: counter(
                 &registry,
                 "krait_request_errors_total",
@@ -255,14 +262,18 @@ impl Metrics {
     /// A request of `api_key` was answered (or, for acks=0, done) after `elapsed`.
     pub fn answered(&self, api_key: i16, elapsed: Duration) {
         if let Some(api) = self.api(api_key) {
-            api.total.observe(elapsed.as_secs_f64());
+            api.total
+                .get_or_init(|| self.total.with_label_values(&[api.name.as_str()]))
+                .observe(elapsed.as_secs_f64());
         }
     }
 
     /// A request of `api` waited `waited` on others (see [`Purgatory`]).
     pub fn waited(&self, api: ApiKey, waited: Duration) {
-        if let Some(api) = self.api(api as i16) {
-            api.remote.observe(waited.as_secs_f64());
+        if let Some(slot) = self.api(api as i16) {
+            slot.remote
+                .get_or_init(|| self.remote.with_label_values(&[slot.name.as_str()]))
+                .observe(waited.as_secs_f64());
         }
     }
 

@@ -31,6 +31,8 @@ pub(super) struct Gauges {
     consumer_groups: IntGaugeVec,
     consumer_lag: IntGaugeVec,
     consumer_committed: IntGaugeVec,
+    log_dir_capacity: IntGauge,
+    log_dir_usable: IntGauge,
     rocksdb: RocksDb,
 }
 
@@ -155,6 +157,17 @@ impl Gauges {
                 "krait_consumer_group_committed_offset",
                 "On a partition's leader: each group's committed offset.",
                 &["group", "topic", "partition"],
+            ),
+            log_dir_capacity: gauge(
+                r,
+                "krait_log_dir_capacity_bytes",
+                "Size of the volume holding the data directory.",
+            ),
+            log_dir_usable: gauge(
+                r,
+                "krait_log_dir_usable_bytes",
+                "Bytes still usable on the volume holding the data directory (a full disk stops \
+                 the broker).",
             ),
             rocksdb: RocksDb {
                 write_stopped: gauge(
@@ -316,6 +329,11 @@ impl Gauges {
         } else {
             self.offline.set(0);
         }
+
+        let (capacity, usable) = crate::disk::space(&broker.config.data_dir).unwrap_or((0, 0));
+        let bytes = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.log_dir_capacity.set(bytes(capacity));
+        self.log_dir_usable.set(bytes(usable));
 
         let stats = broker.store.engine_stats().unwrap_or_default();
         let db = &self.rocksdb;
