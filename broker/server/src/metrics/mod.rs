@@ -8,10 +8,11 @@
 //!   request path does no label lookup.
 //! - **State**, measured at scrape time from what the broker already holds ([`state`]):
 //!   partitions and their replication health, the controller, the metadata log, consumer
-//!   groups and their lag, RocksDB; and the process (the crate's Linux process collector).
+//!   groups and their lag, RocksDB; and the process ([`process`]).
 //!
 //! `docs/metrics.md` lists every metric; a test checks the list against a live broker.
 
+mod process;
 mod state;
 
 use std::sync::OnceLock;
@@ -74,6 +75,7 @@ pub struct Metrics {
     isr_shrinks: IntCounter,
     isr_expands: IntCounter,
     state: state::Gauges,
+    process: process::Process,
 }
 
 impl Default for Metrics {
@@ -157,13 +159,7 @@ impl Metrics {
             })
             .collect();
         let state = state::Gauges::register(&registry);
-        // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, ...: the
-        // names every Prometheus client uses.
-        registry
-            .register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
-            ))
-            .expect("the process collector registers once");
+        let process = process::Process::register(&registry);
         Self {
             apis,
             total,
@@ -241,6 +237,7 @@ impl Metrics {
                 "In-sync replica sets this broker, as leader, expanded.",
             ),
             state,
+            process,
             registry,
         }
     }
@@ -376,6 +373,7 @@ impl Metrics {
     pub fn render(&self, broker: &Broker) -> String {
         self.forget_deleted_topics(|t| broker.topics.get(t).is_some());
         self.state.measure(broker);
+        self.process.measure();
         let mut out = Vec::with_capacity(16 * 1024);
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::warn!(error = %e, "cannot encode the metrics");
