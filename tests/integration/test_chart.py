@@ -358,6 +358,18 @@ def test_crd_schema_check_catches_mistakes():
             jsonschema.Draft7Validator(schema).validate(bad)
 
 
+@pytest.mark.parametrize("interval,valid", [
+    ("30s", True), ("1m", True), ("1m30s", True), ("500ms", True), ("1h5m", True),
+    ("", False), ("30", False), ("0", False), ("1s1m", False), ("30 s", False), ("1.5s", False),
+    ("thirty", False)])
+def test_the_crd_refuses_a_pod_monitor_interval_that_is_not_a_prometheus_duration(interval, valid):
+    cluster = docs((EXAMPLES / "kafkacluster.yaml").read_text())[0]
+    cluster["spec"]["metrics"] = {"podMonitor": {"enabled": True, "interval": interval,
+                                                 "labels": {"release": "prometheus"}}}
+    validator = jsonschema.Draft7Validator(closed(crd_schemas()[("krait.dev/v1alpha1", "KafkaCluster")]))
+    assert validator.is_valid(cluster) == valid, [e.message for e in validator.iter_errors(cluster)]
+
+
 def test_examples_have_a_three_broker_cluster_and_topics_for_it():
     resources = [r for _, r in EXAMPLE_RESOURCES]
     clusters = [r for r in resources if r["kind"] == "KafkaCluster"]

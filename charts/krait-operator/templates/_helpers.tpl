@@ -77,4 +77,10 @@ tests/integration/test_rbac.py. */}}
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+# A cluster's PodMonitor (spec.metrics.podMonitor), only where the Prometheus Operator's CRDs
+# are installed (found by API discovery, which needs no rule): read by label, server-side
+# applied (patch; create when new), deleted when disabled.
+- apiGroups: [monitoring.coreos.com]
+  resources: [podmonitors]
+  verbs: [list, create, patch, delete]
 {{- end -}}

@@ -131,6 +131,63 @@ pub struct KafkaClusterSpec {
     /// valid and how early they are renewed.
     #[serde(default)]
     pub cluster_ca: CertificateAuthority,
+
+    /// How Prometheus finds the brokers' metrics (`/metrics` on each broker pod's `http` port,
+    /// 9644). Nothing is created when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsSpec>,
+}
+
+/// What the operator creates for scraping the brokers' metrics.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsSpec {
+    /// A Prometheus Operator `PodMonitor` (monitoring.coreos.com/v1) named
+    /// `<cluster>-brokers`, owned by the cluster, selecting exactly this cluster's broker pods.
+    /// Created only where the API server serves that kind (the Prometheus Operator's CRDs are
+    /// installed); until then the `PodMonitorReady` condition says why there is none. Deleted
+    /// when `enabled` turns false or `metrics` is removed.
+    #[serde(default)]
+    pub pod_monitor: PodMonitorSpec,
+}
+
+/// The cluster's `PodMonitor`: whether there is one, how often it scrapes, its labels.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodMonitorSpec {
+    /// Create the PodMonitor.
+    #[serde(default)]
+    pub enabled: bool,
+
+    /// How often Prometheus scrapes each broker, as a Prometheus duration (e.g. `30s`, `1m`,
+    /// `1m30s`: units `y`, `w`, `d`, `h`, `m`, `s`, `ms`, largest first).
+    #[serde(default = "default_scrape_interval")]
+    #[schemars(length(min = 1), pattern(PROMETHEUS_DURATION_PATTERN))]
+    pub interval: String,
+
+    /// Labels of the PodMonitor, for the `podMonitorSelector` of the Prometheus that should
+    /// pick it up (e.g. `release: prometheus`). The operator's own labels win on a clash.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A Prometheus duration, as the Prometheus Operator's CRDs accept one (without its bare
+/// `0`, which is no scrape interval): whole numbers with units, largest first.
+pub const PROMETHEUS_DURATION_PATTERN: &str =
+    "^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?$";
+
+impl Default for PodMonitorSpec {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            interval: default_scrape_interval(),
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_scrape_interval() -> String {
+    "30s".into()
 }
 
 /// Validity and renewal of a CA the operator generates and of the certificates it signs

@@ -89,6 +89,40 @@ mod tests {
     }
 
     #[test]
+    fn the_pod_monitor_is_off_by_default_and_its_interval_must_be_a_prometheus_duration() {
+        let crd = serde_json::to_value(KafkaCluster::crd()).unwrap();
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let metrics = &spec["properties"]["metrics"];
+        assert!(
+            !spec["required"]
+                .as_array()
+                .unwrap()
+                .contains(&"metrics".into())
+        );
+        let pod_monitor = &metrics["properties"]["podMonitor"]["properties"];
+        assert_eq!(pod_monitor["enabled"]["default"], false);
+        let interval = &pod_monitor["interval"];
+        assert_eq!(interval["default"], "30s");
+        assert_eq!(interval["minLength"], 1);
+        assert_eq!(
+            interval["pattern"].as_str(),
+            Some(cluster::PROMETHEUS_DURATION_PATTERN)
+        );
+        assert_eq!(
+            pod_monitor["labels"]["additionalProperties"]["type"],
+            "string"
+        );
+        let c: KafkaCluster = serde_yaml::from_str(
+            "apiVersion: krait.dev/v1alpha1\nkind: KafkaCluster\nmetadata: {name: main}\n\
+             spec: {replicas: 3, image: krait:1, storage: {size: 1Gi}, metrics: {podMonitor: {}}}\n",
+        )
+        .unwrap();
+        let defaulted = c.spec.metrics.unwrap().pod_monitor;
+        assert!(!defaulted.enabled);
+        assert_eq!(defaulted.interval, "30s");
+    }
+
+    #[test]
     fn cross_field_and_immutability_rules_are_enforced_at_admission() {
         let rules = |crd: serde_json::Value| -> Vec<String> {
             let mut found = Vec::new();

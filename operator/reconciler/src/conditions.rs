@@ -1,12 +1,17 @@
-//! Status conditions (`Ready`, `Progressing`, `Degraded`): building them and merging a new set
-//! into the old one so `lastTransitionTime` moves only when a condition's status changes, which
-//! is what lets an unchanged world produce an unchanged status (and no write).
+//! Status conditions (`Ready`, `Progressing`, `Degraded`, and a cluster's `PodMonitorReady`):
+//! building them and merging a new set into the old one so `lastTransitionTime` moves only when
+//! a condition's status changes, which is what lets an unchanged world produce an unchanged
+//! status (and no write).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 pub const READY: &str = "Ready";
 pub const PROGRESSING: &str = "Progressing";
 pub const DEGRADED: &str = "Degraded";
+/// A cluster's PodMonitor (`spec.metrics.podMonitor`), present only while one is asked for:
+/// true once applied, false while the API server does not serve the kind
+/// (`cluster/monitoring.rs`). Monitoring is not serving: it never touches the other three.
+pub const POD_MONITOR_READY: &str = "PodMonitorReady";
 
 /// A condition as the reconciler decides it, without timestamps.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,7 +36,9 @@ enum Command {
     },
     /// Print (multi-document YAML) the objects the operator would apply for the KafkaCluster
     /// manifests in a file, without an API server: the same validation and build as a reconcile
-    /// of a new cluster. Secrets holding generated keys are not shown.
+    /// of a new cluster. Secrets holding generated keys are not shown. A PodMonitor
+    /// (spec.metrics.podMonitor) is shown when enabled, though the operator creates it only
+    /// where the API server serves the kind, which render cannot know.
     Render {
         /// The manifest file (`-` reads standard input).
         #[arg(short = 'f', long = "filename")]

@@ -77,6 +77,11 @@ impl ClusterNames {
         format!("{}-{broker_id}-external", self.cluster)
     }
 
+    /// The Prometheus Operator PodMonitor scraping the brokers (`spec.metrics.podMonitor`).
+    pub fn pod_monitor(&self) -> String {
+        format!("{}-brokers", self.cluster)
+    }
+
     pub fn config_map(&self) -> String {
         format!("{}-config", self.cluster)
     }

@@ -7,7 +7,10 @@
 //! cluster (the StatefulSet mounts them by name), and the owner references when the manifest
 //! has no `metadata.uid` (the API server gives a cluster its uid when it is created). A
 //! rack-aware cluster's init container and ClusterRoleBinding name the chart's defaults (the
-//! operator image of this version, the ClusterRole of release `krait-operator`).
+//! operator image of this version, the ClusterRole of release `krait-operator`). A cluster
+//! with `spec.metrics.podMonitor.enabled` gets its PodMonitor rendered, though the operator
+//! applies it only where the API server serves the Prometheus Operator's kind: render has no
+//! API server to ask, and says so in a comment.
 
 use krait_crd::KafkaCluster;
 use serde::Deserialize as _;
@@ -85,6 +88,14 @@ fn render_cluster(cluster: &KafkaCluster) -> Result<String, RenderError> {
         validated.names.cluster_ca_cert_secret(),
         validated.names.broker_certs_secret(),
     );
+    if desired.pod_monitor.is_some() {
+        out.push_str(&format!(
+            "# PodMonitor {}: applied only where the API server serves \
+             monitoring.coreos.com/v1 PodMonitor (the Prometheus Operator's CRDs), which \
+             render cannot know.\n",
+            validated.names.pod_monitor(),
+        ));
+    }
     if validated.uid.is_empty() {
         out.push_str(
             "# Owner references are left out: the manifest has no metadata.uid, which the API \
@@ -116,6 +127,9 @@ fn objects(desired: &DesiredObjects, without_owner: bool) -> Vec<Result<String, 
     }
     push(serde_json::to_value(&desired.statefulset));
     push(serde_json::to_value(&desired.pdb));
+    if let Some(monitor) = &desired.pod_monitor {
+        push(serde_json::to_value(monitor));
+    }
     values
         .into_iter()
         .map(|mut v| {
@@ -159,6 +173,34 @@ mod tests {
         );
         assert!(out.contains("namespace: kafka"));
         assert!(!out.contains("ownerReferences"), "no uid, no owner");
+    }
+
+    #[test]
+    fn an_enabled_pod_monitor_is_rendered_last_and_said_to_depend_on_its_crd() {
+        let monitored = CLUSTER.replace(
+            "storage: {size: 1Gi}}",
+            "storage: {size: 1Gi}, metrics: {podMonitor: {enabled: true, interval: 1m}}}",
+        );
+        let out = render(&monitored, "kafka").unwrap();
+        let objects: Vec<Value> = serde_yaml::Deserializer::from_str(&out)
+            .filter_map(|d| Value::deserialize(d).ok())
+            .filter(|v| !v.is_null())
+            .collect();
+        let last = objects.last().unwrap();
+        assert_eq!(last["apiVersion"], "monitoring.coreos.com/v1");
+        assert_eq!(last["kind"], "PodMonitor");
+        assert_eq!(last["metadata"]["name"], "main-brokers");
+        assert_eq!(last["spec"]["podMetricsEndpoints"][0]["interval"], "1m");
+        assert!(
+            last["metadata"]["ownerReferences"].is_null(),
+            "no uid, no owner"
+        );
+        assert!(
+            out.contains("# PodMonitor main-brokers: applied only where the API server serves"),
+            "{out}"
+        );
+        let plain = render(CLUSTER, "kafka").unwrap();
+        assert!(!plain.contains("PodMonitor"), "{plain}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! What a cluster reconcile tells the user through Kubernetes Events, as a pure function of the
 //! status before and after it and the one day-2 action it carried out: each scaling or roll
 //! step as it begins, every broker restart and why, rebalances started and finished,
-//! refusals, failures, and the cluster becoming Ready. Events mark transitions, so a
+//! refusals, failures, the cluster becoming Ready, and its PodMonitor applied or (a warning)
+//! impossible because the API server does not serve the kind. Events mark transitions, so a
 //! reconcile that changes nothing says nothing. Publishing is `crate::events`' business.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -11,7 +12,7 @@ use krait_crd::cluster::{CaStatus, KafkaClusterStatus, RebalanceStatus};
 
 use super::day2::Action;
 use super::pki::TRUST_ANNOTATION;
-use crate::conditions::{DEGRADED, PROGRESSING, READY, find};
+use crate::conditions::{DEGRADED, POD_MONITOR_READY, PROGRESSING, READY, find};
 use crate::events::Note;
 use crate::names::{CONFIG_HASH_ANNOTATION, RESTART_ANNOTATION, REVISION_LABEL};
 
@@ -60,6 +61,7 @@ pub fn cluster_events(seen: &Seen<'_>) -> Vec<Note> {
     notes.extend(ca_renewals(seen));
     notes.extend(degraded(seen));
     notes.extend(ready(seen));
+    notes.extend(pod_monitor(seen));
     notes
 }
 
@@ -235,6 +237,21 @@ fn ready(seen: &Seen<'_>) -> Option<Note> {
     (!was).then(|| Note::normal("AllBrokersReady", "Reconcile", &now.message))
 }
 
+/// `PodMonitorReady` with a new reason: the PodMonitor applied, or asked for where the API
+/// server does not serve its kind (a Warning, told once, not at every reconcile).
+fn pod_monitor(seen: &Seen<'_>) -> Option<Note> {
+    let now = condition(Some(seen.next), POD_MONITOR_READY)?;
+    let before = condition(seen.previous, POD_MONITOR_READY);
+    if before.is_some_and(|b| b.reason == now.reason) {
+        return None;
+    }
+    Some(if now.status == "True" {
+        Note::normal(&now.reason, "ApplyPodMonitor", &now.message)
+    } else {
+        Note::warning(&now.reason, "ApplyPodMonitor", &now.message)
+    })
+}
+
 fn list(ids: &[i32]) -> String {
     ids.iter()
         .map(i32::to_string)
@@ -372,6 +389,44 @@ mod tests {
         });
         assert_eq!(reasons(&notes), ["ScaleDownRefused", "AllBrokersReady"]);
         assert_eq!(notes[0].severity, crate::events::Severity::Warning);
+    }
+
+    #[test]
+    fn a_pod_monitor_that_cannot_be_created_is_a_warning_told_once() {
+        let none = status(&[(READY, true, "AllBrokersReady", "3/3 brokers ready")]);
+        let missing = status(&[
+            (READY, true, "AllBrokersReady", "3/3 brokers ready"),
+            (
+                POD_MONITOR_READY,
+                false,
+                "PodMonitorCRDNotInstalled",
+                "no CRD",
+            ),
+        ]);
+        let applied = status(&[
+            (READY, true, "AllBrokersReady", "3/3 brokers ready"),
+            (POD_MONITOR_READY, true, "PodMonitorApplied", "scrapes"),
+        ]);
+        let told = |previous: &KafkaClusterStatus, next: &KafkaClusterStatus| {
+            cluster_events(&Seen {
+                previous: Some(previous),
+                next,
+                done: None,
+                restarted: None,
+            })
+        };
+        let notes = told(&none, &missing);
+        assert_eq!(reasons(&notes), ["PodMonitorCRDNotInstalled"]);
+        assert_eq!(notes[0].severity, crate::events::Severity::Warning);
+        assert_eq!(notes[0].note, "no CRD");
+        assert!(
+            told(&missing, &missing).is_empty(),
+            "not at every reconcile"
+        );
+        let notes = told(&missing, &applied);
+        assert_eq!(reasons(&notes), ["PodMonitorApplied"]);
+        assert_eq!(notes[0].severity, crate::events::Severity::Normal);
+        assert!(told(&applied, &none).is_empty());
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! `KafkaCluster` reconciliation: read (the only steps with a client: Kubernetes objects and
 //! the running cluster's state) -> validate (pure) -> decide the day-2 step (pure: scale,
 //! roll, rebalance; storage changes) -> build (pure) -> apply (server-side apply in a fixed order, delete
-//! leftovers, the day-2 action, status).
+//! leftovers, the PodMonitor where its kind is served, the day-2 action, status).
 
 pub mod build;
 pub mod day2;
 pub mod drift;
 pub mod events;
 pub mod listeners;
+pub mod monitoring;
 pub mod pki;
 pub mod rack_binding;
 pub mod reconcile;

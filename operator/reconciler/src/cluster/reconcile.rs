@@ -39,6 +39,7 @@ use super::day2::{self, Action as Day2Action};
 use super::drift::contains;
 use super::events;
 use super::listeners;
+use super::monitoring::{self, PodMonitorState};
 use super::pki::{self, Ca, CaKind, CaPolicy, CertError, Pki};
 use super::roll::WAITING_FOR_DISRUPTION_BUDGET;
 use super::status::{Observations, apply_failed_status, cluster_status, invalid_status};
@@ -194,30 +195,27 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
         .and_then(voters_of)
         .or(formed_with)
         .unwrap_or_else(|| default_voters(validated.spec.replicas));
-    let previous_ca = cluster.status.as_ref().and_then(|s| s.cluster_ca.clone());
-    let previous_clients_ca = cluster.status.as_ref().and_then(|s| s.clients_ca.clone());
-    let (decision, (cluster_ca, clients_ca), storage, failure, done) = if cluster.spec.paused {
-        (None, (previous_ca, previous_clients_ca), None, None, None)
+    // A paused cluster is only observed: its CAs and rebalance stay as status last said.
+    let operated = if cluster.spec.paused {
+        None
     } else {
-        let operated = operate(ctx, cluster, &validated, &voters, &mut owned, &now).await?;
-        (
-            Some(operated.decision),
-            (Some(operated.cluster_ca), operated.clients_ca),
-            Some(operated.storage),
-            operated.failure,
-            operated.done,
-        )
+        Some(operate(ctx, cluster, &validated, &voters, &mut owned, &now).await?)
     };
     let mut seen = observations(&validated, &owned);
-    seen.day2 = decision.as_ref();
-    seen.storage = storage.as_ref();
+    seen.day2 = operated.as_ref().map(|o| &o.decision);
+    seen.storage = operated.as_ref().map(|o| &o.applied.storage);
+    seen.pod_monitor = operated.as_ref().map(|o| &o.applied.pod_monitor);
     let mut status = cluster_status(cluster, &seen, &now);
     status.voters = voters.iter().copied().collect();
-    status.cluster_ca = cluster_ca;
-    status.clients_ca = clients_ca;
-    if let Some(d) = &decision {
-        status.rebalance.clone_from(&d.rebalance);
+    if let Some(o) = &operated {
+        status.cluster_ca = Some(o.applied.cluster_ca.clone());
+        status.clients_ca.clone_from(&o.applied.clients_ca);
+        status.rebalance.clone_from(&o.decision.rebalance);
     }
+    let rebalance_request_done = operated
+        .as_ref()
+        .is_some_and(|o| o.decision.rebalance_request_done);
+    let (failure, done) = operated.map_or((None, None), |o| (o.failure, o.done));
     let endpoint = admin_endpoint_of(&validated, &owned);
     let status = with_cluster_id(ctx, status, &endpoint).await;
     let settled = status
@@ -228,7 +226,7 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
     if let Some(e) = failure {
         return Err(e);
     }
-    if decision.as_ref().is_some_and(|d| d.rebalance_request_done) {
+    if rebalance_request_done {
         remove_annotation(ctx, cluster, REBALANCE_ANNOTATION).await?;
     }
     Ok(Action::requeue(if settled {
@@ -269,9 +267,7 @@ async fn tell(ctx: &Context, cluster: &KafkaCluster, notes: &[Note]) {
 /// What [`operate`] did.
 struct Operated {
     decision: day2::Decision,
-    cluster_ca: CaStatus,
-    clients_ca: Option<CaStatus>,
-    storage: storage::Plan,
+    applied: Applied,
     /// The day-2 action's failure, reported after status is written.
     failure: Option<Error>,
     /// The day-2 action carried out, and the broker it restarted.
@@ -301,7 +297,7 @@ async fn operate(
         previous: cluster.status.as_ref().and_then(|s| s.rebalance.as_ref()),
     });
     let applied = build_and_apply(ctx, cluster, validated, voters, owned, &decision, now).await;
-    let (cluster_ca, clients_ca, storage) = match applied {
+    let applied = match applied {
         Ok(applied) => applied,
         Err(e) => {
             let status = apply_failed_status(cluster, &e.to_string(), now);
@@ -337,9 +333,7 @@ async fn operate(
     }
     Ok(Operated {
         decision,
-        cluster_ca,
-        clients_ca,
-        storage,
+        applied,
         failure,
         done,
     })
@@ -367,9 +361,17 @@ fn restarted(
     })
 }
 
+/// What [`build_and_apply`] did, for status: the cluster and clients CAs, the storage plan,
+/// and the PodMonitor.
+struct Applied {
+    cluster_ca: CaStatus,
+    clients_ca: Option<CaStatus>,
+    storage: storage::Plan,
+    pod_monitor: PodMonitorState,
+}
+
 /// Renews the certificates, carries out the storage step, builds every object for the decided
-/// shape and applies them; returns what status says of the cluster and clients CAs, and the
-/// storage plan.
+/// shape and applies them, the PodMonitor last where its kind is served.
 async fn build_and_apply(
     ctx: &Context,
     cluster: &KafkaCluster,
@@ -378,7 +380,7 @@ async fn build_and_apply(
     owned: &mut Owned,
     decision: &day2::Decision,
     now: &Time,
-) -> Result<(CaStatus, Option<CaStatus>, storage::Plan), Error> {
+) -> Result<Applied, Error> {
     let pki = certificates(
         cluster,
         validated,
@@ -429,7 +431,13 @@ async fn build_and_apply(
     )
     .await?;
     apply(ctx, &built, &desired, owned, storage.recreate).await?;
-    Ok((cluster_ca, clients_ca_status, storage))
+    let pod_monitor = monitoring::converge(ctx, &built, desired.pod_monitor.as_ref()).await?;
+    Ok(Applied {
+        cluster_ca,
+        clients_ca: clients_ca_status,
+        storage,
+        pod_monitor,
+    })
 }
 
 /// The clients CA where a listener takes client certificates: the stored one, renewed where
@@ -703,6 +711,7 @@ fn observations<'a>(cluster: &'a ValidatedCluster, owned: &'a Owned) -> Observat
         paused: cluster.spec.paused,
         day2: None,
         storage: None,
+        pod_monitor: None,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The cluster's status as a pure function of what was observed after applying: broker
 //! readiness from the pods, rollout progress from the StatefulSet, the day-2 step (scaling,
-//! moving partitions, restarting), the storage step (volumes growing, changes refused), and
-//! the three conditions.
+//! moving partitions, restarting), the storage step (volumes growing, changes refused), the
+//! PodMonitor, and the conditions.
 //! The same observations always give the same status, so an unchanged cluster writes none.
 
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -12,8 +12,9 @@ use krait_crd::cluster::{BrokerStatus, GenericListener, KafkaClusterStatus};
 
 use super::day2::Decision;
 use super::listeners;
+use super::monitoring::{self, PodMonitorState, pod_monitor_condition};
 use super::storage::{self, Plan};
-use crate::conditions::{DEGRADED, Decided, PROGRESSING, READY, merge};
+use crate::conditions::{DEGRADED, Decided, POD_MONITOR_READY, PROGRESSING, READY, merge};
 use crate::names::ClusterNames;
 
 /// What the status is computed from.
@@ -31,6 +32,9 @@ pub struct Observations<'a> {
     pub day2: Option<&'a Decision>,
     /// This reconcile's storage plan, whose conditions take precedence over the rollout's.
     pub storage: Option<&'a Plan>,
+    /// What became of the PodMonitor; `None` when it was not looked at (a paused cluster),
+    /// which keeps its condition as it was.
+    pub pod_monitor: Option<&'a PodMonitorState>,
 }
 
 /// The new status of a cluster whose spec is valid.
@@ -69,6 +73,11 @@ pub fn cluster_status(
             }
         }
     }
+    let mut decided = decided.to_vec();
+    decided.extend(match seen.pod_monitor {
+        Some(state) => pod_monitor_condition(state),
+        None => kept(&old, POD_MONITOR_READY),
+    });
     let generation = cluster.metadata.generation;
     KafkaClusterStatus {
         observed_generation: generation,
@@ -141,6 +150,8 @@ pub fn invalid_status(cluster: &KafkaCluster, message: &str, now: &Time) -> Kafk
         ),
         Decided::new(DEGRADED, true, "InvalidSpec", message),
     ];
+    let mut decided = decided.to_vec();
+    decided.extend(kept(&old, POD_MONITOR_READY));
     let generation = cluster.metadata.generation;
     KafkaClusterStatus {
         observed_generation: generation,
@@ -158,21 +169,26 @@ pub fn apply_failed_status(
     let old = cluster.status.clone().unwrap_or_default();
     let mut decided: Vec<Decided> = Vec::new();
     for kind in [READY, PROGRESSING] {
-        match crate::conditions::find(&old.conditions, kind) {
-            Some(c) => decided.push(Decided {
-                kind,
-                status: c.status == "True",
-                reason: reason_of(&c.reason),
-                message: c.message.clone(),
-            }),
-            None => decided.push(Decided::new(kind, false, "ApplyFailed", message)),
-        }
+        decided.push(
+            kept(&old, kind).unwrap_or_else(|| Decided::new(kind, false, "ApplyFailed", message)),
+        );
     }
     decided.push(Decided::new(DEGRADED, true, "ApplyFailed", message));
+    decided.extend(kept(&old, POD_MONITOR_READY));
     KafkaClusterStatus {
         conditions: merge(&old.conditions, &decided, cluster.metadata.generation, now),
         ..old
     }
+}
+
+/// A condition of the old status, as it was.
+fn kept(old: &KafkaClusterStatus, kind: &'static str) -> Option<Decided> {
+    crate::conditions::find(&old.conditions, kind).map(|c| Decided {
+        kind,
+        status: c.status == "True",
+        reason: reason_of(&c.reason),
+        message: c.message.clone(),
+    })
 }
 
 /// Reasons are static in [`Decided`]; an old reason read back maps onto the known set.
@@ -209,6 +225,8 @@ fn reason_of(reason: &str) -> &'static str {
         storage::STORAGE_CHANGE_REFUSED,
         storage::VOLUME_EXPANSION_NOT_SUPPORTED,
         storage::EXPANDING_VOLUMES,
+        monitoring::POD_MONITOR_APPLIED,
+        monitoring::POD_MONITOR_CRD_NOT_INSTALLED,
     ];
     KNOWN
         .iter()

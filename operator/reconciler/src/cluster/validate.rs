@@ -106,6 +106,8 @@ pub enum InvalidSpec {
         "clusterCa.renewalDays {renewal} must be at least 1 and less than clusterCa.validityDays {validity}"
     )]
     CaRenewal { validity: i32, renewal: i32 },
+    #[error("metrics.podMonitor.interval {0:?} is not a Prometheus duration (e.g. 30s, 1m, 1m30s)")]
+    ScrapeInterval(String),
 }
 
 /// A cluster whose spec the builders can turn into objects without further checks.
@@ -143,6 +145,13 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidatedCluster, InvalidSpec>
             renewal: ca.renewal_days,
         });
     }
+    if let Some(metrics) = &spec.metrics
+        && !is_prometheus_duration(&metrics.pod_monitor.interval)
+    {
+        return Err(InvalidSpec::ScrapeInterval(
+            metrics.pod_monitor.interval.clone(),
+        ));
+    }
     let broker_env = broker_env(spec)?;
     Ok(ValidatedCluster {
         names: ClusterNames::new(name, namespace),
@@ -151,6 +160,33 @@ pub fn validate(cluster: &KafkaCluster) -> Result<ValidatedCluster, InvalidSpec>
         listeners,
         broker_env,
     })
+}
+
+/// Whether `s` is a duration the Prometheus Operator takes (the schema's
+/// `PROMETHEUS_DURATION_PATTERN`, checked here too for clusters stored before it existed):
+/// one or more whole numbers each followed by a unit, units largest first, none twice.
+pub fn is_prometheus_duration(s: &str) -> bool {
+    const UNITS: [&str; 7] = ["y", "w", "d", "h", "m", "s", "ms"];
+    let mut rest = s;
+    let mut next_unit = 0;
+    while !rest.is_empty() {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if digits == 0 {
+            return false;
+        }
+        rest = &rest[digits..];
+        let unit = if rest.starts_with("ms") {
+            "ms"
+        } else {
+            rest.get(..1).unwrap_or_default()
+        };
+        match UNITS[next_unit..].iter().position(|u| *u == unit) {
+            Some(i) => next_unit += i + 1,
+            None => return false,
+        }
+        rest = &rest[unit.len()..];
+    }
+    next_unit > 0
 }
 
 fn validate_storage(spec: &KafkaClusterSpec) -> Result<(), InvalidSpec> {
@@ -254,5 +290,31 @@ fn check_value(key: &str, value: &str) -> Result<(), InvalidSpec> {
             Ok(_) => Ok(()),
             Err(_) => Err(bad("a non-negative integer")),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_prometheus_duration;
+
+    #[test]
+    fn prometheus_durations_have_units_largest_first() {
+        for good in [
+            "30s",
+            "1m",
+            "1m30s",
+            "500ms",
+            "1h1m1s1ms",
+            "2w3d",
+            "1y",
+            "0s",
+        ] {
+            assert!(is_prometheus_duration(good), "{good}");
+        }
+        for bad in [
+            "", "0", "30", "s", "30 s", "1s1m", "1m1m", "1.5s", "30sec", "-1s", "1M",
+        ] {
+            assert!(!is_prometheus_duration(bad), "{bad}");
+        }
     }
 }

@@ -11,6 +11,14 @@
 //! (403), as an RBAC rule that is missing would. Events (events.k8s.io/v1) are created, patched (their `series`),
 //! listed and read like any object, but kept out of the writes and the failable writes: those
 //! are the reconciler's changes to the world, and an event is a report about them.
+//!
+//! Kinds a CRD outside Krait defines (the Prometheus Operator's, [`CRD_GROUPS`]) are served only
+//! once a test installs that CRD ([`FakeApi::install_crd`]): until then their group version's
+//! discovery document (`GET /apis/GROUP/VERSION`) and every request on them answer 404, as a
+//! real API server does without the CRD (after authorizing the request, which is recorded).
+//! Installed, discovery lists them and they are stored like any namespaced object. Discovery is
+//! a non-resource URL that every authenticated client may read: it is not an authorization
+//! check of `access.rs`. Discovery of Kubernetes' own groups is not served.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -59,7 +67,13 @@ struct State {
     created: BTreeMap<(String, String), u32>,
     /// Resources every request on which is refused with a 403.
     forbidden: BTreeSet<String>,
+    /// Custom resources served, by group version: plural -> kind.
+    crds: BTreeMap<String, BTreeMap<String, String>>,
 }
+
+/// API groups whose kinds exist only where their CRDs are installed, and which the fake serves
+/// only after [`FakeApi::install_crd`].
+pub const CRD_GROUPS: &[&str] = &["monitoring.coreos.com"];
 
 /// What the fake does with a request.
 enum Reply {
@@ -90,6 +104,7 @@ fn kind_of(plural: &str) -> &'static str {
         "events" => "Event",
         "nodes" => "Node",
         "clusterrolebindings" => "ClusterRoleBinding",
+        "podmonitors" => "PodMonitor",
         _ => "Unknown",
     }
 }
@@ -230,6 +245,18 @@ impl FakeApi {
         self.state.lock().unwrap().forbidden.insert(resource.into());
     }
 
+    /// Serves a custom resource from now on, as installing its CRD does: e.g.
+    /// `install_crd("monitoring.coreos.com/v1", "podmonitors", "PodMonitor")`.
+    pub fn install_crd(&self, group_version: &str, plural: &str, kind: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .crds
+            .entry(group_version.into())
+            .or_default()
+            .insert(plural.into(), kind.into());
+    }
+
     /// Makes the `n`th write from now (0-based) fail with a 500.
     pub fn fail_write_in(&self, n: usize) {
         let mut s = self.state.lock().unwrap();
@@ -261,6 +288,11 @@ impl FakeApi {
     }
 
     fn handle(&self, method: &Method, uri: &http::Uri, content_type: &str, body: &[u8]) -> Reply {
+        if let Some(group_version) = discovery_path(uri.path()) {
+            let s = self.state.lock().unwrap();
+            let (code, value) = discovery(&s, &group_version);
+            return Reply::Now(code, value);
+        }
         let Some(target) = Target::parse(uri.path()) else {
             let (code, value) = status(404, "NotFound", "not an API path");
             return Reply::Now(code, value);
@@ -290,6 +322,14 @@ impl FakeApi {
             let (code, value) = status(403, "Forbidden", &message);
             return Reply::Now(code, value);
         }
+        if !served(&s, &target) {
+            let (code, value) = status(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            );
+            return Reply::Now(code, value);
+        }
         if verb == "watch" {
             return Reply::Hold;
         }
@@ -316,6 +356,63 @@ impl FakeApi {
         };
         Reply::Now(code, value)
     }
+}
+
+/// `GROUP/VERSION` of a group version's discovery path, `/apis/GROUP/VERSION`.
+fn discovery_path(path: &str) -> Option<String> {
+    match path
+        .trim_matches('/')
+        .split('/')
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["apis", group, version] => Some(format!("{group}/{version}")),
+        _ => None,
+    }
+}
+
+/// The APIResourceList of an installed CRD group version; a 404 for one not served.
+fn discovery(s: &State, group_version: &str) -> (StatusCode, Value) {
+    let group = group_version.split('/').next().unwrap_or_default();
+    if !CRD_GROUPS.contains(&group) {
+        return status(
+            404,
+            "NotFound",
+            "discovery of Kubernetes' own groups is not served by the fake",
+        );
+    }
+    let Some(kinds) = s.crds.get(group_version) else {
+        return status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
+    };
+    let resources: Vec<Value> = kinds
+        .iter()
+        .map(|(plural, kind)| {
+            json!({"name": plural, "singularName": kind.to_lowercase(), "namespaced": true,
+                   "kind": kind, "verbs": ["delete", "deletecollection", "get", "list", "patch",
+                   "create", "update", "watch"]})
+        })
+        .collect();
+    (
+        StatusCode::OK,
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
+               "resources": resources}),
+    )
+}
+
+/// Whether the target's resource exists: always, but for a [`CRD_GROUPS`] kind whose CRD is
+/// not installed.
+fn served(s: &State, target: &Target) -> bool {
+    if !CRD_GROUPS.contains(&target.group.as_str()) {
+        return true;
+    }
+    let group_version = target.prefix.trim_start_matches("/apis/");
+    s.crds
+        .get(group_version)
+        .is_some_and(|kinds| kinds.contains_key(&target.resource))
 }
 
 fn list(

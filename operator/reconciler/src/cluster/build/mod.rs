@@ -5,6 +5,7 @@
 mod clusterrolebinding;
 mod configmap;
 mod pdb;
+pub mod podmonitor;
 pub mod secret;
 mod service;
 mod serviceaccount;
@@ -18,6 +19,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
+use kube::api::DynamicObject;
 use serde::Serialize;
 
 use super::listeners;
@@ -29,6 +31,7 @@ use krait_crd::KafkaCluster;
 pub use clusterrolebinding::rack_binding;
 pub use configmap::config_map;
 pub use pdb::pod_disruption_budget;
+pub use podmonitor::pod_monitor;
 pub use secret::{
     broker_certs_secret, clients_ca_cert_secret, clients_ca_secret, cluster_ca_cert_secret,
     cluster_ca_secret, operator_credentials_secret,
@@ -119,7 +122,8 @@ pub fn default_voters(replicas: i32) -> BTreeSet<i32> {
 }
 
 /// Everything a cluster owns, in apply order: identity (and what it may read), certificates and
-/// config before the pods that use them, the disruption budget last.
+/// config before the pods that use them, the disruption budget, then what only observes the
+/// brokers (the PodMonitor).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DesiredObjects {
     pub service_account: ServiceAccount,
@@ -131,6 +135,9 @@ pub struct DesiredObjects {
     pub services: Vec<Service>,
     pub statefulset: StatefulSet,
     pub pdb: PodDisruptionBudget,
+    /// The Prometheus Operator's PodMonitor; only with `spec.metrics.podMonitor.enabled`, and
+    /// applied only where the API server serves its kind.
+    pub pod_monitor: Option<DynamicObject>,
 }
 
 /// Builds every object of a cluster.
@@ -178,6 +185,7 @@ pub fn build(cluster: &ValidatedCluster, shape: &Shape) -> DesiredObjects {
         services,
         statefulset: stamped(statefulset(cluster, &config_hash, shape)),
         pdb: stamped(pod_disruption_budget(cluster)),
+        pod_monitor: pod_monitor(cluster).map(stamped),
     }
 }
 
