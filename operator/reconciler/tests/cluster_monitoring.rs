@@ -114,7 +114,11 @@ async fn an_enabled_pod_monitor_scrapes_exactly_the_clusters_brokers_and_goes_wh
     );
     assert_eq!(
         monitor["spec"]["podMetricsEndpoints"],
-        json!([{"port": "http", "path": "/metrics", "interval": "15s"}])
+        json!([{"port": "http", "path": "/metrics", "interval": "15s", "relabelings": [
+            {"sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"],
+             "targetLabel": "krait_cluster"},
+            {"sourceLabels": ["__meta_kubernetes_namespace"], "targetLabel": "namespace"},
+        ]}])
     );
     let ports = &sts["spec"]["template"]["spec"]["containers"][0]["ports"];
     assert!(

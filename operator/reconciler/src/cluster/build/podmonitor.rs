@@ -54,6 +54,13 @@ pub fn pod_monitor(cluster: &ValidatedCluster) -> Option<DynamicObject> {
                 "port": METRICS_PORT_NAME,
                 "path": METRICS_PATH,
                 "interval": spec.interval,
+                // The labels the chart's alerts and dashboards group by (as its own broker
+                // PodMonitor sets them): the cluster and its namespace.
+                "relabelings": [
+                    {"sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"],
+                     "targetLabel": "krait_cluster"},
+                    {"sourceLabels": ["__meta_kubernetes_namespace"], "targetLabel": "namespace"},
+                ],
             }],
         }
     })))
@@ -110,7 +117,11 @@ mod tests {
         );
         assert_eq!(
             v["spec"]["podMetricsEndpoints"],
-            json!([{"port": "http", "path": "/metrics", "interval": "15s"}])
+            json!([{"port": "http", "path": "/metrics", "interval": "15s", "relabelings": [
+                {"sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"],
+                 "targetLabel": "krait_cluster"},
+                {"sourceLabels": ["__meta_kubernetes_namespace"], "targetLabel": "namespace"},
+            ]}])
         );
     }
 
