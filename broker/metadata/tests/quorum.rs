@@ -350,7 +350,14 @@ async fn an_observer_added_by_the_leader_receives_the_log_across_restarts_and_ne
         observers: [4].into(),
     };
     assert_eq!(cluster.quorum(leader).membership(), expected);
-    assert_eq!(cluster.quorum(4).leader(), Some(leader));
+    // The observer learns who leads from the leader's next append or heartbeat, which may come
+    // just after the entries that carried the image.
+    within("the observer to know the leader", async {
+        while cluster.quorum(4).leader() != Some(leader) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
     assert!(matches!(
         cluster.quorum(4).propose(vec![register(4)]).await,
         Err(ProposeError::NotLeader { leader: Some(l) }) if l == leader

@@ -20,3 +20,22 @@ pub mod validate;
 mod volumes;
 
 pub use reconcile::{Error, reconcile};
+
+/// Deletes `name` (in the background, as kubectl does); one already gone counts as deleted.
+pub(crate) async fn delete_if_present<K>(
+    api: &kube::Api<K>,
+    kind: &'static str,
+    name: String,
+) -> Result<(), reconcile::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api
+        .delete(&name, &kube::api::DeleteParams::background())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(source) => Err(reconcile::Error::Delete { kind, name, source }),
+    }
+}

@@ -6,7 +6,7 @@
 //! goes on: [`pod_monitor_condition`] says why in status, and its change is told as an event
 //! (`cluster/events.rs`). Must not fail a reconcile because monitoring is not installed.
 
-use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use tracing::{info, warn};
 
@@ -143,16 +143,7 @@ pub async fn converge(
 
 async fn delete(api: &Api<DynamicObject>, name: String) -> Result<(), Error> {
     info!(kind = KIND, %name, "deleting leftover");
-    match api.delete(&name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        // Already gone: the goal is reached.
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(source) => Err(Error::Delete {
-            kind: KIND,
-            name,
-            source,
-        }),
-    }
+    super::delete_if_present(api, KIND, name).await
 }
 
 /// Whether the API server serves `monitoring.coreos.com/v1` `podmonitors`: the group version's

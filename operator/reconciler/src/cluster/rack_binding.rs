@@ -9,7 +9,7 @@
 
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use krait_crd::KafkaCluster;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use tracing::info;
 
@@ -116,15 +116,7 @@ async fn delete(
     }
     let name = names.rack_binding();
     info!(kind = KIND, %name, "deleting");
-    match api.delete(&name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(source) => Err(Error::Delete {
-            kind: KIND,
-            name,
-            source,
-        }),
-    }
+    super::delete_if_present(api, KIND, name).await
 }
 
 /// Adds or removes the finalizer with a merge patch of the whole list, guarded by the
