@@ -71,7 +71,10 @@ pub struct Metrics {
     topic_bytes_in: IntCounterVec,
     topic_records_in: IntCounterVec,
     topic_bytes_out: IntCounterVec,
-    purgatory: IntGaugeVec,
+    /// The two purgatories' gauges (krait_purgatory_requests), resolved once: every acks=all
+    /// produce and waiting fetch counts itself in one.
+    purgatory_produce: IntGauge,
+    purgatory_fetch: IntGauge,
     isr_shrinks: IntCounter,
     isr_expands: IntCounter,
     state: state::Gauges,
@@ -158,6 +161,13 @@ impl Metrics {
                 })
             })
             .collect();
+        let purgatory = gauge_vec(
+            &registry,
+            "krait_purgatory_requests",
+            "Requests waiting on others: Produce for its in-sync replicas, Fetch for min.bytes \
+             or max.wait.ms.",
+            &["purgatory"],
+        );
         let state = state::Gauges::register(&registry);
         let process = process::Process::register(&registry);
         Self {
@@ -219,13 +229,8 @@ impl Metrics {
                  BytesOutPerSec; replication to followers is not counted).",
                 &["topic"],
             ),
-            purgatory: gauge_vec(
-                &registry,
-                "krait_purgatory_requests",
-                "Requests waiting on others: Produce for its in-sync replicas, Fetch for \
-                 min.bytes or max.wait.ms.",
-                &["purgatory"],
-            ),
+            purgatory_produce: purgatory.with_label_values(&["produce"]),
+            purgatory_fetch: purgatory.with_label_values(&["fetch"]),
             isr_shrinks: counter(
                 &registry,
                 "krait_isr_shrinks_total",
@@ -276,13 +281,12 @@ impl Metrics {
 
     /// Counts a request as waiting in `purgatory` until the guard drops.
     pub fn in_purgatory(&self, purgatory: Purgatory) -> PurgatoryGuard {
-        let name = match purgatory {
-            Purgatory::Produce => "produce",
-            Purgatory::Fetch => "fetch",
+        let gauge = match purgatory {
+            Purgatory::Produce => &self.purgatory_produce,
+            Purgatory::Fetch => &self.purgatory_fetch,
         };
-        let gauge = self.purgatory.with_label_values(&[name]);
         gauge.inc();
-        PurgatoryGuard(gauge)
+        PurgatoryGuard(gauge.clone())
     }
 
     /// A request the broker could not serve: unsupported, undecodable or unencodable.
@@ -455,10 +459,10 @@ mod tests {
             let _b = m.connection_opened("PLAIN");
             assert_eq!(open(&m), 2);
             let _w = m.in_purgatory(Purgatory::Fetch);
-            assert_eq!(m.purgatory.with_label_values(&["fetch"]).get(), 1);
+            assert_eq!(m.purgatory_fetch.get(), 1);
         }
         assert_eq!(open(&m), 0);
-        assert_eq!(m.purgatory.with_label_values(&["fetch"]).get(), 0);
+        assert_eq!(m.purgatory_fetch.get(), 0);
         assert_eq!(m.connections.with_label_values(&["PLAIN"]).get(), 2);
 
         m.produced("kept", 100, 3);

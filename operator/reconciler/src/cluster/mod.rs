@@ -39,3 +39,23 @@ where
         Err(source) => Err(reconcile::Error::Delete { kind, name, source }),
     }
 }
+
+/// Server-side applies `object` as the operator's field manager, taking over fields others set.
+pub(crate) async fn force_apply<K>(
+    api: &kube::Api<K>,
+    kind: &'static str,
+    name: &str,
+    object: &K,
+) -> Result<K, reconcile::Error>
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let params = kube::api::PatchParams::apply(crate::names::MANAGER).force();
+    api.patch(name, &params, &kube::api::Patch::Apply(object))
+        .await
+        .map_err(|source| reconcile::Error::Apply {
+            kind,
+            name: name.to_string(),
+            source,
+        })
+}

@@ -6,7 +6,7 @@
 //! goes on: [`pod_monitor_condition`] says why in status, and its change is told as an event
 //! (`cluster/events.rs`). Must not fail a reconcile because monitoring is not installed.
 
-use kube::api::{DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{DynamicObject, ListParams};
 use kube::{Api, ResourceExt};
 use tracing::{info, warn};
 
@@ -18,7 +18,6 @@ use super::reconcile::{Error, up_to_date};
 use super::validate::ValidatedCluster;
 use crate::conditions::{Decided, POD_MONITOR_READY};
 use crate::context::Context;
-use crate::names::MANAGER;
 
 const KIND: &str = "PodMonitor";
 /// `PodMonitorReady` is true: the PodMonitor is applied as the spec asks.
@@ -109,17 +108,7 @@ pub async fn converge(
         let current = observed.iter().find(|o| o.name_any() == name);
         if !current.is_some_and(|o| up_to_date(o, desired)) {
             info!(kind = KIND, %name, "applying");
-            api.patch(
-                &name,
-                &PatchParams::apply(MANAGER).force(),
-                &Patch::Apply(desired),
-            )
-            .await
-            .map_err(|source| Error::Apply {
-                kind: KIND,
-                name: name.clone(),
-                source,
-            })?;
+            super::force_apply(&api, KIND, &name, desired).await?;
         }
         let interval = desired.data["spec"]["podMetricsEndpoints"][0]["interval"]
             .as_str()

@@ -9,7 +9,6 @@
 
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use krait_crd::KafkaCluster;
-use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use tracing::info;
 
@@ -62,18 +61,9 @@ pub async fn converge(
         delete(&api, names, observed.as_ref()).await?;
     }
     info!(kind = KIND, %name, "applying");
-    api.patch(
-        &name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(desired),
-    )
-    .await
-    .map(drop)
-    .map_err(|source| Error::Apply {
-        kind: KIND,
-        name,
-        source,
-    })
+    super::force_apply(&api, KIND, &name, desired)
+        .await
+        .map(drop)
 }
 
 /// A cluster being deleted: its binding goes, then the finalizer, which lets the deletion

@@ -52,8 +52,8 @@ use crate::context::Context;
 use crate::events::Note;
 use crate::kafka::AdminEndpoint;
 use crate::names::{
-    CLUSTER_TLS_ANNOTATION, ClusterNames, MANAGER, REBALANCE_ANNOTATION,
-    RENEW_CLIENTS_CA_ANNOTATION, RENEW_CLUSTER_CA_ANNOTATION, RESTART_ANNOTATION,
+    CLUSTER_TLS_ANNOTATION, ClusterNames, REBALANCE_ANNOTATION, RENEW_CLIENTS_CA_ANNOTATION,
+    RENEW_CLUSTER_CA_ANNOTATION, RESTART_ANNOTATION,
 };
 use crate::status::write_status;
 
@@ -834,18 +834,7 @@ where
             continue;
         }
         info!(kind = K::KIND, %name, "applying");
-        let applied = api
-            .patch(
-                &name,
-                &PatchParams::apply(MANAGER).force(),
-                &Patch::Apply(object),
-            )
-            .await
-            .map_err(|source| Error::Apply {
-                kind: K::KIND,
-                name: name.clone(),
-                source,
-            })?;
+        let applied = super::force_apply(&api, K::KIND, &name, object).await?;
         match existing {
             Some(i) => observed[i] = applied,
             None => observed.push(applied),
