@@ -40,7 +40,8 @@ class Pki:
                 "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
                 cwd=self.dir)
 
-    def issue(self, name: str, subject: str, server: bool = False, node_id: int | None = None) -> tuple[Path, Path]:
+    def issue(self, name: str, subject: str, server: bool = False, node_id: int | None = None,
+              days: int = 2) -> tuple[Path, Path]:
         """(certificate, key) for `subject` (e.g. "/CN=alice/O=Krait"); a server certificate
         names localhost and 127.0.0.1; a broker's cluster certificate (`node_id`) is for both
         ends of the cluster port and names the node id as the URI urn:krait:node:<id>."""
@@ -56,13 +57,13 @@ class Pki:
         openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key),
                 "-out", str(csr), "-subj", subject, cwd=self.dir)
         openssl("x509", "-req", "-in", str(csr), "-CA", str(self.ca), "-CAkey", str(self.ca_key),
-                "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(ext), cwd=self.dir)
+                "-CAcreateserial", "-out", str(cert), "-days", str(days), "-extfile", str(ext), cwd=self.dir)
         return cert, key
 
-    def keystore(self, name: str, subject: str, node_id: int | None = None) -> Path:
+    def keystore(self, name: str, subject: str, node_id: int | None = None, days: int = 2) -> Path:
         """A broker keystore: one PEM file with the private key and the certificate chain (for
-        the cluster port when `node_id` is given)."""
-        cert, key = self.issue(name, subject, server=True, node_id=node_id)
+        the cluster port when `node_id` is given), valid `days`."""
+        cert, key = self.issue(name, subject, server=True, node_id=node_id, days=days)
         store = self.dir / f"{name}-keystore.pem"
         store.write_text(key.read_text() + cert.read_text())
         return store

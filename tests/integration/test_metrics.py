@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import ssl
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -18,6 +19,7 @@ from confluent_kafka import Consumer, TopicPartition
 from harness import (assert_delivered, consume, create_topic, produce_all, producer, unique, wait_until,
                      watermarks)
 from ports import free_port
+from security import Pki
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
@@ -51,9 +53,10 @@ def families(text: str) -> set[str]:
 
 
 def documented() -> dict[str, bool]:
-    """Each metric in docs/metrics.md's tables, and whether it has labels."""
+    """Each broker metric in docs/metrics.md's tables, and whether it has labels (the operator's,
+    `krait_operator_*`, are checked against the operator in operator_prometheus.rs)."""
     rows = re.findall(r"^\| `([a-z_]+)` \| (\w+) \|([^|]*)\|", DOCS.read_text(), flags=re.M)
-    return {name: bool(labels.strip()) for name, _, labels in rows}
+    return {name: bool(labels.strip()) for name, _, labels in rows if not name.startswith("krait_operator_")}
 
 
 @pytest.fixture
@@ -171,3 +174,30 @@ def test_under_replicated_partitions_follow_a_stopped_follower_and_clear_when_it
     assert total("krait_isr_expands_total") >= 3
     assert total("krait_brokers", state="live") == 3
     assert total("krait_replica_lag_records") == 0
+
+
+def not_after(keystore: Path) -> float:
+    """When the certificate in a PEM keystore (key, then certificate) expires, Unix time."""
+    cert = keystore.with_suffix(".crt")
+    text = keystore.read_text()
+    cert.write_text(text[text.index("-----BEGIN CERTIFICATE-----"):])
+    return float(ssl.cert_time_to_seconds(ssl._ssl._test_decode_cert(str(cert))["notAfter"]))
+
+
+def test_a_tls_listener_reports_when_its_certificate_expires_and_follows_a_renewal(broker_factory, tmp_path):
+    pki = Pki(tmp_path / "pki")
+    keystore = pki.keystore("broker", "/CN=localhost/O=Krait", days=2)
+    port, http = free_port(), free_port()
+    props = tmp_path / "server.properties"
+    props.write_text(f"listeners=SSL://127.0.0.1:{port}\nssl.keystore.type=PEM\nssl.keystore.location={keystore}\n")
+    broker_factory(port=port, args=["--config", str(props), "--http-listen", f"127.0.0.1:{http}"])
+    first = not_after(keystore)
+    assert value(scrape(http), "krait_tls_certificate_expiry_timestamp_seconds", listener="SSL") == first
+    # Renewed in place, as the operator (or cert-manager) rewrites the Secret's file: the next
+    # scrape reports the certificate the next connection gets.
+    renewed = pki.keystore("renewed", "/CN=localhost/O=Krait", days=30)
+    keystore.write_text(renewed.read_text())
+    second = not_after(keystore)
+    assert second > first + 20 * 86400
+    wait_until(lambda: value(scrape(http), "krait_tls_certificate_expiry_timestamp_seconds", listener="SSL")
+               == second, 10, "the renewed certificate's expiry")

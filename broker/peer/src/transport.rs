@@ -69,6 +69,11 @@ impl ClusterTls {
         krait_tls::client_config(&client)?;
         Ok(Self { acceptor, client })
     }
+
+    /// The cluster port's acceptor: the certificate this broker serves its peers.
+    pub fn acceptor(&self) -> &TlsAcceptor {
+        &self.acceptor
+    }
 }
 
 /// How this broker talks on the cluster port.

@@ -102,6 +102,10 @@ impl Broker {
                 (l.name.clone(), address)
             })
             .collect();
+        let cluster_tls = match &settings.peer {
+            krait_peer::ClusterTransport::Tls(tls) => Some(tls.acceptor().clone()),
+            krait_peer::ClusterTransport::Plaintext => None,
+        };
         let cluster = Cluster::start(settings, store.clone()).await?;
         if let Some(listener) = cluster_listener {
             cluster::serve(&cluster, listener);
@@ -128,6 +132,9 @@ impl Broker {
             cluster,
             cluster_id: Mutex::new(stored_cluster_id),
         });
+        if let Some(acceptor) = cluster_tls {
+            broker.metrics.watch_certificate("cluster", acceptor);
+        }
         cluster::spawn_loops(&broker);
         Ok(broker)
     }

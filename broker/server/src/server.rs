@@ -101,6 +101,13 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         .transpose()?;
     let specs = listeners.kafka.iter().map(|(s, _, _)| s.clone()).collect();
     let broker = Broker::start(config, advertised, specs, store, listeners.cluster).await?;
+    for (spec, tls, _) in &listeners.kafka {
+        if let Some(acceptor) = tls {
+            broker
+                .metrics
+                .watch_certificate(&spec.name, acceptor.clone());
+        }
+    }
     // Probes answer from now on; /readyz says whether the broker is a registered member yet.
     let http = listeners
         .http

@@ -124,8 +124,8 @@ impl ServerTlsSettings {
         files
     }
 
-    /// Reads the files and builds a server configuration.
-    fn build(&self, provider: &Arc<CryptoProvider>) -> Result<Arc<ServerConfig>, TlsError> {
+    /// Reads the files and builds a server configuration, with its leaf certificate's expiry.
+    fn build(&self, provider: &Arc<CryptoProvider>) -> Result<Loaded, TlsError> {
         let truststore =
             match self.client_auth {
                 ClientAuth::None => None,
@@ -136,6 +136,7 @@ impl ServerTlsSettings {
                 )?),
             };
         let certified = load_certified_key(&self.keystore, provider)?;
+        let not_after = certified.cert.first().and_then(not_after);
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|source| TlsError::Rustls {
@@ -160,10 +161,24 @@ impl ServerTlsSettings {
                 builder.with_client_cert_verifier(verifier)
             }
         };
-        Ok(Arc::new(builder.with_cert_resolver(Arc::new(
-            SingleCertAndKey::from(certified),
-        ))))
+        let config =
+            Arc::new(builder.with_cert_resolver(Arc::new(SingleCertAndKey::from(certified))));
+        Ok(Loaded { config, not_after })
     }
+}
+
+/// A server configuration and when its certificate expires.
+struct Loaded {
+    config: Arc<ServerConfig>,
+    not_after: Option<i64>,
+}
+
+/// When a DER certificate expires (Unix time), if it parses.
+fn not_after(der: &CertificateDer<'_>) -> Option<i64> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    X509Certificate::from_der(der)
+        .ok()
+        .map(|(_, cert)| cert.validity().not_after.timestamp())
 }
 
 /// What a file looked like when it was last loaded; `None` fields when it could not be stat'ed.
@@ -204,6 +219,8 @@ fn inode(_meta: &std::fs::Metadata) -> Option<u64> {
 
 struct State {
     config: Arc<ServerConfig>,
+    /// When the leaf certificate of `config` expires (Unix time).
+    not_after: Option<i64>,
     /// Stamps of the files behind `config`.
     stamps: Vec<FileStamp>,
     /// Stamps of the last failed reload, so its warning is logged once.
@@ -244,13 +261,14 @@ impl TlsAcceptor {
     pub fn new(settings: ServerTlsSettings) -> Result<Self, TlsError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let stamps = stamps(&settings);
-        let config = settings.build(&provider)?;
+        let loaded = settings.build(&provider)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 settings,
                 provider,
                 state: Mutex::new(State {
-                    config,
+                    config: loaded.config,
+                    not_after: loaded.not_after,
                     stamps,
                     failed: None,
                     last_check: Instant::now(),
@@ -289,8 +307,9 @@ impl TlsAcceptor {
             return Ok(false);
         }
         match self.inner.settings.build(&self.inner.provider) {
-            Ok(config) => {
-                state.config = config;
+            Ok(loaded) => {
+                state.config = loaded.config;
+                state.not_after = loaded.not_after;
                 state.stamps = stamps;
                 state.failed = None;
                 state.generation += 1;
@@ -316,6 +335,12 @@ impl TlsAcceptor {
     /// The configuration new connections are accepted with.
     pub fn current_config(&self) -> Arc<ServerConfig> {
         self.lock().config.clone()
+    }
+
+    /// When the certificate new connections are served expires (Unix time): the leaf of the
+    /// chain last loaded. `None` when it does not parse as X.509 (rustls would refuse it first).
+    pub fn certificate_not_after(&self) -> Option<i64> {
+        self.lock().not_after
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -58,6 +58,23 @@ fn rotated(ca: &Ca) -> Leaf {
 }
 
 #[tokio::test]
+async fn the_served_certificates_expiry_follows_a_rotation() {
+    let s = setup(ClientAuth::None);
+    // rcgen's default validity ends in 4096.
+    let default_end = rcgen::date_time_ymd(4096, 1, 1).unix_timestamp();
+    assert_eq!(s.acceptor.certificate_not_after(), Some(default_end));
+    let renewed = s.ca.server_until("krait-broker-renewed", 2, (2031, 6, 1));
+    write(s.dir.path(), "broker.pem", &renewed.keystore_pem());
+    assert!(s.acceptor.reload_if_changed().expect("reload"));
+    // 2031-06-01T00:00:00Z.
+    assert_eq!(s.acceptor.certificate_not_after(), Some(1_938_038_400));
+    // A half-written file keeps the expiry of the certificate still served.
+    write(s.dir.path(), "broker.pem", "-----BEGIN PRIVATE KEY-----\n");
+    assert!(s.acceptor.reload_if_changed().is_err());
+    assert_eq!(s.acceptor.certificate_not_after(), Some(1_938_038_400));
+}
+
+#[tokio::test]
 async fn unchanged_files_are_not_reloaded() {
     timeout(TEST_TIMEOUT, async {
         let s = setup(ClientAuth::None);

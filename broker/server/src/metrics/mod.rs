@@ -15,10 +15,12 @@
 mod process;
 mod state;
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use krait_protocol::kafka_protocol::messages::ApiKey;
+use krait_sync::MutexExt;
+use krait_tls::TlsAcceptor;
 use prometheus::core::Collector;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -79,6 +81,9 @@ pub struct Metrics {
     isr_expands: IntCounter,
     state: state::Gauges,
     process: process::Process,
+    certificate_expiry: IntGaugeVec,
+    /// The TLS acceptors whose certificates are reported, by listener.
+    served: Mutex<Vec<(String, TlsAcceptor)>>,
 }
 
 impl Default for Metrics {
@@ -170,7 +175,17 @@ impl Metrics {
         );
         let state = state::Gauges::register(&registry);
         let process = process::Process::register(&registry);
+        let certificate_expiry = gauge_vec(
+            &registry,
+            "krait_tls_certificate_expiry_timestamp_seconds",
+            "When the certificate this broker serves expires (Unix time), by listener: each TLS \
+             Kafka listener, and `cluster` for the cluster port. Read from the files the \
+             broker reloads, so a renewal shows once new connections get it.",
+            &["listener"],
+        );
         Self {
+            certificate_expiry,
+            served: Mutex::default(),
             apis,
             total,
             remote,
@@ -373,11 +388,37 @@ impl Metrics {
         }
     }
 
+    /// Reports the expiry of the certificate `acceptor` serves on `listener`.
+    pub fn watch_certificate(&self, listener: &str, acceptor: TlsAcceptor) {
+        self.served
+            .lock_unpoisoned()
+            .push((listener.to_string(), acceptor));
+    }
+
+    /// Each served certificate's expiry, after looking for a renewal on disk (a few `stat`s):
+    /// the figure is the certificate the next connection gets.
+    fn measure_certificates(&self) {
+        for (listener, acceptor) in self.served.lock_unpoisoned().iter() {
+            // A renewal that cannot be loaded yet keeps the previous certificate, reported.
+            let _ = acceptor.reload_if_changed();
+            match acceptor.certificate_not_after() {
+                Some(at) => self
+                    .certificate_expiry
+                    .with_label_values(&[listener])
+                    .set(at),
+                None => {
+                    let _ = self.certificate_expiry.remove_label_values(&[listener]);
+                }
+            }
+        }
+    }
+
     /// The exposition: state measured now, then everything in Prometheus' text format.
     pub fn render(&self, broker: &Broker) -> String {
         self.forget_deleted_topics(|t| broker.topics.get(t).is_some());
         self.state.measure(broker);
         self.process.measure();
+        self.measure_certificates();
         let mut out = Vec::with_capacity(16 * 1024);
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::warn!(error = %e, "cannot encode the metrics");

@@ -54,9 +54,19 @@ impl Ca {
     }
 
     fn leaf(&self, cn: &str, sans: &[&str], serial: u64, usage: ExtendedKeyUsagePurpose) -> Leaf {
-        let key = KeyPair::generate().expect("leaf key");
         let sans: Vec<String> = sans.iter().map(|s| (*s).to_owned()).collect();
-        let mut params = CertificateParams::new(sans).expect("leaf params");
+        let params = CertificateParams::new(sans).expect("leaf params");
+        self.leaf_from(params, cn, serial, usage)
+    }
+
+    fn leaf_from(
+        &self,
+        mut params: CertificateParams,
+        cn: &str,
+        serial: u64,
+        usage: ExtendedKeyUsagePurpose,
+    ) -> Leaf {
+        let key = KeyPair::generate().expect("leaf key");
         params.distinguished_name.push(DnType::CommonName, cn);
         params.serial_number = Some(SerialNumber::from(serial));
         params.extended_key_usages = vec![usage];
@@ -78,6 +88,13 @@ impl Ca {
             serial,
             ExtendedKeyUsagePurpose::ServerAuth,
         )
+    }
+
+    /// A broker certificate for `localhost` that expires at the start of this day (UTC).
+    pub fn server_until(&self, cn: &str, serial: u64, (year, month, day): (i32, u8, u8)) -> Leaf {
+        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+        params.not_after = rcgen::date_time_ymd(year, month, day);
+        self.leaf_from(params, cn, serial, ExtendedKeyUsagePurpose::ServerAuth)
     }
 
     /// A broker certificate for another host only.
