@@ -150,6 +150,8 @@ def test_service_monitor_is_optional_and_only_where_its_crd_is_served():
     assert len(monitors) == 1
     assert monitors[0]["metadata"]["labels"]["release"] == "prom"
     assert monitors[0]["spec"]["endpoints"][0]["path"] == "/metrics"
+    # The operator's per-cluster series keep the KafkaCluster's namespace.
+    assert monitors[0]["spec"]["endpoints"][0]["honorLabels"] is True
 
 
 def test_broker_pod_monitor_is_optional_only_where_its_crd_is_served_and_follows_the_watched_namespaces():
@@ -186,7 +188,8 @@ def test_alerts_render_as_a_prometheus_rule_only_where_its_crd_is_served():
     alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
     assert {"KraitUnderReplicatedPartitions", "KraitOfflinePartitions", "KraitUnderMinIsrPartitions",
             "KraitNoActiveController", "KraitBrokerDown", "KraitConsumerLagGrowing",
-            "KraitDiskAlmostFull"} <= alerts
+            "KraitDiskAlmostFull", "KraitBrokerCertificateExpiringSoon", "KraitCertificateExpiringSoon",
+            "KraitClusterDegraded", "KraitOperatorReconcileErrors"} <= alerts
 
 
 def test_dashboards_render_in_a_configmap_grafanas_sidecar_finds():
@@ -195,7 +198,8 @@ def test_dashboards_render_in_a_configmap_grafanas_sidecar_finds():
              if c["metadata"]["name"].endswith("-dashboards")]
     assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert cm["metadata"]["namespace"] == "monitoring"
-    assert sorted(cm["data"]) == ["krait-consumer-groups.json", "krait-overview.json", "krait-topics.json"]
+    assert sorted(cm["data"]) == ["krait-consumer-groups.json", "krait-operator.json", "krait-overview.json",
+                                  "krait-topics.json"]
     for name, text in cm["data"].items():
         board = json.loads(text)
         assert board["uid"].startswith("krait-") and board["panels"], name

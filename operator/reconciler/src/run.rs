@@ -138,20 +138,23 @@ fn cluster_controller(
     scope: Option<&str>,
 ) -> impl Future<Output = ()> + Send + use<> {
     let client = ctx.client.clone();
-    Controller::new(
+    let controller = Controller::new(
         api::<KafkaCluster>(&client, scope),
         watcher::Config::default(),
-    )
-    .owns(api::<StatefulSet>(&client, scope), owned_watch())
-    .owns(api::<Service>(&client, scope), owned_watch())
-    .owns(api::<ConfigMap>(&client, scope), owned_watch())
-    .owns(api::<PodDisruptionBudget>(&client, scope), owned_watch())
-    .owns(api::<ServiceAccount>(&client, scope), owned_watch())
-    // A deleted or edited certificate Secret is put back at once.
-    .owns(api::<Secret>(&client, scope), owned_watch())
-    .shutdown_on_signal()
-    .run(cluster::reconcile, cluster::reconcile::error_policy, ctx)
-    .for_each(log_result)
+    );
+    // Each cluster's state is measured from this cache at every scrape.
+    ctx.metrics.watch_clusters(controller.store());
+    controller
+        .owns(api::<StatefulSet>(&client, scope), owned_watch())
+        .owns(api::<Service>(&client, scope), owned_watch())
+        .owns(api::<ConfigMap>(&client, scope), owned_watch())
+        .owns(api::<PodDisruptionBudget>(&client, scope), owned_watch())
+        .owns(api::<ServiceAccount>(&client, scope), owned_watch())
+        // A deleted or edited certificate Secret is put back at once.
+        .owns(api::<Secret>(&client, scope), owned_watch())
+        .shutdown_on_signal()
+        .run(cluster::reconcile, cluster::reconcile::error_policy, ctx)
+        .for_each(log_result)
 }
 
 fn topic_controller(
@@ -175,6 +178,8 @@ fn user_controller(
     let client = ctx.client.clone();
     let controller = Controller::new(api::<KafkaUser>(&client, scope), watcher::Config::default());
     let users = controller.store();
+    // TLS users' certificate expiry is read from this cache at every scrape.
+    ctx.metrics.watch_users(users.clone());
     // A user's password Secret, generated or named by the spec: a change sets the password in
     // Kafka again at once (rotation), and a deleted generated one is made again. A change of
     // its cluster's clients CA Secret (a renewal switching the signing CA) re-issues its
