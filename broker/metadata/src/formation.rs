@@ -1,6 +1,8 @@
-//! How a voter with an empty metadata log takes its place in the quorum: it forms a new quorum
-//! with the other voters, joins the one they formed, or refuses to start because it is a voter
-//! that lost its data directory.
+//! How a node with an empty metadata log takes its place in the quorum: a configured voter
+//! forms a new quorum with the other voters, any node joins the one they formed, and a node the
+//! quorum knows as a voter that joined with another data directory refuses to start (it lost
+//! its data directory). Voters change at runtime (`MetadataQuorum::add_voter`), so an observer
+//! with an empty log asks too: it may have been made a voter before its volume was lost.
 //!
 //! Raft is safe only while every voter remembers what it voted for and which entries it
 //! acknowledged. A voter restarted on an empty directory remembers neither: if it came back as
@@ -12,7 +14,8 @@
 //! service refuses every Raft message, so it can neither vote nor acknowledge.
 //!
 //! This module owns that decision ([`decide`], pure) and the loop that asks until it can make
-//! it. It must not change a formed membership: replacing a voter is a membership change.
+//! it. It must not change a formed membership: replacing a voter is a membership change
+//! (remove the old member, add the new one).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -88,27 +91,30 @@ pub(crate) struct Identity {
     pub voters: Option<BTreeMap<NodeId, Member>>,
 }
 
-/// What a voter with an empty log does next.
+/// What a node with an empty log does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Decision {
     /// Every voter answered with an empty log: form the quorum with these members (every voter
     /// computes the same ones, which openraft documents as safe to initialize with).
     Form(BTreeMap<NodeId, Member>),
-    /// A voter holds a membership that names this node with this directory: take part.
+    /// A voter holds a membership in which this node is not a voter (it joins as an observer,
+    /// which the controller adds), or is one with this directory: take part.
     Join,
-    /// A voter holds a membership in which this node had another directory (its data is
-    /// lost), or none at all. Never take part.
+    /// A voter holds a membership in which this node is a voter that joined with another
+    /// directory: its data is lost. Never take part.
     Refuse(String),
-    /// Not every voter has answered and none holds a membership yet.
+    /// No voter has answered with a membership yet, and (for a configured voter) not every
+    /// voter has answered.
     Wait { silent: Vec<NodeId> },
 }
 
-/// Decides from the answers gathered so far (`configured`: every voter's cluster address, this
-/// node's included). Pure.
+/// Decides from the answers gathered so far (`configured`: every configured voter's cluster
+/// address, this node's included when it is one; `voter`: whether it is, so may form). Pure.
 pub(crate) fn decide(
     me: NodeId,
     directory: Uuid,
     configured: &BTreeMap<NodeId, String>,
+    voter: bool,
     answers: &BTreeMap<NodeId, Identity>,
 ) -> Decision {
     for (from, answer) in answers {
@@ -116,15 +122,14 @@ pub(crate) fn decide(
             continue;
         };
         return match voters.get(&me) {
-            None => Decision::Refuse(format!(
-                "voter {from} holds a metadata quorum of voters {:?}, which does not include this node {me}: check the configured voters",
-                voters.keys().collect::<Vec<_>>()
-            )),
+            // Not (or no longer) a voter: an observer receives the log and never votes, so an
+            // empty log is safe.
+            None => Decision::Join,
             Some(Member {
                 directory: Some(joined),
                 ..
             }) if *joined != directory => Decision::Refuse(format!(
-                "this voter's metadata log is empty, but voter {from} knows node {me} as a voter that joined with data directory {joined} (this one is {directory}): its data directory was lost, and a voter that forgot its votes and log must not come back as itself. Restore its volume, or replace the voter with a membership change"
+                "this node's metadata log is empty, but voter {from} knows node {me} as a voter that joined with data directory {joined} (this one is {directory}): its data directory was lost, and a voter that forgot its votes and log must not come back as itself. Restore its volume, or replace the voter: `krait cluster remove-voter {me}`, then start it again and `krait cluster add-voter {me}`"
             )),
             Some(_) => Decision::Join,
         };
@@ -134,7 +139,7 @@ pub(crate) fn decide(
         .filter(|id| **id != me && !answers.contains_key(id))
         .copied()
         .collect();
-    if !silent.is_empty() {
+    if !silent.is_empty() || !voter {
         return Decision::Wait { silent };
     }
     let members = configured
@@ -151,12 +156,14 @@ pub(crate) fn decide(
     Decision::Form(members)
 }
 
-/// How a voter with an empty log asks the others and acts on [`decide`].
+/// How a node with an empty log asks the voters and acts on [`decide`].
 pub(crate) struct Formation {
     pub raft: Raft,
     pub me: NodeId,
     pub directory: Uuid,
     pub configured: BTreeMap<NodeId, String>,
+    /// Whether this node is a configured voter (which may form the quorum).
+    pub voter: bool,
     pub transport: ClusterTransport,
     pub partition: Partition,
     pub admission: Admission,
@@ -170,7 +177,13 @@ impl Formation {
         let mut reported = Instant::now();
         loop {
             let answers = self.ask_the_others().await;
-            match decide(self.me, self.directory, &self.configured, &answers) {
+            match decide(
+                self.me,
+                self.directory,
+                &self.configured,
+                self.voter,
+                &answers,
+            ) {
                 Decision::Form(members) => return self.form(members).await,
                 Decision::Join => {
                     tracing::info!(node_id = self.me, "joining the metadata quorum");
@@ -185,7 +198,7 @@ impl Formation {
                             node_id = self.me,
                             ?silent,
                             waited_s = started.elapsed().as_secs(),
-                            "forming the metadata quorum waits for every voter to answer"
+                            "taking part in the metadata quorum waits for the voters to answer"
                         );
                     }
                     tokio::time::sleep(RETRY).await;
@@ -235,23 +248,33 @@ impl Formation {
     }
 
     async fn identify(&self, addr: &str) -> Result<Identity, String> {
-        if self.partition.is_cut() {
-            return Err("cut off from the other voters".into());
-        }
-        let channel = self
-            .transport
-            .channel(addr, IDENTIFY_TIMEOUT, None)
-            .map_err(|e| e.to_string())?;
-        let payload =
-            serde_json::to_vec(&IdentifyRequest { node_id: self.me }).map_err(|e| e.to_string())?;
-        let mut client = RaftClient::new(channel);
-        let call = client.identify(RaftMessage { payload });
-        let reply = tokio::time::timeout(IDENTIFY_TIMEOUT, call)
-            .await
-            .map_err(|_| format!("no answer within {IDENTIFY_TIMEOUT:?}"))?
-            .map_err(|status| status.to_string())?;
-        serde_json::from_slice(&reply.into_inner().payload).map_err(|e| e.to_string())
+        identify(&self.transport, &self.partition, self.me, addr).await
     }
+}
+
+/// Asks the node at `addr` who it is (its node id and data directory id) and what membership
+/// its log holds; `me` is who asks.
+pub(crate) async fn identify(
+    transport: &ClusterTransport,
+    partition: &Partition,
+    me: NodeId,
+    addr: &str,
+) -> Result<Identity, String> {
+    if partition.is_cut() {
+        return Err("cut off from the other voters".into());
+    }
+    let channel = transport
+        .channel(addr, IDENTIFY_TIMEOUT, None)
+        .map_err(|e| e.to_string())?;
+    let payload =
+        serde_json::to_vec(&IdentifyRequest { node_id: me }).map_err(|e| e.to_string())?;
+    let mut client = RaftClient::new(channel);
+    let call = client.identify(RaftMessage { payload });
+    let reply = tokio::time::timeout(IDENTIFY_TIMEOUT, call)
+        .await
+        .map_err(|_| format!("no answer within {IDENTIFY_TIMEOUT:?}"))?
+        .map_err(|status| status.to_string())?;
+    serde_json::from_slice(&reply.into_inner().payload).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -288,7 +311,7 @@ mod tests {
     #[test]
     fn every_voter_empty_forms_with_every_directory() {
         let answers = BTreeMap::from([(2, empty(2)), (3, empty(3))]);
-        let Decision::Form(members) = decide(1, dir(1), &configured(), &answers) else {
+        let Decision::Form(members) = decide(1, dir(1), &configured(), true, &answers) else {
             panic!("expected to form");
         };
         let dirs: Vec<_> = members.values().map(|m| m.directory).collect();
@@ -300,7 +323,7 @@ mod tests {
     fn a_silent_voter_and_no_membership_waits() {
         let answers = BTreeMap::from([(2, empty(2))]);
         assert_eq!(
-            decide(1, dir(1), &configured(), &answers),
+            decide(1, dir(1), &configured(), true, &answers),
             Decision::Wait { silent: vec![3] }
         );
     }
@@ -309,7 +332,7 @@ mod tests {
     fn a_single_voter_forms_alone() {
         let alone = BTreeMap::from([(1, "b1:9093".to_string())]);
         assert!(matches!(
-            decide(1, dir(1), &alone, &BTreeMap::new()),
+            decide(1, dir(1), &alone, true, &BTreeMap::new()),
             Decision::Form(m) if m.len() == 1
         ));
     }
@@ -317,13 +340,19 @@ mod tests {
     #[test]
     fn a_membership_with_this_directory_joins_even_if_others_are_silent() {
         let answers = BTreeMap::from([(2, formed(2, [Some(dir(1)), Some(dir(2)), None]))]);
-        assert_eq!(decide(1, dir(1), &configured(), &answers), Decision::Join);
+        assert_eq!(
+            decide(1, dir(1), &configured(), true, &answers),
+            Decision::Join
+        );
     }
 
     #[test]
     fn a_membership_from_before_directory_ids_joins() {
         let answers = BTreeMap::from([(2, formed(2, [None, None, None]))]);
-        assert_eq!(decide(1, dir(9), &configured(), &answers), Decision::Join);
+        assert_eq!(
+            decide(1, dir(9), &configured(), true, &answers),
+            Decision::Join
+        );
     }
 
     #[test]
@@ -332,20 +361,51 @@ mod tests {
             (2, formed(2, [Some(dir(1)), Some(dir(2)), Some(dir(3))])),
             (3, empty(3)),
         ]);
-        let Decision::Refuse(why) = decide(1, dir(7), &configured(), &answers) else {
+        let Decision::Refuse(why) = decide(1, dir(7), &configured(), true, &answers) else {
             panic!("expected a refusal");
         };
         assert!(why.contains("data directory was lost"), "{why}");
     }
 
     #[test]
-    fn a_membership_without_this_node_refuses() {
+    fn a_membership_without_this_node_joins_it_as_an_observer() {
+        // A configured voter that was removed from the voters since: safe to take part, as an
+        // observer never votes.
         let mut other = formed(2, [None, None, None]);
         other.voters.as_mut().unwrap().remove(&1);
         let answers = BTreeMap::from([(2, other)]);
-        assert!(matches!(
-            decide(1, dir(1), &configured(), &answers),
-            Decision::Refuse(why) if why.contains("does not include this node")
-        ));
+        assert_eq!(
+            decide(1, dir(1), &configured(), true, &answers),
+            Decision::Join
+        );
+    }
+
+    #[test]
+    fn an_observer_waits_for_a_membership_and_never_forms() {
+        let answers = BTreeMap::from([(1, empty(1)), (2, empty(2)), (3, empty(3))]);
+        assert_eq!(
+            decide(4, dir(4), &configured(), false, &answers),
+            Decision::Wait { silent: vec![] }
+        );
+        let answers = BTreeMap::from([(2, formed(2, [None, None, None]))]);
+        assert_eq!(
+            decide(4, dir(4), &configured(), false, &answers),
+            Decision::Join
+        );
+    }
+
+    #[test]
+    fn an_observer_that_was_made_a_voter_and_lost_its_directory_refuses() {
+        let mut other = formed(2, [Some(dir(1)), Some(dir(2)), Some(dir(3))]);
+        other
+            .voters
+            .as_mut()
+            .unwrap()
+            .insert(4, Member::new("b4:9093", Some(dir(4))));
+        let answers = BTreeMap::from([(2, other)]);
+        let Decision::Refuse(why) = decide(4, dir(40), &configured(), false, &answers) else {
+            panic!("expected a refusal");
+        };
+        assert!(why.contains("remove-voter 4"), "{why}");
     }
 }

@@ -35,7 +35,8 @@ pub mod proto {
 
 pub use krait_storage::raft::{KvError, RaftKv};
 pub use quorum::{
-    Membership, MetadataQuorum, ProposeError, QuorumConfig, QuorumError, RaftMetrics,
+    Membership, MembershipError, MetadataQuorum, ProposeError, QuorumConfig, QuorumError,
+    QuorumState, RaftMetrics, ReplicaState,
 };
 pub use service::{RaftService, ServerHandle};
 /// The openraft type configuration, so the Raft messages' payload types can be named outside

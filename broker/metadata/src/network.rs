@@ -9,9 +9,10 @@
 // helpers here return the same type so `?` needs no conversion.
 #![allow(clippy::result_large_err)]
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use krait_peer::ClusterTransport;
 use openraft::error::{
@@ -52,11 +53,35 @@ impl Partition {
     }
 }
 
+/// When each other member last answered this node's appends (while it leads): Kafka's "last
+/// fetch" of a replica, for DescribeQuorum.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Contacts(Arc<std::sync::Mutex<BTreeMap<NodeId, SystemTime>>>);
+
+impl Contacts {
+    fn record(&self, node: NodeId) {
+        let mut last = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        last.insert(node, SystemTime::now());
+    }
+
+    pub(crate) fn last(&self, node: NodeId) -> Option<SystemTime> {
+        let last = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        last.get(&node).copied()
+    }
+}
+
 /// Makes one client per target voter, over the cluster port's transport (plaintext or mTLS).
 #[derive(Debug, Clone)]
 pub(crate) struct Network {
     pub(crate) partition: Partition,
     pub(crate) transport: ClusterTransport,
+    pub(crate) contacts: Contacts,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -80,6 +105,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             client,
             partition: self.partition.clone(),
+            contacts: self.contacts.clone(),
         }
     }
 }
@@ -89,6 +115,7 @@ pub(crate) struct PeerClient {
     target: NodeId,
     client: Result<RaftClient<Channel>, String>,
     partition: Partition,
+    contacts: Contacts,
 }
 
 /// The transport failed before the target's Raft answered.
@@ -143,7 +170,15 @@ fn transport_error<E: std::error::Error>(
         TransportError::Partitioned | TransportError::Address(_) => {
             RPCError::Unreachable(Unreachable::new(&error))
         }
-        TransportError::Status(status) if status.code() == tonic::Code::Unavailable => {
+        // Unavailable: the target is down or not placed yet. PermissionDenied: it no longer
+        // takes entries from this node (a leader that removed its own voter, until it steps
+        // down when another voter's election reaches it).
+        TransportError::Status(status)
+            if matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::PermissionDenied
+            ) =>
+        {
             RPCError::Unreachable(Unreachable::new(&error))
         }
         _ => RPCError::Network(NetworkError::new(&error)),
@@ -172,7 +207,11 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         let reply = with_deadline(&option, client.append_entries(request))
             .await
             .map_err(transport_error)?;
-        self.decode(reply)
+        let answer = self.decode(reply);
+        if answer.is_ok() {
+            self.contacts.record(self.target);
+        }
+        answer
     }
 
     async fn install_snapshot(

@@ -8,20 +8,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use krait_image::{ApplyError, BrokerId, ClusterImage, MetadataRecord};
 use krait_peer::ClusterTransport;
 use krait_sync::MutexExt;
 use openraft::error::{ClientWriteError, RaftError};
-use openraft::{Config, ServerState, SnapshotPolicy};
+use openraft::{ChangeMembers, Config, ServerState, SnapshotPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::formation::{Admission, Formation, directory_id};
+use crate::formation::{Admission, Formation, directory_id, identify};
 use crate::kv::RaftKv;
 use crate::log_store::LogStore;
-use crate::network::{Network, Partition};
+use crate::network::{Contacts, Network, Partition};
 use crate::proto::raft_server::RaftServer;
 use crate::service::LocalNode;
 use crate::service::{RaftService, ServerHandle};
@@ -171,10 +171,72 @@ fn proposal_size(proposal: &Proposal, max: usize) -> usize {
 /// Who takes part in the metadata quorum.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Membership {
-    /// Brokers that vote; fixed when the cluster forms.
+    /// Brokers that vote: those the cluster formed with, as changed since by
+    /// [`MetadataQuorum::add_voter`] and [`MetadataQuorum::remove_voter`].
     pub voters: BTreeSet<BrokerId>,
     /// Brokers that receive the log without voting (openraft learners).
     pub observers: BTreeSet<BrokerId>,
+}
+
+/// How far a log may trail the leader's and still count as caught up for becoming a voter.
+const CAUGHT_UP_ENTRIES: u64 = 100;
+/// How long [`MetadataQuorum::add_voter`] waits for an observer to catch up.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One member's progress as the leader sees it (Kafka's DescribeQuorum `ReplicaState`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ReplicaState {
+    pub id: BrokerId,
+    /// The data directory it joined with, where the membership records one.
+    pub directory: Option<uuid::Uuid>,
+    /// One past the last entry it holds (Kafka's log end offset); `None` until the leader has
+    /// heard from it.
+    pub log_end_offset: Option<u64>,
+    /// When it last answered the leader's appends (the leader's own: now), Unix milliseconds.
+    pub last_fetch_ms: Option<i64>,
+    /// When it last held every committed entry: its last answer, if it holds them now.
+    pub last_caught_up_ms: Option<i64>,
+}
+
+/// The quorum as its leader sees it (Kafka's DescribeQuorum).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QuorumState {
+    pub leader: BrokerId,
+    /// The Raft term (Kafka's leader epoch).
+    pub term: u64,
+    /// One past the last entry applied on the leader (Kafka's high watermark).
+    pub high_watermark: u64,
+    pub voters: Vec<ReplicaState>,
+    pub observers: Vec<ReplicaState>,
+}
+
+/// Why a membership change was refused or failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+pub enum MembershipError {
+    #[error("broker {0} is not in the metadata quorum: start it (it joins as an observer) first")]
+    UnknownMember(BrokerId),
+    #[error("broker {0} is not a voter")]
+    NotAVoter(BrokerId),
+    #[error("broker {0} is the only voter: the quorum cannot lose its last voter")]
+    LastVoter(BrokerId),
+    #[error(
+        "broker {id} did not catch up with the metadata log within {waited_ms} ms (it is {behind} entries behind)"
+    )]
+    NotCaughtUp {
+        id: BrokerId,
+        behind: u64,
+        waited_ms: u64,
+    },
+    #[error("broker {id} joined with data directory {actual}, not {expected}")]
+    DirectoryMismatch {
+        id: BrokerId,
+        expected: uuid::Uuid,
+        actual: uuid::Uuid,
+    },
+    #[error("broker {id} did not say who it is: {reason}")]
+    Unreachable { id: BrokerId, reason: String },
+    #[error(transparent)]
+    Propose(#[from] ProposeError),
 }
 
 /// One node of the metadata quorum. Cloning shares it.
@@ -192,8 +254,11 @@ struct Inner {
     local: Arc<LocalNode>,
     /// Why this voter refused to take part (see `crate::formation`), once it has.
     refused: watch::Receiver<Option<String>>,
-    /// The task that places a voter with an empty log, while it runs.
+    /// The task that places a node with an empty log, while it runs.
     formation: std::sync::Mutex<Option<tokio::task::AbortHandle>>,
+    transport: ClusterTransport,
+    /// When each member last answered this node's appends.
+    contacts: Contacts,
 }
 
 impl std::fmt::Debug for MetadataQuorum {
@@ -231,9 +296,11 @@ impl MetadataQuorum {
         let (state_machine, image) =
             StateMachine::open(storage.clone()).map_err(|e| QuorumError::Open(Box::new(e)))?;
         let partition = Partition::default();
+        let contacts = Contacts::default();
         let network = Network {
             partition: partition.clone(),
             transport: transport.clone(),
+            contacts: contacts.clone(),
         };
         let raft = Raft::new(
             node_id,
@@ -259,13 +326,14 @@ impl MetadataQuorum {
                 me: node_id,
                 directory,
                 configured: voters,
-                transport,
+                voter: config.is_voter(),
+                transport: transport.clone(),
                 partition: partition.clone(),
                 admission: local.admission.clone(),
             };
             let task = tokio::spawn(async move {
                 if let Err(why) = place.run().await {
-                    tracing::error!(node_id, %why, "this voter cannot take part in the metadata quorum");
+                    tracing::error!(node_id, %why, "this node cannot take part in the metadata quorum");
                     let _ = refuse.send(Some(why));
                 }
             });
@@ -281,6 +349,8 @@ impl MetadataQuorum {
                 local,
                 refused,
                 formation: std::sync::Mutex::new(formation),
+                transport,
+                contacts,
             }),
         })
     }
@@ -341,6 +411,18 @@ impl MetadataQuorum {
         Membership { voters, observers }
     }
 
+    /// The cluster address the membership records for broker `id`.
+    pub fn member_address(&self, id: BrokerId) -> Option<String> {
+        let node = node_id(id)?;
+        let metrics = self.inner.raft.metrics();
+        let metrics = metrics.borrow();
+        metrics
+            .membership_config
+            .membership()
+            .get_node(&node)
+            .map(|m| m.addr.clone())
+    }
+
     /// Adds broker `id` as an observer reached at `address`, on the leader: it receives the log
     /// but never votes. Returns once the membership change is committed, not when the observer
     /// has caught up. Adding a member again is a no-op.
@@ -372,6 +454,199 @@ impl MetadataQuorum {
             false,
         );
         self.committed(remove).await.map(drop)
+    }
+
+    /// The quorum as this node, its leader, sees it: the term, what is applied, each voter's and
+    /// observer's progress. Only the leader knows the others' progress: elsewhere `NotLeader`.
+    pub fn describe(&self) -> Result<QuorumState, ProposeError> {
+        let metrics = self.inner.raft.metrics().borrow().clone();
+        let me = self.inner.node_id;
+        if metrics.state != ServerState::Leader || metrics.current_leader != Some(me) {
+            return Err(ProposeError::NotLeader {
+                leader: metrics.current_leader.map(broker_id),
+            });
+        }
+        let membership = metrics.membership_config.membership();
+        let high_watermark = metrics.last_applied.map_or(0, |l| l.index + 1);
+        let replication = metrics.replication.clone().unwrap_or_default();
+        let now = SystemTime::now();
+        let millis = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| i64::try_from(d.as_millis()).ok())
+        };
+        let state = |node: NodeId| {
+            let (log_end, fetched) = if node == me {
+                (metrics.last_log_index.map(|i| i + 1), Some(now))
+            } else {
+                let matched = replication.get(&node).map(|m| m.map_or(0, |l| l.index + 1));
+                (matched, self.inner.contacts.last(node))
+            };
+            let caught_up = log_end.is_some_and(|end| end >= high_watermark);
+            ReplicaState {
+                id: broker_id(node),
+                directory: membership.get_node(&node).and_then(|m| m.directory),
+                log_end_offset: log_end,
+                last_fetch_ms: fetched.and_then(millis),
+                last_caught_up_ms: fetched.filter(|_| caught_up).and_then(millis),
+            }
+        };
+        let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+        Ok(QuorumState {
+            leader: broker_id(me),
+            term: metrics.current_term,
+            high_watermark,
+            voters: voters.iter().map(|n| state(*n)).collect(),
+            observers: membership
+                .learner_ids()
+                .filter(|n| !voters.contains(n))
+                .map(state)
+                .collect(),
+        })
+    }
+
+    /// Makes observer `id` a voter, on the leader: once its log is within
+    /// [`CAUGHT_UP_ENTRIES`] of the leader's, its data directory id is asked for (and must be
+    /// `expected`, when given) and recorded in the membership, then a joint-consensus change
+    /// makes it a voter. Returns once that change is committed. Making a voter a voter again is
+    /// a no-op.
+    pub async fn add_voter(
+        &self,
+        id: BrokerId,
+        expected: Option<uuid::Uuid>,
+    ) -> Result<(), MembershipError> {
+        self.leading()?;
+        let membership = self.membership();
+        if membership.voters.contains(&id) {
+            return Ok(());
+        }
+        let node = node_id(id)
+            .filter(|_| membership.observers.contains(&id))
+            .ok_or(MembershipError::UnknownMember(id))?;
+        self.caught_up(id, node).await?;
+        let address = {
+            let metrics = self.inner.raft.metrics();
+            let metrics = metrics.borrow();
+            metrics
+                .membership_config
+                .membership()
+                .get_node(&node)
+                .map(|m| m.addr.clone())
+                .ok_or(MembershipError::UnknownMember(id))?
+        };
+        let who = identify(
+            &self.inner.transport,
+            &self.inner.partition,
+            self.inner.node_id,
+            &address,
+        )
+        .await
+        .map_err(|reason| MembershipError::Unreachable { id, reason })?;
+        if who.node_id != node {
+            return Err(MembershipError::Unreachable {
+                id,
+                reason: format!("its address {address} answers as node {}", who.node_id),
+            });
+        }
+        if let Some(expected) = expected.filter(|e| *e != who.directory) {
+            return Err(MembershipError::DirectoryMismatch {
+                id,
+                expected,
+                actual: who.directory,
+            });
+        }
+        // The directory first, so the voter is known by it from the moment it votes.
+        let set = ChangeMembers::SetNodes(BTreeMap::from([(
+            node,
+            Member::new(address, Some(who.directory)),
+        )]));
+        self.committed(self.inner.raft.change_membership(set, true))
+            .await?;
+        let promote = ChangeMembers::AddVoterIds(BTreeSet::from([node]));
+        self.committed(self.inner.raft.change_membership(promote, true))
+            .await?;
+        Ok(())
+    }
+
+    /// Removes voter `id` from the voters, on the leader (its directory must be `expected`,
+    /// when given); it stays an observer, receiving the log. The leader may remove itself: it
+    /// leads until the change commits, then steps down and the others elect a leader.
+    pub async fn remove_voter(
+        &self,
+        id: BrokerId,
+        expected: Option<uuid::Uuid>,
+    ) -> Result<(), MembershipError> {
+        self.leading()?;
+        let membership = self.membership();
+        let node = node_id(id)
+            .filter(|_| membership.voters.contains(&id))
+            .ok_or(MembershipError::NotAVoter(id))?;
+        if membership.voters.len() == 1 {
+            return Err(MembershipError::LastVoter(id));
+        }
+        let recorded = {
+            let metrics = self.inner.raft.metrics();
+            let metrics = metrics.borrow();
+            metrics
+                .membership_config
+                .membership()
+                .get_node(&node)
+                .and_then(|m| m.directory)
+        };
+        if let (Some(expected), Some(actual)) = (expected, recorded)
+            && expected != actual
+        {
+            return Err(MembershipError::DirectoryMismatch {
+                id,
+                expected,
+                actual,
+            });
+        }
+        let remove = ChangeMembers::RemoveVoters(BTreeSet::from([node]));
+        self.committed(self.inner.raft.change_membership(remove, true))
+            .await?;
+        Ok(())
+    }
+
+    fn leading(&self) -> Result<(), ProposeError> {
+        if self.is_leader() {
+            Ok(())
+        } else {
+            Err(ProposeError::NotLeader {
+                leader: self.leader(),
+            })
+        }
+    }
+
+    /// Waits until `node`'s log is within [`CAUGHT_UP_ENTRIES`] of the leader's.
+    async fn caught_up(&self, id: BrokerId, node: NodeId) -> Result<(), MembershipError> {
+        let started = Instant::now();
+        loop {
+            let behind = {
+                let metrics = self.inner.raft.metrics();
+                let metrics = metrics.borrow();
+                let last = metrics.last_log_index.unwrap_or(0);
+                let matched = metrics
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.get(&node).copied())
+                    .flatten()
+                    .map(|l| l.index);
+                matched.map_or(last + 1, |m| last.saturating_sub(m))
+            };
+            if behind <= CAUGHT_UP_ENTRIES {
+                return Ok(());
+            }
+            if started.elapsed() >= CATCH_UP_TIMEOUT {
+                return Err(MembershipError::NotCaughtUp {
+                    id,
+                    behind,
+                    waited_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+            self.leading()?;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits up to the propose timeout for a client write (a proposal or a membership change)
@@ -505,17 +780,23 @@ async fn resume_or_wait(
         .await
         .map_err(|e| QuorumError::Initialize(e.to_string()))?;
     if initialized {
-        // The voters this log was formed with must be the ones configured: a data directory
-        // from another cluster (or a cluster of one) must not join this one, nor the reverse.
-        let logged: BTreeSet<NodeId> = raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .membership()
-            .voter_ids()
-            .collect();
+        // Voters change at runtime (every configured one may have been replaced since), so the
+        // log's need not be the configured ones; but a data directory from another cluster (or
+        // a cluster of one) must not join this one: this node is no member of its log, and
+        // the voters differ. (One from another cluster that knows this node id is refused by
+        // the cluster id, once the controller answers.)
+        let (logged, members): (BTreeSet<NodeId>, BTreeSet<NodeId>) = {
+            let metrics = raft.metrics();
+            let metrics = metrics.borrow();
+            let membership = metrics.membership_config.membership();
+            (
+                membership.voter_ids().collect(),
+                membership.nodes().map(|(id, _)| *id).collect(),
+            )
+        };
         let configured: BTreeSet<NodeId> = voters.keys().copied().collect();
-        if logged != configured {
+        let foreign = !members.contains(&node_id) && logged != configured;
+        if foreign {
             return Err(QuorumError::Config(format!(
                 "this data directory's metadata log belongs to a quorum of voters {logged:?}, but the configured voters are {configured:?}: it is from another cluster (use an empty data directory for a new member)"
             )));
@@ -526,9 +807,8 @@ async fn resume_or_wait(
     if !voter {
         tracing::info!(
             node_id,
-            "observer: waiting for the controller to add this broker"
+            "observer: asking the voters for the membership, then waiting for the controller to add this broker"
         );
-        return Ok(true);
     }
     Ok(false)
 }

@@ -15,6 +15,7 @@ pub mod configs;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake_broker;
 pub mod log_dirs;
+pub mod quorum;
 pub mod reassign;
 pub mod security;
 pub mod topic_id;
@@ -26,6 +27,7 @@ pub use cluster::{
     Admin, AdminError, BrokerInfo, ClusterDescription, ClusterMetadata, PartitionState, TopicState,
 };
 pub use krait_auth::scram::ScramMechanism;
+pub use quorum::{Quorum, QuorumMember};
 pub use reassign::{Ongoing, Reassignment, THROTTLE_CONFIGS};
 pub use security::{SaslCredentials, SaslMechanism, Security};
 pub use transactions::{

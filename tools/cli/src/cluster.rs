@@ -1,6 +1,8 @@
 //! `krait cluster status`: the brokers, the controller, and which partitions are
 //! under-replicated, offline or missing replicas. The health summary is a pure function of
 //! the Metadata answer. `krait cluster unregister-broker`: forget a broker that left for good.
+//! `krait cluster quorum`: the metadata quorum's leader, voters and observers and their lag;
+//! `add-voter` / `remove-voter` change the voters while the cluster serves.
 
 use clap::Subcommand;
 use krait_admin::{BrokerInfo, PartitionState, TopicState};
@@ -19,13 +21,77 @@ pub enum ClusterCommand {
         /// The broker's id.
         id: i32,
     },
+    /// The metadata quorum: leader, epoch, high watermark, and each voter's and observer's log
+    /// end offset, lag and last contact (Kafka's DescribeQuorum).
+    Quorum,
+    /// Make a running broker (an observer of the metadata log) a voter: it catches up first,
+    /// then a membership change adds it.
+    AddVoter {
+        /// The broker's id.
+        id: i32,
+    },
+    /// Take a voter out of the voters (it stays an observer); the last voter cannot go. The
+    /// controller may remove itself: another voter takes over.
+    RemoveVoter {
+        /// The broker's id.
+        id: i32,
+    },
 }
 
 pub fn run(g: &Global, command: ClusterCommand) -> anyhow::Result<()> {
     match command {
         ClusterCommand::Status => status(g),
         ClusterCommand::UnregisterBroker { id } => unregister(g, id),
+        ClusterCommand::Quorum => quorum(g),
+        ClusterCommand::AddVoter { id } => {
+            if g.session()?.add_raft_voter(id)? {
+                println!("broker {id} is now a voter");
+            } else {
+                println!("broker {id} already is a voter");
+            }
+            Ok(())
+        }
+        ClusterCommand::RemoveVoter { id } => {
+            g.session()?.remove_raft_voter(id)?;
+            println!("broker {id} is no longer a voter (it stays an observer)");
+            Ok(())
+        }
     }
+}
+
+fn quorum(g: &Global) -> anyhow::Result<()> {
+    let q = g.session()?.describe_quorum()?;
+    print(g.output, &q, |q| {
+        let mut text = format!(
+            "leader {}  epoch {}  high watermark {}\n",
+            q.leader, q.epoch, q.high_watermark
+        );
+        let mut table = Table::new(&["ID", "ROLE", "LOG END", "LAG", "LAST FETCH (ms ago)"]);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let ago = |ms: i64| {
+            if ms < 0 {
+                "-".to_string()
+            } else {
+                (now - ms).max(0).to_string()
+            }
+        };
+        for (role, members) in [("voter", &q.voters), ("observer", &q.observers)] {
+            for m in members {
+                let role = if m.id == q.leader { "leader" } else { role };
+                table.row(vec![
+                    m.id.to_string(),
+                    role.to_string(),
+                    m.log_end_offset.to_string(),
+                    m.lag.to_string(),
+                    ago(m.last_fetch_ms),
+                ]);
+            }
+        }
+        text.push_str(&table.render());
+        text
+    })
 }
 
 fn unregister(g: &Global, id: i32) -> anyhow::Result<()> {

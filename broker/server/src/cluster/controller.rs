@@ -147,7 +147,7 @@ pub async fn heartbeat_loop(cluster: Arc<Cluster>) {
         let me = cluster.node_id();
         let controller = cluster.quorum.leader();
         let mut calls = Vec::new();
-        for voter in cluster.settings.voters.keys().copied() {
+        for voter in cluster.heartbeat_targets() {
             if voter == me {
                 on_heartbeat(&cluster, heartbeat.registration.clone()).await;
                 continue;

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use krait_image::{ApplyError, BrokerId, BrokerRegistration, ClusterImage, MetadataRecord};
-use krait_metadata::{MetadataQuorum, ProposeError, QuorumConfig};
+use krait_metadata::{MembershipError, MetadataQuorum, ProposeError, QuorumConfig};
 use krait_peer::ClusterTransport;
 use krait_replication::{FetchSettings, ReplicaManager};
 use tokio::sync::watch;
@@ -285,7 +285,8 @@ impl Cluster {
         }
     }
 
-    /// The cluster gRPC address of `broker`: from its registration, else from the voters.
+    /// The cluster gRPC address of `broker`: from its registration, else from the configured
+    /// voters, else from the quorum's membership.
     pub fn cluster_address(&self, broker: BrokerId) -> Option<String> {
         self.image()
             .brokers
@@ -293,6 +294,76 @@ impl Cluster {
             .map(|b| b.cluster_address.clone())
             .filter(|a| !a.is_empty())
             .or_else(|| self.settings.voters.get(&broker).cloned())
+            .or_else(|| self.quorum.member_address(broker))
+    }
+
+    /// Every broker to heartbeat: the configured voters and the voters of the membership the
+    /// log holds now (voters change at runtime; a new controller may be one the configuration
+    /// does not list).
+    pub fn heartbeat_targets(&self) -> std::collections::BTreeSet<BrokerId> {
+        let mut targets: std::collections::BTreeSet<BrokerId> =
+            self.settings.voters.keys().copied().collect();
+        targets.extend(self.quorum.membership().voters);
+        targets
+    }
+
+    /// Runs a quorum call on the leader, wherever it is, retrying while there is none or it
+    /// moves, for up to [`PROPOSE_TIMEOUT`] (a voter that must catch up first may take longer:
+    /// the leader's own wait bounds that).
+    pub async fn quorum_call(&self, call: rpc::QuorumCall) -> rpc::QuorumOutcome {
+        let deadline = Instant::now() + PROPOSE_TIMEOUT;
+        loop {
+            let outcome = match self.quorum.leader() {
+                Some(leader) if leader == self.node_id() => {
+                    self.quorum_call_here(call.clone()).await
+                }
+                Some(leader) => match self.cluster_address(leader) {
+                    Some(address) => rpc::forward_quorum_call(self.client(&address), &call)
+                        .await
+                        .unwrap_or_else(|e| {
+                            tracing::debug!(leader, error = %e, "forwarding a quorum call failed");
+                            Err(ProposeError::NotLeader { leader: None }.into())
+                        }),
+                    None => Err(ProposeError::NotLeader { leader: None }.into()),
+                },
+                None => Err(ProposeError::NotLeader { leader: None }.into()),
+            };
+            match outcome {
+                Err(MembershipError::Propose(ProposeError::NotLeader { .. }))
+                    if Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Runs a quorum call on this broker's node, which must lead.
+    pub(crate) async fn quorum_call_here(&self, call: rpc::QuorumCall) -> rpc::QuorumOutcome {
+        match call {
+            rpc::QuorumCall::Describe => Ok(rpc::QuorumAnswer::Described(self.quorum.describe()?)),
+            rpc::QuorumCall::AddVoter { id, directory } => {
+                let started = Instant::now();
+                self.quorum.add_voter(id, directory).await?;
+                tracing::info!(
+                    broker = id,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "added a voter to the metadata quorum"
+                );
+                Ok(rpc::QuorumAnswer::Changed)
+            }
+            rpc::QuorumCall::RemoveVoter { id, directory } => {
+                let started = Instant::now();
+                self.quorum.remove_voter(id, directory).await?;
+                tracing::info!(
+                    broker = id,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "removed a voter from the metadata quorum"
+                );
+                Ok(rpc::QuorumAnswer::Changed)
+            }
+        }
     }
 
     async fn forward(

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use krait_image::{ApplyError, BrokerId, BrokerRegistration, MetadataRecord};
-use krait_metadata::ProposeError;
 use krait_metadata::proto::RaftMessage;
 use krait_metadata::proto::controller_server::{Controller, ControllerServer};
+use krait_metadata::{MembershipError, ProposeError, QuorumState};
 use krait_peer::{Caller, ClusterTransport};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,30 @@ pub enum HeartbeatReply {
 }
 
 type ProposeOutcome = Result<Vec<Result<(), ApplyError>>, ProposeError>;
+
+/// A question or change for the metadata quorum's leader (DescribeQuorum, AddRaftVoter,
+/// RemoveRaftVoter).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QuorumCall {
+    Describe,
+    AddVoter {
+        id: BrokerId,
+        directory: Option<uuid::Uuid>,
+    },
+    RemoveVoter {
+        id: BrokerId,
+        directory: Option<uuid::Uuid>,
+    },
+}
+
+/// The leader's answer to a [`QuorumCall`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QuorumAnswer {
+    Described(QuorumState),
+    Changed,
+}
+
+pub type QuorumOutcome = Result<QuorumAnswer, MembershipError>;
 
 /// The `Controller` service of one broker; only the quorum's leader accepts calls.
 pub struct ControllerService {
@@ -103,6 +127,24 @@ impl Controller for ControllerService {
         let outcomes = super::markers::append_local(&self.cluster.replicas, &markers).await;
         encode(&outcomes)
     }
+
+    async fn quorum(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let call: QuorumCall = decode(request)?;
+        // Never forwarded again, as proposals are not.
+        let outcome: QuorumOutcome = self.cluster.quorum_call_here(call).await;
+        encode(&outcome)
+    }
+}
+
+/// Sends a quorum call to the leader; `Err` when the call itself failed.
+pub async fn forward_quorum_call(
+    mut client: ControllerClient<Channel>,
+    call: &QuorumCall,
+) -> Result<QuorumOutcome, Status> {
+    let payload = serde_json::to_vec(call).map_err(|e| Status::internal(e.to_string()))?;
+    let reply = client.quorum(Request::new(RaftMessage { payload })).await?;
+    serde_json::from_slice(&reply.into_inner().payload)
+        .map_err(|e| Status::internal(format!("undecodable quorum answer: {e}")))
 }
 
 /// Asks a partition leader to append transaction markers; `Err` when the call itself failed.

@@ -7,6 +7,7 @@
 pub mod acls;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod add_raft_voter;
 pub mod alter_configs;
 pub mod alter_partition_reassignments;
 pub mod alter_user_scram_credentials;
@@ -25,6 +26,7 @@ pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
+pub mod describe_quorum;
 pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
@@ -46,6 +48,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod remove_raft_voter;
 pub mod sasl_authenticate;
 pub mod sasl_handshake;
 pub mod sync_group;
@@ -134,6 +137,9 @@ served_apis! {
     ListPartitionReassignments => list_partition_reassignments,
     ElectLeaders => elect_leaders,
     UnregisterBroker => unregister_broker,
+    DescribeQuorum => describe_quorum,
+    AddRaftVoter => add_raft_voter,
+    RemoveRaftVoter => remove_raft_voter,
     SaslHandshake => sasl_handshake,
     SaslAuthenticate => sasl_authenticate,
     CreateAcls => create_acls,

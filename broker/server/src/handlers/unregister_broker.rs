@@ -2,7 +2,7 @@
 //! no longer counts as an offline broker and the metadata quorum stops sending it the log.
 //!
 //! Only a fenced broker (stopped for longer than the session timeout) that holds no replica is
-//! unregistered, and never a voter: the voters are fixed when the cluster forms.
+//! unregistered, and never a voter: remove it from the voters first (RemoveRaftVoter).
 
 use krait_acl::Operation;
 use krait_image::{ApplyError, MetadataRecord};
@@ -31,7 +31,7 @@ pub async fn handle(
         Err((
             ResponseError::InvalidRequest,
             format!(
-                "broker {id} is a voter of the metadata quorum; voters are fixed when the cluster forms"
+                "broker {id} is a voter of the metadata quorum; remove it from the voters first (`krait cluster remove-voter {id}`)"
             ),
         ))
     } else {
