@@ -413,14 +413,18 @@ impl MetadataQuorum {
 
     /// The cluster address the membership records for broker `id`.
     pub fn member_address(&self, id: BrokerId) -> Option<String> {
-        let node = node_id(id)?;
+        self.member(node_id(id)?).map(|m| m.addr)
+    }
+
+    /// How the membership records `node`.
+    fn member(&self, node: NodeId) -> Option<Member> {
         let metrics = self.inner.raft.metrics();
         let metrics = metrics.borrow();
         metrics
             .membership_config
             .membership()
             .get_node(&node)
-            .map(|m| m.addr.clone())
+            .cloned()
     }
 
     /// Adds broker `id` as an observer reached at `address`, on the leader: it receives the log
@@ -524,16 +528,10 @@ impl MetadataQuorum {
             .filter(|_| membership.observers.contains(&id))
             .ok_or(MembershipError::UnknownMember(id))?;
         self.caught_up(id, node).await?;
-        let address = {
-            let metrics = self.inner.raft.metrics();
-            let metrics = metrics.borrow();
-            metrics
-                .membership_config
-                .membership()
-                .get_node(&node)
-                .map(|m| m.addr.clone())
-                .ok_or(MembershipError::UnknownMember(id))?
-        };
+        let address = self
+            .member(node)
+            .map(|m| m.addr)
+            .ok_or(MembershipError::UnknownMember(id))?;
         let who = identify(
             &self.inner.transport,
             &self.inner.partition,
@@ -584,15 +582,7 @@ impl MetadataQuorum {
         if membership.voters.len() == 1 {
             return Err(MembershipError::LastVoter(id));
         }
-        let recorded = {
-            let metrics = self.inner.raft.metrics();
-            let metrics = metrics.borrow();
-            metrics
-                .membership_config
-                .membership()
-                .get_node(&node)
-                .and_then(|m| m.directory)
-        };
+        let recorded = self.member(node).and_then(|m| m.directory);
         if let (Some(expected), Some(actual)) = (expected, recorded)
             && expected != actual
         {

@@ -20,38 +20,52 @@ pub async fn handle(
     request: AddRaftVoterRequest,
 ) -> AddRaftVoterResponse {
     let id = request.voter_id;
-    let outcome = if !ctx.authorized_on_cluster(Operation::Alter) {
-        Err((
-            ResponseError::ClusterAuthorizationFailed,
-            "Not authorized to change the metadata quorum".to_string(),
-        ))
-    } else if let Some(wrong) = wrong_cluster(ctx, request.cluster_id.as_deref()) {
-        Err((ResponseError::InconsistentClusterId, wrong))
-    } else if ctx.broker.cluster.quorum.membership().voters.contains(&id) {
-        Err((
-            ResponseError::DuplicateVoter,
-            format!("broker {id} is already a voter"),
-        ))
-    } else {
-        let directory = Some(request.voter_directory_id).filter(|d| !d.is_nil());
-        let call = QuorumCall::AddVoter { id, directory };
-        ctx.broker
-            .cluster
-            .quorum_call(call)
-            .await
-            .map(drop)
-            .map_err(|e| (code(&e), e.to_string()))
-    };
     let mut response = AddRaftVoterResponse::default();
-    if let Err((code, message)) = outcome {
+    // Unauthorized callers learn nothing of the voters: `change` refuses them.
+    if ctx.authorized_on_cluster(Operation::Alter)
+        && ctx.broker.cluster.quorum.membership().voters.contains(&id)
+    {
+        response.error_code = ResponseError::DuplicateVoter.code();
+        response.error_message = Some(StrBytes::from_string(format!(
+            "broker {id} is already a voter"
+        )));
+        return response;
+    }
+    let directory = Some(request.voter_directory_id).filter(|d| !d.is_nil());
+    let call = QuorumCall::AddVoter { id, directory };
+    if let Err((code, message)) = change(ctx, request.cluster_id.as_deref(), call).await {
         response.error_code = code.code();
         response.error_message = Some(StrBytes::from_string(message));
     }
     response
 }
 
+/// Carries out a voter change for a Kafka request: authorized (Alter on the cluster), for this
+/// cluster, on the leader.
+pub async fn change(
+    ctx: &RequestContext<'_>,
+    cluster_id: Option<&str>,
+    call: QuorumCall,
+) -> Result<(), (ResponseError, String)> {
+    if !ctx.authorized_on_cluster(Operation::Alter) {
+        return Err((
+            ResponseError::ClusterAuthorizationFailed,
+            "Not authorized to change the metadata quorum".to_string(),
+        ));
+    }
+    if let Some(wrong) = wrong_cluster(ctx, cluster_id) {
+        return Err((ResponseError::InconsistentClusterId, wrong));
+    }
+    ctx.broker
+        .cluster
+        .quorum_call(call)
+        .await
+        .map(drop)
+        .map_err(|e| (code(&e), e.to_string()))
+}
+
 /// The request's cluster id, when given (not null or empty), must be this cluster's.
-pub fn wrong_cluster(ctx: &RequestContext<'_>, asked: Option<&str>) -> Option<String> {
+fn wrong_cluster(ctx: &RequestContext<'_>, asked: Option<&str>) -> Option<String> {
     let ours = ctx.broker.cluster_id();
     asked
         .filter(|asked| !asked.is_empty() && *asked != ours)
@@ -59,7 +73,7 @@ pub fn wrong_cluster(ctx: &RequestContext<'_>, asked: Option<&str>) -> Option<St
 }
 
 /// Kafka's error code for a refused or failed membership change.
-pub fn code(error: &MembershipError) -> ResponseError {
+fn code(error: &MembershipError) -> ResponseError {
     match error {
         MembershipError::UnknownMember(_) | MembershipError::NotAVoter(_) => {
             ResponseError::VoterNotFound

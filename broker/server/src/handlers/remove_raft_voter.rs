@@ -3,14 +3,12 @@
 //! commits, and the remaining voters elect a leader. The last voter is never removed. Any
 //! broker answers; it asks the leader.
 
-use krait_acl::Operation;
-use krait_protocol::kafka_protocol::error::ResponseError;
 use krait_protocol::kafka_protocol::messages::{RemoveRaftVoterRequest, RemoveRaftVoterResponse};
 use krait_protocol::kafka_protocol::protocol::StrBytes;
 
 use crate::cluster::rpc::QuorumCall;
 use crate::context::RequestContext;
-use crate::handlers::add_raft_voter::{code, wrong_cluster};
+use crate::handlers::add_raft_voter::change;
 
 /// The versions served; ApiVersions and the dispatch are built from these.
 pub const VERSIONS: std::ops::RangeInclusive<i16> = 0..=0;
@@ -19,26 +17,13 @@ pub async fn handle(
     ctx: &RequestContext<'_>,
     request: RemoveRaftVoterRequest,
 ) -> RemoveRaftVoterResponse {
-    let id = request.voter_id;
-    let outcome = if !ctx.authorized_on_cluster(Operation::Alter) {
-        Err((
-            ResponseError::ClusterAuthorizationFailed,
-            "Not authorized to change the metadata quorum".to_string(),
-        ))
-    } else if let Some(wrong) = wrong_cluster(ctx, request.cluster_id.as_deref()) {
-        Err((ResponseError::InconsistentClusterId, wrong))
-    } else {
-        let directory = Some(request.voter_directory_id).filter(|d| !d.is_nil());
-        let call = QuorumCall::RemoveVoter { id, directory };
-        ctx.broker
-            .cluster
-            .quorum_call(call)
-            .await
-            .map(drop)
-            .map_err(|e| (code(&e), e.to_string()))
+    let directory = Some(request.voter_directory_id).filter(|d| !d.is_nil());
+    let call = QuorumCall::RemoveVoter {
+        id: request.voter_id,
+        directory,
     };
     let mut response = RemoveRaftVoterResponse::default();
-    if let Err((code, message)) = outcome {
+    if let Err((code, message)) = change(ctx, request.cluster_id.as_deref(), call).await {
         response.error_code = code.code();
         response.error_message = Some(StrBytes::from_string(message));
     }

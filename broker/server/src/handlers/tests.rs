@@ -1241,3 +1241,78 @@ async fn offset_commit_and_fetch_v0_are_refused_as_kafka_without_zookeeper() {
     let p1 = &v1.topics[0].partitions[0];
     assert_eq!((p1.error_code, p1.committed_offset), (0, 42));
 }
+
+#[tokio::test]
+async fn describe_quorum_answers_for_the_metadata_log_and_refuses_other_partitions() {
+    use krait_protocol::kafka_protocol::messages::describe_quorum_request::{
+        PartitionData, TopicData,
+    };
+    use krait_protocol::kafka_protocol::messages::{DescribeQuorumRequest, TopicName};
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir).await;
+    let ask = |topic: &'static str, partition: i32| {
+        let mut p = PartitionData::default();
+        p.partition_index = partition;
+        let mut t = TopicData::default();
+        t.topic_name = TopicName(StrBytes::from_static_str(topic));
+        t.partitions = vec![p];
+        DescribeQuorumRequest::default().with_topics(vec![t])
+    };
+    let mut c = ctx(&b, 1);
+    c.api_version = 2;
+    let answer = super::describe_quorum::handle(&c, ask("__cluster_metadata", 0)).await;
+    assert_eq!(answer.error_code, 0);
+    let p = &answer.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.leader_id.0), (0, b.node_id()));
+    assert!(p.leader_epoch >= 1 && p.high_watermark > 0, "{p:?}");
+    assert_eq!(p.current_voters.len(), 1);
+    assert_eq!(p.current_voters[0].log_end_offset, p.high_watermark);
+    assert!(p.observers.is_empty());
+    assert_eq!(answer.nodes.len(), 1, "v2 names the voters' nodes");
+    for (topic, partition) in [("orders", 0), ("__cluster_metadata", 1)] {
+        let refused = super::describe_quorum::handle(&c, ask(topic, partition)).await;
+        assert_eq!(
+            refused.error_code,
+            ResponseError::UnknownTopicOrPartition.code(),
+            "{topic}-{partition}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn voter_changes_refuse_the_last_voter_an_unknown_broker_and_a_duplicate() {
+    use krait_protocol::kafka_protocol::messages::{AddRaftVoterRequest, RemoveRaftVoterRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(&dir).await;
+    let me = b.node_id();
+    let c = ctx(&b, 1);
+    let code = |e: ResponseError| e.code();
+    let removed =
+        super::remove_raft_voter::handle(&c, RemoveRaftVoterRequest::default().with_voter_id(me))
+            .await;
+    assert_eq!(removed.error_code, code(ResponseError::InvalidRequest));
+    assert!(
+        removed
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("only voter")),
+        "{removed:?}"
+    );
+    let unknown =
+        super::add_raft_voter::handle(&c, AddRaftVoterRequest::default().with_voter_id(42)).await;
+    assert_eq!(unknown.error_code, code(ResponseError::VoterNotFound));
+    let again =
+        super::add_raft_voter::handle(&c, AddRaftVoterRequest::default().with_voter_id(me)).await;
+    assert_eq!(again.error_code, code(ResponseError::DuplicateVoter));
+    let not_ours = super::add_raft_voter::handle(
+        &c,
+        AddRaftVoterRequest::default()
+            .with_voter_id(42)
+            .with_cluster_id(Some(StrBytes::from_static_str("another"))),
+    )
+    .await;
+    assert_eq!(
+        not_ours.error_code,
+        code(ResponseError::InconsistentClusterId)
+    );
+}
