@@ -346,22 +346,12 @@ impl Cluster {
             rpc::QuorumCall::AddVoter { id, directory } => {
                 let started = Instant::now();
                 self.quorum.add_voter(id, directory).await?;
-                tracing::info!(
-                    broker = id,
-                    took_ms = started.elapsed().as_millis() as u64,
-                    "added a voter to the metadata quorum"
-                );
-                Ok(rpc::QuorumAnswer::Changed)
+                changed(id, started, "added a voter to the metadata quorum")
             }
             rpc::QuorumCall::RemoveVoter { id, directory } => {
                 let started = Instant::now();
                 self.quorum.remove_voter(id, directory).await?;
-                tracing::info!(
-                    broker = id,
-                    took_ms = started.elapsed().as_millis() as u64,
-                    "removed a voter from the metadata quorum"
-                );
-                Ok(rpc::QuorumAnswer::Changed)
+                changed(id, started, "removed a voter from the metadata quorum")
             }
         }
     }
@@ -488,4 +478,11 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Logs a committed voter change and how long it took.
+fn changed(id: BrokerId, started: Instant, what: &str) -> rpc::QuorumOutcome {
+    let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(broker = id, took_ms, "{what}");
+    Ok(rpc::QuorumAnswer::Changed)
 }
