@@ -288,6 +288,39 @@ mod tests {
         assert_eq!((p.leader, p.isr.clone()), (Some(3), vec![3]));
     }
 
+    /// Broker `id` registers again from another data directory than before (its volume was
+    /// replaced).
+    fn back_empty(image: &mut ClusterImage, id: BrokerId) {
+        let mut registration = image.brokers[&id].clone();
+        for directory in [1, 2] {
+            registration.directory = Some(uuid::Uuid::from_u128(directory));
+            image
+                .apply(&MetadataRecord::RegisterBroker(registration.clone()))
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_broker_back_with_an_empty_volume_is_replaced_as_leader_and_never_elected_from_it() {
+        // 0: led by 1 with followers in sync; 1: only 1 is in sync (2 was down).
+        let mut image = image_with(&[1, 2], &[&[1, 2], &[1, 2]]);
+        let t = image.topics.get_mut("t").unwrap();
+        t.partitions[1].isr = vec![1];
+        back_empty(&mut image, 1);
+        let change = repair(&image, |_| false);
+        apply_all(&mut image, change);
+        let p = |image: &ClusterImage, i| image.partition("t", i).unwrap().clone();
+        assert_eq!((p(&image, 0).leader, p(&image, 0).isr), (Some(2), vec![2]));
+        // The acknowledged records of partition 1 were only on 1's lost volume: it stays
+        // offline rather than serve an empty log as if nothing happened.
+        assert_eq!((p(&image, 1).leader, p(&image, 1).isr), (None, vec![]));
+        assert!(repair(&image, |_| false).is_empty());
+        // An unclean election, automatic or asked for, accepts the loss.
+        let change = repair(&image, |_| true);
+        apply_all(&mut image, change);
+        assert_eq!((p(&image, 1).leader, p(&image, 1).isr), (Some(1), vec![1]));
+    }
+
     #[test]
     fn preferred_election_returns_leadership_to_the_first_replica() {
         let mut image = image_with(&[1, 2, 3], &[&[1, 2, 3]]);

@@ -32,8 +32,21 @@ pub struct BrokerRegistration {
     pub listeners: BTreeMap<String, ListenerAddress>,
     /// Changes every time the broker process starts, so a stale registration is told apart.
     pub incarnation: Uuid,
+    /// The id of the data directory the broker serves from, made when the directory was (as
+    /// KIP-858's directory ids): a broker that comes back with another one lost its replicas.
+    /// `None` from brokers that registered before directories had ids.
+    #[serde(default)]
+    pub directory: Option<Uuid>,
     /// A fenced broker leads nothing and is in no ISR; it is unfenced once it heartbeats.
     pub fenced: bool,
+}
+
+impl BrokerRegistration {
+    /// Whether this registration comes from another data directory than `earlier`, the same
+    /// broker's previous one: everything `earlier` held is gone. Unknown when either has no id.
+    pub fn lost_directory_of(&self, earlier: &BrokerRegistration) -> bool {
+        matches!((self.directory, earlier.directory), (Some(now), Some(then)) if now != then)
+    }
 }
 
 /// A host and port a client connects to.
@@ -366,7 +379,7 @@ impl ClusterImage {
         match record {
             MetadataRecord::InitCluster { cluster_id } => self.init_cluster(cluster_id),
             MetadataRecord::RegisterBroker(registration) => {
-                self.brokers.insert(registration.id, registration.clone());
+                self.register_broker(registration);
                 Ok(())
             }
             MetadataRecord::FenceBroker { id } => self.set_fenced(*id, true),
@@ -614,6 +627,42 @@ impl ClusterImage {
         self.brokers.remove(&id);
         self.broker_configs.remove(&id.to_string());
         Ok(())
+    }
+
+    /// Records a registration. A broker that registered before with another data directory
+    /// lost every record it held (its volume was replaced or wiped): its replicas are new and
+    /// empty, so in the same record it leaves every ISR and the leadership of every partition
+    /// it led, and never leads or counts toward `acks=all` with a log it no longer has. It
+    /// rejoins each ISR as a follower that caught up; the controller elects leaders from the
+    /// rest of each ISR, and a partition whose ISR held only this broker stays offline (its
+    /// acknowledged records are gone) unless unclean election is allowed.
+    fn register_broker(&mut self, registration: &BrokerRegistration) {
+        let lost = self
+            .brokers
+            .get(&registration.id)
+            .is_some_and(|known| registration.lost_directory_of(known));
+        if lost {
+            self.forget_replicas_of(registration.id);
+        }
+        self.brokers.insert(registration.id, registration.clone());
+    }
+
+    /// Takes broker `id` out of every ISR, and out of the leadership of the partitions it led
+    /// (a new leader epoch, so its old requests are refused).
+    fn forget_replicas_of(&mut self, id: BrokerId) {
+        let held = self
+            .topics
+            .values_mut()
+            .flat_map(|t| t.partitions.iter_mut())
+            .filter(|state| state.isr.contains(&id));
+        for state in held {
+            state.isr.retain(|r| *r != id);
+            if state.leader == Some(id) {
+                state.leader = None;
+                state.leader_epoch += 1;
+            }
+            state.partition_epoch += 1;
+        }
     }
 
     fn set_fenced(&mut self, id: BrokerId, fenced: bool) -> Result<(), ApplyError> {

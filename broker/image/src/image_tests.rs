@@ -13,6 +13,7 @@ pub(crate) fn broker(id: BrokerId, rack: Option<&str>) -> BrokerRegistration {
         cluster_address: format!("127.0.0.1:{}", 19092 + id),
         listeners: Default::default(),
         incarnation: Uuid::nil(),
+        directory: None,
         fenced: false,
     }
 }
@@ -355,4 +356,53 @@ fn records_round_trip_through_serde() {
         serde_json::from_str::<MetadataRecord>(&json).unwrap(),
         record
     );
+}
+
+/// `broker(id)` registered from data directory `directory` by a new process.
+fn from_directory(id: BrokerId, directory: Option<u128>) -> MetadataRecord {
+    MetadataRecord::RegisterBroker(BrokerRegistration {
+        incarnation: Uuid::new_v4(),
+        directory: directory.map(Uuid::from_u128),
+        ..broker(id, None)
+    })
+}
+
+#[test]
+fn a_broker_back_with_a_new_data_directory_leaves_every_isr_and_leadership_at_once() {
+    // Partition 0 led by 1; partition 1 led by 2 with 1 in sync; partition 2 with 1 out of
+    // sync; partition 3 led by 2 alone.
+    let mut image = image_with(&[1, 2, 3], &[&[1, 2, 3], &[2, 1, 3], &[2, 3, 1], &[2]]);
+    let t = image.topics.get_mut("t").unwrap();
+    t.partitions[2].isr = vec![2, 3];
+    image.apply(&from_directory(1, Some(1))).unwrap();
+    let before = image.clone();
+
+    // The same directory from a new process (a restart with the volume kept) changes nothing.
+    image.apply(&from_directory(1, Some(1))).unwrap();
+    assert_eq!(image.topics, before.topics);
+
+    image.apply(&from_directory(1, Some(2))).unwrap();
+    let p = |i| image.partition("t", i).unwrap().clone();
+    let was = |i| before.partition("t", i).unwrap().clone();
+    assert_eq!((p(0).leader, p(0).isr.clone()), (None, vec![2, 3]));
+    assert_eq!(p(0).leader_epoch, was(0).leader_epoch + 1);
+    assert_eq!(p(0).partition_epoch, was(0).partition_epoch + 1);
+    assert_eq!((p(1).leader, p(1).isr.clone()), (Some(2), vec![2, 3]));
+    assert_eq!(p(1).leader_epoch, was(1).leader_epoch);
+    assert_eq!(p(1).partition_epoch, was(1).partition_epoch + 1);
+    assert_eq!(p(2), was(2));
+    assert_eq!(p(3), was(3));
+    assert_eq!(image.brokers[&1].directory, Some(Uuid::from_u128(2)));
+    assert!(image.is_live(1), "it registers as usual, a follower with empty replicas");
+}
+
+#[test]
+fn a_registration_without_a_directory_id_on_either_side_keeps_the_replicas() {
+    // Brokers that registered before directories had ids, or records from them.
+    let mut image = image_with(&[1, 2], &[&[1, 2]]);
+    let before = image.partition("t", 0).unwrap().clone();
+    image.apply(&from_directory(1, Some(7))).unwrap();
+    image.apply(&from_directory(1, None)).unwrap();
+    image.apply(&from_directory(1, Some(8))).unwrap();
+    assert_eq!(image.partition("t", 0).unwrap(), &before);
 }

@@ -675,6 +675,11 @@ impl MetadataQuorum {
         broker_id(self.inner.node_id)
     }
 
+    /// The id of the data directory this node runs on, made when the directory was.
+    pub fn directory(&self) -> uuid::Uuid {
+        self.inner.local.directory
+    }
+
     /// The `Raft` gRPC service, to host on the broker's cluster gRPC server with its other
     /// services.
     pub fn raft_service(&self) -> RaftServer<RaftService> {

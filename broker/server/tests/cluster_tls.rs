@@ -189,6 +189,7 @@ async fn the_cluster_port_refuses_strangers_and_brokers_that_claim_another_node_
             listeners: Default::default(),
             cluster_address: "evil:9093".into(),
             incarnation: uuid::Uuid::new_v4(),
+            directory: None,
             fenced: false,
         },
     };

@@ -209,6 +209,7 @@ pub fn register(id: i32) -> MetadataRecord {
         cluster_address: format!("127.0.0.1:{}", 19000 + id),
         listeners: Default::default(),
         incarnation: uuid::Uuid::nil(),
+        directory: None,
         fenced: false,
     })
 }

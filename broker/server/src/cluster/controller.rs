@@ -82,7 +82,20 @@ pub async fn on_heartbeat(cluster: &Cluster, registration: BrokerRegistration) -
         Some(known) if same_process(known, &registration) => known
             .fenced
             .then_some(MetadataRecord::UnfenceBroker { id: known.id }),
-        _ => {
+        known => {
+            if let Some(known) = known.filter(|k| registration.lost_directory_of(k)) {
+                let held = image
+                    .partitions()
+                    .filter(|(_, _, p)| p.isr.contains(&known.id))
+                    .count();
+                tracing::warn!(
+                    broker = known.id,
+                    previous = ?known.directory,
+                    directory = ?registration.directory,
+                    in_sync_partitions = held,
+                    "broker is back with a new data directory: its replicas are empty, so it leaves every ISR and leadership and rejoins as a follower"
+                );
+            }
             tracing::info!(broker = registration.id, rack = ?registration.rack, address = %registration.cluster_address, "registering broker");
             Some(MetadataRecord::RegisterBroker(BrokerRegistration {
                 fenced: false,

@@ -122,6 +122,7 @@ impl Cluster {
             listeners: settings.listeners.clone(),
             cluster_address: settings.cluster_address.clone().unwrap_or_default(),
             incarnation: uuid::Uuid::new_v4(),
+            directory: Some(quorum.directory()),
             fenced: false,
         };
         let (applied, _) = watch::channel(Arc::new(ClusterImage::default()));

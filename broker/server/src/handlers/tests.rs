@@ -87,6 +87,7 @@ pub(super) async fn register_fenced_broker(b: &Broker, id: i32) {
         cluster_address: String::new(),
         listeners: Default::default(),
         incarnation: uuid::Uuid::new_v4(),
+        directory: None,
         fenced: true,
     };
     b.cluster
