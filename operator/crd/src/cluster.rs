@@ -50,6 +50,15 @@ pub struct KafkaClusterSpec {
     #[schemars(range(min = 1, max = 64))]
     pub replicas: i32,
 
+    /// How many brokers vote in the metadata quorum (KRaft's controllers): 3 by default, and
+    /// never more than `replicas`. Scaling up adds voters as new brokers join, and scaling down
+    /// moves voters off the brokers that go before they go; a change of this field alone adds
+    /// or removes voters one at a time. An odd number tolerates as many lost voters as the
+    /// next even one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 9))]
+    pub controllers: Option<i32>,
+
     /// Broker container image, e.g. `ghcr.io/krait-dev/krait-broker:0.1.0`.
     #[schemars(length(min = 1))]
     pub image: String,
@@ -392,8 +401,8 @@ pub struct KafkaClusterStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_id: Option<String>,
 
-    /// Broker ids of the metadata quorum's voters, fixed when the cluster formed: the first
-    /// `min(replicas, 3)` brokers. A scale-down never removes them.
+    /// Broker ids of the metadata quorum's voters, as the quorum last reported them
+    /// (DescribeQuorum); before the brokers answer, the voters the cluster formed with.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub voters: Vec<i32>,
 

@@ -1,8 +1,9 @@
 //! The operator's view of a running cluster for day-2 operations, through the Kafka admin
 //! protocol (`krait-admin`): brokers (fenced ones too), the controller, every partition's
 //! replicas, ISR and size, topics' `min.insync.replicas`, reassignments in progress and the
-//! replication throttle; and the three actions scaling needs: start reassignments, set or clear
-//! the throttle, unregister a broker. A small trait, so tests can stand in for the cluster.
+//! replication throttle, the metadata quorum's voters and observers; and the actions scaling
+//! needs: start reassignments, set or clear the throttle, unregister a broker, add or remove a
+//! voter. A small trait, so tests can stand in for the cluster.
 //!
 //! To ensure correctness, implementations must: report what the cluster says, never a guess
 //! (an unreachable broker is an error, not an empty answer), and start reassignments without
@@ -14,7 +15,9 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use krait_admin::reassign::answers;
-use krait_admin::{Admin, AdminError, BrokerInfo, Ongoing, Reassignment, THROTTLE_CONFIGS};
+use krait_admin::{
+    Admin, AdminError, BrokerInfo, Ongoing, Quorum, Reassignment, THROTTLE_CONFIGS,
+};
 
 use crate::kafka::AdminEndpoint;
 
@@ -65,6 +68,16 @@ pub struct ClusterState {
     pub reassignments: Vec<Ongoing>,
     /// Brokers with a replication throttle set.
     pub throttled_brokers: BTreeSet<i32>,
+    /// The metadata quorum as its leader describes it.
+    pub quorum: QuorumObserved,
+}
+
+/// The metadata quorum's members, by broker id.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QuorumObserved {
+    pub voters: BTreeSet<i32>,
+    /// Brokers following the metadata log without a vote: the ones that can become voters.
+    pub observers: BTreeSet<i32>,
 }
 
 impl ClusterState {
@@ -83,6 +96,10 @@ pub trait ClusterAdmin: Send + Sync {
     fn set_throttle(&self, rate: Option<u64>) -> BoxFuture<'_, Result<(), ClusterAdminError>>;
     /// Forgets a broker that has stopped for good and holds nothing.
     fn unregister(&self, broker: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>>;
+    /// Makes a broker that follows the metadata log a voter (waits until it has caught up).
+    fn add_voter(&self, broker: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>>;
+    /// Takes a voter out of the quorum; its broker stays an observer.
+    fn remove_voter(&self, broker: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>>;
 }
 
 /// The real implementation: a fresh `krait-admin` session per call, on a blocking thread.
@@ -172,7 +189,16 @@ fn observe(mut admin: Admin) -> Result<ClusterState, ClusterAdminError> {
         min_insync,
         reassignments: admin.reassignments_in_progress(None)?,
         throttled_brokers,
+        quorum: quorum(&admin.describe_quorum()?),
     })
+}
+
+fn quorum(described: &Quorum) -> QuorumObserved {
+    let ids = |members: &[krait_admin::QuorumMember]| members.iter().map(|m| m.id).collect();
+    QuorumObserved {
+        voters: ids(&described.voters),
+        observers: ids(&described.observers),
+    }
 }
 
 impl ClusterAdmin for WireClusterAdmin {
@@ -212,6 +238,20 @@ impl ClusterAdmin for WireClusterAdmin {
     fn unregister(&self, broker: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
         self.run("unregistering a broker", move |mut admin| {
             Ok(admin.unregister_broker(broker)?)
+        })
+    }
+
+    fn add_voter(&self, broker: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        self.run("adding a metadata quorum voter", move |mut admin| {
+            // Already a voter (a retry after an answer that was lost) is done too.
+            admin.add_raft_voter(broker)?;
+            Ok(())
+        })
+    }
+
+    fn remove_voter(&self, broker: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        self.run("removing a metadata quorum voter", move |mut admin| {
+            Ok(admin.remove_raft_voter(broker)?)
         })
     }
 }

@@ -6,6 +6,7 @@
 mod common;
 
 use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,9 @@ use common::access::Scope;
 use common::{FakeApi, FakeCluster, FakeKafka, context, fixture};
 use krait_crd::KafkaCluster;
 use krait_operator::cluster::reconcile;
-use krait_operator::cluster_admin::{BrokerObserved, ClusterState, PartitionObserved};
+use krait_operator::cluster_admin::{
+    BrokerObserved, ClusterState, PartitionObserved, QuorumObserved,
+};
 use kube::runtime::controller::Action;
 use serde_json::{Value, json};
 
@@ -386,8 +389,13 @@ async fn scale_down_drains_before_it_shrinks_and_unregisters_after() {
 }
 
 #[tokio::test]
-async fn a_scale_down_below_the_voters_or_a_topics_replication_factor_is_refused_untouched() {
+async fn a_scale_down_a_topics_replication_factor_cannot_fit_is_refused_untouched() {
+    // Refused before anything moves: broker 2 stays a voter.
     let w = World::running(3).await;
+    w.cluster.state.lock().unwrap().quorum = QuorumObserved {
+        voters: BTreeSet::from([0, 1, 2]),
+        observers: BTreeSet::new(),
+    };
     w.edit(|c| c["spec"]["replicas"] = json!(2));
     w.reconcile().await;
     let (status, reason, message) = w.progressing();
@@ -395,7 +403,7 @@ async fn a_scale_down_below_the_voters_or_a_topics_replication_factor_is_refused
         (status.as_str(), reason.as_str()),
         ("False", "ScaleDownRefused")
     );
-    assert!(message.contains("voter(s) 2"), "{message}");
+    assert!(message.contains("orders"), "{message}");
     assert_eq!(w.statefulset_replicas(), 3);
     assert!(w.cluster.take_actions().is_empty());
     assert_eq!(
@@ -656,4 +664,59 @@ async fn an_unreadable_cluster_is_never_shrunk_but_may_grow() {
     w.edit(|c| c["spec"]["replicas"] = json!(5));
     w.reconcile().await;
     assert_eq!(w.statefulset_replicas(), 5);
+}
+
+#[tokio::test]
+async fn a_scale_down_first_moves_the_leaving_broker_out_of_the_quorums_voters() {
+    let w = World::running(3).await;
+    {
+        let mut state = w.cluster.state.lock().unwrap();
+        state.partitions.clear();
+        state.quorum = QuorumObserved {
+            voters: BTreeSet::from([0, 1, 2]),
+            observers: BTreeSet::new(),
+        };
+    }
+    w.edit(|c| c["spec"]["replicas"] = json!(2));
+    w.reconcile().await;
+    assert_eq!(w.cluster.take_actions(), ["remove-voter 2"]);
+    let (status, reason, message) = w.progressing();
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "RemovingVoter"));
+    assert!(message.contains("broker 2"), "{message}");
+    assert_eq!(w.statefulset_replicas(), 3, "the broker stays until it no longer votes");
+    assert_eq!(w.stored().status.unwrap().voters, [0, 1]);
+    assert!(
+        w.new_events()
+            .iter()
+            .any(|(kind, note)| kind == "Normal VoterRemoved" && note.contains("broker 2")),
+    );
+
+    // The quorum made the change; the StatefulSet shrinks next.
+    w.cluster.state.lock().unwrap().quorum = QuorumObserved {
+        voters: BTreeSet::from([0, 1]),
+        observers: BTreeSet::from([2]),
+    };
+    w.reconcile().await;
+    assert_eq!(w.statefulset_replicas(), 2);
+    assert_eq!(w.stored().status.unwrap().voters, [0, 1]);
+}
+
+#[tokio::test]
+async fn fewer_controllers_than_voters_removes_the_highest_voter_and_more_adds_an_observer() {
+    let w = World::running(3).await;
+    w.cluster.state.lock().unwrap().quorum = QuorumObserved {
+        voters: BTreeSet::from([0, 1, 2]),
+        observers: BTreeSet::new(),
+    };
+    w.edit(|c| c["spec"]["controllers"] = json!(1));
+    w.reconcile().await;
+    assert_eq!(w.cluster.take_actions(), ["remove-voter 2"]);
+    w.cluster.state.lock().unwrap().quorum = QuorumObserved {
+        voters: BTreeSet::from([0]),
+        observers: BTreeSet::from([1, 2]),
+    };
+    w.edit(|c| c["spec"]["controllers"] = json!(3));
+    w.reconcile().await;
+    assert_eq!(w.cluster.take_actions(), ["add-voter 1"]);
+    assert_eq!(w.progressing().1, "AddingVoter");
 }

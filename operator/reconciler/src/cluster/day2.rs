@@ -17,6 +17,7 @@ use krait_planner::{PartitionAssignment, Plan};
 
 use super::roll::{self, PartitionIsr, PodObserved, RollObserved, RollStep};
 use super::scale::{self, ScaleObserved, ScaleStep};
+use super::build::voter_count;
 use super::validate::ValidatedCluster;
 use crate::cluster_admin::ClusterState;
 use crate::conditions::{DEGRADED, Decided, PROGRESSING};
@@ -59,6 +60,10 @@ pub enum Action {
     },
     ClearThrottle,
     Unregister(BTreeSet<i32>),
+    /// Make this broker a metadata quorum voter.
+    AddVoter(i32),
+    /// Take this broker out of the metadata quorum's voters.
+    RemoveVoter(i32),
     /// Evict this broker's pod (a restart); the StatefulSet controller recreates it.
     RestartPod(i32),
 }
@@ -186,6 +191,8 @@ fn scale_action(o: &Observed<'_>, step: &ScaleStep, d: &mut Decision) {
             d.action = reassign(plan, *throttle);
         }
         ScaleStep::Unregister { brokers } => d.action = Action::Unregister(brokers.clone()),
+        ScaleStep::AddVoter { broker } => d.action = Action::AddVoter(*broker),
+        ScaleStep::RemoveVoter { broker } => d.action = Action::RemoveVoter(*broker),
         ScaleStep::Refused { .. } => {
             d.progressing = Some(Decided::new(PROGRESSING, false, reason, message));
         }
@@ -420,7 +427,14 @@ fn scale_observed(o: &Observed<'_>, state: &ClusterState, running: i32) -> Scale
             .map(|b| (b.id, b.rack.clone()))
             .collect(),
         registered_brokers: state.brokers.iter().map(|b| b.id).collect(),
-        voters: o.voters.clone(),
+        // The quorum's own answer; the voters the cluster formed with where it gave none.
+        voters: if state.quorum.voters.is_empty() {
+            o.voters.clone()
+        } else {
+            state.quorum.voters.clone()
+        },
+        observers: state.quorum.observers.clone(),
+        desired_voters: usize::try_from(voter_count(spec)).unwrap_or(1),
         partitions: state
             .partitions
             .iter()

@@ -135,6 +135,16 @@ fn action(seen: &Seen<'_>) -> Option<Note> {
                 list(&brokers.iter().copied().collect::<Vec<_>>())
             ),
         )),
+        Action::AddVoter(id) => Some(Note::normal(
+            "VoterAdded",
+            "AddRaftVoter",
+            format!("broker {id} is now a metadata quorum voter"),
+        )),
+        Action::RemoveVoter(id) => Some(Note::normal(
+            "VoterRemoved",
+            "RemoveRaftVoter",
+            format!("broker {id} no longer votes in the metadata quorum; it stays an observer"),
+        )),
     }
 }
 

@@ -194,7 +194,7 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
     let voters = own_statefulset(&validated, &owned)
         .and_then(voters_of)
         .or(formed_with)
-        .unwrap_or_else(|| default_voters(validated.spec.replicas));
+        .unwrap_or_else(|| default_voters(&validated.spec));
     // A paused cluster is only observed: its CAs and rebalance stay as status last said.
     let operated = if cluster.spec.paused {
         None
@@ -206,7 +206,13 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
     seen.storage = operated.as_ref().map(|o| &o.applied.storage);
     seen.pod_monitor = operated.as_ref().map(|o| &o.applied.pod_monitor);
     let mut status = cluster_status(cluster, &seen, &now);
-    status.voters = voters.iter().copied().collect();
+    status.voters = operated
+        .as_ref()
+        .and_then(|o| o.quorum_voters.as_ref())
+        .unwrap_or(&voters)
+        .iter()
+        .copied()
+        .collect();
     if let Some(o) = &operated {
         status.cluster_ca = Some(o.applied.cluster_ca.clone());
         status.clients_ca.clone_from(&o.applied.clients_ca);
@@ -272,6 +278,9 @@ struct Operated {
     failure: Option<Error>,
     /// The day-2 action carried out, and the broker it restarted.
     done: Option<(Day2Action, Option<events::Restarted>)>,
+    /// The metadata quorum's voters as the brokers reported them, with the voter change just
+    /// made.
+    quorum_voters: Option<BTreeSet<i32>>,
 }
 
 /// Decides the day-2 step, renews the certificates, applies the objects built for them and
@@ -331,11 +340,23 @@ async fn operate(
         ));
         decision.rebalance_request_done = false;
     }
+    let mut quorum_voters = match &kafka {
+        Some(Ok(state)) if !state.quorum.voters.is_empty() => Some(state.quorum.voters.clone()),
+        _ => None,
+    };
+    if let (Some(voters), Some((action, _))) = (quorum_voters.as_mut(), &done) {
+        match action {
+            Day2Action::AddVoter(id) => voters.insert(*id),
+            Day2Action::RemoveVoter(id) => voters.remove(id),
+            _ => false,
+        };
+    }
     Ok(Operated {
         decision,
         applied,
         failure,
         done,
+        quorum_voters,
     })
 }
 
@@ -622,6 +643,22 @@ async fn carry_out(
                 .map_err(kafka("clearing the replication throttle"))
         }
         Day2Action::Unregister(brokers) => unregister(ctx, endpoint, brokers).await,
+        Day2Action::AddVoter(id) => {
+            info!(broker = id, "adding a metadata quorum voter");
+            ctx.kafka
+                .cluster_admin(endpoint)
+                .add_voter(*id)
+                .await
+                .map_err(kafka("adding a metadata quorum voter"))
+        }
+        Day2Action::RemoveVoter(id) => {
+            info!(broker = id, "removing a metadata quorum voter");
+            ctx.kafka
+                .cluster_admin(endpoint)
+                .remove_voter(*id)
+                .await
+                .map_err(kafka("removing a metadata quorum voter"))
+        }
         Day2Action::RestartPod(id) => return restart_pod(ctx, cluster, *id).await,
     };
     done.map(|()| Carried::Done)

@@ -3,11 +3,14 @@
 //! towards `spec.replicas`. It performs nothing and remembers nothing, so a reconcile that
 //! stopped anywhere resumes from whatever the next one observes (architecture decision 6).
 //!
-//! Scale up: grow the StatefulSet, wait until the new brokers are Ready and registered, then
-//! (unless `spec.rebalance.onScale` is off) reassign partitions onto them. Scale down: refuse
-//! if a voter would go or a topic's replication factor would not fit, otherwise drain the
-//! leaving brokers (ordinals >= `spec.replicas`), shrink the StatefulSet only once they hold
-//! no replica, and unregister them once their brokers have stopped.
+//! Scale up: grow the StatefulSet, wait until the new brokers are Ready and registered, make
+//! voters of them while the quorum has fewer than `spec.controllers`, then (unless
+//! `spec.rebalance.onScale` is off) reassign partitions onto them. Scale down: move the
+//! metadata quorum's voters off the leaving brokers (ordinals >= `spec.replicas`) first,
+//! adding one on a staying broker before removing one that leaves; refuse if a topic's
+//! replication factor would not fit, otherwise drain the leaving brokers, shrink the
+//! StatefulSet only once they hold no replica, and unregister them once their brokers have
+//! stopped.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,6 +33,10 @@ pub struct ScaleObserved {
     pub registered_brokers: BTreeSet<i32>,
     /// Metadata quorum voters; a voter's broker is never removed.
     pub voters: BTreeSet<i32>,
+    /// Brokers following the metadata log without a vote; only they can become voters.
+    pub observers: BTreeSet<i32>,
+    /// How many voters the quorum should have (`spec.controllers`, at most `spec.replicas`).
+    pub desired_voters: usize,
     /// The current assignment of every partition.
     pub partitions: Vec<PartitionAssignment>,
     /// Partition reassignments the cluster reports as ongoing.
@@ -69,6 +76,15 @@ pub enum ScaleStep {
     WaitForShutdown { brokers: BTreeSet<i32> },
     /// These brokers' pods are gone but the cluster still has them registered.
     Unregister { brokers: BTreeSet<i32> },
+    /// Make this broker (Ready, following the metadata log) a voter: the quorum has fewer than
+    /// it should among the brokers that stay.
+    AddVoter { broker: i32 },
+    /// Take this voter out of the quorum: its broker is leaving, or the quorum has more voters
+    /// than it should. Its broker stays an observer.
+    RemoveVoter { broker: i32 },
+    /// The quorum needs another voter, and these brokers that stay could be one once they are
+    /// Ready and follow the metadata log.
+    WaitForVoterCandidates { brokers: BTreeSet<i32> },
     /// The scale-down cannot be done safely; nothing is removed. `blocking` names the topics
     /// whose replication factor the remaining brokers cannot hold (empty for a voter refusal).
     Refused {
@@ -95,8 +111,11 @@ pub fn next_step(o: &ScaleObserved) -> ScaleStep {
         };
     }
     let scaling_down = o.desired_replicas < o.statefulset_replicas;
-    if scaling_down && let Some(refusal) = voter_refusal(o) {
+    if scaling_down && let Some(refusal) = fit_refusal(o) {
         return refusal;
+    }
+    if scaling_down && let Some(step) = quorum_step(o) {
+        return step;
     }
     if holds_replicas_beyond(o, o.desired_replicas) {
         return wait_for_targets(o).unwrap_or_else(|| drain(o));
@@ -111,6 +130,9 @@ pub fn next_step(o: &ScaleObserved) -> ScaleStep {
     }
     if let Some(wait) = wait_for_targets(o) {
         return wait;
+    }
+    if let Some(step) = quorum_step(o) {
+        return step;
     }
     if o.rebalance_on_scale
         && let Some(step) = rebalance(o)
@@ -143,24 +165,50 @@ fn holds_replicas_beyond(o: &ScaleObserved, desired: i32) -> bool {
         .any(|p| p.replicas.iter().any(|&id| id >= desired))
 }
 
-/// Voters can never be removed, so a scale-down that would take one away is refused.
-fn voter_refusal(o: &ScaleObserved) -> Option<ScaleStep> {
-    let removed: Vec<String> = o
-        .voters
-        .iter()
-        .filter(|&&v| v >= o.desired_replicas)
-        .map(i32::to_string)
-        .collect();
-    (!removed.is_empty()).then(|| ScaleStep::Refused {
-        blocking: Vec::new(),
-        reason: format!(
-            "scale-down to {} replicas would remove metadata voter(s) {}; the cluster needs at \
-             least {} brokers",
-            o.desired_replicas,
-            removed.join(", "),
-            o.voters.iter().max().map_or(0, |v| v + 1),
-        ),
-    })
+/// A scale-down whose remaining brokers cannot hold some topic's replication factor is refused
+/// before anything (a voter, a replica) moves.
+fn fit_refusal(o: &ScaleObserved) -> Option<ScaleStep> {
+    if !holds_replicas_beyond(o, o.desired_replicas) {
+        return None;
+    }
+    match drain(o) {
+        refused @ ScaleStep::Refused { .. } => Some(refused),
+        _ => None,
+    }
+}
+
+/// The quorum's next voter change, one at a time: `desired_voters` voters among the brokers
+/// that stay, the lowest ordinals first. A voter is added before one is removed, so a change
+/// never leaves the quorum tolerating fewer lost voters than before it; a leaving broker's
+/// voter goes before anything else happens to the broker. Nothing when the quorum was not
+/// observed.
+fn quorum_step(o: &ScaleObserved) -> Option<ScaleStep> {
+    if o.voters.is_empty() {
+        return None;
+    }
+    let staying = targets(o);
+    let want = o.desired_voters.clamp(1, staying.len().max(1));
+    if o.voters.intersection(&staying).count() < want {
+        let candidates: BTreeSet<i32> = staying.difference(&o.voters).copied().collect();
+        let ready = candidates.iter().copied().find(|id| {
+            o.observers.contains(id)
+                && o.live_brokers.contains_key(id)
+                && o.ready_pods.contains(id)
+        });
+        return Some(match ready {
+            Some(broker) => ScaleStep::AddVoter { broker },
+            None => ScaleStep::WaitForVoterCandidates {
+                brokers: candidates,
+            },
+        });
+    }
+    let leaving = o.voters.iter().rev().find(|id| !staying.contains(id));
+    let surplus = (o.voters.len() > want)
+        .then(|| o.voters.iter().next_back())
+        .flatten();
+    leaving
+        .or(surplus)
+        .map(|&broker| ScaleStep::RemoveVoter { broker })
 }
 
 /// Target brokers that must be up before partitions are moved onto them.
@@ -333,6 +381,22 @@ pub fn describe(step: &ScaleStep) -> (&'static str, String) {
             "UnregisteringBrokers",
             format!("unregistering removed broker(s) {}", ids(brokers)),
         ),
+        ScaleStep::AddVoter { broker } => (
+            "AddingVoter",
+            format!("making broker {broker} a metadata quorum voter"),
+        ),
+        ScaleStep::RemoveVoter { broker } => (
+            "RemovingVoter",
+            format!("removing broker {broker} from the metadata quorum's voters"),
+        ),
+        ScaleStep::WaitForVoterCandidates { brokers } => (
+            "WaitingForBrokers",
+            format!(
+                "the metadata quorum needs another voter: waiting for broker(s) {} to be Ready \
+                 and follow the metadata log",
+                ids(brokers)
+            ),
+        ),
         ScaleStep::Refused { reason, .. } => ("ScaleDownRefused", reason.clone()),
         ScaleStep::PlanFailed { error } => (
             "PlanFailed",
@@ -368,8 +432,10 @@ mod tests {
             statefulset_replicas: brokers,
             ready_pods: ids.clone(),
             live_brokers: ids.iter().map(|&id| (id, None)).collect(),
-            registered_brokers: ids,
             voters: (0..brokers.min(3)).collect(),
+            observers: ids.iter().copied().filter(|&id| id >= 3).collect(),
+            registered_brokers: ids,
+            desired_voters: 3,
             rebalance_on_scale: true,
             throttle_bytes_per_sec: Some(10_000_000),
             ..ScaleObserved::default()
@@ -414,12 +480,25 @@ mod tests {
             match step {
                 ScaleStep::Steady { .. } => o.throttle_set = false,
                 ScaleStep::GrowStatefulSet { replicas } => o.statefulset_replicas = *replicas,
-                ScaleStep::WaitForBrokers { missing } => {
-                    for &id in missing {
+                ScaleStep::WaitForBrokers { missing: brokers }
+                | ScaleStep::WaitForVoterCandidates { brokers } => {
+                    for &id in brokers {
                         o.ready_pods.insert(id);
                         o.live_brokers.insert(id, None);
                         o.registered_brokers.insert(id);
+                        if !o.voters.contains(&id) {
+                            o.observers.insert(id);
+                        }
                     }
+                }
+                ScaleStep::AddVoter { broker } => {
+                    assert!(o.observers.remove(broker), "{broker} follows the log");
+                    o.voters.insert(*broker);
+                }
+                ScaleStep::RemoveVoter { broker } => {
+                    assert!(o.voters.len() > 1, "the last voter stays");
+                    assert!(o.voters.remove(broker));
+                    o.observers.insert(*broker);
                 }
                 ScaleStep::Rebalance { plan, .. } | ScaleStep::Drain { plan, .. } => {
                     o.reassignments_in_progress = plan.moves.len();
@@ -440,6 +519,7 @@ mod tests {
                 }
                 ScaleStep::Unregister { brokers } => {
                     o.registered_brokers.retain(|id| !brokers.contains(id));
+                    o.observers.retain(|id| !brokers.contains(id));
                 }
                 ScaleStep::Refused { .. } | ScaleStep::PlanFailed { .. } => {
                     panic!("unexpected {step:?}")
@@ -592,7 +672,6 @@ mod tests {
     fn scale_down_that_a_topic_cannot_fit_is_refused_naming_it() {
         let mut o = with_topic(cluster(3), "orders", 6, 3);
         o = with_topic(o, "logs", 6, 1);
-        o.voters = BTreeSet::from([0]);
         o.desired_replicas = 2;
         let step = next_step(&o);
         let ScaleStep::Refused { blocking, reason } = &step else {
@@ -613,17 +692,104 @@ mod tests {
     }
 
     #[test]
-    fn scale_down_below_the_voters_is_refused() {
-        let mut o = with_topic(cluster(3), "logs", 6, 1);
-        o.desired_replicas = 2;
-        let step = next_step(&o);
-        let ScaleStep::Refused { blocking, reason } = &step else {
-            panic!("expected a refusal, got {step:?}");
-        };
-        assert!(blocking.is_empty());
-        assert!(
-            reason.contains("voter(s) 2") && reason.contains("at least 3"),
-            "{reason}"
+    fn scale_down_moves_leaving_voters_out_of_the_quorum_before_draining() {
+        let mut o = with_topic(cluster(5), "orders", 10, 3);
+        o.voters = (0..5).collect();
+        o.observers.clear();
+        o.desired_voters = 5;
+        o.desired_replicas = 3;
+        assert_eq!(next_step(&o), ScaleStep::RemoveVoter { broker: 4 });
+        let mut world = World::new(o);
+        assert_eq!(
+            world.run(),
+            [
+                "RemovingVoter",
+                "RemovingVoter",
+                "Draining",
+                "WaitingForReassignments",
+                "ShrinkingStatefulSet",
+                "WaitingForShutdown",
+                "UnregisteringBrokers",
+                "Scaled"
+            ]
+        );
+        assert_eq!(world.o.voters, BTreeSet::from([0, 1, 2]));
+    }
+
+    #[test]
+    fn a_staying_broker_becomes_a_voter_before_a_leaving_one_stops_voting() {
+        let mut o = with_topic(cluster(4), "orders", 8, 3);
+        o.voters = BTreeSet::from([0, 2, 3]);
+        o.observers = BTreeSet::from([1]);
+        o.desired_replicas = 3;
+        assert_eq!(next_step(&o), ScaleStep::AddVoter { broker: 1 });
+        o.ready_pods.remove(&1);
+        assert_eq!(
+            next_step(&o),
+            ScaleStep::WaitForVoterCandidates {
+                brokers: BTreeSet::from([1])
+            },
+            "no voter leaves while its replacement cannot be added"
+        );
+        o.ready_pods.insert(1);
+        let mut world = World::new(o);
+        let reasons = world.run();
+        assert_eq!(reasons[..3], ["AddingVoter", "RemovingVoter", "Draining"]);
+        assert_eq!(world.o.voters, BTreeSet::from([0, 1, 2]));
+    }
+
+    #[test]
+    fn scaling_one_to_three_to_five_grows_the_quorum_and_controllers_resizes_it() {
+        let mut o = cluster(1);
+        o.desired_replicas = 3;
+        let mut world = World::new(o);
+        assert_eq!(
+            world.run(),
+            [
+                "GrowingStatefulSet",
+                "WaitingForBrokers",
+                "AddingVoter",
+                "AddingVoter",
+                "Scaled"
+            ]
+        );
+        assert_eq!(world.o.voters, BTreeSet::from([0, 1, 2]));
+        world.o.desired_replicas = 5;
+        assert_eq!(
+            world.run(),
+            ["GrowingStatefulSet", "WaitingForBrokers", "Scaled"],
+            "three voters by default"
+        );
+        world.o.desired_voters = 5;
+        assert_eq!(world.run(), ["AddingVoter", "AddingVoter", "Scaled"]);
+        assert_eq!(world.o.voters, (0..5).collect());
+        world.o.desired_voters = 1;
+        assert_eq!(
+            world.run(),
+            [
+                "RemovingVoter",
+                "RemovingVoter",
+                "RemovingVoter",
+                "RemovingVoter",
+                "Scaled"
+            ]
+        );
+        assert_eq!(world.o.voters, BTreeSet::from([0]));
+        world.o.desired_voters = 9;
+        assert_eq!(world.run().len(), 5, "at most one voter per broker");
+        assert_eq!(world.o.voters.len(), 5);
+    }
+
+    #[test]
+    fn an_unobserved_quorum_changes_no_voter() {
+        let mut o = cluster(3);
+        o.voters.clear();
+        o.desired_voters = 1;
+        assert_eq!(
+            next_step(&o),
+            ScaleStep::Steady {
+                clear_throttle: false
+            }
         );
     }
 

@@ -187,6 +187,12 @@ impl ClusterAdmin for FakeCluster {
     fn unregister(&self, broker: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
         self.record(format!("unregister {broker}"))
     }
+    fn add_voter(&self, broker: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        self.record(format!("add-voter {broker}"))
+    }
+    fn remove_voter(&self, broker: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        self.record(format!("remove-voter {broker}"))
+    }
 }
 
 /// A cluster admin whose brokers never answer: day-2 operations must do nothing harmful.
@@ -207,6 +213,12 @@ impl ClusterAdmin for Unreachable {
         Box::pin(async { Err(unreachable()) })
     }
     fn unregister(&self, _: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        Box::pin(async { Err(unreachable()) })
+    }
+    fn add_voter(&self, _: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
+        Box::pin(async { Err(unreachable()) })
+    }
+    fn remove_voter(&self, _: i32) -> BoxFuture<'_, Result<(), ClusterAdminError>> {
         Box::pin(async { Err(unreachable()) })
     }
 }

@@ -21,6 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::Resource;
 use kube::api::DynamicObject;
 use serde::Serialize;
+use krait_crd::cluster::KafkaClusterSpec;
 
 use super::listeners;
 use super::pki::{Ca, Pki};
@@ -40,9 +41,9 @@ pub use service::{bootstrap_service, external_services, headless_service};
 pub use serviceaccount::service_account;
 pub use statefulset::{default_listener_of, plaintext_cluster_of, statefulset, voters_of};
 
-/// Most voters a new cluster's metadata quorum gets: three tolerate one lost voter, and more
-/// only slow every metadata commit down.
-pub const MAX_VOTERS: i32 = 3;
+/// Voters a cluster's metadata quorum keeps unless `spec.controllers` says otherwise: three
+/// tolerate one lost voter, and more only slow every metadata commit down.
+pub const DEFAULT_VOTERS: i32 = 3;
 
 /// What the built objects take from the world rather than from the spec: the StatefulSet's
 /// size right now (scaling moves it one safe step at a time, `cluster/scale.rs`), the metadata
@@ -72,11 +73,11 @@ pub struct Shape {
 
 impl Shape {
     /// A cluster that does not exist yet: `spec.replicas` brokers, the first
-    /// [`MAX_VOTERS`] of them voters.
+    /// [`voter_count`] of them voters.
     pub fn initial(cluster: &ValidatedCluster) -> Self {
         Self {
             replicas: cluster.spec.replicas,
-            voters: default_voters(cluster.spec.replicas),
+            voters: default_voters(&cluster.spec),
             restart: None,
             pki: None,
             operator_password: None,
@@ -116,9 +117,17 @@ impl Default for RackInit {
     }
 }
 
-/// Voters of a cluster formed with `replicas` brokers.
-pub fn default_voters(replicas: i32) -> BTreeSet<i32> {
-    (0..replicas.clamp(1, MAX_VOTERS)).collect()
+/// The voters a new cluster forms with: the first [`voter_count`] brokers.
+pub fn default_voters(spec: &KafkaClusterSpec) -> BTreeSet<i32> {
+    (0..voter_count(spec)).collect()
+}
+
+/// How many voters the metadata quorum should have: `spec.controllers` ([`DEFAULT_VOTERS`]
+/// when absent), at most one per broker.
+pub fn voter_count(spec: &KafkaClusterSpec) -> i32 {
+    spec.controllers
+        .unwrap_or(DEFAULT_VOTERS)
+        .clamp(1, spec.replicas.max(1))
 }
 
 /// Everything a cluster owns, in apply order: identity (and what it may read), certificates and
