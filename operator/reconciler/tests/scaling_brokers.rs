@@ -11,7 +11,8 @@
 //! (replicas dropped, preferred leaders kept); a config change, rolled one broker at a time
 //! with no partition ever below `min.insync.replicas`; the cluster CA renewed on request, trust
 //! first (a roll) and then signing, with replication never below `min.insync.replicas`. Then
-//! the audit: no acknowledged record lost. Ignored unless asked for (`--include-ignored`), and then it needs `KRAIT_BROKER_BIN`;
+//! the audit: no acknowledged record lost. A second cluster grows its metadata quorum with
+//! `spec.controllers` as it scales 1 -> 3 -> 5 -> 3. Ignored unless asked for (`--include-ignored`), and then it needs `KRAIT_BROKER_BIN`;
 //! `tests/run` sets it.
 
 mod common;
@@ -103,6 +104,28 @@ struct Harness {
 }
 
 impl Harness {
+    /// A cluster `main` with `spec`, its brokers started by the kubelet as it reconciles.
+    fn start(spec: Value) -> Self {
+        let api = FakeApi::default();
+        let kubelet = Kubelet::new(&api, &broker_bin(), "main");
+        let connector = Arc::new(Loopback(kubelet.ports.clone()));
+        let ctx = context_with(&api, connector.clone());
+        api.put(
+            CLUSTERS,
+            json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaCluster",
+            "metadata": {"name": "main", "namespace": "kafka", "uid": "c1", "generation": 1},
+            "spec": spec}),
+        );
+        Self {
+            api,
+            ctx,
+            kubelet,
+            connector,
+            reasons: Vec::new(),
+            shrink_violations: Vec::new(),
+        }
+    }
+
     fn cluster(&self) -> KafkaCluster {
         serde_json::from_value(self.api.get(CLUSTERS, "main").unwrap()).unwrap()
     }
@@ -531,28 +554,11 @@ fn assert_each_restarted_once_alone(roll: &[Event]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
 async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
-    let bin = broker_bin();
-    let api = FakeApi::default();
-    let kubelet = Kubelet::new(&api, &bin, "main");
-    let connector = Arc::new(Loopback(kubelet.ports.clone()));
-    let ctx = context_with(&api, connector.clone());
-    api.put(
-        CLUSTERS,
-        json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaCluster",
-        "metadata": {"name": "main", "namespace": "kafka", "uid": "c1", "generation": 1},
-        "spec": {"replicas": 3, "image": "krait:test", "storage": {"ephemeral": true},
-                 "listeners": [{"name": "plain", "port": KAFKA_PORT, "type": "internal"}],
-                 "defaultReplicationFactor": 3, "minInsyncReplicas": 2,
-                 "rebalance": {"throttleBytesPerSecond": 50_000_000}}}),
-    );
-    let mut h = Harness {
-        api,
-        ctx,
-        kubelet,
-        connector,
-        reasons: Vec::new(),
-        shrink_violations: Vec::new(),
-    };
+    let mut h = Harness::start(json!({
+        "replicas": 3, "image": "krait:test", "storage": {"ephemeral": true},
+        "listeners": [{"name": "plain", "port": KAFKA_PORT, "type": "internal"}],
+        "defaultReplicationFactor": 3, "minInsyncReplicas": 2,
+        "rebalance": {"throttleBytesPerSecond": 50_000_000}}));
 
     // Forming: three brokers, voters 0..3, every one Ready and registered.
     let formed = h
@@ -585,6 +591,81 @@ async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
     let audit = workload.finish(Duration::from_secs(60));
     eprintln!("{audit:?}");
     assert!(audit.acknowledged > 1_000, "{audit:?}");
+    assert_eq!(audit.lost, 0, "{audit:?}");
+    assert_eq!(audit.duplicates, 0, "{audit:?}");
+}
+
+/// The quorum's voters as status shows them and as the quorum itself reports them.
+fn voters(v: &View) -> (Vec<i32>, Option<BTreeSet<i32>>) {
+    let status = v.cluster.status.as_ref().map(|s| s.voters.clone());
+    (
+        status.unwrap_or_default(),
+        v.kafka.as_ref().map(|k| k.quorum.voters.clone()),
+    )
+}
+
+fn has_voters(v: &View, ids: &[i32]) -> bool {
+    voters(v) == (ids.to_vec(), Some(ids.iter().copied().collect()))
+}
+
+/// `spec.controllers` on real brokers: a one-broker cluster has one voter; scaling 1 -> 3 makes
+/// brokers 1 and 2 voters as they join, 3 -> 5 with `controllers: 5` makes five, and 5 -> 3 (the
+/// default of three voters again) moves the voters off brokers 3 and 4 before they are drained
+/// and removed, all under an idempotent acks=all workload that loses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
+async fn the_quorum_grows_with_the_cluster_and_leaves_brokers_before_they_go() {
+    let mut h = Harness::start(json!({
+        "replicas": 1, "image": "krait:test", "storage": {"ephemeral": true},
+        "listeners": [{"name": "plain", "port": KAFKA_PORT, "type": "internal"}],
+        "defaultReplicationFactor": 1, "minInsyncReplicas": 1}));
+    h.until("one broker formed a cluster", LONG, |v| {
+        steady(v, 1) && has_voters(v, &[0])
+    })
+    .await;
+    let bootstrap = h.connector.bootstrap(KAFKA_PORT);
+    create_topic(&bootstrap, TOPIC, PARTITIONS, 1).await;
+    let workload = Workload::start(&bootstrap, TOPIC, PARTITIONS, 300);
+
+    h.edit_spec(|s| s["replicas"] = json!(3));
+    let grown = h
+        .until("scale 1 -> 3 made brokers 1 and 2 voters", LONG, |v| {
+            steady(v, 3) && has_voters(v, &[0, 1, 2])
+        })
+        .await;
+    assert!(grown.replicas_on(2) > 0, "partitions spread too");
+    let added = |h: &Harness| h.reasons.iter().filter(|r| *r == "AddingVoter").count();
+    assert!(added(&h) >= 1, "{:?}", h.reasons);
+
+    h.edit_spec(|s| {
+        s["replicas"] = json!(5);
+        s["controllers"] = json!(5);
+    });
+    h.until("scale 3 -> 5 with five controllers", LONG, |v| {
+        steady(v, 5) && has_voters(v, &[0, 1, 2, 3, 4])
+    })
+    .await;
+
+    let before = h.reasons.len();
+    h.edit_spec(|s| {
+        s["replicas"] = json!(3);
+        s.as_object_mut().unwrap().remove("controllers");
+    });
+    h.until("scale 5 -> 3 moved the voters off brokers 3 and 4", LONG, |v| {
+        steady(v, 3) && has_voters(v, &[0, 1, 2]) && v.registered() == BTreeSet::from([0, 1, 2])
+    })
+    .await;
+    let after = &h.reasons[before..];
+    let first = |reason: &str| after.iter().position(|r| r == reason);
+    assert!(
+        first("RemovingVoter").is_some_and(|r| first("Draining").is_none_or(|d| r < d)),
+        "voters leave before the drain: {after:?}"
+    );
+    assert!(h.shrink_violations.is_empty(), "{:?}", h.shrink_violations);
+
+    let audit = workload.finish(Duration::from_secs(60));
+    eprintln!("{audit:?}");
+    assert!(audit.acknowledged > 300, "{audit:?}");
     assert_eq!(audit.lost, 0, "{audit:?}");
     assert_eq!(audit.duplicates, 0, "{audit:?}");
 }
