@@ -365,6 +365,15 @@ mod tests {
             panic!("expected a refusal");
         };
         assert!(why.contains("data directory was lost"), "{why}");
+        // The operator finds the lost directory by these words in the termination message
+        // (operator/reconciler/src/cluster/lost_voter.rs).
+        assert!(
+            why.contains(&format!(
+                "knows node 1 as a voter that joined with data directory {}",
+                dir(1)
+            )),
+            "{why}"
+        );
     }
 
     #[test]

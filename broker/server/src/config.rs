@@ -315,6 +315,12 @@ pub struct BrokerConfig {
     #[arg(long, env = "KRAIT_DEFAULT_REPLICATION_FACTOR", default_value_t = 1)]
     pub default_replication_factor: i16,
 
+    /// A file the broker writes why it stopped to, when it stops on an error (Kubernetes'
+    /// `terminationMessagePath`, usually /dev/termination-log: `kubectl describe pod` shows it,
+    /// and the operator reads it). At most 4 KiB, as Kubernetes keeps.
+    #[arg(long, env = "KRAIT_TERMINATION_MESSAGE_PATH")]
+    pub termination_message_path: Option<PathBuf>,
+
     /// Log filter, in tracing's EnvFilter syntax (e.g. `info`, `krait_server=debug`). The Raft
     /// library's own logs are off by default (they repeat every 100 ms while a voter is down);
     /// `info,openraft=info` shows them.

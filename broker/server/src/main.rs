@@ -33,12 +33,31 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let termination_message = config.termination_message_path.clone();
     match runtime.block_on(krait_server::run(config, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            let why = format!("{e:#}");
+            tracing::error!("{why}");
+            if let Some(path) = termination_message {
+                write_termination_message(&path, &why);
+            }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Kubernetes keeps 4096 bytes of a termination message.
+const TERMINATION_MESSAGE_MAX: usize = 4096;
+
+/// Leaves `why` where the orchestrator looks for the reason a container stopped.
+fn write_termination_message(path: &std::path::Path, why: &str) {
+    let mut end = why.len().min(TERMINATION_MESSAGE_MAX);
+    while !why.is_char_boundary(end) {
+        end -= 1;
+    }
+    if let Err(e) = std::fs::write(path, &why[..end]) {
+        tracing::warn!(path = %path.display(), "cannot write the termination message: {e}");
     }
 }
 

@@ -21,6 +21,9 @@ use krait_admin::{
 
 use crate::kafka::AdminEndpoint;
 
+/// A voter's directory id when the quorum records none.
+const NIL_DIRECTORY: &str = "00000000-0000-0000-0000-000000000000";
+
 /// Topic config read for safe rolls.
 const MIN_INSYNC: &str = "min.insync.replicas";
 
@@ -76,6 +79,8 @@ pub struct ClusterState {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct QuorumObserved {
     pub voters: BTreeSet<i32>,
+    /// Each voter's data directory id, where the quorum records one.
+    pub directories: BTreeMap<i32, String>,
     /// Brokers following the metadata log without a vote: the ones that can become voters.
     pub observers: BTreeSet<i32>,
 }
@@ -197,6 +202,12 @@ fn quorum(described: &Quorum) -> QuorumObserved {
     let ids = |members: &[krait_admin::QuorumMember]| members.iter().map(|m| m.id).collect();
     QuorumObserved {
         voters: ids(&described.voters),
+        directories: described
+            .voters
+            .iter()
+            .filter(|v| !v.directory.is_empty() && v.directory != NIL_DIRECTORY)
+            .map(|v| (v.id, v.directory.clone()))
+            .collect(),
         observers: ids(&described.observers),
     }
 }

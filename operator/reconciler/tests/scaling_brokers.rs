@@ -12,7 +12,7 @@
 //! with no partition ever below `min.insync.replicas`; the cluster CA renewed on request, trust
 //! first (a roll) and then signing, with replication never below `min.insync.replicas`. Then
 //! the audit: no acknowledged record lost. A second cluster grows its metadata quorum with
-//! `spec.controllers` as it scales 1 -> 3 -> 5 -> 3. Ignored unless asked for (`--include-ignored`), and then it needs `KRAIT_BROKER_BIN`;
+//! `spec.controllers` as it scales 1 -> 3 -> 5 -> 3, and replaces a voter whose volume was lost. Ignored unless asked for (`--include-ignored`), and then it needs `KRAIT_BROKER_BIN`;
 //! `tests/run` sets it.
 
 mod common;
@@ -611,10 +611,15 @@ fn has_voters(v: &View, ids: &[i32]) -> bool {
 /// `spec.controllers` on real brokers: a one-broker cluster has one voter; scaling 1 -> 3 makes
 /// brokers 1 and 2 voters as they join, 3 -> 5 with `controllers: 5` makes five, and 5 -> 3 (the
 /// default of three voters again) moves the voters off brokers 3 and 4 before they are drained
-/// and removed, all under an idempotent acks=all workload that loses nothing.
+/// and removed. Then voter 2's volume is lost: its broker refuses to start on the new one and
+/// says so in its termination message, and the operator replaces the voter (removes it,
+/// restarts the pod, adds it back on its new data directory). Idempotent acks=all workloads
+/// run throughout (RF 1 while the cluster has one broker, RF 3 once it has three) and lose
+/// nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
-async fn the_quorum_grows_with_the_cluster_and_leaves_brokers_before_they_go() {
+async fn the_quorum_grows_with_the_cluster_leaves_brokers_before_they_go_and_replaces_a_lost_voter()
+{
     let mut h = Harness::start(json!({
         "replicas": 1, "image": "krait:test", "storage": {"ephemeral": true},
         "listeners": [{"name": "plain", "port": KAFKA_PORT, "type": "internal"}],
@@ -625,7 +630,7 @@ async fn the_quorum_grows_with_the_cluster_and_leaves_brokers_before_they_go() {
     .await;
     let bootstrap = h.connector.bootstrap(KAFKA_PORT);
     create_topic(&bootstrap, TOPIC, PARTITIONS, 1).await;
-    let workload = Workload::start(&bootstrap, TOPIC, PARTITIONS, 300);
+    let single = Workload::start(&bootstrap, TOPIC, PARTITIONS, 300);
 
     h.edit_spec(|s| s["replicas"] = json!(3));
     let grown = h
@@ -634,9 +639,18 @@ async fn the_quorum_grows_with_the_cluster_and_leaves_brokers_before_they_go() {
         })
         .await;
     assert!(grown.replicas_on(2) > 0, "partitions spread too");
-    let added = |h: &Harness| h.reasons.iter().filter(|r| *r == "AddingVoter").count();
-    assert!(added(&h) >= 1, "{:?}", h.reasons);
+    assert!(
+        h.reasons.iter().any(|r| r == "AddingVoter"),
+        "{:?}",
+        h.reasons
+    );
+    let audit = single.finish(Duration::from_secs(60));
+    eprintln!("RF 1 while growing: {audit:?}");
+    assert!(audit.acknowledged > 100, "{audit:?}");
+    assert_eq!((audit.lost, audit.duplicates), (0, 0), "{audit:?}");
 
+    create_topic(&bootstrap, "events", PARTITIONS, 3).await;
+    let replicated = Workload::start(&bootstrap, "events", PARTITIONS, 300);
     h.edit_spec(|s| {
         s["replicas"] = json!(5);
         s["controllers"] = json!(5);
@@ -663,9 +677,28 @@ async fn the_quorum_grows_with_the_cluster_and_leaves_brokers_before_they_go() {
     );
     assert!(h.shrink_violations.is_empty(), "{:?}", h.shrink_violations);
 
-    let audit = workload.finish(Duration::from_secs(60));
-    eprintln!("{audit:?}");
+    // Voter 2's volume is lost.
+    let directory = |v: &View| v.kafka.as_ref().and_then(|k| k.quorum.directories.get(&2).cloned());
+    let lost = directory(&h.step().await).expect("voter 2 has a directory id");
+    let before = h.reasons.len();
+    h.kubelet.restart_exited = true;
+    tokio::task::block_in_place(|| h.kubelet.lose_volume(2));
+    h.until("voter 2 replaced on its new volume", LONG, |v| {
+        steady(v, 3)
+            && has_voters(v, &[0, 1, 2])
+            && directory(v).is_some_and(|d| d != lost)
+    })
+    .await;
+    let after = &h.reasons[before..];
+    assert!(
+        after.iter().any(|r| r == "ReplacingLostVoter"),
+        "{after:?}"
+    );
+    let refused = std::fs::read_to_string(h.kubelet.log(2)).unwrap();
+    assert!(refused.contains("data directory was lost"), "broker 2 refused its new volume first");
+
+    let audit = replicated.finish(Duration::from_secs(60));
+    eprintln!("RF 3 through the quorum changes: {audit:?}");
     assert!(audit.acknowledged > 300, "{audit:?}");
-    assert_eq!(audit.lost, 0, "{audit:?}");
-    assert_eq!(audit.duplicates, 0, "{audit:?}");
+    assert_eq!((audit.lost, audit.duplicates), (0, 0), "{audit:?}");
 }

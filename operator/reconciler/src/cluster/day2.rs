@@ -18,6 +18,7 @@ use krait_planner::{PartitionAssignment, Plan};
 use super::roll::{self, PartitionIsr, PodObserved, RollObserved, RollStep};
 use super::scale::{self, ScaleObserved, ScaleStep};
 use super::build::voter_count;
+use super::lost_voter;
 use super::validate::ValidatedCluster;
 use crate::cluster_admin::ClusterState;
 use crate::conditions::{DEGRADED, Decided, PROGRESSING};
@@ -60,6 +61,9 @@ pub enum Action {
     },
     ClearThrottle,
     Unregister(BTreeSet<i32>),
+    /// Take this broker, whose voter's data directory was lost, out of the voters and restart
+    /// its pod (policy/v1 Eviction), so it rejoins as an observer on its new volume.
+    ReplaceLostVoter(i32),
     /// Make this broker a metadata quorum voter.
     AddVoter(i32),
     /// Take this broker out of the metadata quorum's voters.
@@ -191,6 +195,10 @@ fn scale_action(o: &Observed<'_>, step: &ScaleStep, d: &mut Decision) {
             d.action = reassign(plan, *throttle);
         }
         ScaleStep::Unregister { brokers } => d.action = Action::Unregister(brokers.clone()),
+        ScaleStep::ReplaceLostVoter { broker, .. } => {
+            d.action = Action::ReplaceLostVoter(*broker);
+            d.degraded = Some(Decided::new(DEGRADED, true, reason, message));
+        }
         ScaleStep::AddVoter { broker } => d.action = Action::AddVoter(*broker),
         ScaleStep::RemoveVoter { broker } => d.action = Action::RemoveVoter(*broker),
         ScaleStep::Refused { .. } => {
@@ -434,6 +442,12 @@ fn scale_observed(o: &Observed<'_>, state: &ClusterState, running: i32) -> Scale
             state.quorum.voters.clone()
         },
         observers: state.quorum.observers.clone(),
+        voter_directories: state.quorum.directories.clone(),
+        lost_directories: o
+            .pods
+            .iter()
+            .filter_map(|pod| Some((pod_id(o, pod)?, lost_voter::lost_directory(pod)?)))
+            .collect(),
         desired_voters: usize::try_from(voter_count(spec)).unwrap_or(1),
         partitions: state
             .partitions

@@ -135,6 +135,14 @@ fn action(seen: &Seen<'_>) -> Option<Note> {
                 list(&brokers.iter().copied().collect::<Vec<_>>())
             ),
         )),
+        Action::ReplaceLostVoter(id) => Some(Note::warning(
+            "VoterDirectoryLost",
+            "RemoveRaftVoter",
+            format!(
+                "broker {id}'s data directory was lost: its voter is removed and the broker \
+                 restarted; it becomes a voter again once it has caught up"
+            ),
+        )),
         Action::AddVoter(id) => Some(Note::normal(
             "VoterAdded",
             "AddRaftVoter",

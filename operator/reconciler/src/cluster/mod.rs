@@ -8,6 +8,7 @@ pub mod day2;
 pub mod drift;
 pub mod events;
 pub mod listeners;
+pub mod lost_voter;
 pub mod monitoring;
 pub mod pki;
 pub mod rack_binding;

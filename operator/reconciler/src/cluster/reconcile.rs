@@ -347,7 +347,7 @@ async fn operate(
     if let (Some(voters), Some((action, _))) = (quorum_voters.as_mut(), &done) {
         match action {
             Day2Action::AddVoter(id) => voters.insert(*id),
-            Day2Action::RemoveVoter(id) => voters.remove(id),
+            Day2Action::RemoveVoter(id) | Day2Action::ReplaceLostVoter(id) => voters.remove(id),
             _ => false,
         };
     }
@@ -643,6 +643,18 @@ async fn carry_out(
                 .map_err(kafka("clearing the replication throttle"))
         }
         Day2Action::Unregister(brokers) => unregister(ctx, endpoint, brokers).await,
+        Day2Action::ReplaceLostVoter(id) => {
+            warn!(
+                broker = id,
+                "a voter's data directory was lost: removing the voter and restarting its broker"
+            );
+            ctx.kafka
+                .cluster_admin(endpoint)
+                .remove_voter(*id)
+                .await
+                .map_err(kafka("removing a voter whose data directory was lost"))?;
+            return restart_pod(ctx, cluster, *id).await;
+        }
         Day2Action::AddVoter(id) => {
             info!(broker = id, "adding a metadata quorum voter");
             ctx.kafka

@@ -37,6 +37,11 @@ pub struct ScaleObserved {
     pub observers: BTreeSet<i32>,
     /// How many voters the quorum should have (`spec.controllers`, at most `spec.replicas`).
     pub desired_voters: usize,
+    /// Each voter's data directory id, as the quorum records it.
+    pub voter_directories: BTreeMap<i32, String>,
+    /// Brokers whose pod says their voter's data directory (this id) was lost
+    /// (`lost_voter.rs`).
+    pub lost_directories: BTreeMap<i32, String>,
     /// The current assignment of every partition.
     pub partitions: Vec<PartitionAssignment>,
     /// Partition reassignments the cluster reports as ongoing.
@@ -76,6 +81,10 @@ pub enum ScaleStep {
     WaitForShutdown { brokers: BTreeSet<i32> },
     /// These brokers' pods are gone but the cluster still has them registered.
     Unregister { brokers: BTreeSet<i32> },
+    /// This voter's data directory was lost (its broker refuses to start on the new volume):
+    /// take the voter of that directory out of the quorum and restart the broker, which then
+    /// follows the log as an observer and is made a voter again once it has caught up.
+    ReplaceLostVoter { broker: i32, directory: String },
     /// Make this broker (Ready, following the metadata log) a voter: the quorum has fewer than
     /// it should among the brokers that stay.
     AddVoter { broker: i32 },
@@ -100,6 +109,10 @@ pub enum ScaleStep {
 /// partitions move; growing needs no preconditions; a scale-down refuses before touching
 /// anything, drains before it shrinks, and unregisters only brokers that have stopped.
 pub fn next_step(o: &ScaleObserved) -> ScaleStep {
+    // First: the quorum tolerates one lost voter fewer until it is replaced.
+    if let Some(step) = lost_voter(o) {
+        return step;
+    }
     if o.reassignments_in_progress > 0 {
         return ScaleStep::WaitForReassignments {
             in_progress: o.reassignments_in_progress,
@@ -163,6 +176,21 @@ fn holds_replicas_beyond(o: &ScaleObserved, desired: i32) -> bool {
     o.partitions
         .iter()
         .any(|p| p.replicas.iter().any(|&id| id >= desired))
+}
+
+/// A voter whose broker reports its data directory lost, when the quorum still knows it by
+/// that directory (after the replacement it is known by the new one) and has other voters.
+fn lost_voter(o: &ScaleObserved) -> Option<ScaleStep> {
+    if o.voters.len() < 2 {
+        return None;
+    }
+    o.lost_directories
+        .iter()
+        .find(|(id, lost)| o.voters.contains(id) && o.voter_directories.get(id) == Some(lost))
+        .map(|(&broker, directory)| ScaleStep::ReplaceLostVoter {
+            broker,
+            directory: directory.clone(),
+        })
 }
 
 /// A scale-down whose remaining brokers cannot hold some topic's replication factor is refused
@@ -381,6 +409,13 @@ pub fn describe(step: &ScaleStep) -> (&'static str, String) {
             "UnregisteringBrokers",
             format!("unregistering removed broker(s) {}", ids(brokers)),
         ),
+        ScaleStep::ReplaceLostVoter { broker, directory } => (
+            "ReplacingLostVoter",
+            format!(
+                "broker {broker} lost its data directory {directory}: removing its voter and \
+                 restarting it on its new volume, to be made a voter again once it has caught up"
+            ),
+        ),
         ScaleStep::AddVoter { broker } => (
             "AddingVoter",
             format!("making broker {broker} a metadata quorum voter"),
@@ -491,8 +526,16 @@ mod tests {
                         }
                     }
                 }
+                ScaleStep::ReplaceLostVoter { broker, .. } => {
+                    // Removed, restarted: it follows the log on its new directory.
+                    o.voters.remove(broker);
+                    o.voter_directories.remove(broker);
+                    o.lost_directories.remove(broker);
+                    o.observers.insert(*broker);
+                }
                 ScaleStep::AddVoter { broker } => {
                     assert!(o.observers.remove(broker), "{broker} follows the log");
+                    o.voter_directories.insert(*broker, format!("new-{broker}"));
                     o.voters.insert(*broker);
                 }
                 ScaleStep::RemoveVoter { broker } => {
@@ -778,6 +821,42 @@ mod tests {
         world.o.desired_voters = 9;
         assert_eq!(world.run().len(), 5, "at most one voter per broker");
         assert_eq!(world.o.voters.len(), 5);
+    }
+
+    #[test]
+    fn a_voter_whose_directory_was_lost_is_replaced_first_and_only_once() {
+        let mut o = with_topic(cluster(4), "orders", 8, 3);
+        o.voter_directories = (0..3).map(|id| (id, format!("dir-{id}"))).collect();
+        o.lost_directories = BTreeMap::from([(1, "dir-1".to_string())]);
+        o.ready_pods.remove(&1);
+        o.live_brokers.remove(&1);
+        o.reassignments_in_progress = 1;
+        let replace = ScaleStep::ReplaceLostVoter {
+            broker: 1,
+            directory: "dir-1".into(),
+        };
+        assert_eq!(next_step(&o), replace, "before anything else");
+        o.reassignments_in_progress = 0;
+        let mut world = World::new(o.clone());
+        assert_eq!(
+            world.run(),
+            [
+                "ReplacingLostVoter",
+                "WaitingForBrokers",
+                "AddingVoter",
+                "Scaled"
+            ]
+        );
+        assert_eq!(world.o.voters, BTreeSet::from([0, 1, 2]));
+        // The pod's old message names a directory the quorum no longer knows broker 1 by.
+        world.o.lost_directories = BTreeMap::from([(1, "dir-1".to_string())]);
+        assert_eq!(world.run(), ["Scaled"]);
+
+        // Not a voter, or the last voter: nothing to replace it from.
+        o.voters = BTreeSet::from([1]);
+        assert_ne!(next_step(&o), replace);
+        o.voters = BTreeSet::from([0, 2]);
+        assert_ne!(next_step(&o), replace);
     }
 
     #[test]

@@ -95,7 +95,15 @@ pub struct Kubelet {
     running: BTreeMap<i32, Running>,
     pub events: Vec<Event>,
     pods_created: u64,
+    /// Restart a broker that exited by itself, as `restartPolicy: Always` does (after a
+    /// back-off, its exit in the pod's `lastState`); by default such an exit fails the test.
+    pub restart_exited: bool,
+    /// Brokers that exited by themselves, and when the kubelet starts them again.
+    backing_off: BTreeMap<i32, Instant>,
 }
+
+/// How long an exited broker waits before its restart (the kubelet's first back-off is 10 s).
+const RESTART_BACKOFF: Duration = Duration::from_secs(2);
 
 impl Kubelet {
     pub fn new(api: &FakeApi, bin: &Path, cluster: &str) -> Self {
@@ -108,6 +116,8 @@ impl Kubelet {
             running: BTreeMap::new(),
             events: Vec::new(),
             pods_created: 0,
+            restart_exited: false,
+            backing_off: BTreeMap::new(),
         }
     }
 
@@ -123,6 +133,29 @@ impl Kubelet {
     /// Where broker `id` logs.
     pub fn log(&self, id: i32) -> PathBuf {
         self.root.path().join(format!("broker-{id}.log"))
+    }
+
+    /// Where broker `id` writes its termination message (the container's
+    /// `terminationMessagePath`).
+    fn termination_log(&self, id: i32) -> PathBuf {
+        self.root.path().join(format!("termination-{id}.log"))
+    }
+
+    /// Broker `id`'s volume is lost: its process is killed (SIGKILL), its data directory
+    /// wiped, and its pod deleted, as when a node and its disk are gone; the next `tick`
+    /// recreates the pod, whose broker starts on an empty directory.
+    pub fn lose_volume(&mut self, id: i32) {
+        if let Some(mut running) = self.running.remove(&id) {
+            let _ = running.child.kill();
+            let _ = running.child.wait();
+            self.events.push(Event::Stopped(id));
+        }
+        self.backing_off.remove(&id);
+        let data = self.root.path().join(format!("data-{id}"));
+        if data.exists() {
+            std::fs::remove_dir_all(&data).unwrap();
+        }
+        self.api.delete_stored(PODS, &self.pod_name(id));
     }
 
     /// One pass of the StatefulSet controller and the kubelet.
@@ -141,6 +174,20 @@ impl Kubelet {
             .collect();
         for id in gone {
             self.stop(id);
+        }
+        self.backing_off
+            .retain(|&id, _| self.api.get(PODS, &format!("{}-{id}", self.cluster)).is_some());
+        let due: Vec<i32> = self
+            .backing_off
+            .iter()
+            .filter(|(_, at)| Instant::now() >= **at)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in due {
+            self.backing_off.remove(&id);
+            if let Some(pod) = self.api.get(PODS, &self.pod_name(id)) {
+                self.start(id, &pod);
+            }
         }
         // Scale-down: the StatefulSet controller deletes ordinals at or above replicas.
         let extra: Vec<i32> = self
@@ -280,6 +327,7 @@ impl Kubelet {
             .unwrap();
         env.entry("KRAIT_LOG".into())
             .or_insert_with(|| "warn,krait_server=info".into());
+        let _ = std::fs::remove_file(self.termination_log(id));
         let child = Command::new(&self.bin)
             .args(&args)
             .env_clear()
@@ -298,6 +346,13 @@ impl Kubelet {
             },
         );
         self.events.push(Event::Started(id));
+        // A restarted container runs again; its last exit stays in `lastState`.
+        if let Some(mut pod) = self.api.get(PODS, &self.pod_name(id))
+            && pod["status"]["containerStatuses"].is_array()
+        {
+            pod["status"]["containerStatuses"][0]["state"] = json!({"running": {}});
+            self.api.put(PODS, pod);
+        }
     }
 
     /// Writes the pod's Secret volumes (plain or projected) under its own directory; returns
@@ -346,6 +401,9 @@ impl Kubelet {
     fn localize(&self, id: i32, arg: &str, data: &Path) -> String {
         if arg.starts_with("--data-dir=") {
             return format!("--data-dir={}", data.display());
+        }
+        if arg.starts_with("--termination-message-path=") {
+            return format!("--termination-message-path={}", self.termination_log(id).display());
         }
         let Some((mut flag, mut value)) = arg.split_once('=') else {
             return arg.to_string();
@@ -409,15 +467,42 @@ impl Kubelet {
         self.events.push(Event::Stopped(id));
     }
 
+    /// Records broker `id`'s exit in its pod as the kubelet does (Ready False, the container
+    /// waiting in CrashLoopBackOff with the exit and its termination message as `lastState`)
+    /// and schedules its restart.
+    fn exited(&mut self, id: i32, exit_code: i32) {
+        let message = std::fs::read_to_string(self.termination_log(id)).unwrap_or_default();
+        eprintln!("kubelet: broker {id} exited with {exit_code}: {message}");
+        if let Some(mut pod) = self.api.get(PODS, &self.pod_name(id)) {
+            let restarts = pod["status"]["containerStatuses"][0]["restartCount"]
+                .as_i64()
+                .unwrap_or(0);
+            pod["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
+            pod["status"]["containerStatuses"] = json!([{
+                "name": "broker", "ready": false, "restartCount": restarts + 1,
+                "image": "krait:test", "imageID": "",
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"exitCode": exit_code, "message": message}},
+            }]);
+            self.api.put(PODS, pod);
+        }
+        self.backing_off.insert(id, Instant::now() + RESTART_BACKOFF);
+    }
+
     fn report_readiness(&mut self) {
         let ids: Vec<i32> = self.running.keys().copied().collect();
         for id in ids {
             let running = self.running.get_mut(&id).unwrap();
             if let Some(status) = running.child.try_wait().unwrap() {
-                panic!(
+                assert!(
+                    self.restart_exited,
                     "broker {id} exited by itself ({status}); its log:\n{}",
                     std::fs::read_to_string(self.log(id)).unwrap_or_default()
                 );
+                self.running.remove(&id);
+                self.events.push(Event::Stopped(id));
+                self.exited(id, status.code().unwrap_or(-1));
+                continue;
             }
             let ready = readyz(running.http);
             if ready == running.ready {

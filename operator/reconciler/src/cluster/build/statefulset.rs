@@ -62,6 +62,9 @@ const RACK_FILE: &str = "rack";
 const CLUSTER_TLS_MODE: i32 = 0o440;
 /// The broker flag of a plaintext cluster port, read back by [`plaintext_cluster_of`].
 const PLAINTEXT_CLUSTER_FLAG: &str = "--allow-plaintext-cluster";
+/// Where the broker container writes why it stopped (Kubernetes' default path).
+pub const TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
+
 /// The broker flag naming the metadata quorum's voters, read back by [`voters_of`].
 const VOTERS_FLAG: &str = "--voters=";
 /// A Kafka key given on the broker's command line (`--override=KEY=VALUE`).
@@ -317,6 +320,11 @@ fn broker_container(cluster: &ValidatedCluster, shape: &Shape) -> Container {
         // Opening a large RocksDB can take minutes; liveness must not kill it meanwhile.
         startup_probe: Some(http_probe("/healthz", 5, 120)),
         security_context: Some(restricted_container_context()),
+        // Why a broker stopped, for `kubectl describe pod` and for the operator (a voter whose
+        // volume was lost says so there: `cluster/lost_voter.rs`); the log's tail when a
+        // broker died without writing it.
+        termination_message_path: Some(TERMINATION_MESSAGE_PATH.into()),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Container::default()
     }
 }
@@ -476,6 +484,7 @@ fn broker_args(cluster: &ValidatedCluster, shape: &Shape) -> Vec<String> {
     args.extend(cluster_tls_args(shape));
     args.push(format!("--cluster-advertise={own_host}:{CLUSTER_PORT}"));
     args.push(format!("{VOTERS_FLAG}{}", voters.join(",")));
+    args.push(format!("--termination-message-path={TERMINATION_MESSAGE_PATH}"));
     if spec.rack.is_some() {
         args.push(format!("--rack-file={RACK_DIR}/{RACK_FILE}"));
     }
