@@ -393,7 +393,10 @@ fn a_broker_back_with_a_new_data_directory_leaves_every_isr_and_leadership_at_on
     assert_eq!(p(2), was(2));
     assert_eq!(p(3), was(3));
     assert_eq!(image.brokers[&1].directory, Some(Uuid::from_u128(2)));
-    assert!(image.is_live(1), "it registers as usual, a follower with empty replicas");
+    assert!(
+        image.is_live(1),
+        "it registers as usual, a follower with empty replicas"
+    );
 }
 
 #[test]

@@ -15,9 +15,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use krait_admin::reassign::answers;
-use krait_admin::{
-    Admin, AdminError, BrokerInfo, Ongoing, Quorum, Reassignment, THROTTLE_CONFIGS,
-};
+use krait_admin::{Admin, AdminError, BrokerInfo, Ongoing, Quorum, Reassignment, THROTTLE_CONFIGS};
 
 use crate::kafka::AdminEndpoint;
 

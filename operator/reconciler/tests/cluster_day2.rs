@@ -395,6 +395,7 @@ async fn a_scale_down_a_topics_replication_factor_cannot_fit_is_refused_untouche
     w.cluster.state.lock().unwrap().quorum = QuorumObserved {
         voters: BTreeSet::from([0, 1, 2]),
         observers: BTreeSet::new(),
+        ..QuorumObserved::default()
     };
     w.edit(|c| c["spec"]["replicas"] = json!(2));
     w.reconcile().await;
@@ -675,15 +676,23 @@ async fn a_scale_down_first_moves_the_leaving_broker_out_of_the_quorums_voters()
         state.quorum = QuorumObserved {
             voters: BTreeSet::from([0, 1, 2]),
             observers: BTreeSet::new(),
+            ..QuorumObserved::default()
         };
     }
     w.edit(|c| c["spec"]["replicas"] = json!(2));
     w.reconcile().await;
     assert_eq!(w.cluster.take_actions(), ["remove-voter 2"]);
     let (status, reason, message) = w.progressing();
-    assert_eq!((status.as_str(), reason.as_str()), ("True", "RemovingVoter"));
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "RemovingVoter")
+    );
     assert!(message.contains("broker 2"), "{message}");
-    assert_eq!(w.statefulset_replicas(), 3, "the broker stays until it no longer votes");
+    assert_eq!(
+        w.statefulset_replicas(),
+        3,
+        "the broker stays until it no longer votes"
+    );
     assert_eq!(w.stored().status.unwrap().voters, [0, 1]);
     assert!(
         w.new_events()
@@ -695,6 +704,7 @@ async fn a_scale_down_first_moves_the_leaving_broker_out_of_the_quorums_voters()
     w.cluster.state.lock().unwrap().quorum = QuorumObserved {
         voters: BTreeSet::from([0, 1]),
         observers: BTreeSet::from([2]),
+        ..QuorumObserved::default()
     };
     w.reconcile().await;
     assert_eq!(w.statefulset_replicas(), 2);
@@ -707,6 +717,7 @@ async fn fewer_controllers_than_voters_removes_the_highest_voter_and_more_adds_a
     w.cluster.state.lock().unwrap().quorum = QuorumObserved {
         voters: BTreeSet::from([0, 1, 2]),
         observers: BTreeSet::new(),
+        ..QuorumObserved::default()
     };
     w.edit(|c| c["spec"]["controllers"] = json!(1));
     w.reconcile().await;
@@ -714,6 +725,7 @@ async fn fewer_controllers_than_voters_removes_the_highest_voter_and_more_adds_a
     w.cluster.state.lock().unwrap().quorum = QuorumObserved {
         voters: BTreeSet::from([0]),
         observers: BTreeSet::from([1, 2]),
+        ..QuorumObserved::default()
     };
     w.edit(|c| c["spec"]["controllers"] = json!(3));
     w.reconcile().await;

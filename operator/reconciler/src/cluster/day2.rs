@@ -15,10 +15,10 @@ use krait_admin::Reassignment;
 use krait_crd::cluster::RebalanceStatus;
 use krait_planner::{PartitionAssignment, Plan};
 
-use super::roll::{self, PartitionIsr, PodObserved, RollObserved, RollStep};
-use super::scale::{self, ScaleObserved, ScaleStep};
 use super::build::voter_count;
 use super::lost_voter;
+use super::roll::{self, PartitionIsr, PodObserved, RollObserved, RollStep};
+use super::scale::{self, ScaleObserved, ScaleStep};
 use super::validate::ValidatedCluster;
 use crate::cluster_admin::ClusterState;
 use crate::conditions::{DEGRADED, Decided, PROGRESSING};

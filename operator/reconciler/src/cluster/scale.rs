@@ -219,9 +219,7 @@ fn quorum_step(o: &ScaleObserved) -> Option<ScaleStep> {
     if o.voters.intersection(&staying).count() < want {
         let candidates: BTreeSet<i32> = staying.difference(&o.voters).copied().collect();
         let ready = candidates.iter().copied().find(|id| {
-            o.observers.contains(id)
-                && o.live_brokers.contains_key(id)
-                && o.ready_pods.contains(id)
+            o.observers.contains(id) && o.live_brokers.contains_key(id) && o.ready_pods.contains(id)
         });
         return Some(match ready {
             Some(broker) => ScaleStep::AddVoter { broker },

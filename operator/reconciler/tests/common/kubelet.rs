@@ -175,8 +175,11 @@ impl Kubelet {
         for id in gone {
             self.stop(id);
         }
-        self.backing_off
-            .retain(|&id, _| self.api.get(PODS, &format!("{}-{id}", self.cluster)).is_some());
+        self.backing_off.retain(|&id, _| {
+            self.api
+                .get(PODS, &format!("{}-{id}", self.cluster))
+                .is_some()
+        });
         let due: Vec<i32> = self
             .backing_off
             .iter()
@@ -403,7 +406,10 @@ impl Kubelet {
             return format!("--data-dir={}", data.display());
         }
         if arg.starts_with("--termination-message-path=") {
-            return format!("--termination-message-path={}", self.termination_log(id).display());
+            return format!(
+                "--termination-message-path={}",
+                self.termination_log(id).display()
+            );
         }
         let Some((mut flag, mut value)) = arg.split_once('=') else {
             return arg.to_string();
@@ -486,7 +492,8 @@ impl Kubelet {
             }]);
             self.api.put(PODS, pod);
         }
-        self.backing_off.insert(id, Instant::now() + RESTART_BACKOFF);
+        self.backing_off
+            .insert(id, Instant::now() + RESTART_BACKOFF);
     }
 
     fn report_readiness(&mut self) {

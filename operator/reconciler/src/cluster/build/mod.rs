@@ -18,10 +18,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use krait_crd::cluster::KafkaClusterSpec;
 use kube::Resource;
 use kube::api::DynamicObject;
 use serde::Serialize;
-use krait_crd::cluster::KafkaClusterSpec;
 
 use super::listeners;
 use super::pki::{Ca, Pki};

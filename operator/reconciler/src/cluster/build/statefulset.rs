@@ -484,7 +484,9 @@ fn broker_args(cluster: &ValidatedCluster, shape: &Shape) -> Vec<String> {
     args.extend(cluster_tls_args(shape));
     args.push(format!("--cluster-advertise={own_host}:{CLUSTER_PORT}"));
     args.push(format!("{VOTERS_FLAG}{}", voters.join(",")));
-    args.push(format!("--termination-message-path={TERMINATION_MESSAGE_PATH}"));
+    args.push(format!(
+        "--termination-message-path={TERMINATION_MESSAGE_PATH}"
+    ));
     if spec.rack.is_some() {
         args.push(format!("--rack-file={RACK_DIR}/{RACK_FILE}"));
     }
