@@ -12,10 +12,9 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::broker::broker_bin;
-use common::kubelet::{Kubelet, Loopback};
-use common::secured::{CLUSTERS, TLS_PORT, admin_as, client, cluster, form, produce, secret_value};
-use common::{FakeApi, context_with};
+use common::FakeApi;
+use common::kubelet::cluster_main;
+use common::secured::{TLS_PORT, admin_as, client, cluster, form, produce, secret_value};
 use krait_admin::SaslMechanism;
 use krait_crd::KafkaTopic;
 use krait_operator::topic;
@@ -27,17 +26,9 @@ const TOPICS: &str = "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkatopics";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
 async fn a_cluster_without_listeners_forms_with_tls_and_scram_and_enforces_acls() {
-    let bin = broker_bin();
-    let api = FakeApi::default();
-    let mut kubelet = Kubelet::new(&api, &bin, "main");
-    let connector = Arc::new(Loopback(kubelet.ports.clone()));
-    let ctx = context_with(&api, connector.clone());
-    api.put(
-        CLUSTERS,
-        json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaCluster",
-        "metadata": {"name": "main", "namespace": "kafka", "uid": "c1", "generation": 1},
-        "spec": {"replicas": 3, "image": "krait:test", "storage": {"ephemeral": true},
-                 "authorization": {"type": "simple", "superUsers": ["alice"]}}}),
+    let (api, mut kubelet, connector, ctx) = cluster_main(
+        json!({"replicas": 3, "image": "krait:test", "storage": {"ephemeral": true},
+                 "authorization": {"type": "simple", "superUsers": ["alice"]}}),
     );
     form(&api, &mut kubelet, &ctx, "main", Duration::from_secs(180)).await;
 

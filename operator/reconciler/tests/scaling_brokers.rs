@@ -22,10 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::broker::broker_bin;
-use common::kubelet::{Event, Kubelet, Loopback, PODS, SECRETS, STATEFULSETS};
+use common::FakeApi;
+use common::kubelet::{Event, Kubelet, Loopback, PODS, SECRETS, STATEFULSETS, cluster_main};
 use common::workload::{IsrWatch, Workload};
-use common::{FakeApi, context_with};
 use krait_crd::cluster::RebalanceStatus;
 use krait_crd::{KafkaCluster, KafkaTopic};
 use krait_operator::cluster::reconcile;
@@ -106,16 +105,7 @@ struct Harness {
 impl Harness {
     /// A cluster `main` with `spec`, its brokers started by the kubelet as it reconciles.
     fn start(spec: Value) -> Self {
-        let api = FakeApi::default();
-        let kubelet = Kubelet::new(&api, &broker_bin(), "main");
-        let connector = Arc::new(Loopback(kubelet.ports.clone()));
-        let ctx = context_with(&api, connector.clone());
-        api.put(
-            CLUSTERS,
-            json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaCluster",
-            "metadata": {"name": "main", "namespace": "kafka", "uid": "c1", "generation": 1},
-            "spec": spec}),
-        );
+        let (api, kubelet, connector, ctx) = cluster_main(spec);
         Self {
             api,
             ctx,

@@ -11,12 +11,9 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::broker::broker_bin;
-use common::kubelet::{Kubelet, Loopback};
-use common::secured::{
-    CLUSTERS, SECRETS, TLS_PORT, client, form, produce, secret_value, try_login,
-};
-use common::{FakeApi, context_with};
+use common::FakeApi;
+use common::kubelet::cluster_main;
+use common::secured::{SECRETS, TLS_PORT, client, form, produce, secret_value, try_login};
 use krait_crd::KafkaUser;
 use krait_operator::context::Context;
 use krait_operator::user::reconcile;
@@ -104,17 +101,9 @@ fn login_refused(result: &Result<(), String>) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
 async fn kafka_users_log_in_with_their_passwords_and_get_exactly_their_acls() {
-    let bin = broker_bin();
-    let api = FakeApi::default();
-    let mut kubelet = Kubelet::new(&api, &bin, "main");
-    let connector = Arc::new(Loopback(kubelet.ports.clone()));
-    let ctx = context_with(&api, connector.clone());
-    api.put(
-        CLUSTERS,
-        json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaCluster",
-        "metadata": {"name": "main", "namespace": "kafka", "uid": "c1", "generation": 1},
-        "spec": {"replicas": 1, "image": "krait:test", "storage": {"ephemeral": true},
-                 "authorization": {"type": "simple"}}}),
+    let (api, mut kubelet, connector, ctx) = cluster_main(
+        json!({"replicas": 1, "image": "krait:test", "storage": {"ephemeral": true},
+                 "authorization": {"type": "simple"}}),
     );
     form(&api, &mut kubelet, &ctx, "main", Duration::from_secs(120)).await;
     let ca = secret_value(&api, "main-cluster-ca-cert", "ca.crt");
@@ -216,22 +205,14 @@ async fn kafka_users_log_in_with_their_passwords_and_get_exactly_their_acls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
 async fn a_tls_user_produces_with_its_certificate_on_a_client_certificate_listener() {
-    let bin = broker_bin();
-    let api = FakeApi::default();
-    let mut kubelet = Kubelet::new(&api, &bin, "main");
-    let connector = Arc::new(Loopback(kubelet.ports.clone()));
-    let ctx = context_with(&api, connector.clone());
-    api.put(
-        CLUSTERS,
-        json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaCluster",
-        "metadata": {"name": "main", "namespace": "kafka", "uid": "c1", "generation": 1},
-        "spec": {"replicas": 1, "image": "krait:test", "storage": {"ephemeral": true},
+    let (api, mut kubelet, connector, ctx) = cluster_main(
+        json!({"replicas": 1, "image": "krait:test", "storage": {"ephemeral": true},
                  "listeners": [
                      {"name": "tls", "port": 9094, "type": "internal", "tls": true,
                       "authentication": {"type": "scram-sha-512"}},
                      {"name": "mtls", "port": 9095, "type": "internal", "tls": true,
                       "authentication": {"type": "tls"}}],
-                 "authorization": {"type": "simple"}}}),
+                 "authorization": {"type": "simple"}}),
     );
     form(&api, &mut kubelet, &ctx, "main", Duration::from_secs(120)).await;
     let ca = secret_value(&api, "main-cluster-ca-cert", "ca.crt");

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use krait_operator::cluster_admin::{ClusterAdmin, WireClusterAdmin};
+use krait_operator::context::Context;
 use krait_operator::kafka::{
     AdminEndpoint, AdminError, KafkaConnector, RdKafkaConnector, TopicAdmin,
 };
@@ -36,6 +37,23 @@ pub const STATEFULSETS: &str = "/apis/apps/v1/namespaces/kafka/statefulsets";
 pub const PODS: &str = "/api/v1/namespaces/kafka/pods";
 pub const CONFIGMAPS: &str = "/api/v1/namespaces/kafka/configmaps";
 pub const SECRETS: &str = "/api/v1/namespaces/kafka/secrets";
+
+/// Where a test on real brokers starts: the fake API server holding KafkaCluster `main` in
+/// namespace `kafka` with `spec`, the kubelet that runs its brokers (`KRAIT_BROKER_BIN`), the
+/// connector that reaches them over loopback, and a reconciler context using both.
+pub fn cluster_main(spec: Value) -> (FakeApi, Kubelet, Arc<Loopback>, Arc<Context>) {
+    let api = FakeApi::default();
+    let kubelet = Kubelet::new(&api, &super::broker::broker_bin(), "main");
+    let connector = Arc::new(Loopback(kubelet.ports.clone()));
+    let ctx = super::context_with(&api, connector.clone());
+    api.put(
+        "/apis/krait.dev/v1alpha1/namespaces/kafka/kafkaclusters",
+        json!({"apiVersion": "krait.dev/v1alpha1", "kind": "KafkaCluster",
+        "metadata": {"name": "main", "namespace": "kafka", "uid": "c1", "generation": 1},
+        "spec": spec}),
+    );
+    (api, kubelet, connector, ctx)
+}
 
 /// What happened to a broker process, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
