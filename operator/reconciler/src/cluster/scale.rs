@@ -206,21 +206,30 @@ fn fit_refusal(o: &ScaleObserved) -> Option<ScaleStep> {
 }
 
 /// The quorum's next voter change, one at a time: `desired_voters` voters among the brokers
-/// that stay, the lowest ordinals first. A voter is added before one is removed, so a change
-/// never leaves the quorum tolerating fewer lost voters than before it; a leaving broker's
-/// voter goes before anything else happens to the broker. Nothing when the quorum was not
-/// observed.
+/// that stay. A voter is added before one is removed, so a change never leaves the quorum
+/// tolerating fewer lost voters than before it; a leaving broker's voter goes before anything
+/// else happens to the broker. Voters spread over racks (`spec.rack`): a new one comes from the
+/// rack with the fewest voters, a surplus one goes from the rack with the most; lowest ordinals
+/// are added first and highest removed first. Nothing when the quorum was not observed.
 fn quorum_step(o: &ScaleObserved) -> Option<ScaleStep> {
     if o.voters.is_empty() {
         return None;
     }
     let staying = targets(o);
     let want = o.desired_voters.clamp(1, staying.len().max(1));
+    let rack = |id: &i32| o.live_brokers.get(id).cloned().flatten();
+    let voters_in = |r: &Option<String>| o.voters.iter().filter(|v| rack(v) == *r).count();
     if o.voters.intersection(&staying).count() < want {
         let candidates: BTreeSet<i32> = staying.difference(&o.voters).copied().collect();
-        let ready = candidates.iter().copied().find(|id| {
-            o.observers.contains(id) && o.live_brokers.contains_key(id) && o.ready_pods.contains(id)
-        });
+        let ready = candidates
+            .iter()
+            .copied()
+            .filter(|id| {
+                o.observers.contains(id)
+                    && o.live_brokers.contains_key(id)
+                    && o.ready_pods.contains(id)
+            })
+            .min_by_key(|id| (voters_in(&rack(id)), *id));
         return Some(match ready {
             Some(broker) => ScaleStep::AddVoter { broker },
             None => ScaleStep::WaitForVoterCandidates {
@@ -230,7 +239,11 @@ fn quorum_step(o: &ScaleObserved) -> Option<ScaleStep> {
     }
     let leaving = o.voters.iter().rev().find(|id| !staying.contains(id));
     let surplus = (o.voters.len() > want)
-        .then(|| o.voters.iter().next_back())
+        .then(|| {
+            o.voters
+                .iter()
+                .max_by_key(|id| (voters_in(&rack(id)), **id))
+        })
         .flatten();
     leaving
         .or(surplus)
@@ -855,6 +868,35 @@ mod tests {
         assert_ne!(next_step(&o), replace);
         o.voters = BTreeSet::from([0, 2]);
         assert_ne!(next_step(&o), replace);
+    }
+
+    #[test]
+    fn voters_spread_over_racks_as_they_are_added_and_removed() {
+        // Six brokers in racks a, a, b, b, c, c; one voter (broker 0, rack a).
+        let racks = ["a", "a", "b", "b", "c", "c"];
+        let mut o = cluster(6);
+        o.live_brokers = (0..6)
+            .map(|id| (id, Some(racks[id as usize].to_string())))
+            .collect();
+        o.voters = BTreeSet::from([0]);
+        o.observers = (1..6).collect();
+        let mut world = World::new(o);
+        world.run();
+        assert_eq!(
+            world.o.voters,
+            BTreeSet::from([0, 2, 4]),
+            "one voter per rack"
+        );
+        world.o.desired_voters = 5;
+        world.run();
+        assert_eq!(world.o.voters, BTreeSet::from([0, 1, 2, 3, 4]));
+        world.o.desired_voters = 3;
+        world.run();
+        assert_eq!(
+            world.o.voters,
+            BTreeSet::from([0, 2, 4]),
+            "the surplus goes from the fullest racks, highest ordinal first"
+        );
     }
 
     #[test]
