@@ -24,7 +24,7 @@ RECORDED = ROOT / "operator" / "reconciler" / "tests" / "rbac"
 SCENARIOS = {
     "cluster_create", "cluster_leftovers", "cluster_scale_up", "cluster_scale_down",
     "cluster_roll", "cluster_rebalance", "cluster_failure", "cluster_storage", "cluster_rack",
-    "cluster_monitoring",
+    "cluster_monitoring", "cluster_cert_manager",
     "broker_rack", "topic_lifecycle",
     "user_lifecycle",
     "leader_election",

@@ -83,4 +83,11 @@ tests/integration/test_rbac.py. */}}
 - apiGroups: [monitoring.coreos.com]
   resources: [podmonitors]
   verbs: [list, create, patch, delete]
+# The brokers' cert-manager Certificates (spec.clusterCa.issuerRef), only where cert-manager is
+# installed (found by API discovery): read by label, server-side applied (patch; create when
+# new), deleted for a broker scaled away. The Secrets cert-manager writes carry the cluster's
+# labels and are read with the rule above.
+- apiGroups: [cert-manager.io]
+  resources: [certificates]
+  verbs: [list, create, patch, delete]
 {{- end -}}

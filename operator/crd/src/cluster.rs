@@ -200,7 +200,8 @@ fn default_scrape_interval() -> String {
 }
 
 /// Validity and renewal of a CA the operator generates and of the certificates it signs
-/// (Strimzi's `clusterCa` names).
+/// (Strimzi's `clusterCa` names), or the cert-manager issuer that signs the brokers'
+/// certificates instead.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, KubeSchema)]
 #[x_kube(
     validation = Rule::new("self.renewalDays < self.validityDays")
@@ -220,6 +221,54 @@ pub struct CertificateAuthority {
     #[serde(default = "default_renewal_days")]
     #[schemars(range(min = 1, max = 36499))]
     pub renewal_days: i32,
+
+    /// A cert-manager `Issuer` (in the cluster's namespace) or `ClusterIssuer` that signs the
+    /// brokers' certificates instead of a CA the operator generates: the operator requests one
+    /// `Certificate` per broker (valid `validityDays`, renewed `renewalDays` before its end)
+    /// and trusts the CA certificates the issuer returns (`ca.crt`). A CA change of the issuer
+    /// is trusted by every broker (one rolling restart) before a certificate it signed is
+    /// used. Needs cert-manager installed; the issuer must return `ca.crt` (a CA, Vault or
+    /// self-signed issuer does; ACME does not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_ref: Option<IssuerRef>,
+}
+
+/// A cert-manager issuer (cert-manager's own `issuerRef` fields).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuerRef {
+    /// The issuer's name.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// `Issuer` (namespaced, in the cluster's namespace) or `ClusterIssuer`.
+    #[serde(default)]
+    pub kind: IssuerKind,
+    /// The issuer's API group: `cert-manager.io` for cert-manager's own issuers, another for
+    /// an external issuer.
+    #[serde(default = "default_issuer_group")]
+    #[schemars(length(min = 1, max = 253))]
+    pub group: String,
+}
+
+/// The kinds of cert-manager issuer.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum IssuerKind {
+    #[default]
+    Issuer,
+    ClusterIssuer,
+}
+
+impl IssuerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IssuerKind::Issuer => "Issuer",
+            IssuerKind::ClusterIssuer => "ClusterIssuer",
+        }
+    }
+}
+
+fn default_issuer_group() -> String {
+    "cert-manager.io".into()
 }
 
 impl Default for CertificateAuthority {
@@ -227,6 +276,7 @@ impl Default for CertificateAuthority {
         Self {
             validity_days: default_validity_days(),
             renewal_days: default_renewal_days(),
+            issuer_ref: None,
         }
     }
 }

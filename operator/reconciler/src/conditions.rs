@@ -12,6 +12,10 @@ pub const DEGRADED: &str = "Degraded";
 /// true once applied, false while the API server does not serve the kind
 /// (`cluster/monitoring.rs`). Monitoring is not serving: it never touches the other three.
 pub const POD_MONITOR_READY: &str = "PodMonitorReady";
+/// A cluster whose brokers' certificates come from a cert-manager issuer
+/// (`spec.clusterCa.issuerRef`), present only then: true once every broker holds one it can
+/// use (`cluster/cert_manager.rs`).
+pub const CERTIFICATES_READY: &str = "CertificatesReady";
 
 /// A condition as the reconciler decides it, without timestamps.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -117,6 +117,17 @@ impl ClusterNames {
         format!("{}-broker-certs", self.cluster)
     }
 
+    /// The cert-manager `Certificate` of broker `id` (with `spec.clusterCa.issuerRef`): named
+    /// after its pod.
+    pub fn broker_certificate(&self, broker_id: i32) -> String {
+        self.pod(broker_id)
+    }
+
+    /// The Secret cert-manager writes broker `id`'s certificate to.
+    pub fn broker_certificate_secret(&self, broker_id: i32) -> String {
+        format!("{}-tls", self.pod(broker_id))
+    }
+
     /// The ClusterRoleBinding that lets a rack-aware cluster's brokers read their Node's
     /// labels: cluster-scoped, so it names the namespace too.
     pub fn rack_binding(&self) -> String {

@@ -88,6 +88,13 @@ fn render_cluster(cluster: &KafkaCluster) -> Result<String, RenderError> {
         validated.names.cluster_ca_cert_secret(),
         validated.names.broker_certs_secret(),
     );
+    if !desired.certificates.is_empty() {
+        out.push_str(
+            "# Certificates (cert-manager.io/v1): one per broker, signed by \
+             spec.clusterCa.issuerRef; the operator copies what cert-manager issues into the \
+             brokers' Secret once every broker trusts its CA.\n",
+        );
+    }
     if desired.pod_monitor.is_some() {
         out.push_str(&format!(
             "# PodMonitor {}: applied only where the API server serves \
@@ -118,6 +125,9 @@ fn objects(desired: &DesiredObjects, without_owner: bool) -> Vec<Result<String, 
         }
     };
     push(serde_json::to_value(&desired.service_account));
+    for certificate in &desired.certificates {
+        push(serde_json::to_value(certificate));
+    }
     if let Some(binding) = &desired.rack_binding {
         push(serde_json::to_value(binding));
     }

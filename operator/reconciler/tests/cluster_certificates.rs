@@ -102,10 +102,11 @@ impl World {
     /// Stores the Secrets of `pki`, as an earlier reconcile would have.
     fn put_pki(&self, pki: &pki::Pki) {
         let v = self.validated();
+        let whole = pki::ClusterPki::Operator(pki.clone());
         for secret in [
             cluster_ca_secret(&v, pki),
-            cluster_ca_cert_secret(&v, pki),
-            broker_certs_secret(&v, pki),
+            cluster_ca_cert_secret(&v, &whole),
+            broker_certs_secret(&v, &whole),
         ] {
             self.api.put(SECRETS, serde_json::to_value(secret).unwrap());
         }

@@ -61,3 +61,28 @@ fn example_users_reference_the_example_cluster_and_map_to_valid_acls() {
         ("analytics-password", false)
     );
 }
+
+#[test]
+fn example_cert_manager_cluster_names_the_issuer_its_file_makes() {
+    let docs = documents("cert-manager/kafkacluster.yaml");
+    let cluster: KafkaCluster = docs
+        .iter()
+        .find(|d| d["kind"] == "KafkaCluster")
+        .map(|d| serde_yaml::from_value(d.clone()).unwrap())
+        .unwrap();
+    let validated = validate(&cluster).expect("the example validates");
+    let issuer = validated
+        .spec
+        .cluster_ca
+        .issuer_ref
+        .clone()
+        .expect("an issuerRef");
+    assert!(
+        docs.iter().any(|d| d["kind"] == issuer.kind.as_str()
+            && d["apiVersion"] == "cert-manager.io/v1"
+            && d["metadata"]["name"] == issuer.name.as_str()
+            && d["spec"]["ca"].is_mapping()),
+        "the file makes the CA issuer {issuer:?}"
+    );
+    assert_eq!(issuer.group, "cert-manager.io");
+}

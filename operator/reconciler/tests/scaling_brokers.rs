@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::FakeApi;
+use common::cert_manager::FakeCertManager;
 use common::kubelet::{Event, Kubelet, Loopback, PODS, SECRETS, STATEFULSETS, cluster_main};
 use common::workload::{IsrWatch, Workload};
 use krait_crd::cluster::RebalanceStatus;
@@ -100,6 +101,8 @@ struct Harness {
     reasons: Vec<String>,
     /// Times the StatefulSet ran fewer brokers than some partition's replica list names.
     shrink_violations: Vec<String>,
+    /// cert-manager, for a cluster whose certificates an issuer signs.
+    cert_manager: Option<FakeCertManager>,
 }
 
 impl Harness {
@@ -113,7 +116,15 @@ impl Harness {
             connector,
             reasons: Vec::new(),
             shrink_violations: Vec::new(),
+            cert_manager: None,
         }
+    }
+
+    /// [`Harness::start`] with cert-manager installed and issuing.
+    fn with_cert_manager(spec: Value) -> Self {
+        let mut h = Self::start(spec);
+        h.cert_manager = Some(FakeCertManager::install(&h.api));
+        h
     }
 
     fn cluster(&self) -> KafkaCluster {
@@ -130,6 +141,9 @@ impl Harness {
     /// One pass: the kubelet, one reconcile, then a look at the world.
     async fn step(&mut self) -> View {
         tokio::task::block_in_place(|| self.kubelet.tick());
+        if let Some(cert_manager) = &mut self.cert_manager {
+            cert_manager.tick();
+        }
         if let Err(error) = reconcile::reconcile(Arc::new(self.cluster()), self.ctx.clone()).await {
             eprintln!("reconcile: {error}");
         }
@@ -698,5 +712,100 @@ async fn the_quorum_grows_with_the_cluster_leaves_brokers_before_they_go_and_rep
     let audit = replicated.finish(Duration::from_secs(60));
     eprintln!("RF 3 through the quorum changes: {audit:?}");
     assert!(audit.acknowledged > 300, "{audit:?}");
+    assert_eq!((audit.lost, audit.duplicates), (0, 0), "{audit:?}");
+}
+
+/// `spec.clusterCa.issuerRef` on real brokers: the brokers form on the certificates cert-manager
+/// (`common::cert_manager`, a CA issuer) issued for them, mutual TLS between them included.
+/// Then the issuer's CA is replaced and every certificate renewed from it, under an idempotent
+/// acks=all workload: the operator rolls the brokers once to trust the new CA, one at a time,
+/// and only then hands them the new certificates (re-read in place, no second roll).
+/// Replication never falls below `min.insync.replicas`, and no acknowledged record is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
+async fn brokers_run_on_a_cert_manager_issuers_certificates_and_move_to_its_new_ca_losing_nothing()
+{
+    let mut h = Harness::with_cert_manager(json!({
+        "replicas": 3, "image": "krait:test", "storage": {"ephemeral": true},
+        "listeners": [{"name": "plain", "port": KAFKA_PORT, "type": "internal"}],
+        "defaultReplicationFactor": 3, "minInsyncReplicas": 2,
+        "clusterCa": {"issuerRef": {"name": "corp-ca", "kind": "ClusterIssuer"}}}));
+    let certificates = |v: &View| v.condition("CertificatesReady").map(|c| c.1);
+    let ca = |v: &View| {
+        let ca = v.cluster.status.as_ref()?.cluster_ca.clone()?;
+        Some((ca.generation, ca.state))
+    };
+    let started = Instant::now();
+    h.until(
+        "three brokers formed on the issuer's certificates",
+        LONG,
+        |v| {
+            steady(v, 3)
+                && v.registered() == BTreeSet::from([0, 1, 2])
+                && certificates(v).as_deref() == Some("CertificatesIssued")
+        },
+    )
+    .await;
+    eprintln!("formed in {:.1} s", started.elapsed().as_secs_f64());
+    assert!(
+        h.api.get(SECRETS, "main-cluster-ca").is_none(),
+        "no CA of the operator's"
+    );
+    let bootstrap = h.connector.bootstrap(KAFKA_PORT);
+    create_topic(&bootstrap, TOPIC, PARTITIONS, 3).await;
+    let workload = Workload::start(&bootstrap, TOPIC, PARTITIONS, 300);
+    let isr = IsrWatch::start(h.connector.0.kafka_addresses(KAFKA_PORT), TOPIC);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let events_before = h.kubelet.events.len();
+    let cert_manager = h.cert_manager.as_mut().unwrap();
+    cert_manager.new_ca();
+    cert_manager.renew_all();
+    let switch = Instant::now();
+    h.until("the new CA trusted first", LONG, |v| {
+        ca(v) == Some((1, "Renewing".into()))
+    })
+    .await;
+    h.until("every broker on the new CA's certificate", LONG, |v| {
+        ca(v) == Some((1, "Ready".into()))
+            && steady(v, 3)
+            && certificates(v).as_deref() == Some("CertificatesIssued")
+    })
+    .await;
+    eprintln!(
+        "issuer CA change carried out in {:.1} s",
+        switch.elapsed().as_secs_f64()
+    );
+    for _ in 0..8 {
+        h.step().await;
+    }
+    let keystores = h.api.get(SECRETS, "main-broker-certs").unwrap();
+    for id in 0..3 {
+        let issued = h.api.get(SECRETS, &format!("main-{id}-tls")).unwrap();
+        let decode = |v: &Value| {
+            base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap())
+                .unwrap()
+        };
+        let mut want = decode(&issued["data"]["tls.key"]);
+        want.extend(decode(&issued["data"]["tls.crt"]));
+        assert_eq!(
+            decode(&keystores["data"][format!("main-{id}.pem")]),
+            want,
+            "broker {id}"
+        );
+    }
+    let (samples, smallest) = isr.finish();
+    let roll: Vec<Event> = h.kubelet.events[events_before..].to_vec();
+    eprintln!("issuer CA change events: {roll:?}; ISR samples {samples}, smallest {smallest:?}");
+    assert_each_restarted_once_alone(&roll);
+    assert!(samples > 0);
+    assert!(
+        smallest.values().all(|&n| n >= 2),
+        "a partition fell below min.insync.replicas=2: {smallest:?}"
+    );
+    let audit = workload.finish(Duration::from_secs(60));
+    eprintln!("workload across the issuer's CA change: {audit:?}");
+    assert!(audit.acknowledged > 100, "{audit:?}");
     assert_eq!((audit.lost, audit.duplicates), (0, 0), "{audit:?}");
 }

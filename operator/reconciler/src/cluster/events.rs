@@ -12,7 +12,9 @@ use krait_crd::cluster::{CaStatus, KafkaClusterStatus, RebalanceStatus};
 
 use super::day2::Action;
 use super::pki::TRUST_ANNOTATION;
-use crate::conditions::{DEGRADED, POD_MONITOR_READY, PROGRESSING, READY, find};
+use crate::conditions::{
+    CERTIFICATES_READY, DEGRADED, POD_MONITOR_READY, PROGRESSING, READY, find,
+};
 use crate::events::Note;
 use crate::names::{CONFIG_HASH_ANNOTATION, RESTART_ANNOTATION, REVISION_LABEL};
 
@@ -62,6 +64,7 @@ pub fn cluster_events(seen: &Seen<'_>) -> Vec<Note> {
     notes.extend(degraded(seen));
     notes.extend(ready(seen));
     notes.extend(pod_monitor(seen));
+    notes.extend(certificates(seen));
     notes
 }
 
@@ -258,15 +261,26 @@ fn ready(seen: &Seen<'_>) -> Option<Note> {
 /// `PodMonitorReady` with a new reason: the PodMonitor applied, or asked for where the API
 /// server does not serve its kind (a Warning, told once, not at every reconcile).
 fn pod_monitor(seen: &Seen<'_>) -> Option<Note> {
-    let now = condition(Some(seen.next), POD_MONITOR_READY)?;
-    let before = condition(seen.previous, POD_MONITOR_READY);
+    told_once(seen, POD_MONITOR_READY, "ApplyPodMonitor")
+}
+
+/// `CertificatesReady` with a new reason: cert-manager not installed, a certificate pending,
+/// a new CA of the issuer being trusted (Warnings), or every certificate in use.
+fn certificates(seen: &Seen<'_>) -> Option<Note> {
+    told_once(seen, CERTIFICATES_READY, "RequestCertificates")
+}
+
+/// A condition's new reason, told once: Normal when true, a Warning when false.
+fn told_once(seen: &Seen<'_>, kind: &str, action: &'static str) -> Option<Note> {
+    let now = condition(Some(seen.next), kind)?;
+    let before = condition(seen.previous, kind);
     if before.is_some_and(|b| b.reason == now.reason) {
         return None;
     }
     Some(if now.status == "True" {
-        Note::normal(&now.reason, "ApplyPodMonitor", &now.message)
+        Note::normal(&now.reason, action, &now.message)
     } else {
-        Note::warning(&now.reason, "ApplyPodMonitor", &now.message)
+        Note::warning(&now.reason, action, &now.message)
     })
 }
 

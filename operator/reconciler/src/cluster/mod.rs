@@ -4,6 +4,7 @@
 //! leftovers, the PodMonitor where its kind is served, the day-2 action, status).
 
 pub mod build;
+pub mod cert_manager;
 pub mod day2;
 pub mod drift;
 pub mod events;

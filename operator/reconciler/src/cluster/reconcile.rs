@@ -30,17 +30,19 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{info, instrument, warn};
 
-use super::build::secret::{stored_clients_ca, stored_password, stored_pki};
+use super::build::secret::{stored_clients_ca, stored_issued, stored_password, stored_pki};
 use super::build::{
     DesiredObjects, Shape, build, default_listener_of, default_voters, hash_of,
     plaintext_cluster_of, voters_of,
 };
+use super::cert_manager::{self, CertificatesState};
 use super::day2::{self, Action as Day2Action};
 use super::drift::contains;
 use super::events;
 use super::listeners;
 use super::monitoring::{self, PodMonitorState};
-use super::pki::{self, Ca, CaKind, CaPolicy, CertError, Pki};
+use super::pki::issuer::{self, IssuerWant};
+use super::pki::{self, Ca, CaKind, CaPolicy, CertError, ClusterPki};
 use super::roll::WAITING_FOR_DISRUPTION_BUDGET;
 use super::status::{Observations, apply_failed_status, cluster_status, invalid_status};
 use super::validate::{ValidatedCluster, validate};
@@ -205,6 +207,7 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
     seen.day2 = operated.as_ref().map(|o| &o.decision);
     seen.storage = operated.as_ref().map(|o| &o.applied.storage);
     seen.pod_monitor = operated.as_ref().map(|o| &o.applied.pod_monitor);
+    seen.certificates = operated.as_ref().map(|o| &o.applied.certificates);
     let mut status = cluster_status(cluster, &seen, &now);
     status.voters = operated
         .as_ref()
@@ -221,13 +224,18 @@ async fn reconcile_inner(cluster: &KafkaCluster, ctx: &Context) -> Result<Action
     let rebalance_request_done = operated
         .as_ref()
         .is_some_and(|o| o.decision.rebalance_request_done);
+    let certificates_busy = operated
+        .as_ref()
+        .is_some_and(|o| o.applied.certificates.busy());
     let (failure, done) = operated.map_or((None, None), |o| (o.failure, o.done));
     let endpoint = admin_endpoint_of(&validated, &owned);
     let status = with_cluster_id(ctx, status, &endpoint).await;
-    let settled = status
-        .conditions
-        .iter()
-        .all(|c| c.type_ != "Progressing" || c.status == "False");
+    // Waiting on cert-manager or on a roll to trust its new CA: no watch tells of it.
+    let settled = !certificates_busy
+        && status
+            .conditions
+            .iter()
+            .all(|c| c.type_ != "Progressing" || c.status == "False");
     write_and_tell(ctx, cluster, status, done).await?;
     if let Some(e) = failure {
         return Err(e);
@@ -383,12 +391,13 @@ fn restarted(
 }
 
 /// What [`build_and_apply`] did, for status: the cluster and clients CAs, the storage plan,
-/// and the PodMonitor.
+/// the PodMonitor and the cert-manager Certificates.
 struct Applied {
     cluster_ca: CaStatus,
     clients_ca: Option<CaStatus>,
     storage: storage::Plan,
     pod_monitor: PodMonitorState,
+    certificates: CertificatesState,
 }
 
 /// Renews the certificates, carries out the storage step, builds every object for the decided
@@ -413,7 +422,7 @@ async fn build_and_apply(
     // TLS would stop at the first broker, which could no longer talk to the others.
     let cluster_tls = !own_statefulset(validated, owned).is_some_and(plaintext_cluster_of)
         || annotation(cluster, CLUSTER_TLS_ANNOTATION) == Some("enable");
-    let mut cluster_ca = ca_status(validated.names.cluster_ca_cert_secret(), &pki.authority);
+    let mut cluster_ca = cluster_ca_status(validated, &pki);
     if !cluster_tls {
         "NotInUse".clone_into(&mut cluster_ca.state);
     }
@@ -437,6 +446,14 @@ async fn build_and_apply(
         cluster_tls,
         rack: ctx.rack.clone(),
     };
+    // A new cluster whose issuer has not signed every broker's certificate yet waits for it:
+    // its brokers could not start without them.
+    let hold_statefulset = own_statefulset(validated, owned).is_none()
+        && matches!(&shape.pki, Some(ClusterPki::Issuer(p)) if !p.pending.is_empty());
+    let certificates_issued = match &shape.pki {
+        Some(ClusterPki::Issuer(p)) => Some(p.clone()),
+        _ => None,
+    };
     let statefulset = own_statefulset(validated, owned);
     let storage = volumes::plan(ctx, validated, statefulset, &owned.claims).await?;
     volumes::grow_claims(ctx, validated, &storage).await?;
@@ -451,13 +468,29 @@ async fn build_and_apply(
         desired.rack_binding.as_ref(),
     )
     .await?;
-    apply(ctx, &built, &desired, owned, storage.recreate).await?;
+    let served = cert_manager::converge(ctx, &built, &desired.certificates).await?;
+    let certificates = match (&validated.spec.cluster_ca.issuer_ref, certificates_issued) {
+        (None, _) => CertificatesState::Disabled,
+        (Some(_), _) if !served => CertificatesState::NotServed,
+        (Some(issuer), Some(pki)) => CertificatesState::applied(issuer, &pki),
+        (Some(_), None) => CertificatesState::Disabled,
+    };
+    apply(
+        ctx,
+        &built,
+        &desired,
+        owned,
+        storage.recreate,
+        hold_statefulset,
+    )
+    .await?;
     let pod_monitor = monitoring::converge(ctx, &built, desired.pod_monitor.as_ref()).await?;
     Ok(Applied {
         cluster_ca,
         clients_ca: clients_ca_status,
         storage,
         pod_monitor,
+        certificates,
     })
 }
 
@@ -515,21 +548,38 @@ fn ca_policy(
     }
 }
 
-/// The PKI to store: what the Secrets hold, renewed where due (`cluster/pki`). Every broker
-/// the StatefulSet runs or will run gets a certificate.
+/// The PKI to store: what the Secrets hold, renewed where due (`cluster/pki`), or what a
+/// cert-manager issuer signed (`pki/issuer.rs`). Every broker the StatefulSet runs or will run
+/// gets a certificate.
 fn certificates(
     cluster: &KafkaCluster,
     validated: &ValidatedCluster,
     owned: &Owned,
     replicas: i32,
     now: &Time,
-) -> Result<Pki, Error> {
+) -> Result<ClusterPki, Error> {
     let running = own_statefulset(validated, owned).and_then(|s| s.spec.replicas);
     let brokers = 0..replicas
         .max(validated.spec.replicas)
         .max(running.unwrap_or(0));
     let trusted_by_all =
         running.and_then(|running| pki::trusted_by_all(&validated.names, &owned.pods, running));
+    if validated.spec.cluster_ca.issuer_ref.is_some() {
+        let stored = stored_issued(validated, brokers.clone(), &owned.secrets);
+        let want = IssuerWant {
+            names: &validated.names,
+            brokers: brokers.collect(),
+            external_hosts: listeners::external_hosts(&validated.listeners),
+            now: now.0.as_second(),
+            trusted_by_all,
+            forming: own_statefulset(validated, owned).is_none(),
+        };
+        let pki = issuer::plan(&stored, &want);
+        if !pki.taken.is_empty() {
+            info!(taken = ?pki.taken, "took certificates from cert-manager");
+        }
+        return Ok(ClusterPki::Issuer(pki));
+    }
     let want = pki::Want {
         names: &validated.names,
         brokers: brokers.collect(),
@@ -546,7 +596,31 @@ fn certificates(
     if !pki.issued.is_empty() {
         info!(issued = ?pki.issued, "issued cluster certificates");
     }
-    Ok(pki)
+    Ok(ClusterPki::Operator(pki))
+}
+
+/// `status.clusterCa`: the operator's CA, or with an issuer, the trust bundle's newest
+/// generation and the first broker certificate to expire.
+fn cluster_ca_status(validated: &ValidatedCluster, pki: &ClusterPki) -> CaStatus {
+    let secret_name = validated.names.cluster_ca_cert_secret();
+    match pki {
+        ClusterPki::Operator(pki) => ca_status(secret_name, &pki.authority),
+        ClusterPki::Issuer(pki) => CaStatus {
+            secret_name,
+            generation: pki.trust_generation,
+            not_after: jiff::Timestamp::from_second(pki.not_after)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            state: if !pki.pending.is_empty() {
+                "Issuing"
+            } else if !pki.waiting.is_empty() {
+                "Renewing"
+            } else {
+                "Ready"
+            }
+            .into(),
+        },
+    }
 }
 
 fn ca_status(secret_name: String, authority: &Ca) -> CaStatus {
@@ -761,6 +835,7 @@ fn observations<'a>(cluster: &'a ValidatedCluster, owned: &'a Owned) -> Observat
         day2: None,
         storage: None,
         pod_monitor: None,
+        certificates: None,
     }
 }
 
@@ -836,11 +911,13 @@ async fn apply(
     desired: &DesiredObjects,
     owned: &mut Owned,
     recreate_statefulset: bool,
+    hold_statefulset: bool,
 ) -> Result<(), Error> {
     use std::slice::from_ref as one;
     let ns = cluster.names.namespace.as_str();
     let (sa, cm) = (one(&desired.service_account), one(&desired.config_map));
     let (sts, pdb) = (one(&desired.statefulset), one(&desired.pdb));
+    let sts = if hold_statefulset { &[] } else { sts };
     apply_kind(ctx, ns, sa, &mut owned.service_accounts).await?;
     apply_kind(ctx, ns, &desired.secrets, &mut owned.secrets).await?;
     apply_kind(ctx, ns, cm, &mut owned.config_maps).await?;

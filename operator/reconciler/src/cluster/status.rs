@@ -10,11 +10,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use krait_crd::KafkaCluster;
 use krait_crd::cluster::{BrokerStatus, GenericListener, KafkaClusterStatus};
 
+use super::cert_manager::{self, CertificatesState, certificates_condition};
 use super::day2::Decision;
 use super::listeners;
 use super::monitoring::{self, PodMonitorState, pod_monitor_condition};
 use super::storage::{self, Plan};
-use crate::conditions::{DEGRADED, Decided, POD_MONITOR_READY, PROGRESSING, READY, merge};
+use crate::conditions::{
+    CERTIFICATES_READY, DEGRADED, Decided, POD_MONITOR_READY, PROGRESSING, READY, merge,
+};
 use crate::names::ClusterNames;
 
 /// What the status is computed from.
@@ -35,6 +38,8 @@ pub struct Observations<'a> {
     /// What became of the PodMonitor; `None` when it was not looked at (a paused cluster),
     /// which keeps its condition as it was.
     pub pod_monitor: Option<&'a PodMonitorState>,
+    /// What became of the cert-manager Certificates; `None` when not looked at.
+    pub certificates: Option<&'a CertificatesState>,
 }
 
 /// The new status of a cluster whose spec is valid.
@@ -77,6 +82,10 @@ pub fn cluster_status(
     decided.extend(match seen.pod_monitor {
         Some(state) => pod_monitor_condition(state),
         None => kept(&old, POD_MONITOR_READY),
+    });
+    decided.extend(match seen.certificates {
+        Some(state) => certificates_condition(state),
+        None => kept(&old, CERTIFICATES_READY),
     });
     let generation = cluster.metadata.generation;
     KafkaClusterStatus {
@@ -152,6 +161,7 @@ pub fn invalid_status(cluster: &KafkaCluster, message: &str, now: &Time) -> Kafk
     ];
     let mut decided = decided.to_vec();
     decided.extend(kept(&old, POD_MONITOR_READY));
+    decided.extend(kept(&old, CERTIFICATES_READY));
     let generation = cluster.metadata.generation;
     KafkaClusterStatus {
         observed_generation: generation,
@@ -175,6 +185,7 @@ pub fn apply_failed_status(
     }
     decided.push(Decided::new(DEGRADED, true, "ApplyFailed", message));
     decided.extend(kept(&old, POD_MONITOR_READY));
+    decided.extend(kept(&old, CERTIFICATES_READY));
     KafkaClusterStatus {
         conditions: merge(&old.conditions, &decided, cluster.metadata.generation, now),
         ..old
@@ -227,6 +238,10 @@ fn reason_of(reason: &str) -> &'static str {
         storage::EXPANDING_VOLUMES,
         monitoring::POD_MONITOR_APPLIED,
         monitoring::POD_MONITOR_CRD_NOT_INSTALLED,
+        cert_manager::CERTIFICATES_ISSUED,
+        cert_manager::CERT_MANAGER_NOT_INSTALLED,
+        cert_manager::CERTIFICATES_PENDING,
+        cert_manager::WAITING_FOR_TRUST,
     ];
     KNOWN
         .iter()

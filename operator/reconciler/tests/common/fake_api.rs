@@ -73,7 +73,7 @@ struct State {
 
 /// API groups whose kinds exist only where their CRDs are installed, and which the fake serves
 /// only after [`FakeApi::install_crd`].
-pub const CRD_GROUPS: &[&str] = &["monitoring.coreos.com"];
+pub const CRD_GROUPS: &[&str] = &["monitoring.coreos.com", "cert-manager.io"];
 
 /// What the fake does with a request.
 enum Reply {
@@ -105,6 +105,7 @@ fn kind_of(plural: &str) -> &'static str {
         "nodes" => "Node",
         "clusterrolebindings" => "ClusterRoleBinding",
         "podmonitors" => "PodMonitor",
+        "certificates" => "Certificate",
         _ => "Unknown",
     }
 }

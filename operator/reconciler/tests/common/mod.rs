@@ -6,6 +6,7 @@
 pub mod access;
 pub mod admission;
 pub mod broker;
+pub mod cert_manager;
 pub mod disruption;
 pub mod fake_api;
 pub mod kubelet;

@@ -2,6 +2,7 @@
 //! should own, one file per object. Pure: the same cluster always gives byte-identical objects,
 //! each stamped with a hash of itself so the apply step can skip objects that did not change.
 
+pub mod certificate;
 mod clusterrolebinding;
 mod configmap;
 mod pdb;
@@ -24,11 +25,12 @@ use kube::api::DynamicObject;
 use serde::Serialize;
 
 use super::listeners;
-use super::pki::{Ca, Pki};
+use super::pki::{Ca, ClusterPki};
 use super::validate::ValidatedCluster;
 use crate::names::{HASH_ANNOTATION, stable_hash};
 use krait_crd::KafkaCluster;
 
+pub use certificate::broker_certificates;
 pub use clusterrolebinding::rack_binding;
 pub use configmap::config_map;
 pub use pdb::pod_disruption_budget;
@@ -56,7 +58,7 @@ pub struct Shape {
     /// The `krait.dev/restart` annotation of the cluster; a new value rolls every broker.
     pub restart: Option<String>,
     /// The CA, trust bundle and keystores to store; no Secrets are built without one.
-    pub pki: Option<Pki>,
+    pub pki: Option<ClusterPki>,
     /// The operator's SCRAM password, stored in its credentials Secret; built only where a
     /// listener uses SCRAM.
     pub operator_password: Option<String>,
@@ -147,6 +149,9 @@ pub struct DesiredObjects {
     /// The Prometheus Operator's PodMonitor; only with `spec.metrics.podMonitor.enabled`, and
     /// applied only where the API server serves its kind.
     pub pod_monitor: Option<DynamicObject>,
+    /// cert-manager's Certificates, one per broker; only with `spec.clusterCa.issuerRef`, and
+    /// applied only where the API server serves their kind.
+    pub certificates: Vec<DynamicObject>,
 }
 
 /// Builds every object of a cluster.
@@ -169,11 +174,13 @@ pub fn build(cluster: &ValidatedCluster, shape: &Shape) -> DesiredObjects {
             .map(stamped),
     );
     let mut secrets = shape.pki.as_ref().map_or_else(Vec::new, |pki| {
-        vec![
-            stamped(cluster_ca_secret(cluster, pki)),
-            stamped(cluster_ca_cert_secret(cluster, pki)),
-            stamped(broker_certs_secret(cluster, pki)),
-        ]
+        let mut secrets = Vec::new();
+        if let ClusterPki::Operator(own) = pki {
+            secrets.push(stamped(cluster_ca_secret(cluster, own)));
+        }
+        secrets.push(stamped(cluster_ca_cert_secret(cluster, pki)));
+        secrets.push(stamped(broker_certs_secret(cluster, pki)));
+        secrets
     });
     if let Some(password) = &shape.operator_password
         && listeners::uses_scram(&cluster.listeners)
@@ -195,6 +202,13 @@ pub fn build(cluster: &ValidatedCluster, shape: &Shape) -> DesiredObjects {
         statefulset: stamped(statefulset(cluster, &config_hash, shape)),
         pdb: stamped(pod_disruption_budget(cluster)),
         pod_monitor: pod_monitor(cluster).map(stamped),
+        certificates: broker_certificates(
+            cluster,
+            &(0..shape.replicas.max(cluster.spec.replicas)).collect(),
+        )
+        .into_iter()
+        .map(stamped)
+        .collect(),
     }
 }
 

@@ -9,7 +9,8 @@ use k8s_openapi::api::core::v1::Secret;
 
 use super::owned_meta;
 use crate::cluster::listeners::{OPERATOR_USER, SCRAM_MECHANISM};
-use crate::cluster::pki::{Ca, CaMaterial, Pki, Stored, StoredCa};
+use crate::cluster::pki::issuer::{Issued, StoredIssued, Trusted};
+use crate::cluster::pki::{Ca, CaMaterial, ClusterPki, IssuerPki, Pki, Stored, StoredCa, cert};
 use crate::cluster::validate::ValidatedCluster;
 use crate::names::ClusterNames;
 
@@ -22,6 +23,12 @@ pub const NEXT_CA_GENERATION_ANNOTATION: &str = "krait.dev/next-ca-generation";
 pub const RENEWED_FOR_ANNOTATION: &str = "krait.dev/renewed-for";
 /// Keys of the CA Secrets.
 pub const CA_CERT_KEY: &str = "ca.crt";
+/// The keys cert-manager writes a certificate and its key to (a `kubernetes.io/tls` Secret).
+pub const TLS_CERT_KEY: &str = "tls.crt";
+pub const TLS_KEY_KEY: &str = "tls.key";
+/// On `<cluster>-cluster-ca-cert` with a cert-manager issuer: the generation of each CA
+/// certificate in `ca.crt`, in order, comma-separated.
+pub const CA_GENERATIONS_ANNOTATION: &str = "krait.dev/ca-generations";
 pub const CA_KEY_KEY: &str = "ca.key";
 pub const NEXT_CA_CERT_KEY: &str = "next-ca.crt";
 pub const NEXT_CA_KEY_KEY: &str = "next-ca.key";
@@ -142,12 +149,32 @@ pub fn cluster_ca_secret(cluster: &ValidatedCluster, pki: &Pki) -> Secret {
 
 /// `<cluster>-cluster-ca-cert`: `ca.crt`, every CA certificate a broker may present a
 /// certificate from.
-pub fn cluster_ca_cert_secret(cluster: &ValidatedCluster, pki: &Pki) -> Secret {
-    ca_cert_secret(
-        cluster,
-        cluster.names.cluster_ca_cert_secret(),
-        &pki.authority,
-    )
+pub fn cluster_ca_cert_secret(cluster: &ValidatedCluster, pki: &ClusterPki) -> Secret {
+    let name = cluster.names.cluster_ca_cert_secret();
+    match pki {
+        ClusterPki::Operator(pki) => ca_cert_secret(cluster, name, &pki.authority),
+        ClusterPki::Issuer(pki) => issuer_ca_cert_secret(cluster, name, pki),
+    }
+}
+
+/// With a cert-manager issuer, the bundle also says the generation each CA certificate joined
+/// at ([`CA_GENERATIONS_ANNOTATION`], in `ca.crt`'s order), which decides when the brokers may
+/// present a certificate it signed (`pki/issuer.rs`).
+fn issuer_ca_cert_secret(cluster: &ValidatedCluster, name: String, pki: &IssuerPki) -> Secret {
+    let data = BTreeMap::from([(CA_CERT_KEY.to_string(), bytes(&pki.trusted_pem()))]);
+    let generations: Vec<String> = pki
+        .bundle
+        .iter()
+        .map(|t| t.generation.to_string())
+        .collect();
+    let annotations = BTreeMap::from([
+        (
+            CA_GENERATION_ANNOTATION.to_string(),
+            pki.trust_generation.to_string(),
+        ),
+        (CA_GENERATIONS_ANNOTATION.to_string(), generations.join(",")),
+    ]);
+    secret(cluster, name, data, annotations)
 }
 
 /// `<cluster>-clients-ca`: the clients CA's certificate and key (the operator's alone: it signs
@@ -212,9 +239,9 @@ pub fn stored_clients_ca(names: &ClusterNames, secrets: &[Secret]) -> StoredCa {
 }
 
 /// `<cluster>-broker-certs`: `<pod>.pem` per broker, its key and certificate.
-pub fn broker_certs_secret(cluster: &ValidatedCluster, pki: &Pki) -> Secret {
+pub fn broker_certs_secret(cluster: &ValidatedCluster, pki: &ClusterPki) -> Secret {
     let data = pki
-        .keystores
+        .keystores()
         .iter()
         .map(|(id, pem)| (keystore_file(cluster, *id), bytes(pem)))
         .collect();
@@ -235,11 +262,85 @@ pub fn keystore_file(cluster: &ValidatedCluster, id: i32) -> String {
 /// missing or unreadable is left out, and the PKI step issues it anew.
 pub fn stored_pki(cluster: &ValidatedCluster, secrets: &[Secret]) -> Stored {
     let names = &cluster.names;
+    Stored {
+        authority: stored_ca(
+            secrets,
+            (names.cluster_ca_secret(), names.cluster_ca_cert_secret()),
+            None,
+        ),
+        keystores: stored_keystores(names, secrets),
+    }
+}
+
+/// With a cert-manager issuer: the trust bundle and keystores the operator stored, and what
+/// cert-manager wrote to each broker's Secret (`tls.key`, `tls.crt`, `ca.crt`). A bundle stored
+/// without [`CA_GENERATIONS_ANNOTATION`] (the operator's own CA's, before an issuer was named)
+/// holds CA certificates of the generation it names.
+pub fn stored_issued(
+    cluster: &ValidatedCluster,
+    brokers: impl IntoIterator<Item = i32>,
+    secrets: &[Secret],
+) -> StoredIssued {
+    let names = &cluster.names;
+    let find = |name: String| {
+        secrets
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some(name.as_str()))
+    };
+    let text = |secret: &Secret, key: &str| -> Option<String> {
+        String::from_utf8(secret.data.as_ref()?.get(key)?.0.clone()).ok()
+    };
+    let bundle_secret = find(names.cluster_ca_cert_secret());
+    let annotation =
+        |key: &str| bundle_secret.and_then(|s| s.metadata.annotations.as_ref()?.get(key).cloned());
+    let pems = bundle_secret
+        .and_then(|s| text(s, CA_CERT_KEY))
+        .map(|pem| cert::split_pem(&pem))
+        .unwrap_or_default();
+    let generations: Vec<i64> = match annotation(CA_GENERATIONS_ANNOTATION) {
+        Some(list) => list
+            .split(',')
+            .filter_map(|g| g.trim().parse().ok())
+            .collect(),
+        None => {
+            let g = annotation(CA_GENERATION_ANNOTATION)
+                .and_then(|g| g.parse().ok())
+                .unwrap_or(0);
+            vec![g; pems.len()]
+        }
+    };
+    let bundle = pems
+        .into_iter()
+        .zip(generations)
+        .map(|(pem, generation)| Trusted { generation, pem })
+        .collect();
+    let issued = brokers
+        .into_iter()
+        .filter_map(|id| {
+            let secret = find(names.broker_certificate_secret(id))?;
+            let keystore = format!(
+                "{}{}",
+                text(secret, TLS_KEY_KEY)?,
+                text(secret, TLS_CERT_KEY)?
+            );
+            let ca_pem = text(secret, CA_CERT_KEY).unwrap_or_default();
+            Some((id, Issued { keystore, ca_pem }))
+        })
+        .collect();
+    StoredIssued {
+        bundle,
+        keystores: stored_keystores(names, secrets),
+        issued,
+    }
+}
+
+/// Each broker's keystore in `<cluster>-broker-certs`, by broker id.
+fn stored_keystores(names: &ClusterNames, secrets: &[Secret]) -> BTreeMap<i32, String> {
     let brokers = secrets
         .iter()
         .find(|s| s.metadata.name.as_deref() == Some(names.broker_certs_secret().as_str()));
     let prefix = format!("{}-", names.cluster);
-    let keystores = brokers
+    brokers
         .and_then(|s| s.data.as_ref())
         .into_iter()
         .flatten()
@@ -251,13 +352,5 @@ pub fn stored_pki(cluster: &ValidatedCluster, secrets: &[Secret]) -> Stored {
                 .ok()?;
             Some((id, String::from_utf8(value.0.clone()).ok()?))
         })
-        .collect();
-    Stored {
-        authority: stored_ca(
-            secrets,
-            (names.cluster_ca_secret(), names.cluster_ca_cert_secret()),
-            None,
-        ),
-        keystores,
-    }
+        .collect()
 }

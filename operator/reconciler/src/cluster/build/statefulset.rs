@@ -219,10 +219,7 @@ fn template_annotations(
     // A pod started with a trust bundle holding this CA generation says so; a new generation
     // rolls the brokers (`cluster/pki`).
     if shape.cluster_tls {
-        let trust = shape
-            .pki
-            .as_ref()
-            .map_or(0, |p| p.authority.trust_generation);
+        let trust = shape.pki.as_ref().map_or(0, |p| p.trust_generation());
         annotations.insert(TRUST_ANNOTATION.into(), trust.to_string());
     }
     // The same for the clients CA once it has been renewed: pods without it trust the first.

@@ -16,6 +16,7 @@
 
 pub mod cert;
 pub mod clients;
+pub mod issuer;
 pub mod rotation;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,6 +25,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 pub use cert::{CaMaterial, CertError, CertInfo};
 use cert::{broker_alt_names, broker_keystore_with, keystore_info};
+pub use issuer::IssuerPki;
 pub use rotation::{Ca, CaKind, CaPolicy, StoredCa};
 
 use crate::names::ClusterNames;
@@ -42,6 +44,40 @@ pub struct Stored {
     pub authority: StoredCa,
     /// Each broker's keystore (key + certificate PEM), by broker id.
     pub keystores: BTreeMap<i32, String>,
+}
+
+/// The brokers' cluster-port certificates, from the operator's own CA or a cert-manager
+/// issuer (`spec.clusterCa.issuerRef`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterPki {
+    Operator(Pki),
+    Issuer(IssuerPki),
+}
+
+impl ClusterPki {
+    /// The newest CA generation in the trust bundle, which the pod template names.
+    pub fn trust_generation(&self) -> i64 {
+        match self {
+            ClusterPki::Operator(pki) => pki.authority.trust_generation,
+            ClusterPki::Issuer(pki) => pki.trust_generation,
+        }
+    }
+
+    /// The trust bundle, PEM.
+    pub fn trusted_pem(&self) -> String {
+        match self {
+            ClusterPki::Operator(pki) => pki.authority.trusted_pem.clone(),
+            ClusterPki::Issuer(pki) => pki.trusted_pem(),
+        }
+    }
+
+    /// Each broker's keystore (key + certificate PEM), by broker id.
+    pub fn keystores(&self) -> &BTreeMap<i32, String> {
+        match self {
+            ClusterPki::Operator(pki) => &pki.keystores,
+            ClusterPki::Issuer(pki) => &pki.keystores,
+        }
+    }
 }
 
 /// What the certificates must be now.
