@@ -12,7 +12,9 @@
 //! with no partition ever below `min.insync.replicas`; the cluster CA renewed on request, trust
 //! first (a roll) and then signing, with replication never below `min.insync.replicas`. Then
 //! the audit: no acknowledged record lost. A second cluster grows its metadata quorum with
-//! `spec.controllers` as it scales 1 -> 3 -> 5 -> 3, and replaces a voter whose volume was lost. Ignored unless asked for (`--include-ignored`), and then it needs `KRAIT_BROKER_BIN`;
+//! `spec.controllers` as it scales 1 -> 3 -> 5 -> 3, and replaces a voter whose volume was lost. A third
+//! runs on certificates a cert-manager issuer signed (`common::cert_manager`) and moves to the
+//! issuer's new CA under load. Ignored unless asked for (`--include-ignored`), and then it needs `KRAIT_BROKER_BIN`;
 //! `tests/run` sets it.
 
 mod common;
