@@ -216,3 +216,43 @@ def test_a_broker_back_on_an_empty_volume_within_its_session_leads_nothing_and_l
         work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {wiped} came back empty")
         cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
     check_nothing_lost(cluster, topic, work)
+
+
+def test_a_killed_leader_is_fenced_on_its_refused_port_long_before_its_session_ends_and_a_paused_one_is_not(
+        cluster_factory):
+    """A broker that misses a heartbeat has its cluster port probed by the controller: after
+    kill -9 nothing listens there, the connection is refused, and the broker is fenced and its
+    partitions led anew at once rather than after the session timeout (10 s here). A paused
+    broker's kernel still accepts the connection, so pausing one never fences it early."""
+    session_s = 10
+    cluster = cluster_factory(3, heartbeat_interval_ms=250, session_timeout_ms=session_s * 1000)
+    controller = cluster.controller()
+    victim = next(i for i in sorted(cluster.nodes, reverse=True) if i != controller)
+    a, b = sorted(set(cluster.nodes) - {victim})
+    topic = cluster.create_topic(replica_assignment=[[victim, a, b], [a, victim, b], [victim, b, a]],
+                                 config=TOPIC_CONFIG)
+    with Workload(cluster.bootstrap, topic, PARTITIONS) as work:
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the faults")
+        cluster.pause(victim)
+        time.sleep(3)  # a dozen heartbeats missed, a probe every 375 ms
+        views = cluster.views([topic])
+        cluster.resume(victim)
+        assert all(victim in v.brokers for v in views.values()), \
+            f"paused broker {victim} was fenced before its session ended:\n{cluster.describe([topic])}"
+        cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {victim} was resumed")
+
+        before = cluster.view([topic])
+        killed_at = time.monotonic()
+        cluster.kill9(victim)
+        # Well inside the session: only the refused probe can fence it this soon.
+        cluster.wait_for(lambda vs: replaced(vs, topic, victim, before), session_s / 2, f"broker {victim} fenced and its partitions led anew", topics=[topic])
+        print(f"\nbroker {victim} killed: fenced and replaced after {time.monotonic() - killed_at:.2f} s "
+              f"(session timeout {session_s} s)")
+        log = cluster.node(controller).broker.log_text()
+        assert "cluster port refuses connections" in log, log[-3000:]
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {victim} was killed")
+        cluster.restart(victim)
+        cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {victim} rejoined")
+    check_nothing_lost(cluster, topic, work)

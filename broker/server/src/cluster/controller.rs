@@ -4,9 +4,16 @@
 //!
 //! Liveness is in memory only: a new controller gives every registered broker a full session
 //! timeout before fencing it, so a controller change never fences a healthy broker.
+//!
+//! A broker that stopped heartbeating is not always left the whole session: after one missed
+//! heartbeat the controller tries to connect to its cluster port, and a refused connection
+//! (nothing listens there: the process is gone, e.g. `kill -9`, or a new one has not bound yet)
+//! fences it at once. A broker that is slow, paused or cut off does not refuse (the kernel
+//! still accepts for a paused process; a lost route times out), so only the session timeout
+//! fences it, and load never fences a healthy broker early.
 
 use krait_sync::MutexExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,11 +26,20 @@ use crate::broker::Broker;
 
 /// How often the controller looks for brokers to fence and partitions to repair.
 const TICK: Duration = Duration::from_millis(100);
+/// How long a probe of a silent broker's cluster port may take; one that does not answer by
+/// then proves nothing.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// The controller's memory of when each broker last heartbeated.
+/// The controller's memory of when each broker last heartbeated, and of the silent brokers
+/// whose cluster port refused a connection since.
 #[derive(Debug, Default)]
 pub struct ControllerState {
     seen: Mutex<HashMap<BrokerId, Instant>>,
+    /// Brokers being probed now (one probe at a time each), and when each was last probed.
+    probing: Mutex<HashSet<BrokerId>>,
+    last_probe: Mutex<HashMap<BrokerId, Instant>>,
+    /// Brokers whose cluster port refused a probe made after their last heartbeat.
+    refused: Mutex<HashSet<BrokerId>>,
 }
 
 impl ControllerState {
@@ -33,6 +49,45 @@ impl ControllerState {
 
     fn heard_from(&self, id: BrokerId) {
         self.lock().insert(id, Instant::now());
+        self.refused.lock_unpoisoned().remove(&id);
+    }
+
+    /// Starts a probe of `id` when it has been silent for longer than `silence`, none is in
+    /// flight and none started within `silence` (a paused broker's kernel still accepts: it is
+    /// not to be flooded); `true` when the caller is to make it.
+    fn start_probe(&self, id: BrokerId, silence: Duration) -> bool {
+        let now = Instant::now();
+        let silent = self
+            .lock()
+            .get(&id)
+            .is_some_and(|last| now.duration_since(*last) > silence);
+        let mut last_probe = self.last_probe.lock_unpoisoned();
+        let due = last_probe
+            .get(&id)
+            .is_none_or(|last| now.duration_since(*last) > silence);
+        let start = silent
+            && due
+            && !self.refused.lock_unpoisoned().contains(&id)
+            && self.probing.lock_unpoisoned().insert(id);
+        if start {
+            last_probe.insert(id, now);
+        }
+        start
+    }
+
+    /// A probe of `id` started at `started` ended; `refused` when the connection was refused.
+    /// A heartbeat heard after the probe started outweighs it.
+    fn probed(&self, id: BrokerId, started: Instant, refused: bool) {
+        self.probing.lock_unpoisoned().remove(&id);
+        let heard_since = self.lock().get(&id).is_some_and(|last| *last >= started);
+        if refused && !heard_since {
+            self.refused.lock_unpoisoned().insert(id);
+        }
+    }
+
+    /// Whether `id`'s cluster port refused a connection since its last heartbeat.
+    fn refused(&self, id: BrokerId) -> bool {
+        self.refused.lock_unpoisoned().contains(&id)
     }
 
     /// A newly elected controller keeps what it heard as a voter (brokers heartbeat every
@@ -215,6 +270,7 @@ pub async fn controller_loop(broker: Arc<Broker>) {
             cluster.controller.restart(cluster.settings.session_timeout);
             leading = true;
         }
+        probe_silent_brokers(&cluster);
         for id in departed_observers(&cluster) {
             match cluster.quorum.remove_observer(id).await {
                 Ok(()) => tracing::info!(
@@ -239,6 +295,34 @@ pub async fn controller_loop(broker: Arc<Broker>) {
     }
 }
 
+/// Probes the cluster port of every live broker (but this one) that missed a heartbeat: a TCP
+/// connection attempt, at most one in flight per broker, whose refusal fences the broker at
+/// the next tick (`duties`).
+fn probe_silent_brokers(cluster: &Arc<Cluster>) {
+    let image = cluster.quorum.image().borrow().clone();
+    // One heartbeat interval and a half: one heartbeat missed, whatever the jitter.
+    let silence = cluster.settings.heartbeat_interval * 3 / 2;
+    let me = cluster.node_id();
+    for broker in image.live_brokers() {
+        let (id, address) = (broker.id, broker.cluster_address.clone());
+        if id == me || address.is_empty() || !cluster.controller.start_probe(id, silence) {
+            continue;
+        }
+        let cluster = cluster.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let attempt =
+                tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(&address)).await;
+            let refused = matches!(
+                &attempt,
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused
+            );
+            tracing::debug!(broker = id, %address, refused, "probed a silent broker");
+            cluster.controller.probed(id, started, refused);
+        });
+    }
+}
+
 /// What the controller should commit now, judged from its own image.
 fn duties(broker: &Broker, cluster: &Cluster) -> Vec<MetadataRecord> {
     let image = cluster.quorum.image().borrow().clone();
@@ -250,10 +334,19 @@ fn duties(broker: &Broker, cluster: &Cluster) -> Vec<MetadataRecord> {
     let timeout = cluster.settings.session_timeout;
     let fence: Vec<MetadataRecord> = image
         .live_brokers()
-        .filter(|b| cluster.controller.expired(b.id, timeout))
-        .map(|b| {
-            tracing::warn!(broker = b.id, ?timeout, "fencing broker: no heartbeat");
-            MetadataRecord::FenceBroker { id: b.id }
+        .filter_map(|b| {
+            if cluster.controller.expired(b.id, timeout) {
+                tracing::warn!(broker = b.id, ?timeout, "fencing broker: no heartbeat");
+            } else if cluster.controller.refused(b.id) {
+                tracing::warn!(
+                    broker = b.id,
+                    address = %b.cluster_address,
+                    "fencing broker: it missed a heartbeat and its cluster port refuses connections"
+                );
+            } else {
+                return None;
+            }
+            Some(MetadataRecord::FenceBroker { id: b.id })
         })
         .collect();
     // Fenced brokers' partitions are repaired in the same step, from the image as it will be.
@@ -278,4 +371,62 @@ fn duties(broker: &Broker, cluster: &Cluster) -> Vec<MetadataRecord> {
         .into_iter()
         .chain(changes.into_iter().map(MetadataRecord::ChangePartition))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SILENCE: Duration = Duration::from_millis(30);
+
+    async fn silent(state: &ControllerState, id: BrokerId) {
+        state.heard_from(id);
+        tokio::time::sleep(SILENCE * 2).await;
+    }
+
+    #[tokio::test]
+    async fn only_a_broker_that_missed_a_heartbeat_is_probed_and_one_probe_at_a_time() {
+        let state = ControllerState::default();
+        assert!(
+            !state.start_probe(1, SILENCE),
+            "never heard from: the session decides"
+        );
+        state.heard_from(1);
+        assert!(!state.start_probe(1, SILENCE), "just heard from");
+        tokio::time::sleep(SILENCE * 2).await;
+        assert!(state.start_probe(1, SILENCE));
+        assert!(!state.start_probe(1, SILENCE), "one in flight");
+        state.probed(1, Instant::now(), false);
+        assert!(!state.refused(1), "answered or timed out: proves nothing");
+        assert!(!state.start_probe(1, SILENCE), "not again at once");
+        tokio::time::sleep(SILENCE * 2).await;
+        assert!(state.start_probe(1, SILENCE), "probed again while silent");
+    }
+
+    #[tokio::test]
+    async fn a_refused_probe_marks_the_broker_until_it_heartbeats_again() {
+        let state = ControllerState::default();
+        silent(&state, 2).await;
+        let started = Instant::now();
+        assert!(state.start_probe(2, SILENCE));
+        state.probed(2, started, true);
+        assert!(state.refused(2));
+        assert!(!state.start_probe(2, SILENCE), "nothing more to learn");
+        state.heard_from(2);
+        assert!(
+            !state.refused(2),
+            "a new process heartbeats: not fenced for the old one"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_during_the_probe_outweighs_its_refusal() {
+        let state = ControllerState::default();
+        silent(&state, 3).await;
+        let started = Instant::now();
+        assert!(state.start_probe(3, SILENCE));
+        state.heard_from(3);
+        state.probed(3, started, true);
+        assert!(!state.refused(3));
+    }
 }
