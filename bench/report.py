@@ -313,6 +313,9 @@ def cluster_lines(cluster: dict | None) -> list[str]:
          f"wait for an acknowledgement, {len(fo['runs_s'])} run(s)",
          f"median **{fo['median_s']:.2f} s** ({runs(fo['runs_s'])})"),
     ]
+    if "elected_s" in fo:
+        rows.append(("  of which the broker's part: kill -9 → the successor leads in the brokers' metadata",
+                     f"median **{fo['elected_median_s']:.2f} s** ({runs(fo['elected_s'])})"))
     if "failover_sigterm" in cluster:
         fs = cluster["failover_sigterm"]
         rows.append(("the same with SIGTERM: the leader hands its partitions over (controlled shutdown) "
@@ -324,6 +327,9 @@ def cluster_lines(cluster: dict | None) -> list[str]:
          f"median {three:,.0f} rec/s ({runs(tp['rf3_rec_s'], '{:,.0f}')})"),
         ("ratio 3 brokers RF=3 / one broker, same run", f"**{tp['ratio']:.2f}**"),
     ]
+    if "fenced_under_load" in tp:
+        rows.append(("brokers fenced during the 3-broker runs (a healthy broker fenced under load)",
+                     f"{tp['fenced_under_load']}"))
     for m in cluster.get("reassignment", []):
         how = (f"throttled to {m['throttle_bytes_s'] / 1e6:g} MB/s" if m.get("throttle_bytes_s")
                else "no throttle")
@@ -345,10 +351,12 @@ def cluster_lines(cluster: dict | None) -> list[str]:
         "|---|---|",
         *[f"| {a} | {b} |" for a, b in rows],
         "",
-        "Where the kill -9 failover time goes: the controller fences the dead broker after the session "
-        "timeout and elects the new leader in the same step; the rest is the client noticing (librdkafka "
-        "refreshes metadata with backoff after its connection is refused). On SIGTERM the broker asks to "
-        "be fenced first, so no session timeout is waited for.",
+        "Where the kill -9 failover time goes: a broker that misses a heartbeat has its cluster port "
+        "probed by the controller, and a refused connection fences it (a paused or slow broker does not "
+        "refuse, so only the session timeout fences it); the new leader is elected in the same step. The "
+        "rest is the client noticing: librdkafka refreshes metadata once when its connection drops (too "
+        "early: the dead broker still leads then) and next at `topic.metadata.refresh.interval.ms` "
+        "(1 s here). On SIGTERM the broker asks to be fenced first.",
         "",
     ]
 
