@@ -3,8 +3,11 @@
 //! with a generated password produces to the topic its ACLs allow and is refused on another;
 //! an ACL added to the spec takes effect; a password taken from a named Secret is rotated when
 //! the Secret changes (the old one refused, the new one accepted); deleting the KafkaUser
-//! revokes its login and removes its ACLs. Checked with librdkafka (the `rdkafka` crate) and
-//! `krait-admin`. Ignored unless asked for; needs `KRAIT_BROKER_BIN`.
+//! revokes its login and removes its ACLs. A tls user produces with its certificate on a
+//! client-certificate listener, and keeps producing through a renewal of the clients CA (a
+//! roll of three brokers) with its old certificate, then with the one issued by the new CA.
+//! Checked with librdkafka (the `rdkafka` crate) and `krait-admin`. Ignored unless asked for;
+//! needs `KRAIT_BROKER_BIN`.
 
 mod common;
 
@@ -13,7 +16,9 @@ use std::time::{Duration, Instant};
 
 use common::FakeApi;
 use common::kubelet::cluster_main;
-use common::secured::{SECRETS, TLS_PORT, client, form, produce, secret_value, try_login};
+use common::secured::{
+    CLUSTERS, SECRETS, TLS_PORT, client, form, produce, secret_value, try_login,
+};
 use krait_crd::KafkaUser;
 use krait_operator::context::Context;
 use krait_operator::user::reconcile;
@@ -85,6 +90,25 @@ async fn create_topics(bootstrap: &str, ca: &str, operator_password: &str) {
     {
         result.expect("topic created");
     }
+}
+
+/// SSL on the client-certificate listener at `bootstrap`, trusting `ca`, presenting `cert`
+/// and `key` (none when empty).
+fn mtls_client(bootstrap: &str, ca: &str, cert: &str, key: &str) -> rdkafka::config::ClientConfig {
+    let mut config = rdkafka::config::ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("security.protocol", "SSL")
+        .set("ssl.ca.pem", ca)
+        .set("ssl.endpoint.identification.algorithm", "none")
+        .set("message.timeout.ms", "10000")
+        .set("log_level", "3");
+    if !cert.is_empty() {
+        config
+            .set("ssl.certificate.pem", cert)
+            .set("ssl.key.pem", key);
+    }
+    config
 }
 
 /// Refused by the ACLs: the broker answers with an authorization error.
@@ -229,22 +253,7 @@ async fn a_tls_user_produces_with_its_certificate_on_a_client_certificate_listen
     );
     settle(&api, &ctx, "tls-app").await;
     let mtls = connector.bootstrap(9095);
-    let with_certificate = |cert: &str, key: &str| {
-        let mut config = rdkafka::config::ClientConfig::new();
-        config
-            .set("bootstrap.servers", &mtls)
-            .set("security.protocol", "SSL")
-            .set("ssl.ca.pem", &ca)
-            .set("ssl.endpoint.identification.algorithm", "none")
-            .set("message.timeout.ms", "10000")
-            .set("log_level", "3");
-        if !cert.is_empty() {
-            config
-                .set("ssl.certificate.pem", cert)
-                .set("ssl.key.pem", key);
-        }
-        config
-    };
+    let with_certificate = |cert: &str, key: &str| mtls_client(&mtls, &ca, cert, key);
     let cert = secret_value(&api, "tls-app", "user.crt");
     let key = secret_value(&api, "tls-app", "user.key");
     let tls_app = with_certificate(&cert, &key);
@@ -255,4 +264,142 @@ async fn a_tls_user_produces_with_its_certificate_on_a_client_certificate_listen
     assert!(refused_by_acls(&other), "no ACL on payments: {other:?}");
     let anonymous = produce(&with_certificate("", ""), "orders").await;
     assert!(anonymous.is_err(), "no client certificate: {anonymous:?}");
+}
+
+/// An idempotent acks=all producer sending one record at a time (each awaited) until stopped;
+/// returns (delivered, failures).
+fn keep_producing(
+    config: rdkafka::config::ClientConfig,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<(usize, Vec<String>)> {
+    tokio::spawn(async move {
+        let producer: rdkafka::producer::FutureProducer = config
+            .clone()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", "30000")
+            .create()
+            .unwrap();
+        let (mut delivered, mut failures) = (0, Vec::new());
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let record = rdkafka::producer::FutureRecord::to("orders")
+                .key("k")
+                .payload("v");
+            match producer.send(record, Duration::from_secs(30)).await {
+                Ok(_) => delivered += 1,
+                Err((e, _)) => failures.push(e.to_string()),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (delivered, failures)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
+async fn a_tls_user_keeps_producing_through_a_clients_ca_renewal_first_with_its_old_certificate() {
+    let (api, mut kubelet, connector, ctx) = cluster_main(
+        json!({"replicas": 3, "image": "krait:test", "storage": {"ephemeral": true},
+                 "listeners": [
+                     {"name": "tls", "port": 9094, "type": "internal", "tls": true,
+                      "authentication": {"type": "scram-sha-512"}},
+                     {"name": "mtls", "port": 9095, "type": "internal", "tls": true,
+                      "authentication": {"type": "tls"}}],
+                 "authorization": {"type": "simple"}}),
+    );
+    form(&api, &mut kubelet, &ctx, "main", Duration::from_secs(120)).await;
+    let ca = secret_value(&api, "main-cluster-ca-cert", "ca.crt");
+    let operator_password = secret_value(&api, "main-operator-credentials", "password");
+    let admin: AdminClient<DefaultClientContext> = client(
+        &connector.bootstrap(TLS_PORT),
+        &ca,
+        "krait-operator",
+        &operator_password,
+    )
+    .create()
+    .unwrap();
+    let orders =
+        NewTopic::new("orders", 3, TopicReplication::Fixed(3)).set("min.insync.replicas", "2");
+    for result in admin
+        .create_topics(&[orders], &AdminOptions::new())
+        .await
+        .unwrap()
+    {
+        result.expect("topic created");
+    }
+    api.put(
+        USERS,
+        user(
+            "tls-app",
+            json!({"clusterRef": "main", "authentication": {"type": "tls"},
+                   "authorization": write_to(&["orders"])}),
+        ),
+    );
+    settle(&api, &ctx, "tls-app").await;
+    let mtls = connector.bootstrap(9095);
+    let with_certificate = |cert: &str, key: &str| mtls_client(&mtls, &ca, cert, key);
+    let (old_cert, old_key) = (
+        secret_value(&api, "tls-app", "user.crt"),
+        secret_value(&api, "tls-app", "user.key"),
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producing = keep_producing(with_certificate(&old_cert, &old_key), stop.clone());
+
+    let mut cluster = api.get(CLUSTERS, "main").unwrap();
+    cluster["metadata"]["annotations"] =
+        json!({krait_operator::names::RENEW_CLIENTS_CA_ANNOTATION: "test"});
+    api.put(CLUSTERS, cluster);
+    let events_before = kubelet.events.len();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(180);
+    loop {
+        tokio::task::block_in_place(|| kubelet.tick());
+        let current = Arc::new(common::secured::cluster(&api, "main"));
+        if let Err(e) = krait_operator::cluster::reconcile::reconcile(current, ctx.clone()).await {
+            eprintln!("reconcile: {e}");
+        }
+        reconcile_once(&api, &ctx, "tls-app").await;
+        let clients_ca = common::secured::cluster(&api, "main")
+            .status
+            .and_then(|s| s.clients_ca)
+            .map(|ca| (ca.generation, ca.state));
+        let reissued = secret_value(&api, "tls-app", "user.crt") != old_cert;
+        if clients_ca == Some((1, "Ready".into())) && reissued {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the clients CA renewal did not finish: {clients_ca:?}, reissued {reissued}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eprintln!(
+        "clients CA renewed and the user's certificate re-issued in {:.1} s; broker events {:?}",
+        started.elapsed().as_secs_f64(),
+        &kubelet.events[events_before..]
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (delivered, failures) = producing.await.unwrap();
+    eprintln!("the old certificate's producer: {delivered} delivered, {failures:?}");
+    assert!(delivered > 50, "{delivered}");
+    assert!(failures.is_empty(), "{failures:?}");
+    let restarted = kubelet.events[events_before..]
+        .iter()
+        .filter(|e| matches!(e, common::kubelet::Event::Stopped(_)))
+        .count();
+    assert_eq!(
+        restarted, 3,
+        "the brokers rolled to trust the new clients CA"
+    );
+    let (new_cert, new_key) = (
+        secret_value(&api, "tls-app", "user.crt"),
+        secret_value(&api, "tls-app", "user.key"),
+    );
+    produce(&with_certificate(&new_cert, &new_key), "orders")
+        .await
+        .expect("the certificate the new clients CA signed");
+    produce(&with_certificate(&old_cert, &old_key), "orders")
+        .await
+        .expect("the old certificate, until the old clients CA expires");
 }
