@@ -6,15 +6,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use krait_crd::cluster::IssuerRef;
-use kube::api::{DynamicObject, ListParams};
-use kube::{Api, ResourceExt};
-use tracing::info;
+use kube::api::DynamicObject;
 
 use super::build::certificate::{
     CERT_MANAGER_GROUP, CERT_MANAGER_VERSION, CERTIFICATES, certificate_resource,
 };
 use super::pki::IssuerPki;
-use super::reconcile::{Error, up_to_date};
+use super::reconcile::Error;
 use super::validate::ValidatedCluster;
 use crate::conditions::{CERTIFICATES_READY, Decided};
 use crate::context::Context;
@@ -121,59 +119,16 @@ pub async fn converge(
     cluster: &ValidatedCluster,
     desired: &[DynamicObject],
 ) -> Result<bool, Error> {
-    let served = certificates_served(ctx)
+    let served = super::served(ctx, CERT_MANAGER_GROUP, CERT_MANAGER_VERSION, CERTIFICATES)
         .await
         .map_err(|source| Error::Read {
             kind: "the API server's cert-manager.io/v1 resources",
             source,
         })?;
-    if !served {
-        return Ok(false);
+    if served {
+        super::converge_dynamic(ctx, cluster, &certificate_resource(), KIND, desired).await?;
     }
-    let names = &cluster.names;
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        ctx.client.clone(),
-        &names.namespace,
-        &certificate_resource(),
-    );
-    let observed = api
-        .list(&ListParams::default().labels(&names.owned_selector()))
-        .await
-        .map_err(|source| Error::Read { kind: KIND, source })?
-        .items;
-    for object in desired {
-        let name = object.name_any();
-        let current = observed.iter().find(|o| o.name_any() == name);
-        if !current.is_some_and(|o| up_to_date(o, object)) {
-            info!(kind = KIND, %name, "applying");
-            super::force_apply(&api, KIND, &name, object).await?;
-        }
-    }
-    let controlled = |o: &DynamicObject| {
-        o.owner_references()
-            .iter()
-            .any(|r| r.controller == Some(true) && r.uid == cluster.uid)
-    };
-    let leftovers = observed
-        .iter()
-        .filter(|o| controlled(o) && !desired.iter().any(|d| d.name_any() == o.name_any()));
-    for leftover in leftovers {
-        let name = leftover.name_any();
-        info!(kind = KIND, %name, "deleting leftover");
-        super::delete_if_present(&api, KIND, name).await?;
-    }
-    Ok(true)
-}
-
-/// Whether the API server serves `cert-manager.io/v1` `certificates` (a 404: the group
-/// version is not served, no CRD defines it).
-async fn certificates_served(ctx: &Context) -> Result<bool, kube::Error> {
-    let group_version = format!("{CERT_MANAGER_GROUP}/{CERT_MANAGER_VERSION}");
-    match ctx.client.list_api_group_resources(&group_version).await {
-        Ok(list) => Ok(list.resources.iter().any(|r| r.name == CERTIFICATES)),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
-        Err(e) => Err(e),
-    }
+    Ok(served)
 }
 
 #[cfg(test)]

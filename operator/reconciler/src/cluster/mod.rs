@@ -61,3 +61,66 @@ where
             source,
         })
 }
+
+/// Whether the API server serves `plural` in `group/version` (a kind defined by a CRD that may
+/// not be installed): its discovery document lists it. A 404 is a group version not served.
+/// Discovery is readable by every authenticated client, so this needs no RBAC rule.
+pub(crate) async fn served(
+    ctx: &crate::context::Context,
+    group: &str,
+    version: &str,
+    plural: &str,
+) -> Result<bool, kube::Error> {
+    match ctx
+        .client
+        .list_api_group_resources(&format!("{group}/{version}"))
+        .await
+    {
+        Ok(list) => Ok(list.resources.iter().any(|r| r.name == plural)),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Brings the custom resources of `resource` this cluster controls to `desired`: each applied
+/// where it changed, and any other the cluster controls (by its labels and controller
+/// reference) deleted. For kinds not compiled in (`kube::api::DynamicObject`).
+pub(crate) async fn converge_dynamic(
+    ctx: &crate::context::Context,
+    cluster: &validate::ValidatedCluster,
+    resource: &kube::api::ApiResource,
+    kind: &'static str,
+    desired: &[kube::api::DynamicObject],
+) -> Result<(), reconcile::Error> {
+    use kube::ResourceExt;
+    let names = &cluster.names;
+    let api: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(ctx.client.clone(), &names.namespace, resource);
+    let observed = api
+        .list(&kube::api::ListParams::default().labels(&names.owned_selector()))
+        .await
+        .map_err(|source| reconcile::Error::Read { kind, source })?
+        .items;
+    for object in desired {
+        let name = object.name_any();
+        let current = observed.iter().find(|o| o.name_any() == name);
+        if !current.is_some_and(|o| reconcile::up_to_date(o, object)) {
+            tracing::info!(kind, %name, "applying");
+            force_apply(&api, kind, &name, object).await?;
+        }
+    }
+    let controlled = |o: &kube::api::DynamicObject| {
+        o.owner_references()
+            .iter()
+            .any(|r| r.controller == Some(true) && r.uid == cluster.uid)
+    };
+    let leftovers = observed
+        .iter()
+        .filter(|o| controlled(o) && !desired.iter().any(|d| d.name_any() == o.name_any()));
+    for leftover in leftovers {
+        let name = leftover.name_any();
+        tracing::info!(kind, %name, "deleting leftover");
+        delete_if_present(&api, kind, name).await?;
+    }
+    Ok(())
+}

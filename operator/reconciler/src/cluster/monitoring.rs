@@ -6,15 +6,15 @@
 //! goes on: [`pod_monitor_condition`] says why in status, and its change is told as an event
 //! (`cluster/events.rs`). Must not fail a reconcile because monitoring is not installed.
 
-use kube::api::{DynamicObject, ListParams};
-use kube::{Api, ResourceExt};
-use tracing::{info, warn};
+use kube::ResourceExt;
+use kube::api::DynamicObject;
+use tracing::warn;
 
 use super::build::podmonitor::{
     METRICS_PATH, METRICS_PORT_NAME, MONITORING_GROUP, MONITORING_VERSION, POD_MONITORS,
     pod_monitor_resource,
 };
-use super::reconcile::{Error, up_to_date};
+use super::reconcile::Error;
 use super::validate::ValidatedCluster;
 use crate::conditions::{Decided, POD_MONITOR_READY};
 use crate::context::Context;
@@ -71,7 +71,8 @@ pub async fn converge(
     cluster: &ValidatedCluster,
     desired: Option<&DynamicObject>,
 ) -> Result<PodMonitorState, Error> {
-    let served = match pod_monitors_served(ctx).await {
+    let served = match super::served(ctx, MONITORING_GROUP, MONITORING_VERSION, POD_MONITORS).await
+    {
         Ok(served) => served,
         Err(source) if desired.is_some() => {
             return Err(Error::Read {
@@ -91,57 +92,16 @@ pub async fn converge(
             None => PodMonitorState::Disabled,
         });
     }
-    let names = &cluster.names;
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        ctx.client.clone(),
-        &names.namespace,
-        &pod_monitor_resource(),
-    );
-    let observed = api
-        .list(&ListParams::default().labels(&names.owned_selector()))
-        .await
-        .map_err(|source| Error::Read { kind: KIND, source })?
-        .items;
-    let mut state = PodMonitorState::Disabled;
-    if let Some(desired) = desired {
-        let name = desired.name_any();
-        let current = observed.iter().find(|o| o.name_any() == name);
-        if !current.is_some_and(|o| up_to_date(o, desired)) {
-            info!(kind = KIND, %name, "applying");
-            super::force_apply(&api, KIND, &name, desired).await?;
-        }
-        let interval = desired.data["spec"]["podMetricsEndpoints"][0]["interval"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        state = PodMonitorState::Applied { name, interval };
-    }
-    let controlled = |o: &DynamicObject| {
-        o.owner_references()
-            .iter()
-            .any(|r| r.controller == Some(true) && r.uid == cluster.uid)
-    };
-    let leftovers = observed
-        .iter()
-        .filter(|o| controlled(o) && desired.is_none_or(|d| d.name_any() != o.name_any()));
-    for leftover in leftovers {
-        delete(&api, leftover.name_any()).await?;
-    }
-    Ok(state)
-}
-
-async fn delete(api: &Api<DynamicObject>, name: String) -> Result<(), Error> {
-    info!(kind = KIND, %name, "deleting leftover");
-    super::delete_if_present(api, KIND, name).await
-}
-
-/// Whether the API server serves `monitoring.coreos.com/v1` `podmonitors`: the group version's
-/// discovery document lists it. A 404 is a group version not served (no CRD defines it).
-async fn pod_monitors_served(ctx: &Context) -> Result<bool, kube::Error> {
-    let group_version = format!("{MONITORING_GROUP}/{MONITORING_VERSION}");
-    match ctx.client.list_api_group_resources(&group_version).await {
-        Ok(list) => Ok(list.resources.iter().any(|r| r.name == POD_MONITORS)),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
-        Err(e) => Err(e),
-    }
+    let desired: Vec<DynamicObject> = desired.cloned().into_iter().collect();
+    super::converge_dynamic(ctx, cluster, &pod_monitor_resource(), KIND, &desired).await?;
+    Ok(match desired.first() {
+        Some(monitor) => PodMonitorState::Applied {
+            name: monitor.name_any(),
+            interval: monitor.data["spec"]["podMetricsEndpoints"][0]["interval"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        },
+        None => PodMonitorState::Disabled,
+    })
 }
