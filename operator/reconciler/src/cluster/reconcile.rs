@@ -450,9 +450,10 @@ async fn build_and_apply(
     // its brokers could not start without them.
     let hold_statefulset = own_statefulset(validated, owned).is_none()
         && matches!(&shape.pki, Some(ClusterPki::Issuer(p)) if !p.pending.is_empty());
-    let certificates_issued = match &shape.pki {
-        Some(ClusterPki::Issuer(p)) => Some(p.clone()),
-        _ => None,
+    // What cert-manager issued so far; `NotServed` instead once discovery says so below.
+    let issued = match (&validated.spec.cluster_ca.issuer_ref, &shape.pki) {
+        (Some(issuer), Some(ClusterPki::Issuer(p))) => CertificatesState::applied(issuer, p),
+        _ => CertificatesState::Disabled,
     };
     let statefulset = own_statefulset(validated, owned);
     let storage = volumes::plan(ctx, validated, statefulset, &owned.claims).await?;
@@ -469,11 +470,9 @@ async fn build_and_apply(
     )
     .await?;
     let served = cert_manager::converge(ctx, &built, &desired.certificates).await?;
-    let certificates = match (&validated.spec.cluster_ca.issuer_ref, certificates_issued) {
-        (None, _) => CertificatesState::Disabled,
-        (Some(_), _) if !served => CertificatesState::NotServed,
-        (Some(issuer), Some(pki)) => CertificatesState::applied(issuer, &pki),
-        (Some(_), None) => CertificatesState::Disabled,
+    let certificates = match issued {
+        CertificatesState::Applied { .. } if !served => CertificatesState::NotServed,
+        issued => issued,
     };
     apply(
         ctx,
