@@ -54,6 +54,14 @@ impl FollowerProgress {
         self.previous_fetch_leader_leo = leader_leo;
         self.previous_fetch_ms = now_ms;
     }
+
+    /// The leader itself stood still for `stall_ms` (stopped, starved of CPU, its clock jumped):
+    /// no fetch could be answered then, so that time does not count as the follower's lag. A
+    /// follower caught up when the leader stalled is still caught up when it resumes, instead
+    /// of being dropped from the ISR by the first check after the stall.
+    pub fn excuse(&mut self, stall_ms: i64, now_ms: i64) {
+        self.last_caught_up_ms = (self.last_caught_up_ms + stall_ms.max(0)).min(now_ms);
+    }
 }
 
 /// The high watermark the ISR allows: the smallest log end offset among its members. `None` while
@@ -265,6 +273,25 @@ mod tests {
         let f = followers(&[(2, FollowerProgress::new(0))]);
         assert_eq!(high_watermark(1, 10, &[1, 2], &f), None);
         assert_eq!(high_watermark(1, 10, &[1, 3], &f), None);
+    }
+
+    #[test]
+    fn a_stall_of_the_leader_does_not_count_as_the_followers_lag() {
+        let mut f = progress(5, 1_000);
+        f.excuse(4_000, 5_100);
+        assert_eq!(f.last_caught_up_ms, 5_000);
+        let followers = BTreeMap::from([(2, f)]);
+        assert_eq!(shrink(1, &[1, 2], &followers, 5_100, 3_000), vec![1, 2]);
+        // A follower that lagged before the stall still lags after it, by the same amount.
+        let mut lagging = progress(5, 1_000);
+        lagging.excuse(1_000, 6_000);
+        assert_eq!(lagging.last_caught_up_ms, 2_000);
+        let followers = BTreeMap::from([(2, lagging)]);
+        assert_eq!(shrink(1, &[1, 2], &followers, 6_000, 3_000), vec![1]);
+        // Never caught up in the future.
+        let mut f = progress(5, 1_000);
+        f.excuse(10_000, 2_000);
+        assert_eq!(f.last_caught_up_ms, 2_000);
     }
 
     #[test]

@@ -374,6 +374,16 @@ impl PartitionReplica {
         self.answer(request, read.records, None)
     }
 
+    /// As leader, does not count `stall_ms` in which this broker stood still against its
+    /// followers' lag (see [`FollowerProgress::excuse`]).
+    pub fn excuse_stall(&self, stall_ms: i64, now_ms: i64) {
+        if let State::Leader(leading) = &mut *self.lock() {
+            for progress in leading.followers.values_mut() {
+                progress.excuse(stall_ms, now_ms);
+            }
+        }
+    }
+
     /// The ISR the controller should commit, if it should change. Followers lagging past
     /// `lag_max_ms` leave first, on their own: a lagging follower holds the high watermark
     /// back, so judging expansion against that high watermark in the same step would let it

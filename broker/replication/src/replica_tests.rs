@@ -168,6 +168,32 @@ fn a_lagging_follower_leaves_the_isr_and_rejoins_once_caught_up() {
 }
 
 #[test]
+fn followers_in_sync_when_their_leader_stalled_stay_in_the_isr_after_it_resumes() {
+    let [b1, b2, b3] = three_brokers(0);
+    b1.replica
+        .append_as_leader(&[batch(&["a"])], None, None)
+        .unwrap();
+    for b in [&b2, &b3] {
+        pump(&b1.replica, &b.replica, 1_000);
+        pump(&b1.replica, &b.replica, 1_000);
+    }
+    // The leader stood still from 1 100 to 1 100 + 2 × LAG_MAX_MS: no fetch could reach it.
+    let resumed = 1_100 + 2 * LAG_MAX_MS;
+    b1.replica.excuse_stall(2 * LAG_MAX_MS, resumed);
+    assert_eq!(b1.replica.isr_change(resumed, LAG_MAX_MS), None);
+    // Without the excuse the same check would have dropped both.
+    let [c1, c2, c3] = three_brokers(0);
+    c1.replica
+        .append_as_leader(&[batch(&["a"])], None, None)
+        .unwrap();
+    for c in [&c2, &c3] {
+        pump(&c1.replica, &c.replica, 1_000);
+        pump(&c1.replica, &c.replica, 1_000);
+    }
+    assert_eq!(c1.replica.isr_change(resumed, LAG_MAX_MS), Some(vec![1]));
+}
+
+#[test]
 fn a_follower_that_holds_the_high_watermark_back_is_dropped_not_readmitted() {
     let [b1, b2, b3] = three_brokers(0);
     pump(&b1.replica, &b3.replica, 0); // 3 is known to be at offset 0, then goes silent

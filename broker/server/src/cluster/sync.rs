@@ -159,9 +159,18 @@ fn set_role(
 pub async fn isr_loop(cluster: Arc<Cluster>) {
     let mut tick = tokio::time::interval(ISR_CHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_check = std::time::Instant::now();
     loop {
         tick.tick().await;
-        let changes = isr_changes(&cluster);
+        let stall = stall_ms(last_check.elapsed());
+        last_check = std::time::Instant::now();
+        if stall > 0 {
+            tracing::info!(
+                stall_ms = stall,
+                "this broker stood still; its followers' lag does not count that time"
+            );
+        }
+        let changes = isr_changes(&cluster, stall);
         if changes.is_empty() {
             continue;
         }
@@ -183,7 +192,17 @@ pub async fn isr_loop(cluster: Arc<Cluster>) {
     }
 }
 
-fn isr_changes(cluster: &Cluster) -> Vec<PartitionChange> {
+/// How long the process stood still between two ISR checks, beyond the check interval and
+/// ordinary scheduling delay: 0 unless the gap is more than twice the interval (a stopped
+/// process, a throttled container, a starved runtime).
+fn stall_ms(since_last_check: Duration) -> i64 {
+    if since_last_check <= ISR_CHECK * 2 {
+        return 0;
+    }
+    i64::try_from((since_last_check - ISR_CHECK).as_millis()).unwrap_or(i64::MAX)
+}
+
+fn isr_changes(cluster: &Cluster, stall_ms: i64) -> Vec<PartitionChange> {
     let image = cluster.image();
     let me = cluster.node_id();
     let now = now_ms();
@@ -193,10 +212,25 @@ fn isr_changes(cluster: &Cluster) -> Vec<PartitionChange> {
         .filter(|(_, _, state)| state.leader == Some(me))
         .filter_map(|(topic, index, state)| {
             let replica = cluster.replicas.get(topic, index)?;
+            if stall_ms > 0 {
+                replica.excuse_stall(stall_ms, now);
+            }
             let isr = replica.isr_change(now, lag)?;
             let mut change = PartitionChange::from_state(topic, index, state);
             change.isr = isr;
             Some(change)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_gap_of_more_than_two_checks_is_a_stall_and_one_interval_of_it_is_expected() {
+        assert_eq!(stall_ms(ISR_CHECK), 0);
+        assert_eq!(stall_ms(ISR_CHECK * 2), 0);
+        assert_eq!(stall_ms(Duration::from_secs(3)), 3_000 - 200);
+    }
 }
