@@ -4,7 +4,8 @@
 //! certificate, and the brokers then hold exactly what cert-manager issued and trust its CA;
 //! when the issuer's CA changes, the new CA is trusted first (the pod template names a new
 //! trust generation, which rolls the brokers) and the certificates it signed are used only once
-//! every broker started trusting it; without cert-manager, a condition says so.
+//! every broker started trusting it; a running cluster switched from the operator's CA to an
+//! issuer goes the same way; without cert-manager, a condition says so.
 
 mod common;
 
@@ -280,4 +281,84 @@ async fn without_cert_manager_nothing_is_asked_of_it_and_the_condition_says_why(
     cert_manager.tick();
     reconcile_stored(&api, &kafka).await;
     assert!(api.get(STATEFULSETS, "main").is_some());
+}
+
+#[tokio::test]
+async fn a_running_cluster_switched_to_an_issuer_trusts_its_ca_before_using_its_certificates() {
+    let (api, kafka) = (FakeApi::default(), FakeKafka::default());
+    let mut cert_manager = FakeCertManager::install(&api);
+    api.put(CLUSTERS, fixture("minimal.yaml"));
+    reconcile_stored(&api, &kafka).await;
+    run_statefulset(&api, "r1");
+    reconcile_stored(&api, &kafka).await;
+    assert_eq!(condition(&api, "Ready").unwrap().0, "True");
+    let operators: Vec<String> = (0..3).map(|id| keystore(&api, id)).collect();
+    let operators_ca = text(&api, "main-cluster-ca-cert", "ca.crt");
+    let trusted_before = template_trust(&api);
+
+    // The platform team names its issuer in the running cluster.
+    let mut c = api.get(CLUSTERS, "main").unwrap();
+    c["spec"]["clusterCa"] = with_issuer()["spec"]["clusterCa"].clone();
+    c["metadata"]["generation"] = json!(2);
+    api.put(CLUSTERS, c);
+    reconcile_stored(&api, &kafka).await;
+    assert_eq!(api.names(CERTIFICATES).len(), 3);
+    let (status, reason, _) = condition(&api, "CertificatesReady").unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "CertificatesPending")
+    );
+    for id in 0..3 {
+        assert_eq!(
+            keystore(&api, id),
+            operators[id as usize],
+            "broker {id} keeps its certificate meanwhile"
+        );
+    }
+
+    // Issued: the issuer's CA joins the operator's in the bundle and rolls the brokers, and
+    // no broker presents the issuer's certificate to a peer that does not trust it yet.
+    cert_manager.tick();
+    reconcile_stored(&api, &kafka).await;
+    let bundle = text(&api, "main-cluster-ca-cert", "ca.crt");
+    assert!(
+        bundle.contains(operators_ca.trim()),
+        "the operator's CA still trusted"
+    );
+    assert!(
+        bundle.contains(cert_manager.ca_pem().trim()),
+        "the issuer's CA trusted"
+    );
+    assert_ne!(
+        template_trust(&api),
+        trusted_before,
+        "the new CA rolls the brokers"
+    );
+    for id in 0..3 {
+        assert_eq!(
+            keystore(&api, id),
+            operators[id as usize],
+            "broker {id} before the roll"
+        );
+    }
+    let (status, reason, _) = condition(&api, "CertificatesReady").unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "WaitingForTrust")
+    );
+
+    // Rolled: every broker now runs on what cert-manager issued, with no second roll.
+    let trusted_after = template_trust(&api);
+    run_statefulset(&api, "r2");
+    reconcile_stored(&api, &kafka).await;
+    for id in 0..3 {
+        assert_eq!(keystore(&api, id), issued_keystore(&api, id), "broker {id}");
+    }
+    assert_eq!(template_trust(&api), trusted_after, "no second roll");
+    let (status, reason, _) = condition(&api, "CertificatesReady").unwrap();
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "CertificatesIssued")
+    );
+    assert_eq!(condition(&api, "Ready").unwrap().0, "True");
 }
