@@ -57,6 +57,7 @@ impl Broker {
             &config.data_dir,
             krait_storage::StoreOptions {
                 sync_writes: config.fsync,
+                memory_budget: usize::try_from(config.storage_memory_mb << 20)?,
             },
         )?)
     }

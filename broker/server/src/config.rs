@@ -224,6 +224,16 @@ pub struct BrokerConfig {
     #[arg(long, env = "KRAIT_FSYNC", default_value_t = false, action = clap::ArgAction::Set)]
     pub fsync: bool,
 
+    /// MiB RocksDB may hold in memory, memtables and cached blocks together, whatever the
+    /// load (storage.memory.mb). Recent data is still read from the OS page cache beyond it.
+    #[arg(
+        long,
+        env = "KRAIT_STORAGE_MEMORY_MB",
+        default_value_t = (krait_storage::DEFAULT_MEMORY_BUDGET >> 20) as u64,
+        value_parser = clap::value_parser!(u64).range(16..=1 << 20)
+    )]
+    pub storage_memory_mb: u64,
+
     /// Address the cluster gRPC listener binds (metadata quorum, controller, replication).
     /// Needed with --voters; off for a broker alone.
     #[arg(long, env = "KRAIT_CLUSTER_LISTEN")]

@@ -28,6 +28,7 @@ const KAFKA_KEYS: &[(&str, &str)] = &[
     ("message.max.bytes", "max_message_bytes"),
     ("cluster.ssl.keystore.location", "cluster_tls_keystore"),
     ("cluster.ssl.truststore.location", "cluster_tls_truststore"),
+    ("storage.memory.mb", "storage_memory_mb"),
     ("max.connections", "max_connections"),
     ("max.connections.per.ip", "max_connections_per_ip"),
     ("connections.max.idle.ms", "connections_max_idle_ms"),
@@ -459,6 +460,15 @@ mod tests {
         assert_eq!(c.retention_ms, 2 * 3_600_000);
         assert!(!c.auto_create_topics);
         assert_eq!(c.min_insync_replicas, 2);
+        assert_eq!(c.storage_memory_mb, 64, "the default budget");
+    }
+
+    #[test]
+    fn the_storage_memory_budget_comes_from_the_file_and_is_at_least_16_mib() {
+        let c = load(&write("storage.memory.mb=256\n"), &[]).unwrap();
+        assert_eq!(c.storage_memory_mb, 256);
+        let err = load(&write("storage.memory.mb=8\n"), &[]).unwrap_err();
+        assert!(err.to_string().contains("storage-memory-mb"), "{err}");
     }
 
     #[test]

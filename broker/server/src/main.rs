@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: krait_protocol::budget::GuardedAlloc = krait_protocol::budget::GuardedAlloc;
 
 fn main() -> ExitCode {
+    krait_protocol::budget::GuardedAlloc::return_large_blocks_to_the_kernel();
     let config = BrokerConfig::load();
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|e| {
         eprintln!(

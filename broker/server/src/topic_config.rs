@@ -625,6 +625,13 @@ impl BrokerDefaults {
                 Boolean,
                 "fsync before acknowledging a produce.",
             ),
+            d(
+                "storage.memory.mb",
+                c.storage_memory_mb.to_string(),
+                (krait_storage::DEFAULT_MEMORY_BUDGET >> 20).to_string(),
+                Long,
+                "MiB of RocksDB memtables and block cache together.",
+            ),
         ];
         let mut entries = entries;
         if let Some(rack) = c.rack.as_ref().filter(|r| !r.is_empty()) {

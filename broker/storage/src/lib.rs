@@ -33,7 +33,7 @@ pub use groups::StoredGroup;
 pub use keys::{log_end_key, log_key, parse_log_key};
 pub use log::{AppendInfo, AppendOptions, LogOffsets, PartitionLog, ReadResult};
 pub use log_txn::{ActiveProducer, CommittedRead};
-pub use store::{Store, StoreOptions};
+pub use store::{DEFAULT_MEMORY_BUDGET, Store, StoreOptions};
 
 #[cfg(test)]
 mod cleaner_tests;

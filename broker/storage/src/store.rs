@@ -22,13 +22,28 @@ pub(crate) const NEXT_LOG_ID: &[u8] = b"next_log_id";
 const NEXT_PRODUCER_ID: &[u8] = b"next_producer_id";
 const CLUSTER_ID: &[u8] = b"cluster_id";
 
-/// How the store writes.
-#[derive(Debug, Clone, Copy, Default)]
+/// What RocksDB may keep in memory by default: memtables and cached blocks together.
+pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
+
+/// How the store writes, and what it may keep in memory.
+#[derive(Debug, Clone, Copy)]
 pub struct StoreOptions {
     /// fsync the write-ahead log before an append returns. Without it an acknowledged append
     /// survives the process being killed (the data is in the OS page cache) but not the
     /// machine losing power; replication is what covers that, as with Kafka's defaults.
     pub sync_writes: bool,
+    /// Bytes of memtables and block cache together, on disk only (at least 16 MiB). The
+    /// operating system's page cache, outside it, still serves recent reads.
+    pub memory_budget: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            sync_writes: false,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+        }
+    }
 }
 
 /// One broker's store. Dropping it releases the data directory lock.
@@ -62,8 +77,8 @@ impl Store {
         })?;
         let lock = lock_data_dir(dir)?;
         let path = dir.join(DB_DIR);
-        let engine =
-            RocksEngine::open(&path).map_err(|source| StorageError::Open { path, source })?;
+        let engine = RocksEngine::open(&path, options.memory_budget)
+            .map_err(|source| StorageError::Open { path, source })?;
         Self::new(Arc::new(engine), options, Some(lock))
     }
 

@@ -485,6 +485,38 @@ fn broker_config_becomes_environment_and_properties() {
 }
 
 #[test]
+fn rocksdb_gets_a_quarter_of_the_brokers_memory_limit_unless_the_config_says_otherwise() {
+    let (_, d) = built("full.yaml");
+    let data = d.config_map.data.as_ref().unwrap();
+    assert_eq!(data["KRAIT_STORAGE_MEMORY_MB"], "1024", "4Gi limit");
+    let (_, d) = built("minimal.yaml");
+    assert!(
+        !d.config_map
+            .data
+            .as_ref()
+            .unwrap()
+            .contains_key("KRAIT_STORAGE_MEMORY_MB"),
+        "no limit: the broker's default"
+    );
+    let mut set = fixture("full.yaml");
+    set.spec
+        .config
+        .insert("storage.memory.mb".into(), "200".into());
+    let v = validate(&set).unwrap();
+    let d = build(&v, &Shape::initial(&v));
+    let data = d.config_map.data.as_ref().unwrap();
+    assert_eq!(data["KRAIT_STORAGE_MEMORY_MB"], "200");
+    assert!(data["server.properties"].contains("storage.memory.mb=200\n"));
+    set.spec
+        .config
+        .insert("storage.memory.mb".into(), "8".into());
+    assert!(matches!(
+        validate(&set),
+        Err(InvalidSpec::BadConfigValue { key, .. }) if key == "storage.memory.mb"
+    ));
+}
+
+#[test]
 fn pdb_allows_one_broker_down() {
     let (_, d) = built("minimal.yaml");
     let spec = d.pdb.spec.as_ref().unwrap();

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options,
-    ReadOptions, WriteBatch, WriteOptions,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DB, DBCompressionType,
+    Direction, IteratorMode, Options, ReadOptions, WriteBatch, WriteBufferManager, WriteOptions,
 };
 
 use super::{Engine, EngineError, EngineStats, Entry, Op, Space, WriteSet};
@@ -22,13 +22,18 @@ impl std::fmt::Debug for RocksEngine {
     }
 }
 
+/// The smallest memory budget RocksDB is given: a memtable of each key space and a few blocks.
+pub const MIN_MEMORY_BUDGET: usize = 16 << 20;
+
 impl RocksEngine {
-    /// Opens (creating if needed) the database at `path` with every key space.
-    pub fn open(path: &Path) -> Result<Self, rocksdb::Error> {
+    /// Opens (creating if needed) the database at `path` with every key space, holding its
+    /// memtables and cached blocks within `memory_budget` bytes together (see [`Memory`]).
+    pub fn open(path: &Path, memory_budget: usize) -> Result<Self, rocksdb::Error> {
+        let memory = Memory::new(memory_budget);
         let cfs = Space::ALL
             .iter()
-            .map(|s| ColumnFamilyDescriptor::new(s.name(), cf_options(*s)));
-        let db = DB::open_cf_descriptors(&db_options(), path, cfs)?;
+            .map(|s| ColumnFamilyDescriptor::new(s.name(), memory.cf_options(*s)));
+        let db = DB::open_cf_descriptors(&memory.db_options(), path, cfs)?;
         Ok(Self { db })
     }
 
@@ -48,32 +53,67 @@ impl RocksEngine {
     }
 }
 
-fn db_options() -> Options {
-    let mut o = Options::default();
-    o.create_if_missing(true);
-    o.create_missing_column_families(true);
-    o.set_max_background_jobs(2);
-    // Appends of one batch per request: a larger WAL buffer keeps small writes from flushing
-    // one by one, and a bounded total keeps memory (and the idle RSS) predictable.
-    o.set_db_write_buffer_size(128 << 20);
-    o.set_max_total_wal_size(256 << 20);
-    o.set_keep_log_file_num(4);
-    o
+/// One budget for what RocksDB keeps in memory: a block cache shared by every key space, which
+/// the memtables are charged to as well (a write buffer manager on the cache), so blocks read
+/// plus data not yet flushed stay within the budget together, whatever the load. Index and
+/// filter blocks live in that cache too rather than beside it. When the memtables reach half
+/// the budget, RocksDB flushes the largest; reads then get what the memtables leave.
+struct Memory {
+    cache: Cache,
+    write_buffers: WriteBufferManager,
+    /// One memtable of the partition log, the key space that takes nearly every byte written.
+    log_memtable: usize,
 }
 
-fn cf_options(space: Space) -> Options {
-    let mut o = Options::default();
-    if space == Space::Log {
-        // Batches arrive compressed by the client when the client wants compression.
-        o.set_compression_type(DBCompressionType::None);
-        o.set_write_buffer_size(64 << 20);
-        o.set_target_file_size_base(64 << 20);
-        o.set_level_compaction_dynamic_level_bytes(true);
-    } else {
-        o.set_compression_type(DBCompressionType::Lz4);
-        o.set_write_buffer_size(4 << 20);
+impl Memory {
+    fn new(budget: usize) -> Self {
+        let budget = budget.max(MIN_MEMORY_BUDGET);
+        let cache = Cache::new_lru_cache(budget);
+        let write_buffers = WriteBufferManager::new_write_buffer_manager_with_cache(
+            budget / 2,
+            false,
+            cache.clone(),
+        );
+        Self {
+            cache,
+            write_buffers,
+            // Two of them (one filling, one flushing) fit in the memtables' half.
+            log_memtable: (budget / 4).min(64 << 20),
+        }
     }
-    o
+
+    fn db_options(&self) -> Options {
+        let mut o = Options::default();
+        o.create_if_missing(true);
+        o.create_missing_column_families(true);
+        o.set_max_background_jobs(2);
+        o.set_write_buffer_manager(&self.write_buffers);
+        // The write-ahead log is on disk, not in memory: bounded so old log files go once
+        // every key space has flushed past them.
+        o.set_max_total_wal_size(256 << 20);
+        o.set_keep_log_file_num(4);
+        o
+    }
+
+    fn cf_options(&self, space: Space) -> Options {
+        let mut o = Options::default();
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&self.cache);
+        table.set_cache_index_and_filter_blocks(true);
+        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        o.set_block_based_table_factory(&table);
+        if space == Space::Log {
+            // Batches arrive compressed by the client when the client wants compression.
+            o.set_compression_type(DBCompressionType::None);
+            o.set_write_buffer_size(self.log_memtable);
+            o.set_target_file_size_base(64 << 20);
+            o.set_level_compaction_dynamic_level_bytes(true);
+        } else {
+            o.set_compression_type(DBCompressionType::Lz4);
+            o.set_write_buffer_size((self.log_memtable / 4).min(4 << 20));
+        }
+        o
+    }
 }
 
 impl RocksEngine {
@@ -107,7 +147,8 @@ impl Engine for RocksEngine {
             pending_compaction_bytes: self.summed("rocksdb.estimate-pending-compaction-bytes"),
             sst_files_bytes: self.summed("rocksdb.total-sst-files-size"),
             memtables_bytes: self.summed("rocksdb.cur-size-all-mem-tables"),
-            block_cache_bytes: self.summed("rocksdb.block-cache-usage"),
+            // One cache shared by every key space: each reports the same figure.
+            block_cache_bytes: self.property("rocksdb.block-cache-usage"),
         })
     }
 

@@ -105,10 +105,10 @@ fn memory_engine_conforms() {
 fn rocksdb_engine_conforms_and_keeps_data_across_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let engine = RocksEngine::open(dir.path()).unwrap();
+        let engine = RocksEngine::open(dir.path(), crate::DEFAULT_MEMORY_BUDGET).unwrap();
         conformance(&engine);
     }
-    let engine = RocksEngine::open(dir.path()).unwrap();
+    let engine = RocksEngine::open(dir.path(), crate::DEFAULT_MEMORY_BUDGET).unwrap();
     assert_eq!(
         keys(&engine, Space::Log, &be(0), &be(99)),
         vec![be(1), be(4), be(5)]
@@ -119,7 +119,7 @@ fn rocksdb_engine_conforms_and_keeps_data_across_reopen() {
 fn rocksdb_reports_its_memtables_and_no_stall_while_the_memory_engine_reports_nothing() {
     assert_eq!(MemoryEngine::new().stats(), None);
     let dir = tempfile::tempdir().unwrap();
-    let engine = RocksEngine::open(dir.path()).unwrap();
+    let engine = RocksEngine::open(dir.path(), crate::DEFAULT_MEMORY_BUDGET).unwrap();
     let mut write = WriteSet::default();
     for i in 0..100 {
         write.put(Space::Log, be(i), [7u8; 1000]);
@@ -131,4 +131,41 @@ fn rocksdb_reports_its_memtables_and_no_stall_while_the_memory_engine_reports_no
         "100 KB written sit in the memtables: {stats:?}"
     );
     assert_eq!((stats.write_stopped, stats.delayed_write_rate), (0, 0));
+}
+
+#[test]
+fn rocksdb_holds_memtables_and_cached_blocks_within_its_memory_budget_under_a_long_write() {
+    let budget = super::rocks::MIN_MEMORY_BUDGET;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = RocksEngine::open(dir.path(), budget).unwrap();
+    let value = vec![7u8; 64 << 10];
+    let mut most = EngineStats::default();
+    // 160 MiB written, ten times the budget, 1 MiB per write as a busy partition gets it.
+    for w in 0..160u64 {
+        let mut write = WriteSet::default();
+        for i in 0..16 {
+            write.put(Space::Log, be(w * 16 + i), &value);
+        }
+        engine.write(write, false).unwrap();
+        let now = engine.stats().unwrap();
+        most.memtables_bytes = most.memtables_bytes.max(now.memtables_bytes);
+        most.block_cache_bytes = most.block_cache_bytes.max(now.block_cache_bytes);
+    }
+    // Everything reads back, through the same cache.
+    let mut read = 0usize;
+    engine
+        .scan(Space::Log, &be(0), None, &mut |_, v| {
+            read += v.len();
+            true
+        })
+        .unwrap();
+    assert_eq!(read, 160 << 20);
+    let after = engine.stats().unwrap();
+    most.block_cache_bytes = most.block_cache_bytes.max(after.block_cache_bytes);
+    let budget = budget as u64;
+    assert!(
+        most.memtables_bytes <= budget && most.block_cache_bytes <= budget + (1 << 20),
+        "budget {budget}, at most {most:?}"
+    );
+    assert!(after.sst_files_bytes >= 100 << 20, "flushed: {after:?}");
 }

@@ -45,7 +45,11 @@ pub const BROKER_CONFIG_ENV: &[(&str, &str)] = &[
         "KRAIT_DEFAULT_REPLICATION_FACTOR",
     ),
     ("min.insync.replicas", "KRAIT_MIN_INSYNC_REPLICAS"),
+    ("storage.memory.mb", "KRAIT_STORAGE_MEMORY_MB"),
 ];
+
+/// The smallest RocksDB memory budget a broker accepts (`storage.memory.mb`).
+const MIN_STORAGE_MEMORY_MB: u64 = 16;
 
 /// Why a spec cannot be built. Each variant becomes the `InvalidSpec` condition's message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -241,7 +245,26 @@ fn broker_env(spec: &KafkaClusterSpec) -> Result<BTreeMap<String, String>, Inval
     if let Some(min_isr) = spec.min_insync_replicas {
         env.insert("KRAIT_MIN_INSYNC_REPLICAS".into(), min_isr.to_string());
     }
+    if let Some(mb) = storage_memory_mb(spec)
+        && !spec.config.contains_key("storage.memory.mb")
+    {
+        env.insert("KRAIT_STORAGE_MEMORY_MB".into(), mb.to_string());
+    }
     Ok(env)
+}
+
+/// RocksDB's memory budget from the broker container's memory limit, when it has one: a
+/// quarter of it, leaving the rest to request buffers and the page cache that the container's
+/// memory also counts. Without a limit the broker's default holds.
+fn storage_memory_mb(spec: &KafkaClusterSpec) -> Option<u64> {
+    let limit = spec
+        .resources
+        .as_ref()?
+        .limits
+        .as_ref()?
+        .get("memory")
+        .and_then(|q| super::drift::quantity(&q.0))?;
+    Some(((limit / 4.0 / 1_048_576.0) as u64).max(MIN_STORAGE_MEMORY_MB))
 }
 
 /// The value of a setting that has both a spec field and a config key; refusing both at once
@@ -279,6 +302,10 @@ fn check_value(key: &str, value: &str) -> Result<(), InvalidSpec> {
         "message.max.bytes" => match value.parse::<i32>() {
             Ok(v) if v >= 0 => Ok(()),
             _ => Err(bad("a non-negative 32-bit integer")),
+        },
+        "storage.memory.mb" => match value.parse::<u64>() {
+            Ok(v) if v >= MIN_STORAGE_MEMORY_MB => Ok(()),
+            _ => Err(bad("a number of MiB, at least 16")),
         },
         "num.partitions" | "default.replication.factor" | "min.insync.replicas" => {
             match value.parse::<i32>() {
