@@ -126,8 +126,13 @@ class Session:
         workload = f"e2e 100B acks=all p1 at {int(self.args.e2e_load * 100)}% of max"
         try:
             topic = self.topic(1)
-            f = workloads.e2e_latency(self.broker.bootstrap, topic, rate, self.args.e2e_seconds,
-                                      min(1.0, self.args.e2e_seconds / 4), linger_ms=E2E_LINGER_MS)
+            warmup = min(1.0, self.args.e2e_seconds / 4)
+            if "krait-perf" in self.args.clients:
+                f = workloads.e2e_latency_krait_perf(self.args.krait_cli_bin, self.broker.bootstrap, topic, rate,
+                                                     self.args.e2e_seconds, warmup, linger_ms=E2E_LINGER_MS)
+            else:
+                f = workloads.e2e_latency(self.broker.bootstrap, topic, rate, self.args.e2e_seconds, warmup,
+                                          linger_ms=E2E_LINGER_MS)
         except Exception as e:  # noqa: BLE001
             self.fail(workload, e)
             return

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """End-to-end latency of one broker (Krait, or Tansu with --tansu-bin) at several fixed rates,
-to see where the tail comes from: the same workload as the benchmark's latency row (confluent-kafka, 100 B, acks=all,
-linger.ms=1, one partition, a consumer in another process), at each rate in turn, with the
-broker's CPU share and the machine's idle share over each step.
+to see where the tail comes from: the same workload as the benchmark's latency row (100 B,
+acks=all, linger.ms=1, one partition), at each rate in turn, with the broker's CPU share and the
+machine's idle share over each step. With --krait-cli-bin the load is `krait perf e2e` (a Rust
+producer and consumer in one process); without it, confluent-kafka with the consumer in another
+Python process, which cannot drive the broker much past 200k records/s.
 
-    bench/latency_sweep.py --krait-broker-bin B [--rates 10000,50000,100000,200000,450000] [--seconds 10]
-    bench/latency_sweep.py --tansu-bin T [--engine memory|sqlite] ...
+    bench/latency_sweep.py --krait-broker-bin B --krait-cli-bin C [--rates 10000,50000,100000,200000,450000] [--seconds 10]
+    bench/latency_sweep.py --tansu-bin T [--engine memory|sqlite] --krait-cli-bin C ...
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--krait-broker-bin", type=Path)
     ap.add_argument("--tansu-bin", type=Path, help="measure Tansu instead of Krait")
+    ap.add_argument("--krait-cli-bin", type=Path, help="the load generator: `krait perf e2e`")
     ap.add_argument("--engine", default="memory", choices=("memory", "sqlite"), help="Tansu's storage engine")
     ap.add_argument("--rates", default="10000,50000,100000,200000,450000")
     ap.add_argument("--seconds", type=float, default=10.0)
@@ -47,7 +50,8 @@ def main(argv=None) -> int:
     else:
         ap.error("give --krait-broker-bin or --tansu-bin")
     broker = brokers.start(spec, work)
-    print(f"{spec.name}, {args.seconds:g} s per rate")
+    harness = "krait perf e2e" if args.krait_cli_bin else "confluent-kafka (Python)"
+    print(f"{spec.name}, {args.seconds:g} s per rate, load from {harness}")
     rows = []
     try:
         print(f"{'target rec/s':>12} {'achieved':>10} {'p50 ms':>8} {'p99 ms':>8} {'p999 ms':>8} "
@@ -56,7 +60,12 @@ def main(argv=None) -> int:
             topic = "lat-" + uuid.uuid4().hex[:8]
             broker.create_topic(topic, 1)
             cpu0, (idle0, total0), t0 = broker.cpu(), idle_jiffies(), time.monotonic()
-            f = workloads.e2e_latency(broker.bootstrap, topic, rate, args.seconds, min(1.0, args.seconds / 4))
+            warmup = min(1.0, args.seconds / 4)
+            if args.krait_cli_bin:
+                f = workloads.e2e_latency_krait_perf(args.krait_cli_bin, broker.bootstrap, topic, rate,
+                                                     args.seconds, warmup)
+            else:
+                f = workloads.e2e_latency(broker.bootstrap, topic, rate, args.seconds, warmup)
             wall = time.monotonic() - t0
             idle1, total1 = idle_jiffies()
             row = {"target": rate, "achieved": f["achieved_rate"], "p50_ms": f["p50_ms"],

@@ -405,8 +405,11 @@ def write_doc(results: dict, path: Path, plot_paths: list[Path]) -> None:
         f"- End-to-end latency: {p['e2e_seconds']:g} s at {p['e2e_load']:.0%} of the broker's own measured "
         "max (confluent-kafka, 100 B, acks=all, 1 partition), acks=all, linger.ms=1 (linger 5 would put "
         "up to 5 ms of client wait into every figure); the producer stamps each record with its send time "
-        "and a consumer in another process subtracts it from the time it receives the record; the first "
-        "second is warm-up. The 'rate' row is the rate achieved.",
+        "and the consumer subtracts it from the time it receives the record; the first second is warm-up. "
+        + ("The load is `krait perf e2e`: a Rust producer and consumer (librdkafka) in one process, on "
+           "one monotonic clock. " if "krait-perf" in p.get("clients", []) else
+           "The load is confluent-kafka, the consumer in another Python process. ")
+        + "The 'rate' row is the rate achieved.",
         "- Broker resources from /proc/PID: RSS once idle after start (`RSS idle`), RSS after all "
         "workloads, and broker CPU seconds (user+system) per million records produced or consumed, per "
         "workload and over the whole session.",

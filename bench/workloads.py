@@ -197,6 +197,19 @@ def consume_group(bootstrap: str, topic: str, partitions: int, records: int, mem
     return records / max(first_at[1] - first_at[0], 1e-6)
 
 
+def e2e_latency_krait_perf(cli: Path, bootstrap: str, topic: str, rate: int, seconds: float, warmup_s: float,
+                           size: int = 100, linger_ms: int = 1) -> dict:
+    """End-to-end latency at a fixed `rate` with `krait perf e2e`: a Rust producer and consumer
+    (librdkafka through the rdkafka crate) in one process, each record stamped with its send
+    time on one monotonic clock, so neither side is held back by an interpreter. The same
+    figures as `e2e_latency`, and the produce acknowledgement's p50 and p99 besides."""
+    figures = krait_perf(cli, bootstrap, "e2e", "--topic", topic, "--rate", str(rate),
+                         "--seconds", str(seconds), "--warmup-seconds", str(warmup_s),
+                         "--record-size", str(size), "--linger-ms", str(linger_ms),
+                         timeout=deadline_s(int(rate * seconds)) + seconds)
+    return figures
+
+
 def e2e_latency(bootstrap: str, topic: str, rate: int, seconds: float, warmup_s: float, size: int = 100,
                 linger_ms: int = 1) -> dict:
     """End-to-end latency at a fixed `rate`: this process produces records carrying their send

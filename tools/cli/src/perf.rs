@@ -22,12 +22,16 @@ use crate::client::{Global, partitions};
 use crate::output::print;
 use crate::produce::{Acks, Compression};
 
+mod e2e;
+
 #[derive(Debug, Subcommand)]
 pub enum PerfCommand {
     /// Produce fixed-size records as fast as allowed and report throughput and latency.
     Produce(ProducePerfArgs),
     /// Consume a topic from the beginning and report throughput.
     Consume(ConsumePerfArgs),
+    /// Produce at a steady rate and consume at once: end-to-end latency percentiles.
+    E2e(e2e::E2ePerfArgs),
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +70,7 @@ pub fn run(g: &Global, command: PerfCommand) -> anyhow::Result<()> {
     match command {
         PerfCommand::Produce(a) => produce(g, &a),
         PerfCommand::Consume(a) => consume(g, &a),
+        PerfCommand::E2e(a) => e2e::run(g, &a),
     }
 }
 
@@ -209,14 +214,22 @@ fn produce(g: &Global, a: &ProducePerfArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Holds the send loop to `rate` records/s, serving delivery reports while it waits.
+/// Holds the send loop to `rate` records/s, serving delivery reports while it waits. A wait
+/// under a millisecond sleeps rather than polls (librdkafka's poll counts whole milliseconds,
+/// so it would return at once and the loop would spin a core the broker needs on a small
+/// machine); behind schedule, records go without waiting until the loop has caught up.
 fn pace<C: ProducerContext>(producer: &BaseProducer<C>, start: Instant, sent: u64, rate: u64) {
     let due = start + Duration::from_secs_f64(sent as f64 / rate as f64);
-    while Instant::now() < due {
-        producer.poll(
-            due.saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(1)),
-        );
+    loop {
+        let wait = due.saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            return;
+        }
+        if wait >= Duration::from_millis(1) {
+            producer.poll(Duration::from_millis(1));
+        } else {
+            std::thread::sleep(wait);
+        }
     }
 }
 
