@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""The broker's resident memory against its RocksDB budget, with the throughput it costs.
+
+For each budget in turn (alternate them, so drift on the machine falls on both), one krait-broker
+with `--storage-memory-mb MB` on a fresh data directory: `krait perf` produces RECORDS of 100 B
+and RECORDS/4 of 1 KB (acks=all, one partition each), then consumes the 100 B topic; RSS is
+read from /proc/PID/status after the produce runs and after the consume. Malloc settings in
+GLIBC_TUNABLES reach only the broker (they override its own allocator settings).
+
+    bench/memory.py --krait-broker-bin B --krait-cli-bin C [--records 2000000] 64 256 64 256
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import brokers  # noqa: E402
+import workloads  # noqa: E402
+
+
+def measure(broker_bin: Path, cli: Path, budget_mb: str, records: int) -> dict:
+    spec = brokers.BrokerSpec(f"krait-{budget_mb}", "krait", broker_bin, args=("--storage-memory-mb", budget_mb))
+    b = brokers.start(spec, Path(tempfile.mkdtemp(prefix="krait-memory-")))
+    # The broker has its malloc settings; the load generators keep glibc's own.
+    tunables = os.environ.pop("GLIBC_TUNABLES", None)
+    try:
+        time.sleep(2)
+        row = {"budget_mb": int(budget_mb), "rss_idle_mib": b.rss()}
+        small, large = f"mem-{uuid.uuid4().hex[:8]}", f"mem-{uuid.uuid4().hex[:8]}"
+        b.create_topic(small, 1)
+        b.create_topic(large, 1)
+        cpu = b.cpu()
+        row["produce_100b_rec_s"] = workloads.produce_krait_perf(cli, b.bootstrap, small, records, 100, "all", 5)
+        row["cpu_s_per_m_100b"] = (b.cpu() - cpu) / records * 1e6
+        cpu = b.cpu()
+        row["produce_1kb_rec_s"] = workloads.produce_krait_perf(cli, b.bootstrap, large, records // 4, 1000, "all", 5)
+        row["cpu_s_per_m_1kb"] = (b.cpu() - cpu) / (records // 4) * 1e6
+        row["rss_after_produce_mib"] = b.rss()
+        row["consume_100b_rec_s"] = workloads.consume_krait_perf(cli, b.bootstrap, small, records)
+        row["rss_after_consume_mib"] = b.rss()
+        return row
+    finally:
+        b.stop()
+        if tunables is not None:
+            os.environ["GLIBC_TUNABLES"] = tunables
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--krait-broker-bin", type=Path, required=True)
+    ap.add_argument("--krait-cli-bin", type=Path, required=True)
+    ap.add_argument("--records", type=int, default=2_000_000, help="100 B records; a quarter as many of 1 KB")
+    ap.add_argument("--out", type=Path, help="write the rows as JSON here too")
+    ap.add_argument("budgets", nargs="+", help="--storage-memory-mb values, in the order to run them")
+    args = ap.parse_args(argv)
+    rows = []
+    for mb in args.budgets:
+        row = measure(args.krait_broker_bin, args.krait_cli_bin, mb, args.records)
+        rows.append(row)
+        print(json.dumps({k: round(v, 2) for k, v in row.items()}), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
