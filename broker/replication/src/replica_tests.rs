@@ -167,29 +167,29 @@ fn a_lagging_follower_leaves_the_isr_and_rejoins_once_caught_up() {
     );
 }
 
+/// Three brokers, 1 leading one record both followers have fetched, at `now_ms`.
+fn followers_caught_up_at(now_ms: i64) -> [Broker; 3] {
+    let brokers = three_brokers(0);
+    brokers[0]
+        .replica
+        .append_as_leader(&[batch(&["a"])], None, None)
+        .unwrap();
+    for follower in &brokers[1..] {
+        pump(&brokers[0].replica, &follower.replica, now_ms);
+        pump(&brokers[0].replica, &follower.replica, now_ms);
+    }
+    brokers
+}
+
 #[test]
 fn followers_in_sync_when_their_leader_stalled_stay_in_the_isr_after_it_resumes() {
-    let [b1, b2, b3] = three_brokers(0);
-    b1.replica
-        .append_as_leader(&[batch(&["a"])], None, None)
-        .unwrap();
-    for b in [&b2, &b3] {
-        pump(&b1.replica, &b.replica, 1_000);
-        pump(&b1.replica, &b.replica, 1_000);
-    }
     // The leader stood still from 1 100 to 1 100 + 2 × LAG_MAX_MS: no fetch could reach it.
     let resumed = 1_100 + 2 * LAG_MAX_MS;
+    let [b1, _, _] = followers_caught_up_at(1_000);
     b1.replica.excuse_stall(2 * LAG_MAX_MS, resumed);
     assert_eq!(b1.replica.isr_change(resumed, LAG_MAX_MS), None);
-    // Without the excuse the same check would have dropped both.
-    let [c1, c2, c3] = three_brokers(0);
-    c1.replica
-        .append_as_leader(&[batch(&["a"])], None, None)
-        .unwrap();
-    for c in [&c2, &c3] {
-        pump(&c1.replica, &c.replica, 1_000);
-        pump(&c1.replica, &c.replica, 1_000);
-    }
+    // Without the excuse the same check drops both.
+    let [c1, _, _] = followers_caught_up_at(1_000);
     assert_eq!(c1.replica.isr_change(resumed, LAG_MAX_MS), Some(vec![1]));
 }
 

@@ -169,20 +169,8 @@ fn produce(g: &Global, a: &ProducePerfArgs) -> anyhow::Result<()> {
             pace(&producer, start, i, a.throughput as u64);
         }
         let sent_at = producer.context().start.elapsed().as_micros() as usize;
-        let mut record = BaseRecord::with_opaque_to(&a.topic, sent_at).payload(&payload[..]);
-        loop {
-            match producer.send::<[u8], [u8]>(record) {
-                Ok(()) => break,
-                Err((e, back))
-                    if e.rdkafka_error_code()
-                        == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
-                {
-                    producer.poll(Duration::from_millis(1));
-                    record = back;
-                }
-                Err((e, _)) => bail!("send failed: {e}"),
-            }
-        }
+        let record = BaseRecord::with_opaque_to(&a.topic, sent_at).payload(&payload[..]);
+        send(&producer, record)?;
         if i % 1000 == 0 {
             producer.poll(Duration::ZERO);
             progress.set_position(i);
@@ -212,6 +200,25 @@ fn produce(g: &Global, a: &ProducePerfArgs) -> anyhow::Result<()> {
             r.latency_max_ms
         )
     })
+}
+
+/// Sends `record`, serving delivery reports while librdkafka's queue is full.
+fn send<C: ProducerContext>(
+    producer: &BaseProducer<C>,
+    mut record: BaseRecord<'_, [u8], [u8], C::DeliveryOpaque>,
+) -> anyhow::Result<()> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((e, back))
+                if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
+            {
+                producer.poll(Duration::from_millis(1));
+                record = back;
+            }
+            Err((e, _)) => bail!("send failed: {e}"),
+        }
+    }
 }
 
 /// Holds the send loop to `rate` records/s, serving delivery reports while it waits. A wait

@@ -21,7 +21,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
-use super::{Latencies, pace};
+use super::{Latencies, pace, send};
 use crate::client::Global;
 use crate::output::print;
 use crate::produce::Acks;
@@ -231,22 +231,10 @@ fn produce(
         pace(&producer, begun, i, a.rate);
         let sent_us = start.elapsed().as_micros() as u64;
         let payload = stamped(sent_us, &pad);
-        let mut record = BaseRecord::with_opaque_to(&a.topic, sent_us as usize)
+        let record = BaseRecord::with_opaque_to(&a.topic, sent_us as usize)
             .partition(a.partition)
             .payload(&payload[..]);
-        loop {
-            match producer.send::<[u8], [u8]>(record) {
-                Ok(()) => break,
-                Err((e, back))
-                    if e.rdkafka_error_code()
-                        == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) =>
-                {
-                    producer.poll(Duration::from_millis(1));
-                    record = back;
-                }
-                Err((e, _)) => bail!("send failed: {e}"),
-            }
-        }
+        send(&producer, record)?;
         if i % 1000 == 0 {
             producer.poll(Duration::ZERO);
         }
