@@ -226,23 +226,45 @@ async fn kafka_users_log_in_with_their_passwords_and_get_exactly_their_acls() {
         .expect("another user is untouched");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
-async fn a_tls_user_produces_with_its_certificate_on_a_client_certificate_listener() {
+/// The client-certificate listener of [`mtls_cluster`].
+const MTLS_PORT: i32 = 9095;
+
+/// A formed cluster `main` of `replicas` brokers with a SCRAM listener and a client-certificate
+/// one, simple authorization; the cluster CA and the operator's password come with it.
+struct MtlsCluster {
+    api: FakeApi,
+    kubelet: common::kubelet::Kubelet,
+    connector: Arc<common::kubelet::Loopback>,
+    ctx: Arc<Context>,
+    ca: String,
+    operator_password: String,
+}
+
+async fn mtls_cluster(replicas: i32) -> MtlsCluster {
     let (api, mut kubelet, connector, ctx) = cluster_main(
-        json!({"replicas": 1, "image": "krait:test", "storage": {"ephemeral": true},
+        json!({"replicas": replicas, "image": "krait:test", "storage": {"ephemeral": true},
                  "listeners": [
-                     {"name": "tls", "port": 9094, "type": "internal", "tls": true,
+                     {"name": "tls", "port": TLS_PORT, "type": "internal", "tls": true,
                       "authentication": {"type": "scram-sha-512"}},
-                     {"name": "mtls", "port": 9095, "type": "internal", "tls": true,
+                     {"name": "mtls", "port": MTLS_PORT, "type": "internal", "tls": true,
                       "authentication": {"type": "tls"}}],
                  "authorization": {"type": "simple"}}),
     );
     form(&api, &mut kubelet, &ctx, "main", Duration::from_secs(120)).await;
     let ca = secret_value(&api, "main-cluster-ca-cert", "ca.crt");
     let operator_password = secret_value(&api, "main-operator-credentials", "password");
-    create_topics(&connector.bootstrap(TLS_PORT), &ca, &operator_password).await;
+    MtlsCluster {
+        api,
+        kubelet,
+        connector,
+        ctx,
+        ca,
+        operator_password,
+    }
+}
 
+/// The tls KafkaUser `tls-app`, allowed to write to `orders`, reconciled until settled.
+async fn add_tls_app(api: &FakeApi, ctx: &Arc<Context>) {
     api.put(
         USERS,
         user(
@@ -251,8 +273,25 @@ async fn a_tls_user_produces_with_its_certificate_on_a_client_certificate_listen
                    "authorization": write_to(&["orders"])}),
         ),
     );
-    settle(&api, &ctx, "tls-app").await;
-    let mtls = connector.bootstrap(9095);
+    settle(api, ctx, "tls-app").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
+async fn a_tls_user_produces_with_its_certificate_on_a_client_certificate_listener() {
+    // The kubelet runs the brokers: kept until the end of the test.
+    let MtlsCluster {
+        api,
+        kubelet: _brokers,
+        connector,
+        ctx,
+        ca,
+        operator_password,
+    } = mtls_cluster(1).await;
+    create_topics(&connector.bootstrap(TLS_PORT), &ca, &operator_password).await;
+
+    add_tls_app(&api, &ctx).await;
+    let mtls = connector.bootstrap(MTLS_PORT);
     let with_certificate = |cert: &str, key: &str| mtls_client(&mtls, &ca, cert, key);
     let cert = secret_value(&api, "tls-app", "user.crt");
     let key = secret_value(&api, "tls-app", "user.key");
@@ -298,18 +337,14 @@ fn keep_producing(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs KRAIT_BROKER_BIN (tests/run sets it)"]
 async fn a_tls_user_keeps_producing_through_a_clients_ca_renewal_first_with_its_old_certificate() {
-    let (api, mut kubelet, connector, ctx) = cluster_main(
-        json!({"replicas": 3, "image": "krait:test", "storage": {"ephemeral": true},
-                 "listeners": [
-                     {"name": "tls", "port": 9094, "type": "internal", "tls": true,
-                      "authentication": {"type": "scram-sha-512"}},
-                     {"name": "mtls", "port": 9095, "type": "internal", "tls": true,
-                      "authentication": {"type": "tls"}}],
-                 "authorization": {"type": "simple"}}),
-    );
-    form(&api, &mut kubelet, &ctx, "main", Duration::from_secs(120)).await;
-    let ca = secret_value(&api, "main-cluster-ca-cert", "ca.crt");
-    let operator_password = secret_value(&api, "main-operator-credentials", "password");
+    let MtlsCluster {
+        api,
+        mut kubelet,
+        connector,
+        ctx,
+        ca,
+        operator_password,
+    } = mtls_cluster(3).await;
     let admin: AdminClient<DefaultClientContext> = client(
         &connector.bootstrap(TLS_PORT),
         &ca,
@@ -327,16 +362,8 @@ async fn a_tls_user_keeps_producing_through_a_clients_ca_renewal_first_with_its_
     {
         result.expect("topic created");
     }
-    api.put(
-        USERS,
-        user(
-            "tls-app",
-            json!({"clusterRef": "main", "authentication": {"type": "tls"},
-                   "authorization": write_to(&["orders"])}),
-        ),
-    );
-    settle(&api, &ctx, "tls-app").await;
-    let mtls = connector.bootstrap(9095);
+    add_tls_app(&api, &ctx).await;
+    let mtls = connector.bootstrap(MTLS_PORT);
     let with_certificate = |cert: &str, key: &str| mtls_client(&mtls, &ca, cert, key);
     let (old_cert, old_key) = (
         secret_value(&api, "tls-app", "user.crt"),
