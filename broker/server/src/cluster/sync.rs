@@ -162,8 +162,9 @@ pub async fn isr_loop(cluster: Arc<Cluster>) {
     let mut last_check = std::time::Instant::now();
     loop {
         tick.tick().await;
-        let stall = stall_ms(last_check.elapsed());
-        last_check = std::time::Instant::now();
+        let now = std::time::Instant::now();
+        let stall = stall_ms(now - last_check);
+        last_check = now;
         if stall > 0 {
             tracing::info!(
                 stall_ms = stall,
