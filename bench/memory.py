@@ -4,14 +4,22 @@
 For each budget in turn (alternate them, so drift on the machine falls on both), one krait-broker
 with `--storage-memory-mb MB` on a fresh data directory: `krait perf` produces RECORDS of 100 B
 and RECORDS/4 of 1 KB (acks=all, one partition each), then consumes the 100 B topic; RSS is
-read from /proc/PID/status after the produce runs and after the consume. Malloc settings in
-GLIBC_TUNABLES reach only the broker (they override its own allocator settings).
+read from /proc/PID/status after the produce runs and after the consume. Then READERS
+`krait perf consume` processes read the 1 KB topic at once (each asks for 10 MiB per partition
+and 50 MiB per fetch): the peak RSS while they read (VmHWM, reset before they start) is what
+`fetch.memory.max.bytes` bounds. Malloc settings in GLIBC_TUNABLES reach only the broker (they
+override its own allocator settings).
+
+Each run is `STORAGE_MB` or `STORAGE_MB/FETCH_MEMORY_MIB` (fetch.memory.max.bytes in MiB; the
+broker's default when not given):
 
     bench/memory.py --krait-broker-bin B --krait-cli-bin C [--records 2000000] 64 256 64 256
+    bench/memory.py --krait-broker-bin B --krait-cli-bin C --readers 8 64/64 64/4096 64/64 64/4096
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import sys
@@ -26,14 +34,40 @@ import brokers  # noqa: E402
 import workloads  # noqa: E402
 
 
-def measure(broker_bin: Path, cli: Path, budget_mb: str, records: int) -> dict:
-    spec = brokers.BrokerSpec(f"krait-{budget_mb}", "krait", broker_bin, args=("--storage-memory-mb", budget_mb))
+def peak_rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+def concurrent_reads(b, cli: Path, topic: str, records: int, readers: int) -> dict:
+    """`readers` consumers of `topic` at once; the broker's peak RSS while they read."""
+    with open(f"/proc/{b.pid}/clear_refs", "w") as f:
+        f.write("5")  # VmHWM := VmRSS
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(readers) as pool:
+        rates = list(pool.map(lambda _: workloads.consume_krait_perf(cli, b.bootstrap, topic, records),
+                              range(readers)))
+    return {"readers": readers, "readers_peak_rss_mib": peak_rss_mib(b.pid),
+            "readers_seconds": time.monotonic() - start,
+            "readers_rec_s_total": readers * records / (time.monotonic() - start),
+            "reader_rec_s_min": min(rates)}
+
+
+def measure(broker_bin: Path, cli: Path, run: str, records: int, readers: int) -> dict:
+    budget_mb, _, fetch_mib = run.partition("/")
+    args = ["--storage-memory-mb", budget_mb]
+    if fetch_mib:
+        args += ["--fetch-memory-max-bytes", str(int(fetch_mib) << 20)]
+    spec = brokers.BrokerSpec(f"krait-{budget_mb}", "krait", broker_bin, args=tuple(args))
     b = brokers.start(spec, Path(tempfile.mkdtemp(prefix="krait-memory-")))
     # The broker has its malloc settings; the load generators keep glibc's own.
     tunables = os.environ.pop("GLIBC_TUNABLES", None)
     try:
         time.sleep(2)
-        row = {"budget_mb": int(budget_mb), "rss_idle_mib": b.rss()}
+        row = {"budget_mb": int(budget_mb), "fetch_memory_mib": int(fetch_mib or 64), "rss_idle_mib": b.rss()}
         small, large = f"mem-{uuid.uuid4().hex[:8]}", f"mem-{uuid.uuid4().hex[:8]}"
         b.create_topic(small, 1)
         b.create_topic(large, 1)
@@ -46,6 +80,8 @@ def measure(broker_bin: Path, cli: Path, budget_mb: str, records: int) -> dict:
         row["rss_after_produce_mib"] = b.rss()
         row["consume_100b_rec_s"] = workloads.consume_krait_perf(cli, b.bootstrap, small, records)
         row["rss_after_consume_mib"] = b.rss()
+        if readers:
+            row.update(concurrent_reads(b, cli, large, records // 4, readers))
         return row
     finally:
         b.stop()
@@ -58,12 +94,13 @@ def main(argv=None) -> int:
     ap.add_argument("--krait-broker-bin", type=Path, required=True)
     ap.add_argument("--krait-cli-bin", type=Path, required=True)
     ap.add_argument("--records", type=int, default=2_000_000, help="100 B records; a quarter as many of 1 KB")
+    ap.add_argument("--readers", type=int, default=0, help="consumers of the 1 KB topic at once, at the end")
     ap.add_argument("--out", type=Path, help="write the rows as JSON here too")
-    ap.add_argument("budgets", nargs="+", help="--storage-memory-mb values, in the order to run them")
+    ap.add_argument("runs", nargs="+", help="STORAGE_MB or STORAGE_MB/FETCH_MEMORY_MIB, in the order to run them")
     args = ap.parse_args(argv)
     rows = []
-    for mb in args.budgets:
-        row = measure(args.krait_broker_bin, args.krait_cli_bin, mb, args.records)
+    for run in args.runs:
+        row = measure(args.krait_broker_bin, args.krait_cli_bin, run, args.records, args.readers)
         rows.append(row)
         print(json.dumps({k: round(v, 2) for k, v in row.items()}), flush=True)
     if args.out:

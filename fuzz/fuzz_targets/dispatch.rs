@@ -97,10 +97,10 @@ fuzz_target!(|data: &[u8]| {
             let outcome =
                 tokio::time::timeout(REQUEST_DEADLINE, dispatch(broker, &connection, frame)).await;
             match outcome {
-                Ok(Outcome::Respond(response)) => check_framed(&response),
+                Ok(Outcome::Respond(response)) => check_framed(&response.to_bytes()),
                 Ok(Outcome::NoResponse) => {}
                 Ok(Outcome::RespondAndClose(response)) => {
-                    check_framed(&response);
+                    check_framed(&response.to_bytes());
                     return;
                 }
                 Ok(Outcome::Close) | Err(_) => return,

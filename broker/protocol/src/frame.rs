@@ -5,13 +5,14 @@
 //! so they are read first: that is enough to answer even a request whose rest cannot be decoded.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 
 use std::any::Any;
 
 use crate::budget::{decode_within, decode_within_using};
 use crate::legacy;
+use crate::response_frame::{Lending, ResponseFrame};
 
 /// Bytes in the length prefix of every frame.
 pub const LENGTH_PREFIX: usize = 4;
@@ -151,6 +152,47 @@ pub fn encode_response<R: Encodable + HeaderVersion + 'static>(
     )
 }
 
+/// [`encode_response`] as the buffers to write: the records of a Fetch response are not copied
+/// into the frame but referenced where the log read them ([`crate::response_frame`]).
+pub fn encode_response_frame<R: Encodable + HeaderVersion + 'static>(
+    correlation_id: i32,
+    version: i16,
+    body: &R,
+) -> anyhow::Result<ResponseFrame> {
+    let lenders = records_of(body as &dyn Any);
+    if lenders.is_empty() {
+        return encode_response(correlation_id, version, body).map(ResponseFrame::from);
+    }
+    let header_version = R::header_version(version);
+    let mut header = ResponseHeader::default();
+    header.correlation_id = correlation_id;
+    let size = header.compute_size(header_version)? + body.compute_size(version)?;
+    let Ok(prefix) = i32::try_from(size) else {
+        anyhow::bail!("a response of {size} bytes exceeds the largest frame, 2 GiB");
+    };
+    let lent: usize = lenders.iter().map(Bytes::len).sum();
+    let mut buf = Lending::new(lenders, (LENGTH_PREFIX + size).saturating_sub(lent));
+    buf.put_i32(prefix);
+    header.encode(&mut buf, header_version)?;
+    body.encode(&mut buf, version)?;
+    let frame = buf.finish();
+    debug_assert_eq!(frame.len(), LENGTH_PREFIX + size);
+    Ok(frame)
+}
+
+/// The records buffers of a Fetch response (the only response that carries many bytes).
+fn records_of(body: &dyn Any) -> Vec<Bytes> {
+    body.downcast_ref::<FetchResponse>()
+        .map(|r| {
+            r.responses
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .filter_map(|p| p.records.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A response frame: length prefix, `header`, then `body_size` bytes that `body` writes.
 fn frame_with_header(
     header: &ResponseHeader,
@@ -217,6 +259,43 @@ mod tests {
     use super::*;
     use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, MetadataRequest};
     use kafka_protocol::protocol::StrBytes;
+
+    #[test]
+    fn a_fetch_response_frame_references_its_records_and_matches_the_copying_encoder() {
+        use kafka_protocol::messages::TopicName;
+        use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+        let big = Bytes::from((0..20_000u32).map(|i| i as u8).collect::<Vec<_>>());
+        let small = Bytes::from_static(b"a small batch");
+        let mut topic = FetchableTopicResponse::default();
+        topic.topic = TopicName(StrBytes::from_static_str("t"));
+        for (i, records) in [Some(big.clone()), Some(small), None]
+            .into_iter()
+            .enumerate()
+        {
+            let mut p = PartitionData::default();
+            p.partition_index = i as i32;
+            p.high_watermark = 42;
+            p.records = records;
+            topic.partitions.push(p);
+        }
+        let mut response = FetchResponse::default();
+        response.responses.push(topic);
+        for version in 4..=12 {
+            let copied = encode_response(7, version, &response).unwrap();
+            let frame = encode_response_frame(7, version, &response).unwrap();
+            assert_eq!(frame.to_bytes(), copied, "v{version}");
+            assert_eq!(frame.len(), copied.len());
+            assert!(
+                frame
+                    .parts()
+                    .iter()
+                    .any(|p| p.as_ptr() == big.as_ptr() && p.len() == big.len()),
+                "v{version}: the large records are the log's buffer"
+            );
+        }
+        let metadata = encode_response_frame(7, 1, &ApiVersionsResponse::default()).unwrap();
+        assert_eq!(metadata.parts().len(), 1, "other responses are one buffer");
+    }
 
     #[test]
     fn frame_length_rejects_negative_oversized_and_short() {

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod budget;
 pub mod frame;
 pub mod legacy;
+pub mod response_frame;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 

@@ -34,6 +34,8 @@ pub struct Broker {
     pub producer_ids: crate::producer_ids::ProducerIds,
     pub store: Arc<Store>,
     pub cluster: Arc<Cluster>,
+    /// Room for the records of Fetch responses not yet written (fetch.memory.max.bytes).
+    pub fetch_memory: Arc<crate::fetch_memory::FetchMemory>,
     /// The id of the cluster this data directory belongs to, once known.
     cluster_id: Mutex<Option<String>>,
 }
@@ -118,6 +120,7 @@ impl Broker {
             &format!("{}:{}", advertised.host, advertised.port),
         )
         .with_dynamic(cluster.watch_image());
+        let fetch_memory = crate::fetch_memory::FetchMemory::new(config.fetch_memory_max_bytes);
         let broker = Arc::new(Self {
             config,
             advertised,
@@ -129,6 +132,7 @@ impl Broker {
             coordinator,
             transactions: Default::default(),
             producer_ids: Default::default(),
+            fetch_memory,
             store,
             cluster,
             cluster_id: Mutex::new(stored_cluster_id),

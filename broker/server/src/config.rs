@@ -103,7 +103,8 @@ pub struct BrokerConfig {
 
     /// A request frame whose first byte has arrived must arrive whole within this time, or the
     /// connection is closed: a client that trickles a frame byte by byte ("slowloris") does not
-    /// hold a connection and its buffer forever.
+    /// hold a connection and its buffer forever. Likewise a client that reads nothing of its
+    /// response for this long is closed, so it does not hold the response's records.
     #[arg(long, env = "KRAIT_REQUEST_READ_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_read_timeout_ms: u64,
 
@@ -129,6 +130,12 @@ pub struct BrokerConfig {
     /// the first batch is returned whole even when it is larger, so a consumer always advances.
     #[arg(long, env = "KRAIT_FETCH_MAX_BYTES", default_value_t = 55 * 1024 * 1024)]
     pub fetch_max_bytes: usize,
+
+    /// Bytes of records all Fetch responses may hold at once, from their read until they are
+    /// written to the client (fetch.memory.max.bytes). A fetch reads only what is free, and
+    /// waits while less than 1 MiB is; the first batch of a response may go over by itself.
+    #[arg(long, env = "KRAIT_FETCH_MEMORY_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub fetch_memory_max_bytes: usize,
 
     /// Longest metadata string a committed offset may carry (offset.metadata.max.bytes).
     #[arg(long, env = "KRAIT_OFFSET_METADATA_MAX_BYTES", default_value_t = 4096)]
@@ -439,6 +446,11 @@ impl BrokerConfig {
         )?;
         min("max-partitions", 1, self.max_partitions)?;
         min("fetch-max-bytes", 1024, self.fetch_max_bytes as i64)?;
+        min(
+            "fetch-memory-max-bytes",
+            crate::fetch_memory::FLOOR as i64,
+            self.fetch_memory_max_bytes as i64,
+        )?;
         min("retention-ms", -1, self.retention_ms)?;
         min("retention-bytes", -1, self.retention_bytes)?;
         min("min-insync-replicas", 1, self.min_insync_replicas.into())?;

@@ -36,6 +36,7 @@ const KAFKA_KEYS: &[(&str, &str)] = &[
     ("queued.max.request.bytes", "queued_max_request_bytes"),
     ("max.partitions", "max_partitions"),
     ("fetch.max.bytes", "fetch_max_bytes"),
+    ("fetch.memory.max.bytes", "fetch_memory_max_bytes"),
     ("offset.metadata.max.bytes", "offset_metadata_max_bytes"),
     ("log.retention.bytes", "retention_bytes"),
     (

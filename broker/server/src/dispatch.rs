@@ -9,10 +9,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use krait_protocol::api::{api_versions_response, served_version};
 use krait_protocol::frame::{
-    self, FixedHeader, UNSUPPORTED_VERSION, decode_body, decode_header, encode_response,
+    self, FixedHeader, UNSUPPORTED_VERSION, decode_body, decode_header, encode_response_frame,
 };
 use krait_protocol::kafka_protocol::messages::ApiKey;
 use krait_protocol::kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
+use krait_protocol::response_frame::ResponseFrame;
 use tracing::{Instrument, debug, debug_span, warn};
 
 use crate::broker::Broker;
@@ -22,10 +23,11 @@ use crate::handlers;
 /// What the connection does after a request.
 #[derive(Debug)]
 pub enum Outcome {
-    Respond(Bytes),
+    /// A response frame; a Fetch response's records in it are the log's buffers, not copies.
+    Respond(ResponseFrame),
     /// Produce with acks=0: Kafka sends nothing back.
     NoResponse,
-    RespondAndClose(Bytes),
+    RespondAndClose(ResponseFrame),
     Close,
 }
 
@@ -69,7 +71,7 @@ async fn route(
             api_key = fixed.api_key,
             version, "unsupported API or version"
         );
-        return Outcome::RespondAndClose(frame::encode_unsupported(fixed.correlation_id));
+        return Outcome::RespondAndClose(frame::encode_unsupported(fixed.correlation_id).into());
     };
     let header = match decode_header(&mut frame, support.key, version) {
         Ok(h) => h,
@@ -200,7 +202,7 @@ where
 /// reaching this is a bug, not client input.
 pub(crate) fn unrouted(ctx: &RequestContext<'_>, api: ApiKey) -> Outcome {
     warn!(api = ?api, "API advertised without a handler");
-    Outcome::RespondAndClose(frame::encode_unsupported(ctx.correlation_id))
+    Outcome::RespondAndClose(frame::encode_unsupported(ctx.correlation_id).into())
 }
 
 fn encoded<R: Encodable + HeaderVersion + 'static>(
@@ -208,8 +210,8 @@ fn encoded<R: Encodable + HeaderVersion + 'static>(
     version: i16,
     response: &R,
 ) -> Outcome {
-    match encode_response(correlation_id, version, response) {
-        Ok(bytes) => Outcome::Respond(bytes),
+    match encode_response_frame(correlation_id, version, response) {
+        Ok(frame) => Outcome::Respond(frame),
         Err(e) => {
             warn!(error = %e, "cannot encode response, closing connection");
             Outcome::Close

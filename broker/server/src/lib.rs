@@ -13,6 +13,7 @@ pub mod context;
 pub mod disk;
 pub mod dispatch;
 pub mod dynamic_config;
+pub mod fetch_memory;
 pub mod handlers;
 pub mod http;
 pub mod listeners;

@@ -8,8 +8,9 @@
 //!
 //! What a connection may hold is bounded ([`Admission`]): connections in all and per address
 //! are counted on accept, a connection idle past `connections.max.idle.ms` is closed, a frame
-//! that has begun must arrive whole within the read timeout, and the bytes of frames being read
-//! or handled come from one budget shared by all connections.
+//! that has begun must arrive whole within the read timeout, a response must be taken by the
+//! client within it too (a client that stops reading is closed), and the bytes of frames being
+//! read or handled come from one budget shared by all connections.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use krait_protocol::frame::{FixedHeader, LENGTH_PREFIX, frame_length};
+use krait_protocol::response_frame::ResponseFrame;
 use krait_tls::TlsAcceptor;
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
@@ -194,6 +196,7 @@ where
     let mut reader = BufReader::with_capacity(IO_BUFFER, read);
     let mut writer = BufWriter::with_capacity(IO_BUFFER, write);
     let max = broker.config.max_request_bytes;
+    let stall = admission.read_timeout;
     loop {
         // The frame's bytes stay counted against the budget until its answer is written.
         let Some((frame, _held)) = next_frame(&mut reader, max, admission).await? else {
@@ -202,13 +205,13 @@ where
         let started = Instant::now();
         let api = FixedHeader::peek(&frame).map(|h| h.api_key).ok();
         let close = match dispatch(broker, connection, frame).await {
-            Outcome::Respond(bytes) => {
-                writer.write_all(&bytes).await?;
+            Outcome::Respond(response) => {
+                write_frame(&mut writer, &response, stall).await?;
                 false
             }
             Outcome::NoResponse => false,
-            Outcome::RespondAndClose(bytes) => {
-                writer.write_all(&bytes).await?;
+            Outcome::RespondAndClose(response) => {
+                write_frame(&mut writer, &response, stall).await?;
                 true
             }
             Outcome::Close => true,
@@ -217,13 +220,52 @@ where
             broker.metrics.answered(api, started.elapsed());
         }
         if close || reader.buffer().is_empty() {
-            writer.flush().await?;
+            flush_within(&mut writer, stall).await?;
         }
         if close {
             writer.shutdown().await.ok();
             return Ok(());
         }
     }
+}
+
+/// Writes a response's buffers in order: the small ones gather in the writer's buffer, a large
+/// one (a Fetch response's records) goes to the socket from where the log read it. A client
+/// that takes none of it for the read timeout is given up on (`TimedOut`): what its response
+/// holds (`fetch.memory.max.bytes`) must not be held by a client that stopped reading.
+async fn write_frame<W: AsyncWrite + Unpin>(
+    writer: &mut BufWriter<W>,
+    response: &ResponseFrame,
+    stall: Duration,
+) -> std::io::Result<()> {
+    for part in response.parts() {
+        let mut rest = &part[..];
+        while !rest.is_empty() {
+            match tokio::time::timeout(stall, writer.write(rest)).await {
+                Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(Ok(n)) => rest = &rest[n..],
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(stalled(stall)),
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn flush_within<W: AsyncWrite + Unpin>(
+    writer: &mut BufWriter<W>,
+    stall: Duration,
+) -> std::io::Result<()> {
+    tokio::time::timeout(stall, writer.flush())
+        .await
+        .map_err(|_| stalled(stall))?
+}
+
+fn stalled(stall: Duration) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("the client read nothing of its response for {stall:?} (request.read.timeout.ms)"),
+    )
 }
 
 /// Waits up to the idle timeout for the next request to begin, then up to the read timeout for
@@ -382,5 +424,47 @@ mod tests {
         assert!(started.elapsed() < Duration::from_millis(900));
         drop(reader);
         trickle.await.unwrap();
+    }
+
+    fn large_response() -> ResponseFrame {
+        ResponseFrame::from(Bytes::from(vec![3u8; 256 * 1024]))
+    }
+
+    #[tokio::test]
+    async fn a_client_that_reads_nothing_of_its_response_is_given_up_on() {
+        let (_client, server) = tokio::io::duplex(4096);
+        let mut writer = BufWriter::with_capacity(IO_BUFFER, server);
+        let started = tokio::time::Instant::now();
+        let stalled = write_frame(&mut writer, &large_response(), Duration::from_millis(100))
+            .await
+            .unwrap_err();
+        assert_eq!(stalled.kind(), std::io::ErrorKind::TimedOut, "{stalled}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_slow_client_that_keeps_reading_gets_its_whole_response() {
+        let (mut client, server) = tokio::io::duplex(4096);
+        let reading = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while got.len() < 256 * 1024 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let n = client.read(&mut buf).await.unwrap();
+                got.extend_from_slice(&buf[..n]);
+            }
+            got
+        });
+        let mut writer = BufWriter::with_capacity(IO_BUFFER, server);
+        // The whole response takes 64 reads 20 ms apart, over 1.2 s; the 1 s timeout is on
+        // progress, not on the whole response.
+        let response = large_response();
+        write_frame(&mut writer, &response, Duration::from_secs(1))
+            .await
+            .unwrap();
+        flush_within(&mut writer, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(reading.await.unwrap(), response.to_bytes());
     }
 }

@@ -632,6 +632,13 @@ impl BrokerDefaults {
                 Long,
                 "MiB of RocksDB memtables and block cache together.",
             ),
+            d(
+                "fetch.memory.max.bytes",
+                c.fetch_memory_max_bytes.to_string(),
+                (64 << 20).to_string(),
+                Long,
+                "Bytes of records all Fetch responses hold at once, until written.",
+            ),
         ];
         let mut entries = entries;
         if let Some(rack) = c.rack.as_ref().filter(|r| !r.is_empty()) {

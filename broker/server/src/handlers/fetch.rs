@@ -113,9 +113,10 @@ async fn long_poll(
     let min_bytes = request.min_bytes.max(0) as usize;
     let mut waiting: Option<(Instant, PurgatoryGuard)> = None;
     let waited = |w: Option<(Instant, PurgatoryGuard)>| w.map(|(since, _)| since.elapsed());
+    let want = wanted(&targets, request, cap);
     loop {
         let (response, bytes, errors) =
-            krait_sync::blocking(|| read_all(&targets, request, reads, cap));
+            read_within_memory(&targets, request, reads, want, deadline, broker).await;
         if bytes >= min_bytes || errors || watchers.is_empty() || Instant::now() >= deadline {
             return (response, waited(waiting));
         }
@@ -127,7 +128,8 @@ async fn long_poll(
         }
         let changed = select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            let (response, _, _) = krait_sync::blocking(|| read_all(&targets, request, reads, cap));
+            let (response, _, _) =
+                read_within_memory(&targets, request, reads, want, deadline, broker).await;
             return (response, waited(waiting));
         }
         // Mark every watcher seen so the next wait is for a newer append.
@@ -135,6 +137,48 @@ async fn long_poll(
             w.borrow_and_update();
         });
     }
+}
+
+/// The most a read of `targets` can return: the request's and the broker's limit, or the sum of
+/// its partitions' limits when that is less (a consumer of one partition asks for 50 MiB and
+/// can get 1 MiB).
+fn wanted(targets: &[Target], request: &FetchRequest, cap: usize) -> usize {
+    let asked = match request.max_bytes {
+        n if n > 0 => (n as usize).min(cap),
+        _ => cap,
+    };
+    let partitions: usize = targets
+        .iter()
+        .filter(|t| t.partition.is_some())
+        .map(|t| t.request.partition_max_bytes.max(1) as usize)
+        .fold(0, usize::saturating_add);
+    asked.min(partitions)
+}
+
+/// Reads every target within the room `fetch.memory.max.bytes` has free (waiting for some until
+/// `deadline`); the records returned hold their room until they are dropped.
+async fn read_within_memory(
+    targets: &[Target],
+    request: &FetchRequest,
+    reads: &Reads,
+    want: usize,
+    deadline: Instant,
+    broker: &Broker,
+) -> (FetchResponse, usize, bool) {
+    let mut grant = broker.fetch_memory.take(want, deadline).await;
+    let room = grant.bytes();
+    let (mut response, bytes, errors) =
+        krait_sync::blocking(|| read_all(targets, request, reads, room));
+    for data in response
+        .responses
+        .iter_mut()
+        .flat_map(|t| t.partitions.iter_mut())
+    {
+        if let Some(records) = data.records.take() {
+            data.records = Some(grant.hold(records));
+        }
+    }
+    (response, bytes, errors)
 }
 
 fn resolve(ctx: &RequestContext<'_>, request: &FetchRequest) -> Vec<Target> {

@@ -57,6 +57,8 @@ pub mod unregister_broker;
 pub mod write_txn_markers;
 
 #[cfg(test)]
+mod fetch_memory_tests;
+#[cfg(test)]
 mod security_tests;
 #[cfg(test)]
 mod tests;

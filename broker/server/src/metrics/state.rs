@@ -33,6 +33,8 @@ pub(super) struct Gauges {
     consumer_committed: IntGaugeVec,
     log_dir_capacity: IntGauge,
     log_dir_usable: IntGauge,
+    fetch_memory: IntGauge,
+    fetch_memory_peak: IntGauge,
     rocksdb: RocksDb,
 }
 
@@ -168,6 +170,18 @@ impl Gauges {
                 "krait_log_dir_usable_bytes",
                 "Bytes still usable on the volume holding the data directory (a full disk stops \
                  the broker).",
+            ),
+            fetch_memory: gauge(
+                r,
+                "krait_fetch_memory_bytes",
+                "Bytes of records Fetch responses hold now, from their read until written \
+                 (bounded by fetch.memory.max.bytes).",
+            ),
+            fetch_memory_peak: gauge(
+                r,
+                "krait_fetch_memory_peak_bytes",
+                "The most bytes of records Fetch responses held at once since the broker \
+                 started.",
             ),
             rocksdb: RocksDb {
                 write_stopped: gauge(
@@ -334,6 +348,9 @@ impl Gauges {
         let bytes = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         self.log_dir_capacity.set(bytes(capacity));
         self.log_dir_usable.set(bytes(usable));
+        let held = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        self.fetch_memory.set(held(broker.fetch_memory.used()));
+        self.fetch_memory_peak.set(held(broker.fetch_memory.peak()));
 
         let stats = broker.store.engine_stats().unwrap_or_default();
         let db = &self.rocksdb;
