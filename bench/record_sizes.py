@@ -2,17 +2,19 @@
 """Produce and consume throughput by record size: records/s, MB/s and broker CPU per GB, for
 1 KB, 10 KB and 100 KB records (acks=all, one partition, `krait perf`).
 
-Each run is `LABEL` or `LABEL:BROKER FLAGS` (flags split on spaces), run in the order given, each
+Each run is `LABEL` or `LABEL:BROKER FLAGS` (flags split on spaces; a `NAME=VALUE` among them is
+set in the broker's environment instead), run in the order given, each
 on a fresh broker and data directory; alternate the settings compared (A B A B) so drift on the
 machine falls on both:
 
     bench/record_sizes.py --krait-broker-bin B --krait-cli-bin C [--mb 400] base base
-    bench/record_sizes.py --krait-broker-bin B --krait-cli-bin C a:--storage-memory-mb=64 b:--storage-memory-mb=256 a b
+    bench/record_sizes.py --krait-broker-bin B --krait-cli-bin C "a:--storage-memory-mb 64" "b:--storage-memory-mb 256" a b
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -28,8 +30,19 @@ MB = 1_000_000
 
 
 def measure(broker_bin: Path, cli: Path, label: str, flags: list[str], sizes: list[int], mb: int) -> list[dict]:
+    env = dict(f.split("=", 1) for f in flags if f[:1].isupper() and "=" in f)
+    flags = [f for f in flags if not (f[:1].isupper() and "=" in f)]
     spec = brokers.BrokerSpec(f"krait-{label}", "krait", broker_bin, args=tuple(flags))
-    b = brokers.start(spec, Path(tempfile.mkdtemp(prefix="krait-sizes-")))
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the broker's environment (a name without KRAIT_, which is not passed)
+    try:
+        b = brokers.start(spec, Path(tempfile.mkdtemp(prefix="krait-sizes-")))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     rows = []
     try:
         time.sleep(1)
@@ -70,7 +83,7 @@ def main(argv=None) -> int:
     for run in args.runs:
         label, _, flags = run.partition(":")
         if flags:
-            defined[label] = [f for f in flags.replace("=", " ").split(" ") if f]
+            defined[label] = [f for f in flags.split(" ") if f]
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
     for run in args.runs:
