@@ -34,13 +34,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def rss_mb(pid: int) -> float:
-    """Resident set size in MiB (VmRSS of /proc/PID/status)."""
+def status_mib(pid: int, field: str) -> float:
+    """A size in /proc/PID/status (VmRSS, VmHWM, ...), in MiB."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"no {field} for pid {pid}")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size in MiB (VmRSS of /proc/PID/status)."""
+    return status_mib(pid, "VmRSS")
 
 
 @dataclass

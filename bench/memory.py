@@ -34,14 +34,6 @@ import brokers  # noqa: E402
 import workloads  # noqa: E402
 
 
-def peak_rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for pid {pid}")
-
-
 def concurrent_reads(b, cli: Path, topic: str, records: int, readers: int) -> dict:
     """`readers` consumers of `topic` at once; the broker's peak RSS while they read."""
     with open(f"/proc/{b.pid}/clear_refs", "w") as f:
@@ -50,7 +42,7 @@ def concurrent_reads(b, cli: Path, topic: str, records: int, readers: int) -> di
     with concurrent.futures.ThreadPoolExecutor(readers) as pool:
         rates = list(pool.map(lambda _: workloads.consume_krait_perf(cli, b.bootstrap, topic, records),
                               range(readers)))
-    return {"readers": readers, "readers_peak_rss_mib": peak_rss_mib(b.pid),
+    return {"readers": readers, "readers_peak_rss_mib": brokers.status_mib(b.pid, "VmHWM"),
             "readers_seconds": time.monotonic() - start,
             "readers_rec_s_total": readers * records / (time.monotonic() - start),
             "reader_rec_s_min": min(rates)}
