@@ -40,18 +40,20 @@ def main(argv=None) -> int:
     ap.add_argument("--engine", default="memory", choices=("memory", "sqlite"), help="Tansu's storage engine")
     ap.add_argument("--rates", default="10000,50000,100000,200000,450000")
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--broker-arg", action="append", default=[],
+                    help="a flag for krait-broker, repeated for each word: --broker-arg=--storage-memory-mb --broker-arg=256")
     ap.add_argument("--out", type=Path, help="write the rows as JSON here too")
     args = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="krait-latency-"))
     if args.tansu_bin:
         spec = brokers.BrokerSpec(f"tansu-{args.engine}", "tansu", args.tansu_bin, engine=args.engine)
     elif args.krait_broker_bin:
-        spec = brokers.BrokerSpec("krait", "krait", args.krait_broker_bin)
+        spec = brokers.BrokerSpec("krait", "krait", args.krait_broker_bin, args=tuple(args.broker_arg))
     else:
         ap.error("give --krait-broker-bin or --tansu-bin")
     broker = brokers.start(spec, work)
     harness = "krait perf e2e" if args.krait_cli_bin else "confluent-kafka (Python)"
-    print(f"{spec.name}, {args.seconds:g} s per rate, load from {harness}")
+    print(f"{spec.name} {' '.join(args.broker_arg)}, {args.seconds:g} s per rate, load from {harness}")
     rows = []
     try:
         print(f"{'target rec/s':>12} {'achieved':>10} {'p50 ms':>8} {'p99 ms':>8} {'p999 ms':>8} "
