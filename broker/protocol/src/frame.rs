@@ -6,6 +6,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, FetchResponse, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::buf::ByteBufMut;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 
 use std::any::Any;
@@ -134,22 +135,30 @@ pub fn encode_response<R: Encodable + HeaderVersion + 'static>(
     version: i16,
     body: &R,
 ) -> anyhow::Result<Bytes> {
+    let header = response_header(correlation_id);
     let header_version = R::header_version(version);
-    let mut header = ResponseHeader::default();
-    header.correlation_id = correlation_id;
     if let Some(legacy_body) = legacy::encode_response(body as &dyn Any, version) {
         let legacy_body = legacy_body?;
-        return frame_with_header(&header, header_version, legacy_body.len(), |buf| {
-            buf.put_slice(&legacy_body);
-            Ok(())
-        });
+        let frame = frame_with_header(
+            &header,
+            header_version,
+            legacy_body.len(),
+            BytesMut::with_capacity,
+            |buf| {
+                buf.put_slice(&legacy_body);
+                Ok(())
+            },
+        )?;
+        return Ok(frame.freeze());
     }
-    frame_with_header(
+    let frame = frame_with_header(
         &header,
         header_version,
         body.compute_size(version)?,
+        BytesMut::with_capacity,
         |buf| body.encode(buf, version),
-    )
+    )?;
+    Ok(frame.freeze())
 }
 
 /// [`encode_response`] as the buffers to write: the records of a Fetch response are not copied
@@ -163,21 +172,21 @@ pub fn encode_response_frame<R: Encodable + HeaderVersion + 'static>(
     if lenders.is_empty() {
         return encode_response(correlation_id, version, body).map(ResponseFrame::from);
     }
-    let header_version = R::header_version(version);
+    let lent: usize = lenders.iter().map(Bytes::len).sum();
+    let frame = frame_with_header(
+        &response_header(correlation_id),
+        R::header_version(version),
+        body.compute_size(version)?,
+        |whole| Lending::new(lenders, whole.saturating_sub(lent)),
+        |buf| body.encode(buf, version),
+    )?;
+    Ok(frame.finish())
+}
+
+fn response_header(correlation_id: i32) -> ResponseHeader {
     let mut header = ResponseHeader::default();
     header.correlation_id = correlation_id;
-    let size = header.compute_size(header_version)? + body.compute_size(version)?;
-    let Ok(prefix) = i32::try_from(size) else {
-        anyhow::bail!("a response of {size} bytes exceeds the largest frame, 2 GiB");
-    };
-    let lent: usize = lenders.iter().map(Bytes::len).sum();
-    let mut buf = Lending::new(lenders, (LENGTH_PREFIX + size).saturating_sub(lent));
-    buf.put_i32(prefix);
-    header.encode(&mut buf, header_version)?;
-    body.encode(&mut buf, version)?;
-    let frame = buf.finish();
-    debug_assert_eq!(frame.len(), LENGTH_PREFIX + size);
-    Ok(frame)
+    header
 }
 
 /// The records buffers of a Fetch response (the only response that carries many bytes).
@@ -193,24 +202,26 @@ fn records_of(body: &dyn Any) -> Vec<Bytes> {
         .unwrap_or_default()
 }
 
-/// A response frame: length prefix, `header`, then `body_size` bytes that `body` writes.
-fn frame_with_header(
+/// A response frame: length prefix, `header`, then `body_size` bytes that `body` writes, into
+/// the buffer `buffer` makes for the whole frame's size.
+fn frame_with_header<B: ByteBufMut>(
     header: &ResponseHeader,
     header_version: i16,
     body_size: usize,
-    body: impl FnOnce(&mut BytesMut) -> anyhow::Result<()>,
-) -> anyhow::Result<Bytes> {
+    buffer: impl FnOnce(usize) -> B,
+    body: impl FnOnce(&mut B) -> anyhow::Result<()>,
+) -> anyhow::Result<B> {
     let size = header.compute_size(header_version)? + body_size;
     // The length prefix is an int32: a larger response cannot be framed, and must not wrap.
     let Ok(prefix) = i32::try_from(size) else {
         anyhow::bail!("a response of {size} bytes exceeds the largest frame, 2 GiB");
     };
-    let mut buf = BytesMut::with_capacity(LENGTH_PREFIX + size);
+    let mut buf = buffer(LENGTH_PREFIX + size);
     buf.put_i32(prefix);
     header.encode(&mut buf, header_version)?;
     body(&mut buf)?;
-    debug_assert_eq!(buf.len(), LENGTH_PREFIX + size);
-    Ok(buf.freeze())
+    debug_assert_eq!(buf.offset(), LENGTH_PREFIX + size);
+    Ok(buf)
 }
 
 /// The answer to an API or version the broker does not serve: a v0 response header and the

@@ -75,10 +75,6 @@ impl FetchMemory {
         })
     }
 
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
     /// Bytes of records held by responses now.
     pub fn used(&self) -> usize {
         self.used.lock_unpoisoned().now
