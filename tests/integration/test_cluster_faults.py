@@ -272,3 +272,39 @@ def test_a_killed_leader_is_fenced_on_its_refused_port_long_before_its_session_e
         cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
         work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {killed} rejoined")
     check_nothing_lost(cluster, topic, work)
+
+
+def test_a_killed_leader_is_fenced_when_the_controller_loses_its_connection_before_any_heartbeat_is_missed(
+        cluster_factory):
+    """The controller sends the metadata log to every broker (Raft appends, every 100 ms when
+    idle); an append that finds the broker's connection closed or refused has its cluster port
+    probed at once, without waiting for a missed heartbeat. With heartbeats every 3 s, a probe
+    for silence cannot start before 4.5 s without one, that is 1.5 s after the kill at the
+    earliest: a leader fenced and replaced sooner was found through the lost connection."""
+    heartbeat_s = 3
+    # A probe for silence needs 1.5 heartbeat intervals without one: at best 1.5 s after the kill.
+    earliest_by_silence_s = heartbeat_s * 1.5 - heartbeat_s
+    cluster = cluster_factory(3, heartbeat_interval_ms=heartbeat_s * 1000, session_timeout_ms=10_000)
+    controller = cluster.controller()
+    killed = next(i for i in sorted(cluster.nodes, reverse=True) if i != controller)
+    a, b = sorted(set(cluster.nodes) - {killed})
+    topic = cluster.create_topic(replica_assignment=[[killed, a, b], [a, killed, b], [killed, b, a]],
+                                 config=TOPIC_CONFIG)
+    with Workload(cluster.bootstrap, topic, PARTITIONS) as work:
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the fault")
+        before = cluster.view([topic])
+        assert all(p.fully_replicated for p in before.topic(topic)), cluster.describe([topic])
+        killed_at = time.monotonic()
+        cluster.kill9(killed)
+        cluster.wait_for(lambda vs: replaced(vs, topic, killed, before), earliest_by_silence_s,
+                         f"broker {killed} fenced and its partitions led anew", topics=[topic])
+        print(f"\nbroker {killed} killed: fenced and replaced after {time.monotonic() - killed_at:.2f} s "
+              f"(heartbeats every {heartbeat_s} s)")
+        log = cluster.node(controller).broker.log_text()
+        assert "the controller lost contact with it" in log, log[-3000:]
+        assert "cluster port refuses connections" in log, log[-3000:]
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {killed} was killed")
+        cluster.restart(killed)
+        cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {killed} rejoined")
+    check_nothing_lost(cluster, topic, work)

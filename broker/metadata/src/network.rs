@@ -54,25 +54,63 @@ impl Partition {
 }
 
 /// When each other member last answered this node's appends (while it leads): Kafka's "last
-/// fetch" of a replica, for DescribeQuorum.
+/// fetch" of a replica, for DescribeQuorum. And when an append to a member last failed in the
+/// transport (its connection closed or refused), which the controller takes as a hint to look
+/// at that broker at once rather than at its next missed heartbeat.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Contacts(Arc<std::sync::Mutex<BTreeMap<NodeId, SystemTime>>>);
+pub(crate) struct Contacts(Arc<ContactLog>);
+
+#[derive(Debug, Default)]
+pub(crate) struct ContactLog {
+    answered: std::sync::Mutex<BTreeMap<NodeId, SystemTime>>,
+    lost: std::sync::Mutex<BTreeMap<NodeId, tokio::time::Instant>>,
+    /// Woken when a contact is lost.
+    lost_notify: tokio::sync::Notify,
+}
 
 impl Contacts {
     fn record(&self, node: NodeId) {
         let mut last = self
             .0
+            .answered
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         last.insert(node, SystemTime::now());
     }
 
+    /// An append to `node` failed before its Raft answered: the connection was closed or could
+    /// not be made.
+    fn lose(&self, node: NodeId) {
+        let mut lost = self
+            .0
+            .lost
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        lost.insert(node, tokio::time::Instant::now());
+        drop(lost);
+        self.0.lost_notify.notify_waiters();
+    }
+
     pub(crate) fn last(&self, node: NodeId) -> Option<SystemTime> {
         let last = self
             .0
+            .answered
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         last.get(&node).copied()
+    }
+
+    pub(crate) fn last_lost(&self, node: NodeId) -> Option<tokio::time::Instant> {
+        let lost = self
+            .0
+            .lost
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        lost.get(&node).copied()
+    }
+
+    pub(crate) fn lost_notify(&self) -> &tokio::sync::Notify {
+        &self.0.lost_notify
     }
 }
 
@@ -133,6 +171,14 @@ enum TransportError {
     Status(#[from] tonic::Status),
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+}
+
+impl TransportError {
+    /// The connection to the target closed under the call or was refused, as when its process
+    /// is gone; not a slow answer, which proves nothing.
+    fn lost_connection(&self) -> bool {
+        matches!(self, TransportError::Status(status) if krait_peer::connection_lost(status))
+    }
 }
 
 type RpcResult<T, E> = Result<T, RPCError<NodeId, Member, RaftError<NodeId, E>>>;
@@ -204,9 +250,15 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>, Infallible> {
         let (mut client, request) = self.prepare(&rpc).map_err(transport_error)?;
-        let reply = with_deadline(&option, client.append_entries(request))
-            .await
-            .map_err(transport_error)?;
+        let reply = match with_deadline(&option, client.append_entries(request)).await {
+            Ok(reply) => reply,
+            Err(error) => {
+                if error.lost_connection() {
+                    self.contacts.lose(self.target);
+                }
+                return Err(transport_error(error));
+            }
+        };
         let answer = self.decode(reply);
         if answer.is_ok() {
             self.contacts.record(self.target);

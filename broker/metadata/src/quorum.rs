@@ -389,6 +389,18 @@ impl MetadataQuorum {
             .map(broker_id)
     }
 
+    /// When this node, leading, last failed to reach `broker` at all: its connection closed or
+    /// could not be made (not a slow answer). Only a hint that the process may be gone; the
+    /// controller checks before acting on it.
+    pub fn contact_lost_at(&self, broker: BrokerId) -> Option<tokio::time::Instant> {
+        self.inner.contacts.last_lost(node_id(broker)?)
+    }
+
+    /// Completes at the next lost contact (see [`Self::contact_lost_at`]).
+    pub async fn contact_lost(&self) {
+        self.inner.contacts.lost_notify().notified().await
+    }
+
     /// Whether this node is the leader. A leader cut off from the others still believes it is
     /// until it hears of a newer term, but it cannot commit anything: act on `propose`'s result.
     pub fn is_leader(&self) -> bool {

@@ -9,9 +9,11 @@
 //! when the operator of the cluster says so explicitly.
 
 pub mod identity;
+mod lost;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod transport;
 
 pub use identity::{NODE_URI_PREFIX, node_id_of};
+pub use lost::connection_lost;
 pub use transport::{Caller, ClusterTls, ClusterTransport, PeerInfo, PeerIo, TransportError};

@@ -11,6 +11,10 @@
 //! fences it at once. A broker that is slow, paused or cut off does not refuse (the kernel
 //! still accepts for a paused process; a lost route times out), so only the session timeout
 //! fences it, and load never fences a healthy broker early.
+//!
+//! The controller need not even wait for a missed heartbeat: it sends the metadata log to every
+//! broker (Raft appends, every 100 ms when idle), and when an append finds the broker's
+//! connection closed or refused, the port is probed at once. The probe still decides.
 
 use krait_sync::MutexExt;
 use std::collections::{HashMap, HashSet};
@@ -40,6 +44,8 @@ pub struct ControllerState {
     last_probe: Mutex<HashMap<BrokerId, Instant>>,
     /// Brokers whose cluster port refused a probe made after their last heartbeat.
     refused: Mutex<HashSet<BrokerId>>,
+    /// Wakes the controller loop before its tick: a probe was refused.
+    wake: tokio::sync::Notify,
 }
 
 impl ControllerState {
@@ -52,27 +58,31 @@ impl ControllerState {
         self.refused.lock_unpoisoned().remove(&id);
     }
 
-    /// Starts a probe of `id` when it has been silent for longer than `silence`, none is in
-    /// flight and none started within `silence` (a paused broker's kernel still accepts: it is
-    /// not to be flooded); `true` when the caller is to make it.
-    fn start_probe(&self, id: BrokerId, silence: Duration) -> bool {
+    /// Starts a probe of `id` when none is in flight and either it has been silent for longer
+    /// than `silence` and none started within `silence` (a paused broker's kernel still
+    /// accepts: it is not to be flooded), or the controller lost contact with it (`lost`) after
+    /// its last heartbeat and its last probe; why, when the caller is to make it.
+    fn start_probe(&self, id: BrokerId, silence: Duration, lost: Option<Instant>) -> Option<Why> {
         let now = Instant::now();
-        let silent = self
-            .lock()
-            .get(&id)
-            .is_some_and(|last| now.duration_since(*last) > silence);
+        let heard = self.lock().get(&id).copied();
+        let silent = heard.is_some_and(|last| now.duration_since(last) > silence);
         let mut last_probe = self.last_probe.lock_unpoisoned();
-        let due = last_probe
-            .get(&id)
-            .is_none_or(|last| now.duration_since(*last) > silence);
-        let start = silent
-            && due
+        let probed = last_probe.get(&id).copied();
+        let due = probed.is_none_or(|last| now.duration_since(last) > silence);
+        let newer = |at: Instant, than: Option<Instant>| than.is_none_or(|t| at > t);
+        let lost_since = lost.is_some_and(|at| newer(at, heard) && newer(at, probed));
+        let start = ((silent && due) || lost_since)
             && !self.refused.lock_unpoisoned().contains(&id)
             && self.probing.lock_unpoisoned().insert(id);
-        if start {
-            last_probe.insert(id, now);
+        if !start {
+            return None;
         }
-        start
+        last_probe.insert(id, now);
+        Some(if lost_since {
+            Why::LostContact
+        } else {
+            Why::Silent
+        })
     }
 
     /// A probe of `id` started at `started` ended; `refused` when the connection was refused.
@@ -82,6 +92,7 @@ impl ControllerState {
         let heard_since = self.lock().get(&id).is_some_and(|last| *last >= started);
         if refused && !heard_since {
             self.refused.lock_unpoisoned().insert(id);
+            self.wake.notify_one();
         }
     }
 
@@ -108,6 +119,24 @@ impl ControllerState {
         let now = Instant::now();
         let last = *self.lock().entry(id).or_insert(now);
         now.duration_since(last) > timeout
+    }
+}
+
+/// Why a broker's cluster port is probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    /// It missed a heartbeat.
+    Silent,
+    /// The controller's metadata appends found its connection closed or refused.
+    LostContact,
+}
+
+impl std::fmt::Display for Why {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Why::Silent => "it missed a heartbeat",
+            Why::LostContact => "the controller lost contact with it",
+        })
     }
 }
 
@@ -252,7 +281,12 @@ pub async fn controller_loop(broker: Arc<Broker>) {
     let mut leading = false;
     let mut known = None;
     loop {
-        tick.tick().await;
+        // A lost contact is looked into, and a refused probe acted on, before the tick.
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = cluster.quorum.contact_lost() => {}
+            _ = cluster.controller.wake.notified() => {}
+        }
         let controller = cluster.quorum.leader();
         if controller != known {
             tracing::info!(controller = ?controller, "controller changed");
@@ -295,9 +329,9 @@ pub async fn controller_loop(broker: Arc<Broker>) {
     }
 }
 
-/// Probes the cluster port of every live broker (but this one) that missed a heartbeat: a TCP
-/// connection attempt, at most one in flight per broker, whose refusal fences the broker at
-/// the next tick (`duties`).
+/// Probes the cluster port of every live broker (but this one) that missed a heartbeat or whose
+/// connection the controller's appends found closed: a TCP connection attempt, at most one in
+/// flight per broker, whose refusal fences the broker (`duties`) as soon as it comes.
 fn probe_silent_brokers(cluster: &Arc<Cluster>) {
     let image = cluster.quorum.image().borrow().clone();
     // One heartbeat interval and a half: one heartbeat missed, whatever the jitter.
@@ -305,9 +339,13 @@ fn probe_silent_brokers(cluster: &Arc<Cluster>) {
     let me = cluster.node_id();
     for broker in image.live_brokers() {
         let (id, address) = (broker.id, broker.cluster_address.clone());
-        if id == me || address.is_empty() || !cluster.controller.start_probe(id, silence) {
+        if id == me || address.is_empty() {
             continue;
         }
+        let lost = cluster.quorum.contact_lost_at(id);
+        let Some(why) = cluster.controller.start_probe(id, silence, lost) else {
+            continue;
+        };
         let cluster = cluster.clone();
         tokio::spawn(async move {
             let started = Instant::now();
@@ -317,7 +355,11 @@ fn probe_silent_brokers(cluster: &Arc<Cluster>) {
                 &attempt,
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused
             );
-            tracing::debug!(broker = id, %address, refused, "probed a silent broker");
+            if refused {
+                tracing::info!(broker = id, %address, %why, "the broker's cluster port refused a connection");
+            } else {
+                tracing::debug!(broker = id, %address, %why, "probed a broker's cluster port");
+            }
             cluster.controller.probed(id, started, refused);
         });
     }
@@ -341,7 +383,7 @@ fn duties(broker: &Broker, cluster: &Cluster) -> Vec<MetadataRecord> {
                 tracing::warn!(
                     broker = b.id,
                     address = %b.cluster_address,
-                    "fencing broker: it missed a heartbeat and its cluster port refuses connections"
+                    "fencing broker: its cluster port refuses connections"
                 );
             } else {
                 return None;
@@ -388,19 +430,31 @@ mod tests {
     async fn only_a_broker_that_missed_a_heartbeat_is_probed_and_one_probe_at_a_time() {
         let state = ControllerState::default();
         assert!(
-            !state.start_probe(1, SILENCE),
+            state.start_probe(1, SILENCE, None).is_none(),
             "never heard from: the session decides"
         );
         state.heard_from(1);
-        assert!(!state.start_probe(1, SILENCE), "just heard from");
+        assert!(
+            state.start_probe(1, SILENCE, None).is_none(),
+            "just heard from"
+        );
         tokio::time::sleep(SILENCE * 2).await;
-        assert!(state.start_probe(1, SILENCE));
-        assert!(!state.start_probe(1, SILENCE), "one in flight");
+        assert!(state.start_probe(1, SILENCE, None).is_some());
+        assert!(
+            state.start_probe(1, SILENCE, None).is_none(),
+            "one in flight"
+        );
         state.probed(1, Instant::now(), false);
         assert!(!state.refused(1), "answered or timed out: proves nothing");
-        assert!(!state.start_probe(1, SILENCE), "not again at once");
+        assert!(
+            state.start_probe(1, SILENCE, None).is_none(),
+            "not again at once"
+        );
         tokio::time::sleep(SILENCE * 2).await;
-        assert!(state.start_probe(1, SILENCE), "probed again while silent");
+        assert!(
+            state.start_probe(1, SILENCE, None).is_some(),
+            "probed again while silent"
+        );
     }
 
     #[tokio::test]
@@ -408,10 +462,13 @@ mod tests {
         let state = ControllerState::default();
         silent(&state, 2).await;
         let started = Instant::now();
-        assert!(state.start_probe(2, SILENCE));
+        assert!(state.start_probe(2, SILENCE, None).is_some());
         state.probed(2, started, true);
         assert!(state.refused(2));
-        assert!(!state.start_probe(2, SILENCE), "nothing more to learn");
+        assert!(
+            state.start_probe(2, SILENCE, None).is_none(),
+            "nothing more to learn"
+        );
         state.heard_from(2);
         assert!(
             !state.refused(2),
@@ -424,9 +481,59 @@ mod tests {
         let state = ControllerState::default();
         silent(&state, 3).await;
         let started = Instant::now();
-        assert!(state.start_probe(3, SILENCE));
+        assert!(state.start_probe(3, SILENCE, None).is_some());
         state.heard_from(3);
         state.probed(3, started, true);
         assert!(!state.refused(3));
+    }
+
+    #[tokio::test]
+    async fn a_lost_contact_is_probed_at_once_and_once() {
+        let state = ControllerState::default();
+        state.heard_from(4);
+        let before = Instant::now();
+        assert!(
+            state
+                .start_probe(4, SILENCE, Some(before - SILENCE))
+                .is_none(),
+            "lost before the last heartbeat: it is back"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let lost = Instant::now();
+        assert_eq!(
+            state.start_probe(4, SILENCE, Some(lost)),
+            Some(Why::LostContact),
+            "no missed heartbeat needed"
+        );
+        assert!(
+            state.start_probe(4, SILENCE, Some(lost)).is_none(),
+            "one in flight"
+        );
+        state.probed(4, lost, false);
+        assert!(
+            state.start_probe(4, SILENCE, Some(lost)).is_none(),
+            "that loss was looked into"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let again = Instant::now();
+        assert!(
+            state.start_probe(4, SILENCE, Some(again)).is_some(),
+            "a new loss"
+        );
+        state.probed(4, again, true);
+        assert!(state.refused(4));
+    }
+
+    #[tokio::test]
+    async fn a_refused_probe_wakes_the_controller() {
+        let state = ControllerState::default();
+        let woken = state.wake.notified();
+        silent(&state, 5).await;
+        let started = Instant::now();
+        assert!(state.start_probe(5, SILENCE, None).is_some());
+        state.probed(5, started, true);
+        tokio::time::timeout(Duration::from_secs(1), woken)
+            .await
+            .expect("the controller loop is woken to fence it");
     }
 }
