@@ -351,12 +351,14 @@ def cluster_lines(cluster: dict | None) -> list[str]:
         "|---|---|",
         *[f"| {a} | {b} |" for a, b in rows],
         "",
-        "Where the kill -9 failover time goes: a broker that misses a heartbeat has its cluster port "
-        "probed by the controller, and a refused connection fences it (a paused or slow broker does not "
-        "refuse, so only the session timeout fences it); the new leader is elected in the same step. The "
-        "rest is the client noticing: librdkafka refreshes metadata once when its connection drops (too "
-        "early: the dead broker still leads then) and next at `topic.metadata.refresh.interval.ms` "
-        "(1 s here). On SIGTERM the broker asks to be fenced first.",
+        "Where the kill -9 failover time goes: when the controller's metadata appends find a broker's "
+        "connection closed or refused, or it misses a heartbeat, its cluster port is probed, and a refused "
+        "connection fences it (a paused or slow broker does not refuse, so only the session timeout fences "
+        "it); the new leader is elected in the same step, about 0.1 s after the kill, or after the metadata "
+        "quorum's own election when the broker killed was the controller. The rest is the client: "
+        "librdkafka asks for metadata once when its connection drops and then once a second; the "
+        "followers answer it without the dead leader as soon as their fetches find it gone, so it drops "
+        "that broker at once and moves at its next look. On SIGTERM the broker asks to be fenced first.",
         "",
     ]
 

@@ -184,6 +184,28 @@ def metadata(bootstrap: str, answered_by: int, topics: Optional[Iterable[str]] =
     return ClusterView(answered_by, brokers, controller, topic_errors, partitions)
 
 
+def live_brokers(bootstrap: str, timeout: float = PROBE_TIMEOUT_S) -> set[int]:
+    """The brokers the one at `bootstrap` holds live in its cluster image: DescribeCluster v0's
+    list, which, unlike Metadata's, does not leave out a broker it cannot reach."""
+    body = wire.i8(0) + wire.uvarint(0)  # include_cluster_authorized_operations, no tags
+    with wire.KafkaConnection(bootstrap, timeout=timeout) as conn:
+        r = conn.recv_response(conn.send_request(wire.API_DESCRIBE_CLUSTER, 0, body, flexible_header=True),
+                               flexible_header=True)
+    r.i32()  # throttle_time_ms
+    error, message = r.i16(), r.compact_string()
+    if error:
+        raise ValueError(f"DescribeCluster failed: error {error} {message}")
+    r.compact_string()  # cluster_id
+    r.i32()  # controller_id
+
+    def broker(x: wire.Reader) -> int:
+        node, _host, _port, _rack = x.i32(), x.compact_string(), x.i32(), x.compact_string()
+        x.tagged_fields()
+        return node
+
+    return set(r.compact_array(broker))
+
+
 # ---------------------------------------------------------------- one broker of the cluster
 
 class ClusterNode:

@@ -16,6 +16,7 @@ API_FETCH = 1
 API_LIST_OFFSETS = 2
 API_METADATA = 3
 API_API_VERSIONS = 18
+API_DESCRIBE_CLUSTER = 60
 API_OFFSET_FOR_LEADER_EPOCH = 23
 API_INIT_PRODUCER_ID = 22
 API_ALTER_CONFIGS = 33
@@ -178,6 +179,10 @@ class Reader:
     def varint(self) -> int:
         n = self.uvarint()
         return (n >> 1) ^ -(n & 1)
+
+    def compact_string(self) -> Optional[str]:
+        n = self.uvarint() - 1
+        return None if n < 0 else self.take(n).decode()
 
     def compact_array(self, decode: Callable[["Reader"], object]) -> list:
         n = self.uvarint() - 1

@@ -9,6 +9,7 @@ import pytest
 from kafka import KafkaProducer
 from kafka import errors as kafka_errors
 
+from cluster import live_brokers, metadata
 from harness import admin, create_topic, producer, unique, wait_until
 
 pytestmark = pytest.mark.cluster
@@ -134,3 +135,47 @@ def test_a_sigtermed_broker_hands_over_its_leaderships_before_it_exits(cluster_f
 
     c.restart(victim)
     c.wait_fully_replicated(topic, timeout=60)
+
+
+LEADER_NOT_AVAILABLE = 5
+
+
+def test_a_follower_that_finds_its_leader_gone_tells_clients_there_is_no_leader_until_it_is_replaced(
+        cluster_factory):
+    """A follower whose replica fetches find the leader's connection closed or refused (its
+    process died) answers Metadata without that leader: its partitions have none
+    (LEADER_NOT_AVAILABLE) and the broker is not listed, so librdkafka drops it and its
+    requests at once instead of waiting on it, though the image still has it live until the
+    controller fences it. The controller is paused here, so nothing is fenced: the follower's
+    view is all there is. A leader that is only paused (its kernel keeps the connection) is not
+    taken for gone."""
+    c = cluster_factory(3, heartbeat_interval_ms=250, session_timeout_ms=60_000)
+    controller = c.controller()
+    leader, follower = [i for i in sorted(c.nodes) if i != controller]
+    topic = c.create_topic(replica_assignment=[[leader, follower, controller]])
+    at_follower = c.node(follower).bootstrap
+
+    def led_by(view) -> int:
+        return view.partition(topic, 0).leader
+
+    c.pause(leader)
+    time.sleep(2)  # several fetches time out: a slow or paused leader proves nothing
+    view = metadata(at_follower, follower, [topic])
+    assert led_by(view) == leader and leader in view.brokers, view
+    c.resume(leader)
+    c.wait_fully_replicated(topic, 30)
+
+    c.pause(controller)  # no quorum without it: the image cannot change
+    c.kill9(leader)
+    view = wait_until(lambda: (v := metadata(at_follower, follower, [topic])) and led_by(v) == -1 and v,
+                      10, f"broker {follower} to stop naming dead broker {leader} as the leader")
+    assert view.partition(topic, 0).error == LEADER_NOT_AVAILABLE, view
+    assert leader not in view.brokers, view
+    assert leader in view.partition(topic, 0).offline, view
+    assert leader in live_brokers(at_follower), "the image still has it live: only the controller fences"
+
+    c.resume(controller)
+    view = wait_until(lambda: (v := metadata(at_follower, follower, [topic])) and led_by(v) not in (-1, leader) and v,
+                      30, f"a new leader for broker {leader}'s partition")
+    assert view.partition(topic, 0).error == 0, view
+    assert leader not in live_brokers(at_follower), "fenced"

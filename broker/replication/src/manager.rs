@@ -42,6 +42,9 @@ pub trait ReplicaTransport: Send + Sync + 'static {
 pub struct TransportError {
     pub leader: BrokerId,
     pub reason: String,
+    /// The connection to the leader closed or could not be made, as when its process is gone
+    /// (not a slow answer or a cut route, which prove nothing).
+    pub connection_lost: bool,
 }
 
 /// The clock, in milliseconds; the manager reads it for follower progress.
@@ -79,6 +82,8 @@ pub struct ReplicaManager {
     appended: Notify,
     /// Leaders with a running fetcher loop.
     fetching_from: Mutex<BTreeSet<BrokerId>>,
+    /// Leaders whose connection the last fetch found closed or refused, and since when.
+    unreachable: Mutex<BTreeMap<BrokerId, tokio::time::Instant>>,
     clock: Clock,
     settings: FetchSettings,
     throttle: Mutex<Throttle>,
@@ -129,6 +134,7 @@ impl ReplicaManager {
             replicas: RwLock::new(BTreeMap::new()),
             appended: Notify::new(),
             fetching_from: Mutex::new(BTreeSet::new()),
+            unreachable: Mutex::new(BTreeMap::new()),
             clock,
             settings,
             throttle: Mutex::new(Throttle::default()),
@@ -182,6 +188,23 @@ impl ReplicaManager {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Key, Arc<PartitionReplica>>> {
         self.replicas.write_unpoisoned()
+    }
+
+    /// The leaders this broker follows whose connection its last fetch found closed or
+    /// refused: most likely gone, until the controller fences them or a fetch gets through.
+    pub fn unreachable_leaders(&self) -> BTreeSet<BrokerId> {
+        self.unreachable.lock_unpoisoned().keys().copied().collect()
+    }
+
+    fn reached(&self, leader: BrokerId, reached: bool) {
+        let mut unreachable = self.unreachable.lock_unpoisoned();
+        if reached {
+            unreachable.remove(&leader);
+        } else {
+            unreachable
+                .entry(leader)
+                .or_insert_with(tokio::time::Instant::now);
+        }
     }
 
     /// Tells parked follower fetches that a leader appended.
@@ -323,6 +346,7 @@ impl ReplicaManager {
                 let partitions = self.fetches_by_leader().remove(&leader).unwrap_or_default();
                 if partitions.is_empty() {
                     running.remove(&leader);
+                    self.reached(leader, true);
                     break;
                 }
                 partitions
@@ -359,6 +383,7 @@ impl ReplicaManager {
             };
             match transport.fetch(leader, request.clone()).await {
                 Ok(answers) => {
+                    self.reached(leader, true);
                     self.apply(leader, &request, &answers);
                     if let Some(delay) = self.throttle_delay(&answers, false) {
                         let mut rest = self.lock_follower_rest();
@@ -374,6 +399,9 @@ impl ReplicaManager {
                     }
                 }
                 Err(e) => {
+                    if e.connection_lost {
+                        self.reached(leader, false);
+                    }
                     tracing::debug!(leader, error = %e, "replica fetch failed; retrying");
                     tokio::time::sleep(self.settings.retry_backoff).await;
                 }

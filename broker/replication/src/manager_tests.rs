@@ -25,6 +25,8 @@ impl ReplicaTransport for Loopback {
     ) -> Result<Vec<FetchedPartition>, TransportError> {
         let cut = self.cut.lock().unwrap().clone();
         let manager = self.managers.lock().unwrap().get(&leader).cloned();
+        // A broker not in the map is gone: its connection is refused, as a dead process's is.
+        let gone = manager.is_none();
         match manager {
             Some(m) if !cut.contains(&leader) && !cut.contains(&request.replica_id) => {
                 Ok(m.serve(&request).await)
@@ -32,6 +34,7 @@ impl ReplicaTransport for Loopback {
             _ => Err(TransportError {
                 leader,
                 reason: "unreachable".into(),
+                connection_lost: gone,
             }),
         }
     }
@@ -158,6 +161,30 @@ async fn a_fetcher_stops_when_its_broker_follows_nothing_there_and_restarts_on_d
     c.managers[0].notify_appended();
     eventually("2 replicated again", || {
         c.replicas[1].log().offsets().log_end_offset == 1
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_connection_is_refused_is_unreachable_until_a_fetch_gets_through() {
+    let (transport, c) = cluster();
+    let leader = transport.managers.lock().unwrap().remove(&1).unwrap();
+    eventually("2 finds broker 1 gone", || {
+        c.managers[1].unreachable_leaders() == [1].into()
+    })
+    .await;
+    // A cut route proves nothing: only a refused or closed connection counts.
+    transport.cut.lock().unwrap().insert(1);
+    transport.managers.lock().unwrap().insert(1, leader);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        c.managers[1].unreachable_leaders(),
+        [1].into(),
+        "still not reached"
+    );
+    transport.cut.lock().unwrap().clear();
+    eventually("a fetch reaches broker 1 again", || {
+        c.managers[1].unreachable_leaders().is_empty()
     })
     .await;
 }

@@ -154,6 +154,10 @@ impl ReplicaTransport for GrpcTransport {
             .await
             .map_err(|error| TransportError {
                 leader,
+                connection_lost: matches!(
+                    &error,
+                    CallError::Status(status) if krait_peer::connection_lost(status)
+                ),
                 reason: error.to_string(),
             })
     }

@@ -213,6 +213,7 @@ async fn an_unknown_or_unreachable_leader_fails_the_fetch_until_its_address_is_k
     let error = unknown.expect_err("3 knows no address for 1");
     assert_eq!(error.leader, 1);
     assert!(error.reason.contains("no address"), "{error}");
+    assert!(!error.connection_lost, "no connection was tried");
 
     // A port nobody listens on any more: connecting is refused.
     let closed = {
@@ -226,6 +227,7 @@ async fn an_unknown_or_unreachable_leader_fails_the_fetch_until_its_address_is_k
     );
     let error = unreachable.await.unwrap().expect_err("nothing listens");
     assert_eq!(error.leader, 1);
+    assert!(error.connection_lost, "a refused connection: {error}");
 
     // The fetchers keep retrying: once the addresses are right, both followers catch up.
     g.start_fetchers();
@@ -251,6 +253,7 @@ async fn a_cut_fails_at_once_at_the_follower_and_as_unavailable_at_the_leader() 
     );
     let error = at_follower.await.unwrap().expect_err("cut at the follower");
     assert!(error.reason.contains("cut off"), "{error}");
+    assert!(!error.connection_lost, "a cut proves nothing: {error}");
     follower.heal();
 
     leader.cut(BTreeSet::from([2]));
@@ -259,9 +262,40 @@ async fn a_cut_fails_at_once_at_the_follower_and_as_unavailable_at_the_leader() 
         .await
         .expect_err("refused by the leader");
     assert!(error.reason.contains("Unavailable"), "{error}");
+    assert!(!error.connection_lost, "the leader answered: {error}");
     leader.heal();
 
     let answers = follower.fetch(1, g.fetch_request(2)).await.unwrap();
     assert_eq!(answers.len(), 1);
     assert_eq!(answers[0].error, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_connection_closes_under_a_parked_fetch_is_lost() {
+    let g = grpc_cluster().await;
+    // 2 reaches 1 through a relay: ending it closes the connection (and refuses new ones), as
+    // the death of 1's process would.
+    let relay = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let via = relay.local_addr().unwrap().to_string();
+    let target = g.addresses[&1].clone();
+    let relay = tokio::spawn(async move {
+        let (mut client, _) = relay.accept().await.unwrap();
+        let mut server = tokio::net::TcpStream::connect(target).await.unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    });
+    g.transports[1].set_addresses(BTreeMap::from([(1, via)]));
+    // Nothing new on 1: the fetch is parked for its whole wait.
+    let mut parked = g.fetch_request(2);
+    parked.max_wait_ms = 10_000;
+    let follower = g.transports[1].clone();
+    let call = tokio::spawn(async move { follower.fetch(1, parked).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!call.is_finished(), "parked at the leader");
+    relay.abort();
+    let error = tokio::time::timeout(Duration::from_secs(5), call)
+        .await
+        .expect("the closed connection fails the call at once")
+        .unwrap()
+        .expect_err("no answer");
+    assert!(error.connection_lost, "{error}");
 }

@@ -1,5 +1,6 @@
 //! Metadata: brokers, the controller, and topics with their partitions, leaders and replicas.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use krait_protocol::kafka_protocol::error::ResponseError;
@@ -27,7 +28,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
     let version = ctx.api_version;
     let mut response = MetadataResponse::default();
     let image = broker.cluster.image();
-    response.brokers = brokers(ctx, &image);
+    let gone = gone_leaders(broker, &image);
+    response.brokers = brokers(ctx, &image)
+        .into_iter()
+        .filter(|b| !gone.contains(&b.node_id.0))
+        .collect();
     if version >= 2 {
         response.cluster_id = Some(StrBytes::from_string(broker.cluster_id()));
     }
@@ -37,20 +42,20 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Metad
         broker.config.auto_create_topics && (version < 4 || request.allow_auto_topic_creation);
     response.topics = match request.topics {
         // v0 has no null: an empty list means every topic.
-        None => all_topics(ctx),
-        Some(list) if version == 0 && list.is_empty() => all_topics(ctx),
+        None => all_topics(ctx, &gone),
+        Some(list) if version == 0 && list.is_empty() => all_topics(ctx, &gone),
         Some(list) => {
             let mut out = Vec::with_capacity(list.len());
             for t in list {
                 out.push(match (t.name, t.topic_id) {
-                    (Some(name), _) => by_name(ctx, name, may_create).await,
+                    (Some(name), _) => by_name(ctx, name, may_create, &gone).await,
                     (None, id) => match broker.topics.get_by_id(id) {
                         Some(topic) if !describable(ctx, &topic.name) => {
                             let mut r = error_topic(None, ResponseError::TopicAuthorizationFailed);
                             r.topic_id = id;
                             r
                         }
-                        Some(topic) => describe(broker, version, &topic),
+                        Some(topic) => describe(broker, version, &topic, &gone),
                         None => {
                             let mut r = error_topic(None, ResponseError::UnknownTopicId);
                             r.topic_id = id;
@@ -152,13 +157,13 @@ fn describable(ctx: &RequestContext<'_>, topic: &str) -> bool {
 }
 
 /// Every topic the principal may describe (the others are left out, as Kafka does).
-fn all_topics(ctx: &RequestContext<'_>) -> Vec<MetadataResponseTopic> {
+fn all_topics(ctx: &RequestContext<'_>, gone: &BTreeSet<i32>) -> Vec<MetadataResponseTopic> {
     ctx.broker
         .topics
         .all()
         .iter()
         .filter(|t| describable(ctx, &t.name))
-        .map(|t| describe(ctx.broker, ctx.api_version, t))
+        .map(|t| describe(ctx.broker, ctx.api_version, t, gone))
         .collect()
 }
 
@@ -166,11 +171,12 @@ async fn by_name(
     ctx: &RequestContext<'_>,
     name: TopicName,
     may_create: bool,
+    gone: &BTreeSet<i32>,
 ) -> MetadataResponseTopic {
     let (broker, version) = (ctx.broker, ctx.api_version);
     let visible = describable(ctx, &name.0);
     match broker.topics.get(&name.0) {
-        Some(topic) if visible => return describe(broker, version, &topic),
+        Some(topic) if visible => return describe(broker, version, &topic, gone),
         Some(_) => return error_topic(Some(name), ResponseError::TopicAuthorizationFailed),
         None => {}
     }
@@ -183,7 +189,7 @@ async fn by_name(
         return error_topic(Some(name), error);
     }
     match auto_create(broker, &name.0).await {
-        Ok(topic) => describe(broker, version, &topic),
+        Ok(topic) => describe(broker, version, &topic, gone),
         Err((error, message)) => {
             tracing::info!(topic = %name.0, %message, "auto-create refused");
             error_topic(Some(name), error)
@@ -198,9 +204,31 @@ fn error_topic(name: Option<TopicName>, error: ResponseError) -> MetadataRespons
     t
 }
 
+/// The brokers Metadata treats as gone though the image has them live: leaders this broker
+/// follows whose connection its replica fetches found closed under them or refused. That is
+/// what a dead process looks like, and the controller, which sees the same, is about to fence
+/// it and elect new leaders. Until then Metadata lists neither the broker nor it as a leader
+/// (`LEADER_NOT_AVAILABLE`, as during an election). A client whose connection to it dropped
+/// asks at once; told of the dead leader, librdkafka keeps the partition's messages on that
+/// connection and, when it learns of the new leader a second later, forgets it again as it
+/// drops the broker the controller fenced meanwhile (another second). Told there is no leader,
+/// it drops the broker and its requests at once and moves to the new leader when it next
+/// looks. A fetch that gets through ends it.
+fn gone_leaders(broker: &Broker, image: &ClusterImage) -> BTreeSet<i32> {
+    let mut gone = broker.cluster.replicas.unreachable_leaders();
+    gone.retain(|id| image.is_live(*id) && *id != broker.node_id());
+    gone
+}
+
 /// A topic as Metadata describes it, from the image this broker applied: each partition's
-/// leader and epoch, replicas, ISR, and the replicas on brokers that are not alive.
-pub fn describe(broker: &Broker, version: i16, topic: &Arc<Topic>) -> MetadataResponseTopic {
+/// leader and epoch, replicas, ISR, and the replicas on brokers that are not alive. A leader in
+/// `gone` ([`gone_leaders`]) is reported as none.
+pub fn describe(
+    broker: &Broker,
+    version: i16,
+    topic: &Arc<Topic>,
+    gone: &BTreeSet<i32>,
+) -> MetadataResponseTopic {
     let image = broker.cluster.image();
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
@@ -216,7 +244,8 @@ pub fn describe(broker: &Broker, version: i16, topic: &Arc<Topic>) -> MetadataRe
             m.partition_index = p.index;
             match image.partition(&topic.name, p.index) {
                 Some(state) => {
-                    m.leader_id = BrokerId(state.leader.unwrap_or(-1));
+                    let leader = state.leader.filter(|l| !gone.contains(l));
+                    m.leader_id = BrokerId(leader.unwrap_or(-1));
                     m.leader_epoch = state.leader_epoch;
                     m.replica_nodes = ids(&state.replicas);
                     m.isr_nodes = ids(&state.isr);
@@ -224,10 +253,10 @@ pub fn describe(broker: &Broker, version: i16, topic: &Arc<Topic>) -> MetadataRe
                         .replicas
                         .iter()
                         .copied()
-                        .filter(|r| !image.is_live(*r))
+                        .filter(|r| !image.is_live(*r) || gone.contains(r))
                         .collect();
                     m.offline_replicas = ids(&offline);
-                    if state.leader.is_none() {
+                    if leader.is_none() {
                         m.error_code = ResponseError::LeaderNotAvailable.code();
                     }
                 }
