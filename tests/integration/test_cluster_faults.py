@@ -225,12 +225,8 @@ def test_a_killed_leader_is_fenced_on_its_refused_port_long_before_its_session_e
     partitions led anew at once rather than after the session timeout (10 s here). A paused
     broker's kernel still accepts the connection, so pausing one never fences it early."""
     session_s = 10
-    cluster = cluster_factory(3, heartbeat_interval_ms=250, session_timeout_ms=session_s * 1000)
-    controller = cluster.controller()
-    victim = next(i for i in sorted(cluster.nodes, reverse=True) if i != controller)
-    a, b = sorted(set(cluster.nodes) - {victim})
-    topic = cluster.create_topic(replica_assignment=[[victim, a, b], [a, victim, b], [victim, b, a]],
-                                 config=TOPIC_CONFIG)
+    cluster, controller, victim, topic = led_by_a_victim(cluster_factory, heartbeat_interval_ms=250,
+                                                         session_timeout_ms=session_s * 1000)
     with Workload(cluster.bootstrap, topic, PARTITIONS) as work:
         work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the faults")
         logged = len(cluster.node(victim).broker.log_text())
@@ -258,20 +254,40 @@ def test_a_killed_leader_is_fenced_on_its_refused_port_long_before_its_session_e
         assert all(p.fully_replicated for p in before.topic(topic)), cluster.describe([topic])
         leaders = {p.leader for p in before.topic(topic)} - {controller}
         killed = victim if victim in leaders else max(leaders)
-        killed_at = time.monotonic()
-        cluster.kill9(killed)
         # Well inside the session: only the refused probe can fence it this soon.
-        cluster.wait_for(lambda vs: replaced(vs, topic, killed, before), session_s / 2,
-                         f"broker {killed} fenced and its partitions led anew", topics=[topic])
-        print(f"\nbroker {killed} killed: fenced and replaced after {time.monotonic() - killed_at:.2f} s "
-              f"(session timeout {session_s} s)")
-        log = cluster.node(controller).broker.log_text()
-        assert "cluster port refuses connections" in log, log[-3000:]
-        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {killed} was killed")
-        cluster.restart(killed)
-        cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
-        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {killed} rejoined")
+        kill_and_expect_fenced_within(cluster, topic, work, killed, before, controller, session_s / 2,
+                                      f"session timeout {session_s} s")
     check_nothing_lost(cluster, topic, work)
+
+
+def led_by_a_victim(cluster_factory, **settings):
+    """Three brokers with `settings`, and a topic of which a broker other than the controller
+    (the victim) leads two partitions of three and follows the third."""
+    cluster = cluster_factory(3, **settings)
+    controller = cluster.controller()
+    victim = next(i for i in sorted(cluster.nodes, reverse=True) if i != controller)
+    a, b = sorted(set(cluster.nodes) - {victim})
+    topic = cluster.create_topic(replica_assignment=[[victim, a, b], [a, victim, b], [victim, b, a]],
+                                 config=TOPIC_CONFIG)
+    return cluster, controller, victim, topic
+
+
+def kill_and_expect_fenced_within(cluster, topic, work, killed, before, controller, within_s, setting,
+                                  reason: str = "cluster port refuses connections"):
+    """kill -9 of `killed`; it must be fenced and its partitions led anew within `within_s`, the
+    controller's log must give `reason`, and writes go on; then it is restarted and catches up."""
+    killed_at = time.monotonic()
+    cluster.kill9(killed)
+    cluster.wait_for(lambda vs: replaced(vs, topic, killed, before), within_s,
+                     f"broker {killed} fenced and its partitions led anew", topics=[topic])
+    print(f"\nbroker {killed} killed: fenced and replaced after {time.monotonic() - killed_at:.2f} s ({setting})")
+    log = cluster.node(controller).broker.log_text()
+    assert "cluster port refuses connections" in log, log[-3000:]
+    assert reason in log, log[-3000:]
+    work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {killed} was killed")
+    cluster.restart(killed)
+    cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
+    work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {killed} rejoined")
 
 
 def test_a_killed_leader_is_fenced_when_the_controller_loses_its_connection_before_any_heartbeat_is_missed(
@@ -284,27 +300,13 @@ def test_a_killed_leader_is_fenced_when_the_controller_loses_its_connection_befo
     heartbeat_s = 3
     # A probe for silence needs 1.5 heartbeat intervals without one: at best 1.5 s after the kill.
     earliest_by_silence_s = heartbeat_s * 1.5 - heartbeat_s
-    cluster = cluster_factory(3, heartbeat_interval_ms=heartbeat_s * 1000, session_timeout_ms=10_000)
-    controller = cluster.controller()
-    killed = next(i for i in sorted(cluster.nodes, reverse=True) if i != controller)
-    a, b = sorted(set(cluster.nodes) - {killed})
-    topic = cluster.create_topic(replica_assignment=[[killed, a, b], [a, killed, b], [killed, b, a]],
-                                 config=TOPIC_CONFIG)
+    cluster, controller, killed, topic = led_by_a_victim(cluster_factory, heartbeat_interval_ms=heartbeat_s * 1000,
+                                                         session_timeout_ms=10_000)
     with Workload(cluster.bootstrap, topic, PARTITIONS) as work:
         work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the fault")
         before = cluster.view([topic])
         assert all(p.fully_replicated for p in before.topic(topic)), cluster.describe([topic])
-        killed_at = time.monotonic()
-        cluster.kill9(killed)
-        cluster.wait_for(lambda vs: replaced(vs, topic, killed, before), earliest_by_silence_s,
-                         f"broker {killed} fenced and its partitions led anew", topics=[topic])
-        print(f"\nbroker {killed} killed: fenced and replaced after {time.monotonic() - killed_at:.2f} s "
-              f"(heartbeats every {heartbeat_s} s)")
-        log = cluster.node(controller).broker.log_text()
-        assert "the controller lost contact with it" in log, log[-3000:]
-        assert "cluster port refuses connections" in log, log[-3000:]
-        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {killed} was killed")
-        cluster.restart(killed)
-        cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
-        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {killed} rejoined")
+        kill_and_expect_fenced_within(cluster, topic, work, killed, before, controller, earliest_by_silence_s,
+                                      f"heartbeats every {heartbeat_s} s",
+                                      reason="the controller lost contact with it")
     check_nothing_lost(cluster, topic, work)
