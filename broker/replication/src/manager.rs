@@ -82,8 +82,8 @@ pub struct ReplicaManager {
     appended: Notify,
     /// Leaders with a running fetcher loop.
     fetching_from: Mutex<BTreeSet<BrokerId>>,
-    /// Leaders whose connection the last fetch found closed or refused, and since when.
-    unreachable: Mutex<BTreeMap<BrokerId, tokio::time::Instant>>,
+    /// Leaders whose connection the last fetch found closed or refused.
+    unreachable: Mutex<BTreeSet<BrokerId>>,
     clock: Clock,
     settings: FetchSettings,
     throttle: Mutex<Throttle>,
@@ -134,7 +134,7 @@ impl ReplicaManager {
             replicas: RwLock::new(BTreeMap::new()),
             appended: Notify::new(),
             fetching_from: Mutex::new(BTreeSet::new()),
-            unreachable: Mutex::new(BTreeMap::new()),
+            unreachable: Mutex::new(BTreeSet::new()),
             clock,
             settings,
             throttle: Mutex::new(Throttle::default()),
@@ -193,7 +193,7 @@ impl ReplicaManager {
     /// The leaders this broker follows whose connection its last fetch found closed or
     /// refused: most likely gone, until the controller fences them or a fetch gets through.
     pub fn unreachable_leaders(&self) -> BTreeSet<BrokerId> {
-        self.unreachable.lock_unpoisoned().keys().copied().collect()
+        self.unreachable.lock_unpoisoned().clone()
     }
 
     fn reached(&self, leader: BrokerId, reached: bool) {
@@ -201,9 +201,7 @@ impl ReplicaManager {
         if reached {
             unreachable.remove(&leader);
         } else {
-            unreachable
-                .entry(leader)
-                .or_insert_with(tokio::time::Instant::now);
+            unreachable.insert(leader);
         }
     }
 
