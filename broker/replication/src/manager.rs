@@ -337,6 +337,7 @@ impl ReplicaManager {
         // Throttled partitions sit out while the broker's follower throttle is in debt
         // (`follower_rest`); the other partitions from this leader keep replicating at full
         // speed.
+        let mut failed_in_a_row = 0u32;
         loop {
             let throttled_until = *self.lock_follower_rest();
             let partitions = {
@@ -381,6 +382,7 @@ impl ReplicaManager {
             };
             match transport.fetch(leader, request.clone()).await {
                 Ok(answers) => {
+                    failed_in_a_row = 0;
                     self.reached(leader, true);
                     self.apply(leader, &request, &answers);
                     if let Some(delay) = self.throttle_delay(&answers, false) {
@@ -397,11 +399,17 @@ impl ReplicaManager {
                     }
                 }
                 Err(e) => {
+                    failed_in_a_row += 1;
                     if e.connection_lost {
                         self.reached(leader, false);
                     }
                     tracing::debug!(leader, error = %e, "replica fetch failed; retrying");
-                    tokio::time::sleep(self.settings.retry_backoff).await;
+                    // A connection that closed under a fetch is tried again at once: a leader
+                    // that is still there answers on a new one, and is no longer taken for gone
+                    // (Metadata leaves a gone leader out); a dead one refuses at once.
+                    if !(e.connection_lost && failed_in_a_row == 1) {
+                        tokio::time::sleep(self.settings.retry_backoff).await;
+                    }
                 }
             }
         }

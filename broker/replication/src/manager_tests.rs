@@ -15,6 +15,8 @@ use crate::*;
 struct Loopback {
     managers: Mutex<BTreeMap<BrokerId, Arc<ReplicaManager>>>,
     cut: Mutex<BTreeSet<BrokerId>>,
+    /// Leaders whose connection closes under the next fetch to them, once.
+    close_next: Mutex<BTreeSet<BrokerId>>,
 }
 
 impl ReplicaTransport for Loopback {
@@ -23,6 +25,13 @@ impl ReplicaTransport for Loopback {
         leader: BrokerId,
         request: FetchRequest,
     ) -> Result<Vec<FetchedPartition>, TransportError> {
+        if self.close_next.lock().unwrap().remove(&leader) {
+            return Err(TransportError {
+                leader,
+                reason: "connection closed".into(),
+                connection_lost: true,
+            });
+        }
         let cut = self.cut.lock().unwrap().clone();
         let manager = self.managers.lock().unwrap().get(&leader).cloned();
         // A broker not in the map is gone: its connection is refused, as a dead process's is.
@@ -42,8 +51,11 @@ impl ReplicaTransport for Loopback {
 
 /// The shared three-broker cluster, connected in memory with fetchers running.
 fn cluster() -> (Arc<Loopback>, Cluster) {
+    connected(test_support::cluster())
+}
+
+fn connected(c: Cluster) -> (Arc<Loopback>, Cluster) {
     let transport = Arc::new(Loopback::default());
-    let c = test_support::cluster();
     for m in &c.managers {
         transport
             .managers
@@ -187,4 +199,35 @@ async fn a_leader_whose_connection_is_refused_is_unreachable_until_a_fetch_gets_
         c.managers[1].unreachable_leaders().is_empty()
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_closes_under_a_fetch_is_tried_again_at_once() {
+    // Any other failure waits out a minute's backoff: only the retry at once can replicate.
+    let (transport, c) = connected(test_support::cluster_with(FetchSettings {
+        retry_backoff: Duration::from_secs(60),
+        ..test_support::test_fetch_settings()
+    }));
+    eventually("2 fetching from 1", || {
+        c.managers[1].fetches_by_leader().contains_key(&1)
+    })
+    .await;
+    transport.close_next.lock().unwrap().insert(1);
+    let end = c.replicas[0]
+        .append_as_leader(&[batch(&["after the close"])], None, None)
+        .unwrap()
+        .last_offset
+        + 1;
+    c.managers[0].notify_appended();
+    eventually("both followers replicate at once", || {
+        c.replicas[1..]
+            .iter()
+            .all(|r| r.log().offsets().log_end_offset == end)
+    })
+    .await;
+    assert!(
+        transport.close_next.lock().unwrap().is_empty(),
+        "the close happened"
+    );
+    assert!(c.managers[1].unreachable_leaders().is_empty());
 }

@@ -72,10 +72,15 @@ pub(crate) struct Cluster {
 /// Brokers 1, 2, 3 with partition t-0 led by 1 at epoch 0, ISR all three. No fetcher runs yet:
 /// the caller connects the brokers and calls `ensure_fetchers`.
 pub(crate) fn cluster() -> Cluster {
+    cluster_with(test_fetch_settings())
+}
+
+/// [`cluster`] with fetch loops tuned by `settings`.
+pub(crate) fn cluster_with(settings: FetchSettings) -> Cluster {
     let (mut managers, mut replicas, mut brokers) = (Vec::new(), Vec::new(), Vec::new());
     for id in 1..=3 {
         let b = broker(id);
-        let manager = ReplicaManager::new(id, Arc::new(now_ms), test_fetch_settings());
+        let manager = ReplicaManager::new(id, Arc::new(now_ms), settings);
         manager.insert("t", 0, b.replica.clone());
         managers.push(manager);
         replicas.push(b.replica.clone());
