@@ -169,3 +169,50 @@ fn rocksdb_holds_memtables_and_cached_blocks_within_its_memory_budget_under_a_lo
     );
     assert!(after.sst_files_bytes >= 100 << 20, "flushed: {after:?}");
 }
+
+/// RocksDB's own record of the options a column family was opened with (the OPTIONS file it
+/// writes beside the data), as `name=value` pairs.
+fn persisted_cf_options(
+    dir: &std::path::Path,
+    cf: &str,
+) -> std::collections::HashMap<String, String> {
+    let latest = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with("OPTIONS-"))
+        .max_by_key(|n| n["OPTIONS-".len()..].parse::<u64>().unwrap_or(0))
+        .expect("RocksDB writes an OPTIONS file");
+    let text = std::fs::read_to_string(dir.join(latest)).unwrap();
+    let header = format!("[CFOptions \"{cf}\"]");
+    text.lines()
+        .skip_while(|l| l.trim() != header)
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .filter_map(|l| l.trim().split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+#[test]
+fn the_log_has_room_for_a_lagging_flush_and_all_its_memtables_stay_within_half_the_budget() {
+    for budget in [
+        super::rocks::MIN_MEMORY_BUDGET,
+        crate::DEFAULT_MEMORY_BUDGET,
+        1 << 30,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        drop(RocksEngine::open(dir.path(), budget).unwrap());
+        let log = persisted_cf_options(dir.path(), Space::Log.name());
+        let number: usize = log["max_write_buffer_number"].parse().unwrap();
+        let size: usize = log["write_buffer_size"].parse().unwrap();
+        assert!(
+            number >= 4,
+            "one memtable filling and several flushing, not RocksDB's two: {number}"
+        );
+        assert!(
+            number * size <= budget / 2,
+            "{number} memtables of {size} bytes within half of {budget}"
+        );
+        assert!(size >= 1 << 20, "memtables of {size} bytes flush too often");
+    }
+}
