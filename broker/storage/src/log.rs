@@ -200,7 +200,6 @@ impl PartitionLog {
             aborted: Vec::new(),
             write: WriteSet::default(),
         };
-        let mut buf = BytesMut::new();
         for b in batches {
             let h = &b.header;
             let mut producer = None;
@@ -237,18 +236,19 @@ impl PartitionLog {
                 }
                 plan.producers.insert(h.producer_id, entry);
             }
-            buf.clear();
-            buf.extend_from_slice(&b.bytes);
-            batch::assign(&mut buf, base, leader_epoch);
+            // The one copy Krait makes of a batch it stores: the request's bytes with this
+            // log's offset and epoch; the write takes it as it is.
+            let mut stored = b.bytes.to_vec();
+            batch::assign(&mut stored, base, leader_epoch);
             let max_timestamp = match options.log_append_time {
                 Some(now) => {
-                    batch::set_log_append_time(&mut buf, now);
+                    batch::set_log_append_time(&mut stored, now);
                     now
                 }
                 None => h.max_timestamp,
             };
             let key = log_key(self.id, base);
-            plan.write.put(Space::Log, key, &buf);
+            plan.write.put_owned(Space::Log, key.to_vec(), stored);
             plan.write.put(
                 Space::TimeIndex,
                 key,

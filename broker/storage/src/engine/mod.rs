@@ -120,6 +120,11 @@ impl WriteSet {
         });
     }
 
+    /// `put` of buffers the caller no longer needs: moved in, not copied (a stored batch).
+    pub fn put_owned(&mut self, space: Space, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push(Op::Put { space, key, value });
+    }
+
     pub fn delete(&mut self, space: Space, key: impl AsRef<[u8]>) {
         self.ops.push(Op::Delete {
             space,
