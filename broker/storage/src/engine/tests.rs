@@ -216,3 +216,126 @@ fn the_log_has_room_for_a_lagging_flush_and_all_its_memtables_stay_within_half_t
         assert!(size >= 1 << 20, "memtables of {size} bytes flush too often");
     }
 }
+
+/// The child process of the kill -9 test: writes 16 KB values under keys 0, 1, 2, ... from
+/// the first key missing in `dir`, printing each key once its write has returned, until killed.
+fn crash_writer(dir: &std::path::Path) -> ! {
+    use std::io::Write;
+    let engine = RocksEngine::open(dir, super::rocks::MIN_MEMORY_BUDGET).unwrap();
+    let mut next = 0u64;
+    engine
+        .scan(Space::Log, &be(0), None, &mut |_, _| {
+            next += 1;
+            true
+        })
+        .unwrap();
+    let mut out = std::io::stdout().lock();
+    loop {
+        let mut write = WriteSet::default();
+        write.put(Space::Log, be(next), crash_value(next));
+        engine.write(write, false).unwrap();
+        writeln!(out, "acked {next}").unwrap();
+        out.flush().unwrap();
+        next += 1;
+    }
+}
+
+fn crash_value(key: u64) -> Vec<u8> {
+    let mut value = vec![(key % 251) as u8; 16 << 10];
+    value[..8].copy_from_slice(&key.to_be_bytes());
+    value
+}
+
+/// A child process killed when dropped, whatever the test's outcome.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// kill -9 in the middle of writes, three times over, with memtables small enough that the
+/// write-ahead log rolls every ~128 writes and old log files are written over: every write
+/// that returned is there after reopening, with its value, and the keys have no hole (writes
+/// from a log's previous use are never taken for new ones).
+#[test]
+fn rocksdb_keeps_every_returned_write_across_kill_9_while_it_reuses_log_files() {
+    use std::io::BufRead;
+    const CHILD: &str = "KRAIT_STORAGE_CRASH_WRITER_DIR";
+    if let Some(dir) = std::env::var_os(CHILD) {
+        crash_writer(std::path::Path::new(&dir));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut stored = 0u64;
+    for cycle in 0..3 {
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "engine::tests::rocksdb_keeps_every_returned_write_across_kill_9_while_it_reuses_log_files",
+                "--exact",
+                "--nocapture",
+            ])
+            .env(CHILD, dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut child = Killed(child);
+        let lines = std::io::BufReader::new(child.0.stdout.take().unwrap()).lines();
+        let mut acked = None;
+        for line in lines {
+            let line = line.unwrap();
+            if let Some(key) = line.strip_prefix("acked ") {
+                let key: u64 = key.parse().unwrap();
+                acked = Some(key);
+                if key >= stored + 3_000 {
+                    break;
+                }
+            }
+        }
+        let acked = acked.expect("the writer acknowledged writes");
+        assert!(
+            acked >= stored + 3_000,
+            "cycle {cycle}: the writer stopped at {acked}"
+        );
+        child.0.kill().unwrap(); // SIGKILL
+        child.0.wait().unwrap();
+        drop(child);
+
+        let engine = RocksEngine::open(dir.path(), super::rocks::MIN_MEMORY_BUDGET).unwrap();
+        let mut expected = 0u64;
+        engine
+            .scan(Space::Log, &be(0), None, &mut |key, value| {
+                assert_eq!(
+                    key,
+                    be(expected),
+                    "cycle {cycle}: a hole before key {expected}"
+                );
+                assert!(
+                    value == crash_value(expected),
+                    "cycle {cycle}: key {expected} changed"
+                );
+                expected += 1;
+                true
+            })
+            .unwrap();
+        assert!(
+            expected > acked,
+            "cycle {cycle}: {expected} keys stored, but key {acked} was acknowledged"
+        );
+        stored = expected;
+    }
+    // RocksDB's info logs of every open (the older ones renamed LOG.old.*).
+    let logs: String = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("LOG"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    let reused = logs.matches("from recycle list").count();
+    assert!(
+        reused >= 3,
+        "the test must have written over recycled log files: {reused} times"
+    );
+}
