@@ -75,8 +75,6 @@ const RECYCLED_WAL_FILES: usize = 4;
 struct Memory {
     cache: Cache,
     write_buffers: WriteBufferManager,
-    /// One memtable of the partition log, the key space that takes nearly every byte written.
-    log_memtable: usize,
     budget: usize,
 }
 
@@ -92,10 +90,14 @@ impl Memory {
         Self {
             cache,
             write_buffers,
-            // LOG_MEMTABLES of them fit in the memtables' half.
-            log_memtable: (budget / 2 / LOG_MEMTABLES).min(64 << 20),
             budget,
         }
+    }
+
+    /// One memtable of the partition log, the key space that takes nearly every byte written:
+    /// LOG_MEMTABLES of them fit in the memtables' half of the budget.
+    fn log_memtable(&self) -> usize {
+        (self.budget / 2 / LOG_MEMTABLES).min(64 << 20)
     }
 
     fn db_options(&self) -> Options {
@@ -126,7 +128,7 @@ impl Memory {
         if space == Space::Log {
             // Batches arrive compressed by the client when the client wants compression.
             o.set_compression_type(DBCompressionType::None);
-            o.set_write_buffer_size(self.log_memtable);
+            o.set_write_buffer_size(self.log_memtable());
             o.set_max_write_buffer_number(LOG_MEMTABLES as i32);
             o.set_target_file_size_base(64 << 20);
             o.set_level_compaction_dynamic_level_bytes(true);
