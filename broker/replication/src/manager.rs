@@ -259,7 +259,9 @@ impl ReplicaManager {
 
     fn serve_once(&self, request: &FetchRequest) -> Vec<FetchedPartition> {
         let now = (self.clock)();
-        let mut budget = request.max_bytes;
+        // A follower asks for what its own settings allow; a leader answers with no more than
+        // its own allow, so the memory a fetch takes here is bounded by this broker's budget.
+        let mut budget = request.max_bytes.min(self.settings.max_bytes);
         request
             .partitions
             .iter()

@@ -231,3 +231,34 @@ async fn a_connection_that_closes_under_a_fetch_is_tried_again_at_once() {
     );
     assert!(c.managers[1].unreachable_leaders().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_answers_with_no_more_than_its_own_limit_whatever_a_follower_asks_for() {
+    // No fetcher runs: the follower's request is served by hand.
+    let c = test_support::cluster_with(FetchSettings {
+        max_bytes: 4096,
+        ..test_support::test_fetch_settings()
+    });
+    let value = "v".repeat(1000);
+    for _ in 0..20 {
+        c.replicas[0]
+            .append_as_leader(&[batch(&[value.as_str()])], None, None)
+            .unwrap();
+    }
+    let partitions = c.managers[1]
+        .fetches_by_leader()
+        .remove(&1)
+        .expect("2 follows 1");
+    let request = FetchRequest {
+        replica_id: 2,
+        max_wait_ms: 0,
+        max_bytes: usize::MAX,
+        partitions,
+    };
+    let answers = c.managers[0].serve(&request).await;
+    let bytes: usize = answers.iter().map(|a| a.records.len()).sum();
+    assert!(
+        bytes > 1000 && bytes <= 4096,
+        "{bytes} bytes of 20 KB, against the leader's 4096"
+    );
+}
