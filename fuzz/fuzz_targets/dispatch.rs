@@ -82,7 +82,7 @@ fuzz_target!(|data: &[u8]| {
     } = &*FIXTURE;
     let peer: SocketAddr = ([127, 0, 0, 1], 40000).into();
     let connection = Connection::accepted(peer, listener.clone());
-    let max = broker.config.max_request_bytes;
+    let max = broker.config.max_request_bytes();
     runtime.block_on(async {
         let mut rest = data;
         while let Some(prefix) = rest.first_chunk::<LENGTH_PREFIX>() {

@@ -277,6 +277,43 @@ impl GuardedAlloc {
             libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
+
+    /// Starts a thread that gives the heap's free pages back to the kernel (`malloc_trim`)
+    /// whenever the process's resident size is above `bytes`, checking every [`TRIM_EVERY`].
+    /// Blocks under [`RETURNED_FROM`] come from the heap, and a heap can give back only its top:
+    /// under eight producers of 1 KB records, free pages between blocks still in use held the
+    /// resident size 20-40 MiB above what was in use. A lower mmap threshold would return them
+    /// too, but makes every produce buffer fresh pages, each a page fault: it halved 1 KB
+    /// produce. Trimming once a second costs a fault only for what was free at that moment.
+    pub fn trim_above(bytes: usize) -> std::io::Result<()> {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            std::thread::Builder::new()
+                .name("krait-trim".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(TRIM_EVERY);
+                        if resident_bytes().is_some_and(|rss| rss > bytes) {
+                            // SAFETY: malloc_trim only returns free heap pages to the kernel.
+                            unsafe { libc::malloc_trim(0) };
+                        }
+                    }
+                })?;
+        }
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        let _ = bytes;
+        Ok(())
+    }
+}
+
+/// How often [`GuardedAlloc::trim_above`] looks at the resident size.
+pub const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The process's resident size, from `/proc/self/statm` (its second field, in pages).
+pub fn resident_bytes() -> Option<usize> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * PAGE)
 }
 
 // SAFETY: every block is the system allocator's, except reservations: page-aligned mappings of

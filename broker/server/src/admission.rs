@@ -71,7 +71,9 @@ impl Drop for Admitted {
 
 impl Admission {
     pub fn new(config: &BrokerConfig) -> Arc<Self> {
-        let budget = config.queued_max_request_bytes.clamp(1, u32::MAX as usize) as u32;
+        let budget = config
+            .queued_max_request_bytes()
+            .clamp(1, u32::MAX as usize) as u32;
         Arc::new(Self {
             max_connections: config
                 .max_connections

@@ -59,7 +59,7 @@ impl Broker {
             &config.data_dir,
             krait_storage::StoreOptions {
                 sync_writes: config.fsync,
-                memory_budget: usize::try_from(config.storage_memory_mb << 20)?,
+                memory_budget: usize::try_from(config.storage_memory_mb() << 20)?,
             },
         )?)
     }
@@ -120,7 +120,7 @@ impl Broker {
             &format!("{}:{}", advertised.host, advertised.port),
         )
         .with_dynamic(cluster.watch_image());
-        let fetch_memory = crate::fetch_memory::FetchMemory::new(config.fetch_memory_max_bytes);
+        let fetch_memory = crate::fetch_memory::FetchMemory::new(config.fetch_memory_max_bytes());
         let broker = Arc::new(Self {
             config,
             advertised,

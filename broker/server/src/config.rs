@@ -76,9 +76,21 @@ pub struct BrokerConfig {
     #[arg(long, env = "KRAIT_DEFAULT_PARTITIONS", default_value_t = 1)]
     pub default_partitions: i32,
 
-    /// Largest request frame accepted, in bytes (socket.request.max.bytes).
-    #[arg(long, env = "KRAIT_MAX_REQUEST_BYTES", default_value_t = 100 * 1024 * 1024)]
-    pub max_request_bytes: usize,
+    /// MiB the broker's memory stays within under any load (memory.mb): RocksDB, request
+    /// frames, Fetch responses, replication and the process itself. The budgets of those parts
+    /// default to shares of it (`memory_budget.rs`); set one of them and it is used as given.
+    #[arg(
+        long,
+        env = "KRAIT_MEMORY_MB",
+        default_value_t = crate::memory_budget::DEFAULT_MEMORY_MB,
+        value_parser = clap::value_parser!(u64).range(crate::memory_budget::MIN_MEMORY_MB..=1 << 20)
+    )]
+    pub memory_mb: u64,
+
+    /// Largest request frame accepted, in bytes (socket.request.max.bytes). Defaults to the
+    /// request frames' share of --memory-mb, at most 100 MiB (Kafka's default).
+    #[arg(long, env = "KRAIT_MAX_REQUEST_BYTES")]
+    pub max_request_bytes: Option<usize>,
 
     /// Client connections this broker keeps open at once, over all listeners
     /// (max.connections); one more is closed as soon as it is accepted. Defaults to the
@@ -114,9 +126,9 @@ pub struct BrokerConfig {
 
     /// Bytes of request frames being read or handled at once, over all connections
     /// (queued.max.request.bytes); a connection waits for room before it reads a frame's body.
-    /// Never less than --max-request-bytes.
-    #[arg(long, env = "KRAIT_QUEUED_MAX_REQUEST_BYTES", default_value_t = 256 * 1024 * 1024)]
-    pub queued_max_request_bytes: usize,
+    /// Never less than --max-request-bytes. Defaults to an eighth of --memory-mb.
+    #[arg(long, env = "KRAIT_QUEUED_MAX_REQUEST_BYTES")]
+    pub queued_max_request_bytes: Option<usize>,
 
     /// Most partitions one topic may have, through CreateTopics or CreatePartitions.
     #[arg(long, env = "KRAIT_MAX_PARTITIONS_PER_TOPIC", default_value_t = 10_000)]
@@ -134,8 +146,15 @@ pub struct BrokerConfig {
     /// Bytes of records all Fetch responses may hold at once, from their read until they are
     /// written to the client (fetch.memory.max.bytes). A fetch reads only what is free, and
     /// waits while less than 1 MiB is; the first batch of a response may go over by itself.
-    #[arg(long, env = "KRAIT_FETCH_MEMORY_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
-    pub fetch_memory_max_bytes: usize,
+    /// Defaults to an eighth of --memory-mb.
+    #[arg(long, env = "KRAIT_FETCH_MEMORY_MAX_BYTES")]
+    pub fetch_memory_max_bytes: Option<usize>,
+
+    /// The most records one replica fetch response carries, served as leader or asked for as
+    /// follower (replica.fetch.response.max.bytes). Defaults to a 64th of --memory-mb, at most
+    /// 16 MiB; at most 32 MiB.
+    #[arg(long, env = "KRAIT_REPLICA_FETCH_RESPONSE_MAX_BYTES")]
+    pub replica_fetch_response_max_bytes: Option<usize>,
 
     /// Longest metadata string a committed offset may carry (offset.metadata.max.bytes).
     #[arg(long, env = "KRAIT_OFFSET_METADATA_MAX_BYTES", default_value_t = 4096)]
@@ -233,13 +252,13 @@ pub struct BrokerConfig {
 
     /// MiB RocksDB may hold in memory, memtables and cached blocks together, whatever the
     /// load (storage.memory.mb). Recent data is still read from the OS page cache beyond it.
+    /// Defaults to three eighths of --memory-mb.
     #[arg(
         long,
         env = "KRAIT_STORAGE_MEMORY_MB",
-        default_value_t = (krait_storage::DEFAULT_MEMORY_BUDGET >> 20) as u64,
         value_parser = clap::value_parser!(u64).range(16..=1 << 20)
     )]
-    pub storage_memory_mb: u64,
+    pub storage_memory_mb: Option<u64>,
 
     /// Address the cluster gRPC listener binds (metadata quorum, controller, replication).
     /// Needed with --voters; off for a broker alone.
@@ -388,6 +407,12 @@ pub enum ConfigError {
         min: i64,
         value: i64,
     },
+    #[error("--{flag} must be at most {max}, got {value}")]
+    TooLarge {
+        flag: &'static str,
+        max: i64,
+        value: i64,
+    },
 }
 
 /// Host and port announced to clients.
@@ -409,7 +434,7 @@ impl BrokerConfig {
         };
         min("node-id", 0, self.node_id.into())?;
         min("default-partitions", 1, self.default_partitions.into())?;
-        min("max-request-bytes", 1024, self.max_request_bytes as i64)?;
+        min("max-request-bytes", 1024, self.max_request_bytes() as i64)?;
         min("max-message-bytes", 0, self.max_message_bytes.into())?;
         if let Some(n) = self.max_connections {
             min("max-connections", 1, n as i64)?;
@@ -431,8 +456,8 @@ impl BrokerConfig {
         )?;
         min(
             "queued-max-request-bytes",
-            self.max_request_bytes as i64,
-            self.queued_max_request_bytes as i64,
+            self.max_request_bytes() as i64,
+            self.queued_max_request_bytes() as i64,
         )?;
         min(
             "max-partitions-per-topic",
@@ -447,9 +472,22 @@ impl BrokerConfig {
         min("max-partitions", 1, self.max_partitions)?;
         min("fetch-max-bytes", 1024, self.fetch_max_bytes as i64)?;
         min(
+            "replica-fetch-response-max-bytes",
+            1024,
+            self.replica_fetch_response_max_bytes() as i64,
+        )?;
+        let max = crate::memory_budget::MAX_REPLICA_FETCH_BYTES;
+        if self.replica_fetch_response_max_bytes() > max {
+            return Err(ConfigError::TooLarge {
+                flag: "replica-fetch-response-max-bytes",
+                max: max as i64,
+                value: self.replica_fetch_response_max_bytes() as i64,
+            });
+        }
+        min(
             "fetch-memory-max-bytes",
             crate::fetch_memory::FLOOR as i64,
-            self.fetch_memory_max_bytes as i64,
+            self.fetch_memory_max_bytes() as i64,
         )?;
         min("retention-ms", -1, self.retention_ms)?;
         min("retention-bytes", -1, self.retention_bytes)?;
@@ -578,6 +616,7 @@ impl BrokerConfig {
             session_timeout: Duration::from_millis(self.broker_session_timeout_ms),
             replica_lag_time_max_ms: self.replica_lag_time_max_ms,
             election_timeout_ms: (election_min, election_min * 2),
+            replica_fetch_max_bytes: self.replica_fetch_response_max_bytes(),
         })
     }
 }

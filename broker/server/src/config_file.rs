@@ -28,6 +28,7 @@ const KAFKA_KEYS: &[(&str, &str)] = &[
     ("message.max.bytes", "max_message_bytes"),
     ("cluster.ssl.keystore.location", "cluster_tls_keystore"),
     ("cluster.ssl.truststore.location", "cluster_tls_truststore"),
+    ("memory.mb", "memory_mb"),
     ("storage.memory.mb", "storage_memory_mb"),
     ("max.connections", "max_connections"),
     ("max.connections.per.ip", "max_connections_per_ip"),
@@ -37,6 +38,10 @@ const KAFKA_KEYS: &[(&str, &str)] = &[
     ("max.partitions", "max_partitions"),
     ("fetch.max.bytes", "fetch_max_bytes"),
     ("fetch.memory.max.bytes", "fetch_memory_max_bytes"),
+    (
+        "replica.fetch.response.max.bytes",
+        "replica_fetch_response_max_bytes",
+    ),
     ("offset.metadata.max.bytes", "offset_metadata_max_bytes"),
     ("log.retention.bytes", "retention_bytes"),
     (
@@ -461,13 +466,32 @@ mod tests {
         assert_eq!(c.retention_ms, 2 * 3_600_000);
         assert!(!c.auto_create_topics);
         assert_eq!(c.min_insync_replicas, 2);
-        assert_eq!(c.storage_memory_mb, 64, "the default budget");
+        assert_eq!(c.storage_memory_mb(), 48, "the default budget's share");
+    }
+
+    #[test]
+    fn the_memory_budget_comes_from_the_file_and_its_shares_follow_it() {
+        let c = load(
+            &write(
+                "memory.mb=512
+fetch.memory.max.bytes=1048576
+",
+            ),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.memory_mb, 512);
+        assert_eq!(c.storage_memory_mb(), 192);
+        assert_eq!(c.queued_max_request_bytes(), 64 << 20);
+        assert_eq!(c.fetch_memory_max_bytes(), 1 << 20, "set on its own");
+        let err = load(&write("memory.mb=16\n"), &[]).unwrap_err();
+        assert!(err.to_string().contains("memory-mb"), "{err}");
     }
 
     #[test]
     fn the_storage_memory_budget_comes_from_the_file_and_is_at_least_16_mib() {
         let c = load(&write("storage.memory.mb=256\n"), &[]).unwrap();
-        assert_eq!(c.storage_memory_mb, 256);
+        assert_eq!(c.storage_memory_mb(), 256);
         let err = load(&write("storage.memory.mb=8\n"), &[]).unwrap_err();
         assert!(err.to_string().contains("storage-memory-mb"), "{err}");
     }

@@ -17,6 +17,7 @@ pub mod fetch_memory;
 pub mod handlers;
 pub mod http;
 pub mod listeners;
+pub mod memory_budget;
 pub mod metrics;
 pub mod net;
 pub mod producer_ids;

@@ -24,6 +24,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    if let Err(e) = krait_protocol::budget::GuardedAlloc::trim_above(config.trim_above_bytes()) {
+        tracing::warn!("cannot start the heap trimming thread: {e}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

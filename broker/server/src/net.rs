@@ -195,7 +195,7 @@ where
 {
     let mut reader = BufReader::with_capacity(IO_BUFFER, read);
     let mut writer = BufWriter::with_capacity(IO_BUFFER, write);
-    let max = broker.config.max_request_bytes;
+    let max = broker.config.max_request_bytes();
     let stall = admission.read_timeout;
     loop {
         // The frame's bytes stay counted against the budget until its answer is written.
@@ -387,8 +387,8 @@ mod tests {
         assert!(read_frame(&mut negative, 100, &budget).await.is_err());
         assert_eq!(
             budget.available_bytes(),
-            256 * 1024 * 1024,
-            "nothing stays held"
+            16 * 1024 * 1024,
+            "nothing stays held: the default budget's share is all free"
         );
     }
 

@@ -425,6 +425,15 @@ impl BrokerDefaults {
                 ..e(name, value, config_type, doc)
             }
         };
+        // A setting whose default is a share of memory.mb: DEFAULT_CONFIG while not set itself.
+        let share = |name: &str, value: std::string::String, set: bool, config_type, doc| {
+            let builtin = if set {
+                std::string::String::new()
+            } else {
+                value.clone()
+            };
+            d(name, value, builtin, config_type, doc)
+        };
         // A setting Krait does not change: always its built-in value.
         let fixed = |name: &str, value: &str, config_type, doc| {
             d(name, value.into(), value.into(), config_type, doc)
@@ -469,11 +478,19 @@ impl BrokerDefaults {
                 Int,
                 "Replication factor of auto-created topics.",
             ),
-            e(
+            share(
                 "socket.request.max.bytes",
-                c.max_request_bytes.to_string(),
+                c.max_request_bytes().to_string(),
+                c.max_request_bytes.is_some(),
                 Int,
                 "Largest request accepted.",
+            ),
+            share(
+                "queued.max.request.bytes",
+                c.queued_max_request_bytes().to_string(),
+                c.queued_max_request_bytes.is_some(),
+                Long,
+                "Bytes of requests being read or handled at once.",
             ),
             d(
                 "connections.max.reauth.ms",
@@ -626,18 +643,32 @@ impl BrokerDefaults {
                 "fsync before acknowledging a produce.",
             ),
             d(
+                "memory.mb",
+                c.memory_mb.to_string(),
+                crate::memory_budget::DEFAULT_MEMORY_MB.to_string(),
+                Long,
+                "MiB the broker's memory stays within; the budgets below default to shares of it.",
+            ),
+            share(
                 "storage.memory.mb",
-                c.storage_memory_mb.to_string(),
-                (krait_storage::DEFAULT_MEMORY_BUDGET >> 20).to_string(),
+                c.storage_memory_mb().to_string(),
+                c.storage_memory_mb.is_some(),
                 Long,
                 "MiB of RocksDB memtables and block cache together.",
             ),
-            d(
+            share(
                 "fetch.memory.max.bytes",
-                c.fetch_memory_max_bytes.to_string(),
-                (64 << 20).to_string(),
+                c.fetch_memory_max_bytes().to_string(),
+                c.fetch_memory_max_bytes.is_some(),
                 Long,
                 "Bytes of records all Fetch responses hold at once, until written.",
+            ),
+            share(
+                "replica.fetch.response.max.bytes",
+                c.replica_fetch_response_max_bytes().to_string(),
+                c.replica_fetch_response_max_bytes.is_some(),
+                Int,
+                "Most records one replica fetch response carries.",
             ),
         ];
         let mut entries = entries;

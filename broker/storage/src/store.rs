@@ -22,7 +22,8 @@ pub(crate) const NEXT_LOG_ID: &[u8] = b"next_log_id";
 const NEXT_PRODUCER_ID: &[u8] = b"next_producer_id";
 const CLUSTER_ID: &[u8] = b"cluster_id";
 
-/// What RocksDB may keep in memory by default: memtables and cached blocks together.
+/// What RocksDB may keep in memory by default, memtables and cached blocks together, in a store
+/// opened without a budget (tools, tests); the broker gives it its share of `memory.mb`.
 pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
 
 /// How the store writes, and what it may keep in memory.

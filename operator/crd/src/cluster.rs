@@ -73,7 +73,7 @@ pub struct KafkaClusterSpec {
 
     /// CPU and memory requests and limits of the broker container. A resource given neither a
     /// request nor a limit is requested by default: cpu 500m, memory 1Gi. A memory limit also
-    /// sizes RocksDB: a quarter of it is `storage.memory.mb` unless `config` sets that key.
+    /// sizes the broker: half of it is its memory budget, `memory.mb`, unless `config` sets that key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
 

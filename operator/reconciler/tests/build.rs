@@ -485,35 +485,46 @@ fn broker_config_becomes_environment_and_properties() {
 }
 
 #[test]
-fn rocksdb_gets_a_quarter_of_the_brokers_memory_limit_unless_the_config_says_otherwise() {
+fn the_broker_gets_half_its_memory_limit_as_its_budget_unless_the_config_says_otherwise() {
     let (_, d) = built("full.yaml");
     let data = d.config_map.data.as_ref().unwrap();
-    assert_eq!(data["KRAIT_STORAGE_MEMORY_MB"], "1024", "4Gi limit");
+    assert_eq!(data["KRAIT_MEMORY_MB"], "2048", "4Gi limit");
+    assert!(
+        !data.contains_key("KRAIT_STORAGE_MEMORY_MB"),
+        "RocksDB takes its share of the budget"
+    );
     let (_, d) = built("minimal.yaml");
     assert!(
         !d.config_map
             .data
             .as_ref()
             .unwrap()
-            .contains_key("KRAIT_STORAGE_MEMORY_MB"),
+            .contains_key("KRAIT_MEMORY_MB"),
         "no limit: the broker's default"
     );
     let mut set = fixture("full.yaml");
+    set.spec.config.insert("memory.mb".into(), "300".into());
     set.spec
         .config
         .insert("storage.memory.mb".into(), "200".into());
     let v = validate(&set).unwrap();
     let d = build(&v, &Shape::initial(&v));
     let data = d.config_map.data.as_ref().unwrap();
+    assert_eq!(data["KRAIT_MEMORY_MB"], "300");
     assert_eq!(data["KRAIT_STORAGE_MEMORY_MB"], "200");
+    assert!(data["server.properties"].contains("memory.mb=300\n"));
     assert!(data["server.properties"].contains("storage.memory.mb=200\n"));
-    set.spec
-        .config
-        .insert("storage.memory.mb".into(), "8".into());
-    assert!(matches!(
-        validate(&set),
-        Err(InvalidSpec::BadConfigValue { key, .. }) if key == "storage.memory.mb"
-    ));
+    for (key, value) in [("storage.memory.mb", "8"), ("memory.mb", "32")] {
+        let mut bad = fixture("full.yaml");
+        bad.spec.config.insert(key.into(), value.into());
+        assert!(
+            matches!(
+                validate(&bad),
+                Err(InvalidSpec::BadConfigValue { key: k, .. }) if k == key
+            ),
+            "{key}={value}"
+        );
+    }
 }
 
 #[test]

@@ -57,6 +57,8 @@ pub struct ClusterSettings {
     pub replica_lag_time_max_ms: i64,
     /// Election timeouts of the metadata quorum.
     pub election_timeout_ms: (u64, u64),
+    /// The most records one replica fetch response carries, asked for or served.
+    pub replica_fetch_max_bytes: usize,
 }
 
 /// The cluster side of one broker.
@@ -112,7 +114,14 @@ impl Cluster {
         let quorum =
             MetadataQuorum::start_with(quorum_config, store, settings.peer.clone()).await?;
         let clock: krait_replication::Clock = Arc::new(now_ms);
-        let replicas = ReplicaManager::new(settings.node_id, clock, FetchSettings::default());
+        let replicas = ReplicaManager::new(
+            settings.node_id,
+            clock,
+            FetchSettings {
+                max_bytes: settings.replica_fetch_max_bytes,
+                ..FetchSettings::default()
+            },
+        );
         let transport = Arc::new(GrpcTransport::over(settings.peer.clone()));
         let registration = BrokerRegistration {
             id: settings.node_id,

@@ -45,11 +45,20 @@ pub const BROKER_CONFIG_ENV: &[(&str, &str)] = &[
         "KRAIT_DEFAULT_REPLICATION_FACTOR",
     ),
     ("min.insync.replicas", "KRAIT_MIN_INSYNC_REPLICAS"),
+    ("memory.mb", "KRAIT_MEMORY_MB"),
+    ("queued.max.request.bytes", "KRAIT_QUEUED_MAX_REQUEST_BYTES"),
+    ("fetch.memory.max.bytes", "KRAIT_FETCH_MEMORY_MAX_BYTES"),
+    (
+        "replica.fetch.response.max.bytes",
+        "KRAIT_REPLICA_FETCH_RESPONSE_MAX_BYTES",
+    ),
     ("storage.memory.mb", "KRAIT_STORAGE_MEMORY_MB"),
 ];
 
 /// The smallest RocksDB memory budget a broker accepts (`storage.memory.mb`).
 const MIN_STORAGE_MEMORY_MB: u64 = 16;
+/// The smallest memory budget a broker accepts (`memory.mb`).
+const MIN_MEMORY_MB: u64 = 64;
 
 /// Why a spec cannot be built. Each variant becomes the `InvalidSpec` condition's message.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -245,18 +254,19 @@ fn broker_env(spec: &KafkaClusterSpec) -> Result<BTreeMap<String, String>, Inval
     if let Some(min_isr) = spec.min_insync_replicas {
         env.insert("KRAIT_MIN_INSYNC_REPLICAS".into(), min_isr.to_string());
     }
-    if let Some(mb) = storage_memory_mb(spec)
-        && !spec.config.contains_key("storage.memory.mb")
+    if let Some(mb) = memory_mb(spec)
+        && !spec.config.contains_key("memory.mb")
     {
-        env.insert("KRAIT_STORAGE_MEMORY_MB".into(), mb.to_string());
+        env.insert("KRAIT_MEMORY_MB".into(), mb.to_string());
     }
     Ok(env)
 }
 
-/// RocksDB's memory budget from the broker container's memory limit, when it has one: a
-/// quarter of it, leaving the rest to request buffers and the page cache that the container's
-/// memory also counts. Without a limit the broker's default holds.
-fn storage_memory_mb(spec: &KafkaClusterSpec) -> Option<u64> {
+/// The broker's memory budget from its container's memory limit, when it has one: half of it,
+/// leaving the other half to the page cache that the container's memory also counts (recent
+/// records are read from it). RocksDB gets half the budget, a quarter of the limit, unless
+/// `storage.memory.mb` is set. Without a limit the broker's default holds.
+fn memory_mb(spec: &KafkaClusterSpec) -> Option<u64> {
     let limit = spec
         .resources
         .as_ref()?
@@ -264,7 +274,7 @@ fn storage_memory_mb(spec: &KafkaClusterSpec) -> Option<u64> {
         .as_ref()?
         .get("memory")
         .and_then(|q| super::drift::quantity(&q.0))?;
-    Some(((limit / 4.0 / 1_048_576.0) as u64).max(MIN_STORAGE_MEMORY_MB))
+    Some(((limit / 2.0 / 1_048_576.0) as u64).max(MIN_MEMORY_MB))
 }
 
 /// The value of a setting that has both a spec field and a config key; refusing both at once
@@ -302,6 +312,10 @@ fn check_value(key: &str, value: &str) -> Result<(), InvalidSpec> {
         "message.max.bytes" => match value.parse::<i32>() {
             Ok(v) if v >= 0 => Ok(()),
             _ => Err(bad("a non-negative 32-bit integer")),
+        },
+        "memory.mb" => match value.parse::<u64>() {
+            Ok(v) if v >= MIN_MEMORY_MB => Ok(()),
+            _ => Err(bad("a number of MiB, at least 64")),
         },
         "storage.memory.mb" => match value.parse::<u64>() {
             Ok(v) if v >= MIN_STORAGE_MEMORY_MB => Ok(()),
