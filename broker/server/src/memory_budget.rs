@@ -44,9 +44,15 @@ impl BrokerConfig {
     }
 
     /// The resident size above which the heap's free pages go back to the kernel: three
-    /// quarters of the budget.
+    /// quarters of the budget, or of what the parts set on their own add up to when that is
+    /// more (they then take 5/8 of it, as their shares do of the budget), so a broker given a
+    /// larger RocksDB budget is not trimmed every second for using it.
     pub fn trim_above_bytes(&self) -> usize {
-        self.memory_share(4) * 3
+        let parts = ((self.storage_memory_mb() << 20) as usize)
+            .saturating_add(self.queued_max_request_bytes())
+            .saturating_add(self.fetch_memory_max_bytes());
+        let budget = self.memory_share(1).max(parts / 5 * 8);
+        budget / 4 * 3
     }
 
     /// MiB RocksDB may hold in memory (storage.memory.mb).
@@ -153,6 +159,11 @@ mod tests {
             "1048576",
         ]);
         assert_eq!(c.storage_memory_mb(), 200);
+        assert_eq!(
+            c.trim_above_bytes(),
+            ((200 + 32 + 1) << 20) / 5 * 8 / 4 * 3,
+            "trimmed above three quarters of what the parts add up to"
+        );
         assert_eq!(c.fetch_memory_max_bytes(), 1 << 20);
         assert_eq!(c.queued_max_request_bytes(), 32 << 20);
         // A larger frame than the share holds makes room for one such frame.
