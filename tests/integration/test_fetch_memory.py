@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import Callable, Sequence
 
 import kafka_wire as wire
 from harness import (assert_delivered, consume, create_topic, free_port, produce_all, producer, unique,
@@ -22,6 +23,39 @@ CONSUMERS = 8
 BATCH = 1_000_000
 
 
+def read_at_once(bootstrap: str, topic: str, partitions: int, records: int, consumers: int,
+                 also: Sequence[Callable[[], None]] = (), timeout: float = 180, **conf) -> None:
+    """`consumers` consumers each read all of `topic` from the start, at once, while each job in
+    `also` runs in a thread of its own; fails with every error once all have ended, or unless
+    every consumer got each record (numbered by its first four bytes) exactly once."""
+    read: dict[int, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def read_all(n: int) -> None:
+        try:
+            got = consume(bootstrap, topic, range(partitions), expected=records, timeout=timeout, **conf)
+            read[n] = sorted(int.from_bytes(r.value[:4], "big") for r in got)
+        except BaseException as e:  # reported below, with the other consumers' counts
+            errors.append(e)
+
+    def run(job: Callable[[], None]) -> None:
+        try:
+            job()
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=read_all, args=(n,)) for n in range(consumers)]
+    threads += [threading.Thread(target=run, args=(job,)) for job in also]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout + 60)
+    assert not errors, errors
+    assert sorted(read) == list(range(consumers))
+    for n, ids in read.items():
+        assert ids == list(range(records)), f"consumer {n}: {len(ids)} records, {len(set(ids))} distinct"
+
+
 def test_eight_consumers_reading_a_backlog_at_once_stay_within_fetch_memory(broker_factory):
     http = free_port()
     b = broker_factory(args=["--fetch-memory-max-bytes", str(LIMIT),
@@ -36,28 +70,10 @@ def test_eight_consumers_reading_a_backlog_at_once_stay_within_fetch_memory(brok
     reset_peak_rss(b)
     before = rss_bytes(b)
 
-    results: dict[int, list[int]] = {}
-    errors: list[BaseException] = []
-
-    def read_all(n: int) -> None:
-        try:
-            # Each asks for 40 MiB per fetch (10 MiB per partition): five times the limit.
-            records = consume(b.bootstrap, topic, range(PARTITIONS), expected=RECORDS, timeout=120,
-                              **{"fetch.max.bytes": 50 * MiB, "max.partition.fetch.bytes": 10 * MiB,
-                                 "fetch.wait.max.ms": 500})
-            results[n] = sorted(int.from_bytes(r.value[:4], "big") for r in records)
-        except BaseException as e:  # reported below, with the other consumers' counts
-            errors.append(e)
-
-    threads = [threading.Thread(target=read_all, args=(n,)) for n in range(CONSUMERS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=180)
-    assert not errors, errors
-    assert sorted(results) == list(range(CONSUMERS))
-    for n, ids in results.items():
-        assert ids == list(range(RECORDS)), f"consumer {n}: {len(ids)} records, {len(set(ids))} distinct"
+    # Each asks for 40 MiB per fetch (10 MiB per partition): five times the limit.
+    read_at_once(b.bootstrap, topic, PARTITIONS, RECORDS, CONSUMERS, timeout=120,
+                 **{"fetch.max.bytes": 50 * MiB, "max.partition.fetch.bytes": 10 * MiB,
+                    "fetch.wait.max.ms": 500})
 
     peak = metric(http, "krait_fetch_memory_peak_bytes")
     grown = peak_rss_bytes(b) - before

@@ -7,9 +7,8 @@ the defaults before memory.mb (RocksDB 64 MiB, Fetch responses 64 MiB, request f
 the same load took the broker to 156 MiB."""
 from __future__ import annotations
 
-import threading
-
 from harness import assert_delivered, consume, create_topic, produce_all, producer, unique
+from test_fetch_memory import read_at_once
 from test_hardening import peak_rss_bytes, reset_peak_rss, rss_bytes
 
 MiB = 1024 * 1024
@@ -39,38 +38,13 @@ def test_readers_and_writers_at_once_stay_within_the_default_memory_budget(broke
     reset_peak_rss(b)
     before = rss_bytes(b)
 
-    read: dict[int, list[int]] = {}
-    delivered: dict[str, int] = {}
-    errors: list[BaseException] = []
-
-    def read_all(n: int) -> None:
-        try:
-            got = consume(b.bootstrap, backlog, range(PARTITIONS), expected=BACKLOG, timeout=180,
-                          **{"fetch.max.bytes": 50 * MiB, "max.partition.fetch.bytes": 10 * MiB})
-            read[n] = sorted(int.from_bytes(r.value[:4], "big") for r in got)
-        except BaseException as e:  # reported below, with the others' counts
-            errors.append(e)
-
     def write_all(topic: str) -> None:
-        try:
-            w = producer(b.bootstrap, **{"linger.ms": 5, "batch.size": 1_000_000})
-            reports = produce_all(w, topic, records(WRITTEN), timeout=180)
-            assert_delivered(reports)
-            delivered[topic] = len(reports)
-        except BaseException as e:
-            errors.append(e)
+        w = producer(b.bootstrap, **{"linger.ms": 5, "batch.size": 1_000_000})
+        assert_delivered(produce_all(w, topic, records(WRITTEN), timeout=180))
 
-    threads = [threading.Thread(target=read_all, args=(n,)) for n in range(CONSUMERS)]
-    threads += [threading.Thread(target=write_all, args=(t,)) for t in written]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=240)
-    assert not errors, errors
-    assert sorted(read) == list(range(CONSUMERS))
-    for n, ids in read.items():
-        assert ids == list(range(BACKLOG)), f"consumer {n}: {len(ids)} records, {len(set(ids))} distinct"
-    assert delivered == {t: WRITTEN for t in written}
+    read_at_once(b.bootstrap, backlog, PARTITIONS, BACKLOG, CONSUMERS,
+                 also=[lambda t=t: write_all(t) for t in written],
+                 **{"fetch.max.bytes": 50 * MiB, "max.partition.fetch.bytes": 10 * MiB})
     for topic in written:
         got = consume(b.bootstrap, topic, range(PARTITIONS), expected=WRITTEN, timeout=60)
         assert sorted(int.from_bytes(r.value[:4], "big") for r in got) == list(range(WRITTEN))

@@ -632,10 +632,11 @@ fn parse_host_port(s: &str) -> Option<Advertised> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> BrokerConfig {
+    /// The configuration these flags give, after the program name.
+    pub(crate) fn parse(args: &[&str]) -> BrokerConfig {
         BrokerConfig::try_parse_from(std::iter::once("krait-broker").chain(args.iter().copied()))
             .unwrap()
     }

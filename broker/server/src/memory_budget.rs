@@ -98,11 +98,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-
-    fn config(args: &[&str]) -> BrokerConfig {
-        BrokerConfig::try_parse_from(std::iter::once("krait-broker").chain(args.iter().copied()))
-            .unwrap()
-    }
+    use crate::config::tests::parse as config;
 
     #[test]
     fn the_default_budget_is_128_mib_and_its_shares_leave_three_eighths_to_the_process() {
