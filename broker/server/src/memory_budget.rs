@@ -12,10 +12,11 @@
 //! The rest is measured, not counted: the broker takes about 25 MiB idle, and under load its
 //! heap holds free pages between blocks still in use (returned by `malloc_trim` once the
 //! resident size passes three quarters of the budget) and copies of what is being written (the
-//! stored batch and RocksDB's write batch beside each request frame). With RocksDB at half the
-//! budget, eight producers of 1 KB records took the default broker to 115-134 MiB; at 3/8 to
-//! 105-112 MiB, and 32 consumers reading at once to 81-83 MiB (`bench/memory.py --records
-//! 800000 --readers 32 --producers 8`).
+//! stored batch and RocksDB's write batch beside each request frame). At these shares, eight
+//! producers of 1 KB records writing at once took the broker to 108-119 MiB and 32 consumers
+//! reading at once to 76-80 MiB; with the defaults before this budget (RocksDB 64 MiB, Fetch
+//! responses 64 MiB, request frames 256 MiB), to 127-128 and 168-185 MiB (`bench/memory.py
+//! --records 800000 --readers 32 --producers 8`, alternating runs).
 //!
 //! A broker serves one fetch at a time to each follower and has one in flight to each leader,
 //! so replication holds at most `2 × (brokers − 1)` replica fetch responses: 8 MiB in a cluster
