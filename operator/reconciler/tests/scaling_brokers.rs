@@ -588,6 +588,8 @@ async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // The workload runs through every step below: records are sent during them, not only before.
+    let before_the_steps = workload.acknowledged();
     scale_up(&mut h).await;
     refused_scale_down(&mut h, &bootstrap).await;
     scale_down(&mut h).await;
@@ -597,7 +599,12 @@ async fn scaling_and_rolling_a_real_cluster_loses_no_acknowledged_record() {
 
     let audit = workload.finish(Duration::from_secs(60));
     eprintln!("{audit:?}");
-    assert!(audit.acknowledged > 1_000, "{audit:?}");
+    // How many depends on how much CPU the producer's thread gets on a loaded machine (911 in
+    // one CI run, which a floor of 1000 failed); that some were sent during the steps does not.
+    assert!(
+        audit.acknowledged > before_the_steps,
+        "{before_the_steps} acknowledged before the steps: {audit:?}"
+    );
     assert_eq!(audit.lost, 0, "{audit:?}");
     assert_eq!(audit.duplicates, 0, "{audit:?}");
 }
