@@ -27,7 +27,8 @@ use crate::config::BrokerConfig;
 
 /// The budget when `memory.mb` is not given.
 pub const DEFAULT_MEMORY_MB: u64 = 128;
-/// The least `memory.mb` accepted: the process itself takes about 25 MiB idle.
+/// The least `memory.mb` accepted: the process itself takes about 25 MiB idle, and RocksDB's
+/// share of it (24 MiB) is above the least RocksDB takes (16 MiB).
 pub const MIN_MEMORY_MB: u64 = 64;
 /// Kafka's default `socket.request.max.bytes`, the most a request frame defaults to.
 pub const KAFKA_MAX_REQUEST_BYTES: usize = 100 << 20;
@@ -36,8 +37,6 @@ pub const KAFKA_MAX_REQUEST_BYTES: usize = 100 << 20;
 pub const MAX_REPLICA_FETCH_BYTES: usize = 32 << 20;
 /// What the replica fetch share defaults to at most: a larger response moves no faster.
 const REPLICA_FETCH_SHARE_CAP: usize = 16 << 20;
-/// RocksDB's budget is never smaller than this (`krait_storage::MIN_MEMORY_BUDGET`).
-const MIN_STORAGE_MB: u64 = 16;
 
 impl BrokerConfig {
     fn memory_share(&self, denominator: u64) -> usize {
@@ -58,8 +57,7 @@ impl BrokerConfig {
 
     /// MiB RocksDB may hold in memory (storage.memory.mb).
     pub fn storage_memory_mb(&self) -> u64 {
-        self.storage_memory_mb
-            .unwrap_or((self.memory_mb * 3 / 8).max(MIN_STORAGE_MB))
+        self.storage_memory_mb.unwrap_or(self.memory_mb * 3 / 8)
     }
 
     /// Bytes of request frames being read or handled at once (queued.max.request.bytes): never
