@@ -310,3 +310,53 @@ def test_a_killed_leader_is_fenced_when_the_controller_loses_its_connection_befo
                                       f"heartbeats every {heartbeat_s} s",
                                       reason="the controller lost contact with it")
     check_nothing_lost(cluster, topic, work)
+
+
+def test_a_killed_controller_is_succeeded_through_its_refused_port_before_the_quorum_would_elect_and_a_paused_one_is_not(
+        cluster_factory):
+    """A voter whose heartbeat finds the controller's connection gone probes the controller's
+    cluster port; refused, it campaigns at once instead of waiting out the metadata quorum's
+    leader lease and election timeout, and once elected fences the dead controller at its
+    first tick. With a 10 s session the quorum's election timeout is 1-2 s and its lease 2 s: a
+    follower calls an election on its own after 3 s of silence at the earliest, so a successor
+    that leads, has fenced the old controller and has re-led its partitions sooner got there
+    through the refused port. A paused controller's kernel still accepts connections, so a
+    pause shorter than that changes no controller."""
+    session_s = 10
+    quorum_floor_s = 3.0  # the lease (the election timeout's maximum, 2 s) + its minimum (1 s)
+    cluster = cluster_factory(3, heartbeat_interval_ms=250, session_timeout_ms=session_s * 1000)
+    old = cluster.controller()
+    a, b = sorted(set(cluster.nodes) - {old})
+    topic = cluster.create_topic(replica_assignment=[[old, a, b], [a, old, b], [old, b, a]],
+                                 config=TOPIC_CONFIG)
+    with Workload(cluster.bootstrap, topic, PARTITIONS) as work:
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "before the faults")
+        cluster.pause(old)
+        time.sleep(quorum_floor_s - 1)  # eight heartbeats to it unanswered
+        views = cluster.views([topic])
+        cluster.resume(old)
+        assert all(v.controller_id in (old, -1) for v in views.values()), \
+            f"a pause of controller {old} elected another:\n{cluster.describe([topic])}"
+        assert cluster.controller() == old, cluster.describe([topic])
+        cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
+
+        before = cluster.view([topic])
+        assert old in {p.leader for p in before.topic(topic)}, cluster.describe([topic])
+        killed_at = time.monotonic()
+        cluster.kill9(old)
+        views = cluster.wait_for(lambda vs: replaced(vs, topic, old, before)
+                                 and len({v.controller_id for v in vs.values()}) == 1
+                                 and all(v.controller_id not in (old, -1) for v in vs.values()),
+                                 quorum_floor_s - 0.5, f"a new controller after broker {old}, which it fenced",
+                                 topics=[topic])
+        new = next(iter(views.values())).controller_id
+        print(f"\ncontroller {old} killed: broker {new} controls and {old} is fenced after "
+              f"{time.monotonic() - killed_at:.2f} s (session {session_s} s)")
+        log = cluster.node(new).broker.log_text()
+        assert "the controller's cluster port refused a connection: campaigning to succeed it" in log, log[-3000:]
+        assert "fencing broker: its cluster port refuses connections" in log, log[-3000:]
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, "under the new controller")
+        cluster.restart(old)
+        cluster.wait_fully_replicated(topic, RECOVERY_TIMEOUT_S)
+        work.wait_for_acks(WARM_UP_ACKS, ACK_TIMEOUT_S, f"after broker {old} rejoined")
+    check_nothing_lost(cluster, topic, work)

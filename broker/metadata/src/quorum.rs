@@ -401,6 +401,39 @@ impl MetadataQuorum {
         self.inner.contacts.lost_notify().notified().await
     }
 
+    /// Campaigns to succeed `dead`, the leader as this voter knows it, without waiting out
+    /// openraft's leader lease and election timeout: an election now, and again after a random
+    /// pause of a quarter to a half of the election timeout, until another leader is known or
+    /// `within` has passed. Returns whether one is.
+    ///
+    /// Only for a leader known to be gone (its cluster port refuses connections): a campaign
+    /// raises the term, and a live leader that hears of a higher term steps down. Raft still
+    /// elects at most one leader per term. A voter that still holds the dead leader's lease
+    /// (it heard from it within the election timeout's maximum) refuses the vote until the
+    /// lease ends or it campaigns too; the random pauses keep two voters that found the same
+    /// dead leader from splitting their votes round after round.
+    pub async fn campaign_to_succeed(&self, dead: BrokerId, within: Duration) -> bool {
+        if !self.membership().voters.contains(&self.node_id()) {
+            return false;
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        let timeout = self.inner.raft.config().election_timeout_min.max(4);
+        loop {
+            if self.leader().is_some_and(|leader| leader != dead) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            if let Err(e) = self.inner.raft.trigger().elect().await {
+                tracing::debug!(error = %e, "campaign not started");
+                return false;
+            }
+            let pause = rand::random_range(timeout / 4..=timeout / 2);
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+    }
+
     /// Whether this node is the leader. A leader cut off from the others still believes it is
     /// until it hears of a newer term, but it cannot commit anything: act on `propose`'s result.
     pub fn is_leader(&self) -> bool {

@@ -425,3 +425,83 @@ async fn loopback_figures() {
         at(1.0)
     );
 }
+
+/// Timeouts a test can tell apart from a campaign: with these, a follower calls an election on
+/// its own only after 15-20 s without its leader (the lease, 10 s, and then 5-10 s).
+fn slow_elections(_id: i32, config: &mut QuorumConfig) {
+    config.heartbeat_interval_ms = 50;
+    config.election_timeout_min_ms = 5_000;
+    config.election_timeout_max_ms = 10_000;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voters_that_know_their_leader_is_gone_elect_a_successor_without_waiting_out_the_timeouts()
+{
+    let mut cluster = Cluster::new(&[1, 2, 3]).await;
+    cluster.tune = slow_elections;
+    for id in [1, 2, 3] {
+        cluster.start(id).await;
+    }
+    // Forming the quorum elects its first leader at once, whatever the timeouts.
+    let old = cluster.agreed_leader(&[1, 2, 3]).await;
+    let setup = vec![register(1), create_topic("a", &[1])];
+    let applied = cluster.quorum(old).propose(setup).await.unwrap();
+    assert_eq!(applied, vec![Ok(()), Ok(())]);
+    cluster
+        .images_reach(&[1, 2, 3], |i| topics(i) == ["a"])
+        .await;
+    cluster.stop(old).await;
+    let (a, b) = match cluster.running()[..] {
+        [a, b] => (a, b),
+        ref rest => panic!("two survivors expected: {rest:?}"),
+    };
+
+    // One survivor alone: the other still holds the dead leader's lease and refuses its vote.
+    let alone = Instant::now();
+    let won = cluster
+        .quorum(a)
+        .campaign_to_succeed(old, std::time::Duration::from_secs(2))
+        .await;
+    assert!(!won, "elected while the other survivor held the lease");
+    assert!(
+        cluster
+            .running()
+            .iter()
+            .all(|id| !cluster.quorum(*id).is_leader())
+    );
+
+    // Both: a voter that campaigns gives up the lease, and one of them is elected at once,
+    // well before either one's timers (15 s after its leader's last heartbeat) would act.
+    let both = Instant::now();
+    let (won_a, won_b) = within(
+        "both survivors campaign",
+        futures_util::future::join(
+            cluster
+                .quorum(a)
+                .campaign_to_succeed(old, std::time::Duration::from_secs(8)),
+            cluster
+                .quorum(b)
+                .campaign_to_succeed(old, std::time::Duration::from_secs(8)),
+        ),
+    )
+    .await;
+    assert!(won_a && won_b, "a successor known to both: {won_a} {won_b}");
+    let new = cluster.agreed_leader(&[a, b]).await;
+    assert!(
+        alone.elapsed() < std::time::Duration::from_secs(12),
+        "the successor took {:?} after the campaign began: the timers could have elected it",
+        alone.elapsed()
+    );
+    println!(
+        "leader {old} stopped: {new} leads, known to both {:?} after they began to campaign",
+        both.elapsed()
+    );
+    let more = cluster
+        .quorum(new)
+        .propose(vec![create_topic("b", &[1])])
+        .await;
+    assert_eq!(more.unwrap(), vec![Ok(())]);
+    cluster
+        .images_reach(&[a, b], |i| topics(i) == ["a", "b"])
+        .await;
+}

@@ -15,9 +15,16 @@
 //! The controller need not even wait for a missed heartbeat: it sends the metadata log to every
 //! broker (Raft appends, every 100 ms when idle), and when an append finds the broker's
 //! connection closed or refused, the port is probed at once. The probe still decides.
+//!
+//! The same goes for the controller itself: a voter whose heartbeat finds the controller's
+//! connection closed or refused probes the controller's port, and if it refuses, campaigns to
+//! succeed it at once ([`krait_metadata::MetadataQuorum::campaign_to_succeed`]) instead of
+//! waiting out the quorum's leader lease and election timeout, and fences it at its first tick
+//! as controller.
 
 use krait_sync::MutexExt;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,6 +53,8 @@ pub struct ControllerState {
     refused: Mutex<HashSet<BrokerId>>,
     /// Wakes the controller loop before its tick: a probe was refused.
     wake: tokio::sync::Notify,
+    /// Whether this voter is looking into (or campaigning against) a controller that seems gone.
+    succeeding: AtomicBool,
 }
 
 impl ControllerState {
@@ -265,11 +274,62 @@ pub async fn heartbeat_loop(cluster: Arc<Cluster>) {
             }
             match outcome {
                 Ok(Ok(_)) => {}
-                Ok(Err(status)) => tracing::debug!(controller = voter, %status, "heartbeat failed"),
+                Ok(Err(status)) => {
+                    tracing::debug!(controller = voter, %status, "heartbeat failed");
+                    if krait_peer::connection_lost(&status) {
+                        succeed_if_gone(&cluster, voter);
+                    }
+                }
                 Err(_) => tracing::debug!(controller = voter, "heartbeat timed out"),
             }
         }
     }
+}
+
+/// The controller's connection closed under this broker's heartbeat or was refused: probes the
+/// controller's cluster port and, when it refuses (the process is gone), campaigns to succeed
+/// it now rather than after the quorum's leader lease and election timeout (1.1-1.5 s of
+/// silence with the default session). Only a voter campaigns, and only on a refusal: a paused
+/// or cut-off controller is left to the timeouts, as a paused broker is left to its session.
+/// The refusal is remembered as a controller's own probe would be, so that this broker, once
+/// elected, fences the dead one at its first tick.
+fn succeed_if_gone(cluster: &Arc<Cluster>, controller: BrokerId) {
+    let voting = cluster
+        .quorum
+        .membership()
+        .voters
+        .contains(&cluster.node_id());
+    let Some(address) = cluster.cluster_address(controller).filter(|_| voting) else {
+        return;
+    };
+    if cluster.controller.succeeding.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let cluster = cluster.clone();
+    tokio::spawn(async move {
+        let started = Instant::now();
+        if refuses(&address).await {
+            tracing::info!(
+                controller,
+                %address,
+                "the controller's cluster port refused a connection: campaigning to succeed it"
+            );
+            cluster.controller.probed(controller, started, true);
+            let within = Duration::from_millis(cluster.settings.election_timeout_ms.1 * 2);
+            if !cluster.quorum.campaign_to_succeed(controller, within).await {
+                tracing::debug!(controller, "no successor known after campaigning");
+            }
+        }
+        cluster.controller.succeeding.store(false, Ordering::SeqCst);
+    });
+}
+
+/// Whether a TCP connection to `address` is refused (nothing listens there) within
+/// [`PROBE_TIMEOUT`]; a timeout or any other error proves nothing and is `false`.
+async fn refuses(address: &str) -> bool {
+    let attempt =
+        tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(address)).await;
+    matches!(&attempt, Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused)
 }
 
 /// While this broker's node leads the quorum: initialise the cluster id, fence silent brokers,
@@ -349,12 +409,7 @@ fn probe_silent_brokers(cluster: &Arc<Cluster>) {
         let cluster = cluster.clone();
         tokio::spawn(async move {
             let started = Instant::now();
-            let attempt =
-                tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(&address)).await;
-            let refused = matches!(
-                &attempt,
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused
-            );
+            let refused = refuses(&address).await;
             if refused {
                 tracing::info!(broker = id, %address, %why, "the broker's cluster port refused a connection");
             } else {
