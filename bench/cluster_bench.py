@@ -4,7 +4,10 @@
 - failover: kill -9 a partition leader while a producer sends an acks=all probe every 20 ms;
   the longest wait for an acknowledgement, until the successor has acknowledged a probe
   (median of --failovers runs, the broker restarted and back in the ISR between runs); and the
-  same with SIGTERM, where the broker hands its leaderships over (controlled shutdown) first;
+  same with SIGTERM, where the broker hands its leaderships over (controlled shutdown) first.
+  `--failover-kill` chooses the broker: the partition's leader as it is (`leader`, the default),
+  or a leader made to be the controller first (`controller`: the metadata quorum elects too) or
+  made not to be (`not-controller`);
 - throughput: `krait perf produce` (acks=all, 100-byte records) against one broker alone and
   against three brokers with replication factor 3, same topic shape, alternating, median of
   --runs; the ratio is 3-broker / single;
@@ -14,6 +17,7 @@
 
 Prints a JSON document and a short table. Usage:
   bench/cluster_bench.py [--records 300000] [--runs 3] [--failovers 5] [--move-mb 50]
+                         [--only failover,throughput,reassignment] [--failover-kill leader]
 """
 from __future__ import annotations
 
@@ -162,11 +166,42 @@ def pct(values, q):
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
-def failover(work: Path, runs: int, sig: int = signal.SIGKILL) -> dict:
+def controller(c: "Cluster") -> int:
+    return c.admin().list_topics(timeout=10).controller_id
+
+
+def lead_from(c: "Cluster", topic: str, want) -> int:
+    """Moves the leadership of partition 0 of `topic` to a broker `want(controller)` accepts:
+    the replicas reordered so that broker is preferred, then a preferred election. Returns the
+    leader."""
+    for _ in range(20):
+        ctrl, part = controller(c), c.partitions(topic)[0]
+        if ctrl >= 0 and want(part.leader, ctrl) and len(part.isrs) == len(part.replicas):
+            return part.leader
+        target = next((b for b in part.replicas if want(b, ctrl)), None)
+        if ctrl < 0 or target is None:
+            time.sleep(0.5)
+            continue
+        order = [target] + [b for b in part.replicas if b != target]
+        plan = c.work / "lead.json"
+        plan.write_text(json.dumps({"version": 1, "partitions": [
+            {"topic": topic, "partition": 0, "replicas": order}]}))
+        for args in (["partition", "reassign", "--plan", str(plan)],
+                     ["partition", "elect-leaders", "--topic", topic]):
+            subprocess.run([str(CLI), "--bootstrap-server", c.bootstrap, *args],
+                           capture_output=True, timeout=60)
+        time.sleep(0.5)
+    raise RuntimeError(f"could not move the leadership of {topic} as asked")
+
+
+def failover(work: Path, runs: int, sig: int = signal.SIGKILL, kill: str = "leader") -> dict:
     """The leader of a partition stopped with `sig` while a producer sends an acks=all probe
     every 20 ms: the longest any probe sent from the signal on waits for its acknowledgement,
     until the successor leads and has acknowledged a probe. After kill -9 that is the session
-    timeout plus the client finding the new leader; after SIGTERM the broker hands over first."""
+    timeout plus the client finding the new leader; after SIGTERM the broker hands over first.
+    `kill`: "leader" takes the leader as it is; "controller" makes the controller lead first,
+    so the metadata quorum loses its leader too; "not-controller" makes another broker
+    lead."""
     how = "killed" if sig == signal.SIGKILL else "sent SIGTERM"
     c = Cluster(work / f"failover-{int(sig)}", 3).start_all()
     try:
@@ -176,9 +211,14 @@ def failover(work: Path, runs: int, sig: int = signal.SIGKILL) -> dict:
         p = ck.Producer({"bootstrap.servers": c.bootstrap, "acks": "all", "enable.idempotence": True,
                          "linger.ms": 0, "message.timeout.ms": 60000,
                          "topic.metadata.refresh.interval.ms": 1000})
-        times, elected = [], []
+        times, elected, was_controller = [], [], []
         for run in range(runs):
+            if kill == "controller":
+                lead_from(c, "fo", lambda b, ctrl: b == ctrl)
+            elif kill == "not-controller":
+                lead_from(c, "fo", lambda b, ctrl: b != ctrl)
             leader = c.partitions("fo")[0].leader
+            was_controller.append(leader == controller(c))
             p.produce("fo", b"warm", on_delivery=lambda e, m: None)
             p.flush(30)
             waits: list[tuple[float, float]] = []
@@ -209,15 +249,17 @@ def failover(work: Path, runs: int, sig: int = signal.SIGKILL) -> dict:
                 raise RuntimeError(f"no new leader within 60 s of broker {leader} being {how}")
             times.append(max(w for s, w in waits if s >= t0))
             elected.append(successor_at - t0)
-            print(f"  failover {run + 1}: broker {leader} {how}, new leader in metadata after "
+            role = " (the controller)" if was_controller[-1] else ""
+            print(f"  failover {run + 1}: broker {leader}{role} {how}, new leader in metadata after "
                   f"{elected[-1]:.2f} s, longest acks=all wait {times[-1]:.2f} s", flush=True)
             c.reap()
             c.start(leader)
             wait(lambda: c.full_isr("fo"), 60, "full ISR after restart")
         # `elected`: the signal to the successor in the brokers' metadata (looked for every
         # 0.1 s), the broker's part; the rest of the wait is the client finding it.
-        return {"runs_s": times, "median_s": statistics.median(times),
-                "elected_s": elected, "elected_median_s": statistics.median(elected)}
+        return {"kill": kill, "runs_s": times, "median_s": statistics.median(times),
+                "elected_s": elected, "elected_median_s": statistics.median(elected),
+                "was_controller": was_controller}
     finally:
         c.stop()
 
@@ -229,12 +271,18 @@ def perf(bootstrap: str, topic: str, records: int) -> float:
     return float(json.loads(out.stdout)["records_per_sec"])
 
 
+def controller_changes(c: "Cluster") -> int:
+    """How many times, summed over the brokers' logs, a broker saw the controller change."""
+    return sum(p.read_text(errors="replace").count("controller changed") for p in c.work.glob("b*.log"))
+
+
 def throughput(work: Path, records: int, runs: int) -> dict:
     single = Cluster(work / "single", 1).start_all()
     trio = Cluster(work / "trio", 3).start_all()
     try:
         single.create("tp", 3, 1)
         trio.create("tp", 3, 3, configs={"min.insync.replicas": "2"})
+        changes_before = controller_changes(trio)
         one, three = [], []
         for _ in range(runs):
             one.append(perf(single.bootstrap, "tp", records))
@@ -244,10 +292,14 @@ def throughput(work: Path, records: int, runs: int) -> dict:
         # under load (a missed heartbeat, a probe misread) would show here.
         fenced = sum(p.read_text(errors="replace").count("fencing broker")
                      for p in trio.work.glob("b*.log"))
-        print(f"  brokers fenced during the 3-broker runs: {fenced}", flush=True)
+        # A metadata quorum election under load (a controller's heartbeats late past the
+        # election timeout) shows as every broker logging a controller change.
+        elections = controller_changes(trio) - changes_before
+        print(f"  brokers fenced during the 3-broker runs: {fenced}; controller changes seen: "
+              f"{elections}", flush=True)
         return {"single_rec_s": one, "rf3_rec_s": three,
                 "ratio": statistics.median(three) / statistics.median(one),
-                "fenced_under_load": fenced}
+                "fenced_under_load": fenced, "controller_changes_under_load": elections}
     finally:
         single.stop()
         trio.stop()
@@ -319,23 +371,32 @@ def reassignment(work: Path, move_mb: int, throttle: int | None) -> dict:
         c.stop()
 
 
+PARTS = ("failover", "throughput", "reassignment")
+
+
 def run(records: int = 300_000, runs: int = 3, failovers: int = 5, move_mb: int = 50,
-        throttle: int = 5_000_000) -> dict:
-    """Every cluster figure, as one JSON-ready dict."""
+        throttle: int = 5_000_000, only=PARTS, failover_kill: str = "leader") -> dict:
+    """Every cluster figure (or those `only` names), as one JSON-ready dict."""
     work = Path(tempfile.mkdtemp(prefix="krait-cluster-bench-"))
     try:
         results = {"params": {"records": records, "runs": runs, "failovers": failovers,
                               "move_mb": move_mb, "throttle_bytes_s": throttle},
                    "cpus": os.cpu_count()}
-        print("failover (kill -9)", flush=True)
-        results["failover"] = failover(work, failovers, signal.SIGKILL)
-        print("failover (SIGTERM: controlled shutdown)", flush=True)
-        results["failover_sigterm"] = failover(work, failovers, signal.SIGTERM)
-        print("throughput", flush=True)
-        results["throughput"] = throughput(work, records, runs)
-        print("reassignment", flush=True)
-        results["reassignment"] = [reassignment(work, move_mb, None),
-                                   reassignment(work, move_mb, throttle)]
+        if "failover" in only:
+            print(f"failover (kill -9 of the {failover_kill})", flush=True)
+            results["failover"] = failover(work, failovers, signal.SIGKILL, failover_kill)
+            if failover_kill == "leader":
+                print("failover (kill -9 of a leader that is also the controller)", flush=True)
+                results["failover_controller"] = failover(work, failovers, signal.SIGKILL, "controller")
+            print("failover (SIGTERM: controlled shutdown)", flush=True)
+            results["failover_sigterm"] = failover(work, failovers, signal.SIGTERM, failover_kill)
+        if "throughput" in only:
+            print("throughput", flush=True)
+            results["throughput"] = throughput(work, records, runs)
+        if "reassignment" in only:
+            print("reassignment", flush=True)
+            results["reassignment"] = [reassignment(work, move_mb, None),
+                                       reassignment(work, move_mb, throttle)]
         results["load_average"] = os.getloadavg()
         return results
     finally:
@@ -349,9 +410,16 @@ def main(argv=None) -> int:
     ap.add_argument("--failovers", type=int, default=5)
     ap.add_argument("--move-mb", type=int, default=50)
     ap.add_argument("--throttle", type=int, default=5_000_000)
+    ap.add_argument("--only", default=",".join(PARTS), help="which figures, comma-separated")
+    ap.add_argument("--failover-kill", choices=("leader", "controller", "not-controller"),
+                    default="leader", help="which partition leader the failover kills")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    results = run(args.records, args.runs, args.failovers, args.move_mb, args.throttle)
+    only = set(args.only.split(","))
+    if not only <= set(PARTS):
+        ap.error(f"--only takes {', '.join(PARTS)}")
+    results = run(args.records, args.runs, args.failovers, args.move_mb, args.throttle, only,
+                  args.failover_kill)
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

@@ -43,7 +43,8 @@ def test_lower_is_better_for_cpu_and_a_missing_peer_is_not_a_verdict():
 
 
 def test_absolute_goals_and_the_cluster_rows():
-    cluster = {"throughput": {"ratio": 0.77}, "failover": {"median_s": 1.2}}
+    cluster = {"throughput": {"ratio": 0.77}, "failover": {"median_s": 1.2},
+               "failover_controller": {"median_s": 1.7}}
     got = rows([fig("e2e 100B acks=all at 50%", "p99 ms", "krait", 23.4),
                 fig("broker", "RSS after MiB", "krait", 100.0)], cluster)
     assert got["end-to-end p99 at half of the maximum rate ≤ 5 ms"][1] == "NOT met: absolute"
@@ -51,3 +52,5 @@ def test_absolute_goals_and_the_cluster_rows():
     assert got["3 brokers RF=3 / one broker, acks=all 100 B: ≥ 0.9"] == (
         "0.77", "NOT met: Krait against itself, same run")
     assert got["failover, kill -9 of a leader → acks=all answered: median ≤ 1.5 s"][1] == "met: absolute"
+    assert got["the same when that leader is also the controller: median ≤ 1.5 s"] == (
+        "1.70 s", "NOT met: absolute")

@@ -88,11 +88,16 @@ def test_cluster_bench_in_miniature_produces_every_figure(tmp_path, monkeypatch)
     assert free["mb_per_s"] > 0 and throttled["mb_per_s"] > 0
     assert throttled["p99_during_ms"] > 0
     assert 0 < figures["failover_sigterm"]["median_s"] < 60
+    # The controller case kills a leader that was made the controller first.
+    assert figures["failover_controller"]["was_controller"] == [True]
+    assert 0 < figures["failover_controller"]["median_s"] < 60
+    assert figures["throughput"]["controller_changes_under_load"] >= 0
 
     import report
     section = "\n".join(report.cluster_lines(figures))
     assert f"median **{figures['failover']['median_s']:.2f} s**" in section
     assert f"median **{figures['failover_sigterm']['median_s']:.2f} s**" in section
+    assert f"median **{figures['failover_controller']['median_s']:.2f} s**" in section
     assert f"**{figures['throughput']['ratio']:.2f}**" in section
     assert section.count("MB/s**") == 2, section
 
