@@ -203,7 +203,7 @@ def failover(work: Path, runs: int, sig: int = signal.SIGKILL, kill: str = "lead
     so the metadata quorum loses its leader too; "not-controller" makes another broker
     lead."""
     how = "killed" if sig == signal.SIGKILL else "sent SIGTERM"
-    c = Cluster(work / f"failover-{int(sig)}", 3).start_all()
+    c = Cluster(work / f"failover-{int(sig)}-{kill}", 3).start_all()
     try:
         c.create("fo", 1, 3, configs={"min.insync.replicas": "2"})
         # Every run starts from a full ISR, the first one too.
