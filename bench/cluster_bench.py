@@ -171,9 +171,9 @@ def controller(c: "Cluster") -> int:
 
 
 def lead_from(c: "Cluster", topic: str, want) -> int:
-    """Moves the leadership of partition 0 of `topic` to a broker `want(controller)` accepts:
-    the replicas reordered so that broker is preferred, then a preferred election. Returns the
-    leader."""
+    """Moves the leadership of partition 0 of `topic` to a broker `b` for which
+    `want(b, controller)` holds: the replicas reordered so that `b` is preferred, then a
+    preferred election. Returns the leader once it is such a broker and the ISR is full."""
     for _ in range(20):
         ctrl, part = controller(c), c.partitions(topic)[0]
         if ctrl >= 0 and want(part.leader, ctrl) and len(part.isrs) == len(part.replicas):
