@@ -401,6 +401,12 @@ impl MetadataQuorum {
         self.inner.contacts.lost_notify().notified().await
     }
 
+    /// Whether this node votes in the membership the log holds now (voters change at runtime;
+    /// the configured voters only bootstrap).
+    pub fn votes(&self) -> bool {
+        self.membership().voters.contains(&self.node_id())
+    }
+
     /// Campaigns to succeed `dead`, the leader as this voter knows it, without waiting out
     /// openraft's leader lease and election timeout: an election now, and again after a random
     /// pause of a quarter to a half of the election timeout, until another leader is known or
@@ -413,7 +419,7 @@ impl MetadataQuorum {
     /// lease ends or it campaigns too; the random pauses keep two voters that found the same
     /// dead leader from splitting their votes round after round.
     pub async fn campaign_to_succeed(&self, dead: BrokerId, within: Duration) -> bool {
-        if !self.membership().voters.contains(&self.node_id()) {
+        if !self.votes() {
             return false;
         }
         let deadline = tokio::time::Instant::now() + within;

@@ -294,12 +294,10 @@ pub async fn heartbeat_loop(cluster: Arc<Cluster>) {
 /// The refusal is remembered as a controller's own probe would be, so that this broker, once
 /// elected, fences the dead one at its first tick.
 fn succeed_if_gone(cluster: &Arc<Cluster>, controller: BrokerId) {
-    let voting = cluster
-        .quorum
-        .membership()
-        .voters
-        .contains(&cluster.node_id());
-    let Some(address) = cluster.cluster_address(controller).filter(|_| voting) else {
+    if !cluster.quorum.votes() {
+        return;
+    }
+    let Some(address) = cluster.cluster_address(controller) else {
         return;
     };
     if cluster.controller.succeeding.swap(true, Ordering::SeqCst) {
