@@ -205,6 +205,24 @@ impl ReplicaManager {
         }
     }
 
+    /// Writes the high watermark of every replica whose high watermark moved since its last
+    /// checkpoint (see `PartitionLog::checkpoint_high_watermark`): how many were written.
+    pub fn checkpoint_high_watermarks(&self) -> usize {
+        let replicas: Vec<Arc<PartitionReplica>> = self.read().values().cloned().collect();
+        krait_sync::blocking(|| {
+            replicas
+                .iter()
+                .filter(|r| match r.log().checkpoint_high_watermark() {
+                    Ok(written) => written,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "high watermark not checkpointed");
+                        false
+                    }
+                })
+                .count()
+        })
+    }
+
     /// Tells parked follower fetches that a leader appended.
     pub fn notify_appended(&self) {
         self.appended.notify_waiters();

@@ -265,3 +265,33 @@ async fn a_leader_answers_with_no_more_than_its_own_limit_whatever_a_follower_as
         "{bytes} bytes of 20 KB, against the leader's 4096"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_writes_the_high_watermarks_that_moved_since_the_last_one() {
+    let (_transport, c) = cluster();
+    let info = c.replicas[0]
+        .append_as_leader(&[batch(&["x", "y"])], None, Some(2))
+        .unwrap();
+    c.managers[0].notify_appended();
+    let end = info.last_offset + 1;
+    eventually("every replica has the high watermark", || {
+        c.replicas
+            .iter()
+            .all(|r| r.log().offsets().high_watermark == end)
+    })
+    .await;
+    for m in &c.managers {
+        assert_eq!(
+            m.checkpoint_high_watermarks(),
+            1,
+            "broker {}",
+            m.broker_id()
+        );
+        assert_eq!(
+            m.checkpoint_high_watermarks(),
+            0,
+            "broker {}: nothing moved since",
+            m.broker_id()
+        );
+    }
+}

@@ -242,10 +242,12 @@ async fn serve_clients(
     failed.lock_unpoisoned().take()
 }
 
-/// Stops the background tasks and leaves the metadata quorum.
+/// Stops the background tasks, writes the high watermarks that moved since their last
+/// checkpoint, and leaves the metadata quorum.
 async fn stop(broker: &Broker, tasks: impl Iterator<Item = JoinHandle<()>>) {
     for task in tasks {
         task.abort();
     }
+    broker.cluster.replicas.checkpoint_high_watermarks();
     broker.cluster.quorum.shutdown().await;
 }

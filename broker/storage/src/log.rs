@@ -86,6 +86,9 @@ pub(crate) struct LogInner {
     pub(crate) cleaner: CleanerState,
     /// Transactions aborted on this partition, ordered by last offset (see `txn`).
     pub(crate) aborted: Vec<AbortedTxn>,
+    /// The high watermark as the last checkpoint wrote it (or as read at open): other writes
+    /// of the log's state carry it too, so the engine may hold a later one.
+    pub(crate) checkpointed_high_watermark: i64,
 }
 
 impl LogInner {
@@ -112,8 +115,9 @@ impl PartitionLog {
             Some(h) => h.last_offset() + 1,
             None => log_start_offset,
         };
-        // The persisted high watermark is written with every append that advances it, so it is
-        // never past the log end; the clamp only guards against a log truncated since.
+        // The persisted high watermark is written with the log's state, which every write that
+        // shortens the log writes too, so it is never past the log end; the clamp only guards
+        // against a log truncated since.
         let offsets = LogOffsets {
             log_start_offset,
             high_watermark: high_watermark.clamp(log_start_offset, log_end_offset),
@@ -147,6 +151,7 @@ impl PartitionLog {
                     ..CleanerState::default()
                 },
                 aborted,
+                checkpointed_high_watermark: offsets.high_watermark,
             }),
         })
     }

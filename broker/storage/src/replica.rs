@@ -168,25 +168,37 @@ impl PartitionLog {
 
     /// Moves the high watermark forward to `high_watermark`, never backwards and never past the
     /// log end. Returns the offsets after the move.
+    ///
+    /// In memory only: the high watermark reaches the engine with this log's next write (every
+    /// write of the log's state carries it) or at [`Self::checkpoint_high_watermark`], as
+    /// Kafka checkpoints it every `replica.high.watermark.checkpoint.interval.ms`. A leader
+    /// moves it at every follower fetch and a follower at every fetch it applies; written each
+    /// time, that was one more write-ahead log entry per fetch on every replica. One found
+    /// lower after a crash is recomputed from the replicas, never a lost record.
     pub fn advance_high_watermark(&self, high_watermark: i64) -> Result<LogOffsets> {
         let mut inner = self.lock();
         let target = high_watermark.min(inner.offsets.log_end_offset);
-        if target <= inner.offsets.high_watermark {
-            return Ok(inner.offsets);
+        if target > inner.offsets.high_watermark {
+            inner.offsets.high_watermark = target;
         }
-        let updated = LogOffsets {
-            high_watermark: target,
-            ..inner.offsets
-        };
+        Ok(inner.offsets)
+    }
+
+    /// Writes the log's state if its high watermark moved since it was last checkpointed here
+    /// (or read at open): whether it wrote. Not fsynced even with --fsync, for the reason
+    /// [`Self::advance_high_watermark`] gives.
+    pub fn checkpoint_high_watermark(&self) -> Result<bool> {
+        let mut inner = self.lock();
+        if inner.offsets.high_watermark == inner.checkpointed_high_watermark {
+            return Ok(false);
+        }
         let mut write = WriteSet::default();
-        self.put_state(&mut write, &updated);
-        // Not fsynced even with --fsync: a high watermark found lower after a crash is only
-        // recomputed from the replicas, never a lost record.
+        self.put_state(&mut write, &inner.offsets);
         self.engine
             .write(write, false)
-            .map_err(StorageError::db("advance high watermark"))?;
-        inner.offsets = updated;
-        Ok(updated)
+            .map_err(StorageError::db("checkpoint high watermark"))?;
+        inner.checkpointed_high_watermark = inner.offsets.high_watermark;
+        Ok(true)
     }
 
     /// Moves the log start offset forward to `offset` (DeleteRecords on a leader; a follower

@@ -188,6 +188,41 @@ on_both_engines! {
         assert_eq!(log.end_offset_for_epoch(5), (3, 4));
     }
 
+    fn the_high_watermark_reaches_the_disk_at_a_checkpoint_or_with_the_logs_next_write(kind: Kind) {
+        let dir = Disk::new(kind);
+        {
+            let store = open(&dir);
+            let log = store.open_log(1).unwrap();
+            lead(&log, 3, 0);
+            assert_eq!(log.advance_high_watermark(2).unwrap().high_watermark, 2);
+        }
+        {
+            let store = open(&dir);
+            let log = store.open_log(1).unwrap();
+            assert_eq!(log.offsets().high_watermark, 0, "moved in memory only");
+            log.advance_high_watermark(2).unwrap();
+            assert!(log.checkpoint_high_watermark().unwrap());
+            assert!(
+                !log.checkpoint_high_watermark().unwrap(),
+                "nothing moved since the last checkpoint"
+            );
+        }
+        {
+            let store = open(&dir);
+            let log = store.open_log(1).unwrap();
+            assert_eq!(log.offsets().high_watermark, 2, "checkpointed");
+            log.advance_high_watermark(3).unwrap();
+            lead(&log, 1, 0);
+        }
+        let store = open(&dir);
+        let log = store.open_log(1).unwrap();
+        assert_eq!(
+            (log.offsets().high_watermark, log.offsets().log_end_offset),
+            (3, 4),
+            "an append writes the log's state, high watermark and all"
+        );
+    }
+
     fn retention_moves_the_start_of_the_oldest_remaining_epoch(kind: Kind) {
         let dir = Disk::new(kind);
         let store = open(&dir);

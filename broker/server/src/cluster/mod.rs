@@ -417,7 +417,7 @@ impl Cluster {
 }
 
 /// Spawns the background loops of a started broker: applying the image, heartbeats, the
-/// controller's duties and the leaders' ISR changes. They end when the runtime does.
+/// controller's duties, the leaders' ISR changes and the high watermark checkpoints. They end when the runtime does.
 pub fn spawn_loops(broker: &Arc<Broker>) -> Vec<tokio::task::JoinHandle<()>> {
     let cluster = broker.cluster.clone();
     vec![
@@ -433,6 +433,7 @@ pub fn spawn_loops(broker: &Arc<Broker>) -> Vec<tokio::task::JoinHandle<()>> {
         tokio::spawn(controller::heartbeat_loop(broker.cluster.clone())),
         tokio::spawn(controller::controller_loop(broker.clone())),
         tokio::spawn(sync::isr_loop(broker.cluster.clone())),
+        tokio::spawn(sync::checkpoint_loop(broker.cluster.clone())),
         tokio::spawn(crate::transactions::ticker(broker.clone())),
     ]
 }

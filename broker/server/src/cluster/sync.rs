@@ -155,6 +155,22 @@ fn set_role(
     Ok(())
 }
 
+/// How often the replicas' high watermarks are written (Kafka's
+/// `replica.high.watermark.checkpoint.interval.ms` default).
+const HIGH_WATERMARK_CHECKPOINT: Duration = Duration::from_secs(5);
+
+/// Writes the replicas' high watermarks that moved since the last checkpoint, so a broker
+/// that restarts after a quiet spell finds them where they were: replication moves them in
+/// memory only (`PartitionLog::advance_high_watermark`).
+pub async fn checkpoint_loop(cluster: Arc<Cluster>) {
+    let mut tick = tokio::time::interval(HIGH_WATERMARK_CHECKPOINT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        cluster.replicas.checkpoint_high_watermarks();
+    }
+}
+
 /// Leaders ask the controller to commit ISR changes: lagging followers out, caught-up ones in.
 pub async fn isr_loop(cluster: Arc<Cluster>) {
     let mut tick = tokio::time::interval(ISR_CHECK);
