@@ -41,6 +41,7 @@ from kafka.structs import TopicPartition as KpTopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 from ports import free_port  # noqa: E402
+from brokers import cpu_seconds  # noqa: E402
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/krait/target")) / "release"
 BROKER = Path(os.environ.get("KRAIT_BROKER_BIN", TARGET / "krait-broker"))
@@ -276,6 +277,24 @@ def controller_changes(c: "Cluster") -> int:
     return sum(p.read_text(errors="replace").count("controller changed") for p in c.work.glob("b*.log"))
 
 
+def idle_jiffies() -> tuple[int, int]:
+    """(idle, total) jiffies of all CPUs from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return fields[3] + fields[4], sum(fields)
+
+
+def measured_perf(c: "Cluster", records: int) -> tuple[float, float, float]:
+    """`perf` against cluster `c`: (records/s, CPU seconds all its brokers used per million
+    records, the share of the machine's CPU time left idle while it ran)."""
+    cpu0 = sum(cpu_seconds(p.pid) for p in c.procs.values())
+    idle0, total0 = idle_jiffies()
+    rate = perf(c.bootstrap, "tp", records)
+    cpu = sum(cpu_seconds(p.pid) for p in c.procs.values()) - cpu0
+    idle1, total1 = idle_jiffies()
+    return rate, cpu / records * 1e6, (idle1 - idle0) / max(total1 - total0, 1)
+
+
 def throughput(work: Path, records: int, runs: int) -> dict:
     single = Cluster(work / "single", 1).start_all()
     trio = Cluster(work / "trio", 3).start_all()
@@ -283,11 +302,18 @@ def throughput(work: Path, records: int, runs: int) -> dict:
         single.create("tp", 3, 1)
         trio.create("tp", 3, 3, configs={"min.insync.replicas": "2"})
         changes_before = controller_changes(trio)
-        one, three = [], []
+        one, three, cpu_one, cpu_three, idle_one, idle_three = [], [], [], [], [], []
         for _ in range(runs):
-            one.append(perf(single.bootstrap, "tp", records))
-            three.append(perf(trio.bootstrap, "tp", records))
-            print(f"  single {one[-1]:,.0f} rec/s, 3 brokers RF=3 {three[-1]:,.0f} rec/s", flush=True)
+            for c, rates, cpus, idles in ((single, one, cpu_one, idle_one),
+                                          (trio, three, cpu_three, idle_three)):
+                rate, cpu, idle = measured_perf(c, records)
+                rates.append(rate)
+                cpus.append(cpu)
+                idles.append(idle)
+            print(f"  single {one[-1]:,.0f} rec/s ({cpu_one[-1]:.2f} broker CPU s/M records, "
+                  f"{idle_one[-1]:.0%} idle), 3 brokers RF=3 {three[-1]:,.0f} rec/s "
+                  f"({cpu_three[-1]:.2f} CPU s/M over the three, {idle_three[-1]:.0%} idle)",
+                  flush=True)
         # Fencing is the controller's verdict that a broker is gone; a healthy broker fenced
         # under load (a missed heartbeat, a probe misread) would show here.
         fenced = sum(p.read_text(errors="replace").count("fencing broker")
@@ -298,6 +324,8 @@ def throughput(work: Path, records: int, runs: int) -> dict:
         print(f"  brokers fenced during the 3-broker runs: {fenced}; controller changes seen: "
               f"{elections}", flush=True)
         return {"single_rec_s": one, "rf3_rec_s": three,
+                "single_cpu_s_per_m": cpu_one, "rf3_cpu_s_per_m": cpu_three,
+                "single_idle_share": idle_one, "rf3_idle_share": idle_three,
                 "ratio": statistics.median(three) / statistics.median(one),
                 "fenced_under_load": fenced, "controller_changes_under_load": elections}
     finally:

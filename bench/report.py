@@ -337,6 +337,17 @@ def cluster_lines(cluster: dict | None) -> list[str]:
          f"median {three:,.0f} rec/s ({runs(tp['rf3_rec_s'], '{:,.0f}')})"),
         ("ratio 3 brokers RF=3 / one broker, same run", f"**{tp['ratio']:.2f}**"),
     ]
+    if "rf3_cpu_s_per_m" in tp:
+        rows += [
+            ("brokers' CPU seconds per million records: one broker alone",
+             f"median {statistics.median(tp['single_cpu_s_per_m']):.2f} s "
+             f"({runs(tp['single_cpu_s_per_m'])}), machine idle "
+             f"{statistics.median(tp['single_idle_share']):.0%}"),
+            ("the same summed over the 3 brokers, RF=3",
+             f"median {statistics.median(tp['rf3_cpu_s_per_m']):.2f} s "
+             f"({runs(tp['rf3_cpu_s_per_m'])}), machine idle "
+             f"{statistics.median(tp['rf3_idle_share']):.0%}"),
+        ]
     if "fenced_under_load" in tp:
         rows.append(("brokers fenced during the 3-broker runs (a healthy broker fenced under load)",
                      f"{tp['fenced_under_load']}"))

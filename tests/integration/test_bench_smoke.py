@@ -84,6 +84,9 @@ def test_cluster_bench_in_miniature_produces_every_figure(tmp_path, monkeypatch)
     figures = json.loads(out.read_text())
     assert 0 < figures["failover"]["median_s"] < 60
     assert figures["throughput"]["ratio"] > 0
+    # Three brokers each store every record: they use CPU, the machine has some left or none.
+    assert all(c > 0 for c in figures["throughput"]["rf3_cpu_s_per_m"])
+    assert all(0 <= i <= 1 for i in figures["throughput"]["rf3_idle_share"])
     free, throttled = figures["reassignment"]
     assert free["mb_per_s"] > 0 and throttled["mb_per_s"] > 0
     assert throttled["p99_during_ms"] > 0
@@ -99,6 +102,7 @@ def test_cluster_bench_in_miniature_produces_every_figure(tmp_path, monkeypatch)
     assert f"median **{figures['failover_sigterm']['median_s']:.2f} s**" in section
     assert f"median **{figures['failover_controller']['median_s']:.2f} s**" in section
     assert f"**{figures['throughput']['ratio']:.2f}**" in section
+    assert "summed over the 3 brokers" in section
     assert section.count("MB/s**") == 2, section
 
 
