@@ -47,6 +47,7 @@ struct RocksDb {
     compactions_pending: IntGauge,
     pending_compaction_bytes: IntGauge,
     sst_files_bytes: IntGauge,
+    blob_files_bytes: IntGauge,
     memtables_bytes: IntGauge,
     block_cache_bytes: IntGauge,
 }
@@ -221,6 +222,11 @@ impl Gauges {
                     "krait_rocksdb_sst_files_bytes",
                     "Bytes of RocksDB's table files on disk.",
                 ),
+                blob_files_bytes: gauge(
+                    r,
+                    "krait_rocksdb_blob_files_bytes",
+                    "Bytes of RocksDB's blob files on disk: the partition logs' batches.",
+                ),
                 memtables_bytes: gauge(
                     r,
                     "krait_rocksdb_memtables_bytes",
@@ -362,6 +368,7 @@ impl Gauges {
         set(&db.compactions_pending, stats.compactions_pending);
         set(&db.pending_compaction_bytes, stats.pending_compaction_bytes);
         set(&db.sst_files_bytes, stats.sst_files_bytes);
+        set(&db.blob_files_bytes, stats.blob_files_bytes);
         set(&db.memtables_bytes, stats.memtables_bytes);
         set(&db.block_cache_bytes, stats.block_cache_bytes);
     }

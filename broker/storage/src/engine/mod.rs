@@ -183,6 +183,8 @@ pub struct EngineStats {
     /// Bytes compaction must rewrite to bring every level to its target size.
     pub pending_compaction_bytes: u64,
     pub sst_files_bytes: u64,
+    /// Bytes of blob files on disk: the partition log's batches (see `rocks`).
+    pub blob_files_bytes: u64,
     pub memtables_bytes: u64,
     pub block_cache_bytes: u64,
 }

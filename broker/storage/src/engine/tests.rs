@@ -167,7 +167,69 @@ fn rocksdb_holds_memtables_and_cached_blocks_within_its_memory_budget_under_a_lo
         most.memtables_bytes <= budget && most.block_cache_bytes <= budget + (1 << 20),
         "budget {budget}, at most {most:?}"
     );
-    assert!(after.sst_files_bytes >= 100 << 20, "flushed: {after:?}");
+    assert!(
+        after.sst_files_bytes + after.blob_files_bytes >= 100 << 20,
+        "flushed: {after:?}"
+    );
+}
+
+#[test]
+fn large_batches_are_flushed_to_blob_files_read_back_after_reopening_and_their_files_go_with_them()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let big = |i: u64| vec![(i % 251) as u8; 64 << 10];
+    {
+        let engine = RocksEngine::open(dir.path(), super::rocks::MIN_MEMORY_BUDGET).unwrap();
+        // 64 MiB: several memtables of the smallest budget, so most of it is flushed.
+        for w in 0..64u64 {
+            let mut write = WriteSet::default();
+            for i in w * 16..(w + 1) * 16 {
+                write.put(Space::Log, be(i), big(i));
+            }
+            write.put(Space::Log, be(10_000 + w), b"small");
+            engine.write(write, false).unwrap();
+        }
+        let stats = engine.stats().unwrap();
+        assert!(
+            stats.blob_files_bytes >= 32 << 20 && stats.sst_files_bytes < 8 << 20,
+            "the batches went to blob files, their keys to the tree: {stats:?}"
+        );
+    }
+    let engine = RocksEngine::open(dir.path(), super::rocks::MIN_MEMORY_BUDGET).unwrap();
+    let mut seen = 0u64;
+    engine
+        .scan(Space::Log, &be(0), Some(&be(10_000)), &mut |key, value| {
+            let i = u64::from_be_bytes(key.try_into().unwrap());
+            assert_eq!(value, big(i).as_slice(), "batch {i}");
+            seen += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!(seen, 1024);
+    assert_eq!(
+        engine.get(Space::Log, &be(10_063)).unwrap().as_deref(),
+        Some(&b"small"[..])
+    );
+    // Retention deletes a range; once compaction has dropped its keys, the blob files that
+    // held only those batches are deleted, and the space is back.
+    let before = engine.stats().unwrap().blob_files_bytes;
+    let mut write = WriteSet::default();
+    write.delete_range(Space::Log, be(0), be(960));
+    engine.write(write, false).unwrap();
+    engine.compact_all();
+    let after = engine.stats().unwrap().blob_files_bytes;
+    assert!(
+        after < before / 4,
+        "blob files of deleted batches removed: {before} -> {after} bytes"
+    );
+    let mut left = 0;
+    engine
+        .scan(Space::Log, &be(0), Some(&be(10_000)), &mut |_, _| {
+            left += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!(left, 64);
 }
 
 /// RocksDB's own record of the options a column family was opened with (the OPTIONS file it
