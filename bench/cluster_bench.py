@@ -16,7 +16,7 @@
   producer before and during the move.
 
 Prints a JSON document and a short table. Usage:
-  bench/cluster_bench.py [--records 300000] [--runs 3] [--failovers 5] [--move-mb 50]
+  bench/cluster_bench.py [--records 2000000] [--runs 3] [--failovers 5] [--move-mb 50]
                          [--only failover,throughput,reassignment] [--failover-kill leader]
 """
 from __future__ import annotations
@@ -402,7 +402,7 @@ def reassignment(work: Path, move_mb: int, throttle: int | None) -> dict:
 PARTS = ("failover", "throughput", "reassignment")
 
 
-def run(records: int = 300_000, runs: int = 3, failovers: int = 5, move_mb: int = 50,
+def run(records: int = 2_000_000, runs: int = 3, failovers: int = 5, move_mb: int = 50,
         throttle: int = 5_000_000, only=PARTS, failover_kill: str = "leader") -> dict:
     """Every cluster figure (or those `only` names), as one JSON-ready dict."""
     work = Path(tempfile.mkdtemp(prefix="krait-cluster-bench-"))
@@ -433,7 +433,7 @@ def run(records: int = 300_000, runs: int = 3, failovers: int = 5, move_mb: int 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--records", type=int, default=300_000)
+    ap.add_argument("--records", type=int, default=2_000_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--failovers", type=int, default=5)
     ap.add_argument("--move-mb", type=int, default=50)
