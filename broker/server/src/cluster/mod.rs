@@ -417,7 +417,8 @@ impl Cluster {
 }
 
 /// Spawns the background loops of a started broker: applying the image, heartbeats, the
-/// controller's duties, the leaders' ISR changes and the high watermark checkpoints. They end when the runtime does.
+/// controller's duties, the leaders' ISR changes and the high watermark checkpoints. They end
+/// when the runtime does.
 pub fn spawn_loops(broker: &Arc<Broker>) -> Vec<tokio::task::JoinHandle<()>> {
     let cluster = broker.cluster.clone();
     vec![

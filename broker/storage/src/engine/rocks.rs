@@ -168,6 +168,17 @@ impl Memory {
 }
 
 impl RocksEngine {
+    /// Flushes every key space and compacts it whole: tests that check what compaction
+    /// gives back.
+    #[cfg(test)]
+    pub(crate) fn compact_all(&self) {
+        for space in Space::ALL {
+            let cf = self.cf(space);
+            self.db.flush_cf(cf).unwrap();
+            self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        }
+    }
+
     /// A database-wide integer property (0 when RocksDB does not answer it).
     fn property(&self, name: &str) -> u64 {
         self.db.property_int_value(name).ok().flatten().unwrap_or(0)
@@ -184,19 +195,6 @@ impl RocksEngine {
                     .flatten()
             })
             .sum()
-    }
-}
-
-impl RocksEngine {
-    /// Flushes every key space and compacts it whole: tests that check what compaction
-    /// gives back.
-    #[cfg(test)]
-    pub(crate) fn compact_all(&self) {
-        for space in Space::ALL {
-            let cf = self.cf(space);
-            self.db.flush_cf(cf).unwrap();
-            self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
-        }
     }
 }
 
