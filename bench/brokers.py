@@ -34,6 +34,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def idle_jiffies() -> tuple[int, int]:
+    """(idle, total) jiffies of all CPUs from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return fields[3] + fields[4], sum(fields)
+
+
 def status_mib(pid: int, field: str) -> float:
     """A size in /proc/PID/status (VmRSS, VmHWM, ...), in MiB."""
     with open(f"/proc/{pid}/status") as f:

@@ -41,7 +41,7 @@ from kafka.structs import TopicPartition as KpTopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 from ports import free_port  # noqa: E402
-from brokers import cpu_seconds  # noqa: E402
+from brokers import cpu_seconds, idle_jiffies  # noqa: E402
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/krait/target")) / "release"
 BROKER = Path(os.environ.get("KRAIT_BROKER_BIN", TARGET / "krait-broker"))
@@ -275,13 +275,6 @@ def perf(bootstrap: str, topic: str, records: int) -> float:
 def controller_changes(c: "Cluster") -> int:
     """How many times, summed over the brokers' logs, a broker saw the controller change."""
     return sum(p.read_text(errors="replace").count("controller changed") for p in c.work.glob("b*.log"))
-
-
-def idle_jiffies() -> tuple[int, int]:
-    """(idle, total) jiffies of all CPUs from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    return fields[3] + fields[4], sum(fields)
 
 
 def measured_perf(c: "Cluster", records: int) -> tuple[float, float, float]:

@@ -25,13 +25,6 @@ import brokers  # noqa: E402
 import workloads  # noqa: E402
 
 
-def idle_jiffies() -> tuple[int, int]:
-    """(idle, total) jiffies of all CPUs from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    return fields[3] + fields[4], sum(fields)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--krait-broker-bin", type=Path)
@@ -61,7 +54,7 @@ def main(argv=None) -> int:
         for rate in (int(r) for r in args.rates.split(",") if r):
             topic = "lat-" + uuid.uuid4().hex[:8]
             broker.create_topic(topic, 1)
-            cpu0, (idle0, total0), t0 = broker.cpu(), idle_jiffies(), time.monotonic()
+            cpu0, (idle0, total0), t0 = broker.cpu(), brokers.idle_jiffies(), time.monotonic()
             warmup = min(1.0, args.seconds / 4)
             if args.krait_cli_bin:
                 f = workloads.e2e_latency_krait_perf(args.krait_cli_bin, broker.bootstrap, topic, rate,
@@ -69,7 +62,7 @@ def main(argv=None) -> int:
             else:
                 f = workloads.e2e_latency(broker.bootstrap, topic, rate, args.seconds, warmup)
             wall = time.monotonic() - t0
-            idle1, total1 = idle_jiffies()
+            idle1, total1 = brokers.idle_jiffies()
             row = {"target": rate, "achieved": f["achieved_rate"], "p50_ms": f["p50_ms"],
                    "p99_ms": f["p99_ms"], "p999_ms": f["p999_ms"],
                    "broker_cpu_share": (broker.cpu() - cpu0) / wall,
