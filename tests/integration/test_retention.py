@@ -6,7 +6,9 @@ import time
 
 from confluent_kafka import KafkaError, TopicPartition
 
-from harness import consume, consumer, create_topic, produce_all, producer, unique, wait_until, watermarks
+from harness import admin, consume, consumer, create_topic, produce_all, producer, unique, wait_until, watermarks
+from ports import free_port
+from test_metrics import scrape, value
 
 FAST_RETENTION = ["--retention-check-interval-ms", "200"]
 
@@ -62,3 +64,43 @@ def test_size_limit_keeps_at_least_retention_bytes(broker_factory):
     low, high = wait_until(lambda: (lambda w: w if w[1] - w[0] <= 19 else None)(watermarks(b.bootstrap, t, 0)), 30,
                            "retention.bytes to delete down to the limit")
     assert (low, high) == (41, 60)
+
+
+def test_a_deleted_topics_disk_space_comes_back_though_it_shared_files_with_a_live_topic(broker_factory):
+    """Batches of 4 KiB and more live in RocksDB blob files, and each file holds what every
+    partition wrote while it filled: deleting one topic leaves each file partly live. The next
+    retention check compacts the deleted range and, with the deleted batches over half of the
+    files' bytes (and over --storage-reclaim-min-mb), moves the live batches to new files so the
+    old ones go."""
+    http = free_port()
+    b = broker_factory(args=FAST_RETENTION + ["--storage-reclaim-min-mb", "1", "--http-listen", f"127.0.0.1:{http}"])
+    gone, kept = create_topic(b.bootstrap, unique("gone")), create_topic(b.bootstrap, unique("kept"))
+
+    def metric(name: str) -> float:
+        return value(scrape(http), name)
+
+    # Three records to the topic deleted for each one to the topic kept, 64 MiB in all: many
+    # memtable flushes, each into a blob file holding both topics.
+    p = producer(b.bootstrap, linger_ms=20, batch_size=256 * 1024)
+    kept_values = [i.to_bytes(4, "big") * 256 for i in range(16384)]
+    for i, v in enumerate(kept_values):
+        for _ in range(3):
+            p.produce(gone, bytes(1024))
+        p.produce(kept, v)
+        if i % 512 == 511:
+            p.flush(30)
+    assert p.flush(30) == 0
+    stored = wait_until(lambda: (lambda n: n if n >= 32 << 20 else None)(metric("krait_rocksdb_blob_files_bytes")),
+                        30, "the batches flushed to blob files")
+
+    admin(b.bootstrap).delete_topics([gone], operation_timeout=10)[gone].result(timeout=10)
+    left = wait_until(lambda: (lambda n: n if n < stored * 0.4 else None)(metric("krait_rocksdb_blob_files_bytes")),
+                      60, f"the deleted topic's space back (blob files held {stored:.0f} bytes)")
+    print(f"blob files: {stored:.0f} bytes with both topics, {left:.0f} after the delete")
+    assert metric("krait_rocksdb_blob_garbage_bytes") < 1 << 20, "no deleted batch is left on disk"
+    assert left >= 4 << 20, f"the live topic's batches are still in blob files: {left:.0f} bytes"
+    records = consume(b.bootstrap, kept, [0], expected=len(kept_values))
+    assert [r.value for r in records] == kept_values, "the live topic's records were moved intact"
+    b.restart()
+    records = consume(b.bootstrap, kept, [0], expected=len(kept_values))
+    assert [r.value for r in records] == kept_values, "and read back after a restart"

@@ -260,6 +260,14 @@ pub struct BrokerConfig {
     )]
     pub storage_memory_mb: Option<u64>,
 
+    /// MiB of deleted batches (retention, deleted topics, compaction) that RocksDB's blob files
+    /// may keep on disk because live batches share their files, before each retention check
+    /// gives the space back (storage.reclaim.min.mb). It is given back only once it is also
+    /// half of those files, by rewriting the live batches: at most one more write per byte
+    /// freed, and a disk holding at most about twice the live data.
+    #[arg(long, env = "KRAIT_STORAGE_RECLAIM_MIN_MB", default_value_t = 64)]
+    pub storage_reclaim_min_mb: u64,
+
     /// Address the cluster gRPC listener binds (metadata quorum, controller, replication).
     /// Needed with --voters; off for a broker alone.
     #[arg(long, env = "KRAIT_CLUSTER_LISTEN")]

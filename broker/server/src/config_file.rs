@@ -30,6 +30,7 @@ const KAFKA_KEYS: &[(&str, &str)] = &[
     ("cluster.ssl.truststore.location", "cluster_tls_truststore"),
     ("memory.mb", "memory_mb"),
     ("storage.memory.mb", "storage_memory_mb"),
+    ("storage.reclaim.min.mb", "storage_reclaim_min_mb"),
     ("max.connections", "max_connections"),
     ("max.connections.per.ip", "max_connections_per_ip"),
     ("connections.max.idle.ms", "connections_max_idle_ms"),

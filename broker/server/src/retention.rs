@@ -2,7 +2,9 @@
 //!
 //! Retention: every `--retention-check-interval-ms`, each partition of a topic whose
 //! `cleanup.policy` has `delete` deletes the batches its `retention.ms` / `retention.bytes` no
-//! longer keep, and the group coordinator expires committed offsets of empty groups.
+//! longer keep, and the group coordinator expires committed offsets of empty groups. Then the
+//! store gives back the space of deleted batches that files shared with live ones still hold,
+//! when enough has built up (`--storage-reclaim-min-mb`).
 //!
 //! The cleaner: every `--log-cleaner-backoff-ms` (Kafka's `log.cleaner.backoff.ms`, 15 s),
 //! each partition of a topic whose policy has `compact` runs a compaction pass when one is due.
@@ -29,7 +31,11 @@ pub async fn run(broker: Arc<Broker>) {
     every(period, || async {
         expire_offsets(&broker, now_ms()).await;
         let b = broker.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || pass(&b)).await {
+        let passed = tokio::task::spawn_blocking(move || {
+            pass(&b);
+            reclaim(&b);
+        });
+        if let Err(e) = passed.await {
             warn!(error = %e, "retention pass failed");
         }
     })
@@ -85,6 +91,25 @@ pub fn pass(broker: &Broker) {
                 }
             }
         }
+    }
+}
+
+/// Gives back the disk space of deleted batches that RocksDB's blob files still hold beside
+/// live ones, when it is due (`--storage-reclaim-min-mb`, and half of those files).
+pub fn reclaim(broker: &Broker) {
+    let min_bytes = broker.config.storage_reclaim_min_mb.saturating_mul(1 << 20);
+    let started = Instant::now();
+    match broker.store.reclaim(min_bytes) {
+        Ok(Some(r)) => info!(
+            blob_files_bytes_before = r.files_before,
+            garbage_bytes_before = r.garbage_before,
+            blob_files_bytes_after = r.files_after,
+            garbage_bytes_after = r.garbage_after,
+            seconds = started.elapsed().as_secs_f64(),
+            "gave back the space of deleted batches"
+        ),
+        Ok(None) => {}
+        Err(e) => warn!(error = %e, "giving back the space of deleted batches failed"),
     }
 }
 

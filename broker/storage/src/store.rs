@@ -119,6 +119,15 @@ impl Store {
         self.engine.stats()
     }
 
+    /// Gives back the disk space of deleted batches still held in files shared with live
+    /// ones, once it is half of those files and at least `min_bytes` (see
+    /// [`crate::engine::Engine::reclaim`]). Slow: run it on a blocking thread.
+    pub fn reclaim(&self, min_bytes: u64) -> Result<Option<crate::engine::Reclaimed>> {
+        self.engine
+            .reclaim(min_bytes)
+            .map_err(StorageError::db("reclaim"))
+    }
+
     /// Why the store stopped writing: its first failed write (a full or failing disk), after
     /// which every write fails. A broker whose store failed must stop, as Kafka does when its
     /// only log directory goes offline.

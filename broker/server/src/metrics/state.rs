@@ -48,6 +48,7 @@ struct RocksDb {
     pending_compaction_bytes: IntGauge,
     sst_files_bytes: IntGauge,
     blob_files_bytes: IntGauge,
+    blob_garbage_bytes: IntGauge,
     memtables_bytes: IntGauge,
     block_cache_bytes: IntGauge,
 }
@@ -227,6 +228,11 @@ impl Gauges {
                     "krait_rocksdb_blob_files_bytes",
                     "Bytes of RocksDB's blob files on disk: the partition logs' batches.",
                 ),
+                blob_garbage_bytes: gauge(
+                    r,
+                    "krait_rocksdb_blob_garbage_bytes",
+                    "Bytes of those blob files holding deleted batches, until reclaimed.",
+                ),
                 memtables_bytes: gauge(
                     r,
                     "krait_rocksdb_memtables_bytes",
@@ -369,6 +375,7 @@ impl Gauges {
         set(&db.pending_compaction_bytes, stats.pending_compaction_bytes);
         set(&db.sst_files_bytes, stats.sst_files_bytes);
         set(&db.blob_files_bytes, stats.blob_files_bytes);
+        set(&db.blob_garbage_bytes, stats.blob_garbage_bytes);
         set(&db.memtables_bytes, stats.memtables_bytes);
         set(&db.block_cache_bytes, stats.block_cache_bytes);
     }

@@ -43,6 +43,10 @@ impl Engine for Latched {
         self.inner.get(space, key)
     }
 
+    fn reclaim(&self, min_bytes: u64) -> Result<Option<super::Reclaimed>, EngineError> {
+        self.inner.reclaim(min_bytes)
+    }
+
     fn write(&self, write: WriteSet, sync: bool) -> Result<(), EngineError> {
         if let Some(why) = self.failure.reason() {
             return Err(EngineError(format!(

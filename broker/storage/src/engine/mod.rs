@@ -185,8 +185,20 @@ pub struct EngineStats {
     pub sst_files_bytes: u64,
     /// Bytes of blob files on disk: the partition log's batches (see `rocks`).
     pub blob_files_bytes: u64,
+    /// Bytes of those files that hold batches already deleted (retention, a deleted topic,
+    /// the cleaner's rewrites) while other batches in the same files live on.
+    pub blob_garbage_bytes: u64,
     pub memtables_bytes: u64,
     pub block_cache_bytes: u64,
+}
+
+/// What [`Engine::reclaim`] did: the blob files' bytes and their garbage before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reclaimed {
+    pub files_before: u64,
+    pub garbage_before: u64,
+    pub files_after: u64,
+    pub garbage_after: u64,
 }
 
 /// Ordered key spaces with atomic writes. Object safe: stores hold an `Arc<dyn Engine>`.
@@ -197,6 +209,17 @@ pub trait Engine: Send + Sync + fmt::Debug + 'static {
     }
 
     fn get(&self, space: Space, key: &[u8]) -> Result<Option<Vec<u8>>, EngineError>;
+
+    /// Gives back the disk space of deleted batches: compacts the partition log's ranges
+    /// deleted since the last call, then, once the deleted batches that live ones still keep
+    /// on disk (sharing their files) are at least half of those files and `min_bytes`,
+    /// rewrites the live batches so the files can go. Returns what the rewrite freed, or
+    /// `None` when none was due (or the engine keeps no files). Slow: call it off the request
+    /// path.
+    fn reclaim(&self, min_bytes: u64) -> Result<Option<Reclaimed>, EngineError> {
+        let _ = min_bytes;
+        Ok(None)
+    }
 
     /// Applies `write` atomically; with `sync`, durably before returning.
     fn write(&self, write: WriteSet, sync: bool) -> Result<(), EngineError>;

@@ -232,6 +232,74 @@ fn large_batches_are_flushed_to_blob_files_read_back_after_reopening_and_their_f
     assert_eq!(left, 64);
 }
 
+#[test]
+fn a_deleted_partitions_batches_in_blob_files_shared_with_a_live_one_are_given_back_by_reclaim() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = RocksEngine::open(dir.path(), super::rocks::MIN_MEMORY_BUDGET).unwrap();
+    let batch = |i: u64| vec![(i % 251) as u8; 64 << 10];
+    // Two partitions written together, as a broker writes every partition it leads: three
+    // batches of the first for each of the second, so every blob file holds both.
+    let (first, second) = (0u64, 1_000_000u64);
+    for w in 0..128u64 {
+        let mut write = WriteSet::default();
+        for i in w * 3..(w + 1) * 3 {
+            write.put(Space::Log, be(first + i), batch(i));
+        }
+        write.put(Space::Log, be(second + w), batch(w));
+        engine.write(write, false).unwrap();
+    }
+    engine.compact_all();
+    let stored = engine.stats().unwrap();
+    assert!(stored.blob_files_bytes >= 30 << 20, "{stored:?}");
+    assert_eq!(engine.reclaim(0).unwrap(), None, "nothing deleted yet");
+
+    // The first partition is deleted (a deleted topic, or retention far shorter than the
+    // other's). Reclaim compacts the deleted range, so its keys are dropped even with no
+    // more writes; asked for more than there is to free, it stops there. No blob file holds
+    // only the deleted batches, so every file stays.
+    let mut write = WriteSet::default();
+    write.delete_range(Space::Log, be(first), be(second));
+    engine.write(write, false).unwrap();
+    assert_eq!(engine.reclaim(1 << 40).unwrap(), None);
+    let deleted = engine.stats().unwrap();
+    assert!(
+        deleted.blob_files_bytes > stored.blob_files_bytes * 9 / 10
+            && deleted.blob_garbage_bytes > deleted.blob_files_bytes * 6 / 10,
+        "the deleted batches still take their files: {stored:?} -> {deleted:?}"
+    );
+
+    let reclaimed = engine.reclaim(1 << 20).unwrap().expect("due");
+    let after = engine.stats().unwrap();
+    assert!(
+        reclaimed.files_after < reclaimed.files_before / 3
+            && reclaimed.garbage_after < 1 << 20
+            && after.blob_files_bytes < stored.blob_files_bytes / 3,
+        "{reclaimed:?}, {after:?}"
+    );
+    // The live partition reads back whole, from its new files, and again after reopening.
+    let check = |engine: &RocksEngine| {
+        let mut seen = 0u64;
+        engine
+            .scan(Space::Log, &be(first), None, &mut |key, value| {
+                let i = u64::from_be_bytes(key.try_into().unwrap()) - second;
+                assert_eq!(value, batch(i).as_slice(), "batch {i}");
+                seen += 1;
+                true
+            })
+            .unwrap();
+        assert_eq!(seen, 128);
+    };
+    check(&engine);
+    assert_eq!(engine.reclaim(0).unwrap(), None, "nothing left to free");
+    let log = persisted_cf_options(dir.path(), Space::Log.name());
+    assert_eq!(
+        log["enable_blob_garbage_collection"], "false",
+        "collection is off again for the compactions that follow"
+    );
+    drop(engine);
+    check(&RocksEngine::open(dir.path(), super::rocks::MIN_MEMORY_BUDGET).unwrap());
+}
+
 /// RocksDB's own record of the options a column family was opened with (the OPTIONS file it
 /// writes beside the data), as `name=value` pairs.
 fn persisted_cf_options(
