@@ -1,8 +1,7 @@
 //! Validate and build for `KafkaCluster`, from YAML fixture resources: the objects a cluster
 //! owns, and the condition an invalid spec gets.
 
-#[path = "common/pod_security.rs"]
-mod pod_security;
+use crate::common::pod_security;
 
 use std::path::PathBuf;
 

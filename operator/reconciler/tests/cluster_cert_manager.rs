@@ -7,7 +7,7 @@
 //! every broker started trusting it; a running cluster switched from the operator's CA to an
 //! issuer goes the same way; without cert-manager, a condition says so.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

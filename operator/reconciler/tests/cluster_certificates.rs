@@ -4,7 +4,7 @@
 //! krait-tls' client) accepting the issued certificates from each other and refusing another
 //! cluster's.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! unregister, evict one pod), what status says, and what it refuses, for each situation.
 //! The same paths on real brokers are in `scaling_brokers.rs`.
 
-mod common;
+use crate::common;
 
 use std::cell::Cell;
 use std::collections::BTreeSet;

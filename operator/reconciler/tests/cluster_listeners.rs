@@ -7,7 +7,7 @@
 //! secured cluster, a super user produces, a user without ACLs is refused, a wrong password and
 //! a plaintext client are refused. Ignored unless asked for; needs `KRAIT_BROKER_BIN`.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

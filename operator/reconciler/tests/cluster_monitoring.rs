@@ -5,7 +5,7 @@
 //! becomes Ready, and a Warning event and the `PodMonitorReady` condition say why, until the
 //! CRD is installed and the next reconcile creates it.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@
 //! when `spec.rack` goes and when the cluster is deleted. And the brokers' init step
 //! (`krait-operator rack`): the Node's label written to the rack file, or a clear error.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

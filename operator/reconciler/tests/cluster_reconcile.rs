@@ -2,7 +2,7 @@
 //! unchanged cluster writes nothing, spec changes, invalid specs, leftovers, readiness, and
 //! resuming after a crash part-way through.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

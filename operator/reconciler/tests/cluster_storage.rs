@@ -4,7 +4,7 @@
 //! broker restarts); shrinking, another class, and growth the class does not allow are refused
 //! with a condition while every other change still rolls out.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

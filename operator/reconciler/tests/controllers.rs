@@ -2,7 +2,7 @@
 //! they list and watch in each RBAC mode of the chart (the watched namespaces, or all
 //! namespaces), recorded for the RBAC conformance test.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Lease-based leader election against the fake API server: one leader at a time, takeover
 //! after expiry, and a lost race (stale resourceVersion) is not leadership.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -16,7 +16,7 @@
 //! (the certificate the brokers serve on the cluster port). Each rule's `for` is shortened to
 //! 1 s so the test does not wait out production hold times; the expressions are the chart's.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};

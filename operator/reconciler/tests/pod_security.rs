@@ -3,8 +3,7 @@
 //! `tests/run` installs before the cargo tests), in each RBAC mode. The brokers' pods are
 //! checked in `build.rs`; here also, that the checker refuses what the profile refuses.
 
-#[path = "common/pod_security.rs"]
-mod pod_security;
+use crate::common::pod_security;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -4,8 +4,7 @@
 //! `tests/integration/kube_validate.py`), and whose broker pods pass the "restricted" Pod
 //! Security Standard. An invalid manifest is refused with the reason and prints nothing.
 
-#[path = "common/pod_security.rs"]
-mod pod_security;
+use crate::common::pod_security;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

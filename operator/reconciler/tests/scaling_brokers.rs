@@ -17,7 +17,7 @@
 //! issuer's new CA under load. Ignored unless asked for (`--include-ignored`), and then it needs `KRAIT_BROKER_BIN`;
 //! `tests/run` sets it.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! admin client: create, grow, shrink refused, managed and unmanaged configs, drift revert,
 //! delete; and one KafkaTopic reconciled end to end onto the broker.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

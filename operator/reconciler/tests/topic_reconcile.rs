@@ -1,7 +1,7 @@
 //! The Kubernetes side of the topic reconciler against a fake API server and an in-memory
 //! Kafka: finalizer, creation claim, shrink refusal, name conflicts, and deletion rules.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

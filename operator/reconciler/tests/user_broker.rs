@@ -9,7 +9,7 @@
 //! Checked with librdkafka (the `rdkafka` crate) and `krait-admin`. Ignored unless asked for;
 //! needs `KRAIT_BROKER_BIN`.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

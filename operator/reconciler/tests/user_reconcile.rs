@@ -3,7 +3,7 @@
 //! that Secret changes, ACLs brought to exactly the spec's (drift reverted), the conditions that
 //! say what is wrong, and deletion removing the user and its ACLs unless the cluster is gone.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -10,6 +10,7 @@ pub mod cert_manager;
 pub mod disruption;
 pub mod fake_api;
 pub mod kubelet;
+pub mod pod_security;
 pub mod secured;
 pub mod workload;
 
