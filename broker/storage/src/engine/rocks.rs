@@ -25,21 +25,6 @@ pub struct RocksEngine {
 /// A range of keys, `[from, to)`.
 type KeyRange = (Vec<u8>, Vec<u8>);
 
-/// A RocksDB write batch's header: its sequence number and count.
-const WRITE_BATCH_HEADER: usize = 12;
-
-impl Op {
-    /// At most the bytes this operation takes in a RocksDB write batch: a tag, the column
-    /// family's id and each slice's length as varints, then the slices.
-    fn encoded_len_bound(&self) -> usize {
-        match self {
-            Op::Put { key, value, .. } => 1 + 5 + 5 + key.len() + 5 + value.len(),
-            Op::Delete { key, .. } => 1 + 5 + 5 + key.len(),
-            Op::DeleteRange { from, to, .. } => 1 + 5 + 5 + from.len() + 5 + to.len(),
-        }
-    }
-}
-
 /// Deleted ranges remembered for compaction at most; past it they are merged into one.
 const DELETED_RANGES: usize = 4096;
 
@@ -301,6 +286,21 @@ impl RocksEngine {
                     .flatten()
             })
             .sum()
+    }
+}
+
+/// A RocksDB write batch's header: its sequence number and count.
+const WRITE_BATCH_HEADER: usize = 12;
+
+impl Op {
+    /// At most the bytes this operation takes in a RocksDB write batch: a tag, the column
+    /// family's id and each slice's length as varints, then the slices.
+    fn encoded_len_bound(&self) -> usize {
+        match self {
+            Op::Put { key, value, .. } => 1 + 5 + 5 + key.len() + 5 + value.len(),
+            Op::Delete { key, .. } => 1 + 5 + 5 + key.len(),
+            Op::DeleteRange { from, to, .. } => 1 + 5 + 5 + from.len() + 5 + to.len(),
+        }
     }
 }
 

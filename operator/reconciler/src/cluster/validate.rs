@@ -53,6 +53,7 @@ pub const BROKER_CONFIG_ENV: &[(&str, &str)] = &[
         "KRAIT_REPLICA_FETCH_RESPONSE_MAX_BYTES",
     ),
     ("storage.memory.mb", "KRAIT_STORAGE_MEMORY_MB"),
+    ("storage.reclaim.min.mb", "KRAIT_STORAGE_RECLAIM_MIN_MB"),
 ];
 
 /// The smallest RocksDB memory budget a broker accepts (`storage.memory.mb`).
