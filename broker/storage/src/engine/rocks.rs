@@ -210,17 +210,10 @@ impl RocksEngine {
 
     /// The partition log's blob files: their bytes and the bytes of deleted batches in them.
     fn blob_files(&self) -> (u64, u64) {
-        let log = self.cf(Space::Log);
-        let int = |name: &str| {
-            self.db
-                .property_int_value_cf(log, name)
-                .ok()
-                .flatten()
-                .unwrap_or(0)
-        };
+        let log = |name| self.cf_property(Space::Log, name).unwrap_or(0);
         (
-            int("rocksdb.live-blob-file-size"),
-            int("rocksdb.live-blob-file-garbage-size"),
+            log("rocksdb.live-blob-file-size"),
+            log("rocksdb.live-blob-file-garbage-size"),
         )
     }
 
@@ -275,16 +268,20 @@ impl RocksEngine {
         self.db.property_int_value(name).ok().flatten().unwrap_or(0)
     }
 
+    /// A per-column-family integer property of one key space (`None` when RocksDB does not
+    /// answer it).
+    fn cf_property(&self, space: Space, name: &str) -> Option<u64> {
+        self.db
+            .property_int_value_cf(self.cf(space), name)
+            .ok()
+            .flatten()
+    }
+
     /// A per-column-family integer property, summed over the key spaces.
     fn summed(&self, name: &str) -> u64 {
         Space::ALL
             .iter()
-            .filter_map(|s| {
-                self.db
-                    .property_int_value_cf(self.cf(*s), name)
-                    .ok()
-                    .flatten()
-            })
+            .filter_map(|s| self.cf_property(*s, name))
             .sum()
     }
 }
